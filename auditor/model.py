@@ -1,0 +1,111 @@
+"""What a run produced: the frozen records every reporter reads."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditor.check import STATUS_SEVERITY, Status
+
+
+@dataclass(frozen=True)
+class EvidenceRef:
+    probe: str  # "<check_id>.<probe_name>"
+    path: str  # relative to the run folder
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check_id: str
+    title: str
+    status: Status
+    summary: str
+    details: tuple[str, ...] = ()
+    claims: tuple[str, ...] = ()
+    controls: tuple[str, ...] = ()
+    evidence: tuple[EvidenceRef, ...] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HostReport:
+    name: str
+    address: str
+    transport: str
+    reachable: bool
+    error: str | None
+    error_kind: str | None
+    facts: Mapping[str, str]
+    results: tuple[CheckResult, ...]
+    duration_ms: float
+    redactions: int = 0
+
+    @property
+    def status(self) -> Status:
+        if not self.reachable or self.error:
+            return Status.ERROR
+        return worst(r.status for r in self.results)
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    id: str
+    title: str
+    claims: tuple[str, ...]
+    controls: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class RunReport:
+    run_id: str
+    started: str  # ISO 8601 UTC
+    finished: str
+    tool_version: str
+    operator: str  # user@machine
+    inventory_path: str
+    inventory_sha256: str
+    checks: tuple[CheckInfo, ...]
+    hosts: tuple[HostReport, ...]
+    complete: bool
+    batched: bool = True
+
+    def totals(self) -> dict[str, int]:
+        counts = Counter(r.status.value for h in self.hosts for r in h.results)
+        totals = {s.value: counts.get(s.value, 0) for s in Status}
+        totals["hosts"] = len(self.hosts)
+        totals["hosts_unreachable"] = sum(1 for h in self.hosts if not h.reachable)
+        return totals
+
+    @property
+    def redactions(self) -> int:
+        return sum(h.redactions for h in self.hosts)
+
+
+def worst(statuses: Any) -> Status:
+    present = set(statuses)
+    return next((s for s in STATUS_SEVERITY if s in present), Status.SKIP)
+
+
+# Exit codes, documented in the README.
+EXIT_OK = 0  # every result pass, skip or manual
+EXIT_FAIL = 1  # at least one fail
+EXIT_USAGE = 2  # usage or inventory error
+EXIT_HOST_ERROR = 3  # a host unreachable or a result error, and no fail
+EXIT_INTERRUPTED = 130  # Ctrl-C; a partial report marked incomplete was written
+
+
+def exit_code(report: RunReport) -> int:
+    if not report.complete:
+        return EXIT_INTERRUPTED
+    statuses = {r.status for h in report.hosts for r in h.results}
+    if Status.FAIL in statuses:
+        return EXIT_FAIL
+    if Status.ERROR in statuses or any(not h.reachable or h.error for h in report.hosts):
+        return EXIT_HOST_ERROR
+    return EXIT_OK

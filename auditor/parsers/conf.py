@@ -1,0 +1,60 @@
+"""Key = value configuration files (systemd units and .conf drop-ins, login.defs)."""
+
+from __future__ import annotations
+
+import re
+
+
+def systemd_section(texts: list[str], section: str) -> dict[str, str]:
+    """Merge `[section]` keys across files in order: later files override earlier ones."""
+    merged: dict[str, str] = {}
+    for text in texts:
+        current = None
+        for raw in text.splitlines():
+            line = raw.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = line[1:-1].strip()
+            elif current == section and "=" in line:
+                key, _, value = line.partition("=")
+                merged[key.strip()] = value.strip()
+    return merged
+
+
+def whitespace_keys(text: str) -> dict[str, str]:
+    """`KEY value` lines as in login.defs; the last one wins, as in shadow-utils."""
+    found: dict[str, str] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#"):
+            key, _, value = line.partition(" ") if " " in line else line.partition("\t")
+            found[key.strip()] = value.strip()
+    return found
+
+
+_SPAN_UNITS = {
+    "us": 1e-6, "usec": 1e-6, "ms": 1e-3, "msec": 1e-3, "s": 1, "sec": 1, "second": 1,
+    "seconds": 1, "m": 60, "min": 60, "minute": 60, "minutes": 60, "h": 3600, "hr": 3600,
+    "hour": 3600, "hours": 3600, "d": 86400, "day": 86400, "days": 86400, "w": 604800,
+    "week": 604800, "weeks": 604800, "M": 2629800, "month": 2629800, "months": 2629800,
+    "y": 31557600, "year": 31557600, "years": 31557600,
+}
+_SPAN_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)")
+
+
+def systemd_timespan_seconds(value: str) -> float | None:
+    """'2w 3d', '60days', '5184000' -> seconds; None when it is not a time span."""
+    value = value.strip()
+    if not value:
+        return None
+    total, pos = 0.0, 0
+    for match in _SPAN_PART.finditer(value):
+        if value[pos:match.start()].strip():
+            return None
+        unit = match.group(2) or "s"
+        if unit not in _SPAN_UNITS:
+            return None
+        total += float(match.group(1)) * _SPAN_UNITS[unit]
+        pos = match.end()
+    return total if not value[pos:].strip() else None

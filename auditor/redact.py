@@ -1,0 +1,49 @@
+"""The local safety net: masks anything that looks like a secret before it is stored.
+
+Probes reduce secrets on the host already (the shadow probe sends schemes, not hashes);
+this pass catches what a probe did not foresee. Each rule keeps enough context to show
+*where* a secret was (the key name, the scheme) and replaces the secret itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+MASK = "[REDACTED]"
+
+# Values that are already masked need no second mask and are not secrets.
+_ALREADY_MASKED = r"(?!\*{3}|\[REDACTED\]|<redacted>|xxx+\b)"
+
+_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # PEM private keys, whole block.
+    (re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)",
+                re.DOTALL), f"-----BEGIN \\1PRIVATE KEY----- {MASK} -----END \\1PRIVATE KEY-----"),
+    # crypt(3) and PHC hashes: keep the scheme, drop salt and hash.
+    (re.compile(r"(\$(?:1|2[abxy]?|5|6|7|y|gy|sha1|md5|argon2(?:id|i|d)|scrypt|pbkdf2[-_a-z0-9]*)\$)"
+                r"[A-Za-z0-9./+=$,-]{8,}"), f"\\1{MASK}"),
+    # Authorization headers.
+    (re.compile(r"\b(Bearer|Basic)\s+" + _ALREADY_MASKED + r"[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE),
+     f"\\1 {MASK}"),
+    # user:password@ in URLs.
+    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)" + _ALREADY_MASKED + r"[^\s@/]+@", re.IGNORECASE),
+     f"\\1{MASK}@"),
+    # JSON "password": "value".
+    (re.compile(r'("(?:password|passwd|pwd|secret|token|api_?key|access_?key)"\s*:\s*")'
+                + _ALREADY_MASKED + r'[^"]+(")', re.IGNORECASE), f"\\1{MASK}\\2"),
+    # key=value and key: value assignments.
+    # The key must stand alone: "common-password:" is a file name, not an assignment.
+    (re.compile(r"(?<![-/.A-Za-z0-9])((?:password|passwd|pwd|secret|token|api_?key|access_?key)\s*[=:]\s*)"
+                + _ALREADY_MASKED + r"[^\s&,;\"']+", re.IGNORECASE), f"\\1{MASK}"),
+    # Passwords on command lines: mysql -pSECRET, sshpass -p SECRET.
+    (re.compile(r"(\bmysql(?:dump|admin)?\b[^\n]*?\s-p)" + _ALREADY_MASKED + r"(\S+)"), f"\\1{MASK}"),
+    (re.compile(r"(\bsshpass\s+-p\s*)" + _ALREADY_MASKED + r"\S+"), f"\\1{MASK}"),
+)
+
+
+def redact(text: str) -> tuple[str, int]:
+    """`text` with secrets masked, and how many were masked."""
+    total = 0
+    for pattern, replacement in _RULES:
+        text, count = pattern.subn(replacement, text)
+        total += count
+    return text, total

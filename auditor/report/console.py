@@ -1,0 +1,62 @@
+"""What the terminal shows: progress on a TTY, a host × check summary, plain text in pipes."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from auditor.check import Status
+from auditor.model import HostReport, RunReport
+
+_COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "33", Status.SKIP: "90",
+            Status.MANUAL: "34"}
+
+
+def _paint(text: str, status: Status, colour: bool) -> str:
+    return f"\033[{_COLOURS[status]}m{text}\033[0m" if colour else text
+
+
+class Progress:
+    """One self-overwriting line on a TTY; nothing when output is not a terminal."""
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+
+    def __call__(self, host: HostReport, done: int, total: int) -> None:
+        if self.enabled and total > 1:
+            self.stream.write(f"\r\033[K[{done}/{total}] {host.name}: {host.status.value}")
+            self.stream.flush()
+
+    def finish(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+def summary(report: RunReport, stream: TextIO, colour: bool) -> None:
+    checks = [c.id for c in report.checks]
+    name_width = max([len("host"), *(len(h.name) for h in report.hosts)])
+    widths = [max(len(c), 6) for c in checks]
+    header = "host".ljust(name_width) + "  " + "  ".join(c.ljust(w) for c, w in zip(checks, widths, strict=True))
+    stream.write(header.rstrip() + "\n")
+    for host in report.hosts:
+        cells = []
+        for check_id, width in zip(checks, widths, strict=True):
+            result = next((r for r in host.results if r.check_id == check_id), None)
+            text = result.status.value if result else "-"
+            cell = text.ljust(width)
+            cells.append(_paint(cell, result.status, colour) if result else cell)
+        line = host.name.ljust(name_width) + "  " + "  ".join(cells)
+        stream.write(line.rstrip() + "\n")
+    for host in report.hosts:
+        if host.error:
+            stream.write(f"{host.name}: {host.error_kind}: {host.error}\n")
+            continue
+        for r in host.results:
+            if r.status in (Status.FAIL, Status.ERROR):
+                stream.write(f"{host.name} {r.check_id}: {_paint(r.status.value, r.status, colour)}: {r.summary}\n")
+    totals = report.totals()
+    counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if totals[s.value])
+    stream.write(f"{totals['hosts']} host(s), {counts or 'no results'}"
+                 + ("" if report.complete else " — INTERRUPTED, partial report") + "\n")

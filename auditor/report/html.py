@@ -1,0 +1,27 @@
+"""report.html: self-contained (no network resources), autoescaped, printable."""
+
+from __future__ import annotations
+
+import jinja2
+
+from auditor.check import Status
+from auditor.model import RunReport
+
+_env = jinja2.Environment(
+    loader=jinja2.PackageLoader("auditor", "report/templates"),
+    autoescape=True,  # host output is hostile input
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(report: RunReport) -> str:
+    template = _env.get_template("report.html.j2")
+    check_ids = [c.id for c in report.checks]
+    matrix = [
+        (host, [next((r for r in host.results if r.check_id == cid), None) for cid in check_ids])
+        for host in report.hosts
+    ]
+    return template.render(report=report, totals=report.totals(), matrix=matrix,
+                           checks=report.checks, Status=Status)

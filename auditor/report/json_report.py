@@ -1,0 +1,71 @@
+"""report.json: the machine-readable report. Its schema is auditor/schema/report.schema.json."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from auditor.model import CheckResult, HostReport, RunReport
+
+SCHEMA_VERSION = 1
+
+
+def _result(r: CheckResult) -> dict[str, Any]:
+    return {
+        "check": r.check_id,
+        "title": r.title,
+        "status": r.status.value,
+        "summary": r.summary,
+        "details": list(r.details),
+        "claims": list(r.claims),
+        "controls": list(r.controls),
+        "params": dict(r.params),
+        "values": dict(r.values),
+        "evidence": [
+            {"probe": e.probe, "path": e.path, "sha256": e.sha256, "size": e.size} for e in r.evidence
+        ],
+    }
+
+
+def _host(h: HostReport) -> dict[str, Any]:
+    return {
+        "name": h.name,
+        "address": h.address,
+        "transport": h.transport,
+        "reachable": h.reachable,
+        "status": h.status.value,
+        "error": h.error,
+        "error_kind": h.error_kind,
+        "duration_ms": h.duration_ms,
+        "redactions": h.redactions,
+        "facts": dict(sorted(h.facts.items())),
+        "results": [_result(r) for r in h.results],
+    }
+
+
+def to_dict(report: RunReport) -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run": {
+            "id": report.run_id,
+            "started": report.started,
+            "finished": report.finished,
+            "complete": report.complete,
+            "tool_version": report.tool_version,
+            "operator": report.operator,
+            "batched": report.batched,
+            "inventory": {"path": report.inventory_path, "sha256": report.inventory_sha256},
+            "redactions": report.redactions,
+        },
+        "checks": [
+            {"id": c.id, "title": c.title, "claims": list(c.claims), "controls": list(c.controls),
+             "description": c.description}
+            for c in report.checks
+        ],
+        "hosts": [_host(h) for h in report.hosts],
+        "totals": report.totals(),
+    }
+
+
+def render(report: RunReport) -> str:
+    return json.dumps(to_dict(report), indent=2, ensure_ascii=False, default=str) + "\n"

@@ -1,0 +1,36 @@
+"""junit.xml for CI systems: one testcase per host × check."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from auditor.check import Status
+from auditor.model import RunReport
+
+
+def render(report: RunReport) -> str:
+    totals = report.totals()
+    suites = ET.Element("testsuites", name="auditor", tests=str(sum(len(h.results) for h in report.hosts)))
+    for host in report.hosts:
+        counts = {s: sum(1 for r in host.results if r.status is s) for s in Status}
+        suite = ET.SubElement(
+            suites, "testsuite", name=host.name, tests=str(len(host.results)),
+            failures=str(counts[Status.FAIL]), errors=str(counts[Status.ERROR]),
+            skipped=str(counts[Status.SKIP] + counts[Status.MANUAL]),
+            time=f"{host.duration_ms / 1000:.3f}", timestamp=report.started,
+        )
+        for result in host.results:
+            case = ET.SubElement(suite, "testcase", classname=host.name, name=result.check_id)
+            text = "\n".join((result.summary, *result.details))
+            if result.status is Status.FAIL:
+                ET.SubElement(case, "failure", message=result.summary).text = text
+            elif result.status is Status.ERROR:
+                ET.SubElement(case, "error", message=result.summary).text = text
+            elif result.status in (Status.SKIP, Status.MANUAL):
+                ET.SubElement(case, "skipped", message=f"{result.status.value}: {result.summary}")
+            else:
+                ET.SubElement(case, "system-out").text = text
+    suites.set("failures", str(totals["fail"]))
+    suites.set("errors", str(totals["error"]))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

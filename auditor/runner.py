@@ -1,0 +1,301 @@
+"""Runs an audit: plan each host's probes, collect them in one round trip, store the
+evidence, judge every check, and carry on whatever one host does.
+
+Transport errors are caught here and nowhere else: they make the host `unreachable`
+(or `error`) and the run goes on with the others.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import queue
+import re
+import threading
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from auditor import batch
+from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, Result, Status
+from auditor.inventory import Host
+from auditor.model import CheckResult, EvidenceRef, HostReport
+from auditor.redact import redact
+from auditor.transports import Transport, TransportError
+from auditor.transports.local import LocalTransport
+from auditor.transports.ssh import SshOptions, SshTarget, SshTransport
+
+FACTS_KEY = "_host.facts"
+FACTS_SCRIPT = r"""
+printf 'hostname=%s\n' "$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
+printf 'os=%s\n' "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
+printf 'kernel=%s\n' "$(uname -sr)"
+printf 'arch=%s\n' "$(uname -m)"
+printf 'user=%s\n' "$(id -un)"
+printf 'uid=%s\n' "$(id -u)"
+printf 'clock_utc=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+"""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    batched: bool = True
+    jobs: int = 16
+    ssh: SshOptions = SshOptions()
+    cap: int = batch.DEFAULT_CAP
+
+
+def make_transport(host: Host, options: SshOptions) -> Transport:
+    if host.transport == "local":
+        return LocalTransport()
+    target = SshTarget(
+        address=host.address,
+        port=host.port,
+        user=host.user,
+        identity_file=host.identity_file,
+        known_hosts=host.known_hosts,
+        connect_timeout=host.connect_timeout,
+    )
+    return SshTransport(target, options)
+
+
+def plan(host: Host, checks: Sequence[Check]) -> tuple[list[batch.PlannedProbe], dict[str, str]]:
+    """The host's probes with parameters filled in; checks whose probes cannot render."""
+    probes = [batch.PlannedProbe(FACTS_KEY, FACTS_SCRIPT, root=False, ok_rc=(0,))]
+    broken: dict[str, str] = {}
+    for check in checks:
+        params = host.params_for(check)
+        try:
+            rendered = [
+                batch.PlannedProbe(f"{check.id}.{p.name}", p.render(params), p.root, p.ok_rc)
+                for p in check.probes
+            ]
+        except Exception as exc:
+            broken[check.id] = f"cannot build probes from parameters: {type(exc).__name__}: {exc}"
+            continue
+        probes += rendered
+    return probes, broken
+
+
+def collect(
+    transport: Transport,
+    probes: list[batch.PlannedProbe],
+    sudo: bool,
+    timeout: float,
+    batched: bool,
+    cap: int,
+) -> dict[str, ProbeOutput]:
+    if batched:
+        planned = batch.build(probes, sudo=sudo, cap=cap)
+        done = transport.run("/bin/sh -s", planned.script, timeout)
+        return batch.parse(planned, done.stdout, done.stderr, cap=cap)
+    # One exec channel per probe: kept only to measure what batching saves (--no-batch).
+    outputs: dict[str, ProbeOutput] = {}
+    deadline = time.monotonic() + timeout
+    for probe in probes:
+        started = time.perf_counter()
+        done = transport.run(batch.probe_command(probe, sudo), b"", max(deadline - time.monotonic(), 0.1))
+        out, err = done.stdout[:cap], done.stderr[:cap]
+        outputs[probe.key] = ProbeOutput(
+            name=probe.key,
+            stdout=batch.decode(out),
+            stderr=batch.decode(err),
+            rc=done.rc,
+            duration_ms=round((time.perf_counter() - started) * 1000, 3),
+            truncated=len(done.stdout) > cap or len(done.stderr) > cap,
+            ok_rc=probe.ok_rc,
+        )
+    return outputs
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_name(name: str) -> str:
+    """A host or probe name made safe as one path component."""
+    cleaned = _UNSAFE.sub("_", name).strip(".") or "_"
+    if cleaned != name:
+        cleaned += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return cleaned
+
+
+def redact_outputs(outputs: dict[str, ProbeOutput]) -> tuple[dict[str, ProbeOutput], int]:
+    cleaned: dict[str, ProbeOutput] = {}
+    total = 0
+    for key, out in outputs.items():
+        stdout, n_out = redact(out.stdout)
+        stderr, n_err = redact(out.stderr)
+        total += n_out + n_err
+        cleaned[key] = ProbeOutput(out.name, stdout, stderr, out.rc, out.duration_ms, out.truncated, out.ok_rc)
+    return cleaned, total
+
+
+def store_evidence(
+    run_dir: Path, host: Host, probes: list[batch.PlannedProbe], outputs: dict[str, ProbeOutput]
+) -> dict[str, EvidenceRef]:
+    """One JSON file per probe: what ran, and what came back (already redacted)."""
+    host_dir = Path("evidence") / safe_name(host.name)
+    (run_dir / host_dir).mkdir(parents=True, exist_ok=True)
+    refs: dict[str, EvidenceRef] = {}
+    for probe in probes:
+        out = outputs.get(probe.key)
+        if out is None:
+            continue
+        record = {
+            "host": host.name,
+            "probe": probe.key,
+            "root": probe.root,
+            "command": redact(probe.script)[0],
+            "rc": out.rc,
+            "ok_rc": list(out.ok_rc),
+            "duration_ms": out.duration_ms,
+            "truncated": out.truncated,
+            "stdout": out.stdout,
+            "stderr": out.stderr,
+        }
+        data = (json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        relative = host_dir / f"{safe_name(probe.key)}.json"
+        (run_dir / relative).write_bytes(data)
+        refs[probe.key] = EvidenceRef(probe.key, relative.as_posix(), hashlib.sha256(data).hexdigest(), len(data))
+    return refs
+
+
+def parse_facts(out: ProbeOutput | None) -> dict[str, str]:
+    if out is None or not out.ok:
+        return {}
+    pairs = (line.partition("=") for line in out.stdout.splitlines())
+    return {k: v for k, sep, v in pairs if sep}
+
+
+def judge(check: Check, outputs: Outputs, params: dict[str, object]) -> Result:
+    """Run a check's evaluate(); a failed probe or a bug in the check becomes `error`."""
+    assert check.evaluate is not None
+    try:
+        return check.evaluate(outputs, params)
+    except ProbeFailed as exc:
+        return Result(Status.ERROR, str(exc), evidence=tuple(outputs))
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        return Result(
+            Status.ERROR,
+            f"the check itself failed ({type(exc).__name__}: {exc}); this is a bug in the check",
+            details=(f"at {Path(where.filename).name}:{where.lineno}",),
+            evidence=tuple(outputs),
+        )
+
+
+def evaluate_host(
+    host: Host,
+    checks: Sequence[Check],
+    outputs: dict[str, ProbeOutput],
+    refs: dict[str, EvidenceRef],
+    broken: dict[str, str],
+    facts: dict[str, str],
+) -> list[CheckResult]:
+    results = []
+    for check in checks:
+        params = host.params_for(check)
+        if check.id in broken:
+            outcome = Result(Status.ERROR, broken[check.id])
+        else:
+            mine = Outputs({p.name: outputs[f"{check.id}.{p.name}"] for p in check.probes
+                            if f"{check.id}.{p.name}" in outputs})
+            outcome = judge(check, mine, params)
+            if (outcome.status is Status.ERROR and any(p.root for p in check.probes)
+                    and facts.get("uid") not in (None, "0") and host.become is None):
+                outcome = Result(outcome.status, outcome.summary + " (this check reads root-only "
+                                 "files: set become: sudo for this host)", outcome.details,
+                                 outcome.evidence, outcome.values)
+        evidence = tuple(
+            refs[f"{check.id}.{name}"] for name in outcome.evidence if f"{check.id}.{name}" in refs
+        )
+        results.append(CheckResult(
+            check_id=check.id, title=check.title, status=outcome.status, summary=outcome.summary,
+            details=outcome.details, claims=check.claims, controls=check.controls,
+            evidence=evidence, values=dict(outcome.values), params=params,
+        ))
+    return results
+
+
+def host_failed(host: Host, checks: Sequence[Check], error: str, kind: str, started: float,
+                reachable: bool) -> HostReport:
+    summary = f"not checked: {error}"
+    results = tuple(
+        CheckResult(c.id, c.title, Status.ERROR, summary, claims=c.claims, controls=c.controls,
+                    params=host.params_for(c))
+        for c in checks
+    )
+    return HostReport(host.name, host.address, host.transport, reachable, error, kind, {}, results,
+                      round((time.perf_counter() - started) * 1000, 1))
+
+
+def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunOptions) -> HostReport:
+    started = time.perf_counter()
+    probes, broken = plan(host, checks)
+    try:
+        with make_transport(host, options.ssh) as transport:
+            raw = collect(transport, probes, sudo=host.become == "sudo", timeout=host.command_timeout,
+                          batched=options.batched, cap=options.cap)
+    except TransportError as exc:
+        reachable = exc.kind not in ("unreachable", "host-key", "authentication")
+        return host_failed(host, checks, str(exc), exc.kind, started, reachable)
+    outputs, redactions = redact_outputs(raw)
+    refs = store_evidence(run_dir, host, probes, outputs)
+    facts = parse_facts(outputs.get(FACTS_KEY))
+    results = evaluate_host(host, checks, outputs, refs, broken, facts)
+    return HostReport(host.name, host.address, host.transport, True, None, None, facts, tuple(results),
+                      round((time.perf_counter() - started) * 1000, 1), redactions)
+
+
+def run(
+    hosts: Sequence[Host],
+    checks: Sequence[Check],
+    run_dir: Path,
+    options: RunOptions,
+    on_done: Callable[[HostReport, int, int], None] | None = None,
+) -> tuple[list[HostReport], bool]:
+    """Audit hosts in parallel; returns the reports in inventory order and whether all finished.
+
+    Workers are daemon threads so that Ctrl-C returns at once with what is done: the
+    caller writes a partial report and the unfinished connections die with the process.
+    """
+    todo: queue.Queue[Host] = queue.Queue()
+    for host in hosts:
+        todo.put(host)
+    done: queue.Queue[HostReport] = queue.Queue()
+
+    def worker() -> None:
+        while True:
+            try:
+                host = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                report = audit_host(host, checks, run_dir, options)
+            except Exception as exc:  # an engine bug on one host must not lose the others
+                report = host_failed(host, checks, f"internal error: {type(exc).__name__}: {exc}",
+                                     "internal", time.perf_counter(), True)
+            done.put(report)
+
+    for _ in range(max(1, min(options.jobs, len(hosts)))):
+        threading.Thread(target=worker, daemon=True).start()
+    finished: dict[str, HostReport] = {}
+    complete = True
+    try:
+        while len(finished) < len(hosts):
+            report = done.get()
+            finished[report.name] = report
+            if on_done:
+                on_done(report, len(finished), len(hosts))
+    except KeyboardInterrupt:
+        complete = False
+    ordered = []
+    for host in hosts:
+        if host.name in finished:
+            ordered.append(finished[host.name])
+        else:
+            ordered.append(host_failed(host, checks, "interrupted before this host finished",
+                                       "interrupted", time.perf_counter(), False))
+    return ordered, complete

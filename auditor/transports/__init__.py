@@ -1,0 +1,21 @@
+"""Transports: how the engine reaches a host. Errors are caught once, in the runner."""
+
+from auditor.transports.base import (
+    CommandResult,
+    HostKeyError,
+    HostUnreachable,
+    AuthenticationFailed,
+    CommandTimeout,
+    Transport,
+    TransportError,
+)
+
+__all__ = [
+    "AuthenticationFailed",
+    "CommandResult",
+    "CommandTimeout",
+    "HostKeyError",
+    "HostUnreachable",
+    "Transport",
+    "TransportError",
+]

@@ -1,0 +1,279 @@
+"""SSH through paramiko, behaving the way OpenSSH users expect.
+
+`~/.ssh/config` (HostName, User, Port, IdentityFile, ProxyJump, ProxyCommand,
+UserKnownHostsFile), ssh-agent, default keys, and known_hosts with strict host-key
+checking: an unknown key is refused unless the user opts in to `accept-new`, and a
+changed key is always refused.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from auditor.transports.base import (
+    AuthenticationFailed,
+    CommandResult,
+    CommandTimeout,
+    HostKeyError,
+    HostUnreachable,
+    Transport,
+    TransportError,
+)
+
+SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
+_known_hosts_lock = threading.Lock()  # accept-new writes the file from many threads
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where and how to connect, before ~/.ssh/config fills in what is not set."""
+
+    address: str
+    port: int | None = None
+    user: str | None = None
+    identity_file: str | None = None
+    known_hosts: str | None = None
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class SshOptions:
+    accept_new_host_keys: bool = False
+    ssh_config: Path | None = None  # None: ~/.ssh/config when it exists
+    passphrase: str | None = None
+
+
+def _load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
+    path = path or Path.home() / ".ssh" / "config"
+    if path.is_file():
+        return paramiko.SSHConfig.from_path(str(path))
+    return paramiko.SSHConfig()
+
+
+class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
+    """OpenSSH's StrictHostKeyChecking=accept-new: learn unknown keys, never changed ones.
+
+    A changed key never reaches a policy: paramiko raises BadHostKeyException first.
+    """
+
+    def __init__(self, save_to: Path) -> None:
+        self.save_to = save_to
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        with _known_hosts_lock:
+            self.save_to.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            with self.save_to.open("a") as handle:
+                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class _RejectPolicy(paramiko.MissingHostKeyPolicy):
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        fingerprint = key.fingerprint if hasattr(key, "fingerprint") else key.get_name()
+        raise HostKeyError(
+            f"host key for {hostname} is not in known_hosts ({key.get_name()} {fingerprint}); "
+            "add it with ssh-keyscan after checking the fingerprint, "
+            "or run once with --accept-new-host-keys"
+        )
+
+
+class SshTransport(Transport):
+    name = "ssh"
+
+    def __init__(
+        self, target: SshTarget, options: SshOptions, jump_chain: str | None = None, _depth: int = 0
+    ) -> None:
+        self.target = target
+        self.options = options
+        # A jump host is reached through the hops before it in the chain, not its own config.
+        self._jump_chain = jump_chain
+        self._depth = _depth
+        self._client: paramiko.SSHClient | None = None
+        self._jump: SshTransport | None = None
+
+    # -- connection ---------------------------------------------------------------
+
+    def _resolved(self) -> dict[str, Any]:
+        """Inventory values win; ~/.ssh/config fills in the rest, as `ssh` would."""
+        config = _load_ssh_config(self.options.ssh_config).lookup(self.target.address)
+        identity = self.target.identity_file or None
+        identities = [identity] if identity else list(config.get("identityfile", []))
+        return {
+            "hostname": config.get("hostname", self.target.address),
+            "port": self.target.port or int(config.get("port", 22)),
+            "user": self.target.user or config.get("user") or _local_user(),
+            "identities": [os.path.expanduser(i) for i in identities],
+            "proxyjump": config.get("proxyjump"),
+            "proxycommand": config.get("proxycommand"),
+            "known_hosts": self.target.known_hosts
+            or (config.get("userknownhostsfile") or "").split(" ")[0]
+            or None,
+        }
+
+    def _open_socket(self, hostname: str, port: int, proxyjump: str | None) -> Any:
+        timeout = self.target.connect_timeout
+        if proxyjump and proxyjump.lower() != "none":
+            if self._depth > 5:
+                raise HostUnreachable("ProxyJump chain is longer than 5 hops")
+            hops = [h.strip() for h in proxyjump.split(",") if h.strip()]
+            *_, last = hops
+            # Jumping through "a,b" means reaching b through a: recurse on the chain.
+            user, _, hostport = last.rpartition("@")
+            jump_host, _, jump_port = hostport.partition(":")
+            jump = SshTransport(
+                SshTarget(
+                    address=jump_host,
+                    port=int(jump_port) if jump_port else None,
+                    user=user or None,
+                    connect_timeout=timeout,
+                ),
+                self.options,
+                jump_chain=",".join(hops[:-1]) or "none",
+                _depth=self._depth + 1,
+            )
+            jump.connect()
+            self._jump = jump
+            assert jump._client is not None
+            jump_transport = jump._client.get_transport()
+            assert jump_transport is not None
+            try:
+                return jump_transport.open_channel(
+                    "direct-tcpip", (hostname, port), ("127.0.0.1", 0), timeout=timeout
+                )
+            except (paramiko.SSHException, OSError) as exc:
+                raise HostUnreachable(f"jump host {last} could not reach {hostname}:{port}: {exc}") from exc
+        try:
+            sock = socket.create_connection((hostname, port), timeout=timeout)
+        except OSError as exc:
+            raise HostUnreachable(f"cannot connect to {hostname}:{port}: {_reason(exc)}") from exc
+        # paramiko leaves Nagle on; with it every small SSH packet waits for an ACK.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
+    def connect(self) -> None:
+        settings = self._resolved()
+        proxyjump = self._jump_chain or settings["proxyjump"]
+        client = paramiko.SSHClient()
+        known_hosts = Path(os.path.expanduser(settings["known_hosts"] or "~/.ssh/known_hosts"))
+        if SYSTEM_KNOWN_HOSTS.is_file():
+            client.load_system_host_keys(str(SYSTEM_KNOWN_HOSTS))
+        if known_hosts.is_file():
+            client.load_host_keys(str(known_hosts))
+        client.set_missing_host_key_policy(
+            _AcceptNewPolicy(known_hosts) if self.options.accept_new_host_keys else _RejectPolicy()
+        )
+        if settings["proxycommand"] and not (proxyjump and proxyjump.lower() != "none"):
+            sock: Any = paramiko.ProxyCommand(settings["proxycommand"])
+        else:
+            sock = self._open_socket(settings["hostname"], settings["port"], proxyjump)
+        # Keys are looked up under the name the user gave, as OpenSSH does with HostName.
+        lookup_name = settings["hostname"]
+        try:
+            client.connect(
+                hostname=lookup_name,
+                port=settings["port"],
+                username=settings["user"],
+                key_filename=settings["identities"] or None,
+                passphrase=self.options.passphrase,
+                sock=sock,
+                timeout=self.target.connect_timeout,
+                banner_timeout=self.target.connect_timeout,
+                auth_timeout=self.target.connect_timeout,
+                allow_agent=True,
+                look_for_keys=True,
+            )
+        except HostKeyError:
+            _close_quietly(sock)
+            raise
+        except paramiko.BadHostKeyException as exc:
+            _close_quietly(sock)
+            raise HostKeyError(
+                f"host key for {lookup_name}:{settings['port']} has CHANGED "
+                f"(got {exc.key.get_name()} {exc.key.fingerprint}); this may be an attack. "
+                f"If the change is expected, remove the old key from {known_hosts}"
+            ) from exc
+        except paramiko.AuthenticationException as exc:
+            _close_quietly(sock)
+            raise AuthenticationFailed(
+                f"authentication as {settings['user']} failed ({exc}); "
+                "check identity_file, ssh-agent and authorized_keys"
+            ) from exc
+        except paramiko.PasswordRequiredException as exc:
+            _close_quietly(sock)
+            raise AuthenticationFailed(
+                "the private key is encrypted; set AUDITOR_SSH_PASSPHRASE or run on a terminal"
+            ) from exc
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            _close_quietly(sock)
+            raise HostUnreachable(f"SSH handshake with {lookup_name} failed: {_reason(exc)}") from exc
+        self._client = client
+
+    # -- commands -----------------------------------------------------------------
+
+    def run(self, command: str, stdin: bytes, timeout: float) -> CommandResult:
+        if self._client is None:
+            raise TransportError("not connected")
+        transport = self._client.get_transport()
+        if transport is None or not transport.is_active():
+            raise HostUnreachable("SSH connection dropped")
+        deadline = time.monotonic() + timeout
+        try:
+            channel = transport.open_session(timeout=timeout)
+            channel.exec_command(command)
+            channel.sendall(stdin)
+            channel.shutdown_write()
+            stdout, stderr = bytearray(), bytearray()
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    channel.close()
+                    raise CommandTimeout(f"commands did not finish within {timeout:g} s")
+                # The channel's fileno is signalled for data on either stream.
+                select.select([channel], [], [], min(remaining, 1.0))
+                while channel.recv_ready():
+                    stdout += channel.recv(65536)
+                while channel.recv_stderr_ready():
+                    stderr += channel.recv_stderr(65536)
+                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+                    if channel.eof_received:
+                        break
+            rc = channel.recv_exit_status()
+            channel.close()
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise HostUnreachable(f"SSH session failed: {_reason(exc)}") from exc
+        return CommandResult(bytes(stdout), bytes(stderr), rc if rc >= 0 else None)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._jump is not None:
+            self._jump.close()
+            self._jump = None
+
+
+def _local_user() -> str:
+    import getpass
+
+    return getpass.getuser()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+def _close_quietly(sock: Any) -> None:
+    try:
+        sock.close()
+    except Exception:  # noqa: S110 - best effort on an already failed connection
+        pass
