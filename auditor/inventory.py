@@ -180,6 +180,9 @@ class _Loader:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
             problem = getattr(exc, "problem", None) or str(exc)
+            context = getattr(exc, "context_mark", None)
+            if context is not None and context.line + 1 != line:
+                problem += f" (in what starts on line {context.line + 1})"
             raise InventoryError(self.path, line, "", f"not valid YAML: {problem}") from None
         if root is None:
             raise InventoryError(self.path, None, "", "the inventory is empty; it needs a 'hosts:' mapping")

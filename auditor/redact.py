@@ -33,7 +33,8 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # key=value and key: value assignments.
     # The key must stand alone: "common-password:" is a file name, not an assignment.
     (re.compile(r"(?<![-/.A-Za-z0-9])((?:password|passwd|pwd|secret|token|api_?key|access_?key)\s*[=:]\s*)"
-                + _ALREADY_MASKED + r"[^\s&,;\"']+", re.IGNORECASE), f"\\1{MASK}"),
+                + _ALREADY_MASKED + r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s&,;\"']+)", re.IGNORECASE),
+     f"\\1{MASK}"),
     # Passwords on command lines: mysql -pSECRET, sshpass -p SECRET.
     (re.compile(r"(\bmysql(?:dump|admin)?\b[^\n]*?\s-p)" + _ALREADY_MASKED + r"(\S+)"), f"\\1{MASK}"),
     (re.compile(r"(\bsshpass\s+-p\s*)" + _ALREADY_MASKED + r"\S+"), f"\\1{MASK}"),

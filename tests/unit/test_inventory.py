@@ -1,0 +1,102 @@
+"""Inventory mistakes give one line naming file, line and key, exit 2, no traceback."""
+
+import textwrap
+
+import pytest
+
+from auditor import inventory, registry
+
+CHECKS = registry.load().checks
+
+
+def load(tmp_path, text):
+    path = tmp_path / "inv.yaml"
+    path.write_text(textwrap.dedent(text))
+    return inventory.load(path, CHECKS)
+
+
+@pytest.mark.parametrize("text, line, fragment", [
+    ("hosts:\n  web1:\n    adress: 10.0.0.1\n", 3, "hosts.web1.adress: unknown key"),
+    ("hosts:\n  web1:\n    address: 10.0.0.1\n    port: twenty\n", 4, "hosts.web1.port: expected an integer"),
+    ("hosts:\n  web1:\n    user: audit\n", 2, "hosts.web1.address: missing"),
+    ("hosts:\n  web1: {address: 10.0.0.1}\ngroups:\n  db:\n    hosts: [web1, db9]\n", 5,
+     "groups.db.hosts: names unknown host 'db9'"),
+    ("hosts:\n  web1: {address: 10.0.0.1, transport: telnet}\n", 2, "hosts.web1.transport: must be one of"),
+    ("hosts:\n  web1:\n    address: 10.0.0.1\n    vars:\n      log_retension: {min_days: 9}\n", 5,
+     "hosts.web1.vars.log_retension: not a check id"),
+    ("hosts:\n  web1:\n    address: 10.0.0.1\n    vars:\n      log_retention: {min_day: 9}\n", 5,
+     "hosts.web1.vars.log_retention.min_day: unknown parameter"),
+    ("hosts:\n  web1:\n    address: 10.0.0.1\n    vars:\n      log_retention: {min_days: lots}\n", 5,
+     "hosts.web1.vars.log_retention.min_days: expected an integer"),
+    ("hosts:\n  web1: {address: [oops\n", 3, "not valid YAML: expected ',' or ']'"),
+    ("hosts:\n  web1: {address: [oops\n", 3, "(in what starts on line 2)"),
+    ("hosts: {}\n", 1, "hosts: is empty"),
+    ("servers:\n  web1: {}\n", 1, "servers: unknown top-level key"),
+])
+def test_mistakes_name_file_line_and_key(tmp_path, text, line, fragment):
+    with pytest.raises(inventory.InventoryError) as error:
+        load(tmp_path, text)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'inv.yaml'}:{line}: "), message
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_vars_merge_defaults_then_groups_then_host(tmp_path):
+    # Given a parameter set at every level
+    inv = load(tmp_path, """
+        defaults:
+          user: audit
+          vars: {log_retention: {min_days: 30, exclude: ["/var/log/x"]}}
+        hosts:
+          web1: {address: 10.0.0.1}
+          db1:
+            address: 10.0.0.2
+            vars: {log_retention: {min_days: 365}}
+        groups:
+          prod:
+            hosts: [web1, db1]
+            vars: {log_retention: {min_days: 90}}
+    """)
+    # Then the most specific wins and the rest is inherited
+    web1, db1 = inv.host("web1"), inv.host("db1")
+    check = CHECKS["log_retention"]
+    assert web1.params_for(check)["min_days"] == 90
+    assert db1.params_for(check)["min_days"] == 365
+    assert db1.params_for(check)["exclude"] == ["/var/log/x"]
+    assert web1.user == "audit" and web1.groups == ("prod",)
+    assert len(inv.sha256) == 64
+
+
+def test_select_by_group_and_unknown_names(tmp_path):
+    inv = load(tmp_path, """
+        hosts:
+          web1: {address: 10.0.0.1}
+          db1: {address: 10.0.0.2}
+        groups:
+          db: {hosts: [db1]}
+    """)
+    assert [h.name for h in inv.select(groups=["db"])] == ["db1"]
+    assert [h.name for h in inv.select()] == ["web1", "db1"]
+    with pytest.raises(inventory.InventoryError, match="no host named 'web9'"):
+        inv.select(hosts=["web9"])
+
+
+def test_cli_reports_a_bad_inventory_in_one_line_with_exit_2(tmp_path, cli):
+    # Given an inventory with a typo on line 4
+    path = tmp_path / "fleet.yaml"
+    path.write_text("hosts:\n  web1:\n    address: 10.0.0.1\n    prot: 22\n")
+    # When auditor runs on it
+    result = cli("run", "-i", str(path), "-o", str(tmp_path / "out"))
+    # Then it says where and what, without a traceback, and exits 2
+    assert result.rc == 2
+    assert f"{path}:4: hosts.web1.prot: unknown key" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_missing_inventory_and_unknown_check(tmp_path, cli):
+    missing = cli("run", "-i", str(tmp_path / "nope.yaml"))
+    assert missing.rc == 2 and "file not found" in missing.stderr
+    unknown = cli("run", "--check", "no_such_check", "-o", str(tmp_path))
+    assert unknown.rc == 2 and "unknown check id no_such_check" in unknown.stderr

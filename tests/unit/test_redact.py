@@ -1,0 +1,37 @@
+"""The local redaction pass masks secrets and leaves ordinary text alone."""
+
+import pytest
+
+from auditor.redact import MASK, redact
+
+SHA512_HASH = "$6$Qe8.m3Xy$" + "A" * 86  # the shape of a real sha512crypt hash
+
+
+@pytest.mark.parametrize("text, secret", [
+    (f"alice:{SHA512_HASH}:19700:0:99999:7:::", SHA512_HASH[3:]),
+    ("GET /login?user=bob&password=hunter2 HTTP/1.1", "hunter2"),
+    ('{"user": "bob", "password": "s3cr3t!"}', "s3cr3t!"),
+    ("Authorization: Basic Ym9iOmh1bnRlcjI=", "Ym9iOmh1bnRlcjI="),
+    ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig", "eyJhbGciOiJIUzI1NiJ9"),
+    ("mysql -u root -pTopSecret9 shop", "TopSecret9"),
+    ("sshpass -p 'letmein' ssh host", "letmein"),
+    ("postgres://app:dbpass42@10.0.0.5/app", "dbpass42"),
+    ("DB_PASSWORD=\"two words\"", "two words"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
+     "b3BlbnNzaC1rZXktdjEAAAAA"),
+])
+def test_secrets_are_masked(text, secret):
+    masked, count = redact(text)
+    assert secret not in masked
+    assert MASK in masked and count >= 1
+
+
+@pytest.mark.parametrize("text", [
+    "/etc/pam.d/common-password:password\t[success=1]\tpam_unix.so yescrypt",
+    "ENCRYPT_METHOD SHA512",
+    "password=*** and pwd=[REDACTED]",
+    "Nov 21 10:00:01 web sshd[42]: Accepted publickey for alice from 10.0.0.9",
+    "rotate 4\nweekly\n",
+])
+def test_ordinary_text_is_left_alone(text):
+    assert redact(text) == (text, 0)

@@ -1,0 +1,81 @@
+"""A local run writes all three reports; JSON follows the committed schema, HTML escapes host
+output, JUnit has one testcase per host × check."""
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+SCHEMA = json.loads((Path(__file__).parents[2] / "auditor/schema/report.schema.json").read_text())
+
+HOSTILE = '''
+"""Echoes hostile markup, as a compromised host could."""
+from auditor.check import Check, Status, result
+from auditor.probes import shell
+
+CHECK = Check(id="hostile_echo", title="Echo <b>bold</b>", claims=("x",), controls=("A.1",),
+              probes=(shell("echo", "printf '<script>alert(1)</script>\\\\n<img src=x onerror=alert(2)>'"),))
+
+def evaluate(out, params):
+    text = out.require("echo").stdout
+    return result(Status.FAIL, text, [text], ["echo"])
+'''
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory):
+    from tests.conftest import run_cli
+
+    tmp = tmp_path_factory.mktemp("run")
+    (tmp / "checks").mkdir()
+    (tmp / "checks" / "hostile.py").write_text(HOSTILE)
+    inventory = tmp / "inv.yaml"
+    inventory.write_text("hosts:\n  here:\n    transport: local\n  also-here:\n    transport: local\n")
+    result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "out"), "--checks-dir",
+                     str(tmp / "checks"), "--format", "json")
+    run_dir = next((tmp / "out").iterdir())
+    return result, run_dir
+
+
+def test_json_on_stdout_equals_report_json_and_validates(local_run):
+    result, run_dir = local_run
+    # The hostile check fails, so the exit code says "a check failed"
+    assert result.rc == 1, result.stderr
+    on_disk = json.loads((run_dir / "report.json").read_text())
+    assert result.json() == on_disk
+    jsonschema.validate(on_disk, SCHEMA)
+    assert on_disk["run"]["complete"] is True
+    assert [h["name"] for h in on_disk["hosts"]] == ["here", "also-here"]
+
+
+def test_every_evidence_reference_matches_its_file(local_run):
+    import hashlib
+
+    _, run_dir = local_run
+    report = json.loads((run_dir / "report.json").read_text())
+    refs = [e for h in report["hosts"] for r in h["results"] for e in r["evidence"]]
+    assert refs, "results must cite evidence"
+    for ref in refs:
+        data = (run_dir / ref["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == ref["sha256"] and len(data) == ref["size"]
+
+
+def test_html_escapes_host_output_and_loads_nothing_external(local_run):
+    _, run_dir = local_run
+    page = (run_dir / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<img src=x" not in page and "<b>bold</b>" not in page
+    assert "http://" not in page and "https://" not in page  # self-contained
+
+
+def test_junit_has_a_testcase_per_host_and_check(local_run):
+    _, run_dir = local_run
+    report = json.loads((run_dir / "report.json").read_text())
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    cases = root.findall(".//testcase")
+    assert len(cases) == sum(len(h["results"]) for h in report["hosts"])
+    failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
+    assert ("here", "hostile_echo") in failed and ("also-here", "hostile_echo") in failed
