@@ -170,17 +170,16 @@ def cmd_list(args: argparse.Namespace) -> int:
     loaded = _load_registry(args.checks_dir)
     if args.hosts:
         inv = inventory.load(args.inventory, loaded.checks)
-        rows = [{"name": h.name, "address": h.address, "transport": h.transport,
-                 "port": h.port, "user": h.user, "groups": list(h.groups)} for h in inv.hosts]
         if args.format == "json":
-            print(json.dumps(rows, indent=2))
-        else:
-            for row in rows:
-                target = "local" if row["transport"] == "local" else \
-                    f"{row['user'] + '@' if row['user'] else ''}{row['address']}" \
-                    f"{':' + str(row['port']) if row['port'] else ''}"
-                groups = ",".join(row["groups"]) or "-"
-                print(f"{row['name']:<24} {target:<32} groups: {groups}")
+            print(json.dumps([{"name": h.name, "address": h.address, "transport": h.transport,
+                               "port": h.port, "user": h.user, "groups": list(h.groups)}
+                              for h in inv.hosts], indent=2))
+            return 0
+        for h in inv.hosts:
+            user = f"{h.user}@" if h.user else ""
+            port = f":{h.port}" if h.port else ""
+            target = "local" if h.transport == "local" else f"{user}{h.address}{port}"
+            print(f"{h.name:<24} {target:<32} groups: {','.join(h.groups) or '-'}")
         return 0
     checks = [loaded.checks[i] for i in sorted(loaded.checks)]
     if args.format == "json":

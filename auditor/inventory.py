@@ -130,7 +130,9 @@ class _Loader:
     def plain(self, node: yaml.Node) -> Any:
         return yaml.safe_load(yaml.serialize(node))
 
-    def connection(self, node: yaml.Node, key: str, allowed: set[str]) -> tuple[dict[str, Any], dict]:
+    def connection(
+        self, node: yaml.Node, key: str, allowed: set[str]
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         settings: dict[str, Any] = {}
         vars_: dict[str, dict[str, Any]] = {}
         for name, key_node, value_node in self.mapping(node, key):
@@ -194,11 +196,12 @@ class _Loader:
             raise InventoryError(self.path, None, "hosts", "missing; list at least one host")
 
         default_keys = set(_CONNECTION_KEYS) - {"address"}
-        defaults, default_vars = ({}, {})
+        defaults: dict[str, Any] = {}
+        default_vars: dict[str, dict[str, Any]] = {}
         if "defaults" in sections:
             defaults, default_vars = self.connection(sections["defaults"], "defaults", default_keys)
 
-        raw_hosts: dict[str, tuple[dict[str, Any], dict, int]] = {}
+        raw_hosts: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], int]] = {}
         for name, key_node, value_node in self.mapping(sections["hosts"], "hosts"):
             if value_node.tag.endswith(":null"):
                 value_node = yaml.MappingNode("tag:yaml.org,2002:map", [], start_mark=key_node.start_mark)
@@ -208,8 +211,8 @@ class _Loader:
             raise self.error(sections["hosts"], "hosts", "is empty; list at least one host")
 
         groups: dict[str, tuple[str, ...]] = {}
-        group_vars: dict[str, dict] = {}
-        for gname, gkey_node, gvalue_node in self.mapping(sections.get("groups") or
+        group_vars: dict[str, dict[str, dict[str, Any]]] = {}
+        for gname, _, gvalue_node in self.mapping(sections.get("groups") or
                                                            yaml.MappingNode("tag:yaml.org,2002:map", []),
                                                            "groups"):
             members: list[str] = []

@@ -7,6 +7,7 @@ Transport errors are caught here and nowhere else: they make the host `unreachab
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import queue
@@ -128,7 +129,7 @@ def redact_outputs(outputs: dict[str, ProbeOutput]) -> tuple[dict[str, ProbeOutp
         stdout, n_out = redact(out.stdout)
         stderr, n_err = redact(out.stderr)
         total += n_out + n_err
-        cleaned[key] = ProbeOutput(out.name, stdout, stderr, out.rc, out.duration_ms, out.truncated, out.ok_rc)
+        cleaned[key] = dataclasses.replace(out, stdout=stdout, stderr=stderr)
     return cleaned, total
 
 
@@ -158,7 +159,8 @@ def store_evidence(
         data = (json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
         relative = host_dir / f"{safe_name(probe.key)}.json"
         (run_dir / relative).write_bytes(data)
-        refs[probe.key] = EvidenceRef(probe.key, relative.as_posix(), hashlib.sha256(data).hexdigest(), len(data))
+        digest = hashlib.sha256(data).hexdigest()
+        refs[probe.key] = EvidenceRef(probe.key, relative.as_posix(), digest, len(data))
     return refs
 
 

@@ -47,7 +47,8 @@ END {
 
 LOGIN_DEFS = r"""
 [ -r /etc/login.defs ] || { echo "#absent"; exit 0; }
-grep -E '^[[:space:]]*(ENCRYPT_METHOD|SHA_CRYPT_MIN_ROUNDS|SHA_CRYPT_MAX_ROUNDS|YESCRYPT_COST_FACTOR|BCRYPT_MIN_ROUNDS|MD5_CRYPT_ENAB)([[:space:]]|$)' /etc/login.defs
+grep -E '^[[:space:]]*(ENCRYPT_METHOD|MD5_CRYPT_ENAB|[A-Z_]*_ROUNDS|YESCRYPT_COST_FACTOR)([[:space:]]|$)' \
+  /etc/login.defs
 exit 0
 """
 

@@ -38,7 +38,8 @@ def summary(report: RunReport, stream: TextIO, colour: bool) -> None:
     checks = [c.id for c in report.checks]
     name_width = max([len("host"), *(len(h.name) for h in report.hosts)])
     widths = [max(len(c), 6) for c in checks]
-    header = "host".ljust(name_width) + "  " + "  ".join(c.ljust(w) for c, w in zip(checks, widths, strict=True))
+    columns = "  ".join(c.ljust(w) for c, w in zip(checks, widths, strict=True))
+    header = "host".ljust(name_width) + "  " + columns
     stream.write(header.rstrip() + "\n")
     for host in report.hosts:
         cells = []
@@ -55,7 +56,8 @@ def summary(report: RunReport, stream: TextIO, colour: bool) -> None:
             continue
         for r in host.results:
             if r.status in (Status.FAIL, Status.ERROR):
-                stream.write(f"{host.name} {r.check_id}: {_paint(r.status.value, r.status, colour)}: {r.summary}\n")
+                verdict = _paint(r.status.value, r.status, colour)
+                stream.write(f"{host.name} {r.check_id}: {verdict}: {r.summary}\n")
     totals = report.totals()
     counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if totals[s.value])
     stream.write(f"{totals['hosts']} host(s), {counts or 'no results'}"

@@ -1,11 +1,11 @@
 """Transports: how the engine reaches a host. Errors are caught once, in the runner."""
 
 from auditor.transports.base import (
+    AuthenticationFailed,
     CommandResult,
+    CommandTimeout,
     HostKeyError,
     HostUnreachable,
-    AuthenticationFailed,
-    CommandTimeout,
     Transport,
     TransportError,
 )

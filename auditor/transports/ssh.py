@@ -8,6 +8,7 @@ changed key is always refused.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -242,9 +243,9 @@ class SshTransport(Transport):
                     stdout += channel.recv(65536)
                 while channel.recv_stderr_ready():
                     stderr += channel.recv_stderr(65536)
-                if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-                    if channel.eof_received:
-                        break
+                drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+                if drained and channel.exit_status_ready() and channel.eof_received:
+                    break
             rc = channel.recv_exit_status()
             channel.close()
         except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -273,7 +274,5 @@ def _reason(exc: BaseException) -> str:
 
 
 def _close_quietly(sock: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):  # best effort on an already failed connection
         sock.close()
-    except Exception:  # noqa: S110 - best effort on an already failed connection
-        pass
