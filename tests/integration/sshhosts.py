@@ -11,7 +11,9 @@ Inside that namespace the planted files are bind-mounted over the real paths,
 so every command run over SSH on the host sees the planted ``/etc/shadow``,
 ``/etc/login.defs``, ``/var/log/`` ... instead of the machine's own.  The
 mounts are private to the namespace and vanish with its last process; the
-real files of the machine are never written.
+harness never writes the machine's real files.  Paths that are *not* planted
+are the machine's real ones, though: a command run over SSH (as root) that
+writes there changes the real machine.
 
 Planting rules (see ``HostSpec``):
 
@@ -50,6 +52,7 @@ closed, and ``--pdeathsig KILL`` covers a test process that dies outright.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import os
 import pwd
@@ -235,10 +238,8 @@ def _namespace_members(mnt_ns: str) -> set[int]:
 
 
 def _signal(pid: int, signum: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
-    except ProcessLookupError:
-        pass
 
 
 def _terminate(record: _Running, grace: float = STOP_GRACE_S) -> None:
@@ -285,10 +286,8 @@ def _cleanup_at_exit() -> None:
         dirs = list(_owned_dirs)
         _owned_dirs.clear()
     for record in records:
-        try:
+        with contextlib.suppress(Exception):  # best effort: keep cleaning the rest
             _terminate(record)
-        except Exception:  # best effort: keep cleaning the rest
-            pass
     for directory in dirs:
         shutil.rmtree(directory, ignore_errors=True)
 
@@ -510,7 +509,7 @@ def _serves_banner(port: int, deadline: float) -> bool:
 
 def _atomic_write(path: Path, text: str) -> None:
     # Readers (paramiko in another thread) never see a half-written file.
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
 
@@ -525,13 +524,15 @@ class SshdFleet:
 
     ``with SshdFleet(tmp_path) as fleet:`` -- all files live in a fresh
     directory under ``workdir`` (default: the system temp dir) that is removed
-    on exit unless ``keep_workdir`` is set.  Call ``start`` from a thread that
-    outlives the fleet (e.g. the main thread) or from any thread at all: the
-    parent-death safety signal is only armed for the main thread, because
-    Linux sends it when the *thread* that started sshd exits.
+    on exit unless ``keep_workdir`` is set.  ``start`` may be called from any
+    thread; the parent-death safety signal is armed only for the main thread,
+    because Linux sends it when the *thread* that started sshd exits.
     """
 
     def __init__(self, workdir: Path | None = None, *, keep_workdir: bool = False) -> None:
+        problem = sshd_support_problem()
+        if problem is not None:
+            raise RuntimeError(f"cannot run sshd test hosts: {problem}")
         self.dir = Path(tempfile.mkdtemp(prefix="sshd-fleet-", dir=workdir))
         self.keep_workdir = keep_workdir
         if not keep_workdir:
@@ -644,7 +645,7 @@ class SshdFleet:
             # If the test process dies without running atexit, sshd dies too.
             command = ["setpriv", "--pdeathsig", "KILL", "--", *command]
 
-        for attempt in range(1, PORT_ATTEMPTS + 1):
+        for _ in range(PORT_ATTEMPTS):
             port = _free_port()
             config_path.write_text(self._sshd_config(port, host_key, spec.extra_sshd_config))
             record = self._spawn(command, log_path)
@@ -745,7 +746,14 @@ class SshdFleet:
                     f"sshd for host {name!r} exited with status {popen.returncode} before "
                     f"accepting connections; log tail:\n{log}"
                 )
-            if _serves_banner(port, deadline):
+            # Probe only a listener our sshd owns: a stranger who won the
+            # port race may accept connections and never send a banner.
+            inode = _listener_inode(port)
+            if (
+                inode is not None
+                and _owns_socket(popen.pid, inode)
+                and _serves_banner(port, deadline)
+            ):
                 break
             time.sleep(POLL_INTERVAL_S)
         else:
@@ -754,12 +762,8 @@ class SshdFleet:
                 f"{READY_TIMEOUT_S:.0f}s; log tail:\n{_log_tail(log_path)}"
             )
 
-        # The banner could come from a stranger who took the port; make sure
-        # the listener is our process and that it really is sshd in its own
-        # mount namespace.
-        inode = _listener_inode(port)
-        if popen.poll() is not None or inode is None or not _owns_socket(popen.pid, inode):
-            return False
+        # unshare and sh exec'd into sshd, so the PID we hold must be sshd
+        # itself, in a mount namespace of its own.
         exe = os.readlink(f"/proc/{popen.pid}/exe")
         if Path(exe) != SSHD.resolve():
             raise SshdStartError(f"pid {popen.pid} for host {name!r} runs {exe}, not {SSHD}")
@@ -800,7 +804,9 @@ class SshdFleet:
         """A known_hosts file listing every running host except ``hosts``."""
         left_out = {host.name for host in hosts}
         path = self.dir / f"known_hosts.without-{'-'.join(sorted(left_out))}"
-        _atomic_write(path, "".join(f"{h.known_hosts_line}\n" for h in self.hosts if h.name not in left_out))
+        _atomic_write(
+            path, "".join(f"{h.known_hosts_line}\n" for h in self.hosts if h.name not in left_out)
+        )
         return path
 
     def known_hosts_with_changed_key(self, host: TestHost) -> Path:
@@ -818,4 +824,6 @@ class SshdFleet:
         return path
 
     def _write_known_hosts(self) -> None:  # caller holds self._lock (or is __init__)
-        _atomic_write(self.known_hosts, "".join(f"{h.known_hosts_line}\n" for h in self._hosts.values()))
+        _atomic_write(
+            self.known_hosts, "".join(f"{h.known_hosts_line}\n" for h in self._hosts.values())
+        )

@@ -93,7 +93,9 @@ def test_planted_files_are_seen_over_ssh_and_real_files_are_untouched(fleet: Ssh
             "planted",
             files={
                 "/etc/login.defs": "ENCRYPT_METHOD MD5\n",
-                "/var/log/auth.log": Planted("sshd[1]: Accepted\n", mode=0o640, mtime=ninety_days_ago),
+                "/var/log/auth.log": Planted(
+                    "sshd[1]: Accepted\n", mode=0o640, mtime=ninety_days_ago
+                ),
             },
             replace_dirs=("/var/log",),
         )
@@ -107,7 +109,9 @@ def test_planted_files_are_seen_over_ssh_and_real_files_are_untouched(fleet: Ssh
         auth_log_mode = run(client, "stat -c %a /var/log/auth.log")
         var_log_listing = run(client, "ls -A /var/log")
         remote_namespace = run(client, "readlink /proc/self/ns/mnt")
-        served_key = client.get_transport().get_remote_server_key()
+        transport = client.get_transport()
+        assert transport is not None
+        served_key = transport.get_remote_server_key()
     finally:
         client.close()
 
@@ -164,20 +168,20 @@ def test_changed_host_key_is_refused(fleet: SshdFleet) -> None:
 
 def test_fleet_exit_leaves_no_process_and_no_files(tmp_path: Path) -> None:
     require_sshd_support()
-    with ExitStack() as client_cleanup:
+    # The client is closed only after the fleet is gone (ExitStack exits last).
+    with ExitStack() as client_cleanup, SshdFleet(tmp_path) as fleet:
         # Given a running host with an open SSH session running a long command
-        with SshdFleet(tmp_path) as fleet:
-            host = fleet.start(HostSpec("doomed"))
-            mnt_ns = os.readlink(f"/proc/{host.pid}/ns/mnt")
-            client = connect(fleet, host, fleet.known_hosts)
-            client_cleanup.callback(client.close)  # only after the fleet is gone
-            client.exec_command("sleep 600")
-            deadline = time.monotonic() + 10
-            while len(members := namespace_members(mnt_ns)) < 3 and time.monotonic() < deadline:
-                time.sleep(0.01)  # listener + session sshd + sleep
-            assert len(members) >= 3, members
-            fleet_dir = fleet.dir
-            # When the fleet exits with the session still open
+        host = fleet.start(HostSpec("doomed"))
+        mnt_ns = os.readlink(f"/proc/{host.pid}/ns/mnt")
+        client = connect(fleet, host, fleet.known_hosts)
+        client_cleanup.callback(client.close)
+        client.exec_command("sleep 600")
+        deadline = time.monotonic() + 10
+        while len(members := namespace_members(mnt_ns)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # listener + session sshd + sleep
+        assert len(members) >= 3, members
+        fleet_dir = fleet.dir
+        # When the fleet exits with the session still open
 
     # Then every process of the host is gone (or a zombie awaiting init) ...
     assert host.pid in members
