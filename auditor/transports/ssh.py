@@ -9,6 +9,7 @@ changed key is always refused.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import select
 import socket
@@ -31,6 +32,9 @@ from auditor.transports.base import (
 )
 
 SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
+# paramiko logs socket errors of connections we already gave up on; our errors say it better.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 _known_hosts_lock = threading.Lock()  # accept-new writes the file from many threads
 
 
@@ -191,30 +195,10 @@ class SshTransport(Transport):
                 allow_agent=True,
                 look_for_keys=True,
             )
-        except HostKeyError:
+        except Exception as exc:
+            client.close()
             _close_quietly(sock)
-            raise
-        except paramiko.BadHostKeyException as exc:
-            _close_quietly(sock)
-            raise HostKeyError(
-                f"host key for {lookup_name}:{settings['port']} has CHANGED "
-                f"(got {exc.key.get_name()} {exc.key.fingerprint}); this may be an attack. "
-                f"If the change is expected, remove the old key from {known_hosts}"
-            ) from exc
-        except paramiko.AuthenticationException as exc:
-            _close_quietly(sock)
-            raise AuthenticationFailed(
-                f"authentication as {settings['user']} failed ({exc}); "
-                "check identity_file, ssh-agent and authorized_keys"
-            ) from exc
-        except paramiko.PasswordRequiredException as exc:
-            _close_quietly(sock)
-            raise AuthenticationFailed(
-                "the private key is encrypted; set AUDITOR_SSH_PASSPHRASE or run on a terminal"
-            ) from exc
-        except (paramiko.SSHException, EOFError, OSError) as exc:
-            _close_quietly(sock)
-            raise HostUnreachable(f"SSH handshake with {lookup_name} failed: {_reason(exc)}") from exc
+            raise _connect_error(exc, lookup_name, settings["port"], settings["user"], known_hosts) from exc
         self._client = client
 
     # -- commands -----------------------------------------------------------------
@@ -259,6 +243,30 @@ class SshTransport(Transport):
         if self._jump is not None:
             self._jump.close()
             self._jump = None
+
+
+def _connect_error(exc: Exception, host: str, port: int, user: str, known_hosts: Path) -> Exception:
+    """What a failed handshake means to the user, as one of our TransportErrors."""
+    if isinstance(exc, TransportError):
+        return exc
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return HostKeyError(
+            f"host key for {host}:{port} has CHANGED (got {exc.key.get_name()} "
+            f"{exc.key.fingerprint}); this may be an attack. "
+            f"If the change is expected, remove the old key from {known_hosts}"
+        )
+    # PasswordRequiredException is a kind of AuthenticationException: test it first.
+    if isinstance(exc, paramiko.PasswordRequiredException):
+        return AuthenticationFailed(
+            "the private key is encrypted; set AUDITOR_SSH_PASSPHRASE or run on a terminal"
+        )
+    if isinstance(exc, paramiko.AuthenticationException):
+        return AuthenticationFailed(
+            f"authentication as {user} failed ({exc}); check identity_file, ssh-agent and authorized_keys"
+        )
+    if isinstance(exc, paramiko.SSHException | EOFError | OSError):
+        return HostUnreachable(f"SSH handshake with {host} failed: {_reason(exc)}")
+    return TransportError(f"SSH connection to {host} failed: {type(exc).__name__}: {exc}")
 
 
 def _local_user() -> str:
