@@ -233,16 +233,48 @@ def host_failed(host: Host, checks: Sequence[Check], error: str, kind: str, star
                       round((time.perf_counter() - started) * 1000, 1))
 
 
-def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunOptions) -> HostReport:
+class _LiveTransports:
+    """Transports in use right now, so that Ctrl-C can stop them all."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: set[Transport] = set()
+
+    def add(self, transport: Transport) -> None:
+        with self._lock:
+            self._live.add(transport)
+
+    def discard(self, transport: Transport) -> None:
+        with self._lock:
+            self._live.discard(transport)
+
+    def abort_all(self) -> None:
+        with self._lock:
+            live = list(self._live)
+        for transport in live:
+            try:
+                transport.abort()
+            except Exception:  # noqa: S112 - aborting is best effort; the process is exiting
+                continue
+
+
+def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunOptions,
+               live: _LiveTransports | None = None) -> HostReport:
     started = time.perf_counter()
     probes, broken = plan(host, checks)
+    transport = make_transport(host, options.ssh)
+    if live is not None:
+        live.add(transport)
     try:
-        with make_transport(host, options.ssh) as transport:
+        with transport:
             raw = collect(transport, probes, sudo=host.become == "sudo", timeout=host.command_timeout,
                           batched=options.batched, cap=options.cap)
     except TransportError as exc:
         reachable = exc.kind not in ("unreachable", "host-key", "authentication")
         return host_failed(host, checks, str(exc), exc.kind, started, reachable)
+    finally:
+        if live is not None:
+            live.discard(transport)
     outputs, redactions = redact_outputs(raw)
     refs = store_evidence(run_dir, host, probes, outputs)
     facts = parse_facts(outputs.get(FACTS_KEY))
@@ -267,6 +299,7 @@ def run(
     for host in hosts:
         todo.put(host)
     done: queue.Queue[HostReport] = queue.Queue()
+    live = _LiveTransports()
 
     def worker() -> None:
         while True:
@@ -275,7 +308,7 @@ def run(
             except queue.Empty:
                 return
             try:
-                report = audit_host(host, checks, run_dir, options)
+                report = audit_host(host, checks, run_dir, options, live)
             except Exception as exc:  # an engine bug on one host must not lose the others
                 report = host_failed(host, checks, f"internal error: {type(exc).__name__}: {exc}",
                                      "internal", time.perf_counter(), True)
@@ -293,6 +326,7 @@ def run(
                 on_done(report, len(finished), len(hosts))
     except KeyboardInterrupt:
         complete = False
+        live.abort_all()
     ordered = []
     for host in hosts:
         if host.name in finished:

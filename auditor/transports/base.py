@@ -48,6 +48,10 @@ class Transport(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def abort(self) -> None:
+        """Stop whatever is running now, from another thread (used on Ctrl-C)."""
+        self.close()
+
     def __enter__(self) -> Transport:
         self.connect()
         return self

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -11,6 +12,9 @@ from auditor.transports.base import CommandResult, CommandTimeout, Transport
 
 class LocalTransport(Transport):
     name = "local"
+
+    def __init__(self) -> None:
+        self._running: subprocess.Popen[bytes] | None = None
 
     def connect(self) -> None:
         pass
@@ -24,13 +28,22 @@ class LocalTransport(Transport):
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        self._running = proc
         try:
             stdout, stderr = proc.communicate(stdin, timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            self.abort()
             proc.communicate()
             raise CommandTimeout(f"commands did not finish within {timeout:g} s") from None
+        finally:
+            self._running = None
         return CommandResult(stdout, stderr, proc.returncode)
+
+    def abort(self) -> None:
+        proc = self._running
+        if proc is not None and proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
 
     def close(self) -> None:
         pass
