@@ -102,7 +102,8 @@ def _passphrase(hosts: Sequence[inventory.Host]) -> str | None:
     for path in sorted({os.path.expanduser(h.identity_file) for h in hosts if h.identity_file}):
         try:
             paramiko.PKey.from_path(path)
-        except paramiko.PasswordRequiredException:
+        except (paramiko.PasswordRequiredException, TypeError):
+            # cryptography says TypeError for an encrypted OpenSSH-format key.
             if sys.stdin.isatty():
                 return getpass.getpass(f"Passphrase for {path}: ")
             return None  # the host reports the encrypted key as its error

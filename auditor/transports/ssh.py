@@ -256,7 +256,9 @@ def _connect_error(exc: Exception, host: str, port: int, user: str, known_hosts:
             f"If the change is expected, remove the old key from {known_hosts}"
         )
     # PasswordRequiredException is a kind of AuthenticationException: test it first.
-    if isinstance(exc, paramiko.PasswordRequiredException):
+    # cryptography raises TypeError for an encrypted OpenSSH-format key without one.
+    encrypted = isinstance(exc, TypeError) and "password" in str(exc).lower()
+    if encrypted or isinstance(exc, paramiko.PasswordRequiredException):
         return AuthenticationFailed(
             "the private key is encrypted; set AUDITOR_SSH_PASSPHRASE or run on a terminal"
         )
