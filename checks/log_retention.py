@@ -17,7 +17,7 @@ import time
 
 from auditor.check import Check, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import logrotate
-from auditor.parsers.conf import systemd_section, systemd_timespan_seconds
+from auditor.parsers.conf import systemd_dropin_order, systemd_section, systemd_timespan_seconds
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.probes import quote, shell
 
@@ -84,9 +84,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["logrotate", "journald", "on_disk"]
     files, _ = parse_dump(out.require("logrotate").stdout)
     config = logrotate.parse(files)
-    journald_texts = [text for _, text in sorted(parse_dump(out.require("journald").stdout)[0].items(),
-                                                  key=lambda kv: (kv[0] != JOURNALD_FILES[0], kv[0]))]
-    journald = systemd_section(journald_texts, "Journal")
+    journald = systemd_section(systemd_dropin_order(parse_dump(out.require("journald").stdout)[0],
+                                                    JOURNALD_FILES[0]), "Journal")
     disk = out.require("on_disk")
 
     facts: dict[str, str] = {}

@@ -22,6 +22,21 @@ def systemd_section(texts: list[str], section: str) -> dict[str, str]:
     return merged
 
 
+def systemd_dropin_order(files: dict[str, str], main: str) -> list[str]:
+    """Texts in the order systemd reads them: the main file, then `*.conf` drop-ins sorted
+    by file name, where /etc hides /run, which hides /usr/lib, for the same name."""
+    rank = {"/etc/": 0, "/run/": 1}
+    chosen: dict[str, tuple[int, str]] = {}
+    for path, text in files.items():
+        name = path.rsplit("/", 1)[-1]
+        if path == main or not name.endswith(".conf"):
+            continue
+        priority = next((r for prefix, r in rank.items() if path.startswith(prefix)), 2)
+        if name not in chosen or priority < chosen[name][0]:
+            chosen[name] = (priority, text)
+    return ([files[main]] if main in files else []) + [chosen[n][1] for n in sorted(chosen)]
+
+
 def whitespace_keys(text: str) -> dict[str, str]:
     """`KEY value` lines as in login.defs; the last one wins, as in shadow-utils."""
     found: dict[str, str] = {}
