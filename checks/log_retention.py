@@ -29,7 +29,8 @@ NOT_LOGS = ("lastlog", "faillog", "README")  # fixed-size databases, not logs ke
 
 def _disk_script(params: Params) -> str:
     dirs = " ".join(quote(d) for d in params["log_dirs"])
-    skip = " ".join(f"! -name {quote(n)}" for n in NOT_LOGS)
+    # Empty files hold no entry, so their age proves nothing about retention.
+    skip = "-size +0 " + " ".join(f"! -name {quote(n)}" for n in NOT_LOGS)
     return "\n".join([
         "printf 'now\\t%s\\n' \"$(date +%s)\"",
         "printf 'machine_id\\t%s\\n' \"$(stat -c %Y /etc/machine-id 2>/dev/null)\"",
@@ -100,10 +101,12 @@ def evaluate(out: Outputs, params: Params) -> Result:
 
     short: list[str] = []
     details: list[str] = []
+    covered = []
     for block in config.blocks:
         paths = [p for p in block.paths if not any(fnmatch.fnmatch(p, g) for g in excluded)]
         if not paths:
             continue
+        covered.append(block)
         line = f"{' '.join(paths)} ({block.source}): {block.explain()}"
         (short if block.retention_days < min_days else details).append(line)
     details += config.problems
@@ -132,7 +135,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     if host_days is not None:
         details.append(f"host installed about {host_days:.0f} days ago (machine-id / root file system)")
     values = {"min_days": min_days,
-              "config_min_days": min((b.retention_days for b in config.blocks), default=None),
+              "config_min_days": min((b.retention_days for b in covered), default=None),
               "oldest_log_days": round(oldest_days, 1) if oldest_days is not None else None,
               "host_age_days": round(host_days, 1) if host_days is not None else None}
     if values["config_min_days"] == logrotate.UNLIMITED:

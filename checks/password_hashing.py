@@ -25,6 +25,7 @@ NF >= 2 && $1 !~ /^#/ {
   else if (h == "") { scheme = "empty" }
   else if (h ~ /^\$/) {
     n = split(h, f, "$"); scheme = f[2]
+    if (scheme ~ /^md5,/) { params = substr(scheme, 5); scheme = "md5" }  # $md5,rounds=N$
     if (scheme ~ /^2[abxy]?$/) { params = f[3]; salt = substr(f[4], 1, 22) }
     else if (scheme == "y" || scheme == "gy") { params = f[3]; salt = f[4] }
     else if (scheme == "7") { params = substr(f[3], 1, 11); salt = substr(f[3], 12) }

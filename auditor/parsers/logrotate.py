@@ -12,8 +12,11 @@ import shlex
 from dataclasses import dataclass, field
 
 PERIOD_DAYS = {"hourly": 1 / 24, "daily": 1, "weekly": 7, "monthly": 30, "yearly": 365}
-TABOO_SUFFIXES = (".dpkg-old", ".dpkg-dist", ".dpkg-new", ".dpkg-bak", ".dpkg-del", ".rpmsave",
-                  ".rpmorig", ".rpmnew", ".swp", ".cfsaved", ".disabled", ".bak", ".orig", "~", ",v")
+# logrotate 3.21's default tabooext; ".rhn-cfg-tmp-*" is a pattern, the rest are suffixes.
+TABOO_SUFFIXES = (",v", ".cfsaved", ".disabled", ".dpkg-bak", ".dpkg-del", ".dpkg-dist", ".dpkg-new",
+                  ".dpkg-old", ".dpkg-tmp", ".rpmnew", ".rpmorig", ".rpmsave", ".swp", ".ucf-dist",
+                  ".ucf-new", ".ucf-old", "~")
+TABOO_INFIX = ".rhn-cfg-tmp-"
 UNLIMITED = float("inf")
 
 
@@ -71,14 +74,16 @@ class Config:
 
 
 def _tokens(line: str) -> list[str]:
+    # Double backslashes first: the engine renders a non-UTF-8 byte as \xNN, and shlex
+    # would take that backslash as an escape and lose it.
     try:
-        return shlex.split(line, comments=True)
+        return shlex.split(line.replace("\\", "\\\\"), comments=True)
     except ValueError:
         return line.split()
 
 
 def _is_taboo(name: str) -> bool:
-    return name.startswith(".") or name.endswith(TABOO_SUFFIXES)
+    return name.endswith(TABOO_SUFFIXES) or TABOO_INFIX in name
 
 
 def parse(files: dict[str, str], main: str = "/etc/logrotate.conf") -> Config:
@@ -143,6 +148,8 @@ def parse(files: dict[str, str], main: str = "/etc/logrotate.conf") -> Config:
             elif block is None and keyword.startswith("/"):
                 pending_paths += words  # a path list spread over lines before its "{"
         if block is not None:
+            # logrotate applies a block left open at the end of a file; so do we.
+            config.blocks.append(block)
             config.problems.append(f"{block.source}: block is never closed with }}")
 
     def include(target: str, depth: int) -> None:
