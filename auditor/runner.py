@@ -8,6 +8,7 @@ Transport errors are caught here and nowhere else: they make the host `unreachab
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import queue
@@ -133,6 +134,12 @@ def redact_outputs(outputs: dict[str, ProbeOutput]) -> tuple[dict[str, ProbeOutp
     return cleaned, total
 
 
+@functools.lru_cache(maxsize=1024)
+def _redacted_script(script: str) -> str:
+    # The same probe text goes to every host: mask it once per run, not once per host.
+    return redact(script)[0]
+
+
 def store_evidence(
     run_dir: Path, host: Host, probes: list[batch.PlannedProbe], outputs: dict[str, ProbeOutput]
 ) -> dict[str, EvidenceRef]:
@@ -148,7 +155,7 @@ def store_evidence(
             "host": host.name,
             "probe": probe.key,
             "root": probe.root,
-            "command": redact(probe.script)[0],
+            "command": _redacted_script(probe.script),
             "rc": out.rc,
             "ok_rc": list(out.ok_rc),
             "duration_ms": out.duration_ms,

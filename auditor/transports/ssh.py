@@ -221,15 +221,19 @@ class SshTransport(Transport):
                 if remaining <= 0:
                     channel.close()
                     raise CommandTimeout(f"commands did not finish within {timeout:g} s")
+                drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+                if drained and channel.eof_received:
+                    # After EOF paramiko keeps the fileno readable, so select() would spin:
+                    # wait for the exit status on its event instead.
+                    if channel.status_event.wait(min(remaining, 1.0)):
+                        break
+                    continue
                 # The channel's fileno is signalled for data on either stream.
                 select.select([channel], [], [], min(remaining, 1.0))
                 while channel.recv_ready():
                     stdout += channel.recv(65536)
                 while channel.recv_stderr_ready():
                     stderr += channel.recv_stderr(65536)
-                drained = not channel.recv_ready() and not channel.recv_stderr_ready()
-                if drained and channel.exit_status_ready() and channel.eof_received:
-                    break
             rc = channel.recv_exit_status()
             channel.close()
         except (paramiko.SSHException, EOFError, OSError) as exc:

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import functools
 import os
 import pwd
@@ -519,6 +520,21 @@ def _atomic_write(path: Path, text: str) -> None:
 # --------------------------------------------------------------------------
 
 
+def _with_stock_shell_rc(spec: HostSpec) -> HostSpec:
+    """Give root an empty ~/.bashrc inside the host unless the test plants its own.
+
+    Debian's bash reads ~/.bashrc even for an sshd command; this machine's runs
+    `pyenv init`, which costs ~200 ms per exec and can stall on a stale rehash lock.
+    Test hosts should behave like stock servers.
+    """
+    bashrc = "/root/.bashrc"
+    if bashrc in spec.files or not Path(bashrc).is_file():
+        return spec
+    if any(_is_within(bashrc, d) for d in spec.replace_dirs):
+        return spec
+    return dataclasses.replace(spec, files={**spec.files, bashrc: ""})
+
+
 class SshdFleet:
     """A set of sshd test hosts sharing one client key and one known_hosts file.
 
@@ -621,6 +637,7 @@ class SshdFleet:
     def _start(self, spec: HostSpec, own_host_key: bool) -> TestHost:
         began = time.monotonic()
         host_dir = self.dir / "hosts" / spec.name
+        spec = _with_stock_shell_rc(spec)
         plan = _plan(spec, needed_by_sshd=(str(self.dir), str(SSHD), "/run/sshd", "/etc/passwd"))
         shutil.rmtree(host_dir, ignore_errors=True)  # an earlier run of this name
         root_dir = host_dir / "root"
