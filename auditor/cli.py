@@ -24,7 +24,7 @@ from auditor import __version__, inventory, registry, runner
 from auditor.check import Check
 from auditor.model import EXIT_USAGE, CheckInfo, RunReport, exit_code
 from auditor.report import console, html, json_report, junit
-from auditor.transports.ssh import SshOptions
+from auditor.transports.ssh import SshOptions, needs_passphrase
 
 DEFAULT_INVENTORY = Path("inventory.yaml")
 PASSPHRASE_ENV = "AUDITOR_SSH_PASSPHRASE"
@@ -102,13 +102,12 @@ def _passphrase(hosts: Sequence[inventory.Host]) -> str | None:
     for path in sorted({os.path.expanduser(h.identity_file) for h in hosts if h.identity_file}):
         try:
             paramiko.PKey.from_path(path)
-        except (paramiko.PasswordRequiredException, TypeError):
-            # cryptography says TypeError for an encrypted OpenSSH-format key.
+        except Exception as exc:
+            if not needs_passphrase(exc):
+                continue  # unreadable or unusual keys are reported per host by the transport
             if sys.stdin.isatty():
                 return getpass.getpass(f"Passphrase for {path}: ")
             return None  # the host reports the encrypted key as its error
-        except (OSError, paramiko.SSHException, ValueError):
-            continue  # unreadable or unusual keys are reported per host by the transport
     return None
 
 

@@ -15,14 +15,13 @@ def dump_files_script(*paths: str, follow_includes: str | None = None) -> str:
     """
     quoted = " ".join(shlex.quote(p) for p in paths)
     lines = [
-        "emit() { if [ -r \"$1\" ]; then printf '\\n%s%s\\n' "
-        f"{shlex.quote(HEADER)} \"$1\"; cat -- \"$1\"; "
-        f"else printf '\\n%s%s\\n' {shlex.quote(UNREADABLE)} \"$1\"; fi; }}",
         # A link to /dev/null masks a file (systemd): it is listed, empty, never read.
         "masked() { [ \"$(readlink -f \"$1\")\" = /dev/null ]; }",
+        f"emit() {{ if masked \"$1\"; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$1\"; "
+        f"elif [ -r \"$1\" ]; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$1\"; cat -- \"$1\"; "
+        f"else printf '\\n%s%s\\n' {shlex.quote(UNREADABLE)} \"$1\"; fi; }}",
         "dump() { for f in \"$@\"; do if [ -d \"$f\" ]; then for g in \"$f\"/* \"$f\"/.[!.]*; do "
-        f"if masked \"$g\"; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$g\"; "
-        "elif [ -f \"$g\" ]; then emit \"$g\"; fi; done; "
+        "if masked \"$g\" || [ -f \"$g\" ]; then emit \"$g\"; fi; done; "
         "elif [ -f \"$f\" ]; then emit \"$f\"; fi; done; }",
         f"dump {quoted}",
     ]

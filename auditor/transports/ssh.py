@@ -9,6 +9,7 @@ changed key is always refused.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import select
@@ -59,9 +60,17 @@ class SshOptions:
 
 def _load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
     path = path or Path.home() / ".ssh" / "config"
-    if path.is_file():
-        return paramiko.SSHConfig.from_path(str(path))
-    return paramiko.SSHConfig()
+    try:
+        stat = path.stat()
+    except OSError:
+        return paramiko.SSHConfig()
+    return _parsed_ssh_config(str(path), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_ssh_config(path: str, mtime_ns: int, size: int) -> paramiko.SSHConfig:
+    # One parse per file version, shared by every host's lookup (lookup does not mutate it).
+    return paramiko.SSHConfig.from_path(path)
 
 
 class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
@@ -249,6 +258,16 @@ class SshTransport(Transport):
             self._jump = None
 
 
+def needs_passphrase(exc: BaseException) -> bool:
+    """Whether loading a key failed only because it is encrypted and no passphrase was given.
+
+    paramiko says PasswordRequiredException; for OpenSSH-format keys cryptography says TypeError.
+    """
+    if isinstance(exc, paramiko.PasswordRequiredException):
+        return True
+    return isinstance(exc, TypeError) and "password" in str(exc).lower()
+
+
 def _connect_error(exc: Exception, host: str, port: int, user: str, known_hosts: Path) -> Exception:
     """What a failed handshake means to the user, as one of our TransportErrors."""
     if isinstance(exc, TransportError):
@@ -260,9 +279,7 @@ def _connect_error(exc: Exception, host: str, port: int, user: str, known_hosts:
             f"If the change is expected, remove the old key from {known_hosts}"
         )
     # PasswordRequiredException is a kind of AuthenticationException: test it first.
-    # cryptography raises TypeError for an encrypted OpenSSH-format key without one.
-    encrypted = isinstance(exc, TypeError) and "password" in str(exc).lower()
-    if encrypted or isinstance(exc, paramiko.PasswordRequiredException):
+    if needs_passphrase(exc):
         return AuthenticationFailed(
             "the private key is encrypted; set AUDITOR_SSH_PASSPHRASE or run on a terminal"
         )
