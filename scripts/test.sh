@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian 12 machine, then runs it all.
-# System packages: real sshd for the integration tests, sudo for `become`, logrotate and
-# mkpasswd (whois) for real configuration files and real password hashes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Real parts for the integration tests: sshd, sudo (become), logrotate, mkpasswd (whois) and
+# argon2 for real hashes, sqlite3 application databases, nginx for TLS, rsyslog and auditd
+# for the logging checks, nftables/iptables for firewalls, a real monitoring agent
+# (prometheus-node-exporter), smartmontools, cron, cryptsetup-bin, iproute2 for network
+# namespaces and veth pairs.
+PACKAGES=(openssh-server sudo logrotate whois argon2 sqlite3 nginx rsyslog auditd nftables iptables
+  prometheus-node-exporter smartmontools cron cryptsetup-bin iproute2 util-linux procps e2fsprogs)
 need=()
-command -v /usr/sbin/sshd >/dev/null || need+=(openssh-server)
-command -v sudo >/dev/null || need+=(sudo)
-command -v logrotate >/dev/null || need+=(logrotate)
-command -v mkpasswd >/dev/null || need+=(whois)
-command -v ip >/dev/null || need+=(iproute2)
-command -v unshare >/dev/null || need+=(util-linux)
+for package in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || need+=("$package")
+done
 if [ "${#need[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
+    # Install only: the tests start their own servers in their own namespaces, so the
+    # packages' services must not start on the machine (policy-rc.d says so to invoke-rc.d).
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT  # ours only; also when apt-get fails
+      printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    fi
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   else
     echo "note: not root, cannot install ${need[*]}; tests that need them will be skipped" >&2
   fi

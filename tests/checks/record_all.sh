@@ -439,6 +439,13 @@ record log_retention garbled_unterminated_block --plant /etc/logrotate.conf="$W/
   --source "As pass_long_rotation, plus /etc/logrotate.d/myapp whose block (daily, rotate 3) is never closed with '}' before the end of the file: logrotate 3.21 accepts it without a word and rotates /var/log/myapp/*.log daily, keeping 3" \
   --expect-status fail --expect-summary "/var/log/myapp/*.log" --expect-summary "rotate 3 × daily = 3 days"
 
+# Every other check records its cases in tests/checks/<check_id>/record.sh, sourced here
+# so it can use record, ago, $W, $NOW and $DAY.
+for script in tests/checks/*/record.sh; do
+  # shellcheck source=/dev/null
+  source "$script"
+done
+
 if [ ${#FAILED[@]} -gt 0 ]; then
   echo "record_all: NOT recorded: ${FAILED[*]}" >&2
   exit 1
