@@ -29,21 +29,32 @@ Params = Mapping[str, Any]
 ScriptSource = str | Callable[[Params], str]
 
 
+class ProbeSite(StrEnum):
+    HOST = "host"  # a shell snippet run on the audited host, in the host's one batched script
+    AUDITOR = "auditor"  # a network probe run from the auditor's machine by an engine collector
+
+
 @dataclass(frozen=True)
 class Probe:
-    """A read-only shell snippet run on the host.
+    """A read-only probe: a shell snippet run on the host, or a collector run from the auditor.
 
-    `script` is shell text, or a function of the check's parameters returning shell text
-    (every parameter value must reach the shell through `shlex.quote`). `ok_rc` lists
-    the exit codes that mean "the probe worked"; any other is an `error` quoting rc and
-    the first stderr line. `root` probes are run through `sudo -n` when the host is
+    Host probes: `script` is shell text, or a function of the check's parameters returning
+    shell text (every parameter value must reach the shell through `shlex.quote`). `ok_rc`
+    lists the exit codes that mean "the probe worked"; any other is an `error` quoting rc
+    and the first stderr line. `root` probes are run through `sudo -n` when the host is
     configured with `become: sudo` and the login user is not root.
+
+    Auditor probes (`site=AUDITOR`): `collector` names an engine collector (see
+    `auditor.collectors`), which gets the check's parameters and the host's address and
+    returns text (JSON by convention); checks stay free of network code.
     """
 
     name: str
     script: ScriptSource
     ok_rc: tuple[int, ...] = (0,)
     root: bool = False
+    site: ProbeSite = ProbeSite.HOST
+    collector: str = ""
 
     def render(self, params: Params) -> str:
         return self.script(params) if callable(self.script) else self.script
@@ -51,10 +62,19 @@ class Probe:
 
 @dataclass(frozen=True)
 class Param:
+    """A check parameter, overridable per host or group through inventory `vars`.
+
+    A `list` parameter holds plain values; with `item_keys` its items may also be flat
+    mappings with those keys (e.g. `{address: 10.0.0.5:443, sni: shop.example}`), and
+    `required_item_keys` must be present in each mapping item.
+    """
+
     name: str
     type: type
     default: Any
     doc: str
+    item_keys: tuple[str, ...] = ()
+    required_item_keys: tuple[str, ...] = ()
 
     def type_name(self) -> str:
         return self.type.__name__

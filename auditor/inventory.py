@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from auditor.check import Check
+from auditor.check import Check, Param
 
 TRANSPORTS = ("ssh", "local")
 BECOME_METHODS = ("sudo",)
@@ -169,11 +169,35 @@ class _Loader:
                                      f"unknown parameter of {check_id} (parameters: {known})")
                 types: tuple[type, ...] = (int, float) if param.type is float else (param.type,)
                 value = self.scalar(pvalue_node, f"{where}.{name}", types)
-                if param.type is list and not all(isinstance(v, str | int | float) for v in value):
-                    raise self.error(pvalue_node, f"{where}.{name}", "expected a list of plain values")
+                if param.type is list:
+                    self.list_items(pvalue_node, f"{where}.{name}", param)
                 params[name] = value
             result[check_id] = params
         return result
+
+    def list_items(self, node: yaml.Node, key: str, param: Param) -> None:
+        """Items of a list parameter: plain values, or mappings of `param.item_keys`."""
+        assert isinstance(node, yaml.SequenceNode)
+        for index, item in enumerate(node.value):
+            where = f"{key}[{index}]"
+            if not isinstance(item, yaml.MappingNode):
+                value = self.plain(item)
+                if not isinstance(value, str | int | float) or isinstance(value, bool):
+                    raise self.error(item, where, "expected a plain value"
+                                     + (" or a mapping" if param.item_keys else ""))
+                continue
+            if not param.item_keys:
+                raise self.error(item, where, "expected a plain value, not a mapping")
+            seen: set[str] = set()
+            for name, key_node, value_node in self.mapping(item, where):
+                if name not in param.item_keys:
+                    raise self.error(key_node, f"{where}.{name}",
+                                     f"unknown key; expected one of: {', '.join(param.item_keys)}")
+                self.scalar(value_node, f"{where}.{name}", (str, int, float, bool))
+                seen.add(name)
+            missing = [k for k in param.required_item_keys if k not in seen]
+            if missing:
+                raise self.error(item, where, f"missing {', '.join(missing)}")
 
     def load(self, text: str) -> Inventory:
         try:

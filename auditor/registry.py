@@ -21,7 +21,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 
-from auditor.check import Check
+from auditor import collectors
+from auditor.check import Check, ProbeSite
 
 CHECK_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 ENTRY_POINT_GROUP = "auditor.checks"
@@ -61,6 +62,10 @@ def check_from_module(module: ModuleType, source: str) -> Check:
     names = [p.name for p in check.probes]
     if len(names) != len(set(names)):
         raise ValueError(f"check {check.id!r} declares a probe name twice")
+    for probe in check.probes:
+        if probe.site is ProbeSite.AUDITOR and probe.collector not in collectors.COLLECTORS:
+            raise ValueError(f"check {check.id!r}: probe {probe.name!r} names no known collector "
+                             f"({probe.collector!r}; known: {', '.join(sorted(collectors.COLLECTORS))})")
     description = inspect.cleandoc(module.__doc__ or check.title)
     return replace(check, evaluate=evaluate, description=description, source=source)
 

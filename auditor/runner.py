@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor import batch
-from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, Result, Status
+from auditor import batch, collectors
+from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, ProbeSite, Result, Status
 from auditor.inventory import Host
 from auditor.model import CheckResult, EvidenceRef, HostReport
 from auditor.redact import redact
@@ -63,15 +63,20 @@ def make_transport(host: Host, options: SshOptions) -> Transport:
     return SshTransport(target, options)
 
 
-def plan(host: Host, checks: Sequence[Check]) -> tuple[list[batch.PlannedProbe], dict[str, str]]:
+Planned = batch.PlannedProbe | collectors.PlannedCollector
+
+
+def plan(host: Host, checks: Sequence[Check]) -> tuple[list[Planned], dict[str, str]]:
     """The host's probes with parameters filled in; checks whose probes cannot render."""
-    probes = [batch.PlannedProbe(FACTS_KEY, FACTS_SCRIPT, root=False, ok_rc=(0,))]
+    probes: list[Planned] = [batch.PlannedProbe(FACTS_KEY, FACTS_SCRIPT, root=False, ok_rc=(0,))]
     broken: dict[str, str] = {}
     for check in checks:
         params = host.params_for(check)
+        context = collectors.CollectorContext(host.name, host.address, params, host.command_timeout)
         try:
-            rendered = [
-                batch.PlannedProbe(f"{check.id}.{p.name}", p.render(params), p.root, p.ok_rc)
+            rendered: list[Planned] = [
+                collectors.plan(f"{check.id}.{p.name}", p, context) if p.site is ProbeSite.AUDITOR
+                else batch.PlannedProbe(f"{check.id}.{p.name}", p.render(params), p.root, p.ok_rc)
                 for p in check.probes
             ]
         except Exception as exc:
@@ -82,6 +87,33 @@ def plan(host: Host, checks: Sequence[Check]) -> tuple[list[batch.PlannedProbe],
 
 
 def collect(
+    transport: Transport,
+    probes: Sequence[Planned],
+    sudo: bool,
+    timeout: float,
+    batched: bool,
+    cap: int,
+) -> dict[str, ProbeOutput]:
+    """Every probe's output: the host's in one batch, the auditor's collectors meanwhile."""
+    on_host = [p for p in probes if isinstance(p, batch.PlannedProbe)]
+    from_auditor = [p for p in probes if isinstance(p, collectors.PlannedCollector)]
+    collected: dict[str, ProbeOutput] = {}
+
+    def run_collectors() -> None:
+        for planned in from_auditor:
+            collected[planned.key] = collectors.run(planned)
+
+    # Collectors wait on the network, not on the host: overlap them with its round trip.
+    side = threading.Thread(target=run_collectors, daemon=True)
+    if from_auditor:
+        side.start()
+    outputs = collect_on_host(transport, on_host, sudo, timeout, batched, cap)
+    if from_auditor:
+        side.join()
+    return {**outputs, **collected}
+
+
+def collect_on_host(
     transport: Transport,
     probes: list[batch.PlannedProbe],
     sudo: bool,
@@ -141,7 +173,7 @@ def _redacted_script(script: str) -> str:
 
 
 def store_evidence(
-    run_dir: Path, host: Host, probes: list[batch.PlannedProbe], outputs: dict[str, ProbeOutput]
+    run_dir: Path, host: Host, probes: Sequence[Planned], outputs: dict[str, ProbeOutput]
 ) -> dict[str, EvidenceRef]:
     """One JSON file per probe: what ran, and what came back (already redacted)."""
     host_dir = Path("evidence") / safe_name(host.name)
@@ -155,6 +187,7 @@ def store_evidence(
             "host": host.name,
             "probe": probe.key,
             "root": probe.root,
+            "site": "auditor" if isinstance(probe, collectors.PlannedCollector) else "host",
             "command": _redacted_script(probe.script),
             "rc": out.rc,
             "ok_rc": list(out.ok_rc),
