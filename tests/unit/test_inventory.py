@@ -5,6 +5,7 @@ import textwrap
 import pytest
 
 from auditor import inventory, registry
+from auditor.check import Check, Param
 
 CHECKS = registry.load().checks
 
@@ -100,3 +101,64 @@ def test_cli_missing_inventory_and_unknown_check(tmp_path, cli):
     assert missing.rc == 2 and "file not found" in missing.stderr
     unknown = cli("run", "--check", "no_such_check", "-o", str(tmp_path))
     assert unknown.rc == 2 and "unknown check id no_such_check" in unknown.stderr
+
+
+ENDPOINTS_CHECK = Check(
+    id="endpoints_demo", title="t", claims=(), controls=(), probes=(),
+    params=(Param("endpoints", list, [], "where", item_keys=("address", "sni"),
+                  required_item_keys=("address",)),
+            Param("names", list, [], "plain values only")),
+)
+
+
+def load_with_demo(tmp_path, text):
+    path = tmp_path / "inv.yaml"
+    path.write_text(textwrap.dedent(text))
+    return inventory.load(path, {**CHECKS, ENDPOINTS_CHECK.id: ENDPOINTS_CHECK})
+
+
+def test_list_parameters_may_hold_mappings_of_declared_keys(tmp_path):
+    # Given endpoints as a plain string and as a mapping
+    inv = load_with_demo(tmp_path, """
+        hosts:
+          web1:
+            address: 10.0.0.1
+            vars:
+              endpoints_demo:
+                endpoints: ["10.0.0.1:443", {address: "10.0.0.1:8443", sni: shop.example}]
+    """)
+    # Then both reach the check's parameters as written
+    assert inv.hosts[0].params_for(ENDPOINTS_CHECK)["endpoints"] == [
+        "10.0.0.1:443", {"address": "10.0.0.1:8443", "sni": "shop.example"}]
+
+
+@pytest.mark.parametrize("value, line, fragment", [
+    ('[{address: "a:1", snl: x}]', 6,
+     "vars.endpoints_demo.endpoints[0].snl: unknown key; expected one of: address, sni"),
+    ("[{sni: x}]", 6, "vars.endpoints_demo.endpoints[0]: missing address"),
+    ("[{address: [1, 2]}]", 6, "vars.endpoints_demo.endpoints[0].address: expected"),
+    ("[[a, b]]", 6, "vars.endpoints_demo.endpoints[0]: expected a plain value or a mapping"),
+])
+def test_bad_mapping_items_name_the_item_and_key(tmp_path, value, line, fragment):
+    with pytest.raises(inventory.InventoryError) as error:
+        load_with_demo(tmp_path, f"""
+            hosts:
+              web1:
+                address: 10.0.0.1
+                vars:
+                  endpoints_demo: {{endpoints: {value}}}
+        """)
+    message = str(error.value)
+    assert f"inv.yaml:{line}: " in message and fragment in message, message
+
+
+def test_a_mapping_in_a_plain_list_parameter_is_refused(tmp_path):
+    with pytest.raises(inventory.InventoryError) as error:
+        load_with_demo(tmp_path, """
+            hosts:
+              web1:
+                address: 10.0.0.1
+                vars:
+                  endpoints_demo: {names: [{a: 1}]}
+        """)
+    assert "vars.endpoints_demo.names[0]: expected a plain value, not a mapping" in str(error.value)
