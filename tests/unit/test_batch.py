@@ -83,3 +83,20 @@ def test_root_probes_go_through_sudo_only_when_asked():
     assert batch.probe_command(root_probe, sudo=True).startswith("sudo -n ")
     assert not batch.probe_command(root_probe, sudo=False).startswith("sudo")
     assert b"$__sudo /bin/sh -c" in batch.build([root_probe], sudo=True).script
+
+
+def test_durations_are_measured_by_the_host_clock():
+    # Given a probe that takes about 300 ms and one that takes none
+    probes = [probe("a.slow", "sleep 0.3"), probe("a.fast", "true")]
+    # When they run as one batch
+    _, outputs = run_batch(probes)
+    # Then the slow one's duration shows it (the clock may tick in centiseconds)
+    assert 280 <= outputs["a.slow"].duration_ms < 3000, outputs["a.slow"]
+    assert outputs["a.fast"].duration_ms < 280
+
+
+def test_both_clock_formats_give_milliseconds():
+    # /proc/uptime gives seconds with centiseconds; date +%s%N gives nanoseconds
+    assert batch._duration_ms(b"1234.56", b"1234.81") == 250.0
+    assert batch._duration_ms(b"1700000000000000000", b"1700000000250000000") == 250.0
+    assert batch._duration_ms(b"", b"12") is None
