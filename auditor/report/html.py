@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import jinja2
 
 from auditor.check import Status
@@ -14,6 +17,17 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+
+def _plain(value: Any) -> str:
+    """A parameter or measured value as people write it: strings bare, the rest as JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+_env.filters["plain"] = _plain
 
 
 def render(report: RunReport) -> str:

@@ -12,15 +12,16 @@ SCHEMA = json.loads((Path(__file__).parents[2] / "auditor/schema/report.schema.j
 
 HOSTILE = '''
 """Echoes hostile markup, as a compromised host could."""
-from auditor.check import Check, Status, result
+from auditor.check import Check, Param, Status, result
 from auditor.probes import shell
 
 CHECK = Check(id="hostile_echo", title="Echo <b>bold</b>", claims=("x",), controls=("A.1",),
-              probes=(shell("echo", "printf '<script>alert(1)</script>\\\\n<img src=x onerror=alert(2)>'"),))
+              probes=(shell("echo", "printf '<script>alert(1)</script>\\\\n<img src=x onerror=alert(2)>'"),),
+              params=(Param("targets", list, ["<i>a</i>", {"sni": "x"}], "shown as written"),))
 
 def evaluate(out, params):
     text = out.require("echo").stdout
-    return result(Status.FAIL, text, [text], ["echo"])
+    return result(Status.FAIL, text, [text], ["echo"], echoed=text, by_scheme={"<u>md5</u>": 2})
 '''
 
 
@@ -68,6 +69,10 @@ def test_html_escapes_host_output_and_loads_nothing_external(local_run):
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and "<b>bold</b>" not in page
+    # Parameters and measured values are shown as written (JSON), escaped like the rest
+    assert "<i>a</i>" not in page and "<u>md5</u>" not in page
+    assert 'targets=[&#34;&lt;i&gt;a&lt;/i&gt;&#34;, {&#34;sni&#34;: &#34;x&#34;}]' in page
+    assert 'by_scheme={&#34;&lt;u&gt;md5&lt;/u&gt;&#34;: 2}' in page
     assert "http://" not in page and "https://" not in page  # self-contained
 
 
