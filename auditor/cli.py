@@ -23,7 +23,7 @@ import paramiko
 from auditor import __version__, inventory, registry, runner
 from auditor.check import Check
 from auditor.model import EXIT_USAGE, CheckInfo, RunReport, exit_code
-from auditor.report import console, html, json_report, junit
+from auditor.report import catalogue, console, html, json_report, junit
 from auditor.transports.ssh import SshOptions, needs_passphrase
 
 DEFAULT_INVENTORY = Path("inventory.yaml")
@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", parents=[common], help="list checks (or hosts with --hosts)")
     lst.add_argument("--hosts", action="store_true", help="list the inventory's hosts instead")
-    lst.add_argument("--format", choices=("table", "json"), default="table")
+    lst.add_argument("--format", choices=("table", "json", "markdown"), default="table",
+                     help="markdown prints the check catalogue as docs/checks.md holds it")
     return parser
 
 
@@ -182,6 +183,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{h.name:<24} {target:<32} groups: {','.join(h.groups) or '-'}")
         return 0
     checks = [loaded.checks[i] for i in sorted(loaded.checks)]
+    if args.format == "markdown":
+        print(catalogue.render(checks), end="")
+        return 0
     if args.format == "json":
         print(json.dumps([{
             "id": c.id, "title": c.title, "claims": list(c.claims), "controls": list(c.controls),
