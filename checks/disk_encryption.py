@@ -1,0 +1,327 @@
+"""Every disk that holds data is encrypted: the root and data file systems, and swap.
+
+Inspects /proc/self/mountinfo (what is mounted, from which device), /proc/swaps, the block
+device graph (`lsblk -J`, completed from sysfs: /sys/class/block/*/slaves, dm/uuid, a
+loop device's backing file), /etc/crypttab, ZFS's `encryption` property and, on ext4 and
+f2fs, the fscrypt flag ('E' in `lsattr -d`) of each top-level entry of the file system.
+
+Judged: every mounted file system stored on a local block device (plus ZFS and btrfs,
+which have no single device number) and every active swap area. Pseudo and RAM file
+systems (proc, sysfs, tmpfs, devtmpfs, cgroup, nsfs, overlay, fuse, ...: device number
+0:N) have no disk of their own and are not judged; an overlay's upper directory is judged
+with the file system that holds it. Read-only images (squashfs snaps, iso9660, udf,
+erofs, cramfs) hold no data written on the host. Network file systems (nfs, cifs, ceph,
+9p, virtiofs, ...) are listed but judged on their servers. Bind mounts of one file
+system are judged once, under its first mount point.
+
+A file system or swap passes when every path from its device down to the hardware goes
+through a dm-crypt layer (LUKS1/LUKS2/plain: lsblk TYPE crypt, dm uuid CRYPT-...), when
+its ZFS dataset has `encryption` other than off, or when every top-level entry of an ext4
+/f2fs file system (except lost+found and symbolic links) is an fscrypt-encrypted
+directory. zram swap is compressed RAM and passes (unless it writes back to a device,
+which is then judged). Swap files are judged with the file system that holds them.
+Anything else fails, naming the mount and the device: "/ on /dev/vda (ext4) is not
+encrypted".
+
+Disks that a cloud provider encrypts cannot be seen as encrypted from inside the guest.
+List them in `provider_encrypted` (disk names or globs: `vda`, `/dev/nvme0n1`, `xvd*`,
+`*`): an unencrypted mount whose disks are all listed there is `manual`, and the report
+asks for the provider's volume-encryption setting (console screenshot or API output
+naming the volume id; the disk serial, which on AWS NVMe is the volume id, is quoted).
+
+crypttab entries are listed; a root volume unlocked by a key file is noted, and flagged
+when that key file sits on an unencrypted file system of the same disk.
+
+Blind spots: hardware self-encrypting drives (SED/Opal) look unencrypted and need
+`provider_encrypted` plus evidence; only the first device of a multi-device btrfs is
+known; fscrypt is judged at the top level of a file system only (a file created later
+outside the encrypted directories is not seen until the next run); ZFS needs the `zfs`
+tool on the host; eCryptfs and other stacked file systems are not recognised.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.parsers import block_devices as bd
+from auditor.parsers.files import dump_files_script, parse_dump
+from auditor.probes import shell
+
+CRYPTTAB = "/etc/crypttab"
+FSCRYPT_FS = ("ext4", "f2fs", "ubifs")
+MAX_TOP_ENTRIES = 200
+
+# For each ext4/f2fs/ubifs file system mounted at its root: the lsattr flags of every
+# top-level entry ('L' for a symbolic link, '?' when lsattr could not read it).
+FSCRYPT_SCRIPT = r"""
+command -v lsattr >/dev/null 2>&1 || { echo '#no-lsattr'; exit 0; }
+awk '{ for (i = 7; i <= NF && $i != "-"; i++) ;
+       if ($4 == "/" && ($(i + 1) == "ext4" || $(i + 1) == "f2fs" || $(i + 1) == "ubifs")) print $5 }' \
+  /proc/self/mountinfo | sort -u | while IFS= read -r m; do
+  m=$(printf '%b' "$m")
+  case $m in /) p= ;; *) p=$m ;; esac
+  for e in "$p"/* "$p"/.[!.]* "$p"/..?*; do
+    if [ -L "$e" ]; then f=L
+    elif [ -e "$e" ]; then f=$(lsattr -d -- "$e" 2>/dev/null) && f=${f%% *} || f='?'
+    else continue; fi
+    printf '%s\t%s\t%s\n' "$m" "$f" "${e##*/}"
+  done | head -n MAX_TOP_ENTRIES
+done
+exit 0
+""".replace("MAX_TOP_ENTRIES", str(MAX_TOP_ENTRIES))
+
+ZFS_SCRIPT = r"""
+command -v zfs >/dev/null 2>&1 || { echo '#absent'; exit 0; }
+zfs get -H -o name,property,value encryption,keystatus -t filesystem,volume
+"""
+
+CHECK = Check(
+    id="disk_encryption",
+    title="Disks holding data are encrypted (root, data mounts, swap)",
+    claims=("disk-encryption", "encryption-and-access-control"),
+    controls=("ISO27001:2022 A.8.24", "ISO27001:2022 A.7.10"),
+    params=(
+        Param("provider_encrypted", list, [],
+              "disks (names or globs: vda, /dev/nvme0n1, xvd*, *) that the cloud provider encrypts; "
+              "unencrypted mounts on them are manual, with the provider's setting to attach"),
+        Param("exclude_mounts", list, [],
+              "glob patterns of mount points the promise does not cover (e.g. /mnt/scratch)"),
+    ),
+    probes=(
+        shell("mounts", bd.MOUNTS_SCRIPT),
+        shell("swaps", bd.SWAPS_SCRIPT),
+        shell("lsblk", bd.LSBLK_SCRIPT),
+        shell("sysfs", bd.SYSFS_SCRIPT),
+        shell("crypttab", dump_files_script(CRYPTTAB)),
+        shell("fscrypt", FSCRYPT_SCRIPT, root=True),  # root: data directories are often 0700
+        shell("zfs", ZFS_SCRIPT),
+    ),
+)
+
+ENCRYPTED, PROVIDER, PLAIN, UNKNOWN = "encrypted", "provider", "unencrypted", "unknown"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    state: str  # ENCRYPTED, PROVIDER, PLAIN or UNKNOWN
+    how: str  # what encrypts it, or why it is not / cannot be judged
+    disks: tuple[str, ...] = ()  # the hardware layer under it
+
+
+def _disk_matches(disk: bd.BlockDevice, patterns: list[str]) -> bool:
+    names = (disk.kname, disk.dev_path, f"/dev/{disk.kname}")
+    return any(fnmatch.fnmatch(name, str(p)) for p in patterns for name in names)
+
+
+def _judge_device(graph: bd.DeviceGraph, device: bd.BlockDevice, provider: list[str]) -> Verdict:
+    """Encrypted when every chain from the device to the hardware has a dm-crypt layer."""
+    chains = graph.chains(device.kname)
+    disks = tuple(dict.fromkeys(chain[-1].kname for chain in chains))
+    crypt_layers = []
+    uncovered = []
+    provider_disks = []
+    for chain in chains:
+        crypt = next((d for d in chain if d.is_crypt), None)
+        if crypt is not None:
+            crypt_layers.append(crypt)
+        elif chain[-1].kname == "zram0" or chain[-1].kname.startswith("zram"):
+            crypt_layers.append(chain[-1])  # RAM; a writeback device would be in the chain
+        elif _disk_matches(chain[-1], provider):
+            provider_disks.append(chain[-1])
+        else:
+            uncovered.append(chain)
+    if uncovered:
+        return Verdict(PLAIN, "no encryption layer between it and " + ", ".join(
+            dict.fromkeys(c[-1].dev_path for c in uncovered)), disks)
+    if provider_disks:
+        ids = ", ".join(dict.fromkeys(
+            d.dev_path + (f" (serial {d.serial})" if d.serial else "") for d in provider_disks))
+        return Verdict(PROVIDER, f"encryption by the cloud provider, per inventory: {ids}", disks)
+    how = ", ".join(dict.fromkeys(
+        "compressed RAM (zram)" if d.kname.startswith("zram") and not d.is_crypt
+        else f"{d.crypt_kind} (dm-crypt) {d.dm_name or d.kname}" for d in crypt_layers))
+    return Verdict(ENCRYPTED, how, disks)
+
+
+def _fscrypt_verdict(entries: list[tuple[str, str]], other_mounts: set[str]) -> Verdict | None:
+    """Encrypted by fscrypt when every top-level entry is an encrypted directory."""
+    judged = [(flags, name) for flags, name in entries
+              if name != "lost+found" and flags != "L" and name not in other_mounts]
+    encrypted = [name for flags, name in judged if "E" in flags]
+    if not encrypted:
+        return None
+    plain = [name for flags, name in judged if "E" not in flags]
+    if plain:
+        more = f" and {len(plain) - 5} more" if len(plain) > 5 else ""
+        return Verdict(PLAIN, f"fscrypt encrypts {len(encrypted)} top-level director(ies) "
+                       f"({', '.join(encrypted[:3])}) but not {', '.join(plain[:5])}{more}")
+    return Verdict(ENCRYPTED, f"fscrypt: all {len(encrypted)} top-level entries are encrypted "
+                   f"directories ({', '.join(encrypted[:5])})")
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
+    provider = [str(p) for p in params["provider_encrypted"]]
+    excluded = [str(p) for p in params["exclude_mounts"]]
+    evidence = ["mounts", "swaps", "lsblk", "sysfs", "crypttab", "fscrypt", "zfs"]
+    try:
+        mounts = bd.parse_mounts(out.require("mounts").stdout)
+        swaps = bd.parse_swaps(out.require("swaps").stdout)
+    except ValueError as exc:
+        return result(Status.ERROR, str(exc), evidence=evidence)
+    lsblk, sysfs = out["lsblk"], out.require("sysfs")
+    graph, graph_problems = bd.device_graph(lsblk.stdout if lsblk.ok else None, sysfs.stdout)
+    if not lsblk.ok:
+        graph_problems.insert(0, lsblk.failure_reason())
+    if not graph.devices:
+        return result(Status.ERROR, "could not read the block devices: " + "; ".join(graph_problems),
+                      graph_problems, evidence)
+    crypttab = bd.parse_crypttab(parse_dump(out.require("crypttab").stdout)[0].get(CRYPTTAB, ""))
+    fscrypt_text = out.require("fscrypt").stdout
+    top_entries: dict[str, list[tuple[str, str]]] = {}
+    for fields in bd.iter_octal_lines(fscrypt_text):
+        if len(fields) == 3:
+            top_entries.setdefault(fields[0], []).append((fields[1], fields[2]))
+    zfs_text = out["zfs"].stdout if out["zfs"].ok else ""
+    zfs = bd.zfs_properties(zfs_text)
+
+    details: list[str] = [f"block devices read from {graph.source}"] + [
+        f"note: {p}" for p in graph_problems]
+    if fscrypt_text.startswith("#no-lsattr"):
+        details.append("lsattr is not installed: fscrypt-encrypted directories cannot be seen")
+    judged: list[tuple[str, Verdict]] = []  # (what, verdict)
+    not_judged: list[str] = []
+    mountpoints = {m.mountpoint for m in mounts}
+    seen_devices: dict[str, str] = {}  # device key -> first mount point
+    for mount in mounts:
+        kind = bd.mount_kind(mount)
+        if kind == "network":
+            not_judged.append(f"{mount.mountpoint} ({mount.fstype} from {mount.source}): on another "
+                              "machine, judged there")
+            continue
+        if kind != "disk":
+            continue
+        if any(fnmatch.fnmatch(mount.mountpoint, g) for g in excluded):
+            not_judged.append(f"{mount.mountpoint}: excluded by exclude_mounts")
+            continue
+        key = mount.source if mount.fstype == "zfs" or mount.majmin.startswith("0:") else mount.majmin
+        if key in seen_devices:
+            continue  # a bind mount, or the same file system mounted twice
+        seen_devices[key] = mount.mountpoint
+        device = None if mount.fstype == "zfs" else (
+            graph.by_majmin(mount.majmin) if not mount.majmin.startswith("0:") else None) or \
+            graph.by_path(mount.source)
+        shown = mount.source if mount.source.startswith("/") or device is None else device.dev_path
+        label = f"{mount.mountpoint} on {shown} ({mount.fstype})"
+        if mount.fstype == "zfs":
+            props = zfs.get(mount.source)
+            if props is None:
+                why = "zfs is not installed" if zfs_text.startswith("#absent") or not zfs_text else \
+                    "dataset not listed by zfs get"
+                judged.append((label, Verdict(UNKNOWN, f"cannot read its ZFS encryption: {why}")))
+            elif props.get("encryption", "off") not in ("off", "-", ""):
+                judged.append((label, Verdict(ENCRYPTED, f"ZFS native encryption {props['encryption']}, "
+                                              f"key {props.get('keystatus', 'unknown')}")))
+            else:
+                judged.append((label, Verdict(PLAIN, "ZFS dataset with encryption=off")))
+            continue
+        if device is None:
+            judged.append((label, Verdict(UNKNOWN, f"device {mount.majmin} ({mount.source}) is not "
+                                          "among the block devices")))
+            continue
+        verdict = _judge_device(graph, device, provider)
+        if verdict.state != ENCRYPTED and mount.fstype in FSCRYPT_FS and mount.root == "/":
+            fscrypt = _fscrypt_verdict(top_entries.get(mount.mountpoint, []), {
+                p.rsplit("/", 1)[-1] for p in mountpoints
+                if p != mount.mountpoint and p.rsplit("/", 1)[0] == mount.mountpoint.rstrip("/")})
+            if fscrypt is not None and (fscrypt.state == ENCRYPTED or verdict.state == PLAIN):
+                verdict = Verdict(fscrypt.state, fscrypt.how, verdict.disks)
+        judged.append((label, verdict))
+
+    for swap in swaps:
+        label = f"swap {swap.name} ({swap.type})"
+        if swap.type == "partition":
+            device = graph.by_majmin(swap.majmin) if swap.majmin else graph.by_path(swap.name)
+            if device is None:
+                judged.append((label, Verdict(UNKNOWN, f"device {swap.majmin or swap.name} is not "
+                                              "among the block devices")))
+            else:
+                judged.append((label, _judge_device(graph, device, provider)))
+            continue
+        holder = bd.containing_mount(swap.name, mounts)
+        device = graph.by_majmin(swap.majmin) if swap.majmin else None
+        if device is None and holder is not None:
+            device = graph.by_majmin(holder.majmin) or graph.by_path(holder.source)
+        if device is None:
+            judged.append((label, Verdict(UNKNOWN, "the device holding the swap file is unknown")))
+        else:
+            judged.append((label, _judge_device(graph, device, provider)))
+
+    root_chain_notes = _crypttab_notes(crypttab, graph, mounts)
+    plain = [(w, v) for w, v in judged if v.state == PLAIN]
+    unknown = [(w, v) for w, v in judged if v.state == UNKNOWN]
+    manual = [(w, v) for w, v in judged if v.state == PROVIDER]
+    details += [f"{w}: {'NOT ENCRYPTED: ' if v.state == PLAIN else ''}{v.how}" for w, v in judged]
+    details += [f"not judged: {line}" for line in not_judged] + root_chain_notes
+    values = {"storage_checked": len(judged), "storage_unencrypted": len(plain),
+              "storage_unknown": len(unknown), "storage_provider": len(manual),
+              "swaps": len(swaps), "crypttab_entries": len(crypttab)}
+
+    def listed(items: list[tuple[str, Verdict]]) -> str:
+        return "; ".join(w for w, _ in items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+
+    if plain:
+        return result(Status.FAIL, f"{listed(plain)} {'is' if len(plain) == 1 else 'are'} not encrypted",
+                      details, evidence, **values)
+    if unknown:
+        return result(Status.ERROR, f"could not tell whether {listed(unknown)} "
+                      f"{'is' if len(unknown) == 1 else 'are'} encrypted: {unknown[0][1].how}",
+                      details, evidence, **values)
+    if not judged:
+        return result(Status.SKIP, "no file system here is stored on a local disk (a container?): "
+                      "audit the machine that holds the disks", details, evidence, **values)
+    if manual:
+        disks = ", ".join(dict.fromkeys(d for _, v in manual for d in v.disks))
+        return result(Status.MANUAL, f"{listed(manual)} rel{'ies' if len(manual) == 1 else 'y'} on "
+                      f"encryption by the cloud provider ({disks}): attach the provider's volume-"
+                      "encryption setting for each volume (console screenshot or API output, e.g. "
+                      "`aws ec2 describe-volumes`, showing the volume id and that it is encrypted)",
+                      details, evidence, **values)
+    return result(Status.PASS, f"all {len(judged)} file system(s) and swap area(s) on disk are "
+                  "encrypted: " + "; ".join(f"{w.split(' (')[0]}: {v.how}" for w, v in judged[:3])
+                  + (" …" if len(judged) > 3 else ""), details, evidence, **values)
+
+
+def _crypttab_notes(entries: list[bd.CrypttabEntry], graph: bd.DeviceGraph,
+                    mounts: list[bd.Mount]) -> list[str]:
+    """crypttab entries, and whether the root volume's key file sits unencrypted on its disk."""
+    notes = []
+    root = next((m for m in reversed(mounts) if m.mountpoint == "/"), None)
+    root_device = graph.by_majmin(root.majmin) if root else None
+    root_chains = graph.chains(root_device.kname) if root_device else []
+    root_crypt = {d.dm_name or d.kname for chain in root_chains for d in chain if d.is_crypt}
+    root_disks = {chain[-1].kname for chain in root_chains}
+    for entry in entries:
+        key = ("a random key at each boot" if entry.random_key else f"key file {entry.keyfile}"
+               if entry.has_keyfile else "a passphrase")
+        notes.append(f"crypttab line {entry.line}: {entry.name} from {entry.device}, unlocked with {key}"
+                     + (f" ({entry.options})" if entry.options else ""))
+        if entry.name not in root_crypt or not entry.has_keyfile or entry.random_key:
+            continue
+        holder = bd.containing_mount(entry.keyfile, mounts)
+        holder_device = graph.by_majmin(holder.majmin) if holder else None
+        if holder_device is None:
+            notes.append(f"the root volume {entry.name} is unlocked by key file {entry.keyfile}: keep "
+                         "it (and any initramfs that embeds it) off unencrypted storage")
+            continue
+        chains = graph.chains(holder_device.kname)
+        holder_encrypted = all(any(d.is_crypt for d in chain) for chain in chains)
+        same_disk = bool({c[-1].kname for c in chains} & root_disks)
+        if not holder_encrypted and same_disk:
+            notes.append(f"the root volume {entry.name} is unlocked by key file {entry.keyfile}, which "
+                         f"sits on unencrypted {holder.mountpoint if holder else '?'} of the same disk")
+        else:
+            notes.append(f"the root volume {entry.name} is unlocked by key file {entry.keyfile} "
+                         f"on {holder.mountpoint if holder else '?'}")
+    return notes
