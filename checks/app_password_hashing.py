@@ -1,0 +1,246 @@
+"""Application user passwords are stored as salted, slow hashes.
+
+Samples the password column of each configured application database with the host's own
+CLI, read-only (`sqlite3 -readonly -safe`; `psql` with `default_transaction_read_only=on`;
+`mysql` with `SET SESSION TRANSACTION READ ONLY`), and classifies every value on the host
+with an awk program (`auditor.parsers.app_hashes`). Only counts per scheme, the number of
+values identical to another row's value, the lowest PBKDF2 iteration count and the row
+numbers of failing rows leave the host — never a hash, never a password.
+
+Sources (`vars.app_password_hashing.sources`), one mapping each:
+
+    - {name: shop users, kind: sqlite, path: /srv/shop/app.db,
+       query: "SELECT email, password FROM users"}
+    - {name: crm, kind: postgres, database: crm, user: postgres, path: /var/run/postgresql,
+       query: "SELECT username, password_hash FROM accounts"}
+    - {kind: mysql, database: wp, query: "SELECT user_login, user_pass FROM wp_users"}
+
+`kind` is sqlite, postgres or mysql; `query` returns the password as its last column, and
+optionally a login name first (named in the report for failing rows where that is safe).
+sqlite: `path` is the database file. postgres: `database` is psql's -d (a name or a
+connection string without a password: use peer auth or ~/.pgpass) and `path` the socket
+directory or host. mysql: `database`, and `path` the socket. `user` runs the CLI as that
+OS account (`runuser`), for peer/socket authentication. The query is wrapped as
+`SELECT * FROM (query) AS audited_rows LIMIT max_rows+1`, so it must be a plain SELECT.
+
+Pass: every value is argon2, bcrypt, scrypt, pbkdf2 (Django, passlib, werkzeug) with at
+least `min_pbkdf2_iterations`, or a salted slow crypt(3) scheme (yescrypt, sha512crypt,
+sha256crypt, scrypt), and no two rows hold the same value. Fail: unsalted MD5/SHA
+digests, salted single fast hashes (Django md5$/sha1$, LDAP {SSHA}), md5crypt, DES,
+MySQL PASSWORD(), empty values, values cut short, plaintext or any unrecognised format,
+or two rows sharing one value (a salt would make them differ). NULL and unusable-password
+markers (`!`, Django's `!`+40) are counted as "no password set". No source configured, or
+no source holding a single password value → skip. A source that cannot be read (file
+missing, CLI missing, query error, timeout) → error naming it; a fail elsewhere still fails.
+
+Blind spots: only the first `max_rows` rows are judged (the summary says when there were
+more); a hash format this tool does not know fails as "unrecognised"; a column that holds
+encrypted (not hashed) passwords in base64 looks like plaintext; the strength of bcrypt,
+argon2 and scrypt cost parameters is not judged; a sqlite database in WAL mode may get
+its -shm index file created by the read-only open; MySQL sources have not been tested
+against a real server here (NULL and the string 'NULL' look alike in its batch output).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.parsers import app_hashes
+from auditor.probes import quote, shell
+
+KINDS = ("sqlite", "postgres", "mysql")
+SHOWN_ROWS = 5  # failing rows named per scheme and source
+STATUS_TEXT = {"missing": "database file not found", "unreadable": "database file not readable",
+               "no-cli": "client not installed", "failed": "query failed", "timeout": "query timed out"}
+
+
+def source_name(source: Any, index: int) -> str:
+    if not isinstance(source, Mapping):
+        return f"source {index + 1}"
+    where = source.get("path") if source.get("kind") == "sqlite" else source.get("database")
+    return str(source.get("name") or f"{source.get('kind')}:{where or '?'}")
+
+
+def _statement(query: str, max_rows: int) -> str:
+    body = query.strip().rstrip(";").strip()
+    # Newlines, so that a trailing -- comment in the query cannot swallow the wrapper.
+    return f"SELECT * FROM (\n{body}\n) AS audited_rows LIMIT {max_rows + 1}"  # noqa: S608 -- operator's own query
+
+
+def _source_lines(index: int, source: Any, max_rows: int) -> list[str]:
+    if not isinstance(source, Mapping):
+        raise ValueError(f"sources[{index}] must be a mapping with kind and query, got {source!r}")
+    kind, query = source.get("kind"), source.get("query")
+    if kind not in KINDS:
+        raise ValueError(f"sources[{index}].kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError(f"sources[{index}].query must be a SELECT statement")
+    path, database, user = source.get("path"), source.get("database"), source.get("user")
+    sql = quote(_statement(query, max_rows))
+    as_user = f"runuser -u {quote(str(user))} -- " if user else ""
+    lines = [f"printf 'source\\t%s\\n' {index}"]
+    if kind == "sqlite":
+        if not path:
+            raise ValueError(f"sources[{index}]: a sqlite source needs path")
+        db = quote(str(path))
+        lines += [
+            "if ! command -v sqlite3 >/dev/null 2>&1; then no_cli sqlite3",
+            f"elif [ ! -e {db} ]; then printf 'status\\tmissing\\t\\t\\n'",
+            f"elif [ ! -r {db} ]; then printf 'status\\tunreadable\\t\\t\\n'",
+            f"else run '\\037' '\\036' '\\035' $TO {as_user}sqlite3 $SAFE -readonly -batch -bail -noheader "
+            f"-list -separator \"$US\" -newline \"$RS\" -nullvalue \"$NUL\" -cmd '.timeout 5000' {db} {sql}",
+            "fi",
+        ]
+    elif kind == "postgres":
+        target = (f" -h {quote(str(path))}" if path else "") \
+            + (f" -d {quote(str(database))}" if database else "")
+        lines += [
+            "if ! command -v psql >/dev/null 2>&1; then no_cli psql",
+            f"else run '\\037' '\\036' '\\035' $TO {as_user}env "
+            f"PGOPTIONS='-c default_transaction_read_only=on' psql -X -w -q -A -t -F \"$US\" -R \"$RS\" "
+            f"-P \"null=$NUL\" -v ON_ERROR_STOP=1{target} -c {sql}",
+            "fi",
+        ]
+    else:
+        target = (f" --socket={quote(str(path))}" if path else "") \
+            + (f" {quote(str(database))}" if database else "")
+        lines += [
+            "if ! command -v mysql >/dev/null 2>&1; then no_cli mysql",
+            # Batch output escapes tabs and newlines in values and prints NULL as NULL.
+            f"else run '\\t' '\\n' NULL $TO {as_user}mysql --batch --skip-column-names "
+            f"--init-command='SET SESSION TRANSACTION READ ONLY'{target} -e {sql}",
+            "fi",
+        ]
+    return lines
+
+
+def _script(params: Params) -> str:
+    max_rows = int(params["max_rows"])
+    lines = [
+        "export LC_ALL=C",
+        "US=$(printf '\\037'); RS=$(printf '\\036'); NUL=$(printf '\\035')",
+        f"TO=; if command -v timeout >/dev/null 2>&1; then TO='timeout {int(params['query_timeout'])}'; fi",
+        "SAFE=; if command -v sqlite3 >/dev/null 2>&1 && sqlite3 -safe :memory: 'SELECT 1' >/dev/null 2>&1; "
+        "then SAFE=-safe; fi",
+        app_hashes.classify_function(max_rows, SHOWN_ROWS),
+        "no_cli() { printf 'status\\tno-cli\\t\\t%s is not installed\\n' \"$1\"; }",
+        # run FS RS NULL CMD...: the CLI's rows go through the classifier (to fd 3, the probe's
+        # stdout); its stderr and exit code come back through fd 4 into $res.
+        "run() {",
+        "  fs=$1 rs=$2 nul=$3; shift 3",
+        "  res=$( { { \"$@\" 2>&4; printf '\\nrc=%s\\n' \"$?\" >&4; } "
+        "| classify \"$fs\" \"$rs\" \"$nul\" >&3; } 4>&1 )",
+        "  rc=${res##*rc=}",
+        "  err=$(printf '%s\\n' \"${res%rc=*}\" | grep -v '^[[:space:]]*$' | head -n 1 "
+        "| cut -c1-200 | tr '\\t' ' ')",
+        "  case $rc in 0) st=ok ;; 124) st=timeout ;; *) st=failed ;; esac",
+        "  printf 'status\\t%s\\t%s\\t%s\\n' \"$st\" \"$rc\" \"$err\"",
+        "}",
+        "exec 3>&1",
+    ]
+    for index, source in enumerate(params["sources"]):
+        lines += _source_lines(index, source, max_rows)
+    lines.append("exit 0")
+    return "\n".join(lines)
+
+
+CHECK = Check(
+    id="app_password_hashing",
+    title="Application passwords are stored as salted, slow hashes",
+    claims=("salted-password-hashing",),
+    controls=("ISO27001:2022 A.8.5", "ISO27001:2022 A.5.17", "ISO27001:2022 A.8.24"),
+    params=(
+        Param("sources", list, [], "application databases to sample: mappings of kind (sqlite, postgres, "
+              "mysql), query (a SELECT returning [login,] password), path, database, user, name",
+              item_keys=("name", "kind", "path", "database", "query", "user"),
+              required_item_keys=("kind", "query")),
+        Param("max_rows", int, 10000, "rows sampled per source"),
+        Param("min_pbkdf2_iterations", int, 10000,
+              "lowest PBKDF2 iteration count accepted (NIST SP 800-63B's floor)"),
+        Param("query_timeout", int, 120, "seconds each query may take (with timeout(1), where present)"),
+    ),
+    probes=(shell("classify", _script, root=True),),
+)
+
+
+def _counted(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{n} {name}" for name, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
+    sources = list(params["sources"])
+    if not sources:
+        return result(Status.SKIP,
+                      "no application database configured; set vars.app_password_hashing.sources")
+    evidence = ["classify"]
+    try:
+        reports = app_hashes.parse(out.require("classify").stdout)
+    except ValueError as exc:
+        return result(Status.ERROR, f"could not read the classifier's output: {exc}", evidence=evidence)
+    if [r.index for r in reports] != list(range(len(sources))):
+        return result(Status.ERROR, f"the probe reported {len(reports)} of {len(sources)} source(s) "
+                      "(cut short?)", evidence=evidence)
+
+    problems: list[str] = []
+    unreadable: list[str] = []
+    details: list[str] = []
+    by_scheme: dict[str, int] = {}
+    weak_total = duplicate_total = sampled = stored = 0
+    for report, source in zip(reports, sources, strict=True):
+        name = source_name(source, report.index)
+        if report.status != "ok":
+            reason = STATUS_TEXT.get(report.status, report.status)
+            rc = f", exit {report.rc}" if report.rc not in (None, 0) else ""
+            unreadable.append(f"{name}: {reason}{rc}" + (f": {report.message}" if report.message else ""))
+            continue
+        sampled += report.rows
+        named = {app_hashes.scheme(t).name: n for t, n in report.counts.items()}
+        for scheme_name, n in named.items():
+            by_scheme[scheme_name] = by_scheme.get(scheme_name, 0) + n
+        weak = {t: n for t, n in report.counts.items() if not app_hashes.scheme(t).strong}
+        stored += sum(n for t, n in report.counts.items() if not app_hashes.scheme(t).no_password)
+        more = f" (first {report.rows} rows sampled; there are more)" if report.more_rows else ""
+        details.append(f"{name}: {report.rows} row(s){more}: {_counted(named) or 'no rows'}")
+        if weak:
+            problems.append(f"{name}: " + _counted({app_hashes.scheme(t).name: n for t, n in weak.items()}))
+        for token, n in sorted(weak.items()):
+            scheme = app_hashes.scheme(token)
+            rows = [r.label for r in report.failing_rows if r.token == token]
+            details.append(f"{name}: {n} {scheme.name} ({scheme.why}): " + ", ".join(rows)
+                           + (" …" if n > len(rows) else ""))
+        weak_total += sum(weak.values())
+        if report.duplicate_values:
+            duplicate_total += report.duplicate_values
+            problems.append(f"{name}: {report.duplicate_values} values identical to another row's")
+            details.append(f"{name}: {report.duplicate_groups} group(s) of identical values: no per-row "
+                           "salt, or one hash copied to several accounts")
+            for _, labels in sorted(report.duplicate_rows.items()):
+                details.append(f"{name}: identical values in " + ", ".join(labels))
+        floor = int(params["min_pbkdf2_iterations"])
+        if report.pbkdf2_min_iterations is not None:
+            line = f"{name}: lowest PBKDF2 iteration count {report.pbkdf2_min_iterations}"
+            if report.pbkdf2_min_iterations < floor:
+                problems.append(f"{line}, below {floor}")
+            else:
+                details.append(line)
+
+    values: dict[str, Any] = {"values_by_scheme": dict(sorted(by_scheme.items())), "weak_values": weak_total,
+                              "duplicate_values": duplicate_total, "rows_sampled": sampled,
+                              "unreadable_sources": len(unreadable)}
+    unread_note = f"; {len(unreadable)} source(s) could not be read: {unreadable[0]}" if unreadable else ""
+    if problems:
+        return result(Status.FAIL, f"{len(problems)} problem(s): " + "; ".join(problems[:3])
+                      + (" …" if len(problems) > 3 else "") + unread_note,
+                      problems + unreadable + details, evidence, **values)
+    if unreadable:
+        return result(Status.ERROR, f"{len(unreadable)} of {len(sources)} source(s) could not be read: "
+                      + "; ".join(unreadable[:3]), unreadable + details, evidence, **values)
+    if not stored:
+        return result(Status.SKIP, f"no password values in the configured source(s): {sampled} row(s), none "
+                      "holding a password", details, evidence, **values)
+    no_password = {app_hashes.scheme(t).name for t in ("null", "unusable")}
+    strong = {n: c for n, c in by_scheme.items() if n not in no_password}
+    return result(Status.PASS, f"{stored} password value(s) in {len(sources)} source(s), all salted slow "
+                  f"hashes, none repeated: {_counted(strong)}", details, evidence, **values)
