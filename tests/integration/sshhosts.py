@@ -1,11 +1,13 @@
 """Real OpenSSH test hosts for integration tests.
 
-Each test host is one ``/usr/sbin/sshd -D -e -f <config>`` process listening on
-127.0.0.1:<free port>.  It is started inside its own private mount namespace::
+Each test host is one ``/usr/sbin/sshd -D -e -f <config>`` process.  By default it
+listens on 127.0.0.1:<free port> and is started inside its own private mount
+namespace::
 
     setpriv --pdeathsig KILL -- \\
-        unshare --mount --propagation private -- \\
-        sh -c 'set -e; mount --bind ...; exec /usr/sbin/sshd -D -e -f cfg'
+        unshare --mount --propagation private \\
+                [--net] [--pid --fork --kill-child --mount-proc] -- \\
+        sh -c 'set -e; mount --bind ...; echo mounted; read go; exec /usr/sbin/sshd -D -e -f cfg'
 
 Inside that namespace the planted files are bind-mounted over the real paths,
 so every command run over SSH on the host sees the planted ``/etc/shadow``,
@@ -15,6 +17,34 @@ harness never writes the machine's real files.  Paths that are *not* planted
 are the machine's real ones, though: a command run over SSH (as root) that
 writes there changes the real machine.
 
+Between ``mounted`` and ``go`` the harness prepares the host from outside
+(in this order), then lets the shell exec sshd:
+
+* ``network_namespace=True``: the host gets a network namespace of its own
+  (``unshare --net``; it dies with its last process, so nothing can outlive the
+  host).  A veth pair joins it to the test machine: ``sshh<random>`` here,
+  ``eth0`` inside, a random free /30 of 10.213.0.0/16 (the machine side gets the
+  first address, the host the second: ``TestHost.address``).  Loopback is up
+  inside; there is no default route, no NAT and no forwarding, so the host can
+  reach nothing but the test machine's end of its veth.  sshd listens on
+  ``<address>:22`` only.  Servers bound to 0.0.0.0 inside are reachable from
+  the test machine at ``<address>:<port>`` and not on its 127.0.0.1; firewall
+  rules loaded inside affect only the host.  The veth pair is deleted when the
+  host stops (and goes with the namespace in any case).
+* ``pid_namespace=True``: the host gets its own PID namespace and its own
+  ``/proc``, so ``ps``, ``pgrep``, ``/proc/*`` and ``ss -p`` over SSH see only
+  the host's processes (sshd is PID 1 there).  When that PID 1 dies, the kernel
+  kills everything in the namespace.
+* ``setup`` commands run as root inside all of the host's namespaces (a
+  non-zero exit fails ``start()`` with its output), then each ``Service`` is
+  started there, in order, and waited for (``ready_port``/``ready_path``);
+  its stdout and stderr go to ``<host dir>/<service>.log``.
+* ``TestHost.run(argv)`` runs a command the same way after start-up
+  (``nsenter -t <sshd> -m [-n] [-p]``).
+
+Commands started by the harness inside a host (setup, services, ``run``) get a
+stock environment (``STOCK_ENV`` plus the service's ``env``), not the test's.
+
 Planting rules (see ``HostSpec``):
 
 * A planted file outside every ``replace_dirs`` entry is bind-mounted over an
@@ -23,7 +53,8 @@ Planting rules (see ``HostSpec``):
   ``replace_dirs`` instead.
 * A directory listed in ``replace_dirs`` is replaced by a fresh directory that
   holds only the planted files under it (list a nested directory too, e.g.
-  ``/var/log/journal``, to get it as an empty directory).
+  ``/var/log/journal``, to get it as an empty directory).  Replacing ``/run``
+  is fine: the harness recreates the empty ``/run/sshd`` that sshd needs.
 * Only root logs in (with ``client_key``).  With ``UsePAM no`` sshd refuses
   public-key logins to accounts whose shadow password field starts with ``!``
   (locked) or whose account expiry date has passed.  A planted ``/etc/shadow``
@@ -39,25 +70,37 @@ Planting rules (see ``HostSpec``):
 Usage::
 
     require_sshd_support()            # pytest.skip()s without root / sshd
+    require_namespace_support()       # ... and without netns/veth/pidns, for hosts using them
     with SshdFleet(tmp_path) as fleet:
         host = fleet.start(HostSpec("web1", files={"/etc/login.defs": "..."}))
+        db = fleet.start(HostSpec("db1", network_namespace=True, pid_namespace=True,
+                                  services=(Service("listener", ("socat", ...), ready_port=5432),)))
         ...  # connect to host.address:host.port as root with fleet.client_key,
              # trusting fleet.known_hosts
 
 Every started process is killed (and waited for) by ``SshdFleet.stop`` /
-``__exit__``; an ``atexit`` hook is the safety net for fleets that were never
-closed, and ``--pdeathsig KILL`` covers a test process that dies outright.
+``__exit__``: the host's processes are found by their mount namespace, which
+everything the harness starts in a host joins.  An ``atexit`` hook is the
+safety net for fleets that were never closed, and ``--pdeathsig KILL`` covers a
+test process that dies outright (it reaches sshd and every service process the
+harness started; with ``pid_namespace=True`` also everything they forked, as
+the namespace dies with its PID 1; use it for services that fork workers).
 """
+
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import dataclasses
 import functools
+import ipaddress
 import os
 import pwd
 import re
+import secrets
+import select
 import shlex
 import shutil
 import signal
@@ -68,6 +111,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -76,12 +120,31 @@ SSHD = Path("/usr/sbin/sshd")
 LOOPBACK = "127.0.0.1"
 ROOT_USER = "root"
 READY_TIMEOUT_S = 10.0
+SERVICE_READY_TIMEOUT_S = 15.0
+SETUP_TIMEOUT_S = 60.0
 STOP_GRACE_S = 3.0
 # Another process can grab the probed free port before sshd binds it.
 PORT_ATTEMPTS = 5
 POLL_INTERVAL_S = 0.005
 LOG_TAIL_LINES = 25
 PROBE_BANNER = b"SSH-2.0-sshhosts_readiness_probe\r\n"
+
+# Network-namespace hosts: one random /30 of this range each, sshd on port 22.
+NETNS_RANGE = ipaddress.IPv4Network("10.213.0.0/16")
+NETNS_SSH_PORT = 22
+VETH_PREFIX = "sshh"  # + 8 random hex digits: 12 characters, under IFNAMSIZ
+VETH_INSIDE = "eth0"
+# Another pytest process may pick the same name or subnet at the same moment.
+VETH_ATTEMPTS = 20
+# What commands the harness starts inside a host see, instead of the test's environment.
+STOCK_ENV: dict[str, str] = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME": "/root",
+    "LANG": "C.UTF-8",
+}
+# Written by the in-namespace shell once the planted files are mounted.
+MOUNTED_MARKER = b"mounted\n"
+_CLONE_NEWNET = 0x40000000
 
 _HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -102,6 +165,27 @@ class Planted:
     gid: int = 0
 
 
+@dataclass(frozen=True)
+class Service:
+    """A real server started inside a test host's namespaces, before sshd, as root.
+
+    ``argv`` must stay in the foreground (``nginx -g 'daemon off;'``,
+    ``rsyslogd -n``, ``cron -f``).  Its stdout and stderr go to
+    ``<host dir>/<name>.log``.  ``start()`` waits until a TCP connect to the
+    host's ``address:ready_port`` succeeds (made inside the host's network
+    namespace when it has one) or until ``ready_path`` exists as the host sees
+    it, for at most ``ready_timeout`` seconds; with neither, the service only
+    has to be still running once sshd is up.  ``env`` is added to ``STOCK_ENV``.
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    ready_port: int | None = None
+    ready_path: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
+    ready_timeout: float = SERVICE_READY_TIMEOUT_S
+
+
 @dataclass
 class HostSpec:
     """What one test host looks like.
@@ -111,13 +195,18 @@ class HostSpec:
     under them.  ``extra_sshd_config`` is added to the generated sshd_config:
     lines before its first ``Match`` go *before* the harness defaults (sshd
     keeps the first value it reads, so they can override them), ``Match``
-    blocks go at the end.
+    blocks go at the end.  ``network_namespace``, ``pid_namespace``, ``setup``
+    and ``services`` are described in the module docstring.
     """
 
     name: str
     files: dict[str, Planted | str | bytes] = field(default_factory=dict)
     replace_dirs: tuple[str, ...] = ()
     extra_sshd_config: str = ""
+    network_namespace: bool = False
+    pid_namespace: bool = False
+    setup: tuple[tuple[str, ...], ...] = ()
+    services: tuple[Service, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,19 +218,35 @@ class TestHost:
     name: str
     address: str
     port: int
-    pid: int  # the sshd listener (unshare and sh exec into it)
+    pid: int  # the sshd listener, as seen from the test machine (PID 1 inside a pid namespace)
     root_dir: Path  # planted /etc/login.defs lives at root_dir / "etc/login.defs"
     host_public_key: str  # "ssh-ed25519 AAAA..."
     log_path: Path  # sshd's stderr
     startup_seconds: float
+    network_namespace: bool = False
+    pid_namespace: bool = False
+    service_pids: dict[str, int] = field(default_factory=dict, hash=False)  # as seen from the machine
 
     @property
     def known_hosts_line(self) -> str:
-        return f"[{self.address}]:{self.port} {self.host_public_key}"
+        return f"{_known_hosts_name(self.address, self.port)} {self.host_public_key}"
+
+    def run(self, argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` as root inside all of the host's namespaces; never raises on exit codes."""
+        return subprocess.run(
+            [*_nsenter(self.pid, self.network_namespace, self.pid_namespace), *argv],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            env=STOCK_ENV,
+            timeout=timeout,
+            check=False,
+        )
 
 
 class SshdStartError(RuntimeError):
-    """sshd did not come up; the message carries the tail of its log."""
+    """A host did not come up; the message carries the tail of the relevant log."""
 
 
 # --------------------------------------------------------------------------
@@ -158,7 +263,7 @@ def sshd_support_problem() -> str | None:
         return "sshd test hosts need root (sshd, unshare --mount, bind mounts)"
     if not os.access(SSHD, os.X_OK):
         return f"{SSHD} not found; install openssh-server"
-    for tool in ("unshare", "mount", "ssh-keygen", "sh"):
+    for tool in ("unshare", "nsenter", "mount", "ssh-keygen", "sh"):
         if shutil.which(tool) is None:
             return f"'{tool}' not found on PATH"
     try:
@@ -177,11 +282,47 @@ def sshd_support_problem() -> str | None:
 
 def require_sshd_support() -> None:
     """``pytest.skip`` with a clear reason when sshd test hosts cannot run."""
+    _skip_if("real sshd test hosts unavailable", sshd_support_problem())
+
+
+@functools.lru_cache(maxsize=1)
+def namespace_support_problem() -> str | None:
+    """Why hosts with network/PID namespaces cannot run here, or None if they can."""
     problem = sshd_support_problem()
+    if problem is not None:
+        return problem
+    if shutil.which("ip") is None:
+        return "'ip' not found on PATH; install iproute2"
+    if _libc_setns() is None:
+        return "libc has no setns(); service readiness cannot be probed inside a network namespace"
+    # Everything below happens in throwaway namespaces: the machine is not touched.
+    probe = subprocess.run(
+        [
+            "unshare", "--mount", "--propagation", "private", "--net", "--pid", "--fork",
+            "--kill-child", "--mount-proc", "--", "sh", "-c",
+            "ip link set lo up && ip link add sshhprobe0 type veth peer name sshhprobe1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if probe.returncode != 0:
+        return (
+            "network/PID namespaces or veth pairs do not work here "
+            f"(unshare --net --pid, ip link add type veth): {probe.stderr.strip()}"
+        )
+    return None
+
+
+def require_namespace_support() -> None:
+    """``pytest.skip`` with a clear reason when hosts with network/PID namespaces cannot run."""
+    _skip_if("namespaced sshd test hosts unavailable", namespace_support_problem())
+
+
+def _skip_if(what: str, problem: str | None) -> None:
     if problem is not None:
         import pytest  # only needed under pytest; keeps the harness importable
 
-        pytest.skip(f"real sshd test hosts unavailable: {problem}", allow_module_level=True)
+        pytest.skip(f"{what}: {problem}", allow_module_level=True)
 
 
 @functools.lru_cache(maxsize=1)
@@ -191,6 +332,13 @@ def _sshd_version() -> tuple[int, int]:
     return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
 
 
+@functools.lru_cache(maxsize=1)
+def _libc_setns() -> Callable[[int, int], int] | None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    setns: Callable[[int, int], int] | None = getattr(libc, "setns", None)
+    return setns
+
+
 # --------------------------------------------------------------------------
 # Process bookkeeping (shared by all fleets, so atexit can clean up)
 # --------------------------------------------------------------------------
@@ -198,12 +346,15 @@ def _sshd_version() -> tuple[int, int]:
 
 @dataclass
 class _Running:
-    popen: subprocess.Popen[bytes]
+    popen: subprocess.Popen[bytes]  # setpriv/unshare; sshd itself unless pid_namespace
     mnt_ns: str | None  # "mnt:[4026532177]" once known
+    inner_pid: int | None = None  # the shell that becomes sshd (PID 1 of a pid namespace)
+    veth: str | None = None  # the machine's end of the host's veth pair
+    helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # services
 
 
 _registry_lock = threading.Lock()
-_running: dict[int, _Running] = {}  # sshd pid -> record
+_running: dict[int, _Running] = {}  # launcher pid -> record
 _owned_dirs: set[Path] = set()
 
 
@@ -229,7 +380,9 @@ def _namespace_members(mnt_ns: str) -> set[int]:
 
     sshd's per-connection children call setsid() and get re-parented when the
     listener dies, so neither the process group nor the parent link finds
-    them; the namespace does, and only our own processes can be in it.
+    them; the namespace does, and only our own processes can be in it
+    (services and setup commands join it through nsenter, and so does unshare
+    itself when it forks a pid namespace's PID 1).
     """
     members: set[int] = set()
     for entry in os.listdir("/proc"):
@@ -238,14 +391,38 @@ def _namespace_members(mnt_ns: str) -> set[int]:
     return members
 
 
+def _children(pid: int) -> list[int]:
+    """PIDs whose parent is ``pid`` (this kernel has no /proc/<pid>/task/<pid>/children)."""
+    found: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat_line = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        if int(stat_line.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
 def _signal(pid: int, signum: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signum)
 
 
+def _delete_link(name: str) -> None:
+    # Deleting one end of a veth pair deletes both, at once (a dying network
+    # namespace would remove them too, but asynchronously).
+    subprocess.run(["ip", "link", "delete", name], capture_output=True, check=False)
+
+
 def _terminate(record: _Running, grace: float = STOP_GRACE_S) -> None:
-    """SIGTERM the sshd and everything in its namespace, SIGKILL after ``grace``."""
-    popen = record.popen
+    """Remove the veth pair, SIGTERM the host's processes, SIGKILL them after ``grace``."""
+    if record.veth is not None:
+        _delete_link(record.veth)
+        record.veth = None
+    popens = [record.popen, *record.helpers]
     signalled: set[int] = set()
 
     if record.mnt_ns is not None and record.mnt_ns == _mount_namespace(os.getpid()):
@@ -254,23 +431,26 @@ def _terminate(record: _Running, grace: float = STOP_GRACE_S) -> None:
     def remaining() -> set[int]:
         return _namespace_members(record.mnt_ns) if record.mnt_ns else set()
 
-    popen.send_signal(signal.SIGTERM)  # no-op once reaped: safe from PID reuse
+    for popen in popens:
+        popen.send_signal(signal.SIGTERM)  # no-op once reaped: safe from PID reuse
     deadline = time.monotonic() + grace
     while True:
         members = remaining()
         for pid in members - signalled:  # also catches children forked meanwhile
             _signal(pid, signal.SIGTERM)
             signalled.add(pid)
-        if popen.poll() is not None and not members:
+        if all(popen.poll() is not None for popen in popens) and not members:
             break
         if time.monotonic() >= deadline:
-            popen.send_signal(signal.SIGKILL)
+            for popen in popens:
+                popen.send_signal(signal.SIGKILL)
             for pid in members:
                 _signal(pid, signal.SIGKILL)
             break
         time.sleep(POLL_INTERVAL_S)
 
-    popen.wait()
+    for popen in popens:
+        popen.wait()
     # Killed session processes are reaped by init, not by us; wait until they
     # have at least turned into zombies (they then leave the namespace).
     deadline = time.monotonic() + grace
@@ -307,6 +487,7 @@ class _Plan:
     replace_dirs: tuple[str, ...]  # sorted parents-first, includes nested ones
     mounted_dirs: tuple[str, ...]  # replace_dirs not inside another one
     mounted_files: tuple[str, ...]  # planted files outside every replace_dir
+    made_dirs: tuple[str, ...]  # empty directories sshd needs, inside a replace_dir
 
 
 def _normalise_path(path: str, what: str) -> str:
@@ -361,7 +542,14 @@ def _check_root_can_log_in(files: dict[str, Planted]) -> None:
         raise ValueError("planted /etc/passwd has no root entry; the harness logs in as root.")
 
 
-def _plan(spec: HostSpec, needed_by_sshd: tuple[str, ...]) -> _Plan:
+
+
+def _plan(spec: HostSpec, needed_by_sshd: tuple[str, ...], dirs_for_sshd: tuple[str, ...]) -> _Plan:
+    """Check and lay out the planted view.
+
+    ``needed_by_sshd`` must stay the machine's own; ``dirs_for_sshd`` are empty
+    directories sshd needs, recreated when a ``replace_dirs`` entry hides them.
+    """
     replace_dirs = sorted(
         {_normalise_path(d, "replace_dirs entry") for d in spec.replace_dirs},
         key=lambda d: (d.count("/"), d),
@@ -373,6 +561,9 @@ def _plan(spec: HostSpec, needed_by_sshd: tuple[str, ...]) -> _Plan:
                     f"replace_dirs entry {directory!r} would hide {needed}, which sshd "
                     "needs; replace a narrower directory."
                 )
+    made_dirs = tuple(
+        d for d in dirs_for_sshd if any(_is_within(d, r) for r in replace_dirs) and d not in replace_dirs
+    )
     mounted_dirs = tuple(
         d for d in replace_dirs if not any(_is_within(d, o) for o in replace_dirs if o != d)
     )
@@ -392,6 +583,8 @@ def _plan(spec: HostSpec, needed_by_sshd: tuple[str, ...]) -> _Plan:
     for path in sorted(files):
         if path in replace_dirs:
             raise ValueError(f"{path!r} is both a planted file and a replace_dirs entry")
+        if any(_is_within(path, d) for d in (*dirs_for_sshd, *made_dirs)):
+            raise ValueError(f"cannot plant {path!r}: sshd needs {path!r}'s directory for itself")
         if any(_is_within(path, d) for d in replace_dirs):
             continue  # staged inside the fresh directory
         if not os.path.isfile(path):
@@ -408,7 +601,7 @@ def _plan(spec: HostSpec, needed_by_sshd: tuple[str, ...]) -> _Plan:
                 raise ValueError(f"planted file {path!r} is also the parent of {other!r}")
 
     _check_root_can_log_in(files)
-    return _Plan(files, tuple(replace_dirs), mounted_dirs, tuple(mounted_files))
+    return _Plan(files, tuple(replace_dirs), mounted_dirs, tuple(mounted_files), made_dirs)
 
 
 def _stage(plan: _Plan, root_dir: Path) -> None:
@@ -425,6 +618,10 @@ def _stage(plan: _Plan, root_dir: Path) -> None:
             mode, uid, gid = 0o755, 0, 0
         os.chown(staged, uid, gid)
         os.chmod(staged, mode)
+    for directory in plan.made_dirs:
+        staged = root_dir / directory.lstrip("/")
+        staged.mkdir(parents=True, exist_ok=True)
+        os.chmod(staged, 0o755)  # sshd refuses a privilege-separation dir others can write
     for path, planted in plan.files.items():
         staged = root_dir / path.lstrip("/")
         staged.parent.mkdir(parents=True, exist_ok=True)
@@ -458,6 +655,16 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _known_hosts_name(address: str, port: int) -> str:
+    # OpenSSH and paramiko look up port 22 without brackets.
+    return address if port == NETNS_SSH_PORT else f"[{address}]:{port}"
+
+
+def _nsenter(pid: int, network: bool, pids: bool) -> list[str]:
+    """The command prefix that runs a command inside all of ``pid``'s host namespaces."""
+    return ["nsenter", "-t", str(pid), "-m", *(["-n"] if network else []), *(["-p"] if pids else []), "--"]
+
+
 def _config_value(path: Path) -> str:
     text = str(path)
     if any(c in text for c in '"\n'):
@@ -469,19 +676,39 @@ def _log_tail(log_path: Path) -> str:
     try:
         lines = log_path.read_text(errors="replace").splitlines()
     except OSError:
-        return "(no sshd log)"
-    return "\n".join(lines[-LOG_TAIL_LINES:]) or "(sshd log is empty)"
+        return f"(no log at {log_path})"
+    return "\n".join(lines[-LOG_TAIL_LINES:]) or f"({log_path.name} is empty)"
 
 
-def _listener_inode(port: int) -> str | None:
-    """Socket inode of the TCP listener on 127.0.0.1:port, from /proc/net/tcp."""
-    wanted = f"0100007F:{port:04X}"  # little-endian 127.0.0.1
-    with open("/proc/net/tcp") as table:
-        for row in table.readlines()[1:]:
-            cols = row.split()
-            if cols[1] == wanted and cols[3] == "0A":  # 0A = LISTEN
-                return cols[9]
+def _listener_inode(pid: int, address: str, port: int) -> str | None:
+    """Socket inode of the TCP listener on address:port in ``pid``'s network namespace."""
+    wanted = f"{socket.inet_aton(address)[::-1].hex().upper()}:{port:04X}"  # as /proc/net/tcp spells it
+    try:
+        with open(f"/proc/{pid}/net/tcp") as table:
+            rows = table.readlines()[1:]
+    except OSError:  # pid gone
+        return None
+    for row in rows:
+        cols = row.split()
+        if cols[1] == wanted and cols[3] == "0A":  # 0A = LISTEN
+            return cols[9]
     return None
+
+
+def _listener_inodes(pid: int, port: int) -> set[str]:
+    """Inodes of TCP listeners on ``port`` (any address, IPv4 or IPv6) in ``pid``'s network namespace."""
+    inodes: set[str] = set()
+    for table_name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table_name}") as table:
+                rows = table.readlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            if cols[1].endswith(f":{port:04X}") and cols[3] == "0A":
+                inodes.add(cols[9])
+    return inodes
 
 
 def _owns_socket(pid: int, inode: str) -> bool:
@@ -494,11 +721,11 @@ def _owns_socket(pid: int, inode: str) -> bool:
         return False
 
 
-def _serves_banner(port: int, deadline: float) -> bool:
+def _serves_banner(address: str, port: int, deadline: float) -> bool:
     """Connect once and check for an SSH-2.0 banner."""
     timeout = max(0.05, min(2.0, deadline - time.monotonic()))
     try:
-        with socket.create_connection((LOOPBACK, port), timeout=timeout) as conn:
+        with socket.create_connection((address, port), timeout=timeout) as conn:
             if conn.recv(256).startswith(b"SSH-2.0-"):
                 # Closing without a banner of our own makes sshd log an error.
                 conn.sendall(PROBE_BANNER)
@@ -508,11 +735,65 @@ def _serves_banner(port: int, deadline: float) -> bool:
     return False
 
 
+def _socket_in_netns(pid: int) -> socket.socket:
+    """A TCP socket that belongs to ``pid``'s network namespace.
+
+    A socket stays in the namespace it was made in; setns(2) moves only the
+    calling thread, so a short-lived thread joins the namespace to make it.
+    """
+    made: list[socket.socket] = []
+    failed: list[BaseException] = []
+
+    def make() -> None:
+        try:
+            setns = _libc_setns()
+            if setns is None:
+                raise OSError("libc has no setns()")
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                if setns(fd, _CLONE_NEWNET) != 0:
+                    errno = ctypes.get_errno()
+                    raise OSError(errno, f"setns into pid {pid}'s network namespace: {os.strerror(errno)}")
+            finally:
+                os.close(fd)
+            made.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        except BaseException as error:  # handed to the caller's thread
+            failed.append(error)
+
+    thread = threading.Thread(target=make, name=f"sshhosts-netns-{pid}", daemon=True)
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return made[0]
+
+
 def _atomic_write(path: Path, text: str) -> None:
     # Readers (paramiko in another thread) never see a half-written file.
     tmp = path.with_name(f".{path.name}.{threading.get_ident()}.tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
+
+
+def _ipv4_addresses() -> list[tuple[str, ipaddress.IPv4Interface]]:
+    """(interface, address/prefix) of every IPv4 address on the test machine."""
+    listing = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=True)
+    found: list[tuple[str, ipaddress.IPv4Interface]] = []
+    for line in listing.stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 4 and fields[2] == "inet":
+            found.append((fields[1], ipaddress.IPv4Interface(fields[3])))
+    return found
+
+
+def _random_free_subnet() -> ipaddress.IPv4Network:
+    used = [interface.network for _, interface in _ipv4_addresses()]
+    for _ in range(1000):
+        offset = 4 * secrets.randbelow(NETNS_RANGE.num_addresses // 4)
+        subnet = ipaddress.IPv4Network((int(NETNS_RANGE.network_address) + offset, 30))
+        if not any(subnet.overlaps(network) for network in used):
+            return subnet
+    raise SshdStartError(f"no free /30 left in {NETNS_RANGE} on this machine")
 
 
 # --------------------------------------------------------------------------
@@ -533,6 +814,25 @@ def _with_stock_shell_rc(spec: HostSpec) -> HostSpec:
     if any(_is_within(bashrc, d) for d in spec.replace_dirs):
         return spec
     return dataclasses.replace(spec, files={**spec.files, bashrc: ""})
+
+
+def _check_services(spec: HostSpec) -> None:
+    seen: set[str] = set()
+    for service in spec.services:
+        if not _HOST_NAME_RE.match(service.name) or service.name == "sshd":
+            raise ValueError(
+                f"service name {service.name!r} must match {_HOST_NAME_RE.pattern} and not be 'sshd'"
+            )
+        if service.name in seen:
+            raise ValueError(f"two services of host {spec.name!r} are named {service.name!r}")
+        seen.add(service.name)
+        if not service.argv:
+            raise ValueError(f"service {service.name!r} has an empty argv")
+        if service.ready_path is not None:
+            _normalise_path(service.ready_path, f"ready_path of service {service.name!r}")
+    for command in spec.setup:
+        if not command:
+            raise ValueError(f"host {spec.name!r} has an empty setup command")
 
 
 class SshdFleet:
@@ -613,6 +913,11 @@ class SshdFleet:
         """Start one host; ``own_host_key`` gives it a host key no other host has."""
         if not _HOST_NAME_RE.match(spec.name):
             raise ValueError(f"host name {spec.name!r} must match {_HOST_NAME_RE.pattern}")
+        _check_services(spec)
+        if spec.network_namespace or spec.pid_namespace:
+            problem = namespace_support_problem()
+            if problem is not None:
+                raise RuntimeError(f"cannot run namespaced sshd test hosts: {problem}")
         with self._lock:
             if self._closed:
                 raise RuntimeError("fleet is closed")
@@ -638,7 +943,11 @@ class SshdFleet:
         began = time.monotonic()
         host_dir = self.dir / "hosts" / spec.name
         spec = _with_stock_shell_rc(spec)
-        plan = _plan(spec, needed_by_sshd=(str(self.dir), str(SSHD), "/run/sshd", "/etc/passwd"))
+        plan = _plan(
+            spec,
+            needed_by_sshd=(str(self.dir), str(SSHD), "/etc/passwd"),
+            dirs_for_sshd=("/run/sshd",),
+        )
         shutil.rmtree(host_dir, ignore_errors=True)  # an earlier run of this name
         root_dir = host_dir / "root"
         _stage(plan, root_dir)
@@ -652,46 +961,141 @@ class SshdFleet:
         log_path = host_dir / "sshd.log"
         mounts = [(root_dir / d.lstrip("/"), d) for d in plan.mounted_dirs]
         mounts += [(root_dir / f.lstrip("/"), f) for f in plan.mounted_files]
+        # The shell mounts, reports, waits for the harness to prepare the host
+        # (network, setup, services, sshd_config), then becomes sshd.  The TERM
+        # trap matters as PID 1 of a pid namespace, which ignores signals it has
+        # no handler for.
         script = "; ".join(
-            ["set -e"]
+            ["set -e", "trap 'exit 143' TERM"]
             + [f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in mounts]
+            + ["echo mounted", "exec >&2", "read go", "exec </dev/null"]
             + [f"exec {shlex.quote(str(SSHD))} -D -e -f {shlex.quote(str(config_path))}"]
         )
-        command = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", script]
-        if threading.current_thread() is threading.main_thread() and shutil.which("setpriv"):
+        unshare = ["unshare", "--mount", "--propagation", "private"]
+        if spec.network_namespace:
+            unshare.append("--net")
+        if spec.pid_namespace:
+            # --kill-child: if unshare dies, PID 1 and with it the whole namespace die.
+            unshare += ["--pid", "--fork", "--kill-child", "--mount-proc"]
+        command = [*unshare, "--", "sh", "-c", script]
+        if _can_arm_pdeathsig():
             # If the test process dies without running atexit, sshd dies too.
             command = ["setpriv", "--pdeathsig", "KILL", "--", *command]
 
-        for _ in range(PORT_ATTEMPTS):
-            port = _free_port()
-            config_path.write_text(self._sshd_config(port, host_key, spec.extra_sshd_config))
+        attempts = 1 if spec.network_namespace else PORT_ATTEMPTS
+        for _ in range(attempts):
             record = self._spawn(command, log_path)
             try:
-                ready = self._wait_until_ready(spec.name, record, port, log_path)
+                started = self._prepare_and_exec(
+                    spec, record, host_dir, config_path, log_path, host_key
+                )
             except BaseException:
                 self._forget(record)
                 raise
-            if ready:
+            if started is not None:
                 break
             self._forget(record)  # lost the port to someone else: try another
         else:
             raise SshdStartError(
                 f"sshd for host {spec.name!r} could not bind a free port in "
-                f"{PORT_ATTEMPTS} attempts; last log:\n{_log_tail(log_path)}"
+                f"{attempts} attempts; last log:\n{_log_tail(log_path)}"
             )
+        address, port, service_pids = started
+        assert record.inner_pid is not None
 
         return TestHost(
             name=spec.name,
-            address=LOOPBACK,
+            address=address,
             port=port,
-            pid=record.popen.pid,
+            pid=record.inner_pid,
             root_dir=root_dir,
             host_public_key=public_key,
             log_path=log_path,
             startup_seconds=time.monotonic() - began,
+            network_namespace=spec.network_namespace,
+            pid_namespace=spec.pid_namespace,
+            service_pids=service_pids,
         )
 
-    def _sshd_config(self, port: int, host_key: Path, extra: str) -> str:
+    def _prepare_and_exec(
+        self,
+        spec: HostSpec,
+        record: _Running,
+        host_dir: Path,
+        config_path: Path,
+        log_path: Path,
+        host_key: Path,
+    ) -> tuple[str, int, dict[str, int]] | None:
+        """Bring one spawned host up; None if sshd lost its loopback port to another process."""
+        popen = record.popen
+        assert popen.stdin is not None and popen.stdout is not None
+        _await_marker(spec.name, popen, log_path)
+        popen.stdout.close()
+        if spec.pid_namespace:
+            record.inner_pid = _only_child(spec.name, popen.pid)
+        else:
+            record.inner_pid = popen.pid  # unshare and sh exec into sshd
+        record.mnt_ns = _private_namespace(record.inner_pid)
+        if record.mnt_ns is None:
+            raise SshdStartError(f"host {spec.name!r} is not in a private mount namespace")
+
+        if spec.network_namespace:
+            address, port = _connect_veth(spec.name, record), NETNS_SSH_PORT
+        else:
+            address, port = LOOPBACK, _free_port()
+        for argv in spec.setup:
+            _run_setup(spec, record.inner_pid, argv)
+        started = [(s, *self._start_service(spec, record, s, address, host_dir)) for s in spec.services]
+
+        config_path.write_text(self._sshd_config(address, port, host_key, spec.extra_sshd_config))
+        popen.stdin.write(b"go\n")
+        popen.stdin.close()
+        if not self._wait_until_ready(spec.name, record, address, port, log_path):
+            return None
+        for service, _, helper in started:  # e.g. those without a readiness condition
+            if helper.poll() is not None:
+                raise _service_exited(spec.name, service, helper, host_dir)
+        return address, port, {service.name: pid for service, pid, _ in started}
+
+    def _start_service(
+        self, spec: HostSpec, record: _Running, service: Service, address: str, host_dir: Path
+    ) -> tuple[int, subprocess.Popen[bytes]]:
+        """Start ``service`` inside the host and wait until it is ready; return its PID and process."""
+        assert record.inner_pid is not None and record.mnt_ns is not None
+        log_path = host_dir / f"{service.name}.log"
+        command = [*_nsenter(record.inner_pid, spec.network_namespace, spec.pid_namespace), *service.argv]
+        if _can_arm_pdeathsig():
+            command = ["setpriv", "--pdeathsig", "KILL", "--", *command]
+        with open(log_path, "wb") as log:
+            helper = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**STOCK_ENV, **dict(service.env)},
+                start_new_session=True,
+            )
+        with _registry_lock:
+            record.helpers.append(helper)
+
+        service_pid: int | None = None if spec.pid_namespace else helper.pid  # nsenter -p forks
+        deadline = time.monotonic() + service.ready_timeout
+        while True:
+            if helper.poll() is not None:
+                raise _service_exited(spec.name, service, helper, host_dir)
+            if service_pid is None:
+                children = _children(helper.pid)
+                service_pid = children[0] if children else None
+            if service_pid is not None and _service_ready(spec, record, service, address):
+                return service_pid, helper
+            if time.monotonic() >= deadline:
+                raise SshdStartError(
+                    f"service {service.name!r} of host {spec.name!r} not ready after "
+                    f"{service.ready_timeout:g}s ({_readiness(service)}); log tail:\n{_log_tail(log_path)}"
+                )
+            time.sleep(POLL_INTERVAL_S)
+
+    def _sshd_config(self, address: str, port: int, host_key: Path, extra: str) -> str:
         extra_lines = extra.splitlines()
         match_at = next(
             (i for i, line in enumerate(extra_lines) if line.strip().lower().startswith("match ")),
@@ -700,7 +1104,7 @@ class SshdFleet:
         lines = [
             "# Generated by tests/integration/sshhosts.py",
             *extra_lines[:match_at],  # first value wins in sshd_config
-            f"ListenAddress {LOOPBACK}:{port}",
+            f"ListenAddress {address}:{port}",
             f"HostKey {_config_value(host_key)}",
             "PidFile none",
             "UsePAM no",
@@ -718,7 +1122,7 @@ class SshdFleet:
         ]
         if _sshd_version() >= (9, 8):
             # Newer sshd throttles a source address that drops connections
-            # early; every test client comes from 127.0.0.1.
+            # early; every test client comes from the same address.
             lines.append("PerSourcePenalties no")
         lines += extra_lines[match_at:]
         return "\n".join(lines) + "\n"
@@ -728,8 +1132,8 @@ class SshdFleet:
         with open(log_path, "wb") as log:
             popen = subprocess.Popen(
                 command,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,  # carries only the "mounted" marker
                 stderr=log,
                 start_new_session=True,  # terminal Ctrl-C goes to pytest, which cleans up
             )
@@ -743,19 +1147,23 @@ class SshdFleet:
         if record.mnt_ns is None:
             record.mnt_ns = _private_namespace(record.popen.pid)
         _terminate(record)
+        for pipe in (record.popen.stdin, record.popen.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
         with _registry_lock:
             _running.pop(record.popen.pid, None)
 
     @staticmethod
-    def _wait_until_ready(name: str, record: _Running, port: int, log_path: Path) -> bool:
+    def _wait_until_ready(name: str, record: _Running, address: str, port: int, log_path: Path) -> bool:
         """True once our sshd serves its banner; False if it lost the port race."""
         popen = record.popen
+        assert record.inner_pid is not None
+        sshd_pid = record.inner_pid
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
-            if record.mnt_ns is None:
-                # Record it early so a failed start still sweeps the namespace.
-                record.mnt_ns = _private_namespace(popen.pid)
-            if popen.poll() is not None:
+            if popen.poll() is not None or _mount_namespace(sshd_pid) is None:
+                popen.wait()
                 log = _log_tail(log_path)
                 if "Address already in use" in log:
                     return False
@@ -765,38 +1173,35 @@ class SshdFleet:
                 )
             # Probe only a listener our sshd owns: a stranger who won the
             # port race may accept connections and never send a banner.
-            inode = _listener_inode(port)
+            inode = _listener_inode(sshd_pid, address, port)
             if (
                 inode is not None
-                and _owns_socket(popen.pid, inode)
-                and _serves_banner(port, deadline)
+                and _owns_socket(sshd_pid, inode)
+                and _serves_banner(address, port, deadline)
             ):
                 break
             time.sleep(POLL_INTERVAL_S)
         else:
             raise SshdStartError(
-                f"sshd for host {name!r} not ready on {LOOPBACK}:{port} after "
+                f"sshd for host {name!r} not ready on {address}:{port} after "
                 f"{READY_TIMEOUT_S:.0f}s; log tail:\n{_log_tail(log_path)}"
             )
 
-        # unshare and sh exec'd into sshd, so the PID we hold must be sshd
-        # itself, in a mount namespace of its own.
-        exe = os.readlink(f"/proc/{popen.pid}/exe")
+        # The shell exec'd into sshd, so the PID we hold must be sshd itself.
+        exe = os.readlink(f"/proc/{sshd_pid}/exe")
         if Path(exe) != SSHD.resolve():
-            raise SshdStartError(f"pid {popen.pid} for host {name!r} runs {exe}, not {SSHD}")
-        record.mnt_ns = _private_namespace(popen.pid)
-        if record.mnt_ns is None:
-            raise SshdStartError(f"sshd for host {name!r} is not in a private mount namespace")
+            raise SshdStartError(f"pid {sshd_pid} for host {name!r} runs {exe}, not {SSHD}")
         return True
 
     def stop(self, host: TestHost) -> None:
-        """Kill the host's sshd and its sessions; its mounts go with its namespace."""
+        """Kill the host's processes and remove its veth; its mounts go with its namespace."""
         with _registry_lock:
-            record = _running.get(host.pid)
+            launcher = next((pid for pid, r in _running.items() if r.inner_pid == host.pid), None)
+            record = _running.get(launcher) if launcher is not None else None
         if record is not None:
             _terminate(record)
             with _registry_lock:
-                _running.pop(host.pid, None)
+                _running.pop(record.popen.pid, None)
         with self._lock:
             if self._hosts.get(host.name) == host:
                 del self._hosts[host.name]
@@ -833,7 +1238,9 @@ class SshdFleet:
                 self._impostor_public_key = _generate_key(self.dir / "impostor_ed25519", "impostor")
             impostor = self._impostor_public_key
         lines = [
-            f"[{h.address}]:{h.port} {impostor}" if h.name == host.name else h.known_hosts_line
+            dataclasses.replace(h, host_public_key=impostor).known_hosts_line
+            if h.name == host.name
+            else h.known_hosts_line
             for h in self.hosts
         ]
         path = self.dir / f"known_hosts.changed-{host.name}"
@@ -844,3 +1251,155 @@ class SshdFleet:
         _atomic_write(
             self.known_hosts, "".join(f"{h.known_hosts_line}\n" for h in self._hosts.values())
         )
+
+
+# --------------------------------------------------------------------------
+# Start-up steps
+# --------------------------------------------------------------------------
+
+
+def _can_arm_pdeathsig() -> bool:
+    return threading.current_thread() is threading.main_thread() and shutil.which("setpriv") is not None
+
+
+def _await_marker(name: str, popen: subprocess.Popen[bytes], log_path: Path) -> None:
+    """Wait until the in-namespace shell has mounted the planted files."""
+    assert popen.stdout is not None
+    fd = popen.stdout.fileno()
+    received = b""
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not received.endswith(b"\n"):
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise SshdStartError(
+                f"host {name!r} did not mount its planted files within {READY_TIMEOUT_S:.0f}s; "
+                f"log tail:\n{_log_tail(log_path)}"
+            )
+        chunk = os.read(fd, 64)
+        if not chunk:  # the shell exited: a mount failed
+            raise SshdStartError(
+                f"host {name!r} failed before sshd started (exit status {popen.wait()}); "
+                f"log tail:\n{_log_tail(log_path)}"
+            )
+        received += chunk
+    if received != MOUNTED_MARKER:
+        raise SshdStartError(f"host {name!r}: unexpected start-up output {received!r}")
+
+
+def _only_child(name: str, launcher_pid: int) -> int:
+    """PID 1 of a host's pid namespace: the one child of its ``unshare --fork``."""
+    children = _children(launcher_pid)
+    if len(children) != 1:
+        raise SshdStartError(f"host {name!r}: expected one child of unshare, found {children}")
+    return children[0]
+
+
+def _connect_veth(name: str, record: _Running) -> str:
+    """Join the host's network namespace to the machine by a veth pair; return the host's address."""
+    assert record.inner_pid is not None
+    last_error = ""
+    for _ in range(VETH_ATTEMPTS):
+        subnet = _random_free_subnet()
+        outside, inside = subnet[1], subnet[2]
+        link = f"{VETH_PREFIX}{secrets.token_hex(4)}"
+        added = subprocess.run(
+            ["ip", "link", "add", link, "type", "veth", "peer", "name", VETH_INSIDE,
+             "netns", str(record.inner_pid)],
+            capture_output=True, text=True, check=False,
+        )
+        if added.returncode != 0:
+            last_error = added.stderr.strip()
+            if "exists" in last_error:
+                continue  # another process took this name just now
+            raise SshdStartError(f"host {name!r}: cannot create a veth pair: {last_error}")
+        record.veth = link
+        _ip_batch(name, [], f"addr add {outside}/30 dev {link}\nlink set {link} up\n")
+        clashes = [
+            iface for iface, address in _ipv4_addresses()
+            if iface != link and address.network.overlaps(subnet)
+        ]
+        if clashes:  # someone configured the same subnet at the same moment
+            _delete_link(link)
+            record.veth = None
+            last_error = f"{subnet} also on {', '.join(clashes)}"
+            continue
+        _ip_batch(
+            name,
+            ["nsenter", "-t", str(record.inner_pid), "-n", "--"],
+            f"addr add {inside}/30 dev {VETH_INSIDE}\nlink set {VETH_INSIDE} up\nlink set lo up\n",
+        )
+        return str(inside)
+    raise SshdStartError(f"host {name!r}: no free veth name/subnet in {VETH_ATTEMPTS} attempts: {last_error}")
+
+
+def _ip_batch(name: str, prefix: list[str], commands: str) -> None:
+    done = subprocess.run(
+        [*prefix, "ip", "-batch", "-"], input=commands, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SshdStartError(
+            f"host {name!r}: network set-up failed ({commands.strip()!r}): {done.stderr.strip()}"
+        )
+
+
+def _run_setup(spec: HostSpec, inner_pid: int, argv: tuple[str, ...]) -> None:
+    try:
+        done = subprocess.run(
+            [*_nsenter(inner_pid, spec.network_namespace, spec.pid_namespace), *argv],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            env=STOCK_ENV,
+            timeout=SETUP_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as error:
+        raise SshdStartError(
+            f"setup command {shlex.join(argv)} of host {spec.name!r} did not finish in {SETUP_TIMEOUT_S:g}s"
+        ) from error
+    if done.returncode != 0:
+        raise SshdStartError(
+            f"setup command {shlex.join(argv)} of host {spec.name!r} exited with status "
+            f"{done.returncode}; output:\n{done.stdout}{done.stderr}"
+        )
+
+
+def _service_ready(spec: HostSpec, record: _Running, service: Service, address: str) -> bool:
+    assert record.inner_pid is not None and record.mnt_ns is not None
+    if service.ready_path is not None:
+        # /proc/<pid>/root resolves paths in that process's mount namespace.
+        return os.path.lexists(f"/proc/{record.inner_pid}/root{service.ready_path}")
+    if service.ready_port is None:
+        return True
+    if spec.network_namespace:
+        probe = _socket_in_netns(record.inner_pid)
+    else:
+        # On the shared loopback, only a listener of this host counts.
+        inodes = _listener_inodes(record.inner_pid, service.ready_port)
+        members = _namespace_members(record.mnt_ns)
+        if not any(_owns_socket(pid, inode) for pid in members for inode in inodes):
+            return False
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect((address, service.ready_port))
+        except OSError:
+            return False
+    return True
+
+
+def _readiness(service: Service) -> str:
+    if service.ready_path is not None:
+        return f"waiting for {service.ready_path}"
+    return f"waiting for TCP port {service.ready_port}"
+
+
+def _service_exited(
+    host_name: str, service: Service, helper: subprocess.Popen[bytes], host_dir: Path
+) -> SshdStartError:
+    return SshdStartError(
+        f"service {service.name!r} of host {host_name!r} exited with status {helper.wait()}; "
+        f"log tail:\n{_log_tail(host_dir / f'{service.name}.log')}"
+    )
