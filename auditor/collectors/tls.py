@@ -1,0 +1,545 @@
+"""The `tls` collector: what an HTTPS endpoint offers, seen from the auditor's machine.
+
+For each endpoint of the check's `endpoints` parameter it records, as JSON:
+
+- `protocols`: SSLv3, TLS 1.0, 1.1, 1.2 and 1.3, each tried on its own connection with a
+  ClientHello built here by hand (so the local OpenSSL, which refuses TLS 1.0/1.1, has no
+  say); the server's first answer is parsed: a ServerHello (or a TLS 1.3
+  HelloRetryRequest) for that version means supported; an alert, a ServerHello for
+  another version or a closed connection means not. No handshake is ever completed with
+  hand-made cryptography.
+- `tls`: the certificate chain the server sends (PEM, public) from a handshake with
+  verification off, so even a bad certificate is seen; then, on that connection,
+  `GET /` with the endpoint's Host header: status line, `Strict-Transport-Security` and
+  `Location` headers only (no cookies, no body).
+- `verification`: a second handshake with `ssl.create_default_context(cafile=ca_file)`
+  (the system store without `ca_file`), hostname checking on: ok, or OpenSSL's verify code
+  and message.
+- `http`: plain HTTP `GET /` on `http_port` (default 80): status line and `Location`, or
+  why there was no answer (connection refused, timeout).
+
+Endpoint syntax (a string, or a mapping with `address` and optional `sni`, `ca_file`,
+`http_port`, `name`):
+
+- `address`: `host:port`, `[v6]:port`, `host` (port 443), `:port` or a bare port (the audited
+  host's own inventory address). `host` is an IP address or a DNS name; a name is
+  resolved here with `getaddrinfo` and the first address is used for every connection.
+- `sni`: the name sent as SNI and Host header and checked against the certificate; by
+  default the address's host when it is a name, else none (the certificate is then
+  checked against the IP address).
+- `ca_file`: a PEM bundle on the auditor's machine to verify the chain against.
+- `http_port`: the plain-HTTP port to test for the redirect; 0 or false skips it.
+
+Every connection gets `timeout_seconds`, and the whole collector stays within the
+engine's budget; a per-endpoint problem (refused, timed out, not TLS) is recorded in the
+JSON, never raised. Output is sorted JSON; only durations and the random parts of
+handshakes vary between runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import ipaddress
+import json
+import os
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.collectors import CollectorContext
+
+SCHEMA_VERSION = 1
+MAX_WORKERS = 8
+RECV_LIMIT = 64 * 1024  # bytes read while waiting for a ServerHello or an HTTP header
+HTTP_HEAD_LIMIT = 32 * 1024
+KEPT_HEADER_CHARS = 500
+
+# Version names as the report shows them, with their wire values.
+VERSIONS: dict[str, int] = {"SSLv3": 0x0300, "TLSv1.0": 0x0301, "TLSv1.1": 0x0302,
+                            "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
+VERSION_NAMES = {code: name for name, code in VERSIONS.items()}
+
+# Broad enough for any server of the last twenty years to find a suite it would pick for
+# SSLv3 to TLS 1.2 (a server ignores what its version cannot use).
+LEGACY_SUITES: dict[int, str] = {
+    0xC02B: "ECDHE-ECDSA-AES128-GCM-SHA256", 0xC02F: "ECDHE-RSA-AES128-GCM-SHA256",
+    0xC02C: "ECDHE-ECDSA-AES256-GCM-SHA384", 0xC030: "ECDHE-RSA-AES256-GCM-SHA384",
+    0xCCA9: "ECDHE-ECDSA-CHACHA20-POLY1305", 0xCCA8: "ECDHE-RSA-CHACHA20-POLY1305",
+    0xC023: "ECDHE-ECDSA-AES128-SHA256", 0xC027: "ECDHE-RSA-AES128-SHA256",
+    0xC024: "ECDHE-ECDSA-AES256-SHA384", 0xC028: "ECDHE-RSA-AES256-SHA384",
+    0xC009: "ECDHE-ECDSA-AES128-SHA", 0xC013: "ECDHE-RSA-AES128-SHA",
+    0xC00A: "ECDHE-ECDSA-AES256-SHA", 0xC014: "ECDHE-RSA-AES256-SHA",
+    0x009E: "DHE-RSA-AES128-GCM-SHA256", 0x009F: "DHE-RSA-AES256-GCM-SHA384",
+    0x0067: "DHE-RSA-AES128-SHA256", 0x006B: "DHE-RSA-AES256-SHA256",
+    0x0033: "DHE-RSA-AES128-SHA", 0x0039: "DHE-RSA-AES256-SHA",
+    0x009C: "AES128-GCM-SHA256", 0x009D: "AES256-GCM-SHA384",
+    0x003C: "AES128-SHA256", 0x003D: "AES256-SHA256",
+    0x002F: "AES128-SHA", 0x0035: "AES256-SHA",
+    0x000A: "DES-CBC3-SHA", 0x0016: "EDH-RSA-DES-CBC3-SHA",
+    0x0005: "RC4-SHA", 0x0004: "RC4-MD5",
+}
+EMPTY_RENEGOTIATION_INFO_SCSV = 0x00FF
+TLS13_SUITES: dict[int, str] = {0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384",
+                                0x1303: "TLS_CHACHA20_POLY1305_SHA256"}
+SUITE_NAMES = {**LEGACY_SUITES, **TLS13_SUITES}
+
+GROUPS = (0x001D, 0x0017, 0x0018, 0x0019, 0x0100)  # x25519, P-256, P-384, P-521, ffdhe2048
+SIGNATURE_ALGORITHMS = (0x0403, 0x0503, 0x0603, 0x0807, 0x0808, 0x0804, 0x0805, 0x0806,
+                        0x0401, 0x0501, 0x0601, 0x0203, 0x0201)
+X25519 = 0x001D
+
+# Extension and message numbers (RFC 8446 section 4).
+EXT_SERVER_NAME, EXT_SUPPORTED_GROUPS, EXT_EC_POINT_FORMATS = 0, 10, 11
+EXT_SIGNATURE_ALGORITHMS, EXT_SUPPORTED_VERSIONS = 13, 43
+EXT_PSK_KEY_EXCHANGE_MODES, EXT_KEY_SHARE = 45, 51
+RECORD_HANDSHAKE, RECORD_ALERT = 22, 21
+HANDSHAKE_SERVER_HELLO = 2
+# A ServerHello whose random is this value is a HelloRetryRequest (RFC 8446 4.1.3).
+HELLO_RETRY_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
+
+ALERTS = {0: "close_notify", 10: "unexpected_message", 20: "bad_record_mac", 40: "handshake_failure",
+          42: "bad_certificate", 47: "illegal_parameter", 50: "decode_error", 51: "decrypt_error",
+          70: "protocol_version", 71: "insufficient_security", 80: "internal_error",
+          86: "inappropriate_fallback", 90: "user_canceled", 109: "missing_extension",
+          112: "unrecognized_name", 120: "no_application_protocol"}
+
+
+# --------------------------------------------------------------------------
+# Endpoints
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str  # how the report names it
+    address: str  # as the inventory gave it
+    host: str  # IP address or DNS name to connect to
+    port: int
+    sni: str | None  # SNI, Host header and the name the certificate must match
+    ca_file: str | None
+    http_port: int | None  # plain-HTTP port to test for the redirect; None: not tested
+
+    @property
+    def hostname(self) -> str:
+        """The name (or IP address) the certificate must match."""
+        return self.sni or self.host
+
+
+def is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def split_address(address: str, default_host: str) -> tuple[str, int]:
+    """(host, port) of `host:port`, `[v6]:port`, `host`, `:port` or `port`."""
+    text = address.strip()
+    if text.isdigit():
+        host, port_text = "", text
+    elif text.startswith("["):
+        inside, bracket, rest = text[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise ValueError(f"bad address {address!r}: expected [v6]:port")
+        host, port_text = inside, rest[1:] or "443"
+    elif text.count(":") > 1:  # a bare IPv6 address, no port
+        host, port_text = text, "443"
+    else:
+        host, _, port_text = text.partition(":")
+        port_text = port_text or ("" if text.endswith(":") else "443")
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ValueError(f"bad address {address!r}: the port must be a number from 1 to 65535")
+    host = host or default_host
+    if not host:
+        raise ValueError(f"bad address {address!r}: no host, and the inventory host has no address")
+    return host, int(port_text)
+
+
+def parse_endpoint(item: object, default_host: str, default_http_port: int) -> Endpoint:
+    """One item of the `endpoints` parameter; ValueError names what is wrong with it."""
+    spec: Mapping[str, Any] = item if isinstance(item, Mapping) else {"address": item}
+    address = spec.get("address")
+    if isinstance(address, bool) or not isinstance(address, str | int):
+        raise ValueError(f"endpoint {item!r}: address must be host:port")
+    host, port = split_address(str(address), default_host)
+    sni = spec.get("sni")
+    if sni is not None and (not isinstance(sni, str) or not sni.strip()):
+        raise ValueError(f"endpoint {address}: sni must be a host name")
+    sni = sni.strip() if sni else (None if is_ip(host) else host)
+    ca_file = spec.get("ca_file")
+    if ca_file is not None and not isinstance(ca_file, str):
+        raise ValueError(f"endpoint {address}: ca_file must be a path")
+    http_port = spec.get("http_port", default_http_port)
+    if http_port is None or http_port is False or http_port == 0:
+        http_port = None
+    elif isinstance(http_port, bool) or not isinstance(http_port, int) or not 0 < http_port < 65536:
+        raise ValueError(f"endpoint {address}: http_port must be a port number, or 0 to skip")
+    name = spec.get("name") or (f"{sni} ({address})" if sni and sni != host else str(address))
+    return Endpoint(str(name), str(address), host, port, sni, ca_file or None, http_port)
+
+
+# --------------------------------------------------------------------------
+# ClientHello and the server's first answer
+# --------------------------------------------------------------------------
+
+
+def _vector(data: bytes, length_bytes: int) -> bytes:
+    return len(data).to_bytes(length_bytes, "big") + data
+
+
+def _u16s(values: tuple[int, ...] | list[int]) -> bytes:
+    return b"".join(struct.pack("!H", v) for v in values)
+
+
+def _extension(kind: int, body: bytes) -> bytes:
+    return struct.pack("!H", kind) + _vector(body, 2)
+
+
+def client_hello(version: str, server_name: str | None) -> bytes:
+    """A TLS record holding a ClientHello that offers exactly `version`.
+
+    Up to TLS 1.2 the version is the ClientHello's own; TLS 1.3 is offered through
+    supported_versions (0x0304 only) with an x25519 key share of random bytes: enough for a
+    server to answer with a ServerHello or HelloRetryRequest, which is all we read.
+    """
+    wire = VERSIONS[version]
+    modern = wire == VERSIONS["TLSv1.3"]
+    suites = list(TLS13_SUITES) if modern else [*LEGACY_SUITES, EMPTY_RENEGOTIATION_INFO_SCSV]
+    extensions = b""
+    if server_name and not is_ip(server_name):
+        name = server_name.encode("idna")
+        extensions += _extension(EXT_SERVER_NAME, _vector(b"\x00" + _vector(name, 2), 2))
+    extensions += _extension(EXT_SUPPORTED_GROUPS, _vector(_u16s(GROUPS), 2))
+    extensions += _extension(EXT_EC_POINT_FORMATS, _vector(b"\x00", 1))
+    extensions += _extension(EXT_SIGNATURE_ALGORITHMS, _vector(_u16s(SIGNATURE_ALGORITHMS), 2))
+    if modern:
+        extensions += _extension(EXT_SUPPORTED_VERSIONS, _vector(_u16s([wire]), 1))
+        extensions += _extension(EXT_PSK_KEY_EXCHANGE_MODES, _vector(b"\x01", 1))
+        share = struct.pack("!H", X25519) + _vector(os.urandom(32), 2)
+        extensions += _extension(EXT_KEY_SHARE, _vector(share, 2))
+    body = (struct.pack("!H", min(wire, VERSIONS["TLSv1.2"])) + os.urandom(32)
+            + _vector(os.urandom(32) if modern else b"", 1)  # 1.3 wants a legacy session id
+            + _vector(_u16s(suites), 2) + _vector(b"\x00", 1) + _vector(extensions, 2))
+    handshake = bytes([1]) + _vector(body, 3)
+    record_version = VERSIONS["SSLv3"] if wire == VERSIONS["SSLv3"] else VERSIONS["TLSv1.0"]
+    return struct.pack("!BH", RECORD_HANDSHAKE, record_version) + _vector(handshake, 2)
+
+
+@dataclass(frozen=True)
+class ServerAnswer:
+    """The server's first answer to a ClientHello."""
+
+    kind: str  # server_hello | hello_retry_request | alert | closed | not_tls | incomplete
+    version: str | None = None  # negotiated, for a ServerHello / HelloRetryRequest
+    cipher: str | None = None
+    alert: str | None = None
+    detail: str = ""
+
+
+def _version_name(code: int) -> str:
+    return VERSION_NAMES.get(code, f"0x{code:04x}")
+
+
+def _parse_server_hello(message: bytes) -> ServerAnswer:
+    """ServerHello body (after the 4-byte handshake header)."""
+    try:
+        legacy = struct.unpack_from("!H", message, 0)[0]
+        random = message[2:34]
+        session_length = message[34]
+        offset = 35 + session_length
+        cipher = struct.unpack_from("!H", message, offset)[0]
+        offset += 3  # cipher suite, compression method
+        negotiated = legacy
+        if offset + 2 <= len(message):
+            end = offset + 2 + struct.unpack_from("!H", message, offset)[0]
+            offset += 2
+            while offset + 4 <= min(end, len(message)):
+                kind, length = struct.unpack_from("!HH", message, offset)
+                if kind == EXT_SUPPORTED_VERSIONS and length == 2:
+                    negotiated = struct.unpack_from("!H", message, offset + 4)[0]
+                offset += 4 + length
+    except (struct.error, IndexError):
+        return ServerAnswer("not_tls", detail="malformed ServerHello")
+    retry = random == HELLO_RETRY_RANDOM
+    return ServerAnswer("hello_retry_request" if retry else "server_hello", _version_name(negotiated),
+                        SUITE_NAMES.get(cipher, f"0x{cipher:04x}"))
+
+
+def parse_server_answer(data: bytes, closed: bool = False) -> ServerAnswer:
+    """What the first bytes a server sent say; `incomplete` when more must be read first.
+
+    Handshake records are joined until the first handshake message is whole (a ServerHello
+    may in principle be fragmented over several records)."""
+    handshake = b""
+    offset = 0
+    while True:
+        if offset + 5 > len(data):
+            break
+        content_type, _, length = struct.unpack_from("!BHH", data, offset)
+        if content_type not in (RECORD_HANDSHAKE, RECORD_ALERT) or data[offset + 1] != 3:
+            shown = data[offset:offset + 16].decode("latin-1")
+            return ServerAnswer("not_tls", detail=f"not a TLS record: {shown!r}")
+        if offset + 5 + length > len(data):
+            break
+        payload = data[offset + 5:offset + 5 + length]
+        offset += 5 + length
+        if content_type == RECORD_ALERT:
+            if len(payload) < 2:
+                return ServerAnswer("not_tls", detail="short alert record")
+            name = ALERTS.get(payload[1], "unknown")
+            return ServerAnswer("alert", alert=f"{name} ({payload[1]})")
+        handshake += payload
+        if len(handshake) >= 4:
+            size = int.from_bytes(handshake[1:4], "big")
+            if len(handshake) >= 4 + size:
+                if handshake[0] != HANDSHAKE_SERVER_HELLO:
+                    found = f"handshake message {handshake[0]}, not a ServerHello"
+                    return ServerAnswer("not_tls", detail=found)
+                return _parse_server_hello(handshake[4:4 + size])
+    if not closed:
+        return ServerAnswer("incomplete")
+    if not data:
+        return ServerAnswer("closed", detail="connection closed without an answer")
+    return ServerAnswer("closed", detail=f"connection closed after {len(data)} byte(s) of a record")
+
+
+# --------------------------------------------------------------------------
+# Network
+# --------------------------------------------------------------------------
+
+
+class Budget:
+    """Per-connection timeouts that never exceed the collector's overall deadline."""
+
+    def __init__(self, per_connection: float, total: float) -> None:
+        self.per_connection = per_connection
+        self.deadline = time.monotonic() + total
+
+    def timeout(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0.05:
+            raise TimeoutError("the collector's time budget is used up")
+        return min(self.per_connection, left)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"timed out{': ' + str(exc) if str(exc) and str(exc) != 'timed out' else ''}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _connect(ip: str, port: int, budget: Budget) -> socket.socket:
+    timeout = budget.timeout()
+    sock = socket.create_connection((ip, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(timeout)
+    return sock
+
+
+def resolve(host: str, port: int) -> str:
+    """The IP address to connect to. IP literals are used as they are; names are resolved
+    (production inventories may name hosts; tests always give IP addresses)."""
+    if is_ip(host):
+        return host
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return str(infos[0][4][0])
+
+
+def probe_version(ip: str, endpoint: Endpoint, version: str, budget: Budget) -> dict[str, Any]:
+    """Offer only `version`; report whether the server accepted it."""
+    try:
+        with _connect(ip, endpoint.port, budget) as sock:
+            sock.sendall(client_hello(version, endpoint.sni))
+            data = b""
+            answer = ServerAnswer("incomplete")
+            while answer.kind == "incomplete" and len(data) < RECV_LIMIT:
+                chunk = sock.recv(16384)
+                data += chunk
+                answer = parse_server_answer(data, closed=not chunk)
+    except (OSError, ValueError) as exc:
+        return {"supported": None, "error": _error_text(exc)}
+    if answer.kind == "incomplete":
+        answer = ServerAnswer("not_tls", detail=f"no complete TLS message in {len(data)} bytes")
+    supported = answer.kind in ("server_hello", "hello_retry_request") and answer.version == version
+    said = {"server_hello": f"ServerHello {answer.version}",
+            "hello_retry_request": f"HelloRetryRequest {answer.version}",
+            "alert": f"alert {answer.alert}"}.get(answer.kind, answer.detail)
+    recorded: dict[str, Any] = {"supported": supported, "answer": said}
+    if answer.cipher and supported:
+        recorded["cipher"] = answer.cipher
+    if answer.kind == "not_tls":
+        recorded["supported"] = None
+        recorded["error"] = f"the server did not answer as a TLS server: {answer.detail}"
+    return recorded
+
+
+def _http_get(sock: socket.socket | ssl.SSLSocket, host_header: str) -> dict[str, Any]:
+    """`GET /`: the status line and the headers an auditor needs (no cookies, no body)."""
+    request = f"GET / HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: auditor-tls\r\n" \
+              "Accept: */*\r\nConnection: close\r\n\r\n"
+    sock.sendall(request.encode("ascii"))
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < HTTP_HEAD_LIMIT:
+        chunk = sock.recv(8192)
+        if not chunk:
+            break
+        head += chunk
+    lines = head.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    status_line = lines[0][:200]
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
+        shown = status_line[:60]
+        return {"error": f"not an HTTP answer: {shown!r}" if head else "connection closed without an answer"}
+    kept: dict[str, list[str]] = {"strict-transport-security": [], "location": []}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if colon and name.strip().lower() in kept:
+            kept[name.strip().lower()].append(value.strip()[:KEPT_HEADER_CHARS])
+    return {"status": int(parts[1]), "status_line": status_line,
+            "hsts": kept["strict-transport-security"], "location": kept["location"]}
+
+
+def _host_header(endpoint: Endpoint, port: int, default_port: int) -> str:
+    host = endpoint.sni or endpoint.host
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return host if port == default_port else f"{host}:{port}"
+
+
+def _chain_pem(sock: ssl.SSLSocket) -> tuple[list[str], str]:
+    """The certificates the server sent. Python 3.11 has no public API for an unverified
+    chain; its private `_sslobj.get_unverified_chain()` (3.10+) is used when present,
+    else the leaf alone."""
+    chain_of = getattr(getattr(sock, "_sslobj", None), "get_unverified_chain", None)
+    if callable(chain_of):
+        chain = chain_of() or []
+        ders = [c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]  # type: ignore[attr-defined]
+        if ders:
+            return [ssl.DER_cert_to_PEM_cert(d) for d in ders], "chain as sent by the server"
+    leaf = sock.getpeercert(binary_form=True)
+    return ([ssl.DER_cert_to_PEM_cert(leaf)] if leaf else []), "leaf only"
+
+
+def fetch(ip: str, endpoint: Endpoint, budget: Budget) -> dict[str, Any]:
+    """Handshake with verification off (any version, any certificate), then GET /."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    context.set_ciphers("ALL:@SECLEVEL=0")  # see even a weak server's certificate
+    recorded: dict[str, Any] = {}
+    try:
+        with _connect(ip, endpoint.port, budget) as raw, \
+                context.wrap_socket(raw, server_hostname=endpoint.sni) as sock:
+            cipher = sock.cipher()
+            recorded.update(version=sock.version(), cipher=cipher[0] if cipher else None)
+            recorded["chain_pem"], recorded["chain_source"] = _chain_pem(sock)
+            try:
+                recorded["https"] = _http_get(sock, _host_header(endpoint, endpoint.port, 443))
+            except (OSError, ValueError) as exc:
+                recorded["https"] = {"error": _error_text(exc)}
+    except (OSError, ValueError) as exc:
+        recorded["error"] = _error_text(exc)
+    return recorded
+
+
+def verify(ip: str, endpoint: Endpoint, budget: Budget) -> dict[str, Any]:
+    """Handshake as a browser would: chain against ca_file (or the system store), hostname."""
+    try:
+        context = ssl.create_default_context(cafile=endpoint.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        return {"ok": None, "error": f"cannot load ca_file {endpoint.ca_file}: {_error_text(exc)}"}
+    try:
+        with _connect(ip, endpoint.port, budget) as raw, \
+                context.wrap_socket(raw, server_hostname=endpoint.hostname):
+            return {"ok": True, "trusted_by": endpoint.ca_file or "system store"}
+    except ssl.SSLCertVerificationError as exc:
+        return {"ok": False, "verify_code": exc.verify_code, "verify_message": exc.verify_message,
+                "trusted_by": endpoint.ca_file or "system store"}
+    except (OSError, ValueError) as exc:
+        return {"ok": None, "error": _error_text(exc)}
+
+
+def plain_http(ip: str, endpoint: Endpoint, port: int, budget: Budget) -> dict[str, Any]:
+    """GET / over plain HTTP, to see whether it redirects to https://."""
+    recorded: dict[str, Any] = {"port": port}
+    try:
+        with _connect(ip, port, budget) as sock:
+            recorded.update(_http_get(sock, _host_header(endpoint, port, 80)))
+    except ConnectionRefusedError:
+        recorded["refused"] = True
+    except (OSError, ValueError) as exc:
+        recorded["error"] = _error_text(exc)
+    return recorded
+
+
+# --------------------------------------------------------------------------
+# The collector
+# --------------------------------------------------------------------------
+
+
+def _endpoint_base(endpoint: Endpoint) -> dict[str, Any]:
+    return {"name": endpoint.name, "address": endpoint.address, "host": endpoint.host,
+            "port": endpoint.port, "sni": endpoint.sni, "hostname": endpoint.hostname,
+            "ca_file": endpoint.ca_file, "http_port": endpoint.http_port}
+
+
+def _examine(endpoint: Endpoint, pool: ThreadPoolExecutor, budget: Budget) -> dict[str, Any]:
+    """Everything about one endpoint; its own problems are recorded, never raised."""
+    started = time.perf_counter()
+    recorded = _endpoint_base(endpoint)
+    try:
+        ip = resolve(endpoint.host, endpoint.port)
+        recorded["ip"] = ip
+        _connect(ip, endpoint.port, budget).close()
+    except (OSError, UnicodeError) as exc:
+        recorded["connect_error"] = _error_text(exc)
+        recorded["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        return recorded
+    jobs: dict[str, Callable[..., dict[str, Any]]] = {
+        **{f"protocol {v}": functools.partial(probe_version, ip, endpoint, v, budget) for v in VERSIONS},
+        "fetch": functools.partial(fetch, ip, endpoint, budget),
+        "verify": functools.partial(verify, ip, endpoint, budget),
+    }
+    if endpoint.http_port is not None:
+        jobs["http"] = functools.partial(plain_http, ip, endpoint, endpoint.http_port, budget)
+    futures = {name: pool.submit(job) for name, job in jobs.items()}
+    done = {name: future.result() for name, future in futures.items()}
+    recorded["protocols"] = {v: done[f"protocol {v}"] for v in VERSIONS}
+    recorded["tls"] = done["fetch"]
+    recorded["verification"] = done["verify"]
+    recorded["http"] = done.get("http")
+    recorded["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
+    return recorded
+
+
+def collect(context: CollectorContext) -> str:
+    """The collector the engine calls: JSON describing every configured endpoint."""
+    params = context.params
+    collected_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    budget = Budget(float(params.get("timeout_seconds", 5)), max(context.timeout - 1.0, 1.0))
+    default_http_port = int(params.get("http_port", 80) or 0)
+    endpoints: list[dict[str, Any]] = []
+    with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="tls") as pool:
+        for item in params.get("endpoints") or []:
+            try:
+                endpoint = parse_endpoint(item, context.address, default_http_port)
+            except ValueError as exc:
+                endpoints.append({"name": str(item), "config_error": str(exc)})
+                continue
+            endpoints.append(_examine(endpoint, pool, budget))
+    return json.dumps({"schema_version": SCHEMA_VERSION, "collector": "tls", "collected_at": collected_at,
+                       "endpoints": endpoints}, sort_keys=True, indent=1)
