@@ -347,9 +347,11 @@ def virtual_reason(device: BlockDevice) -> str | None:
     """Why a top-level disk is not physical hardware this host can read SMART data from;
     None when it looks physical."""
     name = device.kname
+    if name.startswith("zram"):
+        return "compressed RAM (zram)"
     if any(fnmatch.fnmatch(name, pattern) for pattern in _NOT_HARDWARE) or device.type in (
             "loop", "rom", "crypt", "lvm", "part"):
-        return f"{device.type or 'virtual'} device, no disk of its own"
+        return f"{device.type} device, no disk of its own"
     if name.startswith("vd") or "/virtio" in device.sysfs_path or "virtio" in device.subsystems:
         return "virtio disk"
     if name.startswith("xvd") or "/vbd-" in device.sysfs_path or "xen" in device.subsystems:

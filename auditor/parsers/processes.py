@@ -1,0 +1,163 @@
+"""Process lists: `ps -o ...` output with a header line, and /proc/<pid>/exe links.
+
+`ps_script(names)` prints `ps -eo pid,user:32=USER,comm:64=COMM,args=ARGS`; with `names`
+it keeps only the processes whose command name, or whose argv[0]'s base name, is one of
+them, and cuts their arguments to argv[0] on the host, since command lines may carry
+passwords. `EXE_SCRIPT` prints "pid<TAB>executable" for every process whose exe link is
+readable (as root: all of them).
+
+`parse_ps` reads any `ps -o` output with a header: columns are found by the positions of
+their header words; right-aligned (numeric) columns end where their header ends, text
+columns start where their header starts, and the last column runs to the end of the line.
+Lines starting with '#' are comments.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+# ps prints these columns right-aligned (procps-ng); every other column is left-aligned.
+RIGHT_ALIGNED = frozenset({
+    "PID", "PPID", "PGID", "SID", "TGID", "LWP", "NLWP", "UID", "RUID", "EUID", "SUID", "FUID",
+    "GID", "RGID", "EGID", "NI", "PRI", "PSR", "C", "%CPU", "%MEM", "VSZ", "RSS", "SZ", "TIME",
+    "ELAPSED", "ETIMES", "TIMES",
+})
+USER_HEADERS = ("USER", "RUSER", "EUSER", "UNAME")
+COMM_HEADERS = ("COMM", "UCOMM", "UCMD")
+ARGS_HEADERS = ("ARGS", "CMD")
+
+EXE_SCRIPT = r"""
+find /proc -mindepth 2 -maxdepth 2 -name exe -printf '%h\t%l\n' 2>/dev/null \
+  | awk -F '\t' '$2 != "" { sub(/^\/proc\//, "", $1); print $1 "\t" $2 }'
+exit 0
+"""
+
+
+def ps_script(names: Iterable[str] = ()) -> str:
+    """Shell printing the process list; only the `names`, with argv[0] only, when given.
+
+    Names are matched against the command name (which the kernel cuts to 15 characters)
+    and argv[0]'s base name; they reach the shell through `shlex.quote`.
+    """
+    wanted = [n for n in names if n]
+    ps = "ps -eo pid,user:32=USER,comm:64=COMM,args=ARGS"
+    if not wanted:
+        return ps + "\n"
+    return ps + " | awk -v names=" + shlex.quote(" ".join(wanted)) + r""" '
+NR == 1 { c = index($0, "COMM"); a = index($0, "ARGS"); n = split(names, w, " ")
+          for (i = 1; i <= n; i++) { ok[w[i]] = 1; ok[substr(w[i], 1, 15)] = 1 }
+          print; next }
+{ total++
+  comm = substr($0, c, a - c); sub(/ +$/, "", comm)
+  split(substr($0, a), argv, " "); base = argv[1]; sub(/.*\//, "", base); sub(/:$/, "", base)
+  if ((comm in ok) || (base in ok)) print substr($0, 1, a - 1) argv[1] }
+END { printf "# %d processes\n", total }'
+"""
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    user: str = ""
+    comm: str = ""  # the kernel's command name (at most 15 characters for user processes)
+    args: str = ""  # the command line (or only argv[0], when the probe cut it)
+    exe: str = ""  # /proc/<pid>/exe, when readable
+    fields: Mapping[str, str] = field(default_factory=dict)  # every column, by header
+
+    @property
+    def argv0(self) -> str:
+        return self.args.split(" ", 1)[0] if self.args else ""
+
+    @property
+    def is_kernel_thread(self) -> bool:
+        return self.args.startswith("[") and self.args.endswith("]") and not self.exe
+
+    def names(self) -> set[str]:
+        """The names this process goes by: exe and argv[0] base names, and its comm."""
+        found = {self.comm} if self.comm else set()
+        for path in (self.exe, self.argv0):
+            if path:
+                found.add(posixpath.basename(path).removesuffix(":"))
+        return found
+
+
+def _columns(header: str) -> list[tuple[str, int, int]]:
+    """(name, start, end) of each header word."""
+    columns = []
+    pos = 0
+    for word in header.split():
+        start = header.index(word, pos)
+        pos = start + len(word)
+        columns.append((word, start, pos))
+    return columns
+
+
+def _cut(line: str, columns: list[tuple[str, int, int]]) -> list[str]:
+    values = []
+    pos = 0
+    for index, (name, _start, end) in enumerate(columns):
+        if index == len(columns) - 1:
+            values.append(line[pos:].strip())
+            break
+        next_name, next_start, next_end = columns[index + 1]
+        if name in RIGHT_ALIGNED:
+            stop = end
+        elif next_name in RIGHT_ALIGNED:  # the next value may start left of its header
+            stop = max(line[:next_end].rstrip().rfind(" ") + 1, pos)
+        else:
+            stop = next_start
+        values.append(line[pos:stop].strip())
+        pos = stop
+    return values
+
+
+def parse_ps(text: str) -> list[Process]:
+    """Processes from `ps -o` output with a header; ValueError when there is no header or a
+    line has no numeric PID."""
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not lines:
+        raise ValueError("the process list is empty (no ps header)")
+    columns = _columns(lines[0])
+    names = [name for name, _, _ in columns]
+    if "PID" not in names:
+        raise ValueError(f"no PID column in the ps header: {lines[0][:80]!r}")
+    commands = [i for i, n in enumerate(names) if n == "COMMAND"]
+    processes = []
+    for line in lines[1:]:
+        values = _cut(line, columns)
+        row = dict(zip(names, values, strict=True))
+        if not row["PID"].isdigit():
+            raise ValueError(f"unexpected line in the process list: {line[:80]!r}")
+
+        def first(headers: tuple[str, ...], row: dict[str, str] = row) -> str:
+            return next((row[h] for h in headers if h in row), "")
+
+        comm = first(COMM_HEADERS)
+        args = first(ARGS_HEADERS)
+        # `ps -o comm,args` titles both COMMAND: the first is comm, a last one is args.
+        if len(commands) >= 2:
+            comm, args = comm or values[commands[0]], args or values[commands[-1]]
+        elif commands and commands[0] == len(names) - 1:
+            args = args or values[commands[0]]
+        elif commands:
+            comm = comm or values[commands[0]]
+        processes.append(Process(int(row["PID"]), first(USER_HEADERS), comm, args, "", row))
+    return processes
+
+
+def parse_exe_links(text: str) -> dict[int, str]:
+    """EXE_SCRIPT lines -> {pid: executable}; ' (deleted)' (an upgraded binary) is dropped."""
+    found: dict[int, str] = {}
+    for line in text.splitlines():
+        pid, sep, path = line.partition("\t")
+        if sep and pid.isdigit() and path:
+            found[int(pid)] = path.removesuffix(" (deleted)")
+    return found
+
+
+def with_exes(processes: list[Process], exes: Mapping[int, str]) -> list[Process]:
+    """The processes with their executables filled in, where known."""
+    return [replace(p, exe=exes.get(p.pid, p.exe)) for p in processes]

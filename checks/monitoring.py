@@ -1,0 +1,230 @@
+"""A monitoring agent runs around the clock, and disk health is watched on physical disks.
+
+Inspects the real process list (`ps`, reduced on the host to the processes whose command
+name or argv[0] is a known agent, with their arguments cut to argv[0]), every process's
+executable (/proc/<pid>/exe, root), the agents' systemd unit files (`systemctl
+list-unit-files`, which works whether or not systemd is PID 1) and SysV start links
+(/etc/rc[235].d/S*), and the block devices (lsblk -J, sysfs).
+
+Known agents: Prometheus node_exporter, Zabbix agent (zabbix_agentd, zabbix_agent2),
+Telegraf, Datadog agent (by its /opt/datadog-agent executable), Netdata, Nagios NRPE,
+collectd, Wazuh/OSSEC agent, Elastic Agent, Metricbeat; `agents` adds program names
+(their unit is taken to be `<name>.service`).
+
+Passes when at least one agent process runs and it starts at boot: its systemd unit is
+enabled, or (with no systemd unit) a SysV S-link starts it; when neither can be seen the
+summary says so. Fails when no agent runs ("no monitoring agent running (looked for
+...)"), or when every running agent's unit is disabled or masked (it would not come back
+after a reboot). An enabled agent that is not running is noted.
+
+Disk health: a disk is physical unless it is virtio (vd*, or on the virtio bus), Xen
+(xvd*), a loop/zram/nbd/md/dm/ram device, or its vendor/model names a hypervisor or a
+cloud volume (QEMU, VMware, VBOX, Msft Virtual Disk, Amazon EBS, Google PersistentDisk,
+...). With a physical disk, smartd must run (and start at boot), else the check fails; on
+virtual disks the report notes that storage health is the provider's.
+
+Blind spots: an agent running inside a container or on another host (agentless SNMP,
+blackbox probes) is not seen; that the agent actually reports to a server, and that
+someone is alerted 24/7, needs evidence from the monitoring system (`manual` is not
+used: attach alert-rule and on-call exports to the audit); a renamed binary is found
+only through `agents`; RAID controllers that hide their disks behind a virtual volume
+need the vendor's tool rather than smartd.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.parsers import block_devices as bd
+from auditor.parsers import processes as ps
+from auditor.probes import quote, shell
+
+
+@dataclass(frozen=True)
+class Agent:
+    name: str
+    programs: tuple[str, ...]  # executable / argv[0] base names, or the kernel's comm
+    units: tuple[str, ...]  # systemd services and SysV init scripts that start it
+    paths: tuple[str, ...] = ()  # executable globs, for agents whose binary has a generic name
+
+
+AGENTS = (
+    Agent("node_exporter", ("node_exporter", "prometheus-node-exporter"),
+          ("prometheus-node-exporter", "node_exporter", "node-exporter")),
+    Agent("zabbix agent", ("zabbix_agentd", "zabbix_agent2"), ("zabbix-agent", "zabbix-agent2")),
+    Agent("telegraf", ("telegraf",), ("telegraf",)),
+    Agent("datadog agent", ("datadog-agent",), ("datadog-agent",),
+          ("/opt/datadog-agent/bin/agent/agent", "/opt/datadog-agent/embedded/bin/*")),
+    Agent("netdata", ("netdata",), ("netdata",)),
+    Agent("nagios nrpe", ("nrpe",), ("nagios-nrpe-server", "nrpe")),
+    Agent("collectd", ("collectd",), ("collectd",)),
+    Agent("wazuh agent", ("wazuh-agentd", "ossec-agentd"), ("wazuh-agent", "ossec")),
+    Agent("elastic agent", ("elastic-agent",), ("elastic-agent",)),
+    Agent("metricbeat", ("metricbeat",), ("metricbeat",)),
+)
+SMARTD = Agent("smartd", ("smartd",), ("smartmontools", "smartd"))
+ENABLED = ("enabled", "enabled-runtime")
+DISABLED = ("disabled", "masked", "masked-runtime")
+
+
+def _agents(params: Params) -> list[Agent]:
+    extra = [Agent(str(n), (str(n),), (str(n),)) for n in params["agents"]]
+    return [*AGENTS, *extra, SMARTD]
+
+
+def _program_names(params: Params) -> list[str]:
+    names = {p for agent in _agents(params) for p in agent.programs}
+    names |= {path.rsplit("/", 1)[-1] for agent in _agents(params) for path in agent.paths}
+    return sorted(n for n in names if "*" not in n)
+
+
+def _units_script(params: Params) -> str:
+    units = sorted({u for agent in _agents(params) for u in agent.units})
+    services = " ".join(quote(f"{u}.service") for u in units)
+    return "\n".join([
+        "if command -v systemctl >/dev/null 2>&1; then",
+        "  printf 'systemd_running\\t%s\\n' \"$([ -d /run/systemd/system ] && echo yes || echo no)\"",
+        f"  systemctl list-unit-files --no-legend --no-pager {services} 2>/dev/null "
+        "| awk '{ print \"unit\\t\" $1 \"\\t\" $2 }'",
+        "else echo 'systemctl\\tabsent'; fi",
+        "for d in /etc/rc2.d /etc/rc3.d /etc/rc5.d; do for f in \"$d\"/S*; do",
+        "  [ -e \"$f\" ] && printf 'rc\\t%s\\t%s\\n' \"${d##*/}\" \"${f##*/}\"",
+        "done; done",
+        "exit 0",
+    ])
+
+
+CHECK = Check(
+    id="monitoring",
+    title="A monitoring agent runs 24/7, and smartd watches physical disks",
+    claims=("monitoring-24-7", "storage-monitored"),
+    controls=("ISO27001:2022 A.8.16",),
+    params=(
+        Param("agents", list, [], "more program names that count as a monitoring agent (no spaces); "
+              "each one's unit is taken to be <name>.service"),
+    ),
+    probes=(
+        shell("processes", lambda params: ps.ps_script(_program_names(params))),
+        shell("executables", ps.EXE_SCRIPT, root=True),  # others' /proc/<pid>/exe need root
+        shell("units", _units_script),
+        shell("lsblk", bd.LSBLK_SCRIPT),
+        shell("sysfs", bd.SYSFS_SCRIPT),
+    ),
+)
+
+
+def _matches(agent: Agent, process: ps.Process) -> bool:
+    names = process.names()
+    if any(p in names or p[:15] == process.comm for p in agent.programs):
+        return True
+    return any(fnmatch.fnmatch(path, glob) for glob in agent.paths for path in (process.exe, process.argv0)
+               if path)
+
+
+@dataclass(frozen=True)
+class Boot:
+    starts: bool | None  # None: cannot be seen
+    how: str
+
+
+def _boot(agent: Agent, units: dict[str, str], rc_links: dict[str, list[str]],
+          systemctl: bool) -> Boot:
+    states = {u: units[f"{u}.service"] for u in agent.units if f"{u}.service" in units}
+    states = {u: s for u, s in states.items() if s != "alias"}
+    enabled = [u for u, s in states.items() if s in ENABLED]
+    if enabled:
+        return Boot(True, f"{enabled[0]}.service is enabled")
+    disabled = [f"{u}.service is {s}" for u, s in states.items() if s in DISABLED]
+    if disabled:
+        return Boot(False, ", ".join(disabled))
+    if states:
+        unit, state = next(iter(states.items()))
+        return Boot(None, f"{unit}.service is {state}: whether it starts at boot depends on other units")
+    links = [link for u in agent.units for link in rc_links.get(u, [])]
+    if links:
+        return Boot(True, f"started at boot by {links[0]}")
+    return Boot(None, "no systemd unit or init script for it found"
+                + ("" if systemctl else " (no systemctl)") + ": cannot see whether it starts at boot")
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
+    evidence = ["processes", "executables", "units", "lsblk", "sysfs"]
+    try:
+        listed = ps.parse_ps(out.require("processes").stdout)
+    except ValueError as exc:
+        return result(Status.ERROR, f"could not read the process list: {exc}", evidence=evidence)
+    exes = ps.parse_exe_links(out.require("executables").stdout)
+    known = {p.pid for p in listed}
+    processes = ps.with_exes(listed, exes) + [ps.Process(pid, exe=path) for pid, path in sorted(exes.items())
+                                              if pid not in known]
+    units: dict[str, str] = {}
+    rc_links: dict[str, list[str]] = {}  # init script -> its start links
+    systemctl = True
+    for line in out.require("units").stdout.splitlines():
+        fields = line.split("\t")
+        if fields[0] == "unit" and len(fields) == 3:
+            units[fields[1]] = fields[2]
+        elif fields[0] == "rc" and len(fields) == 3 and fields[2][:1] == "S":
+            script = fields[2][1:].lstrip("0123456789")  # S01smartmontools -> smartmontools
+            rc_links.setdefault(script, []).append(f"/etc/{fields[1]}/{fields[2]}")
+        elif fields[:2] == ["systemctl", "absent"]:
+            systemctl = False
+
+    details: list[str] = []
+    running: list[tuple[Agent, list[ps.Process], Boot]] = []
+    for agent in _agents(params):
+        found = [p for p in processes if not p.is_kernel_thread and _matches(agent, p)]
+        boot = _boot(agent, units, rc_links, systemctl)
+        if found:
+            running.append((agent, found, boot))
+            shown = ", ".join(f"pid {p.pid}" + (f" {p.exe or p.argv0}" if p.exe or p.argv0 else "")
+                              + (f" as {p.user}" if p.user else "") for p in found[:3])
+            details.append(f"{agent.name} running: {shown}; at boot: {boot.how}")
+        elif boot.starts:
+            details.append(f"{agent.name}: {boot.how}, but no process of it runs")
+    monitors = [(a, f, b) for a, f, b in running if a is not SMARTD]
+    smartd = next(((a, f, b) for a, f, b in running if a is SMARTD), None)
+
+    lsblk, sysfs = out["lsblk"], out.require("sysfs")
+    graph, problems = bd.device_graph(lsblk.stdout if lsblk.ok else None, sysfs.stdout)
+    physical = [d for d in graph.disks() if bd.virtual_reason(d) is None]
+    virtual = [(d, bd.virtual_reason(d)) for d in graph.disks() if bd.virtual_reason(d) is not None]
+    shown_virtual = [f"{d.kname}: {why}" for d, why in virtual if not d.kname.startswith(("loop", "ram"))]
+    if physical:
+        details.append("physical disks: " + ", ".join(f"{d.kname} ({d.describe()})" for d in physical))
+    elif graph.devices:
+        details.append("disks are virtual (" + (", ".join(shown_virtual) or "no disk") +
+                       "): storage health is the provider's")
+    details += [f"note: {p}" for p in problems]
+
+    looked_for = ", ".join(a.name for a in _agents(params) if a is not SMARTD)
+    values = {"agents_running": len(monitors), "physical_disks": len(physical),
+              "smartd_running": smartd is not None,
+              "agents": ", ".join(a.name for a, _, _ in monitors)}
+    problems_found: list[str] = []
+    if not monitors:
+        problems_found.append(f"no monitoring agent running (looked for {looked_for})")
+    elif all(b.starts is False for _, _, b in monitors):
+        agent, found, boot = monitors[0]
+        problems_found.append(f"{agent.name} runs (pid {found[0].pid}) but does not start at boot: "
+                              f"{boot.how}")
+    if physical:
+        disks = ", ".join(d.kname for d in physical)
+        if smartd is None:
+            problems_found.append(f"physical disk(s) {disks} but smartd is not running: disk health is "
+                                  "not monitored")
+        elif smartd[2].starts is False:
+            problems_found.append(f"smartd runs but does not start at boot: {smartd[2].how}")
+    if problems_found:
+        return result(Status.FAIL, "; ".join(problems_found), details, evidence, **values)
+    if not graph.devices:
+        return result(Status.ERROR, "could not read the block devices to tell whether smartd is needed: "
+                      + "; ".join(problems), details, evidence, **values)
+    agent, found, boot = next(((a, f, b) for a, f, b in monitors if b.starts), monitors[0])
+    at_boot = "starts at boot" if boot.starts else "cannot tell whether it starts at boot"
+    disks_text = (f"smartd watches the physical disk(s) {', '.join(d.kname for d in physical)}" if physical
+                  else "disks are virtual: storage health is the provider's")
+    return result(Status.PASS, f"{agent.name} is running (pid {found[0].pid}) and {at_boot} "
+                  f"({boot.how}); {disks_text}", details, evidence, **values)
