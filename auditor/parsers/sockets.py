@@ -1,0 +1,93 @@
+"""Listening sockets as `ss -H -ltnp` / `ss -H -ltunp` prints them.
+
+Each line is `[Netid] State Recv-Q Send-Q Local Peer [Process]`, where Local is
+`0.0.0.0:5432`, `127.0.0.1:6379`, `[::]:3306` (IPv6 only), `*:5432` (IPv6 socket that also
+takes IPv4, i.e. all addresses of both families), `[::1]:27017`, or an address bound to a
+device: `127.0.0.53%lo:53`, `[fe80::1]%eth0:22`. Process is
+`users:(("postgres",pid=812,fd=5),...)` and is missing when ss may not see the owner
+(processes of other users, unless ss runs as root).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+_NETIDS = {"tcp", "udp", "sctp", "raw", "mptcp", "dccp"}
+_STATES = {"LISTEN", "UNCONN"}
+_LOCAL = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<plain>[^%\[\]]*?))(?:%(?P<dev>[^:]+))?:(?P<port>\d+|\*)$")
+_USER = re.compile(r'\("((?:[^"\\]|\\.)*)",pid=(\d+)')
+
+
+@dataclass(frozen=True)
+class Listener:
+    proto: str  # "tcp" or "udp"
+    address: str  # as ss printed it, without brackets: "0.0.0.0", "::", "*", "127.0.0.1"
+    port: int
+    device: str | None  # SO_BINDTODEVICE / scope, e.g. "lo"
+    processes: tuple[tuple[str, int], ...]  # (name, pid); empty when ss could not see them
+
+    @property
+    def families(self) -> tuple[int, ...]:
+        """The IP versions that can reach it: `*` is a dual-stack socket, `::` is IPv6 only."""
+        if self.address == "*":
+            return (4, 6)
+        return (ipaddress.ip_address(self.address).version,)
+
+    @property
+    def loopback_only(self) -> bool:
+        """Reachable only from this host: a loopback address, or bound to the lo device."""
+        if self.device == "lo":
+            return True
+        if self.address == "*":
+            return False
+        ip = ipaddress.ip_address(self.address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            return ip.ipv4_mapped.is_loopback
+        return ip.is_loopback
+
+    @property
+    def endpoint(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}{'%' + self.device if self.device else ''}:{self.port}"
+
+    @property
+    def process_names(self) -> tuple[str, ...]:
+        return tuple(sorted({name for name, _ in self.processes}))
+
+
+class SocketParseError(ValueError):
+    """A line that is not a listening socket as ss prints it."""
+
+
+def parse_ss(text: str, default_proto: str = "tcp") -> list[Listener]:
+    """Every listener in the output; raises SocketParseError on a line it cannot read.
+
+    `default_proto` is the protocol of lines without a Netid column (`ss -ltn` prints
+    none when only one protocol was asked for).
+    """
+    listeners: list[Listener] = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line:
+            continue
+        fields = line.split()
+        proto = default_proto
+        if fields[0] in _NETIDS:
+            proto, fields = fields[0], fields[1:]
+        if len(fields) < 5 or fields[0] not in _STATES:
+            raise SocketParseError(f"line {number} is not an ss listener: {line[:100]!r}")
+        local = _LOCAL.match(fields[3])
+        if local is None or local.group("port") == "*":
+            raise SocketParseError(f"line {number}: cannot read the local address {fields[3][:60]!r}")
+        address = local.group("v6") if local.group("v6") is not None else local.group("plain")
+        if address != "*":
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise SocketParseError(f"line {number}: {address[:60]!r} is not an IP address") from None
+        process_text = " ".join(fields[5:])
+        processes = tuple((name.replace('\\"', '"'), int(pid)) for name, pid in _USER.findall(process_text))
+        listeners.append(Listener(proto, address, int(local.group("port")), local.group("dev"), processes))
+    return listeners
