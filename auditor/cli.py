@@ -1,4 +1,4 @@
-"""Command line: `auditor run`, `auditor list`.
+"""Command line: `auditor run`, `list`, `keygen`, `verify`, `pack`, `evaluate`.
 
 Exit codes: 0 every result pass/skip/manual; 1 at least one fail; 2 usage or inventory
 error; 3 a host unreachable or a result error, and no fail; 130 interrupted (a partial
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import paramiko
 
-from auditor import __version__, inventory, registry, runner
+from auditor import __version__, inventory, pack, registry, rejudge, runner, signing
 from auditor.check import Check
 from auditor.model import EXIT_USAGE, CheckInfo, RunReport, exit_code
 from auditor.report import catalogue, console, html, json_report, junit
@@ -74,11 +74,41 @@ def _parser() -> argparse.ArgumentParser:
                           "a changed key is still refused")
     run.add_argument("--ssh-config", type=Path, help="ssh config file (default: ~/.ssh/config)")
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    signing_group = run.add_mutually_exclusive_group()
+    signing_group.add_argument("--sign-key", type=Path, metavar="PATH",
+                               help=f"sign the run's manifest with this key (default: ${signing.ENV_KEY}, "
+                                    "else ~/.config/auditor/signing-key.pem when it exists)")
+    signing_group.add_argument("--no-sign", action="store_true", help="do not sign, even if a key is set up")
 
     lst = sub.add_parser("list", parents=[common], help="list checks (or hosts with --hosts)")
     lst.add_argument("--hosts", action="store_true", help="list the inventory's hosts instead")
     lst.add_argument("--format", choices=("table", "json", "markdown"), default="table",
                      help="markdown prints the check catalogue as docs/checks.md holds it")
+
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key that signs evidence packs")
+    keygen.add_argument("--out", type=Path, default=None,
+                        help="private key file (default: ~/.config/auditor/signing-key.pem); "
+                             "the public key goes to PATH.pub")
+    keygen.add_argument("--passphrase", action="store_true",
+                        help=f"encrypt the key: asks on the terminal, or reads ${signing.ENV_PASSPHRASE}")
+
+    verify = sub.add_parser("verify", help="check a run folder or pack archive: hashes and signature")
+    verify.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
+    verify.add_argument("--key-fingerprint", metavar="SHA256:...",
+                        help="accept only a signature by this key (as `auditor keygen` printed it)")
+    verify.add_argument("--allow-unsigned", action="store_true",
+                        help="accept an unsigned pack whose hashes all match")
+
+    pack_cmd = sub.add_parser("pack", help="archive a run folder for hand-over (reproducible bytes)")
+    pack_cmd.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    pack_cmd.add_argument("-o", "--out", type=Path, required=True, help="archive to write (.tar.gz or .zip)")
+    pack_cmd.add_argument("--zip", action="store_true", help="write a zip instead of a tar.gz")
+
+    evaluate = sub.add_parser("evaluate", parents=[common],
+                              help="re-judge a pack's evidence with today's checks, offline")
+    evaluate.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
+    evaluate.add_argument("--skip-verify", action="store_true",
+                          help="judge even when the pack does not verify (its verdicts prove nothing then)")
     return parser
 
 
@@ -112,6 +142,152 @@ def _passphrase(hosts: Sequence[inventory.Host]) -> str | None:
     return None
 
 
+def _signer(args: argparse.Namespace) -> signing.Signer | None:
+    """The run's signing key: --sign-key, else $AUDITOR_SIGNING_KEY, else the default file."""
+    if args.no_sign:
+        return None
+    path = args.sign_key or (Path(os.environ[signing.ENV_KEY]) if os.environ.get(signing.ENV_KEY) else None)
+    if path is None:
+        path = signing.default_key_path()
+        if not path.exists():
+            return None
+    elif not path.exists():
+        raise UsageError(f"signing key {path} does not exist (make one with `auditor keygen --out {path}`)")
+    passphrase = os.environ.get(signing.ENV_PASSPHRASE)
+    if passphrase is None and signing.needs_passphrase(path) and sys.stdin.isatty():
+        passphrase = getpass.getpass(f"Passphrase for signing key {path}: ")
+    try:
+        return signing.Signer(signing.load(path, passphrase.encode() if passphrase else None))
+    except signing.SigningError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _manifest_run(report: RunReport, hosts: Sequence[inventory.Host],
+                  checks: Sequence[Check]) -> dict[str, object]:
+    """The run metadata the manifest signs: who, when, what, with which parameters, where."""
+    return {
+        "id": report.run_id,
+        "started": report.started,
+        "finished": report.finished,
+        "complete": report.complete,
+        "operator": report.operator,
+        "tool": {"name": "auditor", "version": report.tool_version},
+        "inventory": {"path": report.inventory_path, "sha256": report.inventory_sha256},
+        "checks": [{"id": c.id, "title": c.title} for c in checks],
+        "hosts": [{"name": h.name, "address": h.address, "transport": h.transport,
+                   "params": {c.id: h.params_for(c) for c in checks}} for h in hosts],
+    }
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    path = args.out or signing.default_key_path()
+    passphrase = None
+    if args.passphrase:
+        passphrase = os.environ.get(signing.ENV_PASSPHRASE)
+        if passphrase is None:
+            if not sys.stdin.isatty():
+                raise UsageError(f"--passphrase needs a terminal or ${signing.ENV_PASSPHRASE}")
+            passphrase = getpass.getpass("Passphrase for the new key: ")
+            if passphrase != getpass.getpass("Again: "):
+                raise UsageError("the passphrases differ")
+        if not passphrase:
+            raise UsageError("an empty passphrase encrypts nothing; leave out --passphrase instead")
+    try:
+        key = signing.generate(path, passphrase.encode() if passphrase else None)
+    except signing.SigningError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"private key: {path} (mode 0600{', encrypted' if passphrase else ''})")
+    print(f"public key:  {path}.pub")
+    print(f"fingerprint: {signing.fingerprint(key.public_key())}")
+    return 0
+
+
+def _read_pack(path: Path) -> pack.PackContents:
+    try:
+        return pack.read(path)
+    except pack.PackError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _print_verification(result: pack.Verification, where: Path) -> None:
+    for line in result.problems:
+        print(f"PROBLEM  {line}")
+    for path in result.missing:
+        print(f"MISSING  {path}")
+    for path in result.added:
+        print(f"ADDED    {path} (not in the manifest)")
+    for line in result.altered:
+        print(f"ALTERED  {line}")
+    run = result.manifest.get("run", {}) if isinstance(result.manifest.get("run"), dict) else {}
+    print(f"pack:      {where}")
+    print(f"run:       {run.get('id', '?')} by {run.get('operator', '?')}, {run.get('started', '?')} .. "
+          f"{run.get('finished', '?')}, auditor {run.get('tool', {}).get('version', '?')}")
+    print(f"files:     {result.artefacts} listed, {len(result.missing)} missing, {len(result.added)} added, "
+          f"{len(result.altered)} altered")
+    print(f"signature: {result.signature}")
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    contents = _read_pack(args.pack)
+    try:
+        result = pack.verify(contents, args.key_fingerprint)
+    except pack.PackError as exc:
+        raise UsageError(f"{args.pack}: {exc}") from None
+    _print_verification(result, args.pack)
+    ok = result.ok(allow_unsigned=args.allow_unsigned)
+    print("VERIFIED" if ok else "NOT VERIFIED")
+    return 0 if ok else 1
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    run_dir: Path = args.run_dir
+    if not (run_dir / pack.MANIFEST).is_file():
+        raise UsageError(f"{run_dir} is not a run folder (no {pack.MANIFEST})")
+    result = pack.verify(_read_pack(run_dir))
+    if result.missing or result.added or result.altered or result.problems or (
+            result.signed and not result.signature_ok):
+        _print_verification(result, run_dir)
+        raise UsageError(f"{run_dir} does not verify; refusing to pack it")
+    started = str(result.manifest.get("run", {}).get("started", ""))
+    try:
+        mtime = int(dt.datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        mtime = 0
+    count = pack.write_archive(run_dir, args.out, as_zip=args.zip, mtime=mtime)
+    print(f"{args.out}: {count} files, {args.out.stat().st_size} bytes, "
+          f"SHA-256 {pack.sha256(args.out.read_bytes())}")
+    if not result.signed:
+        print("auditor: note: the pack is NOT signed", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    loaded = _load_registry(args.checks_dir)
+    contents = _read_pack(args.pack)
+    try:
+        verification = pack.verify(contents)
+    except pack.PackError as exc:
+        raise UsageError(f"{args.pack}: {exc}") from None
+    if not verification.ok(allow_unsigned=True):
+        _print_verification(verification, args.pack)
+        if not args.skip_verify:
+            print("NOT VERIFIED: not re-judging evidence that may have been altered (--skip-verify to "
+                  "judge anyway)")
+            return 1
+    try:
+        verdicts = rejudge.rejudge(contents, loaded.checks)
+    except (pack.PackError, ValueError, KeyError) as exc:
+        raise UsageError(f"{args.pack}: cannot read its report: {exc}") from None
+    changed = [v for v in verdicts if v.differs]
+    for v in changed:
+        print(f"CHANGED  {v.host} {v.check_id}: recorded {v.recorded} -> today {v.today or 'not judged'}")
+        print(f"         recorded: {v.recorded_summary}")
+        print(f"         today:    {v.today_summary}")
+    print(f"{len(verdicts) - len(changed)} of {len(verdicts)} verdicts reproduced from the evidence"
+          + ("" if verification.signed else " (the pack is not signed)"))
+    return 1 if changed else 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load_registry(args.checks_dir)
     checks = _select_checks(loaded, args.check)
@@ -119,6 +295,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     hosts = inv.select(args.host, args.group)
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    signer = _signer(args)
     started = _utc_now()
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     run_dir = args.output / run_id
@@ -147,8 +324,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         hosts=tuple(results),
         complete=complete,
         batched=options.batched,
+        signer_fingerprint=signer.fingerprint if signer else None,
     )
     write_reports(report, run_dir)
+    pack.write_manifest(run_dir, _manifest_run(report, hosts, checks), signer)
+    if signer is None:
+        print("auditor: note: this run is NOT signed (make a key with `auditor keygen`)", file=sys.stderr)
     if args.format == "json":
         sys.stdout.write(json_report.render(report))
     elif args.format == "junit":
@@ -210,7 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     try:
-        return int(cmd_run(args) if args.command == "run" else cmd_list(args))
+        commands = {"run": cmd_run, "list": cmd_list, "keygen": cmd_keygen, "verify": cmd_verify,
+                    "pack": cmd_pack, "evaluate": cmd_evaluate}
+        return int(commands[args.command](args))
     except (UsageError, inventory.InventoryError) as exc:
         print(f"auditor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -74,6 +74,7 @@ class RunReport:
     hosts: tuple[HostReport, ...]
     complete: bool
     batched: bool = True
+    signer_fingerprint: str | None = None  # None: the run is not signed
 
     def totals(self) -> dict[str, int]:
         counts = Counter(r.status.value for h in self.hosts for r in h.results)

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+NO_CONFIG = Path(tempfile.gettempdir()) / f"auditor-tests-no-config-{os.getuid()}"
 
 
 @dataclass
@@ -27,7 +29,10 @@ class CliResult:
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
             timeout: float = 300) -> CliResult:
-    full_env = {**os.environ, "NO_COLOR": "1", **(env or {})}
+    # A developer's own signing key (~/.config/auditor) must not change what tests see.
+    full_env = {**os.environ, "NO_COLOR": "1", "XDG_CONFIG_HOME": str(NO_CONFIG)}
+    full_env.pop("AUDITOR_SIGNING_KEY", None)
+    full_env.update(env or {})
     done = subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd or REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
     return CliResult(done.returncode, done.stdout, done.stderr)

@@ -56,6 +56,8 @@ def to_dict(report: RunReport) -> dict[str, Any]:
             "batched": report.batched,
             "inventory": {"path": report.inventory_path, "sha256": report.inventory_sha256},
             "redactions": report.redactions,
+            "signing": {"signed": report.signer_fingerprint is not None,
+                        "fingerprint": report.signer_fingerprint},
         },
         "checks": [
             {"id": c.id, "title": c.title, "claims": list(c.claims), "controls": list(c.controls),

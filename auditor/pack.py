@@ -1,0 +1,295 @@
+"""Evidence packs: the run folder's manifest, its signature, verification and archives.
+
+A run folder holds the reports, one evidence file per probe, `manifest.json` and, when a
+key was configured, `manifest.sig`. The manifest lists every other file with its SHA-256
+and size, the run's metadata (who, when, from where, with which tool and inventory, which
+checks with which parameters on which hosts) and the signer's public key. manifest.json is
+written in canonical form (sorted keys, no spaces, UTF-8) and manifest.sig is the Ed25519
+signature of exactly those bytes, base64 on one line.
+
+`verify` accepts the folder or an archive made by `write_archive` (tar.gz or zip), reads
+archives in memory (nothing is extracted) and names every missing, added or altered file.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import time
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from auditor import signing
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+MANIFEST_VERSION = 1
+PACK_FILES = (MANIFEST, SIGNATURE)
+
+
+class PackError(Exception):
+    """A path that is not a pack at all (no manifest, unreadable archive)."""
+
+
+def canonical(data: Mapping[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------
+# Reading a pack: a folder or an archive, as relative path -> bytes
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class PackContents:
+    files: dict[str, bytes]
+    odd_entries: list[str] = field(default_factory=list)  # links, devices, unsafe names
+    root_name: str = ""
+
+
+def _safe(name: str) -> str | None:
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or not path.parts:
+        return None
+    return path.as_posix()
+
+
+def _strip_root(names: list[str]) -> str:
+    """The single top folder every entry of an archive sits in ("" when there is none)."""
+    tops = {n.split("/", 1)[0] for n in names}
+    if len(tops) == 1 and all("/" in n for n in names):
+        return tops.pop()
+    return ""
+
+
+def _from_folder(folder: Path) -> PackContents:
+    contents = PackContents({}, root_name=folder.name)
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_symlink() or not (path.is_file() or path.is_dir()):
+            contents.odd_entries.append(relative)
+        elif path.is_file():
+            contents.files[relative] = path.read_bytes()
+    return contents
+
+
+def _from_tar(path: Path) -> PackContents:
+    contents = PackContents({})
+    with tarfile.open(path, "r:*") as archive:
+        members = archive.getmembers()
+        root = _strip_root([m.name for m in members if not m.isdir()])
+        contents.root_name = root
+        for member in members:
+            name = member.name[len(root) + 1:] if root else member.name
+            if member.isdir():
+                continue
+            safe = _safe(name)
+            extracted = archive.extractfile(member) if member.isfile() else None
+            if safe is None or extracted is None:
+                contents.odd_entries.append(member.name)
+                continue
+            contents.files[safe] = extracted.read()
+    return contents
+
+
+def _from_zip(path: Path) -> PackContents:
+    contents = PackContents({})
+    with zipfile.ZipFile(path) as archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()]
+        root = _strip_root([i.filename for i in infos])
+        contents.root_name = root
+        for info in infos:
+            name = info.filename[len(root) + 1:] if root else info.filename
+            safe = _safe(name)
+            if safe is None:
+                contents.odd_entries.append(info.filename)
+                continue
+            contents.files[safe] = archive.read(info)
+    return contents
+
+
+def read(path: Path) -> PackContents:
+    if path.is_dir():
+        return _from_folder(path)
+    if not path.is_file():
+        raise PackError(f"{path}: no such folder or archive")
+    try:
+        if zipfile.is_zipfile(path):
+            return _from_zip(path)
+        return _from_tar(path)
+    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise PackError(f"{path}: not a readable tar.gz or zip archive ({exc})") from None
+
+
+# --------------------------------------------------------------------------
+# Writing the manifest
+# --------------------------------------------------------------------------
+
+
+def artifacts(run_dir: Path) -> list[dict[str, Any]]:
+    listed = []
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()):
+        relative = path.relative_to(run_dir).as_posix()
+        if relative in PACK_FILES:
+            continue
+        data = path.read_bytes()
+        listed.append({"path": relative, "sha256": sha256(data), "size": len(data)})
+    return listed
+
+
+def write_manifest(run_dir: Path, run: Mapping[str, Any], signer: signing.Signer | None) -> dict[str, Any]:
+    """Write manifest.json (and manifest.sig with a signer) for every file now in run_dir."""
+    manifest: dict[str, Any] = {
+        "manifest_version": MANIFEST_VERSION,
+        "run": dict(run),
+        "artifacts": artifacts(run_dir),
+        "signer": None if signer is None else {
+            "algorithm": signing.ALGORITHM,
+            "public_key": signing.public_text(signer.public),
+            "fingerprint": signer.fingerprint,
+        },
+    }
+    data = canonical(manifest)
+    (run_dir / MANIFEST).write_bytes(data)
+    if signer is not None:
+        (run_dir / SIGNATURE).write_text(base64.b64encode(signer.sign(data)).decode() + "\n")
+    return manifest
+
+
+# --------------------------------------------------------------------------
+# Verifying
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class Verification:
+    artefacts: int = 0
+    missing: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    altered: list[str] = field(default_factory=list)  # "path: why"
+    signature: str = ""  # what was found about the signature, one line
+    signed: bool = False
+    signature_ok: bool = False
+    fingerprint: str | None = None
+    problems: list[str] = field(default_factory=list)  # manifest-level problems
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    def ok(self, allow_unsigned: bool = False) -> bool:
+        trusted = self.signature_ok or (allow_unsigned and not self.signed and not self.problems)
+        return trusted and not (self.missing or self.added or self.altered or self.problems)
+
+
+def verify(contents: PackContents, pinned_fingerprint: str | None = None) -> Verification:
+    result = Verification()
+    data = contents.files.get(MANIFEST)
+    if data is None:
+        raise PackError("not an evidence pack: manifest.json is missing")
+    try:
+        manifest = json.loads(data)
+        listed = {a["path"]: a for a in manifest["artifacts"]}
+    except (ValueError, KeyError, TypeError) as exc:
+        result.problems.append(f"manifest.json is not a valid manifest ({type(exc).__name__}: {exc})")
+        manifest, listed = {}, {}
+    result.manifest = manifest if isinstance(manifest, dict) else {}
+    result.artefacts = len(listed)
+
+    for path, entry in sorted(listed.items()):
+        actual = contents.files.get(path)
+        if actual is None:
+            result.missing.append(path)
+        elif len(actual) != entry.get("size") or sha256(actual) != entry.get("sha256"):
+            expected = f"{str(entry.get('sha256'))[:16]}…, {entry.get('size')} bytes"
+            result.altered.append(f"{path}: SHA-256 {sha256(actual)[:16]}…, {len(actual)} bytes; "
+                                  f"the manifest says {expected}")
+    result.added = sorted(p for p in contents.files if p not in listed and p not in PACK_FILES)
+    result.added += sorted(contents.odd_entries)
+
+    signer = result.manifest.get("signer")
+    sig_text = contents.files.get(SIGNATURE)
+    if not signer:
+        result.signature = "not signed: the run had no signing key, so authorship cannot be proven"
+        if sig_text is not None:
+            result.problems.append("manifest.sig is present but the manifest names no signer")
+        return result
+    result.signed = True
+    try:
+        public = signing.public_from_text(signer["public_key"])
+    except (signing.SigningError, KeyError, TypeError) as exc:
+        result.problems.append(f"the manifest's signer key is unusable: {exc}")
+        return result
+    result.fingerprint = signing.fingerprint(public)
+    if sig_text is None:
+        result.signature = "manifest.sig is missing"
+        return result
+    try:
+        signature = base64.b64decode(sig_text.strip(), validate=True)
+    except ValueError:
+        result.signature = "manifest.sig is not base64"
+        return result
+    if not signing.verify(public, signature, data):
+        result.signature = f"BAD signature: manifest.json was changed after {result.fingerprint} signed it"
+        return result
+    if pinned_fingerprint is not None and pinned_fingerprint != result.fingerprint:
+        result.signature = (f"signed by {result.fingerprint}, NOT by the pinned key {pinned_fingerprint}")
+        return result
+    result.signature_ok = True
+    result.signature = f"good signature by {result.fingerprint}" + (
+        " (the pinned key)" if pinned_fingerprint else " (pin it with --key-fingerprint)")
+    return result
+
+
+# --------------------------------------------------------------------------
+# Archives for hand-over: same inputs, same bytes
+# --------------------------------------------------------------------------
+
+
+def _files_for_archive(run_dir: Path) -> Iterator[tuple[str, bytes]]:
+    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()):
+        yield path.relative_to(run_dir).as_posix(), path.read_bytes()
+
+
+def write_archive(run_dir: Path, out: Path, as_zip: bool, mtime: int) -> int:
+    """Write run_dir as `<run folder name>/...` into out; returns the number of files.
+
+    Entries are sorted, owners are root/0, modes 0644, and every timestamp is `mtime`
+    (the run's start), so the same folder always gives the same bytes.
+    """
+    root = run_dir.name
+    files = list(_files_for_archive(run_dir))
+    buffer = io.BytesIO()
+    if as_zip:
+        stamp = _zip_time(mtime)
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in files:
+                entry = zipfile.ZipInfo(f"{root}/{name}", date_time=stamp)
+                entry.external_attr = 0o100644 << 16
+                entry.create_system = 3  # unix, so the mode above is honoured
+                entry.compress_type = zipfile.ZIP_DEFLATED
+                archive.writestr(entry, data)
+    else:
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=mtime, compresslevel=9) as gz, \
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as archive:
+            for name, data in files:
+                info = tarfile.TarInfo(f"{root}/{name}")
+                info.size, info.mtime, info.mode = len(data), mtime, 0o644
+                info.uid = info.gid = 0
+                info.uname = info.gname = "root"
+                archive.addfile(info, io.BytesIO(data))
+    out.write_bytes(buffer.getvalue())
+    return len(files)
+
+
+def _zip_time(epoch: int) -> tuple[int, int, int, int, int, int]:
+    moment = time.gmtime(max(epoch, 315532800))  # zip cannot say anything before 1980
+    return (moment.tm_year, moment.tm_mon, moment.tm_mday, moment.tm_hour, moment.tm_min, moment.tm_sec)
