@@ -8,6 +8,8 @@ this pass catches what a probe did not foresee. Each rule keeps enough context t
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 MASK = "[REDACTED]"
 
@@ -48,3 +50,16 @@ def redact(text: str) -> tuple[str, int]:
         text, count = pattern.subn(replacement, text)
         total += count
     return text, total
+
+
+def redact_value(value: Any) -> tuple[Any, int]:
+    """`value` (str, or lists/tuples/mappings of them) with every string redacted."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list | tuple):
+        items = [redact_value(v) for v in value]
+        return type(value)(v for v, _ in items), sum(n for _, n in items)
+    if isinstance(value, Mapping):
+        pairs = {k: redact_value(v) for k, v in value.items()}
+        return {k: v for k, (v, _) in pairs.items()}, sum(n for _, n in pairs.values())
+    return value, 0

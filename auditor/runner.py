@@ -24,7 +24,7 @@ from auditor import batch, collectors
 from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, ProbeSite, Result, Status
 from auditor.inventory import Host
 from auditor.model import CheckResult, EvidenceRef, HostReport
-from auditor.redact import redact
+from auditor.redact import redact, redact_value
 from auditor.transports import Transport, TransportError
 from auditor.transports.local import LocalTransport
 from auditor.transports.ssh import SshOptions, SshTarget, SshTransport
@@ -204,6 +204,20 @@ def store_evidence(
     return refs
 
 
+def redact_results(results: Sequence[CheckResult]) -> tuple[list[CheckResult], int]:
+    """The safety net over what reports print: summaries, details and values, masked.
+
+    Checks judge outputs that were redacted already, so this should find nothing; it is
+    here so that a check which rebuilds a secret from its parts still cannot publish it.
+    """
+    cleaned, total = [], 0
+    for r in results:
+        (summary, details, values), count = redact_value((r.summary, r.details, dict(r.values)))
+        cleaned.append(dataclasses.replace(r, summary=summary, details=details, values=values))
+        total += count
+    return cleaned, total
+
+
 def parse_facts(out: ProbeOutput | None) -> dict[str, str]:
     if out is None or not out.ok:
         return {}
@@ -318,9 +332,9 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
     outputs, redactions = redact_outputs(raw)
     refs = store_evidence(run_dir, host, probes, outputs)
     facts = parse_facts(outputs.get(FACTS_KEY))
-    results = evaluate_host(host, checks, outputs, refs, broken, facts)
+    results, masked_in_results = redact_results(evaluate_host(host, checks, outputs, refs, broken, facts))
     return HostReport(host.name, host.address, host.transport, True, None, None, facts, tuple(results),
-                      round((time.perf_counter() - started) * 1000, 1), redactions)
+                      round((time.perf_counter() - started) * 1000, 1), redactions + masked_in_results)
 
 
 def run(

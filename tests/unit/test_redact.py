@@ -35,3 +35,28 @@ def test_secrets_are_masked(text, secret):
 ])
 def test_ordinary_text_is_left_alone(text):
     assert redact(text) == (text, 0)
+
+
+def test_a_check_that_rebuilds_a_secret_cannot_publish_it(tmp_path):
+    # Given a check whose probe prints a password in two harmless-looking halves,
+    # and whose evaluate() glues them back together into its summary and values
+    from auditor import runner
+    from auditor.check import Check, Status, result
+    from auditor.inventory import Host
+    from auditor.probes import shell
+
+    def evaluate(out, params):
+        first, second = out.require("halves").stdout.split()
+        leaked = f"password={first}{second}"
+        return result(Status.FAIL, f"found {leaked}", [leaked], ["halves"], sample=leaked)
+
+    check = Check(id="leaky", title="t", claims=(), controls=(), probes=(shell("halves", "echo hun ter2-x"),),
+                  evaluate=evaluate)
+    host = Host(name="here", address="localhost", transport="local")
+    # When the host is audited
+    report = runner.audit_host(host, [check], tmp_path, runner.RunOptions())
+    # Then the result says where, not what, and the mask is counted
+    outcome = report.results[0]
+    assert "hunter2" not in outcome.summary + "".join(outcome.details) + str(outcome.values)
+    assert outcome.summary == "found password=[REDACTED]"
+    assert report.redactions >= 3
