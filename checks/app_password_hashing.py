@@ -185,6 +185,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
 
     problems: list[str] = []
     unreadable: list[str] = []
+    partial: list[str] = []  # sources with more rows than max_rows
     details: list[str] = []
     by_scheme: dict[str, int] = {}
     weak_total = duplicate_total = sampled = stored = 0
@@ -202,6 +203,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
         weak = {t: n for t, n in report.counts.items() if not app_hashes.scheme(t).strong}
         stored += sum(n for t, n in report.counts.items() if not app_hashes.scheme(t).no_password)
         more = f" (first {report.rows} rows sampled; there are more)" if report.more_rows else ""
+        if report.more_rows:
+            partial.append(name)
         details.append(f"{name}: {report.rows} row(s){more}: {_counted(named) or 'no rows'}")
         if weak:
             problems.append(f"{name}: " + _counted({app_hashes.scheme(t).name: n for t, n in weak.items()}))
@@ -242,5 +245,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
                       "holding a password", details, evidence, **values)
     no_password = {app_hashes.scheme(t).name for t in ("null", "unusable")}
     strong = {n: c for n, c in by_scheme.items() if n not in no_password}
+    sampled_note = (f"; only the first {params['max_rows']} rows of {', '.join(partial)} were sampled"
+                    if partial else "")
     return result(Status.PASS, f"{stored} password value(s) in {len(sources)} source(s), all salted slow "
-                  f"hashes, none repeated: {_counted(strong)}", details, evidence, **values)
+                  f"hashes, none repeated: {_counted(strong)}{sampled_note}", details, evidence, **values)

@@ -114,6 +114,7 @@ BEGIN {
   n = split("y gy 7 6 5 1 md5 sha1 3", f, " "); for (i = 1; i <= n; i++) cryptid[f[i]] = 1
 }
 {
+  sub(/\n$/, "")  # psql ends its last record with a newline instead of the record separator
   if (NR > max) { more = 1; next }
   rows++
   v = $NF
