@@ -1,0 +1,365 @@
+"""Database servers can be reached only from the local host or from restricted networks.
+
+Lists the host's listening TCP and UDP sockets (`ss -H -ltunp`, as root to see which
+process owns each). A listener is a database when its process or its port is in
+`databases` / `extra_databases` (postgres, mysqld, mariadbd, mongod, redis-server,
+memcached, ClickHouse, Elasticsearch/OpenSearch on 9200/9300, Cassandra on 9042, …); a
+process on a database's well-known port counts too, whatever its name (a proxy in front of
+a database exposes it just the same). Without root ss shows no owners, so databases are then
+found by well-known port only, and the result says so.
+
+A database listening only on loopback (127.0.0.0/8, ::1, or bound to the lo device) is
+fine. One listening on any other address (0.0.0.0, ::, `*`, a LAN address) passes only if
+the host firewall keeps some sources out: the nftables ruleset (`nft -j list ruleset`) and
+iptables-save/ip6tables-save are read and every input-hook filter chain is followed for a
+new connection to that port (see auditor/parsers/firewall.py for exactly what is
+understood; whatever is not understood counts as letting traffic through). `0.0.0.0` is
+judged for IPv4, `[::]` for IPv6, `*` for both. An exposed listener with no restricting
+rule fails ("postgres listens on 0.0.0.0:5432 and no firewall rule restricts it"); with
+`external_firewall: true` (a cloud security group, a network ACL that the host cannot show)
+it is `manual` instead, and the rules of that firewall are the evidence to attach. A
+firewall that cannot be read (not root) makes an exposed listener an `error`.
+
+Also reported: PostgreSQL pg_hba.conf `host*` lines open to every address (0.0.0.0/0,
+::/0, `all`, `0.0.0.0 0.0.0.0`), from /etc/postgresql/*/*/, /var/lib/pgsql and the
+`-D`/`hba_file` of running postgres processes — a failure reason when a postgres listener is
+exposed, a detail otherwise — and MySQL/MariaDB `bind-address`/`skip-networking` from
+my.cnf and its !include/!includedir files. Only the address fields of pg_hba.conf and those
+my.cnf keys leave the host. No database listener → skip.
+
+Blind spots: databases in other network namespaces (containers) are not seen from the host's
+namespace; firewalls outside the host; rules on other hooks (prerouting, netdev ingress);
+databases on non-standard ports under unlisted process names.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.parsers import firewall
+from auditor.parsers.sockets import Listener, SocketParseError, parse_ss
+from auditor.probes import shell
+
+UID_LINE = "#uid "
+ABSENT = "#absent"
+SECTION = "#### "
+
+LISTENERS = rf"""
+PATH="$PATH:/usr/sbin:/sbin"
+printf '{UID_LINE}%s\n' "$(id -u)"
+ss -H -ltunp
+"""
+
+NFTABLES = rf"""
+PATH="$PATH:/usr/sbin:/sbin"
+if command -v nft >/dev/null 2>&1; then nft -j list ruleset; else echo '{ABSENT}'; fi
+"""
+
+# Each tool's output after a "#### <tool> <rc>" line, or "#### <tool> absent".
+IPTABLES = rf"""
+PATH="$PATH:/usr/sbin:/sbin"
+for tool in iptables-save ip6tables-save; do
+  if command -v "$tool" >/dev/null 2>&1; then
+    out=$("$tool" 2>&1); rc=$?
+    printf '{SECTION}%s %s\n%s\n' "$tool" "$rc" "$out"
+  else
+    printf '{SECTION}%s absent\n' "$tool"
+  fi
+done
+exit 0
+"""
+
+# pg_hba.conf files: Debian's and RHEL's places, hba_file in postgresql.conf, and the -D /
+# hba_file of running postmasters. Only type, database, user, address (and mask) and method
+# leave the host: options such as ldapbindpasswd never do.
+PG_HBA = r"""
+{
+  for f in /etc/postgresql/*/*/pg_hba.conf /var/lib/pgsql/data/pg_hba.conf \
+           /var/lib/pgsql/*/data/pg_hba.conf; do
+    [ -e "$f" ] && echo "$f"
+  done
+  for c in /etc/postgresql/*/*/postgresql.conf; do
+    [ -r "$c" ] && sed -n "s/^[[:space:]]*hba_file[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$c"
+  done
+  for p in /proc/[0-9]*; do
+    [ "$(cat "$p/comm" 2>/dev/null)" = postgres ] || continue
+    tr '\0' '\n' <"$p/cmdline" 2>/dev/null | awk '
+      d { print $0 "/pg_hba.conf"; d = 0; next }
+      $0 == "-D" { d = 1; next }
+      /^-D./ { print substr($0, 3) "/pg_hba.conf"; next }
+      /^(--|-c)?hba_file=/ { sub(/^[^=]*=/, ""); print }'
+  done
+} 2>/dev/null | sort -u | while IFS= read -r f; do
+  [ -e "$f" ] || continue
+  if [ ! -r "$f" ]; then echo "#unreadable $f"; continue; fi
+  echo "#file $f"
+  awk -v F="$f" '{ sub(/#.*/, "") }
+    $1 ~ /^host/ && NF >= 5 {
+      mask = "-"; method = $5
+      if ($4 !~ /\// && ($5 ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/ || $5 ~ /^[0-9a-fA-F]*:[0-9a-fA-F:]*$/)) {
+        mask = $5; method = $6 }
+      printf "%s:%d\t%s\t%s\t%s\t%s\t%s\t%s\n", F, FNR, $1, $2, $3, $4, mask, method }
+    $1 ~ /^include/ { printf "%s:%d\t%s\t%s\n", F, FNR, $1, $2 }' "$f"
+done
+exit 0
+"""
+
+# my.cnf and its !include / !includedir files: only the networking keys, with their group.
+MY_CNF = r"""
+todo="/etc/my.cnf /etc/mysql/my.cnf"; seen=" "; depth=0
+while [ -n "$todo" ] && [ "$depth" -le 8 ]; do
+  next=""
+  for f in $todo; do
+    case "$seen" in *" $f "*) continue ;; esac
+    seen="$seen$f "
+    [ -f "$f" ] || continue
+    if [ ! -r "$f" ]; then echo "#unreadable $f"; continue; fi
+    echo "#file $f"
+    awk -v F="$f" '{ line = $0; sub(/^[ \t]+/, "", line); sub(/[ \t\r]+$/, "", line) }
+      line ~ /^[#;!]/ || line == "" { next }
+      line ~ /^\[/ { group = line; gsub(/[][ \t]/, "", group); next }
+      { key = line; sub(/[ \t]*=.*/, "", key); key = tolower(key); gsub(/_/, "-", key)
+        value = ""
+        if (index(line, "=")) { value = line; sub(/^[^=]*=[ \t]*/, "", value); sub(/[ \t]+#.*/, "", value) }
+        if (key == "bind-address" || key == "skip-networking" || key == "port")
+          printf "%s:%d\t%s\t%s\t%s\n", F, FNR, group, key, value }' "$f"
+    for inc in $(awk '/^[ \t]*!include[ \t]/ { print $2 }' "$f"); do next="$next $inc"; done
+    for dir in $(awk '/^[ \t]*!includedir[ \t]/ { print $2 }' "$f"); do
+      for g in "$dir"/*.cnf; do [ -f "$g" ] && next="$next $g"; done
+    done
+  done
+  todo=$next; depth=$((depth + 1))
+done
+exit 0
+"""
+
+DEFAULT_DATABASES = [
+    "postgres", "postmaster", "mysqld", "mariadbd", "mongod", "mongos", "redis-server", "valkey-server",
+    "keydb-server", "memcached", "clickhouse-serv", "clickhouse", "influxd", "etcd", "cockroach",
+    ":5432", ":3306", ":33060", ":27017", ":6379", ":11211", ":9200", ":9300", ":9042", ":8123",
+    ":9000", ":5984", ":8086", ":2379", ":1433", ":1521", ":26257", ":28015", ":7687",
+]
+PORT_PRODUCTS = {5432: "PostgreSQL", 3306: "MySQL/MariaDB", 33060: "MySQL X protocol", 27017: "MongoDB",
+                 6379: "Redis", 11211: "memcached", 9200: "Elasticsearch/OpenSearch",
+                 9300: "Elasticsearch/OpenSearch transport", 9042: "Cassandra", 8123: "ClickHouse HTTP",
+                 9000: "ClickHouse native", 5984: "CouchDB", 8086: "InfluxDB", 2379: "etcd",
+                 1433: "SQL Server", 1521: "Oracle", 26257: "CockroachDB", 28015: "RethinkDB", 7687: "Neo4j"}
+MYSQL_SERVER_GROUPS = ("mysqld", "server", "mariadb", "mariadbd", "mysqld_safe")
+
+CHECK = Check(
+    id="db_network_restricted",
+    title="Database servers are reachable only from loopback or restricted networks",
+    claims=("database-network-restricted",),
+    controls=("ISO27001:2022 A.8.20", "ISO27001:2022 A.8.22"),
+    params=(
+        Param("databases", list, DEFAULT_DATABASES,
+              "what counts as a database listener: 'process' (any port), ':port' (any process) or "
+              "'process:port'"),
+        Param("extra_databases", list, [], "more entries like those of databases, added to them"),
+        Param("external_firewall", bool, False,
+              "a firewall outside the host (cloud security group, network ACL) guards the databases: "
+              "exposed listeners become manual, with that firewall's rules to attach"),
+    ),
+    probes=(
+        shell("listeners", LISTENERS, root=True),
+        shell("nftables", NFTABLES, root=True),
+        shell("iptables", IPTABLES, root=True),
+        shell("pg_hba", PG_HBA, root=True),
+        shell("my_cnf", MY_CNF, root=True),
+    ),
+)
+
+
+def database_of(listener: Listener, entries: list[str]) -> str | None:
+    """Why `listener` is a database ("postgres", "port 5432 (PostgreSQL)"); None if it is not."""
+    names = set(listener.process_names)
+    for entry in entries:
+        name, _, port = entry.partition(":")
+        port_ok = not port or (port.isdigit() and int(port) == listener.port)
+        if name and name in names and port_ok:
+            return name
+    for entry in entries:
+        name, _, port = entry.partition(":")
+        if not name and port.isdigit() and int(port) == listener.port:
+            return f"port {listener.port} ({PORT_PRODUCTS.get(listener.port, 'a database port')})"
+    return None
+
+
+def read_firewall(out: Outputs) -> tuple[list[firewall.Ruleset], list[str], list[str]]:
+    """(rulesets read, why a ruleset could not be read, notes)."""
+    rulesets: list[firewall.Ruleset] = []
+    unreadable: list[str] = []
+    notes: list[str] = []
+    nft = out["nftables"]
+    if not nft.ok:
+        unreadable.append(f"nftables: {nft.failure_reason()}")
+    elif nft.stdout.strip() == ABSENT:
+        notes.append("nft is not installed")
+    else:
+        try:
+            rulesets.append(firewall.parse_nft_json(nft.stdout))
+        except firewall.FirewallParseError as exc:
+            unreadable.append(f"nftables: {exc}")
+    ipt = out["iptables"]
+    if not ipt.ok:
+        unreadable.append(f"iptables: {ipt.failure_reason()}")
+        return rulesets, unreadable, notes
+    sections = ("\n" + ipt.stdout).split("\n" + SECTION)[1:]
+    for section in sections:
+        head, _, body = section.partition("\n")
+        tool, _, status = head.partition(" ")
+        version = 6 if tool.startswith("ip6") else 4
+        if status == "absent":
+            notes.append(f"{tool} is not installed")
+        elif status != "0":
+            first = next((ln for ln in body.splitlines() if ln.strip()), "")
+            unreadable.append(f"{tool} exited {status}: {first.strip()[:160]}")
+        else:
+            try:
+                ruleset = firewall.parse_iptables_save(body, version)
+            except firewall.FirewallParseError as exc:
+                unreadable.append(str(exc))
+                continue
+            rulesets.append(ruleset)
+            notes += ruleset.notes
+    if not sections:
+        unreadable.append("iptables: the probe printed no section")
+    return rulesets, unreadable, notes
+
+
+def open_hba_lines(text: str) -> tuple[list[str], list[str]]:
+    """(pg_hba.conf lines open to every address, notes)."""
+    open_lines: list[str] = []
+    notes: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("#unreadable "):
+            notes.append(f"cannot read {line.split(' ', 1)[1]}")
+            continue
+        if line.startswith("#file "):
+            notes.append(f"read {line.split(' ', 1)[1]}")
+            continue
+        fields = line.split("\t")
+        if len(fields) == 3 and fields[1].startswith("include"):
+            notes.append(f"{fields[0]}: {fields[1]} {fields[2]} is not followed")
+            continue
+        if len(fields) != 7:
+            continue
+        where, kind, database, user, address, mask, method = fields
+        if address.lower() == "all":
+            everyone = True
+        elif mask != "-":
+            try:  # a netmask of all zeros, in either family
+                everyone = int(ipaddress.ip_address(mask)) == 0
+            except ValueError:
+                everyone = False
+        else:
+            try:
+                everyone = ipaddress.ip_network(address, strict=False).prefixlen == 0
+            except ValueError:  # samehost, samenet, a host name, .domain
+                everyone = False
+        if everyone:
+            shown = address if mask == "-" else f"{address} {mask}"
+            open_lines.append(f"{where}: {kind} {database} {user} {shown} {method}")
+    return open_lines, notes
+
+
+def mysql_settings(text: str) -> list[str]:
+    found = []
+    for line in text.splitlines():
+        fields = line.split("\t")
+        if line.startswith("#unreadable "):
+            found.append(f"cannot read {line.split(' ', 1)[1]}")
+        elif len(fields) == 4:
+            where, group, key, value = fields
+            server = group.split("-")[0] in MYSQL_SERVER_GROUPS
+            found.append(f"my.cnf [{group}] {key}{' = ' + value if value else ''} ({where})"
+                         + ("" if server else " — not a server group"))
+    return found
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
+    evidence = ["listeners"]
+    text = out.require("listeners").stdout
+    lines = text.splitlines()
+    uid = lines[0][len(UID_LINE):].strip() if lines and lines[0].startswith(UID_LINE) else None
+    if uid is None:
+        return result(Status.ERROR, "the listener probe did not print its user id first", evidence=evidence)
+    try:
+        listeners = parse_ss("\n".join(lines[1:]))
+    except SocketParseError as exc:
+        return result(Status.ERROR, f"cannot read the ss output: {exc}", evidence=evidence)
+    entries = list(params["databases"]) + list(params["extra_databases"])
+    databases = [(listener, why) for listener in listeners
+                 if (why := database_of(listener, entries)) is not None]
+    details: list[str] = []
+    if uid != "0" and not any(listener.processes for listener in listeners):
+        details.append(f"ss ran as uid {uid}, not root: listening processes are not visible, databases "
+                       "were recognised by well-known port only")
+    if not databases:
+        return result(Status.SKIP, f"no database server listening ({len(listeners)} listener(s), none a "
+                      "database)", details, evidence, database_listeners=0, exposed_listeners=0)
+
+    rulesets, unreadable, notes = read_firewall(out)
+    exposed: list[str] = []
+    unknown: list[str] = []
+    exposed_postgres = False
+    for listener, why in databases:
+        label = (f"{why} ({', '.join(listener.process_names)})" if why.startswith("port ")
+                 and listener.processes else why)
+        where = f"{listener.proto} {listener.endpoint}"
+        if listener.loopback_only:
+            details.append(f"{label} listens on {where}: loopback only")
+            continue
+        reaches = [firewall.allowed_sources(rulesets, listener.port, listener.proto, v)
+                   for v in listener.families]
+        if all(r.restricted for r in reaches):
+            details.append(f"{label} listens on {where}; the firewall lets in only "
+                           + "; ".join(f"IPv{r.version}: {r.describe()} ({', '.join(r.restricting_chains)})"
+                                       for r in reaches))
+            continue
+        if unreadable:
+            unknown.append(f"{label} listens on {where}")
+            continue
+        open_to = ", ".join(f"IPv{r.version}" for r in reaches if not r.restricted)
+        exposed.append(f"{label} listens on {where} and no firewall rule restricts it ({open_to})")
+        exposed_postgres = exposed_postgres or "postgres" in listener.process_names or listener.port == 5432
+    if rulesets or unreadable:
+        evidence += ["nftables", "iptables"]
+    chains = sum(len(r.base_input_chains()) for r in rulesets)
+    details.append(f"firewall: {chains} input filter chain(s) read"
+                   + (f"; {'; '.join(notes)}" if notes else "")
+                   + (f"; could not read: {'; '.join(unreadable)}" if unreadable else ""))
+
+    hba_open, hba_notes = ([], []) if not out["pg_hba"].ok else open_hba_lines(out["pg_hba"].stdout)
+    if not out["pg_hba"].ok:
+        details.append(f"pg_hba.conf not read: {out['pg_hba'].failure_reason()}")
+    hba_problems = [f"pg_hba.conf admits every address: {line}" for line in hba_open]
+    if hba_open:
+        evidence.append("pg_hba")
+    details += hba_notes
+    mysql = mysql_settings(out["my_cnf"].stdout) if out["my_cnf"].ok else [
+        f"my.cnf not read: {out['my_cnf'].failure_reason()}"]
+    if any("my.cnf [" in m for m in mysql):
+        evidence.append("my_cnf")
+    details += mysql
+
+    values = {"database_listeners": len(databases), "exposed_listeners": len(exposed)}
+    if exposed:
+        problems = exposed + (hba_problems if exposed_postgres else [])
+        other = [] if exposed_postgres else hba_problems
+        if params["external_firewall"]:
+            return result(Status.MANUAL, f"{len(exposed)} database listener(s) reachable from any address "
+                          "as far as the host shows; attach the external firewall's rules (security group, "
+                          "network ACL) for: " + "; ".join(exposed[:3]), problems + other + details,
+                          evidence, **values)
+        return result(Status.FAIL, "; ".join(problems[:3]) + (" …" if len(problems) > 3 else ""),
+                      problems + other + details, evidence, **values)
+    if unknown:
+        return result(Status.ERROR, "cannot tell whether the firewall restricts "
+                      + "; ".join(unknown[:3]) + f": {'; '.join(unreadable)}",
+                      unknown + hba_problems + details, evidence, **values)
+    local = sum(1 for listener, _ in databases if listener.loopback_only)
+    summary = (f"{len(databases)} database listener(s): {local} on loopback only, "
+               f"{len(databases) - local} reachable only from firewall-restricted sources")
+    return result(Status.PASS, summary, hba_problems + details, evidence, **values)

@@ -1,0 +1,131 @@
+# ssh_hardening cases, sourced by tests/checks/record_all.sh (uses record, $W).
+# This machine's real sshd -T (OpenSSH 9.2, Debian 12) reads each planted sshd_config and
+# sshd_config.d for real; the fallback cases run as nobody, where sshd -T cannot read the
+# host keys. Expectations come from what is planted.
+
+SSH_ORACLE="/usr/sbin/sshd -T 2>&1 | grep -E '^(permitrootlogin|passwordauthentication|kbdinteractiveauthentication|permitemptypasswords|ciphers|macs|kexalgorithms|hostkeyalgorithms|sshd:|/etc/ssh)'"
+SSH=(--oracle "$SSH_ORACLE")
+mkdir -p "$W/ssh.empty.d"
+
+# A hardened configuration in Debian 12's layout: the Include line first, then the settings.
+cat >"$W/sshd_config.hardened" <<'EOF'
+# Hardened sshd_config (Debian 12 layout)
+Include /etc/ssh/sshd_config.d/*.conf
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitEmptyPasswords no
+UsePAM yes
+X11Forwarding no
+MaxAuthTries 3
+LoginGraceTime 30
+AllowGroups sshusers
+Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr
+MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com,umac-128-etm@openssh.com
+KexAlgorithms sntrup761x25519-sha512@openssh.com,curve25519-sha256,curve25519-sha256@libssh.org,diffie-hellman-group16-sha512
+Subsystem sftp /usr/lib/openssh/sftp-server
+EOF
+
+record ssh_hardening fail_debian_default "${SSH[@]}" \
+  --source "This machine's own, unmodified Debian 12 /etc/ssh/sshd_config (PasswordAuthentication left at its default yes, OpenSSH's default MACs with umac-64 and hmac-sha1) and its empty sshd_config.d" \
+  --expect-status fail --expect-summary "PasswordAuthentication yes" --expect-summary "MACs offers" \
+  --expect-summary "from sshd -T" --expect-value source="sshd -T" --expect-value weak_algorithms=4
+
+record ssh_hardening pass_hardened --plant /etc/ssh/sshd_config="$W/sshd_config.hardened" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
+  --source "A hardened sshd_config: PermitRootLogin prohibit-password, PasswordAuthentication no, KbdInteractiveAuthentication no, AllowGroups sshusers, only AEAD/CTR ciphers, SHA-2 and umac-128 ETM MACs, curve25519/sntrup/group16 kex; empty sshd_config.d" \
+  --expect-status pass --expect-summary "no weak algorithms offered" --expect-value source="sshd -T" \
+  --expect-value weak_algorithms=0
+
+printf '# Old habits\nPermitRootLogin yes\nPasswordAuthentication yes\nCiphers aes128-cbc,aes256-ctr\nUsePAM yes\n' \
+  >"$W/sshd_config.weak"
+record ssh_hardening fail_root_password_cbc --plant /etc/ssh/sshd_config="$W/sshd_config.weak" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
+  --source "sshd_config with PermitRootLogin yes, PasswordAuthentication yes and Ciphers aes128-cbc,aes256-ctr; no Include" \
+  --expect-status fail --expect-summary "PermitRootLogin yes (/etc/ssh/sshd_config:2)" \
+  --expect-summary "PasswordAuthentication yes (/etc/ssh/sshd_config:3)" \
+  --expect-summary "Ciphers offers aes128-cbc (/etc/ssh/sshd_config:4)"
+
+# Include with a relative glob: a drop-in read before the main file's own line wins.
+mkdir -p "$W/ssh.dropins.d"
+printf '# cloud-init style drop-in\nPasswordAuthentication yes\n' >"$W/ssh.dropins.d/50-cloud-init.conf"
+printf 'PermitRootLogin no\n' >"$W/ssh.dropins.d/10-root.conf"
+printf 'PermitRootLogin yes\n' >"$W/ssh.dropins.d/99-ignored.conf.disabled"
+sed 's#^Include .*#Include sshd_config.d/*.conf#' "$W/sshd_config.hardened" >"$W/sshd_config.relative"
+record ssh_hardening fail_include_dropin --plant /etc/ssh/sshd_config="$W/sshd_config.relative" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.dropins.d" "${SSH[@]}" \
+  --source "The hardened sshd_config with 'Include sshd_config.d/*.conf' (relative to /etc/ssh) on line 2; sshd_config.d holds 10-root.conf (PermitRootLogin no), 50-cloud-init.conf (PasswordAuthentication yes, as cloud images ship it) and 99-ignored.conf.disabled (PermitRootLogin yes, not matched by the glob). The drop-ins are read first, so their values win over the main file's" \
+  --expect-status fail --expect-summary "PasswordAuthentication yes (/etc/ssh/sshd_config.d/50-cloud-init.conf:2)" \
+  --expect-value source="sshd -T"
+
+# Match blocks: one re-enables passwords for a network, one only restricts sftp users.
+{ cat "$W/sshd_config.hardened"; printf 'Match Group sftponly\n  ForceCommand internal-sftp\n  X11Forwarding no\nMatch Address 10.0.0.0/8\n  PasswordAuthentication yes\n'; } >"$W/sshd_config.match"
+record ssh_hardening fail_match_block --plant /etc/ssh/sshd_config="$W/sshd_config.match" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
+  --source "The hardened sshd_config plus two Match blocks at its end: 'Match Group sftponly' (ForceCommand internal-sftp, X11Forwarding no) and 'Match Address 10.0.0.0/8' (PasswordAuthentication yes). sshd -T without -C shows the global values (no)" \
+  --expect-status fail --expect-summary "Match Address 10.0.0.0/8 (/etc/ssh/sshd_config:19) sets PasswordAuthentication yes (/etc/ssh/sshd_config:20)" \
+  --expect-value match_blocks=2
+
+{ cat "$W/sshd_config.hardened"; printf 'Match Group sftponly\n  ForceCommand internal-sftp\n  X11Forwarding no\n  PasswordAuthentication no\n'; } >"$W/sshd_config.match_ok"
+record ssh_hardening pass_match_block_harmless --plant /etc/ssh/sshd_config="$W/sshd_config.match_ok" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
+  --source "The hardened sshd_config plus 'Match Group sftponly' (ForceCommand internal-sftp, X11Forwarding no, PasswordAuthentication no)" \
+  --expect-status pass --expect-summary "no weak algorithms offered" --expect-value match_blocks=1
+
+# keyboard-interactive through PAM: a password prompt, unless it is a second factor only.
+sed 's/^KbdInteractiveAuthentication no/KbdInteractiveAuthentication yes/' "$W/sshd_config.hardened" >"$W/sshd_config.kbd"
+record ssh_hardening fail_kbd_interactive_pam --plant /etc/ssh/sshd_config="$W/sshd_config.kbd" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
+  --source "The hardened sshd_config with KbdInteractiveAuthentication yes and UsePAM yes: pam_unix answers keyboard-interactive with a password prompt" \
+  --expect-status fail --expect-summary "KbdInteractiveAuthentication yes (/etc/ssh/sshd_config:5) with UsePAM yes"
+{ cat "$W/sshd_config.kbd"; printf 'AuthenticationMethods publickey,keyboard-interactive\n'; } >"$W/sshd_config.kbd2fa"
+record ssh_hardening pass_kbd_second_factor --plant /etc/ssh/sshd_config="$W/sshd_config.kbd2fa" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
+  --source "As fail_kbd_interactive_pam plus AuthenticationMethods publickey,keyboard-interactive: PAM's prompt comes only after a public key (a second factor)" \
+  --expect-status pass --expect-summary "no weak algorithms offered"
+
+# +list / ^list syntax adding SHA-1 algorithms to the defaults; PermitEmptyPasswords.
+{ printf 'KexAlgorithms +diffie-hellman-group14-sha1\nHostKeyAlgorithms ^ssh-rsa\nPubkeyAcceptedAlgorithms +ssh-rsa\nPermitEmptyPasswords yes\n'; cat "$W/sshd_config.hardened"; } >"$W/sshd_config.sha1"
+record ssh_hardening fail_sha1_kex_hostkey --plant /etc/ssh/sshd_config="$W/sshd_config.sha1" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
+  --source "sshd_config starting with KexAlgorithms +diffie-hellman-group14-sha1, HostKeyAlgorithms ^ssh-rsa, PubkeyAcceptedAlgorithms +ssh-rsa and PermitEmptyPasswords yes (first values win over the hardened lines after them)" \
+  --expect-status fail --expect-summary "PermitEmptyPasswords yes (/etc/ssh/sshd_config:4)" \
+  --expect-summary "KexAlgorithms offers diffie-hellman-group14-sha1 (/etc/ssh/sshd_config:1)" \
+  --expect-value weak_algorithms=3
+
+# Odd but valid input: mixed case keywords, Keyword=value, tabs, comments, non-UTF-8 bytes,
+# CRLF-free trailing spaces, an obsolete Protocol line, an Include matching nothing.
+printf '# caf\351 \377 comment in latin1\n\tpermitrootlogin=no\nPASSWORDAUTHENTICATION   no\n# PasswordAuthentication yes\nKbdInteractiveAuthentication = no\nProtocol 2\nInclude /etc/ssh/nothing.d/*.conf\nmacs hmac-sha2-256-etm@openssh.com\n\nciphers aes256-gcm@openssh.com\nUsePAM yes\n' >"$W/sshd_config.odd"
+record ssh_hardening garbled_odd_syntax --plant /etc/ssh/sshd_config="$W/sshd_config.odd" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
+  --source "An odd but valid sshd_config: a latin1 comment with non-UTF-8 bytes, a tab-indented 'permitrootlogin=no', upper-case PASSWORDAUTHENTICATION, 'KbdInteractiveAuthentication = no', an obsolete 'Protocol 2', an Include whose glob matches nothing, lower-case macs/ciphers lines and a commented-out PasswordAuthentication yes" \
+  --expect-status pass --expect-summary "PermitRootLogin no"
+
+printf 'PasswordAuthentication no\nPermitRootLogin no\nNoSuchOption yes\n' >"$W/sshd_config.badkw"
+record ssh_hardening garbled_bad_keyword --plant /etc/ssh/sshd_config="$W/sshd_config.badkw" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
+  --source "sshd_config with an unknown keyword (NoSuchOption yes): sshd -T refuses it (exit 255), so the check falls back to the file itself and OpenSSH 9.2's compiled-in defaults, whose MACs include umac-64 and hmac-sha1" \
+  --expect-status fail --expect-summary "from sshd_config" --expect-summary "MACs offers" \
+  --expect-value source=sshd_config
+
+# Not root: sshd -T cannot read the host keys; the files are read instead.
+record ssh_hardening fail_fallback_not_root --plant /etc/ssh/sshd_config="$W/sshd_config.weak" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" --run-as nobody \
+  --source "As fail_root_password_cbc, run as nobody: sshd -T exits 1 (no hostkeys available), the planted file is read instead" \
+  --expect-status fail --expect-summary "PermitRootLogin yes (/etc/ssh/sshd_config:2)" --expect-summary "from sshd_config" \
+  --expect-value source=sshd_config
+record ssh_hardening pass_fallback_not_root --plant /etc/ssh/sshd_config="$W/sshd_config.hardened" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" --run-as nobody \
+  --source "As pass_hardened, run as nobody: sshd -T exits 1 (no hostkeys available); the hardened file sets every judged list, so OpenSSH's defaults do not matter" \
+  --expect-status pass --expect-summary "from sshd_config" --expect-value source=sshd_config
+
+cp "$W/sshd_config.hardened" "$W/sshd_config.private"
+chmod 600 "$W/sshd_config.private"
+record ssh_hardening error_not_root_unreadable --plant /etc/ssh/sshd_config="$W/sshd_config.private" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" --run-as nobody \
+  --source "The hardened sshd_config with mode 600 (root only), run as nobody: sshd -T fails (no hostkeys) and the file cannot be read" \
+  --expect-status error --expect-summary "sshd -T exited 1" --expect-summary "could not be read"
+
+record ssh_hardening skip_no_sshd --plant-symlink /usr/sbin/sshd=/nonexistent/sshd \
+  --source "sshd removed: /usr/sbin/sshd replaced by a dangling symbolic link in an overlay (openssh-server not installed)" \
+  --expect-status skip --expect-summary "no OpenSSH server"
