@@ -103,8 +103,11 @@ def _collected_at(document: dict[str, Any]) -> dt.datetime:
 
 def _judge_protocols(endpoint: dict[str, Any], verdict: Verdict) -> None:
     offered = endpoint["protocols"]
-    untested = [f"{v} ({offered[v].get('error', 'no answer')})" for v in offered
-                if offered[v]["supported"] is None]
+    why_untested: dict[str, list[str]] = {}
+    for version, answer in offered.items():
+        if answer["supported"] is None:
+            why_untested.setdefault(answer.get("error", "no answer"), []).append(version)
+    untested = [f"{', '.join(versions)} ({why})" for why, versions in why_untested.items()]
     verdict.protocols = [v for v in (*OLD_PROTOCOLS, *MODERN_PROTOCOLS) if offered[v]["supported"] is True]
     old = [v for v in OLD_PROTOCOLS if offered[v]["supported"] is True]
     if old:

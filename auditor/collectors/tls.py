@@ -181,7 +181,8 @@ def parse_endpoint(item: object, default_host: str, default_http_port: int) -> E
         http_port = None
     elif isinstance(http_port, bool) or not isinstance(http_port, int) or not 0 < http_port < 65536:
         raise ValueError(f"endpoint {address}: http_port must be a port number, or 0 to skip")
-    name = spec.get("name") or (f"{sni} ({address})" if sni and sni != host else str(address))
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    name = spec.get("name") or (f"{sni} ({where})" if sni and sni != host else where)
     return Endpoint(str(name), str(address), host, port, sni, ca_file or None, http_port)
 
 
@@ -358,21 +359,29 @@ def resolve(host: str, port: int) -> str:
     return str(infos[0][4][0])
 
 
+def exchange_hello(sock: socket.socket, hello: bytes) -> tuple[bytes, ServerAnswer]:
+    """Send a ClientHello; read until the server's first answer is whole (or it closes)."""
+    sock.sendall(hello)
+    data = b""
+    answer = ServerAnswer("incomplete")
+    while answer.kind == "incomplete" and len(data) < RECV_LIMIT:
+        chunk = sock.recv(16384)
+        data += chunk
+        answer = parse_server_answer(data, closed=not chunk)
+    if answer.kind == "incomplete":
+        answer = ServerAnswer("not_tls", detail=f"no complete TLS message in {len(data)} bytes")
+    return data, answer
+
+
 def probe_version(ip: str, endpoint: Endpoint, version: str, budget: Budget) -> dict[str, Any]:
     """Offer only `version`; report whether the server accepted it."""
     try:
         with _connect(ip, endpoint.port, budget) as sock:
-            sock.sendall(client_hello(version, endpoint.sni))
-            data = b""
-            answer = ServerAnswer("incomplete")
-            while answer.kind == "incomplete" and len(data) < RECV_LIMIT:
-                chunk = sock.recv(16384)
-                data += chunk
-                answer = parse_server_answer(data, closed=not chunk)
+            _, answer = exchange_hello(sock, client_hello(version, endpoint.sni))
     except (OSError, ValueError) as exc:
         return {"supported": None, "error": _error_text(exc)}
-    if answer.kind == "incomplete":
-        answer = ServerAnswer("not_tls", detail=f"no complete TLS message in {len(data)} bytes")
+    if answer.kind == "not_tls":
+        return {"supported": None, "error": f"not a TLS server: {answer.detail}"}
     supported = answer.kind in ("server_hello", "hello_retry_request") and answer.version == version
     said = {"server_hello": f"ServerHello {answer.version}",
             "hello_retry_request": f"HelloRetryRequest {answer.version}",
@@ -380,9 +389,6 @@ def probe_version(ip: str, endpoint: Endpoint, version: str, budget: Budget) -> 
     recorded: dict[str, Any] = {"supported": supported, "answer": said}
     if answer.cipher and supported:
         recorded["cipher"] = answer.cipher
-    if answer.kind == "not_tls":
-        recorded["supported"] = None
-        recorded["error"] = f"the server did not answer as a TLS server: {answer.detail}"
     return recorded
 
 

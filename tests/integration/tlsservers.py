@@ -1,0 +1,356 @@
+"""Real nginx HTTPS servers for the tls check's tests, with certificates made for real.
+
+`TestPki` makes a test CA and leaf certificates with `cryptography` (good, expired,
+expiring, self-signed, for another name, 1024-bit RSA, SHA-1 signed). `NginxSites` starts
+one Debian nginx master (`/usr/sbin/nginx -p DIR -c DIR/nginx.conf -g 'daemon off;'`) from
+a temporary directory, serving every `Site` on its own 127.0.0.1 ports: an HTTPS port with
+the site's certificate, protocols and HSTS header, and a plain-HTTP port that redirects to
+https, serves 200, or is left closed. Logs and the pid file stay in that directory.
+nginx is stopped by the PID of the process this module started (SIGTERM, then SIGKILL),
+never by name, also when a test fails (use it as a context manager).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+NGINX = "/usr/sbin/nginx"
+SHOP = "shop.example.test"
+START_TIMEOUT_S = 10.0
+STOP_GRACE_S = 5.0
+DAY = dt.timedelta(days=1)
+HSTS_YEAR = "max-age=31536000; includeSubDomains"
+
+
+def nginx_problem() -> str | None:
+    """Why nginx servers cannot be started here, or None."""
+    if not Path(NGINX).is_file():
+        return f"{NGINX} is missing (apt-get install -y nginx; scripts/test.sh installs it)"
+    if os.geteuid() != 0:
+        return "nginx test servers need root (they run the master as this user)"
+    return None
+
+
+def free_port() -> int:
+    """A 127.0.0.1 port nobody listens on right now (closed: connecting is refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --------------------------------------------------------------------------
+# Certificates
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A certificate and its private key, written as PEM files."""
+
+    name: str
+    cert_file: Path
+    key_file: Path
+    cert_pem: str
+    key_pem: str  # secret: the tests assert it never reaches a run folder
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "auditor tests"),
+                      x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+class TestPki:
+    """A test CA in `directory` and the leaf certificates it (or nobody) signs."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        self.ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = _name("auditor test CA")
+        self.ca_cert = (
+            x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+            .public_key(self.ca_key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(self.now - DAY).not_valid_after(self.now + 3650 * DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                         content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False,
+                                         encipher_only=False, decipher_only=False), critical=True)
+            .sign(self.ca_key, hashes.SHA256())
+        )
+        self.ca_file = directory / "test-ca.pem"
+        self.ca_file.write_bytes(self.ca_cert.public_bytes(serialization.Encoding.PEM))
+        self.issued: list[Issued] = []
+
+    def issue(self, name: str, *, dns_names: tuple[str, ...] = (SHOP,), ip_addresses: tuple[str, ...] = (),
+              valid_from_days: int = -1, valid_to_days: int = 3650, rsa_bits: int = 2048,
+              digest: str = "sha256", self_signed: bool = False) -> Issued:
+        """A leaf certificate for `dns_names` and `ip_addresses`, valid from/to that many days
+        from now, signed by the test CA (or by itself)."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+        subject = _name(dns_names[0] if dns_names else ip_addresses[0])
+        issuer = subject if self_signed else self.ca_cert.subject
+        builder = (
+            x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(self.now + valid_from_days * DAY)
+            .not_valid_after(self.now + valid_to_days * DAY)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        )
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        if not self_signed:
+            builder = builder.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()), critical=False)
+        key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+        cert_file, key_file = self.directory / f"{name}.pem", self.directory / f"{name}.key"
+        key_file.write_text(key_pem)
+        key_file.chmod(0o600)
+        if digest == "sha1":
+            cert_pem = self._openssl_sha1(name, key, dns_names, valid_to_days)
+        else:
+            cert_pem = builder.sign(key if self_signed else self.ca_key, hashes.SHA256()).public_bytes(
+                serialization.Encoding.PEM).decode()
+        cert_file.write_text(cert_pem)
+        issued = Issued(name, cert_file, key_file, cert_pem, key_pem)
+        self.issued.append(issued)
+        return issued
+
+    def _openssl_sha1(self, name: str, key: rsa.RSAPrivateKey, dns_names: tuple[str, ...],
+                      valid_to_days: int) -> str:
+        """A CA-signed certificate with an ECDSA-with-SHA1 signature, made by `openssl x509`:
+        cryptography no longer signs with SHA-1."""
+        csr = (x509.CertificateSigningRequestBuilder().subject_name(_name(dns_names[0]))
+               .sign(key, hashes.SHA256()))
+        csr_file, ca_key_file = self.directory / f"{name}.csr", self.directory / "test-ca.key"
+        ext_file = self.directory / f"{name}.ext"
+        csr_file.write_bytes(csr.public_bytes(serialization.Encoding.PEM))
+        ca_key_file.write_text(self._ca_key_pem())
+        ca_key_file.chmod(0o600)
+        ext_file.write_text("basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"
+                            "subjectAltName=" + ",".join(f"DNS:{n}" for n in dns_names) + "\n")
+        done = subprocess.run(["openssl", "x509", "-req", "-in", str(csr_file), "-CA", str(self.ca_file),
+                               "-CAkey", str(ca_key_file), "-CAcreateserial", "-sha1",
+                               "-days", str(valid_to_days), "-extfile", str(ext_file)],
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0 or "BEGIN CERTIFICATE" not in done.stdout:
+            raise RuntimeError(f"openssl x509 -sha1 failed: {done.stderr.strip()}")
+        return done.stdout[done.stdout.index("-----BEGIN CERTIFICATE-----"):]
+
+    def _ca_key_pem(self) -> str:
+        return self.ca_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()).decode()
+
+    def private_key_texts(self) -> list[str]:
+        """Every private key this PKI made, PEM and the base64 lines inside it, CA included."""
+        texts = []
+        for pem in [self._ca_key_pem(), *(i.key_pem for i in self.issued)]:
+            texts.append(pem)
+            texts += [line for line in pem.splitlines() if len(line) == 64]
+        return texts
+
+
+# --------------------------------------------------------------------------
+# nginx
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Site:
+    """One HTTPS site: certificate, protocols, HSTS header, and what plain HTTP does."""
+
+    name: str
+    cert: Issued
+    protocols: str = "TLSv1.2 TLSv1.3"
+    legacy_ciphers: bool = False  # OpenSSL 3 needs @SECLEVEL=0 to speak TLS 1.0/1.1
+    hsts: str | None = HSTS_YEAR
+    http: str | None = "redirect"  # "redirect", "plain" (serves 200) or None (port closed)
+    ecdh_curve: str | None = None  # e.g. secp384r1: a client's x25519 key share then gets a HelloRetryRequest
+
+
+@dataclass
+class RunningSite:
+    site: Site
+    https_port: int
+    http_port: int  # closed when site.http is None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.https_port}"
+
+
+def _server_blocks(running: RunningSite) -> str:
+    site = running.site
+    lines = [
+        "  server {",
+        f"    listen 127.0.0.1:{running.https_port} ssl;",
+        f"    server_name {SHOP};",
+        f"    ssl_certificate {site.cert.cert_file};",
+        f"    ssl_certificate_key {site.cert.key_file};",
+        f"    ssl_protocols {site.protocols};",
+    ]
+    if site.legacy_ciphers:
+        lines.append("    ssl_ciphers DEFAULT:@SECLEVEL=0;")
+    if site.ecdh_curve:
+        lines.append(f"    ssl_ecdh_curve {site.ecdh_curve};")
+    if site.hsts:
+        lines.append(f'    add_header Strict-Transport-Security "{site.hsts}" always;')
+    lines += [f'    location / {{ default_type text/plain; return 200 "{site.name} over https\\n"; }}', "  }"]
+    if site.http == "redirect":
+        lines += ["  server {", f"    listen 127.0.0.1:{running.http_port};",
+                  "    return 301 https://$host$request_uri;", "  }"]
+    elif site.http == "plain":
+        body = f"{site.name} over plain http\\n"
+        lines += ["  server {", f"    listen 127.0.0.1:{running.http_port};",
+                  f'    location / {{ default_type text/plain; return 200 "{body}"; }}', "  }"]
+    return "\n".join(lines)
+
+
+@dataclass
+class NginxSites:
+    """One nginx master serving `sites` from `directory`; a context manager."""
+
+    directory: Path
+    sites: list[Site]
+    running: dict[str, RunningSite] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> NginxSites:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def __getitem__(self, name: str) -> RunningSite:
+        return self.running[name]
+
+    @property
+    def error_log(self) -> Path:
+        return self.directory / "error.log"
+
+    def config(self) -> str:
+        d = self.directory
+        temp = " ".join(f"{kind}_temp_path {d}/{kind};" for kind in ("client_body", "proxy", "fastcgi",
+                                                                     "uwsgi", "scgi"))
+        return "\n".join([
+            "worker_processes 1;",
+            f"error_log {self.error_log} info;",
+            f"pid {d}/nginx.pid;",
+            "events { worker_connections 128; }",
+            "http {",
+            f"  access_log {d}/access.log;",
+            f"  {temp}",
+            *(_server_blocks(r) for r in self.running.values()),
+            "}",
+            "",
+        ])
+
+    def start(self) -> None:
+        problem = nginx_problem()
+        if problem:
+            raise RuntimeError(problem)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for site in self.sites:
+            self.running[site.name] = RunningSite(site, free_port(), free_port())
+        conf = self.directory / "nginx.conf"
+        conf.write_text(self.config())
+        self.process = subprocess.Popen(
+            [NGINX, "-p", f"{self.directory}/", "-c", str(conf), "-e", str(self.error_log),
+             "-g", "daemon off;"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ports = [r.https_port for r in self.running.values()] + [
+            r.http_port for r in self.running.values() if r.site.http]
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not all(_listening(p) for p in ports):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                log = self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
+                raise RuntimeError(f"nginx did not start (rc {self.process.poll()}): {stderr}\n{log[-2000:]}")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.kill(process.pid, signal.SIGTERM)  # the master we started stops its workers
+        try:
+            process.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(STOP_GRACE_S)
+
+
+def catalogue(pki: TestPki) -> list[Site]:
+    """Every site the tls tests use: one good configuration and one of each fault."""
+    return [
+        Site("good", pki.issue("good")),
+        Site("port80_closed", pki.issue("port80_closed"), http=None),
+        Site("p384_only", pki.issue("p384_only"), ecdh_curve="secp384r1"),
+        Site("wildcard", pki.issue("wildcard", dns_names=("*.example.test",))),
+        Site("ip_san", pki.issue("ip_san", dns_names=(), ip_addresses=("127.0.0.1",))),
+        Site("tls10", pki.issue("tls10"), protocols="TLSv1 TLSv1.1 TLSv1.2", legacy_ciphers=True),
+        Site("legacy_only", pki.issue("legacy_only"), protocols="TLSv1 TLSv1.1", legacy_ciphers=True),
+        Site("expired", pki.issue("expired", valid_from_days=-400, valid_to_days=-30)),
+        Site("expiring", pki.issue("expiring", valid_to_days=5)),
+        Site("self_signed", pki.issue("self_signed", self_signed=True)),
+        Site("other_name", pki.issue("other_name", dns_names=("www.other.test",))),
+        # OpenSSL 3 loads a 1024-bit key or a SHA-1 signature only at security level 0.
+        Site("weak_key", pki.issue("weak_key", rsa_bits=1024), legacy_ciphers=True),
+        Site("sha1", pki.issue("sha1", digest="sha1"), legacy_ciphers=True),
+        Site("no_hsts", pki.issue("no_hsts"), hsts=None),
+        Site("short_hsts", pki.issue("short_hsts"), hsts="max-age=86400"),
+        Site("plain_http", pki.issue("plain_http"), http="plain"),
+    ]
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+OPENSSL_FLAGS = {"-tls1": "TLSv1", "-tls1_1": "TLSv1.1", "-tls1_2": "TLSv1.2", "-tls1_3": "TLSv1.3"}
+
+
+def openssl_speaks(address: str, version_flag: str) -> bool:
+    """Whether `openssl s_client` (an independent client) completes a handshake with
+    `version_flag` (-tls1, -tls1_1, -tls1_2, -tls1_3) at security level 0."""
+    if shutil.which("openssl") is None:
+        raise RuntimeError("openssl is missing")
+    cipher = ["-cipher", "DEFAULT:@SECLEVEL=0"] if version_flag != "-tls1_3" else []
+    done = subprocess.run(["openssl", "s_client", "-connect", address, version_flag, *cipher,
+                           "-servername", SHOP], input=b"", capture_output=True, timeout=15, check=False)
+    text = done.stdout.decode(errors="replace")
+    protocol = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
+                     if ln.strip().startswith("Protocol  :")), "")
+    wanted = OPENSSL_FLAGS[version_flag]
+    return done.returncode == 0 and protocol == wanted
