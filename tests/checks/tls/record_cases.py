@@ -152,7 +152,7 @@ CASES = [
     Case("error_not_tls", lambda nginx, pki: [{"address": f"127.0.0.1:{nginx['good'].http_port}", "sni": SHOP,
                                                "ca_file": str(pki.ca_file), "http_port": 0}],
          "the endpoint is nginx's plain-HTTP port (it answers the ClientHellos with HTTP 400)", "error",
-         ["did not answer as a TLS server"]),
+         ["not a TLS server: not a TLS record"]),
     Case("skip_no_endpoints", lambda nginx, pki: [], "no endpoint configured (the default)", "skip",
          ["no TLS endpoint configured"]),
 ]
