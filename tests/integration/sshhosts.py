@@ -29,8 +29,10 @@ Between ``mounted`` and ``go`` the harness prepares the host from outside
   reach nothing but the test machine's end of its veth.  sshd listens on
   ``<address>:22`` only.  Servers bound to 0.0.0.0 inside are reachable from
   the test machine at ``<address>:<port>`` and not on its 127.0.0.1; firewall
-  rules loaded inside affect only the host.  The veth pair is deleted when the
-  host stops (and goes with the namespace in any case).
+  rules loaded inside affect only the host.  The host gets a fresh sysfs (as
+  ``ip netns exec`` does), so ``/sys/class/net`` lists its own interfaces; the
+  machine's sysfs submounts (``/sys/fs/cgroup``) are not there.  The veth pair
+  is deleted when the host stops (and goes with the namespace in any case).
 * ``pid_namespace=True``: the host gets its own PID namespace and its own
   ``/proc``, so ``ps``, ``pgrep``, ``/proc/*`` and ``ss -p`` over SSH see only
   the host's processes (sshd is PID 1 there).  When that PID 1 dies, the kernel
@@ -349,6 +351,7 @@ class _Running:
     popen: subprocess.Popen[bytes]  # setpriv/unshare; sshd itself unless pid_namespace
     mnt_ns: str | None  # "mnt:[4026532177]" once known
     inner_pid: int | None = None  # the shell that becomes sshd (PID 1 of a pid namespace)
+    pid_ns: str | None = None  # "pid:[4026532180]" of a pid-namespace host
     veth: str | None = None  # the machine's end of the host's veth pair
     helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # services
 
@@ -358,11 +361,15 @@ _running: dict[int, _Running] = {}  # launcher pid -> record
 _owned_dirs: set[Path] = set()
 
 
-def _mount_namespace(pid: int) -> str | None:
+def _namespace(pid: int, kind: str) -> str | None:
     try:
-        return os.readlink(f"/proc/{pid}/ns/mnt")
+        return os.readlink(f"/proc/{pid}/ns/{kind}")
     except OSError:  # gone, or a zombie (zombies have no namespaces left)
         return None
+
+
+def _mount_namespace(pid: int) -> str | None:
+    return _namespace(pid, "mnt")
 
 
 def _private_namespace(pid: int) -> str | None:
@@ -418,7 +425,13 @@ def _delete_link(name: str) -> None:
 
 
 def _terminate(record: _Running, grace: float = STOP_GRACE_S) -> None:
-    """Remove the veth pair, SIGTERM the host's processes, SIGKILL them after ``grace``."""
+    """Remove the veth pair, SIGTERM the host's processes, SIGKILL them after ``grace``.
+
+    In a pid namespace only the processes inside get SIGTERM: the ``unshare``
+    and ``nsenter`` parents outside exit by themselves once their child is gone.
+    Killing such a parent first would hand its child's zombie to the machine's
+    init, and the namespace's PID 1 cannot finish dying until init reaps it.
+    """
     if record.veth is not None:
         _delete_link(record.veth)
         record.veth = None
@@ -431,13 +444,18 @@ def _terminate(record: _Running, grace: float = STOP_GRACE_S) -> None:
     def remaining() -> set[int]:
         return _namespace_members(record.mnt_ns) if record.mnt_ns else set()
 
-    for popen in popens:
-        popen.send_signal(signal.SIGTERM)  # no-op once reaped: safe from PID reuse
+    def inside(pid: int) -> bool:
+        return record.pid_ns is None or _namespace(pid, "pid") == record.pid_ns
+
+    if record.pid_ns is None:
+        for popen in popens:
+            popen.send_signal(signal.SIGTERM)  # no-op once reaped: safe from PID reuse
     deadline = time.monotonic() + grace
     while True:
         members = remaining()
         for pid in members - signalled:  # also catches children forked meanwhile
-            _signal(pid, signal.SIGTERM)
+            if inside(pid):
+                _signal(pid, signal.SIGTERM)
             signalled.add(pid)
         if all(popen.poll() is not None for popen in popens) and not members:
             break
@@ -965,8 +983,12 @@ class SshdFleet:
         # (network, setup, services, sshd_config), then becomes sshd.  The TERM
         # trap matters as PID 1 of a pid namespace, which ignores signals it has
         # no handler for.
+        # A network namespace gets its own sysfs, as with `ip netns exec`, so that
+        # /sys/class/net lists the host's interfaces (the machine's sysfs submounts,
+        # such as /sys/fs/cgroup, are not carried over).
+        fresh_sysfs = ["mount -t sysfs sysfs /sys"] if spec.network_namespace else []
         script = "; ".join(
-            ["set -e", "trap 'exit 143' TERM"]
+            ["set -e", "trap 'exit 143' TERM", *fresh_sysfs]
             + [f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in mounts]
             + ["echo mounted", "exec >&2", "read go", "exec </dev/null"]
             + [f"exec {shlex.quote(str(SSHD))} -D -e -f {shlex.quote(str(config_path))}"]
@@ -1033,6 +1055,7 @@ class SshdFleet:
         popen.stdout.close()
         if spec.pid_namespace:
             record.inner_pid = _only_child(spec.name, popen.pid)
+            record.pid_ns = _namespace(record.inner_pid, "pid")
         else:
             record.inner_pid = popen.pid  # unshare and sh exec into sshd
         record.mnt_ns = _private_namespace(record.inner_pid)
