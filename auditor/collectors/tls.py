@@ -149,8 +149,10 @@ def split_address(address: str, default_host: str) -> tuple[str, int]:
         if not bracket or (rest and not rest.startswith(":")):
             raise ValueError(f"bad address {address!r}: expected [v6]:port")
         host, port_text = inside, rest[1:] or "443"
-    elif text.count(":") > 1:  # a bare IPv6 address, no port
-        host, port_text = text, "443"
+    elif text.count(":") > 1:
+        if not is_ip(text):
+            raise ValueError(f"bad address {address!r}: write an IPv6 address and port as [v6]:port")
+        host, port_text = text, "443"  # a bare IPv6 address
     else:
         host, _, port_text = text.partition(":")
         port_text = port_text or ("" if text.endswith(":") else "443")

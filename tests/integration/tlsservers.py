@@ -347,10 +347,9 @@ def openssl_speaks(address: str, version_flag: str) -> bool:
     if shutil.which("openssl") is None:
         raise RuntimeError("openssl is missing")
     cipher = ["-cipher", "DEFAULT:@SECLEVEL=0"] if version_flag != "-tls1_3" else []
-    done = subprocess.run(["openssl", "s_client", "-connect", address, version_flag, *cipher,
+    done = subprocess.run(["openssl", "s_client", "-brief", "-connect", address, version_flag, *cipher,
                            "-servername", SHOP], input=b"", capture_output=True, timeout=15, check=False)
-    text = done.stdout.decode(errors="replace")
-    protocol = next((ln.split(":", 1)[1].strip() for ln in text.splitlines()
-                     if ln.strip().startswith("Protocol  :")), "")
-    wanted = OPENSSL_FLAGS[version_flag]
-    return done.returncode == 0 and protocol == wanted
+    said = (done.stdout + done.stderr).decode(errors="replace")
+    protocol = next((ln.split(":", 1)[1].strip() for ln in said.splitlines()
+                     if ln.startswith("Protocol version:")), "")
+    return done.returncode == 0 and protocol == OPENSSL_FLAGS[version_flag]
