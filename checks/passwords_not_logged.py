@@ -1,0 +1,283 @@
+"""Passwords are never written to logs or shell histories.
+
+Scans, on the host, every file under `paths` (default /var/log, recursively, rotated
+`.gz`/`.xz`/`.bz2`/`.zst` files decompressed on the fly; wtmp, btmp, lastlog, faillog and
+journal files skipped as binary databases) and, with `histories`, the shell and client
+histories in every home directory of /etc/passwd (.bash_history, .zsh_history,
+.sh_history, .mysql_history, .psql_history). grep prefilters the lines; an awk program
+then finds password-bearing patterns and replaces each value with `***` before anything
+leaves the host. Only `file:line`, the kind of pattern and that masked excerpt are
+reported, never the value.
+
+Patterns: `--password=VALUE`; `mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`;
+`curl -u user:VALUE`; URLs with `user:VALUE@`; `Authorization: Basic VALUE`;
+`Bearer VALUE` (12+ characters with a letter and a digit); JSON or Python-dict
+`"password": "VALUE"` (also escaped `\\"password\\"`, and keys like new_password, pwd,
+pass); `password=`, `passwd=`, `pwd=`, `pass=` parameters (query strings, key=value
+logs; `pwd`/`pass` only as a whole word or after `_`, `-`, `.`; the `PWD=`/`OLDPWD=`
+that sudo logs are directories); sshd "invalid user NAME" and login's "FAILED LOGIN ...
+FOR 'NAME'" where NAME looks like a password: 8+ characters from at least 3 of lower
+case, upper case, digits and symbols. Values that are masked already do not count:
+empty, `***`, `xxx`, `[REDACTED]`, `<redacted>`, `[FILTERED]`, `%2A%2A%2A`, `null`,
+`None`, and shell variable references (`-p"$DB_PASS"`).
+
+Pass: no finding in the files scanned. Fail: any finding; the summary names the first
+few `file:line (kind)`. Error: no finding, but some files could not be read (permission,
+a corrupt archive, no decompressor) or were not reached within `time_limit` seconds:
+for those files the check cannot tell. Skip: no file to scan at all. Only the first
+`max_file_mb` MiB of a file are scanned; the summary says when a file was longer.
+
+Blind spots and false positives: a password logged in a format not listed (a custom key
+name, `password: value`, a positional argument) is not found; a bot that tries
+user names like `Admin123!` is reported as a password typed as a user name; values cut by
+a line break, systemd's journal (binary; read `journalctl` output into a file to scan
+it) and logs outside `paths` are not seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.probes import quote, shell
+
+HISTORIES = (".bash_history", ".zsh_history", ".sh_history", ".mysql_history", ".psql_history")
+BINARY_NAMES = ("wtmp", "wtmp.*", "btmp", "btmp.*", "lastlog", "faillog", "*.journal", "*.journal~")
+KINDS = {
+    "cmdline": "--password=", "mysql": "mysql -p", "sshpass": "sshpass -p", "curl": "curl -u",
+    "url": "URL user:password@", "basic": "Authorization: Basic", "bearer": "Bearer token",
+    "json": "JSON password", "param": "password= parameter", "invalid_user": "password as sshd user name",
+    "login_name": "password as login name",
+}
+
+# grep -E -i prefilter: every line a pattern below could match, and few others.
+PREFILTER = ("pass|pwd|authorization|bearer|sshpass|(mysql|mariadb)[^ ]* .*-p[^ ]|curl .*(-u|--user)"
+             "|://[^/ @]*:[^/ @]*@|invalid user|failed login")
+
+# Reads `LINENO:text` lines from grep -n; prints `find\tFILE\tLINE\tKIND\tEXCERPT` for at most
+# `left` lines and `hits\tFILE\tCOUNT\tKIND...` once. Values are replaced by *** before print.
+SCAN_AWK = r"""
+function masked(v,   u) {
+  u = tolower(v)
+  if (u ~ /^".*"$/ || u ~ /^'.*'$/) u = substr(u, 2, length(u) - 2)
+  if (u == "" || u ~ /^(\*+|xxx+|(%2a)+|null|none|nil|undefined)$/) return 1
+  if (u ~ /^\[?(redacted|filtered|hidden|masked|removed)\]?$/) return 1
+  if (u ~ /^<(redacted|filtered|hidden|masked|password|secret)>$/) return 1
+  return u ~ /^\$\{?[a-z_][a-z0-9_]*\}?$/  # a shell variable: the value is not in the log
+}
+function classes(v,   n) {
+  n = (v ~ /[a-z]/) + (v ~ /[A-Z]/) + (v ~ /[0-9]/) + (v ~ /[^A-Za-z0-9]/)
+  return n
+}
+function accept(i, key, v,   kw, pre) {
+  if (kind[i] == "invalid_user" || kind[i] == "login_name") return length(v) >= 8 && classes(v) >= 3
+  if (kind[i] == "bearer") return length(v) >= 12 && v ~ /[0-9]/ && v ~ /[A-Za-z]/ && !masked(v)
+  if (kind[i] == "param") {
+    if (key ~ /(^|[^A-Za-z])(OLD)?PWD=$/) return 0  # sudo's working directory, not a password
+    kw = tolower(key)
+    if (kw !~ /(password|passwd)=$/) {
+      sub(/(pwd|pass)=$/, "", kw)
+      if (kw != "" && kw !~ /[_.-]$/) return 0  # bypass=, compass=, ...
+    }
+  }
+  return !masked(v)
+}
+BEGIN {
+  n = 0
+  word = "(\"[^\"]*\"|'[^']*'|[^ \t]+)"  # a command-line argument, quoted or not
+  kind[++n] = "cmdline";  key[n] = "--password="; val[n] = word
+  kind[++n] = "mysql";    key[n] = "[ \t]-p"; val[n] = word; exact[n] = 1
+  need[n] = "(mysql|mariadb)"
+  kind[++n] = "sshpass";  key[n] = "sshpass[ \t]+-p[ \t]*"; val[n] = word; exact[n] = 1
+  kind[++n] = "curl";     key[n] = "curl[ \t].*(-u[ \t]*|--user[ \t=])[^ \t:'\"]+:"; val[n] = "[^ \t'\"]+"
+  kind[++n] = "url";      key[n] = "[a-z][a-z0-9+.-]*://[^ \t/@:\"']+:"; val[n] = "[^ \t/@\"']*@"; trim[n] = 1
+  kind[++n] = "basic";    key[n] = "authorization\"?[ \t]*[:=][ \t]*\"?basic[ \t]+"
+  val[n] = "[A-Za-z0-9+/=]+"
+  kind[++n] = "bearer";   key[n] = "bearer[ \t]+"; val[n] = "[A-Za-z0-9._~+/=-]+"
+  kw = "([a-z0-9_-]*(password|passwd)|([a-z0-9-]*_)?(pwd|pass))"
+  kind[++n] = "json";     key[n] = "\\\\?\"" kw "\\\\?\"[ \t]*:[ \t]*\\\\?\""; val[n] = "[^\"\\\\]*"
+  kind[++n] = "json";     key[n] = "'" kw "'[ \t]*:[ \t]*'"; val[n] = "[^']*"
+  kind[++n] = "param";    key[n] = "[a-z0-9_.-]*(password|passwd|pwd|pass)="
+  val[n] = "(\"[^\"]*\"|'[^']*'|[^&\" \t',;]*)"
+  kind[++n] = "invalid_user"; key[n] = "invalid user "; val[n] = "[^ \t]+"; only[n] = 1
+  kind[++n] = "login_name"; key[n] = "failed login[^']* for '"; val[n] = "[^']+"; only[n] = 1
+  kinds = n
+}
+{
+  c = index($0, ":"); lineno = substr($0, 1, c - 1); line = substr($0, c + 1)
+  found = 0; first = 0; kl = ""; split("", seen)
+  for (i = 1; i <= kinds; i++) {
+    if (need[i] != "" && tolower(line) !~ need[i]) continue
+    pos = 1
+    while (pos <= length(line)) {
+      rest = substr(line, pos)
+      if (!match(exact[i] ? rest : tolower(rest), key[i])) break
+      ks = pos + RSTART - 1; vs = ks + RLENGTH
+      k = substr(line, ks, RLENGTH)
+      if (match(substr(line, vs), "^" val[i])) vl = RLENGTH - trim[i]; else vl = 0
+      v = substr(line, vs, vl)
+      ok = accept(i, k, v)
+      if (ok) {
+        found = 1; if (!first) first = ks
+        if (!(kind[i] in seen)) { seen[kind[i]] = 1; kl = kl (kl == "" ? "" : ",") kind[i] }
+      }
+      if (vl > 0 && (ok || !only[i])) { line = substr(line, 1, vs - 1) "***" substr(line, vs + vl); vl = 3 }
+      pos = vs + vl
+    }
+  }
+  if (!found) next
+  total++
+  for (t in seen) counts[t]++
+  if (printed < left) {
+    start = first > 60 ? first - 60 : 1
+    ex = substr(line, start, 200); gsub(/[[:cntrl:]]/, "?", ex)
+    printf "find\t%s\t%s\t%s\t%s%s\n", file, lineno, kl, (start > 1 ? "…" : ""), ex
+    printed++
+  }
+}
+END {
+  if (total) { printf "hits\t%s\t%d\t", file, total; sep = ""
+    for (t in counts) { printf "%s%s=%d", sep, t, counts[t]; sep = "," }
+    printf "\n" }
+}
+"""
+
+
+def _names(patterns: Iterable[str]) -> str:
+    return " ".join(f"! -name {quote(p)}" for p in patterns)
+
+
+def _script(params: Params) -> str:
+    paths = " ".join(quote(str(p)) for p in params["paths"])
+    max_bytes = int(params["max_file_mb"]) * 1024 * 1024
+    histories = "\n".join([
+        "awk -F: '{print $6}' /etc/passwd 2>/dev/null | sort -u | while IFS= read -r h; do",
+        '  case $h in ""|/|/nonexistent) continue ;; esac',
+        f"  for n in {' '.join(HISTORIES)}; do [ -f \"$h/$n\" ] && printf '%s\\n' \"$h/$n\"; done",
+        "done",
+    ]) if params["histories"] else ":"
+    return "\n".join([
+        "export LC_ALL=C",
+        f"SCAN={quote(SCAN_AWK)}",
+        f"PRE={quote(PREFILTER)}",
+        f"MAXB={max_bytes}; left={int(params['max_findings'])}",
+        f"deadline=$(( $(date +%s) + {int(params['time_limit'])} ))",
+        f"for p in {paths}; do [ -e \"$p\" ] || printf 'missing\\t%s\\n' \"$p\"; done",
+        "list() {",
+        f"  find {paths} -xdev -type f {_names(BINARY_NAMES)} -print 2>/dev/null",
+        histories,
+        "}",
+        "files=0; compressed=0; cut=0; late=0",
+        # The loop and the totals share one subshell, so the counters survive the loop.
+        "list | sort -u | {",
+        "while IFS= read -r f; do",
+        "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then late=$((late + 1)); continue; fi",
+        "  case $f in",
+        "    *.gz) r='gzip -cd' t=gzip ;; *.xz) r='xz -cd' t=xz ;; *.bz2) r='bzip2 -cd' t=bzip2 ;;",
+        "    *.zst) r='zstd -cdq' t=zstd ;; *) r=cat t=cat ;;",
+        "  esac",
+        "  if [ ! -r \"$f\" ]; then printf 'unreadable\\t%s\\tpermission denied\\n' \"$f\"; continue; fi",
+        "  if ! command -v $t >/dev/null 2>&1; then",
+        "    printf 'unreadable\\t%s\\tno %s\\n' \"$f\" \"$t\"; continue",
+        "  fi",
+        "  [ $t = cat ] || compressed=$((compressed + 1))",
+        "  files=$((files + 1))",
+        # The reader's exit code comes back through fd 5: 141 (SIGPIPE) means head cut the
+        # file at MAXB; anything else but 0 means it could not be read to the end.
+        "  out=$( { { $r \"$f\" 2>/dev/null; echo \"rc $?\" >&5; } | head -c \"$MAXB\" "
+        "| grep -a -n -i -E \"$PRE\" | awk -v file=\"$f\" -v left=\"$left\" \"$SCAN\"; } 5>&1 )",
+        "  rc=$(printf '%s\\n' \"$out\" | sed -n 's/^rc //p')",
+        "  printf '%s\\n' \"$out\" | grep -v '^rc ' | grep -v '^$'",
+        "  shown=$(printf '%s\\n' \"$out\" | grep -c '^find')",
+        "  left=$((left - shown)); [ $left -ge 0 ] || left=0",
+        "  case $rc in 0) ;; 141) cut=$((cut + 1)); printf 'cut\\t%s\\n' \"$f\" ;;",
+        "    *) printf 'unreadable\\t%s\\t%s exited %s\\n' \"$f\" \"$t\" \"$rc\" ;; esac",
+        "done",
+        "printf 'files\\t%s\\t%s\\t%s\\t%s\\n' \"$files\" \"$compressed\" \"$cut\" \"$late\"",
+        "}",
+        "exit 0",
+    ])
+
+
+CHECK = Check(
+    id="passwords_not_logged",
+    title="No passwords in logs or shell histories",
+    claims=("passwords-not-logged",),
+    controls=("ISO27001:2022 A.8.15", "ISO27001:2022 A.5.17", "ISO27001:2022 A.8.11",
+              "ISO27001:2022 A.8.12"),
+    params=(
+        Param("paths", list, ["/var/log"], "files or directories scanned recursively (rotated .gz too)"),
+        Param("histories", bool, True, "also scan shell and client histories in every home directory"),
+        Param("max_findings", int, 50, "findings reported with file:line and a masked excerpt"),
+        Param("max_file_mb", int, 256, "MiB scanned at most per file (decompressed)"),
+        Param("time_limit", int, 300, "seconds after which no further file is started"),
+    ),
+    probes=(shell("scan", _script, root=True),),
+)
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
+    scan = out.require("scan")
+    evidence = ["scan"]
+    findings: list[str] = []
+    counts: dict[str, int] = {}
+    per_file: dict[str, int] = {}
+    unreadable: list[str] = []
+    cut: list[str] = []
+    missing: list[str] = []
+    totals: list[int] | None = None
+    for line in scan.stdout.splitlines():
+        parts = line.split("\t")
+        kind = parts[0]
+        try:
+            if kind == "find" and len(parts) >= 5:
+                labels = ", ".join(KINDS.get(k, k) for k in parts[3].split(","))
+                findings.append(f"{parts[1]}:{int(parts[2])} ({labels}): {parts[4]}")
+            elif kind == "hits" and len(parts) == 4:
+                per_file[parts[1]] = int(parts[2])
+                for item in parts[3].split(","):
+                    name, _, n = item.partition("=")
+                    counts[KINDS.get(name, name)] = counts.get(KINDS.get(name, name), 0) + int(n)
+            elif kind == "unreadable" and len(parts) >= 3:
+                unreadable.append(f"{parts[1]} ({parts[2]})")
+            elif kind == "cut" and len(parts) == 2:
+                cut.append(parts[1])
+            elif kind == "missing" and len(parts) == 2:
+                missing.append(parts[1])
+            elif kind == "files" and len(parts) == 5:
+                totals = [int(p) for p in parts[1:]]
+            elif line:
+                raise ValueError(line)
+        except ValueError:
+            return result(Status.ERROR, f"unexpected line from the scan: {line[:80]!r}", evidence=evidence)
+    if totals is None:
+        return result(Status.ERROR, "the scan did not finish (no totals line; cut short?)", evidence=evidence)
+    files, compressed, cut_count, late = totals
+    total = sum(per_file.values())
+    values: dict[str, Any] = {"files_scanned": files, "compressed_files": compressed, "findings": total,
+                              "files_with_findings": len(per_file), "unreadable_files": len(unreadable),
+                              "files_not_reached": late, "findings_by_kind": dict(sorted(counts.items()))}
+    details = [f"{path}: {n} line(s) with a password" for path, n in sorted(per_file.items())]
+    details += findings
+    if total > len(findings):
+        details.append(f"… {total - len(findings)} more line(s) not listed "
+                       f"(max_findings={params['max_findings']})")
+    details += [f"could not read {u}" for u in unreadable]
+    if late:
+        details.append(f"{late} file(s) not scanned: the time limit of {params['time_limit']} s was reached")
+    details += [f"only the first {params['max_file_mb']} MiB scanned of {c}" for c in cut]
+    details += [f"path does not exist: {m}" for m in missing]
+    scanned = f"scanned {files} file(s) ({compressed} compressed)"
+    if total:
+        where = ", ".join(f.split(": ", 1)[0] for f in findings[:3]) + (" …" if total > 3 else "")
+        return result(Status.FAIL, f"{total} password(s) in logs: {where}", details, evidence, **values)
+    if unreadable or late:
+        unscanned = unreadable + ([f"{late} not reached within the time limit"] if late else [])
+        return result(Status.ERROR, f"{scanned}, no password found, but {len(unreadable) + late} file(s) "
+                      "could not be scanned: " + ", ".join(unscanned[:3]), details, evidence, **values)
+    if not files:
+        return result(Status.SKIP, "no log file or shell history found to scan", details, evidence, **values)
+    partial = (f"; {cut_count} file(s) scanned only in their first {params['max_file_mb']} MiB"
+               if cut_count else "")
+    return result(Status.PASS, f"{scanned}, no password found{partial}", details, evidence, **values)
