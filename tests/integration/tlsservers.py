@@ -102,11 +102,11 @@ class TestPki:
 
     def issue(self, name: str, *, dns_names: tuple[str, ...] = (SHOP,), ip_addresses: tuple[str, ...] = (),
               valid_from_days: int = -1, valid_to_days: int = 3650, rsa_bits: int = 2048,
-              digest: str = "sha256", self_signed: bool = False) -> Issued:
+              digest: str = "sha256", self_signed: bool = False, common_name: str | None = None) -> Issued:
         """A leaf certificate for `dns_names` and `ip_addresses`, valid from/to that many days
         from now, signed by the test CA (or by itself)."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
-        subject = _name(dns_names[0] if dns_names else ip_addresses[0])
+        subject = _name(common_name or [*dns_names, *ip_addresses][0])
         issuer = subject if self_signed else self.ca_cert.subject
         builder = (
             x509.CertificateBuilder().subject_name(subject).issuer_name(issuer)
@@ -118,7 +118,8 @@ class TestPki:
         )
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
         sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
-        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        if sans:
+            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
         if not self_signed:
             builder = builder.add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(self.ca_key.public_key()), critical=False)
