@@ -373,3 +373,101 @@ def test_cli_audits_a_netns_host_on_port_22(fleet: SshdFleet, tmp_path: Path) ->
     assert check["values"]["accounts_by_scheme"] == {"yescrypt": 1}
     run_files = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
     assert run_files and not any(hashed in p.read_text(errors="replace") for p in run_files)
+
+
+def test_loopback_service_readiness_ignores_a_strangers_listener(fleet: SshdFleet) -> None:
+    # Given a listener of the test machine's own (a stranger to the host) on a loopback port,
+    # and a host whose service is supposed to listen on that port but never does
+    with socket.socket() as stranger:
+        stranger.bind(("127.0.0.1", 0))
+        stranger.listen()
+        port = stranger.getsockname()[1]
+        spec = HostSpec("impostor", services=(
+            Service("sleeper", ("sleep", "600"), ready_port=port, ready_timeout=0.5),
+        ))
+
+        # When / Then the stranger's accepting connections does not make the service ready
+        assert connect_error("127.0.0.1", port) is None
+        not_ready = rf"'sleeper'.*not ready after 0.5s \(waiting for TCP port {port}\)"
+        with pytest.raises(SshdStartError, match=not_ready):
+            fleet.start(spec)
+
+
+def test_loopback_host_runs_its_own_service(fleet: SshdFleet) -> None:
+    # Given a plain (loopback) host with a server on a free port
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    host = fleet.start(HostSpec("local", services=(socat_listener(port),)))
+
+    # When we look at the service from the machine and from inside the host
+    service_pid = host.service_pids["listener"]
+    inside = host.run(["readlink", "/proc/self/ns/mnt"])
+
+    # Then it is the socat we asked for, in the host's mount namespace, serving the port
+    assert Path(f"/proc/{service_pid}/comm").read_text().strip() == "socat"
+    assert os.readlink(f"/proc/{service_pid}/ns/mnt") == inside.stdout.strip()
+    assert os.readlink(f"/proc/{service_pid}/ns/mnt") != os.readlink("/proc/self/ns/mnt")
+    assert connect_error("127.0.0.1", port) is None
+
+
+ORPHAN_SCRIPT = """
+import json, sys, time
+from pathlib import Path
+from tests.integration.sshhosts import HostSpec, Service, SshdFleet
+
+def listener():
+    return (Service("listener", ("socat", "TCP-LISTEN:47321,fork,reuseaddr", "/dev/null"), ready_port=47321),)
+
+fleet = SshdFleet(Path(sys.argv[1]))
+report = {}
+specs = (HostSpec("contained", network_namespace=True, pid_namespace=True, services=listener()),
+         HostSpec("netonly", network_namespace=True, services=listener()))
+for host in [fleet.start(spec) for spec in specs]:
+    report[host.name] = {
+        "pids": [host.pid, *host.service_pids.values()],
+        "net": str(Path(f"/proc/{host.pid}/ns/net").readlink()),
+        "mnt": str(Path(f"/proc/{host.pid}/ns/mnt").readlink()),
+        "veth": int(host.run(["cat", "/sys/class/net/eth0/iflink"]).stdout),
+    }
+print(json.dumps(report), flush=True)
+time.sleep(600)
+"""
+
+
+def test_a_test_process_killed_outright_takes_its_hosts_with_it(tmp_path: Path) -> None:
+    # Given a separate test process running a netns+pidns host and a netns-only host,
+    # each with a service
+    require_namespace_support()
+    import json
+    import signal
+    import sys
+
+    from tests.conftest import REPO
+
+    orphan_maker = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_SCRIPT, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        line = orphan_maker.stdout.readline()
+        assert line, "the test process did not start its hosts"
+        hosts = json.loads(line)
+
+        # When that process is killed with SIGKILL (no atexit, no cleanup of its own)
+        orphan_maker.send_signal(signal.SIGKILL)
+        orphan_maker.wait()
+    finally:
+        if orphan_maker.poll() is None:
+            orphan_maker.kill()
+            orphan_maker.wait()
+
+    # Then every process it started dies, and the namespaces and veth pairs go with them
+    for name, host in hosts.items():
+        assert wait_until_gone(set(host["pids"]), timeout=10) == set(), name
+        deadline = time.monotonic() + 10
+        while (pids_in("net", host["net"]) or pids_in("mnt", host["mnt"])) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pids_in("net", host["net"]) == set() and pids_in("mnt", host["mnt"]) == set(), name
+        while host["veth"] in interface_indexes() and time.monotonic() < deadline:
+            time.sleep(0.05)  # a network namespace is dismantled asynchronously
+        assert host["veth"] not in interface_indexes(), name
