@@ -982,10 +982,8 @@ class SshdFleet:
         # The shell mounts, reports, waits for the harness to prepare the host
         # (network, setup, services, sshd_config), then becomes sshd.  The TERM
         # trap matters as PID 1 of a pid namespace, which ignores signals it has
-        # no handler for.
-        # A network namespace gets its own sysfs, as with `ip netns exec`, so that
-        # /sys/class/net lists the host's interfaces (the machine's sysfs submounts,
-        # such as /sys/fs/cgroup, are not carried over).
+        # no handler for.  A network namespace gets its own sysfs, as with
+        # `ip netns exec`, so that /sys/class/net lists the host's interfaces.
         fresh_sysfs = ["mount -t sysfs sysfs /sys"] if spec.network_namespace else []
         script = "; ".join(
             ["set -e", "trap 'exit 143' TERM", *fresh_sysfs]
@@ -1071,8 +1069,13 @@ class SshdFleet:
         started = [(s, *self._start_service(spec, record, s, address, host_dir)) for s in spec.services]
 
         config_path.write_text(self._sshd_config(address, port, host_key, spec.extra_sshd_config))
-        popen.stdin.write(b"go\n")
-        popen.stdin.close()
+        try:
+            popen.stdin.write(b"go\n")
+            popen.stdin.close()
+        except BrokenPipeError as error:
+            raise SshdStartError(
+                f"host {spec.name!r} exited before sshd started; log tail:\n{_log_tail(log_path)}"
+            ) from error
         if not self._wait_until_ready(spec.name, record, address, port, log_path):
             return None
         for service, _, helper in started:  # e.g. those without a readiness condition
