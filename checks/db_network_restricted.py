@@ -126,6 +126,7 @@ while [ -n "$todo" ] && [ "$depth" -le 8 ]; do
           printf "%s:%d\t%s\t%s\t%s\n", F, FNR, group, key, value }' "$f"
     for inc in $(awk '/^[ \t]*!include[ \t]/ { print $2 }' "$f"); do next="$next $inc"; done
     for dir in $(awk '/^[ \t]*!includedir[ \t]/ { print $2 }' "$f"); do
+      dir=${dir%/}
       for g in "$dir"/*.cnf; do [ -f "$g" ] && next="$next $g"; done
     done
   done
@@ -145,7 +146,7 @@ PORT_PRODUCTS = {5432: "PostgreSQL", 3306: "MySQL/MariaDB", 33060: "MySQL X prot
                  9300: "Elasticsearch/OpenSearch transport", 9042: "Cassandra", 8123: "ClickHouse HTTP",
                  9000: "ClickHouse native", 5984: "CouchDB", 8086: "InfluxDB", 2379: "etcd",
                  1433: "SQL Server", 1521: "Oracle", 26257: "CockroachDB", 28015: "RethinkDB", 7687: "Neo4j"}
-MYSQL_SERVER_GROUPS = ("mysqld", "server", "mariadb", "mariadbd", "mysqld_safe")
+MYSQL_SERVER_GROUPS = ("mysqld", "server", "mariadb", "mariadbd", "mysqld_safe", "client-server")
 
 CHECK = Check(
     id="db_network_restricted",
@@ -272,7 +273,7 @@ def mysql_settings(text: str) -> list[str]:
             found.append(f"cannot read {line.split(' ', 1)[1]}")
         elif len(fields) == 4:
             where, group, key, value = fields
-            server = group.split("-")[0] in MYSQL_SERVER_GROUPS
+            server = group in MYSQL_SERVER_GROUPS or group.rsplit("-", 1)[0] in MYSQL_SERVER_GROUPS
             found.append(f"my.cnf [{group}] {key}{' = ' + value if value else ''} ({where})"
                          + ("" if server else " — not a server group"))
     return found
@@ -307,7 +308,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     for listener, why in databases:
         label = (f"{why} ({', '.join(listener.process_names)})" if why.startswith("port ")
                  and listener.processes else why)
-        where = f"{listener.proto} {listener.endpoint}"
+        where = listener.endpoint if listener.proto == "tcp" else f"{listener.endpoint} ({listener.proto})"
         if listener.loopback_only:
             details.append(f"{label} listens on {where}: loopback only")
             continue
@@ -319,7 +320,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
                                        for r in reaches))
             continue
         if unreadable:
-            unknown.append(f"{label} listens on {where}")
+            unknown.append(f"{label} on {where}")
             continue
         open_to = ", ".join(f"IPv{r.version}" for r in reaches if not r.restricted)
         exposed.append(f"{label} listens on {where} and no firewall rule restricts it ({open_to})")
@@ -356,8 +357,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
         return result(Status.FAIL, "; ".join(problems[:3]) + (" …" if len(problems) > 3 else ""),
                       problems + other + details, evidence, **values)
     if unknown:
-        return result(Status.ERROR, "cannot tell whether the firewall restricts "
-                      + "; ".join(unknown[:3]) + f": {'; '.join(unreadable)}",
+        return result(Status.ERROR, "the firewall could not be read, so who may reach "
+                      + "; ".join(unknown[:3]) + f" is unknown: {'; '.join(unreadable)}",
                       unknown + hba_problems + details, evidence, **values)
     local = sum(1 for listener, _ in databases if listener.loopback_only)
     summary = (f"{len(databases)} database listener(s): {local} on loopback only, "
