@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -201,11 +202,11 @@ class RunningSite:
         return f"127.0.0.1:{self.https_port}"
 
 
-def _server_blocks(running: RunningSite) -> str:
+def _server_blocks(running: RunningSite, listen: str) -> str:
     site = running.site
     lines = [
         "  server {",
-        f"    listen 127.0.0.1:{running.https_port} ssl;",
+        f"    listen {listen}:{running.https_port} ssl;",
         f"    server_name {SHOP};",
         f"    ssl_certificate {site.cert.cert_file};",
         f"    ssl_certificate_key {site.cert.key_file};",
@@ -219,13 +220,41 @@ def _server_blocks(running: RunningSite) -> str:
         lines.append(f'    add_header Strict-Transport-Security "{site.hsts}" always;')
     lines += [f'    location / {{ default_type text/plain; return 200 "{site.name} over https\\n"; }}', "  }"]
     if site.http == "redirect":
-        lines += ["  server {", f"    listen 127.0.0.1:{running.http_port};",
+        lines += ["  server {", f"    listen {listen}:{running.http_port};",
                   "    return 301 https://$host$request_uri;", "  }"]
     elif site.http == "plain":
         body = f"{site.name} over plain http\\n"
-        lines += ["  server {", f"    listen 127.0.0.1:{running.http_port};",
+        lines += ["  server {", f"    listen {listen}:{running.http_port};",
                   f'    location / {{ default_type text/plain; return 200 "{body}"; }}', "  }"]
     return "\n".join(lines)
+
+
+def nginx_config(directory: Path, sites: list[RunningSite], listen: str = "127.0.0.1") -> Path:
+    """Write `directory`/nginx.conf serving `sites` on `listen`; logs and temp files stay in
+    `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    temp = " ".join(f"{kind}_temp_path {directory}/{kind};"
+                    for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    conf = directory / "nginx.conf"
+    conf.write_text("\n".join([
+        "worker_processes 1;",
+        f"error_log {directory}/error.log info;",
+        f"pid {directory}/nginx.pid;",
+        "events { worker_connections 128; }",
+        "http {",
+        f"  access_log {directory}/access.log;",
+        f"  {temp}",
+        *(_server_blocks(r, listen) for r in sites),
+        "}",
+        "",
+    ]))
+    return conf
+
+
+def nginx_argv(directory: Path, conf: Path) -> tuple[str, ...]:
+    """nginx in the foreground (the caller's process is its master), from `directory`."""
+    return (NGINX, "-p", f"{directory}/", "-c", str(conf), "-e", str(directory / "error.log"),
+            "-g", "daemon off;")
 
 
 @dataclass
@@ -256,23 +285,6 @@ class NginxSites:
     def error_log(self) -> Path:
         return self.directory / "error.log"
 
-    def config(self) -> str:
-        d = self.directory
-        temp = " ".join(f"{kind}_temp_path {d}/{kind};" for kind in ("client_body", "proxy", "fastcgi",
-                                                                     "uwsgi", "scgi"))
-        return "\n".join([
-            "worker_processes 1;",
-            f"error_log {self.error_log} info;",
-            f"pid {d}/nginx.pid;",
-            "events { worker_connections 128; }",
-            "http {",
-            f"  access_log {d}/access.log;",
-            f"  {temp}",
-            *(_server_blocks(r) for r in self.running.values()),
-            "}",
-            "",
-        ])
-
     def start(self) -> None:
         problem = nginx_problem()
         if problem:
@@ -280,12 +292,9 @@ class NginxSites:
         self.directory.mkdir(parents=True, exist_ok=True)
         for site in self.sites:
             self.running[site.name] = RunningSite(site, free_port(), free_port())
-        conf = self.directory / "nginx.conf"
-        conf.write_text(self.config())
-        self.process = subprocess.Popen(
-            [NGINX, "-p", f"{self.directory}/", "-c", str(conf), "-e", str(self.error_log),
-             "-g", "daemon off;"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        conf = nginx_config(self.directory, list(self.running.values()))
+        self.process = subprocess.Popen(nginx_argv(self.directory, conf), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         ports = [r.https_port for r in self.running.values()] + [
             r.http_port for r in self.running.values() if r.site.http]
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -308,27 +317,34 @@ class NginxSites:
             process.wait(STOP_GRACE_S)
 
 
-def catalogue(pki: TestPki) -> list[Site]:
-    """Every site the tls tests use: one good configuration and one of each fault."""
-    return [
-        Site("good", pki.issue("good")),
-        Site("port80_closed", pki.issue("port80_closed"), http=None),
-        Site("p384_only", pki.issue("p384_only"), ecdh_curve="secp384r1"),
-        Site("wildcard", pki.issue("wildcard", dns_names=("*.example.test",))),
-        Site("ip_san", pki.issue("ip_san", dns_names=(), ip_addresses=("127.0.0.1",))),
-        Site("tls10", pki.issue("tls10"), protocols="TLSv1 TLSv1.1 TLSv1.2", legacy_ciphers=True),
-        Site("legacy_only", pki.issue("legacy_only"), protocols="TLSv1 TLSv1.1", legacy_ciphers=True),
-        Site("expired", pki.issue("expired", valid_from_days=-400, valid_to_days=-30)),
-        Site("expiring", pki.issue("expiring", valid_to_days=5)),
-        Site("self_signed", pki.issue("self_signed", self_signed=True)),
-        Site("other_name", pki.issue("other_name", dns_names=("www.other.test",))),
+def catalogue(pki: TestPki, only: tuple[str, ...] = ()) -> list[Site]:
+    """The sites the tls tests use (all, or those named in `only`): one good configuration
+    and one of each fault. Certificates are issued only for the sites returned."""
+    sites: dict[str, Callable[[], Site]] = {
+        "good": lambda: Site("good", pki.issue("good")),
+        "port80_closed": lambda: Site("port80_closed", pki.issue("port80_closed"), http=None),
+        "p384_only": lambda: Site("p384_only", pki.issue("p384_only"), ecdh_curve="secp384r1"),
+        "wildcard": lambda: Site("wildcard", pki.issue("wildcard", dns_names=("*.example.test",))),
+        "ip_san": lambda: Site("ip_san", pki.issue("ip_san", dns_names=(), ip_addresses=("127.0.0.1",))),
+        "tls10": lambda: Site("tls10", pki.issue("tls10"), protocols="TLSv1 TLSv1.1 TLSv1.2",
+                              legacy_ciphers=True),
+        "legacy_only": lambda: Site("legacy_only", pki.issue("legacy_only"), protocols="TLSv1 TLSv1.1",
+                                    legacy_ciphers=True),
+        "expired": lambda: Site("expired", pki.issue("expired", valid_from_days=-400, valid_to_days=-30)),
+        "expiring": lambda: Site("expiring", pki.issue("expiring", valid_to_days=5)),
+        "self_signed": lambda: Site("self_signed", pki.issue("self_signed", self_signed=True)),
+        "other_name": lambda: Site("other_name", pki.issue("other_name", dns_names=("www.other.test",))),
         # OpenSSL 3 loads a 1024-bit key or a SHA-1 signature only at security level 0.
-        Site("weak_key", pki.issue("weak_key", rsa_bits=1024), legacy_ciphers=True),
-        Site("sha1", pki.issue("sha1", digest="sha1"), legacy_ciphers=True),
-        Site("no_hsts", pki.issue("no_hsts"), hsts=None),
-        Site("short_hsts", pki.issue("short_hsts"), hsts="max-age=86400"),
-        Site("plain_http", pki.issue("plain_http"), http="plain"),
-    ]
+        "weak_key": lambda: Site("weak_key", pki.issue("weak_key", rsa_bits=1024), legacy_ciphers=True),
+        "sha1": lambda: Site("sha1", pki.issue("sha1", digest="sha1"), legacy_ciphers=True),
+        "no_hsts": lambda: Site("no_hsts", pki.issue("no_hsts"), hsts=None),
+        "short_hsts": lambda: Site("short_hsts", pki.issue("short_hsts"), hsts="max-age=86400"),
+        "plain_http": lambda: Site("plain_http", pki.issue("plain_http"), http="plain"),
+    }
+    unknown = set(only) - set(sites)
+    if unknown:
+        raise ValueError(f"no site {sorted(unknown)} in the catalogue")
+    return [make() for name, make in sites.items() if not only or name in only]
 
 
 def _listening(port: int) -> bool:

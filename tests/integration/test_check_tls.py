@@ -1,0 +1,198 @@
+"""The tls check end to end through the CLI, against real nginx servers.
+
+Two real sshd test hosts live in network namespaces of their own (tests/integration/
+sshhosts.py), each running a real nginx on the standard ports 443 and 80 of its own
+address, so the inventory names the endpoint as just ':443' and the default http_port 80
+is tested for real: `web_good` serves TLS 1.2/1.3 with a certificate from a test CA, HSTS
+and a redirect; `web_bad` accepts TLS 1.0/1.1, sends an expired certificate and no HSTS,
+and serves plain HTTP. Further faults (self-signed, another name, a 1024-bit key, SHA-1)
+come from nginx sites on 127.0.0.1 (tests/integration/tlsservers.py), each checked from
+its own inventory host on a loopback sshd host. Every certificate and key is made for
+real by the test; the probes run from the auditor, as in production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography.hazmat.primitives import serialization
+
+from tests.conftest import run_cli
+from tests.integration import tlsservers
+from tests.integration.sshhosts import (
+    HostSpec,
+    Service,
+    SshdFleet,
+    require_namespace_support,
+    require_sshd_support,
+)
+from tests.integration.tlsservers import SHOP, NginxSites, RunningSite, Site, TestPki
+
+pytestmark = pytest.mark.integration
+LOOPBACK_VARIANTS = ("self_signed", "other_name", "weak_key", "sha1")
+
+
+def namespaced_nginx(directory: Path, site: Site) -> Service:
+    """nginx serving `site` on 0.0.0.0:443 (and :80 unless closed) inside a test host."""
+    running = RunningSite(site, https_port=443, http_port=80)
+    conf = tlsservers.nginx_config(directory, [running], listen="0.0.0.0")
+    return Service("nginx", tlsservers.nginx_argv(directory, conf), ready_port=443)
+
+
+@pytest.fixture(scope="module")
+def planted(tmp_path_factory) -> Iterator[dict[str, Any]]:
+    require_sshd_support()
+    require_namespace_support()
+    problem = tlsservers.nginx_problem()
+    if problem:
+        pytest.skip(problem)
+    work = tmp_path_factory.mktemp("tls-check")
+    pki = TestPki(work / "pki")
+    good = Site("web_good", pki.issue("web_good"))
+    bad = Site("web_bad", pki.issue("web_bad", valid_from_days=-400, valid_to_days=-30),
+               protocols="TLSv1 TLSv1.1 TLSv1.2", legacy_ciphers=True, hsts=None, http="plain")
+    loopback = tlsservers.catalogue(pki, LOOPBACK_VARIANTS)
+    (work / "fleet").mkdir()
+    with SshdFleet(work / "fleet") as fleet, NginxSites(work / "nginx", loopback) as nginx:
+        # Each namespaced host gets its own pid namespace, so nginx's workers go with it.
+        fleet.start(HostSpec("web_good", network_namespace=True, pid_namespace=True,
+                             services=(namespaced_nginx(work / "nginx-good", good),)))
+        fleet.start(HostSpec("web_bad", network_namespace=True, pid_namespace=True,
+                             services=(namespaced_nginx(work / "nginx-bad", bad),)))
+        fleet.start(HostSpec("plain"))
+        yield {"fleet": fleet, "nginx": nginx, "pki": pki, "good": good, "bad": bad}
+
+
+def write_inventory(path: Path, planted: dict[str, Any]) -> Path:
+    fleet: SshdFleet = planted["fleet"]
+    pki: TestPki = planted["pki"]
+    nginx: NginxSites = planted["nginx"]
+    hosts = fleet.inventory_hosts()
+    for entry in hosts.values():
+        entry["known_hosts"] = str(fleet.known_hosts)
+    ca_file = str(pki.ca_file)
+    hosts["web_good"]["vars"] = {"tls": {"endpoints": [{"address": ":443", "sni": SHOP, "ca_file": ca_file}]}}
+    hosts["web_bad"]["vars"] = {"tls": {"endpoints": [{"address": ":443", "sni": SHOP, "ca_file": ca_file}]}}
+    plain = hosts.pop("plain")
+    hosts["no_endpoints"] = dict(plain)
+    for name in LOOPBACK_VARIANTS:
+        site = nginx[name]
+        hosts[f"site_{name}"] = {**plain, "vars": {"tls": {"endpoints": [
+            {"address": site.address, "sni": SHOP, "ca_file": ca_file, "http_port": site.http_port}]}}}
+    hosts["unreachable"] = {**plain, "vars": {"tls": {"endpoints": [
+        {"address": f"127.0.0.1:{tlsservers.free_port()}", "sni": SHOP, "http_port": 0}]}}}
+    path.write_text(yaml.safe_dump({"hosts": hosts}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tls_run(planted, tmp_path_factory) -> tuple[Any, Path]:
+    tmp = tmp_path_factory.mktemp("tls-run")
+    inventory = write_inventory(tmp / "inventory.yaml", planted)
+    result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
+                     "--check", "tls")
+    return result, next((tmp / "reports").iterdir())
+
+
+def verdicts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {h["name"]: r for h in report["hosts"] for r in h["results"] if r["check"] == "tls"}
+
+
+def handshakes(run_dir: Path, host: str) -> dict[str, Any]:
+    evidence = json.loads((run_dir / "evidence" / host / "tls.handshakes.json").read_text())
+    assert evidence["site"] == "auditor" and evidence["rc"] == 0
+    return json.loads(evidence["stdout"])
+
+
+def test_a_well_configured_server_passes(tls_run, planted):
+    # Given nginx on web_good's own 443 and 80: TLS 1.2/1.3, a test-CA certificate, HSTS, a redirect
+    result, _ = tls_run
+    # When the tls check probes ':443' of the host's address
+    good = verdicts(result.json())["web_good"]
+    # Then it passes, naming the protocols, and the details show HSTS and the port-80 redirect
+    assert good["status"] == "pass", good
+    assert "1 endpoint(s) serve HTTPS as promised" in good["summary"]
+    assert good["values"]["protocols"] == "TLSv1.2,TLSv1.3"
+    assert good["values"]["endpoints_failing"] == 0 and good["values"]["min_days_to_expiry"] > 3600
+    details = "\n".join(good["details"])
+    assert "HSTS max-age=31536000, includeSubDomains" in details
+    assert f"port 80 redirects (301) to https://{SHOP}/" in details
+    assert good["claims"] == ["https-in-transit", "encryption-and-access-control"]
+    assert "ISO27001:2022 A.8.24" in good["controls"]
+
+
+def test_a_badly_configured_server_fails_with_every_reason(tls_run):
+    # Given nginx on web_bad: TLS 1.0/1.1 on, an expired certificate, no HSTS, plain HTTP on 80
+    result, _ = tls_run
+    bad = verdicts(result.json())["web_bad"]
+    # Then the check fails and its summary names each fault
+    assert bad["status"] == "fail", bad
+    for reason in ("accepts TLSv1.0, TLSv1.1", "certificate expired 30 days ago",
+                   "no Strict-Transport-Security header",
+                   "port 80 serves plain HTTP (HTTP/1.1 200 OK) without redirecting to https"):
+        assert reason in bad["summary"], (reason, bad["summary"])
+    assert bad["values"]["protocols"] == "TLSv1.0,TLSv1.1,TLSv1.2"
+
+
+@pytest.mark.parametrize(("host", "reason"), [
+    ("site_self_signed", "chain not trusted by"),
+    ("site_other_name", f"certificate names www.other.test, not {SHOP}"),
+    ("site_weak_key", "certificate has a 1024-bit RSA key (less than 2048)"),
+    ("site_sha1", "certificate is signed with SHA1"),
+])
+def test_certificate_faults_fail(tls_run, host, reason):
+    # Given a site whose only fault is its certificate
+    result, _ = tls_run
+    verdict = verdicts(result.json())[host]
+    # Then the check fails for exactly that reason
+    assert verdict["status"] == "fail", verdict
+    assert reason in verdict["summary"], verdict["summary"]
+    assert verdict["values"]["endpoints_failing"] == 1
+
+
+def test_no_endpoint_is_a_skip_and_a_closed_port_an_error(tls_run):
+    result, _ = tls_run
+    by = verdicts(result.json())
+    # Given a host with no endpoints configured: skip, saying how to configure one
+    assert by["no_endpoints"]["status"] == "skip"
+    assert "set vars.tls.endpoints" in by["no_endpoints"]["summary"]
+    # Given an endpoint on a closed port: error (never a pass), with the reason
+    assert by["unreachable"]["status"] == "error"
+    assert "unreachable: connection refused" in by["unreachable"]["summary"]
+    # And failures make the exit code 1
+    assert result.rc == 1, result.stderr
+
+
+def test_the_evidence_holds_the_served_certificate(tls_run, planted):
+    # Given the evidence the good host's verdict relied on
+    _, run_dir = tls_run
+    recorded = handshakes(run_dir, "web_good")
+    endpoint = recorded["endpoints"][0]
+    # Then it holds the leaf certificate nginx served (public), as PEM, and where it came from
+    assert endpoint["tls"]["chain_pem"][0] == planted["good"].cert.cert_pem
+    assert endpoint["ip"] == endpoint["host"] != "127.0.0.1"  # the namespaced host's own address
+    assert endpoint["verification"]["ok"] is True
+
+
+def test_no_private_key_reaches_any_file_of_the_run(tls_run, planted):
+    # Given every file of the run folder, as text and as bytes
+    _, run_dir = tls_run
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert any(p.name == "tls.handshakes.json" for p in files)
+    blobs = [p.read_bytes() for p in files]
+    texts = "\n".join(b.decode(errors="replace") for b in blobs)
+    # Then no private key of the test CA or of any server appears, in PEM, base64 line or DER
+    pki: TestPki = planted["pki"]
+    for secret in pki.private_key_texts():
+        assert secret not in texts
+    for issued in pki.issued:
+        key = serialization.load_pem_private_key(issued.key_pem.encode(), password=None)
+        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        assert not any(der in blob for blob in blobs), issued.name
+    assert "PRIVATE KEY" not in texts
