@@ -175,9 +175,11 @@ class Service:
     ``rsyslogd -n``, ``cron -f``).  Its stdout and stderr go to
     ``<host dir>/<name>.log``.  ``start()`` waits until a TCP connect to the
     host's ``address:ready_port`` succeeds (made inside the host's network
-    namespace when it has one) or until ``ready_path`` exists as the host sees
-    it, for at most ``ready_timeout`` seconds; with neither, the service only
-    has to be still running once sshd is up.  ``env`` is added to ``STOCK_ENV``.
+    namespace when it has one; for a server bound to loopback only, a connect
+    to 127.0.0.1 or ::1 there counts), or until ``ready_path`` exists as the
+    host sees it, for at most ``ready_timeout`` seconds; with neither, the
+    service only has to be still running once sshd is up.  ``env`` is added to
+    ``STOCK_ENV``.
     """
 
     name: str
@@ -753,7 +755,7 @@ def _serves_banner(address: str, port: int, deadline: float) -> bool:
     return False
 
 
-def _socket_in_netns(pid: int) -> socket.socket:
+def _socket_in_netns(pid: int, family: socket.AddressFamily) -> socket.socket:
     """A TCP socket that belongs to ``pid``'s network namespace.
 
     A socket stays in the namespace it was made in; setns(2) moves only the
@@ -774,7 +776,7 @@ def _socket_in_netns(pid: int) -> socket.socket:
                     raise OSError(errno, f"setns into pid {pid}'s network namespace: {os.strerror(errno)}")
             finally:
                 os.close(fd)
-            made.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            made.append(socket.socket(family, socket.SOCK_STREAM))
         except BaseException as error:  # handed to the caller's thread
             failed.append(error)
 
@@ -1398,22 +1400,34 @@ def _service_ready(spec: HostSpec, record: _Running, service: Service, address: 
         return os.path.lexists(f"/proc/{record.inner_pid}/root{service.ready_path}")
     if service.ready_port is None:
         return True
-    if spec.network_namespace:
-        probe = _socket_in_netns(record.inner_pid)
-    else:
-        # On the shared loopback, only a listener of this host counts.
-        inodes = _listener_inodes(record.inner_pid, service.ready_port)
+    # Connect only once the host has a listener on the port (cheap to read); on
+    # the shared loopback of a host without a network namespace, only a
+    # listener of the host's own processes counts.
+    inodes = _listener_inodes(record.inner_pid, service.ready_port)
+    if not spec.network_namespace:
         members = _namespace_members(record.mnt_ns)
-        if not any(_owns_socket(pid, inode) for pid in members for inode in inodes):
-            return False
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    with probe:
-        probe.settimeout(1.0)
+        inodes = {inode for inode in inodes if any(_owns_socket(pid, inode) for pid in members)}
+    if not inodes:
+        return False
+    # A server bound to loopback only (a database done right) is ready too.
+    for target in dict.fromkeys((address, LOOPBACK, "::1")):
+        family = socket.AF_INET6 if ":" in target else socket.AF_INET
         try:
-            probe.connect((address, service.ready_port))
-        except OSError:
-            return False
-    return True
+            probe = (
+                _socket_in_netns(record.inner_pid, family)
+                if spec.network_namespace
+                else socket.socket(family, socket.SOCK_STREAM)
+            )
+        except OSError:  # e.g. IPv6 disabled
+            continue
+        with probe:
+            probe.settimeout(1.0)
+            try:
+                probe.connect((target, service.ready_port))
+                return True
+            except OSError:
+                continue
+    return False
 
 
 def _readiness(service: Service) -> str:

@@ -136,6 +136,21 @@ def test_netns_host_is_reached_over_its_veth_and_its_servers_only_there(fleet: S
     assert on_machine_loopback == "refused"
 
 
+def test_netns_service_bound_to_loopback_is_ready_and_unreachable_from_outside(fleet: SshdFleet) -> None:
+    # Given a netns host whose server listens on its own loopback only, as a restricted database would
+    service = Service("local-only", ("socat", f"TCP-LISTEN:{INSIDE_PORT},bind=127.0.0.1,fork", "/dev/null"),
+                      ready_port=INSIDE_PORT, ready_timeout=5)
+
+    # When it starts
+    host = fleet.start(HostSpec("restricted", network_namespace=True, services=(service,)))
+
+    # Then the server counted as ready, listens on the host's 127.0.0.1, and the machine cannot reach it
+    listeners = ssh(fleet, host, "ss -Hltn | awk '{print $4}'").split()
+    assert f"127.0.0.1:{INSIDE_PORT}" in listeners
+    assert connect_error(host.address, INSIDE_PORT) == "refused"
+    assert host.run(["socat", "-u", "/dev/null", f"TCP:127.0.0.1:{INSIDE_PORT}"]).returncode == 0
+
+
 def test_netns_host_does_not_see_the_machines_listeners(fleet: SshdFleet) -> None:
     # Given a listener on the test machine's loopback, a plain host and a netns host
     with socket.socket() as machine_listener:
