@@ -192,7 +192,9 @@ def _script(params: Params) -> str:
         "  shown=$(printf '%s\\n' \"$out\" | grep -c '^find')",
         "  left=$((left - shown)); [ $left -ge 0 ] || left=0",
         "  case $rc in 0) ;; 141) cut=$((cut + 1)); printf 'cut\\t%s\\n' \"$f\" ;;",
-        "    *) printf 'unreadable\\t%s\\t%s exited %s\\n' \"$f\" \"$t\" \"$rc\" ;; esac",
+        "    *) printf 'unreadable\\t%s\\t%s exited %s\\n' \"$f\" \"$t\" \"$rc\"",
+        "       files=$((files - 1)); [ $t = cat ] || compressed=$((compressed - 1)) ;;",
+        "  esac",
         "done",
         "printf 'files\\t%s\\t%s\\t%s\\t%s\\n' \"$files\" \"$compressed\" \"$cut\" \"$late\"",
         "}",
@@ -277,7 +279,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
         return result(Status.ERROR, f"{scanned}, no password found, but {len(unreadable) + late} file(s) "
                       "could not be scanned: " + ", ".join(unscanned[:3]), details, evidence, **values)
     if not files:
-        return result(Status.SKIP, "no log file or shell history found to scan", details, evidence, **values)
+        return result(Status.SKIP, "no log file or shell history found to scan"
+                      + (f" (missing: {', '.join(missing)})" if missing else ""), details, evidence, **values)
     partial = (f"; {cut_count} file(s) scanned only in their first {params['max_file_mb']} MiB"
                if cut_count else "")
     return result(Status.PASS, f"{scanned}, no password found{partial}", details, evidence, **values)

@@ -94,7 +94,7 @@ app_db "$W/app.plain.db" alice="$(mkpasswd -m bcrypt 'Alice-shop-1')" bob='Somme
   dave='hunter2' erin=@NULL
 record app_password_hashing fail_plaintext_and_empty --plant /srv/shop/app.db="$W/app.plain.db" \
   --param "$APP_SRC" \
-  --source "A sqlite users table with one bcrypt value, two plaintext passwords ('Sommer2024!', 'hunter2'), an empty string and a NULL; $APP_PLANT. Plaintext rows are named by row number only (a swapped identifier column could be a password)" \
+  --source "A sqlite users table with one bcrypt value, two plaintext passwords (11 and 7 characters, not quoted here), an empty string and a NULL; $APP_PLANT. Plaintext rows are named by row number only (a swapped identifier column could be a password)" \
   --expect-status fail --expect-summary "shop users: 2 plaintext or unrecognised, 1 empty" \
   --expect-value weak_values=3
 
@@ -151,7 +151,7 @@ app_db "$W/app.latin1.db" "$(printf 'j\351r\364me')=$(printf 'caf\351-secret')" 
   alice="$(mkpasswd -m bcrypt 'Alice-shop-1')" "$(printf 'ren\351e')=$(digest md5sum 'Renee-pw')"
 record app_password_hashing garbled_non_utf8 --plant /srv/shop/app.db="$W/app.latin1.db" \
   --param "$APP_SRC" \
-  --source "A sqlite users table with Latin-1 bytes (not UTF-8): user j\\xe9r\\xf4me with the plaintext password caf\\xe9-secret, alice with bcrypt, and ren\\xe9e with an unsalted md5sum digest; the engine renders the bytes as \\xNN; $APP_PLANT" \
+  --source "A sqlite users table with Latin-1 bytes (not UTF-8): user j\\xe9r\\xf4me with a plaintext password holding a Latin-1 byte (not quoted here), alice with bcrypt, and ren\\xe9e with an unsalted md5sum digest; the engine renders the bytes as \\xNN; $APP_PLANT" \
   --expect-status fail --expect-summary "shop users: 1 plaintext or unrecognised, 1 unsalted MD5"
 
 # PostgreSQL: a throw-away cluster owned by postgres, listening only on a unix socket in
