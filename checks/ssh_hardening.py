@@ -56,10 +56,12 @@ exit 0
 """
 
 # sshd_config and, recursively, every file its Include lines name (globs, relative to
-# /etc/ssh), in the files.py dump format. Include arguments are split on blanks.
+# /etc/ssh), in the files.py dump format. Include arguments are split on blanks. Comment
+# lines are blanked on the host (line numbers stay right): whatever someone noted there
+# never leaves it.
 SSHD_CONFIG = rf"""
 H={shlex.quote(HEADER)}; U={shlex.quote(UNREADABLE)}
-emit() {{ if [ -r "$1" ]; then printf '\n%s%s\n' "$H" "$1"; cat -- "$1"
+emit() {{ if [ -r "$1" ]; then printf '\n%s%s\n' "$H" "$1"; sed 's/^[[:space:]]*#.*$//' -- "$1"
   else printf '\n%s%s\n' "$U" "$1"; fi; }}
 includes() {{ awk '{{ sub(/^[ \t]+/, ""); if (tolower($0) ~ /^include([ \t]|=)/) {{
   sub(/^[^ \t=]+[ \t]*=?[ \t]*/, ""); gsub(/"/, ""); print }} }}' "$1" 2>/dev/null; }}

@@ -95,10 +95,10 @@ record ssh_hardening fail_sha1_kex_hostkey --plant /etc/ssh/sshd_config="$W/sshd
 
 # Odd but valid input: mixed case keywords, Keyword=value, tabs, comments, non-UTF-8 bytes,
 # CRLF-free trailing spaces, an obsolete Protocol line, an Include matching nothing.
-printf '# caf\351 \377 comment in latin1\n\tpermitrootlogin=no\nPASSWORDAUTHENTICATION   no\n# PasswordAuthentication yes\nKbdInteractiveAuthentication = no\nProtocol 2\nInclude /etc/ssh/nothing.d/*.conf\nmacs hmac-sha2-256-etm@openssh.com\n\nciphers aes256-gcm@openssh.com\nUsePAM yes\n' >"$W/sshd_config.odd"
+printf '# caf\351 \377 comment in latin1\n\tpermitrootlogin=no\nPASSWORDAUTHENTICATION   no\n# PasswordAuthentication yes\nKbdInteractiveAuthentication = no\nProtocol 2\nInclude /etc/ssh/nothing.d/*.conf\nmacs hmac-sha2-256-etm@openssh.com\n\nciphers aes256-gcm@openssh.com\nUsePAM yes\nAllowUsers admin caf\351\n' >"$W/sshd_config.odd"
 record ssh_hardening garbled_odd_syntax --plant /etc/ssh/sshd_config="$W/sshd_config.odd" \
   --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
-  --source "An odd but valid sshd_config: a latin1 comment with non-UTF-8 bytes, a tab-indented 'permitrootlogin=no', upper-case PASSWORDAUTHENTICATION, 'KbdInteractiveAuthentication = no', an obsolete 'Protocol 2', an Include whose glob matches nothing, lower-case macs/ciphers lines and a commented-out PasswordAuthentication yes" \
+  --source "An odd but valid sshd_config: a latin1 comment with non-UTF-8 bytes (blanked on the host), AllowUsers with a latin1 user name (non-UTF-8 byte \\351), a tab-indented 'permitrootlogin=no', upper-case PASSWORDAUTHENTICATION, 'KbdInteractiveAuthentication = no', an obsolete 'Protocol 2', an Include whose glob matches nothing, lower-case macs/ciphers lines and a commented-out PasswordAuthentication yes" \
   --expect-status pass --expect-summary "PermitRootLogin no"
 
 printf 'PasswordAuthentication no\nPermitRootLogin no\nNoSuchOption yes\n' >"$W/sshd_config.badkw"
