@@ -52,7 +52,8 @@ $FileCreateMode 0640
 template(name="NoStamp" type="string"
          string="%HOSTNAME% %syslogtag%%msg:::sp-if-no-1st-sp%%msg:::drop-last-lf%\\n")
 auth,authpriv.*\t/var/log/auth.log
-auth,authpriv.*\taction(type="omfile" file="/var/log/auth-traditional.log" template="RSYSLOG_TraditionalFileFormat")
+auth,authpriv.*\taction(type="omfile" file="/var/log/auth-traditional.log"
+                        template="RSYSLOG_TraditionalFileFormat")
 auth,authpriv.*\taction(type="omfile" file="/var/log/auth-nostamp.log" template="NoStamp")
 """
 
@@ -124,7 +125,8 @@ def wait_port(port: int) -> None:
     raise SystemExit(f"make_auth_logs: sshd on port {port} never came up")
 
 
-def attempt(address: str, port: int, user: str, *, key: Path | None = None, password: str | None = None) -> bool:
+def attempt(address: str, port: int, user: str, *, key: Path | None = None,
+            password: str | None = None) -> bool:
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # noqa: S507 - our own throw-away sshd
     try:
@@ -163,7 +165,8 @@ def make(out: Path, variant: str) -> None:
     work = Path(tempfile.mkdtemp(prefix="auth-logs-"))
     try:
         for name in ("host_key", "client_key", "wrong_key"):
-            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name)], check=True)
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(work / name)],
+                           check=True)
         shutil.copy(work / "client_key.pub", work / "authorized_keys")
         hashed = subprocess.run(["mkpasswd", "-m", "yescrypt", ALICE_PASSWORD], check=True,
                                 capture_output=True, text=True).stdout.strip()
@@ -176,15 +179,18 @@ def make(out: Path, variant: str) -> None:
         port = free_port()
         (work / "port").write_text(str(port))
         (work / "v6").write_text("yes" if v6 else "no")
-        (work / "sshd_config").write_text(sshd_config(work, port, "ERROR" if variant == "quiet" else "INFO", v6))
+        level = "ERROR" if variant == "quiet" else "INFO"
+        (work / "sshd_config").write_text(sshd_config(work, port, level, v6))
         (work / "rsyslog.conf").write_text(RSYSLOG_CONF)
         env = {**os.environ, "W": str(work), "PYTHON": sys.executable, "SELF": str(Path(__file__).resolve()),
                "VARIANT": variant}
-        done = subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child",
-                               "sh", "-c", NAMESPACE_SCRIPT], env=env, capture_output=True, text=True,
+        done = subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
+                               "--kill-child", "sh", "-c", NAMESPACE_SCRIPT], env=env, capture_output=True,
+                              text=True,
                               timeout=120, check=False)
         if done.returncode != 0:
-            raise SystemExit(f"make_auth_logs: namespace run failed ({done.returncode}): {done.stderr[-2000:]}")
+            raise SystemExit(f"make_auth_logs: namespace run failed ({done.returncode}): "
+                             f"{done.stderr[-2000:]}")
         out.mkdir(parents=True, exist_ok=True)
         for name in LOG_FILES + (("sshd-E.log",) if variant == "stderr" else ()):
             shutil.copy(work / "varlog" / name, out / name)

@@ -1,0 +1,361 @@
+"""Login attempts are recorded with the date, the time, the user and the source address.
+
+Inspects, in one batch: the running processes (rsyslogd, syslog-ng, systemd-journald,
+auditd, time-sync daemons) with `ps`; rsyslog's configuration (/etc/rsyslog.conf and
+every file it includes, read in rsyslog's order) to find the files that receive the auth
+and authpriv facilities at info level; journald's Storage mode; and, as root, the login
+records themselves: the last `sample` matching lines of each file in `auth_logs` (and its
+`.1` rotation) and of the journal (SYSLOG_FACILITY auth/authpriv), with their counts. Only
+login records leave the host (sshd Accepted/Failed/Invalid user/"Connection closed by
+authenticating user", PAM authentication failures and sessions, login, su, sudo); the name
+given for an unknown user — often a password typed at the user prompt — is replaced by
+`***` on the host.
+
+Pass: something records authentication events — rsyslogd running with auth and authpriv
+routed to a file, syslog-ng running, or systemd-journald running — and every sampled login
+record carries a date and time and a user, and every network login (sshd) its source IP.
+An sshd session opened (PAM) without an Accepted line from the same sshd process is a
+network login whose source was not recorded (sshd's LogLevel below INFO). A journal that
+is only volatile (lost at reboot) still records logins: the check passes and says so;
+keeping records is `log_retention`'s promise.
+
+Fail: nothing records (no logger running, or rsyslogd alone and it routes auth/authpriv
+nowhere); records lack the date, the time, the user or the source IP (the summary says
+which, and how many); no login record at all on a host installed more than a day ago.
+A host less than a day old with no login record yet passes on its configuration, and the
+summary says so. Error: the records probe failed (e.g. no root), or no sampled line could
+be read as a login record.
+
+Noted, not judged: clock synchronisation (chronyd, ntpd, systemd-timesyncd, timedatectl;
+ISO 27001 A.8.17), whether auditd runs, and whether this audit's own SSH login (from
+$SSH_CONNECTION) is among the records.
+
+Blind spots: syslog-ng's configuration is not read (its files are sampled only if listed
+in `auth_logs`); rsyslog conditions other than `prifilt()` and facility comparisons, and
+property filters, are listed but not interpreted; a log that stopped being written long
+ago passes if its records are well-formed (the newest record's age is reported as
+`newest_record_age_hours`); logins by services that log elsewhere (web panels, databases)
+are not seen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.parsers import syslog
+from auditor.parsers.conf import systemd_dropin_order, systemd_section
+from auditor.parsers.files import dump_files_script, parse_dump
+from auditor.parsers.processes import parse_ps, ps_script
+from auditor.probes import quote, shell
+
+LOGGERS = ("rsyslogd", "syslog-ng", "systemd-journald")
+TIME_SYNC = ("chronyd", "ntpd", "openntpd", "systemd-timesyncd", "timesyncd")
+RSYSLOG_MAIN = "/etc/rsyslog.conf"
+JOURNALD_FILES = ("/etc/systemd/journald.conf", "/usr/lib/systemd/journald.conf.d",
+                  "/run/systemd/journald.conf.d", "/etc/systemd/journald.conf.d")
+AUTH_FACILITIES = ("auth", "authpriv")
+HOUR = 3600.0
+JOURNAL = "journal"
+
+# Login records, as grep -E patterns; cron and systemd --user sessions are not logins.
+RECORD_PATTERN = (
+    r"(Accepted|Failed) [^ ]+ for |[Ii]nvalid user "
+    r"|(closed by|Disconnected from) (authenticating|invalid) user "
+    r"|authentication failure;|session opened for user |FAILED LOGIN|ROOT LOGIN|FAILED SU|\(to [^)]*\) "
+    r"|COMMAND=|incorrect password attempt|NOT in sudoers"
+)
+NOT_LOGINS = r"pam_unix\((cron|systemd-user):|CRON\[|cron\["
+
+# Keeps the last n lines (a ring buffer) and counts them all; masks the name given for an
+# unknown user, which may be a password typed at the user prompt, and cuts long lines.
+SAMPLE_AWK = r"""
+{ c++; line = substr($0, 1, 600); sub(/\r$/, "", line)
+  if (match(line, /[Ii]nvalid user /)) {
+    head = substr(line, 1, RSTART + RLENGTH - 1); rest = substr(line, RSTART + RLENGTH); tail = ""
+    if (match(rest, / from [^ ]+ port [0-9]+.*$/)) tail = substr(rest, RSTART)
+    else if (match(rest, / [^ ]+ port [0-9]+( \[preauth\])?$/)) tail = substr(rest, RSTART)
+    else if (match(rest, / from [^ ]+$/)) tail = substr(rest, RSTART)
+    else if (match(rest, / \[preauth\]$/)) tail = substr(rest, RSTART)
+    line = head "***" tail
+  }
+  buf[c % n] = line }
+END { printf "count\t%s\t%d\n", src, c
+      for (i = (c > n ? c - n + 1 : 1); i <= c; i++) printf "rec\t%s\t%s\n", src, buf[i % n] }
+"""
+
+
+def _records_script(params: Params) -> str:
+    paths = " ".join(quote(p) for p in params["auth_logs"])
+    return "\n".join([
+        f"N={int(params['sample'])}",
+        f"PAT={quote(RECORD_PATTERN)}",
+        f"EXCL={quote(NOT_LOGINS)}",
+        f"AWK={quote(SAMPLE_AWK)}",
+        'sample() { grep -a -E "$PAT" | grep -a -v -E "$EXCL" | awk -v n="$N" -v src="$1" "$AWK"; }',
+        "printf 'now\\t%s\\n' \"$(date +%s)\"",
+        "printf 'utc_offset\\t%s\\n' \"$(date +%z)\"",
+        "printf 'machine_id\\t%s\\n' \"$(stat -c %Y /etc/machine-id 2>/dev/null)\"",
+        "printf 'ssh_connection\\t%s\\n' \"${SSH_CONNECTION:-}\"",
+        f"for p in {paths}; do for f in \"$p\" \"$p.1\"; do",
+        "  if [ ! -e \"$f\" ]; then",
+        "    [ \"$f\" = \"$p\" ] && printf 'file\\t%s\\tmissing\\n' \"$f\"; continue",
+        "  fi",
+        "  if [ ! -r \"$f\" ]; then printf 'file\\t%s\\tunreadable\\n' \"$f\"; continue; fi",
+        "  printf 'file\\t%s\\tok\\t%s\\n' \"$f\" \"$(stat -c %Y \"$f\")\"",
+        "  sample \"$f\" <\"$f\"",
+        "done; done",
+        "if command -v journalctl >/dev/null 2>&1; then",
+        "  printf 'journal_dirs\\t%s\\n' \"$(ls -d /var/log/journal /run/log/journal 2>/dev/null "
+        "| tr '\\n' ' ')\"",
+        "  journalctl --no-pager -q -o short-iso -n 20000 SYSLOG_FACILITY=4 SYSLOG_FACILITY=10 2>/dev/null "
+        f"| sample {JOURNAL}",
+        "fi",
+        "exit 0",
+    ])
+
+
+def _rsyslog_script() -> str:
+    # The main file and rsyslog.d, then whatever else they include (globs expand on the host).
+    dump = dump_files_script(RSYSLOG_MAIN, "/etc/rsyslog.d").removesuffix("\nexit 0")
+    return dump + "\n" + r"""dump $(awk '
+  tolower($1) == "$includeconfig" { print $2 }
+  { while (match($0, /include\([^)]*file="[^"]*"/)) { s = substr($0, RSTART, RLENGTH); sub(/.*file="/, "", s);
+      sub(/"$/, "", s); print s; $0 = substr($0, RSTART + RLENGTH) } }' \
+  """ + RSYSLOG_MAIN + r""" /etc/rsyslog.d/*.conf 2>/dev/null | grep -v '^/etc/rsyslog\.d/')
+exit 0"""
+
+
+CHECK = Check(
+    id="auth_logging",
+    title="Login attempts are logged with date, time, user and source address",
+    claims=("login-attempts-logged",),
+    controls=("ISO27001:2022 A.8.15", "ISO27001:2022 A.8.5", "ISO27001:2022 A.8.17"),
+    params=(
+        Param("auth_logs", list, ["/var/log/auth.log", "/var/log/secure"],
+              "log files whose login records are sampled (each with its .1 rotation)"),
+        Param("sample", int, 200, "login records sampled per file and from the journal (the newest)"),
+        Param("require_source_ip", bool, True,
+              "network logins (sshd) must record the source IP address, not a host name or nothing"),
+    ),
+    probes=(
+        shell("processes", ps_script(LOGGERS + TIME_SYNC + ("auditd",))),
+        shell("rsyslog_conf", _rsyslog_script()),
+        shell("journald_conf", dump_files_script(*JOURNALD_FILES)),
+        shell("records", _records_script, root=True),
+        shell("clock", "timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown"),
+    ),
+)
+
+
+def _facts_and_records(text: str) -> tuple[dict[str, str], dict[str, list[str]], dict[str, list[str]],
+                                             dict[str, int]]:
+    """(facts, file lines by path, records by source, match counts by source)."""
+    facts: dict[str, str] = {}
+    files: dict[str, list[str]] = {}
+    records: dict[str, list[str]] = {}
+    counts: dict[str, int] = {}
+    for line in text.split("\n"):
+        kind, _, rest = line.partition("\t")
+        if kind == "rec":
+            source, _, record = rest.partition("\t")
+            records.setdefault(source, []).append(record)
+        elif kind == "count":
+            source, _, number = rest.partition("\t")
+            counts[source] = int(number) if number.isdigit() else 0
+        elif kind == "file":
+            path, _, state = rest.partition("\t")
+            files[path] = state.split("\t")
+        elif kind:
+            facts[kind] = rest
+    return facts, files, records, counts
+
+
+def _utc_offset(text: str) -> int:
+    text = text.strip()
+    if len(text) == 5 and text[0] in "+-" and text[1:].isdigit():
+        return (-1 if text[0] == "-" else 1) * (int(text[1:3]) * 3600 + int(text[3:]) * 60)
+    return 0
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def _recorders(out: Outputs, details: list[str]) -> tuple[list[str], list[str], set[str], bool]:
+    """(who records auth events, problems, files rsyslog writes them to, journal persistent)."""
+    running = {name for p in parse_ps(out.require("processes").stdout) for name in p.names()}
+    recorders: list[str] = []
+    problems: list[str] = []
+    routed: set[str] = set()
+    if "rsyslogd" in running:
+        config = syslog.parse_rsyslog(parse_dump(out.require("rsyslog_conf").stdout)[0], RSYSLOG_MAIN)
+        targets: dict[str, list[str]] = {}
+        for facility in AUTH_FACILITIES:
+            for action in config.destinations(facility, "info"):
+                if action.kind == "file":
+                    targets.setdefault(action.target, []).append(facility)
+                    routed.add(action.target)
+                elif action.kind in ("remote", "dynafile"):
+                    details.append(f"rsyslog also sends {facility} to {action.kind} {action.target} "
+                                   f"({action.source})")
+        missing = [f for f in AUTH_FACILITIES if not any(f in fs for fs in targets.values())]
+        details += [f"rsyslog: {note}" for note in config.notes]
+        if missing:
+            problems.append(f"rsyslogd runs but routes {','.join(missing)}.info to no file"
+                            + (f" (read: {', '.join(config.files_read)})" if config.files_read
+                               else f" ({RSYSLOG_MAIN} not found)"))
+        if targets:
+            recorders.append("rsyslogd → " + ", ".join(f"{path} ({','.join(fs)})" for path, fs in
+                                                       sorted(targets.items())))
+    if "syslog-ng" in running:
+        recorders.append("syslog-ng (its configuration is not read)")
+    journald = {"systemd-journald", "systemd-journal"} & running
+    dropins = systemd_dropin_order(parse_dump(out.require("journald_conf").stdout)[0], JOURNALD_FILES[0])
+    storage = systemd_section(dropins, "Journal").get("Storage", "auto").lower()
+    persistent = False
+    if journald:
+        if storage == "none":
+            problems.append("systemd-journald runs with Storage=none: it keeps nothing")
+        else:
+            facts = _facts_and_records(out.require("records").stdout)[0]
+            persistent = storage == "persistent" or (storage == "auto" and "/var/log/journal" in
+                                                     facts.get("journal_dirs", ""))
+            recorders.append(f"systemd-journald (Storage={storage}, "
+                             + ("persistent)" if persistent else "volatile: lost at reboot)"))
+    for name in TIME_SYNC:
+        if name[:15] in running or name in running:
+            details.append(f"clock: {name} runs (ISO 27001 A.8.17)")
+    if "auditd" in running:
+        details.append("auditd runs")
+    return recorders, problems, routed, persistent
+
+
+Missing = dict[str, list[str]]  # what a record lacks -> where
+
+
+def _judge_records(records: dict[str, list[str]], counts: dict[str, int], sample: int, now: float | None,
+                   offset: int, require_ip: bool) -> tuple[list[syslog.AuthRecord], Missing, int]:
+    """(parsed records, what is missing -> examples, lines that could not be read)."""
+    parsed: list[syslog.AuthRecord] = []
+    missing: Missing = {}
+    unreadable = 0
+
+    def lack(what: str, where: str) -> None:
+        missing.setdefault(what, []).append(where)
+
+    for source, lines in records.items():
+        in_file = [(syslog.parse_auth_record(line, now, offset), line) for line in lines]
+        unreadable += sum(1 for record, _ in in_file if record is None)
+        accepted_pids = {r.pid for r, _ in in_file if r and r.event == "accepted" and r.pid}
+        full = counts.get(source, 0) > sample
+        for index, (record, _line) in enumerate(in_file):
+            if record is None:
+                continue
+            parsed.append(record)
+            where = f"{source} record {counts.get(source, len(lines)) - len(lines) + index + 1}"
+            if not record.has_date:
+                lack("date", where)
+            if not record.has_time:
+                lack("time", where)
+            if record.user is None and record.event != "pam_failure":
+                lack("user", where)
+            if record.network and require_ip:
+                if record.source is None:
+                    lack("source IP", where)
+                elif not record.source_is_ip:
+                    lack("source IP (a host name instead)", where)
+            # A session's line names no source; sshd's Accepted line from the same process
+            # does. None at all: sshd logs below INFO. The first records of a full sample
+            # may have lost their Accepted line at the cut.
+            if (require_ip and record.event == "session_opened" and record.service.startswith("sshd")
+                    and record.pid not in accepted_pids and not (full and index < 3)):
+                lack("source IP (sshd session without an Accepted record)", where)
+    return parsed, missing, unreadable
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
+    evidence = ["processes", "rsyslog_conf", "journald_conf", "records", "clock"]
+    details: list[str] = []
+    try:
+        recorders, problems, routed, persistent = _recorders(out, details)
+    except ValueError as exc:
+        return result(Status.ERROR, f"could not read the process list: {exc}", details, evidence)
+    facts, files, records, counts = _facts_and_records(out.require("records").stdout)
+    now = _number(facts.get("now"))
+    offset = _utc_offset(facts.get("utc_offset", ""))
+    sample = int(params["sample"])
+    require_ip = bool(params["require_source_ip"])
+    clock = out.require("clock").stdout.strip()
+    if clock in ("yes", "no"):
+        details.append(f"timedatectl: NTPSynchronized={clock}")
+    if not recorders and not problems:
+        problems.append("no syslog daemon (rsyslogd, syslog-ng) or systemd-journald is running")
+
+    for path, state in sorted(files.items()):
+        if state[0] == "unreadable":
+            return result(Status.ERROR, f"cannot read {path}: the records probe needs root (become: sudo)",
+                          details, evidence)
+    sampled = [p for p, s in files.items() if s[0] == "ok"]
+    unsampled = sorted(p for p in routed if p not in files)
+    if unsampled:
+        details.append(f"rsyslog writes auth records to {', '.join(unsampled)}, not sampled: "
+                       "add it to auth_logs")
+    parsed, missing, unreadable = _judge_records(records, counts, sample, now, offset, require_ip)
+    sources = ", ".join(sorted(sampled) + ([JOURNAL] if counts.get(JOURNAL) else []))
+    total = sum(counts.values())
+    by_kind = Counter(r.service if r.service in ("sshd", "su", "sudo", "login") else "other" for r in parsed)
+    newest = max((r.epoch for r in parsed if r.epoch is not None), default=None)
+    machine_id = _number(facts.get("machine_id"))
+    host_hours = (now - machine_id) / HOUR if now and machine_id else None
+    values = {
+        "records_found": total,
+        "records_sampled": len(parsed),
+        "records_by_service": dict(sorted(by_kind.items())),
+        "records_missing_fields": sum(len(v) for v in missing.values()),
+        "newest_record_age_hours": round((now - newest) / HOUR, 1) if now and newest else None,
+        "journal_persistent": persistent,
+    }
+    own = facts.get("ssh_connection", "").split()
+    if len(own) == 4:
+        seen = any(r.event == "accepted" and r.source == own[0] and r.port == int(own[1]) for r in parsed
+                   if own[1].isdigit())
+        details.append(f"this audit's own SSH login (from {own[0]} port {own[1]}) is "
+                       + ("among the records" if seen else "not among the sampled records"))
+    if unreadable:
+        details.append(f"{unreadable} sampled line(s) matched a login pattern but could not be read")
+    if newest is not None and now:
+        stamp = dt.datetime.fromtimestamp(newest, dt.UTC)
+        details.append(f"newest login record: {stamp:%Y-%m-%d %H:%M} UTC "
+                       f"({(now - newest) / HOUR:.1f} hours before the audit)")
+    for lacking, places in missing.items():
+        details.append(f"{len(places)} record(s) lack the {lacking}: {", ".join(places[:5])}"
+                       + (" …" if len(places) > 5 else ""))
+
+    if problems:
+        return result(Status.FAIL, "; ".join(problems), details, evidence, **values)
+    if not parsed and unreadable:
+        return result(Status.ERROR, f"{unreadable} line(s) in {sources} look like login records but none "
+                      "could be read", details, evidence, **values)
+    if missing:
+        what = ", ".join(sorted({w.split(" (", 1)[0] for w in missing}))
+        counted = max(len(v) for v in missing.values())
+        return result(Status.FAIL, f"login records lack the {what}: {counted} of {len(parsed)} sampled "
+                      f"record(s) in {sources}", details, evidence, **values)
+    recorded_by = "; ".join(recorders)
+    if not parsed:
+        looked: list[str] = sorted(sampled) or list(params["auth_logs"])
+        where = ", ".join(looked) + (" or the journal" if JOURNAL in counts else "")
+        if host_hours is not None and host_hours < 24:
+            return result(Status.PASS, f"recorded by {recorded_by}; no login record yet in {where}, but the "
+                          f"host is only {host_hours:.0f} hours old", details, evidence, **values)
+        return result(Status.FAIL, f"no login records found in {where} although {recorded_by} runs",
+                      details, evidence, **values)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items()))
+    fields = "date, time, user and source IP" if require_ip else "date, time and user"
+    return result(Status.PASS, f"recorded by {recorded_by}; all {len(parsed)} sampled login records "
+                  f"({kinds}) carry the {fields}", details, evidence, **values)

@@ -1,0 +1,137 @@
+# shellcheck shell=bash
+# auth_logging cases; sourced by tests/checks/record_all.sh (uses record, ago, $W, $NOW, $DAY).
+#
+# The login records are real: make_auth_logs.py runs a real sshd, rsyslogd, PAM, su and sudo
+# in a private namespace and logs in with paramiko (accepted and failed key and password
+# logins over IPv4 and IPv6, an unknown user whose name is a password). Whether rsyslogd
+# *runs* cannot be planted in a mount namespace, so for the cases that need it a real
+# rsyslogd -n runs on this machine while they are recorded: in a private mount namespace,
+# with a configuration that loads no input and writes nothing (no /dev/log, no imklog),
+# its pid file in $W; it is killed by its PID afterwards.
+
+AL_GEN=tests/checks/auth_logging/make_auth_logs.py
+AL_PY=${AL_PY:-.venv/bin/python}
+AL_DEBIAN="Debian 12's stock /etc/rsyslog.conf (this machine's, from the rsyslog 8.2302 package)"
+AL_RSYSLOGD_PID=
+
+al_start_rsyslogd() {
+  printf 'module(load="imuxsock" SysSock.Use="off")\n*.* %s\n' "$W/inert.log" >"$W/inert-rsyslog.conf"
+  unshare --mount --propagation private -- rsyslogd -n -f "$W/inert-rsyslog.conf" -i "$W/inert-rsyslogd.pid" &
+  AL_RSYSLOGD_PID=$!
+  sleep 1
+  kill -0 "$AL_RSYSLOGD_PID"
+}
+al_stop_rsyslogd() {
+  if [ -n "$AL_RSYSLOGD_PID" ]; then kill "$AL_RSYSLOGD_PID" 2>/dev/null || true; wait "$AL_RSYSLOGD_PID" 2>/dev/null || true; fi
+  AL_RSYSLOGD_PID=
+}
+
+AL_CASES=(pass_debian_rsyslog pass_traditional_include fail_no_logger fail_not_routed fail_no_timestamp
+  fail_sshd_stderr fail_quiet_sshd fail_no_login_records pass_young_host_no_records garbled_auth_records
+  error_not_root)
+al_wanted() { local c; for c in "${AL_CASES[@]}"; do [[ $c == $ONLY ]] && return 0; done; return 1; }  # shellcheck disable=SC2053
+
+if al_wanted; then
+  trap 'al_stop_rsyslogd; rm -rf "$W"' EXIT
+  "$AL_PY" "$AL_GEN" "$W/al-info"
+  "$AL_PY" "$AL_GEN" "$W/al-quiet" --variant quiet
+  "$AL_PY" "$AL_GEN" "$W/al-stderr" --variant stderr
+  GEN_AT=$(date -u '+%Y-%m-%d %H:%M UTC')
+  mk_varlog() {  # mk_varlog DIR NAME=FILE...: a /var/log with those files, 640 root:adm
+    local dir=$1
+    shift
+    mkdir -p "$dir"
+    for pair in "$@"; do
+      cp "${pair#*=}" "$dir/${pair%%=*}"
+      chown root:adm "$dir/${pair%%=*}"
+      chmod 640 "$dir/${pair%%=*}"
+    done
+  }
+  mk_varlog "$W/al-log.info" auth.log="$W/al-info/auth.log"
+  mk_varlog "$W/al-log.secure" secure="$W/al-info/auth-traditional.log"
+  mk_varlog "$W/al-log.nostamp" auth.log="$W/al-info/auth-nostamp.log"
+  mk_varlog "$W/al-log.stderr" auth.log="$W/al-stderr/sshd-E.log"
+  mk_varlog "$W/al-log.quiet" auth.log="$W/al-quiet/auth.log"
+  : >"$W/al-empty"
+  mk_varlog "$W/al-log.empty" auth.log="$W/al-empty"
+  # Odd input: real records with CRLF ends, Latin-1 bytes, a 5000-character line and a line
+  # cut in the middle, around the real records.
+  { printf 'Nov 21 09:00:00 vm sshd[9]: Accepted publickey for caf\351 from 10.1.2.3 port 22 ssh2\r\n'
+    head -c 5000 /dev/zero | tr '\0' 'x'; printf ' Accepted password for \n'
+    printf 'Nov 21 09:00:01 vm sshd[9]: Failed password for\n'
+    cat "$W/al-info/auth.log"; } >"$W/al-garbled"
+  mk_varlog "$W/al-log.garbled" auth.log="$W/al-garbled"
+  cp -a /etc/rsyslog.conf "$W/al-rsyslog.conf"
+  mkdir -p "$W/al-rsyslog.d"
+  printf '# local additions\n$RepeatedMsgReduction on\n' >"$W/al-rsyslog.d/00-local.conf"
+  # RainerScript style, as RHEL writes it, with the rules in an included file.
+  cat >"$W/al-rsyslog-rainer.conf" <<'EOF'
+module(load="imuxsock")
+module(load="imjournal" StateFile="imjournal.state")
+global(workDirectory="/var/lib/rsyslog")
+include(file="/etc/rsyslog.d/*.conf" mode="optional")
+*.info;mail.none;authpriv.none;cron.none                /var/log/messages
+EOF
+  mkdir -p "$W/al-rsyslog-rainer.d"
+  cat >"$W/al-rsyslog-rainer.d/10-auth.conf" <<'EOF'
+# Authentication records
+if prifilt("auth,authpriv.*") then {
+    action(type="omfile"
+           file="/var/log/secure")
+}
+EOF
+  # Only the catch-all line: auth and authpriv are excluded from it and go nowhere else.
+  grep -v -E '^auth,authpriv\.\*' /etc/rsyslog.conf >"$W/al-rsyslog-noauth.conf"
+  touch -d "$(ago 400)" "$W/al-log.empty/auth.log"
+  cp -p /etc/machine-id "$W/al-machine-id.young"
+  touch -d "@$((NOW - 2 * 3600))" "$W/al-machine-id.young"
+  cp -p /etc/machine-id "$W/al-machine-id.old"
+  touch -d "$(ago 400)" "$W/al-machine-id.old"
+  OLD_HOST=(--plant /etc/machine-id="$W/al-machine-id.old")
+  RECORDS="records made $GEN_AT by tests/checks/auth_logging/make_auth_logs.py (real sshd 9.2 with UsePAM, rsyslogd 8.2302, su and sudo in a private namespace; paramiko logins: root by key, root with a wrong key and a wrong password, alice by password and with a wrong one over IPv4 and IPv6, an unknown user whose name is a password)"
+  RUNNING="a real rsyslogd -n was running on this machine while it was recorded (inert configuration, started and killed by record.sh)"
+  STD_CONF=(--plant /etc/rsyslog.conf="$W/al-rsyslog.conf" --plant-dir /etc/rsyslog.d="$W/al-rsyslog.d")
+
+  al_start_rsyslogd
+  record auth_logging pass_debian_rsyslog "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.info" "${OLD_HOST[@]}" \
+    --source "$AL_DEBIAN plus rsyslog.d/00-local.conf (a comment and a legacy directive); /var/log/auth.log holding the $RECORDS, written by rsyslog's default file format (RFC 3339); $RUNNING" \
+    --expect-status pass --expect-summary "rsyslogd → /var/log/auth.log (auth,authpriv)" \
+    --expect-summary "carry the date, time, user and source IP" --expect-value records_missing_fields=0
+  record auth_logging pass_traditional_include --plant /etc/rsyslog.conf="$W/al-rsyslog-rainer.conf" \
+    --plant-dir /etc/rsyslog.d="$W/al-rsyslog-rainer.d" --plant-dir /var/log="$W/al-log.secure" "${OLD_HOST[@]}" \
+    --source "RHEL-style RainerScript rsyslog.conf: include(file=\"/etc/rsyslog.d/*.conf\"), and rsyslog.d/10-auth.conf routing if prifilt(\"auth,authpriv.*\") to action(type=\"omfile\" file=\"/var/log/secure\") over two lines; /var/log/secure holding the $RECORDS in RSYSLOG_TraditionalFileFormat (RFC 3164, no year); $RUNNING" \
+    --expect-status pass --expect-summary "/var/log/secure (auth,authpriv)" \
+    --expect-summary "carry the date, time, user and source IP"
+  record auth_logging fail_not_routed --plant /etc/rsyslog.conf="$W/al-rsyslog-noauth.conf" \
+    --plant-dir /etc/rsyslog.d="$W/al-rsyslog.d" --plant-dir /var/log="$W/al-log.info" "${OLD_HOST[@]}" \
+    --source "$AL_DEBIAN without its 'auth,authpriv.* /var/log/auth.log' line: the catch-all *.*;auth,authpriv.none excludes them, so they go to no file; /var/log/auth.log still holds older $RECORDS; $RUNNING" \
+    --expect-status fail --expect-summary "rsyslogd runs but routes auth,authpriv.info to no file"
+  record auth_logging fail_no_timestamp "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.nostamp" "${OLD_HOST[@]}" \
+    --source "$AL_DEBIAN; /var/log/auth.log holding the $RECORDS written through an rsyslog template without any timestamp (\"%HOSTNAME% %syslogtag%%msg%\"); $RUNNING" \
+    --expect-status fail --expect-summary "login records lack the date, time"
+  record auth_logging fail_sshd_stderr "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.stderr" "${OLD_HOST[@]}" \
+    --source "$AL_DEBIAN; /var/log/auth.log is what sshd -E wrote (sshd's own log file: no timestamp, no program tag), from the same logins as the other cases; $RUNNING" \
+    --expect-status fail --expect-summary "login records lack the date, time"
+  record auth_logging fail_quiet_sshd "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.quiet" "${OLD_HOST[@]}" \
+    --source "$AL_DEBIAN; /var/log/auth.log from the same logins with sshd at LogLevel ERROR (as the test harness runs it): only PAM's session and failure lines and su/sudo are recorded, no Accepted line names a source; $RUNNING" \
+    --expect-status fail --expect-summary "login records lack the source IP"
+  record auth_logging fail_no_login_records "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.empty" "${OLD_HOST[@]}" \
+    --source "$AL_DEBIAN; /var/log/auth.log empty (400 days old); /etc/machine-id dated 400 days ago; $RUNNING" \
+    --expect-status fail --expect-summary "no login records found in /var/log/auth.log"
+  record auth_logging pass_young_host_no_records "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.empty" \
+    --plant /etc/machine-id="$W/al-machine-id.young" \
+    --source "$AL_DEBIAN; /var/log/auth.log empty; this machine's /etc/machine-id with its mtime set 2 hours back (a host installed 2 hours ago); $RUNNING" \
+    --expect-status pass --expect-summary "no login record yet" --expect-summary "only 2 hours old"
+  record auth_logging garbled_auth_records "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.garbled" "${OLD_HOST[@]}" \
+    --source "$AL_DEBIAN; /var/log/auth.log holding the $RECORDS, preceded by a CRLF-terminated RFC 3164 record whose user name has a Latin-1 byte (caf\\xe9), a 5000-character line ending in 'Accepted password for ' and a record cut after 'Failed password for'; $RUNNING" \
+    --expect-status pass --expect-summary "carry the date, time, user and source IP"
+  record auth_logging error_not_root "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.info" "${OLD_HOST[@]}" \
+    --run-as nobody \
+    --source "As pass_debian_rsyslog, but the probes run as user nobody (no sudo): /var/log/auth.log is 640 root:adm; $RUNNING" \
+    --expect-status error --expect-summary "cannot read /var/log/auth.log"
+  al_stop_rsyslogd
+
+  record auth_logging fail_no_logger "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.info" "${OLD_HOST[@]}" \
+    --source "$AL_DEBIAN and /var/log/auth.log holding the $RECORDS, but no rsyslogd, syslog-ng or systemd-journald running on this machine (Debian 12 VM without systemd as PID 1)" \
+    --expect-status fail --expect-summary "no syslog daemon (rsyslogd, syslog-ng) or systemd-journald is running"
+fi
