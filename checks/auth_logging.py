@@ -333,7 +333,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
         details.append(f"newest login record: {stamp:%Y-%m-%d %H:%M} UTC "
                        f"({(now - newest) / HOUR:.1f} hours before the audit)")
     for lacking, places in missing.items():
-        details.append(f"{len(places)} record(s) lack the {lacking}: {", ".join(places[:5])}"
+        details.append(f"{len(places)} record(s) lack the {lacking}: {', '.join(places[:5])}"
                        + (" …" if len(places) > 5 else ""))
 
     if problems:
