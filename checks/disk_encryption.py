@@ -67,10 +67,10 @@ awk '{ for (i = 7; i <= NF && $i != "-"; i++) ;
     elif [ -e "$e" ]; then f=$(lsattr -d -- "$e" 2>/dev/null) && f=${f%% *} || f='?'
     else continue; fi
     printf '%s\t%s\t%s\n' "$m" "$f" "${e##*/}"
-  done | head -n MAX_TOP_ENTRIES
+  done | head -n LIMIT
 done
 exit 0
-""".replace("MAX_TOP_ENTRIES", str(MAX_TOP_ENTRIES))
+""".replace("LIMIT", str(MAX_TOP_ENTRIES + 1))  # one more than judged: shows the list was cut
 
 ZFS_SCRIPT = r"""
 command -v zfs >/dev/null 2>&1 || { echo '#absent'; exit 0; }
@@ -146,8 +146,10 @@ def _judge_device(graph: bd.DeviceGraph, device: bd.BlockDevice, provider: list[
 
 
 def _fscrypt_verdict(entries: list[tuple[str, str]], other_mounts: set[str]) -> Verdict | None:
-    """Encrypted by fscrypt when every top-level entry is an encrypted directory."""
-    judged = [(flags, name) for flags, name in entries
+    """Encrypted by fscrypt when every top-level entry is an encrypted directory; None when
+    fscrypt encrypts none of them."""
+    cut = len(entries) > MAX_TOP_ENTRIES
+    judged = [(flags, name) for flags, name in entries[:MAX_TOP_ENTRIES]
               if name != "lost+found" and flags != "L" and name not in other_mounts]
     encrypted = [name for flags, name in judged if "E" in flags]
     if not encrypted:
@@ -157,8 +159,16 @@ def _fscrypt_verdict(entries: list[tuple[str, str]], other_mounts: set[str]) -> 
         more = f" and {len(plain) - 5} more" if len(plain) > 5 else ""
         return Verdict(PLAIN, f"fscrypt encrypts {len(encrypted)} top-level director(ies) "
                        f"({', '.join(encrypted[:3])}) but not {', '.join(plain[:5])}{more}")
+    if cut:
+        return Verdict(UNKNOWN, f"the first {len(encrypted)} top-level entries are fscrypt-encrypted, "
+                       f"but there are more than {MAX_TOP_ENTRIES}: too many to judge them all")
     return Verdict(ENCRYPTED, f"fscrypt: all {len(encrypted)} top-level entries are encrypted "
                    f"directories ({', '.join(encrypted[:5])})")
+
+
+def _filesystem_key(mount: bd.Mount) -> str:
+    """Names one file system: its device number, or its source where that is anonymous."""
+    return mount.source if mount.fstype == "zfs" or mount.majmin.startswith("0:") else mount.majmin
 
 
 def evaluate(out: Outputs, params: Params) -> Result:
@@ -193,7 +203,10 @@ def evaluate(out: Outputs, params: Params) -> Result:
     judged: list[tuple[str, Verdict]] = []  # (what, verdict)
     not_judged: list[str] = []
     mountpoints = {m.mountpoint for m in mounts}
-    seen_devices: dict[str, str] = {}  # device key -> first mount point
+    seen_devices: dict[str, str] = {}  # file system -> first mount point
+    # Excluding a mount point excludes its file system, wherever else it is bind-mounted.
+    excluded_filesystems = {_filesystem_key(m) for m in mounts
+                            if any(fnmatch.fnmatch(m.mountpoint, g) for g in excluded)}
     for mount in mounts:
         kind = bd.mount_kind(mount)
         if kind == "network":
@@ -202,10 +215,10 @@ def evaluate(out: Outputs, params: Params) -> Result:
             continue
         if kind != "disk":
             continue
-        if any(fnmatch.fnmatch(mount.mountpoint, g) for g in excluded):
-            not_judged.append(f"{mount.mountpoint}: excluded by exclude_mounts")
+        key = _filesystem_key(mount)
+        if key in excluded_filesystems:
+            not_judged.append(f"{mount.mountpoint} ({mount.source}): excluded by exclude_mounts")
             continue
-        key = mount.source if mount.fstype == "zfs" or mount.majmin.startswith("0:") else mount.majmin
         if key in seen_devices:
             continue  # a bind mount, or the same file system mounted twice
         seen_devices[key] = mount.mountpoint
@@ -235,7 +248,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
             fscrypt = _fscrypt_verdict(top_entries.get(mount.mountpoint, []), {
                 p.rsplit("/", 1)[-1] for p in mountpoints
                 if p != mount.mountpoint and p.rsplit("/", 1)[0] == mount.mountpoint.rstrip("/")})
-            if fscrypt is not None and (fscrypt.state == ENCRYPTED or verdict.state == PLAIN):
+            if fscrypt is not None and (fscrypt.state == ENCRYPTED or verdict.state == PLAIN
+                                        or fscrypt.state == UNKNOWN):
                 verdict = Verdict(fscrypt.state, fscrypt.how, verdict.disks)
         judged.append((label, verdict))
 
@@ -272,8 +286,10 @@ def evaluate(out: Outputs, params: Params) -> Result:
         return "; ".join(w for w, _ in items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
 
     if plain:
-        return result(Status.FAIL, f"{listed(plain)} {'is' if len(plain) == 1 else 'are'} not encrypted",
-                      details, evidence, **values)
+        # The usual reason (no encryption layer at all) goes without saying; a partial one not.
+        reasons = [f" ({v.how})" for _, v in plain[:3] if v.how.startswith("fscrypt")]
+        return result(Status.FAIL, f"{listed(plain)} {'is' if len(plain) == 1 else 'are'} not encrypted"
+                      + "".join(reasons), details, evidence, **values)
     if unknown:
         return result(Status.ERROR, f"could not tell whether {listed(unknown)} "
                       f"{'is' if len(unknown) == 1 else 'are'} encrypted: {unknown[0][1].how}",
@@ -288,8 +304,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
                       "encryption setting for each volume (console screenshot or API output, e.g. "
                       "`aws ec2 describe-volumes`, showing the volume id and that it is encrypted)",
                       details, evidence, **values)
-    return result(Status.PASS, f"all {len(judged)} file system(s) and swap area(s) on disk are "
-                  "encrypted: " + "; ".join(f"{w.split(' (')[0]}: {v.how}" for w, v in judged[:3])
+    return result(Status.PASS, f"every file system and swap area on a disk is encrypted ({len(judged)}): "
+                  + "; ".join(f"{w.split(' (')[0]}: {v.how}" for w, v in judged[:3])
                   + (" …" if len(judged) > 3 else ""), details, evidence, **values)
 
 

@@ -321,8 +321,8 @@ def device_graph(lsblk_text: str | None, sysfs_text: str | None) -> tuple[Device
             graphs.append(parse(text))
         except ValueError as exc:
             problems.append(str(exc))
-    if not graphs:
-        return DeviceGraph(), problems
+    if not any(g.devices for g in graphs):
+        return DeviceGraph(), problems + ["neither lsblk nor sysfs lists any block device"]
     graph = graphs[0]
     for other in graphs[1:]:
         graph = merge(graph, other)
