@@ -432,9 +432,12 @@ def _chain_pem(sock: ssl.SSLSocket) -> tuple[list[str], str]:
     chain; its private `_sslobj.get_unverified_chain()` (3.10+) is used when present,
     else the leaf alone."""
     chain_of = getattr(getattr(sock, "_sslobj", None), "get_unverified_chain", None)
-    if callable(chain_of):
-        chain = chain_of() or []
-        ders = [c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]  # type: ignore[attr-defined]
+    der_encoding = getattr(getattr(ssl, "_ssl", None), "ENCODING_DER", None)
+    if callable(chain_of) and der_encoding is not None:
+        try:
+            ders = [c.public_bytes(der_encoding) for c in chain_of() or []]
+        except (AttributeError, TypeError, ValueError, ssl.SSLError):
+            ders = []  # the private API changed: the leaf alone, below
         if ders:
             return [ssl.DER_cert_to_PEM_cert(d) for d in ders], "chain as sent by the server"
     leaf = sock.getpeercert(binary_form=True)

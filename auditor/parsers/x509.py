@@ -49,7 +49,10 @@ class CertFacts:
 
 
 def _key(cert: x509.Certificate) -> tuple[str, int]:
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError):
+        return "unsupported", 0
     if isinstance(key, rsa.RSAPublicKey):
         return "RSA", key.key_size
     if isinstance(key, ec.EllipticCurvePublicKey):
@@ -74,8 +77,14 @@ def _self_signed(cert: x509.Certificate) -> bool:
 
 
 def parse_pem(pem: str) -> CertFacts:
-    """The facts of one PEM certificate; ValueError when it is not one."""
-    cert = x509.load_pem_x509_certificate(pem.encode("ascii"))
+    """The facts of one PEM certificate; ValueError when it is not one, or is malformed."""
+    try:
+        return _facts(x509.load_pem_x509_certificate(pem.encode("ascii")))
+    except (TypeError, UnsupportedAlgorithm, x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as exc:
+        raise ValueError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def _facts(cert: x509.Certificate) -> CertFacts:
     try:
         sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = tuple(sans.get_values_for_type(x509.DNSName))
