@@ -103,7 +103,8 @@ class TestPki:
 
     def issue(self, name: str, *, dns_names: tuple[str, ...] = (SHOP,), ip_addresses: tuple[str, ...] = (),
               valid_from_days: int = -1, valid_to_days: int = 3650, rsa_bits: int = 2048,
-              digest: str = "sha256", self_signed: bool = False, common_name: str | None = None) -> Issued:
+              digest: str = "sha256", self_signed: bool = False, common_name: str | None = None,
+              send_ca: bool = False) -> Issued:
         """A leaf certificate for `dns_names` and `ip_addresses`, valid from/to that many days
         from now, signed by the test CA (or by itself)."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
@@ -134,7 +135,9 @@ class TestPki:
         else:
             cert_pem = builder.sign(key if self_signed else self.ca_key, hashes.SHA256()).public_bytes(
                 serialization.Encoding.PEM).decode()
-        cert_file.write_text(cert_pem)
+        # nginx sends every certificate of its ssl_certificate file: with send_ca, the root too.
+        ca_pem = self.ca_cert.public_bytes(serialization.Encoding.PEM).decode()
+        cert_file.write_text(cert_pem + (ca_pem if send_ca else ""))
         issued = Issued(name, cert_file, key_file, cert_pem, key_pem)
         self.issued.append(issued)
         return issued
@@ -322,6 +325,7 @@ def catalogue(pki: TestPki, only: tuple[str, ...] = ()) -> list[Site]:
     and one of each fault. Certificates are issued only for the sites returned."""
     sites: dict[str, Callable[[], Site]] = {
         "good": lambda: Site("good", pki.issue("good")),
+        "full_chain": lambda: Site("full_chain", pki.issue("full_chain", send_ca=True)),
         "port80_closed": lambda: Site("port80_closed", pki.issue("port80_closed"), http=None),
         "p384_only": lambda: Site("p384_only", pki.issue("p384_only"), ecdh_curve="secp384r1"),
         "wildcard": lambda: Site("wildcard", pki.issue("wildcard", dns_names=("*.example.test",))),

@@ -82,6 +82,9 @@ CASES = [
     Case("pass_tls12_tls13", endpoint("good"), GOOD, "pass",
          ["1 endpoint(s) serve HTTPS as promised", "TLSv1.2 and TLSv1.3"],
          values={"endpoints": 1, "endpoints_failing": 0, "protocols": "TLSv1.2,TLSv1.3"}),
+    Case("pass_full_chain", endpoint("full_chain"), GOOD + "; nginx's ssl_certificate file holds the leaf "
+         "and the test CA's own certificate (EC P-256, self-signed), so both are sent", "pass",
+         ["serve HTTPS as promised"]),
     Case("pass_port80_closed", endpoint("port80_closed"), GOOD.replace("plain HTTP 301 to https",
          "no plain-HTTP listener (http_port is a closed port)"), "pass", ["serve HTTPS as promised"]),
     Case("pass_hello_retry_request", endpoint("p384_only"), GOOD + "; ssl_ecdh_curve secp384r1, so the "
