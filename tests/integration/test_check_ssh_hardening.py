@@ -1,0 +1,93 @@
+"""ssh_hardening end to end: the hosts' configured sshd (a planted /etc/ssh/sshd_config and
+sshd_config.d, judged by the machine's real `sshd -T` over SSH), through the CLI.
+
+The test sshd itself runs from the harness's generated config; the check audits the
+host's configured one, as on a real server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import run_cli
+from tests.integration.sshhosts import HostSpec, SshdFleet, require_sshd_support
+
+pytestmark = pytest.mark.integration
+
+NOTE_SECRET = "Hunter2-Root-Pw-9b1c"  # written in a comment by a careless admin: must stay on the host
+HARDENED = f"""# Hardened by the security team
+# old root password was {NOTE_SECRET}
+Include /etc/ssh/sshd_config.d/*.conf
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM yes
+AllowGroups sshusers
+Ciphers chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-ctr
+MACs hmac-sha2-512-etm@openssh.com,hmac-sha2-256-etm@openssh.com
+KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org
+"""
+WEAK = f"""# legacy box, root password {NOTE_SECRET}
+Include /etc/ssh/sshd_config.d/*.conf
+PermitRootLogin yes
+PasswordAuthentication yes
+Ciphers aes128-cbc,aes256-ctr
+"""
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdFleet]:
+    require_sshd_support()
+    with SshdFleet(tmp_path_factory.mktemp("sshfleet")) as fleet:
+        fleet.start(HostSpec("hardened", files={"/etc/ssh/sshd_config": HARDENED,
+                                                "/etc/ssh/sshd_config.d/10-x11.conf": "X11Forwarding no\n"},
+                             replace_dirs=("/etc/ssh/sshd_config.d",)))
+        fleet.start(HostSpec("weak", files={"/etc/ssh/sshd_config": WEAK},
+                             replace_dirs=("/etc/ssh/sshd_config.d",)))
+        fleet.start(HostSpec("dropin", files={
+            "/etc/ssh/sshd_config": HARDENED,
+            "/etc/ssh/sshd_config.d/50-cloud-init.conf": "PasswordAuthentication yes\n"},
+            replace_dirs=("/etc/ssh/sshd_config.d",)))
+        yield fleet
+
+
+def test_verdicts_through_the_cli(fleet: SshdFleet, tmp_path: Path) -> None:
+    # Given a hardened host, a weak one, and a hardened one whose drop-in re-enables passwords
+    hosts = fleet.inventory_hosts()
+    for entry in hosts.values():
+        entry["known_hosts"] = str(fleet.known_hosts)
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump({"hosts": hosts}))
+    out = tmp_path / "run"
+    # When the check runs through the CLI
+    done = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
+                   "--check", "ssh_hardening")
+    report = json.loads(next(out.glob("*/report.json")).read_text())
+    results = {h["name"]: next(r for r in h["results"] if r["check"] == "ssh_hardening")
+               for h in report["hosts"]}
+    # Then the hardened host passes on sshd -T's word
+    assert done.rc != 0
+    assert results["hardened"]["status"] == "pass", results["hardened"]
+    assert results["hardened"]["values"]["source"] == "sshd -T"
+    assert "X11Forwarding no (/etc/ssh/sshd_config.d/10-x11.conf:1)" in results["hardened"]["details"]
+    # And the weak one fails naming each directive with its file and line
+    weak = results["weak"]
+    assert weak["status"] == "fail"
+    for problem in ("PermitRootLogin yes (/etc/ssh/sshd_config:3)",
+                    "PasswordAuthentication yes (/etc/ssh/sshd_config:4)",
+                    "Ciphers offers aes128-cbc (/etc/ssh/sshd_config:5)"):
+        assert problem in weak["details"], weak["details"]
+    assert weak["values"]["weak_algorithms"] >= 1
+    # And the drop-in, read before the main file's own line, wins
+    assert results["dropin"]["status"] == "fail"
+    dropin = "PasswordAuthentication yes (/etc/ssh/sshd_config.d/50-cloud-init.conf:1)"
+    assert dropin in results["dropin"]["summary"]
+    # And the password noted in a comment never left the hosts
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert NOTE_SECRET.encode() not in path.read_bytes(), path
