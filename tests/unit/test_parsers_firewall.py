@@ -1,0 +1,139 @@
+"""auditor/parsers/firewall.py on rulesets loaded into a real kernel: each ruleset is loaded
+with nft -f / iptables in a private network namespace (`unshare --net`) and read back with
+`nft -j list ruleset` and iptables-save, exactly as the probes read them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from auditor.parsers import firewall
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("nft") or not shutil.which("unshare"),
+                                reason="needs root, nft and unshare (a private network namespace)")
+
+
+def loaded(nft: str = "", iptables: tuple[str, ...] = ()) -> list[firewall.Ruleset]:
+    """The rulesets as the check reads them, after loading `nft` text and iptables commands."""
+    script = "set -e\n" + ("nft -f - <<'EOF'\n" + nft + "\nEOF\n" if nft else "")
+    script += "".join(f"iptables {rule}\n" for rule in iptables)
+    script += "nft -j list ruleset; echo '#SPLIT'; iptables-save; echo '#SPLIT'; ip6tables-save\n"
+    done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True, text=True,
+                          check=True)
+    nft_json, ipv4, ipv6 = done.stdout.split("#SPLIT\n")
+    return [firewall.parse_nft_json(nft_json), firewall.parse_iptables_save(ipv4, 4),
+            firewall.parse_iptables_save(ipv6, 6)]
+
+
+def table(name: str, policy: str, *rules: str, hook: str = "input") -> str:
+    """An nft table with one base chain `i` holding `rules`."""
+    body = "".join(f"    {rule}\n" for rule in rules)
+    chain = f"  chain i {{\n    type filter hook {hook} priority 0; {policy};\n{body}  }}\n"
+    return f"table {name} {{\n{chain}}}\n"
+
+
+def reach(rulesets: list[firewall.Ruleset], port: int, version: int = 4, proto: str = "tcp") -> str:
+    return firewall.allowed_sources(rulesets, port, proto, version).describe()
+
+
+ALLOWLIST = """table inet filter {
+  set db_clients { type ipv4_addr; flags interval; elements = { 10.213.0.0/16, 192.0.2.7 } }
+  chain input {
+    type filter hook input priority 0; policy drop;
+    iif "lo" accept
+    ct state established,related accept
+    ct state invalid drop
+    tcp dport 22 accept
+    ip saddr @db_clients tcp dport { 5432, 6379 } accept
+    ip6 saddr fd00::/8 tcp dport 5432-5433 counter accept
+    ip saddr != 10.0.0.0/8 tcp dport 1000 drop
+    tcp dport vmap { 8080 : accept, 3306 : jump mysql }
+  }
+  chain mysql {
+    ip saddr 172.16.0.0/12 accept
+  }
+}"""
+
+
+def test_nft_allowlist_with_named_set_ranges_vmap_and_jump() -> None:
+    # Given an inet chain with policy drop and several ways to allow sources
+    rulesets = loaded(ALLOWLIST)
+    # When each port is asked about
+    # Then only the allowed sources can reach it, per IP version
+    assert reach(rulesets, 5432) == "10.213.0.0/16, 192.0.2.7/32"
+    assert reach(rulesets, 5432, 6) == "fd00::/8"
+    assert reach(rulesets, 6379, 6) == "no remote source"
+    assert reach(rulesets, 22) == "any source"
+    assert reach(rulesets, 8080) == "any source"
+    assert reach(rulesets, 3306) == "172.16.0.0/12"
+    assert reach(rulesets, 9999) == "no remote source"
+    assert reach(rulesets, 5432, proto="udp") == "no remote source"
+
+
+def test_nft_accept_policy_with_port_specific_drop() -> None:
+    # Given policy accept and a rule dropping every source but one network for one port
+    rulesets = loaded(table("ip f", "policy accept", "ip saddr != 10.213.0.0/16 tcp dport 5432 drop"))
+    # Then that port is restricted, others and IPv6 (family ip) are not
+    assert reach(rulesets, 5432) == "10.213.0.0/16"
+    assert reach(rulesets, 5433) == "any source"
+    assert reach(rulesets, 5432, 6) == "any source"
+
+
+def test_unknown_matches_err_towards_open() -> None:
+    # Given rules with matches the parser does not model (input interface, rate limit)
+    rulesets = loaded(table("inet f", "policy drop", 'iifname "eth0" tcp dport 5432 accept',
+                            "tcp dport 6379 limit rate 10/second drop", "tcp dport 6379 accept"))
+    # Then an accept with an unknown match counts as accepting, a drop with one as not dropping
+    assert reach(rulesets, 5432) == "any source"
+    assert reach(rulesets, 6379) == "any source"
+
+
+def test_a_chain_on_another_hook_or_type_is_not_read() -> None:
+    # Given a drop-everything chain on prerouting only
+    rulesets = loaded(table("inet f", "policy drop", hook="prerouting"))
+    # Then it is not taken as restricting the input path (conservative)
+    assert reach(rulesets, 5432) == "any source"
+
+
+def test_two_base_chains_must_both_accept() -> None:
+    # Given one permissive table and one that allows 5432 only from 10.0.0.0/8
+    rulesets = loaded(table("inet a", "policy accept")
+                      + table("ip b", "policy drop", "ip saddr 10.0.0.0/8 tcp dport 5432 accept"))
+    # Then the restrictive chain decides
+    got = firewall.allowed_sources(rulesets, 5432, "tcp", 4)
+    assert got.describe() == "10.0.0.0/8"
+    assert got.restricting_chains == ("nftables ip b i (policy drop)",)
+
+
+def test_iptables_user_chain_with_return_and_negation() -> None:
+    # Given iptables rules (nf_tables backend) with a user chain that returns, multiport and ! -s
+    rulesets = loaded(iptables=(
+        "-P INPUT DROP", "-A INPUT -i lo -j ACCEPT",
+        "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-N DB", "-A INPUT -p tcp -m multiport --dports 5432,3306 -j DB",
+        "-A DB -s 10.213.0.0/16 -j ACCEPT", "-A DB -j RETURN",
+        "-A INPUT ! -s 192.168.0.0/16 -p tcp --dport 6379 -j REJECT --reject-with tcp-reset",
+        "-A INPUT -p tcp --dport 6379 -j ACCEPT",
+    ))
+    # Then iptables-save's rules restrict each port as written
+    assert reach(rulesets, 5432) == "10.213.0.0/16"
+    assert reach(rulesets, 3306) == "10.213.0.0/16"
+    assert reach(rulesets, 6379) == "192.168.0.0/16"
+    # And the same rules seen through nft -j alone (xt matches it cannot model) prove nothing
+    assert reach(rulesets[:1], 5432) == "any source"
+
+
+def test_empty_ruleset_restricts_nothing() -> None:
+    rulesets = loaded()
+    assert firewall.allowed_sources(rulesets, 5432, "tcp", 4).input_chains == 0
+    assert reach(rulesets, 5432) == "any source"
+
+
+def test_garbage_is_an_error_not_an_open_door() -> None:
+    with pytest.raises(firewall.FirewallParseError):
+        firewall.parse_nft_json("Error: syntax error")
+    with pytest.raises(firewall.FirewallParseError):
+        firewall.parse_iptables_save("-A INPUT -j ACCEPT\n", 4)
