@@ -44,11 +44,13 @@ from auditor.probes import quote, shell
 
 HISTORIES = (".bash_history", ".zsh_history", ".sh_history", ".mysql_history", ".psql_history")
 BINARY_NAMES = ("wtmp", "wtmp.*", "btmp", "btmp.*", "lastlog", "faillog", "*.journal", "*.journal~")
+# Labels avoid the shapes the local redaction pass masks (`password=x`, `-p x`), so that
+# the report can name them.
 KINDS = {
-    "cmdline": "--password=", "mysql": "mysql -p", "sshpass": "sshpass -p", "curl": "curl -u",
-    "url": "URL user:password@", "basic": "Authorization: Basic", "bearer": "Bearer token",
-    "json": "JSON password", "param": "password= parameter", "invalid_user": "password as sshd user name",
-    "login_name": "password as login name",
+    "cmdline": "--password option", "mysql": "mysql -p option", "sshpass": "sshpass password option",
+    "curl": "curl -u credentials", "url": "URL user:password@", "basic": "Basic auth header",
+    "bearer": "Bearer token", "json": "JSON password", "param": "password parameter",
+    "invalid_user": "password as sshd user name", "login_name": "password as login name",
 }
 
 # grep -E -i prefilter: every line a pattern below could match, and few others.

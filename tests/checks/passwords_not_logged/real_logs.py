@@ -93,7 +93,8 @@ def nginx_log(out: Path, paths: list[str]) -> None:
                          ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
         config.write_text(f"pid {tmp}/nginx.pid;\nerror_log {tmp}/error.log;\nevents {{}}\n"
                           f"http {{\n  access_log {out};\n  {temps}\n"
-                          f"  server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"ok\\n\"; }} }}\n}}\n")
+                          f"  server {{ listen 127.0.0.1:{port}; "
+                          f"location / {{ return 200 \"ok\\n\"; }} }}\n}}\n")
         server = subprocess.Popen(["nginx", "-c", str(config), "-p", tmp, "-g", "daemon off;"],
                                   stdin=subprocess.DEVNULL)
         try:

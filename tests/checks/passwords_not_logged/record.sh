@@ -30,7 +30,7 @@ mkdir -p "$W/pnl.nginx/nginx"
   '/login?user=bob&password=Hunter2-nginx&next=/cart' '/login?user=bob&password=%2A%2A%2A' '/static/app.css'
 record passwords_not_logged fail_nginx_query_password --plant-dir /var/log="$W/pnl.nginx" "${NO_HIST[@]}" \
   --source "/var/log holding nginx/access.log written by a real nginx 1.22 (access_log, default combined format) serving four GET requests on 127.0.0.1, one of them /login?user=bob&password=<a planted password, not quoted here>&next=/cart and one with the masked password=%2A%2A%2A" \
-  --expect-status fail --expect-summary "1 password(s) in logs: /var/log/nginx/access.log:2 (password= parameter)"
+  --expect-status fail --expect-summary "1 password(s) in logs: /var/log/nginx/access.log:2 (password parameter)"
 
 # Masked values everywhere: nothing to report.
 mkdir -p "$W/pnl.masked/nginx" "$W/pnl.masked/app"
@@ -59,7 +59,7 @@ mkdir -p "$W/pnl.empty"
 record passwords_not_logged fail_bash_history_mysql --plant-dir /var/log="$W/pnl.empty" \
   --plant /root/.bash_history="$W/pnl.history" \
   --source "An empty /var/log and /root/.bash_history holding 'mysql -uroot -p<password> shop' with a real password on its line 2 (as typed by an admin; the value is not quoted here); histories=true, no other history on this machine" \
-  --expect-status fail --expect-summary "1 password(s) in logs: /root/.bash_history:2 (mysql -p)"
+  --expect-status fail --expect-summary "1 password(s) in logs: /root/.bash_history:2 (mysql -p option)"
 
 # A rotated, gzipped JSON log.
 mkdir -p "$W/pnl.gz/app"
@@ -85,7 +85,7 @@ mkdir -p "$W/pnl.many/nginx"
 record passwords_not_logged fail_max_findings --plant-dir /var/log="$W/pnl.many" "${NO_HIST[@]}" \
   --param max_findings=3 \
   --source "/var/log/nginx/access.log from a real nginx after eight GET /login?user=uN&password=<a distinct planted password each, not quoted here> requests, judged with max_findings=3: three lines are listed, eight counted" \
-  --expect-status fail --expect-summary "8 password(s) in logs: /var/log/nginx/access.log:1 (password= parameter)" \
+  --expect-status fail --expect-summary "8 password(s) in logs: /var/log/nginx/access.log:1 (password parameter)" \
   --expect-value findings=8
 
 # Non-UTF-8 bytes, a binary file, an empty file, comments.
@@ -98,7 +98,7 @@ head -c 4096 /dev/urandom >"$W/pnl.garbled/app/cache.bin"
 cp /var/log/wtmp "$W/pnl.garbled/wtmp" 2>/dev/null || head -c 384 /dev/zero >"$W/pnl.garbled/wtmp"
 record passwords_not_logged garbled_non_utf8_and_binary --plant-dir /var/log="$W/pnl.garbled" "${NO_HIST[@]}" \
   --source "/var/log with the real sshd auth.log of fail_sshd_password_as_user, app/latin1.log holding Latin-1 bytes (caf\\xe9, \\xff\\xfe) and on line 2 a password= parameter whose value holds a Latin-1 byte (not quoted here), then a comment with password=***, app/cache.bin of 4096 random bytes, an empty app/empty.log, and this machine's wtmp (binary, skipped by name)" \
-  --expect-status fail --expect-summary "4 password(s) in logs: /var/log/app/latin1.log:2 (password= parameter)" \
+  --expect-status fail --expect-summary "4 password(s) in logs: /var/log/app/latin1.log:2 (password parameter)" \
   --expect-value files_scanned=4
 
 # A corrupt rotated archive: that file cannot be read, so the check cannot tell.

@@ -1,0 +1,120 @@
+"""passwords_not_logged end to end: planted logs and histories on real sshd hosts.
+
+Each host is an OpenSSH server in its own mount namespace (sshhosts.py) whose /var/log and
+/root are replaced by planted files: an nginx access log line, a JSON application log
+rotated and gzipped, sshd lines, and a root .bash_history. The check runs through the CLI
+over SSH; the verdict is read from report.json, and no planted secret may reach the run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+import yaml
+
+from tests.conftest import run_cli
+from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
+
+pytestmark = pytest.mark.integration
+
+SECRETS = {
+    "nginx_query": "Qry-Secret-41",
+    "json_gz": "Gz-Json-Secret-42",
+    "mysql_history": "Hist-Root-43",
+    "ssh_user_typed_password": "Ss4-Typed!pw",
+}
+NGINX_LINE = '10.0.0.7 - - [02/Mar/2026:10:00:0{n} +0000] "GET {path} HTTP/1.1" 200 3 "-" "curl/7.88.1"\n'
+
+
+def nginx_log(*paths: str) -> str:
+    return "".join(NGINX_LINE.format(n=i, path=p) for i, p in enumerate(paths))
+
+
+def json_log(*bodies: dict[str, str]) -> str:
+    return "".join(f"2026-03-0{i + 1} 10:00:00 INFO shop login request {json.dumps(b)}\n"
+                   for i, b in enumerate(bodies))
+
+
+SSHD_LINES = ("Mar  2 10:00:01 web sshd[811]: Invalid user oracle from 10.0.0.9 port 50522\n"
+              "Mar  2 10:00:03 web sshd[811]: Failed password for invalid user oracle from 10.0.0.9 port 50522 ssh2\n")
+
+
+@pytest.fixture(scope="module")
+def fleet(tmp_path_factory):
+    require_sshd_support()
+    s = SECRETS
+    leaky = {
+        "/var/log/nginx/access.log": nginx_log("/", f"/login?user=bob&password={s['nginx_query']}&next=/"),
+        "/var/log/shop/app.log": json_log({"user": "carol", "password": "***"}),
+        "/var/log/shop/app.log.1.gz": Planted(gzip.compress(json_log(
+            {"user": "alice", "password": "[REDACTED]"}, {"user": "bob", "password": s["json_gz"]}).encode())),
+        "/var/log/auth.log": SSHD_LINES + (
+            f"Mar  2 10:01:00 web sshd[812]: Invalid user {s['ssh_user_typed_password']} from 10.0.0.9 port 50530\n"),
+        "/root/.bash_history": f"cd /srv/shop\nmysql -uroot -p{s['mysql_history']} shop\nls\n",
+    }
+    clean = {
+        "/var/log/nginx/access.log": nginx_log("/", "/login?user=bob&password=%2A%2A%2A&next=/"),
+        "/var/log/shop/app.log": json_log({"user": "carol", "password": "***"}),
+        "/var/log/shop/app.log.1.gz": Planted(gzip.compress(json_log(
+            {"user": "alice", "password": "[REDACTED]"}).encode())),
+        "/var/log/auth.log": SSHD_LINES,
+        "/root/.bash_history": "cd /srv/shop\nmysql -uroot -p shop\nmysql -p\"$DB_PASS\" shop\n",
+    }
+    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+        for name, files in (("logs-leaky", leaky), ("logs-clean", clean)):
+            fleet.start(HostSpec(name, files=files, replace_dirs=("/var/log", "/root")))
+        yield fleet
+
+
+@pytest.fixture(scope="module")
+def run(fleet, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    hosts = fleet.inventory_hosts()
+    for entry in hosts.values():
+        entry["known_hosts"] = str(fleet.known_hosts)
+    inventory = tmp / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump({"hosts": hosts}))
+    out = tmp / "reports"
+    result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
+                     "--check", "passwords_not_logged")
+    by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
+    return result, by_host, next(out.iterdir())
+
+
+def test_leaky_host_fails_with_each_file_and_line(run):
+    # Given a host with a password in an nginx query string, in a rotated gzipped JSON log,
+    # typed as an sshd user name, and on a mysql command line in root's history
+    result, by_host, _ = run
+    leaky = by_host["logs-leaky"]
+    # Then the check fails and names every place, file:line and kind
+    assert leaky["status"] == "fail", leaky
+    assert leaky["summary"].startswith("4 password(s) in logs: /root/.bash_history:2 (mysql -p option)")
+    details = "\n".join(leaky["details"])
+    for place in ("/var/log/nginx/access.log:2 (password parameter)",
+                  "/var/log/shop/app.log.1.gz:2 (JSON password)",
+                  "/var/log/auth.log:3 (password as sshd user name)"):
+        assert place in details, details
+    # And the masked excerpts show where, not what
+    assert "GET /login?user=bob&password=***&next=/ HTTP/1.1" in details
+    assert leaky["values"]["findings"] == 4 and leaky["values"]["compressed_files"] == 1
+    assert result.rc == 1, result.stderr
+
+
+def test_clean_host_with_masked_values_passes(run):
+    # Given a host whose logs and history hold only masked values, prompts and variables
+    _, by_host, _ = run
+    clean = by_host["logs-clean"]
+    # Then it passes, saying what it scanned
+    assert clean["status"] == "pass", clean
+    assert clean["summary"].startswith("scanned 5 file(s) (1 compressed), no password found")
+
+
+def test_no_planted_secret_reaches_the_run_folder(run):
+    _, _, run_dir = run
+    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    assert any("evidence" in p.parts for p in files)
+    everything = "\n".join(p.read_text(errors="replace") for p in files)
+    for name, value in SECRETS.items():
+        assert value not in everything, name
