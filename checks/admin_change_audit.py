@@ -201,7 +201,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
               "keys": sorted({k for k in watched.values() if k})}
     if problems:
         return result(Status.FAIL, "; ".join(problems), details, evidence, **values)
-    keys = ", ".join(values["keys"]) or "(no key)"
+    keys = ", ".join(sorted({k for k in watched.values() if k})) or "(no key)"
     return result(Status.MANUAL, f"auditd records changes to all {len(watched)} watched path(s) "
                   f"(keys: {keys}); attach the alerting rule that forwards these audit events to people, "
                   "and one sample notification", details, evidence, **values)
