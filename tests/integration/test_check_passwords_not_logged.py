@@ -2,7 +2,9 @@
 
 Each host is an OpenSSH server in its own mount namespace (sshhosts.py) whose /var/log and
 /root are replaced by planted files: an nginx access log line, a JSON application log
-rotated and gzipped, sshd lines, and a root .bash_history. The check runs through the CLI
+rotated and gzipped, the log a real sshd wrote after real failed password logins (one with
+a password typed as the user name; see tests/checks/passwords_not_logged/real_logs.py),
+and a root .bash_history. The check runs through the CLI
 over SSH; the verdict is read from report.json, and no planted secret may reach the run.
 """
 
@@ -10,6 +12,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -37,21 +42,29 @@ def json_log(*bodies: dict[str, str]) -> str:
                    for i, b in enumerate(bodies))
 
 
-SSHD_LINES = ("Mar  2 10:00:01 web sshd[811]: Invalid user oracle from 10.0.0.9 port 50522\n"
-              "Mar  2 10:00:03 web sshd[811]: Failed password for invalid user oracle from 10.0.0.9 port 50522 ssh2\n")
+REAL_LOGS = Path(__file__).resolve().parents[1] / "checks" / "passwords_not_logged" / "real_logs.py"
+
+
+def real_sshd_log(path: Path, *user_names: str) -> str:
+    """What a real sshd (-E, LogLevel INFO) writes when password logins as these names fail."""
+    subprocess.run([sys.executable, str(REAL_LOGS), "sshd", str(path), *user_names], check=True, timeout=120)
+    return path.read_text(errors="replace")
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
     require_sshd_support()
     s = SECRETS
+    logs = tmp_path_factory.mktemp("sshd-logs")
+    leaky_auth = real_sshd_log(logs / "leaky.log", "oracle", s["ssh_user_typed_password"])
+    clean_auth = real_sshd_log(logs / "clean.log", "oracle", "admin")
+    json_gz = gzip.compress(json_log({"user": "alice", "password": "[REDACTED]"},
+                                     {"user": "bob", "password": s["json_gz"]}).encode())
     leaky = {
         "/var/log/nginx/access.log": nginx_log("/", f"/login?user=bob&password={s['nginx_query']}&next=/"),
         "/var/log/shop/app.log": json_log({"user": "carol", "password": "***"}),
-        "/var/log/shop/app.log.1.gz": Planted(gzip.compress(json_log(
-            {"user": "alice", "password": "[REDACTED]"}, {"user": "bob", "password": s["json_gz"]}).encode())),
-        "/var/log/auth.log": SSHD_LINES + (
-            f"Mar  2 10:01:00 web sshd[812]: Invalid user {s['ssh_user_typed_password']} from 10.0.0.9 port 50530\n"),
+        "/var/log/shop/app.log.1.gz": Planted(json_gz),
+        "/var/log/auth.log": leaky_auth,
         "/root/.bash_history": f"cd /srv/shop\nmysql -uroot -p{s['mysql_history']} shop\nls\n",
     }
     clean = {
@@ -59,7 +72,7 @@ def fleet(tmp_path_factory):
         "/var/log/shop/app.log": json_log({"user": "carol", "password": "***"}),
         "/var/log/shop/app.log.1.gz": Planted(gzip.compress(json_log(
             {"user": "alice", "password": "[REDACTED]"}).encode())),
-        "/var/log/auth.log": SSHD_LINES,
+        "/var/log/auth.log": clean_auth,
         "/root/.bash_history": "cd /srv/shop\nmysql -uroot -p shop\nmysql -p\"$DB_PASS\" shop\n",
     }
     with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
@@ -90,15 +103,17 @@ def test_leaky_host_fails_with_each_file_and_line(run):
     leaky = by_host["logs-leaky"]
     # Then the check fails and names every place, file:line and kind
     assert leaky["status"] == "fail", leaky
-    assert leaky["summary"].startswith("4 password(s) in logs: /root/.bash_history:2 (mysql -p option)")
+    assert leaky["summary"].startswith("6 password(s) in logs: /root/.bash_history:2 (mysql -p option)")
     details = "\n".join(leaky["details"])
     for place in ("/var/log/nginx/access.log:2 (password parameter)",
                   "/var/log/shop/app.log.1.gz:2 (JSON password)",
-                  "/var/log/auth.log:3 (password as sshd user name)"):
+                  "/var/log/auth.log: 3 line(s) with a password"):  # sshd's Invalid/Failed/closed lines
         assert place in details, details
+    assert "(password as sshd user name): Invalid user *** from 127.0.0.1" in details
     # And the masked excerpts show where, not what
     assert "GET /login?user=bob&password=***&next=/ HTTP/1.1" in details
-    assert leaky["values"]["findings"] == 4 and leaky["values"]["compressed_files"] == 1
+    assert leaky["values"]["findings"] == 6 and leaky["values"]["compressed_files"] == 1
+    assert leaky["values"]["findings_by_kind"]["password as sshd user name"] == 3
     assert result.rc == 1, result.stderr
 
 
