@@ -121,17 +121,20 @@ MASK_SECRETS = " ".join([
     "-e", quote("s#(://[^/:@[:space:]]+:)[^@/[:space:]]+@#\\1***@#g"),
 ])
 
-# Prefilters on the host: only lines that may matter leave it. `$TOOLS_RE` is the ERE of
+# Prefilters on the host: only lines that may matter leave it, each crontab line prefixed
+# with its line number in the file. `$TOOLS_RE` is the ERE of
 # tool names (set by `_with_tools`), matched against the lower-cased line.
 _CRONTAB_FILTER = r"""awk '
 function flush() {
   if (file != "" && jobs > 0) printf "# auditor: %d job line(s), %d shown\n", jobs, shown
   jobs = 0; shown = 0 }
-/^### auditor-/ { flush(); file = $0; print; next }
+/^### auditor-/ { flush(); file = $0; line = 0; print; next }
+{ line++ }
 /^[ \t]*(#|$)/ { next }
 /^[ \t]*[A-Za-z_][A-Za-z0-9_]*[ \t]*=/ { next }
 { jobs++; low = tolower($0)
-  if (low ~ ENVIRON["TOOLS_RE"] || low ~ /backup|run-parts|anacron/) { print substr($0, 1, 2000); shown++ } }
+  if (low ~ ENVIRON["TOOLS_RE"] || low ~ /backup|run-parts|anacron/) {
+    printf "%d\t%s\n", line, substr($0, 1, 2000); shown++ } }
 END { flush() }'"""
 
 # Crontab files with their owner and mode (cron ignores some for those), anacron's presence,
@@ -361,20 +364,35 @@ def read_scheduler(text: str) -> Scheduler:
     return Scheduler(facts.get("pid1", ""), processes)
 
 
+def numbered(content: str) -> list[tuple[int, str]]:
+    """The crontab probe's "<line number>\t<line>" lines, as (number, line)."""
+    lines = []
+    for raw in content.splitlines():
+        number, tab, line = raw.partition("\t")
+        if tab and number.isdigit():
+            lines.append((int(number), line))
+    return lines
+
+
 def _cron_file_blocker(path: str, meta: dict[str, tuple[str, str, str, str]]) -> str:
-    """Why Debian's cron ignores a whole crontab file, or ""."""
+    """Why Debian's cron ignores a whole crontab file, or "" (each rule seen on cron 3.0pl1-162)."""
     name = path.rsplit("/", 1)[-1]
     kind, target, owner, mode = meta.get(path, ("f", "f", "?", "0"))
     writable = int(mode, 8) & 0o022 if re.fullmatch(r"[0-7]+", mode) else 0
     if path.startswith("/etc/cron.d/") and not schedules.run_parts_runs(name):
         return (f"cron ignores /etc/cron.d/{name}: file names there may hold only letters, digits, "
                 "'_' and '-' (no dots)")
-    if path.startswith("/etc/") and owner != "root":
-        return f"cron ignores {path}: it belongs to {owner}, not root"
-    if writable:
-        return f"cron ignores {path}: it is group- or other-writable (mode {mode})"
     if kind == "l" and target != "f":
         return f"cron ignores {path}: a link to no regular file"
+    if path.startswith("/etc/"):
+        if owner != "root":
+            return f"cron ignores {path}: it belongs to {owner}, not root"
+        if writable:
+            return f"cron ignores {path}: it is group- or other-writable (mode {mode})"
+    elif mode != "600":
+        return f"cron ignores {path}: a user crontab must have mode 600, not {mode}"
+    elif owner not in (name, "root"):
+        return f"cron ignores {path}: it belongs to {owner}, not {name} or root"
     return ""
 
 
@@ -404,13 +422,13 @@ def read_crontabs(text: str, tools: re.Pattern[str], params: Params, sched: Sche
             if not anacron:
                 findings.notes.append("/etc/anacrontab is there but anacron is not installed")
                 continue
-            jobs, problems = schedules.parse_anacrontab(content, path)
+            jobs, problems = schedules.parse_anacrontab(numbered(content), path)
             daemon = "" if (sched.cron_running or sched.systemd_running) else \
                 "anacron is started by cron or systemd, and neither is running"
         else:
             system = path == "/etc/crontab" or path.startswith("/etc/cron.d/")
             user = None if system else name
-            jobs, problems = schedules.parse_crontab(content, path, user)
+            jobs, problems = schedules.parse_crontab(numbered(content), path, user)
             daemon = _cron_file_blocker(path, meta) or sched.cron_blocker()
         findings.notes += problems
         for job in jobs:

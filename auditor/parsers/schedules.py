@@ -31,6 +31,7 @@ import datetime as dt
 import functools
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from auditor.parsers.conf import systemd_timespan_seconds
@@ -341,11 +342,19 @@ def parse_cron_line(line: str, source: str, user: str | None) -> CronJob | None:
     return CronJob(source, owner, schedule, cron_command(command))
 
 
-def parse_crontab(text: str, path: str, user: str | None) -> tuple[list[CronJob], list[str]]:
-    """(jobs, problems): every job line of one crontab; lines cron cannot read are problems."""
+Lines = str | Iterable[tuple[int, str]]  # a file's text, or (line number, line) pairs
+
+
+def _numbered(lines: Lines) -> Iterable[tuple[int, str]]:
+    return enumerate(lines.splitlines(), 1) if isinstance(lines, str) else lines
+
+
+def parse_crontab(lines: Lines, path: str, user: str | None) -> tuple[list[CronJob], list[str]]:
+    """(jobs, problems): every job line of one crontab; lines cron cannot read are problems.
+    `lines` is the file's text, or some of its lines with their line numbers."""
     jobs: list[CronJob] = []
     problems: list[str] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in _numbered(lines):
         try:
             job = parse_cron_line(line, f"{path}:{number}", user)
         except ScheduleError as exc:
@@ -359,11 +368,11 @@ def parse_crontab(text: str, path: str, user: str | None) -> tuple[list[CronJob]
 ANACRON_PERIODS = {"@daily": 1, "@weekly": 7, "@monthly": 31, "@yearly": 366, "@annually": 366}
 
 
-def parse_anacrontab(text: str, path: str = "/etc/anacrontab") -> tuple[list[CronJob], list[str]]:
+def parse_anacrontab(lines: Lines, path: str = "/etc/anacrontab") -> tuple[list[CronJob], list[str]]:
     """(jobs, problems) of `period delay job-id command` lines; the period in days."""
     jobs: list[CronJob] = []
     problems: list[str] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in _numbered(lines):
         stripped = line.strip()
         if not stripped or stripped.startswith("#") or _ENV_LINE.match(stripped):
             continue
