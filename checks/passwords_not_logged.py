@@ -76,7 +76,7 @@ function accept(i, key, v,   kw, pre) {
   if (kind[i] == "invalid_user" || kind[i] == "login_name") return length(v) >= 8 && classes(v) >= 3
   if (kind[i] == "bearer") return length(v) >= 12 && v ~ /[0-9]/ && v ~ /[A-Za-z]/ && !masked(v)
   if (kind[i] == "param") {
-    if (key ~ /(^|[^A-Za-z])(OLD)?PWD=$/) return 0  # sudo's working directory, not a password
+    if (key ~ /(^|[^A-Za-z])(OLD)?PWD[=]$/) return 0  # sudo's working directory, not a password
     kw = tolower(key)
     if (kw !~ /(password|passwd)=$/) {
       sub(/(pwd|pass)=$/, "", kw)
