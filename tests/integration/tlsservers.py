@@ -8,6 +8,10 @@ the site's certificate, protocols and HSTS header, and a plain-HTTP port that re
 https, serves 200, or is left closed. Logs and the pid file stay in that directory.
 nginx is stopped by the PID of the process this module started (SIGTERM, then SIGKILL),
 never by name, also when a test fails (use it as a context manager).
+
+`nginx_config` and `nginx_argv` render the same sites for any listen address, e.g. for an
+nginx `Service` inside a network-namespaced sshd test host (ports 443 and 80 of its own
+address), which the sshd harness starts and stops.
 """
 
 from __future__ import annotations
