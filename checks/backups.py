@@ -9,12 +9,14 @@ Two halves, both required:
    systemd/system with their drop-ins, plus `systemctl list-timers` when systemd runs).
    A job is a backup when its command (for a timer: the ExecStart of the service it
    triggers; for a run-parts script: its text) runs a known tool — restic, borg,
-   borgmatic, pg_dump, pg_dumpall, pg_basebackup, mysqldump, mariadb-dump, mariabackup,
+   borgmatic, pg_dump, pg_dumpall, pg_basebackup, Debian's pg_backupcluster (its
+   pg_dump@.timer instances count when enabled), mysqldump, mariadb-dump, mariabackup,
    xtrabackup, rsnapshot, duplicity, duply, rdiff-backup, kopia, autorestic,
    resticprofile, mongodump, backupninja — or `rsync`/`tar` writing to a destination
    whose name says backup (or is one of `paths`); `tools` adds more names (a wrapper
    script, say). A job counts only if it really runs: Debian's cron ignores /etc/cron.d
-   files whose names hold a dot or that are not root's or are group/other-writable;
+   files whose names hold a dot or that are not root's or are group/other-writable, and
+   user crontabs whose mode is not 600 (each rule seen on Debian 12's cron);
    run-parts never runs a /etc/cron.daily script whose name holds a dot (`backup.sh`!) or
    that is not executable; /etc/cron.daily runs only if a crontab or anacrontab line runs
    it (Debian's `test -x /usr/sbin/anacron ||` lines hand it to anacron when anacron is
