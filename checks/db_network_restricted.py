@@ -82,9 +82,8 @@ PG_HBA = r"""
   for c in /etc/postgresql/*/*/postgresql.conf; do
     [ -r "$c" ] && sed -n "s/^[[:space:]]*hba_file[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$c"
   done
-  for p in /proc/[0-9]*; do
-    [ "$(cat "$p/comm" 2>/dev/null)" = postgres ] || continue
-    tr '\0' '\n' <"$p/cmdline" 2>/dev/null | awk '
+  for c in $(grep -lx postgres /proc/[0-9]*/comm 2>/dev/null); do
+    tr '\0' '\n' <"${c%/comm}/cmdline" 2>/dev/null | awk '
       d { print $0 "/pg_hba.conf"; d = 0; next }
       $0 == "-D" { d = 1; next }
       /^-D./ { print substr($0, 3) "/pg_hba.conf"; next }
