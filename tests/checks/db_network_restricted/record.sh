@@ -155,6 +155,14 @@ db_case error_not_root_firewall_unreadable setup_pg_nft --run-as nobody \
   --source "As pass_postgres_nft_allowlist (postgres on 0.0.0.0:5432 and [::]:5432 behind an nftables allowlist), run as nobody: ss shows no owning processes, nft and iptables-save are refused" \
   --expect-status error --expect-summary "the firewall could not be read, so who may reach port 5432 (PostgreSQL) on 0.0.0.0:5432"
 
+db_case manual_external_firewall setup_pg_open --param external_firewall=true \
+  --source "As fail_postgres_open_no_firewall (postgres on 0.0.0.0:5432 and [::]:5432, no host firewall), with the parameter external_firewall: true (the inventory says a cloud security group guards the host)" \
+  --expect-status manual --expect-summary "attach the external firewall's rules"
+
+db_case fail_extra_database_port setup_web_only --param 'extra_databases=["couchbase-server", ":8080"]' \
+  --source "As skip_no_database (socat alone on 0.0.0.0:8080, no firewall), with the parameter extra_databases: [couchbase-server, ':8080'], so port 8080 counts as a database" \
+  --expect-status fail --expect-summary "port 8080 (a database port) (socat) listens on 0.0.0.0:8080 and no firewall rule restricts it"
+
 # Derived, not recorded: fail_postgres_open_no_firewall with every ss line cut short, as a
 # broken or foreign ss would print it.
 if [[ garbled_ss_cut == $ONLY ]] && [ -f tests/checks/db_network_restricted/fail_postgres_open_no_firewall.yaml ]; then
