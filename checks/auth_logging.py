@@ -348,8 +348,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
                       f"record(s) in {sources}", details, evidence, **values)
     recorded_by = "; ".join(recorders)
     if not parsed:
-        looked: list[str] = sorted(sampled) or list(params["auth_logs"])
-        where = ", ".join(looked) + (" or the journal" if JOURNAL in counts else "")
+        where = (", ".join(sorted(sampled)) if sampled
+                 else f"{', '.join(params['auth_logs'])} (none exists)") + (
+            " or the journal" if JOURNAL in counts else "")
         if host_hours is not None and host_hours < 24:
             return result(Status.PASS, f"recorded by {recorded_by}; no login record yet in {where}, but the "
                           f"host is only {host_hours:.0f} hours old", details, evidence, **values)
