@@ -18,7 +18,9 @@ the kernel's auditing is disabled (`enabled 0`), or a path has no such watch —
 names the paths and what is missing. Error: neither the loaded rules nor the rule files
 could be read (no root). Manual: every path is watched — the host records the changes, but
 the promise is that they are *notified*, which no host can show: attach the alerting rule
-that forwards these audit events (by key) to people, and one sample notification.
+that forwards these audit events (by key) to people, and one sample notification. Pass:
+every path is watched and the inventory's `notification_evidence` says where that
+attachment is (the summary quotes it; the check cannot verify it).
 
 Blind spots: `-F arch=` restrictions (a rule only for b64 misses 32-bit syscalls) and
 `never` rules filtering on fields other than the path are not weighed; changes made with
@@ -59,6 +61,9 @@ CHECK = Check(
               ["/etc/passwd", "/etc/group", "/etc/shadow", "/etc/gshadow", "/etc/sudoers", "/etc/sudoers.d"],
               "files and directories whose changes must be audited"),
         Param("perms", str, "wa", "access kinds each watch must record (w write, a attribute change)"),
+        Param("notification_evidence", str, "",
+              "where the attached proof of notification is (the alerting rule and a sample "
+              "notification, e.g. a ticket or evidence-pack path); when set, watched paths pass"),
     ),
     probes=(
         shell("processes", ps_script(("auditd",))),
@@ -202,6 +207,10 @@ def evaluate(out: Outputs, params: Params) -> Result:
     if problems:
         return result(Status.FAIL, "; ".join(problems), details, evidence, **values)
     keys = ", ".join(sorted({k for k in watched.values() if k})) or "(no key)"
+    attested: str = params["notification_evidence"].strip()
+    if attested:
+        return result(Status.PASS, f"auditd records changes to all {len(watched)} watched path(s) "
+                      f"(keys: {keys}); notification evidence: {attested}", details, evidence, **values)
     return result(Status.MANUAL, f"auditd records changes to all {len(watched)} watched path(s) "
                   f"(keys: {keys}); attach the alerting rule that forwards these audit events to people, "
                   "and one sample notification", details, evidence, **values)

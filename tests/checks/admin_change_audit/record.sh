@@ -9,7 +9,7 @@
 # with `-e 2` (immutable until reboot) is never loaded into the kernel; it is only planted.
 # /tmp/auditor-auditd.lock serialises this with the integration tests that do the same.
 
-AC_CASES=(manual_loaded_rules fail_missing_watches fail_auditd_not_running manual_rule_files_immutable
+AC_CASES=(manual_loaded_rules pass_notification_evidence fail_missing_watches fail_auditd_not_running manual_rule_files_immutable
   garbled_rule_files error_not_root)
 ac_wanted() { local c; for c in "${AC_CASES[@]}"; do [[ $c == $ONLY ]] && return 0; done; return 1; }  # shellcheck disable=SC2053
 
@@ -93,6 +93,10 @@ EOF
     --source "$FULL, the same watches loaded into the kernel with auditctl -R; $RUNNING" \
     --expect-status manual --expect-summary "auditd records changes to all 6 watched path(s) (keys: identity, scope)" \
     --expect-summary "attach the alerting rule" --expect-value rules_loaded_confirmed=true
+  record admin_change_audit pass_notification_evidence --plant-dir /etc/audit/rules.d="$W/ac-rules.full" \
+    --param 'notification_evidence=SEC-142 (Wazuh rule 80792 on keys identity, scope; sample alert attached)' \
+    --source "As manual_loaded_rules ($FULL, loaded with auditctl -R), with the inventory naming the attached notification evidence; $RUNNING" \
+    --expect-status pass --expect-summary "all 6 watched path(s)" --expect-summary "notification evidence: SEC-142"
   record admin_change_audit manual_rule_files_immutable --plant-dir /etc/audit/rules.d="$W/ac-rules.immutable" \
     --plant-symlink /usr/sbin/auditctl=/dev/null \
     --source "$FULL plus 99-finalize.rules with -e 2 (immutable; only planted, never loaded); /usr/sbin/auditctl replaced by a link to /dev/null in the namespace, as on a host without auditctl; $RUNNING" \
