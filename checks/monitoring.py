@@ -145,16 +145,19 @@ def _boot(agent: Agent, units: dict[str, str], rc_links: dict[str, list[str]],
     links = [link for u in agent.units for link in rc_links.get(u, [])]
     if links:
         return Boot(True, f"started at boot by {links[0]}")
-    return Boot(None, "no systemd unit or init script for it found"
-                + ("" if systemctl else " (no systemctl)") + ": cannot see whether it starts at boot")
+    missing = "no systemd unit or init script for it found"
+    return Boot(None, missing + ("" if systemctl else " (no systemctl)"))
 
 
 def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["processes", "executables", "units", "lsblk", "sysfs"]
+    listing = out.require("processes")
     try:
-        listed = ps.parse_ps(out.require("processes").stdout)
+        listed = ps.parse_ps(listing.stdout)
     except ValueError as exc:
-        return result(Status.ERROR, f"could not read the process list: {exc}", evidence=evidence)
+        said = next((ln.strip() for ln in listing.stderr.splitlines() if ln.strip()), "")
+        return result(Status.ERROR, f"could not read the process list: {exc}"
+                      + (f" ({said})" if said else ""), evidence=evidence)
     exes = ps.parse_exe_links(out.require("executables").stdout)
     known = {p.pid for p in listed}
     processes = ps.with_exes(listed, exes) + [ps.Process(pid, exe=path) for pid, path in sorted(exes.items())
