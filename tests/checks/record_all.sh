@@ -125,7 +125,7 @@ record password_hashing fail_sunmd5 --plant /etc/shadow="$W/shadow.sunmd5" \
 
 shadow_with "$W/shadow.plain" root="$Y1" proxy='hunter2'
 record password_hashing fail_plaintext --plant /etc/shadow="$W/shadow.plain" \
-  --source "$MACHINE with root set to yescrypt and proxy's password field set to the plain text 'hunter2'" \
+  --source "$MACHINE with root set to yescrypt and proxy's password field set to the plain text of a password (not quoted here)" \
   --expect-status fail --expect-summary "proxy uses not a hash" \
   --expect-value 'accounts_by_scheme={not a hash: 1, yescrypt: 1}'
 

@@ -31,8 +31,13 @@ EXPECT_KEYS = {"status", "summary_contains", "values"}
 OUTPUT_KEYS = {"stdout", "stderr", "rc", "truncated"}
 # A case's name says what it is; the status it expects must agree with that.
 NAME_PREFIX_STATUS = {"pass": Status.PASS, "fail": Status.FAIL, "error": Status.ERROR}
-# crypt(3) hashes (salt and hash), which no recorded output may ever contain.
-HASH_PATTERN = re.compile(r"\$(?:1|2[abxy]?|5|6|7|y|gy|md5[^$]*|sha1)\$[A-Za-z0-9./]{8,}")
+# Password hashes (salt and hash: crypt(3), PHC, Django, werkzeug), which no recorded case may contain.
+HASH_PATTERN = re.compile(
+    r"\$(?:1|2[abxy]?|5|6|7|y|gy|md5[^$]*|sha1)\$[A-Za-z0-9./]{8,}"  # crypt(3)
+    r"|\$(?:argon2(?:id|i|d)|scrypt|pbkdf2[-a-z0-9]*)\$[^\s$]*\$[A-Za-z0-9./+=]{8,}"  # PHC strings
+    r"|\bpbkdf2_sha(?:1|256|512)\$\d+\$[A-Za-z0-9./+=]{4,}\$[A-Za-z0-9./+=]{8,}"  # Django
+    r"|\bpbkdf2:sha(?:1|256|512):\d+\$[^\s$]{4,}\$[0-9a-f]{16,}"  # werkzeug
+)
 
 
 class CaseError(Exception):
