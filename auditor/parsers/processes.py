@@ -1,6 +1,6 @@
 """Process lists: `ps -o ...` output with a header line, and /proc/<pid>/exe links.
 
-`ps_script(names)` prints `ps -eo pid,user:32=USER,comm:64=COMM,args=ARGS`; with `names`
+`ps_script(names)` prints `ps -ww -eo pid,user:32=USER,comm:64=COMM,args=ARGS`; with `names`
 it keeps only the processes whose command name, or whose argv[0]'s base name, is one of
 them, and cuts their arguments to argv[0] on the host, since command lines may carry
 passwords. `EXE_SCRIPT` prints "pid<TAB>executable" for every process whose exe link is
@@ -43,7 +43,7 @@ def ps_script(names: Iterable[str] = ()) -> str:
     and argv[0]'s base name; they reach the shell through `shlex.quote`.
     """
     wanted = [n for n in names if n]
-    ps = "ps -eo pid,user:32=USER,comm:64=COMM,args=ARGS"
+    ps = "ps -ww -eo pid,user:32=USER,comm:64=COMM,args=ARGS"  # -ww: never cut lines
     if not wanted:
         return ps + "\n"
     return ps + " | awk -v names=" + shlex.quote(" ".join(wanted)) + r""" '

@@ -1,0 +1,121 @@
+"""auditor.parsers.processes on real process lists: the recorded monitoring cases and live
+processes started by the tests themselves (a copy of sleep under an odd name)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from auditor.parsers import processes as ps
+
+CASES = Path(__file__).resolve().parents[1] / "checks" / "monitoring"
+
+
+def recorded(case: str, probe: str) -> str:
+    data: dict[str, Any] = yaml.safe_load((CASES / f"{case}.yaml").read_text(encoding="utf-8"))
+    return str(data["outputs"][probe]["stdout"])
+
+
+def sh(script: str) -> str:
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+
+
+@pytest.fixture
+def odd_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """A real sleep whose executable is named 'my agent x' (a space in comm and argv[0])."""
+    program = tmp_path / "my agent x"
+    shutil.copy("/bin/sleep", program)
+    child = subprocess.Popen([str(program), "30"])
+    try:
+        for _ in range(100):  # until exec has happened
+            if Path(f"/proc/{child.pid}/comm").read_text().strip() == "my agent x":
+                break
+            time.sleep(0.01)
+        yield child, program
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_recorded_filtered_list_and_exe_links_merge():
+    # Given the process list and exe links recorded in a PID namespace running node_exporter
+    listed = ps.parse_ps(recorded("pass_node_exporter", "processes"))
+    exes = ps.parse_exe_links(recorded("pass_node_exporter", "executables"))
+    # When they are merged
+    merged = ps.with_exes(listed, exes)
+    # Then the exporter is there with its comm cut by the kernel and its full executable
+    exporter = next(p for p in merged if p.comm == "prometheus-node")
+    assert exporter.exe == "/usr/bin/prometheus-node-exporter"
+    assert "prometheus-node-exporter" in exporter.names()
+    assert exporter.args == "/usr/bin/prometheus-node-exporter"  # cut to argv[0] on the host
+
+
+def test_columns_with_spaces_are_cut_by_header_position(odd_process):
+    # Given a real process whose comm and argv[0] hold spaces
+    child, program = odd_process
+    # When the unfiltered process list is parsed
+    found = {p.pid: p for p in ps.parse_ps(sh(ps.ps_script()))}
+    # Then its comm and args are whole, and this test's own process is right too
+    assert found[child.pid].comm == "my agent x"
+    assert found[child.pid].args == f"{program} 30"
+    me = found[os.getpid()]
+    assert me.comm == Path("/proc/self/comm").read_text().strip() or me.comm.startswith("python")
+    assert me.user
+
+
+def test_filtered_list_keeps_only_named_processes_and_only_argv0(tmp_path):
+    # Given a real process named 'acme-probe', started with arguments
+    program = tmp_path / "acme-probe"
+    shutil.copy("/bin/sleep", program)
+    child = subprocess.Popen([str(program), "31"])
+    try:
+        time.sleep(0.1)
+        # When the list is filtered on the host by that name
+        text = sh(ps.ps_script(["acme-probe"]))
+    finally:
+        child.kill()
+        child.wait()
+    listed = ps.parse_ps(text)
+    # Then only it is there, with argv[0] and no argument, and the trailer counts the rest
+    assert [(p.pid, p.args) for p in listed] == [(child.pid, str(program))]
+    assert text.rstrip().splitlines()[-1].endswith("processes")
+
+
+def test_numeric_columns_around_text_columns():
+    # Given real `ps -o pid,ppid,user,etimes,comm,args` output (two COMMAND headers)
+    listed = ps.parse_ps(sh("ps -eo pid,ppid,user,etimes,comm,args"))
+    me = next(p for p in listed if p.pid == os.getpid())
+    # Then numeric columns, comm and args land where they belong
+    assert me.fields["PPID"] == str(os.getppid())
+    assert me.fields["ELAPSED"].isdigit()
+    assert me.args.split()[0].endswith(("python", "python3", "python3.11")) or "pytest" in me.args
+
+
+def test_deleted_executable_keeps_its_path(tmp_path):
+    # Given a real process whose executable was removed after it started (an upgrade)
+    program = tmp_path / "upgraded-agent"
+    shutil.copy("/bin/sleep", program)
+    child = subprocess.Popen([str(program), "32"])
+    try:
+        time.sleep(0.1)
+        program.unlink()
+        links = ps.parse_exe_links(sh(ps.EXE_SCRIPT))
+    finally:
+        child.kill()
+        child.wait()
+    # Then the exe link is read without its ' (deleted)' suffix
+    assert links[child.pid] == str(program)
+
+
+def test_no_header_is_an_error():
+    # Given what the probe printed when ps could not run (recorded)
+    with pytest.raises(ValueError, match="no ps header"):
+        ps.parse_ps(recorded("error_ps_unusable", "processes"))
