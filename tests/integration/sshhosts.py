@@ -351,11 +351,12 @@ def _libc_setns() -> Callable[[int, int], int] | None:
 @dataclass
 class _Running:
     popen: subprocess.Popen[bytes]  # setpriv/unshare; sshd itself unless pid_namespace
-    mnt_ns: str | None  # "mnt:[4026532177]" once known
+    mnt_ns: str | None  # "mnt:[4026532177]" once known (and pinned by mnt_ns_fd)
     inner_pid: int | None = None  # the shell that becomes sshd (PID 1 of a pid namespace)
     pid_ns: str | None = None  # "pid:[4026532180]" of a pid-namespace host
     veth: str | None = None  # the machine's end of the host's veth pair
     helpers: list[subprocess.Popen[bytes]] = field(default_factory=list)  # services
+    mnt_ns_fd: int | None = None
 
 
 _registry_lock = threading.Lock()
@@ -374,14 +375,26 @@ def _mount_namespace(pid: int) -> str | None:
     return _namespace(pid, "mnt")
 
 
-def _private_namespace(pid: int) -> str | None:
-    """``pid``'s mount namespace, or None while it still shares ours.
+def _pin_mount_namespace(record: _Running, pid: int) -> None:
+    """Record ``pid``'s mount namespace as the host's, and hold it open until the host is swept.
 
-    Before unshare(2) has run, the child is in *our* namespace; treating that
-    as the host's namespace would make cleanup kill the whole machine.
+    The kernel hands a freed namespace's inode number to the next namespace
+    anyone creates; another test process's new host could otherwise take the
+    number while our sweep still looks for it.  Before unshare(2) has run, the
+    child is in *our* namespace; treating that as the host's namespace would
+    make cleanup kill the whole machine, so it is not recorded.
     """
-    ns = _mount_namespace(pid)
-    return ns if ns is not None and ns != _mount_namespace(os.getpid()) else None
+    if record.mnt_ns_fd is not None:
+        return
+    try:
+        fd = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:  # gone, or a zombie
+        return
+    namespace = f"mnt:[{os.fstat(fd).st_ino}]"
+    if namespace == _mount_namespace(os.getpid()):
+        os.close(fd)
+        return
+    record.mnt_ns, record.mnt_ns_fd = namespace, fd
 
 
 def _namespace_members(mnt_ns: str) -> set[int]:
@@ -437,11 +450,9 @@ def _terminate(record: _Running, grace: float = STOP_GRACE_S) -> None:
     if record.veth is not None:
         _delete_link(record.veth)
         record.veth = None
+    _pin_mount_namespace(record, record.popen.pid)  # no-op once pinned
     popens = [record.popen, *record.helpers]
     signalled: set[int] = set()
-
-    if record.mnt_ns is not None and record.mnt_ns == _mount_namespace(os.getpid()):
-        record.mnt_ns = None  # never sweep our own namespace
 
     def remaining() -> set[int]:
         return _namespace_members(record.mnt_ns) if record.mnt_ns else set()
@@ -478,6 +489,9 @@ def _terminate(record: _Running, grace: float = STOP_GRACE_S) -> None:
         for pid in members:
             _signal(pid, signal.SIGKILL)
         time.sleep(POLL_INTERVAL_S)
+    if record.mnt_ns_fd is not None:
+        os.close(record.mnt_ns_fd)
+        record.mnt_ns, record.mnt_ns_fd = None, None
 
 
 def _cleanup_at_exit() -> None:
@@ -1058,7 +1072,7 @@ class SshdFleet:
             record.pid_ns = _namespace(record.inner_pid, "pid")
         else:
             record.inner_pid = popen.pid  # unshare and sh exec into sshd
-        record.mnt_ns = _private_namespace(record.inner_pid)
+        _pin_mount_namespace(record, record.inner_pid)
         if record.mnt_ns is None:
             raise SshdStartError(f"host {spec.name!r} is not in a private mount namespace")
 
@@ -1172,8 +1186,6 @@ class SshdFleet:
 
     @staticmethod
     def _forget(record: _Running) -> None:
-        if record.mnt_ns is None:
-            record.mnt_ns = _private_namespace(record.popen.pid)
         _terminate(record)
         for pipe in (record.popen.stdin, record.popen.stdout):
             if pipe is not None:

@@ -6,6 +6,7 @@ real servers; the machine's side is inspected through /proc, /sys and ``ip``.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -85,6 +86,38 @@ def pids_in(namespace_kind: str, namespace: str) -> set[int]:
                     found.add(int(entry))
             except OSError:
                 pass
+    return found
+
+
+@contextlib.contextmanager
+def pinned_namespaces(pid: int, *kinds: str) -> Iterator[dict[str, str]]:
+    """``pid``'s namespaces, held open so that their ids stay theirs.
+
+    The kernel gives a freed namespace's inode number to the next new namespace
+    (another test process's host, say); a reference keeps the number unique
+    while the test looks for processes that are still in it.
+    """
+    with contextlib.ExitStack() as stack:
+        found = {}
+        for kind in kinds:
+            fd = os.open(f"/proc/{pid}/ns/{kind}", os.O_RDONLY)
+            stack.callback(os.close, fd)
+            found[kind] = f"{kind}:[{os.fstat(fd).st_ino}]"
+        yield found
+
+
+def processes_mentioning(text: str) -> dict[int, str]:
+    """Live processes whose command line contains ``text`` (zombies have an empty one)."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:
+            continue
+        if text in cmdline.decode(errors="replace"):
+            found[int(entry)] = cmdline.decode(errors="replace")
     return found
 
 
@@ -298,48 +331,49 @@ def test_stop_leaves_no_namespace_veth_or_process(fleet: SshdFleet) -> None:
     host = fleet.start(HostSpec(
         "doomed", network_namespace=True, pid_namespace=True, services=(socat_listener(),)
     ))
-    namespaces = {kind: os.readlink(f"/proc/{host.pid}/ns/{kind}") for kind in ("mnt", "net", "pid")}
     veth_index = int(host.run(["cat", "/sys/class/net/eth0/iflink"]).stdout)
     assert interface_indexes()[veth_index].startswith("sshh")
-    client = connect(fleet, host, fleet.known_hosts)
-    try:
-        client.exec_command("sleep 600")
-        deadline = time.monotonic() + 10
-        while len(pids_in("pid", namespaces["pid"])) < 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        members = pids_in("mnt", namespaces["mnt"]) | pids_in("net", namespaces["net"])
-        assert {host.pid, host.service_pids["listener"]} <= members
+    with pinned_namespaces(host.pid, "mnt", "net", "pid") as namespaces:
+        client = connect(fleet, host, fleet.known_hosts)
+        try:
+            client.exec_command("sleep 600")
+            deadline = time.monotonic() + 10
+            while len(pids_in("pid", namespaces["pid"])) < 4 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            members = pids_in("mnt", namespaces["mnt"]) | pids_in("net", namespaces["net"])
+            assert {host.pid, host.service_pids["listener"]} <= members
 
-        # When the host is stopped with the session still open
-        fleet.stop(host)
-    finally:
-        client.close()
+            # When the host is stopped with the session still open
+            fleet.stop(host)
+        finally:
+            client.close()
 
-    # Then no process is left in any of its namespaces, and its veth pair is gone
-    assert wait_until_gone(members, timeout=0) == set()
-    for kind, namespace in namespaces.items():
-        assert pids_in(kind, namespace) == set(), kind
+        # Then no process is left in any of its namespaces, and its veth pair is gone
+        assert wait_until_gone(members, timeout=0) == set()
+        for kind, namespace in namespaces.items():
+            assert pids_in(kind, namespace) == set(), kind
     assert veth_index not in interface_indexes()
     assert fleet.hosts == []
 
 
 def test_service_never_ready_leaves_nothing_behind(fleet: SshdFleet) -> None:
-    # Given a service that reports its namespaces and veth, then never becomes ready
-    report = "readlink /proc/self/ns/mnt /proc/self/ns/net /proc/self/ns/pid; cat /sys/class/net/eth0/iflink"
+    # Given a service that reports its veth, then never becomes ready; its command line
+    # carries a token no other process has
+    token = f"sshhosts-stuck-{os.getpid()}-{time.monotonic_ns()}"
     spec = HostSpec("stuck", network_namespace=True, pid_namespace=True, services=(
-        Service("stuck", ("sh", "-c", f"{report}; exec sleep 600"), ready_path="/never", ready_timeout=0.5),
+        Service("stuck", ("sh", "-c", "cat /sys/class/net/eth0/iflink; sleep 600", token),
+                ready_path="/never", ready_timeout=0.5),
     ))
 
     # When start() gives up on it
-    with pytest.raises(SshdStartError, match=r"(?s)'stuck'.*not ready after 0.5s.*mnt:\[") as failure:
+    with pytest.raises(SshdStartError, match=r"(?s)'stuck'.*not ready after 0.5s") as failure:
         fleet.start(spec)
 
-    # Then the namespaces it reported hold no process, and its veth pair is gone
-    log = str(failure.value)
-    reported = {kind: re.search(rf"^{kind}:\[\d+\]$", log, re.M).group(0) for kind in ("mnt", "net", "pid")}
-    veth_index = int(re.search(r"^(\d+)$", log, re.M).group(1))
-    for kind, namespace in reported.items():
-        assert pids_in(kind, namespace) == set(), kind
+    # Then neither the service nor the host's sshd/unshare (whose command lines name the
+    # host's directory) is left, and the veth pair the service saw is gone
+    veth_index = int(re.search(r"^(\d+)$", str(failure.value), re.M).group(1))
+    assert processes_mentioning(token) == {}
+    assert processes_mentioning(str(fleet.dir / "hosts" / "stuck")) == {}
     assert veth_index not in interface_indexes()
     assert fleet.hosts == []
 
@@ -441,8 +475,6 @@ specs = (HostSpec("contained", network_namespace=True, pid_namespace=True, servi
 for host in [fleet.start(spec) for spec in specs]:
     report[host.name] = {
         "pids": [host.pid, *host.service_pids.values()],
-        "net": str(Path(f"/proc/{host.pid}/ns/net").readlink()),
-        "mnt": str(Path(f"/proc/{host.pid}/ns/mnt").readlink()),
         "veth": int(host.run(["cat", "/sys/class/net/eth0/iflink"]).stdout),
     }
 print(json.dumps(report), flush=True)
@@ -479,16 +511,13 @@ def test_a_test_process_killed_outright_takes_its_hosts_with_it(tmp_path: Path) 
             orphan_maker.kill()
             orphan_maker.wait()
 
-    # Then every process it started dies, and the namespaces and veth pairs go with them
-    # (the kernel dismantles a network namespace asynchronously: slow on a busy machine)
+    # Then every process it started dies, and the network namespaces go with them: the
+    # kernel removes a veth pair (nobody else did here) only once its namespace has no
+    # process left and is dismantled, asynchronously (slow on a busy machine)
     for name, host in hosts.items():
         assert wait_until_gone(set(host["pids"]), timeout=10) == set(), name
-        deadline = time.monotonic() + 10
-        while (pids_in("net", host["net"]) or pids_in("mnt", host["mnt"])) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        left = pids_in("net", host["net"]) | pids_in("mnt", host["mnt"])
-        assert left == set(), (name, {pid: Path(f"/proc/{pid}/cmdline").read_bytes() for pid in left})
         deadline = time.monotonic() + 30
         while host["veth"] in interface_indexes() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert host["veth"] not in interface_indexes(), (name, interface_indexes())
+    assert processes_mentioning(str(tmp_path)) == {}

@@ -168,31 +168,36 @@ def test_changed_host_key_is_refused(fleet: SshdFleet) -> None:
 
 def test_fleet_exit_leaves_no_process_and_no_files(tmp_path: Path) -> None:
     require_sshd_support()
-    # The client is closed only after the fleet is gone (ExitStack exits last).
-    with ExitStack() as client_cleanup, SshdFleet(tmp_path) as fleet:
-        # Given a running host with an open SSH session running a long command
-        host = fleet.start(HostSpec("doomed"))
-        mnt_ns = os.readlink(f"/proc/{host.pid}/ns/mnt")
-        client = connect(fleet, host, fleet.known_hosts)
-        client_cleanup.callback(client.close)
-        client.exec_command("sleep 600")
-        deadline = time.monotonic() + 10
-        while len(members := namespace_members(mnt_ns)) < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)  # listener + session sshd + sleep
-        assert len(members) >= 3, members
-        fleet_dir = fleet.dir
-        # When the fleet exits with the session still open
+    # The host's mount namespace is held open until the end, so that its id cannot pass
+    # to a namespace another test process creates meanwhile.
+    with ExitStack() as pins:
+        # The client is closed only after the fleet is gone (ExitStack exits last).
+        with ExitStack() as client_cleanup, SshdFleet(tmp_path) as fleet:
+            # Given a running host with an open SSH session running a long command
+            host = fleet.start(HostSpec("doomed"))
+            pinned = os.open(f"/proc/{host.pid}/ns/mnt", os.O_RDONLY)
+            pins.callback(os.close, pinned)
+            mnt_ns = f"mnt:[{os.fstat(pinned).st_ino}]"
+            client = connect(fleet, host, fleet.known_hosts)
+            client_cleanup.callback(client.close)
+            client.exec_command("sleep 600")
+            deadline = time.monotonic() + 10
+            while len(members := namespace_members(mnt_ns)) < 3 and time.monotonic() < deadline:
+                time.sleep(0.01)  # listener + session sshd + sleep
+            assert len(members) >= 3, members
+            fleet_dir = fleet.dir
+            # When the fleet exits with the session still open
 
-    # Then every process of the host is gone (or a zombie awaiting init) ...
-    assert host.pid in members
-    for pid in members:
-        state = process_state(pid)
-        assert state in (None, "Z"), f"pid {pid} still {state}"
-    with pytest.raises(ProcessLookupError):
-        os.kill(host.pid, 0)  # the listener was our child, so it was reaped
-    assert namespace_members(mnt_ns) == set()
-    # ... and its files are removed.
-    assert not fleet_dir.exists()
+        # Then every process of the host is gone (or a zombie awaiting init) ...
+        assert host.pid in members
+        for pid in members:
+            state = process_state(pid)
+            assert state in (None, "Z"), f"pid {pid} still {state}"
+        with pytest.raises(ProcessLookupError):
+            os.kill(host.pid, 0)  # the listener was our child, so it was reaped
+        assert namespace_members(mnt_ns) == set()
+        # ... and its files are removed.
+        assert not fleet_dir.exists()
 
 
 @pytest.mark.parametrize(
