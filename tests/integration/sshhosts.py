@@ -82,7 +82,8 @@ Usage::
 
 Every started process is killed (and waited for) by ``SshdFleet.stop`` /
 ``__exit__``: the host's processes are found by their mount namespace, which
-everything the harness starts in a host joins.  An ``atexit`` hook is the
+everything the harness starts in a host joins (the harness holds it open until
+then, so its id cannot pass to another test process's host).  An ``atexit`` hook is the
 safety net for fleets that were never closed, and ``--pdeathsig KILL`` covers a
 test process that dies outright (it reaches sshd and every service process the
 harness started; with ``pid_namespace=True`` also everything they forked, as
