@@ -4,12 +4,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real parts for the integration tests: sshd, sudo (become), logrotate, mkpasswd (whois) and
-# argon2 for real hashes, sqlite3 application databases, nginx for TLS, rsyslog and auditd
-# for the logging checks, nftables/iptables for firewalls, a real monitoring agent
-# (prometheus-node-exporter), smartmontools, cron, cryptsetup-bin, iproute2 for network
-# namespaces and veth pairs.
-PACKAGES=(openssh-server sudo logrotate whois argon2 sqlite3 nginx rsyslog auditd nftables iptables
-  prometheus-node-exporter smartmontools cron cryptsetup-bin iproute2 util-linux procps e2fsprogs)
+# argon2 for real hashes, sqlite3 and PostgreSQL application databases and listeners, nginx
+# for TLS, rsyslog and auditd for the logging checks, nftables/iptables for firewalls, a real
+# monitoring agent (prometheus-node-exporter), smartmontools, cron, cryptsetup-bin, socat
+# listeners, iproute2 for network namespaces and veth pairs.
+PACKAGES=(openssh-server sudo logrotate whois argon2 sqlite3 postgresql nginx rsyslog auditd nftables
+  iptables prometheus-node-exporter smartmontools cron cryptsetup-bin socat iproute2 util-linux procps
+  e2fsprogs)
 need=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || need+=("$package")
@@ -34,4 +35,4 @@ python3 -m venv .venv
 .venv/bin/pip install -q -e '.[test]'
 .venv/bin/ruff check .
 .venv/bin/mypy
-.venv/bin/python -m pytest "$@"
+.venv/bin/python -m pytest -rs "$@"  # -rs: say why anything was skipped
