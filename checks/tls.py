@@ -294,12 +294,12 @@ def evaluate(out: Outputs, params: Params) -> Result:
     failing = [v for v in verdicts if v.status is Status.FAIL]
     unknown = [v for v in verdicts if v.status is Status.ERROR]
     expiries = [v.days_to_expiry for v in verdicts if v.days_to_expiry is not None]
-    protocols: str | dict[str, str] = {v.name: ",".join(v.protocols) for v in verdicts}
-    if len(verdicts) == 1:
-        protocols = ",".join(verdicts[0].protocols)
+    # One shape whatever the number of endpoints, so that a series of runs stays comparable.
+    protocols = {v.name: ",".join(v.protocols) for v in verdicts}
+    old_tls = [v for v in verdicts if set(v.protocols) & set(OLD_PROTOCOLS)]
     values = {"endpoints": len(verdicts), "endpoints_failing": len(failing),
-              "endpoints_unknown": len(unknown), "min_days_to_expiry": min(expiries, default=None),
-              "protocols": protocols}
+              "endpoints_unknown": len(unknown), "endpoints_with_old_tls": len(old_tls),
+              "min_days_to_expiry": min(expiries, default=None), "protocols": protocols}
     count = len(verdicts)
     if failing:
         summary = f"{len(failing)} of {count} endpoint(s) fail: " + "; ".join(

@@ -117,7 +117,8 @@ def test_a_well_configured_server_passes(tls_run, planted):
     # Then it passes, naming the protocols, and the details show HSTS and the port-80 redirect
     assert good["status"] == "pass", good
     assert "1 endpoint(s) serve HTTPS as promised" in good["summary"]
-    assert good["values"]["protocols"] == "TLSv1.2,TLSv1.3"
+    assert list(good["values"]["protocols"].values()) == ["TLSv1.2,TLSv1.3"]
+    assert good["values"]["endpoints_with_old_tls"] == 0
     assert good["values"]["endpoints_failing"] == 0 and good["values"]["min_days_to_expiry"] > 3600
     details = "\n".join(good["details"])
     assert "HSTS max-age=31536000, includeSubDomains" in details
@@ -136,7 +137,8 @@ def test_a_badly_configured_server_fails_with_every_reason(tls_run):
                    "no Strict-Transport-Security header",
                    "port 80 serves plain HTTP (HTTP/1.1 200 OK) without redirecting to https"):
         assert reason in bad["summary"], (reason, bad["summary"])
-    assert bad["values"]["protocols"] == "TLSv1.0,TLSv1.1,TLSv1.2"
+    assert list(bad["values"]["protocols"].values()) == ["TLSv1.0,TLSv1.1,TLSv1.2"]
+    assert bad["values"]["endpoints_with_old_tls"] == 1
 
 
 @pytest.mark.parametrize(("host", "reason"), [
