@@ -7,8 +7,12 @@ start (/etc/audit/rules.d/*.rules in name order, as augenrules joins them, or el
 
 Each path in `watched_paths` (default /etc/passwd, /etc/group, /etc/shadow, /etc/gshadow,
 /etc/sudoers, /etc/sudoers.d) must be covered by a rule that records writes and attribute
-changes (`-p wa`): a `-w` watch on it or on a directory above it, or `-a always,exit
--F path=`/`-F dir=` with `-F perm=wa`, and no `never` rule on it before. The loaded rules
+changes (`-p wa`): a `-w` watch or `-a always,exit -F path=` with `-F perm=wa` on the
+path itself, or a recursive watch (`-w` or `-F dir=`) on a directory above it, and no
+`never` rule on it before. `-F path=/etc` watches only the directory's own inode, not the
+files in it. `auditctl -l` lists path= and dir= watches alike as `-w`, so whether a loaded
+watch on a directory above a path is recursive is taken from the rule files; when no rule
+file shows it, the path counts as not watched. The loaded rules
 are what counts; when auditctl cannot list them (not installed, or refused inside a PID
 namespace or container) the rule files are judged instead and the details say that the
 loaded rules could not be confirmed.
@@ -164,7 +168,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
 
     loaded = marks.get("rules-rc") == "0"
     if loaded:
-        rules = audit_rules.parse_rules("\n".join(sections.get("rules", [])))
+        rules = audit_rules.parse_rules("\n".join(sections.get("rules", [])), listing=True)
+        # auditctl -l lists -F path= watches as -w: the rule files say which are recursive.
+        rules.rules = audit_rules.resolve_listing(rules.rules, _rules_from_files(files)[0].rules)
         origin = "the loaded rules (auditctl -l)"
     else:
         why = next((ln.strip() for ln in sections.get("rules", []) if ln.strip()), "auditctl absent")

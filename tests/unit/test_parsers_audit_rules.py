@@ -6,7 +6,7 @@ test machine after `auditctl -R` of the rules in RULES_D (kernel 6.x).
 
 from __future__ import annotations
 
-from auditor.parsers.audit_rules import covering, parse_rules
+from auditor.parsers.audit_rules import covering, parse_rules, resolve_listing
 
 RULES_D = """\
 ## First rule - delete all
@@ -89,3 +89,47 @@ def test_odd_input() -> None:
 
 def test_no_rules() -> None:
     assert parse_rules("No rules\n").rules == []
+
+
+# What auditctl 3.0.9 printed on this project's Debian 12 test machine (2024 kernel 6.x)
+# for, in this order: `-a always,exit -F path=/tmp/f4dir -F perm=wa -k f4p`,
+# `-a always,exit -F dir=/tmp/f4dir -F perm=wa -k f4d`, `-w /tmp/f4dir -p wa -k f4w`
+# (/tmp/f4dir a directory): all three alike.
+AUDITCTL_L_PATH_DIR_WATCH = """\
+-w /tmp/f4dir -p wa -k f4p
+-w /tmp/f4dir -p wa -k f4d
+-w /tmp/f4dir -p wa -k f4w
+"""
+
+
+def test_a_path_rule_on_a_directory_does_not_cover_the_files_in_it() -> None:
+    # Given a non-recursive -F path= watch on /etc, and a recursive -F dir= one on /etc/ssh
+    rules = parse_rules("-a always,exit -F path=/etc -F perm=wa -k etc\n"
+                        "-a always,exit -F dir=/etc/ssh -F perm=wa -k ssh\n").rules
+    # Then /etc itself is watched, /etc/passwd is not; /etc/ssh/sshd_config is
+    assert covering(rules, "/etc")[0] is not None
+    assert covering(rules, "/etc/passwd") == (None, "no watch")
+    assert covering(rules, "/etc/ssh/sshd_config")[0] is not None
+
+
+def test_a_watch_on_a_directory_covers_it_without_a_trailing_slash() -> None:
+    # Given `-w /etc/sudoers.d` (auditctl makes a -w on a directory recursive)
+    rules = parse_rules("-w /etc/sudoers.d -p wa -k scope\n", "r.rules").rules
+    # Then a file in it is covered
+    assert covering(rules, "/etc/sudoers.d/90-cloud")[0] is not None
+
+
+def test_listed_watches_are_recursive_only_where_the_rule_files_say_so() -> None:
+    # Given auditctl -l listing path=, dir= and -w watches all as -w lines
+    for key, written, recursive in (("f4p", "-a always,exit -F path=/tmp/f4dir -F perm=wa", False),
+                                    ("f4d", "-a always,exit -F dir=/tmp/f4dir -F perm=wa", True),
+                                    ("f4w", "-w /tmp/f4dir -p wa", True)):
+        line = next(ln for ln in AUDITCTL_L_PATH_DIR_WATCH.splitlines() if ln.endswith(key))
+        loaded = parse_rules(line, listing=True).rules
+        # Then alone, a file below the directory is not shown to be covered
+        rule, why = covering(loaded, "/tmp/f4dir/file")
+        assert rule is None and "does not show to be recursive" in why
+        assert covering(loaded, "/tmp/f4dir")[0] is not None  # the directory itself is
+        # And with the rule file that loaded it, it is covered exactly when that rule is recursive
+        resolved = resolve_listing(loaded, parse_rules(written + f" -k {key}\n", "f.rules").rules)
+        assert (covering(resolved, "/tmp/f4dir/file")[0] is not None) is recursive
