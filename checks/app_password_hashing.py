@@ -23,15 +23,18 @@ directory or host. mysql: `database`, and `path` the socket. `user` runs the CLI
 OS account (`runuser`), for peer/socket authentication. The query is wrapped as
 `SELECT * FROM (query) AS audited_rows LIMIT max_rows+1`, so it must be a plain SELECT.
 
-Pass: every value is argon2, bcrypt, scrypt, pbkdf2 (Django, passlib, werkzeug) with at
-least `min_pbkdf2_iterations`, or a salted slow crypt(3) scheme (yescrypt, sha512crypt,
-sha256crypt, scrypt), and no two rows hold the same value. Fail: unsalted MD5/SHA
-digests, salted single fast hashes (Django md5$/sha1$, LDAP {SSHA}), md5crypt, DES,
-MySQL PASSWORD(), empty values, values cut short, plaintext or any unrecognised format,
-or two rows sharing one value (a salt would make them differ). NULL and unusable-password
-markers (`!`, Django's `!`+40) are counted as "no password set". No source configured, or
-no source holding a single password value → skip. A source that cannot be read (file
-missing, CLI missing, query error, timeout) → error naming it; a fail elsewhere still fails.
+Pass: every value is argon2, bcrypt, scrypt, pbkdf2 (Django, passlib, werkzeug, LDAP
+`{PBKDF2*}`, Dovecot, Atlassian `{PKCS5S2}`) with at least `min_pbkdf2_iterations`, or a
+salted slow crypt(3) scheme (yescrypt, sha512crypt, sha256crypt, scrypt), and no two
+rows hold the same value. Fail: unsalted MD5/SHA digests, salted single fast hashes
+(Django md5$/sha1$, LDAP {SSHA}), md5crypt, DES, MySQL PASSWORD(), PBKDF2 values that do
+not store their iteration count (werkzeug `pbkdf2:sha256$` without `:N`: its strength is
+the library default, unknown), empty values, values cut short, plaintext or any
+unrecognised format, or two rows sharing one value (a salt would make them differ). NULL
+and unusable-password markers (`!`, Django's `!`+40) are counted as "no password set".
+No source configured, or no source holding a single password value → skip. A source that
+cannot be read (file missing, CLI missing, query error, timeout) → error naming it; a
+fail elsewhere still fails.
 
 Blind spots: only the first `max_rows` rows are judged (the summary says when there were
 more); a hash format this tool does not know fails as "unrecognised"; a column that holds

@@ -3,6 +3,7 @@
 `CLASSIFY_AWK` is a POSIX awk program (mawk, gawk and busybox awk run it; python3 may not
 exist on a host) that reads the rows an application database's CLI prints and names the
 format of each password value with a token: `argon2`, `bcrypt`, `scrypt`, `pbkdf2`,
+`pbkdf2-unknown-iterations`,
 `crypt:<id>` (a crypt(3) string; its verdict comes from `auditor.parsers.crypt`),
 `salted-fast`, `md5`/`sha1`/`sha224`/`sha256`/`sha384`/`sha512` (unsalted digests, hex or
 LDAP base64), `mysql41`, `malformed`, `unknown`, `plain`, `empty`, `null`, `unusable`.
@@ -18,6 +19,14 @@ Formats recognised: PHC strings (`$argon2id$`, `$scrypt$`), passlib (`$pbkdf2-sh
 `scrypt:N:r:p$`, the old `sha256$salt$hex`, `plain$$`), crypt(3) (`$y$`, `$2b$`, `$6$`,
 `$5$`, `$1$`, 13-character DES, ...), LDAP/Dovecot `{SCHEME}` prefixes, MySQL's
 `*`+40 hex, and bare hex digests of 32/40/56/64/96/128 characters.
+
+PBKDF2 iteration counts are read from every format that stores one: passlib
+`$pbkdf2-sha256$N$`, Django `pbkdf2_sha256$N$`, werkzeug `pbkdf2:sha256:N$`, passlib's
+LDAP `{PBKDF2-SHA256}N$salt$hash` and Dovecot's `{PBKDF2}$1$salt$N$hash`; Atlassian
+`{PKCS5S2}` always uses 10000. A PBKDF2 value with no readable count (werkzeug
+`pbkdf2:sha256$` without `:N`, an LDAP `{PBKDF2}` in another layout) is
+`pbkdf2-unknown-iterations` and fails: its strength cannot be checked against
+`min_pbkdf2_iterations`.
 
 Decisions: md5crypt (`$1$`) and the framework "salted single hash" formats (Django `md5$`,
 `sha1$`, werkzeug `sha256$`, LDAP `{SSHA}`) are salted but one fast hash (or 1000 MD5
@@ -45,6 +54,17 @@ from auditor.parsers import crypt
 CLASSIFY_AWK = r"""
 function allin(s, set) { return s != "" && s !~ ("[^" set "]") }
 function iter(n) { if (n ~ /^[0-9]+$/ && (minit == "" || n + 0 < minit + 0)) minit = n + 0 }
+function pbkdf2(n) {  # a PBKDF2 value whose iteration count is the text n
+  if (n !~ /^[0-9]+$/) return "pbkdf2-unknown-iterations"
+  iter(n); return "pbkdf2"
+}
+function ldappbkdf2(id, rest,   n, f) {  # {PBKDF2...}: passlib N$salt$hash, Dovecot $1$salt$N$hash
+  if (id == "PKCS5S2") return pbkdf2("10000")  # Atlassian: always 10000 rounds of HMAC-SHA1
+  n = split(rest, f, "$")
+  if (n >= 5 && f[1] == "" && f[2] == "1") return f[n] != "" ? pbkdf2(f[4]) : "malformed"
+  if (n >= 3 && f[1] ~ /^[0-9]+$/) return f[n] != "" ? pbkdf2(f[1]) : "malformed"
+  return "pbkdf2-unknown-iterations"
+}
 function hexlen(l) { return l == 32 || l == 40 || l == 56 || l == 64 || l == 96 || l == 128 }
 function hexname(l) {
   return l == 32 ? "md5" : l == 40 ? "sha1" : l == 56 ? "sha224" : \
@@ -56,7 +76,7 @@ function dollar(v,   n, f, id) {  # a value starting with "$"
     return n >= 6 && f[n] != "" ? "argon2" : "malformed"
   if (id == "scrypt") return n >= 5 && f[n] != "" ? "scrypt" : "malformed"
   if (id == "pbkdf2" || id == "pbkdf2-sha1" || id == "pbkdf2-sha256" || id == "pbkdf2-sha512") {
-    iter(f[3]); return n >= 5 && f[n] != "" ? "pbkdf2" : "malformed"
+    return n >= 5 && f[n] != "" ? pbkdf2(f[3]) : "malformed"
   }
   if (id == "bcrypt-sha256") return n >= 5 && f[n] != "" ? "bcrypt" : "malformed"
   if (id == "2a" || id == "2b" || id == "2y" || id == "2x")
@@ -80,7 +100,7 @@ function classify(v,   l, n, id, rest, f, c) {
     if (id == "SHA" || id == "SHA1") return "sha1"
     if (id == "SHA256" || id == "SHA512" || id == "MD5") return tolower(id)
     if (id == "PLAIN" || id == "CLEAR" || id == "CLEARTEXT") return "plain"
-    if (id ~ /^PBKDF2/ || id == "PKCS5S2") return "pbkdf2"
+    if (id ~ /^PBKDF2/ || id == "PKCS5S2") return ldappbkdf2(id, rest)
     return "unknown"
   }
   if (v == "!" || v == "*" || (c == "!" && l == 41 && allin(substr(v, 2), "A-Za-z0-9"))) return "unusable"
@@ -90,9 +110,9 @@ function classify(v,   l, n, id, rest, f, c) {
     if (id == "argon2") return rest ~ /^argon2(id|i|d)\$/ ? dollar("$" rest) : "malformed"
     if (id == "bcrypt" || id == "bcrypt_sha256") return rest ~ /^\$2[aby]\$/ ? dollar(rest) : "malformed"
     if (id == "crypt") return rest ~ /^\$/ ? classify(substr(rest, 2)) : "malformed"
-    if (id == "pbkdf2_sha256" || id == "pbkdf2_sha1") { split(rest, f, "$"); iter(f[1]); return "pbkdf2" }
+    if (id == "pbkdf2_sha256" || id == "pbkdf2_sha1") { split(rest, f, "$"); return pbkdf2(f[1]) }
     if (id == "scrypt" || id ~ /^scrypt:[0-9]+:[0-9]+:[0-9]+$/) return "scrypt"
-    if (id ~ /^pbkdf2:sha(1|256|512)(:[0-9]+)?$/) { split(id, f, ":"); iter(f[3]); return "pbkdf2" }
+    if (id ~ /^pbkdf2:sha(1|256|512)(:[0-9]+)?$/) { split(id, f, ":"); return pbkdf2(f[3]) }
     if (id == "unsalted_md5") return "md5"
     if (id == "unsalted_sha1") return "sha1"
     if (id == "md5" || id == "sha1" || id == "sha224" || id == "sha256" || id == "sha384" || id == "sha512")
@@ -167,6 +187,9 @@ _SCHEMES: dict[str, AppScheme] = {s.token: s for s in (
     AppScheme("bcrypt", "bcrypt", True),
     AppScheme("scrypt", "scrypt", True),
     AppScheme("pbkdf2", "pbkdf2", True),
+    AppScheme("pbkdf2-unknown-iterations", "pbkdf2 without an iteration count", False,
+              "the value does not store its iteration count (it is whatever the library's default "
+              "is), so min_pbkdf2_iterations cannot be checked"),
     AppScheme("salted-fast", "salted single hash", False,
               "salted, but one fast MD5/SHA hash: cheap to brute-force"),
     AppScheme("md5", "unsalted MD5", False, "no salt, fast"),

@@ -71,6 +71,30 @@ def token_of(value: str) -> str:
     return schemes[0]
 
 
+def ldap_pbkdf2(password: str, iterations: int, digest: str = "sha256") -> str:
+    """passlib's ldap_pbkdf2_sha256/_sha1 format: its $pbkdf2-sha256$ (or $pbkdf2$) hash
+    with the prefix swapped for {PBKDF2-SHA256} (or {PBKDF2}); made here with hashlib."""
+    ident = "{PBKDF2-SHA256}" if digest == "sha256" else "{PBKDF2}"
+    if digest == "sha256":
+        return ident + passlib_pbkdf2(password, iterations).removeprefix("$pbkdf2-sha256$")
+    raw = hashlib.pbkdf2_hmac("sha1", password.encode(), b"salty-salt", iterations)
+    ab64 = lambda b: b64(b).rstrip("=").replace("+", ".")  # noqa: E731 -- passlib's adapted base64
+    return f"{ident}{iterations}${ab64(b'salty-salt')}${ab64(raw)}"
+
+
+def dovecot_pbkdf2(password: str, iterations: int) -> str:
+    """Dovecot's {PBKDF2} scheme: $1$<16-char salt>$<rounds>$<hex PBKDF2-HMAC-SHA1>."""
+    salt = "Tm90QVJlYWxTYWx0"
+    return f"{{PBKDF2}}$1${salt}${iterations}$" + hashlib.pbkdf2_hmac(
+        "sha1", password.encode(), salt.encode(), iterations, 20).hex()
+
+
+def atlassian_pkcs5s2(password: str) -> str:
+    """Atlassian's {PKCS5S2}: base64(16-byte salt + PBKDF2-HMAC-SHA1, 10000 rounds, 32 bytes)."""
+    salt = b"sixteen-byte-slt"
+    return "{PKCS5S2}" + b64(salt + hashlib.pbkdf2_hmac("sha1", password.encode(), salt, 10000, 32))
+
+
 REAL_VALUES = {
     "bcrypt (mkpasswd)": (lambda: tool("mkpasswd", "-m", "bcrypt", "pw-one"), "crypt:2b"),
     "yescrypt (mkpasswd)": (lambda: tool("mkpasswd", "-m", "yescrypt", "pw-one"), "crypt:y"),
@@ -88,6 +112,14 @@ REAL_VALUES = {
     "Django scrypt": (lambda: django_scrypt("pw-one"), "scrypt"),
     "werkzeug pbkdf2": (lambda: werkzeug_pbkdf2("pw-one"), "pbkdf2"),
     "werkzeug scrypt": (lambda: werkzeug_scrypt("pw-one"), "scrypt"),
+    "werkzeug pbkdf2 without :N": (lambda: werkzeug_pbkdf2("pw-one").replace(":600000$", "$", 1),
+                                   "pbkdf2-unknown-iterations"),
+    "passlib ldap_pbkdf2_sha256": (lambda: ldap_pbkdf2("pw-one", 29000), "pbkdf2"),
+    "passlib ldap_pbkdf2_sha1": (lambda: ldap_pbkdf2("pw-one", 131000, "sha1"), "pbkdf2"),
+    "Dovecot PBKDF2": (lambda: dovecot_pbkdf2("pw-one", 5000), "pbkdf2"),
+    "Atlassian PKCS5S2": (lambda: atlassian_pkcs5s2("pw-one"), "pbkdf2"),
+    "LDAP PBKDF2 without a count": (lambda: "{PBKDF2-SHA256}" + b64(hashlib.sha256(b"pw").digest()),
+                                    "pbkdf2-unknown-iterations"),
     "passlib pbkdf2-sha256": (lambda: passlib_pbkdf2("pw-one"), "pbkdf2"),
     "Django salted sha1": (lambda: f"sha1${SALT}$" + hashlib.sha1((SALT + "pw").encode()).hexdigest(),
                            "salted-fast"),
@@ -154,6 +186,31 @@ def test_sample_limit_and_pbkdf2_iterations():
     # Then 20 are classified, the rest noticed, and the lowest count reported
     assert report.rows == 20 and report.more_rows
     assert report.counts == {"pbkdf2": 20} and report.pbkdf2_min_iterations == 1000
+
+
+@pytest.mark.parametrize("value, count", [
+    (lambda: ldap_pbkdf2("pw-one", 1000), 1000),
+    (lambda: ldap_pbkdf2("pw-one", 1000, "sha1"), 1000),
+    (lambda: dovecot_pbkdf2("pw-one", 1000), 1000),
+    (lambda: atlassian_pkcs5s2("pw-one"), 10000),
+], ids=["passlib ldap sha256", "passlib ldap sha1", "dovecot", "atlassian"])
+def test_ldap_pbkdf2_iteration_counts_are_read(value, count):
+    # Given an LDAP-style PBKDF2 value with a known iteration count, beside a strong Django one
+    rows = [value(), django_pbkdf2("pw-two", 870000)]
+    # When the classifier reads them
+    report = app_hashes.parse("source\t0\n" + classify(rows) + "status\tok\t0\t\n")[0]
+    # Then the lowest count is the LDAP value's, so min_pbkdf2_iterations can judge it
+    assert report.counts == {"pbkdf2": 2} and report.pbkdf2_min_iterations == count
+
+
+def test_pbkdf2_without_a_count_is_not_strong():
+    # Given werkzeug pbkdf2 without :N (it would verify with whatever the library's default is)
+    value = werkzeug_pbkdf2("pw-one").replace(":600000$", "$", 1)
+    report = app_hashes.parse("source\t0\n" + classify([value]) + "status\tok\t0\t\n")[0]
+    # Then it is its own failing token, listed by row, and no iteration count is invented
+    assert report.counts == {"pbkdf2-unknown-iterations": 1} and report.pbkdf2_min_iterations is None
+    assert [r.token for r in report.failing_rows] == ["pbkdf2-unknown-iterations"]
+    assert not app_hashes.scheme("pbkdf2-unknown-iterations").strong
 
 
 def test_failing_rows_are_listed_up_to_the_limit():
