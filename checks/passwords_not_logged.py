@@ -7,13 +7,17 @@ histories in every home directory of /etc/passwd (.bash_history, .zsh_history,
 .sh_history, .mysql_history, .psql_history). grep prefilters the lines; an awk program
 then finds password-bearing patterns and replaces each value with `***` before anything
 leaves the host. Only `file:line`, the kind of pattern and that masked excerpt are
-reported, never the value.
+reported, never the value. A value is masked whole, and when in doubt the mask runs
+longer: URL user info up to the last `@` before the next `/` or blank; quoted strings with
+their backslash escapes (after an escaped JSON key, to the end of the enclosing string);
+command-line words with escaped blanks, quoted parts and unterminated quotes (to the end
+of the line); `key=value` up to the next blank, quote or `&` (so `;` and `,` are masked too).
 
 Patterns: `--password=VALUE`; `mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`;
-`curl -u user:VALUE`; URLs with `user:VALUE@`; `Authorization: Basic VALUE`;
+`curl -u user:VALUE` (also quoted); URLs with `user:VALUE@`; `Authorization: Basic VALUE`;
 `Bearer VALUE` (12+ characters with a letter and a digit); JSON or Python-dict
-`"password": "VALUE"` (also escaped `\\"password\\"`, and keys like new_password, pwd,
-pass); `password=`, `passwd=`, `pwd=`, `pass=` parameters (query strings, key=value
+`"password": "VALUE"` (also `'password': "VALUE"`, escaped `\\"password\\"`, and keys
+like new_password, pwd, pass); `password=`, `passwd=`, `pwd=`, `pass=` parameters (query strings, key=value
 logs; `pwd`/`pass` only as a whole word or after `_`, `-`, `.`; the `PWD=`/`OLDPWD=`
 that sudo logs are directories); sshd "invalid user NAME" and login's "FAILED LOGIN ...
 FOR 'NAME'" where NAME looks like a password: 8+ characters from at least 3 of lower
@@ -21,11 +25,17 @@ case, upper case, digits and symbols. Values that are masked already do not coun
 empty, `***`, `xxx`, `[REDACTED]`, `<redacted>`, `[FILTERED]`, `%2A%2A%2A`, `null`,
 `None`, and shell variable references (`-p"$DB_PASS"`).
 
-Pass: no finding in the files scanned. Fail: any finding; the summary names the first
-few `file:line (kind)`. Error: no finding, but some files could not be read (permission,
-a corrupt archive, no decompressor) or were not reached within `time_limit` seconds:
-for those files the check cannot tell. Skip: no file to scan at all. Only the first
-`max_file_mb` MiB of a file are scanned; the summary says when a file was longer.
+Pass: no finding in the files scanned, every configured path exists and every directory
+and home could be read. Fail: any finding; the summary names the first few
+`file:line (kind)`. Error: no finding, but a configured path does not exist (a mistyped
+path audits nothing), some files could not be read (permission, a corrupt archive, no
+decompressor) or were not reached within `time_limit` seconds, or a directory under
+`paths` could not be listed or entered, or a home directory could not be searched (its
+histories unseen): there the check cannot tell. The scan reports the uid it ran as; an
+error caused by missing permissions says so when it was not root (the probe needs root:
+give the host `become`). Skip: the paths exist but hold no file, and no history was found.
+Only the first `max_file_mb` MiB of a file are scanned; the summary says when a file was
+longer.
 
 Blind spots and false positives: a password logged in a format not listed (a custom key
 name, `password: value`, a positional argument) is not found; a bot that tries
@@ -72,7 +82,7 @@ function classes(v,   n) {
   n = (v ~ /[a-z]/) + (v ~ /[A-Z]/) + (v ~ /[0-9]/) + (v ~ /[^A-Za-z0-9]/)
   return n
 }
-function accept(i, key, v,   kw, pre) {
+function accept(i, key, v,   kw, head) {
   if (kind[i] == "invalid_user" || kind[i] == "login_name") return length(v) >= 8 && classes(v) >= 3
   if (kind[i] == "bearer") return length(v) >= 12 && v ~ /[0-9]/ && v ~ /[A-Za-z]/ && !masked(v)
   if (kind[i] == "param") {
@@ -82,26 +92,39 @@ function accept(i, key, v,   kw, pre) {
       sub(/(pwd|pass)=$/, "", kw)
       if (kw != "" && kw !~ /[_.-]$/) return 0  # bypass=, compass=, ...
     }
+    # The whole value up to a blank is masked, but `password=***;user=bob` was masked already.
+    head = v; sub(/[;,].*$/, "", head)
+    if (masked(head)) return 0
   }
   return !masked(v)
 }
 BEGIN {
   n = 0
-  word = "(\"[^\"]*\"|'[^']*'|[^ \t]+)"  # a command-line argument, quoted or not
+  # A shell word: escaped characters, quoted strings and plain characters up to a blank;
+  # an unterminated quote runs to the end of the line, as it would in the shell.
+  word = "(\\\\.|\"(\\\\.|[^\"\\\\])*(\"|$)|'[^']*('|$)|[^ \t\\\\\"'])+"
+  dq = "(\\\\.|[^\"\\\\])*"  # the inside of a double-quoted string with backslash escapes
   kind[++n] = "cmdline";  key[n] = "--password="; val[n] = word
   kind[++n] = "mysql";    key[n] = "[ \t]-p"; val[n] = word; exact[n] = 1
   need[n] = "(mysql|mariadb)"
   kind[++n] = "sshpass";  key[n] = "sshpass[ \t]+-p[ \t]*"; val[n] = word; exact[n] = 1
-  kind[++n] = "curl";     key[n] = "curl[ \t].*(-u[ \t]*|--user[ \t=])[^ \t:'\"]+:"; val[n] = "[^ \t'\"]+"
-  kind[++n] = "url";      key[n] = "[a-z][a-z0-9+.-]*://[^ \t/@:\"']+:"; val[n] = "[^ \t/@\"']*@"; trim[n] = 1
+  kind[++n] = "curl";     key[n] = "curl[ \t].*(-u[ \t]*|--user[ \t=])[^ \t:'\"]+:"
+  val[n] = "(\\\\.|[^ \t\\\\])+"
+  kind[++n] = "curl";     key[n] = "curl[ \t].*(-u[ \t]*|--user[ \t=])\"[^\":]*:"; val[n] = dq
+  kind[++n] = "curl";     key[n] = "curl[ \t].*(-u[ \t]*|--user[ \t=])'[^':]*:"; val[n] = "[^']*"
+  # userinfo runs to the LAST @ before the next / or blank: an unencoded @ in a password
+  kind[++n] = "url";      key[n] = "[a-z][a-z0-9+.-]*://[^ \t/@:\"']+:"; val[n] = "[^ \t/\"']*@"; trim[n] = 1
   kind[++n] = "basic";    key[n] = "authorization\"?[ \t]*[:=][ \t]*\"?basic[ \t]+"
   val[n] = "[A-Za-z0-9+/=]+"
   kind[++n] = "bearer";   key[n] = "bearer[ \t]+"; val[n] = "[A-Za-z0-9._~+/=-]+"
   kw = "([a-z0-9_-]*(password|passwd)|([a-z0-9-]*_)?(pwd|pass))"
-  kind[++n] = "json";     key[n] = "\\\\?\"" kw "\\\\?\"[ \t]*:[ \t]*\\\\?\""; val[n] = "[^\"\\\\]*"
-  kind[++n] = "json";     key[n] = "'" kw "'[ \t]*:[ \t]*'"; val[n] = "[^']*"
+  # After an escaped key (JSON inside a JSON string) this runs to the end of the outer string.
+  kind[++n] = "json";     key[n] = "\\\\?\"" kw "\\\\?\"[ \t]*:[ \t]*\\\\?\""; val[n] = dq
+  kind[++n] = "json";     key[n] = "'" kw "'[ \t]*:[ \t]*'"; val[n] = "(\\\\.|[^'\\\\])*"
+  kind[++n] = "json";     key[n] = "'" kw "'[ \t]*:[ \t]*\""; val[n] = dq
+  # key=value: up to the next blank, quote or & (`;` and `,` are masked too: when in doubt, more)
   kind[++n] = "param";    key[n] = "[a-z0-9_.-]*(password|passwd|pwd|pass)="
-  val[n] = "(\"[^\"]*\"|'[^']*'|[^&\" \t',;]*)"
+  val[n] = "(\"" dq "\"|'[^']*'|[\"']?(\\\\.|[^&\"' \t\\\\])*)"
   kind[++n] = "invalid_user"; key[n] = "invalid user "; val[n] = "[^ \t]+"; only[n] = 1
   kind[++n] = "login_name"; key[n] = "failed login[^']* for '"; val[n] = "[^']+"; only[n] = 1
   kinds = n
@@ -153,27 +176,39 @@ def _names(patterns: Iterable[str]) -> str:
 def _script(params: Params) -> str:
     paths = " ".join(quote(str(p)) for p in params["paths"])
     max_bytes = int(params["max_file_mb"]) * 1024 * 1024
+    # Homes the scanner cannot search hide their histories: reported, never skipped quietly.
     histories = "\n".join([
         "awk -F: '{print $6}' /etc/passwd 2>/dev/null | sort -u | while IFS= read -r h; do",
         '  case $h in ""|/|/nonexistent) continue ;; esac',
-        f"  for n in {' '.join(HISTORIES)}; do [ -f \"$h/$n\" ] && printf '%s\\n' \"$h/$n\"; done",
+        '  [ -d "$h" ] || continue',
+        "  if [ ! -x \"$h\" ]; then",
+        "    printf 'unreadable_dir\\t%s\\thome directory not searchable\\n' \"$h\"; continue",
+        "  fi",
+        f"  for n in {' '.join(HISTORIES)}; do [ -f \"$h/$n\" ] && printf 'file\\t%s\\n' \"$h/$n\"; done",
         "done",
     ]) if params["histories"] else ":"
     return "\n".join([
         "export LC_ALL=C",
+        "TAB=$(printf '\\t')",
         f"SCAN={quote(SCAN_AWK)}",
         f"PRE={quote(PREFILTER)}",
         f"MAXB={max_bytes}; left={int(params['max_findings'])}",
         f"deadline=$(( $(date +%s) + {int(params['time_limit'])} ))",
+        "printf 'uid\\t%s\\n' \"$(id -u)\"",
         f"for p in {paths}; do [ -e \"$p\" ] || printf 'missing\\t%s\\n' \"$p\"; done",
+        # Lines `file\tPATH` to scan, or `unreadable\tPATH\tWHY` for directories find cannot
+        # list or enter (it would skip them without a word).
         "list() {",
-        f"  find {paths} -xdev -type f {_names(BINARY_NAMES)} -print 2>/dev/null",
+        f"  find {paths} -xdev \\( -type d \\( ! -readable -o ! -executable \\) -prune"
+        " -printf 'unreadable_dir\\t%p\\tdirectory not readable\\n' \\)"
+        f" -o \\( -type f {_names(BINARY_NAMES)} -printf 'file\\t%p\\n' \\) 2>/dev/null",
         histories,
         "}",
         "files=0; compressed=0; cut=0; late=0",
         # The loop and the totals share one subshell, so the counters survive the loop.
         "list | sort -u | {",
         "while IFS= read -r f; do",
+        "  case $f in file\"$TAB\"*) f=${f#file\"$TAB\"} ;; *) printf '%s\\n' \"$f\"; continue ;; esac",
         "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then late=$((late + 1)); continue; fi",
         "  case $f in",
         "    *.gz) r='gzip -cd' t=gzip ;; *.xz) r='xz -cd' t=xz ;; *.bz2) r='bzip2 -cd' t=bzip2 ;;",
@@ -228,9 +263,11 @@ def evaluate(out: Outputs, params: Params) -> Result:
     counts: dict[str, int] = {}
     per_file: dict[str, int] = {}
     unreadable: list[str] = []
+    unreadable_dirs: list[str] = []
     cut: list[str] = []
     missing: list[str] = []
     totals: list[int] | None = None
+    uid: int | None = None
     for line in scan.stdout.splitlines():
         parts = line.split("\t")
         kind = parts[0]
@@ -245,10 +282,14 @@ def evaluate(out: Outputs, params: Params) -> Result:
                     counts[KINDS.get(name, name)] = counts.get(KINDS.get(name, name), 0) + int(n)
             elif kind == "unreadable" and len(parts) >= 3:
                 unreadable.append(f"{parts[1]} ({parts[2]})")
+            elif kind == "unreadable_dir" and len(parts) >= 3:
+                unreadable_dirs.append(f"{parts[1]} ({parts[2]})")
             elif kind == "cut" and len(parts) == 2:
                 cut.append(parts[1])
             elif kind == "missing" and len(parts) == 2:
                 missing.append(parts[1])
+            elif kind == "uid" and len(parts) == 2:
+                uid = int(parts[1])
             elif kind == "files" and len(parts) == 5:
                 totals = [int(p) for p in parts[1:]]
             elif line:
@@ -261,28 +302,41 @@ def evaluate(out: Outputs, params: Params) -> Result:
     total = sum(per_file.values())
     values: dict[str, Any] = {"files_scanned": files, "compressed_files": compressed, "findings": total,
                               "files_with_findings": len(per_file), "unreadable_files": len(unreadable),
+                              "unreadable_directories": len(unreadable_dirs), "missing_paths": len(missing),
                               "files_not_reached": late, "findings_by_kind": dict(sorted(counts.items()))}
+    if uid is not None:
+        values["uid"] = uid
     details = [f"{path}: {n} line(s) with a password" for path, n in sorted(per_file.items())]
     details += findings
     if total > len(findings):
         details.append(f"… {total - len(findings)} more line(s) not listed "
                        f"(max_findings={params['max_findings']})")
+    details += [f"path does not exist: {m}" for m in missing]
     details += [f"could not read {u}" for u in unreadable]
+    details += [f"could not read directory {d}: nothing under it was scanned" for d in unreadable_dirs]
     if late:
         details.append(f"{late} file(s) not scanned: the time limit of {params['time_limit']} s was reached")
     details += [f"only the first {params['max_file_mb']} MiB scanned of {c}" for c in cut]
-    details += [f"path does not exist: {m}" for m in missing]
     scanned = f"scanned {files} file(s) ({compressed} compressed)"
     if total:
         where = ", ".join(f.split(": ", 1)[0] for f in findings[:3]) + (" …" if total > 3 else "")
         return result(Status.FAIL, f"{total} password(s) in logs: {where}", details, evidence, **values)
+    gaps: list[str] = []
+    if missing:
+        gaps.append(f"{len(missing)} configured path(s) do not exist: " + ", ".join(missing[:3]))
     if unreadable or late:
         unscanned = unreadable + ([f"{late} not reached within the time limit"] if late else [])
-        return result(Status.ERROR, f"{scanned}, no password found, but {len(unreadable) + late} file(s) "
-                      "could not be scanned: " + ", ".join(unscanned[:3]), details, evidence, **values)
+        gaps.append(f"{len(unreadable) + late} file(s) could not be scanned: " + ", ".join(unscanned[:3]))
+    if unreadable_dirs:
+        gaps.append(f"{len(unreadable_dirs)} director(ies) could not be read: "
+                    + ", ".join(unreadable_dirs[:3]))
+    if gaps:
+        privilege = (f" (scanned as uid {uid}, not root: give the host become)"
+                     if uid and (unreadable or unreadable_dirs) else "")
+        return result(Status.ERROR, f"{scanned}, no password found, but " + "; ".join(gaps) + privilege,
+                      details, evidence, **values)
     if not files:
-        return result(Status.SKIP, "no log file or shell history found to scan"
-                      + (f" (missing: {', '.join(missing)})" if missing else ""), details, evidence, **values)
+        return result(Status.SKIP, "no log file or shell history found to scan", details, evidence, **values)
     partial = (f"; {cut_count} file(s) scanned only in their first {params['max_file_mb']} MiB"
                if cut_count else "")
     return result(Status.PASS, f"{scanned}, no password found{partial}", details, evidence, **values)

@@ -30,6 +30,14 @@ SECRETS = {
     "mysql_history": "Hist-Root-43",
     "ssh_user_typed_password": "Ss4-Typed!pw",
 }
+# Values whose characters once cut the mask short; no part of them may leave the host.
+# (value, the line that logs it)
+HARD_TO_MASK = (
+    ("p@ss@w0rdKv31", "db connect https://bob:{}@db.internal/shop ok"),
+    ('ab\\"cdefKw32', 'login {{"user": "bob", "password": "{}"}}'),
+    ("pa\\ sswoKx33", "backup ran mysqldump --password={} shop"),
+    ("hunt3r;exKy34", "login password={} user=bob"),
+)
 NGINX_LINE = '10.0.0.7 - - [02/Mar/2026:10:00:0{n} +0000] "GET {path} HTTP/1.1" 200 3 "-" "curl/7.88.1"\n'
 
 
@@ -66,6 +74,8 @@ def fleet(tmp_path_factory):
         "/var/log/shop/app.log.1.gz": Planted(json_gz),
         "/var/log/auth.log": leaky_auth,
         "/root/.bash_history": f"cd /srv/shop\nmysql -uroot -p{s['mysql_history']} shop\nls\n",
+        "/var/log/shop/batch.log": "".join(f"2026-03-02 10:00:00 INFO {line.format(value)}\n"
+                                           for value, line in HARD_TO_MASK),
     }
     clean = {
         "/var/log/nginx/access.log": nginx_log("/", "/login?user=bob&password=%2A%2A%2A&next=/"),
@@ -103,16 +113,18 @@ def test_leaky_host_fails_with_each_file_and_line(run):
     leaky = by_host["logs-leaky"]
     # Then the check fails and names every place, file:line and kind
     assert leaky["status"] == "fail", leaky
-    assert leaky["summary"].startswith("6 password(s) in logs: /root/.bash_history:2 (mysql -p option)")
+    assert leaky["summary"].startswith("10 password(s) in logs: /root/.bash_history:2 (mysql -p option)")
     details = "\n".join(leaky["details"])
     for place in ("/var/log/nginx/access.log:2 (password parameter)",
                   "/var/log/shop/app.log.1.gz:2 (JSON password)",
-                  "/var/log/auth.log: 3 line(s) with a password"):  # sshd's Invalid/Failed/closed lines
+                  "/var/log/auth.log: 3 line(s) with a password",  # sshd's Invalid/Failed/closed lines
+                  "/var/log/shop/batch.log: 4 line(s) with a password"):
         assert place in details, details
     assert "(password as sshd user name): Invalid user *** from 127.0.0.1" in details
     # And the masked excerpts show where, not what
     assert "GET /login?user=bob&password=***&next=/ HTTP/1.1" in details
-    assert leaky["values"]["findings"] == 6 and leaky["values"]["compressed_files"] == 1
+    assert "mysqldump --password=*** shop" in details and "password=*** user=bob" in details
+    assert leaky["values"]["findings"] == 10 and leaky["values"]["compressed_files"] == 1
     assert leaky["values"]["findings_by_kind"]["password as sshd user name"] == 3
     assert result.rc == 1, result.stderr
 
@@ -133,3 +145,6 @@ def test_no_planted_secret_reaches_the_run_folder(run):
     everything = "\n".join(p.read_text(errors="replace") for p in files)
     for name, value in SECRETS.items():
         assert value not in everything, name
+    # Nor any fragment of a value that is hard to mask (@, escaped quotes and blanks, ;)
+    for value, _ in HARD_TO_MASK:
+        assert value[-6:] not in everything, value[-6:]

@@ -135,6 +135,60 @@ record passwords_not_logged pass_this_machine \
   --source "This machine's own /var/log (Debian 12 test VM: dpkg, apt, alternatives, postgresql, nginx, journal skipped) and its home directories from /etc/passwd (none holds a history); nothing planted" \
   --expect-status pass --expect-summary "no password found"
 
-record passwords_not_logged skip_nothing_to_scan --param 'paths=["/var/log/no-such-app"]' "${NO_HIST[@]}" \
-  --source "paths=[/var/log/no-such-app], a directory that does not exist on this machine, and histories=false: nothing to scan" \
+# A directory the scanner cannot enter hides its files: error, never pass. /var/log/audit
+# holds a password here, so a pass would be wrong.
+mkdir -p "$W/pnl.dark/audit"
+printf '%s INFO shop started\n' "$(date '+%Y-%m-%d %H:%M:%S')" >"$W/pnl.dark/app.log"
+printf 'type=USER_CMD msg=audit(1700000000.000:1): cmd=mysql -uroot -pDark-Audit-57 shop\n' >"$W/pnl.dark/audit/audit.log"
+chgrp adm "$W/pnl.dark/audit" && chmod 750 "$W/pnl.dark/audit" && chmod 640 "$W/pnl.dark/audit/audit.log"
+record passwords_not_logged error_unreadable_directory_as_nobody --plant-dir /var/log="$W/pnl.dark" "${NO_HIST[@]}" \
+  --run-as nobody \
+  --source "/var/log with app.log (0644, no password) and audit/ (root:adm 0750, as Debian's auditd makes it) holding audit.log with a password on a mysql command line (not quoted here), scanned as the user nobody (no become, no supplementary groups): find cannot enter /var/log/audit; histories=false" \
+  --expect-status error --expect-summary "1 director(ies) could not be read: /var/log/audit (directory not readable)" \
+  --expect-summary "scanned as uid 65534, not root" --expect-value unreadable_directories=1 --expect-value files_scanned=1
+
+mkdir -p "$W/pnl.home"
+printf '%s INFO shop started\n' "$(date '+%Y-%m-%d %H:%M:%S')" >"$W/pnl.home/app.log"
+# Nothing is planted in /root: a planted file there would need an overlay of /root, whose
+# root directory takes the overlay's mode (0755), and nobody could search it after all.
+record passwords_not_logged error_unsearchable_home_as_nobody --plant-dir /var/log="$W/pnl.home" --run-as nobody \
+  --source "/var/log with app.log (0644, no password); this machine's real /root (root:root 0700), and its other homes from /etc/passwd; scanned as the user nobody with histories=true: /root cannot be searched (nor can any other 0700 home, e.g. /var/lib/bacula here), so a history in it would go unseen" \
+  --expect-status error --expect-summary "/root (home directory not searchable)" \
+  --expect-summary "scanned as uid 65534, not root"
+
+# A mistyped path audits nothing: error, naming it, even though the histories were scanned.
+printf 'ls -la\ncd /srv/shop\n' >"$W/pnl.clean.history"
+record passwords_not_logged error_missing_path --param 'paths=["/var/log/no-such-app"]' \
+  --plant /root/.bash_history="$W/pnl.clean.history" \
+  --source "paths=[/var/log/no-such-app], a directory that does not exist on this machine, histories=true with /root/.bash_history planted holding ls and cd lines (no other history on this machine): the history is scanned, the configured path is not there" \
+  --expect-status error --expect-summary "1 configured path(s) do not exist: /var/log/no-such-app" \
+  --expect-value files_scanned=1 --expect-value missing_paths=1
+
+mkdir -p "$W/pnl.void"
+record passwords_not_logged skip_nothing_to_scan --plant-dir /var/log="$W/pnl.void" "${NO_HIST[@]}" \
+  --source "An empty /var/log (it exists, holds no file) and histories=false: nothing to scan" \
   --expect-status skip --expect-summary "no log file or shell history found to scan"
+
+# Values with @, escaped quotes, escaped blanks and ; must be masked whole: no fragment of a
+# planted secret may be in the case (each one's last characters are checked below).
+mkdir -p "$W/pnl.mask/app"
+{
+  printf '%s INFO db connect https://bob:p@ss@w0rdQx81@db.internal/shop ok\n' "$(date '+%Y-%m-%d %H:%M:%S')"
+  printf '%s INFO login %s\n' "$(date '+%Y-%m-%d %H:%M:%S')" '{"user": "bob", "password": "ab\"cdefQy92"}'
+  printf '%s INFO backup ran mysqldump --password=pa\\ sswoQz73 shop\n' "$(date '+%Y-%m-%d %H:%M:%S')"
+  printf '%s INFO login password=hunt3r;exQw64 user=bob\n' "$(date '+%Y-%m-%d %H:%M:%S')"
+} >"$W/pnl.mask/app/app.log"
+record passwords_not_logged fail_masking_whole_secret --plant-dir /var/log="$W/pnl.mask" "${NO_HIST[@]}" \
+  --source "/var/log/app/app.log with four planted lines whose passwords hold characters that once cut the mask short (values not quoted here): a URL whose password holds two @, a JSON password holding an escaped quote, --password= with a backslash-escaped blank, and password= whose value holds a ;. Every value must be masked whole" \
+  --expect-status fail --expect-summary "4 password(s) in logs: /var/log/app/app.log:1 (URL user:password@)" \
+  --expect-value findings=4
+if [[ fail_masking_whole_secret == $ONLY ]]; then
+  for tail in Qx81 rdQx81 efQy92 woQz73 exQw64; do
+    if grep -q -F -e "$tail" "$PNL_DIR/fail_masking_whole_secret.yaml"; then
+      echo "passwords_not_logged: fail_masking_whole_secret holds the secret fragment $tail; removed" >&2
+      rm -f "$PNL_DIR/fail_masking_whole_secret.yaml"
+      FAILED+=(passwords_not_logged/fail_masking_whole_secret)
+      break
+    fi
+  done
+fi
