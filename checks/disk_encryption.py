@@ -18,8 +18,11 @@ A file system or swap passes when every path from its device down to the hardwar
 through a dm-crypt layer (LUKS1/LUKS2/plain: lsblk TYPE crypt, dm uuid CRYPT-...), when
 its ZFS dataset has `encryption` other than off, or when every top-level entry of an ext4
 /f2fs file system (except lost+found and symbolic links) is an fscrypt-encrypted
-directory. zram swap is compressed RAM and passes (unless it writes back to a device,
-which is then judged). Swap files are judged with the file system that holds them.
+directory. A top-level entry whose flag lsattr cannot read (a FIFO, socket or device
+file, or a directory the probe may not open) is not counted as unencrypted: when no
+readable entry is unencrypted, such entries make the verdict `error` ("could not read
+the encryption flag of ..."). zram swap is compressed RAM and passes (unless it writes
+back to a device, which is then judged). Swap files are judged with the file system that holds them.
 Anything else fails, naming the mount and the device: "/ on /dev/vda (ext4) is not
 encrypted".
 
@@ -147,14 +150,20 @@ def _judge_device(graph: bd.DeviceGraph, device: bd.BlockDevice, provider: list[
 
 def _fscrypt_verdict(entries: list[tuple[str, str]], other_mounts: set[str]) -> Verdict | None:
     """Encrypted by fscrypt when every top-level entry is an encrypted directory; None when
-    fscrypt encrypts none of them."""
+    fscrypt encrypts none of them and a readable entry shows it is not used here."""
     cut = len(entries) > MAX_TOP_ENTRIES
     judged = [(flags, name) for flags, name in entries[:MAX_TOP_ENTRIES]
               if name != "lost+found" and flags != "L" and name not in other_mounts]
     encrypted = [name for flags, name in judged if "E" in flags]
-    if not encrypted:
+    unread = [name for flags, name in judged if flags == "?"]
+    plain = [name for flags, name in judged if "E" not in flags and flags != "?"]
+    if not encrypted and (plain or not unread):
         return None
-    plain = [name for flags, name in judged if "E" not in flags]
+    if unread and not plain:
+        more = f" and {len(unread) - 5} more" if len(unread) > 5 else ""
+        return Verdict(UNKNOWN, f"could not read the encryption flag of {', '.join(unread[:5])}{more} "
+                       "(lsattr -d failed: a FIFO, socket or device, or a directory the probe may not "
+                       f"open); {len(encrypted)} other top-level entr(ies) are fscrypt-encrypted")
     if plain:
         more = f" and {len(plain) - 5} more" if len(plain) > 5 else ""
         return Verdict(PLAIN, f"fscrypt encrypts {len(encrypted)} top-level director(ies) "

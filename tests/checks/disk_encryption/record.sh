@@ -15,15 +15,16 @@ for tool in mkfs.ext4 e4crypt losetup; do
 done
 [ -e /dev/loop-control ] || { echo "disk_encryption: no loop devices, fscrypt cases skipped" >&2; DE_TOOLS_OK=0; }
 
-# fscrypt_image IMG "ENCRYPTED_DIRS" "PLAIN_DIRS": an ext4 image (mkfs -O encrypt) whose
-# ENCRYPTED_DIRS get an fscrypt v1 policy from e4crypt (a throw-away passphrase), each with
-# one file written through the policy; PLAIN_DIRS are ordinary directories.
+# fscrypt_image IMG "ENCRYPTED_DIRS" "PLAIN_DIRS" ["FIFOS"]: an ext4 image (mkfs -O encrypt)
+# whose ENCRYPTED_DIRS get an fscrypt v1 policy from e4crypt (a throw-away passphrase), each
+# with one file written through the policy; PLAIN_DIRS are ordinary directories; FIFOS are
+# named pipes (mkfifo) at the top level.
 fscrypt_image() {
-  local img=$1 encrypted=$2 plain=$3
+  local img=$1 encrypted=$2 plain=$3 fifos=${4:-}
   truncate -s 32M "$img"
   mkfs.ext4 -q -F -O encrypt "$img"
   unshare --mount --propagation private bash -euc '
-    img=$1 encrypted=$2 plain=$3 mnt=$(mktemp -d)
+    img=$1 encrypted=$2 plain=$3 fifos=$4 mnt=$(mktemp -d)
     mount -o loop "$img" "$mnt"
     for d in $encrypted; do
       mkdir "$mnt/$d"
@@ -31,8 +32,9 @@ fscrypt_image() {
       echo "data" >"$mnt/$d/file"
     done
     for d in $plain; do mkdir "$mnt/$d"; echo "data" >"$mnt/$d/file"; done
+    for f in $fifos; do mkfifo "$mnt/$f"; done
     umount "$mnt"; rmdir "$mnt"
-  ' _ "$img" "$encrypted" "$plain"
+  ' _ "$img" "$encrypted" "$plain" "$fifos"
 }
 
 # record_with_loop CASE IMG MOUNTPOINT ARGS...: record.py inside a namespace where IMG is
@@ -91,6 +93,13 @@ if [ "$DE_TOOLS_OK" = 1 ]; then
     --source "as pass_fscrypt_data_mount (ext4 image with customers/ and invoices/ fscrypt-encrypted, loop-mounted on /srv) but with the machine's root judged too: / is ext4 on /dev/vda with no encryption" \
     --expect-status fail --expect-summary "/ on /dev/vda (ext4) is not encrypted" --expect-value storage_checked=2 \
     --expect-value storage_unencrypted=1
+
+  # A FIFO at the top level: lsattr -d cannot read its flags ("Operation not supported"), so
+  # the probe prints '?' for it; it must not count as an unencrypted entry.
+  fscrypt_image "$W/fifo.img" "customers invoices" "" "app.fifo"
+  record_with_loop error_fscrypt_unreadable_flag "$W/fifo.img" /srv --param 'exclude_mounts=["/"]' \
+    --source "this machine, in a private mount namespace, with a 32 MiB ext4 image (mkfs.ext4 -O encrypt) loop-mounted read-only on /srv; top-level: customers/ and invoices/ fscrypt-encrypted with e4crypt, lost+found, and a named pipe app.fifo (mkfifo), on which lsattr -d fails with 'Operation not supported'; exclude_mounts: [/] leaves the unencrypted root of the machine out" \
+    --expect-status error --expect-summary "/srv on /dev/loop" --expect-summary "could not read the encryption flag of app.fifo"
 
   # Odd names: a mount point with a space (\040 in mountinfo), top-level directories with a
   # non-UTF-8 byte, a space and a leading dot, and 230 more encrypted directories (more than
