@@ -28,6 +28,8 @@ Two halves, both required:
    `max_age_hours` (default 26). Borg and restic repositories are directories of files,
    so this works for them too. A missing or empty path fails, naming it. Files dated in the
    future are counted and ignored, so a skewed clock cannot make a stale backup look fresh.
+   A configured path the probe printed no line for (its output cut short, its find/awk
+   step failed) is an `error`, never taken as fresh.
 
 Verdicts: no backup job, or none frequent enough, or a stale/missing backup → `fail`.
 A daily job with no `paths` configured → `manual` (configure `vars.backups.paths`, or
@@ -36,8 +38,9 @@ attach the backup tool's own report). No local job but a Bacula/Bareos file daem
 
 Secrets never leave the host: only crontab lines that mention a backup tool, `backup`,
 run-parts or anacron are sent (environment lines never), with passwords in `NAME=value`,
-`--password` options, `mysqldump -p…`, `sshpass -p` and URL credentials replaced by `***`
-on the host; of backup files, only counts, sizes, times and the newest file's name.
+`--password` options, `mysqldump -p…`, `sshpass -p`, `curl -u user:…`, `lftp -u user,…`,
+`smbclient -U user%…` and URL credentials replaced by `***` on the host; of backup files,
+only counts, sizes, times and the newest file's name.
 
 Blind spots: a job that calls a wrapper script which runs the tool is not recognised
 unless the wrapper's name is in `tools` (run-parts scripts are read, other scripts are
@@ -110,6 +113,21 @@ def _secret(*words: str) -> str:
 
 
 _VALUE = "('[^']*'|\"[^\"]*\"|[^[:space:];&|]+)"
+
+
+def _user_password_option(tool: str, options: str, separator: str) -> list[str]:
+    """sed arguments masking the password in TOOL's `OPTION user<SEPARATOR>password`
+    (curl -u user:pw, lftp -u user,pw, smbclient -U user%pw): in '...', in "..." (up to
+    the closing quote, spaces included) or bare (up to a space)."""
+    head = f"{tool}[^;&|]*[[:space:]]({options})(=|[[:space:]]*)"
+    args = []
+    for opening, password in (("'", "[^']*"), ('"', '[^"]*'), ("", "[^[:space:]'\"]+")):
+        user = f"[^{separator}[:space:]'\"]*"
+        args += ["-e", quote(f"s/({head}{opening}{user}{separator}){password}/\\1***/g")]
+    return args
+
+
+
 # Runs on the host over every line a probe sends: values of secret-looking settings become ***.
 MASK_SECRETS = " ".join([
     "sed -E",
@@ -120,6 +138,9 @@ MASK_SECRETS = " ".join([
     "-e", quote("s/((mysql|mysqldump|mysqlpump|mariadb|mariadb-dump|mariabackup|xtrabackup)"
                 "[^;&|]*[[:space:]]-p)[^[:space:]]+/\\1***/g"),
     "-e", quote("s/(sshpass[[:space:]]+-p[[:space:]]*)[^[:space:]]+/\\1***/g"),
+    *_user_password_option("curl", "-u|--user|--proxy-user|-U", ":"),
+    *_user_password_option("lftp", "-u|--user", ","),
+    *_user_password_option("smbclient", "-U|--user", "%"),
     "-e", quote("s#(://[^/:@[:space:]]+:)[^@/[:space:]]+@#\\1***@#g"),
 ])
 
@@ -591,15 +612,21 @@ def _first(items: Iterable[str], limit: int = 3) -> str:
     return "; ".join(listed[:limit]) + (" …" if len(listed) > limit else "")
 
 
-def judge_freshness(now: float | None, found: list[Artefacts], max_age: float,
+def judge_freshness(now: float | None, found: list[Artefacts], paths: Sequence[str], max_age: float,
                     details: list[str]) -> tuple[list[str], list[str], float | None]:
     """(problems, errors, the age in hours of the stalest path's newest file). Where some
-    directories could not be read, a stale or empty verdict is uncertain: an error."""
+    directories could not be read, a stale or empty verdict is uncertain: an error; so is a
+    configured path the probe printed no line for (its output cut short, or awk failed)."""
     problems: list[str] = []
     errors: list[str] = []
     ages: list[float] = []
     if now is None:
         return [], ["the artefacts probe did not report the host's clock"], None
+    reported = {entry.path for entry in found}
+    unreported = [p for p in dict.fromkeys(paths) if p not in reported]
+    if unreported:
+        errors.append("the artefacts probe printed nothing for " + ", ".join(unreported)
+                      + " (its output was cut short, or its find/awk step failed)")
     for entry in found:
         if entry.kind == "missing":
             problems.append(f"backup path {entry.path} does not exist")
@@ -669,7 +696,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
                        f"{j.label} runs {j.schedule.describe() if j.schedule else 'never'}, "
                        f"less often than every {max_interval:g} h" for j in jobs]
             problems.append("no daily backup job: " + _first(reasons, 2))
-    fresh_problems, fresh_errors, newest_age = judge_freshness(now, found, max_age, details)
+    fresh_problems, fresh_errors, newest_age = judge_freshness(
+        now, found, [str(p) for p in params["paths"]], max_age, details)
     problems += fresh_problems
     errors += fresh_errors
     values = {"jobs_found": len(jobs), "daily_jobs": len(daily), "newest_backup_age_hours": newest_age,
@@ -687,5 +715,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
         return result(Status.MANUAL, f"{schedule_text}; no backup paths configured: set vars.backups.paths "
                       "to verify the newest backup's age, or attach the backup tool's report",
                       details, evidence, **values)
-    return result(Status.PASS, f"{schedule_text}; newest backup is {_hours(newest_age or 0.0)} old "
+    if newest_age is None:  # unreachable while every path reports a file; never claim an age of 0
+        return result(Status.ERROR, "could not judge the backups: no backup file's age was measured",
+                      details, evidence, **values)
+    return result(Status.PASS, f"{schedule_text}; newest backup is {_hours(newest_age)} old "
                   f"(max {max_age:g} h)", details, evidence, **values)

@@ -221,6 +221,28 @@ if [[ pass_secrets_masked_on_host == $ONLY ]] && grep -l -E 'Borg-Passphrase-77|
   FAILED+=(backups/pass_secrets_masked_on_host)
 fi
 
+# Transfer credentials given as user<sep>password options: masked on the host too.
+spool_with "$BK/spool.transfer" root "10 1 * * * tar czf /srv/backup/etc.tgz /etc && curl -u backup:Curl-Pw-27 -T /srv/backup/etc.tgz ftp://127.0.0.1/
+20 1 * * * lftp -u backup,Lftp-Pw-38 -e 'mirror -R /srv/backup /backup; quit' 127.0.0.1
+30 1 * * * smbclient //127.0.0.1/backup -U 'WORKGROUP\\backup\\%Smb-Pw-49' -c 'prompt; recurse; mput /srv/backup/*'"
+record_cron backups pass_transfer_credentials_masked --plant-dir /var/spool/cron/crontabs="$BK/spool.transfer" \
+  --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "A root crontab whose jobs upload backups with credentials on the command line: tar then 'curl -u user:password -T', 'lftp -u user,password', \"smbclient -U 'DOMAIN\\user\\%password' (cron needs the % escaped)\"; $FRESH; cron -f running. The probe masks each password as *** on the host" \
+  --expect-status pass --expect-summary "daily backup job: tar in /var/spool/cron/crontabs/root:1"
+if [[ pass_transfer_credentials_masked == $ONLY ]] && grep -l -E 'Curl-Pw-27|Lftp-Pw-38|Smb-Pw-49' \
+  tests/checks/backups/pass_transfer_credentials_masked.yaml; then
+  echo "record: a planted secret reached tests/checks/backups/pass_transfer_credentials_masked.yaml" >&2
+  FAILED+=(backups/pass_transfer_credentials_masked)
+fi
+
+# A configured path with no line in the artefacts probe's output (cut at a line boundary,
+# or its find/awk step failed) must be an error, never "0.0 h old": derived from the
+# recorded pass_root_crontab_restic by derive_cases.py.
+if [[ garbled_artefacts_cut_short == $ONLY ]]; then
+  echo "=== backups/garbled_artefacts_cut_short"
+  python3 tests/checks/backups/derive_cases.py || FAILED+=(backups/garbled_artefacts_cut_short)
+fi
+
 # Odd input: comments, lines cron cannot read, non-UTF-8 bytes, an empty crontab, CRLF.
 spool_with "$BK/spool.garbled" root "# m h dom mon dow command
 61 25 * * * restic backup /srv/never-valid
