@@ -40,6 +40,13 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # Passwords on command lines: mysql -pSECRET, sshpass -p SECRET.
     (re.compile(r"(\bmysql(?:dump|admin)?\b[^\n]*?\s-p)" + _ALREADY_MASKED + r"(\S+)"), f"\\1{MASK}"),
     (re.compile(r"(\bsshpass\s+-p\s*)" + _ALREADY_MASKED + r"\S+"), f"\\1{MASK}"),
+    # Transfer tools' credentials: curl -u user:pw, lftp -u user,pw, smbclient -U user%pw.
+    (re.compile(r"(\bcurl\b[^\n]*?\s(?:-u|--user|--proxy-user|-U)\s*['\"]?[^\s:'\"]+:)"
+                + _ALREADY_MASKED + r"(?:'[^'\n]*'|\"[^\"\n]*\"|[^\s'\"]+)"), f"\\1{MASK}"),
+    (re.compile(r"(\blftp\b[^\n]*?\s-u\s*['\"]?[^\s,'\"]+,)" + _ALREADY_MASKED + r"[^\s'\"]+"),
+     f"\\1{MASK}"),
+    (re.compile(r"(\bsmbclient\b[^\n]*?\s(?:-U|--user)\s*['\"]?[^\s%'\"]+%)" + _ALREADY_MASKED
+                + r"[^\s'\"]+"), f"\\1{MASK}"),
 )
 
 

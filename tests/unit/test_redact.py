@@ -17,6 +17,10 @@ SHA512_HASH = "$6$Qe8.m3Xy$" + "A" * 86  # the shape of a real sha512crypt hash
     ("sshpass -p 'letmein' ssh host", "letmein"),
     ("postgres://app:dbpass42@10.0.0.5/app", "dbpass42"),
     ("DB_PASSWORD=\"two words\"", "two words"),
+    ("0 2 * * * curl -s -u backup:Curl-Pw-77 https://files/upload", "Curl-Pw-77"),
+    ("curl --user 'svc:Quoted-Pw-1' -T dump.gz sftp://host/", "Quoted-Pw-1"),
+    ("lftp -u mirror,Lftp-Pw-2 -e 'mirror -R /srv/backup' sftp://host", "Lftp-Pw-2"),
+    ("smbclient //nas/backup -U 'CORP\\svc%Smb-Pw-3' -c 'put dump.gz'", "Smb-Pw-3"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
      "b3BlbnNzaC1rZXktdjEAAAAA"),
 ])
