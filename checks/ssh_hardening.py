@@ -5,7 +5,11 @@ Inspects the host's configured OpenSSH server: the effective global configuratio
 its `Include` lines pull in (read in place, first value wins, globs relative to /etc/ssh).
 When `sshd -T` cannot run (no root, no host keys, a config error), the check falls back to
 the parsed files plus OpenSSH 9.2's compiled-in defaults for what they do not set, and the
-summary says which source was used.
+summary says which source was used. Both probes run as root when the inventory grants it
+(`become`); as a plain login user the fallback is what remains, and it is an `error` when
+sshd_config, any file its Include lines match, or the directory of an Include glob (not
+listable or searchable) cannot be read — such a drop-in (cloud images ship
+50-cloud-init.conf as 0600) may set anything, and being read first it would win.
 
 Fails on: PermitRootLogin yes; PasswordAuthentication not no; PermitEmptyPasswords yes;
 KbdInteractiveAuthentication (ChallengeResponseAuthentication) yes while UsePAM yes, since
@@ -58,7 +62,9 @@ exit 0
 # sshd_config and, recursively, every file its Include lines name (globs, relative to
 # /etc/ssh), in the files.py dump format. Include arguments are split on blanks. Comment
 # lines are blanked on the host (line numbers stay right): whatever someone noted there
-# never leaves it.
+# never leaves it. A matched file that cannot be read, and the directory of a glob that
+# cannot be listed or searched (the glob then stays literal), are reported unreadable (a
+# directory with a trailing /): the files read are then not all that sshd reads.
 SSHD_CONFIG = rf"""
 H={shlex.quote(HEADER)}; U={shlex.quote(UNREADABLE)}
 emit() {{ if [ -r "$1" ]; then printf '\n%s%s\n' "$H" "$1"; sed 's/^[[:space:]]*#.*$//' -- "$1"
@@ -77,7 +83,12 @@ while [ -n "$todo" ] && [ "$depth" -le {sshd.MAX_INCLUDE_DEPTH} ]; do
     for pattern in $patterns; do
       case "$pattern" in /*) ;; *) pattern="{sshd.CONFIG_DIR}/$pattern" ;; esac
       set +f
-      for g in $pattern; do if [ -f "$g" ]; then next="$next $g"; fi; done
+      for g in $pattern; do
+        if [ -f "$g" ]; then next="$next $g"
+        elif [ ! -e "$g" ]; then d=${{g%/*}}
+          if [ -d "$d" ] && {{ [ ! -r "$d" ] || [ ! -x "$d" ]; }}; then printf '\n%s%s/\n' "$U" "$d"; fi
+        fi
+      done
       set -f
     done
     set +f
@@ -121,7 +132,7 @@ CHECK = Check(
     ),
     probes=(
         shell("sshd_t", SSHD_T, root=True),
-        shell("sshd_config", SSHD_CONFIG),
+        shell("sshd_config", SSHD_CONFIG, root=True),
     ),
 )
 
@@ -162,7 +173,8 @@ def _login_problems(settings: Effective, usepam: str, methods: str) -> list[str]
     return problems
 
 
-def _effective(out: Outputs, config: sshd.SshdConfig) -> tuple[Effective, str, list[str]]:
+def _effective(out: Outputs, config: sshd.SshdConfig,
+               unreadable: list[str]) -> tuple[Effective, str, list[str]]:
     """The settings judged, the source they came from, and notes about that source."""
     text = out.require("sshd_t").stdout
     lines = text.splitlines()
@@ -182,6 +194,9 @@ def _effective(out: Outputs, config: sshd.SshdConfig) -> tuple[Effective, str, l
     if not config.files_read:
         raise SshdUnreadable(f"{note}, and the configuration could not be read: "
                              + ("; ".join(config.problems) or "no sshd_config"))
+    if unreadable:  # an unread drop-in may set anything, and one read earlier wins
+        raise SshdUnreadable(f"{note}, and the configuration could not be read in full: cannot read "
+                             + ", ".join(unreadable) + "; what sshd applies is unknown")
     effective: Effective = {}
     for keyword, default in sshd.COMPILED_DEFAULTS.items():
         setting = config.first(keyword)
@@ -209,7 +224,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
         files, unreadable = parse_dump(config_probe.stdout)
     config = sshd.parse_config(files)
     try:
-        effective, source, details = _effective(out, config)
+        effective, source, details = _effective(out, config, unreadable)
     except SshdUnreadable as exc:
         return result(Status.ERROR, str(exc), evidence=evidence)
     except ValueError as exc:

@@ -129,3 +129,20 @@ record ssh_hardening error_not_root_unreadable --plant /etc/ssh/sshd_config="$W/
 record ssh_hardening skip_no_sshd --plant-symlink /usr/sbin/sshd=/nonexistent/sshd \
   --source "sshd removed: /usr/sbin/sshd replaced by a dangling symbolic link in an overlay (openssh-server not installed)" \
   --expect-status skip --expect-summary "no OpenSSH server"
+
+# Not root, and a drop-in only root may read (cloud images ship 50-cloud-init.conf as 0600):
+# it is read before the main file's lines, so whatever it sets wins, and nobody cannot see it.
+mkdir -p "$W/ssh.private.d" "$W/ssh.closed.d"
+printf '# cloud-init style drop-in\nPasswordAuthentication yes\n' >"$W/ssh.private.d/50-cloud-init.conf"
+chmod 600 "$W/ssh.private.d/50-cloud-init.conf"
+record ssh_hardening error_not_root_private_dropin --plant /etc/ssh/sshd_config="$W/sshd_config.hardened" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.private.d" --run-as nobody "${SSH[@]}" \
+  --source "The hardened sshd_config (PasswordAuthentication no, 'Include /etc/ssh/sshd_config.d/*.conf' on line 2), and sshd_config.d (mode 755) holding 50-cloud-init.conf with mode 600 (root only) that sets PasswordAuthentication yes, run as nobody: sshd -T fails (no hostkeys) and the drop-in, which sshd reads first so its yes wins (see the oracle, run as root), cannot be read" \
+  --expect-status error --expect-summary "sshd -T exited 1" \
+  --expect-summary "cannot read /etc/ssh/sshd_config.d/50-cloud-init.conf"
+cp "$W/ssh.private.d/50-cloud-init.conf" "$W/ssh.closed.d/"
+chmod 700 "$W/ssh.closed.d"
+record ssh_hardening error_not_root_closed_dropin_dir --plant /etc/ssh/sshd_config="$W/sshd_config.hardened" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.closed.d" --run-as nobody "${SSH[@]}" \
+  --source "As error_not_root_private_dropin, but sshd_config.d itself has mode 700 (root only), so nobody can list or search it: the Include glob stays literal" \
+  --expect-status error --expect-summary "sshd -T exited 1" --expect-summary "cannot read /etc/ssh/sshd_config.d/"
