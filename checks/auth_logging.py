@@ -5,11 +5,13 @@ auditd, time-sync daemons) with `ps`; rsyslog's configuration (/etc/rsyslog.conf
 every file it includes, read in rsyslog's order) to find the files that receive the auth
 and authpriv facilities at info level; journald's Storage mode; and, as root, the login
 records themselves: the last `sample` matching lines of each file in `auth_logs` (and its
-`.1` rotation) and of the journal (SYSLOG_FACILITY auth/authpriv), with their counts. Only
-login records leave the host (sshd Accepted/Failed/Invalid user/"Connection closed by
-authenticating user", PAM authentication failures and sessions, login, su, sudo); the name
-given for an unknown user — often a password typed at the user prompt — is replaced by
-`***` on the host.
+`.1` rotation) and of the journal (SYSLOG_FACILITY auth/authpriv), with their counts, and
+the uid the probe ran as. Only login records leave the host (sshd Accepted/Failed/Invalid
+user/"Connection closed by authenticating user", PAM authentication failures and sessions,
+login, su, sudo); on the host, the name given for an unknown user — often a password typed
+at the user prompt — is replaced by `***`, and so is everything after sudo's `COMMAND=`
+(a command line may carry a password: `curl -u admin:…`, `htpasswd -b … user password`);
+who ran sudo, as whom, and when are kept.
 
 Pass: something records authentication events — rsyslogd running with auth and authpriv
 routed to a file, syslog-ng running, or systemd-journald running — and every sampled login
@@ -23,8 +25,10 @@ Fail: nothing records (no logger running, or rsyslogd alone and it routes auth/a
 nowhere); records lack the date, the time, the user or the source IP (the summary says
 which, and how many); no login record at all on a host installed more than a day ago.
 A host less than a day old with no login record yet passes on its configuration, and the
-summary says so. Error: the records probe failed (e.g. no root), or no sampled line could
-be read as a login record.
+summary says so. Error: the records probe failed; it ran without root (`become`) and a
+log file, or part of the journal, was unreadable (journalctl shows anyone else only their
+own journal, and says so on stderr, which the probe keeps); or no sampled line could be
+read as a login record.
 
 Noted, not judged: clock synchronisation (chronyd, ntpd, systemd-timesyncd, timedatectl;
 ISO 27001 A.8.17), whether auditd runs, and whether this audit's own SSH login (from
@@ -58,6 +62,8 @@ JOURNALD_FILES = ("/etc/systemd/journald.conf", "/usr/lib/systemd/journald.conf.
 AUTH_FACILITIES = ("auth", "authpriv")
 HOUR = 3600.0
 JOURNAL = "journal"
+# What journalctl says on stderr when it runs as a user who may not read the whole journal.
+JOURNAL_DENIED = ("insufficient permissions", "not seeing messages from other users", "Permission denied")
 
 # Login records, as grep -E patterns; cron and systemd --user sessions are not logins.
 RECORD_PATTERN = (
@@ -68,10 +74,11 @@ RECORD_PATTERN = (
 )
 NOT_LOGINS = r"pam_unix\((cron|systemd-user):|CRON\[|cron\["
 
-# Keeps the last n lines (a ring buffer) and counts them all; masks the name given for an
-# unknown user, which may be a password typed at the user prompt, and cuts long lines.
+# Keeps the last n lines (a ring buffer) and counts them all; cuts long lines; masks the
+# name given for an unknown user, which may be a password typed at the user prompt, and
+# sudo's command line, which may carry one (curl -u user:password, htpasswd -b, chpasswd).
 SAMPLE_AWK = r"""
-{ c++; line = substr($0, 1, 600); sub(/\r$/, "", line)
+{ c++; line = substr($0, 1, 600); sub(/\r$/, "", line); sub(/COMMAND=.*/, "COMMAND=***", line)
   if (match(line, /[Ii]nvalid user /)) {
     head = substr(line, 1, RSTART + RLENGTH - 1); rest = substr(line, RSTART + RLENGTH); tail = ""
     if (match(rest, / from [^ ]+ port [0-9]+.*$/)) tail = substr(rest, RSTART)
@@ -98,6 +105,7 @@ def _records_script(params: Params) -> str:
         "printf 'utc_offset\\t%s\\n' \"$(date +%z)\"",
         "printf 'machine_id\\t%s\\n' \"$(stat -c %Y /etc/machine-id 2>/dev/null)\"",
         "printf 'ssh_connection\\t%s\\n' \"${SSH_CONNECTION:-}\"",
+        "printf 'uid\\t%s\\n' \"$(id -u)\"",
         f"for p in {paths}; do for f in \"$p\" \"$p.1\"; do",
         "  if [ ! -e \"$f\" ]; then",
         "    [ \"$f\" = \"$p\" ] && printf 'file\\t%s\\tmissing\\n' \"$f\"; continue",
@@ -109,7 +117,8 @@ def _records_script(params: Params) -> str:
         "if command -v journalctl >/dev/null 2>&1; then",
         "  printf 'journal_dirs\\t%s\\n' \"$(ls -d /var/log/journal /run/log/journal 2>/dev/null "
         "| tr '\\n' ' ')\"",
-        "  journalctl --no-pager -q -o short-iso -n 20000 SYSLOG_FACILITY=4 SYSLOG_FACILITY=10 2>/dev/null "
+        # Not -q, and stderr kept: as anyone but root, journalctl says there what it could not read.
+        "  journalctl --no-pager -o short-iso -n 20000 SYSLOG_FACILITY=4 SYSLOG_FACILITY=10 "
         f"| sample {JOURNAL}",
         "fi",
         "exit 0",
@@ -300,6 +309,12 @@ def evaluate(out: Outputs, params: Params) -> Result:
         if state[0] == "unreadable":
             return result(Status.ERROR, f"cannot read {path}: the records probe needs root (become: sudo)",
                           details, evidence)
+    uid = facts.get("uid", "").strip()
+    denied = [line.strip() for line in out.require("records").stderr.splitlines()
+              if any(phrase in line for phrase in JOURNAL_DENIED)]
+    if uid not in ("", "0") and denied:
+        return result(Status.ERROR, f"cannot read the whole journal as uid {uid}: the records probe needs "
+                      "root (become: sudo)", details + [f"journalctl: {line}" for line in denied], evidence)
     sampled = [p for p, s in files.items() if s[0] == "ok"]
     unsampled = sorted(p for p in routed if p not in files)
     if unsampled:

@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 GENERATOR = REPO / "tests" / "checks" / "auth_logging" / "make_auth_logs.py"
 sys.path.insert(0, str(GENERATOR.parent))
-from make_auth_logs import ALICE_PASSWORD, INVALID_USER, WRONG_PASSWORD  # noqa: E402
+from make_auth_logs import ALICE_PASSWORD, INVALID_USER, SUDO_SECRET, WRONG_PASSWORD  # noqa: E402
 
 SOCKET = "/run/systemd/journal/syslog"
 RSYSLOG_CONF = f"""# rsyslog on a systemd host: journald forwards to this socket
@@ -151,11 +151,14 @@ def test_no_logger_running_fails(run: tuple[dict[str, dict], Path]) -> None:
 
 
 def test_no_secret_leaves_the_host(run: tuple[dict[str, dict], Path]) -> None:
-    # Given records of an unknown user whose name is a password, and alice's passwords
+    # Given records of an unknown user whose name is a password, alice's passwords, and a
+    # real sudo record whose command line carries a password (curl -u admin:...)
     _, run_dir = run
     # When every file of the run folder is read
     everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
-    # Then the typed password is masked on the host and no password appears at all
+    # Then the typed password and sudo's command lines are masked on the host (who ran sudo,
+    # as whom and when stay) and no password appears at all
     assert "Invalid user *** from" in everything
-    for secret in (INVALID_USER, "Tr0ub4dor", ALICE_PASSWORD, WRONG_PASSWORD):
+    assert "root : PWD=[REDACTED] ; USER=nobody ; COMMAND=***" in everything
+    for secret in (INVALID_USER, "Tr0ub4dor", ALICE_PASSWORD, WRONG_PASSWORD, SUDO_SECRET, "Sup3rS3cret"):
         assert secret not in everything, secret

@@ -7,7 +7,9 @@ name masked as the auth_logging probe masks it.
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -195,3 +197,31 @@ def test_a_host_name_is_not_an_ip() -> None:
 ])
 def test_lines_that_are_no_login_attempt(line: str) -> None:
     assert parse_auth_record(line, NOW) is None
+
+
+AUTH_CASES = Path(__file__).resolve().parents[1] / "checks" / "auth_logging"
+
+
+def generator_secrets() -> dict[str, str]:
+    """The secrets make_auth_logs.py plants in the records (read from its source, not run)."""
+    wanted = ("INVALID_USER", "ALICE_PASSWORD", "WRONG_PASSWORD", "SUDO_SECRET")
+    tree = ast.parse((AUTH_CASES / "make_auth_logs.py").read_text())
+    return {target.id: node.value.value for node in tree.body
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+            for target in node.targets if isinstance(target, ast.Name) and target.id in wanted}
+
+
+def test_no_recorded_auth_logging_case_holds_a_planted_secret() -> None:
+    # Given the recorded auth_logging cases, made from real records that hold a password
+    # typed as a user name and one on a sudo command line (curl -u admin:...)
+    secrets = generator_secrets()
+    assert set(secrets) == {"INVALID_USER", "ALICE_PASSWORD", "WRONG_PASSWORD", "SUDO_SECRET"}
+    cases = sorted(AUTH_CASES.glob("*.yaml"))
+    text = {case.name: case.read_text(encoding="utf-8") for case in cases}
+    # Then the probe masked both on the host: neither is in any case, while the sudo
+    # records themselves (who, as whom, when) were kept
+    assert cases
+    for name, body in text.items():
+        for what, secret in secrets.items():
+            assert secret not in body, f"{name} holds {what}"
+    assert any("COMMAND=***" in body for body in text.values())

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Make real authentication log records: real sshd, rsyslogd, PAM, su and sudo.
 
-    python tests/checks/auth_logging/make_auth_logs.py OUTDIR [--variant info|quiet|stderr]
+    python tests/checks/auth_logging/make_auth_logs.py OUTDIR [--variant info|quiet|stderr|journal]
 
 Runs, inside a private mount + PID namespace (nothing on the machine changes, and every
 process started dies with the namespace):
@@ -15,13 +15,20 @@ process started dies with the namespace):
   syslog at LogLevel INFO (variant info), at LogLevel ERROR as the test harness's sshd
   (variant quiet: no Accepted/Failed lines, only PAM's), or with `-E sshd-E.log`
   (variant stderr: sshd's own lines go to that file, without timestamps; PAM's to syslog);
+* or, in variant journal, no rsyslogd but a real systemd-journald (Storage=persistent,
+  ReadKMsg=no, its sockets under the namespace's own /run, /dev/log linked to them) with
+  sshd at LogLevel INFO: the records land in OUTDIR/journal/<machine-id>/system.journal,
+  as on a journald-only host;
 * real logins with paramiko: root with its key (accepted), root with a wrong key and a
   wrong password, user alice (planted in /etc/passwd and /etc/shadow, bind-mounted in the
   namespace) with her password and a wrong one, over IPv4 and IPv6, and an unknown user
   whose "name" is a password typed into the user prompt (INVALID_USER below);
-* `sudo -u nobody true` and `su -s /bin/true nobody` as root.
+* `sudo -u nobody true`, a sudo command line that carries a password
+  (`sudo -u nobody curl -u admin:SUDO_SECRET file:///dev/null`, which reads nothing from
+  any network) and `su -s /bin/true nobody` as root.
 
-OUTDIR receives the four log files. Needs root, unshare, rsyslogd, sshd, mkpasswd.
+OUTDIR receives the four log files (variant journal: the journal directory). Needs root,
+unshare, rsyslogd (or systemd-journald), sshd, mkpasswd.
 """
 
 from __future__ import annotations
@@ -42,9 +49,12 @@ import paramiko
 INVALID_USER = "Tr0ub4dor&3-typed-as-user"
 ALICE_PASSWORD = "alice-real-password-9"  # noqa: S105 - a test user's password, never logged
 WRONG_PASSWORD = "not-alices-password-7"  # noqa: S105
+# A password on a sudo command line: sudo logs the whole command (COMMAND=...).
+SUDO_SECRET = "Sup3rS3cret-on-sudo-cmdline"  # noqa: S105
 ALICE_UID = 4243
 LOG_FILES = ("auth.log", "auth-traditional.log", "auth-nostamp.log")
-VARIANTS = ("info", "quiet", "stderr")
+VARIANTS = ("info", "quiet", "stderr", "journal")
+JOURNALD_CONF = "[Journal]\nStorage=persistent\nReadKMsg=no\nForwardToSyslog=no\nForwardToWall=no\n"
 
 RSYSLOG_CONF = """\
 module(load="imuxsock")
@@ -73,8 +83,22 @@ mkdir -p /run/sshd
 mount --bind "$W/passwd" /etc/passwd
 mount --bind "$W/shadow" /etc/shadow
 mount --bind "$W/varlog" /var/log
-rsyslogd -n -f "$W/rsyslog.conf" -i "$W/rsyslogd.pid" &
+JOURNALD=
+if [ "$VARIANT" = journal ]; then
+  mkdir -p /var/log/journal
+  mount --bind "$W/journald.conf" /etc/systemd/journald.conf
+  /lib/systemd/systemd-journald &
+  JOURNALD=$!
+  ln -s /run/systemd/journal/dev-log /dev/log
+else
+  rsyslogd -n -f "$W/rsyslog.conf" -i "$W/rsyslogd.pid" &
+fi
 i=0; while [ ! -S /dev/log ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+if [ -n "$JOURNALD" ]; then
+  # What systemd-journal-flush.service does at boot: from now on write to /var/log/journal.
+  kill -USR1 "$JOURNALD"
+  i=0; while [ -z "$(ls /var/log/journal)" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+fi
 if [ "$VARIANT" = stderr ]; then
   /usr/sbin/sshd -D -f "$W/sshd_config" -E /var/log/sshd-E.log &
 else
@@ -83,8 +107,11 @@ fi
 "$PYTHON" "$SELF" --_logins "$W"
 cd /
 sudo -u nobody true
+sudo -u nobody curl -s -o /dev/null -u "admin:$SUDO_SECRET" file:///dev/null
 su -s /bin/true nobody
 sleep 1
+# journald flushes and closes its files cleanly on SIGTERM.
+if [ -n "$JOURNALD" ]; then kill -TERM "$JOURNALD"; wait "$JOURNALD" || true; fi
 """
 
 
@@ -182,8 +209,9 @@ def make(out: Path, variant: str) -> None:
         level = "ERROR" if variant == "quiet" else "INFO"
         (work / "sshd_config").write_text(sshd_config(work, port, level, v6))
         (work / "rsyslog.conf").write_text(RSYSLOG_CONF)
+        (work / "journald.conf").write_text(JOURNALD_CONF)
         env = {**os.environ, "W": str(work), "PYTHON": sys.executable, "SELF": str(Path(__file__).resolve()),
-               "VARIANT": variant}
+               "VARIANT": variant, "SUDO_SECRET": SUDO_SECRET}
         done = subprocess.run(["unshare", "--mount", "--propagation", "private", "--pid", "--fork",
                                "--kill-child", "sh", "-c", NAMESPACE_SCRIPT], env=env, capture_output=True,
                               text=True,
@@ -192,6 +220,9 @@ def make(out: Path, variant: str) -> None:
             raise SystemExit(f"make_auth_logs: namespace run failed ({done.returncode}): "
                              f"{done.stderr[-2000:]}")
         out.mkdir(parents=True, exist_ok=True)
+        if variant == "journal":
+            shutil.copytree(work / "varlog" / "journal", out / "journal", dirs_exist_ok=True)
+            return
         for name in LOG_FILES + (("sshd-E.log",) if variant == "stderr" else ()):
             shutil.copy(work / "varlog" / name, out / name)
     finally:

@@ -7,12 +7,15 @@
 # *runs* cannot be planted in a mount namespace, so for the cases that need it a real
 # rsyslogd -n runs on this machine while they are recorded: in a private mount namespace,
 # with a configuration that loads no input and writes nothing (no /dev/log, no imklog),
-# its pid file in $W; it is killed by its PID afterwards.
+# its pid file in $W; it is killed by its PID afterwards. Likewise, for the journald-only
+# cases, a real systemd-journald runs in a private mount namespace with its own tmpfs /run
+# (sockets nobody else sees), Storage=volatile, ReadKMsg=no and no log output of its own.
 
 AL_GEN=tests/checks/auth_logging/make_auth_logs.py
 AL_PY=${AL_PY:-.venv/bin/python}
 AL_DEBIAN="Debian 12's stock /etc/rsyslog.conf (this machine's, from the rsyslog 8.2302 package)"
 AL_RSYSLOGD_PID=
+AL_JOURNALD_PID=
 
 al_start_rsyslogd() {
   printf 'module(load="imuxsock" SysSock.Use="off")\n*.* %s\n' "$W/inert.log" >"$W/inert-rsyslog.conf"
@@ -21,21 +24,36 @@ al_start_rsyslogd() {
   sleep 1
   kill -0 "$AL_RSYSLOGD_PID"
 }
+al_start_journald() {
+  printf '[Journal]\nStorage=volatile\nReadKMsg=no\nForwardToSyslog=no\nForwardToWall=no\n' >"$W/inert-journald.conf"
+  SYSTEMD_LOG_TARGET=null unshare --mount --propagation private -- sh -c \
+    'mount -t tmpfs tmpfs /run && mount --bind "$1" /etc/systemd/journald.conf && exec /lib/systemd/systemd-journald' \
+    sh "$W/inert-journald.conf" &
+  AL_JOURNALD_PID=$!
+  sleep 1
+  kill -0 "$AL_JOURNALD_PID"
+}
+al_stop_journald() {
+  if [ -n "$AL_JOURNALD_PID" ]; then kill "$AL_JOURNALD_PID" 2>/dev/null || true; wait "$AL_JOURNALD_PID" 2>/dev/null || true; fi
+  AL_JOURNALD_PID=
+}
 al_stop_rsyslogd() {
   if [ -n "$AL_RSYSLOGD_PID" ]; then kill "$AL_RSYSLOGD_PID" 2>/dev/null || true; wait "$AL_RSYSLOGD_PID" 2>/dev/null || true; fi
   AL_RSYSLOGD_PID=
+AL_JOURNALD_PID=
 }
 
 AL_CASES=(pass_debian_rsyslog pass_traditional_include fail_no_logger fail_not_routed fail_no_timestamp
   fail_sshd_stderr fail_quiet_sshd fail_no_login_records pass_young_host_no_records garbled_auth_records
-  error_not_root)
+  error_not_root pass_journald_only error_journal_not_root)
 al_wanted() { local c; for c in "${AL_CASES[@]}"; do [[ $c == $ONLY ]] && return 0; done; return 1; }  # shellcheck disable=SC2053
 
 if al_wanted; then
-  trap 'al_stop_rsyslogd; rm -rf "$W"' EXIT
+  trap 'al_stop_rsyslogd; al_stop_journald; rm -rf "$W"' EXIT
   "$AL_PY" "$AL_GEN" "$W/al-info"
   "$AL_PY" "$AL_GEN" "$W/al-quiet" --variant quiet
   "$AL_PY" "$AL_GEN" "$W/al-stderr" --variant stderr
+  "$AL_PY" "$AL_GEN" "$W/al-journal" --variant journal
   GEN_AT=$(date -u '+%Y-%m-%d %H:%M UTC')
   mk_varlog() {  # mk_varlog DIR NAME=FILE...: a /var/log with those files, 640 root:adm
     local dir=$1
@@ -52,6 +70,13 @@ if al_wanted; then
   mk_varlog "$W/al-log.nostamp" auth.log="$W/al-info/auth-nostamp.log"
   mk_varlog "$W/al-log.stderr" auth.log="$W/al-stderr/sshd-E.log"
   mk_varlog "$W/al-log.quiet" auth.log="$W/al-quiet/auth.log"
+  # A journald-only /var/log: the journal, owned and moded as journald and Debian's tmpfiles
+  # leave it (directories 2755 root:systemd-journal, files 0640), and no auth.log.
+  mkdir -p "$W/al-log.journal"
+  cp -a "$W/al-journal/journal" "$W/al-log.journal/journal"
+  chown -R root:systemd-journal "$W/al-log.journal/journal"
+  find "$W/al-log.journal/journal" -type d -exec chmod 2755 {} +
+  find "$W/al-log.journal/journal" -type f -exec chmod 0640 {} +
   : >"$W/al-empty"
   mk_varlog "$W/al-log.empty" auth.log="$W/al-empty"
   # Odd input: real records with CRLF ends, Latin-1 bytes, a 5000-character line and a line
@@ -131,7 +156,26 @@ EOF
     --expect-status error --expect-summary "cannot read /var/log/auth.log"
   al_stop_rsyslogd
 
+  JOURNAL_RECORDS="${RECORDS/rsyslogd 8.2302/systemd-journald 252 (Storage=persistent, flushed to /var/log/journal)}"
+  JOURNALD_ONLY="no rsyslogd or syslog-ng; a real systemd-journald was running on this machine while it was recorded (inert: private /run, Storage=volatile; started and killed by record.sh); this machine's /etc/systemd/journald.conf (Storage not set: auto); /var/log holds only journal/<machine-id>/system.journal (dirs 2755 root:systemd-journal, file 0640) with the $JOURNAL_RECORDS, and no auth.log"
+  al_start_journald
+  record auth_logging pass_journald_only --plant-dir /var/log="$W/al-log.journal" "${OLD_HOST[@]}" \
+    --source "A journald-only host: $JOURNALD_ONLY; probes as root" \
+    --expect-status pass --expect-summary "systemd-journald (Storage=auto, persistent)" \
+    --expect-summary "carry the date, time, user and source IP"
+  record auth_logging error_journal_not_root --plant-dir /var/log="$W/al-log.journal" "${OLD_HOST[@]}" \
+    --run-as nobody \
+    --source "As pass_journald_only, but the probes run as user nobody (no sudo), who may not read the system journal: $JOURNALD_ONLY" \
+    --expect-status error --expect-summary "cannot read the whole journal as uid 65534"
+  al_stop_journald
+
   record auth_logging fail_no_logger "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.info" "${OLD_HOST[@]}" \
     --source "$AL_DEBIAN and /var/log/auth.log holding the $RECORDS, but no rsyslogd, syslog-ng or systemd-journald running on this machine (Debian 12 VM without systemd as PID 1)" \
     --expect-status fail --expect-summary "no syslog daemon (rsyslogd, syslog-ng) or systemd-journald is running"
+
+  # The secrets make_auth_logs.py planted (a password typed as a user name, one on a sudo
+  # command line) must be masked on the host: no recorded case may hold them.
+  for secret in "Tr0ub4dor" "Sup3rS3cret"; do
+    if grep -l -F "$secret" tests/checks/auth_logging/*.yaml; then FAILED+=("auth_logging: $secret in a case"); fi
+  done
 fi
