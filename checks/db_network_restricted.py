@@ -14,11 +14,18 @@ the host firewall keeps some sources out: the nftables ruleset (`nft -j list rul
 iptables-save/ip6tables-save are read and every input-hook filter chain is followed for a
 new connection to that port (see auditor/parsers/firewall.py for exactly what is
 understood; whatever is not understood counts as letting traffic through). `0.0.0.0` is
-judged for IPv4, `[::]` for IPv6, `*` for both. An exposed listener with no restricting
-rule fails ("postgres listens on 0.0.0.0:5432 and no firewall rule restricts it"); with
-`external_firewall: true` (a cloud security group, a network ACL that the host cannot show)
-it is `manual` instead, and the rules of that firewall are the evidence to attach. A
-firewall that cannot be read (not root) makes an exposed listener an `error`.
+judged for IPv4, `[::]` for IPv6, `*` for both. Such a listener passes only when every
+source the firewall may let in lies within private address space — 10/8, 172.16/12,
+192.168/16, 100.64/10 (CGNAT), 169.254/16, 127/8, fc00::/7, fe80::/10, ::1 — or, when the
+`allowed_networks` parameter lists CIDRs, within those instead. A blocklist is not a
+restriction: dropping one banned address still lets the Internet in. An exposed listener
+fails, naming who may still reach it ("postgres listens on 0.0.0.0:5432 and no firewall
+rule restricts it", or "... and sources outside private networks may reach it: IPv4: any
+source but 203.0.113.7/32"); with `external_firewall: true` (a cloud security group, a
+network ACL that the host cannot show) it is `manual` instead, and the rules of that
+firewall are the evidence to attach. A firewall that cannot be read (not root, a ruleset
+cut at the probe size limit, iptables-save output that does not parse or ends inside a
+table) makes an exposed listener an `error`.
 
 Also reported: PostgreSQL pg_hba.conf `host*` lines open to every address (0.0.0.0/0,
 ::/0, `all`, `0.0.0.0 0.0.0.0`), from /etc/postgresql/*/*/, /var/lib/pgsql and the
@@ -157,6 +164,10 @@ CHECK = Check(
               "what counts as a database listener: 'process' (any port), ':port' (any process) or "
               "'process:port'"),
         Param("extra_databases", list, [], "more entries like those of databases, added to them"),
+        Param("allowed_networks", list, [],
+              "CIDR networks (IPv4 and IPv6) the databases may be reached from; empty means private "
+              "address space (" + ", ".join(firewall.PRIVATE_NETWORKS) + "). When set it replaces that "
+              "default, so list private networks too if they are meant"),
         Param("external_firewall", bool, False,
               "a firewall outside the host (cloud security group, network ACL) guards the databases: "
               "exposed listeners become manual, with that firewall's rules to attach"),
@@ -194,6 +205,8 @@ def read_firewall(out: Outputs) -> tuple[list[firewall.Ruleset], list[str], list
     nft = out["nftables"]
     if not nft.ok:
         unreadable.append(f"nftables: {nft.failure_reason()}")
+    elif nft.truncated:  # a cut ruleset may lack the very rules that let sources in
+        unreadable.append("nftables: the output was cut at the probe size limit")
     elif nft.stdout.strip() == ABSENT:
         notes.append("nft is not installed")
     else:
@@ -204,6 +217,9 @@ def read_firewall(out: Outputs) -> tuple[list[firewall.Ruleset], list[str], list
     ipt = out["iptables"]
     if not ipt.ok:
         unreadable.append(f"iptables: {ipt.failure_reason()}")
+        return rulesets, unreadable, notes
+    if ipt.truncated:
+        unreadable.append("iptables: the output was cut at the probe size limit")
         return rulesets, unreadable, notes
     sections = ("\n" + ipt.stdout).split("\n" + SECTION)[1:]
     for section in sections:
@@ -300,6 +316,13 @@ def evaluate(out: Outputs, params: Params) -> Result:
         return result(Status.SKIP, f"no database server listening ({len(listeners)} listener(s), none a "
                       "database)", details, evidence, database_listeners=0, exposed_listeners=0)
 
+    cidrs = list(params["allowed_networks"]) or list(firewall.PRIVATE_NETWORKS)
+    permitted_label = "allowed_networks" if params["allowed_networks"] else "private networks"
+    try:
+        permitted = {v: firewall.network_ranges(cidrs, v) for v in (4, 6)}
+    except ValueError as exc:
+        return result(Status.ERROR, f"allowed_networks holds something that is not a network: {exc}",
+                      details, evidence)
     rulesets, unreadable, notes = read_firewall(out)
     exposed: list[str] = []
     unknown: list[str] = []
@@ -313,7 +336,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
             continue
         reaches = [firewall.allowed_sources(rulesets, listener.port, listener.proto, v)
                    for v in listener.families]
-        if all(r.restricted for r in reaches):
+        too_wide = [r for r in reaches if r.outside(permitted[r.version])]
+        if not too_wide:
             details.append(f"{label} listens on {where}; the firewall lets in only "
                            + "; ".join(f"IPv{r.version}: {r.describe()} ({', '.join(r.restricting_chains)})"
                                        for r in reaches))
@@ -321,8 +345,12 @@ def evaluate(out: Outputs, params: Params) -> Result:
         if unreadable:
             unknown.append(f"{label} on {where}")
             continue
-        open_to = ", ".join(f"IPv{r.version}" for r in reaches if not r.restricted)
-        exposed.append(f"{label} listens on {where} and no firewall rule restricts it ({open_to})")
+        if not any(r.restricted for r in too_wide):
+            open_to = ", ".join(f"IPv{r.version}" for r in too_wide)
+            exposed.append(f"{label} listens on {where} and no firewall rule restricts it ({open_to})")
+        else:
+            exposed.append(f"{label} listens on {where} and sources outside {permitted_label} may reach it: "
+                           + "; ".join(f"IPv{r.version}: {r.describe()}" for r in too_wide))
         exposed_postgres = exposed_postgres or "postgres" in listener.process_names or listener.port == 5432
     if rulesets or unreadable:
         evidence += ["nftables", "iptables"]
@@ -361,5 +389,6 @@ def evaluate(out: Outputs, params: Params) -> Result:
                       unknown + hba_problems + details, evidence, **values)
     local = sum(1 for listener, _ in databases if listener.loopback_only)
     summary = (f"{len(databases)} database listener(s): {local} on loopback only, "
-               f"{len(databases) - local} reachable only from firewall-restricted sources")
+               f"{len(databases) - local} reachable only from firewall-restricted sources within "
+               f"{permitted_label}")
     return result(Status.PASS, summary, hba_problems + details, evidence, **values)

@@ -21,7 +21,10 @@ ipset/xt matches, marks, dynamic sets) is unknown: an accept rule with an unknow
 taken to accept, a drop rule with one is taken not to drop. Chains on other hooks
 (prerouting, a netdev ingress) and legacy iptables tables that iptables-save does not show
 are not read, so a restriction made only there is not seen — the answer errs towards
-"not restricted", never towards "restricted".
+"not restricted", never towards "restricted". iptables-save output whose table never
+reaches COMMIT (cut short) is refused with FirewallParseError. A port being restricted
+only means some source is kept out: `Reach.outside(network_ranges(PRIVATE_NETWORKS, v))`
+says which sources outside private address space may still get in.
 """
 
 from __future__ import annotations
@@ -77,6 +80,22 @@ def _complement(a: Ranges, version: int) -> Ranges:
 
 def _subtract(a: Ranges, b: Ranges, version: int) -> Ranges:
     return _intersect(a, _complement(b, version))
+
+
+# Address space no one on the Internet can come from: RFC 1918, shared CGNAT space
+# (RFC 6598), link-local, loopback; IPv6 unique local (fc00::/7), link-local and loopback.
+PRIVATE_NETWORKS = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+                    "127.0.0.0/8", "fc00::/7", "fe80::/10", "::1/128")
+
+
+def network_ranges(cidrs: Iterable[str], version: int) -> Ranges:
+    """The networks of one IP version among `cidrs` as ranges. ValueError on a bad network."""
+    ranges: Ranges = ()
+    for cidr in cidrs:
+        net = ipaddress.ip_network(cidr, strict=False)
+        if net.version == version:
+            ranges = _union(ranges, ((int(net.network_address), int(net.broadcast_address)),))
+    return ranges
 
 
 def networks(ranges: Ranges, version: int) -> list[str]:
@@ -481,6 +500,8 @@ def parse_iptables_save(text: str, version: int) -> Ruleset:
                 ruleset.notes.append(f"{source}: {line.lstrip('# ')}")
             continue
         if line.startswith("*"):
+            if table is not None:
+                raise FirewallParseError(f"{source} line {number}: table {table} never reaches COMMIT")
             table = line[1:]
         elif line == "COMMIT":
             table = None
@@ -507,6 +528,8 @@ def parse_iptables_save(text: str, version: int) -> Ruleset:
             chain.rules.append(_iptables_rule(tokens[2:], version, names))
         else:
             raise FirewallParseError(f"{source} line {number} is not iptables-save output: {line[:80]!r}")
+    if table is not None:  # cut short: the rules after the cut, and the COMMIT, are missing
+        raise FirewallParseError(f"{source}: table {table} never reaches COMMIT (output cut short?)")
     return ruleset
 
 
@@ -614,12 +637,21 @@ class Reach:
     def restricted(self) -> bool:
         return self.allowed != universe(self.version)
 
+    def outside(self, permitted: Ranges) -> Ranges:
+        """The sources that may be accepted although they are not in `permitted`."""
+        return _subtract(self.allowed, permitted, self.version)
+
     def describe(self) -> str:
+        """Who may reach the port: the allowed networks, or everyone but the blocked ones."""
         if not self.restricted:
             return "any source"
         if not self.allowed:
             return "no remote source"
         shown = networks(self.allowed, self.version)
+        blocked = networks(_complement(self.allowed, self.version), self.version)
+        if len(shown) > 6 and len(blocked) < len(shown):
+            return "any source but " + ", ".join(blocked[:6]) + (
+                f" (+{len(blocked) - 6} more)" if len(blocked) > 6 else "")
         return ", ".join(shown[:6]) + (f" (+{len(shown) - 6} more)" if len(shown) > 6 else "")
 
 

@@ -117,7 +117,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, cluster: Path) -> Iterator[S
         db_host = {"network_namespace": True, "pid_namespace": True}
         fleet.start(HostSpec("open", files={PG_HBA: hba(OPEN_HBA)},
                              services=(postgres_service(cluster, "open", "*"),), **db_host))
-        for name, allowed in (("lan_only", "10.213.0.0/16"), ("one_client", "192.0.2.10")):
+        for name, allowed in (("lan_only", "10.213.0.0/16"), ("one_client", "192.0.2.10"),
+                              ("one_client_allowed", "192.0.2.10")):
             fleet.start(HostSpec(name, files={PG_HBA: hba(OPEN_HBA),
                                               "/etc/nftables.conf": NFT_ALLOW.format(allowed=allowed)},
                                  setup=(("nft", "-f", "/etc/nftables.conf"),),
@@ -140,6 +141,8 @@ def audit(fleet: SshdFleet, tmp_path: Path) -> tuple[dict[str, dict], Path]:
     hosts = fleet.inventory_hosts()
     for entry in hosts.values():
         entry["known_hosts"] = str(fleet.known_hosts)
+    # 192.0.2.10 is not private address space: only this host's inventory says it may connect
+    hosts["one_client_allowed"]["vars"] = {"db_network_restricted": {"allowed_networks": ["192.0.2.10/32"]}}
     inventory = tmp_path / "inventory.yaml"
     inventory.write_text(yaml.safe_dump({"hosts": hosts}))
     out = tmp_path / "run"
@@ -163,6 +166,7 @@ def test_the_planted_truth_is_real(fleet: SshdFleet) -> None:
     assert connects(host(fleet, "open").address, 5432)
     assert connects(host(fleet, "lan_only").address, 5432)
     assert not connects(host(fleet, "one_client").address, 5432)
+    assert not connects(host(fleet, "one_client_allowed").address, 5432)
     assert not connects(host(fleet, "loopback").address, 5432)
     listening = host(fleet, "loopback").run(["ss", "-H", "-ltn", "sport = :5432"]).stdout
     assert "127.0.0.1:5432" in listening
@@ -178,12 +182,19 @@ def test_verdicts_through_the_cli(fleet: SshdFleet, tmp_path: Path) -> None:
     assert any("pg_hba.conf admits every address" in d and "0.0.0.0/0" in d
                for d in results["open"]["details"])
     assert results["open"]["values"]["exposed_listeners"] >= 1  # 0.0.0.0, and [::] where IPv6 is on
-    # And the firewalled ones pass, naming who may connect; their open pg_hba lines are details
-    for name, allowed in (("lan_only", "10.213.0.0/16"), ("one_client", "192.0.2.10/32")):
+    # And the firewalled ones pass, naming who may connect; their open pg_hba lines are details:
+    # lan_only's 10.213.0.0/16 is private space, one_client_allowed's public 192.0.2.10 is listed
+    # in its allowed_networks
+    for name, allowed, within in (("lan_only", "10.213.0.0/16", "private networks"),
+                                  ("one_client_allowed", "192.0.2.10/32", "allowed_networks")):
         assert results[name]["status"] == "pass", results[name]
-        assert "reachable only from firewall-restricted sources" in results[name]["summary"]
+        assert f"reachable only from firewall-restricted sources within {within}" in results[name]["summary"]
         assert any(f"IPv4: {allowed}" in d for d in results[name]["details"])
         assert any("pg_hba.conf admits every address" in d for d in results[name]["details"])
+    # And the same firewall without that parameter fails: 192.0.2.10 is not private address space
+    assert results["one_client"]["status"] == "fail", results["one_client"]
+    assert ("postgres listens on 0.0.0.0:5432 and sources outside private networks may reach it: "
+            "IPv4: 192.0.2.10/32") in results["one_client"]["summary"]
     # And the loopback one passes, the one without a database is skipped
     assert results["loopback"]["status"] == "pass"
     assert "1 on loopback only" in results["loopback"]["summary"]

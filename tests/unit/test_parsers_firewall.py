@@ -4,6 +4,7 @@ with nft -f / iptables in a private network namespace (`unshare --net`) and read
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -137,3 +138,56 @@ def test_garbage_is_an_error_not_an_open_door() -> None:
         firewall.parse_nft_json("Error: syntax error")
     with pytest.raises(firewall.FirewallParseError):
         firewall.parse_iptables_save("-A INPUT -j ACCEPT\n", 4)
+
+
+PRIVATE = {v: firewall.network_ranges(firewall.PRIVATE_NETWORKS, v) for v in (4, 6)}
+
+
+def outside_private(rulesets: list[firewall.Ruleset], port: int, version: int = 4) -> list[str]:
+    got = firewall.allowed_sources(rulesets, port, "tcp", version)
+    return firewall.networks(got.outside(PRIVATE[version]), version)
+
+
+def test_a_blocklist_restricts_but_still_lets_the_internet_in() -> None:
+    # Given iptables with policy ACCEPT that drops one banned address
+    rulesets = loaded(iptables=("-A INPUT -s 203.0.113.7/32 -j DROP",))
+    # When port 5432 is asked about
+    got = firewall.allowed_sources(rulesets, 5432, "tcp", 4)
+    # Then some source is kept out, yet public sources may still reach it
+    assert got.restricted
+    assert got.describe() == "any source but 203.0.113.7/32"
+    assert "8.0.0.0/7" in outside_private(rulesets, 5432)
+
+
+def test_private_allowlists_leave_nothing_outside_private_space() -> None:
+    # Given an nft allowlist of RFC 1918, CGNAT, link-local and ULA sources, and one public network
+    rulesets = loaded(table("inet f", "policy drop",
+                            "ip saddr { 10.0.0.0/8, 100.64.0.0/10, 169.254.0.0/16 } tcp dport 5432 accept",
+                            "ip6 saddr { fd00::/8, fe80::/10 } tcp dport 5432 accept",
+                            "ip saddr { 192.168.1.0/24, 198.51.100.0/24 } tcp dport 3306 accept"))
+    # Then 5432 admits only private sources over both IP versions
+    assert outside_private(rulesets, 5432) == []
+    assert outside_private(rulesets, 5432, 6) == []
+    # And 3306 admits one public network, which is named
+    assert outside_private(rulesets, 3306) == ["198.51.100.0/24"]
+    assert firewall.network_ranges(["198.51.100.0/24", "2001:db8::/32"], 4) == (
+        (int(ipaddress.ip_address("198.51.100.0")), int(ipaddress.ip_address("198.51.100.255"))),)
+
+
+def test_iptables_save_cut_before_commit_is_an_error() -> None:
+    # Given real iptables-save output of policy DROP plus an ACCEPT rule for 5432 from a network
+    # (derived: the recorded text is cut right after the `:INPUT DROP` line, as a size limit would)
+    text = subprocess.run(["unshare", "--net", "sh", "-c",
+                           "iptables -P INPUT DROP && iptables -A INPUT -s 10.0.0.0/8 -p tcp --dport 5432 "
+                           "-j ACCEPT && iptables-save"], capture_output=True, text=True, check=True).stdout
+    assert firewall.allowed_sources([firewall.parse_iptables_save(text, 4)], 5432, "tcp", 4).describe() \
+        == "10.0.0.0/8"
+    lines = text.splitlines(keepends=True)
+    cut = "".join(lines[:next(i for i, ln in enumerate(lines) if ln.startswith(":INPUT DROP")) + 1])
+    # When the cut text is parsed
+    # Then it is refused, never read as "drop everything"
+    with pytest.raises(firewall.FirewallParseError, match="never reaches COMMIT"):
+        firewall.parse_iptables_save(cut, 4)
+    # And so is a second table opened before the first one's COMMIT
+    with pytest.raises(firewall.FirewallParseError, match="never reaches COMMIT"):
+        firewall.parse_iptables_save(cut + "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", 4)

@@ -184,3 +184,57 @@ case["expect"] = {"status": "error", "summary_contains": ["cannot read the ss ou
 print("wrote", here / "garbled_ss_cut.yaml")
 PYEOF
 fi
+
+# A blocklist is not a restriction: policy ACCEPT and one banned address still lets the Internet in.
+setup_pg_ipt_blocklist() {
+  pg_start '0.0.0.0' "$HBA_LOCAL" || return 1
+  in_ns iptables -A INPUT -s 203.0.113.7/32 -j DROP
+}
+db_case fail_iptables_blocklist setup_pg_ipt_blocklist --oracle "iptables-save" \
+  --source "A network namespace with a real PostgreSQL 15 on 0.0.0.0:5432 and iptables INPUT policy ACCEPT whose only rule drops one banned address (-s 203.0.113.7/32 -j DROP): every other address, public ones included, may connect" \
+  --expect-status fail \
+  --expect-summary "postgres listens on 0.0.0.0:5432 and sources outside private networks may reach it: IPv4: any source but 203.0.113.7/32" \
+  --expect-value exposed_listeners=1
+
+# An allowlist holding a public network: outside private space, unless allowed_networks names it.
+setup_pg_nft_public() {
+  pg_start '0.0.0.0' "$HBA_LOCAL" || return 1
+  printf 'table inet filter {\n  chain input {\n    type filter hook input priority filter; policy drop;\n    iif "lo" accept\n    ct state established,related accept\n    ip saddr { 10.213.0.0/16, 198.51.100.0/24 } tcp dport 5432 accept\n  }\n}\n' >"$W/nft.public"
+  in_ns nft -f "$W/nft.public"
+}
+db_case fail_nft_public_allowlist setup_pg_nft_public --oracle "nft list ruleset" \
+  --source "A network namespace with a real PostgreSQL 15 on 0.0.0.0:5432 and an nftables inet input chain with policy drop that accepts 5432 from 10.213.0.0/16 and from the public network 198.51.100.0/24 (lo and established accepted)" \
+  --expect-status fail \
+  --expect-summary "sources outside private networks may reach it: IPv4: 10.213.0.0/16, 198.51.100.0/24" \
+  --expect-value exposed_listeners=1
+db_case pass_allowed_networks_param setup_pg_nft_public --oracle "nft list ruleset" \
+  --param 'allowed_networks=["10.213.0.0/16", "198.51.100.0/24"]' \
+  --source "As fail_nft_public_allowlist (5432 accepted from 10.213.0.0/16 and 198.51.100.0/24 only), with the parameter allowed_networks: [10.213.0.0/16, 198.51.100.0/24] (the office's public network is meant to reach it)" \
+  --expect-status pass \
+  --expect-summary "1 reachable only from firewall-restricted sources within allowed_networks"
+
+# Derived, not recorded: pass_iptables_chain_reject with the iptables probe's output cut
+# before the DB chain's rules and COMMIT and marked truncated, as the 1 MiB probe cap does.
+if [[ error_iptables_truncated == $ONLY ]] && [ -f tests/checks/db_network_restricted/pass_iptables_chain_reject.yaml ]; then
+  echo "=== db_network_restricted/error_iptables_truncated"
+  python3 - <<'PYEOF' || FAILED+=("db_network_restricted/error_iptables_truncated")
+import yaml, pathlib, sys
+sys.path.insert(0, "tests/checks")
+from record import dump_case
+here = pathlib.Path("tests/checks/db_network_restricted")
+case = yaml.safe_load((here / "pass_iptables_chain_reject.yaml").read_text())
+out = case["outputs"]["iptables"]
+lines = out["stdout"].splitlines(keepends=True)
+out["stdout"] = "".join(lines[:next(i for i, ln in enumerate(lines) if ln.startswith(":DB ")) + 1])
+out["truncated"] = True
+case["source"] = ("Derived from pass_iptables_chain_reject.yaml: the iptables probe's stdout cut right after "
+                  "iptables-save's ':DB - [0:0]' line (before every -A rule and COMMIT) and marked truncated; "
+                  "the rest of the recording unchanged (nft -j shows the multiport match only as an xt "
+                  "match, so nftables alone proves no restriction). Original source: "
+                  + case["source"])
+case["expect"] = {"status": "error", "summary_contains": ["the firewall could not be read",
+                                                          "cut at the probe size limit"]}
+(here / "error_iptables_truncated.yaml").write_text(dump_case(case))
+print("wrote", here / "error_iptables_truncated.yaml")
+PYEOF
+fi
