@@ -137,15 +137,15 @@ def read(path: Path) -> PackContents:
 # --------------------------------------------------------------------------
 
 
-def artifacts(run_dir: Path) -> list[dict[str, Any]]:
-    listed = []
+def folder_files(run_dir: Path) -> Iterator[tuple[str, bytes]]:
+    """(relative "/"-separated path, bytes) of every regular file, sorted by path."""
     for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()):
-        relative = path.relative_to(run_dir).as_posix()
-        if relative in PACK_FILES:
-            continue
-        data = path.read_bytes()
-        listed.append({"path": relative, "sha256": sha256(data), "size": len(data)})
-    return listed
+        yield path.relative_to(run_dir).as_posix(), path.read_bytes()
+
+
+def artifacts(run_dir: Path) -> list[dict[str, Any]]:
+    return [{"path": name, "sha256": sha256(data), "size": len(data)}
+            for name, data in folder_files(run_dir) if name not in PACK_FILES]
 
 
 def write_manifest(run_dir: Path, run: Mapping[str, Any], signer: signing.Signer | None) -> dict[str, Any]:
@@ -254,11 +254,6 @@ def verify(contents: PackContents, pinned_fingerprint: str | None = None) -> Ver
 # --------------------------------------------------------------------------
 
 
-def _files_for_archive(run_dir: Path) -> Iterator[tuple[str, bytes]]:
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()):
-        yield path.relative_to(run_dir).as_posix(), path.read_bytes()
-
-
 def write_archive(run_dir: Path, out: Path, as_zip: bool, mtime: int) -> int:
     """Write run_dir as `<run folder name>/...` into out; returns the number of files.
 
@@ -266,7 +261,7 @@ def write_archive(run_dir: Path, out: Path, as_zip: bool, mtime: int) -> int:
     (the run's start), so the same folder always gives the same bytes.
     """
     root = run_dir.name
-    files = list(_files_for_archive(run_dir))
+    files = list(folder_files(run_dir))
     buffer = io.BytesIO()
     if as_zip:
         stamp = _zip_time(mtime)

@@ -49,7 +49,7 @@ from collections import Counter
 
 from auditor.check import Check, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import syslog
-from auditor.parsers.conf import systemd_dropin_order, systemd_section
+from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.parsers.processes import parse_ps, ps_script
 from auditor.probes import quote, shell
@@ -57,8 +57,6 @@ from auditor.probes import quote, shell
 LOGGERS = ("rsyslogd", "syslog-ng", "systemd-journald")
 TIME_SYNC = ("chronyd", "ntpd", "openntpd", "systemd-timesyncd", "timesyncd")
 RSYSLOG_MAIN = "/etc/rsyslog.conf"
-JOURNALD_FILES = ("/etc/systemd/journald.conf", "/usr/lib/systemd/journald.conf.d",
-                  "/run/systemd/journald.conf.d", "/etc/systemd/journald.conf.d")
 AUTH_FACILITIES = ("auth", "authpriv")
 HOUR = 3600.0
 JOURNAL = "journal"
@@ -125,15 +123,12 @@ def _records_script(params: Params) -> str:
     ])
 
 
-def _rsyslog_script() -> str:
-    # The main file and rsyslog.d, then whatever else they include (globs expand on the host).
-    dump = dump_files_script(RSYSLOG_MAIN, "/etc/rsyslog.d").removesuffix("\nexit 0")
-    return dump + "\n" + r"""dump $(awk '
+# What rsyslog.conf and rsyslog.d include ($IncludeConfig, include(file=...)), dumped too.
+RSYSLOG_INCLUDES = r"""awk '
   tolower($1) == "$includeconfig" { print $2 }
   { while (match($0, /include\([^)]*file="[^"]*"/)) { s = substr($0, RSTART, RLENGTH); sub(/.*file="/, "", s);
       sub(/"$/, "", s); print s; $0 = substr($0, RSTART + RLENGTH) } }' \
-  """ + RSYSLOG_MAIN + r""" /etc/rsyslog.d/*.conf 2>/dev/null | grep -v '^/etc/rsyslog\.d/')
-exit 0"""
+  """ + RSYSLOG_MAIN + r""" /etc/rsyslog.d/*.conf 2>/dev/null"""
 
 
 CHECK = Check(
@@ -150,8 +145,8 @@ CHECK = Check(
     ),
     probes=(
         shell("processes", ps_script(LOGGERS + TIME_SYNC + ("auditd",))),
-        shell("rsyslog_conf", _rsyslog_script()),
-        shell("journald_conf", dump_files_script(*JOURNALD_FILES)),
+        shell("rsyslog_conf", dump_files_script(RSYSLOG_MAIN, "/etc/rsyslog.d", more_paths=RSYSLOG_INCLUDES)),
+        shell("journald_conf", dump_files_script(*JOURNALD_CONFIG)),
         shell("records", _records_script, root=True),
         shell("clock", "timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown"),
     ),
@@ -224,8 +219,7 @@ def _recorders(out: Outputs, details: list[str]) -> tuple[list[str], list[str], 
     if "syslog-ng" in running:
         recorders.append("syslog-ng (its configuration is not read)")
     journald = {"systemd-journald", "systemd-journal"} & running
-    dropins = systemd_dropin_order(parse_dump(out.require("journald_conf").stdout)[0], JOURNALD_FILES[0])
-    storage = systemd_section(dropins, "Journal").get("Storage", "auto").lower()
+    storage = journald_settings(out.require("journald_conf").stdout).get("Storage", "auto").lower()
     persistent = False
     if journald:
         if storage == "none":

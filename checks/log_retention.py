@@ -16,13 +16,13 @@ import fnmatch
 
 from auditor.check import Check, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import logrotate
-from auditor.parsers.conf import systemd_dropin_order, systemd_section, systemd_timespan_seconds
+from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings, systemd_timespan_seconds
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.probes import quote, shell
 
 DAY = 86400.0
-JOURNALD_FILES = ("/etc/systemd/journald.conf", "/usr/lib/systemd/journald.conf.d",
-                  "/run/systemd/journald.conf.d", "/etc/systemd/journald.conf.d")
+# logrotate.conf's include targets (files or directories), dumped after the main file.
+LOGROTATE_INCLUDES = "awk '$1==\"include\" {print $2}' /etc/logrotate.conf 2>/dev/null"
 NOT_LOGS = ("lastlog", "faillog", "README")  # fixed-size databases, not logs kept over time
 
 
@@ -60,8 +60,8 @@ CHECK = Check(
     ),
     probes=(
         shell("logrotate", dump_files_script("/etc/logrotate.conf", "/etc/logrotate.d",
-                                             follow_includes="/etc/logrotate.conf")),
-        shell("journald", dump_files_script(*JOURNALD_FILES)),
+                                             more_paths=LOGROTATE_INCLUDES)),
+        shell("journald", dump_files_script(*JOURNALD_CONFIG)),
         shell("on_disk", _disk_script, root=True),
     ),
 )
@@ -84,8 +84,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["logrotate", "journald", "on_disk"]
     files, _ = parse_dump(out.require("logrotate").stdout)
     config = logrotate.parse(files)
-    journald = systemd_section(systemd_dropin_order(parse_dump(out.require("journald").stdout)[0],
-                                                    JOURNALD_FILES[0]), "Journal")
+    journald = journald_settings(out.require("journald").stdout)
     disk = out.require("on_disk")
 
     facts: dict[str, str] = {}

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import re
 
+from auditor.parsers.files import parse_dump
+
+# journald.conf and its drop-in directories, the main file first (journald.conf(5)).
+JOURNALD_CONFIG = ("/etc/systemd/journald.conf", "/usr/lib/systemd/journald.conf.d",
+                   "/run/systemd/journald.conf.d", "/etc/systemd/journald.conf.d")
+
 
 def systemd_section(texts: list[str], section: str) -> dict[str, str]:
     """Merge `[section]` keys across files in order: later files override earlier ones."""
@@ -73,3 +79,8 @@ def systemd_timespan_seconds(value: str) -> float | None:
         total += float(match.group(1)) * _SPAN_UNITS[unit]
         pos = match.end()
     return total if not value[pos:].strip() else None
+
+
+def journald_settings(dump: str) -> dict[str, str]:
+    """The [Journal] settings in force, from a dump of JOURNALD_CONFIG (dump_files_script)."""
+    return systemd_section(systemd_dropin_order(parse_dump(dump)[0], JOURNALD_CONFIG[0]), "Journal")

@@ -8,16 +8,20 @@ HEADER = "### auditor-file "
 UNREADABLE = "### auditor-unreadable "
 
 
-def dump_files_script(*paths: str, follow_includes: str | None = None) -> str:
+def dump_files_script(*paths: str, more_paths: str | None = None) -> str:
     """Shell that prints each regular file under `paths` (files, or dirs one level deep).
 
-    With `follow_includes` (a file), the targets of its `include` lines are dumped too.
+    `more_paths` is shell that prints further paths to dump, e.g. the targets of a
+    configuration's include lines (globs expand on the host). A file is printed once,
+    however many ways lead to it.
     """
     quoted = " ".join(shlex.quote(p) for p in paths)
     lines = [
+        "__seen=' '",
         # A link to /dev/null masks a file (systemd): it is listed, empty, never read.
         "masked() { [ \"$(readlink -f \"$1\")\" = /dev/null ]; }",
-        f"emit() {{ if masked \"$1\"; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$1\"; "
+        "emit() { case \"$__seen\" in *\" $1 \"*) return;; esac; __seen=\"$__seen$1 \"; "
+        f"if masked \"$1\"; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$1\"; "
         f"elif [ -r \"$1\" ]; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$1\"; cat -- \"$1\"; "
         f"else printf '\\n%s%s\\n' {shlex.quote(UNREADABLE)} \"$1\"; fi; }}",
         "dump() { for f in \"$@\"; do if [ -d \"$f\" ]; then for g in \"$f\"/* \"$f\"/.[!.]*; do "
@@ -25,10 +29,8 @@ def dump_files_script(*paths: str, follow_includes: str | None = None) -> str:
         "elif [ -f \"$f\" ]; then emit \"$f\"; fi; done; }",
         f"dump {quoted}",
     ]
-    if follow_includes:
-        lines.append(
-            f"dump $(awk '$1==\"include\" {{print $2}}' {shlex.quote(follow_includes)} 2>/dev/null)"
-        )
+    if more_paths:
+        lines.append(f"dump $({more_paths})")
     lines.append("exit 0")
     return "\n".join(lines)
 

@@ -43,7 +43,7 @@ def test_dump_round_trip_on_real_files(tmp_path):
     (tmp_path / "main.conf").write_text("include " + str(tmp_path / "d") + "\nrotate 9\n")
     (tmp_path / "d" / "app").write_text("/var/log/app.log {\n  rotate 2\n  daily\n}\n")
     script = dump_files_script(str(tmp_path / "main.conf"), str(tmp_path / "missing"),
-                               follow_includes=str(tmp_path / "main.conf"))
+                               more_paths=f"awk '$1==\"include\" {{print $2}}' {tmp_path / 'main.conf'}")
     # When the shell helper runs and its output is parsed
     out = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=True).stdout
     files, unreadable = parse_dump(out)
@@ -66,3 +66,16 @@ def test_logrotate_follows_includes_in_place_and_skips_taboo_files():
     # The include is read where it stands: "rotate 99" comes after it
     assert days == {"/var/log/app/*.log": 30, "/var/log/inherit.log": 28, "/var/log/late.log": 693}
     assert "/etc/logrotate.d/app.dpkg-old" not in config.files_read
+
+
+def test_dump_prints_a_file_once_however_many_ways_lead_to_it(tmp_path):
+    # Given a directory named directly and again by the include that more_paths follows
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "app").write_text("rotate 2\n")
+    (tmp_path / "main.conf").write_text(f"include {tmp_path / 'd'}\n")
+    script = dump_files_script(str(tmp_path / "main.conf"), str(tmp_path / "d"),
+                               more_paths=f"awk '$1==\"include\" {{print $2}}' {tmp_path / 'main.conf'}")
+    # When it runs
+    out = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    # Then the file's header appears once
+    assert out.count(f"{tmp_path / 'd' / 'app'}\n") == 1
