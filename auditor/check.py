@@ -19,10 +19,11 @@ class Status(StrEnum):
     ERROR = "error"  # could not determine; never silently a pass
     SKIP = "skip"  # not applicable on this host
     MANUAL = "manual"  # needs evidence the host cannot show
+    WAIVED = "waived"  # set by the engine from an approved waiver, never returned by a check
 
 
 # Worst first: the order in which a host's or a fleet's overall status is decided.
-STATUS_SEVERITY = (Status.FAIL, Status.ERROR, Status.MANUAL, Status.PASS, Status.SKIP)
+STATUS_SEVERITY = (Status.FAIL, Status.ERROR, Status.MANUAL, Status.WAIVED, Status.PASS, Status.SKIP)
 
 
 Params = Mapping[str, Any]

@@ -229,7 +229,7 @@ def judge(check: Check, outputs: Outputs, params: dict[str, object]) -> Result:
     """Run a check's evaluate(); a failed probe or a bug in the check becomes `error`."""
     assert check.evaluate is not None
     try:
-        return check.evaluate(outputs, params)
+        outcome = check.evaluate(outputs, params)
     except ProbeFailed as exc:
         return Result(Status.ERROR, str(exc), evidence=tuple(outputs))
     except Exception as exc:
@@ -240,6 +240,10 @@ def judge(check: Check, outputs: Outputs, params: dict[str, object]) -> Result:
             details=(f"at {Path(where.filename).name}:{where.lineno}",),
             evidence=tuple(outputs),
         )
+    if outcome.status is Status.WAIVED:  # only an approved waiver waives, never the check itself
+        return Result(Status.ERROR, "the check returned `waived`, which only a waiver may set; "
+                      "this is a bug in the check", evidence=outcome.evidence)
+    return outcome
 
 
 def evaluate_host(
@@ -343,12 +347,19 @@ def run(
     run_dir: Path,
     options: RunOptions,
     on_done: Callable[[HostReport, int, int], None] | None = None,
+    checks_for: Callable[[Host], Sequence[Check]] | None = None,
 ) -> tuple[list[HostReport], bool]:
     """Audit hosts in parallel; returns the reports in inventory order and whether all finished.
+
+    `checks_for` narrows the checks per host (a policy's claims apply to some hosts, a
+    waiver may stop a check from running); by default every host gets `checks`.
 
     Workers are daemon threads so that Ctrl-C returns at once with what is done: the
     caller writes a partial report and the unfinished connections die with the process.
     """
+    def selected(host: Host) -> Sequence[Check]:
+        return checks_for(host) if checks_for is not None else checks
+
     todo: queue.Queue[Host] = queue.Queue()
     for host in hosts:
         todo.put(host)
@@ -361,10 +372,11 @@ def run(
                 host = todo.get_nowait()
             except queue.Empty:
                 return
+            host_checks = selected(host)
             try:
-                report = audit_host(host, checks, run_dir, options, live)
+                report = audit_host(host, host_checks, run_dir, options, live)
             except Exception as exc:  # an engine bug on one host must not lose the others
-                report = host_failed(host, checks, f"internal error: {type(exc).__name__}: {exc}",
+                report = host_failed(host, host_checks, f"internal error: {type(exc).__name__}: {exc}",
                                      "internal", time.perf_counter(), True)
             done.put(report)
 
@@ -386,6 +398,6 @@ def run(
         if host.name in finished:
             ordered.append(finished[host.name])
         else:
-            ordered.append(host_failed(host, checks, "interrupted before this host finished",
+            ordered.append(host_failed(host, selected(host), "interrupted before this host finished",
                                        "interrupted", time.perf_counter(), False))
     return ordered, complete

@@ -9,7 +9,7 @@ from auditor.check import Status
 from auditor.model import HostReport, RunReport
 
 _COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "33", Status.SKIP: "90",
-            Status.MANUAL: "34"}
+            Status.MANUAL: "34", Status.WAIVED: "35"}
 
 
 def _paint(text: str, status: Status, colour: bool) -> str:

@@ -16,7 +16,7 @@ def render(report: RunReport) -> str:
         suite = ET.SubElement(
             suites, "testsuite", name=host.name, tests=str(len(host.results)),
             failures=str(counts[Status.FAIL]), errors=str(counts[Status.ERROR]),
-            skipped=str(counts[Status.SKIP] + counts[Status.MANUAL]),
+            skipped=str(counts[Status.SKIP] + counts[Status.MANUAL] + counts[Status.WAIVED]),
             time=f"{host.duration_ms / 1000:.3f}", timestamp=report.started,
         )
         for result in host.results:
@@ -26,7 +26,7 @@ def render(report: RunReport) -> str:
                 ET.SubElement(case, "failure", message=result.summary).text = text
             elif result.status is Status.ERROR:
                 ET.SubElement(case, "error", message=result.summary).text = text
-            elif result.status in (Status.SKIP, Status.MANUAL):
+            elif result.status in (Status.SKIP, Status.MANUAL, Status.WAIVED):
                 ET.SubElement(case, "skipped", message=f"{result.status.value}: {result.summary}")
             else:
                 ET.SubElement(case, "system-out").text = text
