@@ -55,6 +55,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self.reply(400, "Missing TTL header")
             token = secrets.token_urlsafe(40)
             TOKENS.add(token)
+            # Logged so that a test can assert that no report or evidence file carries it.
+            sys.stderr.write(f"issued token {token}\n")
             return self.reply(200, token)
         return self.reply(405, "Method Not Allowed")
 
