@@ -3,14 +3,20 @@
 Each host is an OpenSSH server in its own mount namespace (sshhosts.py) with /srv replaced
 by a directory holding a sqlite database made here with Python's sqlite3, whose
 timestamps are set a number of days before now (the test machine's clock is the hosts'
-clock). The check runs through the CLI over SSH; the verdict is read from report.json.
+clock); and a host running a real PostgreSQL 15 in its own network and PID namespaces,
+with a timestamptz column. The check runs through the CLI over SSH; the verdict is read
+from report.json.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import pwd
+import shutil
 import sqlite3
+import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,7 +24,14 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
-from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
+from tests.integration.sshhosts import (
+    HostSpec,
+    Planted,
+    Service,
+    SshdFleet,
+    require_namespace_support,
+    require_sshd_support,
+)
 
 pytestmark = pytest.mark.integration
 DB_PATH = "/srv/shop/app.db"
@@ -117,3 +130,68 @@ def test_the_evidence_records_the_hosts_clock_and_no_row(run):
     assert ages and all(e["stdout"].startswith("now\t") for e in ages)
     everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
     assert "@example.com" not in everything
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL: a real postmaster inside the host's namespaces, timestamptz column
+# --------------------------------------------------------------------------
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@pytest.fixture(scope="module")
+def pg_run(tmp_path_factory):
+    require_namespace_support()
+    if not (PG_BIN / "postgres").exists():
+        pytest.skip(f"{PG_BIN}/postgres missing: apt-get install postgresql-15")
+    try:
+        postgres = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no postgres user (Debian's postgresql-15 package creates it)")
+    base = Path(tempfile.mkdtemp(prefix="auditor-pg-"))
+    try:
+        base.chmod(0o711)
+        sockets = base / "sock"
+        sockets.mkdir()
+        shutil.chown(base, postgres.pw_uid, postgres.pw_gid)
+        shutil.chown(sockets, postgres.pw_uid, postgres.pw_gid)
+        as_postgres = ["setpriv", f"--reuid={postgres.pw_uid}", f"--regid={postgres.pw_gid}", "--init-groups"]
+        subprocess.run([*as_postgres, str(PG_BIN / "initdb"), "-D", str(base / "data"), "--auth=peer",
+                        "--username=postgres"], check=True, capture_output=True)
+        # Warsaw time, so that psql prints offsets (+01/+02) the probe must read.
+        postmaster = (*as_postgres, str(PG_BIN / "postgres"), "-D", str(base / "data"), "-k", str(sockets),
+                      "-c", "listen_addresses=", "-c", "TimeZone=Europe/Warsaw")
+        service = Service("postgres", postmaster, ready_path=str(sockets / ".s.PGSQL.5432"))
+        with SshdFleet(tmp_path_factory.mktemp("pgfleet")) as fleet:
+            host = fleet.start(HostSpec("retention-pg", network_namespace=True, pid_namespace=True,
+                                        services=(service,)))
+            seeded = host.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",
+                               "-h", str(sockets), "-d", "postgres", "-c",
+                               "CREATE TABLE trials (id serial PRIMARY KEY, last_login timestamptz); "
+                               "INSERT INTO trials (last_login) VALUES (now() - interval '5 days'), "
+                               "(now() - interval '120 days'), (now() - interval '95 days 12 hours'), "
+                               "(NULL)"])
+            assert seeded.returncode == 0, seeded.stderr
+            hosts = fleet.inventory_hosts()
+            hosts["retention-pg"]["known_hosts"] = str(fleet.known_hosts)
+            hosts["retention-pg"]["vars"] = {"data_retention": {"sources": [
+                {"name": "trial accounts", "kind": "postgres", "database": "postgres", "user": "postgres",
+                 "path": str(sockets), "query": "SELECT last_login FROM trials", "max_age_days": 91}]}}
+            inventory = base / "inventory.yaml"
+            inventory.write_text(yaml.safe_dump({"hosts": hosts}))
+            result = run_cli("run", "-i", str(inventory), "-o", str(base / "reports"), "--format", "json",
+                             "--check", "data_retention")
+        return result.json()["hosts"][0]["results"][0]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_postgres_timestamptz_rows_past_their_period_fail(pg_run):
+    # Given a real PostgreSQL whose trials table has logins 5, 95.5 and 120 days old and a NULL
+    # When the check reads it over SSH through psql, read-only, as the postgres OS user
+    # Then two rows are past the 91-day period, the oldest 120 days old
+    assert pg_run["status"] == "fail", pg_run
+    summary = pg_run["summary"]
+    assert summary.startswith("trial accounts: 2 row(s) older than 91 days (oldest "), summary
+    assert summary.endswith(", 120 days)"), summary
+    assert pg_run["values"]["rows_read"] == 4 and pg_run["values"]["rows_over_period"] == 2
