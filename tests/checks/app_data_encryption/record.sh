@@ -99,6 +99,32 @@ record app_data_encryption fail_card_beats_unreadable_source --plant /srv/shop/a
   --expect-summary "1 source(s) could not be read: old shop: database file not found" \
   --expect-value unreadable_sources=1
 
+# PostgreSQL: a throw-away cluster on a unix socket (as app_password_hashing's record.sh).
+PG_BIN=/usr/lib/postgresql/15/bin
+if [ -x "$PG_BIN/initdb" ] && id postgres >/dev/null 2>&1 && [[ fail_card_numbers_postgres == $ONLY ]]; then
+  (
+    PGD=$(mktemp -d /tmp/auditor-pg.XXXXXX)
+    chown postgres "$PGD"
+    chmod 755 "$PGD"
+    stop_pg() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGD"; }
+    trap stop_pg EXIT
+    runuser -u postgres -- "$PG_BIN/initdb" -D "$PGD/data" -A peer -U postgres >/dev/null
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w \
+      -o "-c listen_addresses='' -c unix_socket_directories=$PGD" start >/dev/null
+    pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$PGD" "$@"; }
+    pg -d postgres -c 'CREATE DATABASE billing'
+    pg -d billing -c 'CREATE TABLE cards (id serial PRIMARY KEY, holder text, pan text, pan_encrypted bytea)'
+    # psql interpolates :'var' (as a quoted literal) only in what it reads, not in -c.
+    echo "INSERT INTO cards (holder, pan, pan_encrypted) VALUES ('A. Nowak', NULL, decode(:'blob', 'hex')), ('B. Kowalska', :'pan', NULL), ('C. Wiśniewski', '**** 4444', NULL)" |
+      pg -d billing -v pan="$(luhn 4 16)" -v blob="$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')" || exit 1
+    record app_data_encryption fail_card_numbers_postgres \
+      --param "sources=[{name: billing, kind: postgres, database: billing, user: postgres, path: $PGD, query: \"SELECT holder, pan, pan_encrypted FROM cards ORDER BY id\"}]" \
+      --source "A throw-away PostgreSQL 15 cluster (initdb as postgres, peer auth, socket in a temporary directory) with database billing, table cards: one row with the PAN column NULL and 48 random bytes in a bytea column (as an application encrypting it would store it), one with a generated Luhn-valid Visa number in plaintext, one masked; read by psql as OS user postgres with default_transaction_read_only=on" \
+      --expect-status fail --expect-summary "1 payment card number(s) stored in plaintext: billing: 1 card number(s) in plaintext in 1 row(s) (rows 2)" \
+      --expect-value rows_scanned=3 || exit 1
+  ) || FAILED+=("app_data_encryption/postgres")
+fi
+
 else
   echo "record_all: sqlite3 missing; app_data_encryption cases not recorded" >&2
   FAILED+=("app_data_encryption/*")
