@@ -42,7 +42,8 @@ Blind spots: this shows where the machine runs, not where its data goes (backups
 replicas, object storage, third-party processors and support access need their own
 evidence); a cloud whose DMI strings this table does not know is `manual`; Scaleway's
 metadata service (169.254.42.42) is not asked; an OpenStack provider that names its zones
-freely may need `region` declared instead.
+freely may need `region` declared instead; Hyper-V outside Azure shows Azure's DMI strings,
+so there the probe waits for the metadata service (at most about 2 s) and ends `manual`.
 """
 
 from __future__ import annotations
