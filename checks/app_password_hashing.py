@@ -50,103 +50,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from auditor.check import Check, Outputs, Param, Params, Result, Status, result
-from auditor.parsers import app_hashes
-from auditor.probes import quote, shell
+from auditor.parsers import app_hashes, app_sources
+from auditor.probes import shell
 
-KINDS = ("sqlite", "postgres", "mysql")
 SHOWN_ROWS = 5  # failing rows named per scheme and source
-STATUS_TEXT = {"missing": "database file not found", "unreadable": "database file not readable",
-               "no-cli": "client not installed", "failed": "query failed", "timeout": "query timed out"}
-
-
-def source_name(source: Any, index: int) -> str:
-    if not isinstance(source, Mapping):
-        return f"source {index + 1}"
-    where = source.get("path") if source.get("kind") == "sqlite" else source.get("database")
-    return str(source.get("name") or f"{source.get('kind')}:{where or '?'}")
-
-
-def _statement(query: str, max_rows: int) -> str:
-    body = query.strip().rstrip(";").strip()
-    # Newlines, so that a trailing -- comment in the query cannot swallow the wrapper.
-    return f"SELECT * FROM (\n{body}\n) AS audited_rows LIMIT {max_rows + 1}"  # noqa: S608 -- operator's own query
-
-
-def _source_lines(index: int, source: Any, max_rows: int) -> list[str]:
-    if not isinstance(source, Mapping):
-        raise ValueError(f"sources[{index}] must be a mapping with kind and query, got {source!r}")
-    kind, query = source.get("kind"), source.get("query")
-    if kind not in KINDS:
-        raise ValueError(f"sources[{index}].kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if not isinstance(query, str) or not query.strip():
-        raise ValueError(f"sources[{index}].query must be a SELECT statement")
-    path, database, user = source.get("path"), source.get("database"), source.get("user")
-    sql = quote(_statement(query, max_rows))
-    as_user = f"runuser -u {quote(str(user))} -- " if user else ""
-    lines = [f"printf 'source\\t%s\\n' {index}"]
-    if kind == "sqlite":
-        if not path:
-            raise ValueError(f"sources[{index}]: a sqlite source needs path")
-        db = quote(str(path))
-        lines += [
-            "if ! command -v sqlite3 >/dev/null 2>&1; then no_cli sqlite3",
-            f"elif [ ! -e {db} ]; then printf 'status\\tmissing\\t\\t\\n'",
-            f"elif [ ! -r {db} ]; then printf 'status\\tunreadable\\t\\t\\n'",
-            f"else run '\\037' '\\036' '\\035' $TO {as_user}sqlite3 $SAFE -readonly -batch -bail -noheader "
-            f"-list -separator \"$US\" -newline \"$RS\" -nullvalue \"$NUL\" -cmd '.timeout 5000' {db} {sql}",
-            "fi",
-        ]
-    elif kind == "postgres":
-        target = (f" -h {quote(str(path))}" if path else "") \
-            + (f" -d {quote(str(database))}" if database else "")
-        lines += [
-            "if ! command -v psql >/dev/null 2>&1; then no_cli psql",
-            f"else run '\\037' '\\036' '\\035' $TO {as_user}env "
-            f"PGOPTIONS='-c default_transaction_read_only=on' psql -X -w -q -A -t -F \"$US\" -R \"$RS\" "
-            f"-P \"null=$NUL\" -v ON_ERROR_STOP=1{target} -c {sql}",
-            "fi",
-        ]
-    else:
-        target = (f" --socket={quote(str(path))}" if path else "") \
-            + (f" {quote(str(database))}" if database else "")
-        lines += [
-            "if ! command -v mysql >/dev/null 2>&1; then no_cli mysql",
-            # Batch output escapes tabs and newlines in values and prints NULL as NULL.
-            f"else run '\\t' '\\n' NULL $TO {as_user}mysql --batch --skip-column-names "
-            f"--init-command='SET SESSION TRANSACTION READ ONLY'{target} -e {sql}",
-            "fi",
-        ]
-    return lines
 
 
 def _script(params: Params) -> str:
     max_rows = int(params["max_rows"])
-    lines = [
-        "export LC_ALL=C",
-        "US=$(printf '\\037'); RS=$(printf '\\036'); NUL=$(printf '\\035')",
-        f"TO=; if command -v timeout >/dev/null 2>&1; then TO='timeout {int(params['query_timeout'])}'; fi",
-        "SAFE=; if command -v sqlite3 >/dev/null 2>&1 && sqlite3 -safe :memory: 'SELECT 1' >/dev/null 2>&1; "
-        "then SAFE=-safe; fi",
-        app_hashes.classify_function(max_rows, SHOWN_ROWS),
-        "no_cli() { printf 'status\\tno-cli\\t\\t%s is not installed\\n' \"$1\"; }",
-        # run FS RS NULL CMD...: the CLI's rows go through the classifier (to fd 3, the probe's
-        # stdout); its stderr and exit code come back through fd 4 into $res.
-        "run() {",
-        "  fs=$1 rs=$2 nul=$3; shift 3",
-        "  res=$( { { \"$@\" 2>&4; printf '\\nrc=%s\\n' \"$?\" >&4; } "
-        "| classify \"$fs\" \"$rs\" \"$nul\" >&3; } 4>&1 )",
-        "  rc=${res##*rc=}",
-        "  err=$(printf '%s\\n' \"${res%rc=*}\" | grep -v '^[[:space:]]*$' | head -n 1 "
-        "| cut -c1-200 | tr '\\t' ' ')",
-        "  case $rc in 0) st=ok ;; 124) st=timeout ;; *) st=failed ;; esac",
-        "  printf 'status\\t%s\\t%s\\t%s\\n' \"$st\" \"$rc\" \"$err\"",
-        "}",
-        "exec 3>&1",
-    ]
-    for index, source in enumerate(params["sources"]):
-        lines += _source_lines(index, source, max_rows)
-    lines.append("exit 0")
-    return "\n".join(lines)
+    return app_sources.reader_script(params["sources"], max_rows, int(params["query_timeout"]), "classify",
+                                     app_hashes.classify_function(max_rows, SHOWN_ROWS))
 
 
 CHECK = Check(
@@ -155,10 +68,9 @@ CHECK = Check(
     claims=("salted-password-hashing",),
     controls=("ISO27001:2022 A.8.5", "ISO27001:2022 A.5.17", "ISO27001:2022 A.8.24"),
     params=(
-        Param("sources", list, [], "application databases to sample: mappings of kind (sqlite, postgres, "
-              "mysql), query (a SELECT returning [login,] password), path, database, user, name",
-              item_keys=("name", "kind", "path", "database", "query", "user"),
-              required_item_keys=("kind", "query")),
+        app_sources.sources_param("application databases to sample: mappings of kind (sqlite, postgres, "
+                                  "mysql), query (a SELECT returning [login,] password), path, database, "
+                                  "user, name"),
         Param("max_rows", int, 10000, "rows sampled per source"),
         Param("min_pbkdf2_iterations", int, 10000,
               "lowest PBKDF2 iteration count accepted (NIST SP 800-63B's floor)"),
@@ -193,9 +105,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
     by_scheme: dict[str, int] = {}
     weak_total = duplicate_total = sampled = stored = 0
     for report, source in zip(reports, sources, strict=True):
-        name = source_name(source, report.index)
+        name = app_sources.source_name(source, report.index)
         if report.status != "ok":
-            reason = STATUS_TEXT.get(report.status, report.status)
+            reason = app_sources.STATUS_TEXT.get(report.status, report.status)
             rc = f", exit {report.rc}" if report.rc not in (None, 0) else ""
             unreadable.append(f"{name}: {reason}{rc}" + (f": {report.message}" if report.message else ""))
             continue

@@ -1,0 +1,336 @@
+"""Data is stored only in the allowed regions (by default: the European Economic Area).
+
+Reads, on the host, the DMI vendor strings (/sys/class/dmi/id: sys_vendor, product_name,
+bios_vendor, bios_version, chassis_asset_tag) that name the cloud a virtual machine runs
+in, and — only when they name one and `metadata` is true — asks that cloud's instance
+metadata service at 169.254.169.254 for the machine's location, with curl (or GNU wget),
+a 1 s connect and 2 s overall timeout, never through a proxy:
+
+- AWS (DMI "Amazon EC2", or a BIOS version naming amazon): an IMDSv2 token (PUT
+  /latest/api/token; IMDSv1 if that is refused), then /latest/meta-data/placement/region.
+  The token stays in a shell variable; it never leaves the host.
+- Google Cloud ("Google"): /computeMetadata/v1/instance/zone with `Metadata-Flavor: Google`.
+- Azure ("Microsoft Corporation" / "Virtual Machine", or Azure's chassis asset tag):
+  /metadata/instance/compute/location with `Metadata: true`.
+- Hetzner Cloud ("Hetzner"): the /hetzner/v1/metadata YAML document's availability-zone.
+- DigitalOcean ("DigitalOcean"): /metadata/v1/region.
+- OpenStack, OVHcloud ("OpenStack Foundation", "OpenStack Nova", "OVH"):
+  /openstack/latest/meta_data.json's availability_zone.
+
+Only the DMI strings, which cloud was recognised, and the region or zone name leave the
+host. On a machine whose DMI names no cloud (bare metal, a hypervisor of your own, a
+container without /sys/class/dmi) nothing is asked of the network.
+
+Regions are mapped to countries by a table in this module (AWS, Google Cloud, Azure,
+Hetzner, OVHcloud, DigitalOcean and Scaleway region ids, a few data-centre cities); an
+ISO 3166 alpha-2 code is taken as is (`UK` and `EL` are read as GB and GR). `region` is
+the location the inventory declares, e.g. `eu-central-1`, `DE`, `fsn1`, `Frankfurt`;
+`allowed_regions` the countries (codes or region names, compared by country) where data
+may be; the default is the 30 EEA states.
+
+Pass: the metadata service names a region in an allowed country, and, when `region` is
+declared, in the same country. Fail: the metadata region, or the declared region, is in a
+country outside `allowed_regions`; or the metadata contradicts the declared region.
+Manual: nothing on the host shows the location (no cloud named in DMI, no answer from the
+metadata service, `metadata: false`, an OpenStack zone such as `nova` that names no
+place): attach the hosting contract or data-processing agreement naming the data-centre
+location; a declared `region` is quoted in the summary as the attestation to back.
+Error: a declared region, an allowed region or a metadata region that the table does not
+know (set `region` to the country's ISO code, e.g. `DE`).
+
+Blind spots: this shows where the machine runs, not where its data goes (backups,
+replicas, object storage, third-party processors and support access need their own
+evidence); a cloud whose DMI strings this table does not know is `manual`; Scaleway's
+metadata service (169.254.42.42) is not asked; an OpenStack provider that names its zones
+freely may need `region` declared instead; Hyper-V outside Azure shows Azure's DMI strings,
+so there the probe waits for the metadata service (at most about 2 s) and ends `manual`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.probes import shell
+
+IMDS = "http://169.254.169.254"
+EEA = ("AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV",
+       "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE", "IS", "LI", "NO")
+COUNTRY_NAMES = {
+    "AT": "Austria", "BE": "Belgium", "BG": "Bulgaria", "HR": "Croatia", "CY": "Cyprus",
+    "CZ": "Czechia", "DK": "Denmark", "EE": "Estonia", "FI": "Finland", "FR": "France", "DE": "Germany",
+    "GR": "Greece", "HU": "Hungary", "IE": "Ireland", "IT": "Italy", "LV": "Latvia", "LT": "Lithuania",
+    "LU": "Luxembourg", "MT": "Malta", "NL": "the Netherlands", "PL": "Poland", "PT": "Portugal",
+    "RO": "Romania", "SK": "Slovakia", "SI": "Slovenia", "ES": "Spain", "SE": "Sweden", "IS": "Iceland",
+    "LI": "Liechtenstein", "NO": "Norway", "GB": "the United Kingdom", "CH": "Switzerland",
+    "US": "the United States", "CA": "Canada", "BR": "Brazil", "CL": "Chile", "MX": "Mexico",
+    "JP": "Japan", "KR": "South Korea", "SG": "Singapore", "HK": "Hong Kong", "TW": "Taiwan",
+    "IN": "India", "ID": "Indonesia", "AU": "Australia", "NZ": "New Zealand", "ZA": "South Africa",
+    "IL": "Israel", "AE": "the United Arab Emirates", "BH": "Bahrain", "QA": "Qatar", "SA": "Saudi Arabia",
+    "CN": "China", "TR": "Turkey", "UA": "Ukraine", "RS": "Serbia",
+}
+COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
+
+# Region ids (lower case, without the availability-zone suffix) -> ISO 3166 alpha-2.
+_REGIONS_BY_COUNTRY = {
+    # AWS
+    "US": "us-east-1 us-east-2 us-west-1 us-west-2 us-gov-east-1 us-gov-west-1 "
+          # Google Cloud
+          "us-central1 us-east1 us-east4 us-east5 us-south1 us-west1 us-west2 us-west3 us-west4 "
+          # Azure
+          "eastus eastus2 westus westus2 westus3 centralus northcentralus southcentralus westcentralus "
+          # Hetzner, DigitalOcean (digits stripped), cities
+          "ash hil nyc sfo ashburn virginia",
+    "DE": "eu-central-1 europe-west3 europe-west10 germanywestcentral germanynorth fsn1 nbg1 fra lim "
+          "frankfurt falkenstein nuremberg nurnberg nürnberg berlin",
+    "CH": "eu-central-2 europe-west6 switzerlandnorth switzerlandwest zurich geneva",
+    "IE": "eu-west-1 northeurope dublin",
+    "GB": "eu-west-2 europe-west2 uksouth ukwest lon eri london",
+    "FR": "eu-west-3 europe-west9 francecentral francesouth gra sbg rbx par eu-west-par fr-par "
+          "paris gravelines strasbourg roubaix",
+    "IT": "eu-south-1 europe-west8 europe-west12 italynorth eu-south-mil milan",
+    "ES": "eu-south-2 europe-southwest1 spaincentral madrid",
+    "SE": "eu-north-1 swedencentral swedensouth stockholm",
+    "BE": "europe-west1",
+    "NL": "europe-west4 westeurope ams nl-ams amsterdam",
+    "FI": "europe-north1 hel1 helsinki",
+    "PL": "europe-central2 polandcentral waw pl-waw warsaw warszawa",
+    "NO": "norwayeast norwaywest oslo",
+    "CA": "ca-central-1 ca-west-1 northamerica-northeast1 northamerica-northeast2 canadacentral canadaeast "
+          "bhs tor",
+    "BR": "sa-east-1 southamerica-east1 brazilsouth",
+    "CL": "southamerica-west1",
+    "JP": "ap-northeast-1 ap-northeast-3 asia-northeast1 asia-northeast2 japaneast japanwest",
+    "KR": "ap-northeast-2 asia-northeast3 koreacentral",
+    "SG": "ap-southeast-1 asia-southeast1 southeastasia sin sgp",
+    "HK": "ap-east-1 asia-east2 eastasia",
+    "TW": "asia-east1",
+    "IN": "ap-south-1 ap-south-2 asia-south1 asia-south2 centralindia blr",
+    "ID": "ap-southeast-3 asia-southeast2",
+    "AU": "ap-southeast-2 ap-southeast-4 australia-southeast1 australia-southeast2 australiaeast syd",
+    "ZA": "af-south-1 africa-south1 southafricanorth",
+    "IL": "il-central-1 me-west1 israelcentral",
+    "AE": "me-central-1 uaenorth",
+    "BH": "me-south-1",
+    "QA": "me-central1 qatarcentral",
+}
+REGIONS: dict[str, str] = {r: c for c, names in _REGIONS_BY_COUNTRY.items() for r in names.split()}
+# OpenStack's default availability zone: it names no place.
+PLACELESS_ZONES = frozenset({"nova"})
+PROVIDERS = {"aws": "AWS", "gcp": "Google Cloud", "azure": "Azure", "hetzner": "Hetzner Cloud",
+             "digitalocean": "DigitalOcean", "openstack": "OpenStack"}
+
+_DMI_SCRIPT = r"""export LC_ALL=C
+dmi=/sys/class/dmi/id; v=; p=; bv=; tag=
+for f in sys_vendor product_name bios_vendor bios_version chassis_asset_tag; do
+  [ -r "$dmi/$f" ] || continue
+  val=$(head -c 200 "$dmi/$f" 2>/dev/null | tr -d '\t\r\n')
+  printf 'dmi\t%s\t%s\n' "$f" "$val"
+  case $f in
+    sys_vendor) v=$val ;; product_name) p=$val ;; bios_version) bv=$val ;; chassis_asset_tag) tag=$val ;;
+  esac
+done
+cloud=
+case "$v|$p|$bv|$tag" in
+  "Amazon EC2"*|*amazon*) cloud=aws ;;
+  Google*) cloud=gcp ;;
+  "Microsoft Corporation|Virtual Machine"*|*"|7783-7084-3265-9085-8269-3286-77") cloud=azure ;;
+  Hetzner*) cloud=hetzner ;;
+  DigitalOcean*) cloud=digitalocean ;;
+  "OpenStack Foundation"*|*"|OpenStack Nova"*|*"|OpenStack Compute"*|OVH*) cloud=openstack ;;
+esac
+printf 'cloud\t%s\n' "${cloud:-none}"
+"""
+
+_METADATA_SCRIPT = r"""[ -n "$cloud" ] || exit 0
+if command -v curl >/dev/null 2>&1; then client=curl
+elif command -v wget >/dev/null 2>&1; then client=wget
+else printf 'client\tnone\n'; exit 0; fi
+printf 'client\t%s\n' "$client"
+# fetch URL [HEADER] / put URL HEADER: the body on stdout; 1 s to connect, 2 s in all, no proxy.
+fetch() {
+  if [ $client = curl ]; then curl -fsS --noproxy '*' --connect-timeout 1 -m 2 ${2:+-H "$2"} "$1"
+  else wget -q -O - -T 2 -t 1 --no-proxy ${2:+--header="$2"} "$1"; fi
+}
+put() {
+  if [ $client = curl ]; then curl -fsS --noproxy '*' --connect-timeout 1 -m 2 -X PUT -H "$2" "$1"
+  else wget -q -O - -T 2 -t 1 --no-proxy --method=PUT --header="$2" "$1"; fi
+}
+clean() { head -c 200 | tr -d '\r' | head -n 1 | tr -cd 'A-Za-z0-9._-'; }
+say() {  # say FIELD VALUE RC
+  if [ "$3" = 0 ] && [ -n "$2" ]; then printf 'metadata\t%s\t%s\n' "$1" "$2"
+  else printf 'unanswered\t%s\t%s\n' "$1" "$3"; fi
+}
+case $cloud in
+  aws)
+    token=$(put IMDS/latest/api/token 'X-aws-ec2-metadata-token-ttl-seconds: 60' 2>/dev/null) || token=
+    got=$(fetch IMDS/latest/meta-data/placement/region \
+      ${token:+"X-aws-ec2-metadata-token: $token"} 2>/dev/null)
+    rc=$?; say region "$(printf '%s' "$got" | clean)" $rc ;;
+  gcp)
+    got=$(fetch IMDS/computeMetadata/v1/instance/zone 'Metadata-Flavor: Google' 2>/dev/null)
+    rc=$?; say zone "$(printf '%s' "${got##*/}" | clean)" $rc ;;
+  azure)
+    got=$(fetch 'IMDS/metadata/instance/compute/location?api-version=2021-02-01&format=text' \
+      'Metadata: true' 2>/dev/null)
+    rc=$?; say location "$(printf '%s' "$got" | clean)" $rc ;;
+  hetzner)
+    got=$(fetch IMDS/hetzner/v1/metadata 2>/dev/null)
+    rc=$?; say availability-zone \
+      "$(printf '%s\n' "$got" | sed -n 's/^availability-zone:[[:space:]]*//p' | clean)" $rc ;;
+  digitalocean)
+    got=$(fetch IMDS/metadata/v1/region 2>/dev/null)
+    rc=$?; say region "$(printf '%s' "$got" | clean)" $rc ;;
+  openstack)
+    got=$(fetch IMDS/openstack/latest/meta_data.json 2>/dev/null)
+    rc=$?; say availability_zone "$(printf '%s' "$got" | tr ',{}' '\n\n\n' \
+      | sed -n 's/^[[:space:]]*"availability_zone"[[:space:]]*:[[:space:]]*"\([^"]*\)".*/\1/p' \
+      | clean)" $rc ;;
+esac
+""".replace("IMDS", IMDS)
+
+
+def _script(params: Params) -> str:
+    if not params["metadata"]:
+        return _DMI_SCRIPT + "printf 'metadata_disabled\\n'\n"
+    return _DMI_SCRIPT + "[ \"$cloud\" != none ] || cloud=\n" + _METADATA_SCRIPT
+
+
+CHECK = Check(
+    id="data_residency",
+    title="Data is stored only in the allowed regions (the EEA)",
+    claims=("data-in-eea",),
+    controls=("ISO27001:2022 A.5.34", "ISO27001:2022 A.8.10"),
+    params=(
+        Param("region", str, "", "where the inventory declares the host's data is stored: a country "
+              "code (DE), a cloud region (eu-central-1, fsn1, westeurope) or a city (Frankfurt); empty: "
+              "undeclared"),
+        Param("allowed_regions", list, list(EEA), "countries (ISO 3166 alpha-2 codes, or region names) "
+              "where data may be stored; default: the 30 EEA states"),
+        Param("metadata", bool, True, "ask the cloud's instance metadata service (169.254.169.254, 2 s "
+              "timeout) when DMI names a known cloud"),
+    ),
+    probes=(shell("location", _script),),
+)
+
+
+def country_of(name: str) -> str | None:
+    """The ISO 3166 alpha-2 country of a country code, cloud region or zone id, or city; None if unknown."""
+    key = name.strip().lower().replace("_", "-")
+    if len(key) == 2 and key.isalpha():
+        code = COUNTRY_ALIASES.get(key.upper(), key.upper())
+        return code if code in COUNTRY_NAMES else None
+    candidates = [
+        key,
+        re.sub(r"(?<=\d)[a-z]$", "", key),  # AWS zone: eu-central-1a
+        re.sub(r"-[a-z]$", "", key),  # Google Cloud zone: europe-west3-a
+        re.sub(r"-dc\d+$", "", key),  # Hetzner: fsn1-dc14
+        re.sub(r"-\d+$", "", key),  # Scaleway zone: fr-par-1
+        re.sub(r"\d+$", "", key),  # OVHcloud GRA11, DigitalOcean fra1
+    ]
+    return next((REGIONS[c] for c in candidates if c in REGIONS), None)
+
+
+def _country_text(code: str) -> str:
+    return f"{COUNTRY_NAMES.get(code, code)} ({code})"
+
+
+def _allowed_text(allowed: set[str]) -> str:
+    return "the EEA" if allowed == set(EEA) else ", ".join(sorted(allowed))
+
+
+def _unknown(what: str, name: str) -> str:
+    return (f"{what} {name!r} is not in the table of cloud regions; set vars.data_residency.region to the "
+            "country's ISO 3166 code (e.g. DE) and quote the provider's region in the evidence")
+
+
+def evaluate(out: Outputs, params: Params) -> Result:  # noqa: C901 -- one verdict table, read top to bottom
+    allowed: set[str] = set()
+    for entry in params["allowed_regions"]:
+        country = country_of(str(entry))
+        if country is None:
+            return result(Status.ERROR, "allowed_regions: " + _unknown("region", str(entry)))
+        allowed.add(country)
+    declared = str(params["region"]).strip()
+    declared_country = country_of(declared) if declared else None
+    if declared and declared_country is None:
+        return result(Status.ERROR, _unknown("the declared region", declared))
+
+    evidence = ["location"]
+    text = out.require("location").stdout
+    dmi: dict[str, str] = {}
+    facts: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        kind, _, rest = line.partition("\t")
+        if kind == "dmi":
+            field, _, value = rest.partition("\t")
+            dmi[field] = value
+        elif kind in ("cloud", "client", "metadata", "unanswered", "metadata_disabled"):
+            facts[kind] = rest.split("\t")
+        elif line:
+            return result(Status.ERROR, f"unexpected line from the location probe: {line[:80]!r}",
+                          evidence=evidence)
+    if "cloud" not in facts:
+        return result(Status.ERROR, "the location probe did not say which cloud it found (cut short?)",
+                      evidence=evidence)
+    cloud = facts["cloud"][0]
+    provider = PROVIDERS.get(cloud, "")
+    details = ([f"DMI {k}: {v}" for k, v in sorted(dmi.items())]
+               or ["no DMI strings readable (/sys/class/dmi/id)"])
+    values: dict[str, Any] = {"cloud": cloud if provider else None, "metadata_region": None,
+                              "country": None, "declared_region": declared or None}
+
+    detected: tuple[str, str] | None = None  # (region as the metadata service says it, country)
+    why_not = ""
+    if "metadata_disabled" in facts:
+        why_not = "the metadata service was not asked (metadata: false)"
+    elif not provider:
+        why_not = "DMI names no cloud this check knows, so no metadata service was asked"
+    elif facts.get("client") == ["none"]:
+        why_not = f"{provider}: neither curl nor wget is installed to ask the metadata service"
+    elif "unanswered" in facts:
+        field, rc = (facts["unanswered"] + ["", ""])[:2]
+        why_not = f"{provider}'s metadata service did not answer with the {field} (client exit {rc})"
+    elif "metadata" in facts and len(facts["metadata"]) == 2:
+        field, region = facts["metadata"]
+        values["metadata_region"] = region
+        details.append(f"{provider} metadata {field}: {region}")
+        if region.lower() in PLACELESS_ZONES:
+            why_not = f"{provider}'s metadata names availability zone {region!r}, which names no place"
+        else:
+            country = country_of(region)
+            if country is None:
+                return result(Status.ERROR, f"{provider} metadata: " + _unknown("region", region),
+                              details, evidence, **values)
+            detected = (region, country)
+            values["country"] = country
+    else:
+        return result(Status.ERROR, f"{provider}: the location probe gave no metadata answer (cut short?)",
+                      details, evidence, **values)
+
+    where_ok = _allowed_text(allowed)
+    if detected is not None:
+        region, country = detected
+        located = f"{provider} region {region} is in {_country_text(country)}"
+        if country not in allowed:
+            return result(Status.FAIL, f"{located}, outside {where_ok}", details, evidence, **values)
+        if declared_country is not None and declared_country != country:
+            return result(Status.FAIL, f"{located}, but the inventory declares {declared!r} "
+                          f"({_country_text(declared_country)})", details, evidence, **values)
+        agrees = f", as the inventory declares ({declared!r})" if declared else ""
+        return result(Status.PASS, f"{located}, within {where_ok}{agrees}", details, evidence, **values)
+
+    details.append(why_not)
+    if declared_country is not None:
+        values["country"] = declared_country
+        if declared_country not in allowed:
+            return result(Status.FAIL, f"the declared region {declared!r} is in "
+                          f"{_country_text(declared_country)}, outside {where_ok}", details, evidence,
+                          **values)
+        return result(Status.MANUAL, f"{why_not}; the inventory declares {declared!r} "
+                      f"({_country_text(declared_country)}): attach the hosting contract or data-processing "
+                      "agreement naming that data-centre location", details, evidence, **values)
+    return result(Status.MANUAL, f"{why_not}; attach the hosting contract or data-processing agreement "
+                  "naming the data-centre location, or declare it in vars.data_residency.region", details,
+                  evidence, **values)

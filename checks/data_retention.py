@@ -1,0 +1,250 @@
+"""Application data older than its retention period is deleted.
+
+For each configured source (an application table whose query selects one timestamp
+column — a creation or last-activity date), reads the timestamps with the host's own
+client, read-only (`auditor.parsers.app_sources`: `sqlite3 -readonly`, psql in a read-only
+transaction, a READ ONLY mysql session), oldest first, and an awk program on the host
+counts the rows older than the source's period and finds the oldest timestamp. Ages are
+measured against the host's own clock (`date +%s`, recorded in the evidence), so
+re-judging the evidence years later gives the same verdict. Only counts, the oldest
+timestamp and the row numbers of unparseable values leave the host — never a row.
+
+Sources (`vars.data_retention.sources`), the shape of app_password_hashing's plus an
+optional per-source period:
+
+    - {name: marketing consents, kind: sqlite, path: /srv/shop/app.db,
+       query: "SELECT created_at FROM marketing_consents", max_age_days: 90}
+    - {name: trial accounts, kind: postgres, database: crm, user: postgres,
+       query: "SELECT last_login FROM accounts WHERE plan = 'trial'", max_age_days: 91}
+
+Timestamps read: ISO 8601 / SQL text (`2024-03-01`, `2024-03-01 12:00:00`,
+`2024-03-01T12:00:00.123Z`, with an offset `+02:00`, `+0200` or psql's `+02`) and Unix
+epoch seconds (up to 11 digits, optionally with a fraction). A timestamp without an offset
+is taken as UTC (at most a day's error on periods counted in days). NULL is counted and
+otherwise ignored (a row with no date cannot be judged by its age).
+
+The query is wrapped as `SELECT * FROM (query) AS audited_rows ORDER BY 1 LIMIT max_rows+1`:
+the database sorts by the timestamp, so the first `max_rows` rows are the oldest and the
+oldest timestamp is exact even when there are more rows; the count of rows over the period
+is then a lower bound ("at least"), which still fails. Row numbers in the report count in
+that order, oldest first.
+
+Why the rows are judged on the host, not with `SELECT count(*) ... WHERE ts < now() - ...`
+in each database: one date parser and one clock (the host's, recorded) for sqlite text,
+integer epochs, PostgreSQL timestamptz and MySQL DATETIME alike, instead of three SQL
+dialects and three column types; the database still does the sorting.
+
+Pass: no row older than its period in any source. Fail: "S: 1204 rows older than 90 days
+(oldest 2024-03-01, 612 days)". Error: a source that cannot be read, a timestamp that is
+neither ISO 8601 nor epoch seconds (named by row number), no period for a source (neither
+its own `max_age_days` nor the check's), no host clock in the evidence. Skip: no source
+configured.
+
+Blind spots: only what the query selects is judged (soft-deleted rows, other tables,
+backups and logs holding the same data are not); NULLs sort first in sqlite and MySQL, so
+a table with more than `max_rows` NULL timestamps hides its dates — filter them out in the
+query (`WHERE created_at IS NOT NULL`); a text column mixing formats sorts as text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.parsers import app_sources
+from auditor.probes import quote, shell
+
+DAY = 86400
+SHOWN_ROWS = 5  # unparseable rows named per source
+
+# A POSIX awk program (mawk, gawk, busybox; no mktime needed): reads the first column of
+# each row, converts it to epoch seconds, and prints `rows N`, `more 0|1`, `null N`,
+# `over N` (older than now - days), `oldest EPOCH`, `unparsed N` and `bad ROW` lines.
+AGES_AWK = r"""
+function days_from_civil(y, m, d,   era, yoe, doy, doe) {  # days since 1970-01-01 (H. Hinnant)
+  y -= (m <= 2)
+  era = int((y >= 0 ? y : y - 399) / 400); yoe = y - era * 400
+  doy = int((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1
+  doe = yoe * 365 + int(yoe / 4) - int(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+}
+function epoch(v,   y, mo, d, h, mi, s, rest, off, sign) {
+  if (v ~ /^[0-9]+(\.[0-9]+)?$/) {
+    sub(/\..*/, "", v)
+    return length(v) <= 11 ? v + 0 : ""
+  }
+  if (v !~ /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]/) return ""
+  y = substr(v, 1, 4) + 0; mo = substr(v, 6, 2) + 0; d = substr(v, 9, 2) + 0
+  if (mo < 1 || mo > 12 || d < 1 || d > 31) return ""
+  rest = substr(v, 11); h = 0; mi = 0; s = 0; off = 0
+  if (rest ~ /^[T ][0-9][0-9]:[0-9][0-9]/) {
+    h = substr(rest, 2, 2) + 0; mi = substr(rest, 5, 2) + 0; rest = substr(rest, 7)
+    if (rest ~ /^:[0-9][0-9]/) { s = substr(rest, 2, 2) + 0; rest = substr(rest, 4) }
+    if (match(rest, /^[.,][0-9]+/)) rest = substr(rest, RLENGTH + 1)
+    if (h > 24 || mi > 59 || s > 60) return ""
+  }
+  if (rest == "Z" || rest == "") off = 0
+  else if (rest ~ /^[+-][0-9][0-9](:?[0-9][0-9])?$/) {
+    sign = substr(rest, 1, 1) == "-" ? -1 : 1
+    off = sign * (substr(rest, 2, 2) * 3600 + (length(rest) > 3 ? substr(rest, length(rest) - 1, 2) * 60 : 0))
+  } else return ""
+  return days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s - off
+}
+BEGIN { FS = fs; RS = rs; cutoff = now - days * 86400 }
+{
+  sub(/\n$/, "")  # psql ends its last record with a newline instead of the record separator
+  if (NR > max) { more = 1; next }
+  rows++
+  if ($1 == nullmark) { nulls++; next }
+  t = epoch($1)
+  if (t == "") { if (unparsed++ < show) printf "bad\t%d\n", rows; next }
+  if (oldest == "" || t < oldest) oldest = t
+  if (t < cutoff) over++
+}
+END {
+  printf "rows\t%d\nmore\t%d\nnull\t%d\nover\t%d\nunparsed\t%d\n", rows, more ? 1 : 0, nulls, over, unparsed
+  if (oldest != "") printf "oldest\t%.0f\n", oldest  # %d is 32-bit in mawk
+}
+"""
+
+
+def _ages_function(max_rows: int) -> str:
+    # $DAYS is set before each source (its own period); $NOW once, from the host's clock.
+    return (f"ages() {{ awk -v \"fs=$1\" -v \"rs=$2\" -v \"nullmark=$3\" -v max={int(max_rows)} "
+            f"-v show={SHOWN_ROWS} -v \"now=$NOW\" -v \"days=$DAYS\" {quote(AGES_AWK)}; }}")
+
+
+def period_days(source: Any, params: Params) -> int:
+    """The source's own max_age_days, else the check's; 0 when neither is set."""
+    own = source.get("max_age_days") if isinstance(source, Mapping) else None
+    if own is None:
+        return int(params["max_age_days"])
+    if isinstance(own, bool) or not isinstance(own, int) or own < 0:
+        raise ValueError(f"max_age_days must be a whole number of days, got {own!r}")
+    return own
+
+
+def _script(params: Params) -> str:
+    max_rows = int(params["max_rows"])
+    sources = list(params["sources"])
+    periods = []
+    for index, source in enumerate(sources):
+        try:
+            periods.append(f"DAYS={period_days(source, params)}")
+        except ValueError as exc:
+            raise ValueError(f"sources[{index}].{exc}") from exc
+    return "NOW=$(date +%s); printf 'now\\t%s\\n' \"$NOW\"\n" + app_sources.reader_script(
+        sources, max_rows, int(params["query_timeout"]), "ages", _ages_function(max_rows),
+        order_by_first=True, before_source=periods)
+
+
+CHECK = Check(
+    id="data_retention",
+    title="Application data older than its retention period is deleted",
+    claims=("data-retention-periods",),
+    controls=("ISO27001:2022 A.8.10", "ISO27001:2022 A.5.34"),
+    params=(
+        app_sources.sources_param("application tables with a retention period: mappings of kind (sqlite, "
+                                  "postgres, mysql), query (a SELECT of one timestamp column), path, "
+                                  "database, user, name, max_age_days", extra_keys=("max_age_days",)),
+        Param("max_age_days", int, 0, "retention period for sources without their own max_age_days "
+              "(0: every source must set its own)"),
+        Param("max_rows", int, 100000, "rows read per source, oldest first"),
+        Param("query_timeout", int, 120, "seconds each query may take (with timeout(1), where present)"),
+    ),
+    probes=(shell("ages", _script, root=True),),
+)
+
+
+def _date(epoch: int) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _numbers(lines: list[list[str]], name: str) -> tuple[dict[str, int], list[int]]:
+    facts: dict[str, int] = {}
+    bad_rows: list[int] = []
+    for line in lines:
+        if len(line) != 2 or not line[1].lstrip("-").isdigit():
+            raise ValueError(f"{name}: unexpected line {chr(9).join(line)[:80]!r}")
+        if line[0] == "bad":
+            bad_rows.append(int(line[1]))
+        elif line[0] in ("rows", "more", "null", "over", "unparsed", "oldest"):
+            facts[line[0]] = int(line[1])
+        else:
+            raise ValueError(f"{name}: unexpected line {chr(9).join(line)[:80]!r}")
+    if "rows" not in facts or "over" not in facts:
+        raise ValueError(f"{name}: no row count (cut short?)")
+    return facts, bad_rows
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
+    sources = list(params["sources"])
+    if not sources:
+        return result(Status.SKIP, "no application table configured; set vars.data_retention.sources")
+    no_period = [app_sources.source_name(s, i) for i, s in enumerate(sources)
+                 if isinstance(s, Mapping) and s.get("max_age_days") is None and not params["max_age_days"]]
+    if no_period:
+        return result(Status.ERROR, "no retention period for " + ", ".join(no_period)
+                      + ": set max_age_days on the source or vars.data_retention.max_age_days")
+    evidence = ["ages"]
+    try:
+        preamble, blocks = app_sources.parse_blocks(out.require("ages").stdout, preamble_keys=("now",))
+        now_text = preamble.get("now", [""])[0]
+        if not now_text.isdigit():
+            return result(Status.ERROR, "the ages probe did not report the host's clock (date +%s)",
+                          evidence=evidence)
+        now = int(now_text)
+        if [b.index for b in blocks] != list(range(len(sources))):
+            return result(Status.ERROR, f"the probe reported {len(blocks)} of {len(sources)} source(s) "
+                          "(cut short?)", evidence=evidence)
+        over_period: list[str] = []
+        unreadable: list[str] = []
+        unparsed: list[str] = []
+        details: list[str] = [f"host clock: {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d %H:%M} UTC"]
+        oldest_age: float | None = None
+        rows_over = rows_read = 0
+        for block, source in zip(blocks, sources, strict=True):
+            name = app_sources.source_name(source, block.index)
+            if block.status != "ok":
+                unreadable.append(block.unreadable_reason(name))
+                continue
+            days = period_days(source, params)
+            facts, bad_rows = _numbers(block.lines, name)
+            rows_read += facts["rows"]
+            oldest = facts.get("oldest")
+            age = (now - oldest) / DAY if oldest is not None else None
+            if age is not None:
+                oldest_age = age if oldest_age is None else max(oldest_age, age)
+            at_least = "at least " if facts.get("more") else ""
+            oldest_text = (f"oldest {_date(oldest)}, {age:.0f} days"
+                           if oldest is not None and age is not None else "no dated row")
+            more = f", first {facts['rows']} oldest read; there are more" if facts.get("more") else ""
+            nulls = f", {facts['null']} without a date" if facts.get("null") else ""
+            details.append(f"{name}: {facts['rows']} row(s){more}{nulls}; period {days} days; {oldest_text}")
+            if facts.get("unparsed"):
+                unparsed.append(f"{name}: {facts['unparsed']} timestamp(s) neither ISO 8601 nor epoch "
+                                "seconds (rows " + ", ".join(map(str, bad_rows))
+                                + (" …" if facts["unparsed"] > len(bad_rows) else "") + ")")
+            if facts["over"]:
+                rows_over += facts["over"]
+                over_period.append(f"{name}: {at_least}{facts['over']} row(s) older than {days} days "
+                                   f"({oldest_text})")
+    except ValueError as exc:
+        return result(Status.ERROR, f"could not read the probe's output: {exc}", evidence=evidence)
+
+    values: dict[str, Any] = {
+        "oldest_age_days": round(oldest_age, 1) if oldest_age is not None else None,
+        "rows_over_period": rows_over, "rows_read": rows_read, "unreadable_sources": len(unreadable),
+    }
+    problems = unreadable + unparsed
+    unread_note = f"; {len(problems)} source(s) could not be judged: {problems[0]}" if problems else ""
+    if over_period:
+        return result(Status.FAIL, "; ".join(over_period[:3]) + (" …" if len(over_period) > 3 else "")
+                      + unread_note, over_period + problems + details, evidence, **values)
+    if problems:
+        return result(Status.ERROR, f"{len(problems)} source(s) could not be judged: "
+                      + "; ".join(problems[:3]), problems + details, evidence, **values)
+    return result(Status.PASS, f"no row older than its retention period in {len(sources)} source(s) "
+                  f"({rows_read} row(s) read)", details, evidence, **values)

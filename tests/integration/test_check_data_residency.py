@@ -1,0 +1,124 @@
+"""data_residency end to end: real sshd hosts whose cloud metadata service is a real HTTP server.
+
+Each host is an OpenSSH server in network, mount and PID namespaces of its own
+(sshhosts.py). Inside, 169.254.169.254 is a local address (on the host's own loopback, set
+up by the harness's `setup`), and tests/checks/data_residency/metadata_server.py answers
+there in the provider's documented format (AWS IMDSv2 with its token, Hetzner's metadata
+YAML); /sys/class is replaced by planted DMI strings naming the provider. A host of its
+own without any service plays bare metal. Nothing leaves the namespaces: a host has no
+route but its veth to the test machine.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import run_cli
+from tests.integration.sshhosts import HostSpec, Service, SshdFleet, require_namespace_support
+
+pytestmark = pytest.mark.integration
+SERVER = Path(__file__).resolve().parents[1] / "checks" / "data_residency" / "metadata_server.py"
+METADATA_ADDRESS = ("ip", "addr", "add", "169.254.169.254/32", "dev", "lo")
+
+
+def cloud_host(name: str, provider: str, location: str, vendor: str, product: str) -> HostSpec:
+    dmi = {"/sys/class/dmi/id/sys_vendor": f"{vendor}\n", "/sys/class/dmi/id/product_name": f"{product}\n"}
+    services = (Service("metadata", (sys.executable, str(SERVER), provider, location), ready_port=80),) \
+        if provider else ()
+    return HostSpec(name, files=dict(dmi), replace_dirs=("/sys/class",), network_namespace=True,
+                    pid_namespace=True, setup=(METADATA_ADDRESS,), services=services)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    require_namespace_support()
+    tmp = tmp_path_factory.mktemp("run")
+    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+        aws_eu = fleet.start(cloud_host("res-aws-eu", "aws", "eu-central-1", "Amazon EC2", "m5.large"))
+        fleet.start(cloud_host("res-aws-us", "aws", "us-east-1", "Amazon EC2", "t3.micro"))
+        fleet.start(cloud_host("res-hetzner", "hetzner", "fsn1-dc14", "Hetzner", "vServer"))
+        fleet.start(cloud_host("res-bare", "", "", "Dell Inc.", "PowerEdge R640"))
+        hosts = fleet.inventory_hosts()
+        for entry in hosts.values():
+            entry["known_hosts"] = str(fleet.known_hosts)
+        hosts["res-aws-eu"]["vars"] = {"data_residency": {"region": "eu-central-1"}}
+        # The same hosts under more names: a declared region the metadata contradicts, a
+        # bare-metal host with a declared region, and one whose declared region is outside.
+        for name, same_as, region in (("res-aws-eu-declared-paris", "res-aws-eu", "fr-par"),
+                                      ("res-bare-declared", "res-bare", "Frankfurt"),
+                                      ("res-bare-declared-us", "res-bare", "us-west-2")):
+            hosts[name] = {**hosts[same_as], "vars": {"data_residency": {"region": region}}}
+        inventory = tmp / "inventory.yaml"
+        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
+        out = tmp / "reports"
+        result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
+                         "--check", "data_residency")
+        token_log = (aws_eu.log_path.parent / "metadata.log").read_text()
+    by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
+    return result, by_host, next(out.iterdir()), token_log
+
+
+def test_aws_imdsv2_region_in_the_eea_agreeing_with_the_declared_one_passes(run):
+    # Given an EC2-looking host whose IMDSv2 says eu-central-1, declared eu-central-1
+    _, by_host, _, _ = run
+    # When the check runs over SSH
+    aws = by_host["res-aws-eu"]
+    # Then it passes, naming region and country
+    assert aws["status"] == "pass", aws
+    assert aws["summary"] == ("AWS region eu-central-1 is in Germany (DE), within the EEA, "
+                              "as the inventory declares ('eu-central-1')")
+    assert aws["values"]["country"] == "DE" and aws["values"]["cloud"] == "aws"
+
+
+def test_hetzner_metadata_yaml_passes(run):
+    hetzner = run[1]["res-hetzner"]
+    assert hetzner["status"] == "pass", hetzner
+    assert hetzner["summary"] == "Hetzner Cloud region fsn1-dc14 is in Germany (DE), within the EEA"
+
+
+def test_a_region_outside_the_eea_fails(run):
+    # Given an EC2-looking host in us-east-1
+    result, by_host, _, _ = run
+    us = by_host["res-aws-us"]
+    # Then the check fails, and so does the run
+    assert us["status"] == "fail", us
+    assert us["summary"] == "AWS region us-east-1 is in the United States (US), outside the EEA"
+    assert result.rc == 1
+
+
+def test_metadata_contradicting_the_declared_region_fails(run):
+    paris = run[1]["res-aws-eu-declared-paris"]
+    assert paris["status"] == "fail", paris
+    assert paris["summary"] == ("AWS region eu-central-1 is in Germany (DE), but the inventory declares "
+                                "'fr-par' (France (FR))")
+
+
+def test_bare_metal_is_manual_and_says_what_to_attach(run):
+    # Given a host whose DMI names no cloud and that runs no metadata service
+    _, by_host, _, _ = run
+    # Then nothing is asked, and the verdict asks for the contract, quoting a declared region
+    bare, declared = by_host["res-bare"], by_host["res-bare-declared"]
+    assert bare["status"] == "manual", bare
+    assert "attach the hosting contract or data-processing agreement naming the data-centre location" \
+        in bare["summary"]
+    assert declared["status"] == "manual", declared
+    assert "the inventory declares 'Frankfurt' (Germany (DE))" in declared["summary"]
+    outside = by_host["res-bare-declared-us"]
+    assert outside["status"] == "fail", outside
+    assert outside["summary"] == ("the declared region 'us-west-2' is in the United States (US), "
+                                  "outside the EEA")
+
+
+def test_the_imds_token_never_leaves_the_host(run):
+    # Given the tokens the AWS stand-in issued during the run
+    _, _, run_dir, token_log = run
+    tokens = [line.split()[-1] for line in token_log.splitlines() if line.startswith("issued token ")]
+    assert tokens
+    # Then none is in any file of the run folder
+    everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
+    for token in tokens:
+        assert token not in everything
