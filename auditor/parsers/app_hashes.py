@@ -49,7 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from shlex import quote
 
-from auditor.parsers import crypt
+from auditor.parsers import app_sources, crypt
 
 CLASSIFY_AWK = r"""
 function allin(s, set) { return s != "" && s !~ ("[^" set "]") }
@@ -263,44 +263,34 @@ def _label(row: str, ident: str) -> str:
 
 def parse(text: str) -> list[SourceReport]:
     """Per-source reports from the probe output; ValueError on a line it does not know."""
+    _, blocks = app_sources.parse_blocks(text)
     reports: list[SourceReport] = []
-    for line in text.splitlines():
-        if not line:
-            continue
-        kind, _, rest = line.partition("\t")
-        parts = rest.split("\t")
-        if kind == "source":
-            if not parts[0].isdigit():
-                raise ValueError(f"unexpected source line {line[:80]!r}")
-            reports.append(SourceReport(int(parts[0])))
-            continue
-        if not reports:
-            raise ValueError(f"output before the first source: {line[:80]!r}")
-        report = reports[-1]
-        try:
-            if kind == "status":
-                report.status = parts[0]
-                report.rc = int(parts[1]) if len(parts) > 1 and parts[1].lstrip("-").isdigit() else None
-                report.message = "\t".join(parts[2:]).strip()
-            elif kind == "rows":
-                report.rows = int(parts[0])
-            elif kind == "more":
-                report.more_rows = parts[0] == "1"
-            elif kind == "scheme":
-                report.counts[parts[0]] = int(parts[1])
-            elif kind == "pbkdf2_min_iterations":
-                report.pbkdf2_min_iterations = int(parts[0])
-            elif kind == "duplicates":
-                report.duplicate_values, report.duplicate_groups = int(parts[0]), int(parts[1])
-            elif kind == "row":
-                report.failing_rows.append(FailingRow(parts[0], int(parts[1]), _label(parts[1], parts[2])))
-            elif kind == "dup":
-                report.duplicate_rows.setdefault(int(parts[0]), []).append(_label(parts[1], parts[2]))
-            else:
-                raise ValueError(f"unexpected line {line[:80]!r}")
-        except (IndexError, ValueError) as exc:
-            raise ValueError(f"unexpected line from the classifier: {line[:80]!r}") from exc
-    for report in reports:
-        if not report.status:
-            raise ValueError(f"source {report.index}: no status line (probe cut short?)")
+    for block in blocks:
+        report = SourceReport(block.index, block.status, block.rc, block.message)
+        reports.append(report)
+        for kind, *parts in block.lines:
+            try:
+                _read_line(report, kind, parts)
+            except (IndexError, ValueError) as exc:
+                line = "\t".join([kind, *parts])
+                raise ValueError(f"unexpected line from the classifier: {line[:80]!r}") from exc
     return reports
+
+
+def _read_line(report: SourceReport, kind: str, parts: list[str]) -> None:
+    if kind == "rows":
+        report.rows = int(parts[0])
+    elif kind == "more":
+        report.more_rows = parts[0] == "1"
+    elif kind == "scheme":
+        report.counts[parts[0]] = int(parts[1])
+    elif kind == "pbkdf2_min_iterations":
+        report.pbkdf2_min_iterations = int(parts[0])
+    elif kind == "duplicates":
+        report.duplicate_values, report.duplicate_groups = int(parts[0]), int(parts[1])
+    elif kind == "row":
+        report.failing_rows.append(FailingRow(parts[0], int(parts[1]), _label(parts[1], parts[2])))
+    elif kind == "dup":
+        report.duplicate_rows.setdefault(int(parts[0]), []).append(_label(parts[1], parts[2]))
+    else:
+        raise ValueError(kind)
