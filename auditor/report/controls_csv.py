@@ -1,0 +1,51 @@
+"""controls.csv: the ISO 27001:2022 controls matrix, for a Statement of Applicability annex.
+
+Opens cleanly in a spreadsheet: UTF-8 with a BOM (so Excel reads the encoding), a header
+row, RFC 4180 quoting and CRLF line ends, one line per control (multi-valued cells joined
+with "; ", line breaks inside a cell flattened). A cell that a spreadsheet would read as a
+formula (starting with = + - @, a tab or a carriage return) gets a leading single quote,
+because host names, claim ids and paths are not ours to trust.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
+
+from auditor.claim_verdicts import REPORT_HTML, ControlRow
+
+BOM = "\ufeff"
+HEADER = ("control", "name", "result", "claims", "checks", "hosts_passed", "hosts_failed", "hosts_error",
+          "hosts_manual", "hosts_waived", "hosts_not_applicable", "evidence", "report")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> str:
+    """A value as a spreadsheet-safe cell: one line, never a formula."""
+    text = str(value)
+    if text.startswith(_FORMULA_STARTS):
+        text = "'" + text
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
+def _joined(values: Iterable[str]) -> str:
+    return "; ".join(values)
+
+
+def row(control: ControlRow) -> tuple[str, ...]:
+    hosts = control.hosts
+    values: tuple[object, ...] = (
+        control.control, control.title, control.result, _joined(control.claims), _joined(control.checks),
+        hosts["pass"], hosts["fail"], hosts["error"], hosts["manual"], hosts["waived"], hosts["skip"],
+        _joined(control.evidence), f"{REPORT_HTML}#{control.anchor}",
+    )
+    return tuple(cell(v) for v in values)
+
+
+def render(rows: Sequence[ControlRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quotes doubled
+    writer.writerow(HEADER)
+    writer.writerows(row(r) for r in rows)
+    return BOM + buffer.getvalue()
