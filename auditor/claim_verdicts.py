@@ -201,6 +201,8 @@ class ControlRow:
     hosts: Mapping[str, int]  # hosts per state (pass, fail, error, manual, waived, skip)
     result: str  # the worst host state; not_verified when no host gave an answer; manual for notes only
     evidence: tuple[str, ...]  # run-folder relative paths
+    failed_on: tuple[str, ...] = ()  # hosts whose worst result for the control is fail
+    error_on: tuple[str, ...] = ()  # ... is error (unreachable hosts included)
 
     @property
     def anchor(self) -> str:
@@ -239,11 +241,14 @@ def controls_matrix(report: RunReport, verdicts: PolicyVerdicts | None = None) -
         ids = checks_of.get(control, set())
         states: Counter[str] = Counter()
         evidence: set[str] = set()
+        named: dict[Status, list[str]] = {Status.FAIL: [], Status.ERROR: []}
         for host in report.hosts:
             results = [r for r in host.results if r.check_id in ids]
             if not results:
                 continue
-            states[worst(r.status for r in results).value] += 1
+            state = worst(r.status for r in results)
+            states[state.value] += 1
+            named.get(state, []).append(host.name)
             evidence.update(e.path for r in results for e in r.evidence)
         answered = {s: n for s, n in states.items() if s != Status.SKIP.value}
         if answered:
@@ -254,5 +259,6 @@ def controls_matrix(report: RunReport, verdicts: PolicyVerdicts | None = None) -
             control=control, title=iso27001.title(control), claims=tuple(sorted(claims_of.get(control, ()))),
             checks=tuple(sorted(ids)), hosts={s.value: states.get(s.value, 0) for s in _MATRIX_STATES},
             result=result, evidence=tuple(sorted(evidence)),
+            failed_on=tuple(named[Status.FAIL]), error_on=tuple(named[Status.ERROR]),
         ))
     return rows

@@ -17,7 +17,8 @@ from auditor.claim_verdicts import REPORT_HTML, ControlRow
 
 BOM = "\ufeff"
 HEADER = ("control", "name", "result", "claims", "checks", "hosts_passed", "hosts_failed", "hosts_error",
-          "hosts_manual", "hosts_waived", "hosts_not_applicable", "evidence", "report")
+          "hosts_manual", "hosts_waived", "hosts_not_applicable", "failed_on", "error_on", "evidence",
+          "report")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -38,7 +39,8 @@ def row(control: ControlRow) -> tuple[str, ...]:
     values: tuple[object, ...] = (
         control.control, control.title, control.result, _joined(control.claims), _joined(control.checks),
         hosts["pass"], hosts["fail"], hosts["error"], hosts["manual"], hosts["waived"], hosts["skip"],
-        _joined(control.evidence), f"{REPORT_HTML}#{control.anchor}",
+        _joined(control.failed_on), _joined(control.error_on), _joined(control.evidence),
+        f"{REPORT_HTML}#{control.anchor}",
     )
     return tuple(cell(v) for v in values)
 
