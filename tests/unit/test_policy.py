@@ -92,8 +92,10 @@ CLAIM = "policy: {id: p, title: T}\nclaims:\n  - id: c\n    quote: q\n"
     ("policy: {id: p, title: T}\nclaims:\n  - id: c\n", 3, "claims[0].quote: missing"),
     ("policy: {id: p, title: T}\nclaims:\n  - id: Log_Retention\n    quote: q\n", 3,
      "claims[0].id: 'Log_Retention' is not kebab-case"),
-    (CLAIM + "  - id: c\n    quote: again\n", 5, "claims[1].id: 'c' is already the id of the claim on line 3"),
-    (CLAIM + "    controls: [A.9.4.3]\n", 5, "claims[0].controls: 'A.9.4.3' is not an ISO/IEC 27001:2022 Annex A"),
+    (CLAIM + "  - id: c\n    quote: again\n", 5,
+     "claims[1].id: 'c' is already the id of the claim on line 3"),
+    (CLAIM + "    controls: [A.9.4.3]\n", 5,
+     "claims[0].controls: 'A.9.4.3' is not an ISO/IEC 27001:2022 Annex A"),
     (CLAIM + "    applies_to: web\n", 5, "claims[0].applies_to: expected a list, got 'web'"),
     ("format: 2\n" + CLAIM, 1, "format: this auditor reads claims files of format 1"),
     ("policy: {id: p}\nclaims: []\n", 1, "policy.title: missing"),
@@ -133,8 +135,9 @@ def test_the_cli_reports_a_broken_claims_file_in_one_line_with_exit_2(tmp_path):
     result = run_cli("run", "-i", str(inv), "--policy", str(claims), "-o", str(tmp_path / "out"))
     # Then nothing runs: one line naming file, line and key; exit 2; no traceback
     assert result.rc == 2
-    assert result.stderr.strip() == (f"auditor: error: {claims}:6: claims[0].checks.log_retention.min_dayz: "
-                                     "unknown parameter of log_retention (parameters: min_days, log_dirs, exclude)")
+    assert result.stderr.strip() == (
+        f"auditor: error: {claims}:6: claims[0].checks.log_retention.min_dayz: "
+        "unknown parameter of log_retention (parameters: min_days, log_dirs, exclude)")
     assert not (tmp_path / "out").exists()
 
 
@@ -177,8 +180,8 @@ def test_an_inline_policy_keeps_the_inventory_lines(tmp_path):
     good = write(tmp_path, INVENTORY + inline, "inv.yaml")
     found = policy.from_inventory(inventory.load(good, CHECKS), CHECKS)
     assert found is not None and found.id == "inline" and found.claims[0].line == 10
-    bad = write(tmp_path, INVENTORY + inline + "    - id: more\n      quote: q\n      checks: {tls: {port: 1}}\n",
-                "bad.yaml")
+    more = "    - id: more\n      quote: q\n      checks: {tls: {port: 1}}\n"
+    bad = write(tmp_path, INVENTORY + inline + more, "bad.yaml")
     # Then the error names the inventory, the line and the key under policy.
     with pytest.raises(inventory.InventoryError) as error:
         policy.from_inventory(inventory.load(bad, CHECKS), CHECKS)
@@ -203,8 +206,8 @@ def test_a_plan_runs_each_hosts_claim_checks_with_the_claims_parameters(tmp_path
     assert web1.params_for(CHECKS["log_retention"])["exclude"] == ["/var/log/x"]
     # And the override is warned about once, naming the claim's line and the host's value
     overrides = [w for w in plan.warnings if "over the inventory's value" in w]
-    assert overrides == [f"{tmp_path / 'policy.yaml'}:17: claim log-retention sets log_retention.min_days = 60, "
-                         "over the inventory's value on web1 (30); the policy's value is audited"]
+    assert overrides == [f"{tmp_path / 'policy.yaml'}:17: claim log-retention sets log_retention.min_days = "
+                         "60, over the inventory's value on web1 (30); the policy's value is audited"]
     assert plan.audited.claim_hosts == {"salted-password-hashing": ("web1", "web2", "db1"),
                                         "log-retention": ("web1", "web2"),
                                         "breach-notification-72h": ("web1", "web2", "db1"),
