@@ -104,7 +104,8 @@ def test_the_csv_reads_back_row_for_row():
     # Then the header and every row come back exactly, one CRLF-ended line each
     assert rows[0] == list(controls_csv.HEADER)
     assert rows[3] == ["A.8.13", "Information backup", "fail", "daily-backup", "backups",
-                       "1", "1", "0", "0", "0", "0", "db1", "", "evidence/db1/backups.p.json; evidence/web1/backups.p.json",
+                       "1", "1", "0", "0", "0", "0", "db1", "",
+                       "evidence/db1/backups.p.json; evidence/web1/backups.p.json",
                        "report.html#control-A.8.13"]
     assert len(rows) == 6 and text.count("\r\n") == 6 and "\n" not in text.replace("\r\n", "")
 
