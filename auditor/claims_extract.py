@@ -177,8 +177,9 @@ _IP = _rx(r"\badres\w* IP\b|\bIP address|\bsource address")
 
 def _auth_logging(sentence: str) -> Extracted | None:
     if _IP.search(sentence):
-        return ({"auth_logging": {"require_source_ip": True}}, "the source IP address is promised", {})
-    return ({"auth_logging": {}}, "", {})
+        return ({"auth_logging": {"require_source_ip": True}}, "the source IP address is promised",
+                {"with_ip": " with their source IP address"})
+    return ({"auth_logging": {}}, "", {"with_ip": ""})
 
 
 _EEA = _rx(r"Europejsk\w* Obszar\w* Gospodarcz\w*|\bEOG\b|European Economic Area|\bEEA\b")
@@ -261,7 +262,7 @@ RULES: tuple[Rule, ...] = (
                     r"|\blogged\b|\brecorded\b|\bIP address")),
         none_of=(_rx(r"ustawieni\w* logowania|login settings"),),
         extract=_auth_logging,
-        gloss="Login attempts are logged.",
+        gloss="Login attempts are logged{with_ip}.",
         describe="login attempts recorded (with the source IP if named) → auth_logging",
     ),
     Rule(
@@ -449,18 +450,18 @@ RULES: tuple[Rule, ...] = (
     ),
 )
 
-# A sentence that defines a term promises nothing: "Adres IP: …", "Dane osobowe – oznaczają …".
+# A sentence that defines a term promises nothing: a glossary entry ("Adres IP: indywidualny
+# numer …", the text after the colon in lower case), "… – oznacza …", "Pliki cookie to małe
+# pliki …", "… means …".
 _DEFINITION = _rx(
-    r"^[\w\s/„”“\"'()-]{1,40}:\s|\boznacza(ją)?\b|^\S+(?:\s\S+){0,3}\s[–-]\s|\bmeans\b|\bis defined as\b"
-    r"|\bto (?:mały|małe|specjalny)\b|^[\w\s/]{1,40}\bto\s+(?:zestaw|mał\w+|specjaln\w+)\b"
+    r"^[\w\s/„”“\"'()-]{1,40}:\s+(?-i:[a-ząćęłńóśźż])|\boznacza(?:ją)?\b"
+    r"|\bto (?:mał[aeyi]|specjaln\w+|zestaw)\b|\bmeans\b|\bis defined as\b"
+    r"|\b(?:is|are) (?:a |an )?(?:small|set of)\b"
 )
 
 
 def _is_definition(sentence: str) -> bool:
-    if not _DEFINITION.search(sentence):
-        return False
-    # "Jako środek bezpieczeństwa – ściśle monitorowanie …" introduces a measure, not a term.
-    return not re.search(r"^jako\b", sentence, re.IGNORECASE)
+    return bool(_DEFINITION.search(sentence))
 
 
 # --- splitting ------------------------------------------------------------------------------
@@ -569,7 +570,7 @@ def sentences(text: str) -> list[tuple[str, int, str]]:
     heading = ""
     for unit in _units(text):
         if unit.heading:
-            heading = _clean(unit.text).rstrip(":")
+            heading = _clean(_split(unit.text)[0][0]).rstrip(":")
             continue
         line = bisect.bisect_right(line_starts, unit.start)
         for piece, at in _split(unit.text):
@@ -637,7 +638,7 @@ _ENGLISH_WORDS = re.compile(r"\b(?:the|and|of|to|is|are|for|with|we|your|our|dat
 
 
 def language(text: str) -> str:
-    return "pl" if len(_POLISH_WORDS.findall(text)) >= len(_ENGLISH_WORDS.findall(text)) else "en"
+    return "pl" if len(_POLISH_WORDS.findall(text)) > len(_ENGLISH_WORDS.findall(text)) else "en"
 
 
 def policy_id(document: str) -> str:
@@ -687,7 +688,7 @@ def draft(text: str, document: str) -> str:
     out.append("claims:")
     rules = {rule.name: rule for rule in RULES}
     used_ids: dict[str, int] = {}
-    first_value: dict[tuple[str, str], tuple[Any, str]] = {}  # (check, param) -> (value, claim id)
+    disputed = _disputed(findings)
     for finding in findings:
         count = used_ids.get(finding.claim_id, 0) + 1
         used_ids[finding.claim_id] = count
@@ -695,7 +696,7 @@ def draft(text: str, document: str) -> str:
         out.append(f"  # rule {finding.rule} (line {finding.line}): {rules[finding.rule].describe}")
         if finding.note:
             out.append(f"  # {finding.note}")
-        checks, dropped = _without_conflicts(finding.checks, claim_id, first_value)
+        checks, dropped = _without_disputed(finding.checks, disputed)
         out.extend(f"  # {line}" for line in dropped)
         out.append(f"  - id: {claim_id}")
         out.append(f"    quote: {_q(finding.sentence)}")
@@ -713,20 +714,28 @@ def draft(text: str, document: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def _without_conflicts(checks: CheckParams, claim_id: str,
-                       first_value: dict[tuple[str, str], tuple[Any, str]]) -> tuple[CheckParams, list[str]]:
-    """Two claims for the same hosts may not give one check's parameter different values
-    (a load error): the later value is left out, with a comment saying where it belongs."""
+def _disputed(findings: list[Finding]) -> dict[tuple[str, str], int]:
+    """(check, parameter) pairs that claims give different values: how many values each has."""
+    values: dict[tuple[str, str], set[str]] = {}
+    for finding in findings:
+        for check, params in finding.checks.items():
+            for param, value in params.items():
+                values.setdefault((check, param), set()).add(json.dumps(value, sort_keys=True))
+    return {key: len(found) for key, found in values.items() if len(found) > 1}
+
+
+def _without_disputed(checks: CheckParams,
+                      disputed: Mapping[tuple[str, str], int]) -> tuple[CheckParams, list[str]]:
+    """Two claims for the same hosts may not give one check's parameter different values (a
+    load error), and picking one would judge every host by it: a parameter the document gives
+    several values is left out of every claim, with a comment saying where each value belongs."""
     kept: CheckParams = {}
     dropped: list[str] = []
     for check, params in checks.items():
-        kept[check] = {}
-        for param, value in params.items():
-            earlier = first_value.setdefault((check, param), (value, claim_id))
-            if earlier[0] == value:
-                kept[check][param] = value
-            else:
-                dropped.append(f"{check}.{param}: {json.dumps(value, ensure_ascii=False)} left out: claim "
-                               f"{earlier[1]} sets {json.dumps(earlier[0], ensure_ascii=False)} for the same "
-                               f"hosts; set it per source in the inventory or split with applies_to")
+        kept[check] = {name: value for name, value in params.items() if (check, name) not in disputed}
+        dropped.extend(
+            f"{check}.{name}: {json.dumps(value, ensure_ascii=False)} left out: the document gives "
+            f"{disputed[(check, name)]} different values; set it on this data's source in the inventory "
+            f"(vars.{check}), or split the hosts with applies_to"
+            for name, value in params.items() if (check, name) in disputed)
     return kept, dropped

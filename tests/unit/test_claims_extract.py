@@ -144,16 +144,26 @@ def test_draft_loads_with_the_policy_loader(name: str, tmp_path: Path) -> None:
     assert [claim.id for claim in loaded.claims] == [claim["id"] for claim in drafted]
 
 
-def test_draft_leaves_out_a_conflicting_parameter_and_says_where_it_belongs() -> None:
+def test_draft_leaves_out_a_parameter_the_document_gives_several_values() -> None:
     # Given Host-Tracker's two retention periods (3 months for trials, 2 years for paid accounts)
     text = document("004_ded56b2f9afc5d44.txt")
     # When drafted
     out = draft(text, "004_ded56b2f9afc5d44.txt")
     claims = {claim["id"]: claim for claim in yaml.safe_load(out)["claims"]}
-    # Then the first keeps its value, the second's is left out (a load error otherwise) with a comment
-    assert claims["data-retention-3-months"]["checks"] == {"data_retention": {"max_age_days": 90}}
+    # Then neither value is imposed on all hosts (one would be a load error, either would judge the
+    # other's data by the wrong period); a comment gives each value and where it belongs
+    assert claims["data-retention-3-months"]["checks"] == {"data_retention": {}}
     assert claims["data-retention-2-years"]["checks"] == {"data_retention": {}}
-    assert "data_retention.max_age_days: 730 left out: claim data-retention-3-months sets 90" in out
+    assert "# data_retention.max_age_days: 90 left out: the document gives 2 different values" in out
+    assert "# data_retention.max_age_days: 730 left out: the document gives 2 different values" in out
+
+
+def test_draft_keeps_a_parameter_its_claims_agree_on() -> None:
+    # Given a policy whose only retention period is 90 days  When drafted
+    data = yaml.safe_load(draft(document("002_66970adfed2e4ce8.txt"), "002_66970adfed2e4ce8.txt"))
+    # Then the claim carries it
+    [claim] = [c for c in data["claims"] if c["id"] == "data-retention-90-days"]
+    assert claim["checks"] == {"data_retention": {"max_age_days": 90}}
 
 
 def test_draft_comments_name_the_rule_and_how_a_parameter_was_derived() -> None:
@@ -181,6 +191,7 @@ ENGLISH = [
     ("We back up all customer data daily.", "daily-backup", {"backups": {"max_age_hours": 26}}),
     ("All traffic to our website is encrypted with TLS.", "https-in-transit", {"tls": {}}),
     ("All laptops use full-disk encryption.", "disk-encryption", {"disk_encryption": {}}),
+    ("Security: All customer data is encrypted at rest.", "disk-encryption", {"disk_encryption": {}}),
     ("Our infrastructure is monitored 24/7.", "monitoring-24-7", {"monitoring": {}}),
     ("Access to our database servers is restricted at the network level by firewalls.",
      "database-network-restricted", {"db_network_restricted": {}}),
@@ -196,6 +207,7 @@ ENGLISH_NOTHING = [
     "We may use your data for marketing purposes.",
     "Cookies are small text files stored on your computer.",
     "Personal data means any information relating to an identified person.",
+    "SSL: a protocol that encrypts the connection between your browser and a server.",
     "Security is very important to us.",
     "This policy was last updated in 2023.",
     "Visit https://example.com to learn more.",
