@@ -471,7 +471,7 @@ _ABBREVIATIONS = {
     "św", "dz", "sp", "zob", "por", "e.g", "i.e", "etc", "no", "vs", "mr", "mrs", "dr", "st", "inc", "ltd",
 }
 _SENTENCE_END = re.compile(r"[.!?…]+[\"”»)]*\s+(?=[„\"“(]?[A-ZĄĆĘŁŃÓŚŹŻ])")
-_LIST_MARKER = re.compile(r"^\s*(?:[-•*–·]\s*|\d+(?:\.[a-z0-9]+)+\.?\s+|\d+[.)]\s+|[a-z][.)]\s+)")
+_LIST_MARKER = re.compile(r"^\s*(?:[-•*–·]\s*|\d+(?:\.[a-z0-9]+)+\.?\s+|\d+[.)]\s+|[a-z]\)\s+)")
 _QUESTION = re.compile(
     r"^(?:\d+\.\s*)?(?:jak|co|czy|kto|skąd|komu|gdzie|kiedy|dlaczego|do czego|w jaki|jaki|jakie|jakich"
     r"|what|how|who|where|when|why|do|does|can|which)\b", re.IGNORECASE)
@@ -655,6 +655,11 @@ def title(text: str, document: str) -> str:
     return short[0] if short else PurePath(document).name
 
 
+def _comment(text: str) -> str:
+    # Document text and file names reach YAML comments: a line break would end the comment.
+    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029\x85]+", " ", text)
+
+
 def _q(value: str) -> str:
     # A JSON string is a valid YAML double-quoted scalar; keep the Polish letters readable.
     return json.dumps(value, ensure_ascii=False)
@@ -672,7 +677,8 @@ def draft(text: str, document: str) -> str:
     findings = find(text)
     out = [
         "# auditor claims file, format 1",
-        f"# Drafted by `auditor claims extract` from {PurePath(document).name}: {len(findings)} sentence(s)",
+        f"# Drafted by `auditor claims extract` from {_comment(PurePath(document).name)}: {len(findings)} "
+        "sentence(s)",
         "# that promise a measure. Review every claim: the quotes are verbatim, the ids, glosses,",
         "# checks and parameters are suggestions; add `applies_to` and what the rules missed.",
         "format: 1",
@@ -695,7 +701,7 @@ def draft(text: str, document: str) -> str:
         claim_id = finding.claim_id if count == 1 else f"{finding.claim_id}-{count}"
         out.append(f"  # rule {finding.rule} (line {finding.line}): {rules[finding.rule].describe}")
         if finding.note:
-            out.append(f"  # {finding.note}")
+            out.append(f"  # {_comment(finding.note)}")
         checks, dropped = _without_disputed(finding.checks, disputed)
         out.extend(f"  # {line}" for line in dropped)
         out.append(f"  - id: {claim_id}")

@@ -166,6 +166,19 @@ def test_draft_keeps_a_parameter_its_claims_agree_on() -> None:
     assert claim["checks"] == {"data_retention": {"max_age_days": 90}}
 
 
+def test_draft_survives_hostile_text_and_file_names() -> None:
+    # Given a promise full of YAML and JSON syntax, and a file name with a line break in it
+    sentence = 'Hasła są haszowane: "bcrypt" \\ #sól, {a: [b]}, & *ref !tag %x @y `z` \t| > -- ---.'
+    name = "evil\nformat: 2\nclaims: [].txt"
+    # When drafted
+    out = draft(sentence, name)
+    data = yaml.safe_load(out)
+    # Then the YAML still says what the draft meant: the quote intact, nothing injected
+    assert data["format"] == 1
+    assert [claim["quote"] for claim in data["claims"]] == [re.sub(r"\s+", " ", sentence)]
+    assert data["policy"]["document"] == name
+
+
 def test_draft_comments_name_the_rule_and_how_a_parameter_was_derived() -> None:
     # Given Apifonica's policy  When drafted
     out = draft(document("001_557037c78cc45bff.txt"), "001_557037c78cc45bff.txt")
