@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from auditor import policy, registry
+from auditor import inventory, policy, registry
 from auditor.check import Check, Param
 from auditor.claims_extract import Finding, draft, find, periods, sentences
 
@@ -311,12 +311,20 @@ def test_shipped_set_quotes_its_document_verbatim(set_id: str) -> None:
 
 
 @pytest.mark.parametrize("set_id", sorted(SHIPPED_DOCUMENTS))
-def test_shipped_set_loads_with_the_three_pending_checks_declared(set_id: str) -> None:
+def test_shipped_set_loads_with_the_three_pending_checks_declared(set_id: str, tmp_path: Path) -> None:
     # Given a shipped set and the catalogue plus the declared parameters of the three checks not yet merged
-    # When loaded  Then every check id, parameter name and type is valid and no two claims conflict
-    loaded = policy.load(SHIPPED / f"{set_id}.yaml", checks_with_pending())
+    checks = checks_with_pending()
+    # When loaded  Then every check id, parameter name and type and every control is valid
+    loaded = policy.load(SHIPPED / f"{set_id}.yaml", checks)
     assert loaded.id == set_id
     assert not loaded.warnings
+    # And it plans on a one-host inventory: no two claims give a check different values there
+    inventory_path = tmp_path / "inventory.yaml"
+    inventory_path.write_text("hosts:\n  here: {transport: local}\n", encoding="utf-8")
+    hosts = inventory.load(inventory_path, checks)
+    plan = policy.plan(loaded, hosts, hosts.hosts, checks)
+    claimed = {check_id for claim in loaded.claims for check_id in claim.checks}
+    assert {check.id for check in plan.checks} == claimed
 
 
 @pytest.mark.parametrize(("set_id", "claim_id", "check", "params"), [
