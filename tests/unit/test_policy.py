@@ -246,3 +246,39 @@ def test_applies_to_must_name_hosts_or_groups_of_the_inventory(tmp_path):
     assert str(error.value).startswith(f"{tmp_path / 'policy.yaml'}:17: claims[1].applies_to: names no host "
                                        "or group of")
     assert "webs (hosts: web1, web2, db1; groups: web)" in str(error.value)
+
+
+def test_claims_show_lists_a_sets_claims_with_checks_and_parameters(tmp_path):
+    # Given a claims file, When `auditor claims show PATH` runs
+    result = run_cli("claims", "show", str(write(tmp_path, GOOD)))
+    # Then it lists each claim with its quote and its checks with parameters, and warns of the uncovered one
+    assert result.rc == 0, result.stderr
+    assert result.stdout.startswith("shop: Sklep — Polityka prywatności (shop.txt)\n")
+    assert ("\nlog-retention  (applies to web)\n"
+            "  quote: Dzienniki są przechowywane przez 60 dni.\n") in result.stdout
+    assert "  check: log_retention (min_days=60)\n" in result.stdout
+    assert ("nothing-checkable\n  quote: Dbamy o dane.\n"
+            "  not covered: no check and no manual note") in result.stdout
+    assert "claim nothing-checkable has no checks and no manual note" in result.stderr
+    # And an unknown name says which sets ship, with exit 2
+    missing = run_cli("claims", "show", "acme", cwd=tmp_path)
+    assert missing.rc == 2 and "no shipped set named 'acme' (shipped sets: apifonica" in missing.stderr
+
+
+def test_claims_extract_drafts_a_file_that_loads(tmp_path):
+    # Given a short Polish policy with two technical promises
+    text = tmp_path / "polityka.txt"
+    text.write_text("Polityka prywatności\n\nHasła nie są rejestrowane. "
+                    "Kopia zapasowa danych jest wykonywana codziennie.\n", encoding="utf-8")
+    # When a draft is extracted to a file
+    result = run_cli("claims", "extract", str(text), "-o", str(tmp_path / "draft.yaml"))
+    # Then the draft is a claims file this auditor loads, with the promises and their parameters
+    assert result.rc == 0, result.stderr
+    draft = policy.load(tmp_path / "draft.yaml", CHECKS)
+    assert {c.id: dict(c.checks) for c in draft.claims} == {
+        "passwords-not-logged": {"passwords_not_logged": {}},
+        "daily-backup": {"backups": {"max_age_hours": 26}}}
+    # And a missing file is one clear line with exit 2
+    missing = run_cli("claims", "extract", str(tmp_path / "nope.txt"))
+    assert missing.rc == 2
+    assert missing.stderr.strip() == f"auditor: error: {tmp_path / 'nope.txt'}: file not found"
