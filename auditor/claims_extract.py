@@ -18,6 +18,7 @@ without a measure, gives nothing.
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -190,9 +191,10 @@ EU_STATES = ("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "
 
 def _data_residency(sentence: str) -> Extracted | None:
     if _EEA.search(sentence):
-        return ({"data_residency": {}}, "EEA → data_residency's default allowed_regions", {"area": "EEA"})
+        return ({"data_residency": {}}, "EEA → data_residency's default allowed_regions",
+                {"area": "EEA", "area_id": "eea"})
     return ({"data_residency": {"allowed_regions": list(EU_STATES)}},
-            "the EU, not the EEA → allowed_regions are the 27 member states", {"area": "EU"})
+            "the EU, not the EEA → allowed_regions are the 27 member states", {"area": "EU", "area_id": "eu"})
 
 
 _TRANSPORT = _rx(r"(?<![/\w])HTTPS(?!:)|\bSSL\b|\bTLS\b|Secure Sockets? Layer|Transport Layer Security")
@@ -220,6 +222,16 @@ def _process_period(unit_words: str) -> Callable[[str], Extracted | None]:
         return {}, "", {"n": str(count)}
 
     return extract
+
+
+def _deletion(sentence: str) -> Extracted | None:
+    extracted = _process_period(r"(?:dni|days?)")(sentence)
+    if extracted is None:
+        return None
+    checks, note, words = extracted
+    working = bool(re.search(r"roboczych|working|business", sentence, re.IGNORECASE))
+    kind = {"kind": "working-", "kind_en": "working "} if working else {"kind": "", "kind_en": ""}
+    return checks, note, words | kind
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -429,7 +441,7 @@ RULES: tuple[Rule, ...] = (
         all_of=(_rx(r"usuwan\w*|usunięt\w*|usuniemy|usunąć|deleted|erased|removed"),
                 _rx(r"w ciągu\s+" + _NUMBER + r"\s+dni"
                     r"|within\s+" + _NUMBER + r"\s+(?:working\s+|business\s+)?days")),
-        extract=_process_period(r"(?:dni|days?)"),
+        extract=_deletion,
         gloss="Personal data is deleted within {n} {kind_en}days of a request.",
         manual="The deletion requests of the last 12 months with request and deletion dates, and "
                "the deletion procedure (including backups).",
@@ -479,44 +491,53 @@ _QUESTION = re.compile(
 
 @dataclass(frozen=True)
 class _Unit:
-    text: str
-    start: int  # offset in the text
-    heading: bool
+    """A paragraph or list item: its lines stripped and joined by spaces."""
+
+    lines: tuple[tuple[int, str], ...]  # (1-based line number, stripped text)
     list_item: bool
+
+    @property
+    def text(self) -> str:
+        return " ".join(text for _, text in self.lines)
+
+    def line_at(self, offset: int) -> int:
+        """The line holding character `offset` of `text`."""
+        ends = list(itertools.accumulate(len(text) + 1 for _, text in self.lines))
+        return self.lines[min(bisect.bisect_right(ends, offset), len(self.lines) - 1)][0]
+
+    @property
+    def heading(self) -> bool:
+        return _heading(self.text, len(self.lines), self.list_item)
 
 
 def _units(text: str) -> list[_Unit]:
-    """Paragraphs and list items, with their offsets; a paragraph cut by a stray blank line
-    (a line ending mid-sentence, the next paragraph starting in lower case) is joined again."""
+    """Paragraphs and list items; a paragraph cut by a stray blank line (a line ending
+    mid-sentence, the next paragraph starting in lower case) is joined again."""
     units: list[_Unit] = []
-    offset = 0
-    current: list[str] = []
-    start = 0
+    current: list[tuple[int, str]] = []
     is_item = False
 
     def close() -> None:
-        nonlocal current
         if current:
-            joined = " ".join(line.strip() for line in current)
-            lines = len(current)
-            units.append(_Unit(joined, start, _heading(joined, lines, is_item), is_item))
-        current = []
+            units.append(_Unit(tuple(current), is_item))
+            current.clear()
 
-    for line in text.splitlines(keepends=True):
+    for number, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped:
             close()
-        elif _LIST_MARKER.match(line) and not re.match(r"^\s*\d+\s", line):
+        elif _LIST_MARKER.match(line):
             close()
-            current, start, is_item = [line], offset, True
+            current.append((number, stripped))
+            is_item = True
         elif not current and units and _continues(units[-1].text, stripped):
             previous = units.pop()
-            current, start, is_item = [previous.text, line], previous.start, previous.list_item
+            current.extend((*previous.lines, (number, stripped)))
+            is_item = previous.list_item
         else:
             if not current:
-                start, is_item = offset, False
-            current.append(line)
-        offset += len(line)
+                is_item = False
+            current.append((number, stripped))
     close()
     return units
 
@@ -565,20 +586,16 @@ def _split(unit: str) -> list[tuple[str, int]]:
 
 def sentences(text: str) -> list[tuple[str, int, str]]:
     """(sentence, 1-based line, nearest heading) for every sentence and list item of the text."""
-    line_starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
     found = []
     heading = ""
     for unit in _units(text):
         if unit.heading:
             heading = _clean(_split(unit.text)[0][0]).rstrip(":")
             continue
-        line = bisect.bisect_right(line_starts, unit.start)
         for piece, at in _split(unit.text):
             cleaned = _clean(piece)
             if cleaned:
-                # Offsets inside a joined unit are approximate past its first line; the line
-                # of the unit plus the newlines before the piece is close enough to find it.
-                found.append((cleaned, line + unit.text[:at].count("\n"), heading))
+                found.append((cleaned, unit.line_at(at + len(piece) - len(piece.lstrip())), heading))
     return found
 
 
@@ -597,11 +614,6 @@ def _apply(rule: Rule, sentence: str) -> Finding | None:
             return None
         extra, note, words = extracted
         checks.update(extra)
-    if rule.name == "deletion-deadline":
-        working = bool(re.search(r"roboczych|working|business", sentence, re.IGNORECASE))
-        words |= {"kind": "working-" if working else "", "kind_en": "working " if working else ""}
-    if rule.name == "data-residency":
-        words |= {"area_id": words.get("area", "eea").lower()}
     return Finding(sentence=sentence, rule=rule.name, claim_id=rule.claim_id.format(**words), checks=checks,
                    line=0, gloss=rule.gloss.format(**words),
                    manual=rule.manual.format(**words), note=note)
@@ -610,7 +622,7 @@ def _apply(rule: Rule, sentence: str) -> Finding | None:
 def _redundant(finding: Finding, others: list[Finding]) -> bool:
     """A finding whose checks another finding of the same sentence already carries
     (SSL named in the card-data sentence) adds nothing."""
-    return any(other is not finding and set(finding.checks) < set(other.checks) for other in others)
+    return bool(finding.checks) and any(set(finding.checks) < set(other.checks) for other in others)
 
 
 def find(text: str) -> list[Finding]:

@@ -278,6 +278,14 @@ def test_a_sentence_cut_by_a_blank_line_is_joined_again() -> None:
         "Dzienniki aplikacji są przechowywane przez 60 dni.", 1, {"log_retention": {"min_days": 60}})
 
 
+def test_each_finding_names_the_line_its_sentence_starts_on() -> None:
+    # Given a paragraph wrapped over three lines, its promise starting on the second
+    text = "Dbamy o dane.\nWszystkie\n\n\nkomputery posiadają zaszyfrowane dyski.\n"
+    # When found  Then the finding points at line 2, where a reader finds the quote
+    found = [(f.line, f.sentence) for f in find(text)]
+    assert found == [(2, "Wszystkie komputery posiadają zaszyfrowane dyski.")]
+
+
 @pytest.mark.parametrize(("phrase", "days"), [
     ("przez 60 dni", 60), ("przez 1 dzień", 1), ("przez sześćdziesiąt dni", 60), ("przez 3 miesiące", 90),
     ("przez 6 miesięcy", 180), ("przez 1 miesiąc", 30), ("przez 2 lata", 730), ("przez 5 lat", 1825),
