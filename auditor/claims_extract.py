@@ -69,7 +69,7 @@ def _rx(pattern: str) -> re.Pattern[str]:
 # --- numbers and periods --------------------------------------------------------------------
 
 _NUMBER_WORDS = {
-    "jeden": 1, "jednego": 1, "jedna": 1, "jednej": 1, "one": 1, "a": 1,
+    "jeden": 1, "jednego": 1, "jedna": 1, "jednej": 1, "one": 1,
     "dwa": 2, "dwie": 2, "dwóch": 2, "two": 2,
     "trzy": 3, "trzech": 3, "three": 3,
     "cztery": 4, "czterech": 4, "four": 4,
@@ -84,7 +84,7 @@ _NUMBER_WORDS = {
     "sześćdziesiąt": 60, "sześćdziesięciu": 60, "sixty": 60,
     "dziewięćdziesiąt": 90, "dziewięćdziesięciu": 90, "ninety": 90,
 }
-_NUMBER = r"(\d+|" + "|".join(sorted((w for w in _NUMBER_WORDS if w != "a"), key=len, reverse=True)) + ")"
+_NUMBER = r"\b(\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b"
 # "7 (siedmiu) lat": the number spelled out again in brackets is skipped.
 _UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
 _PERIOD = _rx(
@@ -125,6 +125,8 @@ def periods(sentence: str) -> list[Period]:
         number, unit_text = match.group(1), match.group(2)
         count = int(number) if number.isdigit() else _NUMBER_WORDS[number.lower()]
         unit = next(name for name, pattern in _PERIOD_UNIT if pattern.match(unit_text))
+        if unit == "year" and count >= 1000:
+            continue  # "do końca 2025 roku" names a calendar year, not a period
         found.append(Period(count, unit, match.group(0)))
     return found
 
