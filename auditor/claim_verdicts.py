@@ -23,7 +23,7 @@ from enum import StrEnum
 
 from auditor import iso27001
 from auditor.check import Status
-from auditor.model import CheckResult, RunReport, worst
+from auditor.model import CheckResult, HostReport, RunReport, worst
 from auditor.policy import AuditedPolicy, Claim
 
 NOT_RUN = "not_run"  # a host's state for a check that did not run there
@@ -90,9 +90,18 @@ def _host_state(statuses: Iterable[str]) -> str:
     return next((s for s in _HOST_STATES if s in present), Status.SKIP.value)
 
 
-def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim) -> ClaimVerdict:
+_HostIndex = Mapping[str, tuple[int, HostReport, Mapping[str, CheckResult]]]
+
+
+def _index(report: RunReport) -> _HostIndex:
+    """Each host's 1-based position and its results by check id, built once per judgement."""
+    return {h.name: (i, h, {r.check_id: r for r in h.results}) for i, h in enumerate(report.hosts, start=1)}
+
+
+def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim,
+                positions: _HostIndex | None = None) -> ClaimVerdict:
     applies = audited.claim_hosts.get(claim.id, ())
-    positions = {h.name: (index, h) for index, h in enumerate(report.hosts, start=1)}
+    positions = positions if positions is not None else _index(report)
     links: list[ResultLink] = []
     evidence: set[str] = set()
     by_state: dict[str, list[str]] = {s: [] for s in _HOST_STATES}
@@ -100,10 +109,9 @@ def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim) -> Clai
     for name in applies:
         if name not in positions:
             continue
-        index, host = positions[name]
+        index, host, results = positions[name]
         if not host.reachable or host.error:
             unreachable.add(name)
-        results = {r.check_id: r for r in host.results}
         states = []
         for check_id in claim.checks:
             found: CheckResult | None = results.get(check_id)
@@ -111,10 +119,11 @@ def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim) -> Clai
                 links.append(ResultLink(name, check_id, NOT_RUN, "did not run", ""))
                 states.append(NOT_RUN)
                 continue
-            links.append(ResultLink(name, check_id, found.status.value, found.summary,
+            # A Status is a str equal to its value; .value costs an enum lookup per result
+            links.append(ResultLink(name, check_id, found.status, found.summary,
                                     result_anchor(index, check_id)))
             evidence.update(e.path for e in found.evidence)
-            states.append(found.status.value)
+            states.append(found.status)
         by_state[_host_state(states)].append(name)
     hosts = tuple(n for n in applies if n in positions)
     counts = Counter(link.status for link in links)
@@ -182,7 +191,8 @@ def _headline(verdicts: Sequence[ClaimVerdict], report: RunReport) -> str:
 
 
 def judge(report: RunReport, audited: AuditedPolicy) -> PolicyVerdicts:
-    verdicts = tuple(judge_claim(report, audited, claim) for claim in audited.policy.claims)
+    positions = _index(report)
+    verdicts = tuple(judge_claim(report, audited, claim, positions) for claim in audited.policy.claims)
     counts = {v.value: sum(1 for c in verdicts if c.verdict is v) for v in Verdict}
     return PolicyVerdicts(audited, verdicts, counts, _headline(verdicts, report))
 

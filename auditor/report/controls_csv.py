@@ -2,7 +2,9 @@
 
 Opens cleanly in a spreadsheet: UTF-8 with a BOM (so Excel reads the encoding), a header
 row, RFC 4180 quoting and CRLF line ends, one line per control (multi-valued cells joined
-with "; ", line breaks inside a cell flattened). A cell that a spreadsheet would read as a
+with "; ", line breaks inside a cell flattened). A list longer than a spreadsheet cell holds
+(32,767 characters: about 800 evidence files) is replaced by its count and a pointer to
+the same row in report.html, which lists it whole. A cell that a spreadsheet would read as a
 formula (starting with = + - @, a tab or a carriage return) gets a leading single quote,
 because host names, claim ids and paths are not ours to trust.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from auditor.claim_verdicts import REPORT_HTML, ControlRow
 
@@ -20,6 +22,7 @@ HEADER = ("control", "name", "result", "claims", "checks", "hosts_passed", "host
           "hosts_manual", "hosts_waived", "hosts_not_applicable", "failed_on", "error_on", "evidence",
           "report")
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CELL_LIMIT = 32767  # characters in one Excel / LibreOffice cell
 
 
 def cell(value: object) -> str:
@@ -30,17 +33,20 @@ def cell(value: object) -> str:
     return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
 
 
-def _joined(values: Iterable[str]) -> str:
-    return "; ".join(values)
-
-
 def row(control: ControlRow) -> tuple[str, ...]:
+    where = f"{REPORT_HTML}#{control.anchor}"
+
+    def joined(values: Sequence[str], what: str) -> str:
+        text = "; ".join(values)
+        return text if len(text) < CELL_LIMIT else f"{len(values)} {what}, too many for one cell: see {where}"
+
     hosts = control.hosts
     values: tuple[object, ...] = (
-        control.control, control.title, control.result, _joined(control.claims), _joined(control.checks),
+        control.control, control.title, control.result, joined(control.claims, "claims"),
+        joined(control.checks, "checks"),
         hosts["pass"], hosts["fail"], hosts["error"], hosts["manual"], hosts["waived"], hosts["skip"],
-        _joined(control.failed_on), _joined(control.error_on), _joined(control.evidence),
-        f"{REPORT_HTML}#{control.anchor}",
+        joined(control.failed_on, "hosts"), joined(control.error_on, "hosts"),
+        joined(control.evidence, "evidence files"), where,
     )
     return tuple(cell(v) for v in values)
 

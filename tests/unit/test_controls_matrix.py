@@ -146,3 +146,14 @@ def test_html_shows_the_matrix_before_the_hosts_and_no_policy_section_without_a_
     assert "policy" not in parser.ids
     assert parser.ids.index("controls") < parser.ids.index("host-1")
     assert re.search(r'<tr id="control-A\.8\.13">', page)
+
+
+def test_a_list_too_long_for_a_spreadsheet_cell_points_to_the_report():
+    # Given a control whose evidence spans 1000 hosts (about 40,000 characters joined)
+    many = tuple(host(f"web{i:04}", backups=Status.PASS) for i in range(1000))
+    rows = read_csv(controls_csv.render(controls_matrix(run(*many))))
+    # Then the evidence cell gives the count and the report's row, and fits in one cell
+    row = next(dict(zip(rows[0], r, strict=True)) for r in rows if r[0] == "A.8.13")
+    assert row["evidence"] == ("1000 evidence files, too many for one cell: see "
+                               "report.html#control-A.8.13")
+    assert max(len(c) for r in rows for c in r) < controls_csv.CELL_LIMIT
