@@ -242,6 +242,13 @@ PASSWORD = _rx(r"\bhas[łl]\w*|\bpasswords?\b")
 LOG_WORDS = _rx(r"\bdziennik\w*|\blog(i|ów|ach|ami)?\b|\blogs\b|\blog files?\b|\baudit trail")
 KEPT = _rx(r"przechowywan\w*|przechowuj\w*|zachowywan\w*|archiwizowan\w*|kept|retained|stored|held")
 
+# "Nie szyfrujemy …", "… are not encrypted", "unencrypted": the measure is denied, not promised.
+NEGATED_MEASURE = _rx(
+    r"\bnie\s+(?:\w+\s+){0,2}(?:szyfr|zaszyfr|haszuj|haszowan|używa|używamy|stosuj|obsługuj)\w*"
+    r"|\b(?:not|never|no longer)\s+(?:\w+\s+){0,2}(?:encrypt|hash|use|support|salt)\w*|\bunencrypted\b"
+    r"|\bwithout (?:any )?encryption|\bin (?:plain ?text|clear ?text)"
+)
+
 RULES: tuple[Rule, ...] = (
     Rule(
         name="password-hashing",
@@ -250,7 +257,7 @@ RULES: tuple[Rule, ...] = (
             r"zabezpieczon\w*|szyfrowan\w*|zaszyfrowan\w*|haszowan\w*|hashowan\w*|skrót\w*"
             r"|ciąg\w* zaburzając\w*|\bsol[ąi]\b|\bsól\b|hash\w*|salt\w*|bcrypt|argon2|scrypt|pbkdf2"
             r"|encrypted")),
-        none_of=(_rx(r"\bzmieni\w*|\bzresetow\w*|\bchange your|\breset your|\bforgot"),),
+        none_of=(NEGATED_MEASURE, _rx(r"\bzmieni\w*|\bzresetow\w*|\bchange your|\breset your|\bforgot")),
         checks={"password_hashing": {}, "app_password_hashing": {}},
         gloss="Passwords are stored as salted hashes.",
         manual="The application's password storage: list its user table under "
@@ -320,6 +327,7 @@ RULES: tuple[Rule, ...] = (
         all_of=(_rx(r"\bkart\w*|kredytow\w*|\bcard\b|\bcards\b|cardholder|credit"),
                 _rx(r"szyfrowan\w*|zaszyfrowan\w*|\bencrypted\b"),
                 _rx(r"baz\w* danych|przechowywan\w*|database|stored|at rest")),
+        none_of=(NEGATED_MEASURE,),
         extract=_card_data,
         gloss="Card data is encrypted in the database.",
         manual="List the tables holding card data under vars.app_data_encryption.sources; ask how "
@@ -330,7 +338,7 @@ RULES: tuple[Rule, ...] = (
         name="https-in-transit",
         claim_id="https-in-transit",
         all_of=(_TRANSPORT,),
-        none_of=(_rx(r"\bprotokół SSL\s*:"),),
+        none_of=(NEGATED_MEASURE, _rx(r"\bprotokół SSL\s*:")),
         checks={"tls": {}},
         gloss="Data in transit is protected by HTTPS/TLS.",
         describe="HTTPS/SSL/TLS in transit → tls",
@@ -340,6 +348,7 @@ RULES: tuple[Rule, ...] = (
         claim_id="https-in-transit",
         all_of=(_rx(r"szyfrując\w* połączeni\w*|połączeni\w* szyfrowan\w*|encrypted connections?"
                     r"|encrypted in transit|encryption in transit"),),
+        none_of=(NEGATED_MEASURE,),
         checks={"tls": {}},
         gloss="Data in transit is encrypted.",
         describe="encrypted connection → tls",
@@ -349,6 +358,7 @@ RULES: tuple[Rule, ...] = (
         claim_id="encryption-and-access-control",
         all_of=(_rx(r"szyfrowani\w*|szyfrowan\w*|\bencryption\b|\bencrypted\b"),
                 _rx(r"kontrol\w* dostępu|access control")),
+        none_of=(NEGATED_MEASURE,),
         checks={"tls": {}, "disk_encryption": {}, "ssh_hardening": {}},
         gloss="Encryption and access control protect the data.",
         manual="The stages no host shows: the application's permission matrix, encryption of database "
@@ -360,7 +370,9 @@ RULES: tuple[Rule, ...] = (
         claim_id="disk-encryption",
         all_of=(_rx(r"(?:zaszyfrowan\w*|szyfrowan\w*)\s+(?:\w+\s+){0,2}dysk\w*|dysk\w*\s+(?:\w+\s+){0,3}"
                     r"(?:zaszyfrowan\w*|szyfrowan\w*)|encrypted (?:hard )?(?:disks?|drives?|volumes?)"
-                    r"|(?:full[- ])?disk encryption|encrypted at rest"),),
+                    r"|(?:full[- ])?disk encryption|encrypted at rest"
+                    r"|(?:disks?|drives?|volumes?|laptops?|computers?)\s+(?:are|is)\s+(?:\w+\s+){0,2}encrypted"),),
+        none_of=(NEGATED_MEASURE,),
         checks={"disk_encryption": {}},
         gloss="Disks are encrypted.",
         manual="Company computers that are not audited hosts: the endpoint-management encryption report.",

@@ -204,6 +204,7 @@ ENGLISH = [
     ("We back up all customer data daily.", "daily-backup", {"backups": {"max_age_hours": 26}}),
     ("All traffic to our website is encrypted with TLS.", "https-in-transit", {"tls": {}}),
     ("All laptops use full-disk encryption.", "disk-encryption", {"disk_encryption": {}}),
+    ("All server disks are fully encrypted.", "disk-encryption", {"disk_encryption": {}}),
     ("Security: All customer data is encrypted at rest.", "disk-encryption", {"disk_encryption": {}}),
     ("Our infrastructure is monitored 24/7.", "monitoring-24-7", {"monitoring": {}}),
     ("Access to our database servers is restricted at the network level by firewalls.",
@@ -215,12 +216,18 @@ ENGLISH = [
      "deletion-within-10-working-days", {}),
     ("We respond to every request within 30 days.", "requests-answered-30-days", {}),
 ]
-ENGLISH_NOTHING = [
+NOTHING = [
     "You can change your password at any time in your account settings.",
     "We may use your data for marketing purposes.",
     "Cookies are small text files stored on your computer.",
     "Personal data means any information relating to an identified person.",
     "SSL: a protocol that encrypts the connection between your browser and a server.",
+    "Card numbers are not encrypted in the database yet.",
+    "Backup drives are not encrypted.",
+    "Passwords are stored in plain text.",
+    "Nie używamy jeszcze protokołu HTTPS.",
+    "Numery kart nie są szyfrowane w bazie danych.",
+    "Dyski serwerów nie są zaszyfrowane.",
     "Security is very important to us.",
     "This policy was last updated in 2023.",
     "Visit https://example.com to learn more.",
@@ -235,9 +242,9 @@ def test_english_rules(sentence: str, claim_id: str, checks: dict[str, Any]) -> 
     assert [(f.claim_id, f.checks) for f in findings] == [(claim_id, checks)]
 
 
-@pytest.mark.parametrize("sentence", ENGLISH_NOTHING)
-def test_english_sentences_that_promise_nothing(sentence: str) -> None:
-    # Given an English sentence about passwords, data, cookies or security without a measure
+@pytest.mark.parametrize("sentence", NOTHING)
+def test_sentences_that_promise_nothing_or_deny_a_measure(sentence: str) -> None:
+    # Given a sentence about passwords, data, cookies or security without a measure, or denying one
     # When extracted  Then nothing is found
     assert find(sentence) == []
 
