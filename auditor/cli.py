@@ -178,6 +178,7 @@ def _signer(args: argparse.Namespace) -> signing.Signer | None:
 def _manifest_run(report: RunReport, hosts: Sequence[inventory.Host],
                   checks: Sequence[Check]) -> dict[str, object]:
     """The run metadata the manifest signs: who, when, what, with which parameters, where."""
+    ran = {h.name: {r.check_id for r in h.results} for h in report.hosts}  # a policy narrows checks per host
     run: dict[str, object] = {
         "id": report.run_id,
         "started": report.started,
@@ -188,7 +189,8 @@ def _manifest_run(report: RunReport, hosts: Sequence[inventory.Host],
         "inventory": {"path": report.inventory_path, "sha256": report.inventory_sha256},
         "checks": [{"id": c.id, "title": c.title} for c in checks],
         "hosts": [{"name": h.name, "address": h.address, "transport": h.transport,
-                   "params": {c.id: h.params_for(c) for c in checks}} for h in hosts],
+                   "params": {c.id: h.params_for(c) for c in checks if c.id in ran.get(h.name, ())}}
+                  for h in hosts],
     }
     if report.policy is not None:  # the signed pack says which policy was audited
         run["policy"] = report.policy.policy.record()

@@ -1,5 +1,6 @@
 """Claims files: loading, clear errors (file:line: key), finding a set, and planning a run."""
 
+import json
 import textwrap
 
 import pytest
@@ -282,3 +283,22 @@ def test_claims_extract_drafts_a_file_that_loads(tmp_path):
     missing = run_cli("claims", "extract", str(tmp_path / "nope.txt"))
     assert missing.rc == 2
     assert missing.stderr.strip() == f"auditor: error: {tmp_path / 'nope.txt'}: file not found"
+
+
+def test_a_local_run_with_a_policy_prints_a_line_per_claim_and_records_the_policy(tmp_path):
+    # Given the claims file and this machine as the only host
+    claims = write(tmp_path, GOOD)
+    inv = write(tmp_path, "hosts:\n  here: {transport: local}\ngroups:\n  web: {hosts: [here]}\n", "inv.yaml")
+    # When it is audited for password hashing only, with the table on stdout
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "--check", "password_hashing",
+                     "-o", str(tmp_path / "out"), "--format", "table")
+    # Then after the host table comes the policy's headline and one line per claim, in file order
+    block = result.stdout[result.stdout.index("policy shop: "):].splitlines()
+    assert block[0].startswith("policy shop: ") and "promises hold on the one host" in block[0]
+    assert [line.split()[1].rstrip(":") for line in block[1:]] == [
+        "salted-password-hashing", "log-retention", "breach-notification-72h", "nothing-checkable"]
+    assert block[2].split()[0] == "not_verified" and block[4].split()[0] == "not_covered"
+    # And the manifest lists, per host, only the checks it ran, and names the policy
+    manifest = json.loads(next((tmp_path / "out").glob("*/manifest.json")).read_text())
+    assert list(manifest["run"]["hosts"][0]["params"]) == ["password_hashing"]
+    assert manifest["run"]["policy"]["id"] == "shop"
