@@ -161,12 +161,25 @@ def _verdict(claim: Claim, hosts: Sequence[str], by_state: Mapping[str, Sequence
         return Verdict.WAIVED, (f"holds on {len(passed)} of {total}; waived on {on(Status.WAIVED.value)}")
     if passed:
         if len(passed) == total:
-            return Verdict.PASS, (f"holds on all {total} hosts" if total > 1 else f"holds on {passed[0]}")
-        return Verdict.PASS, (f"holds on {len(passed)} of {total} hosts; not applicable on "
-                              f"{_names(by_state[Status.SKIP.value])}")
+            summary = f"holds on all {total} hosts" if total > 1 else f"holds on {passed[0]}"
+        else:
+            summary = (f"holds on {len(passed)} of {total} hosts (not applicable on "
+                       f"{_names(by_state[Status.SKIP.value])})")
+        return Verdict.PASS, summary + _skipped(links)
     reasons = sorted({link.summary for link in links if link.status == Status.SKIP.value})
     return Verdict.NOT_VERIFIED, ("not verified: not applicable on any host"
                                   + (f" ({reasons[0]})" if len(reasons) == 1 else ""))
+
+
+def _skipped(links: Sequence[ResultLink]) -> str:
+    """Which of a passing claim's checks did not apply, so a pass never hides a skipped check."""
+    reasons: dict[str, set[str]] = {}
+    for link in links:
+        if link.status == Status.SKIP.value:
+            reasons.setdefault(link.check_id, set()).add(link.summary)
+    parts = [check_id + (f" ({next(iter(why))})" if len(why) == 1 else "")
+             for check_id, why in sorted(reasons.items())]
+    return f"; skipped: {'; '.join(parts)}" if parts else ""
 
 
 def _headline(verdicts: Sequence[ClaimVerdict], report: RunReport) -> str:

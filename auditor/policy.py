@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -163,7 +163,8 @@ def _conflict(policy_path: str, first: Claim, second: Claim, check: str, param: 
 
 
 def _find_conflicts(claims: Sequence[Claim], policy_path: str,
-                    share_host: Any = _overlap, hosts: str = "the same hosts") -> None:
+                    share_host: Callable[[Claim, Claim], bool] = _overlap,
+                    hosts: str = "the same hosts") -> None:
     for index, first in enumerate(claims):
         for second in claims[index + 1:]:
             if not share_host(first, second):

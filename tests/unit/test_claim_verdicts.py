@@ -100,8 +100,11 @@ def test_a_claim_holding_on_every_host_passes_and_links_its_results():
 def test_skip_is_not_applicable_on_that_host_but_skip_everywhere_is_never_pass():
     # Given app_password_hashing skipped (no application database) where password_hashing passes
     partly = (("password_hashing", Status.PASS), ("app_password_hashing", Status.SKIP))
-    run, audited = report(host("web1", *partly), host("web2", *partly))
-    assert judge_claim(run, audited, HASHING).verdict is Verdict.PASS
+    run, audited = report(host("web1", *partly), host("web2", *partly, summary="no database"))
+    verdict = judge_claim(run, audited, HASHING)
+    # Then it passes, and the summary says which check did not apply, so a pass hides nothing
+    assert verdict.verdict is Verdict.PASS
+    assert verdict.summary == "holds on all 2 hosts; skipped: app_password_hashing"
     # And a host where both are skipped counts as not applicable there
     run, audited = report(
         host("web1", *partly),
@@ -109,7 +112,9 @@ def test_skip_is_not_applicable_on_that_host_but_skip_everywhere_is_never_pass()
     )
     verdict = judge_claim(run, audited, HASHING)
     assert (
-        verdict.verdict is Verdict.PASS and verdict.summary == "holds on 1 of 2 hosts; not applicable on web2"
+        verdict.verdict is Verdict.PASS
+        and verdict.summary == "holds on 1 of 2 hosts (not applicable on web2); skipped: "
+        "app_password_hashing (app_password_hashing skip); password_hashing (password_hashing skip)"
     )
     # But when every result is skip, the claim is not verified, with the one reason given
     run, audited = report(host("web1", ("log_retention", Status.SKIP), summary="no logs configured"))
