@@ -3,10 +3,11 @@
 import json
 import textwrap
 
+import jsonschema
 import pytest
 
 from auditor import inventory, policy, registry
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 CHECKS = registry.load().checks
 
@@ -302,3 +303,8 @@ def test_a_local_run_with_a_policy_prints_a_line_per_claim_and_records_the_polic
     manifest = json.loads(next((tmp_path / "out").glob("*/manifest.json")).read_text())
     assert list(manifest["run"]["hosts"][0]["params"]) == ["password_hashing"]
     assert manifest["run"]["policy"]["id"] == "shop"
+    # And report.json carries the policy section, valid against the committed schema
+    report = json.loads(next((tmp_path / "out").glob("*/report.json")).read_text())
+    jsonschema.validate(report, json.loads((REPO / "auditor/schema/report.schema.json").read_text()))
+    assert [c["verdict"] for c in report["policy"]["claims"]] == [
+        "not_verified", "not_verified", "manual", "not_covered"]
