@@ -33,6 +33,7 @@ from auditor.inventory import Host, Inventory, InventoryError, Loader
 FORMAT = 1
 ALL = "all"  # applies_to: every host
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")  # BCP 47, as HTML's lang= takes it
 _CLAIM_KEYS = ("id", "quote", "gloss", "source", "checks", "applies_to", "controls", "manual")
 _POLICY_KEYS = ("id", "title", "document", "language")
 
@@ -206,6 +207,9 @@ def parse(loader: Loader, root: yaml.Node | None, prefix: str, sha256: str) -> P
     if not KEBAB.match(meta["id"]):
         raise loader.error(sections["policy"][1], key("policy.id"),
                            f"{meta['id']!r} is not kebab-case (e.g. apifonica)")
+    if "language" in meta and not LANGUAGE_TAG.match(meta["language"]):
+        raise loader.error(sections["policy"][1], key("policy.language"),
+                           f"{meta['language']!r} is not a language tag (e.g. pl, en, de-AT)")
 
     claims_node = sections["claims"][1]
     if not isinstance(claims_node, yaml.SequenceNode) or not claims_node.value:

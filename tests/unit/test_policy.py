@@ -105,6 +105,8 @@ CLAIM = "policy: {id: p, title: T}\nclaims:\n  - id: c\n    quote: q\n"
     ("policy: {id: p, title: T, lang: pl}\n" + CLAIM.split("\n", 1)[1], 1,
      "policy.lang: unknown key; expected one of: id, title, document, language"),
     ("polcy: {id: p}\n", 1, "polcy: unknown key; expected format, policy, claims"),
+    ("policy: {id: p, title: T, language: Polish}\n" + CLAIM.split("\n", 1)[1], 1,
+     "policy.language: 'Polish' is not a language tag (e.g. pl, en, de-AT)"),
     ("policy: {id: p, title: [T\n", 2, "not valid YAML"),
     # Two claims for the same hosts giving the same check different values: split hosts or use vars
     (CLAIM + "    checks: {log_retention: {min_days: 60}}\n  - id: d\n    quote: q\n"
