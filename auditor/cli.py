@@ -1,4 +1,4 @@
-"""Command line: `auditor run`, `list`, `keygen`, `verify`, `pack`, `evaluate`.
+"""Command line: `auditor run`, `list`, `keygen`, `verify`, `pack`, `evaluate`, `claims`.
 
 Exit codes: 0 every result pass/skip/manual; 1 at least one fail; 2 usage or inventory
 error; 3 a host unreachable or a result error, and no fail; 130 interrupted (a partial
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import paramiko
 
-from auditor import __version__, inventory, pack, registry, rejudge, runner, signing
+from auditor import __version__, claim_verdicts, inventory, pack, policy, registry, rejudge, runner, signing
 from auditor.check import Check
 from auditor.model import EXIT_USAGE, CheckInfo, RunReport, exit_code
-from auditor.report import catalogue, console, html, json_report, junit
+from auditor.report import catalogue, console, controls_csv, html, json_report, junit
 from auditor.transports.ssh import SshOptions, needs_passphrase
 
 DEFAULT_INVENTORY = Path("inventory.yaml")
@@ -64,8 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--check", action="append", default=[], help="only this check id (repeatable)")
     run.add_argument("-o", "--output", type=Path, default=Path("reports"),
                      help="folder that receives the run folder (default: reports/)")
-    run.add_argument("--format", choices=("table", "json", "junit", "none"), default="table",
-                     help="what to print on stdout (the run folder always gets all reports)")
+    run.add_argument("--format", choices=("table", "json", "junit", "csv", "none"), default="table",
+                     help="what to print on stdout (the run folder always gets all reports); "
+                          "csv: the ISO 27001 controls matrix")
+    run.add_argument("--policy", metavar="NAME|PATH",
+                     help="audit a claims file: a shipped set (`auditor claims show`) or a path; "
+                          "overrides the inventory's policy:")
     run.add_argument("-j", "--jobs", type=int, default=16, help="hosts audited at once (default 16)")
     run.add_argument("--no-batch", action="store_true",
                      help="one SSH exec per probe instead of one per host (slow; for benchmarks)")
@@ -109,6 +113,15 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
     evaluate.add_argument("--skip-verify", action="store_true",
                           help="judge even when the pack does not verify (its verdicts prove nothing then)")
+
+    claims = sub.add_parser("claims", help="claims files: draft one from a policy text, or show a set")
+    claims_sub = claims.add_subparsers(dest="claims_command", metavar="SUBCOMMAND", required=True)
+    extract = claims_sub.add_parser("extract", help="draft a claims file from a privacy policy's text")
+    extract.add_argument("text", type=Path, metavar="POLICY.txt", help="the policy as plain text (UTF-8)")
+    extract.add_argument("-o", "--out", type=Path, help="write the draft here instead of stdout")
+    show = claims_sub.add_parser("show", parents=[common], help="list a claims set's claims "
+                                 "(without NAME|PATH: the shipped sets)")
+    show.add_argument("policy", nargs="?", metavar="NAME|PATH", help="a shipped set's id, or a claims file")
     return parser
 
 
@@ -165,7 +178,8 @@ def _signer(args: argparse.Namespace) -> signing.Signer | None:
 def _manifest_run(report: RunReport, hosts: Sequence[inventory.Host],
                   checks: Sequence[Check]) -> dict[str, object]:
     """The run metadata the manifest signs: who, when, what, with which parameters, where."""
-    return {
+    ran = {h.name: {r.check_id for r in h.results} for h in report.hosts}  # a policy narrows checks per host
+    run: dict[str, object] = {
         "id": report.run_id,
         "started": report.started,
         "finished": report.finished,
@@ -175,8 +189,12 @@ def _manifest_run(report: RunReport, hosts: Sequence[inventory.Host],
         "inventory": {"path": report.inventory_path, "sha256": report.inventory_sha256},
         "checks": [{"id": c.id, "title": c.title} for c in checks],
         "hosts": [{"name": h.name, "address": h.address, "transport": h.transport,
-                   "params": {c.id: h.params_for(c) for c in checks}} for h in hosts],
+                   "params": {c.id: h.params_for(c) for c in checks if c.id in ran.get(h.name, ())}}
+                  for h in hosts],
     }
+    if report.policy is not None:  # the signed pack says which policy was audited
+        run["policy"] = report.policy.policy.record()
+    return run
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -288,11 +306,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 1 if changed else 0
 
 
+def _policy(args: argparse.Namespace, inv: inventory.Inventory,
+            loaded: registry.Registry) -> policy.Policy | None:
+    """--policy NAME|PATH, else the inventory's policy: key, else none."""
+    if args.policy is None:
+        return policy.from_inventory(inv, loaded.checks)
+    try:
+        return policy.load(policy.locate(args.policy), loaded.checks)
+    except ValueError as exc:
+        raise UsageError(f"--policy {args.policy}: {exc}") from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     loaded = _load_registry(args.checks_dir)
     checks = _select_checks(loaded, args.check)
     inv = inventory.load(args.inventory, loaded.checks)
     hosts = inv.select(args.host, args.group)
+    audited = _policy(args, inv, loaded)
+    plan = policy.plan(audited, inv, hosts, loaded.checks, args.check) if audited else None
+    if plan is not None:  # each host runs the checks of the claims that apply to it
+        for warning in plan.warnings:
+            print(f"auditor: warning: {warning}", file=sys.stderr)
+        hosts, checks = list(plan.hosts), list(plan.checks)
     if args.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     signer = _signer(args)
@@ -310,7 +345,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                        passphrase=_passphrase(hosts)),
     )
     progress = console.Progress()
-    results, complete = runner.run(hosts, checks, run_dir, options, on_done=progress)
+    results, complete = runner.run(hosts, checks, run_dir, options, on_done=progress,
+                                   checks_for=(lambda h: plan.checks_for[h.name]) if plan else None)
     progress.finish()
     report = RunReport(
         run_id=run_id,
@@ -325,6 +361,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         complete=complete,
         batched=options.batched,
         signer_fingerprint=signer.fingerprint if signer else None,
+        policy=plan.audited if plan else None,
     )
     write_reports(report, run_dir)
     pack.write_manifest(run_dir, _manifest_run(report, hosts, checks), signer)
@@ -334,10 +371,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         sys.stdout.write(json_report.render(report))
     elif args.format == "junit":
         sys.stdout.write(junit.render(report))
+    elif args.format == "csv":
+        sys.stdout.write((run_dir / "controls.csv").read_text(encoding="utf-8"))
     elif args.format == "table":
         colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
                                             and "NO_COLOR" not in os.environ)
         console.summary(report, sys.stdout, colour)
+        if report.policy is not None:
+            console.policy_summary(claim_verdicts.judge(report, report.policy), sys.stdout, colour)
     print(f"report: {run_dir / 'report.html'}", file=sys.stderr)
     return exit_code(report)
 
@@ -346,6 +387,11 @@ def write_reports(report: RunReport, run_dir: Path) -> None:
     (run_dir / "report.json").write_text(json_report.render(report), encoding="utf-8")
     (run_dir / "junit.xml").write_text(junit.render(report), encoding="utf-8")
     (run_dir / "report.html").write_text(html.render(report), encoding="utf-8")
+    verdicts = claim_verdicts.judge(report, report.policy) if report.policy else None
+    matrix = claim_verdicts.controls_matrix(report, verdicts)
+    # newline="" keeps the CSV's own CRLF line ends (RFC 4180) on every platform
+    with (run_dir / "controls.csv").open("w", encoding="utf-8", newline="") as out:
+        out.write(controls_csv.render(matrix))
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -384,6 +430,65 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_claims(args: argparse.Namespace) -> int:
+    loaded = _load_registry(args.checks_dir)
+    if args.policy is None:
+        broken = 0
+        for set_id, path in policy.shipped().items():
+            try:
+                listed = policy.load(path, loaded.checks)
+            except inventory.InventoryError as exc:  # one broken set must not hide the others
+                print(f"auditor: error: {exc}", file=sys.stderr)
+                broken += 1
+                continue
+            print(f"{set_id:<16} {len(listed.claims):>3} claims  {listed.title}")
+        return EXIT_USAGE if broken else 0
+    try:
+        shown = policy.load(policy.locate(args.policy), loaded.checks)
+    except ValueError as exc:
+        raise UsageError(f"{args.policy}: {exc}") from None
+    print(f"{shown.id}: {shown.title}" + (f" ({shown.document})" if shown.document else ""))
+    print(f"file: {shown.path}")
+    for claim in shown.claims:
+        print(f"\n{claim.id}" + ("" if claim.applies_to == (policy.ALL,) else
+                                 f"  (applies to {', '.join(claim.applies_to)})"))
+        print(f"  quote: {claim.quote}")
+        if claim.gloss:
+            print(f"  gloss: {claim.gloss}")
+        for check_id, params in claim.checks.items():
+            shown_params = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in params.items())
+            print(f"  check: {check_id}" + (f" ({shown_params})" if shown_params else ""))
+        if claim.manual:
+            print(f"  manual: {claim.manual}")
+        if not claim.checks and not claim.manual:
+            print("  not covered: no check and no manual note")
+    for warning in shown.warnings:
+        print(f"auditor: warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def _extract_claims(args: argparse.Namespace) -> int:
+    from auditor import claims_extract  # the rules are only needed by this command
+
+    try:
+        text = args.text.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{args.text}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{args.text}: cannot read it as UTF-8 text: {exc}") from None
+    draft = claims_extract.draft(text, args.text.name)
+    if args.out is None:
+        sys.stdout.write(draft)
+    else:
+        args.out.write_text(draft, encoding="utf-8")
+        print(f"draft claims file: {args.out} (review every claim before auditing with it)", file=sys.stderr)
+    return 0
+
+
+def cmd_claims(args: argparse.Namespace) -> int:
+    return _extract_claims(args) if args.claims_command == "extract" else _show_claims(args)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -392,7 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         commands = {"run": cmd_run, "list": cmd_list, "keygen": cmd_keygen, "verify": cmd_verify,
-                    "pack": cmd_pack, "evaluate": cmd_evaluate}
+                    "pack": cmd_pack, "evaluate": cmd_evaluate, "claims": cmd_claims}
         return int(commands[args.command](args))
     except (UsageError, inventory.InventoryError) as exc:
         print(f"auditor: error: {exc}", file=sys.stderr)
@@ -400,3 +505,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("auditor: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`auditor claims show x | head`): not our error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

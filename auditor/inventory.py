@@ -58,6 +58,7 @@ class Inventory:
     sha256: str
     hosts: tuple[Host, ...]
     groups: Mapping[str, tuple[str, ...]]
+    policy_node: yaml.Node | None = None  # the `policy:` key as written; auditor.policy reads it
 
     def host(self, name: str) -> Host | None:
         return next((h for h in self.hosts if h.name == name), None)
@@ -97,7 +98,9 @@ _TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "tru
                list: "a list", dict: "a mapping"}
 
 
-class _Loader:
+class Loader:
+    """Reads YAML node by node so that every error names the file, the line and the key."""
+
     def __init__(self, path: Path, checks: Mapping[str, Check]) -> None:
         self.path = path
         self.checks = checks
@@ -160,20 +163,24 @@ class _Loader:
             if check is None:
                 raise self.error(key_node, where, "not a check id; vars hold parameters per check "
                                  f"(checks: {', '.join(sorted(self.checks))})")
-            params: dict[str, Any] = {}
-            for name, pkey_node, pvalue_node in self.mapping(value_node, where):
-                param = check.param(name)
-                if param is None:
-                    known = ", ".join(p.name for p in check.params) or "none"
-                    raise self.error(pkey_node, f"{where}.{name}",
-                                     f"unknown parameter of {check_id} (parameters: {known})")
-                types: tuple[type, ...] = (int, float) if param.type is float else (param.type,)
-                value = self.scalar(pvalue_node, f"{where}.{name}", types)
-                if param.type is list:
-                    self.list_items(pvalue_node, f"{where}.{name}", param)
-                params[name] = value
-            result[check_id] = params
+            result[check_id] = self.params(check, value_node, where)
         return result
+
+    def params(self, check: Check, node: yaml.Node, key: str) -> dict[str, Any]:
+        """One check's parameters (inventory vars, a policy claim's checks), typed as declared."""
+        params: dict[str, Any] = {}
+        for name, pkey_node, pvalue_node in self.mapping(node, key):
+            param = check.param(name)
+            if param is None:
+                known = ", ".join(p.name for p in check.params) or "none"
+                raise self.error(pkey_node, f"{key}.{name}",
+                                 f"unknown parameter of {check.id} (parameters: {known})")
+            types: tuple[type, ...] = (int, float) if param.type is float else (param.type,)
+            value = self.scalar(pvalue_node, f"{key}.{name}", types)
+            if param.type is list:
+                self.list_items(pvalue_node, f"{key}.{name}", param)
+            params[name] = value
+        return params
 
     def list_items(self, node: yaml.Node, key: str, param: Param) -> None:
         """Items of a list parameter: plain values, or mappings of `param.item_keys`."""
@@ -199,9 +206,10 @@ class _Loader:
             if missing:
                 raise self.error(item, where, f"missing {', '.join(missing)}")
 
-    def load(self, text: str) -> Inventory:
+    def compose(self, text: str) -> yaml.Node | None:
+        """The YAML node tree, keeping line numbers; a syntax error names its line."""
         try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
+            return yaml.compose(text, Loader=yaml.SafeLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
@@ -210,12 +218,16 @@ class _Loader:
             if context is not None and context.line + 1 != line:
                 problem += f" (in what starts on line {context.line + 1})"
             raise InventoryError(self.path, line, "", f"not valid YAML: {problem}") from None
+
+    def load(self, text: str) -> Inventory:
+        root = self.compose(text)
         if root is None:
             raise InventoryError(self.path, None, "", "the inventory is empty; it needs a 'hosts:' mapping")
         sections = {name: value for name, _, value in self.mapping(root, "")}
         for name, key_node, _ in self.mapping(root, ""):
-            if name not in ("defaults", "hosts", "groups"):
-                raise self.error(key_node, name, "unknown top-level key; expected defaults, hosts, groups")
+            if name not in ("defaults", "hosts", "groups", "policy"):
+                raise self.error(key_node, name,
+                                 "unknown top-level key; expected defaults, hosts, groups, policy")
         if "hosts" not in sections:
             raise InventoryError(self.path, None, "hosts", "missing; list at least one host")
 
@@ -282,7 +294,7 @@ class _Loader:
                 line=line,
             ))
         sha = hashlib.sha256(text.encode()).hexdigest()
-        return Inventory(self.path, sha, tuple(hosts), groups)
+        return Inventory(self.path, sha, tuple(hosts), groups, sections.get("policy"))
 
 
 def load(path: Path, checks: Mapping[str, Check]) -> Inventory:
@@ -292,4 +304,4 @@ def load(path: Path, checks: Mapping[str, Check]) -> Inventory:
         raise InventoryError(path, None, "", "file not found; pass one with -i/--inventory") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise InventoryError(path, None, "", f"cannot read: {exc}") from None
-    return _Loader(path, checks).load(text)
+    return Loader(path, checks).load(text)

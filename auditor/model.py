@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.check import STATUS_SEVERITY, Status
+from auditor.policy import AuditedPolicy
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class RunReport:
     complete: bool
     batched: bool = True
     signer_fingerprint: str | None = None  # None: the run is not signed
+    policy: AuditedPolicy | None = None  # the claims file audited (--policy / inventory policy:)
 
     def totals(self) -> dict[str, int]:
         counts = Counter(r.status.value for h in self.hosts for r in h.results)

@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from auditor.check import Status
+from auditor.claim_verdicts import PolicyVerdicts, Verdict
 from auditor.model import HostReport, RunReport
 
 _COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "33", Status.SKIP: "90",
@@ -62,3 +63,14 @@ def summary(report: RunReport, stream: TextIO, colour: bool) -> None:
     counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if totals[s.value])
     stream.write(f"{totals['hosts']} host(s), {counts or 'no results'}"
                  + ("" if report.complete else " — INTERRUPTED, partial report") + "\n")
+
+
+def policy_summary(verdicts: PolicyVerdicts, stream: TextIO, colour: bool) -> None:
+    """One line per claim of the audited policy, after the host summary."""
+    stream.write(f"policy {verdicts.audited.policy.id}: {verdicts.headline}\n")
+    width = max(len(v.value) for v in Verdict)
+    for claim in verdicts.claims:
+        text = claim.verdict.value.ljust(width)
+        if colour and claim.verdict.value in _COLOURS:
+            text = _paint(text, Status(claim.verdict.value), colour)
+        stream.write(f"  {text}  {claim.claim.id}: {claim.summary}\n")

@@ -7,6 +7,7 @@ from typing import Any
 
 import jinja2
 
+from auditor import claim_verdicts
 from auditor.check import Status
 from auditor.model import RunReport
 
@@ -37,5 +38,7 @@ def render(report: RunReport) -> str:
         (host, [next((r for r in host.results if r.check_id == cid), None) for cid in check_ids])
         for host in report.hosts
     ]
+    policy_view = claim_verdicts.judge(report, report.policy) if report.policy else None
     return template.render(report=report, totals=report.totals(), matrix=matrix,
-                           checks=report.checks, Status=Status)
+                           checks=report.checks, Status=Status, policy_view=policy_view,
+                           controls=claim_verdicts.controls_matrix(report, policy_view))

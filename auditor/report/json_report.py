@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from auditor.claim_verdicts import ClaimVerdict, PolicyVerdicts, judge
 from auditor.model import CheckResult, HostReport, RunReport
 
 SCHEMA_VERSION = 1
@@ -43,8 +44,45 @@ def _host(h: HostReport) -> dict[str, Any]:
     }
 
 
-def to_dict(report: RunReport) -> dict[str, Any]:
+def _claim(v: ClaimVerdict) -> dict[str, Any]:
+    c = v.claim
     return {
+        "id": c.id,
+        "quote": c.quote,
+        "gloss": c.gloss,
+        "source": c.source,
+        "checks": [{"check": check_id, "params": dict(params)} for check_id, params in c.checks.items()],
+        "applies_to": list(c.applies_to),
+        "controls": list(c.controls),
+        "manual": c.manual,
+        "verdict": v.verdict.value,
+        "summary": v.summary,
+        "hosts": list(v.hosts),
+        "hosts_by_state": {state: list(hosts) for state, hosts in v.hosts_by_state.items()},
+        "result_counts": dict(v.counts),
+        "results": [{"host": r.host, "check": r.check_id, "status": r.status, "summary": r.summary,
+                     "anchor": r.anchor} for r in v.results],
+        "evidence": list(v.evidence),
+    }
+
+
+def _policy(verdicts: PolicyVerdicts) -> dict[str, Any]:
+    p = verdicts.audited.policy
+    return {
+        "id": p.id,
+        "title": p.title,
+        "document": p.document,
+        "language": p.language,
+        "path": p.path,
+        "sha256": p.sha256,
+        "headline": verdicts.headline,
+        "verdicts": dict(verdicts.counts),
+        "claims": [_claim(v) for v in verdicts.claims],
+    }
+
+
+def to_dict(report: RunReport) -> dict[str, Any]:
+    data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run": {
             "id": report.run_id,
@@ -67,6 +105,9 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         "hosts": [_host(h) for h in report.hosts],
         "totals": report.totals(),
     }
+    if report.policy is not None:  # no empty section without a policy
+        data["policy"] = _policy(judge(report, report.policy))
+    return data
 
 
 def render(report: RunReport) -> str:

@@ -1,0 +1,287 @@
+"""From results to answers: is each promise of the policy true, and which controls did the run touch.
+
+Pure functions over a finished RunReport. A claim is judged on every audited host it applies
+to, from the results of its checks there:
+
+- `pass`: every such host ran its checks and none failed, erred or waits on manual evidence,
+  and at least one host passed (`skip` means not applicable on that host);
+- `fail`: a check fails on some host (named); `error`: no failure, but a result could not be
+  determined or a host was unreachable;
+- `not_verified`: a check never ran where the claim applies (left out by --check), the claim
+  applies to no audited host, or every result was `skip` — never `pass`;
+- `manual`: a check asks for evidence the host cannot show, or the claim is a process
+  promise (no checks, a manual note); `waived`: its only non-pass results are waived;
+- `not_covered`: no checks and no manual note.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from auditor import iso27001
+from auditor.check import Status
+from auditor.model import CheckResult, HostReport, RunReport, worst
+from auditor.policy import AuditedPolicy, Claim
+
+NOT_RUN = "not_run"  # a host's state for a check that did not run there
+REPORT_HTML = "report.html"
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+    MANUAL = "manual"
+    WAIVED = "waived"
+    NOT_VERIFIED = "not_verified"
+    NOT_COVERED = "not_covered"
+
+
+# The order claims are counted in the headline, and a host's state is decided in.
+_HOST_STATES = (Status.FAIL.value, Status.ERROR.value, NOT_RUN, Status.MANUAL.value, Status.WAIVED.value,
+                Status.PASS.value, Status.SKIP.value)
+# The host counts of a controls-matrix row, in column order.
+_MATRIX_STATES = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.WAIVED, Status.SKIP)
+
+
+@dataclass(frozen=True)
+class ResultLink:
+    host: str
+    check_id: str
+    status: str  # a Status value, or "not_run"
+    summary: str
+    anchor: str  # the result card's id in report.html; "" when the check did not run
+
+
+@dataclass(frozen=True)
+class ClaimVerdict:
+    claim: Claim
+    verdict: Verdict
+    summary: str  # one line: "fails on 1 of 3 hosts: db2"
+    hosts: tuple[str, ...]  # the audited hosts the claim applies to
+    hosts_by_state: Mapping[str, tuple[str, ...]]  # pass/fail/error/not_run/manual/waived/skip -> hosts
+    counts: Mapping[str, int]  # results per status (and not_run)
+    results: tuple[ResultLink, ...]
+    evidence: tuple[str, ...]  # run-folder relative paths of the evidence files relied on
+
+
+@dataclass(frozen=True)
+class PolicyVerdicts:
+    audited: AuditedPolicy
+    claims: tuple[ClaimVerdict, ...]
+    counts: Mapping[str, int]  # claims per verdict
+    headline: str  # "7 of 12 promises hold on all 3 hosts; 2 fail; 3 cannot be verified by a server"
+
+
+def result_anchor(host_index: int, check_id: str) -> str:
+    """The id report.html.j2 gives a result card: host-<1-based host position>-<check id>."""
+    return f"host-{host_index}-{check_id}"
+
+
+def _names(hosts: Sequence[str]) -> str:
+    return ", ".join(hosts)
+
+
+def _host_state(statuses: Iterable[str]) -> str:
+    present = set(statuses)
+    return next((s for s in _HOST_STATES if s in present), Status.SKIP.value)
+
+
+_HostIndex = Mapping[str, tuple[int, HostReport, Mapping[str, CheckResult]]]
+
+
+def _index(report: RunReport) -> _HostIndex:
+    """Each host's 1-based position and its results by check id, built once per judgement."""
+    return {h.name: (i, h, {r.check_id: r for r in h.results}) for i, h in enumerate(report.hosts, start=1)}
+
+
+def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim,
+                positions: _HostIndex | None = None) -> ClaimVerdict:
+    applies = audited.claim_hosts.get(claim.id, ())
+    positions = positions if positions is not None else _index(report)
+    links: list[ResultLink] = []
+    evidence: set[str] = set()
+    by_state: dict[str, list[str]] = {s: [] for s in _HOST_STATES}
+    unreachable: set[str] = set()
+    for name in applies:
+        if name not in positions:
+            continue
+        index, host, results = positions[name]
+        if not host.reachable or host.error:
+            unreachable.add(name)
+        states = []
+        for check_id in claim.checks:
+            found: CheckResult | None = results.get(check_id)
+            if found is None:
+                links.append(ResultLink(name, check_id, NOT_RUN, "did not run", ""))
+                states.append(NOT_RUN)
+                continue
+            # A Status is a str equal to its value; .value costs an enum lookup per result
+            links.append(ResultLink(name, check_id, found.status, found.summary,
+                                    result_anchor(index, check_id)))
+            evidence.update(e.path for e in found.evidence)
+            states.append(found.status)
+        by_state[_host_state(states)].append(name)
+    hosts = tuple(n for n in applies if n in positions)
+    counts = Counter(link.status for link in links)
+    verdict, summary = _verdict(claim, hosts, by_state, unreachable, links)
+    return ClaimVerdict(claim, verdict, summary, hosts, {s: tuple(h) for s, h in by_state.items() if h},
+                        dict(sorted(counts.items())), tuple(links), tuple(sorted(evidence)))
+
+
+def _verdict(claim: Claim, hosts: Sequence[str], by_state: Mapping[str, Sequence[str]],
+             unreachable: set[str], links: Sequence[ResultLink]) -> tuple[Verdict, str]:
+    if not claim.checks:
+        if claim.manual:
+            return Verdict.MANUAL, "a process promise: no server can show it; ask for the evidence noted"
+        return Verdict.NOT_COVERED, "no check verifies this promise and no manual evidence is noted"
+    if not hosts:
+        return Verdict.NOT_VERIFIED, "not verified: it applies to none of the audited hosts"
+    total = len(hosts)
+
+    def on(state: str) -> str:
+        named = [f"{h} (unreachable)" if h in unreachable else h for h in by_state[state]]
+        return f"{len(named)} of {total} host{'s' if total > 1 else ''}: {_names(named)}"
+
+    if by_state[Status.FAIL.value]:
+        return Verdict.FAIL, f"fails on {on(Status.FAIL.value)}"
+    if by_state[Status.ERROR.value]:
+        return Verdict.ERROR, f"could not be determined on {on(Status.ERROR.value)}"
+    if by_state[NOT_RUN]:
+        missing = sorted({link.check_id for link in links if link.status == NOT_RUN})
+        return Verdict.NOT_VERIFIED, (f"not verified: {', '.join(missing)} did not run on {on(NOT_RUN)} "
+                                      "(not selected)")
+    if by_state[Status.MANUAL.value]:
+        return Verdict.MANUAL, f"needs evidence the host cannot show on {on(Status.MANUAL.value)}"
+    passed = by_state[Status.PASS.value]
+    if by_state[Status.WAIVED.value]:
+        return Verdict.WAIVED, (f"holds on {len(passed)} of {total}; waived on {on(Status.WAIVED.value)}")
+    if passed:
+        if len(passed) == total:
+            summary = f"holds on all {total} hosts" if total > 1 else f"holds on {passed[0]}"
+        else:
+            summary = (f"holds on {len(passed)} of {total} hosts (not applicable on "
+                       f"{_names(by_state[Status.SKIP.value])})")
+        return Verdict.PASS, summary + _skipped(links)
+    reasons = sorted({link.summary for link in links if link.status == Status.SKIP.value})
+    return Verdict.NOT_VERIFIED, ("not verified: not applicable on any host"
+                                  + (f" ({reasons[0]})" if len(reasons) == 1 else ""))
+
+
+def _skipped(links: Sequence[ResultLink]) -> str:
+    """Which of a passing claim's checks did not apply, so a pass never hides a skipped check."""
+    reasons: dict[str, set[str]] = {}
+    for link in links:
+        if link.status == Status.SKIP.value:
+            reasons.setdefault(link.check_id, set()).add(link.summary)
+    parts = [check_id + (f" ({next(iter(why))})" if len(why) == 1 else "")
+             for check_id, why in sorted(reasons.items())]
+    return f"; skipped: {'; '.join(parts)}" if parts else ""
+
+
+def _headline(verdicts: Sequence[ClaimVerdict], report: RunReport) -> str:
+    counts = Counter(v.verdict for v in verdicts)
+    audited = len(report.hosts)
+    everywhere = all(len(v.hosts) == audited for v in verdicts if v.claim.checks)
+    where = (("the one host" if audited == 1 else f"all {audited} hosts") if everywhere
+             else "every host they apply to")
+    total = len(verdicts)
+    parts = [f"{counts[Verdict.PASS]} of {total} promise{'s' if total != 1 else ''} "
+             f"hold{'s' if total == 1 else ''} on {where}"]
+    phrases = (
+        (Verdict.FAIL, "fails", "fail"),
+        (Verdict.ERROR, "could not be determined", "could not be determined"),
+        (Verdict.NOT_VERIFIED, "was not verified", "were not verified"),
+        (Verdict.MANUAL, "cannot be verified by a server", "cannot be verified by a server"),
+        (Verdict.WAIVED, "is waived", "are waived"),
+        (Verdict.NOT_COVERED, "has no check", "have no check"),
+    )
+    parts += [f"{counts[v]} {one if counts[v] == 1 else many}" for v, one, many in phrases if counts[v]]
+    return "; ".join(parts)
+
+
+def judge(report: RunReport, audited: AuditedPolicy) -> PolicyVerdicts:
+    positions = _index(report)
+    verdicts = tuple(judge_claim(report, audited, claim, positions) for claim in audited.policy.claims)
+    counts = {v.value: sum(1 for c in verdicts if c.verdict is v) for v in Verdict}
+    return PolicyVerdicts(audited, verdicts, counts, _headline(verdicts, report))
+
+
+# --------------------------------------------------------------------------
+# The ISO 27001:2022 controls matrix
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ControlRow:
+    control: str  # "A.8.15"
+    title: str  # "Logging"; "" when not an Annex A control
+    claims: tuple[str, ...]
+    checks: tuple[str, ...]
+    hosts: Mapping[str, int]  # hosts per state (pass, fail, error, manual, waived, skip)
+    result: str  # the worst host state; not_verified when no host gave an answer; manual for notes only
+    evidence: tuple[str, ...]  # run-folder relative paths
+    failed_on: tuple[str, ...] = ()  # hosts whose worst result for the control is fail
+    error_on: tuple[str, ...] = ()  # ... is error (unreachable hosts included)
+
+    @property
+    def anchor(self) -> str:
+        return "control-" + self.control.replace(" ", "_")
+
+
+def controls_matrix(report: RunReport, verdicts: PolicyVerdicts | None = None) -> list[ControlRow]:
+    """One row per control the run touched: the checks' own controls and the claims' extra ones.
+
+    Without a policy the claims column holds the checks' claim ids; with one, the policy's.
+    """
+    checks_of: dict[str, set[str]] = {}
+    claims_of: dict[str, set[str]] = {}
+    manual_only: set[str] = set()
+    for info in report.checks:
+        for ref in info.controls:
+            checks_of.setdefault(iso27001.control_id(ref), set()).add(info.id)
+            if verdicts is None:
+                claims_of.setdefault(iso27001.control_id(ref), set()).update(info.claims)
+    if verdicts is not None:
+        run_checks = {c.id for c in report.checks}
+        for verdict in verdicts.claims:
+            claim = verdict.claim
+            mine = set(claim.checks) & run_checks
+            for ref in claim.controls:
+                control = iso27001.control_id(ref)
+                checks_of.setdefault(control, set()).update(mine)
+                claims_of.setdefault(control, set()).add(claim.id)
+                if claim.manual and not mine:
+                    manual_only.add(control)
+            for control, ids in checks_of.items():
+                if ids & mine:
+                    claims_of.setdefault(control, set()).add(claim.id)
+    rows = []
+    for control in sorted(checks_of.keys() | claims_of.keys(), key=iso27001.sort_key):
+        ids = checks_of.get(control, set())
+        states: Counter[str] = Counter()
+        evidence: set[str] = set()
+        named: dict[Status, list[str]] = {Status.FAIL: [], Status.ERROR: []}
+        for host in report.hosts:
+            results = [r for r in host.results if r.check_id in ids]
+            if not results:
+                continue
+            state = worst(r.status for r in results)
+            states[state.value] += 1
+            named.get(state, []).append(host.name)
+            evidence.update(e.path for r in results for e in r.evidence)
+        answered = {s: n for s, n in states.items() if s != Status.SKIP.value}
+        if answered:
+            result = worst(Status(s) for s in answered).value
+        else:
+            result = Status.MANUAL.value if control in manual_only else Verdict.NOT_VERIFIED.value
+        rows.append(ControlRow(
+            control=control, title=iso27001.title(control), claims=tuple(sorted(claims_of.get(control, ()))),
+            checks=tuple(sorted(ids)), hosts={s.value: states.get(s.value, 0) for s in _MATRIX_STATES},
+            result=result, evidence=tuple(sorted(evidence)),
+            failed_on=tuple(named[Status.FAIL]), error_on=tuple(named[Status.ERROR]),
+        ))
+    return rows

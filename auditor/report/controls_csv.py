@@ -1,0 +1,59 @@
+"""controls.csv: the ISO 27001:2022 controls matrix, for a Statement of Applicability annex.
+
+Opens cleanly in a spreadsheet: UTF-8 with a BOM (so Excel reads the encoding), a header
+row, RFC 4180 quoting and CRLF line ends, one line per control (multi-valued cells joined
+with "; ", line breaks inside a cell flattened). A list longer than a spreadsheet cell holds
+(32,767 characters: about 800 evidence files) is replaced by its count and a pointer to
+the same row in report.html, which lists it whole. A cell that a spreadsheet would read as a
+formula (starting with = + - @, a tab or a carriage return) gets a leading single quote,
+because host names, claim ids and paths are not ours to trust.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+from auditor.claim_verdicts import REPORT_HTML, ControlRow
+
+BOM = "\ufeff"
+HEADER = ("control", "name", "result", "claims", "checks", "hosts_passed", "hosts_failed", "hosts_error",
+          "hosts_manual", "hosts_waived", "hosts_not_applicable", "failed_on", "error_on", "evidence",
+          "report")
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CELL_LIMIT = 32767  # characters in one Excel / LibreOffice cell
+
+
+def cell(value: object) -> str:
+    """A value as a spreadsheet-safe cell: one line, never a formula."""
+    text = str(value)
+    if text.startswith(_FORMULA_STARTS):
+        text = "'" + text
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
+def row(control: ControlRow) -> tuple[str, ...]:
+    where = f"{REPORT_HTML}#{control.anchor}"
+
+    def joined(values: Sequence[str], what: str) -> str:
+        text = "; ".join(values)
+        return text if len(text) < CELL_LIMIT else f"{len(values)} {what}, too many for one cell: see {where}"
+
+    hosts = control.hosts
+    values: tuple[object, ...] = (
+        control.control, control.title, control.result, joined(control.claims, "claims"),
+        joined(control.checks, "checks"),
+        hosts["pass"], hosts["fail"], hosts["error"], hosts["manual"], hosts["waived"], hosts["skip"],
+        joined(control.failed_on, "hosts"), joined(control.error_on, "hosts"),
+        joined(control.evidence, "evidence files"), where,
+    )
+    return tuple(cell(v) for v in values)
+
+
+def render(rows: Sequence[ControlRow]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quotes doubled
+    writer.writerow(HEADER)
+    writer.writerows(row(r) for r in rows)
+    return BOM + buffer.getvalue()

@@ -1,0 +1,206 @@
+"""Per-claim verdicts from a run's results: pass only when every applicable host ran and passed."""
+
+from __future__ import annotations
+
+from auditor.check import Status
+from auditor.claim_verdicts import NOT_RUN, Verdict, judge, judge_claim
+from auditor.model import CheckInfo, CheckResult, EvidenceRef, HostReport, RunReport
+from auditor.policy import AuditedPolicy, Claim, Policy
+
+HASHING = Claim(
+    "salted-password-hashing",
+    "Hasła są solone.",
+    "Passwords are salted.",
+    checks={"password_hashing": {}, "app_password_hashing": {}},
+)
+LOGS = Claim("log-retention", "Dzienniki 60 dni.", checks={"log_retention": {"min_days": 60}})
+BREACH = Claim("breach-notification-72h", "72 godziny.", manual="The incident-response procedure.")
+VAGUE = Claim("we-care", "Dbamy o dane.")
+
+
+def result(
+    check_id: str, status: Status, summary: str = "", probes: tuple[str, ...] = ("p",), host: str = "h"
+) -> CheckResult:
+    evidence = tuple(
+        EvidenceRef(f"{check_id}.{p}", f"evidence/{host}/{check_id}.{p}.json", "0" * 64, 1) for p in probes
+    )
+    return CheckResult(check_id, check_id, status, summary or f"{check_id} {status.value}", evidence=evidence)
+
+
+def host(name: str, *results: tuple[str, Status], reachable: bool = True, summary: str = "") -> HostReport:
+    built = tuple(result(check_id, status, summary, host=name) for check_id, status in results)
+    return HostReport(
+        name,
+        "10.0.0.1",
+        "ssh",
+        reachable,
+        None if reachable else "connection refused",
+        None if reachable else "unreachable",
+        {},
+        built,
+        1.0,
+    )
+
+
+def report(
+    *hosts: HostReport,
+    claims: tuple[Claim, ...] = (HASHING, LOGS, BREACH, VAGUE),
+    applies: dict[str, tuple[str, ...]] | None = None,
+    selected: tuple[str, ...] = ("app_password_hashing", "log_retention", "password_hashing"),
+) -> tuple[RunReport, AuditedPolicy]:
+    policy = Policy("shop", "Shop", "shop.txt", "pl", claims, "policy.yaml", "0" * 64)
+    names = tuple(h.name for h in hosts)
+    audited = AuditedPolicy(policy, applies or {c.id: names for c in claims}, selected)
+    checks = tuple(CheckInfo(c, c, (), ("ISO27001:2022 A.8.15",), "") for c in sorted(selected))
+    run = RunReport(
+        "20260101T000000Z-abcdef",
+        "2026-01-01T00:00:00Z",
+        "2026-01-01T00:00:01Z",
+        "0.1.0",
+        "me@here",
+        "inv.yaml",
+        "0" * 64,
+        checks,
+        hosts,
+        True,
+        policy=audited,
+    )
+    return run, audited
+
+
+PASS_BOTH = (
+    ("password_hashing", Status.PASS),
+    ("app_password_hashing", Status.PASS),
+    ("log_retention", Status.PASS),
+)
+
+
+def test_a_claim_holding_on_every_host_passes_and_links_its_results():
+    # Given two hosts where every check passes
+    run, audited = report(host("web1", *PASS_BOTH), host("web2", *PASS_BOTH))
+    # When the hashing claim is judged
+    verdict = judge_claim(run, audited, HASHING)
+    # Then it passes on both, linking each result card and citing the evidence
+    assert verdict.verdict is Verdict.PASS and verdict.summary == "holds on all 2 hosts"
+    assert [(r.host, r.check_id, r.anchor) for r in verdict.results] == [
+        ("web1", "password_hashing", "host-1-password_hashing"),
+        ("web1", "app_password_hashing", "host-1-app_password_hashing"),
+        ("web2", "password_hashing", "host-2-password_hashing"),
+        ("web2", "app_password_hashing", "host-2-app_password_hashing"),
+    ]
+    assert verdict.evidence == (
+        "evidence/web1/app_password_hashing.p.json",
+        "evidence/web1/password_hashing.p.json",
+        "evidence/web2/app_password_hashing.p.json",
+        "evidence/web2/password_hashing.p.json",
+    )
+    assert verdict.counts == {"pass": 4}
+
+
+def test_skip_is_not_applicable_on_that_host_but_skip_everywhere_is_never_pass():
+    # Given app_password_hashing skipped (no application database) where password_hashing passes
+    partly = (("password_hashing", Status.PASS), ("app_password_hashing", Status.SKIP))
+    run, audited = report(host("web1", *partly), host("web2", *partly, summary="no database"))
+    verdict = judge_claim(run, audited, HASHING)
+    # Then it passes, and the summary says which check did not apply, so a pass hides nothing
+    assert verdict.verdict is Verdict.PASS
+    assert verdict.summary == "holds on all 2 hosts; skipped: app_password_hashing"
+    # And a host where both are skipped counts as not applicable there
+    run, audited = report(
+        host("web1", *partly),
+        host("web2", ("password_hashing", Status.SKIP), ("app_password_hashing", Status.SKIP)),
+    )
+    verdict = judge_claim(run, audited, HASHING)
+    assert (
+        verdict.verdict is Verdict.PASS
+        and verdict.summary == "holds on 1 of 2 hosts (not applicable on web2); skipped: "
+        "app_password_hashing (app_password_hashing skip); password_hashing (password_hashing skip)"
+    )
+    # But when every result is skip, the claim is not verified, with the one reason given
+    run, audited = report(host("web1", ("log_retention", Status.SKIP), summary="no logs configured"))
+    verdict = judge_claim(run, audited, LOGS)
+    assert verdict.verdict is Verdict.NOT_VERIFIED
+    assert verdict.summary == "not verified: not applicable on any host (no logs configured)"
+
+
+def test_a_failure_on_one_host_fails_the_claim_naming_it_even_when_another_errs():
+    run, audited = report(
+        host("web1", ("log_retention", Status.PASS)),
+        host("db1", ("log_retention", Status.FAIL)),
+        host("dead", ("log_retention", Status.ERROR), reachable=False),
+    )
+    verdict = judge_claim(run, audited, LOGS)
+    assert verdict.verdict is Verdict.FAIL and verdict.summary == "fails on 1 of 3 hosts: db1"
+    assert verdict.hosts_by_state == {"pass": ("web1",), "fail": ("db1",), "error": ("dead",)}
+
+
+def test_an_unreachable_host_makes_the_claim_undetermined_never_pass():
+    run, audited = report(
+        host("web1", ("log_retention", Status.PASS)),
+        host("dead", ("log_retention", Status.ERROR), reachable=False),
+    )
+    verdict = judge_claim(run, audited, LOGS)
+    assert verdict.verdict is Verdict.ERROR
+    assert verdict.summary == "could not be determined on 1 of 2 hosts: dead (unreachable)"
+
+
+def test_checks_that_never_ran_leave_the_claim_not_verified():
+    # Given --check left log_retention out: it has no result on the host the claim applies to
+    run, audited = report(host("web1", ("password_hashing", Status.PASS)), selected=("password_hashing",))
+    verdict = judge_claim(run, audited, LOGS)
+    assert verdict.verdict is Verdict.NOT_VERIFIED
+    assert verdict.summary == "not verified: log_retention did not run on 1 of 1 host: web1 (not selected)"
+    assert [(r.status, r.anchor) for r in verdict.results] == [(NOT_RUN, "")]
+    # And a claim that applies to no audited host is not verified either
+    run, audited = report(host("web1", *PASS_BOTH), applies={"log-retention": ()})
+    assert judge_claim(run, audited, LOGS).summary == "not verified: it applies to none of the audited hosts"
+
+
+def test_manual_results_waivers_process_promises_and_uncovered_claims():
+    # Given a check asking for manual evidence on one host
+    run, audited = report(
+        host("web1", ("log_retention", Status.MANUAL)), host("web2", ("log_retention", Status.PASS))
+    )
+    assert judge_claim(run, audited, LOGS).verdict is Verdict.MANUAL
+    # A waived result with the rest passing is waived, with the count
+    run, audited = report(
+        host("web1", ("log_retention", Status.WAIVED)), host("web2", ("log_retention", Status.PASS))
+    )
+    waived = judge_claim(run, audited, LOGS)
+    assert (
+        waived.verdict is Verdict.WAIVED and waived.summary == "holds on 1 of 2; waived on 1 of 2 hosts: web1"
+    )
+    # A process promise is manual; a claim with neither checks nor a note is not covered
+    assert judge_claim(run, audited, BREACH).verdict is Verdict.MANUAL
+    assert judge_claim(run, audited, VAGUE).verdict is Verdict.NOT_COVERED
+
+
+def test_the_headline_answers_is_the_policy_true():
+    run, audited = report(
+        host("web1", *PASS_BOTH),
+        host(
+            "db1",
+            ("password_hashing", Status.PASS),
+            ("app_password_hashing", Status.SKIP),
+            ("log_retention", Status.FAIL),
+        ),
+    )
+    verdicts = judge(run, audited)
+    assert [v.verdict for v in verdicts.claims] == [
+        Verdict.PASS,
+        Verdict.FAIL,
+        Verdict.MANUAL,
+        Verdict.NOT_COVERED,
+    ]
+    assert verdicts.headline == (
+        "1 of 4 promises hold on all 2 hosts; 1 fails; 1 cannot be verified by a server; 1 has no check"
+    )
+    assert verdicts.counts == {
+        "pass": 1,
+        "fail": 1,
+        "error": 0,
+        "manual": 1,
+        "waived": 0,
+        "not_verified": 0,
+        "not_covered": 1,
+    }

@@ -1,0 +1,312 @@
+"""Claims files: loading, clear errors (file:line: key), finding a set, and planning a run."""
+
+import json
+import textwrap
+
+import jsonschema
+import pytest
+
+from auditor import inventory, policy, registry
+from tests.conftest import REPO, run_cli
+
+CHECKS = registry.load().checks
+
+GOOD = """\
+# auditor claims file, format 1
+format: 1
+policy:
+  id: shop
+  title: "Sklep — Polityka prywatności"
+  document: "shop.txt"
+  language: pl
+claims:
+  - id: salted-password-hashing
+    quote: "Hasła klientów są zabezpieczone przy pomocy szyfrowania z ciągiem zaburzającym."
+    gloss: "Customer passwords are stored as salted hashes."
+    source: "§ Bezpieczeństwo danych"
+    checks:
+      password_hashing: {}
+      app_password_hashing:
+    controls: ["ISO27001:2022 A.8.5", A.5.17]
+  - id: log-retention
+    quote: "Dzienniki są przechowywane przez 60 dni."
+    gloss: "Logs are kept for 60 days."
+    checks:
+      log_retention: {min_days: 60}
+    applies_to: [web]
+  - id: breach-notification-72h
+    quote: "Powiadomimy w ciągu 72 godzin."
+    manual: "Incident-response procedure naming the 72-hour duty."
+  - id: nothing-checkable
+    quote: "Dbamy o dane."
+"""
+
+INVENTORY = """\
+hosts:
+  web1: {address: 10.0.0.1, vars: {log_retention: {min_days: 30, exclude: ["/var/log/x"]}}}
+  web2: {address: 10.0.0.2}
+  db1: {address: 10.0.0.3}
+groups:
+  web: {hosts: [web1, web2]}
+"""
+
+
+def write(tmp_path, text, name="policy.yaml"):
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def load(tmp_path, text):
+    return policy.load(write(tmp_path, text), CHECKS)
+
+
+def test_a_good_file_loads_with_every_field(tmp_path):
+    # Given the agreed format with every key used
+    # When it is loaded
+    loaded = load(tmp_path, GOOD)
+    # Then the policy and its claims carry what the file says, controls in the checks' form
+    assert (loaded.id, loaded.title, loaded.document, loaded.language) == (
+        "shop", "Sklep — Polityka prywatności", "shop.txt", "pl")
+    salted, logs, breach, nothing = loaded.claims
+    assert salted.checks == {"password_hashing": {}, "app_password_hashing": {}}
+    assert salted.controls == ("ISO27001:2022 A.8.5", "ISO27001:2022 A.5.17")
+    assert salted.applies_to == ("all",) and salted.line == 9 and salted.source == "§ Bezpieczeństwo danych"
+    assert logs.checks == {"log_retention": {"min_days": 60}} and logs.applies_to == ("web",)
+    assert breach.manual.startswith("Incident-response") and not breach.checks
+    # And a claim with neither checks nor a manual note is warned about, naming its line
+    assert loaded.warnings == (f"{tmp_path / 'policy.yaml'}:26: claim nothing-checkable has no checks and no "
+                               "manual note; it is reported as not covered",)
+    assert len(loaded.sha256) == 64
+
+
+CLAIM = "policy: {id: p, title: T}\nclaims:\n  - id: c\n    quote: q\n"
+
+
+@pytest.mark.parametrize("text, line, fragment", [
+    (CLAIM + "    checks:\n      log_retention: {min_dayz: 60}\n", 6,
+     "claims[0].checks.log_retention.min_dayz: unknown parameter of log_retention (parameters: min_days"),
+    (CLAIM + "    checks:\n      log_retension: {}\n", 6,
+     "claims[0].checks.log_retension: unknown check id (checks: admin_change_audit"),
+    (CLAIM + "    checks:\n      log_retention: {min_days: sixty}\n", 6,
+     "claims[0].checks.log_retention.min_days: expected an integer, got 'sixty'"),
+    (CLAIM + "    qoute: x\n", 5, "claims[0].qoute: unknown key; expected one of: id, quote, gloss"),
+    ("policy: {id: p, title: T}\nclaims:\n  - id: c\n", 3, "claims[0].quote: missing"),
+    ("policy: {id: p, title: T}\nclaims:\n  - id: Log_Retention\n    quote: q\n", 3,
+     "claims[0].id: 'Log_Retention' is not kebab-case"),
+    (CLAIM + "  - id: c\n    quote: again\n", 5,
+     "claims[1].id: 'c' is already the id of the claim on line 3"),
+    (CLAIM + "    controls: [A.9.4.3]\n", 5,
+     "claims[0].controls: 'A.9.4.3' is not an ISO/IEC 27001:2022 Annex A"),
+    (CLAIM + "    applies_to: web\n", 5, "claims[0].applies_to: expected a list, got 'web'"),
+    ("format: 2\n" + CLAIM, 1, "format: this auditor reads claims files of format 1"),
+    ("policy: {id: p}\nclaims: []\n", 1, "policy.title: missing"),
+    ("policy: {id: p, title: T}\nclaims: []\n", 2, "claims: expected a list of claims"),
+    ("policy: {id: p, title: T, lang: pl}\n" + CLAIM.split("\n", 1)[1], 1,
+     "policy.lang: unknown key; expected one of: id, title, document, language"),
+    ("polcy: {id: p}\n", 1, "polcy: unknown key; expected format, policy, claims"),
+    ("policy: {id: p, title: T, language: Polish}\n" + CLAIM.split("\n", 1)[1], 1,
+     "policy.language: 'Polish' is not a language tag (e.g. pl, en, de-AT)"),
+    ("policy: {id: p, title: [T\n", 2, "not valid YAML"),
+    # Two claims for the same hosts giving the same check different values: split hosts or use vars
+    (CLAIM + "    checks: {log_retention: {min_days: 60}}\n  - id: d\n    quote: q\n"
+     "    checks: {log_retention: {min_days: 90}}\n", 6,
+     "claims.d.checks.log_retention.min_days: sets log_retention.min_days = 90, but claim c"),
+])
+def test_mistakes_name_file_line_and_key(tmp_path, text, line, fragment):
+    with pytest.raises(inventory.InventoryError) as error:
+        load(tmp_path, text)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'policy.yaml'}:{line}: "), message
+    assert fragment in message, message
+    assert "\n" not in message
+
+
+def test_a_conflict_names_both_claims_with_their_lines(tmp_path):
+    text = (CLAIM + "    checks: {log_retention: {min_days: 60}}\n  - id: d\n    quote: q\n"
+            "    checks: {log_retention: {min_days: 90}}\n")
+    with pytest.raises(inventory.InventoryError) as error:
+        load(tmp_path, text)
+    assert f"claim c ({tmp_path / 'policy.yaml'}:3) sets 60 for the same hosts" in str(error.value)
+    assert "split the hosts with applies_to" in str(error.value)
+
+
+def test_the_cli_reports_a_broken_claims_file_in_one_line_with_exit_2(tmp_path):
+    # Given a claims file with a misspelt parameter and a one-host local inventory
+    claims = write(tmp_path, CLAIM + "    checks:\n      log_retention: {min_dayz: 60}\n")
+    inv = write(tmp_path, "hosts:\n  here: {transport: local}\n", "inv.yaml")
+    # When a run is asked to audit it
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "-o", str(tmp_path / "out"))
+    # Then nothing runs: one line naming file, line and key; exit 2; no traceback
+    assert result.rc == 2
+    assert result.stderr.strip() == (
+        f"auditor: error: {claims}:6: claims[0].checks.log_retention.min_dayz: "
+        "unknown parameter of log_retention (parameters: min_days, log_dirs, exclude)")
+    assert not (tmp_path / "out").exists()
+
+
+def test_locate_finds_a_path_else_a_shipped_set_else_says_what_exists(tmp_path, monkeypatch):
+    path = write(tmp_path, GOOD)
+    assert policy.locate(str(path)) == path
+    assert policy.locate("policy.yaml", base=tmp_path) == path
+    shipped = policy.shipped()
+    assert set(shipped) >= {"apifonica", "cloudpbx", "voipstudio", "vipower", "host-tracker"}
+    assert policy.locate("vipower") == shipped["vipower"]
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"no shipped set named 'acme' \(shipped sets: apifonica"):
+        policy.locate("acme")
+    with pytest.raises(ValueError, match="no claims file .*missing.yaml"):
+        policy.locate("./missing.yaml")
+
+
+def test_the_inventory_names_a_policy_relative_to_itself(tmp_path):
+    # Given an inventory in another folder naming ./claims/policy.yaml
+    (tmp_path / "claims").mkdir()
+    write(tmp_path / "claims", GOOD)
+    inv_path = write(tmp_path, INVENTORY + "policy: claims/policy.yaml\n", "inv.yaml")
+    # When the inventory's policy is read
+    found = policy.from_inventory(inventory.load(inv_path, CHECKS), CHECKS)
+    # Then it is that file
+    assert found is not None and found.id == "shop" and found.path == str(tmp_path / "claims/policy.yaml")
+
+
+def test_an_unknown_policy_name_in_the_inventory_names_the_inventory_line(tmp_path):
+    inv_path = write(tmp_path, INVENTORY + "policy: acme\n", "inv.yaml")
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.from_inventory(inventory.load(inv_path, CHECKS), CHECKS)
+    assert str(error.value).startswith(f"{inv_path}:7: policy: no claims file")
+
+
+def test_an_inline_policy_keeps_the_inventory_lines(tmp_path):
+    # Given a policy: mapping inside the inventory, with a mistake on line 15
+    inline = ("policy:\n  policy: {id: inline, title: Inline}\n  claims:\n"
+              "    - id: logs\n      quote: q\n      checks: {log_retention: {min_days: 60}}\n")
+    good = write(tmp_path, INVENTORY + inline, "inv.yaml")
+    found = policy.from_inventory(inventory.load(good, CHECKS), CHECKS)
+    assert found is not None and found.id == "inline" and found.claims[0].line == 10
+    more = "    - id: more\n      quote: q\n      checks: {tls: {port: 1}}\n"
+    bad = write(tmp_path, INVENTORY + inline + more, "bad.yaml")
+    # Then the error names the inventory, the line and the key under policy.
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.from_inventory(inventory.load(bad, CHECKS), CHECKS)
+    assert str(error.value).startswith(f"{bad}:15: policy.claims[1].checks.tls.port: unknown parameter")
+
+
+def test_a_plan_runs_each_hosts_claim_checks_with_the_claims_parameters(tmp_path):
+    # Given the policy (log-retention applies to group web) and an inventory where web1 sets min_days 30
+    inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
+    loaded = load(tmp_path, GOOD)
+    # When the run is planned for every host
+    plan = policy.plan(loaded, inv, inv.hosts, CHECKS)
+    # Then web hosts run the hashing checks and log_retention, db1 only the hashing checks
+    ids = {name: [c.id for c in checks] for name, checks in plan.checks_for.items()}
+    assert ids == {"web1": ["app_password_hashing", "log_retention", "password_hashing"],
+                   "web2": ["app_password_hashing", "log_retention", "password_hashing"],
+                   "db1": ["app_password_hashing", "password_hashing"]}
+    assert [c.id for c in plan.checks] == ["app_password_hashing", "log_retention", "password_hashing"]
+    # And the claim's min_days 60 wins over web1's inventory 30, while its other vars stay
+    web1 = next(h for h in plan.hosts if h.name == "web1")
+    assert web1.params_for(CHECKS["log_retention"])["min_days"] == 60
+    assert web1.params_for(CHECKS["log_retention"])["exclude"] == ["/var/log/x"]
+    # And the override is warned about once, naming the claim's line and the host's value
+    overrides = [w for w in plan.warnings if "over the inventory's value" in w]
+    assert overrides == [f"{tmp_path / 'policy.yaml'}:17: claim log-retention sets log_retention.min_days = "
+                         "60, over the inventory's value on web1 (30); the policy's value is audited"]
+    assert plan.audited.claim_hosts == {"salted-password-hashing": ("web1", "web2", "db1"),
+                                        "log-retention": ("web1", "web2"),
+                                        "breach-notification-72h": ("web1", "web2", "db1"),
+                                        "nothing-checkable": ("web1", "web2", "db1")}
+
+
+def test_check_narrows_the_plan_and_an_unused_check_is_warned_about(tmp_path):
+    inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
+    plan = policy.plan(load(tmp_path, GOOD), inv, inv.hosts, CHECKS, only=["log_retention", "tls"])
+    assert {name: [c.id for c in checks] for name, checks in plan.checks_for.items()} == {
+        "web1": ["log_retention"], "web2": ["log_retention"], "db1": []}
+    assert "--check tls: no claim of policy shop uses it; not run" in plan.warnings
+    assert plan.audited.checks_selected == ("log_retention", "tls")
+
+
+def test_claims_for_overlapping_groups_with_different_values_are_refused(tmp_path):
+    # Given two claims for different names (web, web1) that share a host, with different min_days
+    text = GOOD.replace("  - id: breach-notification-72h", "  - id: logs-web1\n    quote: q\n"
+                        "    checks: {log_retention: {min_days: 90}}\n    applies_to: [web1]\n"
+                        "  - id: breach-notification-72h")
+    loaded = load(tmp_path, text)  # the file alone cannot tell that web1 is in web
+    inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
+    # When the run is planned
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.plan(loaded, inv, inv.hosts[:1], CHECKS)
+    # Then it is refused, naming both claims and the host
+    assert "claims.logs-web1.checks.log_retention.min_days: sets log_retention.min_days = 90, but claim " \
+           f"log-retention ({tmp_path / 'policy.yaml'}:17) sets 60 for host web1" in str(error.value)
+
+
+def test_applies_to_must_name_hosts_or_groups_of_the_inventory(tmp_path):
+    inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.plan(load(tmp_path, GOOD.replace("applies_to: [web]", "applies_to: [webs]")), inv, inv.hosts,
+                    CHECKS)
+    assert str(error.value).startswith(f"{tmp_path / 'policy.yaml'}:17: claims[1].applies_to: names no host "
+                                       "or group of")
+    assert "webs (hosts: web1, web2, db1; groups: web)" in str(error.value)
+
+
+def test_claims_show_lists_a_sets_claims_with_checks_and_parameters(tmp_path):
+    # Given a claims file, When `auditor claims show PATH` runs
+    result = run_cli("claims", "show", str(write(tmp_path, GOOD)))
+    # Then it lists each claim with its quote and its checks with parameters, and warns of the uncovered one
+    assert result.rc == 0, result.stderr
+    assert result.stdout.startswith("shop: Sklep — Polityka prywatności (shop.txt)\n")
+    assert ("\nlog-retention  (applies to web)\n"
+            "  quote: Dzienniki są przechowywane przez 60 dni.\n") in result.stdout
+    assert "  check: log_retention (min_days=60)\n" in result.stdout
+    assert ("nothing-checkable\n  quote: Dbamy o dane.\n"
+            "  not covered: no check and no manual note") in result.stdout
+    assert "claim nothing-checkable has no checks and no manual note" in result.stderr
+    # And an unknown name says which sets ship, with exit 2
+    missing = run_cli("claims", "show", "acme", cwd=tmp_path)
+    assert missing.rc == 2 and "no shipped set named 'acme' (shipped sets: apifonica" in missing.stderr
+
+
+def test_claims_extract_drafts_a_file_that_loads(tmp_path):
+    # Given a short Polish policy with two technical promises
+    text = tmp_path / "polityka.txt"
+    text.write_text("Polityka prywatności\n\nHasła nie są rejestrowane. "
+                    "Kopia zapasowa danych jest wykonywana codziennie.\n", encoding="utf-8")
+    # When a draft is extracted to a file
+    result = run_cli("claims", "extract", str(text), "-o", str(tmp_path / "draft.yaml"))
+    # Then the draft is a claims file this auditor loads, with the promises and their parameters
+    assert result.rc == 0, result.stderr
+    draft = policy.load(tmp_path / "draft.yaml", CHECKS)
+    assert {c.id: dict(c.checks) for c in draft.claims} == {
+        "passwords-not-logged": {"passwords_not_logged": {}},
+        "daily-backup": {"backups": {"max_age_hours": 26}}}
+    # And a missing file is one clear line with exit 2
+    missing = run_cli("claims", "extract", str(tmp_path / "nope.txt"))
+    assert missing.rc == 2
+    assert missing.stderr.strip() == f"auditor: error: {tmp_path / 'nope.txt'}: file not found"
+
+
+def test_a_local_run_with_a_policy_prints_a_line_per_claim_and_records_the_policy(tmp_path):
+    # Given the claims file and this machine as the only host
+    claims = write(tmp_path, GOOD)
+    inv = write(tmp_path, "hosts:\n  here: {transport: local}\ngroups:\n  web: {hosts: [here]}\n", "inv.yaml")
+    # When it is audited for password hashing only, with the table on stdout
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "--check", "password_hashing",
+                     "-o", str(tmp_path / "out"), "--format", "table")
+    # Then after the host table comes the policy's headline and one line per claim, in file order
+    block = result.stdout[result.stdout.index("policy shop: "):].splitlines()
+    assert block[0].startswith("policy shop: ") and "promises hold on the one host" in block[0]
+    assert [line.split()[1].rstrip(":") for line in block[1:]] == [
+        "salted-password-hashing", "log-retention", "breach-notification-72h", "nothing-checkable"]
+    assert block[2].split()[0] == "not_verified" and block[4].split()[0] == "not_covered"
+    # And the manifest lists, per host, only the checks it ran, and names the policy
+    manifest = json.loads(next((tmp_path / "out").glob("*/manifest.json")).read_text())
+    assert list(manifest["run"]["hosts"][0]["params"]) == ["password_hashing"]
+    assert manifest["run"]["policy"]["id"] == "shop"
+    # And report.json carries the policy section, valid against the committed schema
+    report = json.loads(next((tmp_path / "out").glob("*/report.json")).read_text())
+    jsonschema.validate(report, json.loads((REPO / "auditor/schema/report.schema.json").read_text()))
+    assert [c["verdict"] for c in report["policy"]["claims"]] == [
+        "not_verified", "not_verified", "manual", "not_covered"]
