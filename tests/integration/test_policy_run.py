@@ -5,8 +5,7 @@ promises (yescrypt and bcrypt in /etc/shadow, logrotate `rotate 60` daily with a
 log, a daily pg_dump with a fresh dump), `bad` breaks the hashing and log promises (md5crypt
 and DES, `rotate 4` weekly) but backs up like `good`. The claims file is written here in
 the agreed format, quoting the Apifonica policy; the same hosts are then audited with the
-shipped `--policy apifonica`, which also needs the app_data_encryption, data_residency and
-data_retention checks (built on another branch: until they are here that test skips).
+shipped `--policy apifonica`.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ import jsonschema
 import pytest
 import yaml
 
-from auditor import registry
 from tests.conftest import run_cli
 from tests.integration.sshhosts import (
     HostSpec,
@@ -89,7 +87,6 @@ claims:
     manual: "The register of data-subject requests with the dates received and answered."
     controls: ["A.5.34"]
 """
-SHIPPED_SET_CHECKS = {"app_data_encryption", "data_residency", "data_retention"}
 CLAIM_IDS = ["salted-password-hashing", "log-retention", "daily-backup", "application-passwords-hashed",
              "storage-hashing-web", "requests-answered-30-days"]
 
@@ -162,10 +159,8 @@ def policy_run(tmp_path_factory):
         with_key.write_text(inventory.read_text() + "policy: claims.yaml\n")
         narrowed = run_cli("run", "-i", str(with_key), "--check", "log_retention",
                            "-o", str(tmp / "narrowed"), "--format", "json")
-        shipped = None
-        if registry.load().checks.keys() >= SHIPPED_SET_CHECKS:
-            shipped = run_cli("run", "-i", str(inventory), "--policy", "apifonica",
-                              "-o", str(tmp / "shipped"), "--format", "json")
+        shipped = run_cli("run", "-i", str(inventory), "--policy", "apifonica",
+                          "-o", str(tmp / "shipped"), "--format", "json")
     run_dir = next((tmp / "reports").iterdir())
     return main, run_dir, narrowed, claims, shipped
 
@@ -288,8 +283,6 @@ def test_the_inventorys_policy_key_and_check_narrow_the_run(policy_run):
 
 def test_the_shipped_apifonica_set_audits_the_same_hosts(policy_run):
     *_, shipped = policy_run
-    if shipped is None:
-        pytest.skip(f"the shipped set needs the checks {', '.join(sorted(SHIPPED_SET_CHECKS))}")
     # Given `auditor run --policy apifonica` on the same two hosts
     report = shipped.json()
     claims = verdicts(report)

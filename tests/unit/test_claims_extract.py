@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from auditor import inventory, policy, registry
-from auditor.check import Check, Param
+from auditor import policy, registry
+from auditor.check import Check
 from auditor.claims_extract import Finding, draft, find, periods, sentences
 
 TESTS = Path(__file__).resolve().parent.parent
@@ -26,21 +26,6 @@ SHIPPED = Path(__file__).resolve().parents[2] / "auditor" / "policies"
 SHIPPED_DOCUMENTS = {"apifonica": "001", "cloudpbx": "000", "voipstudio": "002", "vipower": "003",
                      "host-tracker": "004"}
 
-_SOURCE_ITEM_KEYS = ("name", "kind", "query", "path", "database", "user")
-# The three checks being built on another branch, declared as policy_format.md agrees, so that
-# their parameters are validated here too; once merged, the real declarations are used.
-PENDING_CHECKS = (
-    Check(id="app_data_encryption", title="stand-in", claims=(), controls=(), probes=(), params=(
-        Param("sources", list, [], "", item_keys=_SOURCE_ITEM_KEYS), Param("max_rows", int, 10000, ""))),
-    Check(id="data_retention", title="stand-in", claims=(), controls=(), probes=(), params=(
-        Param("sources", list, [], "", item_keys=(*_SOURCE_ITEM_KEYS, "max_age_days")),
-        Param("max_age_days", int, 0, ""))),
-    Check(id="data_residency", title="stand-in", claims=(), controls=(), probes=(), params=(
-        Param("region", str, "", ""), Param("allowed_regions", list, [], ""),
-        Param("metadata", bool, False, ""))),
-)
-
-
 def normalised(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
@@ -49,11 +34,8 @@ def document(name: str) -> str:
     return (DOCUMENTS / name).read_text(encoding="utf-8")
 
 
-def checks_with_pending() -> dict[str, Check]:
-    checks = dict(registry.load(plugins=False).checks)
-    for stand_in in PENDING_CHECKS:
-        checks.setdefault(stand_in.id, stand_in)
-    return checks
+def registered_checks() -> dict[str, Check]:
+    return dict(registry.load(plugins=False).checks)
 
 
 def matching(findings: list[Finding], fragment: str) -> list[Finding]:
@@ -138,7 +120,7 @@ def test_draft_loads_with_the_policy_loader(name: str, tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(draft(document(name), name), encoding="utf-8")
     # When the claims-file loader reads it against the check catalogue
-    loaded = policy.load(path, checks_with_pending())
+    loaded = policy.load(path, registered_checks())
     # Then it loads (no unknown parameter, wrong type or conflicting values), every claim intact
     drafted = yaml.safe_load(path.read_text(encoding="utf-8"))["claims"]
     assert [claim.id for claim in loaded.claims] == [claim["id"] for claim in drafted]
@@ -330,23 +312,6 @@ def test_shipped_set_quotes_its_document_verbatim(set_id: str) -> None:
         assert claim.get("checks") or claim.get("manual"), f"{set_id}: {claim['id']} is not covered"
 
 
-@pytest.mark.parametrize("set_id", sorted(SHIPPED_DOCUMENTS))
-def test_shipped_set_loads_with_the_three_pending_checks_declared(set_id: str, tmp_path: Path) -> None:
-    # Given a shipped set and the catalogue plus the declared parameters of the three checks not yet merged
-    checks = checks_with_pending()
-    # When loaded  Then every check id, parameter name and type and every control is valid
-    loaded = policy.load(SHIPPED / f"{set_id}.yaml", checks)
-    assert loaded.id == set_id
-    assert not loaded.warnings
-    # And it plans on a one-host inventory: no two claims give a check different values there
-    inventory_path = tmp_path / "inventory.yaml"
-    inventory_path.write_text("hosts:\n  here: {transport: local}\n", encoding="utf-8")
-    hosts = inventory.load(inventory_path, checks)
-    plan = policy.plan(loaded, hosts, hosts.hosts, checks)
-    claimed = {check_id for claim in loaded.claims for check_id in claim.checks}
-    assert {check.id for check in plan.checks} == claimed
-
-
 @pytest.mark.parametrize(("set_id", "claim_id", "check", "params"), [
     ("apifonica", "log-retention", "log_retention", {"min_days": 60}),
     ("apifonica", "daily-backup", "backups", {"max_age_hours": 26, "max_interval_hours": 24}),
@@ -357,7 +322,7 @@ def test_shipped_set_loads_with_the_three_pending_checks_declared(set_id: str, t
 def test_shipped_sets_carry_the_parameters_of_their_promises(set_id: str, claim_id: str, check: str,
                                                              params: dict[str, Any]) -> None:
     # Given a shipped set  When loaded  Then the claim's check carries the parameter its sentence states
-    loaded = policy.load(SHIPPED / f"{set_id}.yaml", checks_with_pending())
+    loaded = policy.load(SHIPPED / f"{set_id}.yaml", registered_checks())
     [claim] = [c for c in loaded.claims if c.id == claim_id]
     assert claim.checks[check] == params
 
