@@ -20,9 +20,9 @@ from pathlib import Path
 
 import paramiko
 
-from auditor import __version__, inventory, pack, registry, rejudge, runner, signing
+from auditor import __version__, inventory, pack, registry, rejudge, runner, signing, tracking
 from auditor.check import Check
-from auditor.model import EXIT_USAGE, CheckInfo, RunReport, exit_code
+from auditor.model import EXIT_USAGE, CheckInfo, RunReport
 from auditor.report import catalogue, console, html, json_report, junit
 from auditor.transports.ssh import SshOptions, needs_passphrase
 
@@ -79,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                                help=f"sign the run's manifest with this key (default: ${signing.ENV_KEY}, "
                                     "else ~/.config/auditor/signing-key.pem when it exists)")
     signing_group.add_argument("--no-sign", action="store_true", help="do not sign, even if a key is set up")
+    tracking.add_run_arguments(run)
 
     lst = sub.add_parser("list", parents=[common], help="list checks (or hosts with --hosts)")
     lst.add_argument("--hosts", action="store_true", help="list the inventory's hosts instead")
@@ -109,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
     evaluate.add_argument("--skip-verify", action="store_true",
                           help="judge even when the pack does not verify (its verdicts prove nothing then)")
+    tracking.add_commands(sub)
     return parser
 
 
@@ -297,6 +299,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     signer = _signer(args)
     started = _utc_now()
+    tracked = tracking.prepare(args, inv, checks, loaded.checks, started)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     run_dir = args.output / run_id
     try:
@@ -310,7 +313,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                        passphrase=_passphrase(hosts)),
     )
     progress = console.Progress()
-    results, complete = runner.run(hosts, checks, run_dir, options, on_done=progress)
+    results, complete = runner.run(hosts, checks, run_dir, options, on_done=progress,
+                                   checks_for=tracked.checks_for)
     progress.finish()
     report = RunReport(
         run_id=run_id,
@@ -320,14 +324,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         operator=f"{getpass.getuser()}@{socket.gethostname()}",
         inventory_path=str(args.inventory),
         inventory_sha256=inv.sha256,
-        checks=tuple(CheckInfo(c.id, c.title, c.claims, c.controls, c.description) for c in checks),
+        checks=tuple(CheckInfo(c.id, c.title, c.claims, c.controls, c.description, c.trend_values)
+                     for c in checks),
         hosts=tuple(results),
         complete=complete,
         batched=options.batched,
         signer_fingerprint=signer.fingerprint if signer else None,
     )
+    report = tracked.finish(report, run_dir)
     write_reports(report, run_dir)
     pack.write_manifest(run_dir, _manifest_run(report, hosts, checks), signer)
+    tracked.record(report, run_dir)
+    if args.quiet:
+        if tracked.print_quiet(report, sys.stdout):
+            print(f"report: {run_dir / 'report.html'}", file=sys.stderr)
+        return tracked.exit_code(report)
     if signer is None:
         print("auditor: note: this run is NOT signed (make a key with `auditor keygen`)", file=sys.stderr)
     if args.format == "json":
@@ -339,7 +350,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                             and "NO_COLOR" not in os.environ)
         console.summary(report, sys.stdout, colour)
     print(f"report: {run_dir / 'report.html'}", file=sys.stderr)
-    return exit_code(report)
+    return tracked.exit_code(report)
 
 
 def write_reports(report: RunReport, run_dir: Path) -> None:
@@ -392,9 +403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         commands = {"run": cmd_run, "list": cmd_list, "keygen": cmd_keygen, "verify": cmd_verify,
-                    "pack": cmd_pack, "evaluate": cmd_evaluate}
+                    "pack": cmd_pack, "evaluate": cmd_evaluate, **tracking.COMMANDS}
         return int(commands[args.command](args))
-    except (UsageError, inventory.InventoryError) as exc:
+    except (UsageError, inventory.InventoryError, tracking.TrackingUsageError) as exc:
         print(f"auditor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -58,7 +58,21 @@ def summary(report: RunReport, stream: TextIO, colour: bool) -> None:
             if r.status in (Status.FAIL, Status.ERROR):
                 verdict = _paint(r.status.value, r.status, colour)
                 stream.write(f"{host.name} {r.check_id}: {verdict}: {r.summary}\n")
+    waived_lines(report, stream, colour)
     totals = report.totals()
     counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if totals[s.value])
     stream.write(f"{totals['hosts']} host(s), {counts or 'no results'}"
                  + ("" if report.complete else " — INTERRUPTED, partial report") + "\n")
+
+
+def waived_lines(report: RunReport, stream: TextIO, colour: bool) -> None:
+    """Each waived result with its justification, approver and expiry; expired waivers flagged."""
+    for host in report.hosts:
+        for r in host.results:
+            if r.status is Status.WAIVED and r.waiver is not None:
+                found = r.original_status.value if r.original_status else "not run"
+                stream.write(f"{host.name} {r.check_id}: {_paint('waived', Status.WAIVED, colour)} ({found}) "
+                             f"until {r.waiver.expires} by {r.waiver.approver}: {r.waiver.justification}\n")
+    for w in report.tracking.expired_waivers if report.tracking else ():
+        stream.write(f"EXPIRED WAIVER {w.source}: {w.check_id} on {', '.join(w.hosts)} expired {w.expires}; "
+                     "it no longer waives\n")

@@ -9,6 +9,7 @@ import jinja2
 
 from auditor.check import Status
 from auditor.model import RunReport
+from auditor.report import trend
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("auditor", "report/templates"),
@@ -28,6 +29,7 @@ def _plain(value: Any) -> str:
 
 
 _env.filters["plain"] = _plain
+_env.filters["trend_svg"] = trend.svg
 
 
 def render(report: RunReport) -> str:
@@ -38,4 +40,5 @@ def render(report: RunReport) -> str:
         for host in report.hosts
     ]
     return template.render(report=report, totals=report.totals(), matrix=matrix,
-                           checks=report.checks, Status=Status)
+                           checks=report.checks, Status=Status,
+                           trend_names={c.id: c.trend_values[0] for c in report.checks if c.trend_values})
