@@ -78,8 +78,14 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any],
     Changed values compare each check's trend values (`trend_keys`, from the registry), or
     every numeric value of a check the registry does not know.
     """
-    base, current = sorted((a, b), key=lambda r: (str(r["run"].get("started", "")), str(r["run"]["id"])))
+    base, current = sorted((a, b), key=_age)
     return drift(base, current, trend_keys)
+
+
+def _age(report: Mapping[str, Any]) -> tuple[str, str, int]:
+    """Start, end, then the history's insertion order: runs a second apart still sort right."""
+    run = report["run"]
+    return str(run.get("started", "")), str(run.get("finished", "")), int(run.get("history_row", 0))
 
 
 def drift(base: Mapping[str, Any], current: Mapping[str, Any],

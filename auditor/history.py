@@ -271,7 +271,8 @@ class History:
                 "check": check_id, "status": status, "original_status": original, "summary": summary,
                 "waiver": {"justification": justification} if justification else None,
                 "values": json.loads(values)})
-        return {"run": {"id": run.run_id, "started": run.started}, "hosts": list(hosts.values())}
+        return {"run": {"id": run.run_id, "started": run.started, "finished": run.finished,
+                        "history_row": run.id}, "hosts": list(hosts.values())}
 
     def series(self, check_id: str, host: str | None = None, since: str | None = None) -> list[SeriesRow]:
         """Status and trend values of one check over time, oldest first."""

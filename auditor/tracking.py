@@ -52,6 +52,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--history", type=Path, metavar="PATH",
                      help="history database (default: OUTPUT/history.sqlite)")
     run.add_argument("--no-history", action="store_true", help="do not record this run in the history")
+    run.add_argument("--history-timeout", type=float, default=history.BUSY_TIMEOUT_S, metavar="SECONDS",
+                     help="how long to wait for another run's write to the history (default 30)")
     run.add_argument("--waivers", type=Path, metavar="PATH",
                      help="waivers file (default: waivers.yaml next to the inventory, when it exists)")
     run.add_argument("--baseline", metavar="RUN",
@@ -137,6 +139,7 @@ class RunTracking:
     targets: list[notify.Target] = field(default_factory=list)
     notify_always: bool = False
     notes: list[str] = field(default_factory=list)
+    history_timeout: float = history.BUSY_TIMEOUT_S
 
     def checks_for(self, host: inventory.Host) -> Sequence[Check]:
         """The checks to run on a host: all, minus those an in-date `run: false` waiver stops."""
@@ -181,7 +184,7 @@ class RunTracking:
         earlier: dict[tuple[str, str], list[TrendPoint]] = {}
         if self.history_path is not None and self.history_path.exists():
             try:
-                with history.History(self.history_path) as store:
+                with history.History(self.history_path, self.history_timeout) as store:
                     earlier = store.trends(TREND_RUNS - 1)
             except history.HistoryError as exc:
                 _warn(f"no trends in this report: {exc}")
@@ -203,7 +206,7 @@ class RunTracking:
         manifest = run_dir / pack.MANIFEST
         digest = pack.sha256(manifest.read_bytes()) if manifest.exists() else None
         try:
-            with history.History(self.history_path) as store:
+            with history.History(self.history_path, self.history_timeout) as store:
                 store.record(report, run_dir, digest)
         except history.HistoryError as exc:
             _warn(f"this run was NOT recorded in the history (its report is complete): {exc}")
@@ -250,7 +253,9 @@ def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence
     """Read everything a run's tracking needs; refuses bad input before any host is contacted."""
     state = RunTracking(checks, started.date(), {h.name: h.groups for h in inv.hosts}, history_path(args),
                         fail_on_new=args.fail_on == "new", quiet=args.quiet, exit_zero=args.exit_zero,
-                        notify_always=args.notify_on == "always")
+                        notify_always=args.notify_on == "always", history_timeout=args.history_timeout)
+    if args.history_timeout < 0:
+        raise TrackingUsageError("--history-timeout must be 0 or more seconds")
     waiver_path = args.waivers or waivers.default_path(args.inventory)
     if args.waivers or waiver_path.exists():
         state.waiver_file = waivers.load(waiver_path, registry_checks, inv)
