@@ -119,6 +119,10 @@ def summary(report: RunReport, regressions: Sequence[Regression], report_path: s
     }
 
 
+class _Transient(Exception):
+    """A failure worth retrying (HTTP 5xx or 429); the message is the reason."""
+
+
 class _Permanent(Exception):
     """A refusal that retrying will not change (HTTP 4xx other than 429, bad credentials)."""
 
@@ -132,7 +136,7 @@ def _post(target: Target, payload: Mapping[str, Any], timeout: float) -> str:
             return f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
         if exc.code == 429 or exc.code >= 500:
-            raise OSError(f"HTTP {exc.code}") from None
+            raise _Transient(f"HTTP {exc.code}") from None
         raise _Permanent(f"HTTP {exc.code}") from None
 
 
@@ -191,6 +195,8 @@ def send(targets: Sequence[Target], payload: Mapping[str, Any], attempts: int = 
             except _Permanent as exc:
                 detail = str(exc)
                 break
+            except _Transient as exc:
+                detail = str(exc)
             except (OSError, smtplib.SMTPException) as exc:
                 detail = _reason(exc)
             if tries < attempts:
