@@ -103,7 +103,9 @@ def add_commands(sub: Any) -> None:
 
     sched = sub.add_parser("schedule",
                            help="print a systemd service + timer or a cron line for nightly audits")
-    sched.add_argument("--print", dest="kind", choices=("systemd", "cron"), required=True)
+    sched.add_argument("--print", dest="kind", required=True,
+                       choices=("systemd", "systemd-service", "systemd-timer", "cron"),
+                       help="systemd: service and timer, one after the other; or just one of them; or cron")
     sched.add_argument("-i", "--inventory", type=Path, default=Path("inventory.yaml"))
     sched.add_argument("-o", "--output", type=Path, default=Path("reports"))
     sched.add_argument("--user", default="auditor", help="the unprivileged user that runs the audit")
@@ -441,8 +443,9 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         if args.kind == "cron":
             out.write(schedule.cron(plan))
         else:
-            for text in schedule.systemd(plan).values():
-                out.write(f"{text}\n")
+            units = schedule.systemd(plan)
+            wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
+            out.write("\n".join(units[name] for name in wanted.get(args.kind, list(units))))
     except schedule.ScheduleError as exc:
         raise TrackingUsageError(str(exc)) from None
     return 0
