@@ -276,11 +276,15 @@ class History:
 
     def series(self, check_id: str, host: str | None = None, since: str | None = None) -> list[SeriesRow]:
         """Status and trend values of one check over time, oldest first."""
-        sql = ("SELECT runs.run_id, runs.started, results.host, results.status, results.original_status, "
-               "results.summary, results.key_values FROM results JOIN runs ON runs.id = results.run "
-               "WHERE results.check_id = ? AND (? IS NULL OR results.host = ?) AND runs.started >= ? "
-               "ORDER BY runs.started, runs.id, results.host")
-        rows = self._read(sql, (check_id, host, host, since or ""))
+        select = ("SELECT runs.run_id, runs.started, results.host, results.status, results.original_status, "
+                  "results.summary, results.key_values FROM results JOIN runs ON runs.id = results.run ")
+        order = " ORDER BY runs.started, runs.id, results.host"
+        if host is None:  # two fixed statements, so that SQLite can use the (check_id, host, run) index
+            rows = self._read(select + "WHERE results.check_id = ? AND runs.started >= ?" + order,
+                              (check_id, since or ""))
+        else:
+            rows = self._read(select + "WHERE results.check_id = ? AND results.host = ? AND runs.started >= ?"
+                              + order, (check_id, host, since or ""))
         return [SeriesRow(r[0], r[1], r[2], Status(r[3]), Status(r[4]) if r[4] else None, r[5],
                           json.loads(r[6])) for r in rows]
 
