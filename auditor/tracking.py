@@ -140,7 +140,6 @@ class RunTracking:
     exit_zero: bool = False
     targets: list[notify.Target] = field(default_factory=list)
     notify_always: bool = False
-    notes: list[str] = field(default_factory=list)
     history_timeout: float = history.BUSY_TIMEOUT_S
 
     def checks_for(self, host: inventory.Host) -> Sequence[Check]:
@@ -177,8 +176,6 @@ class RunTracking:
                     _warn(f"notification to {outcome.target} failed after {outcome.attempts} attempt(s): "
                           f"{outcome.detail}")
             tracking = replace(tracking, notifications=tuple(outcomes))
-        elif self.targets and self.baseline is None:
-            self.notes.append("no earlier run to compare with: no alert sent")
         report = replace(report, tracking=tracking)
         return replace(report, tracking=replace(tracking, trends=self._trends(report)))
 

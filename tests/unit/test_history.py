@@ -337,3 +337,28 @@ def test_json_report_records_trend_keys_only_from_results(work):
     assert results and all(r["waiver"] is None and r["original_status"] is None for r in results)
     db = sqlite3.connect(work / "reports" / "history.sqlite")
     assert {row[0] for row in db.execute("SELECT key_values FROM results")} == {'{"age_hours": 1.0}'}
+
+
+def test_the_trend_svg_is_well_formed_and_says_itself_in_words():
+    import xml.etree.ElementTree as ET
+
+    from auditor.model import TrendPoint
+    from auditor.report import trend
+    # Given four runs: pass, pass, fail and an error without a value
+    runs = [(Status.PASS, 2.0), (Status.PASS, 3.5), (Status.FAIL, 72.0), (Status.ERROR, None)]
+    points = [TrendPoint(f"r{i}", f"2025-01-0{i}T02:00:00Z", status, value)
+              for i, (status, value) in enumerate(runs, 1)]
+    # When drawn
+    svg = ET.fromstring(str(trend.svg(points, "newest_backup_age_hours")))
+    ns = "{http://www.w3.org/2000/svg}"
+    # Then it is one square per run in the status colour, a sparkline over the three values,
+    # and a title and aria-label that say the same
+    rects = svg.findall(f"{ns}rect")
+    assert [r.get("style") for r in rects] == ["fill:var(--pass)", "fill:var(--pass)", "fill:var(--fail)",
+                                               "fill:var(--error)"]
+    assert len(svg.find(f"{ns}polyline").get("points").split()) == 3
+    label = "last 4 run(s), oldest first: pass, pass, fail, error; newest_backup_age_hours: 2 → 3.5 → 72 → –"
+    assert svg.get("aria-label") == label and svg.find(f"{ns}title").text == label
+    assert rects[2].find(f"{ns}title").text == "r3 (2025-01-03T02:00:00Z): fail, newest_backup_age_hours 72"
+    # And with no points it draws nothing
+    assert str(trend.svg([])) == ""

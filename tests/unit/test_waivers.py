@@ -211,3 +211,22 @@ def test_a_missing_explicit_waivers_file_is_an_error(tmp_path):
     work = make_workspace(tmp_path)
     done, _ = audit(work, "--waivers", str(tmp_path / "nope.yaml"))
     assert done.rc == 2 and "nope.yaml: waivers file not found" in done.stderr
+
+
+def test_waiver_text_is_escaped_in_the_html(tmp_path):
+    # Given a waiver whose justification carries markup
+    work = make_workspace(tmp_path)
+    (work / "beta.age").write_text("no 70\n")
+    write_waivers(work, f"""\
+        waivers:
+          - check: age_file
+            hosts: [beta]
+            justification: "<script>alert(1)</script> see CHG-9"
+            approver: "<b>Mallory</b>"
+            expires: {NEXT_MONTH}
+        """)
+    done, run_dir = audit(work)
+    page = (run_dir / "report.html").read_text()
+    # Then the page shows it as text, never as markup
+    assert done.rc == 0 and "<script>alert(1)</script>" not in page and "<b>Mallory</b>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; see CHG-9" in page
