@@ -66,13 +66,20 @@ def summary(report: RunReport, stream: TextIO, colour: bool) -> None:
 
 
 def waived_lines(report: RunReport, stream: TextIO, colour: bool) -> None:
-    """Each waived result with its justification, approver and expiry; expired waivers flagged."""
+    """Waived results with justification, approver and expiry; expired waivers; regressions."""
     for host in report.hosts:
         for r in host.results:
             if r.status is Status.WAIVED and r.waiver is not None:
                 found = r.original_status.value if r.original_status else "not run"
                 stream.write(f"{host.name} {r.check_id}: {_paint('waived', Status.WAIVED, colour)} ({found}) "
                              f"until {r.waiver.expires} by {r.waiver.approver}: {r.waiver.justification}\n")
-    for w in report.tracking.expired_waivers if report.tracking else ():
+    tracking = report.tracking
+    for w in tracking.expired_waivers if tracking else ():
         stream.write(f"EXPIRED WAIVER {w.source}: {w.check_id} on {', '.join(w.hosts)} expired {w.expires}; "
                      "it no longer waives\n")
+    if tracking is not None and tracking.baseline is not None:
+        for regression in tracking.regressions:
+            before = regression.baseline_status.value if regression.baseline_status else "new"
+            now = _paint(regression.status.value, regression.status, colour)
+            stream.write(f"REGRESSION {regression.host} {regression.check_id}: {before} -> {now}\n")
+        stream.write(f"against run {tracking.baseline}: {len(tracking.regressions)} regression(s)\n")

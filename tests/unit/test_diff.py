@@ -135,6 +135,8 @@ def test_fail_on_new_exits_non_zero_only_for_regressions(tmp_path):
     assert [(r["host"], r["baseline_status"], r["status"]) for r in data["baseline"]["regressions"]] == [
         ("beta", "pass", "fail")]
     assert "Against the baseline" in (second_dir / "report.html").read_text()
+    table, _ = audit(work, "--baseline", str(second_dir), "--format", "table", "--no-history")
+    assert table.stdout.endswith(f"against run {second_dir.name}: 0 regression(s)\n2 host(s), 2 fail\n")
     # When a third run changes nothing
     third, _ = audit(work, "--baseline", "last", "--fail-on", "new")
     # Then it exits 0 even though both fails persist, while --fail-on any still exits 1
