@@ -75,10 +75,14 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="regression (default): alert only when something regressed; always: every run")
 
 
-def _history_arguments(parser: argparse.ArgumentParser) -> None:
+def _history_arguments(parser: argparse.ArgumentParser, inherited: bool = False) -> None:
+    # A subcommand's own defaults would overwrite what was given before its name
+    # (`history -o X prune`), so there they are left out.
     parser.add_argument("--history", type=Path, metavar="PATH",
+                        default=argparse.SUPPRESS if inherited else None,
                         help="history database (default: OUTPUT/history.sqlite)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("reports"),
+    parser.add_argument("-o", "--output", type=Path,
+                        default=argparse.SUPPRESS if inherited else Path("reports"),
                         help="the runs' output folder, where the history lives (default: reports/)")
 
 
@@ -89,9 +93,9 @@ def add_commands(sub: Any) -> None:
     hist.add_argument("--host", metavar="NAME", help="only this host (with --check)")
     hist.add_argument("--since", metavar="AGE", help="only runs since 90d, 12w, 6m, 1y or a date YYYY-MM-DD")
     hist.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    hist_sub = hist.add_subparsers(dest="history_command", metavar="prune")
+    hist_sub = hist.add_subparsers(dest="history_command", metavar="[prune]")
     prune = hist_sub.add_parser("prune", help="delete old runs from the history (not their folders)")
-    _history_arguments(prune)
+    _history_arguments(prune, inherited=True)
     prune.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 400d, 56w, 13m, 1y")
     prune.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
 

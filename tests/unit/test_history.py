@@ -288,7 +288,7 @@ def test_prune_deletes_old_runs_and_a_dry_run_changes_nothing(tmp_path):
     with History(path) as store:
         assert len(store.runs()) == 3
     # When pruning for real
-    done = run_cli("history", "prune", "--older-than", "400d", "--history", str(path))
+    done = run_cli("history", "-o", str(tmp_path / "reports"), "prune", "--older-than", "400d")
     # Then the two old runs and their rows are gone, the folders are kept and named
     assert done.rc == 0 and "deleted 2 run(s)" in done.stdout
     assert str(tmp_path / "reports" / "000001") in done.stdout and (tmp_path / "reports" / "000001").is_dir()
