@@ -296,8 +296,10 @@ def _baseline(source: str, path: Path | None) -> dict[str, Any] | None:
     try:
         with history.History(path) as store:
             if source in ("last", "previous"):
-                rows = store.runs(limit=1)  # the run before this one: the newest recorded
-                return store.snapshot(rows[0]) if rows else None
+                # The run before this one: the newest recorded that finished. An interrupted
+                # run's "not checked" errors would hide every regression behind them.
+                newest = next((r for r in store.runs() if r.complete), None)
+                return store.snapshot(newest) if newest else None
             return store.snapshot(store.find(source))
     except history.HistoryError as exc:
         raise TrackingUsageError(f"--baseline {source}: {exc}") from None

@@ -11,7 +11,7 @@ import jsonschema
 from auditor import diff
 from auditor.check import Status
 from tests.conftest import REPO, run_cli
-from tests.unit.test_history import audit, make_workspace
+from tests.unit.test_history import audit, fake_report, make_workspace
 
 SCHEMA = json.loads((REPO / "auditor/schema/report.schema.json").read_text())
 
@@ -180,3 +180,25 @@ def test_exit_zero_exits_0_with_fails_but_not_on_usage_errors(tmp_path):
     assert done.rc == 0 and done.json()["totals"]["fail"] == 1
     bad = run_cli("run", "-i", str(work / "missing.yaml"), "--exit-zero")
     assert bad.rc == 2
+
+
+def test_an_interrupted_run_is_never_the_baseline(tmp_path):
+    # Given a complete run where all pass, then an interrupted run where every result is an error
+    from dataclasses import replace
+
+    from auditor.history import History
+    from auditor.model import CheckResult, HostReport
+    work = make_workspace(tmp_path)
+    _, first_dir = audit(work)
+    not_checked = (CheckResult("age_file", "Age", Status.ERROR, "not checked"),)
+    broken = tuple(HostReport(name, name, "local", True, "interrupted", "interrupted", {}, not_checked, 1.0)
+                   for name in ("alpha", "beta"))
+    interrupted = replace(fake_report("ffffff", started="2099-01-01T00:00:00Z"), hosts=broken, complete=False)
+    with History(work / "reports" / "history.sqlite") as store:
+        store.record(interrupted, work / "reports" / "x", None)
+    # When beta breaks and the next run compares with "previous"
+    (work / "beta.age").write_text("no 70\n")
+    done, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
+    # Then the baseline is the last complete run, and beta's fail is a regression
+    assert done.rc == 1 and done.json()["baseline"]["run"] == first_dir.name
+    assert [r["host"] for r in done.json()["baseline"]["regressions"]] == ["beta"]
