@@ -92,6 +92,7 @@ class Check:
     description: str = ""  # filled from the module docstring by the registry
     evaluate: Callable[[Outputs, Params], Result] | None = None  # set by the registry
     source: str = ""  # where the check was loaded from, for error messages
+    trend_values: tuple[str, ...] = ()  # keys of Result.values that history tracks over time
 
     def default_params(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}

@@ -20,9 +20,20 @@ from pathlib import Path
 
 import paramiko
 
-from auditor import __version__, claim_verdicts, inventory, pack, policy, registry, rejudge, runner, signing
+from auditor import (
+    __version__,
+    claim_verdicts,
+    inventory,
+    pack,
+    policy,
+    registry,
+    rejudge,
+    runner,
+    signing,
+    tracking,
+)
 from auditor.check import Check
-from auditor.model import EXIT_USAGE, CheckInfo, RunReport, exit_code
+from auditor.model import EXIT_USAGE, CheckInfo, RunReport
 from auditor.report import catalogue, console, controls_csv, html, json_report, junit
 from auditor.transports.ssh import SshOptions, needs_passphrase
 
@@ -83,6 +94,7 @@ def _parser() -> argparse.ArgumentParser:
                                help=f"sign the run's manifest with this key (default: ${signing.ENV_KEY}, "
                                     "else ~/.config/auditor/signing-key.pem when it exists)")
     signing_group.add_argument("--no-sign", action="store_true", help="do not sign, even if a key is set up")
+    tracking.add_run_arguments(run)
 
     lst = sub.add_parser("list", parents=[common], help="list checks (or hosts with --hosts)")
     lst.add_argument("--hosts", action="store_true", help="list the inventory's hosts instead")
@@ -122,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     show = claims_sub.add_parser("show", parents=[common], help="list a claims set's claims "
                                  "(without NAME|PATH: the shipped sets)")
     show.add_argument("policy", nargs="?", metavar="NAME|PATH", help="a shipped set's id, or a claims file")
+    tracking.add_commands(sub)
     return parser
 
 
@@ -332,6 +345,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     signer = _signer(args)
     started = _utc_now()
+    tracked = tracking.prepare(args, inv, checks, loaded.checks, started)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     run_dir = args.output / run_id
     try:
@@ -345,8 +359,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                        passphrase=_passphrase(hosts)),
     )
     progress = console.Progress()
-    results, complete = runner.run(hosts, checks, run_dir, options, on_done=progress,
-                                   checks_for=(lambda h: plan.checks_for[h.name]) if plan else None)
+
+    def checks_for(host: inventory.Host) -> list[Check]:
+        """The checks of the claims that apply to the host (all without a policy), minus waived ones."""
+        return list(tracked.checks_for(host, plan.checks_for[host.name] if plan else checks))
+
+    results, complete = runner.run(hosts, checks, run_dir, options, on_done=progress, checks_for=checks_for)
     progress.finish()
     report = RunReport(
         run_id=run_id,
@@ -356,15 +374,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         operator=f"{getpass.getuser()}@{socket.gethostname()}",
         inventory_path=str(args.inventory),
         inventory_sha256=inv.sha256,
-        checks=tuple(CheckInfo(c.id, c.title, c.claims, c.controls, c.description) for c in checks),
+        checks=tuple(CheckInfo(c.id, c.title, c.claims, c.controls, c.description, c.trend_values)
+                     for c in checks),
         hosts=tuple(results),
         complete=complete,
         batched=options.batched,
         signer_fingerprint=signer.fingerprint if signer else None,
         policy=plan.audited if plan else None,
     )
+    report = tracked.finish(report, run_dir)
     write_reports(report, run_dir)
     pack.write_manifest(run_dir, _manifest_run(report, hosts, checks), signer)
+    tracked.record(report, run_dir)
+    if args.quiet:
+        if tracked.print_quiet(report, sys.stdout):
+            print(f"report: {run_dir / 'report.html'}", file=sys.stderr)
+        return tracked.exit_code(report)
     if signer is None:
         print("auditor: note: this run is NOT signed (make a key with `auditor keygen`)", file=sys.stderr)
     if args.format == "json":
@@ -380,7 +405,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if report.policy is not None:
             console.policy_summary(claim_verdicts.judge(report, report.policy), sys.stdout, colour)
     print(f"report: {run_dir / 'report.html'}", file=sys.stderr)
-    return exit_code(report)
+    return tracked.exit_code(report)
 
 
 def write_reports(report: RunReport, run_dir: Path) -> None:
@@ -497,9 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         commands = {"run": cmd_run, "list": cmd_list, "keygen": cmd_keygen, "verify": cmd_verify,
-                    "pack": cmd_pack, "evaluate": cmd_evaluate, "claims": cmd_claims}
+                    "pack": cmd_pack, "evaluate": cmd_evaluate, "claims": cmd_claims, **tracking.COMMANDS}
         return int(commands[args.command](args))
-    except (UsageError, inventory.InventoryError) as exc:
+    except (UsageError, inventory.InventoryError, tracking.TrackingUsageError) as exc:
         print(f"auditor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

@@ -31,6 +31,8 @@ class CheckResult:
     evidence: tuple[EvidenceRef, ...] = ()
     values: Mapping[str, Any] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
+    original_status: Status | None = None  # what the check found, when a waiver made it `waived`
+    waiver: WaiverNote | None = None  # the waiver that matched this result (applied or not needed)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class CheckInfo:
     claims: tuple[str, ...]
     controls: tuple[str, ...]
     description: str
+    trend_values: tuple[str, ...] = ()  # keys of the results' values that history tracks
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class RunReport:
     batched: bool = True
     signer_fingerprint: str | None = None  # None: the run is not signed
     policy: AuditedPolicy | None = None  # the claims file audited (--policy / inventory policy:)
+    tracking: Tracking | None = None  # waivers, baseline, regressions, notifications, trends (issue 6)
 
     def totals(self) -> dict[str, int]:
         counts = Counter(r.status.value for h in self.hosts for r in h.results)
@@ -112,3 +116,62 @@ def exit_code(report: RunReport) -> int:
     if Status.ERROR in statuses or any(not h.reachable or h.error for h in report.hosts):
         return EXIT_HOST_ERROR
     return EXIT_OK
+
+
+# Scheduled audits: waivers, baselines, regressions, alerts and trends (see auditor.waivers,
+# auditor.diff, auditor.notify, auditor.history). Every field defaults to "not used".
+
+
+@dataclass(frozen=True)
+class WaiverNote:
+    """An approved exception, as reports show it next to the result it covers."""
+
+    check_id: str
+    justification: str
+    approver: str
+    expires: str  # YYYY-MM-DD; the waiver holds through that day (UTC)
+    source: str  # "waivers.yaml:12", where it is written
+    applied: bool = True  # False: the result passed on its own ("waiver not needed")
+    hosts: tuple[str, ...] = ()  # the host patterns as written
+
+
+@dataclass(frozen=True)
+class Regression:
+    """A result that is fail or error now and was not in the baseline (or a new host/check)."""
+
+    host: str
+    check_id: str
+    status: Status
+    baseline_status: Status | None  # None: the host or check was not in the baseline
+    summary: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One alert attempt's outcome; `target` is masked (no secret path or token)."""
+
+    target: str
+    ok: bool
+    attempts: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    run_id: str
+    started: str
+    status: Status
+    value: float | None  # the check's first numeric trend value, None when it has none
+
+
+@dataclass(frozen=True)
+class Tracking:
+    waiver_file: str | None = None
+    expired_waivers: tuple[WaiverNote, ...] = ()
+    unused_waivers: tuple[WaiverNote, ...] = ()
+    baseline: str | None = None  # the baseline run's id, when --baseline (or --notify) named one
+    baseline_source: str | None = None  # what was asked for: "previous", a run id or a folder
+    regressions: tuple[Regression, ...] = ()
+    notifications: tuple[Notification, ...] = ()
+    trends: Mapping[tuple[str, str], tuple[TrendPoint, ...]] = field(default_factory=dict)  # (host, check)
+    history_error: str | None = None

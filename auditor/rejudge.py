@@ -68,8 +68,10 @@ def rejudge(contents: PackContents, checks: Mapping[str, Check]) -> list[Rejudge
         collected = host["reachable"] and not host.get("error")
         for recorded in host["results"]:
             check = checks.get(recorded["check"])
-            if not collected:
-                today, summary = recorded["status"], "(host was not collected; nothing to re-judge)"
+            # A waived result is compared by what the check found; a `run: false` waiver left no evidence.
+            found = recorded.get("original_status") or recorded["status"]
+            if not collected or found == "waived":
+                today, summary = found, "(not collected; nothing to re-judge)"
             elif check is None:
                 today, summary = None, "this check is not available in this auditor"
             else:
@@ -79,6 +81,6 @@ def rejudge(contents: PackContents, checks: Mapping[str, Check]) -> list[Rejudge
                 })
                 outcome = judge(check, outputs, dict(recorded["params"]))
                 today, summary = outcome.status.value, outcome.summary
-            verdicts.append(Rejudged(host["name"], recorded["check"], recorded["status"], today,
+            verdicts.append(Rejudged(host["name"], recorded["check"], found, today,
                                      recorded["summary"], summary))
     return verdicts

@@ -64,6 +64,7 @@ def _script(params: Params) -> str:
 
 CHECK = Check(
     id="app_password_hashing",
+    trend_values=("weak_values", "values_by_scheme"),
     title="Application passwords are stored as salted, slow hashes",
     claims=("salted-password-hashing",),
     controls=("ISO27001:2022 A.8.5", "ISO27001:2022 A.5.17", "ISO27001:2022 A.8.24"),

@@ -133,6 +133,7 @@ RSYSLOG_INCLUDES = r"""awk '
 
 CHECK = Check(
     id="auth_logging",
+    trend_values=("records_missing_fields",),
     title="Login attempts are logged with date, time, user and source address",
     claims=("login-attempts-logged",),
     controls=("ISO27001:2022 A.8.15", "ISO27001:2022 A.8.5", "ISO27001:2022 A.8.17"),

@@ -290,6 +290,7 @@ def _artefacts_script(params: Params) -> str:
 
 CHECK = Check(
     id="backups",
+    trend_values=("newest_backup_age_hours",),
     title="A backup job runs every day and the newest backup is fresh",
     claims=("daily-backup",),
     controls=("ISO27001:2022 A.8.13",),

@@ -156,6 +156,7 @@ MYSQL_SERVER_GROUPS = ("mysqld", "server", "mariadb", "mariadbd", "mysqld_safe",
 
 CHECK = Check(
     id="db_network_restricted",
+    trend_values=("exposed_listeners",),
     title="Database servers are reachable only from loopback or restricted networks",
     claims=("database-network-restricted",),
     controls=("ISO27001:2022 A.8.20", "ISO27001:2022 A.8.22"),

@@ -82,6 +82,7 @@ zfs get -H -o name,property,value encryption,keystatus -t filesystem,volume
 
 CHECK = Check(
     id="disk_encryption",
+    trend_values=("storage_unencrypted",),
     title="Disks holding data are encrypted (root, data mounts, swap)",
     claims=("disk-encryption", "encryption-and-access-control"),
     controls=("ISO27001:2022 A.8.24", "ISO27001:2022 A.7.10"),

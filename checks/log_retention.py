@@ -50,6 +50,7 @@ def _disk_script(params: Params) -> str:
 
 CHECK = Check(
     id="log_retention",
+    trend_values=("oldest_log_days",),
     title="Logs are kept for at least the promised number of days",
     claims=("log-retention",),
     controls=("ISO27001:2022 A.8.15",),

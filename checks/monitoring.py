@@ -98,6 +98,7 @@ def _units_script(params: Params) -> str:
 
 CHECK = Check(
     id="monitoring",
+    trend_values=("agents_running",),
     title="A monitoring agent runs 24/7, and smartd watches physical disks",
     claims=("monitoring-24-7", "storage-monitored"),
     controls=("ISO27001:2022 A.8.16",),

@@ -60,6 +60,7 @@ exit 0
 
 CHECK = Check(
     id="password_hashing",
+    trend_values=("accounts_by_scheme",),
     title="Account passwords use a salted, slow hash",
     claims=("salted-password-hashing",),
     controls=("ISO27001:2022 A.8.5", "ISO27001:2022 A.5.17", "ISO27001:2022 A.8.24"),

@@ -241,6 +241,7 @@ def _script(params: Params) -> str:
 
 CHECK = Check(
     id="passwords_not_logged",
+    trend_values=("findings",),
     title="No passwords in logs or shell histories",
     claims=("passwords-not-logged",),
     controls=("ISO27001:2022 A.8.15", "ISO27001:2022 A.5.17", "ISO27001:2022 A.8.11",

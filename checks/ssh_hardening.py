@@ -115,6 +115,7 @@ NAMES = {"permitrootlogin": "PermitRootLogin", "passwordauthentication": "Passwo
 
 CHECK = Check(
     id="ssh_hardening",
+    trend_values=("weak_algorithms",),
     title="SSH needs keys, refuses root passwords and weak algorithms",
     claims=("encryption-and-access-control",),
     controls=("ISO27001:2022 A.8.5", "ISO27001:2022 A.8.2", "ISO27001:2022 A.8.9"),

@@ -51,6 +51,7 @@ STRENGTH_CODES = (66, 67, 68)  # EE key too small, CA key too small, CA md too w
 
 CHECK = Check(
     id="tls",
+    trend_values=("min_days_to_expiry",),
     title="HTTPS endpoints use current TLS, a valid certificate, HSTS and an HTTP redirect",
     claims=("https-in-transit", "encryption-and-access-control"),
     controls=("ISO27001:2022 A.8.24", "ISO27001:2022 A.8.21", "ISO27001:2022 A.5.14"),

@@ -59,6 +59,7 @@ def summary(report: RunReport, stream: TextIO, colour: bool) -> None:
             if r.status in (Status.FAIL, Status.ERROR):
                 verdict = _paint(r.status.value, r.status, colour)
                 stream.write(f"{host.name} {r.check_id}: {verdict}: {r.summary}\n")
+    waived_lines(report, stream, colour)
     totals = report.totals()
     counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if totals[s.value])
     stream.write(f"{totals['hosts']} host(s), {counts or 'no results'}"
@@ -74,3 +75,21 @@ def policy_summary(verdicts: PolicyVerdicts, stream: TextIO, colour: bool) -> No
         if colour and claim.verdict.value in _COLOURS:
             text = _paint(text, Status(claim.verdict.value), colour)
         stream.write(f"  {text}  {claim.claim.id}: {claim.summary}\n")
+def waived_lines(report: RunReport, stream: TextIO, colour: bool) -> None:
+    """Waived results with justification, approver and expiry; expired waivers; regressions."""
+    for host in report.hosts:
+        for r in host.results:
+            if r.status is Status.WAIVED and r.waiver is not None:
+                found = r.original_status.value if r.original_status else "not run"
+                stream.write(f"{host.name} {r.check_id}: {_paint('waived', Status.WAIVED, colour)} ({found}) "
+                             f"until {r.waiver.expires} by {r.waiver.approver}: {r.waiver.justification}\n")
+    tracking = report.tracking
+    for w in tracking.expired_waivers if tracking else ():
+        stream.write(f"EXPIRED WAIVER {w.source}: {w.check_id} on {', '.join(w.hosts)} expired {w.expires}; "
+                     "it no longer waives\n")
+    if tracking is not None and tracking.baseline is not None:
+        for regression in tracking.regressions:
+            before = regression.baseline_status.value if regression.baseline_status else "new"
+            now = _paint(regression.status.value, regression.status, colour)
+            stream.write(f"REGRESSION {regression.host} {regression.check_id}: {before} -> {now}\n")
+        stream.write(f"against run {tracking.baseline}: {len(tracking.regressions)} regression(s)\n")

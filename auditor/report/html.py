@@ -10,6 +10,7 @@ import jinja2
 from auditor import claim_verdicts
 from auditor.check import Status
 from auditor.model import RunReport
+from auditor.report import trend
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("auditor", "report/templates"),
@@ -29,6 +30,7 @@ def _plain(value: Any) -> str:
 
 
 _env.filters["plain"] = _plain
+_env.filters["trend_svg"] = trend.svg
 
 
 def render(report: RunReport) -> str:
@@ -41,4 +43,5 @@ def render(report: RunReport) -> str:
     policy_view = claim_verdicts.judge(report, report.policy) if report.policy else None
     return template.render(report=report, totals=report.totals(), matrix=matrix,
                            checks=report.checks, Status=Status, policy_view=policy_view,
-                           controls=claim_verdicts.controls_matrix(report, policy_view))
+                           controls=claim_verdicts.controls_matrix(report, policy_view),
+                           trend_names={c.id: c.trend_values[0] for c in report.checks if c.trend_values})

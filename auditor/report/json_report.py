@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from auditor.claim_verdicts import ClaimVerdict, PolicyVerdicts, judge
-from auditor.model import CheckResult, HostReport, RunReport
+from auditor.model import CheckResult, HostReport, RunReport, Tracking, WaiverNote
 
 SCHEMA_VERSION = 1
 
@@ -25,6 +25,8 @@ def _result(r: CheckResult) -> dict[str, Any]:
         "evidence": [
             {"probe": e.probe, "path": e.path, "sha256": e.sha256, "size": e.size} for e in r.evidence
         ],
+        "original_status": r.original_status.value if r.original_status else None,
+        "waiver": _waiver(r.waiver) if r.waiver else None,
     }
 
 
@@ -104,10 +106,32 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         ],
         "hosts": [_host(h) for h in report.hosts],
         "totals": report.totals(),
+        **_tracking(report.tracking),
     }
     if report.policy is not None:  # no empty section without a policy
         data["policy"] = _policy(judge(report, report.policy))
     return data
+
+
+def _waiver(w: WaiverNote) -> dict[str, Any]:
+    return {"check": w.check_id, "hosts": list(w.hosts), "justification": w.justification,
+            "approver": w.approver, "expires": w.expires, "source": w.source, "applied": w.applied}
+
+
+def _tracking(t: Tracking | None) -> dict[str, Any]:
+    """Waivers, the baseline with its regressions, and alert outcomes (scheduled audits)."""
+    t = t or Tracking()
+    return {
+        "waivers": {"file": t.waiver_file, "expired": [_waiver(w) for w in t.expired_waivers],
+                    "unused": [_waiver(w) for w in t.unused_waivers]},
+        "baseline": None if t.baseline_source is None else {
+            "requested": t.baseline_source, "run": t.baseline,
+            "regressions": [{"host": r.host, "check": r.check_id, "status": r.status.value,
+                             "baseline_status": r.baseline_status.value if r.baseline_status else None,
+                             "summary": r.summary} for r in t.regressions]},
+        "notifications": [{"target": n.target, "ok": n.ok, "attempts": n.attempts, "detail": n.detail}
+                          for n in t.notifications],
+    }
 
 
 def render(report: RunReport) -> str:

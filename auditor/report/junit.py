@@ -26,6 +26,11 @@ def render(report: RunReport) -> str:
                 ET.SubElement(case, "failure", message=result.summary).text = text
             elif result.status is Status.ERROR:
                 ET.SubElement(case, "error", message=result.summary).text = text
+            elif result.status is Status.WAIVED and result.waiver is not None:
+                w = result.waiver
+                skipped = ET.SubElement(case, "skipped", message=f"waived until {w.expires} by {w.approver}: "
+                                        f"{w.justification}")
+                skipped.text = f"found: {result.original_status or 'not run'}: {text}"
             elif result.status in (Status.SKIP, Status.MANUAL, Status.WAIVED):
                 ET.SubElement(case, "skipped", message=f"{result.status.value}: {result.summary}")
             else:

@@ -109,7 +109,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, An
         result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
                          "--check", "disk_encryption")
         assert result.rc in (1, 2, 3), result.stderr
-        run_dir = next((tmp / "reports").iterdir())
+        run_dir = next(p for p in (tmp / "reports").iterdir() if p.is_dir())
         report = json.loads((run_dir / "report.json").read_text())
         yield {h["name"]: h["results"][0] for h in report["hosts"]}, run_dir
 

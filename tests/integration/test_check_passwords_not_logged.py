@@ -103,7 +103,7 @@ def run(fleet, tmp_path_factory):
     result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
                      "--check", "passwords_not_logged")
     by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
-    return result, by_host, next(out.iterdir())
+    return result, by_host, next(p for p in out.iterdir() if p.is_dir())
 
 
 def test_leaky_host_fails_with_each_file_and_line(run):

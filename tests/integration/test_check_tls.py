@@ -96,7 +96,7 @@ def tls_run(planted, tmp_path_factory) -> tuple[Any, Path]:
     inventory = write_inventory(tmp / "inventory.yaml", planted)
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
                      "--check", "tls")
-    return result, next((tmp / "reports").iterdir())
+    return result, next(p for p in (tmp / "reports").iterdir() if p.is_dir())
 
 
 def verdicts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -124,7 +124,7 @@ def fleet_run(fleet, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     inventory = write_inventory(tmp / "fleet.yaml", fleet)
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json")
-    return result, next((tmp / "reports").iterdir())
+    return result, next(p for p in (tmp / "reports").iterdir() if p.is_dir())
 
 
 def test_verdicts_follow_the_planted_configuration(fleet_run):

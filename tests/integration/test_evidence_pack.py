@@ -82,7 +82,7 @@ def signed_run(fleet, tmp_path_factory):
     done = run_cli("run", "-i", str(tmp / "inv.yaml"), "-o", str(tmp / "reports"), "--format", "json",
                    "--sign-key", str(tmp / "key.pem"))
     assert done.rc in (0, 1, 3), done.stderr
-    run_dir = next((tmp / "reports").iterdir())
+    run_dir = next(p for p in (tmp / "reports").iterdir() if p.is_dir())
     return run_dir, fingerprint, done.json(), tmp
 
 

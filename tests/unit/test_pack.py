@@ -64,7 +64,8 @@ def key(workspace) -> tuple[Path, str]:
 def audit(workspace: Path, out: str, *extra: str, env: dict[str, str] | None = None):
     done = run_cli("run", "-i", str(workspace / "inv.yaml"), "--checks-dir", str(workspace / "checks"),
                    "--check", "flag_file", "-o", str(workspace / out), "--format", "json", *extra, env=env)
-    run_dirs = sorted((workspace / out).iterdir()) if (workspace / out).exists() else []
+    folder = workspace / out
+    run_dirs = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.exists() else []
     return done, (run_dirs[-1] if run_dirs else None)
 
 

@@ -37,7 +37,7 @@ def local_run(tmp_path_factory):
     inventory.write_text("hosts:\n  here:\n    transport: local\n  also-here:\n    transport: local\n")
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "out"), "--checks-dir",
                      str(tmp / "checks"), "--format", "json")
-    run_dir = next((tmp / "out").iterdir())
+    run_dir = next(p for p in (tmp / "out").iterdir() if p.is_dir())
     return result, run_dir
 
 

@@ -1,0 +1,198 @@
+"""Drift between two runs: what regressed, what was fixed, what a waiver now covers.
+
+Both sides are report.json-shaped dicts: a run folder's report.json, a run recorded in the
+history (History.snapshot) or the run in progress (json_report.to_dict). The older run is
+the base, whichever order they are named in. A *regression* is a result that is fail or
+error now and was neither in the base (a new host or a new check included).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditor.check import Status
+from auditor.history import History, HistoryError
+from auditor.model import Regression
+
+BAD = (Status.FAIL, Status.ERROR)
+
+
+@dataclass(frozen=True)
+class Change:
+    host: str
+    check_id: str
+    before: Status | None  # None: not in the base run
+    after: Status | None  # None: not in the current run
+    summary: str  # the current run's summary (the base's when the result is gone)
+
+
+@dataclass(frozen=True)
+class ValueChange:
+    host: str
+    check_id: str
+    key: str
+    before: Any
+    after: Any
+
+
+@dataclass(frozen=True)
+class Diff:
+    base: str  # run id
+    current: str
+    new_failures: tuple[Change, ...]
+    resolved_failures: tuple[Change, ...]
+    new_errors: tuple[Change, ...]
+    newly_waived: tuple[Change, ...]
+    waiver_expired: tuple[Change, ...]
+    hosts_added: tuple[str, ...]
+    hosts_removed: tuple[str, ...]
+    changed_values: tuple[ValueChange, ...]
+
+    @property
+    def regressions(self) -> tuple[Regression, ...]:
+        changes = sorted(self.new_failures + self.new_errors, key=lambda c: (c.host, c.check_id))
+        return tuple(Regression(c.host, c.check_id, c.after or Status.ERROR, c.before, c.summary)
+                     for c in changes)
+
+
+class DiffError(Exception):
+    """A side of the diff cannot be read; the message names it."""
+
+
+def _results(report: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    return {(h["name"], r["check"]): r for h in report.get("hosts", []) for r in h.get("results", [])}
+
+
+def _status(result: Mapping[str, Any] | None) -> Status | None:
+    return Status(result["status"]) if result is not None else None
+
+
+def compare(a: Mapping[str, Any], b: Mapping[str, Any],
+            trend_keys: Mapping[str, tuple[str, ...]] | None = None) -> Diff:
+    """The drift from the older of two reports to the newer.
+
+    Changed values compare each check's trend values (`trend_keys`, from the registry), or
+    every numeric value of a check the registry does not know.
+    """
+    base, current = sorted((a, b), key=_age)
+    return drift(base, current, trend_keys)
+
+
+def _age(report: Mapping[str, Any]) -> tuple[str, str, int]:
+    """Start, end, then the history's insertion order: runs a second apart still sort right."""
+    run = report["run"]
+    return str(run.get("started", "")), str(run.get("finished", "")), int(run.get("history_row", 0))
+
+
+def drift(base: Mapping[str, Any], current: Mapping[str, Any],
+          trend_keys: Mapping[str, tuple[str, ...]] | None = None) -> Diff:
+    """The drift from `base` to `current`, in that order (a run against its baseline)."""
+    old, new = _results(base), _results(current)
+    changes: dict[str, list[Change]] = {k: [] for k in ("fail", "resolved", "error", "waived", "expired")}
+    values: list[ValueChange] = []
+    for key in sorted(old.keys() | new.keys()):
+        host, check_id = key
+        before, after = _status(old.get(key)), _status(new.get(key))
+        summary = str((new.get(key) or old.get(key) or {}).get("summary", ""))
+        change = Change(host, check_id, before, after, summary)
+        if after is Status.FAIL and before not in BAD:
+            changes["fail"].append(change)
+        if after is Status.ERROR and before not in BAD:
+            changes["error"].append(change)
+        if before is Status.FAIL and after is not None and after not in BAD:
+            changes["resolved"].append(change)
+        if after is Status.WAIVED and before is not Status.WAIVED:
+            changes["waived"].append(change)
+        if before is Status.WAIVED and after is not None and after is not Status.WAIVED:
+            changes["expired"].append(change)
+        if key in old and key in new:
+            values.extend(_value_changes(host, check_id, old[key].get("values") or {},
+                                         new[key].get("values") or {}, (trend_keys or {}).get(check_id)))
+    old_hosts = {h["name"] for h in base.get("hosts", [])}
+    new_hosts = {h["name"] for h in current.get("hosts", [])}
+    return Diff(str(base["run"]["id"]), str(current["run"]["id"]), tuple(changes["fail"]),
+                tuple(changes["resolved"]), tuple(changes["error"]), tuple(changes["waived"]),
+                tuple(changes["expired"]), tuple(sorted(new_hosts - old_hosts)),
+                tuple(sorted(old_hosts - new_hosts)), tuple(values))
+
+
+def _value_changes(host: str, check_id: str, before: Mapping[str, Any], after: Mapping[str, Any],
+                   keys: tuple[str, ...] | None) -> list[ValueChange]:
+    if keys is None:
+        keys = tuple(k for k in sorted(before.keys() | after.keys())
+                     if isinstance(before.get(k, after.get(k)), int | float)
+                     and not isinstance(before.get(k, after.get(k)), bool))
+    return [ValueChange(host, check_id, k, before.get(k), after.get(k)) for k in keys
+            if before.get(k) != after.get(k)]
+
+
+def load_side(reference: str, history_path: Path | None) -> dict[str, Any]:
+    """A run folder (its report.json), or a run id / `last` / `previous` from the history."""
+    folder = Path(reference)
+    if (folder / "report.json").is_file():
+        try:
+            data: dict[str, Any] = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise DiffError(f"{folder / 'report.json'}: cannot read: {exc}") from None
+        return data
+    if folder.is_dir():
+        raise DiffError(f"{folder}: not a run folder (no report.json)")
+    if history_path is None:
+        raise DiffError(f"{reference!r} is not a run folder, and history is off (--no-history)")
+    try:
+        with History(history_path, create=False) as history:
+            return history.snapshot(history.find(reference))
+    except HistoryError as exc:
+        raise DiffError(str(exc)) from None
+
+
+def _fmt(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str) if not isinstance(value, str) else value
+
+
+def render_text(diff: Diff) -> str:
+    lines = [f"base {diff.base} -> current {diff.current}"]
+
+    def section(title: str, changes: tuple[Change, ...]) -> None:
+        if changes:
+            lines.append(f"{title} ({len(changes)}):")
+            lines.extend(f"  {c.host} {c.check_id}: {c.before or 'absent'} -> {c.after or 'absent'}: "
+                         f"{c.summary}" for c in changes)
+
+    section("new failures", diff.new_failures)
+    section("new errors", diff.new_errors)
+    section("resolved failures", diff.resolved_failures)
+    section("newly waived", diff.newly_waived)
+    section("waiver expired or removed", diff.waiver_expired)
+    if diff.hosts_added:
+        lines.append(f"hosts added: {', '.join(diff.hosts_added)}")
+    if diff.hosts_removed:
+        lines.append(f"hosts removed: {', '.join(diff.hosts_removed)}")
+    if diff.changed_values:
+        lines.append(f"changed values ({len(diff.changed_values)}):")
+        lines.extend(f"  {v.host} {v.check_id} {v.key}: {_fmt(v.before)} -> {_fmt(v.after)}"
+                     for v in diff.changed_values)
+    regressions = diff.regressions
+    lines.append(f"{len(regressions)} regression(s)" if regressions else "no regressions")
+    return "\n".join(lines) + "\n"
+
+
+def to_dict(diff: Diff) -> dict[str, Any]:
+    def changes(items: tuple[Change, ...]) -> list[dict[str, Any]]:
+        return [{"host": c.host, "check": c.check_id, "before": c.before.value if c.before else None,
+                 "after": c.after.value if c.after else None, "summary": c.summary} for c in items]
+
+    return {
+        "base": diff.base, "current": diff.current,
+        "new_failures": changes(diff.new_failures), "new_errors": changes(diff.new_errors),
+        "resolved_failures": changes(diff.resolved_failures), "newly_waived": changes(diff.newly_waived),
+        "waiver_expired": changes(diff.waiver_expired),
+        "hosts_added": list(diff.hosts_added), "hosts_removed": list(diff.hosts_removed),
+        "changed_values": [{"host": v.host, "check": v.check_id, "key": v.key, "before": v.before,
+                            "after": v.after} for v in diff.changed_values],
+        "regressions": len(diff.regressions),
+    }

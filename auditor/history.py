@@ -1,0 +1,357 @@
+"""The history store: every run recorded in a local SQLite database (stdlib sqlite3).
+
+Schema (version in `PRAGMA user_version`, upgraded by the ordered MIGRATIONS below):
+
+    runs     one row per run: run_id, started/finished (ISO UTC), complete, tool_version,
+             operator, inventory_path + inventory_sha256, run_dir, manifest_sha256,
+             signed + signer_fingerprint, baseline (run id or NULL), totals (JSON)
+    hosts    per run x host: reachable, error_kind, status
+    results  per run x host x check: status, original_status (when waived), summary,
+             waiver_justification, values (JSON, already redacted), key_values (JSON: the
+             check's trend values) and key_value (its first numeric trend value, for sparklines)
+
+WAL journal; writers take the database with BEGIN IMMEDIATE and wait up to a busy timeout,
+so concurrent runs queue instead of corrupting it. Values come from results that the
+runner has already redacted; nothing else about a host is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import sqlite3
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditor.check import Status
+from auditor.model import CheckResult, RunReport, TrendPoint
+
+DEFAULT_NAME = "history.sqlite"
+BUSY_TIMEOUT_S = 30.0
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, hosts, results
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        run_id TEXT NOT NULL UNIQUE,
+        started TEXT NOT NULL,
+        finished TEXT NOT NULL,
+        complete INTEGER NOT NULL,
+        tool_version TEXT NOT NULL,
+        operator TEXT NOT NULL,
+        inventory_path TEXT NOT NULL,
+        inventory_sha256 TEXT NOT NULL,
+        run_dir TEXT NOT NULL,
+        manifest_sha256 TEXT,
+        signed INTEGER NOT NULL,
+        signer_fingerprint TEXT,
+        totals TEXT NOT NULL
+    );
+    CREATE INDEX runs_started ON runs(started);
+    CREATE TABLE hosts (
+        run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        host TEXT NOT NULL,
+        reachable INTEGER NOT NULL,
+        error_kind TEXT,
+        status TEXT NOT NULL,
+        PRIMARY KEY (run, host)
+    ) WITHOUT ROWID;
+    CREATE TABLE results (
+        run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        host TEXT NOT NULL,
+        check_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        original_status TEXT,
+        summary TEXT NOT NULL,
+        waiver_justification TEXT,
+        "values" TEXT NOT NULL,
+        PRIMARY KEY (run, host, check_id)
+    ) WITHOUT ROWID;
+    """,
+    # 2: the baseline a run was judged against, and each result's trend values for fast series
+    """
+    ALTER TABLE runs ADD COLUMN baseline TEXT;
+    ALTER TABLE results ADD COLUMN key_values TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE results ADD COLUMN key_value REAL;
+    CREATE INDEX results_series ON results(check_id, host, run);
+    """,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class HistoryError(Exception):
+    """The history database cannot be used; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    run_id: str
+    started: str
+    finished: str
+    complete: bool
+    run_dir: str
+    manifest_sha256: str | None
+    signed: bool
+    baseline: str | None
+    totals: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class SeriesRow:
+    run_id: str
+    started: str
+    host: str
+    status: Status
+    original_status: Status | None
+    summary: str
+    key_values: Mapping[str, Any]
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        db.execute("PRAGMA foreign_keys = ON")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise HistoryError(_explain(path, exc, timeout)) from None
+    except OSError as exc:
+        raise HistoryError(f"{path}: cannot open the history database: {exc.strerror}") from None
+    if mode != "wal":
+        db.close()
+        raise HistoryError(f"{path}: the history database cannot use WAL (journal mode {mode})")
+    return db
+
+
+def _explain(path: Path, exc: sqlite3.Error, timeout: float) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return (f"{path}: the history database stayed locked by another auditor run for more than "
+                f"{timeout:g} s; retry when it has finished (or use --history to choose another file)")
+    if "not a database" in text:
+        return f"{path}: is not an auditor history database (SQLite says: {text})"
+    return f"{path}: history database error: {text}"
+
+
+class History:
+    """An open history database; use as a context manager."""
+
+    def __init__(self, path: Path, timeout: float = BUSY_TIMEOUT_S, create: bool = True) -> None:
+        if not create and not path.exists():
+            raise HistoryError(f"{path}: no history database here yet (a run with history writes one; "
+                               "--history PATH names another)")
+        self.path = path
+        self.timeout = timeout
+        self.db = _connect(path, timeout)
+        try:
+            self._migrate()
+        except BaseException:
+            self.db.close()
+            raise
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One writer at a time: BEGIN IMMEDIATE waits up to the busy timeout, then a clear error."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            self.db.execute("ROLLBACK")
+            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+
+    def version(self) -> int:
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate(self) -> None:
+        try:
+            if self.version() == SCHEMA_VERSION:
+                return
+            with self._writing() as db:
+                current = self.version()  # re-read under the lock: another process may have migrated
+                if current > SCHEMA_VERSION:
+                    raise HistoryError(
+                        f"{self.path}: the history database has schema version {current}, newer than "
+                        f"this auditor understands ({SCHEMA_VERSION}); upgrade auditor or use --history "
+                        "for another file")
+                for version in range(current, SCHEMA_VERSION):
+                    for statement in _statements(MIGRATIONS[version]):
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+
+    def record(self, report: RunReport, run_dir: Path, manifest_sha256: str | None) -> int:
+        """Store a finished run (after its manifest exists); returns the run's row id."""
+        trend_keys = {c.id: c.trend_values for c in report.checks}
+        baseline = report.tracking.baseline if report.tracking else None
+        try:
+            with self._writing() as db:
+                cursor = db.execute(
+                    "INSERT INTO runs (run_id, started, finished, complete, tool_version, operator, "
+                    "inventory_path, inventory_sha256, run_dir, manifest_sha256, signed, signer_fingerprint, "
+                    "totals, baseline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (report.run_id, report.started, report.finished, int(report.complete),
+                     report.tool_version, report.operator, report.inventory_path, report.inventory_sha256,
+                     str(run_dir),
+                     manifest_sha256, int(report.signer_fingerprint is not None), report.signer_fingerprint,
+                     json.dumps(report.totals(), sort_keys=True), baseline))
+                run = cursor.lastrowid
+                db.executemany(
+                    "INSERT INTO hosts (run, host, reachable, error_kind, status) VALUES (?,?,?,?,?)",
+                    [(run, h.name, int(h.reachable), h.error_kind, h.status.value) for h in report.hosts])
+                db.executemany(
+                    'INSERT INTO results (run, host, check_id, status, original_status, summary, '
+                    'waiver_justification, "values", key_values, key_value) VALUES (?,?,?,?,?,?,?,?,?,?)',
+                    [_result_row(run, h.name, r, trend_keys.get(r.check_id, ()))
+                     for h in report.hosts for r in h.results])
+        except sqlite3.IntegrityError:
+            raise HistoryError(f"{self.path}: run {report.run_id} is already recorded") from None
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+        assert run is not None
+        return run
+
+    def runs(self, since: str | None = None, limit: int | None = None) -> list[RunRow]:
+        """Runs, newest first."""
+        sql = ("SELECT id, run_id, started, finished, complete, run_dir, manifest_sha256, signed, baseline, "
+               "totals FROM runs WHERE started >= ? ORDER BY started DESC, id DESC LIMIT ?")
+        params = (since or "", -1 if limit is None else limit)
+        return [RunRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], bool(r[7]), r[8], json.loads(r[9]))
+                for r in self._read(sql, params)]
+
+    def find(self, reference: str) -> RunRow:
+        """A run by id, or `last` (newest) / `previous` (the one before it)."""
+        if reference in ("last", "previous"):
+            rows = self.runs(limit=2)
+            index = 0 if reference == "last" else 1
+            if len(rows) <= index:
+                raise HistoryError(f"{self.path}: no {reference} run recorded yet "
+                                   f"({len(rows)} run(s) in the history)")
+            return rows[index]
+        rows = [r for r in self.runs() if r.run_id == reference]
+        if not rows:
+            raise HistoryError(f"{self.path}: no run {reference!r} in the history (see `auditor history`)")
+        return rows[0]
+
+    def snapshot(self, run: RunRow) -> dict[str, Any]:
+        """A recorded run in report.json's shape (hosts, results, values), for auditor.diff."""
+        hosts: dict[str, dict[str, Any]] = {}
+        for host, reachable, error_kind in self._read(
+                "SELECT host, reachable, error_kind FROM hosts WHERE run = ? ORDER BY host", (run.id,)):
+            hosts[host] = {"name": host, "reachable": bool(reachable), "error_kind": error_kind,
+                           "results": []}
+        for host, check_id, status, original, summary, justification, values in self._read(
+                'SELECT host, check_id, status, original_status, summary, waiver_justification, "values" '
+                "FROM results WHERE run = ? ORDER BY host, check_id", (run.id,)):
+            hosts.setdefault(host, {"name": host, "reachable": True, "error_kind": None, "results": []})
+            hosts[host]["results"].append({
+                "check": check_id, "status": status, "original_status": original, "summary": summary,
+                "waiver": {"justification": justification} if justification else None,
+                "values": json.loads(values)})
+        return {"run": {"id": run.run_id, "started": run.started, "finished": run.finished,
+                        "history_row": run.id}, "hosts": list(hosts.values())}
+
+    def series(self, check_id: str, host: str | None = None, since: str | None = None) -> list[SeriesRow]:
+        """Status and trend values of one check over time, oldest first."""
+        select = ("SELECT runs.run_id, runs.started, results.host, results.status, results.original_status, "
+                  "results.summary, results.key_values FROM results JOIN runs ON runs.id = results.run ")
+        order = " ORDER BY runs.started, runs.id, results.host"
+        if host is None:  # two fixed statements, so that SQLite can use the (check_id, host, run) index
+            rows = self._read(select + "WHERE results.check_id = ? AND runs.started >= ?" + order,
+                              (check_id, since or ""))
+        else:
+            rows = self._read(select + "WHERE results.check_id = ? AND results.host = ? AND runs.started >= ?"
+                              + order, (check_id, host, since or ""))
+        return [SeriesRow(r[0], r[1], r[2], Status(r[3]), Status(r[4]) if r[4] else None, r[5],
+                          json.loads(r[6])) for r in rows]
+
+    def trends(self, runs: int) -> dict[tuple[str, str], list[TrendPoint]]:
+        """(host, check) -> the points of the newest `runs` runs, oldest first."""
+        out: dict[tuple[str, str], list[TrendPoint]] = {}
+        for run_id, started, host, check_id, status, value in self._read(
+                "WITH recent AS (SELECT id, run_id, started FROM runs "
+                "ORDER BY started DESC, id DESC LIMIT ?) "
+                "SELECT recent.run_id, recent.started, results.host, results.check_id, results.status, "
+                "results.key_value FROM results JOIN recent ON recent.id = results.run "
+                "ORDER BY recent.started, recent.id", (runs,)):
+            out.setdefault((host, check_id), []).append(TrendPoint(run_id, started, Status(status), value))
+        return out
+
+    def prune(self, before: str, dry_run: bool) -> tuple[list[RunRow], int]:
+        """Delete runs started before `before` (ISO); returns them and the result rows removed."""
+        try:
+            with self._writing() as db:
+                old = [r for r in self.runs() if r.started < before]
+                ids = [(r.id,) for r in old]
+                rows = sum(int(db.execute("SELECT count(*) FROM results WHERE run = ?", i).fetchone()[0])
+                           for i in ids)
+                if not dry_run:
+                    db.executemany("DELETE FROM runs WHERE id = ?", ids)  # hosts, results cascade
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+        return old, rows
+
+    def _read(self, sql: str, params: Sequence[Any] | tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        try:
+            return self.db.execute(sql, params).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _result_row(run: int | None, host: str, r: CheckResult, keys: Sequence[str]) -> tuple[Any, ...]:
+    key_values = {k: r.values[k] for k in keys if k in r.values}
+    return (run, host, r.check_id, r.status.value, r.original_status.value if r.original_status else None,
+            r.summary, r.waiver.justification if r.waiver and r.waiver.applied else None,
+            json.dumps(dict(r.values), sort_keys=True, default=str),
+            json.dumps(key_values, sort_keys=True, default=str), first_number(key_values))
+
+
+def first_number(values: Mapping[str, Any]) -> float | None:
+    for value in values.values():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+_AGE = re.compile(r"^(\d+)([dwmy])$")
+_AGE_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
+
+
+def since_to_iso(text: str, now: dt.datetime) -> str:
+    """`90d`, `12w`, `6m` (30 days each), `1y` (365 days) or a date YYYY-MM-DD -> an ISO UTC instant."""
+    match = _AGE.match(text.strip())
+    if match:
+        moment = now - dt.timedelta(days=int(match[1]) * _AGE_DAYS[match[2]])
+    else:
+        try:
+            moment = dt.datetime.combine(dt.date.fromisoformat(text.strip()), dt.time(), dt.UTC)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an age like 90d, 12w, 6m, 1y or a date YYYY-MM-DD") from None
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,134 @@
+"""The scheduling kit: a hardened systemd service + timer, or a cron.d line, for nightly audits.
+
+`auditor schedule --print systemd|cron` prints them; the README shows how to install them.
+The service runs as its own unprivileged user with a read-only view of the system and one
+writable folder (the reports), and `--quiet` keeps the journal or the cron log to what
+regressed. Paths are quoted for the file they land in (systemd's or /bin/sh's rules).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+# systemd calendar shorthands and the cron schedule that means the same
+CRON_FOR = {"hourly": "17 * * * *", "daily": "17 2 * * *", "weekly": "17 2 * * 0", "monthly": "17 2 1 * *"}
+_SAFE_CALENDAR = re.compile(r"^[A-Za-z0-9 :*./~,-]+$")
+
+
+class ScheduleError(Exception):
+    """Options that cannot make a working unit or cron line."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    inventory: Path
+    output: Path
+    user: str = "auditor"
+    on_calendar: str = "daily"
+    binary: str = ""  # absolute path of the auditor program; found when empty
+    log: Path = Path("/var/log/auditor/auditor.log")
+
+    def command(self) -> list[str]:
+        program = [self.binary] if self.binary else auditor_program()
+        return [*program, "run", "--inventory", str(self.inventory.absolute()),
+                "--output", str(self.output.absolute()), "--quiet", "--format", "none",
+                "--baseline", "previous"]
+
+
+def auditor_program() -> list[str]:
+    """The absolute path of the `auditor` program that is running (its venv's, if any)."""
+    beside = Path(sys.executable).parent / "auditor"
+    if beside.is_file():
+        return [str(beside.absolute())]
+    found = shutil.which("auditor")
+    return [str(Path(found).absolute())] if found else [sys.executable, "-m", "auditor"]
+
+
+def _check(plan: Plan) -> None:
+    if not re.fullmatch(r"[a-z_][a-z0-9_-]*\$?", plan.user):
+        raise ScheduleError(f"--user {plan.user!r}: not a valid user name")
+    if not _SAFE_CALENDAR.match(plan.on_calendar):
+        raise ScheduleError(f"--on-calendar {plan.on_calendar!r}: not a systemd calendar expression")
+
+
+def _systemd_word(word: str) -> str:
+    """One ExecStart= argument: `%` is a specifier and `$` a variable to systemd, so both double."""
+    text = word.replace("%", "%%").replace("$", "$$")
+    if re.fullmatch(r"[A-Za-z0-9_@%+=:,./$-]+", text):
+        return text
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def systemd(plan: Plan) -> dict[str, str]:
+    """{"auditor.service": ..., "auditor.timer": ...}"""
+    _check(plan)
+    output = str(plan.output.absolute())
+    service = f"""# /etc/systemd/system/auditor.service — made by `auditor schedule --print systemd`
+[Unit]
+Description=Security controls audit (auditor)
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+User={plan.user}
+Group={plan.user}
+ExecStart={' '.join(_systemd_word(w) for w in plan.command())}
+UMask=0027
+# Read-only view of the system; the reports (and the history database in them) are the one
+# writable place. The SSH keys and known_hosts in the user's home stay readable.
+ProtectSystem=strict
+ProtectHome=read-only
+ReadWritePaths={_systemd_word(output)}
+PrivateTmp=yes
+PrivateDevices=yes
+NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+SystemCallArchitectures=native
+SystemCallFilter=@system-service
+"""
+    timer = f"""# /etc/systemd/system/auditor.timer — made by `auditor schedule --print systemd`
+[Unit]
+Description=Run the security controls audit ({plan.on_calendar})
+
+[Timer]
+OnCalendar={plan.on_calendar}
+# Spread fleets of auditors over half an hour; catch up after downtime.
+RandomizedDelaySec=30min
+Persistent=true
+AccuracySec=1min
+
+[Install]
+WantedBy=timers.target
+"""
+    return {"auditor.service": service, "auditor.timer": timer}
+
+
+def cron(plan: Plan) -> str:
+    """An /etc/cron.d line (with its user field); output appended to a log."""
+    _check(plan)
+    when = CRON_FOR.get(plan.on_calendar)
+    if when is None:
+        raise ScheduleError(f"--on-calendar {plan.on_calendar!r}: for cron use one of {', '.join(CRON_FOR)}")
+    command = " ".join(shlex.quote(w) for w in plan.command()) + f" >> {shlex.quote(str(plan.log))} 2>&1"
+    command = command.replace("%", "\\%")  # cron turns a bare % into a newline
+    return (f"# /etc/cron.d/auditor — made by `auditor schedule --print cron`\n"
+            f"SHELL=/bin/sh\n"
+            f"{when} {plan.user} {command}\n")

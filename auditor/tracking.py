@@ -1,0 +1,459 @@
+"""Scheduled audits on the command line: the run's waivers, baseline, alerts and history,
+and the `history`, `diff` and `schedule` commands.
+
+A run goes: prepare (read waivers, resolve the baseline, parse --notify: all bad input is
+refused before any host is contacted) -> audit -> finish (apply waivers, find regressions,
+send alerts, read the trend of earlier runs) -> the reports and the manifest are written ->
+record (the run enters the history with its manifest's SHA-256). A history or alert
+failure is reported on stderr and never loses the run's report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, TextIO
+
+from auditor import diff, history, inventory, notify, pack, registry, schedule, waivers
+from auditor.check import Check, Status
+from auditor.model import (
+    EXIT_FAIL,
+    EXIT_HOST_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    Regression,
+    RunReport,
+    Tracking,
+    TrendPoint,
+    exit_code,
+)
+from auditor.report import json_report
+
+TREND_RUNS = 20  # runs drawn in each result's trend, this one included
+
+
+class TrackingUsageError(Exception):
+    """A bad flag or file for waivers, baselines, history or alerts (exit 2)."""
+
+
+# --------------------------------------------------------------------------
+# Flags
+# --------------------------------------------------------------------------
+
+
+def add_run_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--history", type=Path, metavar="PATH",
+                     help="history database (default: OUTPUT/history.sqlite)")
+    run.add_argument("--no-history", action="store_true", help="do not record this run in the history")
+    run.add_argument("--history-timeout", type=float, default=history.BUSY_TIMEOUT_S, metavar="SECONDS",
+                     help="how long to wait for another run's write to the history (default 30)")
+    run.add_argument("--waivers", type=Path, metavar="PATH",
+                     help="waivers file (default: waivers.yaml next to the inventory, when it exists)")
+    run.add_argument("--baseline", metavar="RUN",
+                     help="compare with a baseline: last/previous (the newest recorded run), a run id, "
+                          "or a run folder")
+    run.add_argument("--fail-on", choices=("any", "new"), default="any",
+                     help="any (default): exit codes as usual; new: non-zero only for regressions "
+                          "against --baseline")
+    run.add_argument("--quiet", action="store_true",
+                     help="print only regressions (with a baseline) or fails and errors; nothing when "
+                          "all is well")
+    run.add_argument("--exit-zero", action="store_true",
+                     help="exit 0 whatever the findings (usage errors still exit 2); the report records "
+                          "everything")
+    run.add_argument("--notify", action="append", default=[], metavar="TARGET",
+                     help="alert on regressions: webhook:https://… or smtp(s)://host:port?to=…&from=… "
+                          "(repeatable; implies --baseline previous)")
+    run.add_argument("--notify-on", choices=("regression", "always"), default="regression",
+                     help="regression (default): alert only when something regressed; always: every run")
+
+
+def _history_arguments(parser: argparse.ArgumentParser, inherited: bool = False) -> None:
+    # A subcommand's own defaults would overwrite what was given before its name
+    # (`history -o X prune`), so there they are left out.
+    parser.add_argument("--history", type=Path, metavar="PATH",
+                        default=argparse.SUPPRESS if inherited else None,
+                        help="history database (default: OUTPUT/history.sqlite)")
+    parser.add_argument("-o", "--output", type=Path,
+                        default=argparse.SUPPRESS if inherited else Path("reports"),
+                        help="the runs' output folder, where the history lives (default: reports/)")
+
+
+def add_commands(sub: Any) -> None:
+    hist = sub.add_parser("history", help="list recorded runs, or one check's status and value over time")
+    _history_arguments(hist)
+    hist.add_argument("--check", metavar="ID", help="the series of this check, per run x host")
+    hist.add_argument("--host", metavar="NAME", help="only this host (with --check)")
+    hist.add_argument("--since", metavar="AGE", help="only runs since 90d, 12w, 6m, 1y or a date YYYY-MM-DD")
+    hist.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    hist_sub = hist.add_subparsers(dest="history_command", metavar="[prune]")
+    prune = hist_sub.add_parser("prune", help="delete old runs from the history (not their folders)")
+    _history_arguments(prune, inherited=True)
+    prune.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 400d, 56w, 13m, 1y")
+    prune.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+
+    diff_cmd = sub.add_parser("diff", help="what changed between two runs (exit 1 when something regressed)")
+    _history_arguments(diff_cmd)
+    diff_cmd.add_argument("a", metavar="A", help="run id, run folder, last or previous")
+    diff_cmd.add_argument("b", metavar="B", help="run id, run folder, last or previous")
+    diff_cmd.add_argument("--format", choices=("text", "json"), default="text")
+
+    sched = sub.add_parser("schedule",
+                           help="print a systemd service + timer or a cron line for nightly audits")
+    sched.add_argument("--print", dest="kind", required=True,
+                       choices=("systemd", "systemd-service", "systemd-timer", "cron"),
+                       help="systemd: service and timer, one after the other; or just one of them; or cron")
+    sched.add_argument("-i", "--inventory", type=Path, default=Path("inventory.yaml"))
+    sched.add_argument("-o", "--output", type=Path, default=Path("reports"))
+    sched.add_argument("--user", default="auditor", help="the unprivileged user that runs the audit")
+    sched.add_argument("--on-calendar", default="daily", help="systemd OnCalendar= (cron: hourly/daily/…)")
+
+
+def history_path(args: argparse.Namespace) -> Path | None:
+    if getattr(args, "no_history", False):
+        return None
+    chosen: Path | None = args.history
+    return chosen if chosen else Path(args.output) / history.DEFAULT_NAME
+
+
+# --------------------------------------------------------------------------
+# A run
+# --------------------------------------------------------------------------
+
+
+@dataclass
+class RunTracking:
+    """What a run needs beyond auditing: created by `prepare`, used by cli.cmd_run."""
+
+    checks: Sequence[Check]
+    day: dt.date
+    groups: Mapping[str, Sequence[str]]
+    history_path: Path | None
+    waiver_file: waivers.WaiverFile | None = None
+    baseline: dict[str, Any] | None = None
+    baseline_source: str | None = None
+    fail_on_new: bool = False
+    quiet: bool = False
+    exit_zero: bool = False
+    targets: list[notify.Target] = field(default_factory=list)
+    notify_always: bool = False
+    history_timeout: float = history.BUSY_TIMEOUT_S
+
+    def checks_for(self, host: inventory.Host, planned: Sequence[Check]) -> Sequence[Check]:
+        """The checks planned for a host, minus those an in-date `run: false` waiver stops."""
+        if self.waiver_file is None:
+            return planned
+        stopped = waivers.not_run(self.waiver_file.waivers, host.name, host.groups, self.day)
+        return [c for c in planned if c.id not in stopped]
+
+    def finish(self, report: RunReport, run_dir: Path) -> RunReport:
+        """Waive, compare with the baseline, alert and read trends; returns the report to write."""
+        tracking = Tracking(baseline_source=self.baseline_source,
+                            waiver_file=str(self.waiver_file.path) if self.waiver_file else None)
+        if self.waiver_file is not None:
+            applied = waivers.apply(report.hosts, self.groups, self.waiver_file.waivers, self.checks,
+                                    self.day)
+            report = replace(report, hosts=applied.hosts)
+            tracking = replace(tracking, expired_waivers=applied.expired, unused_waivers=applied.unused)
+            for w in applied.expired:
+                _warn(f"{w.source}: waiver for {w.check_id} expired on {w.expires}; it waives nothing")
+            for w in applied.unused:
+                _warn(f"{w.source}: waiver for {w.check_id} on {', '.join(w.hosts)} matches no result of "
+                      "this run")
+        if self.baseline is not None:
+            keys = {c.id: c.trend_values for c in self.checks}
+            drift = diff.drift(self.baseline, json_report.to_dict(report), keys)
+            tracking = replace(tracking, baseline=drift.base, regressions=drift.regressions)
+        if self.targets and (self.notify_always or (self.baseline is not None and tracking.regressions)):
+            payload = notify.summary(report, tracking.regressions, str((run_dir / "report.html").absolute()),
+                                     tracking.baseline)
+            outcomes = notify.send(self.targets, payload)
+            for outcome in outcomes:
+                if not outcome.ok:
+                    _warn(f"notification to {outcome.target} failed after {outcome.attempts} attempt(s): "
+                          f"{outcome.detail}")
+            tracking = replace(tracking, notifications=tuple(outcomes))
+        report = replace(report, tracking=tracking)
+        return replace(report, tracking=replace(tracking, trends=self._trends(report)))
+
+    def _trends(self, report: RunReport) -> dict[tuple[str, str], tuple[TrendPoint, ...]]:
+        earlier: dict[tuple[str, str], list[TrendPoint]] = {}
+        if self.history_path is not None and self.history_path.exists():
+            try:
+                with history.History(self.history_path, self.history_timeout) as store:
+                    earlier = store.trends(TREND_RUNS - 1)
+            except history.HistoryError as exc:
+                _warn(f"no trends in this report: {exc}")
+        keys = {c.id: c.trend_values for c in self.checks}
+        trends = {}
+        for host in report.hosts:
+            for r in host.results:
+                tracked = {k: r.values[k] for k in keys.get(r.check_id, ()) if k in r.values}
+                value = history.first_number(tracked)
+                points = [*earlier.get((host.name, r.check_id), []),
+                          TrendPoint(report.run_id, report.started, r.status, value)]
+                trends[(host.name, r.check_id)] = tuple(points)
+        return trends
+
+    def record(self, report: RunReport, run_dir: Path) -> None:
+        """Enter the run in the history, after its manifest exists; a failure is only reported."""
+        if self.history_path is None:
+            return
+        manifest = run_dir / pack.MANIFEST
+        digest = pack.sha256(manifest.read_bytes()) if manifest.exists() else None
+        try:
+            with history.History(self.history_path, self.history_timeout) as store:
+                store.record(report, run_dir, digest)
+        except history.HistoryError as exc:
+            _warn(f"this run was NOT recorded in the history (its report is complete): {exc}")
+
+    def exit_code(self, report: RunReport) -> int:
+        code = exit_code(report)
+        if code == EXIT_INTERRUPTED:
+            return code
+        if self.fail_on_new and report.tracking is not None and report.tracking.baseline is not None:
+            regressions = report.tracking.regressions
+            code = (EXIT_FAIL if any(r.status is Status.FAIL for r in regressions)
+                    else EXIT_HOST_ERROR if regressions else EXIT_OK)
+        return EXIT_OK if self.exit_zero else code
+
+    def print_quiet(self, report: RunReport, stream: TextIO) -> bool:
+        """Regressions (with a baseline) or fails and errors; returns whether anything was printed."""
+        tracking = report.tracking
+        lines = []
+        if tracking is not None and tracking.baseline is not None:
+            lines = [_regression_line(r) for r in tracking.regressions]
+        else:
+            for host in report.hosts:
+                if host.error:
+                    lines.append(f"{host.name}: {host.error_kind}: {host.error}")
+                    continue
+                lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.results
+                          if r.status in (Status.FAIL, Status.ERROR)]
+        for line in lines:
+            stream.write(line + "\n")
+        return bool(lines)
+
+
+def _regression_line(r: Regression) -> str:
+    before = r.baseline_status.value if r.baseline_status else "new"
+    return f"REGRESSION {r.host} {r.check_id}: {before} -> {r.status.value}: {r.summary}"
+
+
+def _warn(text: str) -> None:
+    print(f"auditor: warning: {text}", file=sys.stderr)
+
+
+def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence[Check],
+            registry_checks: Mapping[str, Check], started: dt.datetime) -> RunTracking:
+    """Read everything a run's tracking needs; refuses bad input before any host is contacted."""
+    state = RunTracking(checks, started.date(), {h.name: h.groups for h in inv.hosts}, history_path(args),
+                        fail_on_new=args.fail_on == "new", quiet=args.quiet, exit_zero=args.exit_zero,
+                        notify_always=args.notify_on == "always", history_timeout=args.history_timeout)
+    if args.history_timeout < 0:
+        raise TrackingUsageError("--history-timeout must be 0 or more seconds")
+    waiver_path = args.waivers or waivers.default_path(args.inventory)
+    if args.waivers or waiver_path.exists():
+        state.waiver_file = waivers.load(waiver_path, registry_checks, inv)
+    try:
+        state.targets = [notify.parse_target(t) for t in args.notify]
+    except notify.NotifyError as exc:
+        raise TrackingUsageError(str(exc)) from None
+    source = args.baseline or ("previous" if args.notify else None)
+    if args.fail_on == "new" and source is None:
+        raise TrackingUsageError("--fail-on new needs --baseline (last, previous, a run id or a run folder)")
+    if source is not None:
+        state.baseline_source = source
+        state.baseline = _baseline(source, state.history_path)
+        if state.baseline is None:
+            _warn("no earlier run in the history to compare with: this first run counts every fail and error "
+                  "(--fail-on new behaves like --fail-on any) and sends no regression alert")
+            state.fail_on_new = False
+    return state
+
+
+def _baseline(source: str, path: Path | None) -> dict[str, Any] | None:
+    folder = Path(source)
+    if source not in ("last", "previous") and (folder / "report.json").is_file():
+        try:
+            return diff.load_side(source, path)
+        except diff.DiffError as exc:
+            raise TrackingUsageError(f"--baseline: {exc}") from None
+    if path is None:
+        raise TrackingUsageError(f"--baseline {source}: needs the history (drop --no-history) "
+                                 "or a run folder")
+    if not path.exists():
+        if source in ("last", "previous"):
+            return None
+        raise TrackingUsageError(f"--baseline {source}: no history database at {path}")
+    try:
+        with history.History(path) as store:
+            if source in ("last", "previous"):
+                # The run before this one: the newest recorded that finished. An interrupted
+                # run's "not checked" errors would hide every regression behind them.
+                newest = next((r for r in store.runs() if r.complete), None)
+                return store.snapshot(newest) if newest else None
+            return store.snapshot(store.find(source))
+    except history.HistoryError as exc:
+        raise TrackingUsageError(f"--baseline {source}: {exc}") from None
+
+
+# --------------------------------------------------------------------------
+# auditor history / diff / schedule
+# --------------------------------------------------------------------------
+
+
+def _open(args: argparse.Namespace) -> history.History:
+    path = history_path(args)
+    assert path is not None
+    try:
+        return history.History(path, create=False)
+    except history.HistoryError as exc:
+        raise TrackingUsageError(str(exc)) from None
+
+
+def _since(text: str | None, flag: str) -> str | None:
+    if text is None:
+        return None
+    try:
+        return history.since_to_iso(text, dt.datetime.now(dt.UTC))
+    except ValueError as exc:
+        raise TrackingUsageError(f"{flag}: {exc}") from None
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell a spreadsheet will not run as a formula (host output is hostile)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _value_text(values: Mapping[str, Any]) -> str:
+    return " ".join(f"{k}={v if isinstance(v, str) else json.dumps(v, sort_keys=True)}"
+                    for k, v in values.items())
+
+
+def cmd_history(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    if args.history_command == "prune":
+        return _prune(args, out)
+    since = _since(args.since, "--since")
+    with _open(args) as store:
+        try:
+            if args.check:
+                return _series(store, args, since, out)
+            rows = store.runs(since=since)
+        except history.HistoryError as exc:
+            raise TrackingUsageError(str(exc)) from None
+    statuses = [s.value for s in Status]
+    records: list[dict[str, Any]] = [{"id": r.run_id, "started": r.started, "complete": r.complete,
+                "hosts": r.totals.get("hosts", 0), **{s: r.totals.get(s, 0) for s in statuses},
+                "signed": r.signed, "manifest_sha256": r.manifest_sha256, "baseline": r.baseline,
+                "run_dir": r.run_dir}
+               for r in rows]
+    if args.format == "json":
+        out.write(json.dumps(records, indent=2) + "\n")
+    elif args.format == "csv":
+        _csv(out, records)
+    else:
+        out.write(f"{'run':<24} {'started':<20} {'hosts':>5} " + " ".join(f"{s:>6}" for s in statuses)
+                  + "  signed  manifest\n")
+        for rec in records:
+            out.write(f"{rec['id']:<24} {rec['started']:<20} {rec['hosts']:>5} "
+                      + " ".join(f"{rec[s]:>6}" for s in statuses)
+                      + f"  {'yes' if rec['signed'] else 'no':<6}  {(rec['manifest_sha256'] or '-')[:12]}"
+                      + ("" if rec["complete"] else "  INCOMPLETE") + "\n")
+        out.write(f"{len(records)} run(s)\n")
+    return 0
+
+
+def _series(store: history.History, args: argparse.Namespace, since: str | None, out: TextIO) -> int:
+    rows = store.series(args.check, args.host, since)
+    records: list[dict[str, Any]] = [
+        {"run": r.run_id, "started": r.started, "host": r.host, "status": r.status.value,
+         "original_status": r.original_status.value if r.original_status else None,
+         "values": dict(r.key_values), "summary": r.summary} for r in rows]
+    if args.format == "json":
+        out.write(json.dumps(records, indent=2) + "\n")
+    elif args.format == "csv":
+        _csv(out, [{**rec, "values": _value_text(rec["values"])} for rec in records])
+    else:
+        width = max([len("host"), *(len(r["host"]) for r in records)])
+        out.write(f"{'started':<20} {'run':<24} {'host':<{width}} {'status':<8} value\n")
+        for rec in records:
+            status = rec["status"] + (f" (was {rec['original_status']})" if rec["original_status"] else "")
+            out.write(f"{rec['started']:<20} {rec['run']:<24} {rec['host']:<{width}} {status:<8} "
+                      f"{_value_text(rec['values']) or '-'}\n")
+        out.write(f"{len(records)} result(s) of {args.check}\n")
+    return 0
+
+
+def _csv(out: TextIO, records: list[dict[str, Any]]) -> None:
+    if not records:
+        return
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(records[0]), lineterminator="\n")
+    writer.writeheader()
+    for rec in records:
+        writer.writerow({k: csv_cell(v) for k, v in rec.items()})
+    out.write(buffer.getvalue())
+
+
+def _prune(args: argparse.Namespace, out: TextIO) -> int:
+    before = _since(args.older_than, "--older-than")
+    assert before is not None
+    with _open(args) as store:
+        try:
+            old, results = store.prune(before, args.dry_run)
+        except history.HistoryError as exc:
+            raise TrackingUsageError(str(exc)) from None
+    verb = "would delete" if args.dry_run else "deleted"
+    out.write(f"{verb} {len(old)} run(s) started before {before} ({results} result row(s))"
+              + (" — dry run, nothing changed\n" if args.dry_run else "\n"))
+    folders = [r.run_dir for r in old if Path(r.run_dir).is_dir()]
+    if folders:
+        out.write("their run folders are kept (evidence is yours to archive or delete); still on disk:\n")
+        out.writelines(f"  {f}\n" for f in folders)
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace, out: TextIO = sys.stdout,
+             trend_keys: Mapping[str, tuple[str, ...]] | None = None) -> int:
+    path = history_path(args)
+    try:
+        a, b = diff.load_side(args.a, path), diff.load_side(args.b, path)
+    except diff.DiffError as exc:
+        raise TrackingUsageError(str(exc)) from None
+    if trend_keys is None:
+        trend_keys = {c.id: c.trend_values for c in registry.load().checks.values()}
+    result = diff.compare(a, b, trend_keys)
+    if args.format == "json":
+        out.write(json.dumps(diff.to_dict(result), indent=2, default=str) + "\n")
+    else:
+        out.write(diff.render_text(result))
+    return EXIT_FAIL if result.regressions else EXIT_OK
+
+
+def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar)
+    try:
+        if args.kind == "cron":
+            out.write(schedule.cron(plan))
+        else:
+            units = schedule.systemd(plan)
+            wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
+            out.write("\n".join(units[name] for name in wanted.get(args.kind, list(units))))
+    except schedule.ScheduleError as exc:
+        raise TrackingUsageError(str(exc)) from None
+    return 0
+
+
+COMMANDS: Mapping[str, Callable[[argparse.Namespace], int]] = {
+    "history": cmd_history, "diff": cmd_diff, "schedule": cmd_schedule,
+}

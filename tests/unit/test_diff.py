@@ -1,0 +1,204 @@
+"""Drift between runs: diff semantics on report.json pairs, `auditor diff`, and a run judged
+against a baseline (--baseline, --fail-on new, --quiet, --exit-zero)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+
+from auditor import diff
+from auditor.check import Status
+from tests.conftest import REPO, run_cli
+from tests.unit.test_history import audit, fake_report, make_workspace
+
+SCHEMA = json.loads((REPO / "auditor/schema/report.schema.json").read_text())
+
+
+def report(run_id: str, started: str, results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A report.json shape: {host: {check: status or (status, values)}}."""
+    hosts = []
+    for host, checks in results.items():
+        rows = []
+        for check, spec in checks.items():
+            status, values = spec if isinstance(spec, tuple) else (spec, {})
+            rows.append({"check": check, "status": status, "summary": f"{check} is {status}",
+                         "values": values})
+        hosts.append({"name": host, "results": rows})
+    return {"run": {"id": run_id, "started": started}, "hosts": hosts}
+
+
+OLD = report("r1", "2025-05-01T02:00:00Z", {
+    "web1": {"backups": ("pass", {"newest_backup_age_hours": 2.0}), "tls": "fail", "ssh_hardening": "pass"},
+    "web2": {"backups": "pass"},
+    "db1": {"backups": "waived", "tls": "error"},
+})
+NEW = report("r2", "2025-05-02T02:00:00Z", {
+    "web1": {"backups": ("fail", {"newest_backup_age_hours": 50.0}), "tls": "pass", "ssh_hardening": "error"},
+    "db1": {"backups": "fail", "tls": "fail"},
+    "db2": {"backups": "fail", "tls": "pass"},
+})
+
+
+def test_diff_sorts_changes_into_their_kinds():
+    # Given two reports a day apart
+    # When they are compared (in either order: the older is the base)
+    result = diff.compare(NEW, OLD, {"backups": ("newest_backup_age_hours",)})
+    # Then each change lands in exactly its list
+    assert (result.base, result.current) == ("r1", "r2")
+    assert [(c.host, c.check_id, c.before) for c in result.new_failures] == [
+        ("db1", "backups", Status.WAIVED), ("db2", "backups", None), ("web1", "backups", Status.PASS)]
+    assert [(c.host, c.check_id) for c in result.new_errors] == [("web1", "ssh_hardening")]
+    assert [(c.host, c.check_id) for c in result.resolved_failures] == [("web1", "tls")]
+    assert [(c.host, c.check_id, c.after) for c in result.waiver_expired] == [("db1", "backups", Status.FAIL)]
+    assert result.newly_waived == ()
+    assert result.hosts_added == ("db2",) and result.hosts_removed == ("web2",)
+    assert [(v.host, v.key, v.before, v.after) for v in result.changed_values] == [
+        ("web1", "newest_backup_age_hours", 2.0, 50.0)]
+    # And an error that became a fail (db1 tls) is not a regression: it was already not passing
+    assert [(r.host, r.check_id) for r in result.regressions] == [
+        ("db1", "backups"), ("db2", "backups"), ("web1", "backups"), ("web1", "ssh_hardening")]
+
+
+def test_a_run_without_change_has_no_regressions():
+    same = report("r3", "2025-05-03T02:00:00Z", {h["name"]: {r["check"]: r["status"] for r in h["results"]}
+                                                 for h in NEW["hosts"]})
+    result = diff.compare(NEW, same)
+    assert result.regressions == () and result.resolved_failures == ()
+    assert diff.render_text(result).endswith("no regressions\n")
+
+
+def test_newly_waived_and_numeric_values_without_declared_keys():
+    # Given a fail that a waiver now covers, and a check the registry does not know
+    before = report("a", "2025-01-01T00:00:00Z", {"h": {"x": ("fail", {"n": 1, "flag": True, "s": "a"})}})
+    after = report("b", "2025-01-02T00:00:00Z", {"h": {"x": ("waived", {"n": 2, "flag": False, "s": "b"})}})
+    result = diff.compare(before, after)
+    # Then it is newly waived, not resolved nor regressed, and only the numeric value is compared
+    assert [c.check_id for c in result.newly_waived] == ["x"] and result.regressions == ()
+    assert [(v.key, v.before, v.after) for v in result.changed_values] == [("n", 1, 2)]
+
+
+def two_runs(tmp_path):
+    """Two recorded runs; beta breaks in between."""
+    work = make_workspace(tmp_path)
+    first, first_dir = audit(work)
+    (work / "beta.age").write_text("no 70\n")
+    second, second_dir = audit(work)
+    return work, first_dir, second_dir
+
+
+def test_auditor_diff_names_the_regression_and_exits_1(tmp_path):
+    work, first_dir, second_dir = two_runs(tmp_path)
+    out = str(work / "reports")
+    # When the last two runs are compared by name, by id and by folder
+    by_name = run_cli("diff", "last", "previous", "-o", out)
+    by_id = run_cli("diff", first_dir.name, second_dir.name, "-o", out, "--format", "json")
+    by_folder = run_cli("diff", str(first_dir), str(second_dir), "--format", "json",
+                        "--history", "/nonexistent")
+    backwards = run_cli("diff", "previous", "previous", "-o", out)
+    # Then the text names exactly beta's new failure and the changed value, and exits 1
+    assert by_name.rc == 1, by_name.stderr
+    assert "new failures (1):\n  beta age_file: pass -> fail: the file says 'no'" in by_name.stdout
+    assert "beta age_file age_hours: 1.0 -> 70.0" in by_name.stdout and "1 regression(s)" in by_name.stdout
+    # And the JSON says the same, whichever way the runs are named
+    for done in (by_id, by_folder):
+        data = done.json()
+        assert done.rc == 1 and data["base"] == first_dir.name and data["current"] == second_dir.name
+        failures = [(c["host"], c["before"], c["after"]) for c in data["new_failures"]]
+        assert failures == [("beta", "pass", "fail")]
+    # And comparing a run with itself finds nothing
+    assert backwards.rc == 0 and "no regressions" in backwards.stdout
+
+
+def test_diff_with_an_unknown_run_is_a_usage_error(tmp_path):
+    work, _, _ = two_runs(tmp_path)
+    done = run_cli("diff", "last", "20990101T000000Z-abcdef", "-o", str(work / "reports"))
+    assert done.rc == 2 and "no run '20990101T000000Z-abcdef' in the history" in done.stderr
+
+
+def test_fail_on_new_exits_non_zero_only_for_regressions(tmp_path):
+    # Given a first run where alpha already fails
+    work = make_workspace(tmp_path)
+    (work / "alpha.age").write_text("no 5\n")
+    first, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
+    # Then with no earlier run, --fail-on new falls back to the usual exit code, and says so
+    assert first.rc == 1 and "no earlier run in the history" in first.stderr
+    # When beta breaks too
+    (work / "beta.age").write_text("no 70\n")
+    second, second_dir = audit(work, "--baseline", "previous", "--fail-on", "new")
+    # Then the run exits 1, and report.json names the baseline and lists only beta's regression
+    data = json.loads((second_dir / "report.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert second.rc == 1
+    assert data["baseline"]["requested"] == "previous" and data["baseline"]["run"] is not None
+    assert [(r["host"], r["baseline_status"], r["status"]) for r in data["baseline"]["regressions"]] == [
+        ("beta", "pass", "fail")]
+    assert "Against the baseline" in (second_dir / "report.html").read_text()
+    table, _ = audit(work, "--baseline", str(second_dir), "--format", "table", "--no-history")
+    assert table.stdout.endswith(f"against run {second_dir.name}: 0 regression(s)\n2 host(s), 2 fail\n")
+    # When a third run changes nothing
+    third, _ = audit(work, "--baseline", "last", "--fail-on", "new")
+    # Then it exits 0 even though both fails persist, while --fail-on any still exits 1
+    assert third.rc == 0 and third.json()["totals"]["fail"] == 2
+    fourth, _ = audit(work, "--baseline", "last")
+    assert fourth.rc == 1
+
+
+def test_a_baseline_can_be_a_run_folder(tmp_path):
+    work, first_dir, _ = two_runs(tmp_path)
+    done, _ = audit(work, "--baseline", str(first_dir), "--fail-on", "new", "--no-history")
+    assert done.rc == 1 and done.json()["baseline"]["run"] == first_dir.name
+
+
+def test_fail_on_new_without_a_baseline_is_a_usage_error(tmp_path):
+    work = make_workspace(tmp_path)
+    done, run_dir = audit(work, "--fail-on", "new")
+    assert done.rc == 2 and "--fail-on new needs --baseline" in done.stderr and run_dir is None
+
+
+def test_quiet_prints_only_what_regressed_and_nothing_when_all_is_well(tmp_path):
+    # Given a first, clean run in quiet mode
+    work = make_workspace(tmp_path)
+    clean, _ = audit(work, "--quiet", "--format", "table")
+    # Then it prints nothing at all
+    assert clean.rc == 0 and clean.stdout == "" and clean.stderr == "", clean.stderr
+    # When beta breaks, quiet without a baseline prints the fail; with one, the regression
+    (work / "beta.age").write_text("no 70\n")
+    plain, _ = audit(work, "--quiet", "--format", "table")
+    (work / "alpha.age").write_text("no 9\n")
+    against, _ = audit(work, "--quiet", "--format", "table", "--baseline", "previous")
+    assert plain.stdout == "beta age_file: fail: the file says 'no'\n"
+    assert against.stdout == "REGRESSION alpha age_file: pass -> fail: the file says 'no'\n"
+    assert "report: " in against.stderr
+
+
+def test_exit_zero_exits_0_with_fails_but_not_on_usage_errors(tmp_path):
+    work = make_workspace(tmp_path)
+    (work / "beta.age").write_text("no 70\n")
+    done, run_dir = audit(work, "--exit-zero")
+    assert done.rc == 0 and done.json()["totals"]["fail"] == 1
+    bad = run_cli("run", "-i", str(work / "missing.yaml"), "--exit-zero")
+    assert bad.rc == 2
+
+
+def test_an_interrupted_run_is_never_the_baseline(tmp_path):
+    # Given a complete run where all pass, then an interrupted run where every result is an error
+    from dataclasses import replace
+
+    from auditor.history import History
+    from auditor.model import CheckResult, HostReport
+    work = make_workspace(tmp_path)
+    _, first_dir = audit(work)
+    not_checked = (CheckResult("age_file", "Age", Status.ERROR, "not checked"),)
+    broken = tuple(HostReport(name, name, "local", True, "interrupted", "interrupted", {}, not_checked, 1.0)
+                   for name in ("alpha", "beta"))
+    interrupted = replace(fake_report("ffffff", started="2099-01-01T00:00:00Z"), hosts=broken, complete=False)
+    with History(work / "reports" / "history.sqlite") as store:
+        store.record(interrupted, work / "reports" / "x", None)
+    # When beta breaks and the next run compares with "previous"
+    (work / "beta.age").write_text("no 70\n")
+    done, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
+    # Then the baseline is the last complete run, and beta's fail is a regression
+    assert done.rc == 1 and done.json()["baseline"]["run"] == first_dir.name
+    assert [r["host"] for r in done.json()["baseline"]["regressions"]] == ["beta"]

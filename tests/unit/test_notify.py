@@ -1,0 +1,232 @@
+"""Alerts: a real HTTP server (http.server on 127.0.0.1) and a real SMTP server (aiosmtpd on
+127.0.0.1), both started by these tests, receive what `auditor run --notify` sends."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from auditor import notify
+from auditor.check import Status
+from auditor.model import Regression
+from tests.unit.test_history import audit, fake_report, make_workspace
+
+SECRET_PATH = "/services/T0001/B0002/Planted-Hook-Token-7"
+
+
+@dataclass
+class Hook:
+    """What the webhook server saw; it answers `fail_first` requests with 503 (or `code`)."""
+
+    fail_first: int = 0
+    code: int = 503
+    bodies: list[dict] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
+    requests: int = 0
+    port: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"webhook:http://127.0.0.1:{self.port}{SECRET_PATH}"
+
+
+@pytest.fixture
+def hook() -> Iterator[Hook]:
+    state = Hook()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            state.requests += 1
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            if state.requests <= state.fail_first:
+                self.send_response(state.code)
+                self.end_headers()
+                return
+            state.bodies.append(json.loads(body))
+            state.paths.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    with socket.socket() as probe:  # aiosmtpd needs a concrete port to check that it is up
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def payload() -> dict:
+    regressions = [Regression("db1", "backups", Status.FAIL, Status.PASS, "newest backup is 72 h old")]
+    return notify.summary(fake_report("aaaaaa"), regressions, "/srv/reports/x/report.html",
+                          "20250101T000000Z-b")
+
+
+def test_targets_are_validated_and_masked():
+    # Given targets as people write them
+    hook_target = notify.parse_target("webhook:https://hooks.slack.com" + SECRET_PATH)
+    mail = notify.parse_target("smtps://mail.example:465?to=a@example,b@example&from=auditor@example")
+    # Then logs and reports see only scheme://host/…
+    assert hook_target.masked == "webhook:https://hooks.slack.com/…" and "Planted" not in hook_target.masked
+    assert mail.masked == "smtps://mail.example:465/…"
+    # And credentials in an SMTP URL, missing addresses and unknown schemes are refused, naming the fix
+    for text, message in (("smtp://user:Pw-In-Url@mail.example:25?to=a@b&from=c@d", "AUDITOR_SMTP_PASSWORD"),
+                          ("smtp://mail.example:25?to=a@b", "?to=ops@example&from=auditor@example"),
+                          ("ftp://x", "expected webhook:https://")):
+        with pytest.raises(notify.NotifyError) as caught:
+            notify.parse_target(text)
+        assert message in str(caught.value) and "Pw-In-Url" not in str(caught.value)
+
+
+def test_a_webhook_that_fails_twice_gets_it_on_the_third_try_with_backoff(hook):
+    # Given a webhook server that answers 503 twice
+    hook.fail_first = 2
+    delays: list[float] = []
+    # When the summary is sent with 3 attempts and a 0.01 s backoff
+    (outcome,) = notify.send([notify.parse_target(hook.url)], payload(), attempts=3, backoff=0.01,
+                             sleep=delays.append)
+    # Then it arrives on the third attempt after 0.01 s and 0.02 s waits, with the Slack text field
+    assert outcome.ok and outcome.attempts == 3 and delays == [0.01, 0.02]
+    (body,) = hook.bodies
+    assert hook.paths == [SECRET_PATH] and body["run_id"] == "20250101T000000Z-aaaaaa"
+    assert body["regressions"] == [{"host": "db1", "check": "backups", "status": "fail",
+                                    "baseline_status": "pass", "summary": "newest backup is 72 h old"}]
+    assert "db1 backups: pass → fail: newest backup is 72 h old" in body["text"]
+    assert body["report"] == "/srv/reports/x/report.html" and body["counts"]["pass"] == 2
+
+
+def test_a_webhook_that_keeps_failing_is_reported_not_raised(hook):
+    hook.fail_first = 99
+    (outcome,) = notify.send([notify.parse_target(hook.url)], payload(), attempts=3, backoff=0.0)
+    assert not outcome.ok and outcome.attempts == 3 and "HTTP 503" in outcome.detail
+    assert outcome.target == f"webhook:http://127.0.0.1:{hook.port}/…"
+
+
+def test_a_refusal_is_not_retried(hook):
+    hook.fail_first, hook.code = 99, 404
+    (outcome,) = notify.send([notify.parse_target(hook.url)], payload(), attempts=3, backoff=0.0)
+    assert not outcome.ok and outcome.attempts == 1 and outcome.detail == "HTTP 404" and hook.requests == 1
+
+
+def test_nobody_listening_is_retried_then_reported(hook):
+    # Given a port with nothing listening (the hook server, stopped)
+    target = notify.parse_target("webhook:http://127.0.0.1:9/hook")
+    (outcome,) = notify.send([target], payload(), attempts=2, backoff=0.0, timeout=2)
+    assert not outcome.ok and outcome.attempts == 2 and "cannot connect" in outcome.detail
+
+
+def test_a_mail_reaches_the_smtp_server(smtp):
+    inbox, port = smtp
+    target = notify.parse_target(f"smtp://127.0.0.1:{port}?to=ops@example.test,cto@example.test"
+                                 "&from=auditor@example.test")
+    (outcome,) = notify.send([target], payload(), attempts=1)
+    assert outcome.ok, outcome.detail
+    (sender, recipients, content), = inbox.messages
+    mail = message_from_bytes(content)
+    assert sender == "auditor@example.test" and recipients == ["ops@example.test", "cto@example.test"]
+    assert mail["Subject"] == "auditor: 1 regression(s) in run 20250101T000000Z-aaaaaa"
+    text = mail.get_payload(decode=True).decode()
+    assert "db1 backups: pass → fail: newest backup is 72 h old" in text
+    assert "/srv/reports/x/report.html" in text
+
+
+def test_smtp_credentials_are_never_sent_unencrypted(smtp, monkeypatch):
+    # Given credentials in the environment and a server without STARTTLS
+    inbox, port = smtp
+    monkeypatch.setenv(notify.ENV_USER, "auditor")
+    monkeypatch.setenv(notify.ENV_PASSWORD, "Smtp-Planted-Pw-3")
+    target = notify.parse_target(f"smtp://127.0.0.1:{port}?to=ops@example.test&from=auditor@example.test")
+    (outcome,) = notify.send([target], payload(), attempts=3, backoff=0.0)
+    # Then nothing is sent, at once, and the reason does not show the password
+    assert not outcome.ok and outcome.attempts == 1 and "unencrypted" in outcome.detail
+    assert "Smtp-Planted-Pw-3" not in outcome.detail and inbox.messages == []
+
+
+def test_a_run_alerts_webhook_and_mail_only_on_regression(tmp_path, hook, smtp):
+    inbox, port = smtp
+    work = make_workspace(tmp_path)
+    targets = ("--notify", hook.url, "--notify", f"smtp://127.0.0.1:{port}?to=ops@example.test"
+               "&from=auditor@example.test")
+    # Given a first run ever: nothing to compare with, so no alert
+    first, first_dir = audit(work, *targets)
+    assert first.rc == 0 and hook.bodies == [] and inbox.messages == []
+    assert "sends no regression alert" in first.stderr
+    # When nothing changes, Then still no alert
+    second, _ = audit(work, *targets)
+    assert second.rc == 0 and hook.bodies == [] and inbox.messages == []
+    # When beta breaks
+    (work / "beta.age").write_text("no 70\n")
+    third, third_dir = audit(work, *targets)
+    # Then both servers receive the regression, and the run's report records the outcomes, masked
+    assert third.rc == 1
+    (body,) = hook.bodies
+    assert body["run_id"] == third_dir.name and [r["host"] for r in body["regressions"]] == ["beta"]
+    assert body["report"] == str((third_dir / "report.html").absolute())
+    (_, _, content), = inbox.messages
+    assert b"beta age_file: pass" in content
+    data = json.loads((third_dir / "report.json").read_text())
+    assert [(n["target"], n["ok"]) for n in data["notifications"]] == [
+        (f"webhook:http://127.0.0.1:{hook.port}/…", True), (f"smtp://127.0.0.1:{port}/…", True)]
+    # And the webhook's secret path appears in no report, history or output
+    everything = third.stdout + third.stderr + "".join(
+        p.read_text(errors="replace") for p in third_dir.rglob("*") if p.is_file())
+    assert "Planted-Hook-Token-7" not in everything
+    assert b"Planted-Hook-Token-7" not in (work / "reports" / "history.sqlite").read_bytes()
+
+
+def test_a_failed_alert_never_loses_the_run_nor_changes_its_exit_code(tmp_path, hook):
+    # Given a webhook that always answers 503, and --notify-on always
+    hook.fail_first = 99
+    work = make_workspace(tmp_path)
+    (work / "beta.age").write_text("no 70\n")
+    done, run_dir = audit(work, "--notify", hook.url, "--notify-on", "always")
+    # Then the run is written and exits 1 for its fail, and the failure is on stderr and in report.json
+    assert done.rc == 1 and (run_dir / "manifest.json").is_file()
+    assert f"notification to webhook:http://127.0.0.1:{hook.port}/… failed after 3 attempt(s)" in done.stderr
+    (note,) = json.loads((run_dir / "report.json").read_text())["notifications"]
+    assert note == {"target": f"webhook:http://127.0.0.1:{hook.port}/…", "ok": False, "attempts": 3,
+                    "detail": "HTTP 503"}
+
+
+def test_a_bad_notify_target_stops_the_run_before_auditing(tmp_path):
+    work = make_workspace(tmp_path)
+    done, run_dir = audit(work, "--notify", "smtp://u:Pw-9@mail.example:25?to=a@b&from=c@d")
+    assert done.rc == 2 and run_dir is None and "Pw-9" not in done.stderr

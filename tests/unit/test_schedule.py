@@ -1,0 +1,113 @@
+"""The scheduling kit: the printed systemd units pass `systemd-analyze verify`, and the cron
+line is read as daily by the project's own cron parser."""
+
+from __future__ import annotations
+
+import pwd
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from auditor import schedule
+from auditor.parsers import schedules
+from tests.conftest import run_cli
+
+HARDENING = ("ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=read-only",
+             "CapabilityBoundingSet=\n", "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX")
+
+
+def a_user() -> str:
+    """An existing, ordinary system account (systemd-analyze checks that User= exists)."""
+    for name in ("www-data", "postgres", "daemon"):
+        try:
+            pwd.getpwnam(name)
+            return name
+        except KeyError:
+            continue
+    pytest.skip("no ordinary system account to name in User=")
+
+
+def test_systemd_units_verify_and_are_hardened(tmp_path):
+    # Given the units printed for a report folder and an inventory
+    user = a_user()
+    service = run_cli("schedule", "--print", "systemd-service", "-i", "/etc/auditor/inventory.yaml",
+                      "-o", "/var/lib/auditor/reports", "--user", user)
+    timer = run_cli("schedule", "--print", "systemd-timer")
+    weekdays = run_cli("schedule", "--print", "systemd-timer", "--on-calendar", "Mon..Fri 02:30")
+    assert service.rc == 0 and timer.rc == 0, service.stderr + timer.stderr
+    # Then the service runs auditor quietly as its own user with a read-only system and one writable folder
+    text = service.stdout
+    assert f"User={user}\n" in text and "ReadWritePaths=/var/lib/auditor/reports\n" in text
+    assert all(line in text for line in HARDENING), text
+    assert "run --inventory /etc/auditor/inventory.yaml --output /var/lib/auditor/reports --quiet" in text
+    # And the timer catches up after downtime and spreads its start
+    assert "OnCalendar=daily\n" in timer.stdout and "Persistent=true\n" in timer.stdout
+    assert "RandomizedDelaySec=30min\n" in timer.stdout
+    # And our own timer parser reads the default as daily, and --on-calendar as given
+    daily = schedules.timer_schedule(schedules.unit_values([timer.stdout]))
+    assert daily.fires_every(24) and daily.describe() == "daily at 00:00"
+    custom = schedules.timer_schedule(schedules.unit_values([weekdays.stdout]))
+    assert custom.describe() == "on Mon–Fri at 02:30"
+    # When systemd-analyze verifies both files
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed (apt install systemd)")
+    (tmp_path / "auditor.service").write_text(text)
+    (tmp_path / "auditor.timer").write_text(timer.stdout)
+    # (a timer of another name must say which service it starts)
+    named = weekdays.stdout.replace("[Install]", "[Timer]\nUnit=auditor.service\n\n[Install]")
+    (tmp_path / "weekdays.timer").write_text(named)
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "auditor.service"),
+                           str(tmp_path / "auditor.timer"), str(tmp_path / "weekdays.timer")],
+                          capture_output=True, text=True, timeout=60)
+    # Then it accepts them without a single complaint (it exits 0 even for ignored settings)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_systemd_analyze_does_complain_about_a_broken_unit(tmp_path):
+    # Given the same service with one setting broken: proof that the check above can fail
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    text = schedule.systemd(schedule.Plan(Path("/i.yaml"), Path("/r"), a_user()))["auditor.service"]
+    (tmp_path / "auditor.service").write_text(text.replace("ProtectSystem=strict", "ProtectSystem=bogus"))
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "auditor.service")],
+                          capture_output=True, text=True, timeout=60)
+    assert "bogus" in done.stderr
+
+
+def test_the_cron_line_is_daily_to_our_own_parser():
+    # Given the cron.d text for a daily audit
+    done = run_cli("schedule", "--print", "cron", "-i", "/etc/auditor/inv.yaml", "-o", "/var/lib/auditor/r")
+    assert done.rc == 0
+    jobs, problems = schedules.parse_crontab(done.stdout, "/etc/cron.d/auditor", None)
+    # Then it is one job, run as the auditor user, daily, quietly, logging to a file
+    assert problems == [] and len(jobs) == 1
+    (job,) = jobs
+    assert job.user == "auditor" and job.schedule.fires_every(24)
+    assert job.schedule.describe() == "daily at 02:17" and job.command.startswith("/")
+    assert " run --inventory /etc/auditor/inv.yaml --output /var/lib/auditor/r --quiet " in job.command
+    assert job.command.endswith(">> /var/log/auditor/auditor.log 2>&1")
+
+
+def test_paths_are_quoted_for_systemd_and_the_shell():
+    # Given paths with a space, a percent sign and a dollar
+    plan = schedule.Plan(Path("/srv/my audits/inv%1.yaml"), Path("/srv/out$dir"), "auditor",
+                         binary="/opt/a/auditor")
+    service = schedule.systemd(plan)["auditor.service"]
+    line = schedule.cron(plan).splitlines()[-1]
+    # Then systemd sees % and $ doubled and the spaced path quoted; cron sees % escaped and sh-quoting
+    assert '"/srv/my audits/inv%%1.yaml"' in service and "ReadWritePaths=/srv/out$$dir" in service
+    assert "'/srv/my audits/inv\\%1.yaml'" in line and "'/srv/out$dir'" in line
+    job = schedules.parse_cron_line(line, "/etc/cron.d/auditor", None)
+    assert job is not None and "/srv/my audits/inv%1.yaml" in job.command
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--print", "cron", "--on-calendar", "Mon 02:00"), "for cron use one of"),
+    (("--print", "systemd", "--user", "root; rm -rf /"), "not a valid user name"),
+    (("--print", "systemd", "--on-calendar", "daily\nExecStartPre=/bin/sh"), "not a systemd calendar"),
+])
+def test_bad_schedule_options_are_usage_errors(args, message):
+    done = run_cli("schedule", *args)
+    assert done.rc == 2 and message in done.stderr and "Traceback" not in done.stderr
