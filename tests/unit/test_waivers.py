@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 
 from auditor import inventory, registry, waivers
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.unit.test_history import audit, make_workspace
 
 SCHEMA = json.loads((REPO / "auditor/schema/report.schema.json").read_text())
@@ -230,3 +230,14 @@ def test_waiver_text_is_escaped_in_the_html(tmp_path):
     # Then the page shows it as text, never as markup
     assert done.rc == 0 and "<script>alert(1)</script>" not in page and "<b>Mallory</b>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; see CHG-9" in page
+
+
+def test_evaluate_reproduces_a_waived_run(waived_run, tmp_path):
+    _, run_dir = waived_run
+    # When the waived run's evidence is re-judged offline
+    work = run_dir.parent.parent
+    done = run_cli("evaluate", str(run_dir), "--checks-dir", str(work / "checks"))
+    # Then the waived fail is compared by what the check found, and every verdict reproduces
+    assert done.rc == 0, done.stdout + done.stderr
+    assert "CHANGED" not in done.stdout
+    assert "2 of 2 verdicts reproduced" in done.stdout
