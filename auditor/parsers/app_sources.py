@@ -35,6 +35,9 @@ from auditor.probes import quote
 
 KINDS = ("sqlite", "postgres", "mysql")
 SOURCE_KEYS = ("name", "kind", "path", "database", "query", "user")
+# 12 or more digits, together or split by single spaces or dashes: what a card number (or any
+# other long number) in a client's error message looks like. POSIX ERE, for sed -E.
+DIGIT_RUN_ERE = "[0-9]([ -]?[0-9]){11,}"
 STATUS_TEXT = {"missing": "database file not found", "unreadable": "database file not readable",
                "no-cli": "client not installed", "failed": "query failed", "timeout": "query timed out"}
 
@@ -126,8 +129,11 @@ def reader_prelude(consumer: str, consumer_definition: str, query_timeout: int) 
         "  res=$( { { \"$@\" 2>&4; printf '\\nrc=%s\\n' \"$?\" >&4; } "
         f"| {consumer} \"$fs\" \"$rs\" \"$nul\" >&3; }} 4>&1 )",
         "  rc=${res##*rc=}",
+        # The client's error line may quote a value of the row it stopped at (psql: invalid
+        # input syntax for type bigint: "4111 1111 ..."): digit runs of card length are masked
+        # here, before anything leaves the host.
         "  err=$(printf '%s\\n' \"${res%rc=*}\" | grep -v '^[[:space:]]*$' | head -n 1 "
-        "| cut -c1-200 | tr '\\t' ' ')",
+        f"| sed -E 's/{DIGIT_RUN_ERE}/<digits>/g' | cut -c1-200 | tr '\\t' ' ')",
         "  case $rc in 0) st=ok ;; 124) st=timeout ;; *) st=failed ;; esac",
         "  printf 'status\\t%s\\t%s\\t%s\\n' \"$st\" \"$rc\" \"$err\"",
         "}",

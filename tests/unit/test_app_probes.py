@@ -1,0 +1,75 @@
+"""The application-table probes, rendered and run with /bin/sh against real sqlite databases.
+
+The recorded cases replay what the probes printed on the recording machine; these tests run
+the probes as they are now (sqlite3, awk and the shell of this machine) over databases made
+here with Python's sqlite3, then judge the output with the check's evaluate(), after the
+engine's redaction pass, as a run would.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.check import Outputs, ProbeOutput, Result
+from auditor.redact import redact
+
+pytestmark = pytest.mark.skipif(shutil.which("sqlite3") is None, reason="sqlite3 CLI missing")
+
+
+def luhn_number(prefix: str, length: int) -> str:
+    """A random number of `length` digits starting with `prefix`, with a valid Luhn check digit."""
+    body = prefix + "".join(secrets.choice("0123456789") for _ in range(length - len(prefix) - 1))
+    total = sum((d * 2 - 9 if d > 4 else d * 2) if i % 2 == 0 else d
+                for i, d in enumerate(int(c) for c in reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
+def make_db(path: Path, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> Path:
+    with sqlite3.connect(path) as db:
+        db.execute(f"CREATE TABLE {table} ({columns})")
+        marks = ", ".join("?" for _ in rows[0]) if rows else ""
+        db.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+    db.close()
+    return path
+
+
+def run_check(check_id: str, params: dict[str, Any]) -> tuple[str, Result]:
+    """The check's probe run here with /bin/sh: its raw stdout, and the verdict on the redacted output."""
+    module = importlib.import_module(f"checks.{check_id}")
+    full = {**module.CHECK.default_params(), **params}
+    probe = module.CHECK.probes[0]
+    done = subprocess.run(["/bin/sh", "-s"], input=probe.render(full).encode(), capture_output=True,
+                          timeout=60, check=False)
+    stdout = done.stdout.decode(errors="replace")
+    redacted, _ = redact(stdout)
+    outputs = Outputs({probe.name: ProbeOutput(probe.name, redacted, "", done.returncode, 1.0)})
+    return stdout, module.evaluate(outputs, full)
+
+
+# --------------------------------------------------------------------------
+# Finding 1: a client's error line never carries a card number off the host
+# --------------------------------------------------------------------------
+
+def test_a_card_number_in_the_clients_error_line_is_masked_on_the_host(tmp_path):
+    # Given a sqlite database and a query whose error message quotes a grouped card number
+    card = luhn_number("4", 16)
+    grouped = " ".join(card[i:i + 4] for i in range(0, 16, 4))
+    db = make_db(tmp_path / "app.db", "payments", "card TEXT", [("tok_1",)])
+    source = {"name": "billing", "kind": "sqlite", "path": str(db), "query": f'SELECT card FROM "{grouped}"'}
+    # When app_data_encryption and data_retention run it
+    for check_id, extra in (("app_data_encryption", {}), ("data_retention", {"max_age_days": 90})):
+        stdout, verdict = run_check(check_id, {"sources": [{**source, **extra}]})
+        # Then the probe's own output already holds no digit of it, and the verdict names the error
+        assert card not in stdout.replace(" ", "") and grouped not in stdout, stdout
+        assert "<digits>" in stdout, stdout
+        assert verdict.status == "error", verdict
+        assert "no such table: <digits>" in verdict.summary, verdict.summary
