@@ -21,7 +21,8 @@ Timestamps read: ISO 8601 / SQL text (`2024-03-01`, `2024-03-01 12:00:00`,
 `2024-03-01T12:00:00.123Z`, with an offset `+02:00`, `+0200` or psql's `+02`) and Unix
 epoch seconds (up to 11 digits, optionally with a fraction). A timestamp without an offset
 is taken as UTC (at most a day's error on periods counted in days). NULL is counted and
-otherwise ignored (a row with no date cannot be judged by its age).
+otherwise ignored (a row with no date cannot be judged by its age); a source whose rows read
+are all NULL is an error, not a pass (nothing was judged).
 
 The query is wrapped as `SELECT * FROM (query) AS audited_rows ORDER BY 1 LIMIT max_rows+1`:
 the database sorts by the timestamp, so the first `max_rows` rows are the oldest and the
@@ -42,8 +43,9 @@ configured.
 
 Blind spots: only what the query selects is judged (soft-deleted rows, other tables,
 backups and logs holding the same data are not); NULLs sort first in sqlite and MySQL, so
-a table with more than `max_rows` NULL timestamps hides its dates — filter them out in the
-query (`WHERE created_at IS NOT NULL`); a text column mixing formats sorts as text.
+a table with more than `max_rows` NULL timestamps reads no date (an error, see above) and one
+with fewer reads fewer dated rows (the oldest is still exact) — filter them out in the query
+(`WHERE created_at IS NOT NULL`); a text column mixing formats sorts as text.
 """
 
 from __future__ import annotations
@@ -223,6 +225,13 @@ def evaluate(out: Outputs, params: Params) -> Result:
             more = f", first {facts['rows']} oldest read; there are more" if facts.get("more") else ""
             nulls = f", {facts['null']} without a date" if facts.get("null") else ""
             details.append(f"{name}: {facts['rows']} row(s){more}{nulls}; period {days} days; {oldest_text}")
+            if facts["rows"] and oldest is None and not facts.get("unparsed"):
+                # Every row read was NULL: nothing was judged (and NULLs sort first in sqlite and
+                # MySQL, so with more rows the dated ones may just not have been reached).
+                unparsed.append(f"{name}: no dated row among the {facts['rows']} read, all NULL"
+                                + (" (NULLs sort first; there are more rows)" if facts.get("more") else "")
+                                + ": select the timestamp column, and filter NULLs out "
+                                "(WHERE column IS NOT NULL)")
             if facts.get("unparsed"):
                 unparsed.append(f"{name}: {facts['unparsed']} timestamp(s) neither ISO 8601 nor epoch "
                                 "seconds (rows " + ", ".join(map(str, bad_rows))

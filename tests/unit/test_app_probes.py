@@ -73,3 +73,43 @@ def test_a_card_number_in_the_clients_error_line_is_masked_on_the_host(tmp_path)
         assert "<digits>" in stdout, stdout
         assert verdict.status == "error", verdict
         assert "no such table: <digits>" in verdict.summary, verdict.summary
+
+
+# --------------------------------------------------------------------------
+# Finding 2: data_retention never passes a source it could not date
+# --------------------------------------------------------------------------
+
+def retention_source(db: Path, query: str) -> dict[str, Any]:
+    return {"name": "consents", "kind": "sqlite", "path": str(db), "query": query, "max_age_days": 90}
+
+
+def test_a_column_of_nulls_is_an_error_not_a_pass(tmp_path):
+    # Given a table whose deleted_at column is NULL in every row
+    db = make_db(tmp_path / "app.db", "t", "id INTEGER, deleted_at TEXT", [(i, None) for i in range(8)])
+    # When data_retention reads that column
+    _, verdict = run_check("data_retention", {"sources": [retention_source(db, "SELECT deleted_at FROM t")]})
+    # Then it is an error saying no row was dated
+    assert verdict.status == "error", verdict
+    assert "consents: no dated row among the 8 read, all NULL" in verdict.summary, verdict.summary
+
+
+def test_nulls_sorted_first_do_not_hide_old_rows_behind_max_rows(tmp_path):
+    # Given 5 NULL timestamps and 3 from 2019, read with max_rows=4 (sqlite sorts NULLs first)
+    rows = [(None,)] * 5 + [("2019-01-0%d" % d,) for d in (1, 2, 3)]
+    db = make_db(tmp_path / "app.db", "t", "created_at TEXT", rows)
+    # When data_retention reads them
+    _, verdict = run_check("data_retention", {"sources": [retention_source(db, "SELECT created_at FROM t")],
+                                              "max_rows": 4})
+    # Then it does not pass: the four rows read were NULL and there are more
+    assert verdict.status == "error", verdict
+    assert "all NULL (NULLs sort first; there are more rows)" in verdict.summary, verdict.summary
+
+
+def test_nulls_mixed_with_dated_rows_are_counted_and_the_dates_judged(tmp_path):
+    # Given 2 NULLs and 2 rows from 2019
+    db = make_db(tmp_path / "app.db", "t", "created_at TEXT", [(None,), (None,), ("2019-01-01",), ("2019-01-02",)])
+    # When data_retention reads them
+    _, verdict = run_check("data_retention", {"sources": [retention_source(db, "SELECT created_at FROM t")]})
+    # Then the old rows fail and the NULLs are only counted
+    assert verdict.status == "fail", verdict
+    assert verdict.summary.startswith("consents: 2 row(s) older than 90 days (oldest 2019-01-01"), verdict.summary

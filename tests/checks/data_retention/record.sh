@@ -72,6 +72,19 @@ record data_retention error_retention_unparseable --plant /srv/shop/app.db="$W/r
   --source "A sqlite consents table whose created_at text holds 'yesterday', '01/03/2024' (no ISO date), '2024-02-30x' (trailing garbage) and one ISO timestamp 5 days old; $RET_PLANT" \
   --expect-status error --expect-summary "marketing consents: 3 timestamp(s) neither ISO 8601 nor epoch seconds (rows "
 
+FORMAT=raw dated_db "$W/ret.nulls.db" consents @NULL @NULL @NULL
+record data_retention error_retention_all_null --plant /srv/shop/app.db="$W/ret.nulls.db" \
+  --param "$RET_SRC" \
+  --source "A sqlite consents table whose three rows all have created_at NULL: nothing can be dated, so nothing was judged; $RET_PLANT" \
+  --expect-status error --expect-summary "marketing consents: no dated row among the 3 read, all NULL"
+
+FORMAT=raw dated_db "$W/ret.nullsfirst.db" consents @NULL @NULL @NULL @NULL @NULL && \
+  dated_db "$W/ret.nullsfirst.db" consents 2000 2001 2002
+record data_retention error_retention_nulls_sort_first --plant /srv/shop/app.db="$W/ret.nullsfirst.db" \
+  --param "$RET_SRC" --param max_rows=4 \
+  --source "A sqlite consents table with five NULL created_at and three ISO timestamps about 2000 days old, judged with max_rows=4: sqlite sorts NULLs first, so the four rows read are NULL and the old rows are never reached; $RET_PLANT" \
+  --expect-status error --expect-summary "no dated row among the 4 read, all NULL (NULLs sort first; there are more rows)"
+
 FORMAT=raw dated_db "$W/ret.latin1.db" consents "$(printf '2024-03-01\351')" "$(printf '\377\376')" && \
   dated_db "$W/ret.latin1.db" consents 200
 record data_retention garbled_retention_non_utf8 --plant /srv/shop/app.db="$W/ret.latin1.db" \
