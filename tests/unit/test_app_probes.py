@@ -95,7 +95,7 @@ def test_a_column_of_nulls_is_an_error_not_a_pass(tmp_path):
 
 def test_nulls_sorted_first_do_not_hide_old_rows_behind_max_rows(tmp_path):
     # Given 5 NULL timestamps and 3 from 2019, read with max_rows=4 (sqlite sorts NULLs first)
-    rows = [(None,)] * 5 + [("2019-01-0%d" % d,) for d in (1, 2, 3)]
+    rows = [(None,)] * 5 + [(f"2019-01-0{d}",) for d in (1, 2, 3)]
     db = make_db(tmp_path / "app.db", "t", "created_at TEXT", rows)
     # When data_retention reads them
     _, verdict = run_check("data_retention", {"sources": [retention_source(db, "SELECT created_at FROM t")],
@@ -107,9 +107,11 @@ def test_nulls_sorted_first_do_not_hide_old_rows_behind_max_rows(tmp_path):
 
 def test_nulls_mixed_with_dated_rows_are_counted_and_the_dates_judged(tmp_path):
     # Given 2 NULLs and 2 rows from 2019
-    db = make_db(tmp_path / "app.db", "t", "created_at TEXT", [(None,), (None,), ("2019-01-01",), ("2019-01-02",)])
+    rows = [(None,), (None,), ("2019-01-01",), ("2019-01-02",)]
+    db = make_db(tmp_path / "app.db", "t", "created_at TEXT", rows)
     # When data_retention reads them
     _, verdict = run_check("data_retention", {"sources": [retention_source(db, "SELECT created_at FROM t")]})
     # Then the old rows fail and the NULLs are only counted
     assert verdict.status == "fail", verdict
-    assert verdict.summary.startswith("consents: 2 row(s) older than 90 days (oldest 2019-01-01"), verdict.summary
+    summary = verdict.summary
+    assert summary.startswith("consents: 2 row(s) older than 90 days (oldest 2019-01-01"), summary
