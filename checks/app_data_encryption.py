@@ -183,6 +183,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
             if "rows" not in facts or "cards" not in facts:
                 raise ValueError(f"{name}: no row count (scanner cut short?)")
             rows, cards, card_rows = facts["rows"], facts["cards"], facts.get("card_rows", 0)
+            if facts.get("more") and not rows:
+                unreadable.append(f"{name}: no row scanned although the query returned rows")
+                continue
             rows_scanned += rows
             cards_total += cards
             card_rows_total += card_rows

@@ -214,6 +214,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
                 continue
             days = period_days(source, params)
             facts, bad_rows = _numbers(block.lines, name)
+            if facts.get("more") and not facts["rows"]:
+                unreadable.append(f"{name}: no row read although the query returned rows")
+                continue
             rows_read += facts["rows"]
             oldest = facts.get("oldest")
             age = (now - oldest) / DAY if oldest is not None else None

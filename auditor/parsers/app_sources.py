@@ -144,7 +144,14 @@ def reader_prelude(consumer: str, consumer_definition: str, query_timeout: int) 
 def reader_script(sources: Sequence[Any], max_rows: int, query_timeout: int, consumer: str,
                   consumer_definition: str, *, order_by_first: bool = False,
                   before_source: Sequence[str] = ()) -> str:
-    """The whole probe: prelude, then each source's lines (each preceded by `before_source[i]`)."""
+    """The whole probe: prelude, then each source's lines (each preceded by `before_source[i]`).
+
+    ValueError for max_rows or query_timeout below 1: no row read would pass as "nothing
+    found", and sqlite reads LIMIT -1 as no limit at all.
+    """
+    for key, value in (("max_rows", max_rows), ("query_timeout", query_timeout)):
+        if value < 1:
+            raise ValueError(f"{key} must be at least 1, got {value}")
     lines = reader_prelude(consumer, consumer_definition, query_timeout)
     for index, source in enumerate(sources):
         if before_source:

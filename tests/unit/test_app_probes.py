@@ -115,3 +115,40 @@ def test_nulls_mixed_with_dated_rows_are_counted_and_the_dates_judged(tmp_path):
     assert verdict.status == "fail", verdict
     summary = verdict.summary
     assert summary.startswith("consents: 2 row(s) older than 90 days (oldest 2019-01-01"), summary
+
+
+# --------------------------------------------------------------------------
+# Finding 3: max_rows or query_timeout below 1 is refused; no rows read never passes
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("check_id", ["app_data_encryption", "data_retention", "app_password_hashing"])
+@pytest.mark.parametrize("key, value", [("max_rows", 0), ("max_rows", -4), ("query_timeout", 0)])
+def test_a_limit_below_one_is_refused_when_the_probe_is_built(tmp_path, check_id, key, value):
+    # Given a sqlite source and max_rows or query_timeout below 1
+    module = importlib.import_module(f"checks.{check_id}")
+    source = {"kind": "sqlite", "path": str(tmp_path / "app.db"), "query": "SELECT x FROM t"}
+    if check_id == "data_retention":
+        source["max_age_days"] = 9
+    params = {**module.CHECK.default_params(), "sources": [source], key: value}
+    # When the probe is rendered, Then it is refused with the key named
+    with pytest.raises(ValueError, match=f"{key} must be at least 1, got {value}"):
+        module.CHECK.probes[0].render(params)
+
+
+@pytest.mark.parametrize("check_id, probe, extra, facts", [
+    ("app_data_encryption", "card_scan", {}, "card_rows\t0\ncards\t0\nmore\t1\nrows\t0\n"),
+    ("data_retention", "ages", {"max_age_days": 90},
+     "rows\t0\nmore\t1\nnull\t0\nover\t0\nunparsed\t0\n"),
+])
+def test_a_source_with_rows_but_none_read_is_not_a_pass(check_id, probe, extra, facts):
+    # Given what the scanners printed before the refusal, with max_rows 0 over a table of 2 rows
+    module = importlib.import_module(f"checks.{check_id}")
+    params = {**module.CHECK.default_params(),
+              "sources": [{"name": "t", "kind": "sqlite", "path": "/x.db", "query": "SELECT x", **extra}]}
+    stdout = ("now\t1795261049\n" if check_id == "data_retention" else "") + \
+        f"source\t0\n{facts}status\tok\t0\t\n"
+    # When it is judged
+    verdict = module.evaluate(Outputs({probe: ProbeOutput(probe, stdout, "", 0, 1.0)}), params)
+    # Then it is an error, not a pass
+    assert verdict.status == "error", verdict
+    assert "no row" in verdict.summary and "although the query returned rows" in verdict.summary
