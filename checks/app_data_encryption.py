@@ -26,8 +26,10 @@ Sources (`vars.app_data_encryption.sources`), the same shape as app_password_has
 
 Pass: no card number in any configured source (the summary states how many rows were
 scanned). Fail: card numbers found, per source with their count and rows; a source that
-could not be read is named too. Error: a source that cannot be read (file missing, client
-missing, query error, timeout), when nothing else fails. Skip: no source configured.
+could not be read is named too; a query that fails or times out after card numbers were
+seen fails with "at least N" and the reason it stopped. Error: a source that cannot be
+read (file missing, client missing, query error, timeout), when nothing else fails.
+Skip: no source configured.
 
 Blind spots: only the first `max_rows` rows of each source are scanned (the summary says
 when there were more); a column that stores card numbers encrypted, tokenised or
@@ -166,8 +168,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
         rows_scanned = cards_total = card_rows_total = 0
         for block, source in zip(blocks, sources, strict=True):
             name = app_sources.source_name(source, block.index)
-            if block.status != "ok":
-                unreadable.append(block.unreadable_reason(name))
+            stopped = block.unreadable_reason(name) if block.status != "ok" else ""
+            if stopped and not block.lines:  # the client never ran: nothing was scanned
+                unreadable.append(stopped)
                 continue
             facts: dict[str, int] = {}
             shown: list[str] = []
@@ -183,21 +186,27 @@ def evaluate(out: Outputs, params: Params) -> Result:
             if "rows" not in facts or "cards" not in facts:
                 raise ValueError(f"{name}: no row count (scanner cut short?)")
             rows, cards, card_rows = facts["rows"], facts["cards"], facts.get("card_rows", 0)
-            if facts.get("more") and not rows:
-                unreadable.append(f"{name}: no row scanned although the query returned rows")
-                continue
             rows_scanned += rows
             cards_total += cards
             card_rows_total += card_rows
+            if stopped and not cards:
+                unreadable.append(stopped)
+                continue
+            if facts.get("more") and not rows:
+                unreadable.append(f"{name}: no row scanned although the query returned rows")
+                continue
             if facts.get("more"):
                 partial.append(name)
             more = f" (first {rows} rows scanned; there are more)" if facts.get("more") else ""
             details.append(f"{name}: {rows} row(s) scanned{more}, {cards} card number(s)")
             if cards:
+                # A query that failed or timed out after some rows: what was found stands, as a floor.
+                at_least = "at least " if stopped else ""
                 rows_named = sorted({int(s.split()[1]) for s in shown})
-                found.append(f"{name}: {cards} card number(s) in plaintext in {card_rows} row(s) (rows "
-                             + ", ".join(map(str, rows_named)) + (" …" if card_rows > len(rows_named) else "")
-                             + ")")
+                found.append(f"{name}: {at_least}{cards} card number(s) in plaintext in {card_rows} row(s) "
+                             "(rows " + ", ".join(map(str, rows_named))
+                             + (" …" if card_rows > len(rows_named) else "") + ")"
+                             + (f" (query stopped: {stopped.removeprefix(name + ': ')})" if stopped else ""))
                 details += [f"{name}: {s}" for s in shown]
     except ValueError as exc:
         return result(Status.ERROR, f"could not read the scanner's output: {exc}", evidence=evidence)
@@ -208,7 +217,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
                               "unreadable_sources": len(unreadable)}
     unread_note = f"; {len(unreadable)} source(s) could not be read: {unreadable[0]}" if unreadable else ""
     if found:
-        return result(Status.FAIL, f"{cards_total} payment card number(s) stored in plaintext: "
+        at_least = "at least " if any("(query stopped: " in f for f in found) else ""
+        return result(Status.FAIL, f"{at_least}{cards_total} payment card number(s) stored in plaintext: "
                       + "; ".join(found[:3]) + (" …" if len(found) > 3 else "") + unread_note,
                       found + unreadable + details, evidence, **values)
     if unreadable:

@@ -36,9 +36,11 @@ integer epochs, PostgreSQL timestamptz and MySQL DATETIME alike, instead of thre
 dialects and three column types; the database still does the sorting.
 
 Pass: no row older than its period in any source. Fail: "S: 1204 rows older than 90 days
-(oldest 2024-03-01, 612 days)". Error: a source that cannot be read, a timestamp that is
-neither ISO 8601 nor epoch seconds (named by row number), no period for a source (neither
-its own `max_age_days` nor the check's), no host clock in the evidence. Skip: no source
+(oldest 2024-03-01, 612 days)"; a query that fails or times out after rows over the period
+were seen fails with "at least N" and the reason it stopped. Error: a source that cannot be
+read, a timestamp that is neither ISO 8601 nor epoch seconds (named by row number), no
+period for a source (neither its own `max_age_days` nor the check's), no host clock in the
+evidence. Skip: no source
 configured.
 
 Blind spots: only what the query selects is judged (soft-deleted rows, other tables,
@@ -209,11 +211,15 @@ def evaluate(out: Outputs, params: Params) -> Result:
         rows_over = rows_read = 0
         for block, source in zip(blocks, sources, strict=True):
             name = app_sources.source_name(source, block.index)
-            if block.status != "ok":
-                unreadable.append(block.unreadable_reason(name))
+            stopped = block.unreadable_reason(name) if block.status != "ok" else ""
+            if stopped and not block.lines:  # the client never ran: nothing was read
+                unreadable.append(stopped)
                 continue
             days = period_days(source, params)
             facts, bad_rows = _numbers(block.lines, name)
+            if stopped and not facts["over"]:
+                unreadable.append(stopped)
+                continue
             if facts.get("more") and not facts["rows"]:
                 unreadable.append(f"{name}: no row read although the query returned rows")
                 continue
@@ -222,7 +228,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
             age = (now - oldest) / DAY if oldest is not None else None
             if age is not None:
                 oldest_age = age if oldest_age is None else max(oldest_age, age)
-            at_least = "at least " if facts.get("more") else ""
+            # More rows than read, or a query that failed or timed out after some: a floor.
+            at_least = "at least " if facts.get("more") or stopped else ""
             oldest_text = (f"oldest {_date(oldest)}, {age:.0f} days"
                            if oldest is not None and age is not None else "no dated row")
             more = f", first {facts['rows']} oldest read; there are more" if facts.get("more") else ""
@@ -241,8 +248,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
                                 + (" …" if facts["unparsed"] > len(bad_rows) else "") + ")")
             if facts["over"]:
                 rows_over += facts["over"]
+                why = f" (query stopped: {stopped.removeprefix(name + ': ')})" if stopped else ""
                 over_period.append(f"{name}: {at_least}{facts['over']} row(s) older than {days} days "
-                                   f"({oldest_text})")
+                                   f"({oldest_text}){why}")
     except ValueError as exc:
         return result(Status.ERROR, f"could not read the probe's output: {exc}", evidence=evidence)
 

@@ -152,3 +152,47 @@ def test_a_source_with_rows_but_none_read_is_not_a_pass(check_id, probe, extra, 
     # Then it is an error, not a pass
     assert verdict.status == "error", verdict
     assert "no row" in verdict.summary and "although the query returned rows" in verdict.summary
+
+
+# --------------------------------------------------------------------------
+# Finding 5: what was found before a query failed still counts
+# --------------------------------------------------------------------------
+
+# sqlite fails with "integer overflow" when it reaches the row with id 3.
+OVERFLOW_AT_ID_3 = "CASE WHEN id = 3 THEN abs(-9223372036854775807 - 1) ELSE 1 END"
+
+
+def test_card_numbers_seen_before_the_query_failed_fail_the_check(tmp_path):
+    # Given four plaintext card numbers and a query that overflows at row 3
+    rows = [(i, luhn_number("4", 16)) for i in range(1, 5)]
+    db = make_db(tmp_path / "app.db", "payments", "id INTEGER PRIMARY KEY, card TEXT", rows)
+    query = f"SELECT card, {OVERFLOW_AT_ID_3} FROM payments ORDER BY id"
+    # When app_data_encryption scans it
+    stdout, verdict = run_check("app_data_encryption", {"sources": [
+        {"name": "billing", "kind": "sqlite", "path": str(db), "query": query}]})
+    # Then the two numbers read before the failure fail the check, as a floor, with the reason
+    assert "cards\t2" in stdout and "status\tfailed\t1\t" in stdout, stdout
+    assert verdict.status == "fail", verdict
+    assert verdict.summary.startswith("at least 2 payment card number(s) stored in plaintext: billing: at "
+                                      "least 2 card number(s) in plaintext in 2 row(s) (rows 1, 2) (query "
+                                      "stopped: query failed, exit 1: Error: stepping, integer overflow)"), \
+        verdict.summary
+
+
+def test_rows_over_the_period_seen_before_the_query_failed_fail_the_check(tmp_path):
+    # Given four rows from 2019, indexed by date so that sqlite streams them oldest first, and a
+    # query whose WHERE overflows at the third
+    rows = [(i, f"2019-01-0{i}") for i in range(1, 5)]
+    db = make_db(tmp_path / "app.db", "t", "id INTEGER PRIMARY KEY, created_at TEXT", rows)
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE INDEX t_created ON t (created_at)")
+    conn.close()
+    query = f"SELECT created_at FROM t WHERE {OVERFLOW_AT_ID_3}"
+    # When data_retention reads it
+    stdout, verdict = run_check("data_retention", {"sources": [retention_source(db, query)]})
+    # Then the two old rows read fail the check, as a floor, with the reason it stopped
+    assert "over\t2" in stdout and "status\tfailed\t1\t" in stdout, stdout
+    assert verdict.status == "fail", verdict
+    summary = verdict.summary
+    assert summary.startswith("consents: at least 2 row(s) older than 90 days (oldest 2019-01-01, "), summary
+    assert summary.endswith("(query stopped: query failed, exit 1: Error: stepping, integer overflow)")

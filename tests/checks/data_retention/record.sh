@@ -85,6 +85,13 @@ record data_retention error_retention_nulls_sort_first --plant /srv/shop/app.db=
   --source "A sqlite consents table with five NULL created_at and three ISO timestamps about 2000 days old, judged with max_rows=4: sqlite sorts NULLs first, so the four rows read are NULL and the old rows are never reached; $RET_PLANT" \
   --expect-status error --expect-summary "no dated row among the 4 read, all NULL (NULLs sort first; there are more rows)"
 
+dated_db "$W/ret.stops.db" consents 400 300 200 10 && sqlite3 "$W/ret.stops.db" 'CREATE INDEX consents_created ON consents (created_at)'
+record data_retention fail_retention_query_fails_midway --plant /srv/shop/app.db="$W/ret.stops.db" \
+  --param 'sources=[{name: marketing consents, kind: sqlite, path: /srv/shop/app.db, query: "SELECT created_at FROM consents WHERE CASE WHEN id = 3 THEN abs(-9223372036854775807 - 1) ELSE 1 END", max_age_days: 90}]' \
+  --source "A sqlite consents table with ISO timestamps 400, 300, 200 and 10 days old and an index on created_at (so sqlite streams rows oldest first), read with a WHERE clause that makes sqlite fail with an integer overflow at the row with id 3 (200 days old), after the two older rows were printed; planted read-only at /srv/shop/app.db" \
+  --expect-status fail --expect-summary "marketing consents: at least 2 row(s) older than 90 days" \
+  --expect-summary "(query stopped: query failed, exit 1: Error: stepping, integer overflow)"
+
 FORMAT=raw dated_db "$W/ret.latin1.db" consents "$(printf '2024-03-01\351')" "$(printf '\377\376')" && \
   dated_db "$W/ret.latin1.db" consents 200
 record data_retention garbled_retention_non_utf8 --plant /srv/shop/app.db="$W/ret.latin1.db" \
