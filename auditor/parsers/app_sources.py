@@ -11,8 +11,9 @@ that one way. Each source is a mapping:
 sqlite: `path` is the database file, opened with `sqlite3 -readonly` (and `-safe` where the
 CLI has it). postgres: `database` is psql's -d (a name or a connection string without a
 password: use peer auth or ~/.pgpass), `path` the socket directory or host, and the
-session runs with `default_transaction_read_only=on`. mysql: `database`, `path` the
-socket, in a `SET SESSION TRANSACTION READ ONLY` session. `user` runs the client as that
+session runs with `default_transaction_read_only=on`, `DateStyle=ISO`, `TimeZone=UTC` and
+`statement_timeout` set to the query timeout. mysql: `database`, `path` the socket, in a
+`SET SESSION TRANSACTION READ ONLY` session with `time_zone = '+00:00'`. `user` runs the client as that
 OS account (`runuser`), for peer/socket authentication. The query is wrapped as
 `SELECT * FROM (query) AS audited_rows LIMIT max_rows+1`, so it must be a plain SELECT.
 
@@ -64,7 +65,8 @@ def statement(query: str, max_rows: int, order_by_first: bool = False) -> str:
     return f"SELECT * FROM (\n{body}\n) AS audited_rows{order} LIMIT {max_rows + 1}"  # noqa: S608 -- operator's own query
 
 
-def source_lines(index: int, source: Any, max_rows: int, *, order_by_first: bool = False) -> list[str]:
+def source_lines(index: int, source: Any, max_rows: int, *, order_by_first: bool = False,
+                 query_timeout: int = 120) -> list[str]:
     """Shell lines reading one source into the consumer; ValueError for a malformed source."""
     if not isinstance(source, Mapping):
         raise ValueError(f"sources[{index}] must be a mapping with kind and query, got {source!r}")
@@ -94,14 +96,19 @@ def source_lines(index: int, source: Any, max_rows: int, *, order_by_first: bool
             + (f" -d {quote(str(database))}" if database else "")
         lines += [
             "if ! command -v psql >/dev/null 2>&1; then no_cli psql",
+            # ISO dates in UTC whatever the server's or role's DateStyle and TimeZone, and the
+            # server's own statement timeout too (timeout(1) may be missing).
             f"else run '\\037' '\\036' '\\035' $TO {as_user}env "
-            f"PGOPTIONS='-c default_transaction_read_only=on' psql -X -w -q -A -t -F \"$US\" -R \"$RS\" "
+            f"PGOPTIONS='-c default_transaction_read_only=on -c DateStyle=ISO -c TimeZone=UTC "
+            f"-c statement_timeout={int(query_timeout)}s' psql -X -w -q -A -t -F \"$US\" -R \"$RS\" "
             f"-P \"null=$NUL\" -v ON_ERROR_STOP=1{target} -c {sql}",
             "fi",
         ]
     else:
         target = (f" --socket={quote(str(path))}" if path else "") \
             + (f" {quote(str(database))}" if database else "")
+        # DATETIME and TIMESTAMP values in UTC whatever the server's time zone.
+        sql = quote("SET time_zone = '+00:00';\n" + statement(query, max_rows, order_by_first))
         lines += [
             "if ! command -v mysql >/dev/null 2>&1; then no_cli mysql",
             # Batch output escapes tabs and newlines in values and prints NULL as NULL.
@@ -156,7 +163,8 @@ def reader_script(sources: Sequence[Any], max_rows: int, query_timeout: int, con
     for index, source in enumerate(sources):
         if before_source:
             lines.append(before_source[index])
-        lines += source_lines(index, source, max_rows, order_by_first=order_by_first)
+        lines += source_lines(index, source, max_rows, order_by_first=order_by_first,
+                              query_timeout=query_timeout)
     lines.append("exit 0")
     return "\n".join(lines)
 

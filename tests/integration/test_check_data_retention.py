@@ -158,9 +158,10 @@ def pg_run(tmp_path_factory):
         as_postgres = ["setpriv", f"--reuid={postgres.pw_uid}", f"--regid={postgres.pw_gid}", "--init-groups"]
         subprocess.run([*as_postgres, str(PG_BIN / "initdb"), "-D", str(base / "data"), "--auth=peer",
                         "--username=postgres"], check=True, capture_output=True)
-        # Warsaw time, so that psql prints offsets (+01/+02) the probe must read.
+        # Warsaw time and day-first SQL dates (17/10/2025 12:38:02 CEST): a server set up so
+        # would print what no parser reads, unless the probe asks for ISO dates in UTC itself.
         postmaster = (*as_postgres, str(PG_BIN / "postgres"), "-D", str(base / "data"), "-k", str(sockets),
-                      "-c", "listen_addresses=", "-c", "TimeZone=Europe/Warsaw")
+                      "-c", "listen_addresses=", "-c", "TimeZone=Europe/Warsaw", "-c", "DateStyle=SQL, DMY")
         service = Service("postgres", postmaster, ready_path=str(sockets / ".s.PGSQL.5432"))
         with SshdFleet(tmp_path_factory.mktemp("pgfleet")) as fleet:
             host = fleet.start(HostSpec("retention-pg", network_namespace=True, pid_namespace=True,
@@ -187,7 +188,8 @@ def pg_run(tmp_path_factory):
 
 
 def test_postgres_timestamptz_rows_past_their_period_fail(pg_run):
-    # Given a real PostgreSQL whose trials table has logins 5, 95.5 and 120 days old and a NULL
+    # Given a real PostgreSQL (DateStyle SQL, DMY; Warsaw time) whose trials table has logins
+    # 5, 95.5 and 120 days old and a NULL
     # When the check reads it over SSH through psql, read-only, as the postgres OS user
     # Then two rows are past the 91-day period, the oldest 120 days old
     assert pg_run["status"] == "fail", pg_run

@@ -92,3 +92,16 @@ def test_no_recorded_case_holds_a_card_number():
             digits = re.sub(r"\D", "", match.group())
             if 13 <= len(digits) <= 19 and digits[0] in "23456":
                 assert not _luhn_valid(digits), f"{path.name}: a card-shaped number"
+
+
+def test_clients_are_asked_for_iso_dates_in_utc_and_the_servers_own_timeout():
+    # Given a postgres and a mysql source, with a 45-second query timeout
+    pg = {"kind": "postgres", "database": "crm", "query": "SELECT ts FROM t"}
+    my = {"kind": "mysql", "database": "crm", "query": "SELECT ts FROM t"}
+    # When their lines are rendered
+    pg_line = next(ln for ln in app_sources.source_lines(0, pg, 10, query_timeout=45) if "psql -X" in ln)
+    my_line = next(ln for ln in app_sources.source_lines(0, my, 10, query_timeout=45) if "--batch" in ln)
+    # Then psql's session uses ISO dates in UTC and a 45 s statement timeout, and mysql's UTC
+    assert ("PGOPTIONS='-c default_transaction_read_only=on -c DateStyle=ISO -c TimeZone=UTC "
+            "-c statement_timeout=45s'") in pg_line
+    assert shlex.split(my_line)[-1].startswith("SET time_zone = '+00:00';\nSELECT * FROM (")

@@ -125,14 +125,14 @@ if [ -x "$PG_BIN/initdb" ] && id postgres >/dev/null 2>&1 && [[ fail_retention_p
     trap stop_pg EXIT
     runuser -u postgres -- "$PG_BIN/initdb" -D "$PGD/data" -A peer -U postgres >/dev/null
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w \
-      -o "-c listen_addresses='' -c unix_socket_directories=$PGD -c TimeZone=Europe/Warsaw" start >/dev/null
+      -o "-c listen_addresses='' -c unix_socket_directories=$PGD -c TimeZone=Europe/Warsaw -c DateStyle='SQL, DMY'" start >/dev/null
     pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$PGD" "$@"; }
     pg -d postgres -c 'CREATE DATABASE crm'
     pg -d crm -c 'CREATE TABLE trials (id serial PRIMARY KEY, last_login timestamptz)'
     pg -d crm -c "INSERT INTO trials (last_login) VALUES (now() - interval '5 days'), (now() - interval '120 days'), (now() - interval '95 days 12 hours'), (NULL)"
     record data_retention fail_retention_postgres_timestamptz \
       --param "sources=[{name: trial accounts, kind: postgres, database: crm, user: postgres, path: $PGD, query: \"SELECT last_login FROM trials\", max_age_days: 91}]" \
-      --source "A throw-away PostgreSQL 15 cluster (initdb as postgres, peer auth, socket in a temporary directory, TimeZone=Europe/Warsaw so psql prints +01/+02 offsets) with a timestamptz column set with now() - interval '5 days', '120 days', '95 days 12 hours' and a NULL; read by psql as OS user postgres with default_transaction_read_only=on, max_age_days 91" \
+      --source "A throw-away PostgreSQL 15 cluster (initdb as postgres, peer auth, socket in a temporary directory, server TimeZone=Europe/Warsaw and DateStyle SQL, DMY, which the probe overrides with ISO in UTC) with a timestamptz column set with now() - interval '5 days', '120 days', '95 days 12 hours' and a NULL; read by psql as OS user postgres with default_transaction_read_only=on, max_age_days 91" \
       --expect-status fail --expect-summary "trial accounts: 2 row(s) older than 91 days" --expect-summary ", 120 days)" \
       --expect-value rows_read=4 || exit 1
   ) || FAILED+=("data_retention/postgres")
