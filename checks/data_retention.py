@@ -1,13 +1,14 @@
 """Application data older than its retention period is deleted.
 
-For each configured source (an application table whose query selects one timestamp
-column — a creation or last-activity date), reads the timestamps with the host's own
-client, read-only (`auditor.parsers.app_sources`: `sqlite3 -readonly`, psql in a read-only
-transaction, a READ ONLY mysql session), oldest first, and an awk program on the host
-counts the rows older than the source's period and finds the oldest timestamp. Ages are
-measured against the host's own clock (`date +%s`, recorded in the evidence), so
-re-judging the evidence years later gives the same verdict. Only counts, the oldest
-timestamp and the row numbers of unparseable values leave the host — never a row.
+For each configured source (an application table whose query selects one timestamp column
+— a creation or last-activity date; a query returning more columns is an error), reads the
+timestamps with the host's own client, read-only (`auditor.parsers.app_sources`: `sqlite3
+-readonly`, psql in a read-only transaction, a READ ONLY mysql session), oldest first, and
+an awk program on the host counts the rows older than the source's period and finds the
+oldest timestamp. Ages are measured against the host's own clock (`date +%s`, recorded in
+the evidence), so re-judging the evidence years later gives the same verdict. Only counts,
+the oldest timestamp and the row numbers of unparseable values leave the host — never a
+row.
 
 Sources (`vars.data_retention.sources`), the shape of app_password_hashing's plus an
 optional per-source period:
@@ -19,7 +20,8 @@ optional per-source period:
 
 Timestamps read: ISO 8601 / SQL text (`2024-03-01`, `2024-03-01 12:00:00`,
 `2024-03-01T12:00:00.123Z`, with an offset `+02:00`, `+0200` or psql's `+02`) and Unix
-epoch seconds (up to 11 digits, optionally with a fraction). A timestamp without an offset
+epoch seconds (up to 11 digits, optionally with a fraction) — so a whole-number date such as
+20190101 reads as epoch seconds (1970-08-22): convert such columns in the query. A timestamp without an offset
 is taken as UTC (at most a day's error on periods counted in days). NULL is counted and
 otherwise ignored (a row with no date cannot be judged by its age); a source whose rows read
 are all NULL is an error, not a pass (nothing was judged).
@@ -65,7 +67,8 @@ SHOWN_ROWS = 5  # unparseable rows named per source
 
 # A POSIX awk program (mawk, gawk, busybox; no mktime needed): reads the first column of
 # each row, converts it to epoch seconds, and prints `rows N`, `more 0|1`, `null N`,
-# `over N` (older than now - days), `oldest EPOCH`, `unparsed N` and `bad ROW` lines.
+# `over N` (older than now - days), `oldest EPOCH`, `unparsed N`, `columns N` (the most
+# columns a row had) and `bad ROW` lines.
 AGES_AWK = r"""
 function days_from_civil(y, m, d,   era, yoe, doy, doe) {  # days since 1970-01-01 (H. Hinnant)
   y -= (m <= 2)
@@ -101,6 +104,7 @@ BEGIN { FS = fs; RS = rs; cutoff = now - days * 86400 }
   sub(/\n$/, "")  # psql ends its last record with a newline instead of the record separator
   if (NR > max) { more = 1; next }
   rows++
+  if (NF > columns) columns = NF
   if ($1 == nullmark) { nulls++; next }
   t = epoch($1)
   if (t == "") { if (unparsed++ < show) printf "bad\t%d\n", rows; next }
@@ -108,7 +112,8 @@ BEGIN { FS = fs; RS = rs; cutoff = now - days * 86400 }
   if (t < cutoff) over++
 }
 END {
-  printf "rows\t%d\nmore\t%d\nnull\t%d\nover\t%d\nunparsed\t%d\n", rows, more ? 1 : 0, nulls, over, unparsed
+  printf "rows\t%d\nmore\t%d\nnull\t%d\nover\t%d\n", rows, more ? 1 : 0, nulls, over
+  printf "unparsed\t%d\ncolumns\t%d\n", unparsed, columns
   if (oldest != "") printf "oldest\t%.0f\n", oldest  # %d is 32-bit in mawk
 }
 """
@@ -174,7 +179,7 @@ def _numbers(lines: list[list[str]], name: str) -> tuple[dict[str, int], list[in
             raise ValueError(f"{name}: unexpected line {chr(9).join(line)[:80]!r}")
         if line[0] == "bad":
             bad_rows.append(int(line[1]))
-        elif line[0] in ("rows", "more", "null", "over", "unparsed", "oldest"):
+        elif line[0] in ("rows", "more", "null", "over", "unparsed", "oldest", "columns"):
             facts[line[0]] = int(line[1])
         else:
             raise ValueError(f"{name}: unexpected line {chr(9).join(line)[:80]!r}")
@@ -217,6 +222,11 @@ def evaluate(out: Outputs, params: Params) -> Result:
                 continue
             days = period_days(source, params)
             facts, bad_rows = _numbers(block.lines, name)
+            if facts.get("columns", 1) > 1:
+                # Only the first column is read as the date: an id there reads as epoch seconds.
+                unparsed.append(f"{name}: the query returns {facts['columns']} columns; select exactly one "
+                                "timestamp column")
+                continue
             if stopped and not facts["over"]:
                 unreadable.append(stopped)
                 continue

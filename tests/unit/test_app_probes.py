@@ -196,3 +196,19 @@ def test_rows_over_the_period_seen_before_the_query_failed_fail_the_check(tmp_pa
     summary = verdict.summary
     assert summary.startswith("consents: at least 2 row(s) older than 90 days (oldest 2019-01-01, "), summary
     assert summary.endswith("(query stopped: query failed, exit 1: Error: stepping, integer overflow)")
+
+
+# --------------------------------------------------------------------------
+# Finding 9: data_retention reads one column, and says so when given more
+# --------------------------------------------------------------------------
+
+def test_a_query_returning_more_than_one_column_is_an_error(tmp_path):
+    # Given a table of ids and recent dates, and a query selecting both (ids would read as epochs)
+    rows = [(1, "2099-01-01"), (2, "2099-01-02")]
+    db = make_db(tmp_path / "app.db", "t", "id INTEGER, created_at TEXT", rows)
+    # When data_retention reads it
+    source = retention_source(db, "SELECT id, created_at FROM t")
+    _, verdict = run_check("data_retention", {"sources": [source]})
+    # Then it is an error asking for one timestamp column, not a fail dated 1970
+    assert verdict.status == "error", verdict
+    assert "consents: the query returns 2 columns; select exactly one timestamp column" in verdict.summary

@@ -92,6 +92,11 @@ record data_retention fail_retention_query_fails_midway --plant /srv/shop/app.db
   --expect-status fail --expect-summary "marketing consents: at least 2 row(s) older than 90 days" \
   --expect-summary "(query stopped: query failed, exit 1: Error: stepping, integer overflow)"
 
+record data_retention error_retention_two_columns --plant /srv/shop/app.db="$W/ret.fresh.db" \
+  --param 'sources=[{name: marketing consents, kind: sqlite, path: /srv/shop/app.db, query: "SELECT id, created_at FROM consents", max_age_days: 90}]' \
+  --source "The database of pass_retention_within_period (timestamps 1 to 89.5 days old) read with a query selecting id before created_at: the ids 1-4 would read as epoch seconds in 1970, so the check asks for one column instead of failing" \
+  --expect-status error --expect-summary "marketing consents: the query returns 2 columns; select exactly one timestamp column"
+
 FORMAT=raw dated_db "$W/ret.latin1.db" consents "$(printf '2024-03-01\351')" "$(printf '\377\376')" && \
   dated_db "$W/ret.latin1.db" consents 200
 record data_retention garbled_retention_non_utf8 --plant /srv/shop/app.db="$W/ret.latin1.db" \
