@@ -76,6 +76,11 @@ def source_lines(index: int, source: Any, max_rows: int, *, order_by_first: bool
     if not isinstance(query, str) or not query.strip():
         raise ValueError(f"sources[{index}].query must be a SELECT statement")
     path, database, user = source.get("path"), source.get("database"), source.get("user")
+    for key, value in (("path", path), ("database", database), ("user", user)):
+        # sqlite3's file and mysql's database are positional: "--init-command=..." would be an option.
+        if value is not None and str(value).startswith("-"):
+            raise ValueError(f"sources[{index}].{key} must not start with '-' (the client would read it as "
+                             f"an option), got {value!r}")
     sql = quote(statement(query, max_rows, order_by_first))
     as_user = f"runuser -u {quote(str(user))} -- " if user else ""
     lines = [f"printf 'source\\t%s\\n' {index}"]

@@ -105,3 +105,18 @@ def test_clients_are_asked_for_iso_dates_in_utc_and_the_servers_own_timeout():
     assert ("PGOPTIONS='-c default_transaction_read_only=on -c DateStyle=ISO -c TimeZone=UTC "
             "-c statement_timeout=45s'") in pg_line
     assert shlex.split(my_line)[-1].startswith("SET time_zone = '+00:00';\nSELECT * FROM (")
+
+
+@pytest.mark.parametrize("kind, key, value", [
+    ("mysql", "database", "--init-command=SET SESSION TRANSACTION READ WRITE"),
+    ("sqlite", "path", "-cmd"),
+    ("postgres", "database", "-c"),
+    ("postgres", "user", "-x"),
+])
+def test_a_value_starting_with_a_dash_is_refused(kind, key, value):
+    # Given a source whose path, database or user starts with '-' (a positional argument would
+    # become an option: mysql's database could override the read-only init command)
+    source = {"kind": kind, "query": "SELECT 1", "path": "/srv/app.db", key: value}
+    # When its lines are rendered, Then it is refused, naming the key
+    with pytest.raises(ValueError, match=rf"sources\[0\]\.{key} must not start with '-'"):
+        app_sources.source_lines(0, source, 10)
