@@ -45,7 +45,9 @@ than one space or dash, a number glued to a letter as in `visa4111…`, two numb
 in fours one after the other with single spaces); test card numbers in a development table
 fail like real ones;
 a Luhn-valid number in a card range that is not a card (some 16-digit ids are) fails: name
-such columns out of the query.
+such columns out of the query. A sqlite database in WAL mode is opened immutable when no
+-wal or -shm file is beside it (so nothing is written), and as usual when they are (the
+application has it open; the open writes to its -shm).
 """
 
 from __future__ import annotations

@@ -39,8 +39,9 @@ fail elsewhere still fails.
 Blind spots: only the first `max_rows` rows are judged (the summary says when there were
 more); a hash format this tool does not know fails as "unrecognised"; a column that holds
 encrypted (not hashed) passwords in base64 looks like plaintext; the strength of bcrypt,
-argon2 and scrypt cost parameters is not judged; a sqlite database in WAL mode may get
-its -shm index file created by the read-only open; MySQL sources have not been tested
+argon2 and scrypt cost parameters is not judged; a sqlite database in WAL mode is opened
+immutable when no -wal or -shm file is beside it (so nothing is written), and as usual when
+they are (the application has it open; the open writes to its -shm); MySQL sources have not been tested
 against a real server here (NULL and the string 'NULL' look alike in its batch output).
 """
 

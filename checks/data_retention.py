@@ -49,7 +49,10 @@ Blind spots: only what the query selects is judged (soft-deleted rows, other tab
 backups and logs holding the same data are not); NULLs sort first in sqlite and MySQL, so
 a table with more than `max_rows` NULL timestamps reads no date (an error, see above) and one
 with fewer reads fewer dated rows (the oldest is still exact) — filter them out in the query
-(`WHERE created_at IS NOT NULL`); a text column mixing formats sorts as text.
+(`WHERE created_at IS NOT NULL`); a text column mixing formats sorts as text. A sqlite
+database in WAL mode is opened immutable when no -wal or -shm file is beside it (so nothing
+is written), and as usual when they are (the application has it open; the open writes to
+its -shm).
 """
 
 from __future__ import annotations

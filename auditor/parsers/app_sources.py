@@ -8,14 +8,18 @@ that one way. Each source is a mapping:
     {name: crm, kind: postgres, database: crm, user: postgres, path: /var/run/postgresql, query: ...}
     {kind: mysql, database: wp, path: /run/mysqld/mysqld.sock, query: ...}
 
-sqlite: `path` is the database file, opened with `sqlite3 -readonly` (and `-safe` where the
-CLI has it). postgres: `database` is psql's -d (a name or a connection string without a
-password: use peer auth or ~/.pgpass), `path` the socket directory or host, and the
-session runs with `default_transaction_read_only=on`, `DateStyle=ISO`, `TimeZone=UTC` and
+sqlite: `path` is the database file, opened with `sqlite3 -readonly` (and `-safe` where
+the CLI has it); a WAL-mode file with no -wal or -shm file beside it is opened as
+`file:PATH?immutable=1`, because a read-only open of it would create both (with them
+present, the application has it open and the open is as usual, writing to its -shm).
+postgres: `database` is psql's -d (a name or a connection string without a password: use
+peer auth or ~/.pgpass), `path` the socket directory or host, and the session runs with
+`default_transaction_read_only=on`, `DateStyle=ISO`, `TimeZone=UTC` and
 `statement_timeout` set to the query timeout. mysql: `database`, `path` the socket, in a
-`SET SESSION TRANSACTION READ ONLY` session with `time_zone = '+00:00'`. `user` runs the client as that
-OS account (`runuser`), for peer/socket authentication. The query is wrapped as
-`SELECT * FROM (query) AS audited_rows LIMIT max_rows+1`, so it must be a plain SELECT.
+`SET SESSION TRANSACTION READ ONLY` session with `time_zone = '+00:00'`. `user` runs the
+client as that OS account (`runuser`), for peer/socket authentication. The query is
+wrapped as `SELECT * FROM (query) AS audited_rows LIMIT max_rows+1`, so it must be a plain
+SELECT.
 
 The rows never reach the probe's output: the client's stdout is piped into a *consumer*,
 a shell function the check defines (an awk program that reduces them on the host), called
@@ -27,6 +31,7 @@ missing, unreadable, no-cli, failed, timeout.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,12 +93,20 @@ def source_lines(index: int, source: Any, max_rows: int, *, order_by_first: bool
         if not path:
             raise ValueError(f"sources[{index}]: a sqlite source needs path")
         db = quote(str(path))
+        immutable = quote(f"file:{urllib.parse.quote(str(path), safe='/')}?immutable=1")
         lines += [
             "if ! command -v sqlite3 >/dev/null 2>&1; then no_cli sqlite3",
             f"elif [ ! -e {db} ]; then printf 'status\\tmissing\\t\\t\\n'",
             f"elif [ ! -r {db} ]; then printf 'status\\tunreadable\\t\\t\\n'",
-            f"else run '\\037' '\\036' '\\035' $TO {as_user}sqlite3 $SAFE -readonly -batch -bail -noheader "
-            f"-list -separator \"$US\" -newline \"$RS\" -nullvalue \"$NUL\" -cmd '.timeout 5000' {db} {sql}",
+            # A WAL-mode database (header bytes 18-19 = 2) opened even read-only gets its -wal and
+            # -shm files created. With neither there, every change is in the file itself: open it
+            # immutable, which writes nothing. With them there, the application has it open.
+            f"else sqlite_db={db}; if [ \"$(od -An -tu1 -j18 -N2 {db} 2>/dev/null | tr -d ' \\n')\" = 22 ] "
+            f"&& [ ! -e {quote(str(path) + '-wal')} ] && [ ! -e {quote(str(path) + '-shm')} ]; "
+            f"then sqlite_db={immutable}; fi",
+            f"run '\\037' '\\036' '\\035' $TO {as_user}sqlite3 $SAFE -readonly -batch -bail -noheader "
+            f"-list -separator \"$US\" -newline \"$RS\" -nullvalue \"$NUL\" -cmd '.timeout 5000' "
+            f"\"$sqlite_db\" {sql}",
             "fi",
         ]
     elif kind == "postgres":

@@ -212,3 +212,36 @@ def test_a_query_returning_more_than_one_column_is_an_error(tmp_path):
     # Then it is an error asking for one timestamp column, not a fail dated 1970
     assert verdict.status == "error", verdict
     assert "consents: the query returns 2 columns; select exactly one timestamp column" in verdict.summary
+
+
+# --------------------------------------------------------------------------
+# Finding 6: reading a WAL-mode database writes nothing beside it
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("check_id, extra, query, expected", [
+    ("app_data_encryption", {}, "SELECT card FROM t", "1 payment card number(s) stored in plaintext"),
+    ("data_retention", {"max_age_days": 90}, "SELECT created_at FROM t", "(1 row(s) read)"),
+    ("app_password_hashing", {}, "SELECT card FROM t", "shop: 1 plaintext or unrecognised"),
+])
+def test_a_wal_mode_database_is_read_without_creating_its_wal_and_shm_files(tmp_path, check_id, extra, query,
+                                                                            expected):
+    # Given a WAL-mode sqlite database, checkpointed and closed (no -wal or -shm beside it), in a
+    # directory whose name needs escaping in a file: URI
+    folder = tmp_path / "shop data #1?"
+    folder.mkdir()
+    path = folder / "app.db"
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE t (card TEXT, created_at TEXT)")
+        db.execute("INSERT INTO t VALUES (?, '2099-01-01')", (luhn_number("4", 16),))
+    db.close()
+    assert sorted(p.name for p in folder.iterdir()) == ["app.db"]
+    before = path.read_bytes()
+    # When the check reads it
+    source = {"name": "shop", "kind": "sqlite", "path": str(path), "query": query, **extra}
+    stdout, verdict = run_check(check_id, {"sources": [source]})
+    # Then the rows were read, and nothing was written
+    assert "status\tok\t0" in stdout, stdout
+    assert expected in verdict.summary, verdict
+    assert sorted(p.name for p in folder.iterdir()) == ["app.db"]
+    assert path.read_bytes() == before
