@@ -191,9 +191,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["card_scan"]
     try:
         _, blocks = app_sources.parse_blocks(out.require("card_scan").stdout)
-        if [b.index for b in blocks] != list(range(len(sources))):
-            return result(Status.ERROR, f"the probe reported {len(blocks)} of {len(sources)} source(s) "
-                          "(cut short?)", evidence=evidence)
+        missing = app_sources.missing_sources([b.index for b in blocks], len(sources))
+        if missing:
+            return result(Status.ERROR, missing, evidence=evidence)
         found: list[str] = []
         unreadable: list[str] = []
         partial: list[str] = []
@@ -249,7 +249,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
                               "rows_scanned": rows_scanned,
                               "card_numbers_by_scheme": dict(sorted(by_scheme.items())),
                               "unreadable_sources": len(unreadable)}
-    unread_note = f"; {len(unreadable)} source(s) could not be read: {unreadable[0]}" if unreadable else ""
+    unread_note = app_sources.unjudged_note(unreadable)
     if found:
         at_least = "at least " if any("(query stopped: " in f for f in found) else ""
         return result(Status.FAIL, f"{at_least}{cards_total} payment card number(s) stored in plaintext: "
@@ -258,7 +258,6 @@ def evaluate(out: Outputs, params: Params) -> Result:
     if unreadable:
         return result(Status.ERROR, f"{len(unreadable)} of {len(sources)} source(s) could not be read: "
                       + "; ".join(unreadable[:3]), unreadable + details, evidence, **values)
-    sampled_note = (f"; only the first {params['max_rows']} rows of {', '.join(partial)} were scanned"
-                    if partial else "")
+    sampled_note = app_sources.sampled_note(params["max_rows"], partial, "scanned")
     return result(Status.PASS, f"no payment card number in {rows_scanned} row(s) of {len(sources)} "
                   f"source(s){sampled_note}", details, evidence, **values)

@@ -208,9 +208,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
             return result(Status.ERROR, "the ages probe did not report the host's clock (date +%s)",
                           evidence=evidence)
         now = int(now_text)
-        if [b.index for b in blocks] != list(range(len(sources))):
-            return result(Status.ERROR, f"the probe reported {len(blocks)} of {len(sources)} source(s) "
-                          "(cut short?)", evidence=evidence)
+        missing = app_sources.missing_sources([b.index for b in blocks], len(sources))
+        if missing:
+            return result(Status.ERROR, missing, evidence=evidence)
         over_period: list[str] = []
         unreadable: list[str] = []
         unparsed: list[str] = []
@@ -272,7 +272,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
         "rows_over_period": rows_over, "rows_read": rows_read, "unreadable_sources": len(unreadable),
     }
     problems = unreadable + unparsed
-    unread_note = f"; {len(problems)} source(s) could not be judged: {problems[0]}" if problems else ""
+    unread_note = app_sources.unjudged_note(problems, "judged")
     if over_period:
         return result(Status.FAIL, "; ".join(over_period[:3]) + (" …" if len(over_period) > 3 else "")
                       + unread_note, over_period + problems + details, evidence, **values)

@@ -31,6 +31,7 @@ missing, unreadable, no-cli, failed, timeout.
 
 from __future__ import annotations
 
+import re
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,6 +45,10 @@ SOURCE_KEYS = ("name", "kind", "path", "database", "query", "user")
 # 12 or more digits, together or split by single spaces or dashes: what a card number (or any
 # other long number) in a client's error message looks like. POSIX ERE, for sed -E.
 DIGIT_RUN_ERE = "[0-9]([ -]?[0-9]){11,}"
+# A syntax error may come from the wrapping, not the query: say how the query is run.
+_SYNTAX_ERROR = re.compile(r"syntax error|error in your SQL syntax", re.IGNORECASE)
+SYNTAX_HINT = (" (the query runs as a subquery, SELECT * FROM (query) AS audited_rows ...: it must be one "
+               "SELECT, with no ';' inside or before a trailing comment)")
 STATUS_TEXT = {"missing": "database file not found", "unreadable": "database file not readable",
                "no-cli": "client not installed", "failed": "query failed", "timeout": "query timed out"}
 
@@ -198,9 +203,32 @@ class SourceBlock:
     lines: list[list[str]] = field(default_factory=list)  # the consumer's lines, split on tabs
 
     def unreadable_reason(self, name: str) -> str:
-        reason = STATUS_TEXT.get(self.status, self.status)
-        rc = f", exit {self.rc}" if self.rc not in (None, 0) else ""
-        return f"{name}: {reason}{rc}" + (f": {self.message}" if self.message else "")
+        return unreadable_reason(name, self.status, self.rc, self.message)
+
+
+def unreadable_reason(name: str, status: str, rc: int | None, message: str) -> str:
+    """Why a source could not be read, for a report: "NAME: query failed, exit 1: MESSAGE"."""
+    reason = STATUS_TEXT.get(status, status)
+    exit_text = f", exit {rc}" if rc not in (None, 0) else ""
+    hint = SYNTAX_HINT if status == "failed" and _SYNTAX_ERROR.search(message) else ""
+    return f"{name}: {reason}{exit_text}" + (f": {message}" if message else "") + hint
+
+
+def missing_sources(reported: Sequence[int], configured: int) -> str:
+    """The error when the probe did not report each configured source in order; "" when it did."""
+    if list(reported) == list(range(configured)):
+        return ""
+    return f"the probe reported {len(reported)} of {configured} source(s) (cut short?)"
+
+
+def unjudged_note(problems: Sequence[str], verb: str = "read") -> str:
+    """The summary's tail naming the first source that could not be read (or judged)."""
+    return f"; {len(problems)} source(s) could not be {verb}: {problems[0]}" if problems else ""
+
+
+def sampled_note(max_rows: int, partial: Sequence[str], verb: str) -> str:
+    """The summary's tail naming the sources with more rows than max_rows."""
+    return f"; only the first {max_rows} rows of {', '.join(partial)} were {verb}" if partial else ""
 
 
 def parse_blocks(text: str, preamble_keys: tuple[str, ...] = ()

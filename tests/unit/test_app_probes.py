@@ -245,3 +245,19 @@ def test_a_wal_mode_database_is_read_without_creating_its_wal_and_shm_files(tmp_
     assert expected in verdict.summary, verdict
     assert sorted(p.name for p in folder.iterdir()) == ["app.db"]
     assert path.read_bytes() == before
+
+
+# --------------------------------------------------------------------------
+# Finding 11: a syntax error says how the query is run
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("check_id", ["app_data_encryption", "data_retention", "app_password_hashing"])
+def test_a_syntax_error_says_the_query_runs_as_a_subquery(tmp_path, check_id):
+    # Given a query ending in "; -- comment", which is fine alone but not inside the wrapper
+    db = make_db(tmp_path / "app.db", "t", "created_at TEXT", [("2099-01-01",)])
+    source = retention_source(db, "SELECT created_at FROM t; -- the consents")
+    # When the check runs it
+    _, verdict = run_check(check_id, {"sources": [source]})
+    # Then the error quotes sqlite and says how the query is wrapped
+    assert verdict.status == "error", verdict
+    assert 'near ";": syntax error (the query runs as a subquery, SELECT * FROM (query)' in verdict.summary

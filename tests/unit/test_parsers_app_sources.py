@@ -120,3 +120,18 @@ def test_a_value_starting_with_a_dash_is_refused(kind, key, value):
     # When its lines are rendered, Then it is refused, naming the key
     with pytest.raises(ValueError, match=rf"sources\[0\]\.{key} must not start with '-'"):
         app_sources.source_lines(0, source, 10)
+
+
+def test_the_report_texts_the_three_checks_share():
+    # Given a failed source, a probe that reported 1 of 2 sources, and sources with more rows
+    reason = app_sources.unreadable_reason("crm", "failed", 1, 'ERROR:  syntax error at or near ";"')
+    # Then each text is written once, here
+    assert reason.startswith('crm: query failed, exit 1: ERROR:  syntax error at or near ";" (the query runs '
+                             "as a subquery")
+    assert app_sources.unreadable_reason("shop", "missing", None, "") == "shop: database file not found"
+    assert app_sources.missing_sources([0], 2) == "the probe reported 1 of 2 source(s) (cut short?)"
+    assert app_sources.missing_sources([0, 1], 2) == ""
+    assert app_sources.unjudged_note(["a: x", "b: y"], "judged") == "; 2 source(s) could not be judged: a: x"
+    assert app_sources.unjudged_note([]) == ""
+    sampled = app_sources.sampled_note(10, ["a", "b"], "scanned")
+    assert sampled == "; only the first 10 rows of a, b were scanned"
