@@ -4,11 +4,16 @@ Reads, on the host, the DMI vendor strings (/sys/class/dmi/id: sys_vendor, produ
 bios_vendor, bios_version, chassis_asset_tag) that name the cloud a virtual machine runs
 in, and — only when they name one and `metadata` is true — asks that cloud's instance
 metadata service at 169.254.169.254 for the machine's location, with curl (or GNU wget),
-a 1 s connect and 2 s overall timeout, never through a proxy:
+a 1 s connect and 2 s overall timeout (wget: 2 s per step, at most 3 s in all where
+timeout(1) exists), never through a proxy:
 
 - AWS (DMI "Amazon EC2", or a BIOS version naming amazon): an IMDSv2 token (PUT
   /latest/api/token; IMDSv1 if that is refused), then /latest/meta-data/placement/region.
-  The token stays in a shell variable; it never leaves the host.
+  The token stays in a shell variable and reaches curl through stdin, never its command
+  line (wget, used only where curl is missing, cannot read headers from a pipe: there the
+  token is on wget's command line, visible in /proc for at most 3 s; any local user may
+  ask IMDS for a token of their own anyway, unless a firewall rule reserves it for root).
+  It never leaves the host.
 - Google Cloud ("Google"): /computeMetadata/v1/instance/zone with `Metadata-Flavor: Google`.
 - Azure ("Microsoft Corporation" / "Virtual Machine", or Azure's chassis asset tag):
   /metadata/instance/compute/location with `Metadata: true`.
@@ -155,14 +160,21 @@ if command -v curl >/dev/null 2>&1; then client=curl
 elif command -v wget >/dev/null 2>&1; then client=wget
 else printf 'client\tnone\n'; exit 0; fi
 printf 'client\t%s\n' "$client"
+# wget's -T bounds each step (DNS, connect, read), not the whole request: bound it with timeout(1).
+to=; if command -v timeout >/dev/null 2>&1; then to='timeout 3'; fi
 # fetch URL [HEADER] / put URL HEADER: the body on stdout; 1 s to connect, 2 s in all, no proxy.
+# curl reads fetch's header (AWS's token is in it) from stdin as a config line, not from its
+# command line, which every local user can read in /proc. wget cannot read a config from a
+# pipe, so there the header is an argument (see the docstring).
 fetch() {
-  if [ $client = curl ]; then curl -fsS --noproxy '*' --connect-timeout 1 -m 2 ${2:+-H "$2"} "$1"
-  else wget -q -O - -T 2 -t 1 --no-proxy ${2:+--header="$2"} "$1"; fi
+  if [ $client = curl ] && [ -n "${2:-}" ]; then
+    printf 'header = "%s"\n' "$2" | curl -fsS --noproxy '*' --connect-timeout 1 -m 2 -K - "$1"
+  elif [ $client = curl ]; then curl -fsS --noproxy '*' --connect-timeout 1 -m 2 "$1"
+  else $to wget -q -O - -T 2 -t 1 --no-proxy ${2:+--header="$2"} "$1"; fi
 }
 put() {
   if [ $client = curl ]; then curl -fsS --noproxy '*' --connect-timeout 1 -m 2 -X PUT -H "$2" "$1"
-  else wget -q -O - -T 2 -t 1 --no-proxy --method=PUT --header="$2" "$1"; fi
+  else $to wget -q -O - -T 2 -t 1 --no-proxy --method=PUT --header="$2" "$1"; fi
 }
 clean() { head -c 200 | tr -d '\r' | head -n 1 | tr -cd 'A-Za-z0-9._-'; }
 say() {  # say FIELD VALUE RC
