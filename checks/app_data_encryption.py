@@ -3,15 +3,21 @@
 Reads the configured columns of each application database with the host's own client,
 read-only (`auditor.parsers.app_sources`: `sqlite3 -readonly`, psql in a read-only
 transaction, a READ ONLY mysql session), and scans every value of every returned column on
-the host with an awk program for primary account numbers (PANs): 13–19 digits, written
+the host with an awk program for primary account numbers (PANs): 12–19 digits, written
 together or in groups separated by single spaces or dashes (`dddd dddd dddd dddd`,
-`dddd-dddd-dddd-dddd`), that pass the Luhn check and start with the issuer range of a real
-card scheme at a length that scheme issues: Visa (4; 13, 16, 19 digits), Mastercard
-(51–55, 2221–2720; 16), American Express (34, 37; 15), Discover (6011, 644–649, 65,
-622126–622925; 16–19), JCB (3528–3589; 16–19), Diners Club (300–305, 3095, 36, 38, 39;
-14–19), UnionPay (62; 16–19), Mir (2200–2204; 16–19) and Maestro (5018, 5020, 5038,
-5893, 6304, 6759, 6761–6763; 13–19). A longer unbroken digit run (an order id, an IBAN's
-digits) is not a card number; in a grouped run every span of whole groups is tried.
+`dddd-dddd-dddd-dddd`), with no letter or digit directly before or after, that pass the
+Luhn check and start with the issuer range of a card scheme at a length that scheme issues:
+Visa (4; 13, 16, 19 digits), Mastercard (51–55, 2221–2720; 16), American Express (34, 37;
+15), Discover (6011, 644–649, 65, 622126–622925; 16–19), JCB (3528–3589; 16–19), Diners
+Club (300–305, 3095, 36, 38, 39; 14–19), UnionPay (62; 16–19), Mir (2200–2204; 16–19),
+BORICA (2205; 16), Dankort (5019; 16), Verve (506099–506198, 507865–507964; 16, 18, 19),
+RuPay (508, 60, 81, 82; 16), Maestro (5018, 5020, 5038, 5893, 6304, 6759, 6761–6763;
+12–19), InterPayment (636; 16–19), Troy (9792; 16) and UATP (1; 15) — the table is
+`auditor.redact.CARD_SCHEMES`, shared with the redaction pass. In a grouped run every span
+of whole groups is tried, except, in a run of more than 19 digits, spans that cut through a
+chain of 4-digit groups. So these are not card numbers: a longer unbroken digit run (an
+order id), digits inside a hex string or a UUID (a letter touches them), an IBAN (its
+country code touches its digits) or an account number written in fours without one.
 
 Only counts, row and column numbers, the scheme and the last four digits leave the host
 (PCI DSS 3.4 allows showing at most the first six and last four; this shows less) — never a
@@ -26,16 +32,22 @@ Sources (`vars.app_data_encryption.sources`), the same shape as app_password_has
 
 Pass: no card number in any configured source (the summary states how many rows were
 scanned). Fail: card numbers found, per source with their count and rows; a source that
-could not be read is named too. Error: a source that cannot be read (file missing, client
-missing, query error, timeout), when nothing else fails. Skip: no source configured.
+could not be read is named too; a query that fails or times out after card numbers were
+seen fails with "at least N" and the reason it stopped. Error: a source that cannot be
+read (file missing, client missing, query error, timeout), when nothing else fails.
+Skip: no source configured.
 
 Blind spots: only the first `max_rows` rows of each source are scanned (the summary says
 when there were more); a column that stores card numbers encrypted, tokenised or
 truncated passes, which is the point — but so does one that stores them in a format this
 scan does not read (base64 of the digits, digits split across columns, separators other
-than one space or dash); test card numbers in a development table fail like real ones;
+than one space or dash, a number glued to a letter as in `visa4111…`, two numbers written
+in fours one after the other with single spaces); test card numbers in a development table
+fail like real ones;
 a Luhn-valid number in a card range that is not a card (some 16-digit ids are) fails: name
-such columns out of the query.
+such columns out of the query. A sqlite database in WAL mode is opened immutable when no
+-wal or -shm file is beside it (so nothing is written), and as usual when they are (the
+application has it open; the open writes to its -shm).
 """
 
 from __future__ import annotations
@@ -45,12 +57,25 @@ from typing import Any
 from auditor.check import Check, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import app_sources
 from auditor.probes import quote, shell
+from auditor.redact import CARD_MAX_DIGITS, CARD_MIN_DIGITS, CARD_SCHEMES
 
 SHOWN_ROWS = 10  # rows named per source
 
+def _scheme_function() -> str:
+    """awk's scheme(d): the card scheme of a digit string, generated from redact.CARD_SCHEMES."""
+    lines = ["function scheme(d,   l) {", "  l = length(d)"]
+    for name, ranges, lengths in CARD_SCHEMES:
+        in_range = " || ".join(f"within(substr(d, 1, {len(low)}) + 0, {int(low)}, {int(high)})"
+                               for low, high in ranges)
+        issued = " || ".join(f"l == {n}" for n in lengths)
+        lines.append(f'  if ({in_range}) return ({issued}) ? "{name}" : ""')
+    return "\n".join([*lines, '  return ""', "}"])
+
+
 # A POSIX awk program (mawk, gawk, busybox): reads the client's rows, prints per source
 # `rows N`, `more 0|1`, `cards N`, `card_rows N`, `scheme NAME N` and, for the first
-# `show` card numbers, `card ROW COLUMN SCHEME LAST4`. Never a card number.
+# `show` card numbers, `card ROW COLUMN SCHEME LAST4`. Never a card number. Linear in a
+# value's length: a value is split once into pieces of digits, spaces and dashes.
 SCAN_AWK = r"""
 function luhn(d,   i, s, x, dbl) {
   s = 0; dbl = 0
@@ -62,43 +87,54 @@ function luhn(d,   i, s, x, dbl) {
   return s % 10 == 0
 }
 function within(l, lo, hi) { return l >= lo && l <= hi }
-function scheme(d,   l, p2, p3, p4, p6) {
-  l = length(d); p2 = substr(d, 1, 2) + 0; p3 = substr(d, 1, 3) + 0
-  p4 = substr(d, 1, 4) + 0; p6 = substr(d, 1, 6) + 0
-  if (substr(d, 1, 1) == "4") return (l == 13 || l == 16 || l == 19) ? "Visa" : ""
-  if (within(p2, 51, 55) || within(p4, 2221, 2720)) return l == 16 ? "Mastercard" : ""
-  if (p2 == 34 || p2 == 37) return l == 15 ? "American Express" : ""
-  if (p4 == 6011 || within(p3, 644, 649) || p2 == 65 || within(p6, 622126, 622925))
-    return within(l, 16, 19) ? "Discover" : ""
-  if (within(p4, 3528, 3589)) return within(l, 16, 19) ? "JCB" : ""
-  if (within(p3, 300, 305) || p4 == 3095 || p2 == 36 || p2 == 38 || p2 == 39)
-    return within(l, 14, 19) ? "Diners Club" : ""
-  if (p2 == 62) return within(l, 16, 19) ? "UnionPay" : ""
-  if (within(p4, 2200, 2204)) return within(l, 16, 19) ? "Mir" : ""
-  if (p4 == 5018 || p4 == 5020 || p4 == 5038 || p4 == 5893 || p4 == 6304 || p4 == 6759 || \
-      within(p4, 6761, 6763)) return within(l, 13, 19) ? "Maestro" : ""
-  return ""
-}
+""" + _scheme_function() + r"""
 function found(d, col, s) {
   cards++; per[s]++
   if (!(rows in hit)) { hit[rows] = 1; card_rows++ }
   if (shown++ < show) printf "card\t%d\t%d\t%s\t%s\n", rows, col, s, substr(d, length(d) - 3)
 }
-function scan(v, col,   run, n, g, i, j, d, s) {
-  while (match(v, /[0-9]+([ -][0-9]+)*/)) {
-    run = substr(v, RSTART, RLENGTH); v = substr(v, RSTART + RLENGTH)
-    n = split(run, g, /[ -]/)
-    for (i = 1; i <= n; i++) {
-      d = ""
-      for (j = i; j <= n; j++) {
-        d = d g[j]
-        if (length(d) > 19) break
-        if (length(d) >= 13 && luhn(d) && (s = scheme(d)) != "") { found(d, col, s); i = j; break }
-      }
+# try_run(g, a, b, col): the digit groups g[a..b] written with single spaces or dashes between.
+# Every span of whole groups of MIN..MAX digits is tried, first from the left; in a run of more
+# than MAX digits a span that cuts through a chain of 4-digit groups is not (it is a piece of
+# a longer number written in fours: an account number, an IBAN without its country code).
+function try_run(g, a, b, col,   i, j, d, s, total, k) {
+  total = 0
+  for (k = a; k <= b; k++) { total += length(g[k]); four[k] = length(g[k]) == 4 }
+  for (i = a; i <= b; i++) {
+    if (total > MAX && i > a && four[i] && four[i - 1]) continue
+    d = ""
+    for (j = i; j <= b; j++) {
+      d = d g[j]
+      if (length(d) > MAX) break
+      if (length(d) < MIN || (total > MAX && j < b && four[j] && four[j + 1])) continue
+      if (luhn(d) && (s = scheme(d)) != "") { found(d, col, s); i = j; break }
     }
   }
 }
-BEGIN { FS = fs; RS = rs }
+# scan(v, col): the digit runs of v that have no letter or digit directly before or after
+# (so none inside a hex string, a UUID, or an IBAN after its country code).
+function scan(v, col,   digits, n, piece, k, pos, len, before, after, m, g, a, b) {
+  digits = v
+  if (gsub(/[0-9]/, "", digits) < MIN) return
+  n = split(v, piece, /[^0-9 -]/)
+  pos = 1
+  for (k = 1; k <= n; k++) {
+    len = length(piece[k])
+    if (len >= MIN) {
+      before = k > 1 ? substr(v, pos - 1, 1) : ""
+      after = k < n ? substr(v, pos + len, 1) : ""
+      m = split(piece[k], g, /[ -]/)
+      for (a = 1; a <= m; a = b + 1) {
+        if (g[a] == "") { b = a; continue }
+        for (b = a; b < m && g[b + 1] != ""; b++) ;
+        if ((a == 1 && before ~ /[A-Za-z]/) || (b == m && after ~ /[A-Za-z]/)) continue
+        try_run(g, a, b, col)
+      }
+    }
+    pos += len + 1
+  }
+}
+BEGIN { FS = fs; RS = rs; MIN = """ + str(CARD_MIN_DIGITS) + "; MAX = " + str(CARD_MAX_DIGITS) + r""" }
 {
   sub(/\n$/, "")  # psql ends its last record with a newline instead of the record separator
   if (NR > max) { more = 1; next }
@@ -155,9 +191,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["card_scan"]
     try:
         _, blocks = app_sources.parse_blocks(out.require("card_scan").stdout)
-        if [b.index for b in blocks] != list(range(len(sources))):
-            return result(Status.ERROR, f"the probe reported {len(blocks)} of {len(sources)} source(s) "
-                          "(cut short?)", evidence=evidence)
+        missing = app_sources.missing_sources([b.index for b in blocks], len(sources))
+        if missing:
+            return result(Status.ERROR, missing, evidence=evidence)
         found: list[str] = []
         unreadable: list[str] = []
         partial: list[str] = []
@@ -166,8 +202,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
         rows_scanned = cards_total = card_rows_total = 0
         for block, source in zip(blocks, sources, strict=True):
             name = app_sources.source_name(source, block.index)
-            if block.status != "ok":
-                unreadable.append(block.unreadable_reason(name))
+            stopped = block.unreadable_reason(name) if block.status != "ok" else ""
+            if stopped and not block.lines:  # the client never ran: nothing was scanned
+                unreadable.append(stopped)
                 continue
             facts: dict[str, int] = {}
             shown: list[str] = []
@@ -186,15 +223,24 @@ def evaluate(out: Outputs, params: Params) -> Result:
             rows_scanned += rows
             cards_total += cards
             card_rows_total += card_rows
+            if stopped and not cards:
+                unreadable.append(stopped)
+                continue
+            if facts.get("more") and not rows:
+                unreadable.append(f"{name}: no row scanned although the query returned rows")
+                continue
             if facts.get("more"):
                 partial.append(name)
             more = f" (first {rows} rows scanned; there are more)" if facts.get("more") else ""
             details.append(f"{name}: {rows} row(s) scanned{more}, {cards} card number(s)")
             if cards:
+                # A query that failed or timed out after some rows: what was found stands, as a floor.
+                at_least = "at least " if stopped else ""
                 rows_named = sorted({int(s.split()[1]) for s in shown})
-                found.append(f"{name}: {cards} card number(s) in plaintext in {card_rows} row(s) (rows "
-                             + ", ".join(map(str, rows_named)) + (" …" if card_rows > len(rows_named) else "")
-                             + ")")
+                found.append(f"{name}: {at_least}{cards} card number(s) in plaintext in {card_rows} row(s) "
+                             "(rows " + ", ".join(map(str, rows_named))
+                             + (" …" if card_rows > len(rows_named) else "") + ")"
+                             + (f" (query stopped: {stopped.removeprefix(name + ': ')})" if stopped else ""))
                 details += [f"{name}: {s}" for s in shown]
     except ValueError as exc:
         return result(Status.ERROR, f"could not read the scanner's output: {exc}", evidence=evidence)
@@ -203,15 +249,15 @@ def evaluate(out: Outputs, params: Params) -> Result:
                               "rows_scanned": rows_scanned,
                               "card_numbers_by_scheme": dict(sorted(by_scheme.items())),
                               "unreadable_sources": len(unreadable)}
-    unread_note = f"; {len(unreadable)} source(s) could not be read: {unreadable[0]}" if unreadable else ""
+    unread_note = app_sources.unjudged_note(unreadable)
     if found:
-        return result(Status.FAIL, f"{cards_total} payment card number(s) stored in plaintext: "
+        at_least = "at least " if any("(query stopped: " in f for f in found) else ""
+        return result(Status.FAIL, f"{at_least}{cards_total} payment card number(s) stored in plaintext: "
                       + "; ".join(found[:3]) + (" …" if len(found) > 3 else "") + unread_note,
                       found + unreadable + details, evidence, **values)
     if unreadable:
         return result(Status.ERROR, f"{len(unreadable)} of {len(sources)} source(s) could not be read: "
                       + "; ".join(unreadable[:3]), unreadable + details, evidence, **values)
-    sampled_note = (f"; only the first {params['max_rows']} rows of {', '.join(partial)} were scanned"
-                    if partial else "")
+    sampled_note = app_sources.sampled_note(params["max_rows"], partial, "scanned")
     return result(Status.PASS, f"no payment card number in {rows_scanned} row(s) of {len(sources)} "
                   f"source(s){sampled_note}", details, evidence, **values)

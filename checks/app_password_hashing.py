@@ -39,8 +39,9 @@ fail elsewhere still fails.
 Blind spots: only the first `max_rows` rows are judged (the summary says when there were
 more); a hash format this tool does not know fails as "unrecognised"; a column that holds
 encrypted (not hashed) passwords in base64 looks like plaintext; the strength of bcrypt,
-argon2 and scrypt cost parameters is not judged; a sqlite database in WAL mode may get
-its -shm index file created by the read-only open; MySQL sources have not been tested
+argon2 and scrypt cost parameters is not judged; a sqlite database in WAL mode is opened
+immutable when no -wal or -shm file is beside it (so nothing is written), and as usual when
+they are (the application has it open; the open writes to its -shm); MySQL sources have not been tested
 against a real server here (NULL and the string 'NULL' look alike in its batch output).
 """
 
@@ -95,9 +96,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
         reports = app_hashes.parse(out.require("classify").stdout)
     except ValueError as exc:
         return result(Status.ERROR, f"could not read the classifier's output: {exc}", evidence=evidence)
-    if [r.index for r in reports] != list(range(len(sources))):
-        return result(Status.ERROR, f"the probe reported {len(reports)} of {len(sources)} source(s) "
-                      "(cut short?)", evidence=evidence)
+    missing = app_sources.missing_sources([r.index for r in reports], len(sources))
+    if missing:
+        return result(Status.ERROR, missing, evidence=evidence)
 
     problems: list[str] = []
     unreadable: list[str] = []
@@ -108,9 +109,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     for report, source in zip(reports, sources, strict=True):
         name = app_sources.source_name(source, report.index)
         if report.status != "ok":
-            reason = app_sources.STATUS_TEXT.get(report.status, report.status)
-            rc = f", exit {report.rc}" if report.rc not in (None, 0) else ""
-            unreadable.append(f"{name}: {reason}{rc}" + (f": {report.message}" if report.message else ""))
+            unreadable.append(app_sources.unreadable_reason(name, report.status, report.rc, report.message))
             continue
         sampled += report.rows
         named = {app_hashes.scheme(t).name: n for t, n in report.counts.items()}
@@ -148,7 +147,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     values: dict[str, Any] = {"values_by_scheme": dict(sorted(by_scheme.items())), "weak_values": weak_total,
                               "duplicate_values": duplicate_total, "rows_sampled": sampled,
                               "unreadable_sources": len(unreadable)}
-    unread_note = f"; {len(unreadable)} source(s) could not be read: {unreadable[0]}" if unreadable else ""
+    unread_note = app_sources.unjudged_note(unreadable)
     if problems:
         return result(Status.FAIL, f"{len(problems)} problem(s): " + "; ".join(problems[:3])
                       + (" …" if len(problems) > 3 else "") + unread_note,
@@ -161,7 +160,6 @@ def evaluate(out: Outputs, params: Params) -> Result:
                       "holding a password", details, evidence, **values)
     no_password = {app_hashes.scheme(t).name for t in ("null", "unusable")}
     strong = {n: c for n, c in by_scheme.items() if n not in no_password}
-    sampled_note = (f"; only the first {params['max_rows']} rows of {', '.join(partial)} were sampled"
-                    if partial else "")
+    sampled_note = app_sources.sampled_note(params["max_rows"], partial, "sampled")
     return result(Status.PASS, f"{stored} password value(s) in {len(sources)} source(s), all salted slow "
                   f"hashes, none repeated: {_counted(strong)}{sampled_note}", details, evidence, **values)

@@ -4,11 +4,16 @@ Reads, on the host, the DMI vendor strings (/sys/class/dmi/id: sys_vendor, produ
 bios_vendor, bios_version, chassis_asset_tag) that name the cloud a virtual machine runs
 in, and — only when they name one and `metadata` is true — asks that cloud's instance
 metadata service at 169.254.169.254 for the machine's location, with curl (or GNU wget),
-a 1 s connect and 2 s overall timeout, never through a proxy:
+a 1 s connect and 2 s overall timeout (wget: 2 s per step, at most 3 s in all where
+timeout(1) exists), never through a proxy:
 
 - AWS (DMI "Amazon EC2", or a BIOS version naming amazon): an IMDSv2 token (PUT
   /latest/api/token; IMDSv1 if that is refused), then /latest/meta-data/placement/region.
-  The token stays in a shell variable; it never leaves the host.
+  The token stays in a shell variable and reaches curl through stdin, never its command
+  line (wget, used only where curl is missing, cannot read headers from a pipe: there the
+  token is on wget's command line, visible in /proc for at most 3 s; any local user may
+  ask IMDS for a token of their own anyway, unless a firewall rule reserves it for root).
+  It never leaves the host.
 - Google Cloud ("Google"): /computeMetadata/v1/instance/zone with `Metadata-Flavor: Google`.
 - Azure ("Microsoft Corporation" / "Virtual Machine", or Azure's chassis asset tag):
   /metadata/instance/compute/location with `Metadata: true`.
@@ -23,10 +28,11 @@ container without /sys/class/dmi) nothing is asked of the network.
 
 Regions are mapped to countries by a table in this module (AWS, Google Cloud, Azure,
 Hetzner, OVHcloud, DigitalOcean and Scaleway region ids, a few data-centre cities); an
-ISO 3166 alpha-2 code is taken as is (`UK` and `EL` are read as GB and GR). `region` is
-the location the inventory declares, e.g. `eu-central-1`, `DE`, `fsn1`, `Frankfurt`;
-`allowed_regions` the countries (codes or region names, compared by country) where data
-may be; the default is the 30 EEA states.
+ISO 3166 alpha-2 code (`UK` and `EL` are read as GB and GR) or a country's English name
+(`Germany`) is taken as is. `region` is the location the inventory declares, e.g.
+`eu-central-1`, `DE`, `fsn1`, `Frankfurt`; `allowed_regions` the countries (codes, names,
+region names compared by country, or `EEA` / `EU` for all their states) where data may be;
+the default is the 30 EEA states. An empty `allowed_regions` is an error.
 
 Pass: the metadata service names a region in an allowed country, and, when `region` is
 declared, in the same country. Fail: the metadata region, or the declared region, is in a
@@ -36,7 +42,8 @@ metadata service, `metadata: false`, an OpenStack zone such as `nova` that names
 place): attach the hosting contract or data-processing agreement naming the data-centre
 location; a declared `region` is quoted in the summary as the attestation to back.
 Error: a declared region, an allowed region or a metadata region that the table does not
-know (set `region` to the country's ISO code, e.g. `DE`).
+know (set `region` to the country's ISO code, e.g. `DE`; correct the `allowed_regions`
+entry), or an empty `allowed_regions`.
 
 Blind spots: this shows where the machine runs, not where its data goes (backups,
 replicas, object storage, third-party processors and support access need their own
@@ -71,6 +78,11 @@ COUNTRY_NAMES = {
     "CN": "China", "TR": "Turkey", "UA": "Ukraine", "RS": "Serbia",
 }
 COUNTRY_ALIASES = {"UK": "GB", "EL": "GR"}
+# Country names as written in allowed_regions or region ("Germany", "the Netherlands", "netherlands").
+_COUNTRIES_BY_NAME = {name.lower().removeprefix("the "): code for code, name in COUNTRY_NAMES.items()}
+# Groups of countries allowed_regions may name instead of listing them.
+EU = tuple(c for c in EEA if c not in ("IS", "LI", "NO"))
+COUNTRY_GROUPS = {"EEA": EEA, "EU": EU}
 
 # Region ids (lower case, without the availability-zone suffix) -> ISO 3166 alpha-2.
 _REGIONS_BY_COUNTRY = {
@@ -148,14 +160,21 @@ if command -v curl >/dev/null 2>&1; then client=curl
 elif command -v wget >/dev/null 2>&1; then client=wget
 else printf 'client\tnone\n'; exit 0; fi
 printf 'client\t%s\n' "$client"
+# wget's -T bounds each step (DNS, connect, read), not the whole request: bound it with timeout(1).
+to=; if command -v timeout >/dev/null 2>&1; then to='timeout 3'; fi
 # fetch URL [HEADER] / put URL HEADER: the body on stdout; 1 s to connect, 2 s in all, no proxy.
+# curl reads fetch's header (AWS's token is in it) from stdin as a config line, not from its
+# command line, which every local user can read in /proc. wget cannot read a config from a
+# pipe, so there the header is an argument (see the docstring).
 fetch() {
-  if [ $client = curl ]; then curl -fsS --noproxy '*' --connect-timeout 1 -m 2 ${2:+-H "$2"} "$1"
-  else wget -q -O - -T 2 -t 1 --no-proxy ${2:+--header="$2"} "$1"; fi
+  if [ $client = curl ] && [ -n "${2:-}" ]; then
+    printf 'header = "%s"\n' "$2" | curl -fsS --noproxy '*' --connect-timeout 1 -m 2 -K - "$1"
+  elif [ $client = curl ]; then curl -fsS --noproxy '*' --connect-timeout 1 -m 2 "$1"
+  else $to wget -q -O - -T 2 -t 1 --no-proxy ${2:+--header="$2"} "$1"; fi
 }
 put() {
   if [ $client = curl ]; then curl -fsS --noproxy '*' --connect-timeout 1 -m 2 -X PUT -H "$2" "$1"
-  else wget -q -O - -T 2 -t 1 --no-proxy --method=PUT --header="$2" "$1"; fi
+  else $to wget -q -O - -T 2 -t 1 --no-proxy --method=PUT --header="$2" "$1"; fi
 }
 clean() { head -c 200 | tr -d '\r' | head -n 1 | tr -cd 'A-Za-z0-9._-'; }
 say() {  # say FIELD VALUE RC
@@ -206,8 +225,8 @@ CHECK = Check(
         Param("region", str, "", "where the inventory declares the host's data is stored: a country "
               "code (DE), a cloud region (eu-central-1, fsn1, westeurope) or a city (Frankfurt); empty: "
               "undeclared"),
-        Param("allowed_regions", list, list(EEA), "countries (ISO 3166 alpha-2 codes, or region names) "
-              "where data may be stored; default: the 30 EEA states"),
+        Param("allowed_regions", list, list(EEA), "countries (ISO 3166 alpha-2 codes, country names, "
+              "region names, or EEA / EU) where data may be stored; default: the 30 EEA states"),
         Param("metadata", bool, True, "ask the cloud's instance metadata service (169.254.169.254, 2 s "
               "timeout) when DMI names a known cloud"),
     ),
@@ -218,6 +237,8 @@ CHECK = Check(
 def country_of(name: str) -> str | None:
     """The ISO 3166 alpha-2 country of a country code, cloud region or zone id, or city; None if unknown."""
     key = name.strip().lower().replace("_", "-")
+    if key.removeprefix("the ") in _COUNTRIES_BY_NAME:
+        return _COUNTRIES_BY_NAME[key.removeprefix("the ")]
     if len(key) == 2 and key.isalpha():
         code = COUNTRY_ALIASES.get(key.upper(), key.upper())
         return code if code in COUNTRY_NAMES else None
@@ -237,7 +258,8 @@ def _country_text(code: str) -> str:
 
 
 def _allowed_text(allowed: set[str]) -> str:
-    return "the EEA" if allowed == set(EEA) else ", ".join(sorted(allowed))
+    named = [f"the {name}" for name, members in COUNTRY_GROUPS.items() if allowed == set(members)]
+    return named[0] if named else ", ".join(sorted(allowed))
 
 
 def _unknown(what: str, name: str) -> str:
@@ -245,13 +267,28 @@ def _unknown(what: str, name: str) -> str:
             "country's ISO 3166 code (e.g. DE) and quote the provider's region in the evidence")
 
 
-def evaluate(out: Outputs, params: Params) -> Result:  # noqa: C901 -- one verdict table, read top to bottom
+def allowed_countries(entries: list[Any]) -> set[str]:
+    """The countries `allowed_regions` names; ValueError naming an entry no table knows, or an empty list."""
+    if not entries:
+        raise ValueError("allowed_regions is empty, so no place would be allowed: list the countries where "
+                         "data may be stored (ISO codes such as DE, EEA or EU), or leave it out for the EEA")
     allowed: set[str] = set()
-    for entry in params["allowed_regions"]:
+    for entry in entries:
         country = country_of(str(entry))
-        if country is None:
-            return result(Status.ERROR, "allowed_regions: " + _unknown("region", str(entry)))
-        allowed.add(country)
+        group = COUNTRY_GROUPS.get(str(entry).strip().upper(), (country,) if country else ())
+        if not group:
+            raise ValueError(f"allowed_regions: {str(entry)!r} is neither a country (an ISO 3166 code such "
+                             "as DE, or a name such as Germany), EEA or EU, nor a cloud region in the table; "
+                             "correct that entry in vars.data_residency.allowed_regions")
+        allowed.update(group)
+    return allowed
+
+
+def evaluate(out: Outputs, params: Params) -> Result:  # noqa: C901 -- one verdict table, read top to bottom
+    try:
+        allowed = allowed_countries(list(params["allowed_regions"]))
+    except ValueError as exc:
+        return result(Status.ERROR, str(exc))
     declared = str(params["region"]).strip()
     declared_country = country_of(declared) if declared else None
     if declared and declared_country is None:

@@ -1,13 +1,14 @@
 """Application data older than its retention period is deleted.
 
-For each configured source (an application table whose query selects one timestamp
-column — a creation or last-activity date), reads the timestamps with the host's own
-client, read-only (`auditor.parsers.app_sources`: `sqlite3 -readonly`, psql in a read-only
-transaction, a READ ONLY mysql session), oldest first, and an awk program on the host
-counts the rows older than the source's period and finds the oldest timestamp. Ages are
-measured against the host's own clock (`date +%s`, recorded in the evidence), so
-re-judging the evidence years later gives the same verdict. Only counts, the oldest
-timestamp and the row numbers of unparseable values leave the host — never a row.
+For each configured source (an application table whose query selects one timestamp column
+— a creation or last-activity date; a query returning more columns is an error), reads the
+timestamps with the host's own client, read-only (`auditor.parsers.app_sources`: `sqlite3
+-readonly`, psql in a read-only transaction, a READ ONLY mysql session), oldest first, and
+an awk program on the host counts the rows older than the source's period and finds the
+oldest timestamp. Ages are measured against the host's own clock (`date +%s`, recorded in
+the evidence), so re-judging the evidence years later gives the same verdict. Only counts,
+the oldest timestamp and the row numbers of unparseable values leave the host — never a
+row.
 
 Sources (`vars.data_retention.sources`), the shape of app_password_hashing's plus an
 optional per-source period:
@@ -19,9 +20,11 @@ optional per-source period:
 
 Timestamps read: ISO 8601 / SQL text (`2024-03-01`, `2024-03-01 12:00:00`,
 `2024-03-01T12:00:00.123Z`, with an offset `+02:00`, `+0200` or psql's `+02`) and Unix
-epoch seconds (up to 11 digits, optionally with a fraction). A timestamp without an offset
+epoch seconds (up to 11 digits, optionally with a fraction) — so a whole-number date such as
+20190101 reads as epoch seconds (1970-08-22): convert such columns in the query. A timestamp without an offset
 is taken as UTC (at most a day's error on periods counted in days). NULL is counted and
-otherwise ignored (a row with no date cannot be judged by its age).
+otherwise ignored (a row with no date cannot be judged by its age); a source whose rows read
+are all NULL is an error, not a pass (nothing was judged).
 
 The query is wrapped as `SELECT * FROM (query) AS audited_rows ORDER BY 1 LIMIT max_rows+1`:
 the database sorts by the timestamp, so the first `max_rows` rows are the oldest and the
@@ -35,15 +38,21 @@ integer epochs, PostgreSQL timestamptz and MySQL DATETIME alike, instead of thre
 dialects and three column types; the database still does the sorting.
 
 Pass: no row older than its period in any source. Fail: "S: 1204 rows older than 90 days
-(oldest 2024-03-01, 612 days)". Error: a source that cannot be read, a timestamp that is
-neither ISO 8601 nor epoch seconds (named by row number), no period for a source (neither
-its own `max_age_days` nor the check's), no host clock in the evidence. Skip: no source
+(oldest 2024-03-01, 612 days)"; a query that fails or times out after rows over the period
+were seen fails with "at least N" and the reason it stopped. Error: a source that cannot be
+read, a timestamp that is neither ISO 8601 nor epoch seconds (named by row number), no
+period for a source (neither its own `max_age_days` nor the check's), no host clock in the
+evidence. Skip: no source
 configured.
 
 Blind spots: only what the query selects is judged (soft-deleted rows, other tables,
 backups and logs holding the same data are not); NULLs sort first in sqlite and MySQL, so
-a table with more than `max_rows` NULL timestamps hides its dates — filter them out in the
-query (`WHERE created_at IS NOT NULL`); a text column mixing formats sorts as text.
+a table with more than `max_rows` NULL timestamps reads no date (an error, see above) and one
+with fewer reads fewer dated rows (the oldest is still exact) — filter them out in the query
+(`WHERE created_at IS NOT NULL`); a text column mixing formats sorts as text. A sqlite
+database in WAL mode is opened immutable when no -wal or -shm file is beside it (so nothing
+is written), and as usual when they are (the application has it open; the open writes to
+its -shm).
 """
 
 from __future__ import annotations
@@ -61,7 +70,8 @@ SHOWN_ROWS = 5  # unparseable rows named per source
 
 # A POSIX awk program (mawk, gawk, busybox; no mktime needed): reads the first column of
 # each row, converts it to epoch seconds, and prints `rows N`, `more 0|1`, `null N`,
-# `over N` (older than now - days), `oldest EPOCH`, `unparsed N` and `bad ROW` lines.
+# `over N` (older than now - days), `oldest EPOCH`, `unparsed N`, `columns N` (the most
+# columns a row had) and `bad ROW` lines.
 AGES_AWK = r"""
 function days_from_civil(y, m, d,   era, yoe, doy, doe) {  # days since 1970-01-01 (H. Hinnant)
   y -= (m <= 2)
@@ -97,6 +107,7 @@ BEGIN { FS = fs; RS = rs; cutoff = now - days * 86400 }
   sub(/\n$/, "")  # psql ends its last record with a newline instead of the record separator
   if (NR > max) { more = 1; next }
   rows++
+  if (NF > columns) columns = NF
   if ($1 == nullmark) { nulls++; next }
   t = epoch($1)
   if (t == "") { if (unparsed++ < show) printf "bad\t%d\n", rows; next }
@@ -104,7 +115,8 @@ BEGIN { FS = fs; RS = rs; cutoff = now - days * 86400 }
   if (t < cutoff) over++
 }
 END {
-  printf "rows\t%d\nmore\t%d\nnull\t%d\nover\t%d\nunparsed\t%d\n", rows, more ? 1 : 0, nulls, over, unparsed
+  printf "rows\t%d\nmore\t%d\nnull\t%d\nover\t%d\n", rows, more ? 1 : 0, nulls, over
+  printf "unparsed\t%d\ncolumns\t%d\n", unparsed, columns
   if (oldest != "") printf "oldest\t%.0f\n", oldest  # %d is 32-bit in mawk
 }
 """
@@ -170,7 +182,7 @@ def _numbers(lines: list[list[str]], name: str) -> tuple[dict[str, int], list[in
             raise ValueError(f"{name}: unexpected line {chr(9).join(line)[:80]!r}")
         if line[0] == "bad":
             bad_rows.append(int(line[1]))
-        elif line[0] in ("rows", "more", "null", "over", "unparsed", "oldest"):
+        elif line[0] in ("rows", "more", "null", "over", "unparsed", "oldest", "columns"):
             facts[line[0]] = int(line[1])
         else:
             raise ValueError(f"{name}: unexpected line {chr(9).join(line)[:80]!r}")
@@ -196,9 +208,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
             return result(Status.ERROR, "the ages probe did not report the host's clock (date +%s)",
                           evidence=evidence)
         now = int(now_text)
-        if [b.index for b in blocks] != list(range(len(sources))):
-            return result(Status.ERROR, f"the probe reported {len(blocks)} of {len(sources)} source(s) "
-                          "(cut short?)", evidence=evidence)
+        missing = app_sources.missing_sources([b.index for b in blocks], len(sources))
+        if missing:
+            return result(Status.ERROR, missing, evidence=evidence)
         over_period: list[str] = []
         unreadable: list[str] = []
         unparsed: list[str] = []
@@ -207,30 +219,51 @@ def evaluate(out: Outputs, params: Params) -> Result:
         rows_over = rows_read = 0
         for block, source in zip(blocks, sources, strict=True):
             name = app_sources.source_name(source, block.index)
-            if block.status != "ok":
-                unreadable.append(block.unreadable_reason(name))
+            stopped = block.unreadable_reason(name) if block.status != "ok" else ""
+            if stopped and not block.lines:  # the client never ran: nothing was read
+                unreadable.append(stopped)
                 continue
             days = period_days(source, params)
             facts, bad_rows = _numbers(block.lines, name)
+            if facts.get("columns", 1) > 1:
+                # Only the first column is read as the date: an id there reads as epoch seconds.
+                unparsed.append(f"{name}: the query returns {facts['columns']} columns; select exactly one "
+                                "timestamp column")
+                continue
+            if stopped and not facts["over"]:
+                unreadable.append(stopped)
+                continue
+            if facts.get("more") and not facts["rows"]:
+                unreadable.append(f"{name}: no row read although the query returned rows")
+                continue
             rows_read += facts["rows"]
             oldest = facts.get("oldest")
             age = (now - oldest) / DAY if oldest is not None else None
             if age is not None:
                 oldest_age = age if oldest_age is None else max(oldest_age, age)
-            at_least = "at least " if facts.get("more") else ""
+            # More rows than read, or a query that failed or timed out after some: a floor.
+            at_least = "at least " if facts.get("more") or stopped else ""
             oldest_text = (f"oldest {_date(oldest)}, {age:.0f} days"
                            if oldest is not None and age is not None else "no dated row")
             more = f", first {facts['rows']} oldest read; there are more" if facts.get("more") else ""
             nulls = f", {facts['null']} without a date" if facts.get("null") else ""
             details.append(f"{name}: {facts['rows']} row(s){more}{nulls}; period {days} days; {oldest_text}")
+            if facts["rows"] and oldest is None and not facts.get("unparsed"):
+                # Every row read was NULL: nothing was judged (and NULLs sort first in sqlite and
+                # MySQL, so with more rows the dated ones may just not have been reached).
+                unparsed.append(f"{name}: no dated row among the {facts['rows']} read, all NULL"
+                                + (" (NULLs sort first; there are more rows)" if facts.get("more") else "")
+                                + ": select the timestamp column, and filter NULLs out "
+                                "(WHERE column IS NOT NULL)")
             if facts.get("unparsed"):
                 unparsed.append(f"{name}: {facts['unparsed']} timestamp(s) neither ISO 8601 nor epoch "
                                 "seconds (rows " + ", ".join(map(str, bad_rows))
                                 + (" …" if facts["unparsed"] > len(bad_rows) else "") + ")")
             if facts["over"]:
                 rows_over += facts["over"]
+                why = f" (query stopped: {stopped.removeprefix(name + ': ')})" if stopped else ""
                 over_period.append(f"{name}: {at_least}{facts['over']} row(s) older than {days} days "
-                                   f"({oldest_text})")
+                                   f"({oldest_text}){why}")
     except ValueError as exc:
         return result(Status.ERROR, f"could not read the probe's output: {exc}", evidence=evidence)
 
@@ -239,7 +272,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
         "rows_over_period": rows_over, "rows_read": rows_read, "unreadable_sources": len(unreadable),
     }
     problems = unreadable + unparsed
-    unread_note = f"; {len(problems)} source(s) could not be judged: {problems[0]}" if problems else ""
+    unread_note = app_sources.unjudged_note(problems, "judged")
     if over_period:
         return result(Status.FAIL, "; ".join(over_period[:3]) + (" …" if len(over_period) > 3 else "")
                       + unread_note, over_period + problems + details, evidence, **values)

@@ -69,6 +69,9 @@ def fleet(tmp_path_factory, planted):
         yield fleet
 
 
+CARD_IN_ERROR = "4012 8888 8888 1881"  # Visa's documented test number, grouped
+
+
 def source(**changes: str) -> dict[str, object]:
     return {"sources": [{"name": "payments", "kind": "sqlite", "path": DB_PATH, "query": QUERY, **changes}]}
 
@@ -84,6 +87,13 @@ def run(fleet, tmp_path_factory):
     hosts["cards-unset"] = {**hosts["cards-clean"], "vars": {}}
     hosts["cards-missing"] = {**hosts["cards-clean"],
                               "vars": {"app_data_encryption": source(path="/srv/shop/gone.db")}}
+    # The plaintext host with max_rows 0: scanning nothing must not pass.
+    hosts["cards-no-rows"] = {**hosts["cards-plain"],
+                              "vars": {"app_data_encryption": {**source(), "max_rows": 0}}}
+    # The plaintext host with a query whose error message quotes a card number (psql, sqlite and
+    # mysql all quote values or names in their errors): a table named by one.
+    hosts["cards-error"] = {**hosts["cards-plain"], "vars": {"app_data_encryption": source(
+        query=f'SELECT card FROM "{CARD_IN_ERROR}"')}}
     inventory = tmp / "inventory.yaml"
     inventory.write_text(yaml.safe_dump({"hosts": hosts}))
     out = tmp / "reports"
@@ -130,6 +140,24 @@ def test_no_source_is_skip_and_a_missing_database_is_error(run):
     missing = by_host["cards-missing"]
     assert missing["status"] == "error", missing
     assert "payments: database file not found" in missing["summary"]
+
+
+def test_max_rows_zero_is_refused_not_passed(run):
+    # Given the plaintext host judged with max_rows 0
+    no_rows = run[1]["cards-no-rows"]
+    # Then the probe is refused before it runs, saying why
+    assert no_rows["status"] == "error", no_rows
+    assert "max_rows must be at least 1, got 0" in no_rows["summary"], no_rows["summary"]
+
+
+def test_a_card_number_in_a_query_error_is_masked(run):
+    # Given a query failing with an error that quotes a card number
+    failed = run[1]["cards-error"]
+    # Then the error is reported with the digits masked on the host (the query itself, the
+    # operator's configuration, is shown with the parameters, as any parameter is)
+    assert failed["status"] == "error", failed
+    assert "no such table: <digits>" in failed["summary"], failed["summary"]
+    assert CARD_IN_ERROR not in "\n".join([failed["summary"], *failed["details"]])
 
 
 def test_no_card_number_reaches_the_run_folder(run, planted):

@@ -11,12 +11,16 @@ route but its veth to the test machine.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from checks import data_residency
 from tests.conftest import run_cli
 from tests.integration.sshhosts import HostSpec, Service, SshdFleet, require_namespace_support
 
@@ -122,3 +126,66 @@ def test_the_imds_token_never_leaves_the_host(run):
     everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
     for token in tokens:
         assert token not in everything
+
+
+# --------------------------------------------------------------------------
+# The IMDSv2 token never appears on a command line (visible to every local user in /proc)
+# --------------------------------------------------------------------------
+
+NAMESPACE_SCRIPT = r"""
+set -eu
+ip link set lo up
+ip addr add 169.254.169.254/32 dev lo
+mount -t tmpfs -o mode=755 tmpfs /sys/class
+mkdir -p /sys/class/dmi/id
+printf 'Amazon EC2\n' >/sys/class/dmi/id/sys_vendor
+printf 'm5.large\n' >/sys/class/dmi/id/product_name
+"$PYTHON" "$SERVER" aws eu-central-1 2>"$WORK/server.log" &
+server=$!
+trap 'kill $server' EXIT
+for _ in $(seq 50); do
+  "$PYTHON" -c 'import socket; socket.create_connection(("169.254.169.254", 80), 0.2)' 2>/dev/null && break
+  sleep 0.1
+done
+PATH=$WORK/bin sh "$WORK/probe.sh" >"$WORK/probe.out"
+"""
+
+
+def test_the_imds_token_is_never_on_curls_command_line(tmp_path):
+    # Given an AWS IMDSv2 stand-in in a network namespace of the test's own, DMI strings of an
+    # EC2 instance, and a PATH without wget where curl is a wrapper that writes its arguments
+    # to a file, then runs the real curl (wget cannot take headers from a pipe: the docstring
+    # says so)
+    require_namespace_support()
+    client = "curl"
+    real = shutil.which(client)
+    if real is None:
+        pytest.skip(f"{client} is not installed")
+    other = "wget" if client == "curl" else "curl"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for directory in ("/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+        for tool in Path(directory).iterdir():
+            if tool.name not in (client, other) and not (bin_dir / tool.name).exists():
+                (bin_dir / tool.name).symlink_to(tool)
+    spy = bin_dir / client
+    spy.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >>"{tmp_path}/argv.log"\nexec {real} "$@"\n')
+    spy.chmod(0o755)
+    probe = data_residency.CHECK.probes[0]
+    (tmp_path / "probe.sh").write_text(probe.render(data_residency.CHECK.default_params()))
+    # When the check's probe runs there
+    env = {**os.environ, "WORK": str(tmp_path), "PYTHON": sys.executable, "SERVER": str(SERVER)}
+    namespaces = ["unshare", "--net", "--mount", "--propagation", "private"]
+    done = subprocess.run([*namespaces, "sh", "-c", NAMESPACE_SCRIPT], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    stdout = (tmp_path / "probe.out").read_text()
+    # Then the token was issued and used (IMDSv2 answers nothing without it) ...
+    assert f"client\t{client}" in stdout and "metadata\tregion\teu-central-1" in stdout, stdout
+    tokens = [line.split()[-1] for line in (tmp_path / "server.log").read_text().splitlines()
+              if line.startswith("issued token ")]
+    assert tokens
+    # ... and no command line the client ran with held it
+    argv = (tmp_path / "argv.log").read_text()
+    assert "169.254.169.254/latest/meta-data/placement/region" in argv
+    assert all(token not in argv for token in tokens), argv

@@ -79,6 +79,10 @@ def run(tmp_path_factory):
         # The kept host again, with no period for the accounts source: that cannot be judged.
         hosts["retention-no-period"] = {**hosts["retention-kept"],
                                         "vars": {"data_retention": {"sources": SOURCES}}}
+        # The kept host again, its query selecting the e-mail column by mistake: the probe reads
+        # every address, and none may reach the run folder.
+        hosts["retention-emails"] = {**hosts["retention-kept"], "vars": {"data_retention": {"sources": [
+            {**SOURCES[0], "query": "SELECT email FROM consents"}]}}}
         inventory = tmp / "inventory.yaml"
         inventory.write_text(yaml.safe_dump({"hosts": hosts}))
         out = tmp / "reports"
@@ -122,11 +126,16 @@ def test_a_source_without_a_period_is_an_error_naming_it(run):
 
 
 def test_the_evidence_records_the_hosts_clock_and_no_row(run):
-    # Given the evidence files of the run
-    _, _, run_dir = run
+    # Given the evidence files of the run, one host of which selected the e-mail column
+    _, by_host, run_dir = run
     evidence = [json.loads(p.read_text()) for p in (run_dir / "evidence").rglob("*.json")]
     ages = [e for e in evidence if e.get("probe", "").endswith("ages")]
-    # Then each host's output starts with the host's clock, and no e-mail address of a row is there
+    emails = by_host["retention-emails"]
+    # Then the addresses were read and judged as no timestamp, by row number only
+    assert emails["status"] == "error", emails
+    assert ("marketing consents: 3 timestamp(s) neither ISO 8601 nor epoch seconds (rows 1, 2, 3)"
+            in emails["summary"]), emails["summary"]
+    # And each host's output starts with the host's clock, and no e-mail address of a row is there
     assert ages and all(e["stdout"].startswith("now\t") for e in ages)
     everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
     assert "@example.com" not in everything
@@ -158,9 +167,10 @@ def pg_run(tmp_path_factory):
         as_postgres = ["setpriv", f"--reuid={postgres.pw_uid}", f"--regid={postgres.pw_gid}", "--init-groups"]
         subprocess.run([*as_postgres, str(PG_BIN / "initdb"), "-D", str(base / "data"), "--auth=peer",
                         "--username=postgres"], check=True, capture_output=True)
-        # Warsaw time, so that psql prints offsets (+01/+02) the probe must read.
+        # Warsaw time and day-first SQL dates (17/10/2025 12:38:02 CEST): a server set up so
+        # would print what no parser reads, unless the probe asks for ISO dates in UTC itself.
         postmaster = (*as_postgres, str(PG_BIN / "postgres"), "-D", str(base / "data"), "-k", str(sockets),
-                      "-c", "listen_addresses=", "-c", "TimeZone=Europe/Warsaw")
+                      "-c", "listen_addresses=", "-c", "TimeZone=Europe/Warsaw", "-c", "DateStyle=SQL, DMY")
         service = Service("postgres", postmaster, ready_path=str(sockets / ".s.PGSQL.5432"))
         with SshdFleet(tmp_path_factory.mktemp("pgfleet")) as fleet:
             host = fleet.start(HostSpec("retention-pg", network_namespace=True, pid_namespace=True,
@@ -187,7 +197,8 @@ def pg_run(tmp_path_factory):
 
 
 def test_postgres_timestamptz_rows_past_their_period_fail(pg_run):
-    # Given a real PostgreSQL whose trials table has logins 5, 95.5 and 120 days old and a NULL
+    # Given a real PostgreSQL (DateStyle SQL, DMY; Warsaw time) whose trials table has logins
+    # 5, 95.5 and 120 days old and a NULL
     # When the check reads it over SSH through psql, read-only, as the postgres OS user
     # Then two rows are past the 91-day period, the oldest 120 days old
     assert pg_run["status"] == "fail", pg_run

@@ -92,3 +92,46 @@ def test_no_recorded_case_holds_a_card_number():
             digits = re.sub(r"\D", "", match.group())
             if 13 <= len(digits) <= 19 and digits[0] in "23456":
                 assert not _luhn_valid(digits), f"{path.name}: a card-shaped number"
+
+
+def test_clients_are_asked_for_iso_dates_in_utc_and_the_servers_own_timeout():
+    # Given a postgres and a mysql source, with a 45-second query timeout
+    pg = {"kind": "postgres", "database": "crm", "query": "SELECT ts FROM t"}
+    my = {"kind": "mysql", "database": "crm", "query": "SELECT ts FROM t"}
+    # When their lines are rendered
+    pg_line = next(ln for ln in app_sources.source_lines(0, pg, 10, query_timeout=45) if "psql -X" in ln)
+    my_line = next(ln for ln in app_sources.source_lines(0, my, 10, query_timeout=45) if "--batch" in ln)
+    # Then psql's session uses ISO dates in UTC and a 45 s statement timeout, and mysql's UTC
+    assert ("PGOPTIONS='-c default_transaction_read_only=on -c DateStyle=ISO -c TimeZone=UTC "
+            "-c statement_timeout=45s'") in pg_line
+    assert shlex.split(my_line)[-1].startswith("SET time_zone = '+00:00';\nSELECT * FROM (")
+
+
+@pytest.mark.parametrize("kind, key, value", [
+    ("mysql", "database", "--init-command=SET SESSION TRANSACTION READ WRITE"),
+    ("sqlite", "path", "-cmd"),
+    ("postgres", "database", "-c"),
+    ("postgres", "user", "-x"),
+])
+def test_a_value_starting_with_a_dash_is_refused(kind, key, value):
+    # Given a source whose path, database or user starts with '-' (a positional argument would
+    # become an option: mysql's database could override the read-only init command)
+    source = {"kind": kind, "query": "SELECT 1", "path": "/srv/app.db", key: value}
+    # When its lines are rendered, Then it is refused, naming the key
+    with pytest.raises(ValueError, match=rf"sources\[0\]\.{key} must not start with '-'"):
+        app_sources.source_lines(0, source, 10)
+
+
+def test_the_report_texts_the_three_checks_share():
+    # Given a failed source, a probe that reported 1 of 2 sources, and sources with more rows
+    reason = app_sources.unreadable_reason("crm", "failed", 1, 'ERROR:  syntax error at or near ";"')
+    # Then each text is written once, here
+    assert reason.startswith('crm: query failed, exit 1: ERROR:  syntax error at or near ";" (the query runs '
+                             "as a subquery")
+    assert app_sources.unreadable_reason("shop", "missing", None, "") == "shop: database file not found"
+    assert app_sources.missing_sources([0], 2) == "the probe reported 1 of 2 source(s) (cut short?)"
+    assert app_sources.missing_sources([0, 1], 2) == ""
+    assert app_sources.unjudged_note(["a: x", "b: y"], "judged") == "; 2 source(s) could not be judged: a: x"
+    assert app_sources.unjudged_note([]) == ""
+    sampled = app_sources.sampled_note(10, ["a", "b"], "scanned")
+    assert sampled == "; only the first 10 rows of a, b were scanned"

@@ -64,3 +64,43 @@ def test_a_check_that_rebuilds_a_secret_cannot_publish_it(tmp_path):
     assert "hunter2" not in outcome.summary + "".join(outcome.details) + str(outcome.values)
     assert outcome.summary == "found password=[REDACTED]"
     assert report.redactions >= 3
+
+
+# Finding 1's safety net: card numbers (Luhn-valid, in a scheme's range, at its length) are masked.
+@pytest.mark.parametrize("text, secret", [
+    ('ERROR:  invalid input syntax for type bigint: "4111 1111 1111 1111"', "4111 1111 1111 1111"),
+    ("pan=5555-5555-5555-4444;", "5555-5555-5555-4444"),
+    ("note: use 378282246310005 next time", "378282246310005"),
+    ("6011000990139424", "6011000990139424"),
+])
+def test_card_numbers_are_masked(text, secret):
+    masked, count = redact(text)
+    assert secret not in masked
+    assert MASK in masked and count == 1
+
+
+@pytest.mark.parametrize("text", [
+    "4111 1111 1111 1112",  # fails the Luhn check
+    "inodes: 4111111111111111x used",  # a letter right after: part of a longer token
+    "a2466025-1565-4783-8ed5-7a5c6adc9649",  # a UUID
+    "PL84 9441 1771 5162 0466 1099 0695",  # an IBAN
+    "1700000000123 ms since the epoch",  # 13 digits from 1: UATP only issues 15
+    "9876543210123456",  # no scheme starts with 98
+    "41111111111111110000",  # 20 digits in one run
+    "Filesystem 1K-blocks 1048576000 used 524288000",  # ordinary sizes
+])
+def test_long_numbers_that_are_no_card_are_left_alone(text):
+    assert redact(text) == (text, 0)
+
+
+def test_every_scheme_in_the_table_is_masked_at_each_of_its_lengths():
+    # Given a Luhn-valid number for each scheme's lowest prefix at each length it issues
+    from auditor.redact import CARD_SCHEMES, card_scheme, luhn_valid
+
+    for name, ranges, lengths in CARD_SCHEMES:
+        for length in lengths:
+            body = ranges[0][0].ljust(length - 1, "7")
+            number = next(body + d for d in "0123456789" if luhn_valid(body + d))
+            # Then the table names the scheme and the redaction pass masks it
+            assert card_scheme(number) == name, (name, number)
+            assert redact(f"x {number} y") == (f"x {MASK} y", 1), (name, number)

@@ -92,6 +92,13 @@ record app_data_encryption error_card_query_fails --plant /srv/shop/app.db="$W/c
   --source "The database of pass_no_card_numbers queried for a table it does not have (cards); sqlite3 reports the error" \
   --expect-status error --expect-summary "payments: query failed, exit 1: Error: in prepare, no such table: cards"
 
+record app_data_encryption fail_card_query_fails_after_cards --plant /srv/shop/app.db="$W/cards.plain.db" \
+  --param 'sources=[{name: payments, kind: sqlite, path: /srv/shop/app.db, query: "SELECT card, CASE WHEN id = 3 THEN abs(-9223372036854775807 - 1) ELSE 1 END FROM payments ORDER BY id"}]' \
+  --source "The database of fail_card_numbers_plaintext, read with a query that makes sqlite fail with an integer overflow at row 3, after the test Visa number of row 1 was printed: what was seen before the failure stands" \
+  --expect-status fail --expect-summary "at least 1 payment card number(s) stored in plaintext" \
+  --expect-summary "(query stopped: query failed, exit 1: Error: stepping, integer overflow)" \
+  --expect-value card_numbers=1
+
 record app_data_encryption fail_card_beats_unreadable_source --plant /srv/shop/app.db="$W/cards.plain.db" \
   --param 'sources=[{name: payments, kind: sqlite, path: /srv/shop/app.db, query: "SELECT card FROM payments ORDER BY id"}, {name: old shop, kind: sqlite, path: /srv/old/shop.db, query: "SELECT card FROM payments"}]' \
   --source "Two sources: the card column only of fail_card_numbers_plaintext's database, and /srv/old/shop.db, which does not exist; the card numbers fail the check and the unreadable source is named too" \

@@ -72,6 +72,31 @@ record data_retention error_retention_unparseable --plant /srv/shop/app.db="$W/r
   --source "A sqlite consents table whose created_at text holds 'yesterday', '01/03/2024' (no ISO date), '2024-02-30x' (trailing garbage) and one ISO timestamp 5 days old; $RET_PLANT" \
   --expect-status error --expect-summary "marketing consents: 3 timestamp(s) neither ISO 8601 nor epoch seconds (rows "
 
+FORMAT=raw dated_db "$W/ret.nulls.db" consents @NULL @NULL @NULL
+record data_retention error_retention_all_null --plant /srv/shop/app.db="$W/ret.nulls.db" \
+  --param "$RET_SRC" \
+  --source "A sqlite consents table whose three rows all have created_at NULL: nothing can be dated, so nothing was judged; $RET_PLANT" \
+  --expect-status error --expect-summary "marketing consents: no dated row among the 3 read, all NULL"
+
+FORMAT=raw dated_db "$W/ret.nullsfirst.db" consents @NULL @NULL @NULL @NULL @NULL && \
+  dated_db "$W/ret.nullsfirst.db" consents 2000 2001 2002
+record data_retention error_retention_nulls_sort_first --plant /srv/shop/app.db="$W/ret.nullsfirst.db" \
+  --param "$RET_SRC" --param max_rows=4 \
+  --source "A sqlite consents table with five NULL created_at and three ISO timestamps about 2000 days old, judged with max_rows=4: sqlite sorts NULLs first, so the four rows read are NULL and the old rows are never reached; $RET_PLANT" \
+  --expect-status error --expect-summary "no dated row among the 4 read, all NULL (NULLs sort first; there are more rows)"
+
+dated_db "$W/ret.stops.db" consents 400 300 200 10 && sqlite3 "$W/ret.stops.db" 'CREATE INDEX consents_created ON consents (created_at)'
+record data_retention fail_retention_query_fails_midway --plant /srv/shop/app.db="$W/ret.stops.db" \
+  --param 'sources=[{name: marketing consents, kind: sqlite, path: /srv/shop/app.db, query: "SELECT created_at FROM consents WHERE CASE WHEN id = 3 THEN abs(-9223372036854775807 - 1) ELSE 1 END", max_age_days: 90}]' \
+  --source "A sqlite consents table with ISO timestamps 400, 300, 200 and 10 days old and an index on created_at (so sqlite streams rows oldest first), read with a WHERE clause that makes sqlite fail with an integer overflow at the row with id 3 (200 days old), after the two older rows were printed; planted read-only at /srv/shop/app.db" \
+  --expect-status fail --expect-summary "marketing consents: at least 2 row(s) older than 90 days" \
+  --expect-summary "(query stopped: query failed, exit 1: Error: stepping, integer overflow)"
+
+record data_retention error_retention_two_columns --plant /srv/shop/app.db="$W/ret.fresh.db" \
+  --param 'sources=[{name: marketing consents, kind: sqlite, path: /srv/shop/app.db, query: "SELECT id, created_at FROM consents", max_age_days: 90}]' \
+  --source "The database of pass_retention_within_period (timestamps 1 to 89.5 days old) read with a query selecting id before created_at: the ids 1-4 would read as epoch seconds in 1970, so the check asks for one column instead of failing" \
+  --expect-status error --expect-summary "marketing consents: the query returns 2 columns; select exactly one timestamp column"
+
 FORMAT=raw dated_db "$W/ret.latin1.db" consents "$(printf '2024-03-01\351')" "$(printf '\377\376')" && \
   dated_db "$W/ret.latin1.db" consents 200
 record data_retention garbled_retention_non_utf8 --plant /srv/shop/app.db="$W/ret.latin1.db" \
@@ -105,14 +130,14 @@ if [ -x "$PG_BIN/initdb" ] && id postgres >/dev/null 2>&1 && [[ fail_retention_p
     trap stop_pg EXIT
     runuser -u postgres -- "$PG_BIN/initdb" -D "$PGD/data" -A peer -U postgres >/dev/null
     runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w \
-      -o "-c listen_addresses='' -c unix_socket_directories=$PGD -c TimeZone=Europe/Warsaw" start >/dev/null
+      -o "-c listen_addresses='' -c unix_socket_directories=$PGD -c TimeZone=Europe/Warsaw -c DateStyle='SQL, DMY'" start >/dev/null
     pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$PGD" "$@"; }
     pg -d postgres -c 'CREATE DATABASE crm'
     pg -d crm -c 'CREATE TABLE trials (id serial PRIMARY KEY, last_login timestamptz)'
     pg -d crm -c "INSERT INTO trials (last_login) VALUES (now() - interval '5 days'), (now() - interval '120 days'), (now() - interval '95 days 12 hours'), (NULL)"
     record data_retention fail_retention_postgres_timestamptz \
       --param "sources=[{name: trial accounts, kind: postgres, database: crm, user: postgres, path: $PGD, query: \"SELECT last_login FROM trials\", max_age_days: 91}]" \
-      --source "A throw-away PostgreSQL 15 cluster (initdb as postgres, peer auth, socket in a temporary directory, TimeZone=Europe/Warsaw so psql prints +01/+02 offsets) with a timestamptz column set with now() - interval '5 days', '120 days', '95 days 12 hours' and a NULL; read by psql as OS user postgres with default_transaction_read_only=on, max_age_days 91" \
+      --source "A throw-away PostgreSQL 15 cluster (initdb as postgres, peer auth, socket in a temporary directory, server TimeZone=Europe/Warsaw and DateStyle SQL, DMY, which the probe overrides with ISO in UTC) with a timestamptz column set with now() - interval '5 days', '120 days', '95 days 12 hours' and a NULL; read by psql as OS user postgres with default_transaction_read_only=on, max_age_days 91" \
       --expect-status fail --expect-summary "trial accounts: 2 row(s) older than 91 days" --expect-summary ", 120 days)" \
       --expect-value rows_read=4 || exit 1
   ) || FAILED+=("data_retention/postgres")

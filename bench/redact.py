@@ -1,0 +1,73 @@
+"""What the redaction pass costs per megabyte of probe output, on text like a run's.
+
+    python bench/redact.py [--repeat 5]
+
+Builds about 4 MB of text shaped like what probes print (ls -l lines with inode numbers and
+byte sizes, log lines with epoch-ms timestamps, hex digests, UUIDs, key=value config) with
+no secret in it, and times auditor.redact.redact over it: the median of `--repeat` runs,
+and the part of that spent in the card-number rule. Also counts what the card rule masks
+in that text (false positives: it holds no card number).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from auditor import redact as redaction  # noqa: E402
+
+
+def sample_text(lines: int, seed: int = 7) -> str:
+    rng = random.Random(seed)
+    out = []
+    for i in range(lines):
+        kind = i % 5
+        if kind == 0:
+            out.append(f"{rng.randrange(10**5, 10**9)} -rw-r--r-- 1 root root {rng.randrange(10**12)} "
+                       f"Nov 21 10:00 /var/lib/app/file{i}.dat")
+        elif kind == 1:
+            out.append(f"{rng.randrange(1_600_000_000_000, 1_800_000_000_000)} level=info msg=done "
+                       f"bytes={rng.randrange(10**10)} took_ms={rng.randrange(10**4)}")
+        elif kind == 2:
+            out.append(f"sha256:{rng.randbytes(32).hex()}  /usr/lib/x86_64-linux-gnu/lib{i}.so")
+        elif kind == 3:
+            out.append(f"id={uuid.UUID(int=rng.getrandbits(128), version=4)} size={rng.randrange(10**12)}")
+        else:
+            out.append(f"net.core.rmem_max = {rng.randrange(10**9)}\n"
+                       f"vm.max_map_count = {rng.randrange(10**6)}")
+    return "\n".join(out)
+
+
+def timed(fn, text: str, repeat: int) -> float:
+    runs = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn(text)
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    text = sample_text(50_000)
+    megabytes = len(text.encode()) / 1e6
+    whole = timed(redaction.redact, text, args.repeat)
+    cards = timed(lambda t: [m for m in redaction._CARD_CANDIDATE.finditer(t)
+                             if redaction._is_card(m.group())], text, args.repeat)
+    masked = sum(1 for m in redaction._CARD_CANDIDATE.finditer(text) if redaction._is_card(m.group()))
+    print(f"{megabytes:.1f} MB of probe-like text: redact {whole * 1000:.0f} ms "
+          f"({whole / megabytes * 1000:.0f} ms/MB), of which the card rule {cards * 1000:.0f} ms; "
+          f"{masked} card-shaped number(s) masked (none planted)")
+
+
+if __name__ == "__main__":
+    main()
