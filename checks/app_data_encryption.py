@@ -166,6 +166,7 @@ CHECK = Check(
     title="No plaintext payment card numbers in application databases",
     claims=("card-data-encrypted",),
     controls=("ISO27001:2022 A.8.24", "ISO27001:2022 A.5.34", "ISO27001:2022 A.8.11"),
+    trend_values=("card_numbers",),
     params=(
         app_sources.sources_param("application database columns to scan: mappings of kind (sqlite, "
                                   "postgres, mysql), query (a SELECT of the columns that might hold card "

@@ -157,6 +157,7 @@ CHECK = Check(
     title="Application data older than its retention period is deleted",
     claims=("data-retention-periods",),
     controls=("ISO27001:2022 A.8.10", "ISO27001:2022 A.5.34"),
+    trend_values=("oldest_age_days", "rows_over_period"),
     params=(
         app_sources.sources_param("application tables with a retention period: mappings of kind (sqlite, "
                                   "postgres, mysql), query (a SELECT of one timestamp column), path, "
