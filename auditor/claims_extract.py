@@ -7,6 +7,13 @@ a suggested claim id and the checks with the parameters read from the sentence
 writes those findings as a claims file in the agreed format (format 1), for a person to
 review: the quotes are verbatim, everything else is a suggestion.
 
+Periods in months and years are converted by the average calendar lengths (a month is
+30.4375 days, a year 365.25) and rounded so that no calendar period the sentence allows is
+judged wrong: DOWN for a keep-at-least bound (`log_retention.min_days`: 12 months → 365,
+1 year → 365) and UP for a delete-after bound (`data_retention.max_age_days`: 3 months → 92,
+2 years → 731, 7 years → 2557). Counting 30 and 365 days would fail rows 91–92 days old
+under "3 months" and pass a 360-day log under "12 months".
+
 A rule is a conjunction of concepts: every pattern in `all_of` must occur in the sentence
 and none in `none_of`; each pattern carries its Polish and English wordings (Polish
 inflection is matched by stems: `hasł\\w*` for hasło/hasła/haseł). Sentences that define
@@ -20,9 +27,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import PurePath
 from typing import Any
 
@@ -86,7 +95,10 @@ _NUMBER_WORDS = {
 }
 _NUMBER = r"\b(\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b"
 # "7 (siedmiu) lat": the number spelled out again in brackets is skipped.
-_UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+# Average calendar lengths (Gregorian: 365.25 days a year, a twelfth of it a month); exact
+# fractions so that 12 months is exactly 365.25 days before rounding.
+_UNIT_DAYS = {"day": Fraction(1), "week": Fraction(7), "month": Fraction("30.4375"),
+              "year": Fraction("365.25")}
 _PERIOD = _rx(
     _NUMBER + r"\s*(?:\([^)]{0,30}\)\s*)?"
     r"(dni|dnia|dzień|tydzień|tygodni\w*|miesiąc\w*|miesięcy|miesiące|lat|lata|rok|roku"
@@ -109,8 +121,18 @@ class Period:
     text: str  # as written
 
     @property
-    def days(self) -> int:
+    def exact_days(self) -> Fraction:
         return self.count * _UNIT_DAYS[self.unit]
+
+    @property
+    def days_at_least(self) -> int:
+        """For a keep-at-least bound (min_days): rounded down, 12 months → 365."""
+        return math.floor(self.exact_days)
+
+    @property
+    def days_at_most(self) -> int:
+        """For a delete-after bound (max_age_days): rounded up, 3 months → 92."""
+        return math.ceil(self.exact_days)
 
     @property
     def words(self) -> str:
@@ -131,18 +153,19 @@ def periods(sentence: str) -> list[Period]:
     return found
 
 
-def _days_note(period: Period) -> str:
-    if period.unit == "day":
-        return f"{period.text!r} → {period.days} days"
-    factor = _UNIT_DAYS[period.unit]
-    return (f"{period.text!r} → {period.count} × {factor} = {period.days} days"
-            f" ({period.unit}s counted as {factor} days)")
+def _days_note(period: Period, days: int) -> str:
+    exact = period.exact_days
+    if exact == days:
+        return f"{period.text!r} → {days} days"
+    direction = "up (a delete-after bound)" if days > exact else "down (a keep-at-least bound)"
+    return (f"{period.text!r} → {period.count} × {float(_UNIT_DAYS[period.unit]):g} = {float(exact):g},"
+            f" rounded {direction} to {days} days (average calendar {period.unit})")
 
 
 def _longest(sentence: str) -> Period | None:
     """The longest period named: for "from 1 month to 1 year", the upper bound."""
     found = periods(sentence)
-    return max(found, key=lambda p: p.days) if found else None
+    return max(found, key=lambda p: p.exact_days) if found else None
 
 
 # --- extractors -----------------------------------------------------------------------------
@@ -151,15 +174,17 @@ def _log_retention(sentence: str) -> Extracted | None:
     period = _longest(sentence)
     if period is None:
         return None
-    return ({"log_retention": {"min_days": period.days}}, "min_days from " + _days_note(period),
-            {"days": str(period.days)})
+    days = period.days_at_least
+    return ({"log_retention": {"min_days": days}}, "min_days from " + _days_note(period, days),
+            {"days": str(days)})
 
 
 def _data_retention(sentence: str) -> Extracted | None:
     period = _longest(sentence)
     if period is None:
         return None
-    return ({"data_retention": {"max_age_days": period.days}}, "max_age_days from " + _days_note(period),
+    days = period.days_at_most
+    return ({"data_retention": {"max_age_days": days}}, "max_age_days from " + _days_note(period, days),
             {"period": period.words, "slug": period.words.replace(" ", "-")})
 
 
@@ -293,7 +318,7 @@ RULES: tuple[Rule, ...] = (
         extract=_log_retention,
         gloss="Logs are kept for {days} days.",
         manual="Logs shipped off the host are kept by the log platform: ask for its retention setting.",
-        describe="logs kept N days → log_retention.min_days (months × 30, years × 365)",
+        describe="logs kept N days → log_retention.min_days (average months/years, rounded down)",
     ),
     Rule(
         name="data-retention",
@@ -308,7 +333,8 @@ RULES: tuple[Rule, ...] = (
         gloss="This data is deleted after {period}.",
         manual="List the application tables holding this data under vars.data_retention.sources, "
                "each query selecting the timestamp the period runs from.",
-        describe="data kept N days/months/years → data_retention.max_age_days (months × 30, years × 365)",
+        describe="data kept N days/months/years → data_retention.max_age_days (average months/years, "
+                 "rounded up)",
     ),
     Rule(
         name="daily-backup",
@@ -707,6 +733,9 @@ def draft(text: str, document: str) -> str:
         "sentence(s)",
         "# that promise a measure. Review every claim: the quotes are verbatim, the ids, glosses,",
         "# checks and parameters are suggestions; add `applies_to` and what the rules missed.",
+        "# Periods: a month is 30.4375 days and a year 365.25 (average calendar lengths), rounded",
+        "# down for a keep-at-least bound (min_days: 12 months → 365) and up for a delete-after",
+        "# bound (max_age_days: 3 months → 92, 2 years → 731, 7 years → 2557).",
         "format: 1",
         "policy:",
         f"  id: {_q(policy_id(document))}",

@@ -136,8 +136,8 @@ def test_draft_leaves_out_a_parameter_the_document_gives_several_values() -> Non
     # other's data by the wrong period); a comment gives each value and where it belongs
     assert claims["data-retention-3-months"]["checks"] == {"data_retention": {}}
     assert claims["data-retention-2-years"]["checks"] == {"data_retention": {}}
-    assert "# data_retention.max_age_days: 90 left out: the document gives 2 different values" in out
-    assert "# data_retention.max_age_days: 730 left out: the document gives 2 different values" in out
+    assert "# data_retention.max_age_days: 92 left out: the document gives 2 different values" in out
+    assert "# data_retention.max_age_days: 731 left out: the document gives 2 different values" in out
 
 
 def test_draft_keeps_a_parameter_its_claims_agree_on() -> None:
@@ -167,7 +167,9 @@ def test_draft_comments_name_the_rule_and_how_a_parameter_was_derived() -> None:
     # Then each claim says which rule matched, and year/month conversions are spelled out
     assert out.count("  # rule ") == len(find(document("001_557037c78cc45bff.txt")))
     assert "# rule log-retention (line 163)" in out
-    assert "'7 (siedmiu) lat' → 7 × 365 = 2555 days" in out
+    assert "'7 (siedmiu) lat' → 7 × 365.25 = 2556.75, rounded up (a delete-after bound) to 2557 days" in out
+    # and the header states the conversion rule once
+    assert "# Periods: a month is 30.4375 days and a year 365.25" in out
 
 
 # --- English rules (no English seed policy: sentences in the style of common policies) ---------
@@ -180,9 +182,9 @@ ENGLISH = [
      {"auth_logging": {"require_source_ip": True}}),
     ("Server logs are retained for 90 days.", "log-retention", {"log_retention": {"min_days": 90}}),
     ("Account data is deleted 3 months after the account is closed.", "data-retention-3-months",
-     {"data_retention": {"max_age_days": 90}}),
+     {"data_retention": {"max_age_days": 92}}),
     ("Invoices are kept for seven years.", "data-retention-7-years",
-     {"data_retention": {"max_age_days": 2555}}),
+     {"data_retention": {"max_age_days": 2557}}),
     ("We back up all customer data daily.", "daily-backup", {"backups": {"max_age_hours": 26}}),
     ("All traffic to our website is encrypted with TLS.", "https-in-transit", {"tls": {}}),
     ("All laptops use full-disk encryption.", "disk-encryption", {"disk_encryption": {}}),
@@ -275,15 +277,37 @@ def test_each_finding_names_the_line_its_sentence_starts_on() -> None:
     assert found == [(2, "Wszystkie komputery posiadają zaszyfrowane dyski.")]
 
 
-@pytest.mark.parametrize(("phrase", "days"), [
-    ("przez 60 dni", 60), ("przez 1 dzień", 1), ("przez sześćdziesiąt dni", 60), ("przez 3 miesiące", 90),
-    ("przez 6 miesięcy", 180), ("przez 1 miesiąc", 30), ("przez 2 lata", 730), ("przez 5 lat", 1825),
-    ("przez 1 rok", 365), ("do 7 (siedmiu) lat", 2555), ("for 2 weeks", 14), ("for seven years", 2555),
-    ("for 90 days", 90),
+@pytest.mark.parametrize(("phrase", "at_least", "at_most"), [
+    ("przez 60 dni", 60, 60), ("przez 1 dzień", 1, 1), ("przez sześćdziesiąt dni", 60, 60),
+    ("przez 3 miesiące", 91, 92), ("przez 6 miesięcy", 182, 183), ("przez 1 miesiąc", 30, 31),
+    ("przez 12 miesięcy", 365, 366), ("przez 2 lata", 730, 731), ("przez 5 lat", 1826, 1827),
+    ("przez 1 rok", 365, 366), ("do 7 (siedmiu) lat", 2556, 2557), ("for 2 weeks", 14, 14),
+    ("for seven years", 2556, 2557), ("for 90 days", 90, 90),
 ])
-def test_periods_in_polish_and_english(phrase: str, days: int) -> None:
-    # Given a period as policies write it  When parsed  Then it is counted in days
-    assert [p.days for p in periods(phrase)] == [days]
+def test_periods_in_polish_and_english(phrase: str, at_least: int, at_most: int) -> None:
+    # Given a period as policies write it  When parsed
+    [period] = periods(phrase)
+    # Then it is counted by the average calendar month (30.4375 d) and year (365.25 d), rounded
+    # down for a keep-at-least bound and up for a delete-after bound, so no calendar period of
+    # that length is judged wrong either way
+    assert (period.days_at_least, period.days_at_most) == (at_least, at_most)
+
+
+@pytest.mark.parametrize(("sentence", "checks"), [
+    ("Logi serwerów są przechowywane przez 12 miesięcy.", {"log_retention": {"min_days": 365}}),
+    ("Server logs are kept for at least 1 year.", {"log_retention": {"min_days": 365}}),
+    ("Dane konta są usuwane 3 miesiące po jego zamknięciu.", {"data_retention": {"max_age_days": 92}}),
+    ("Trial data is kept for 2 years.", {"data_retention": {"max_age_days": 731}}),
+    ("Invoices are retained for 7 years.", {"data_retention": {"max_age_days": 2557}}),
+])
+def test_a_keep_at_least_period_rounds_down_and_a_delete_after_period_rounds_up(
+        sentence: str, checks: dict[str, Any]) -> None:
+    # Given a log period (a lower bound: 360–364 days of logs must not pass "12 months") or a data
+    # period (an upper bound: rows 91–92 days old are allowed under "3 months")
+    # When extracted
+    [finding] = find(sentence)
+    # Then the days are the average calendar length rounded the safe way for that bound
+    assert finding.checks == checks
 
 
 @pytest.mark.parametrize("phrase", [
