@@ -339,8 +339,8 @@ def test_shipped_set_quotes_its_document_verbatim(set_id: str) -> None:
 @pytest.mark.parametrize(("set_id", "claim_id", "check", "params"), [
     ("apifonica", "log-retention", "log_retention", {"min_days": 60}),
     ("apifonica", "daily-backup", "backups", {"max_age_hours": 26, "max_interval_hours": 24}),
-    ("apifonica", "data-retention-other-2-years", "data_retention", {"max_age_days": 730}),
-    ("voipstudio", "data-retention-marketing-90-days", "data_retention", {"max_age_days": 90}),
+    ("apifonica", "data-retention-periods", "data_retention", {}),
+    ("voipstudio", "data-retention-periods", "data_retention", {}),
     ("vipower", "login-attempts-logged", "auth_logging", {"require_source_ip": True}),
 ])
 def test_shipped_sets_carry_the_parameters_of_their_promises(set_id: str, claim_id: str, check: str,
@@ -368,11 +368,15 @@ CLAIMS_MD = [
     (13, "cloudpbx", "encryption-and-access-control", {"tls", "disk_encryption", "ssh_hardening"}),
     (14, "host-tracker", "card-data-encrypted", {"tls", "app_data_encryption"}),
     (15, "voipstudio", "data-in-eea", {"data_residency"}),
-    (16, "voipstudio", "data-retention-marketing-90-days", {"data_retention"}),
-    (16, "host-tracker", "data-retention-trial-3-months", {"data_retention"}),
-    (16, "host-tracker", "data-retention-paid-2-years", {"data_retention"}),
-    (16, "apifonica", "data-retention-other-2-years", {"data_retention"}),
-    (16, "apifonica", "data-retention-billing-7-years", {"data_retention"}),
+    # One claim per set runs data_retention; each period is a manual claim naming its source's value.
+    (16, "voipstudio", "data-retention-periods", {"data_retention"}),
+    (16, "voipstudio", "data-retention-marketing-90-days", set()),
+    (16, "host-tracker", "data-retention-periods", {"data_retention"}),
+    (16, "host-tracker", "data-retention-trial-3-months", set()),
+    (16, "host-tracker", "data-retention-paid-2-years", set()),
+    (16, "apifonica", "data-retention-periods", {"data_retention"}),
+    (16, "apifonica", "data-retention-other-2-years", set()),
+    (16, "apifonica", "data-retention-billing-7-years", set()),
     (0, "host-tracker", "breach-notification-72h", set()),
     (0, "host-tracker", "deletion-within-5-working-days", set()),
     (0, "apifonica", "requests-answered-30-days", set()),
@@ -390,3 +394,53 @@ def test_every_claims_md_promise_is_in_its_shipped_set_with_its_checks(row: int,
     assert set(claim.get("checks") or {}) == checks, f"claims.md row {row}"
     if not checks:
         assert claim["manual"]
+
+
+def shipped_claims(set_id: str) -> list[dict[str, Any]]:
+    data = yaml.safe_load((SHIPPED / f"{set_id}.yaml").read_text(encoding="utf-8"))
+    claims: list[dict[str, Any]] = data["claims"]
+    return claims
+
+
+@pytest.mark.parametrize("set_id", sorted(SHIPPED_DOCUMENTS))
+def test_no_two_claims_of_a_shipped_set_run_one_check_with_different_parameters(set_id: str) -> None:
+    # Given a shipped set (its claims all apply to every host)
+    claims = shipped_claims(set_id)
+    assert all(claim.get("applies_to", ["all"]) == ["all"] for claim in claims)
+    # When the parameters each claim gives each check are collected
+    given: dict[str, dict[str, list[str]]] = {}
+    for claim in claims:
+        for check, params in (claim.get("checks") or {}).items():
+            given.setdefault(check, {}).setdefault(repr(sorted(params.items())), []).append(claim["id"])
+    # Then every check runs with one set of parameters: a claim giving a value and another giving {}
+    # would share one run, and the run's verdict would speak for a period the other claim never set
+    assert {check: list(by_params.values()) for check, by_params in given.items() if len(by_params) > 1} == {}
+
+
+@pytest.mark.parametrize("set_id", ["apifonica", "cloudpbx", "host-tracker", "voipstudio"])
+def test_one_claim_per_shipped_set_verifies_data_retention(set_id: str) -> None:
+    # Given a shipped set whose policy states retention periods  When its claims are read
+    running = [claim["id"] for claim in shipped_claims(set_id)
+               if "data_retention" in (claim.get("checks") or {})]
+    # Then exactly one claim runs data_retention: the one the check declares, with no period of its own
+    # (the document gives a period per kind of data; each source carries its own max_age_days)
+    assert running == ["data-retention-periods"]
+    [claim] = [c for c in shipped_claims(set_id) if c["id"] == "data-retention-periods"]
+    assert claim["checks"]["data_retention"] == {}
+    assert "data-retention-periods" in registered_checks()["data_retention"].claims
+
+
+@pytest.mark.parametrize(("set_id", "claim_id"), [
+    (set_id, claim["id"]) for set_id in ("apifonica", "host-tracker", "voipstudio")
+    for claim in shipped_claims(set_id)
+    if claim["id"].startswith("data-retention-") and claim["id"] != "data-retention-periods"])
+def test_each_retention_period_claim_names_the_max_age_days_its_source_must_carry(set_id: str,
+                                                                                  claim_id: str) -> None:
+    # Given a manual claim stating one retention period
+    [claim] = [c for c in shipped_claims(set_id) if c["id"] == claim_id]
+    assert not claim.get("checks")
+    # When its longest period is converted as a delete-after bound (average calendar, rounded up)
+    days = max(periods(claim["quote"]), key=lambda p: p.exact_days).days_at_most
+    # Then its note says which value the source needs for data-retention-periods to cover it
+    assert f"max_age_days: {days}" in normalised(claim["manual"]), claim["manual"]
+    assert "data-retention-periods" in claim["manual"]
