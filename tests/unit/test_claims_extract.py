@@ -444,3 +444,26 @@ def test_each_retention_period_claim_names_the_max_age_days_its_source_must_carr
     # Then its note says which value the source needs for data-retention-periods to cover it
     assert f"max_age_days: {days}" in normalised(claim["manual"]), claim["manual"]
     assert "data-retention-periods" in claim["manual"]
+
+
+def test_vipower_set_quotes_every_organisational_and_technical_measure_it_lists() -> None:
+    # Given ViPower's list "Opis wdrożonych … środków organizacyjnych i technicznych" (one measure
+    # per list item) and its promise never to share customer data with outsiders
+    text = document("003_701a9ff8495b998b.txt")
+    section = text[text.index("Opis wdrożonych"):]
+    measures = [normalised(line.strip("-* \t")) for line in section.splitlines() if line.startswith("- ")]
+    assert len(measures) == 14
+    promises = measures + [
+        "Wszystkie informacje związane z naszymi klientami nie będą nigdy udostępniane osobom postronnym"]
+    # When the shipped set's quotes are read
+    claims = shipped_claims("vipower")
+    quotes = [normalised(claim["quote"]) for claim in claims]
+    # Then each promise is quoted by a claim
+    assert [p for p in promises if not any(p in quote for quote in quotes)] == []
+    # And every physical promise without a check carries a physical control (A.7.x) and a manual note
+    physical = [claim for claim in claims if normalised(claim["quote"]) in measures
+                and not claim.get("checks") and claim["id"] != "availability-sla"]
+    assert len(physical) == 12
+    for claim in physical:
+        assert any(control.startswith("ISO27001:2022 A.7.") for control in claim["controls"]), claim["id"]
+        assert claim["manual"], claim["id"]
