@@ -101,14 +101,20 @@ _UNIT_DAYS = {"day": Fraction(1), "week": Fraction(7), "month": Fraction("30.437
               "year": Fraction("365.25")}
 _PERIOD = _rx(
     _NUMBER + r"\s*(?:\([^)]{0,30}\)\s*)?"
-    r"(dni|dnia|dzień|tydzień|tygodni\w*|miesiąc\w*|miesięcy|miesiące|lat|lata|rok|roku"
+    r"(dni|dnia|dniach|dzień|tydzień|tygodni\w*|miesiąc\w*|miesięcy|miesiące|lat|lata|latach|rok|roku"
     r"|days?|weeks?|months?|years?)\b(?![-‐]?\s*(?:owy|owa|owe|old))"
 )
+# "przez rok", "po miesiącu", "for a year": one unit with no number; not "do roku 2030".
+_ONE_PERIOD = _rx(
+    r"\b(?:przez|po|for|after)\s+(?:an?\s+)?(rok|roku|miesiąc|miesiącu|tydzień|tygodniu|dzień|dniu"
+    r"|year|month|week|day)\b(?!\s*\d)"
+)
+_ANY_PERIOD = _rx(f"{_PERIOD.pattern}|{_ONE_PERIOD.pattern}")
 _PERIOD_UNIT = (
-    ("day", _rx(r"^(dni|dnia|dzień|days?)$")),
+    ("day", _rx(r"^(dni|dnia|dniach|dzień|dniu|days?)$")),
     ("week", _rx(r"^(tydzień|tygodni\w*|weeks?)$")),
     ("month", _rx(r"^(miesiąc\w*|miesięcy|miesiące|months?)$")),
-    ("year", _rx(r"^(lat|lata|rok|roku|years?)$")),
+    ("year", _rx(r"^(lat|lata|latach|rok|roku|years?)$")),
 )
 _UNIT_WORDS = {"day": ("day", "days"), "week": ("week", "weeks"), "month": ("month", "months"),
                "year": ("year", "years")}
@@ -140,17 +146,23 @@ class Period:
         return f"{self.count} {singular if self.count == 1 else plural}"
 
 
+def _unit(unit_text: str) -> str:
+    return next(name for name, pattern in _PERIOD_UNIT if pattern.match(unit_text))
+
+
 def periods(sentence: str) -> list[Period]:
-    """Every "N days/months/years" in the sentence, Polish or English, digits or words."""
+    """Every "N days/months/years" in the sentence, Polish or English, digits or words, and
+    "przez rok" / "for a year" (one unit, no number), in text order."""
     found = []
     for match in _PERIOD.finditer(sentence):
         number, unit_text = match.group(1), match.group(2)
         count = int(number) if number.isdigit() else _NUMBER_WORDS[number.lower()]
-        unit = next(name for name, pattern in _PERIOD_UNIT if pattern.match(unit_text))
-        if unit == "year" and count >= 1000:
+        if count >= 1000 and _unit(unit_text) == "year":
             continue  # "do końca 2025 roku" names a calendar year, not a period
-        found.append(Period(count, unit, match.group(0)))
-    return found
+        found.append((match.start(), Period(count, _unit(unit_text), match.group(0))))
+    found.extend((match.start(), Period(1, _unit(match.group(1)), match.group(0)))
+                 for match in _ONE_PERIOD.finditer(sentence))
+    return [period for _, period in sorted(found, key=lambda item: item[0])]
 
 
 def _days_note(period: Period, days: int) -> str:
@@ -274,6 +286,16 @@ NEGATED_MEASURE = _rx(
     r"|\bwithout (?:any )?encryption|\bin (?:plain ?text|clear ?text)"
 )
 
+# "Login attempts are not logged", "Próby logowania nie są rejestrowane": recording denied.
+NOT_RECORDED = _rx(
+    r"\b(?:not|never)\s+(?:be\s+|been\s+)?(?:logged|recorded)"
+    r"|\bnie\s+(?:są|jest|będą|zostaną|zostanie)\s+(?:nigdy\s+)?(?:rejestrowan|zapisywan|odnotowywan)\w*"
+)
+BACKUP = _rx(r"kopi\w* zapasow\w*|kopi\w* bezpieczeństwa|backup\w*|\bback(?:ed|s)? up\b")
+
+# "24 godziny na dobę", "24 hours a day": around the clock only next to a monitoring word.
+_ALL_DAY = r"(?:24\s*godzin\w* na dobę|przez całą dobę|24 hours a day|\b24x7\b)"
+
 RULES: tuple[Rule, ...] = (
     Rule(
         name="password-hashing",
@@ -306,7 +328,7 @@ RULES: tuple[Rule, ...] = (
         all_of=(_rx(r"\blogowa\w*|\bzalogowa\w*|\blog-?ins?\b|\bsign-?ins?\b|\blogon"),
                 _rx(r"rejestrowan\w*|odnotowywan\w*|zapisywan\w*|dziennik\w*|\badres\w* IP\b"
                     r"|\blogged\b|\brecorded\b|\bIP address")),
-        none_of=(_rx(r"ustawieni\w* logowania|login settings"),),
+        none_of=(_rx(r"ustawieni\w* logowania|login settings"), NOT_RECORDED),
         extract=_auth_logging,
         gloss="Login attempts are logged{with_ip}.",
         describe="login attempts recorded (with the source IP if named) → auth_logging",
@@ -314,7 +336,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         name="log-retention",
         claim_id="log-retention",
-        all_of=(LOG_WORDS, KEPT, _PERIOD),
+        all_of=(LOG_WORDS, KEPT, _ANY_PERIOD),
         extract=_log_retention,
         gloss="Logs are kept for {days} days.",
         manual="Logs shipped off the host are kept by the log platform: ask for its retention setting.",
@@ -323,12 +345,13 @@ RULES: tuple[Rule, ...] = (
     Rule(
         name="data-retention",
         claim_id="data-retention-{slug}",
-        all_of=(_rx(r"przechowywan\w*|przetwarzani\w*.{0,200}ograniczon\w*|usuwan\w*|\bkept\b|\bretained\b"
-                    r"|\bstored\b|\bdeleted\b|\berased\b|retention|^\s*\d+\s+(?:dni|miesięcy|lat|days|months"
-                    r"|years)\s+(?:na|dla|w|for)\b"),
-                _PERIOD),
-        none_of=(LOG_WORDS, _rx(r"w ciągu\s+\d+\s+dni|within\s+\d+\s+(?:working\s+|business\s+)?days"
-                                r"|\bgodzin|\bhours?\b")),
+        all_of=(_rx(r"przechowywan\w*|przechowuj\w*|przechowamy|przetwarzani\w*.{0,200}ograniczon\w*"
+                    r"|usuwan\w*|usuwamy|usuniemy|\bkept\b|\bkeep\b|\bretained\b|\bstored?\b|\bdeleted?\b"
+                    r"|\berased?\b|retention|^\s*\d+\s+(?:dni|miesięcy|lat|days|months|years)\s+(?:na|dla|w|for)\b"),
+                _ANY_PERIOD),
+        # A backup's period is how long copies are kept, not when the data itself is deleted.
+        none_of=(LOG_WORDS, BACKUP, _rx(r"w ciągu\s+\d+\s+dni|within\s+\d+\s+(?:working\s+|business\s+)?days"
+                                        r"|\bgodzin|\bhours?\b")),
         extract=_data_retention,
         gloss="This data is deleted after {period}.",
         manual="List the application tables holding this data under vars.data_retention.sources, "
@@ -339,9 +362,12 @@ RULES: tuple[Rule, ...] = (
     Rule(
         name="daily-backup",
         claim_id="daily-backup",
-        all_of=(_rx(r"kopi\w* zapasow\w*|kopi\w* bezpieczeństwa|backup\w*|\bback(?:ed|s)? up\b"),
+        all_of=(BACKUP,
                 _rx(r"codzienn\w*|dzienn\w*|każdego dnia|co dzień|daily|every day|each day|nightly"
-                    r"|co tydzień|tygodniow\w*|raz w tygodniu|weekly|every week")),
+                    r"|każdej nocy|co noc\b|nocn\w*|every night|each night|every 24 hours|co 24 godzin\w*"
+                    r"|raz na dobę|once a day|co tydzień|tygodniow\w*|raz w tygodniu|weekly|every week")),
+        # "możesz pobrać kopię codziennie", "can be downloaded every day": the user's copy, not ours.
+        none_of=(_rx(r"\bpobra\w*|\bpobier\w*|\bściągn\w*|\bdownload\w*|\bexport\w*|\beksport\w*"),),
         extract=_backups,
         gloss="Data is backed up every {every}.",
         manual="The backup tool's job history and the record of the last restore test.",
@@ -419,7 +445,8 @@ RULES: tuple[Rule, ...] = (
         claim_id="monitoring-24-7",
         all_of=(_rx(r"całodobow\w* monitoring\w*|monitoring\w* całodobow\w*|monitorowan\w* całodobow\w*"
                     r"|całodobow\w* monitorowan\w*|\b24/7\b|around the clock|round-the-clock"
-                    r"|continuous(?:ly)? monitor\w*|monitoring\w* (?:sieci|systemów)"),),
+                    r"|continuous(?:ly)? monitor\w*|monitoring\w* (?:sieci|systemów)"
+                    r"|monitor\w*.{0,60}" + _ALL_DAY + "|" + _ALL_DAY + r".{0,60}monitor\w*"),),
         none_of=(_rx(r"budyn\w*|kamer\w*|fizyczn\w* ochron\w*|building|camera|cctv|\bsupport\b|wsparci\w*"),),
         checks={"monitoring": {}},
         gloss="Systems are monitored around the clock.",
@@ -453,9 +480,12 @@ RULES: tuple[Rule, ...] = (
         claim_id="data-in-{area_id}",
         all_of=(_rx(r"Europejsk\w* Obszar\w* Gospodarcz\w*|\bEOG\b|Uni\w* Europejsk\w*|\bUE\b"
                     r"|European Economic Area|\bEEA\b|European Union|\bEU\b"),
-                _rx(r"przechowywan\w*|przetwarza\w*|przekazywan\w*|stored|processed|hosted|kept|transferred"),
+                _rx(r"przechowywan\w*|przechowuj\w*|przetwarza\w*|przekazywan\w*|opuszcza\w*|stored|processed"
+                    r"|hosted|kept|transferred|\bstores?\b|\bkeeps?\b|\bhosts?\b|\bleaves?\b"),
                 _rx(r"wyłącznie|jedynie|\btylko\b|wyklucza\w*|na terenie|w obrębie|exclusively|\bonly\b"
-                    r"|solely|never\b.{0,30}outside|within the")),
+                    r"|solely|never\b.{0,30}outside|within the|\bnie\s+opuszcza\w*"
+                    r"|\bnie\s+(?:są|jest|będą|zostaną|zostanie)\s+przekazywan\w*\s+poza"
+                    r"|\b(?:never|not)\s+(?:be\s+)?(?:leave|transferred)\w*\s+(?:\w+\s+){0,2}outside")),
         none_of=(_rx(r"\bzgod(?:a|y|ę|ą|zie)\b|\bconsent"),),  # not "zgodność" (compliance)
         extract=_data_residency,
         gloss="Personal data stays in the {area}.",
@@ -478,7 +508,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         name="deletion-deadline",
         claim_id="deletion-within-{n}-{kind}days",
-        all_of=(_rx(r"usuwan\w*|usunięt\w*|usuniemy|usunąć|deleted|erased|removed"),
+        all_of=(_rx(r"usuwan\w*|usunięt\w*|usuniemy|usunąć|deleted?|erased?|removed?"),
                 _rx(r"w ciągu\s+" + _NUMBER + r"\s+dni"
                     r"|within\s+" + _NUMBER + r"\s+(?:working\s+|business\s+)?days")),
         extract=_deletion,
@@ -669,8 +699,8 @@ def find(text: str) -> list[Finding]:
     """The sentences of `text` that promise a technical or auditable measure, in text order."""
     findings: list[Finding] = []
     for sentence, line, heading in sentences(text):
-        if _is_definition(sentence):
-            continue
+        if _is_definition(sentence) or sentence.rstrip("*_ ").endswith("?"):
+            continue  # a definition or a question promises nothing
         matched = [f for rule in RULES if (f := _apply(rule, sentence)) is not None]
         seen_ids: set[str] = set()
         for finding in matched:
