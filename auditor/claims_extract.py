@@ -774,7 +774,7 @@ def draft(text: str, document: str) -> str:
         f"  language: {language(text)}",
     ]
     if not findings:
-        out.append("claims: []")
+        out.extend(_NO_FINDINGS)
         return "\n".join(out) + "\n"
     out.append("claims:")
     rules = {rule.name: rule for rule in RULES}
@@ -803,6 +803,27 @@ def draft(text: str, document: str) -> str:
         if manual:
             out.append(f"    manual: {_q(manual)}")
     return "\n".join(out) + "\n"
+
+
+# A draft with no findings is still a claims file: its header is right, the list is empty, and
+# the comment says why and shows one claim to copy (uncommented, it loads as it stands).
+_NO_FINDINGS = (
+    "# No sentence of the document matched the rules (hashing, encryption, TLS, log and data",
+    "# retention, backups, logging, monitoring, data location, deadlines). Add its promises as",
+    "# claims: replace `claims: []` with a list like the example below (quote verbatim; a claim",
+    "# with no checks needs a manual note). An empty list audits nothing.",
+    "claims: []",
+    "# claims:",
+    "#   - id: log-retention",
+    '#     quote: "Logs are kept for 60 days."',
+    '#     gloss: "Logs are kept for 60 days."',
+    "#     checks:",
+    "#       log_retention: {min_days: 60}",
+    "#   - id: breach-notification-72h",
+    '#     quote: "We notify affected customers of a breach within 72 hours."',
+    '#     gloss: "Affected customers are told of a breach within 72 hours."',
+    '#     manual: "The incident-response procedure naming the 72-hour duty."',
+)
 
 
 def _disputed(findings: list[Finding]) -> dict[tuple[str, str], int]:

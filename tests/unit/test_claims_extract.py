@@ -546,3 +546,23 @@ def test_wider_wordings_still_leave_non_promises_alone(sentence: str) -> None:
     # Given a sentence near the widened wordings (a period without retention, support around the clock,
     # a transfer outside the EU, a calendar year)  When extracted  Then nothing is found
     assert find(sentence) == []
+
+
+def test_a_draft_with_no_findings_says_so_and_shows_a_claim_to_copy(tmp_path: Path) -> None:
+    # Given a policy text with no sentence the rules recognise
+    text = "Polityka prywatności\n\nDbamy o Twoje dane.\n"
+    # When drafted
+    out = draft(text, "empty.txt")
+    data = yaml.safe_load(out)
+    # Then it is a claims file with its header and an empty list, and the comment says why
+    assert data["format"] == 1 and data["policy"]["id"] == "empty" and data["claims"] == []
+    assert "# No sentence of the document matched the rules" in out
+    # And the commented example, uncommented in place of the empty list, loads as it stands
+    example = [line.removeprefix("# ") for line in out.splitlines()
+               if line == "# claims:" or line.startswith("#   ")]
+    edited = out.replace("claims: []\n", "\n".join(example) + "\n")
+    path = tmp_path / "policy.yaml"
+    path.write_text(edited, encoding="utf-8")
+    loaded = policy.load(path, registered_checks())
+    assert [(c.id, dict(c.checks), bool(c.manual)) for c in loaded.claims] == [
+        ("log-retention", {"log_retention": {"min_days": 60}}, False), ("breach-notification-72h", {}, True)]
