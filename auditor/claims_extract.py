@@ -778,17 +778,18 @@ def draft(text: str, document: str) -> str:
         return "\n".join(out) + "\n"
     out.append("claims:")
     rules = {rule.name: rule for rule in RULES}
-    used_ids: dict[str, int] = {}
+    claim_ids = _unique_ids(findings)
     disputed = _disputed(findings)
-    for finding in findings:
-        count = used_ids.get(finding.claim_id, 0) + 1
-        used_ids[finding.claim_id] = count
-        claim_id = finding.claim_id if count == 1 else f"{finding.claim_id}-{count}"
+    retention = _retention_by_source(findings, claim_ids, disputed)
+    for finding, claim_id in zip(findings, claim_ids, strict=True):
         out.append(f"  # rule {finding.rule} (line {finding.line}): {rules[finding.rule].describe}")
         if finding.note:
             out.append(f"  # {_comment(finding.note)}")
         checks, dropped = _without_disputed(finding.checks, disputed)
         out.extend(f"  # {line}" for line in dropped)
+        manual = finding.manual
+        if claim_id in retention:
+            claim_id, checks, manual = retention[claim_id]
         out.append(f"  - id: {claim_id}")
         out.append(f"    quote: {_q(finding.sentence)}")
         out.append(f"    gloss: {_q(finding.gloss or 'TODO: the English meaning')}")
@@ -797,12 +798,49 @@ def draft(text: str, document: str) -> str:
         if checks:
             out.append("    checks:")
             out.extend(f"      {check}: {_flow(params)}" for check, params in checks.items())
-        manual = finding.manual if (finding.manual or not checks) else ""
+        manual = manual if (manual or not checks) else ""
         if not checks and not manual:
             manual = "TODO: the evidence an auditor should ask for."
         if manual:
             out.append(f"    manual: {_q(manual)}")
     return "\n".join(out) + "\n"
+
+
+def _unique_ids(findings: list[Finding]) -> list[str]:
+    used: dict[str, int] = {}
+    ids = []
+    for finding in findings:
+        used[finding.claim_id] = used.get(finding.claim_id, 0) + 1
+        count = used[finding.claim_id]
+        ids.append(finding.claim_id if count == 1 else f"{finding.claim_id}-{count}")
+    return ids
+
+
+RETENTION_CLAIM = "data-retention-periods"  # the claim id checks/data_retention.py declares
+
+
+def _retention_by_source(findings: list[Finding], claim_ids: list[str],
+                         disputed: Mapping[tuple[str, str], int]) -> dict[str, tuple[str, CheckParams, str]]:
+    """When the document gives several retention periods, claims sharing data_retention would
+    share one run and its verdict, each speaking for periods it never set. So one claim (the
+    first, renamed data-retention-periods) runs data_retention with no period of its own, and
+    the others become manual claims naming the max_age_days their data's source must carry:
+    claim id -> (new id, checks, manual note)."""
+    if ("data_retention", "max_age_days") not in disputed:
+        return {}
+    periods = [(claim_id, f.checks["data_retention"].get("max_age_days"))
+               for f, claim_id in zip(findings, claim_ids, strict=True) if "data_retention" in f.checks]
+    listed = "; ".join(f"{days} for the data of {claim_id}" for claim_id, days in periods if days is not None)
+    first = periods[0][0]
+    verifying_note = ("The document gives several retention periods: list each table holding personal data "
+                      f"under vars.data_retention.sources with its own max_age_days ({listed}) and a query "
+                      "selecting the timestamp its period runs from.")
+    changed: dict[str, tuple[str, CheckParams, str]] = {
+        first: (RETENTION_CLAIM, {"data_retention": {}}, verifying_note)}
+    for claim_id, days in periods[1:]:
+        changed[claim_id] = (claim_id, {}, f"Verified by {RETENTION_CLAIM} when the source holding this data "
+                             f"in vars.data_retention.sources carries max_age_days: {days}.")
+    return changed
 
 
 # A draft with no findings is still a claims file: its header is right, the list is empty, and
@@ -827,12 +865,19 @@ _NO_FINDINGS = (
 
 
 def _disputed(findings: list[Finding]) -> dict[tuple[str, str], int]:
-    """(check, parameter) pairs that claims give different values: how many values each has."""
+    """(check, parameter) pairs that claims give different values, a claim running the check
+    without the parameter counting as one more value (its run would take the other's):
+    how many values each has."""
     values: dict[tuple[str, str], set[str]] = {}
     for finding in findings:
         for check, params in finding.checks.items():
             for param, value in params.items():
                 values.setdefault((check, param), set()).add(json.dumps(value, sort_keys=True))
+    for finding in findings:
+        for check, params in finding.checks.items():
+            for (named_check, param), found in values.items():
+                if named_check == check and param not in params:
+                    found.add("(none)")
     return {key: len(found) for key, found in values.items() if len(found) > 1}
 
 

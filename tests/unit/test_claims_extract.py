@@ -134,10 +134,46 @@ def test_draft_leaves_out_a_parameter_the_document_gives_several_values() -> Non
     claims = {claim["id"]: claim for claim in yaml.safe_load(out)["claims"]}
     # Then neither value is imposed on all hosts (one would be a load error, either would judge the
     # other's data by the wrong period); a comment gives each value and where it belongs
-    assert claims["data-retention-3-months"]["checks"] == {"data_retention": {}}
-    assert claims["data-retention-2-years"]["checks"] == {"data_retention": {}}
     assert "# data_retention.max_age_days: 92 left out: the document gives 2 different values" in out
     assert "# data_retention.max_age_days: 731 left out: the document gives 2 different values" in out
+    # And one claim, the first period's, runs data_retention with no period of its own as
+    # data-retention-periods (the id the check declares), listing each source's value
+    assert claims["data-retention-periods"]["checks"] == {"data_retention": {}}
+    assert "3 miesiące" in claims["data-retention-periods"]["quote"]
+    assert ("max_age_days (92 for the data of data-retention-3-months; 731 for the data of "
+            "data-retention-2-years)") in claims["data-retention-periods"]["manual"]
+    # And the other period is a manual claim naming the value its source must carry: sharing the
+    # one run would let its verdict speak for a period no source was given
+    assert "checks" not in claims["data-retention-2-years"]
+    assert claims["data-retention-2-years"]["manual"] == (
+        "Verified by data-retention-periods when the source holding this data in "
+        "vars.data_retention.sources carries max_age_days: 731.")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_no_two_drafted_claims_run_one_check_with_different_parameters(name: str) -> None:
+    # Given the draft of a seed policy
+    claims = yaml.safe_load(draft(document(name), name))["claims"]
+    # When the parameters each claim gives each check are collected
+    given: dict[str, set[str]] = {}
+    for claim in claims:
+        for check, params in (claim.get("checks") or {}).items():
+            given.setdefault(check, set()).add(repr(sorted(params.items())))
+    # Then each check runs with one set of parameters, a value and {} counting as different
+    assert {check: found for check, found in given.items() if len(found) > 1} == {}
+
+
+def test_a_parameter_one_claim_gives_and_another_leaves_out_is_left_out_of_both() -> None:
+    # Given two login promises, one naming the source IP address and one not
+    text = ("All login attempts are recorded together with the source IP address.\n\n"
+            "Failed logins are recorded in the security log.\n")
+    # When drafted
+    out = draft(text, "policy.txt")
+    claims = yaml.safe_load(out)["claims"]
+    # Then neither runs auth_logging with require_source_ip (the one without it would share the run
+    # and be judged by it), and a comment says so
+    assert [claim["checks"] for claim in claims] == [{"auth_logging": {}}, {"auth_logging": {}}]
+    assert "# auth_logging.require_source_ip: true left out: the document gives 2 different values" in out
 
 
 def test_draft_keeps_a_parameter_its_claims_agree_on() -> None:
