@@ -7,6 +7,13 @@ a suggested claim id and the checks with the parameters read from the sentence
 writes those findings as a claims file in the agreed format (format 1), for a person to
 review: the quotes are verbatim, everything else is a suggestion.
 
+Periods in months and years are converted by the average calendar lengths (a month is
+30.4375 days, a year 365.25) and rounded so that no calendar period the sentence allows is
+judged wrong: DOWN for a keep-at-least bound (`log_retention.min_days`: 12 months → 365,
+1 year → 365) and UP for a delete-after bound (`data_retention.max_age_days`: 3 months → 92,
+2 years → 731, 7 years → 2557). Counting 30 and 365 days would fail rows 91–92 days old
+under "3 months" and pass a 360-day log under "12 months".
+
 A rule is a conjunction of concepts: every pattern in `all_of` must occur in the sentence
 and none in `none_of`; each pattern carries its Polish and English wordings (Polish
 inflection is matched by stems: `hasł\\w*` for hasło/hasła/haseł). Sentences that define
@@ -20,9 +27,11 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import PurePath
 from typing import Any
 
@@ -86,17 +95,26 @@ _NUMBER_WORDS = {
 }
 _NUMBER = r"\b(\d+|" + "|".join(sorted(_NUMBER_WORDS, key=len, reverse=True)) + r")\b"
 # "7 (siedmiu) lat": the number spelled out again in brackets is skipped.
-_UNIT_DAYS = {"day": 1, "week": 7, "month": 30, "year": 365}
+# Average calendar lengths (Gregorian: 365.25 days a year, a twelfth of it a month); exact
+# fractions so that 12 months is exactly 365.25 days before rounding.
+_UNIT_DAYS = {"day": Fraction(1), "week": Fraction(7), "month": Fraction("30.4375"),
+              "year": Fraction("365.25")}
 _PERIOD = _rx(
     _NUMBER + r"\s*(?:\([^)]{0,30}\)\s*)?"
-    r"(dni|dnia|dzień|tydzień|tygodni\w*|miesiąc\w*|miesięcy|miesiące|lat|lata|rok|roku"
+    r"(dni|dnia|dniach|dzień|tydzień|tygodni\w*|miesiąc\w*|miesięcy|miesiące|lat|lata|latach|rok|roku"
     r"|days?|weeks?|months?|years?)\b(?![-‐]?\s*(?:owy|owa|owe|old))"
 )
+# "przez rok", "po miesiącu", "for a year": one unit with no number; not "do roku 2030".
+_ONE_PERIOD = _rx(
+    r"\b(?:przez|po|for|after)\s+(?:an?\s+)?(rok|roku|miesiąc|miesiącu|tydzień|tygodniu|dzień|dniu"
+    r"|year|month|week|day)\b(?!\s*\d)"
+)
+_ANY_PERIOD = _rx(f"{_PERIOD.pattern}|{_ONE_PERIOD.pattern}")
 _PERIOD_UNIT = (
-    ("day", _rx(r"^(dni|dnia|dzień|days?)$")),
+    ("day", _rx(r"^(dni|dnia|dniach|dzień|dniu|days?)$")),
     ("week", _rx(r"^(tydzień|tygodni\w*|weeks?)$")),
     ("month", _rx(r"^(miesiąc\w*|miesięcy|miesiące|months?)$")),
-    ("year", _rx(r"^(lat|lata|rok|roku|years?)$")),
+    ("year", _rx(r"^(lat|lata|latach|rok|roku|years?)$")),
 )
 _UNIT_WORDS = {"day": ("day", "days"), "week": ("week", "weeks"), "month": ("month", "months"),
                "year": ("year", "years")}
@@ -109,8 +127,18 @@ class Period:
     text: str  # as written
 
     @property
-    def days(self) -> int:
+    def exact_days(self) -> Fraction:
         return self.count * _UNIT_DAYS[self.unit]
+
+    @property
+    def days_at_least(self) -> int:
+        """For a keep-at-least bound (min_days): rounded down, 12 months → 365."""
+        return math.floor(self.exact_days)
+
+    @property
+    def days_at_most(self) -> int:
+        """For a delete-after bound (max_age_days): rounded up, 3 months → 92."""
+        return math.ceil(self.exact_days)
 
     @property
     def words(self) -> str:
@@ -118,31 +146,38 @@ class Period:
         return f"{self.count} {singular if self.count == 1 else plural}"
 
 
+def _unit(unit_text: str) -> str:
+    return next(name for name, pattern in _PERIOD_UNIT if pattern.match(unit_text))
+
+
 def periods(sentence: str) -> list[Period]:
-    """Every "N days/months/years" in the sentence, Polish or English, digits or words."""
+    """Every "N days/months/years" in the sentence, Polish or English, digits or words, and
+    "przez rok" / "for a year" (one unit, no number), in text order."""
     found = []
     for match in _PERIOD.finditer(sentence):
         number, unit_text = match.group(1), match.group(2)
         count = int(number) if number.isdigit() else _NUMBER_WORDS[number.lower()]
-        unit = next(name for name, pattern in _PERIOD_UNIT if pattern.match(unit_text))
-        if unit == "year" and count >= 1000:
+        if count >= 1000 and _unit(unit_text) == "year":
             continue  # "do końca 2025 roku" names a calendar year, not a period
-        found.append(Period(count, unit, match.group(0)))
-    return found
+        found.append((match.start(), Period(count, _unit(unit_text), match.group(0))))
+    found.extend((match.start(), Period(1, _unit(match.group(1)), match.group(0)))
+                 for match in _ONE_PERIOD.finditer(sentence))
+    return [period for _, period in sorted(found, key=lambda item: item[0])]
 
 
-def _days_note(period: Period) -> str:
-    if period.unit == "day":
-        return f"{period.text!r} → {period.days} days"
-    factor = _UNIT_DAYS[period.unit]
-    return (f"{period.text!r} → {period.count} × {factor} = {period.days} days"
-            f" ({period.unit}s counted as {factor} days)")
+def _days_note(period: Period, days: int) -> str:
+    exact = period.exact_days
+    if exact == days:
+        return f"{period.text!r} → {days} days"
+    direction = "up (a delete-after bound)" if days > exact else "down (a keep-at-least bound)"
+    return (f"{period.text!r} → {period.count} × {float(_UNIT_DAYS[period.unit]):g} = {float(exact):g},"
+            f" rounded {direction} to {days} days (average calendar {period.unit})")
 
 
 def _longest(sentence: str) -> Period | None:
     """The longest period named: for "from 1 month to 1 year", the upper bound."""
     found = periods(sentence)
-    return max(found, key=lambda p: p.days) if found else None
+    return max(found, key=lambda p: p.exact_days) if found else None
 
 
 # --- extractors -----------------------------------------------------------------------------
@@ -151,15 +186,17 @@ def _log_retention(sentence: str) -> Extracted | None:
     period = _longest(sentence)
     if period is None:
         return None
-    return ({"log_retention": {"min_days": period.days}}, "min_days from " + _days_note(period),
-            {"days": str(period.days)})
+    days = period.days_at_least
+    return ({"log_retention": {"min_days": days}}, "min_days from " + _days_note(period, days),
+            {"days": str(days)})
 
 
 def _data_retention(sentence: str) -> Extracted | None:
     period = _longest(sentence)
     if period is None:
         return None
-    return ({"data_retention": {"max_age_days": period.days}}, "max_age_days from " + _days_note(period),
+    days = period.days_at_most
+    return ({"data_retention": {"max_age_days": days}}, "max_age_days from " + _days_note(period, days),
             {"period": period.words, "slug": period.words.replace(" ", "-")})
 
 
@@ -249,6 +286,16 @@ NEGATED_MEASURE = _rx(
     r"|\bwithout (?:any )?encryption|\bin (?:plain ?text|clear ?text)"
 )
 
+# "Login attempts are not logged", "Próby logowania nie są rejestrowane": recording denied.
+NOT_RECORDED = _rx(
+    r"\b(?:not|never)\s+(?:be\s+|been\s+)?(?:logged|recorded)"
+    r"|\bnie\s+(?:są|jest|będą|zostaną|zostanie)\s+(?:nigdy\s+)?(?:rejestrowan|zapisywan|odnotowywan)\w*"
+)
+BACKUP = _rx(r"kopi\w* zapasow\w*|kopi\w* bezpieczeństwa|backup\w*|\bback(?:ed|s)? up\b")
+
+# "24 godziny na dobę", "24 hours a day": around the clock only next to a monitoring word.
+_ALL_DAY = r"(?:24\s*godzin\w* na dobę|przez całą dobę|24 hours a day|\b24x7\b)"
+
 RULES: tuple[Rule, ...] = (
     Rule(
         name="password-hashing",
@@ -281,7 +328,7 @@ RULES: tuple[Rule, ...] = (
         all_of=(_rx(r"\blogowa\w*|\bzalogowa\w*|\blog-?ins?\b|\bsign-?ins?\b|\blogon"),
                 _rx(r"rejestrowan\w*|odnotowywan\w*|zapisywan\w*|dziennik\w*|\badres\w* IP\b"
                     r"|\blogged\b|\brecorded\b|\bIP address")),
-        none_of=(_rx(r"ustawieni\w* logowania|login settings"),),
+        none_of=(_rx(r"ustawieni\w* logowania|login settings"), NOT_RECORDED),
         extract=_auth_logging,
         gloss="Login attempts are logged{with_ip}.",
         describe="login attempts recorded (with the source IP if named) → auth_logging",
@@ -289,33 +336,38 @@ RULES: tuple[Rule, ...] = (
     Rule(
         name="log-retention",
         claim_id="log-retention",
-        all_of=(LOG_WORDS, KEPT, _PERIOD),
+        all_of=(LOG_WORDS, KEPT, _ANY_PERIOD),
         extract=_log_retention,
         gloss="Logs are kept for {days} days.",
         manual="Logs shipped off the host are kept by the log platform: ask for its retention setting.",
-        describe="logs kept N days → log_retention.min_days (months × 30, years × 365)",
+        describe="logs kept N days → log_retention.min_days (average months/years, rounded down)",
     ),
     Rule(
         name="data-retention",
         claim_id="data-retention-{slug}",
-        all_of=(_rx(r"przechowywan\w*|przetwarzani\w*.{0,200}ograniczon\w*|usuwan\w*|\bkept\b|\bretained\b"
-                    r"|\bstored\b|\bdeleted\b|\berased\b|retention|^\s*\d+\s+(?:dni|miesięcy|lat|days|months"
-                    r"|years)\s+(?:na|dla|w|for)\b"),
-                _PERIOD),
-        none_of=(LOG_WORDS, _rx(r"w ciągu\s+\d+\s+dni|within\s+\d+\s+(?:working\s+|business\s+)?days"
-                                r"|\bgodzin|\bhours?\b")),
+        all_of=(_rx(r"przechowywan\w*|przechowuj\w*|przechowamy|przetwarzani\w*.{0,200}ograniczon\w*"
+                    r"|usuwan\w*|usuwamy|usuniemy|\bkept\b|\bkeep\b|\bretained\b|\bstored?\b|\bdeleted?\b"
+                    r"|\berased?\b|retention|^\s*\d+\s+(?:dni|miesięcy|lat|days|months|years)\s+(?:na|dla|w|for)\b"),
+                _ANY_PERIOD),
+        # A backup's period is how long copies are kept, not when the data itself is deleted.
+        none_of=(LOG_WORDS, BACKUP, _rx(r"w ciągu\s+\d+\s+dni|within\s+\d+\s+(?:working\s+|business\s+)?days"
+                                        r"|\bgodzin|\bhours?\b")),
         extract=_data_retention,
         gloss="This data is deleted after {period}.",
         manual="List the application tables holding this data under vars.data_retention.sources, "
                "each query selecting the timestamp the period runs from.",
-        describe="data kept N days/months/years → data_retention.max_age_days (months × 30, years × 365)",
+        describe="data kept N days/months/years → data_retention.max_age_days (average months/years, "
+                 "rounded up)",
     ),
     Rule(
         name="daily-backup",
         claim_id="daily-backup",
-        all_of=(_rx(r"kopi\w* zapasow\w*|kopi\w* bezpieczeństwa|backup\w*|\bback(?:ed|s)? up\b"),
+        all_of=(BACKUP,
                 _rx(r"codzienn\w*|dzienn\w*|każdego dnia|co dzień|daily|every day|each day|nightly"
-                    r"|co tydzień|tygodniow\w*|raz w tygodniu|weekly|every week")),
+                    r"|każdej nocy|co noc\b|nocn\w*|every night|each night|every 24 hours|co 24 godzin\w*"
+                    r"|raz na dobę|once a day|co tydzień|tygodniow\w*|raz w tygodniu|weekly|every week")),
+        # "możesz pobrać kopię codziennie", "can be downloaded every day": the user's copy, not ours.
+        none_of=(_rx(r"\bpobra\w*|\bpobier\w*|\bściągn\w*|\bdownload\w*|\bexport\w*|\beksport\w*"),),
         extract=_backups,
         gloss="Data is backed up every {every}.",
         manual="The backup tool's job history and the record of the last restore test.",
@@ -393,7 +445,8 @@ RULES: tuple[Rule, ...] = (
         claim_id="monitoring-24-7",
         all_of=(_rx(r"całodobow\w* monitoring\w*|monitoring\w* całodobow\w*|monitorowan\w* całodobow\w*"
                     r"|całodobow\w* monitorowan\w*|\b24/7\b|around the clock|round-the-clock"
-                    r"|continuous(?:ly)? monitor\w*|monitoring\w* (?:sieci|systemów)"),),
+                    r"|continuous(?:ly)? monitor\w*|monitoring\w* (?:sieci|systemów)"
+                    r"|monitor\w*.{0,60}" + _ALL_DAY + "|" + _ALL_DAY + r".{0,60}monitor\w*"),),
         none_of=(_rx(r"budyn\w*|kamer\w*|fizyczn\w* ochron\w*|building|camera|cctv|\bsupport\b|wsparci\w*"),),
         checks={"monitoring": {}},
         gloss="Systems are monitored around the clock.",
@@ -427,9 +480,12 @@ RULES: tuple[Rule, ...] = (
         claim_id="data-in-{area_id}",
         all_of=(_rx(r"Europejsk\w* Obszar\w* Gospodarcz\w*|\bEOG\b|Uni\w* Europejsk\w*|\bUE\b"
                     r"|European Economic Area|\bEEA\b|European Union|\bEU\b"),
-                _rx(r"przechowywan\w*|przetwarza\w*|przekazywan\w*|stored|processed|hosted|kept|transferred"),
+                _rx(r"przechowywan\w*|przechowuj\w*|przetwarza\w*|przekazywan\w*|opuszcza\w*|stored|processed"
+                    r"|hosted|kept|transferred|\bstores?\b|\bkeeps?\b|\bhosts?\b|\bleaves?\b"),
                 _rx(r"wyłącznie|jedynie|\btylko\b|wyklucza\w*|na terenie|w obrębie|exclusively|\bonly\b"
-                    r"|solely|never\b.{0,30}outside|within the")),
+                    r"|solely|never\b.{0,30}outside|within the|\bnie\s+opuszcza\w*"
+                    r"|\bnie\s+(?:są|jest|będą|zostaną|zostanie)\s+przekazywan\w*\s+poza"
+                    r"|\b(?:never|not)\s+(?:be\s+)?(?:leave|transferred)\w*\s+(?:\w+\s+){0,2}outside")),
         none_of=(_rx(r"\bzgod(?:a|y|ę|ą|zie)\b|\bconsent"),),  # not "zgodność" (compliance)
         extract=_data_residency,
         gloss="Personal data stays in the {area}.",
@@ -452,7 +508,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         name="deletion-deadline",
         claim_id="deletion-within-{n}-{kind}days",
-        all_of=(_rx(r"usuwan\w*|usunięt\w*|usuniemy|usunąć|deleted|erased|removed"),
+        all_of=(_rx(r"usuwan\w*|usunięt\w*|usuniemy|usunąć|deleted?|erased?|removed?"),
                 _rx(r"w ciągu\s+" + _NUMBER + r"\s+dni"
                     r"|within\s+" + _NUMBER + r"\s+(?:working\s+|business\s+)?days")),
         extract=_deletion,
@@ -643,8 +699,8 @@ def find(text: str) -> list[Finding]:
     """The sentences of `text` that promise a technical or auditable measure, in text order."""
     findings: list[Finding] = []
     for sentence, line, heading in sentences(text):
-        if _is_definition(sentence):
-            continue
+        if _is_definition(sentence) or sentence.rstrip("*_ ").endswith("?"):
+            continue  # a definition or a question promises nothing
         matched = [f for rule in RULES if (f := _apply(rule, sentence)) is not None]
         seen_ids: set[str] = set()
         for finding in matched:
@@ -707,6 +763,9 @@ def draft(text: str, document: str) -> str:
         "sentence(s)",
         "# that promise a measure. Review every claim: the quotes are verbatim, the ids, glosses,",
         "# checks and parameters are suggestions; add `applies_to` and what the rules missed.",
+        "# Periods: a month is 30.4375 days and a year 365.25 (average calendar lengths), rounded",
+        "# down for a keep-at-least bound (min_days: 12 months → 365) and up for a delete-after",
+        "# bound (max_age_days: 3 months → 92, 2 years → 731, 7 years → 2557).",
         "format: 1",
         "policy:",
         f"  id: {_q(policy_id(document))}",
@@ -715,21 +774,22 @@ def draft(text: str, document: str) -> str:
         f"  language: {language(text)}",
     ]
     if not findings:
-        out.append("claims: []")
+        out.extend(_NO_FINDINGS)
         return "\n".join(out) + "\n"
     out.append("claims:")
     rules = {rule.name: rule for rule in RULES}
-    used_ids: dict[str, int] = {}
+    claim_ids = _unique_ids(findings)
     disputed = _disputed(findings)
-    for finding in findings:
-        count = used_ids.get(finding.claim_id, 0) + 1
-        used_ids[finding.claim_id] = count
-        claim_id = finding.claim_id if count == 1 else f"{finding.claim_id}-{count}"
+    retention = _retention_by_source(findings, claim_ids, disputed)
+    for finding, claim_id in zip(findings, claim_ids, strict=True):
         out.append(f"  # rule {finding.rule} (line {finding.line}): {rules[finding.rule].describe}")
         if finding.note:
             out.append(f"  # {_comment(finding.note)}")
         checks, dropped = _without_disputed(finding.checks, disputed)
         out.extend(f"  # {line}" for line in dropped)
+        manual = finding.manual
+        if claim_id in retention:
+            claim_id, checks, manual = retention[claim_id]
         out.append(f"  - id: {claim_id}")
         out.append(f"    quote: {_q(finding.sentence)}")
         out.append(f"    gloss: {_q(finding.gloss or 'TODO: the English meaning')}")
@@ -738,7 +798,7 @@ def draft(text: str, document: str) -> str:
         if checks:
             out.append("    checks:")
             out.extend(f"      {check}: {_flow(params)}" for check, params in checks.items())
-        manual = finding.manual if (finding.manual or not checks) else ""
+        manual = manual if (manual or not checks) else ""
         if not checks and not manual:
             manual = "TODO: the evidence an auditor should ask for."
         if manual:
@@ -746,13 +806,78 @@ def draft(text: str, document: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def _unique_ids(findings: list[Finding]) -> list[str]:
+    used: dict[str, int] = {}
+    ids = []
+    for finding in findings:
+        used[finding.claim_id] = used.get(finding.claim_id, 0) + 1
+        count = used[finding.claim_id]
+        ids.append(finding.claim_id if count == 1 else f"{finding.claim_id}-{count}")
+    return ids
+
+
+RETENTION_CLAIM = "data-retention-periods"  # the claim id checks/data_retention.py declares
+
+
+def _retention_by_source(findings: list[Finding], claim_ids: list[str],
+                         disputed: Mapping[tuple[str, str], int]) -> dict[str, tuple[str, CheckParams, str]]:
+    """When the document gives several retention periods, claims sharing data_retention would
+    share one run and its verdict, each speaking for periods it never set. So one claim (the
+    first, renamed data-retention-periods) runs data_retention with no period of its own, and
+    the others become manual claims naming the max_age_days their data's source must carry:
+    claim id -> (new id, checks, manual note)."""
+    if ("data_retention", "max_age_days") not in disputed:
+        return {}
+    periods = [(claim_id, f.checks["data_retention"].get("max_age_days"))
+               for f, claim_id in zip(findings, claim_ids, strict=True) if "data_retention" in f.checks]
+    listed = "; ".join(f"{days} for the data of {claim_id}" for claim_id, days in periods if days is not None)
+    first = periods[0][0]
+    verifying_note = ("The document gives several retention periods: list each table holding personal data "
+                      f"under vars.data_retention.sources with its own max_age_days ({listed}) and a query "
+                      "selecting the timestamp its period runs from.")
+    changed: dict[str, tuple[str, CheckParams, str]] = {
+        first: (RETENTION_CLAIM, {"data_retention": {}}, verifying_note)}
+    for claim_id, days in periods[1:]:
+        changed[claim_id] = (claim_id, {}, f"Verified by {RETENTION_CLAIM} when the source holding this data "
+                             f"in vars.data_retention.sources carries max_age_days: {days}.")
+    return changed
+
+
+# A draft with no findings is still a claims file: its header is right, the list is empty, and
+# the comment says why and shows one claim to copy (uncommented, it loads as it stands).
+_NO_FINDINGS = (
+    "# No sentence of the document matched the rules (hashing, encryption, TLS, log and data",
+    "# retention, backups, logging, monitoring, data location, deadlines). Add its promises as",
+    "# claims: replace `claims: []` with a list like the example below (quote verbatim; a claim",
+    "# with no checks needs a manual note). An empty list audits nothing.",
+    "claims: []",
+    "# claims:",
+    "#   - id: log-retention",
+    '#     quote: "Logs are kept for 60 days."',
+    '#     gloss: "Logs are kept for 60 days."',
+    "#     checks:",
+    "#       log_retention: {min_days: 60}",
+    "#   - id: breach-notification-72h",
+    '#     quote: "We notify affected customers of a breach within 72 hours."',
+    '#     gloss: "Affected customers are told of a breach within 72 hours."',
+    '#     manual: "The incident-response procedure naming the 72-hour duty."',
+)
+
+
 def _disputed(findings: list[Finding]) -> dict[tuple[str, str], int]:
-    """(check, parameter) pairs that claims give different values: how many values each has."""
+    """(check, parameter) pairs that claims give different values, a claim running the check
+    without the parameter counting as one more value (its run would take the other's):
+    how many values each has."""
     values: dict[tuple[str, str], set[str]] = {}
     for finding in findings:
         for check, params in finding.checks.items():
             for param, value in params.items():
                 values.setdefault((check, param), set()).add(json.dumps(value, sort_keys=True))
+    for finding in findings:
+        for check, params in finding.checks.items():
+            for (named_check, param), found in values.items():
+                if named_check == check and param not in params:
+                    found.add("(none)")
     return {key: len(found) for key, found in values.items() if len(found) > 1}
 
 
