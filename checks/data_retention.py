@@ -16,7 +16,7 @@ optional per-source period:
     - {name: marketing consents, kind: sqlite, path: /srv/shop/app.db,
        query: "SELECT created_at FROM marketing_consents", max_age_days: 90}
     - {name: trial accounts, kind: postgres, database: crm, user: postgres,
-       query: "SELECT last_login FROM accounts WHERE plan = 'trial'", max_age_days: 91}
+       query: "SELECT last_login FROM accounts WHERE plan = 'trial'", max_age_days: 92}  # 3 months, rounded up
 
 Timestamps read: ISO 8601 / SQL text (`2024-03-01`, `2024-03-01 12:00:00`,
 `2024-03-01T12:00:00.123Z`, with an offset `+02:00`, `+0200` or psql's `+02`) and Unix
