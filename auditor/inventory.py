@@ -123,15 +123,22 @@ class Loader:
         return items
 
     def scalar(self, node: yaml.Node, key: str, types: tuple[type, ...]) -> Any:
-        value = self.plain(node)
+        value = self.plain(node, key)
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok:
             want = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in types)
+            if value is None:
+                raise self.error(node, key, f"is empty; expected {want}")
             raise self.error(node, key, f"expected {want}, got {value!r}")
         return value
 
-    def plain(self, node: yaml.Node) -> Any:
-        return yaml.safe_load(yaml.serialize(node))
+    def plain(self, node: yaml.Node, key: str = "") -> Any:
+        """The node's Python value: None for an empty value, lists, dicts, dates as YAML types them."""
+        try:
+            # Constructing the node itself: re-serialising an empty scalar gives text YAML cannot parse back
+            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise self.error(node, key, f"cannot read the value: {exc.problem}") from None
 
     def connection(
         self, node: yaml.Node, key: str, allowed: set[str]
@@ -177,6 +184,9 @@ class Loader:
                                  f"unknown parameter of {check.id} (parameters: {known})")
             types: tuple[type, ...] = (int, float) if param.type is float else (param.type,)
             value = self.scalar(pvalue_node, f"{key}.{name}", types)
+            if param.minimum is not None and value < param.minimum:
+                raise self.error(pvalue_node, f"{key}.{name}",
+                                 f"must be at least {param.minimum}, got {value!r}")
             if param.type is list:
                 self.list_items(pvalue_node, f"{key}.{name}", param)
             params[name] = value

@@ -108,6 +108,21 @@ CLAIM = "policy: {id: p, title: T}\nclaims:\n  - id: c\n    quote: q\n"
     ("policy: {id: p, title: T, language: Polish}\n" + CLAIM.split("\n", 1)[1], 1,
      "policy.language: 'Polish' is not a language tag (e.g. pl, en, de-AT)"),
     ("policy: {id: p, title: [T\n", 2, "not valid YAML"),
+    # Empty values are named, never a YAML traceback
+    ("policy: {id: p, title: T}\nclaims:\n  - id: c\n    quote:\n", 4,
+     "claims[0].quote: is empty; expected a string"),
+    ("policy: {id: p, title: T}\nclaims:\n  - id:\n    quote: q\n", 3,
+     "claims[0].id: is empty; expected a string"),
+    (CLAIM + "    gloss:\n", 5, "claims[0].gloss: is empty; expected a string"),
+    (CLAIM + "    applies_to:\n", 5, "claims[0].applies_to: is empty; expected a list"),
+    (CLAIM + "    controls:\n", 5, "claims[0].controls: is empty; expected a list"),
+    (CLAIM + "    checks:\n      log_retention: {min_days: }\n", 6,
+     "claims[0].checks.log_retention.min_days: is empty; expected an integer"),
+    ("policy:\n  id: p\n  title:\n" + CLAIM.split("\n", 1)[1], 3,
+     "policy.title: is empty; expected a string"),
+    # A parameter below its minimum
+    (CLAIM + "    checks:\n      log_retention: {min_days: -5}\n", 6,
+     "claims[0].checks.log_retention.min_days: must be at least 1, got -5"),
     # Two claims for the same hosts giving the same check different values: split hosts or use vars
     (CLAIM + "    checks: {log_retention: {min_days: 60}}\n  - id: d\n    quote: q\n"
      "    checks: {log_retention: {min_days: 90}}\n", 6,
