@@ -305,11 +305,16 @@ class AuditedPolicy:
     policy: Policy
     claim_hosts: Mapping[str, tuple[str, ...]]  # claim id -> names of the audited hosts it applies to
     checks_selected: tuple[str, ...]  # check ids the run could use (after --check)
+    # (claim id, host, check id) -> why that result does not answer the claim: the check ran there
+    # with parameters another claim set, not the ones this claim alone gives
+    other_params: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
+    unclaimed_hosts: tuple[str, ...] = ()  # selected hosts no claim with checks applies to: not connected to
+    warnings: tuple[str, ...] = ()  # what the run warned about the policy (overridden inventory values...)
 
 
 @dataclass(frozen=True)
 class Plan:
-    hosts: tuple[Host, ...]  # the selected hosts, claim parameters layered over their vars
+    hosts: tuple[Host, ...]  # the hosts to audit (a claim's checks apply), claim parameters over their vars
     checks: tuple[Check, ...]  # every check some host runs, by id
     checks_for: Mapping[str, tuple[Check, ...]]  # host name -> its checks
     audited: AuditedPolicy
@@ -327,9 +332,38 @@ def _check_applies_to(policy: Policy, inv: Inventory) -> None:
                 f"(hosts: {', '.join(h.name for h in inv.hosts)}; groups: {', '.join(inv.groups) or 'none'})")
 
 
+def _other_params(claims: Sequence[Claim], host: Host, ran_with: Mapping[str, Mapping[str, Any]],
+                  set_by: Mapping[tuple[str, str], str], checks: Mapping[str, Check],
+                  selected: set[str]) -> dict[tuple[str, str, str], str]:
+    """Claims whose check ran on `host` with a value another claim set, with what differs.
+
+    A claim's own parameters are the inventory's vars with its own values over them (`{}` means the
+    check's defaults or the inventory's vars); a sibling claim's value would make its result answer
+    a different promise (a 730-day retention period judged for a claim that names none).
+    """
+    found: dict[tuple[str, str, str], str] = {}
+    for claim in claims:
+        for check_id, own in claim.checks.items():
+            if check_id not in selected:
+                continue
+            defaults = checks[check_id].default_params()
+            alone = {**defaults, **host.vars.get(check_id, {}), **own}
+            actual = {**defaults, **ran_with.get(check_id, {})}
+            differing = [name for name in actual if actual[name] != alone.get(name)]
+            if differing:
+                found[(claim.id, host.name, check_id)] = "; ".join(
+                    f"{check_id} ran with {name} = {actual[name]!r} set by claim "
+                    f"{set_by[(check_id, name)]} (this claim alone: {alone.get(name)!r})"
+                    for name in differing)
+    return found
+
+
 def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[str, Check],
          only: Sequence[str] = ()) -> Plan:
-    """Each selected host's checks (the claims' that apply to it, narrowed by --check `only`)."""
+    """Each selected host's checks (the claims' that apply to it, narrowed by --check `only`).
+
+    Hosts left with no check are not audited (not connected to); the audited policy lists them.
+    """
     _check_applies_to(policy, inv)
     for host in inv.hosts:  # a conflict is a mistake in the policy, whichever hosts this run selects
         applying = [c for c in policy.claims if c.applies(host)]
@@ -343,12 +377,14 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
     overridden: dict[tuple[str, str, str], list[str]] = {}
     planned_hosts: list[Host] = []
     checks_for: dict[str, tuple[Check, ...]] = {}
+    other_params: dict[tuple[str, str, str], str] = {}
+    unclaimed: list[str] = []
     for host in hosts:
         vars_ = {check_id: dict(params) for check_id, params in host.vars.items()}
+        set_by: dict[tuple[str, str], str] = {}  # (check id, parameter) -> the claim that set it here
         ids: set[str] = set()
-        for claim in policy.claims:
-            if not claim.applies(host):
-                continue
+        applying = [c for c in policy.claims if c.applies(host)]
+        for claim in applying:
             for check_id, params in claim.checks.items():
                 if check_id not in selected:
                     continue
@@ -358,7 +394,13 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
                     if name in mine and mine[name] != value:
                         overridden.setdefault((claim.id, check_id, name), []).append(
                             f"{host.name} ({mine[name]!r})")
+                    set_by[(check_id, name)] = claim.id
                 vars_[check_id] = {**vars_.get(check_id, {}), **params}
+        if not any(c.checks for c in applying):
+            unclaimed.append(host.name)
+        if not ids:  # nothing to run: do not connect (an unreachable host would fail a run it is not in)
+            continue
+        other_params.update(_other_params(applying, host, vars_, set_by, checks, selected))
         planned_hosts.append(replace(host, vars=vars_))
         checks_for[host.name] = tuple(checks[i] for i in sorted(ids))
     for (claim_id, check_id, name), where in overridden.items():
@@ -366,7 +408,10 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
         warnings.append(f"{policy.where(claim)}: claim {claim_id} sets {check_id}.{name} = "
                         f"{claim.checks[check_id][name]!r}, over the inventory's value on "
                         f"{', '.join(where)}; the policy's value is audited")
+    if unclaimed:
+        warnings.append(f"no claim of policy {policy.id} applies to {', '.join(unclaimed)}; not audited")
     used = sorted({c.id for host_checks in checks_for.values() for c in host_checks})
     claim_hosts = {c.id: tuple(h.name for h in hosts if c.applies(h)) for c in policy.claims}
-    audited = AuditedPolicy(policy, claim_hosts, tuple(sorted(selected)))
+    audited = AuditedPolicy(policy, claim_hosts, tuple(sorted(selected)), other_params, tuple(unclaimed),
+                            tuple(warnings))
     return Plan(tuple(planned_hosts), tuple(checks[i] for i in used), checks_for, audited, tuple(warnings))
