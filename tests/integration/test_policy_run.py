@@ -276,7 +276,7 @@ def test_the_inventorys_policy_key_and_check_narrow_the_run(policy_run):
     assert claims["log-retention"]["verdict"] == "fail"
     assert claims["daily-backup"]["verdict"] == "not_verified"
     assert claims["daily-backup"]["summary"] == (
-        "not verified: backups did not run on 2 of 2 hosts: bad, good (not selected)")
+        "not verified: backups did not run on 2 of 2 hosts: bad, good (not selected by --check)")
     assert narrowed.rc == 1
 
 
