@@ -11,6 +11,7 @@ defaults < groups (in file order) < host, so the most specific setting wins.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 from auditor.check import Check, Param
 
 TRANSPORTS = ("ssh", "local")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # names reach terminals, CSV cells, file names
 BECOME_METHODS = ("sudo",)
 
 
@@ -249,6 +251,9 @@ class Loader:
 
         raw_hosts: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], int]] = {}
         for name, key_node, value_node in self.mapping(sections["hosts"], "hosts"):
+            if _CONTROL_CHARACTERS.search(name):
+                raise self.error(key_node, "hosts", f"the host name {name!r} holds a control character; "
+                                 "use letters, digits, dots and dashes")
             if value_node.tag.endswith(":null"):
                 value_node = yaml.MappingNode("tag:yaml.org,2002:map", [], start_mark=key_node.start_mark)
             settings, host_vars = self.connection(value_node, f"hosts.{name}", set(_CONNECTION_KEYS))

@@ -127,6 +127,21 @@ def test_a_hostile_host_name_or_claim_cannot_become_a_formula():
     assert not [c for r in rows for c in r if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
 
 
+def test_control_characters_and_blanks_before_a_formula_are_neutralised():
+    # Given host names with NUL, tab, escape and DEL (YAML escapes allow them), and a formula behind blanks
+    hosts = (host("a\x00b\tc\x1b[31m\x7f", evil=Status.FAIL), host(" \t=1+1", evil=Status.ERROR),
+             host("\r\n-2", evil=Status.ERROR))
+    checks = (CheckInfo("evil", "Evil", ("claim",), ("A.8.1",), ""),)
+    report = RunReport("20260101T000000Z-abcdef", "t", "t", "0", "me", "i", "0" * 64, checks, hosts, True)
+    # When the CSV is written
+    text = controls_csv.render(controls_matrix(report))
+    # Then no control character reaches the file (CRLF only as line ends), and blanks do not hide a formula
+    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text.replace("\r\n", ""))
+    row = dict(zip(*read_csv(text)[:2], strict=True))
+    assert row["failed_on"] == "ab c[31m"
+    assert row["error_on"] == "'  =1+1;  -2"  # only the start of a cell makes a formula
+
+
 class Headings(HTMLParser):
     def __init__(self) -> None:
         super().__init__()

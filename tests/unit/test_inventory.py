@@ -41,6 +41,9 @@ def load(tmp_path, text):
      "hosts.web1.vars.log_retention.min_days: is empty; expected an integer"),
     ("hosts:\n  web1:\n    address: 10.0.0.1\n    port: !!binary aGk=\n", 4,
      "hosts.web1.port: expected an integer"),
+    # A host name with a control character (YAML escapes allow NUL, tab...) is refused
+    ('hosts:\n  "a\\0b\\tc": {address: 10.0.0.1}\n', 2,
+     "hosts: the host name 'a\\x00b\\tc' holds a control character"),
     # A parameter below its declared minimum
     ("hosts:\n  web1:\n    address: 10.0.0.1\n    vars:\n      log_retention: {min_days: -5}\n", 5,
      "hosts.web1.vars.log_retention.min_days: must be at least 1, got -5"),
