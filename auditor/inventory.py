@@ -222,6 +222,11 @@ class Loader:
         """The YAML node tree, keeping line numbers; a syntax error names its line."""
         try:
             return yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.reader.ReaderError as exc:  # a character YAML refuses (NUL, other controls)
+            where = text.count("\n", 0, exc.position) + 1
+            raise InventoryError(self.path, where, "", f"holds the character {chr(exc.character)!r}, which "
+                                 "YAML does not allow; remove it (or write it as an escape in a quoted "
+                                 "string)") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
@@ -312,11 +317,22 @@ class Loader:
         return Inventory(self.path, sha, tuple(hosts), groups, sections.get("policy"))
 
 
-def load(path: Path, checks: Mapping[str, Check]) -> Inventory:
+def read_utf8(path: Path, missing: str = "file not found") -> tuple[bytes, str]:
+    """A YAML file's bytes and text; a byte that is not UTF-8 is named with its line and the remedy."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise InventoryError(path, None, "", "file not found; pass one with -i/--inventory") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(path, None, "", f"cannot read: {exc}") from None
+        raise InventoryError(path, None, "", missing) from None
+    except OSError as exc:
+        raise InventoryError(path, None, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return data, data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InventoryError(path, line, "", f"byte 0x{data[exc.start]:02x} is not UTF-8 text; save the file "
+                             "as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from None
+
+
+def load(path: Path, checks: Mapping[str, Check]) -> Inventory:
+    _, text = read_utf8(path, "file not found; pass one with -i/--inventory")
     return Loader(path, checks).load(text)

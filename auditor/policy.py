@@ -28,7 +28,7 @@ import yaml
 
 from auditor import iso27001
 from auditor.check import Check
-from auditor.inventory import Host, Inventory, InventoryError, Loader
+from auditor.inventory import Host, Inventory, InventoryError, Loader, read_utf8
 
 FORMAT = 1
 ALL = "all"  # applies_to: every host
@@ -49,6 +49,8 @@ class Claim:
     controls: tuple[str, ...] = ()  # extra Annex A controls, as "ISO27001:2022 A.8.5"
     manual: str = ""  # evidence to ask for that no server can show
     line: int | None = None
+    key: str = ""  # where it stands in its file: "claims[3]" ("policy.claims[3]" inline)
+    param_lines: Mapping[str, int] = field(default_factory=dict)  # "check.param" -> its line
 
     def applies(self, host: Host) -> bool:
         names = set(self.applies_to)
@@ -108,7 +110,8 @@ def _controls(loader: Loader, node: yaml.Node, key: str) -> tuple[str, ...]:
     return tuple(refs)
 
 
-def _checks(loader: Loader, node: yaml.Node, key: str) -> dict[str, dict[str, Any]]:
+def _checks(loader: Loader, node: yaml.Node, key: str,
+            lines: dict[str, int]) -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
     for check_id, key_node, value_node in loader.mapping(node, key):
         where = f"{key}.{check_id}"
@@ -120,11 +123,14 @@ def _checks(loader: Loader, node: yaml.Node, key: str) -> dict[str, dict[str, An
             checks[check_id] = {}  # `password_hashing:` alone means its defaults
         else:
             checks[check_id] = loader.params(check, value_node, where)
+            lines.update({f"{check_id}.{name}": pkey.start_mark.line + 1
+                          for name, pkey, _ in loader.mapping(value_node, where)})
     return checks
 
 
 def _claim(loader: Loader, node: yaml.Node, key: str) -> Claim:
-    fields: dict[str, Any] = {"line": node.start_mark.line + 1}
+    lines: dict[str, int] = {}
+    fields: dict[str, Any] = {"line": node.start_mark.line + 1, "key": key, "param_lines": lines}
     for name, key_node, value_node in loader.mapping(node, key):
         where = f"{key}.{name}"
         if name in ("quote", "id"):
@@ -132,7 +138,7 @@ def _claim(loader: Loader, node: yaml.Node, key: str) -> Claim:
         elif name in ("gloss", "source", "manual"):
             fields[name] = _text(loader, value_node, where)
         elif name == "checks":
-            fields[name] = _checks(loader, value_node, where)
+            fields[name] = _checks(loader, value_node, where, lines)
         elif name == "applies_to":
             fields[name] = _names(loader, value_node, where)
             if not fields[name]:
@@ -157,9 +163,11 @@ def _overlap(a: Claim, b: Claim) -> bool:
 def _conflict(policy_path: str, first: Claim, second: Claim, check: str, param: str,
               hosts: str) -> InventoryError:
     return InventoryError(
-        policy_path, second.line, f"claims.{second.id}.checks.{check}.{param}",
+        policy_path, second.param_lines.get(f"{check}.{param}", second.line),
+        f"{second.key or 'claims'}.checks.{check}.{param}",
         f"sets {check}.{param} = {second.checks[check][param]!r}, but claim {first.id} "
-        f"({policy_path}:{first.line}) sets {first.checks[check][param]!r} for {hosts}; "
+        f"({policy_path}:{first.param_lines.get(f'{check}.{param}', first.line)}) "
+        f"sets {first.checks[check][param]!r} for {hosts}; "
         "split the hosts with applies_to, or put per-host values in the inventory's vars")
 
 
@@ -233,13 +241,7 @@ def parse(loader: Loader, root: yaml.Node | None, prefix: str, sha256: str) -> P
 
 
 def load(path: Path, checks: Mapping[str, Check]) -> Policy:
-    try:
-        data = path.read_bytes()
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise InventoryError(path, None, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(path, None, "", f"cannot read: {exc}") from None
+    data, text = read_utf8(path)
     loader = Loader(path, checks)
     return parse(loader, loader.compose(text), "", hashlib.sha256(data).hexdigest())
 
@@ -289,6 +291,9 @@ def from_inventory(inv: Inventory, checks: Mapping[str, Check]) -> Policy | None
             return load(locate(spec, inv.path.parent), checks)
         except ValueError as exc:
             raise loader.error(node, "policy", str(exc)) from None
+    if not isinstance(node, yaml.MappingNode):
+        raise loader.error(node, "policy", "expected a shipped set's name or a claims file's path "
+                           "(policy: apifonica), or a mapping with policy: and claims:")
     sha = hashlib.sha256(yaml.serialize(node).encode()).hexdigest()
     return parse(loader, node, "policy", sha)
 

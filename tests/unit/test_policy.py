@@ -128,8 +128,8 @@ CLAIM = "policy: {id: p, title: T}\nclaims:\n  - id: c\n    quote: q\n"
      "claims[0].checks.log_retention.min_days: must be at least 1, got -5"),
     # Two claims for the same hosts giving the same check different values: split hosts or use vars
     (CLAIM + "    checks: {log_retention: {min_days: 60}}\n  - id: d\n    quote: q\n"
-     "    checks: {log_retention: {min_days: 90}}\n", 6,
-     "claims.d.checks.log_retention.min_days: sets log_retention.min_days = 90, but claim c"),
+     "    checks: {log_retention: {min_days: 90}}\n", 8,
+     "claims[1].checks.log_retention.min_days: sets log_retention.min_days = 90, but claim c"),
 ])
 def test_mistakes_name_file_line_and_key(tmp_path, text, line, fragment):
     with pytest.raises(inventory.InventoryError) as error:
@@ -145,7 +145,10 @@ def test_a_conflict_names_both_claims_with_their_lines(tmp_path):
             "    checks: {log_retention: {min_days: 90}}\n")
     with pytest.raises(inventory.InventoryError) as error:
         load(tmp_path, text)
-    assert f"claim c ({tmp_path / 'policy.yaml'}:3) sets 60 for the same hosts" in str(error.value)
+    # Then the error stands on the second claim's parameter (claims[1], line 8) and names the first's line
+    assert str(error.value).startswith(
+        f"{tmp_path / 'policy.yaml'}:8: claims[1].checks.log_retention.min_days: ")
+    assert f"claim c ({tmp_path / 'policy.yaml'}:5) sets 60 for the same hosts" in str(error.value)
     assert "split the hosts with applies_to" in str(error.value)
 
 
@@ -309,8 +312,10 @@ def test_claims_for_overlapping_groups_with_different_values_are_refused(tmp_pat
     with pytest.raises(inventory.InventoryError) as error:
         policy.plan(loaded, inv, inv.hosts[:1], CHECKS)
     # Then it is refused, naming both claims and the host
-    assert "claims.logs-web1.checks.log_retention.min_days: sets log_retention.min_days = 90, but claim " \
-           f"log-retention ({tmp_path / 'policy.yaml'}:17) sets 60 for host web1" in str(error.value)
+    assert str(error.value).startswith(
+        f"{tmp_path / 'policy.yaml'}:25: claims[2].checks.log_retention.min_days: "
+        f"sets log_retention.min_days = 90, but claim log-retention ({tmp_path / 'policy.yaml'}:21) "
+        "sets 60 for host web1")
 
 
 def test_applies_to_must_name_hosts_or_groups_of_the_inventory(tmp_path):
@@ -432,3 +437,43 @@ def test_claims_extract_to_a_missing_folder_is_one_line_with_exit_2(tmp_path):
     assert result.rc == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith(f"auditor: error: -o {tmp_path / 'nope' / 'draft.yaml'}: cannot write "
                                     "the draft: No such file or directory; name a file in an existing")
+
+
+def test_bytes_yaml_cannot_read_name_the_line_and_the_remedy(tmp_path):
+    # Given a claims file saved as Latin-1 (é on line 3), and one with a raw NUL on line 4
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"policy: {id: p, title: T}\nclaims:\n  - id: caf\xe9\n    quote: q\n")
+    nul = write(tmp_path, CLAIM + "    gloss: a\x00b\n", "nul.yaml")
+    # When they are loaded, Then each error is one line naming the file, the line and what to do
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.load(latin1, CHECKS)
+    assert str(error.value) == (f"{latin1}:3: byte 0xe9 is not UTF-8 text; save the file as UTF-8 "
+                                "(e.g. `iconv -f latin1 -t utf-8`)")
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.load(nul, CHECKS)
+    assert str(error.value) == (f"{nul}:5: holds the character '\\x00', which YAML does not allow; remove it "
+                                "(or write it as an escape in a quoted string)")
+    # And the inventory reads the same way
+    inv = tmp_path / "inv.yaml"
+    inv.write_bytes(b"hosts:\n  web1: {address: 10.0.0.1}\n# caf\xe9\n")
+    with pytest.raises(inventory.InventoryError, match=r"inv.yaml:3: byte 0xe9 is not UTF-8 text"):
+        inventory.load(inv, CHECKS)
+
+
+def test_an_inline_policys_conflict_and_a_list_as_policy_name_the_inventory_key(tmp_path):
+    # Given an inline policy whose two claims give log_retention different values for the same hosts
+    inline = ("policy:\n  policy: {id: inline, title: Inline}\n  claims:\n"
+              "    - id: a\n      quote: q\n      checks: {log_retention: {min_days: 60}}\n"
+              "    - id: b\n      quote: q\n      checks:\n        log_retention:\n          min_days: 90\n")
+    path = write(tmp_path, INVENTORY + inline, "inv.yaml")
+    # When it is read, Then the error carries the policy. prefix, the claim's index and the parameter's line
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.from_inventory(inventory.load(path, CHECKS), CHECKS)
+    assert str(error.value).startswith(f"{path}:17: policy.claims[1].checks.log_retention.min_days: sets "
+                                       f"log_retention.min_days = 90, but claim a ({path}:12) sets 60")
+    # And `policy: [a]` says what the key takes, not just "expected a mapping"
+    listed = write(tmp_path, INVENTORY + "policy: [apifonica]\n", "listed.yaml")
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.from_inventory(inventory.load(listed, CHECKS), CHECKS)
+    assert str(error.value) == (f"{listed}:7: policy: expected a shipped set's name or a claims file's path "
+                                "(policy: apifonica), or a mapping with policy: and claims:")
