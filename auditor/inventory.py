@@ -330,7 +330,7 @@ def read_utf8(path: Path, missing: str = "file not found") -> tuple[bytes, str]:
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InventoryError(path, line, "", f"byte 0x{data[exc.start]:02x} is not UTF-8 text; save the file "
-                             "as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from None
+                             "as UTF-8 (e.g. `iconv -f latin1 -t utf-8 old.yaml > new.yaml`)") from None
 
 
 def load(path: Path, checks: Mapping[str, Check]) -> Inventory:

@@ -448,7 +448,7 @@ def test_bytes_yaml_cannot_read_name_the_line_and_the_remedy(tmp_path):
     with pytest.raises(inventory.InventoryError) as error:
         policy.load(latin1, CHECKS)
     assert str(error.value) == (f"{latin1}:3: byte 0xe9 is not UTF-8 text; save the file as UTF-8 "
-                                "(e.g. `iconv -f latin1 -t utf-8`)")
+                                "(e.g. `iconv -f latin1 -t utf-8 old.yaml > new.yaml`)")
     with pytest.raises(inventory.InventoryError) as error:
         policy.load(nul, CHECKS)
     assert str(error.value) == (f"{nul}:5: holds the character '\\x00', which YAML does not allow; remove it "
