@@ -428,6 +428,9 @@ def test_a_host_no_claim_applies_to_is_not_connected_to_and_is_listed(tmp_path):
     # And stdout is controls.csv byte for byte: BOM and CRLF line ends as on disk
     assert done.stdout == (run_dir / "controls.csv").read_bytes()
     assert done.stdout.startswith(b"\xef\xbb\xbf") and b"\r\n" in done.stdout
+    # And the console's policy block says so too
+    table = run_cli("run", "-i", str(inv), "--policy", str(claims), "-o", str(tmp_path / "out"))
+    assert "\n  no claim applies to: dead (not audited)\n" in table.stdout
 
 
 def test_claims_extract_to_a_missing_folder_is_one_line_with_exit_2(tmp_path):
