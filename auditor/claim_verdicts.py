@@ -4,7 +4,8 @@ Pure functions over a finished RunReport. A claim is judged on every audited hos
 to, from the results of its checks there:
 
 - `pass`: every such host ran its checks and none failed, erred or waits on manual evidence,
-  and at least one host passed (`skip` means not applicable on that host);
+  and each check answered (was not `skip`) on at least one host (`skip` means not
+  applicable on that host);
 - `fail`: a check fails on some host (named); `error`: no failure, but a result could not be
   determined or a host was unreachable;
 - `not_verified`: a check never ran where the claim applies (left out by --check), ran there
