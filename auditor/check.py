@@ -67,7 +67,8 @@ class Param:
 
     A `list` parameter holds plain values; with `item_keys` its items may also be flat
     mappings with those keys (e.g. `{address: 10.0.0.5:443, sni: shop.example}`), and
-    `required_item_keys` must be present in each mapping item.
+    `required_item_keys` must be present in each mapping item. `minimum` is the smallest
+    value a number parameter may take (inventory vars and claims below it are refused).
     """
 
     name: str
@@ -76,6 +77,7 @@ class Param:
     doc: str
     item_keys: tuple[str, ...] = ()
     required_item_keys: tuple[str, ...] = ()
+    minimum: int | float | None = None
 
     def type_name(self) -> str:
         return self.type.__name__

@@ -4,11 +4,14 @@ Pure functions over a finished RunReport. A claim is judged on every audited hos
 to, from the results of its checks there:
 
 - `pass`: every such host ran its checks and none failed, erred or waits on manual evidence,
-  and at least one host passed (`skip` means not applicable on that host);
+  and each check answered (was not `skip`) on at least one host (`skip` means not
+  applicable on that host);
 - `fail`: a check fails on some host (named); `error`: no failure, but a result could not be
   determined or a host was unreachable;
-- `not_verified`: a check never ran where the claim applies (left out by --check), the claim
-  applies to no audited host, or every result was `skip` — never `pass`;
+- `not_verified`: a check never ran where the claim applies (left out by --check), ran there
+  with parameters another claim set (a sibling's 730-day period is no answer for a claim that
+  names none), the claim applies to no audited host, or one of its checks was `skip` on every
+  host (a hashing promise about customer passwords is not shown by /etc/shadow alone) — never `pass`;
 - `manual`: a check asks for evidence the host cannot show, or the claim is a process
   promise (no checks, a manual note); `waived`: its only non-pass results are waived;
 - `not_covered`: no checks and no manual note.
@@ -27,6 +30,7 @@ from auditor.model import CheckResult, HostReport, RunReport, worst
 from auditor.policy import AuditedPolicy, Claim
 
 NOT_RUN = "not_run"  # a host's state for a check that did not run there
+OTHER_PARAMS = "not_verified"  # ... that ran there with parameters another claim set
 REPORT_HTML = "report.html"
 
 
@@ -41,8 +45,8 @@ class Verdict(StrEnum):
 
 
 # The order claims are counted in the headline, and a host's state is decided in.
-_HOST_STATES = (Status.FAIL.value, Status.ERROR.value, NOT_RUN, Status.MANUAL.value, Status.WAIVED.value,
-                Status.PASS.value, Status.SKIP.value)
+_HOST_STATES = (Status.FAIL.value, Status.ERROR.value, NOT_RUN, OTHER_PARAMS, Status.MANUAL.value,
+                Status.WAIVED.value, Status.PASS.value, Status.SKIP.value)
 # The host counts of a controls-matrix row, in column order.
 _MATRIX_STATES = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.WAIVED, Status.SKIP)
 
@@ -51,7 +55,7 @@ _MATRIX_STATES = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.
 class ResultLink:
     host: str
     check_id: str
-    status: str  # a Status value, or "not_run"
+    status: str  # a Status value, "not_run", or "not_verified" (ran with another claim's parameters)
     summary: str
     anchor: str  # the result card's id in report.html; "" when the check did not run
 
@@ -62,8 +66,8 @@ class ClaimVerdict:
     verdict: Verdict
     summary: str  # one line: "fails on 1 of 3 hosts: db2"
     hosts: tuple[str, ...]  # the audited hosts the claim applies to
-    hosts_by_state: Mapping[str, tuple[str, ...]]  # pass/fail/error/not_run/manual/waived/skip -> hosts
-    counts: Mapping[str, int]  # results per status (and not_run)
+    hosts_by_state: Mapping[str, tuple[str, ...]]  # pass/fail/error/not_run/not_verified/manual/... -> hosts
+    counts: Mapping[str, int]  # results per status (and not_run, not_verified)
     results: tuple[ResultLink, ...]
     evidence: tuple[str, ...]  # run-folder relative paths of the evidence files relied on
 
@@ -105,19 +109,29 @@ def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim,
     links: list[ResultLink] = []
     evidence: set[str] = set()
     by_state: dict[str, list[str]] = {s: [] for s in _HOST_STATES}
-    unreachable: set[str] = set()
+    labels: dict[str, str] = {}  # host -> why its results are missing or in doubt
     for name in applies:
-        if name not in positions:
+        if name not in positions:  # --check left none of its claims' checks: the run did not connect
+            links.extend(ResultLink(name, check_id, NOT_RUN, _not_run(audited, check_id), "")
+                         for check_id in claim.checks)
+            by_state[NOT_RUN].append(name)
             continue
         index, host, results = positions[name]
-        if not host.reachable or host.error:
-            unreachable.add(name)
+        if not host.reachable:
+            labels[name] = "unreachable"
+        elif host.error:
+            labels[name] = "host error"
         states = []
         for check_id in claim.checks:
             found: CheckResult | None = results.get(check_id)
             if found is None:
-                links.append(ResultLink(name, check_id, NOT_RUN, "did not run", ""))
+                links.append(ResultLink(name, check_id, NOT_RUN, _not_run(audited, check_id), ""))
                 states.append(NOT_RUN)
+                continue
+            other = audited.other_params.get((claim.id, name, check_id))
+            if other is not None:
+                links.append(ResultLink(name, check_id, OTHER_PARAMS, other, result_anchor(index, check_id)))
+                states.append(OTHER_PARAMS)
                 continue
             # A Status is a str equal to its value; .value costs an enum lookup per result
             links.append(ResultLink(name, check_id, found.status, found.summary,
@@ -125,15 +139,21 @@ def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim,
             evidence.update(e.path for e in found.evidence)
             states.append(found.status)
         by_state[_host_state(states)].append(name)
-    hosts = tuple(n for n in applies if n in positions)
+    hosts = tuple(applies)
     counts = Counter(link.status for link in links)
-    verdict, summary = _verdict(claim, hosts, by_state, unreachable, links)
+    verdict, summary = _verdict(claim, hosts, by_state, labels, links)
     return ClaimVerdict(claim, verdict, summary, hosts, {s: tuple(h) for s, h in by_state.items() if h},
                         dict(sorted(counts.items())), tuple(links), tuple(sorted(evidence)))
 
 
+def _not_run(audited: AuditedPolicy, check_id: str) -> str:
+    if check_id not in audited.checks_selected:
+        return "did not run (not selected by --check)"
+    return "did not run (no result recorded)"
+
+
 def _verdict(claim: Claim, hosts: Sequence[str], by_state: Mapping[str, Sequence[str]],
-             unreachable: set[str], links: Sequence[ResultLink]) -> tuple[Verdict, str]:
+             labels: Mapping[str, str], links: Sequence[ResultLink]) -> tuple[Verdict, str]:
     if not claim.checks:
         if claim.manual:
             return Verdict.MANUAL, "a process promise: no server can show it; ask for the evidence noted"
@@ -143,7 +163,7 @@ def _verdict(claim: Claim, hosts: Sequence[str], by_state: Mapping[str, Sequence
     total = len(hosts)
 
     def on(state: str) -> str:
-        named = [f"{h} (unreachable)" if h in unreachable else h for h in by_state[state]]
+        named = [f"{h} ({labels[h]})" if h in labels else h for h in by_state[state]]
         return f"{len(named)} of {total} host{'s' if total > 1 else ''}: {_names(named)}"
 
     if by_state[Status.FAIL.value]:
@@ -152,10 +172,17 @@ def _verdict(claim: Claim, hosts: Sequence[str], by_state: Mapping[str, Sequence
         return Verdict.ERROR, f"could not be determined on {on(Status.ERROR.value)}"
     if by_state[NOT_RUN]:
         missing = sorted({link.check_id for link in links if link.status == NOT_RUN})
+        why = sorted({link.summary.removeprefix("did not run ") for link in links if link.status == NOT_RUN})
         return Verdict.NOT_VERIFIED, (f"not verified: {', '.join(missing)} did not run on {on(NOT_RUN)} "
-                                      "(not selected)")
+                                      + " ".join(why))
+    if by_state[OTHER_PARAMS]:
+        why = sorted({link.summary for link in links if link.status == OTHER_PARAMS})
+        return Verdict.NOT_VERIFIED, f"not verified on {on(OTHER_PARAMS)}: {'; '.join(why)}"
     if by_state[Status.MANUAL.value]:
         return Verdict.MANUAL, f"needs evidence the host cannot show on {on(Status.MANUAL.value)}"
+    unanswered = _unanswered(claim, links)
+    if unanswered:  # a check that applied nowhere: the claim's other checks cannot answer for it
+        return Verdict.NOT_VERIFIED, "not verified: " + unanswered
     passed = by_state[Status.PASS.value]
     if by_state[Status.WAIVED.value]:
         return Verdict.WAIVED, (f"holds on {len(passed)} of {total}; waived on {on(Status.WAIVED.value)}")
@@ -166,9 +193,19 @@ def _verdict(claim: Claim, hosts: Sequence[str], by_state: Mapping[str, Sequence
             summary = (f"holds on {len(passed)} of {total} hosts (not applicable on "
                        f"{_names(by_state[Status.SKIP.value])})")
         return Verdict.PASS, summary + _skipped(links)
-    reasons = sorted({link.summary for link in links if link.status == Status.SKIP.value})
-    return Verdict.NOT_VERIFIED, ("not verified: not applicable on any host"
-                                  + (f" ({reasons[0]})" if len(reasons) == 1 else ""))
+    raise AssertionError("every host state is handled above")  # pragma: no cover
+
+
+def _unanswered(claim: Claim, links: Sequence[ResultLink]) -> str:
+    """The claim's checks that were `skip` on every host: "app_password_hashing: not applicable ..."."""
+    parts = []
+    for check_id in claim.checks:
+        mine = [link for link in links if link.check_id == check_id]
+        if mine and all(link.status == Status.SKIP.value for link in mine):
+            reasons = sorted({link.summary for link in mine})
+            parts.append(f"{check_id}: not applicable on any host"
+                         + (f" ({reasons[0]})" if len(reasons) == 1 else ""))
+    return "; ".join(parts)
 
 
 def _skipped(links: Sequence[ResultLink]) -> str:

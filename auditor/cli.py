@@ -337,6 +337,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     hosts = inv.select(args.host, args.group)
     audited = _policy(args, inv, loaded)
     plan = policy.plan(audited, inv, hosts, loaded.checks, args.check) if audited else None
+    if plan is not None and args.check and not plan.checks:  # a run that could verify no claim
+        used = sorted({check_id for claim in plan.audited.policy.claims for check_id in claim.checks})
+        raise UsageError(f"--check {', '.join(args.check)} selects no check of policy "
+                         f"{plan.audited.policy.id} (its checks: {', '.join(used) or 'none'}); "
+                         "drop --check or name one of them")
     if plan is not None:  # each host runs the checks of the claims that apply to it
         for warning in plan.warnings:
             print(f"auditor: warning: {warning}", file=sys.stderr)
@@ -397,7 +402,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     elif args.format == "junit":
         sys.stdout.write(junit.render(report))
     elif args.format == "csv":
-        sys.stdout.write((run_dir / "controls.csv").read_text(encoding="utf-8"))
+        sys.stdout.flush()  # the bytes as written, CRLF line ends included (text mode would translate them)
+        sys.stdout.buffer.write((run_dir / "controls.csv").read_bytes())
     elif args.format == "table":
         colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
                                             and "NO_COLOR" not in os.environ)
@@ -505,7 +511,11 @@ def _extract_claims(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(draft)
     else:
-        args.out.write_text(draft, encoding="utf-8")
+        try:
+            args.out.write_text(draft, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"-o {args.out}: cannot write the draft: {exc.strerror or exc}; "
+                             "name a file in an existing, writable folder") from None
         print(f"draft claims file: {args.out} (review every claim before auditing with it)", file=sys.stderr)
     return 0
 

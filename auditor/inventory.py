@@ -11,6 +11,7 @@ defaults < groups (in file order) < host, so the most specific setting wins.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ import yaml
 from auditor.check import Check, Param
 
 TRANSPORTS = ("ssh", "local")
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # names reach terminals, CSV cells, file names
 BECOME_METHODS = ("sudo",)
 
 
@@ -123,15 +125,22 @@ class Loader:
         return items
 
     def scalar(self, node: yaml.Node, key: str, types: tuple[type, ...]) -> Any:
-        value = self.plain(node)
+        value = self.plain(node, key)
         ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
         if not ok:
             want = " or ".join(_TYPE_WORDS.get(t, t.__name__) for t in types)
+            if value is None:
+                raise self.error(node, key, f"is empty; expected {want}")
             raise self.error(node, key, f"expected {want}, got {value!r}")
         return value
 
-    def plain(self, node: yaml.Node) -> Any:
-        return yaml.safe_load(yaml.serialize(node))
+    def plain(self, node: yaml.Node, key: str = "") -> Any:
+        """The node's Python value: None for an empty value, lists, dicts, dates as YAML types them."""
+        try:
+            # Constructing the node itself: re-serialising an empty scalar gives text YAML cannot parse back
+            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+        except yaml.constructor.ConstructorError as exc:
+            raise self.error(node, key, f"cannot read the value: {exc.problem}") from None
 
     def connection(
         self, node: yaml.Node, key: str, allowed: set[str]
@@ -177,6 +186,9 @@ class Loader:
                                  f"unknown parameter of {check.id} (parameters: {known})")
             types: tuple[type, ...] = (int, float) if param.type is float else (param.type,)
             value = self.scalar(pvalue_node, f"{key}.{name}", types)
+            if param.minimum is not None and value < param.minimum:
+                raise self.error(pvalue_node, f"{key}.{name}",
+                                 f"must be at least {param.minimum}, got {value!r}")
             if param.type is list:
                 self.list_items(pvalue_node, f"{key}.{name}", param)
             params[name] = value
@@ -210,6 +222,11 @@ class Loader:
         """The YAML node tree, keeping line numbers; a syntax error names its line."""
         try:
             return yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.reader.ReaderError as exc:  # a character YAML refuses (NUL, other controls)
+            where = text.count("\n", 0, exc.position) + 1
+            raise InventoryError(self.path, where, "", f"holds the character {chr(exc.character)!r}, which "
+                                 "YAML does not allow; remove it (or write it as an escape in a quoted "
+                                 "string)") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
@@ -239,6 +256,9 @@ class Loader:
 
         raw_hosts: dict[str, tuple[dict[str, Any], dict[str, dict[str, Any]], int]] = {}
         for name, key_node, value_node in self.mapping(sections["hosts"], "hosts"):
+            if _CONTROL_CHARACTERS.search(name):
+                raise self.error(key_node, "hosts", f"the host name {name!r} holds a control character; "
+                                 "use letters, digits, dots and dashes")
             if value_node.tag.endswith(":null"):
                 value_node = yaml.MappingNode("tag:yaml.org,2002:map", [], start_mark=key_node.start_mark)
             settings, host_vars = self.connection(value_node, f"hosts.{name}", set(_CONNECTION_KEYS))
@@ -297,11 +317,22 @@ class Loader:
         return Inventory(self.path, sha, tuple(hosts), groups, sections.get("policy"))
 
 
-def load(path: Path, checks: Mapping[str, Check]) -> Inventory:
+def read_utf8(path: Path, missing: str = "file not found") -> tuple[bytes, str]:
+    """A YAML file's bytes and text; a byte that is not UTF-8 is named with its line and the remedy."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
-        raise InventoryError(path, None, "", "file not found; pass one with -i/--inventory") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(path, None, "", f"cannot read: {exc}") from None
+        raise InventoryError(path, None, "", missing) from None
+    except OSError as exc:
+        raise InventoryError(path, None, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        return data, data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InventoryError(path, line, "", f"byte 0x{data[exc.start]:02x} is not UTF-8 text; save the file "
+                             "as UTF-8 (e.g. `iconv -f latin1 -t utf-8 old.yaml > new.yaml`)") from None
+
+
+def load(path: Path, checks: Mapping[str, Check]) -> Inventory:
+    _, text = read_utf8(path, "file not found; pass one with -i/--inventory")
     return Loader(path, checks).load(text)

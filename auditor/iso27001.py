@@ -1,7 +1,7 @@
-"""ISO/IEC 27001:2022 Annex A: the 93 control ids with short titles, in one place.
+"""ISO/IEC 27001:2022 Annex A: the 93 control ids with their titles, in one place.
 
-Titles follow the standard's control names, shortened in our own words where the
-original is long. Checks and claims cite controls as "ISO27001:2022 A.8.24"; reports show
+Titles are the standard's control names exactly as Table A.1 gives them (a Statement of
+Applicability annex cites them). Checks and claims cite controls as "ISO27001:2022 A.8.24"; reports show
 the bare id ("A.8.24") and sort ids by number, so A.5.14 < A.8.2 < A.8.10.
 """
 
@@ -21,8 +21,8 @@ CONTROLS: dict[str, str] = {
     "A.5.6": "Contact with special interest groups",
     "A.5.7": "Threat intelligence",
     "A.5.8": "Information security in project management",
-    "A.5.9": "Inventory of information and assets",
-    "A.5.10": "Acceptable use of information and assets",
+    "A.5.9": "Inventory of information and other associated assets",
+    "A.5.10": "Acceptable use of information and other associated assets",
     "A.5.11": "Return of assets",
     "A.5.12": "Classification of information",
     "A.5.13": "Labelling of information",
@@ -32,28 +32,28 @@ CONTROLS: dict[str, str] = {
     "A.5.17": "Authentication information",
     "A.5.18": "Access rights",
     "A.5.19": "Information security in supplier relationships",
-    "A.5.20": "Security within supplier agreements",
-    "A.5.21": "Security in the ICT supply chain",
-    "A.5.22": "Monitoring and change of supplier services",
-    "A.5.23": "Information security for cloud services",
-    "A.5.24": "Incident management planning and preparation",
-    "A.5.25": "Assessment of information security events",
+    "A.5.20": "Addressing information security within supplier agreements",
+    "A.5.21": "Managing information security in the ICT supply chain",
+    "A.5.22": "Monitoring, review and change management of supplier services",
+    "A.5.23": "Information security for use of cloud services",
+    "A.5.24": "Information security incident management planning and preparation",
+    "A.5.25": "Assessment and decision on information security events",
     "A.5.26": "Response to information security incidents",
     "A.5.27": "Learning from information security incidents",
     "A.5.28": "Collection of evidence",
     "A.5.29": "Information security during disruption",
     "A.5.30": "ICT readiness for business continuity",
-    "A.5.31": "Legal, regulatory and contractual requirements",
+    "A.5.31": "Legal, statutory, regulatory and contractual requirements",
     "A.5.32": "Intellectual property rights",
     "A.5.33": "Protection of records",
     "A.5.34": "Privacy and protection of PII",
     "A.5.35": "Independent review of information security",
-    "A.5.36": "Compliance with security policies and standards",
+    "A.5.36": "Compliance with policies, rules and standards for information security",
     "A.5.37": "Documented operating procedures",
     # A.6 People controls
     "A.6.1": "Screening",
     "A.6.2": "Terms and conditions of employment",
-    "A.6.3": "Security awareness, education and training",
+    "A.6.3": "Information security awareness, education and training",
     "A.6.4": "Disciplinary process",
     "A.6.5": "Responsibilities after termination or change of employment",
     "A.6.6": "Confidentiality or non-disclosure agreements",
@@ -64,7 +64,7 @@ CONTROLS: dict[str, str] = {
     "A.7.2": "Physical entry",
     "A.7.3": "Securing offices, rooms and facilities",
     "A.7.4": "Physical security monitoring",
-    "A.7.5": "Protection against physical and environmental threats",
+    "A.7.5": "Protecting against physical and environmental threats",
     "A.7.6": "Working in secure areas",
     "A.7.7": "Clear desk and clear screen",
     "A.7.8": "Equipment siting and protection",
@@ -101,14 +101,14 @@ CONTROLS: dict[str, str] = {
     "A.8.24": "Use of cryptography",
     "A.8.25": "Secure development life cycle",
     "A.8.26": "Application security requirements",
-    "A.8.27": "Secure system architecture and engineering",
+    "A.8.27": "Secure system architecture and engineering principles",
     "A.8.28": "Secure coding",
     "A.8.29": "Security testing in development and acceptance",
     "A.8.30": "Outsourced development",
-    "A.8.31": "Separation of development, test and production",
+    "A.8.31": "Separation of development, test and production environments",
     "A.8.32": "Change management",
     "A.8.33": "Test information",
-    "A.8.34": "Protection of systems during audit testing",
+    "A.8.34": "Protection of information systems during audit testing",
 }
 
 _ID = re.compile(r"^A\.(\d+)\.(\d+)$")
@@ -120,7 +120,7 @@ def control_id(reference: str) -> str:
 
 
 def title(reference: str) -> str:
-    """The control's short title, or "" when the reference is not an Annex A control."""
+    """The control's title, or "" when the reference is not an Annex A control."""
     return CONTROLS.get(control_id(reference), "")
 
 

@@ -28,7 +28,7 @@ import yaml
 
 from auditor import iso27001
 from auditor.check import Check
-from auditor.inventory import Host, Inventory, InventoryError, Loader
+from auditor.inventory import Host, Inventory, InventoryError, Loader, read_utf8
 
 FORMAT = 1
 ALL = "all"  # applies_to: every host
@@ -49,6 +49,8 @@ class Claim:
     controls: tuple[str, ...] = ()  # extra Annex A controls, as "ISO27001:2022 A.8.5"
     manual: str = ""  # evidence to ask for that no server can show
     line: int | None = None
+    key: str = ""  # where it stands in its file: "claims[3]" ("policy.claims[3]" inline)
+    param_lines: Mapping[str, int] = field(default_factory=dict)  # "check.param" -> its line
 
     def applies(self, host: Host) -> bool:
         names = set(self.applies_to)
@@ -108,7 +110,8 @@ def _controls(loader: Loader, node: yaml.Node, key: str) -> tuple[str, ...]:
     return tuple(refs)
 
 
-def _checks(loader: Loader, node: yaml.Node, key: str) -> dict[str, dict[str, Any]]:
+def _checks(loader: Loader, node: yaml.Node, key: str,
+            lines: dict[str, int]) -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
     for check_id, key_node, value_node in loader.mapping(node, key):
         where = f"{key}.{check_id}"
@@ -120,11 +123,14 @@ def _checks(loader: Loader, node: yaml.Node, key: str) -> dict[str, dict[str, An
             checks[check_id] = {}  # `password_hashing:` alone means its defaults
         else:
             checks[check_id] = loader.params(check, value_node, where)
+            lines.update({f"{check_id}.{name}": pkey.start_mark.line + 1
+                          for name, pkey, _ in loader.mapping(value_node, where)})
     return checks
 
 
 def _claim(loader: Loader, node: yaml.Node, key: str) -> Claim:
-    fields: dict[str, Any] = {"line": node.start_mark.line + 1}
+    lines: dict[str, int] = {}
+    fields: dict[str, Any] = {"line": node.start_mark.line + 1, "key": key, "param_lines": lines}
     for name, key_node, value_node in loader.mapping(node, key):
         where = f"{key}.{name}"
         if name in ("quote", "id"):
@@ -132,7 +138,7 @@ def _claim(loader: Loader, node: yaml.Node, key: str) -> Claim:
         elif name in ("gloss", "source", "manual"):
             fields[name] = _text(loader, value_node, where)
         elif name == "checks":
-            fields[name] = _checks(loader, value_node, where)
+            fields[name] = _checks(loader, value_node, where, lines)
         elif name == "applies_to":
             fields[name] = _names(loader, value_node, where)
             if not fields[name]:
@@ -157,9 +163,11 @@ def _overlap(a: Claim, b: Claim) -> bool:
 def _conflict(policy_path: str, first: Claim, second: Claim, check: str, param: str,
               hosts: str) -> InventoryError:
     return InventoryError(
-        policy_path, second.line, f"claims.{second.id}.checks.{check}.{param}",
+        policy_path, second.param_lines.get(f"{check}.{param}", second.line),
+        f"{second.key or 'claims'}.checks.{check}.{param}",
         f"sets {check}.{param} = {second.checks[check][param]!r}, but claim {first.id} "
-        f"({policy_path}:{first.line}) sets {first.checks[check][param]!r} for {hosts}; "
+        f"({policy_path}:{first.param_lines.get(f'{check}.{param}', first.line)}) "
+        f"sets {first.checks[check][param]!r} for {hosts}; "
         "split the hosts with applies_to, or put per-host values in the inventory's vars")
 
 
@@ -233,13 +241,7 @@ def parse(loader: Loader, root: yaml.Node | None, prefix: str, sha256: str) -> P
 
 
 def load(path: Path, checks: Mapping[str, Check]) -> Policy:
-    try:
-        data = path.read_bytes()
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise InventoryError(path, None, "", "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(path, None, "", f"cannot read: {exc}") from None
+    data, text = read_utf8(path)
     loader = Loader(path, checks)
     return parse(loader, loader.compose(text), "", hashlib.sha256(data).hexdigest())
 
@@ -289,6 +291,9 @@ def from_inventory(inv: Inventory, checks: Mapping[str, Check]) -> Policy | None
             return load(locate(spec, inv.path.parent), checks)
         except ValueError as exc:
             raise loader.error(node, "policy", str(exc)) from None
+    if not isinstance(node, yaml.MappingNode):
+        raise loader.error(node, "policy", "expected a shipped set's name or a claims file's path "
+                           "(policy: apifonica), or a mapping with policy: and claims:")
     sha = hashlib.sha256(yaml.serialize(node).encode()).hexdigest()
     return parse(loader, node, "policy", sha)
 
@@ -305,11 +310,16 @@ class AuditedPolicy:
     policy: Policy
     claim_hosts: Mapping[str, tuple[str, ...]]  # claim id -> names of the audited hosts it applies to
     checks_selected: tuple[str, ...]  # check ids the run could use (after --check)
+    # (claim id, host, check id) -> why that result does not answer the claim: the check ran there
+    # with parameters another claim set, not the ones this claim alone gives
+    other_params: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
+    unclaimed_hosts: tuple[str, ...] = ()  # selected hosts no claim with checks applies to: not connected to
+    warnings: tuple[str, ...] = ()  # what the run warned about the policy (overridden inventory values...)
 
 
 @dataclass(frozen=True)
 class Plan:
-    hosts: tuple[Host, ...]  # the selected hosts, claim parameters layered over their vars
+    hosts: tuple[Host, ...]  # the hosts to audit (a claim's checks apply), claim parameters over their vars
     checks: tuple[Check, ...]  # every check some host runs, by id
     checks_for: Mapping[str, tuple[Check, ...]]  # host name -> its checks
     audited: AuditedPolicy
@@ -327,9 +337,38 @@ def _check_applies_to(policy: Policy, inv: Inventory) -> None:
                 f"(hosts: {', '.join(h.name for h in inv.hosts)}; groups: {', '.join(inv.groups) or 'none'})")
 
 
+def _other_params(claims: Sequence[Claim], host: Host, ran_with: Mapping[str, Mapping[str, Any]],
+                  set_by: Mapping[tuple[str, str], str], checks: Mapping[str, Check],
+                  selected: set[str]) -> dict[tuple[str, str, str], str]:
+    """Claims whose check ran on `host` with a value another claim set, with what differs.
+
+    A claim's own parameters are the inventory's vars with its own values over them (`{}` means the
+    check's defaults or the inventory's vars); a sibling claim's value would make its result answer
+    a different promise (a 730-day retention period judged for a claim that names none).
+    """
+    found: dict[tuple[str, str, str], str] = {}
+    for claim in claims:
+        for check_id, own in claim.checks.items():
+            if check_id not in selected:
+                continue
+            defaults = checks[check_id].default_params()
+            alone = {**defaults, **host.vars.get(check_id, {}), **own}
+            actual = {**defaults, **ran_with.get(check_id, {})}
+            differing = [name for name in actual if actual[name] != alone.get(name)]
+            if differing:
+                found[(claim.id, host.name, check_id)] = "; ".join(
+                    f"{check_id} ran with {name} = {actual[name]!r} set by claim "
+                    f"{set_by[(check_id, name)]} (this claim alone: {alone.get(name)!r})"
+                    for name in differing)
+    return found
+
+
 def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[str, Check],
          only: Sequence[str] = ()) -> Plan:
-    """Each selected host's checks (the claims' that apply to it, narrowed by --check `only`)."""
+    """Each selected host's checks (the claims' that apply to it, narrowed by --check `only`).
+
+    Hosts left with no check are not audited (not connected to); the audited policy lists them.
+    """
     _check_applies_to(policy, inv)
     for host in inv.hosts:  # a conflict is a mistake in the policy, whichever hosts this run selects
         applying = [c for c in policy.claims if c.applies(host)]
@@ -343,12 +382,14 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
     overridden: dict[tuple[str, str, str], list[str]] = {}
     planned_hosts: list[Host] = []
     checks_for: dict[str, tuple[Check, ...]] = {}
+    other_params: dict[tuple[str, str, str], str] = {}
+    unclaimed: list[str] = []
     for host in hosts:
         vars_ = {check_id: dict(params) for check_id, params in host.vars.items()}
+        set_by: dict[tuple[str, str], str] = {}  # (check id, parameter) -> the claim that set it here
         ids: set[str] = set()
-        for claim in policy.claims:
-            if not claim.applies(host):
-                continue
+        applying = [c for c in policy.claims if c.applies(host)]
+        for claim in applying:
             for check_id, params in claim.checks.items():
                 if check_id not in selected:
                     continue
@@ -358,7 +399,13 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
                     if name in mine and mine[name] != value:
                         overridden.setdefault((claim.id, check_id, name), []).append(
                             f"{host.name} ({mine[name]!r})")
+                    set_by[(check_id, name)] = claim.id
                 vars_[check_id] = {**vars_.get(check_id, {}), **params}
+        if not any(c.checks for c in applying):
+            unclaimed.append(host.name)
+        if not ids:  # nothing to run: do not connect (an unreachable host would fail a run it is not in)
+            continue
+        other_params.update(_other_params(applying, host, vars_, set_by, checks, selected))
         planned_hosts.append(replace(host, vars=vars_))
         checks_for[host.name] = tuple(checks[i] for i in sorted(ids))
     for (claim_id, check_id, name), where in overridden.items():
@@ -366,7 +413,10 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
         warnings.append(f"{policy.where(claim)}: claim {claim_id} sets {check_id}.{name} = "
                         f"{claim.checks[check_id][name]!r}, over the inventory's value on "
                         f"{', '.join(where)}; the policy's value is audited")
+    if unclaimed:
+        warnings.append(f"no claim of policy {policy.id} applies to {', '.join(unclaimed)}; not audited")
     used = sorted({c.id for host_checks in checks_for.values() for c in host_checks})
     claim_hosts = {c.id: tuple(h.name for h in hosts if c.applies(h)) for c in policy.claims}
-    audited = AuditedPolicy(policy, claim_hosts, tuple(sorted(selected)))
+    audited = AuditedPolicy(policy, claim_hosts, tuple(sorted(selected)), other_params, tuple(unclaimed),
+                            tuple(warnings))
     return Plan(tuple(planned_hosts), tuple(checks[i] for i in used), checks_for, audited, tuple(warnings))

@@ -140,7 +140,8 @@ CHECK = Check(
     params=(
         Param("auth_logs", list, ["/var/log/auth.log", "/var/log/secure"],
               "log files whose login records are sampled (each with its .1 rotation)"),
-        Param("sample", int, 200, "login records sampled per file and from the journal (the newest)"),
+        Param("sample", int, 200, "login records sampled per file and from the journal (the newest)",
+              minimum=1),
         Param("require_source_ip", bool, True,
               "network logins (sshd) must record the source IP address, not a host name or nothing"),
     ),

@@ -298,9 +298,10 @@ CHECK = Check(
         Param("paths", list, [], "backup directories (searched recursively) or files whose newest "
               "regular file must be younger than max_age_hours, each on its own; empty: the age "
               "cannot be judged and a found daily job gives `manual`"),
-        Param("max_age_hours", int, 26, "the newest backup under each path must be younger than this"),
+        Param("max_age_hours", int, 26, "the newest backup under each path must be younger than this",
+              minimum=1),
         Param("max_interval_hours", int, 24, "a backup job must fire at least once in every window "
-              "of this many hours (24: daily; a weekly job fails)"),
+              "of this many hours (24: daily; a weekly job fails)", minimum=1),
         Param("tools", list, [], "more command names that count as a backup tool (e.g. a wrapper "
               "script's name), added to the built-in list"),
     ),

@@ -55,7 +55,7 @@ CHECK = Check(
     claims=("log-retention",),
     controls=("ISO27001:2022 A.8.15",),
     params=(
-        Param("min_days", int, 60, "days every log must be kept"),
+        Param("min_days", int, 60, "days every log must be kept", minimum=1),
         Param("log_dirs", list, ["/var/log"], "directories searched for the oldest log on disk"),
         Param("exclude", list, [], "glob patterns of log paths this promise does not cover"),
     ),

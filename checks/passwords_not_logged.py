@@ -249,9 +249,10 @@ CHECK = Check(
     params=(
         Param("paths", list, ["/var/log"], "files or directories scanned recursively (rotated .gz too)"),
         Param("histories", bool, True, "also scan shell and client histories in every home directory"),
-        Param("max_findings", int, 50, "findings reported with file:line and a masked excerpt"),
-        Param("max_file_mb", int, 256, "MiB scanned at most per file (decompressed)"),
-        Param("time_limit", int, 300, "seconds after which no further file is started"),
+        Param("max_findings", int, 50, "findings reported with file:line and a masked excerpt",
+              minimum=1),
+        Param("max_file_mb", int, 256, "MiB scanned at most per file (decompressed)", minimum=1),
+        Param("time_limit", int, 300, "seconds after which no further file is started", minimum=1),
     ),
     probes=(shell("scan", _script, root=True),),
 )

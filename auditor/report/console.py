@@ -69,6 +69,8 @@ def summary(report: RunReport, stream: TextIO, colour: bool) -> None:
 def policy_summary(verdicts: PolicyVerdicts, stream: TextIO, colour: bool) -> None:
     """One line per claim of the audited policy, after the host summary."""
     stream.write(f"policy {verdicts.audited.policy.id}: {verdicts.headline}\n")
+    if verdicts.audited.unclaimed_hosts:
+        stream.write(f"  no claim applies to: {', '.join(verdicts.audited.unclaimed_hosts)} (not audited)\n")
     width = max(len(v.value) for v in Verdict)
     for claim in verdicts.claims:
         text = claim.verdict.value.ljust(width)

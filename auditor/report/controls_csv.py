@@ -4,15 +4,17 @@ Opens cleanly in a spreadsheet: UTF-8 with a BOM (so Excel reads the encoding), 
 row, RFC 4180 quoting and CRLF line ends, one line per control (multi-valued cells joined
 with "; ", line breaks inside a cell flattened). A list longer than a spreadsheet cell holds
 (32,767 characters: about 800 evidence files) is replaced by its count and a pointer to
-the same row in report.html, which lists it whole. A cell that a spreadsheet would read as a
-formula (starting with = + - @, a tab or a carriage return) gets a leading single quote,
-because host names, claim ids and paths are not ours to trust.
+the same row in report.html, which lists it whole. Control characters (NUL, tab, escape...)
+are dropped, and a cell that a spreadsheet would read as a formula (starting with = + - @
+after any leading blanks) gets a leading single quote, because host names, claim ids and
+paths are not ours to trust.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 
 from auditor.claim_verdicts import REPORT_HTML, ControlRow
@@ -21,16 +23,17 @@ BOM = "\ufeff"
 HEADER = ("control", "name", "result", "claims", "checks", "hosts_passed", "hosts_failed", "hosts_error",
           "hosts_manual", "hosts_waived", "hosts_not_applicable", "failed_on", "error_on", "evidence",
           "report")
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = ("=", "+", "-", "@")
+_LINE_BREAKS = re.compile(r"\r\n|[\r\n\t]")  # a tab becomes a blank too: it would split the cell on paste
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CELL_LIMIT = 32767  # characters in one Excel / LibreOffice cell
 
 
 def cell(value: object) -> str:
-    """A value as a spreadsheet-safe cell: one line, never a formula."""
-    text = str(value)
-    if text.startswith(_FORMULA_STARTS):
-        text = "'" + text
-    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    """A value as a spreadsheet-safe cell: one line, no control characters, never a formula."""
+    text = _CONTROL.sub("", _LINE_BREAKS.sub(" ", str(value)))
+    # Spreadsheets skip leading blanks before deciding that a cell is a formula
+    return "'" + text if text.lstrip().startswith(_FORMULA_STARTS) else text
 
 
 def row(control: ControlRow) -> tuple[str, ...]:

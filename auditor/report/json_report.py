@@ -80,6 +80,8 @@ def _policy(verdicts: PolicyVerdicts) -> dict[str, Any]:
         "headline": verdicts.headline,
         "verdicts": dict(verdicts.counts),
         "claims": [_claim(v) for v in verdicts.claims],
+        "unclaimed_hosts": list(verdicts.audited.unclaimed_hosts),
+        "warnings": list(verdicts.audited.warnings),
     }
 
 

@@ -207,6 +207,9 @@ def test_the_claims_parameters_reach_the_checks_over_the_inventorys(policy_run):
     # the inventory's other var still applies
     assert results["good", "backups"]["params"]["paths"] == ["/srv/backup"]
     assert "over the inventory's value on bad (30), good (30); the policy's value is audited" in main.stderr
+    # And the warning stays with the report, not only on the terminal
+    assert any("over the inventory's value on bad (30), good (30)" in w for w in report["policy"]["warnings"])
+    assert "over the inventory&#39;s value on bad (30), good (30)" in (run_dir / "report.html").read_text()
     # And each host ran only the checks of the claims that apply to it, nothing else
     assert {h["name"]: sorted(r["check"] for r in h["results"]) for h in report["hosts"]} == {
         "bad": ["app_password_hashing", "backups", "log_retention", "password_hashing"],
@@ -276,7 +279,7 @@ def test_the_inventorys_policy_key_and_check_narrow_the_run(policy_run):
     assert claims["log-retention"]["verdict"] == "fail"
     assert claims["daily-backup"]["verdict"] == "not_verified"
     assert claims["daily-backup"]["summary"] == (
-        "not verified: backups did not run on 2 of 2 hosts: bad, good (not selected)")
+        "not verified: backups did not run on 2 of 2 hosts: bad, good (not selected by --check)")
     assert narrowed.rc == 1
 
 

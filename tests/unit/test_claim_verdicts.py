@@ -97,30 +97,86 @@ def test_a_claim_holding_on_every_host_passes_and_links_its_results():
     assert verdict.counts == {"pass": 4}
 
 
-def test_skip_is_not_applicable_on_that_host_but_skip_everywhere_is_never_pass():
-    # Given app_password_hashing skipped (no application database) where password_hashing passes
+def test_a_check_skipped_on_every_host_leaves_a_multi_check_claim_not_verified():
+    # Given app_password_hashing skipped everywhere (no application database) while password_hashing passes:
+    # the promise is about customer passwords, and only /etc/shadow was read
     partly = (("password_hashing", Status.PASS), ("app_password_hashing", Status.SKIP))
     run, audited = report(host("web1", *partly), host("web2", *partly, summary="no database"))
+    # When the claim is judged
     verdict = judge_claim(run, audited, HASHING)
-    # Then it passes, and the summary says which check did not apply, so a pass hides nothing
-    assert verdict.verdict is Verdict.PASS
-    assert verdict.summary == "holds on all 2 hosts; skipped: app_password_hashing"
-    # And a host where both are skipped counts as not applicable there
+    # Then it is not verified, naming the check that applied nowhere and why
+    assert verdict.verdict is Verdict.NOT_VERIFIED
+    assert verdict.summary == "not verified: app_password_hashing: not applicable on any host"
+    run, audited = report(host("web1", *partly, summary="no application database configured"))
+    assert judge_claim(run, audited, HASHING).summary == (
+        "not verified: app_password_hashing: not applicable on any host (no application database configured)")
+    # But a failure elsewhere still fails the claim: a finding is never hidden behind "not verified"
+    run, audited = report(host("web1", ("password_hashing", Status.FAIL),
+                               ("app_password_hashing", Status.SKIP)))
+    assert judge_claim(run, audited, HASHING).verdict is Verdict.FAIL
+
+
+def test_each_check_answering_on_some_host_passes_and_names_where_it_was_skipped():
+    # Given app_password_hashing answering on web1 only, password_hashing on both
     run, audited = report(
-        host("web1", *partly),
+        host("web1", ("password_hashing", Status.PASS), ("app_password_hashing", Status.PASS)),
+        host("web2", ("password_hashing", Status.PASS), ("app_password_hashing", Status.SKIP)),
+    )
+    # When the claim is judged, Then it passes and says where a check did not apply
+    verdict = judge_claim(run, audited, HASHING)
+    assert verdict.verdict is Verdict.PASS
+    assert verdict.summary == ("holds on all 2 hosts; skipped: app_password_hashing "
+                               "(app_password_hashing skip)")
+    # And a host where every check is skipped counts as not applicable there
+    run, audited = report(
+        host("web1", ("password_hashing", Status.PASS), ("app_password_hashing", Status.PASS)),
         host("web2", ("password_hashing", Status.SKIP), ("app_password_hashing", Status.SKIP)),
     )
     verdict = judge_claim(run, audited, HASHING)
-    assert (
-        verdict.verdict is Verdict.PASS
-        and verdict.summary == "holds on 1 of 2 hosts (not applicable on web2); skipped: "
-        "app_password_hashing (app_password_hashing skip); password_hashing (password_hashing skip)"
-    )
+    assert verdict.verdict is Verdict.PASS
+    assert verdict.summary.startswith("holds on 1 of 2 hosts (not applicable on web2); skipped: ")
+    # And a single-check claim skipped on some hosts and passing on others still passes
+    run, audited = report(host("web1", ("log_retention", Status.PASS)),
+                          host("web2", ("log_retention", Status.SKIP), summary="no logs configured"))
+    verdict = judge_claim(run, audited, LOGS)
+    assert verdict.verdict is Verdict.PASS
+    assert verdict.summary == "holds on 1 of 2 hosts (not applicable on web2); skipped: log_retention " \
+                              "(no logs configured)"
     # But when every result is skip, the claim is not verified, with the one reason given
     run, audited = report(host("web1", ("log_retention", Status.SKIP), summary="no logs configured"))
     verdict = judge_claim(run, audited, LOGS)
     assert verdict.verdict is Verdict.NOT_VERIFIED
-    assert verdict.summary == "not verified: not applicable on any host (no logs configured)"
+    assert verdict.summary == "not verified: log_retention: not applicable on any host (no logs configured)"
+
+
+def test_a_result_run_with_another_claims_parameters_does_not_answer_the_claim():
+    # Given two claims on data_retention: one names no period ({}), the other 730 days; the plan found that
+    # on web1 the check ran with the sibling's 730
+    any_period = Claim("data-retention", "Dane usuwamy.", checks={"data_retention": {}})
+    billing = Claim("billing-2-years", "Faktury 2 lata.", checks={"data_retention": {"max_age_days": 730}})
+    run, audited = report(host("web1", ("data_retention", Status.PASS)), claims=(any_period, billing),
+                          selected=("data_retention",))
+    reason = ("data_retention ran with max_age_days = 730 set by claim billing-2-years (this claim alone: 0)")
+    audited = AuditedPolicy(audited.policy, audited.claim_hosts, audited.checks_selected,
+                            {("data-retention", "web1", "data_retention"): reason})
+    # When both claims are judged
+    mine, sibling = judge_claim(run, audited, any_period), judge_claim(run, audited, billing)
+    # Then the claim whose own parameters were not used is not verified there, naming the claim that set them
+    assert mine.verdict is Verdict.NOT_VERIFIED
+    assert mine.summary == f"not verified on 1 of 1 host: web1: {reason}"
+    assert [(r.status, r.anchor) for r in mine.results] == [("not_verified", "host-1-data_retention")]
+    # And the claim that set them keeps its verdict
+    assert sibling.verdict is Verdict.PASS
+
+
+def test_a_host_error_is_labelled_as_such_not_as_unreachable():
+    # Given a host that was reached but whose run ended in an error
+    reached = HostReport("web1", "10.0.0.1", "ssh", True, "batch timed out", "timeout", {},
+                         (result("log_retention", Status.ERROR, host="web1"),), 1.0)
+    run, audited = report(reached)
+    # When the claim is judged, Then the host is named with a host error, not as unreachable
+    assert judge_claim(run, audited, LOGS).summary == (
+        "could not be determined on 1 of 1 host: web1 (host error)")
 
 
 def test_a_failure_on_one_host_fails_the_claim_naming_it_even_when_another_errs():
@@ -149,8 +205,12 @@ def test_checks_that_never_ran_leave_the_claim_not_verified():
     run, audited = report(host("web1", ("password_hashing", Status.PASS)), selected=("password_hashing",))
     verdict = judge_claim(run, audited, LOGS)
     assert verdict.verdict is Verdict.NOT_VERIFIED
-    assert verdict.summary == "not verified: log_retention did not run on 1 of 1 host: web1 (not selected)"
+    assert verdict.summary == ("not verified: log_retention did not run on 1 of 1 host: web1 "
+                               "(not selected by --check)")
     assert [(r.status, r.anchor) for r in verdict.results] == [(NOT_RUN, "")]
+    # And a check that was selected but has no result is not blamed on --check
+    run, audited = report(host("web1", ("password_hashing", Status.PASS)))
+    assert judge_claim(run, audited, LOGS).summary.endswith("web1 (no result recorded)")
     # And a claim that applies to no audited host is not verified either
     run, audited = report(host("web1", *PASS_BOTH), applies={"log-retention": ()})
     assert judge_claim(run, audited, LOGS).summary == "not verified: it applies to none of the audited hosts"

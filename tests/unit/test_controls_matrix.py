@@ -52,6 +52,36 @@ def test_the_annex_has_93_controls_sorted_by_number():
     assert iso27001.sort_key("A.1") < iso27001.sort_key("NIST AC-2")  # others go last
 
 
+# Titles as ISO/IEC 27001:2022 Table A.1 gives them, for the controls whose names are long enough to be
+# tempting to shorten (a Statement of Applicability annex must cite the standard's own words)
+LONG_TITLES = {
+    "A.5.9": "Inventory of information and other associated assets",
+    "A.5.10": "Acceptable use of information and other associated assets",
+    "A.5.20": "Addressing information security within supplier agreements",
+    "A.5.21": "Managing information security in the ICT supply chain",
+    "A.5.22": "Monitoring, review and change management of supplier services",
+    "A.5.23": "Information security for use of cloud services",
+    "A.5.24": "Information security incident management planning and preparation",
+    "A.5.25": "Assessment and decision on information security events",
+    "A.5.31": "Legal, statutory, regulatory and contractual requirements",
+    "A.5.34": "Privacy and protection of PII",
+    "A.5.36": "Compliance with policies, rules and standards for information security",
+    "A.6.3": "Information security awareness, education and training",
+    "A.6.5": "Responsibilities after termination or change of employment",
+    "A.7.5": "Protecting against physical and environmental threats",
+    "A.8.14": "Redundancy of information processing facilities",
+    "A.8.27": "Secure system architecture and engineering principles",
+    "A.8.29": "Security testing in development and acceptance",
+    "A.8.31": "Separation of development, test and production environments",
+    "A.8.34": "Protection of information systems during audit testing",
+}
+
+
+def test_control_titles_are_the_standards_own_words():
+    # Given the Annex A table, Then the long titles are given whole, as the standard words them
+    assert {c: iso27001.title(c) for c in LONG_TITLES} == LONG_TITLES
+
+
 def test_rows_without_a_policy_use_the_checks_claims_and_count_hosts_by_worst_result():
     # Given two hosts: one passing everything, one failing backups and erring on hashing
     rows = controls_matrix(run(*FLEET))
@@ -125,6 +155,21 @@ def test_a_hostile_host_name_or_claim_cannot_become_a_formula():
     assert row["failed_on"] == "'" + evil
     assert row["error_on"] == "'+cmd|' /C calc'!A0"
     assert not [c for r in rows for c in r if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+
+
+def test_control_characters_and_blanks_before_a_formula_are_neutralised():
+    # Given host names with NUL, tab, escape and DEL (YAML escapes allow them), and a formula behind blanks
+    hosts = (host("a\x00b\tc\x1b[31m\x7f", evil=Status.FAIL), host(" \t=1+1", evil=Status.ERROR),
+             host("\r\n-2", evil=Status.ERROR))
+    checks = (CheckInfo("evil", "Evil", ("claim",), ("A.8.1",), ""),)
+    report = RunReport("20260101T000000Z-abcdef", "t", "t", "0", "me", "i", "0" * 64, checks, hosts, True)
+    # When the CSV is written
+    text = controls_csv.render(controls_matrix(report))
+    # Then no control character reaches the file (CRLF only as line ends), and blanks do not hide a formula
+    assert not re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text.replace("\r\n", ""))
+    row = dict(zip(*read_csv(text)[:2], strict=True))
+    assert row["failed_on"] == "ab c[31m"
+    assert row["error_on"] == "'  =1+1;  -2"  # only the start of a cell makes a formula
 
 
 class Headings(HTMLParser):

@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from auditor import inventory, registry
+from auditor import inventory, registry, waivers
 from auditor.check import Check, Param
 
 CHECKS = registry.load().checks
@@ -33,6 +33,22 @@ def load(tmp_path, text):
     ("hosts:\n  web1: {address: [oops\n", 3, "(in what starts on line 2)"),
     ("hosts: {}\n", 1, "hosts: is empty"),
     ("servers:\n  web1: {}\n", 1, "servers: unknown top-level key"),
+    # An empty value is named, never a YAML traceback
+    ("hosts:\n  web1:\n    address: 10.0.0.1\n    user:\n", 4,
+     "hosts.web1.user: is empty; expected a string"),
+    ("hosts:\n  web1:\n    address:\n", 3, "hosts.web1.address: is empty; expected a string"),
+    ("hosts:\n  web1:\n    address: 10.0.0.1\n    vars:\n      log_retention: {min_days: }\n", 5,
+     "hosts.web1.vars.log_retention.min_days: is empty; expected an integer"),
+    ("hosts:\n  web1:\n    address: 10.0.0.1\n    port: !!binary aGk=\n", 4,
+     "hosts.web1.port: expected an integer"),
+    # A host name with a control character (YAML escapes allow NUL, tab...) is refused
+    ('hosts:\n  "a\\0b\\tc": {address: 10.0.0.1}\n', 2,
+     "hosts: the host name 'a\\x00b\\tc' holds a control character"),
+    # A parameter below its declared minimum
+    ("hosts:\n  web1:\n    address: 10.0.0.1\n    vars:\n      log_retention: {min_days: -5}\n", 5,
+     "hosts.web1.vars.log_retention.min_days: must be at least 1, got -5"),
+    ("defaults:\n  vars:\n    tls: {timeout_seconds: 0}\nhosts:\n  web1: {address: 10.0.0.1}\n", 3,
+     "defaults.vars.tls.timeout_seconds: must be at least 0.1, got 0"),
 ])
 def test_mistakes_name_file_line_and_key(tmp_path, text, line, fragment):
     with pytest.raises(inventory.InventoryError) as error:
@@ -162,3 +178,27 @@ def test_a_mapping_in_a_plain_list_parameter_is_refused(tmp_path):
                   endpoints_demo: {names: [{a: 1}]}
         """)
     assert "vars.endpoints_demo.names[0]: expected a plain value, not a mapping" in str(error.value)
+
+
+@pytest.mark.parametrize("entry, line, fragment", [
+    ("justification:", 4, "waivers[0].justification: is empty; expected a string"),
+    ("check:", 2, "waivers[0].check: is empty; expected a string"),
+    ("expires:", 6, "waivers[0].expires: expected a date YYYY-MM-DD, got None"),
+])
+def test_an_empty_waiver_value_is_named_not_a_traceback(tmp_path, entry, line, fragment):
+    # Given a waivers file (read by the same Loader) with one value left empty
+    key = entry.rstrip(":")
+    fields = {"check": "backups", "hosts": "[web1]", "justification": "CHG-1", "approver": "Jane",
+              "expires": "2099-01-01"}
+    body = "".join(f"    {name}: {value}\n" if name != key else f"    {entry}\n"
+                   for name, value in fields.items())
+    path = tmp_path / "waivers.yaml"
+    path.write_text("waivers:\n" + body.replace("    ", "  - ", 1))
+    inv = load(tmp_path, "hosts:\n  web1: {address: 10.0.0.1}\n")
+    # When it is loaded
+    with pytest.raises(inventory.InventoryError) as error:
+        waivers.load(path, CHECKS, inv)
+    # Then the error names the file, the line and the key
+    message = str(error.value)
+    assert message.startswith(f"{path}:{line}: "), message
+    assert fragment in message, message

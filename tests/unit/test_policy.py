@@ -1,6 +1,9 @@
 """Claims files: loading, clear errors (file:line: key), finding a set, and planning a run."""
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 
 import jsonschema
@@ -108,10 +111,25 @@ CLAIM = "policy: {id: p, title: T}\nclaims:\n  - id: c\n    quote: q\n"
     ("policy: {id: p, title: T, language: Polish}\n" + CLAIM.split("\n", 1)[1], 1,
      "policy.language: 'Polish' is not a language tag (e.g. pl, en, de-AT)"),
     ("policy: {id: p, title: [T\n", 2, "not valid YAML"),
+    # Empty values are named, never a YAML traceback
+    ("policy: {id: p, title: T}\nclaims:\n  - id: c\n    quote:\n", 4,
+     "claims[0].quote: is empty; expected a string"),
+    ("policy: {id: p, title: T}\nclaims:\n  - id:\n    quote: q\n", 3,
+     "claims[0].id: is empty; expected a string"),
+    (CLAIM + "    gloss:\n", 5, "claims[0].gloss: is empty; expected a string"),
+    (CLAIM + "    applies_to:\n", 5, "claims[0].applies_to: is empty; expected a list"),
+    (CLAIM + "    controls:\n", 5, "claims[0].controls: is empty; expected a list"),
+    (CLAIM + "    checks:\n      log_retention: {min_days: }\n", 6,
+     "claims[0].checks.log_retention.min_days: is empty; expected an integer"),
+    ("policy:\n  id: p\n  title:\n" + CLAIM.split("\n", 1)[1], 3,
+     "policy.title: is empty; expected a string"),
+    # A parameter below its minimum
+    (CLAIM + "    checks:\n      log_retention: {min_days: -5}\n", 6,
+     "claims[0].checks.log_retention.min_days: must be at least 1, got -5"),
     # Two claims for the same hosts giving the same check different values: split hosts or use vars
     (CLAIM + "    checks: {log_retention: {min_days: 60}}\n  - id: d\n    quote: q\n"
-     "    checks: {log_retention: {min_days: 90}}\n", 6,
-     "claims.d.checks.log_retention.min_days: sets log_retention.min_days = 90, but claim c"),
+     "    checks: {log_retention: {min_days: 90}}\n", 8,
+     "claims[1].checks.log_retention.min_days: sets log_retention.min_days = 90, but claim c"),
 ])
 def test_mistakes_name_file_line_and_key(tmp_path, text, line, fragment):
     with pytest.raises(inventory.InventoryError) as error:
@@ -127,7 +145,10 @@ def test_a_conflict_names_both_claims_with_their_lines(tmp_path):
             "    checks: {log_retention: {min_days: 90}}\n")
     with pytest.raises(inventory.InventoryError) as error:
         load(tmp_path, text)
-    assert f"claim c ({tmp_path / 'policy.yaml'}:3) sets 60 for the same hosts" in str(error.value)
+    # Then the error stands on the second claim's parameter (claims[1], line 8) and names the first's line
+    assert str(error.value).startswith(
+        f"{tmp_path / 'policy.yaml'}:8: claims[1].checks.log_retention.min_days: ")
+    assert f"claim c ({tmp_path / 'policy.yaml'}:5) sets 60 for the same hosts" in str(error.value)
     assert "split the hosts with applies_to" in str(error.value)
 
 
@@ -222,9 +243,62 @@ def test_check_narrows_the_plan_and_an_unused_check_is_warned_about(tmp_path):
     inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
     plan = policy.plan(load(tmp_path, GOOD), inv, inv.hosts, CHECKS, only=["log_retention", "tls"])
     assert {name: [c.id for c in checks] for name, checks in plan.checks_for.items()} == {
-        "web1": ["log_retention"], "web2": ["log_retention"], "db1": []}
+        "web1": ["log_retention"], "web2": ["log_retention"]}
+    # And db1, left with no check, is not connected to (but claims still apply to it: not "unclaimed")
+    assert [h.name for h in plan.hosts] == ["web1", "web2"] and plan.audited.unclaimed_hosts == ()
     assert "--check tls: no claim of policy shop uses it; not run" in plan.warnings
     assert plan.audited.checks_selected == ("log_retention", "tls")
+
+
+RETENTION = """\
+policy: {id: shop, title: Shop}
+claims:
+  - id: data-retention
+    quote: "Dane usuwamy po okresie przechowywania."
+    checks: {data_retention: {}}
+  - id: billing-2-years
+    quote: "Faktury przechowujemy 2 lata."
+    checks: {data_retention: {max_age_days: 731}}
+    applies_to: [web]
+  - id: billing-again
+    quote: "Faktury: 2 lata."
+    checks: {data_retention: {max_age_days: 731}}
+    applies_to: [web1]
+"""
+
+
+def test_a_claim_whose_check_runs_with_a_siblings_parameters_is_marked_per_host(tmp_path):
+    # Given a claim with {} (the inventory's period) and a sibling giving the same check 731 days on web,
+    # and an inventory where web1's own period is 2555 days
+    inv_text = INVENTORY.replace("web2: {address: 10.0.0.2}",
+                                 "web2: {address: 10.0.0.2, vars: {data_retention: {max_age_days: 2555}}}")
+    inv = inventory.load(write(tmp_path, inv_text, "inv.yaml"), CHECKS)
+    # When the run is planned
+    plan = policy.plan(load(tmp_path, RETENTION), inv, inv.hosts, CHECKS)
+    # Then on web hosts the {} claim's result is flagged, naming the claim that set the value and its own;
+    # on db1 (the sibling does not apply) it is not, nor are the claims that set the value
+    assert plan.audited.other_params == {
+        ("data-retention", "web1", "data_retention"):
+            "data_retention ran with max_age_days = 731 set by claim billing-again (this claim alone: 0)",
+        ("data-retention", "web2", "data_retention"):
+            "data_retention ran with max_age_days = 731 set by claim billing-2-years "
+            "(this claim alone: 2555)",
+    }
+
+
+def test_hosts_no_claim_applies_to_are_not_audited_and_are_listed(tmp_path):
+    # Given a policy whose only checked claim applies to group web, and db1 outside it
+    text = ("policy: {id: shop, title: Shop}\nclaims:\n  - id: logs\n    quote: q\n"
+            "    checks: {log_retention: {}}\n    applies_to: [web]\n"
+            "  - id: breach\n    quote: q\n    manual: the procedure\n")
+    inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
+    # When the run is planned
+    plan = policy.plan(load(tmp_path, text), inv, inv.hosts, CHECKS)
+    # Then db1 is not connected to, is listed, and the run warns about it
+    assert [h.name for h in plan.hosts] == ["web1", "web2"]
+    assert plan.audited.unclaimed_hosts == ("db1",)
+    assert "no claim of policy shop applies to db1; not audited" in plan.warnings
+    assert plan.audited.warnings == plan.warnings
 
 
 def test_claims_for_overlapping_groups_with_different_values_are_refused(tmp_path):
@@ -238,8 +312,10 @@ def test_claims_for_overlapping_groups_with_different_values_are_refused(tmp_pat
     with pytest.raises(inventory.InventoryError) as error:
         policy.plan(loaded, inv, inv.hosts[:1], CHECKS)
     # Then it is refused, naming both claims and the host
-    assert "claims.logs-web1.checks.log_retention.min_days: sets log_retention.min_days = 90, but claim " \
-           f"log-retention ({tmp_path / 'policy.yaml'}:17) sets 60 for host web1" in str(error.value)
+    assert str(error.value).startswith(
+        f"{tmp_path / 'policy.yaml'}:25: claims[2].checks.log_retention.min_days: "
+        f"sets log_retention.min_days = 90, but claim log-retention ({tmp_path / 'policy.yaml'}:21) "
+        "sets 60 for host web1")
 
 
 def test_applies_to_must_name_hosts_or_groups_of_the_inventory(tmp_path):
@@ -310,3 +386,97 @@ def test_a_local_run_with_a_policy_prints_a_line_per_claim_and_records_the_polic
     jsonschema.validate(report, json.loads((REPO / "auditor/schema/report.schema.json").read_text()))
     assert [c["verdict"] for c in report["policy"]["claims"]] == [
         "not_verified", "not_verified", "manual", "not_covered"]
+
+
+def test_a_check_that_selects_no_check_of_the_policy_is_refused_with_exit_2(tmp_path):
+    # Given a policy that uses no tls check
+    claims = write(tmp_path, GOOD)
+    inv = write(tmp_path, "hosts:\n  here: {transport: local}\ngroups:\n  web: {hosts: [here]}\n", "inv.yaml")
+    # When the run is narrowed to tls
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "--check", "tls",
+                     "-o", str(tmp_path / "out"))
+    # Then nothing runs: a run that verifies no claim is a usage error, not a clean exit
+    assert result.rc == 2, result.stderr
+    assert result.stderr.strip() == (
+        "auditor: error: --check tls selects no check of policy shop (its checks: app_password_hashing, "
+        "log_retention, password_hashing); drop --check or name one of them")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_host_no_claim_applies_to_is_not_connected_to_and_is_listed(tmp_path):
+    # Given a policy whose one checked claim applies to `here`, and an unreachable ssh host outside it
+    claims = write(tmp_path, "policy: {id: shop, title: Shop}\nclaims:\n  - id: hashing\n    quote: q\n"
+                   "    checks: {password_hashing: {}}\n    applies_to: [here]\n")
+    inv = write(tmp_path, "hosts:\n  here: {transport: local}\n"
+                "  dead: {address: 127.0.0.1, port: 1, connect_timeout: 2}\n", "inv.yaml")
+    # When it is audited with the controls matrix on stdout (read as bytes, as a spreadsheet would get it)
+    done = subprocess.run([sys.executable, "-m", "auditor", "run", "-i", str(inv), "--policy", str(claims),
+                           "-o", str(tmp_path / "out"), "--format", "csv"],
+                          cwd=REPO, capture_output=True, timeout=120, check=False,
+                          env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "no-config")})
+    # Then the unreachable host outside every claim does not make the run "unreachable" (exit 3)
+    assert done.returncode in (0, 1), done.stderr
+    assert b"no claim of policy shop applies to dead; not audited" in done.stderr
+    run_dir = next((tmp_path / "out").iterdir())
+    report = json.loads((run_dir / "report.json").read_text())
+    assert [h["name"] for h in report["hosts"]] == ["here"]
+    # And it is listed in report.json and the HTML, not silently dropped
+    assert report["policy"]["unclaimed_hosts"] == ["dead"]
+    assert "no claim of policy shop applies to dead; not audited" in report["policy"]["warnings"]
+    jsonschema.validate(report, json.loads((REPO / "auditor/schema/report.schema.json").read_text()))
+    assert "No claim applies to: dead (not audited)." in (run_dir / "report.html").read_text()
+    # And stdout is controls.csv byte for byte: BOM and CRLF line ends as on disk
+    assert done.stdout == (run_dir / "controls.csv").read_bytes()
+    assert done.stdout.startswith(b"\xef\xbb\xbf") and b"\r\n" in done.stdout
+    # And the console's policy block says so too
+    table = run_cli("run", "-i", str(inv), "--policy", str(claims), "-o", str(tmp_path / "out"))
+    assert "\n  no claim applies to: dead (not audited)\n" in table.stdout
+
+
+def test_claims_extract_to_a_missing_folder_is_one_line_with_exit_2(tmp_path):
+    text = tmp_path / "policy.txt"
+    text.write_text("Kopia zapasowa danych jest wykonywana codziennie.\n", encoding="utf-8")
+    result = run_cli("claims", "extract", str(text), "-o", str(tmp_path / "nope" / "draft.yaml"))
+    assert result.rc == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"auditor: error: -o {tmp_path / 'nope' / 'draft.yaml'}: cannot write "
+                                    "the draft: No such file or directory; name a file in an existing")
+
+
+def test_bytes_yaml_cannot_read_name_the_line_and_the_remedy(tmp_path):
+    # Given a claims file saved as Latin-1 (é on line 3), and one with a raw NUL on line 4
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes(b"policy: {id: p, title: T}\nclaims:\n  - id: caf\xe9\n    quote: q\n")
+    nul = write(tmp_path, CLAIM + "    gloss: a\x00b\n", "nul.yaml")
+    # When they are loaded, Then each error is one line naming the file, the line and what to do
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.load(latin1, CHECKS)
+    assert str(error.value) == (f"{latin1}:3: byte 0xe9 is not UTF-8 text; save the file as UTF-8 "
+                                "(e.g. `iconv -f latin1 -t utf-8 old.yaml > new.yaml`)")
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.load(nul, CHECKS)
+    assert str(error.value) == (f"{nul}:5: holds the character '\\x00', which YAML does not allow; remove it "
+                                "(or write it as an escape in a quoted string)")
+    # And the inventory reads the same way
+    inv = tmp_path / "inv.yaml"
+    inv.write_bytes(b"hosts:\n  web1: {address: 10.0.0.1}\n# caf\xe9\n")
+    with pytest.raises(inventory.InventoryError, match=r"inv.yaml:3: byte 0xe9 is not UTF-8 text"):
+        inventory.load(inv, CHECKS)
+
+
+def test_an_inline_policys_conflict_and_a_list_as_policy_name_the_inventory_key(tmp_path):
+    # Given an inline policy whose two claims give log_retention different values for the same hosts
+    inline = ("policy:\n  policy: {id: inline, title: Inline}\n  claims:\n"
+              "    - id: a\n      quote: q\n      checks: {log_retention: {min_days: 60}}\n"
+              "    - id: b\n      quote: q\n      checks:\n        log_retention:\n          min_days: 90\n")
+    path = write(tmp_path, INVENTORY + inline, "inv.yaml")
+    # When it is read, Then the error carries the policy. prefix, the claim's index and the parameter's line
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.from_inventory(inventory.load(path, CHECKS), CHECKS)
+    assert str(error.value).startswith(f"{path}:17: policy.claims[1].checks.log_retention.min_days: sets "
+                                       f"log_retention.min_days = 90, but claim a ({path}:12) sets 60")
+    # And `policy: [a]` says what the key takes, not just "expected a mapping"
+    listed = write(tmp_path, INVENTORY + "policy: [apifonica]\n", "listed.yaml")
+    with pytest.raises(inventory.InventoryError) as error:
+        policy.from_inventory(inventory.load(listed, CHECKS), CHECKS)
+    assert str(error.value) == (f"{listed}:7: policy: expected a shipped set's name or a claims file's path "
+                                "(policy: apifonica), or a mapping with policy: and claims:")
