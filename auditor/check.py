@@ -7,6 +7,7 @@ a check do I/O of its own.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -67,8 +68,9 @@ class Param:
 
     A `list` parameter holds plain values; with `item_keys` its items may also be flat
     mappings with those keys (e.g. `{address: 10.0.0.5:443, sni: shop.example}`), and
-    `required_item_keys` must be present in each mapping item. `minimum` is the smallest
-    value a number parameter may take (inventory vars and claims below it are refused).
+    `required_item_keys` must be present in each mapping item, and `item_types` narrows a
+    key's value type (otherwise any plain value). `minimum` is the smallest value a number
+    parameter may take (inventory vars and claims below it are refused).
     """
 
     name: str
@@ -78,6 +80,7 @@ class Param:
     item_keys: tuple[str, ...] = ()
     required_item_keys: tuple[str, ...] = ()
     minimum: int | float | None = None
+    item_types: Mapping[str, builtins.type] = field(default_factory=dict)  # `type` is the field above
 
     def type_name(self) -> str:
         return self.type.__name__

@@ -212,7 +212,8 @@ class Loader:
                 if name not in param.item_keys:
                     raise self.error(key_node, f"{where}.{name}",
                                      f"unknown key; expected one of: {', '.join(param.item_keys)}")
-                self.scalar(value_node, f"{where}.{name}", (str, int, float, bool))
+                wanted = param.item_types.get(name)
+                self.scalar(value_node, f"{where}.{name}", (wanted,) if wanted else (str, int, float, bool))
                 seen.add(name)
             missing = [k for k in param.required_item_keys if k not in seen]
             if missing:

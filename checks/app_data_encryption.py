@@ -171,8 +171,8 @@ CHECK = Check(
         app_sources.sources_param("application database columns to scan: mappings of kind (sqlite, "
                                   "postgres, mysql), query (a SELECT of the columns that might hold card "
                                   "data), path, database, user, name"),
-        Param("max_rows", int, 100000, "rows scanned per source"),
-        Param("query_timeout", int, 120, "seconds each query may take (with timeout(1), where present)"),
+        Param("max_rows", int, 100000, "rows scanned per source", minimum=1),
+        app_sources.QUERY_TIMEOUT,
     ),
     probes=(shell("card_scan", _script, root=True),),
 )

@@ -73,10 +73,10 @@ CHECK = Check(
         app_sources.sources_param("application databases to sample: mappings of kind (sqlite, postgres, "
                                   "mysql), query (a SELECT returning [login,] password), path, database, "
                                   "user, name"),
-        Param("max_rows", int, 10000, "rows sampled per source"),
+        Param("max_rows", int, 10000, "rows sampled per source", minimum=1),
         Param("min_pbkdf2_iterations", int, 10000,
-              "lowest PBKDF2 iteration count accepted (NIST SP 800-63B's floor)"),
-        Param("query_timeout", int, 120, "seconds each query may take (with timeout(1), where present)"),
+              "lowest PBKDF2 iteration count accepted (NIST SP 800-63B's floor)", minimum=1),
+        app_sources.QUERY_TIMEOUT,
     ),
     probes=(shell("classify", _script, root=True),),
 )

@@ -16,7 +16,7 @@ optional per-source period:
     - {name: marketing consents, kind: sqlite, path: /srv/shop/app.db,
        query: "SELECT created_at FROM marketing_consents", max_age_days: 90}
     - {name: trial accounts, kind: postgres, database: crm, user: postgres,
-       query: "SELECT last_login FROM accounts WHERE plan = 'trial'", max_age_days: 92}  # 3 months, rounded up
+       query: "SELECT last_login FROM accounts WHERE plan = 'trial'", max_age_days: 92}
 
 Timestamps read: ISO 8601 / SQL text (`2024-03-01`, `2024-03-01 12:00:00`,
 `2024-03-01T12:00:00.123Z`, with an offset `+02:00`, `+0200` or psql's `+02`) and Unix
@@ -161,11 +161,11 @@ CHECK = Check(
     params=(
         app_sources.sources_param("application tables with a retention period: mappings of kind (sqlite, "
                                   "postgres, mysql), query (a SELECT of one timestamp column), path, "
-                                  "database, user, name, max_age_days", extra_keys=("max_age_days",)),
+                                  "database, user, name, max_age_days", extra_keys={"max_age_days": int}),
         Param("max_age_days", int, 0, "retention period for sources without their own max_age_days "
-              "(0: every source must set its own)"),
-        Param("max_rows", int, 100000, "rows read per source, oldest first"),
-        Param("query_timeout", int, 120, "seconds each query may take (with timeout(1), where present)"),
+              "(0: every source must set its own)", minimum=0),
+        Param("max_rows", int, 100000, "rows read per source, oldest first", minimum=1),
+        app_sources.QUERY_TIMEOUT,
     ),
     probes=(shell("ages", _script, root=True),),
 )

@@ -53,10 +53,16 @@ STATUS_TEXT = {"missing": "database file not found", "unreadable": "database fil
                "no-cli": "client not installed", "failed": "query failed", "timeout": "query timed out"}
 
 
-def sources_param(doc: str, extra_keys: tuple[str, ...] = ()) -> Param:
-    """The `sources` parameter, with the keys every source may carry (plus `extra_keys`)."""
-    return Param("sources", list, [], doc, item_keys=SOURCE_KEYS + extra_keys,
-                 required_item_keys=("kind", "query"))
+def sources_param(doc: str, extra_keys: Mapping[str, type] | None = None) -> Param:
+    """The `sources` parameter, with the keys every source may carry (plus typed `extra_keys`)."""
+    extra = dict(extra_keys or {})
+    return Param("sources", list, [], doc, item_keys=SOURCE_KEYS + tuple(extra),
+                 required_item_keys=("kind", "query"),
+                 item_types={**dict.fromkeys(SOURCE_KEYS, str), **extra})
+
+
+QUERY_TIMEOUT = Param("query_timeout", int, 120,
+                      "seconds each query may take (with timeout(1), where present)", minimum=1)
 
 
 def source_name(source: Any, index: int) -> str:

@@ -202,3 +202,24 @@ def test_an_empty_waiver_value_is_named_not_a_traceback(tmp_path, entry, line, f
     message = str(error.value)
     assert message.startswith(f"{path}:{line}: "), message
     assert fragment in message, message
+
+
+def test_a_typed_item_key_refuses_a_value_of_another_type(tmp_path, cli):
+    # Given data_retention's source period written as text, as in a hurried inventory
+    path = tmp_path / "inv.yaml"
+    path.write_text(textwrap.dedent("""\
+        hosts:
+          db1:
+            transport: local
+            vars:
+              data_retention:
+                sources:
+                  - {name: trials, kind: sqlite, path: /srv/app.db, query: "SELECT t FROM a",
+                     max_age_days: "90"}
+    """))
+    # When the inventory is used
+    result = cli("list", "--hosts", "-i", str(path))
+    # Then it is a one-line usage error naming the file, line and key, before any host is audited
+    assert result.rc == 2
+    assert f"{path}:8: hosts.db1.vars.data_retention.sources[0].max_age_days: expected an integer, got '90'" \
+        in result.stderr, result.stderr
