@@ -25,6 +25,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
 from typing import Any
 
@@ -57,9 +59,13 @@ def parse_target(text: str) -> Target:
     if not text.startswith(_SCHEMES):
         raise NotifyError(f"--notify {mask(text)}: expected webhook:https://…, smtp://host:port?to=…&from=… "
                           "or smtps://…")
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise NotifyError(f"--notify {mask(text)}: the target contains a space or a control character; "
+                          "percent-encode it (%20) or quote the whole target for the shell")
     if text.startswith("webhook:"):
         url = text[len("webhook:"):]
         parts = urllib.parse.urlsplit(url)
+        _port(parts, text)
         if parts.username or parts.password:
             raise NotifyError(f"--notify {mask(text)}: user:password@ in a webhook URL is not supported")
         if not parts.hostname:
@@ -75,11 +81,36 @@ def parse_target(text: str) -> Target:
     if not query.get("to") or not query.get("from"):
         raise NotifyError(f"--notify {mask(text)}: name the recipients and sender: "
                           "?to=ops@example&from=auditor@example")
+    _port(parts, text)
+    for name in ("from", "to"):
+        for value in query[name]:
+            for address in value.split(","):
+                _address(address.strip(), name, text)
+    return Target("smtp", text, mask(text))
+
+
+def _port(parts: urllib.parse.SplitResult, text: str) -> None:
     try:
         parts.port  # noqa: B018 - parsing the port validates it
     except ValueError:
-        raise NotifyError(f"--notify {mask(text)}: the port is not a number") from None
-    return Target("smtp", text, mask(text))
+        raise NotifyError(f"--notify {mask(text)}: the port is not a number from 1 to 65535") from None
+
+
+def _address(address: str, name: str, text: str) -> None:
+    """One plain mail address (no display name, no header injection), or a usage error."""
+    problem = ""
+    if not address or any(ch in address for ch in "\r\n<>\"") or any(not ch.isprintable() for ch in address):
+        problem = "is empty or holds a line break, quote or angle bracket"
+    else:
+        try:
+            parsed = Address(addr_spec=address)
+            if not parsed.username or not parsed.domain:
+                problem = "needs a user and a domain"
+        except (ValueError, IndexError, HeaderParseError) as exc:
+            problem = str(exc) or "is not an address"
+    if problem:
+        raise NotifyError(f"--notify {mask(text)}: {name}= address {address!r} {problem}; write a plain "
+                          "address like ops@example.org")
 
 
 def mask(text: str) -> str:
@@ -198,14 +229,30 @@ def send(targets: Sequence[Target], payload: Mapping[str, Any], attempts: int = 
             except _Transient as exc:
                 detail = str(exc)
             except (OSError, smtplib.SMTPException) as exc:
-                detail = _reason(exc)
+                detail = _reason(exc, target)
+            except Exception as exc:  # noqa: BLE001 - a misbehaving server must never lose the run
+                detail = _reason(exc, target)
+                break
             if tries < attempts:
                 sleep(backoff * 2 ** (tries - 1))
         outcomes.append(Notification(target.masked, ok, tries, detail))
     return outcomes
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, target: Target) -> str:
+    """Why a try failed, without the parts of the URL where secrets live (messages may quote it)."""
     if isinstance(exc, urllib.error.URLError):
-        return f"cannot connect: {exc.reason}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        text = f"cannot connect: {exc.reason}"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return scrub(text, target.url)
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` with the URL, its path and its query replaced by the masked form, and cut short."""
+    parts = urllib.parse.urlsplit(url)
+    for secret in sorted({url, parts.path, parts.query, urllib.parse.unquote(parts.path)}, key=len,
+                         reverse=True):
+        if len(secret) > 1:
+            text = text.replace(secret, "…")
+    return text[:300]

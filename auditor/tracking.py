@@ -28,6 +28,7 @@ from auditor.model import (
     EXIT_HOST_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    Notification,
     Regression,
     RunReport,
     Tracking,
@@ -172,16 +173,27 @@ class RunTracking:
             drift = diff.drift(self.baseline, json_report.to_dict(report), keys)
             tracking = replace(tracking, baseline=drift.base, regressions=drift.regressions)
         if self.targets and (self.notify_always or (self.baseline is not None and tracking.regressions)):
-            payload = notify.summary(report, tracking.regressions, str((run_dir / "report.html").absolute()),
-                                     tracking.baseline)
-            outcomes = notify.send(self.targets, payload)
-            for outcome in outcomes:
-                if not outcome.ok:
-                    _warn(f"notification to {outcome.target} failed after {outcome.attempts} attempt(s): "
-                          f"{outcome.detail}")
-            tracking = replace(tracking, notifications=tuple(outcomes))
+            tracking = replace(tracking, notifications=self._alert(report, tracking, run_dir))
         report = replace(report, tracking=tracking)
         return replace(report, tracking=replace(tracking, trends=self._trends(report)))
+
+    def _alert(self, report: RunReport, tracking: Tracking, run_dir: Path) -> tuple[Notification, ...]:
+        """Send the alerts; whatever goes wrong is reported and never loses the run."""
+        try:
+            payload = notify.summary(report, tracking.regressions, str((run_dir / "report.html").absolute()),
+                                     tracking.baseline)
+            outcomes = tuple(notify.send(self.targets, payload))
+        except Exception as exc:  # noqa: BLE001 - the run's report matters more than its alert
+            reason = f"{type(exc).__name__}: {exc}"
+            for target in self.targets:
+                reason = notify.scrub(reason, target.url)
+            outcomes = tuple(Notification(t.masked, False, 0, f"not sent: {reason}")
+                             for t in self.targets)
+        for outcome in outcomes:
+            if not outcome.ok:
+                _warn(f"notification to {outcome.target} failed after {outcome.attempts} attempt(s): "
+                      f"{outcome.detail}")
+        return outcomes
 
     def _trends(self, report: RunReport) -> dict[tuple[str, str], tuple[TrendPoint, ...]]:
         earlier: dict[tuple[str, str], list[TrendPoint]] = {}

@@ -16,6 +16,7 @@ from aiosmtpd.controller import Controller
 
 from auditor import notify
 from auditor.check import Status
+from auditor.history import History
 from auditor.model import Regression
 from tests.unit.test_history import audit, fake_report, make_workspace
 
@@ -230,3 +231,84 @@ def test_a_bad_notify_target_stops_the_run_before_auditing(tmp_path):
     work = make_workspace(tmp_path)
     done, run_dir = audit(work, "--notify", "smtp://u:Pw-9@mail.example:25?to=a@b&from=c@d")
     assert done.rc == 2 and run_dir is None and "Pw-9" not in done.stderr
+
+
+@pytest.fixture
+def garbage_server() -> Iterator[int]:
+    """A TCP server on 127.0.0.1 that answers every connection like an SSH server, then hangs up."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(2)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+
+
+def test_a_server_speaking_another_protocol_is_reported_not_raised(garbage_server):
+    # Given a "webhook" that answers with an SSH banner instead of HTTP
+    target = notify.parse_target(f"webhook:http://127.0.0.1:{garbage_server}{SECRET_PATH}")
+    # When the summary is sent
+    (outcome,) = notify.send([target], payload(), attempts=3, backoff=0.0, timeout=5)
+    # Then the failure is an outcome naming the protocol error, without the secret path
+    assert not outcome.ok and "BadStatusLine" in outcome.detail, outcome.detail
+    assert "Planted-Hook-Token-7" not in outcome.detail
+
+
+def test_a_run_whose_webhook_speaks_garbage_still_writes_everything(tmp_path, garbage_server):
+    # Given a run that alerts (--notify-on always) a server that does not speak HTTP
+    work = make_workspace(tmp_path)
+    url = f"webhook:http://127.0.0.1:{garbage_server}{SECRET_PATH}"
+    done, run_dir = audit(work, "--notify", url, "--notify-on", "always")
+    # Then the run keeps its report, manifest and history row and its own exit code, no traceback
+    assert done.rc == 0 and "Traceback" not in done.stderr, done.stderr
+    assert (run_dir / "report.json").is_file() and (run_dir / "manifest.json").is_file()
+    with History(work / "reports" / "history.sqlite", create=False) as store:
+        assert [r.run_id for r in store.runs()] == [run_dir.name]
+    (note,) = json.loads((run_dir / "report.json").read_text())["notifications"]
+    assert not note["ok"] and "BadStatusLine" in note["detail"]
+    # And the secret path is nowhere
+    everything = done.stdout + done.stderr + "".join(
+        p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
+    assert "Planted-Hook-Token-7" not in everything
+
+
+@pytest.mark.parametrize(("target", "says"), [
+    ("webhook:https://hooks.example.test/services/T0/B0/Planted-Hook-Token-7 token", "space or a control"),
+    ("webhook:https://hooks.example.test:44x3/services/Planted-Hook-Token-7", "port is not a number"),
+    ("smtp://mail.example.test:25?to=ops@example.test&from=x@example.test%0ABcc:victim@example.test",
+     "from= address"),
+    ("smtp://mail.example.test:25?to=ops@example.test,<a@b>&from=x@example.test", "to= address"),
+    ("smtp://mail.example.test:25?to=nobody&from=x@example.test", "to= address"),
+])
+def test_targets_that_would_break_at_send_time_are_refused_up_front(tmp_path, target, says):
+    # Given a target with whitespace, a bad port or an address that injects a header
+    work = make_workspace(tmp_path)
+    # When a run is started with it
+    done, run_dir = audit(work, "--notify", target)
+    # Then it stops before auditing with a usage error that says what is wrong, and no secret or traceback
+    assert done.rc == 2 and run_dir is None and says in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "Planted-Hook-Token-7" not in done.stderr
