@@ -345,7 +345,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     signer = _signer(args)
     started = _utc_now()
-    tracked = tracking.prepare(args, inv, checks, loaded.checks, started)
+    tracked = tracking.prepare(args, inv, checks, loaded.checks, started, plan)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     run_dir = args.output / run_id
     try:

@@ -51,6 +51,7 @@ class Diff:
     hosts_added: tuple[str, ...]
     hosts_removed: tuple[str, ...]
     changed_values: tuple[ValueChange, ...]
+    scope_note: str | None = None  # set when the runs audited different scopes (only shared results compared)
 
     @property
     def regressions(self) -> tuple[Regression, ...]:
@@ -79,7 +80,8 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any],
     every numeric value of a check the registry does not know.
     """
     base, current = sorted((a, b), key=_age)
-    return drift(base, current, trend_keys)
+    scopes = [r["run"].get("scope") for r in (base, current)]
+    return drift(base, current, trend_keys, restrict=None not in scopes and scopes[0] != scopes[1])
 
 
 def _age(report: Mapping[str, Any]) -> tuple[str, str, int]:
@@ -89,9 +91,15 @@ def _age(report: Mapping[str, Any]) -> tuple[str, str, int]:
 
 
 def drift(base: Mapping[str, Any], current: Mapping[str, Any],
-          trend_keys: Mapping[str, tuple[str, ...]] | None = None) -> Diff:
-    """The drift from `base` to `current`, in that order (a run against its baseline)."""
+          trend_keys: Mapping[str, tuple[str, ...]] | None = None, restrict: bool = False) -> Diff:
+    """The drift from `base` to `current`, in that order (a run against its baseline).
+
+    `restrict`: the runs audited different scopes (another inventory, policy or --host/--check
+    choice), so a result only one of them has says nothing; only shared results are compared."""
     old, new = _results(base), _results(current)
+    if restrict:
+        old = {k: v for k, v in old.items() if k in new}
+        new = {k: v for k, v in new.items() if k in old}
     changes: dict[str, list[Change]] = {k: [] for k in ("fail", "resolved", "error", "waived", "expired")}
     values: list[ValueChange] = []
     for key in sorted(old.keys() | new.keys()):
@@ -114,10 +122,15 @@ def drift(base: Mapping[str, Any], current: Mapping[str, Any],
                                          new[key].get("values") or {}, (trend_keys or {}).get(check_id)))
     old_hosts = {h["name"] for h in base.get("hosts", [])}
     new_hosts = {h["name"] for h in current.get("hosts", [])}
+    note = None
+    if restrict:
+        old_hosts = new_hosts = old_hosts & new_hosts
+        note = (f"runs {base['run']['id']} and {current['run']['id']} audited different scopes (inventory, "
+                f"policy or --host/--group/--check); only the {len(old)} result(s) both have are compared")
     return Diff(str(base["run"]["id"]), str(current["run"]["id"]), tuple(changes["fail"]),
                 tuple(changes["resolved"]), tuple(changes["error"]), tuple(changes["waived"]),
                 tuple(changes["expired"]), tuple(sorted(new_hosts - old_hosts)),
-                tuple(sorted(old_hosts - new_hosts)), tuple(values))
+                tuple(sorted(old_hosts - new_hosts)), tuple(values), note)
 
 
 def _value_changes(host: str, check_id: str, before: Mapping[str, Any], after: Mapping[str, Any],
@@ -156,6 +169,8 @@ def _fmt(value: Any) -> str:
 
 def render_text(diff: Diff) -> str:
     lines = [f"base {diff.base} -> current {diff.current}"]
+    if diff.scope_note:
+        lines.append(f"note: {diff.scope_note}")
 
     def section(title: str, changes: tuple[Change, ...]) -> None:
         if changes:
@@ -195,4 +210,5 @@ def to_dict(diff: Diff) -> dict[str, Any]:
         "changed_values": [{"host": v.host, "check": v.check_id, "key": v.key, "before": v.before,
                             "after": v.after} for v in diff.changed_values],
         "regressions": len(diff.regressions),
+        "scope_note": diff.scope_note,
     }

@@ -80,12 +80,42 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE results ADD COLUMN key_value REAL;
     CREATE INDEX results_series ON results(check_id, host, run);
     """,
+    # 3: a run's scope (absolute inventory path, policy id, --host/--group/--check), so that a
+    # baseline is the previous run of the same audit and not whatever ran last into the folder
+    """
+    ALTER TABLE runs ADD COLUMN inventory_abspath TEXT;
+    ALTER TABLE runs ADD COLUMN policy_id TEXT;
+    ALTER TABLE runs ADD COLUMN selection TEXT;
+    UPDATE runs SET inventory_abspath = inventory_path WHERE inventory_path LIKE '/%';
+    CREATE INDEX runs_scope ON runs(inventory_abspath, started);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class HistoryError(Exception):
     """The history database cannot be used; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a run audited: runs of the same scope are each other's baselines."""
+
+    inventory: str  # absolute path of the inventory file
+    policy: str | None  # the audited policy's id
+    selection: str  # the --host/--group/--check choice, as canonical JSON ("{}" for everything)
+
+    @staticmethod
+    def of(inventory: Path, policy: str | None, hosts: Sequence[str] = (), groups: Sequence[str] = (),
+           checks: Sequence[str] = ()) -> Scope:
+        chosen = {k: sorted(v) for k, v in (("hosts", hosts), ("groups", groups), ("checks", checks)) if v}
+        return Scope(str(inventory.absolute()), policy, json.dumps(chosen, sort_keys=True))
+
+    def describe(self) -> str:
+        chosen = json.loads(self.selection)
+        flags = " ".join(f"--{k[:-1]} {v}" for k, values in chosen.items() for v in values)
+        return f"{self.inventory}" + (f" policy {self.policy}" if self.policy else "") + (
+            f" {flags}" if flags else "")
 
 
 @dataclass(frozen=True)
@@ -100,6 +130,7 @@ class RunRow:
     signed: bool
     baseline: str | None
     totals: Mapping[str, int]
+    scope: Scope | None = None  # None: recorded before schema 3 with a relative inventory path
 
 
 @dataclass(frozen=True)
@@ -203,7 +234,8 @@ class History:
         except sqlite3.DatabaseError as exc:
             raise HistoryError(_explain(self.path, exc, self.timeout)) from None
 
-    def record(self, report: RunReport, run_dir: Path, manifest_sha256: str | None) -> int:
+    def record(self, report: RunReport, run_dir: Path, manifest_sha256: str | None,
+               scope: Scope | None = None) -> int:
         """Store a finished run (after its manifest exists); returns the run's row id."""
         trend_keys = {c.id: c.trend_values for c in report.checks}
         baseline = report.tracking.baseline if report.tracking else None
@@ -212,12 +244,15 @@ class History:
                 cursor = db.execute(
                     "INSERT INTO runs (run_id, started, finished, complete, tool_version, operator, "
                     "inventory_path, inventory_sha256, run_dir, manifest_sha256, signed, signer_fingerprint, "
-                    "totals, baseline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "totals, baseline, inventory_abspath, policy_id, selection) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (report.run_id, report.started, report.finished, int(report.complete),
                      report.tool_version, report.operator, report.inventory_path, report.inventory_sha256,
-                     str(run_dir),
+                     str(run_dir.absolute()),
                      manifest_sha256, int(report.signer_fingerprint is not None), report.signer_fingerprint,
-                     json.dumps(report.totals(), sort_keys=True), baseline))
+                     json.dumps(report.totals(), sort_keys=True), baseline,
+                     scope.inventory if scope else None, scope.policy if scope else None,
+                     scope.selection if scope else None))
                 run = cursor.lastrowid
                 db.executemany(
                     "INSERT INTO hosts (run, host, reachable, error_kind, status) VALUES (?,?,?,?,?)",
@@ -236,22 +271,45 @@ class History:
 
     def runs(self, since: str | None = None, limit: int | None = None) -> list[RunRow]:
         """Runs, newest first."""
-        sql = ("SELECT id, run_id, started, finished, complete, run_dir, manifest_sha256, signed, baseline, "
-               "totals FROM runs WHERE started >= ? ORDER BY started DESC, id DESC LIMIT ?")
-        params = (since or "", -1 if limit is None else limit)
-        return [RunRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], bool(r[7]), r[8], json.loads(r[9]))
-                for r in self._read(sql, params)]
+        return self._runs("started >= ?", (since or "",), limit)
+
+    def _runs(self, where: str, params: tuple[Any, ...], limit: int | None = None) -> list[RunRow]:
+        # `where` is always one of this class's fixed fragments; values go in as parameters
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY started DESC, id DESC LIMIT ?"  # noqa: S608
+        return [_run_row(r) for r in self._read(sql, (*params, -1 if limit is None else limit))]
+
+    def baseline(self, scope: Scope | None, before: RunRow | None = None) -> tuple[RunRow, bool] | None:
+        """The newest complete run of the same inventory and policy (older than `before`), and
+        whether it also had the same --host/--group/--check selection (preferred when one exists).
+
+        Without a scope (a run recorded before schema 3), the newest complete run."""
+        older, edge = "", tuple[Any, ...]()
+        if before is not None:
+            older, edge = " AND (started < ? OR (started = ? AND id < ?))", (before.started, before.started,
+                                                                             before.id)
+        if scope is None:
+            rows = self._runs("complete = 1" + older, edge, 1)
+            return (rows[0], False) if rows else None
+        same = "complete = 1 AND inventory_abspath = ? AND policy_id IS ?"
+        for where, exact in ((same + " AND selection = ?", True), (same, False)):
+            params = (scope.inventory, scope.policy) + ((scope.selection,) if exact else ())
+            rows = self._runs(where + older, (*params, *edge), 1)
+            if rows:
+                return rows[0], exact
+        return None
 
     def find(self, reference: str) -> RunRow:
-        """A run by id, or `last` (newest) / `previous` (the one before it)."""
+        """A run by id, or `last` (newest) / `previous` (the baseline `last` was judged against:
+        the newest complete run before it of the same inventory, policy and selection)."""
         if reference in ("last", "previous"):
-            rows = self.runs(limit=2)
-            index = 0 if reference == "last" else 1
-            if len(rows) <= index:
-                raise HistoryError(f"{self.path}: no {reference} run recorded yet "
-                                   f"({len(rows)} run(s) in the history)")
-            return rows[index]
-        rows = [r for r in self.runs() if r.run_id == reference]
+            newest = self._runs("1", (), 1)
+            found = (newest[0], True) if newest and reference == "last" else (
+                self.baseline(newest[0].scope, before=newest[0]) if newest else None)
+            if found is None:
+                raise HistoryError(f"{self.path}: no {reference} run recorded yet"
+                                   + (" of the same inventory and policy as the last run" if newest else ""))
+            return found[0]
+        rows = self._runs("run_id = ?", (reference,), 1)
         if not rows:
             raise HistoryError(f"{self.path}: no run {reference!r} in the history (see `auditor history`)")
         return rows[0]
@@ -271,8 +329,12 @@ class History:
                 "check": check_id, "status": status, "original_status": original, "summary": summary,
                 "waiver": {"justification": justification} if justification else None,
                 "values": json.loads(values)})
+        scope = run.scope
         return {"run": {"id": run.run_id, "started": run.started, "finished": run.finished,
-                        "history_row": run.id}, "hosts": list(hosts.values())}
+                        "history_row": run.id,
+                        "scope": {"inventory": scope.inventory, "policy": scope.policy,
+                                  "selection": scope.selection} if scope else None},
+                "hosts": list(hosts.values())}
 
     def series(self, check_id: str, host: str | None = None, since: str | None = None) -> list[SeriesRow]:
         """Status and trend values of one check over time, oldest first."""
@@ -319,6 +381,15 @@ class History:
             return self.db.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
             raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+
+
+_RUN_COLUMNS = ("id, run_id, started, finished, complete, run_dir, manifest_sha256, signed, baseline, "
+                "totals, inventory_abspath, policy_id, selection")
+
+
+def _run_row(r: tuple[Any, ...]) -> RunRow:
+    scope = Scope(r[10], r[11], r[12] or "{}") if r[10] else None
+    return RunRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], bool(r[7]), r[8], json.loads(r[9]), scope)
 
 
 def _statements(script: str) -> list[str]:

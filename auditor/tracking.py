@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from auditor import diff, history, inventory, notify, pack, registry, schedule, waivers
+from auditor import diff, history, inventory, notify, pack, policy, registry, schedule, waivers
 from auditor.check import Check, Status
 from auditor.model import (
     EXIT_FAIL,
@@ -146,6 +146,8 @@ class RunTracking:
     targets: list[notify.Target] = field(default_factory=list)
     notify_always: bool = False
     history_timeout: float = history.BUSY_TIMEOUT_S
+    scope: history.Scope | None = None
+    baseline_same_scope: bool = True  # False: the baseline audited another selection; compare shared results
 
     def checks_for(self, host: inventory.Host, planned: Sequence[Check]) -> Sequence[Check]:
         """The checks planned for a host, minus those an in-date `run: false` waiver stops."""
@@ -170,7 +172,10 @@ class RunTracking:
                       "this run")
         if self.baseline is not None:
             keys = {c.id: c.trend_values for c in self.checks}
-            drift = diff.drift(self.baseline, json_report.to_dict(report), keys)
+            drift = diff.drift(self.baseline, json_report.to_dict(report), keys,
+                               restrict=not self.baseline_same_scope)
+            if drift.scope_note:
+                _warn(drift.scope_note)
             tracking = replace(tracking, baseline=drift.base, regressions=drift.regressions)
         if self.targets and (self.notify_always or (self.baseline is not None and tracking.regressions)):
             tracking = replace(tracking, notifications=self._alert(report, tracking, run_dir))
@@ -222,7 +227,7 @@ class RunTracking:
         digest = pack.sha256(manifest.read_bytes()) if manifest.exists() else None
         try:
             with history.History(self.history_path, self.history_timeout) as store:
-                store.record(report, run_dir, digest)
+                store.record(report, run_dir, digest, self.scope)
         except history.HistoryError as exc:
             _warn(f"this run was NOT recorded in the history (its report is complete): {exc}")
 
@@ -264,11 +269,15 @@ def _warn(text: str) -> None:
 
 
 def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence[Check],
-            registry_checks: Mapping[str, Check], started: dt.datetime) -> RunTracking:
+            registry_checks: Mapping[str, Check], started: dt.datetime,
+            plan: policy.Plan | None = None) -> RunTracking:
     """Read everything a run's tracking needs; refuses bad input before any host is contacted."""
+    scope = history.Scope.of(args.inventory, plan.audited.policy.id if plan else None, args.host or (),
+                             args.group or (), args.check or ())
     state = RunTracking(checks, started.date(), {h.name: h.groups for h in inv.hosts}, history_path(args),
                         fail_on_new=args.fail_on == "new", quiet=args.quiet, exit_zero=args.exit_zero,
-                        notify_always=args.notify_on == "always", history_timeout=args.history_timeout)
+                        notify_always=args.notify_on == "always", history_timeout=args.history_timeout,
+                        scope=scope)
     if args.history_timeout < 0:
         raise TrackingUsageError("--history-timeout must be 0 or more seconds")
     waiver_path = args.waivers or waivers.default_path(args.inventory)
@@ -283,19 +292,22 @@ def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence
         raise TrackingUsageError("--fail-on new needs --baseline (last, previous, a run id or a run folder)")
     if source is not None:
         state.baseline_source = source
-        state.baseline = _baseline(source, state.history_path)
+        state.baseline, state.baseline_same_scope = _baseline(source, state.history_path, scope)
         if state.baseline is None:
-            _warn("no earlier run in the history to compare with: this first run counts every fail and error "
+            _warn("no earlier run in the history of this inventory and policy to compare with: this first "
+                  "run counts every fail and error "
                   "(--fail-on new behaves like --fail-on any) and sends no regression alert")
             state.fail_on_new = False
     return state
 
 
-def _baseline(source: str, path: Path | None) -> dict[str, Any] | None:
+def _baseline(source: str, path: Path | None, scope: history.Scope) -> tuple[dict[str, Any] | None, bool]:
+    """The baseline run in report.json's shape (None: nothing recorded yet), and whether it
+    audited the same scope as this run (otherwise only the results both have are compared)."""
     folder = Path(source)
     if source not in ("last", "previous") and (folder / "report.json").is_file():
         try:
-            return diff.load_side(source, path)
+            return diff.load_side(source, path), True
         except diff.DiffError as exc:
             raise TrackingUsageError(f"--baseline: {exc}") from None
     if path is None:
@@ -303,16 +315,19 @@ def _baseline(source: str, path: Path | None) -> dict[str, Any] | None:
                                  "or a run folder")
     if not path.exists():
         if source in ("last", "previous"):
-            return None
+            return None, True
         raise TrackingUsageError(f"--baseline {source}: no history database at {path}")
     try:
         with history.History(path) as store:
             if source in ("last", "previous"):
-                # The run before this one: the newest recorded that finished. An interrupted
-                # run's "not checked" errors would hide every regression behind them.
-                newest = next((r for r in store.runs() if r.complete), None)
-                return store.snapshot(newest) if newest else None
-            return store.snapshot(store.find(source))
+                # The previous run of this audit: the newest complete run of the same inventory
+                # and policy (same --host/--check choice preferred). An interrupted run's "not
+                # checked" errors would hide every regression; another inventory's run or an
+                # ad-hoc `--host web1` would invent or hide them.
+                found = store.baseline(scope)
+                return (store.snapshot(found[0]), found[1]) if found else (None, True)
+            row = store.find(source)
+            return store.snapshot(row), row.scope == scope
     except history.HistoryError as exc:
         raise TrackingUsageError(f"--baseline {source}: {exc}") from None
 

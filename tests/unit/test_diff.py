@@ -202,3 +202,56 @@ def test_an_interrupted_run_is_never_the_baseline(tmp_path):
     # Then the baseline is the last complete run, and beta's fail is a regression
     assert done.rc == 1 and done.json()["baseline"]["run"] == first_dir.name
     assert [r["host"] for r in done.json()["baseline"]["regressions"]] == ["beta"]
+
+
+def second_inventory(work, hosts=("alpha",)):
+    """Another team's inventory over the same age files, run into the same output folder."""
+    lines = ["hosts:"] + [f"  {h}: {{transport: local, vars: {{age_file: {{path: {work / (h + '.age')}}}}}}}"
+                          for h in hosts]
+    (work / "inv2.yaml").write_text("\n".join(lines) + "\n")
+    return work / "inv2.yaml"
+
+
+def test_an_ad_hoc_run_in_between_is_not_the_nightly_baseline(tmp_path):
+    # Given a nightly run where beta already fails, then an ad-hoc run of alpha only
+    work = make_workspace(tmp_path)
+    (work / "beta.age").write_text("no 70\n")
+    nightly1, first_dir = audit(work)
+    ad_hoc, _ = audit(work, "--host", "alpha")
+    # When the next nightly run is judged against the previous run, failing only on new regressions
+    nightly2, _ = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
+    # Then its baseline is the first nightly run (same inventory, same selection): beta's old failure
+    # is no regression, nothing is printed and the exit code is 0
+    assert (nightly1.rc, ad_hoc.rc) == (1, 0)
+    assert nightly2.rc == 0 and "REGRESSION" not in nightly2.stdout, nightly2.stdout + nightly2.stderr
+    report_json = json.loads((sorted((work / "reports").glob("2*"))[-1] / "report.json").read_text())
+    assert report_json["baseline"]["run"] == first_dir.name
+
+
+def test_another_inventorys_run_into_the_same_folder_does_not_hide_a_regression(tmp_path):
+    # Given a nightly run where everything passes
+    work = make_workspace(tmp_path)
+    audit(work)
+    # When alpha breaks, another inventory holding alpha runs into the same folder, then the nightly
+    (work / "alpha.age").write_text("no 70\n")
+    other = run_cli("run", "-i", str(second_inventory(work)), "--checks-dir", str(work / "checks"), "--check",
+                    "age_file", "-o", str(work / "reports"), "--no-sign", "--format", "json")
+    nightly2, _ = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
+    # Then the nightly is judged against the first nightly: alpha pass -> fail is a regression (exit 1)
+    assert other.rc == 1
+    assert nightly2.rc == 1 and "REGRESSION alpha age_file: pass -> fail" in nightly2.stdout, nightly2.stdout
+    # And `diff last previous` compares the same two nightly runs
+    diffed = run_cli("diff", "last", "previous", "-o", str(work / "reports"))
+    assert diffed.rc == 1 and "alpha age_file: pass -> fail" in diffed.stdout, diffed.stdout
+
+
+def test_a_baseline_of_another_scope_compares_only_shared_results(tmp_path):
+    # Given only an ad-hoc run of alpha in the history, and beta failing
+    work = make_workspace(tmp_path)
+    (work / "beta.age").write_text("no 70\n")
+    audit(work, "--host", "alpha")
+    # When the full run is judged against it
+    full, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
+    # Then beta, which the baseline did not audit, is no regression, and a warning says why
+    assert full.rc == 0, full.stderr
+    assert "audited different scopes" in full.stderr and full.json()["baseline"]["regressions"] == []

@@ -157,9 +157,38 @@ def test_an_older_schema_is_migrated_and_keeps_its_runs(tmp_path):
         runs = store.runs()
         series = store.series("backups")
     # Then it is at the current version and the old run reads as before (no trend values yet)
-    assert version == history.SCHEMA_VERSION == 2
+    assert version == history.SCHEMA_VERSION == 3
     assert [r.run_id for r in runs] == ["20250101T000000Z-aaaaaa"] and runs[0].baseline is None
     assert [(s.host, s.status, s.key_values) for s in series] == [("web1", Status.FAIL, {})]
+
+
+def test_a_version_2_database_gains_run_scopes(tmp_path):
+    # Given a schema-2 database with a run of an absolute inventory path and one of a relative path
+    path = tmp_path / "h.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(history.MIGRATIONS[0] + ";" + history.MIGRATIONS[1])
+    for row, run_id, inventory in ((1, "20250101T000000Z-aaaaaa", "/srv/audit/inv.yaml"),
+                                   (2, "20250102T000000Z-bbbbbb", "inv.yaml")):
+        db.execute("INSERT INTO runs (id, run_id, started, finished, complete, tool_version, operator, "
+                   "inventory_path, inventory_sha256, run_dir, manifest_sha256, signed, signer_fingerprint, "
+                   "totals, baseline) VALUES (?, ?, ?, ?, 1, '0.1.0', 'ops@box', ?, 'ab', '/r', NULL, 0, "
+                   "NULL, '{}', NULL)", (row, run_id, run_id[:8], run_id[:8], inventory))
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    # When the current auditor opens it
+    with History(path) as store:
+        version = store.version()
+        runs = {r.run_id: r for r in store.runs()}
+        same_inventory = store.baseline(history.Scope.of(Path("/srv/audit/inv.yaml"), None))
+        other_inventory = store.baseline(history.Scope.of(Path("/srv/other/inv.yaml"), None))
+    # Then the absolute-path run got its scope (no selection recorded) and can be a baseline of that
+    # inventory, though not an exact-scope one; the relative-path run has no scope and is nobody's baseline
+    assert version == 3
+    assert runs["20250101T000000Z-aaaaaa"].scope == history.Scope("/srv/audit/inv.yaml", None, "{}")
+    assert runs["20250102T000000Z-bbbbbb"].scope is None
+    assert same_inventory is not None and same_inventory[0].run_id == "20250101T000000Z-aaaaaa"
+    assert same_inventory[1] is False and other_inventory is None
 
 
 def test_a_database_newer_than_the_tool_is_refused(tmp_path):
