@@ -3,7 +3,9 @@
 Both sides are report.json-shaped dicts: a run folder's report.json, a run recorded in the
 history (History.snapshot) or the run in progress (json_report.to_dict). The older run is
 the base, whichever order they are named in. A *regression* is a result that is fail or
-error now and was neither in the base (a new host or a new check included).
+error now and was neither in the base (a new host or a new check included). An error in the
+base says nothing about the control, so a fail after it is judged against the check's last
+verdict before the error (from the history), or counts as new when none is known.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class Diff:
     new_errors: tuple[Change, ...]
     newly_waived: tuple[Change, ...]
     waiver_expired: tuple[Change, ...]
+    other_changes: tuple[Change, ...]  # every other status change (fail -> error, pass -> manual, ...)
     hosts_added: tuple[str, ...]
     hosts_removed: tuple[str, ...]
     changed_values: tuple[ValueChange, ...]
@@ -70,6 +73,15 @@ def _results(report: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, An
 
 def _status(result: Mapping[str, Any] | None) -> Status | None:
     return Status(result["status"]) if result is not None else None
+
+
+def _verdict(result: Mapping[str, Any] | None) -> Status | None:
+    """What a base result tells about the control: an error says nothing, so the check's last
+    verdict before it counts (recorded by History.snapshot); none known: the error itself."""
+    status = _status(result)
+    if status is Status.ERROR and result is not None and result.get("verdict_before_error"):
+        return Status(result["verdict_before_error"])
+    return status
 
 
 def compare(a: Mapping[str, Any], b: Mapping[str, Any],
@@ -100,23 +112,27 @@ def drift(base: Mapping[str, Any], current: Mapping[str, Any],
     if restrict:
         old = {k: v for k, v in old.items() if k in new}
         new = {k: v for k, v in new.items() if k in old}
-    changes: dict[str, list[Change]] = {k: [] for k in ("fail", "resolved", "error", "waived", "expired")}
+    changes: dict[str, list[Change]] = {k: [] for k in ("fail", "resolved", "error", "waived", "expired",
+                                                        "other")}
     values: list[ValueChange] = []
     for key in sorted(old.keys() | new.keys()):
         host, check_id = key
         before, after = _status(old.get(key)), _status(new.get(key))
         summary = str((new.get(key) or old.get(key) or {}).get("summary", ""))
         change = Change(host, check_id, before, after, summary)
-        if after is Status.FAIL and before not in BAD:
-            changes["fail"].append(change)
-        if after is Status.ERROR and before not in BAD:
-            changes["error"].append(change)
-        if before is Status.FAIL and after is not None and after not in BAD:
-            changes["resolved"].append(change)
-        if after is Status.WAIVED and before is not Status.WAIVED:
-            changes["waived"].append(change)
-        if before is Status.WAIVED and after is not None and after is not Status.WAIVED:
-            changes["expired"].append(change)
+        verdict = _verdict(old.get(key))  # pass -> error -> fail is a new failure; fail -> error -> fail not
+        sorted_into = 0
+        for name, applies in (
+                ("fail", after is Status.FAIL and verdict is not Status.FAIL),
+                ("error", after is Status.ERROR and before not in BAD),
+                ("resolved", before is Status.FAIL and after is not None and after not in BAD),
+                ("waived", after is Status.WAIVED and before is not Status.WAIVED),
+                ("expired", before is Status.WAIVED and after is not None and after is not Status.WAIVED)):
+            if applies:
+                changes[name].append(change)
+                sorted_into += 1
+        if not sorted_into and before is not None and after is not None and before is not after:
+            changes["other"].append(change)
         if key in old and key in new:
             values.extend(_value_changes(host, check_id, old[key].get("values") or {},
                                          new[key].get("values") or {}, (trend_keys or {}).get(check_id)))
@@ -129,7 +145,7 @@ def drift(base: Mapping[str, Any], current: Mapping[str, Any],
                 f"policy or --host/--group/--check); only the {len(old)} result(s) both have are compared")
     return Diff(str(base["run"]["id"]), str(current["run"]["id"]), tuple(changes["fail"]),
                 tuple(changes["resolved"]), tuple(changes["error"]), tuple(changes["waived"]),
-                tuple(changes["expired"]), tuple(sorted(new_hosts - old_hosts)),
+                tuple(changes["expired"]), tuple(changes["other"]), tuple(sorted(new_hosts - old_hosts)),
                 tuple(sorted(old_hosts - new_hosts)), tuple(values), note)
 
 
@@ -183,6 +199,7 @@ def render_text(diff: Diff) -> str:
     section("resolved failures", diff.resolved_failures)
     section("newly waived", diff.newly_waived)
     section("waiver expired or removed", diff.waiver_expired)
+    section("other status changes", diff.other_changes)
     if diff.hosts_added:
         lines.append(f"hosts added: {', '.join(diff.hosts_added)}")
     if diff.hosts_removed:
@@ -205,7 +222,7 @@ def to_dict(diff: Diff) -> dict[str, Any]:
         "base": diff.base, "current": diff.current,
         "new_failures": changes(diff.new_failures), "new_errors": changes(diff.new_errors),
         "resolved_failures": changes(diff.resolved_failures), "newly_waived": changes(diff.newly_waived),
-        "waiver_expired": changes(diff.waiver_expired),
+        "waiver_expired": changes(diff.waiver_expired), "other_changes": changes(diff.other_changes),
         "hosts_added": list(diff.hosts_added), "hosts_removed": list(diff.hosts_removed),
         "changed_values": [{"host": v.host, "check": v.check_id, "key": v.key, "before": v.before,
                             "after": v.after} for v in diff.changed_values],

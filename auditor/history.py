@@ -329,12 +329,23 @@ class History:
                 "check": check_id, "status": status, "original_status": original, "summary": summary,
                 "waiver": {"justification": justification} if justification else None,
                 "values": json.loads(values)})
+            if status == Status.ERROR.value:  # what the check last found, for drift after a bad night
+                last = self._verdict_before(run.id, host, check_id)
+                hosts[host]["results"][-1]["verdict_before_error"] = last
         scope = run.scope
         return {"run": {"id": run.run_id, "started": run.started, "finished": run.finished,
                         "history_row": run.id,
                         "scope": {"inventory": scope.inventory, "policy": scope.policy,
                                   "selection": scope.selection} if scope else None},
                 "hosts": list(hosts.values())}
+
+    def _verdict_before(self, run: int, host: str, check_id: str) -> str | None:
+        """The newest status other than error of a host x check in complete runs before `run`."""
+        rows = self._read("SELECT results.status FROM results JOIN runs ON runs.id = results.run "
+                          "WHERE results.check_id = ? AND results.host = ? AND results.run < ? "
+                          "AND results.status != 'error' AND runs.complete = 1 "
+                          "ORDER BY results.run DESC LIMIT 1", (check_id, host, run))
+        return str(rows[0][0]) if rows else None
 
     def series(self, check_id: str, host: str | None = None, since: str | None = None) -> list[SeriesRow]:
         """Status and trend values of one check over time, oldest first."""
