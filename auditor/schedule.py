@@ -80,6 +80,9 @@ User={plan.user}
 Group={plan.user}
 ExecStart={' '.join(_systemd_word(w) for w in plan.command())}
 UMask=0027
+# `systemctl stop` interrupts like Ctrl-C: the run writes its partial report (marked incomplete)
+KillSignal=SIGINT
+TimeoutStopSec=60
 # Read-only view of the system; the reports (and the history database in them) are the one
 # writable place. The SSH keys and known_hosts in the user's home stay readable.
 ProtectSystem=strict

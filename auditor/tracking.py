@@ -177,7 +177,11 @@ class RunTracking:
             if drift.scope_note:
                 _warn(drift.scope_note)
             tracking = replace(tracking, baseline=drift.base, regressions=drift.regressions)
-        if self.targets and (self.notify_always or (self.baseline is not None and tracking.regressions)):
+        wanted = self.notify_always or (self.baseline is not None and bool(tracking.regressions))
+        if self.targets and wanted and not report.complete:
+            # The unfinished hosts' "not checked: interrupted" errors are not regressions.
+            _warn("the run was interrupted: no alert sent")
+        elif self.targets and wanted:
             tracking = replace(tracking, notifications=self._alert(report, tracking, run_dir))
         report = replace(report, tracking=tracking)
         return replace(report, tracking=replace(tracking, trends=self._trends(report)))

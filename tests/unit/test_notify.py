@@ -4,8 +4,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -18,6 +23,7 @@ from auditor import notify
 from auditor.check import Status
 from auditor.history import History
 from auditor.model import Regression
+from tests.conftest import REPO, run_cli
 from tests.unit.test_history import audit, fake_report, make_workspace
 
 SECRET_PATH = "/services/T0001/B0002/Planted-Hook-Token-7"
@@ -312,3 +318,30 @@ def test_targets_that_would_break_at_send_time_are_refused_up_front(tmp_path, ta
     # Then it stops before auditing with a usage error that says what is wrong, and no secret or traceback
     assert done.rc == 2 and run_dir is None and says in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and "Planted-Hook-Token-7" not in done.stderr
+
+
+def test_an_interrupted_run_sends_no_alert(tmp_path, hook):
+    # Given a complete run where both hosts pass, then the same inventory with one host that sleeps 61 s
+    from tests.unit.test_run_behaviour import setup
+    inventory = setup(tmp_path, slow_seconds=0, timeout=300)
+    base = ["run", "-i", str(inventory), "-o", str(tmp_path / "r"), "--check", "sleeper", "--checks-dir",
+            str(tmp_path / "checks"), "--format", "none", "--no-sign"]
+    assert run_cli(*base).rc == 0
+    inventory.write_text(inventory.read_text().replace("seconds: 0", "seconds: 61"))
+    proc = subprocess.Popen([sys.executable, "-m", "auditor", *base, "--notify", hook.url], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+    try:
+        deadline = time.monotonic() + 20
+        while len(list((tmp_path / "r").glob("*/evidence/fast"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # When the run is interrupted (Ctrl-C, or systemctl stop with KillSignal=SIGINT)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # Then it exits 130 with its partial report, and the webhook gets nothing: "not checked" is no regression
+    assert proc.returncode == 130, stderr
+    assert hook.requests == 0 and "interrupted: no alert sent" in stderr

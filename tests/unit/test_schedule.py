@@ -42,6 +42,8 @@ def test_systemd_units_verify_and_are_hardened(tmp_path):
     assert f"User={user}\n" in text and "ReadWritePaths=/var/lib/auditor/reports\n" in text
     assert all(line in text for line in HARDENING), text
     assert "run --inventory /etc/auditor/inventory.yaml --output /var/lib/auditor/reports --quiet" in text
+    # And `systemctl stop` interrupts it like Ctrl-C, so a stopped run still writes its partial report
+    assert "KillSignal=SIGINT\n" in text
     # And the timer catches up after downtime and spreads its start
     assert "OnCalendar=daily\n" in timer.stdout and "Persistent=true\n" in timer.stdout
     assert "RandomizedDelaySec=30min\n" in timer.stdout
