@@ -147,6 +147,7 @@ class RunTracking:
     notify_always: bool = False
     history_timeout: float = history.BUSY_TIMEOUT_S
     scope: history.Scope | None = None
+    planned: Mapping[str, Sequence[Check]] | None = None  # host name -> its checks, when a policy plans them
     baseline_same_scope: bool = True  # False: the baseline audited another selection; compare shared results
 
     def checks_for(self, host: inventory.Host, planned: Sequence[Check]) -> Sequence[Check]:
@@ -162,7 +163,7 @@ class RunTracking:
                             waiver_file=str(self.waiver_file.path) if self.waiver_file else None)
         if self.waiver_file is not None:
             applied = waivers.apply(report.hosts, self.groups, self.waiver_file.waivers, self.checks,
-                                    self.day)
+                                    self.day, self.planned)
             report = replace(report, hosts=applied.hosts)
             tracking = replace(tracking, expired_waivers=applied.expired, unused_waivers=applied.unused)
             for w in applied.expired:
@@ -281,7 +282,7 @@ def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence
     state = RunTracking(checks, started.date(), {h.name: h.groups for h in inv.hosts}, history_path(args),
                         fail_on_new=args.fail_on == "new", quiet=args.quiet, exit_zero=args.exit_zero,
                         notify_always=args.notify_on == "always", history_timeout=args.history_timeout,
-                        scope=scope)
+                        scope=scope, planned=plan.checks_for if plan else None)
     if args.history_timeout < 0:
         raise TrackingUsageError("--history-timeout must be 0 or more seconds")
     waiver_path = args.waivers or waivers.default_path(args.inventory)
