@@ -15,6 +15,7 @@ reports and logs show only scheme://host/… .
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import smtplib
@@ -114,7 +115,8 @@ def _address(address: str, name: str, text: str) -> None:
 
 
 def mask(text: str) -> str:
-    """scheme://host[:port]/… — drops userinfo, path, query: where secrets hide in webhook URLs."""
+    """scheme://host[:port]/…[hash] — drops userinfo, path, query (where secrets hide in webhook
+    URLs); six hex digits of the URL's SHA-256 tell several targets on one host apart."""
     prefix = "webhook:" if text.startswith("webhook:") else ""
     parts = urllib.parse.urlsplit(text[len(prefix):])
     host = parts.hostname or "?"
@@ -122,8 +124,14 @@ def mask(text: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         port = ""
-    rest = "/…" if parts.path.strip("/") or parts.query else ""
+    tag = hashlib.sha256(text.encode()).hexdigest()[:6]
+    rest = f"/…[{tag}]" if parts.path.strip("/") or parts.query else ""
     return f"{prefix}{parts.scheme}://{host}{port}{rest}"
+
+
+def slack_escape(text: str) -> str:
+    """Slack reads <…> as links and mentions (`<!channel>`); host output must stay plain text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def summary(report: RunReport, regressions: Sequence[Regression], report_path: str,
@@ -136,7 +144,7 @@ def summary(report: RunReport, regressions: Sequence[Regression], report_path: s
               f"{r.status.value}: {r.summary}" for r in regressions]
     lines.append(f"report: {report_path}")
     return {
-        "text": "\n".join(lines),  # what Slack (and compatible hooks) display
+        "text": "\n".join(lines),  # what Slack (and compatible hooks) display; escaped when posted
         "run_id": report.run_id,
         "started": report.started,
         "baseline": baseline,
@@ -158,14 +166,29 @@ class _Permanent(Exception):
     """A refusal that retrying will not change (HTTP 4xx other than 429, bad credentials)."""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would turn the POST into a body-less GET and still look delivered: refuse it."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _post(target: Target, payload: Mapping[str, Any], timeout: float) -> str:
-    request = urllib.request.Request(target.url, data=json.dumps(payload).encode(), method="POST",  # noqa: S310
+    body = {**payload, "text": slack_escape(str(payload["text"]))}
+    request = urllib.request.Request(target.url, data=json.dumps(body).encode(), method="POST",  # noqa: S310
                                      headers={"Content-Type": "application/json",
                                               "User-Agent": "auditor"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+        with _OPENER.open(request, timeout=timeout) as response:
             return f"HTTP {response.status}"
     except urllib.error.HTTPError as exc:
+        if 300 <= exc.code < 400:
+            raise _Permanent(f"HTTP {exc.code}: redirects are not followed (a POST would arrive as a GET "
+                             "without the summary); use the final URL") from None
         if exc.code == 429 or exc.code >= 500:
             raise _Transient(f"HTTP {exc.code}") from None
         raise _Permanent(f"HTTP {exc.code}") from None

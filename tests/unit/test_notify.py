@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -43,6 +44,15 @@ class Hook:
     @property
     def url(self) -> str:
         return f"webhook:http://127.0.0.1:{self.port}{SECRET_PATH}"
+
+    @property
+    def masked(self) -> str:
+        return masked(f"webhook:http://127.0.0.1:{self.port}", self.url)
+
+
+def masked(shown: str, full: str) -> str:
+    """What reports show of a target: scheme://host:port, then /… and 6 hex digits of its SHA-256."""
+    return f"{shown}/…[{hashlib.sha256(full.encode()).hexdigest()[:6]}]"
 
 
 @pytest.fixture
@@ -110,10 +120,14 @@ def payload() -> dict:
 def test_targets_are_validated_and_masked():
     # Given targets as people write them
     hook_target = notify.parse_target("webhook:https://hooks.slack.com" + SECRET_PATH)
-    mail = notify.parse_target("smtps://mail.example:465?to=a@example,b@example&from=auditor@example")
-    # Then logs and reports see only scheme://host/…
-    assert hook_target.masked == "webhook:https://hooks.slack.com/…" and "Planted" not in hook_target.masked
-    assert mail.masked == "smtps://mail.example:465/…"
+    other_hook = notify.parse_target("webhook:https://hooks.slack.com/services/T0001/B0003/Other")
+    mail_url = "smtps://mail.example:465?to=a@example,b@example&from=auditor@example"
+    mail = notify.parse_target(mail_url)
+    # Then logs and reports see only scheme://host/… and a short hash that tells two hooks apart
+    assert hook_target.masked == masked("webhook:https://hooks.slack.com",
+                                        "webhook:https://hooks.slack.com" + SECRET_PATH)
+    assert "Planted" not in hook_target.masked and other_hook.masked != hook_target.masked
+    assert mail.masked == masked("smtps://mail.example:465", mail_url)
     # And credentials in an SMTP URL, missing addresses and unknown schemes are refused, naming the fix
     for text, message in (("smtp://user:Pw-In-Url@mail.example:25?to=a@b&from=c@d", "AUDITOR_SMTP_PASSWORD"),
                           ("smtp://mail.example:25?to=a@b", "?to=ops@example&from=auditor@example"),
@@ -144,7 +158,7 @@ def test_a_webhook_that_keeps_failing_is_reported_not_raised(hook):
     hook.fail_first = 99
     (outcome,) = notify.send([notify.parse_target(hook.url)], payload(), attempts=3, backoff=0.0)
     assert not outcome.ok and outcome.attempts == 3 and "HTTP 503" in outcome.detail
-    assert outcome.target == f"webhook:http://127.0.0.1:{hook.port}/…"
+    assert outcome.target == hook.masked
 
 
 def test_a_refusal_is_not_retried(hook):
@@ -211,7 +225,7 @@ def test_a_run_alerts_webhook_and_mail_only_on_regression(tmp_path, hook, smtp):
     assert b"beta age_file: pass" in content
     data = json.loads((third_dir / "report.json").read_text())
     assert [(n["target"], n["ok"]) for n in data["notifications"]] == [
-        (f"webhook:http://127.0.0.1:{hook.port}/…", True), (f"smtp://127.0.0.1:{port}/…", True)]
+        (hook.masked, True), (masked(f"smtp://127.0.0.1:{port}", targets[3]), True)]
     # And the webhook's secret path appears in no report, history or output
     everything = third.stdout + third.stderr + "".join(
         p.read_text(errors="replace") for p in third_dir.rglob("*") if p.is_file())
@@ -227,9 +241,9 @@ def test_a_failed_alert_never_loses_the_run_nor_changes_its_exit_code(tmp_path, 
     done, run_dir = audit(work, "--notify", hook.url, "--notify-on", "always")
     # Then the run is written and exits 1 for its fail, and the failure is on stderr and in report.json
     assert done.rc == 1 and (run_dir / "manifest.json").is_file()
-    assert f"notification to webhook:http://127.0.0.1:{hook.port}/… failed after 3 attempt(s)" in done.stderr
+    assert f"notification to {hook.masked} failed after 3 attempt(s)" in done.stderr
     (note,) = json.loads((run_dir / "report.json").read_text())["notifications"]
-    assert note == {"target": f"webhook:http://127.0.0.1:{hook.port}/…", "ok": False, "attempts": 3,
+    assert note == {"target": hook.masked, "ok": False, "attempts": 3,
                     "detail": "HTTP 503"}
 
 
@@ -345,3 +359,58 @@ def test_an_interrupted_run_sends_no_alert(tmp_path, hook):
     # Then it exits 130 with its partial report, and the webhook gets nothing: "not checked" is no regression
     assert proc.returncode == 130, stderr
     assert hook.requests == 0 and "interrupted: no alert sent" in stderr
+
+
+@pytest.fixture
+def redirecting_hook() -> Iterator[tuple[list[str], int]]:
+    """An http.server that answers every POST with 302 to its own /landing, which answers a GET 200."""
+    gets: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{self.server.server_address[1]}/landing")
+            self.end_headers()
+
+        def do_GET(self) -> None:  # noqa: N802
+            gets.append(self.path)
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield gets, server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def test_a_redirect_is_refused_not_recorded_as_delivered(redirecting_hook):
+    # Given a webhook URL that answers 302 (urllib would re-send the POST as a GET without the summary)
+    gets, port = redirecting_hook
+    target = notify.parse_target(f"webhook:http://127.0.0.1:{port}/old/hook")
+    # When the summary is sent
+    (outcome,) = notify.send([target], payload(), attempts=3, backoff=0.0)
+    # Then delivery failed at once, saying why, and no body-less GET followed the redirect
+    assert not outcome.ok and outcome.attempts == 1, outcome
+    assert "HTTP 302" in outcome.detail and "redirect" in outcome.detail and gets == []
+
+
+def test_host_output_cannot_ping_a_slack_channel(hook):
+    # Given a regression whose summary (host output) holds Slack control sequences
+    regressions = [Regression("db1", "tls", Status.FAIL, Status.PASS, "CN=<!channel> & <https://evil.test|x>")]
+    body = notify.summary(fake_report("aaaaaa"), regressions, "/srv/r/report.html", None)
+    # When it is posted
+    (outcome,) = notify.send([notify.parse_target(hook.url)], body, attempts=1)
+    # Then Slack's text has &, < and > escaped as Slack asks, and the structured field keeps the raw text
+    assert outcome.ok
+    (received,) = hook.bodies
+    assert "CN=&lt;!channel&gt; &amp; &lt;https://evil.test|x&gt;" in received["text"]
+    assert "<!channel>" not in received["text"]
+    assert received["regressions"][0]["summary"] == "CN=<!channel> & <https://evil.test|x>"
