@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import Any
 
 from auditor.model import Notification, Regression, RunReport
@@ -142,6 +143,8 @@ def summary(report: RunReport, regressions: Sequence[Regression], report_path: s
              + (f" against {baseline}" if baseline else "")]
     lines += [f"• {r.host} {r.check_id}: {r.baseline_status.value if r.baseline_status else 'new'} → "
               f"{r.status.value}: {r.summary}" for r in regressions]
+    lines.append(f"{totals['hosts']} host(s), {totals['hosts_unreachable']} unreachable; results: "
+                 + ", ".join(f"{count} {status}" for status, count in counts.items()))
     lines.append(f"report: {report_path}")
     return {
         "text": "\n".join(lines),  # what Slack (and compatible hooks) display; escaped when posted
@@ -185,7 +188,11 @@ def _post(target: Target, payload: Mapping[str, Any], timeout: float) -> str:
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             return f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ssl.SSLCertVerificationError):
+            raise exc.reason from None  # not retried (see send)
+        if not isinstance(exc, urllib.error.HTTPError):
+            raise
         if 300 <= exc.code < 400:
             raise _Permanent(f"HTTP {exc.code}: redirects are not followed (a POST would arrive as a GET "
                              "without the summary); use the final URL") from None
@@ -202,6 +209,9 @@ def _mail(target: Target, payload: Mapping[str, Any], timeout: float) -> str:
     message["Subject"] = f"auditor: {len(payload['regressions'])} regression(s) in run {payload['run_id']}"
     message["From"] = query["from"][0]
     message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(usegmt=True)
+    # The sender's domain, not the local host name: make_msgid() would look that up in DNS
+    message["Message-ID"] = make_msgid("auditor", domain=query["from"][0].rpartition("@")[2])
     message.set_content(str(payload["text"]) + "\n")
     user, password = os.environ.get(ENV_USER), os.environ.get(ENV_PASSWORD)
     context = ssl.create_default_context()
@@ -251,6 +261,9 @@ def send(targets: Sequence[Target], payload: Mapping[str, Any], attempts: int = 
                 break
             except _Transient as exc:
                 detail = str(exc)
+            except ssl.SSLCertVerificationError as exc:  # retrying will not change a certificate
+                detail = _reason(exc, target)
+                break
             except (OSError, smtplib.SMTPException) as exc:
                 detail = _reason(exc, target)
             except Exception as exc:  # noqa: BLE001 - a misbehaving server must never lose the run

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -414,3 +416,106 @@ def test_host_output_cannot_ping_a_slack_channel(hook):
     assert "CN=&lt;!channel&gt; &amp; &lt;https://evil.test|x&gt;" in received["text"]
     assert "<!channel>" not in received["text"]
     assert received["regressions"][0]["summary"] == "CN=<!channel> & <https://evil.test|x>"
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made here (valid for a day)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "smtp.crt", directory / "smtp.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.fixture
+def starttls_smtp(tmp_path) -> Iterator[tuple[Inbox, int, Path, list[tuple[str, bytes]]]]:
+    """aiosmtpd on 127.0.0.1 that requires STARTTLS (self-signed certificate) and accepts one login."""
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    cert, key = self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    logins: list[tuple[str, bytes]] = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+        assert isinstance(auth_data, LoginPassword)
+        logins.append((auth_data.login.decode(), auth_data.password))
+        ok = auth_data.login == b"auditor" and auth_data.password == b"Smtp-Planted-Pw-3"
+        return AuthResult(success=ok)
+
+    inbox = Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, tls_context=context,
+                            require_starttls=True,
+                            auth_required=True, authenticator=authenticator)
+    controller.start()
+    try:
+        yield inbox, port, cert, logins
+    finally:
+        controller.stop()
+
+
+def test_starttls_and_login_deliver_a_dated_mail_with_a_message_id(starttls_smtp, monkeypatch):
+    # Given a server that requires STARTTLS and a login, whose certificate the system trusts
+    inbox, port, cert, logins = starttls_smtp
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    monkeypatch.setenv(notify.ENV_USER, "auditor")
+    monkeypatch.setenv(notify.ENV_PASSWORD, "Smtp-Planted-Pw-3")
+    target = notify.parse_target(f"smtp://127.0.0.1:{port}?to=ops@example.test&from=auditor@example.test")
+    # When the summary is mailed
+    (outcome,) = notify.send([target], payload(), attempts=1)
+    # Then it logged in over TLS and the mail arrived with Date:, Message-ID: and the run's totals
+    assert outcome.ok, outcome.detail
+    assert logins == [("auditor", b"Smtp-Planted-Pw-3")]
+    (_, _, content), = inbox.messages
+    mail = message_from_bytes(content)
+    assert mail["Date"] and mail["Message-ID"].endswith("@example.test>")
+    assert "2 pass" in mail.get_payload(decode=True).decode()
+    # And the password is not in the outcome
+    assert "Smtp-Planted-Pw-3" not in outcome.detail
+
+
+def test_an_untrusted_certificate_is_not_retried(starttls_smtp):
+    # Given the same server, whose self-signed certificate nobody trusts
+    inbox, port, _, logins = starttls_smtp
+    target = notify.parse_target(f"smtp://127.0.0.1:{port}?to=ops@example.test&from=auditor@example.test")
+    delays: list[float] = []
+    # When the summary is mailed with 3 attempts
+    (outcome,) = notify.send([target], payload(), attempts=3, backoff=0.01, sleep=delays.append)
+    # Then the first try fails on the certificate and no retry follows; nothing was sent
+    assert not outcome.ok and outcome.attempts == 1 and delays == [], outcome
+    assert "CERTIFICATE_VERIFY_FAILED" in outcome.detail and inbox.messages == [] and logins == []
+
+
+def test_notify_on_always_mails_the_totals_when_nothing_regressed(smtp):
+    # Given a run summary without regressions (--notify-on always)
+    inbox, port = smtp
+    body = notify.summary(fake_report("aaaaaa"), [], "/srv/r/report.html", None)
+    target = notify.parse_target(f"smtp://127.0.0.1:{port}?to=ops@example.test&from=auditor@example.test")
+    # When it is mailed
+    (outcome,) = notify.send([target], body, attempts=1)
+    # Then the body says more than "0 regression(s)": the hosts and the counts per status
+    assert outcome.ok
+    (_, _, content), = inbox.messages
+    text = message_from_bytes(content).get_payload(decode=True).decode()
+    assert "0 regression(s)" in text and "host(s), 0 unreachable" in text and "2 pass" in text, text
