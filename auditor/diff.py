@@ -173,7 +173,7 @@ def load_side(reference: str, history_path: Path | None) -> dict[str, Any]:
     if history_path is None:
         raise DiffError(f"{reference!r} is not a run folder, and history is off (--no-history)")
     try:
-        with History(history_path, create=False) as history:
+        with History(history_path, readonly=True) as history:
             return history.snapshot(history.find(reference))
     except HistoryError as exc:
         raise DiffError(str(exc)) from None

@@ -17,10 +17,12 @@ runner has already redacted; nothing else about a host is stored.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,9 +149,12 @@ class SeriesRow:
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
         db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         db.execute("PRAGMA foreign_keys = ON")
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if created:  # like the run folders (0750): the owner writes, its group may read
+            path.chmod(0o640)
     except sqlite3.DatabaseError as exc:
         raise HistoryError(_explain(path, exc, timeout)) from None
     except OSError as exc:
@@ -158,6 +163,24 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
         db.close()
         raise HistoryError(f"{path}: the history database cannot use WAL (journal mode {mode})")
     return db
+
+
+def _connect_readonly(path: Path, timeout: float) -> sqlite3.Connection:
+    """For reading only (history, diff, a baseline, trends): works for a user who may read the
+    file but not write it or its folder. A WAL reader needs the -shm file, which only a writer
+    can create; when no writer is active (no -wal file) the database is read as immutable."""
+    uri = "file:" + urllib.parse.quote(str(path.absolute()))
+    for options in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            db = sqlite3.connect(uri + options, timeout=timeout, isolation_level=None, uri=True)
+            db.execute("PRAGMA user_version").fetchone()
+            return db
+        except sqlite3.DatabaseError as exc:
+            error = exc
+            if path.with_name(path.name + "-wal").exists():  # a writer is busy: immutable would be wrong
+                break
+    raise HistoryError(_explain(path, error, timeout) + " (opened read-only; a reader needs to read the "
+                       "file, and to write its folder while another run writes the history)")
 
 
 def _explain(path: Path, exc: sqlite3.Error, timeout: float) -> str:
@@ -173,13 +196,15 @@ def _explain(path: Path, exc: sqlite3.Error, timeout: float) -> str:
 class History:
     """An open history database; use as a context manager."""
 
-    def __init__(self, path: Path, timeout: float = BUSY_TIMEOUT_S, create: bool = True) -> None:
-        if not create and not path.exists():
+    def __init__(self, path: Path, timeout: float = BUSY_TIMEOUT_S, create: bool = True,
+                 readonly: bool = False) -> None:
+        if (readonly or not create) and not path.exists():
             raise HistoryError(f"{path}: no history database here yet (a run with history writes one; "
                                "--history PATH names another)")
         self.path = path
         self.timeout = timeout
-        self.db = _connect(path, timeout)
+        self.readonly = readonly
+        self.db = _connect_readonly(path, timeout) if readonly else _connect(path, timeout)
         try:
             self._migrate()
         except BaseException:
@@ -220,19 +245,27 @@ class History:
         try:
             if self.version() == SCHEMA_VERSION:
                 return
+            self._refuse_newer(self.version())
+            if self.readonly:
+                raise HistoryError(f"{self.path}: the history database has schema version {self.version()}; "
+                                   f"this auditor reads version {SCHEMA_VERSION}, which the next run with "
+                                   "history (by a user who may write the file) upgrades it to")
             with self._writing() as db:
                 current = self.version()  # re-read under the lock: another process may have migrated
-                if current > SCHEMA_VERSION:
-                    raise HistoryError(
-                        f"{self.path}: the history database has schema version {current}, newer than "
-                        f"this auditor understands ({SCHEMA_VERSION}); upgrade auditor or use --history "
-                        "for another file")
+                self._refuse_newer(current)
                 for version in range(current, SCHEMA_VERSION):
                     for statement in _statements(MIGRATIONS[version]):
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"{self.path}: the history database has schema version {version}, newer than "
+                f"this auditor understands ({SCHEMA_VERSION}); upgrade auditor or use --history "
+                "for another file")
 
     def record(self, report: RunReport, run_dir: Path, manifest_sha256: str | None,
                scope: Scope | None = None) -> int:
@@ -376,7 +409,8 @@ class History:
     def prune(self, before: str, dry_run: bool) -> tuple[list[RunRow], int]:
         """Delete runs started before `before` (ISO); returns them and the result rows removed."""
         try:
-            with self._writing() as db:
+            # A dry run only reads, so a user who may not write the database can ask too
+            with contextlib.nullcontext(self.db) if dry_run else self._writing() as db:
                 old = [r for r in self.runs() if r.started < before]
                 ids = [(r.id,) for r in old]
                 rows = sum(int(db.execute("SELECT count(*) FROM results WHERE run = ?", i).fetchone()[0])

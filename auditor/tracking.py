@@ -209,7 +209,7 @@ class RunTracking:
         earlier: dict[tuple[str, str], list[TrendPoint]] = {}
         if self.history_path is not None and self.history_path.exists():
             try:
-                with history.History(self.history_path, self.history_timeout) as store:
+                with history.History(self.history_path, self.history_timeout, readonly=True) as store:
                     earlier = store.trends(TREND_RUNS - 1)
             except history.HistoryError as exc:
                 _warn(f"no trends in this report: {exc}")
@@ -323,7 +323,7 @@ def _baseline(source: str, path: Path | None, scope: history.Scope) -> tuple[dic
             return None, True
         raise TrackingUsageError(f"--baseline {source}: no history database at {path}")
     try:
-        with history.History(path) as store:
+        with history.History(path, readonly=True) as store:
             if source in ("last", "previous"):
                 # The previous run of this audit: the newest complete run of the same inventory
                 # and policy (same --host/--check choice preferred). An interrupted run's "not
@@ -342,11 +342,11 @@ def _baseline(source: str, path: Path | None, scope: history.Scope) -> tuple[dic
 # --------------------------------------------------------------------------
 
 
-def _open(args: argparse.Namespace) -> history.History:
+def _open(args: argparse.Namespace, readonly: bool = True) -> history.History:
     path = history_path(args)
     assert path is not None
     try:
-        return history.History(path, create=False)
+        return history.History(path, create=False, readonly=readonly)
     except history.HistoryError as exc:
         raise TrackingUsageError(str(exc)) from None
 
@@ -440,7 +440,7 @@ def _csv(out: TextIO, records: list[dict[str, Any]]) -> None:
 def _prune(args: argparse.Namespace, out: TextIO) -> int:
     before = _since(args.older_than, "--older-than")
     assert before is not None
-    with _open(args) as store:
+    with _open(args, readonly=args.dry_run) as store:
         try:
             old, results = store.prune(before, args.dry_run)
         except history.HistoryError as exc:

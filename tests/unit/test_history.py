@@ -391,3 +391,56 @@ def test_the_trend_svg_is_well_formed_and_says_itself_in_words():
     assert rects[2].find(f"{ns}title").text == "r3 (2025-01-03T02:00:00Z): fail, newest_backup_age_hours 72"
     # And with no points it draws nothing
     assert str(trend.svg([])) == ""
+
+
+def read_only_cli(folder: Path, *args: str):
+    """`auditor ARGS` in a private mount namespace where `folder` is mounted read-only: the view of
+    a user who may read the history but not write it or its folder (root ignores file modes)."""
+    import shutil
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    script = ('mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"')
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(folder), sys.executable, "-m",
+                           "auditor", *args], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NO_COLOR": "1"})
+    if done.returncode != 0 and "mount" in done.stderr and "auditor" not in done.stderr:
+        pytest.skip(f"cannot make a read-only mount here: {done.stderr.strip()}")
+    return done
+
+
+def test_the_history_can_be_read_by_who_may_not_write_it(work):
+    # Given two runs in the history, its folder then mounted read-only
+    audit(work)
+    (work / "beta.age").write_text("no 70\n")
+    _, last = audit(work)
+    reports = work / "reports"
+    # When the runs are listed, a series printed, two runs diffed and a prune dry-run asked for
+    listing = read_only_cli(reports, "history", "-o", str(reports))
+    series = read_only_cli(reports, "history", "-o", str(reports), "--check", "age_file", "--host", "beta")
+    diffed = read_only_cli(reports, "diff", "last", "previous", "-o", str(reports))
+    dry = read_only_cli(reports, "history", "-o", str(reports), "prune", "--older-than", "1d", "--dry-run")
+    # Then each works without writing (no "attempt to write a readonly database")
+    assert listing.returncode == 0 and last.name in listing.stdout, listing.stderr
+    assert series.returncode == 0 and "2 result(s) of age_file" in series.stdout, series.stderr
+    assert diffed.returncode == 1 and "beta age_file: pass -> fail" in diffed.stdout, diffed.stderr
+    assert dry.returncode == 0 and "would delete 0 run(s)" in dry.stdout, dry.stderr
+    # And a real prune there fails with a clear error, exit 2
+    pruned = read_only_cli(reports, "history", "-o", str(reports), "prune", "--older-than", "1d")
+    assert pruned.returncode == 2 and "history.sqlite" in pruned.stderr and "Traceback" not in pruned.stderr
+
+
+def test_a_new_history_is_0640_and_records_absolute_run_folders(work):
+    # Given a run with a relative output folder, from the workspace
+    done = run_cli("run", "-i", "inv.yaml", "--checks-dir", "checks", "--check", "age_file", "-o", "reports",
+                   "--no-sign", "--format", "none", cwd=work)
+    assert done.rc == 0, done.stderr
+    # When the history is read from elsewhere
+    path = work / "reports" / "history.sqlite"
+    listing = run_cli("history", "--history", str(path), "--format", "json")
+    dry = run_cli("history", "prune", "--older-than", "2099-01-01", "--dry-run", "--history", str(path))
+    # Then the database is readable by owner and group only, like the run folders
+    assert path.stat().st_mode & 0o777 == 0o640
+    # And the run's folder is recorded as an absolute path, so prune finds it on disk from any folder
+    (run,) = listing.json()
+    assert run["run_dir"] == str(next(p for p in (work / "reports").iterdir() if p.is_dir()))
+    assert "still on disk:" in dry.stdout and run["run_dir"] in dry.stdout
