@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -71,7 +72,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                           "everything")
     run.add_argument("--notify", action="append", default=[], metavar="TARGET",
                      help="alert on regressions: webhook:https://… or smtp(s)://host:port?to=…&from=… "
-                          "(repeatable; implies --baseline previous)")
+                          "(repeatable; implies --baseline previous; default: $AUDITOR_NOTIFY, "
+                          "space-separated)")
     run.add_argument("--notify-on", choices=("regression", "always"), default="regression",
                      help="regression (default): alert only when something regressed; always: every run")
 
@@ -115,6 +117,11 @@ def add_commands(sub: Any) -> None:
     sched.add_argument("-o", "--output", type=Path, default=Path("reports"))
     sched.add_argument("--user", default="auditor", help="the unprivileged user that runs the audit")
     sched.add_argument("--on-calendar", default="daily", help="systemd OnCalendar= (cron: hourly/daily/…)")
+    sched.add_argument("--binary", default="", metavar="PATH",
+                       help="absolute path of the auditor program the service runs (default: this one)")
+    sched.add_argument("--notify", action="append", default=[], metavar="TARGET",
+                       help="alert targets for the nightly run (repeatable); systemd: printed as an "
+                            "environment file for /etc/auditor/notify.env, cron: in the cron file")
 
 
 def history_path(args: argparse.Namespace) -> Path | None:
@@ -288,11 +295,14 @@ def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence
     waiver_path = args.waivers or waivers.default_path(args.inventory)
     if args.waivers or waiver_path.exists():
         state.waiver_file = waivers.load(waiver_path, registry_checks, inv)
+    # A scheduled run's targets come from its environment file: secrets stay out of unit and ps
+    wanted = args.notify or os.environ.get(schedule.NOTIFY_ENV, "").split()
     try:
-        state.targets = [notify.parse_target(t) for t in args.notify]
+        state.targets = [notify.parse_target(t) for t in wanted]
     except notify.NotifyError as exc:
-        raise TrackingUsageError(str(exc)) from None
-    source = args.baseline or ("previous" if args.notify else None)
+        where = "" if args.notify else f" (from ${schedule.NOTIFY_ENV})"
+        raise TrackingUsageError(f"{exc}{where}") from None
+    source = args.baseline or ("previous" if state.targets else None)
     if args.fail_on == "new" and source is None:
         raise TrackingUsageError("--fail-on new needs --baseline (last, previous, a run id or a run folder)")
     if source is not None:
@@ -473,7 +483,13 @@ def cmd_diff(args: argparse.Namespace, out: TextIO = sys.stdout,
 
 
 def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar)
+    try:
+        for target in args.notify:
+            notify.parse_target(target)
+    except notify.NotifyError as exc:
+        raise TrackingUsageError(str(exc)) from None
+    plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
+                         tuple(args.notify))
     try:
         if args.kind == "cron":
             out.write(schedule.cron(plan))
@@ -481,6 +497,8 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             units = schedule.systemd(plan)
             wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
             out.write("\n".join(units[name] for name in wanted.get(args.kind, list(units))))
+            if plan.notify and args.kind != "systemd-timer":
+                out.write("\n" + schedule.notify_env(plan))
     except schedule.ScheduleError as exc:
         raise TrackingUsageError(str(exc)) from None
     return 0
