@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="auditor",
         description="Collect evidence that promised security controls hold on your servers.",
         epilog="exit codes: 0 all pass/skip/manual, 1 a check failed, 2 usage or inventory "
-               "error, 3 a host unreachable or a result error, 130 interrupted",
+               "error, 3 a host unreachable or a result error, 130 interrupted; with --fail-on new 1 and 3 "
+               "count only regressions against --baseline; --exit-zero makes all but 2 exit 0",
     )
     parser.add_argument("--version", action="version", version=f"auditor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -19,6 +19,7 @@ from typing import Any
 from auditor.check import Status
 from auditor.history import History, HistoryError
 from auditor.model import Regression
+from auditor.pack import MANIFEST, sha256
 
 BAD = (Status.FAIL, Status.ERROR)
 
@@ -164,7 +165,9 @@ def load_side(reference: str, history_path: Path | None) -> dict[str, Any]:
     folder = Path(reference)
     if (folder / "report.json").is_file():
         try:
-            data: dict[str, Any] = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+            raw = (folder / "report.json").read_bytes()
+            _check_manifest(folder, raw)
+            data: dict[str, Any] = json.loads(raw.decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise DiffError(f"{folder / 'report.json'}: cannot read: {exc}") from None
         return data
@@ -177,6 +180,22 @@ def load_side(reference: str, history_path: Path | None) -> dict[str, Any]:
             return history.snapshot(history.find(reference))
     except HistoryError as exc:
         raise DiffError(str(exc)) from None
+
+
+def _check_manifest(folder: Path, report: bytes) -> None:
+    """The folder's report.json is the one its manifest lists (SHA-256), not one edited since.
+    The manifest's signature is `auditor verify`'s job."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        listed = {a["path"]: a.get("sha256") for a in manifest["artifacts"]}
+    except FileNotFoundError:
+        raise DiffError(f"{folder}: no {MANIFEST}, so its report.json cannot be trusted as it is "
+                        "(a run writes one; an interrupted copy may lack it)") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DiffError(f"{folder / MANIFEST}: not a valid manifest ({type(exc).__name__})") from None
+    if listed.get("report.json") != sha256(report):
+        raise DiffError(f"{folder / 'report.json'}: does not match the SHA-256 in {MANIFEST}; it was changed "
+                        f"after the run (check with `auditor verify {folder}`)")
 
 
 def _fmt(value: Any) -> str:

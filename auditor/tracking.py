@@ -254,18 +254,22 @@ class RunTracking:
         return EXIT_OK if self.exit_zero else code
 
     def print_quiet(self, report: RunReport, stream: TextIO) -> bool:
-        """Regressions (with a baseline) or fails and errors; returns whether anything was printed."""
+        """Regressions and every error (with a baseline), or fails and errors; returns whether
+        anything was printed. An error that persists is still news: the control is not judged."""
         tracking = report.tracking
         lines = []
-        if tracking is not None and tracking.baseline is not None:
+        baseline = tracking is not None and tracking.baseline is not None
+        regressed = {(r.host, r.check_id) for r in tracking.regressions} if tracking is not None else set()
+        if tracking is not None and baseline:
             lines = [_regression_line(r) for r in tracking.regressions]
-        else:
-            for host in report.hosts:
-                if host.error:
+        shown = (Status.ERROR,) if baseline else (Status.FAIL, Status.ERROR)
+        for host in report.hosts:
+            if host.error:
+                if not (baseline and all((host.name, r.check_id) in regressed for r in host.results)):
                     lines.append(f"{host.name}: {host.error_kind}: {host.error}")
-                    continue
-                lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.results
-                          if r.status in (Status.FAIL, Status.ERROR)]
+                continue
+            lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.results
+                      if r.status in shown and (host.name, r.check_id) not in regressed]
         for line in lines:
             stream.write(line + "\n")
         return bool(lines)
@@ -386,6 +390,9 @@ def cmd_history(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if args.history_command == "prune":
         return _prune(args, out)
     since = _since(args.since, "--since")
+    if args.host and not args.check:
+        raise TrackingUsageError("--host needs --check ID: the run list covers every host "
+                                 "(e.g. auditor history --check backups --host web1)")
     with _open(args) as store:
         try:
             if args.check:

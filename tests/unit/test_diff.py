@@ -306,3 +306,33 @@ def test_fail_to_error_and_error_to_fail_without_history_are_listed():
         ("tls", Status.FAIL, Status.ERROR)]
     assert [c.check_id for c in result.new_failures] == ["backups"]
     assert "other status changes (1):\n  web1 tls: fail -> error" in diff.render_text(result)
+
+
+def test_quiet_with_a_baseline_still_prints_errors_that_persist(tmp_path):
+    # Given night 1 where beta's check errors (its file is gone), and night 2 the same
+    work = make_workspace(tmp_path)
+    (work / "beta.age").unlink()
+    audit(work)
+    second, _ = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
+    # Then night 2 has no regression (exit 0), yet --quiet names the error: the control is not judged
+    assert second.rc == 0, second.stderr
+    lines = second.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("beta age_file: error:") and "REGRESSION" not in lines[0]
+
+
+def test_a_run_folder_whose_report_was_edited_is_refused_as_a_side(tmp_path):
+    # Given two real runs, the first one's report.json edited after the run (its manifest not)
+    work = make_workspace(tmp_path)
+    _, first = audit(work)
+    _, second = audit(work)
+    report_path = first / "report.json"
+    report_path.write_text(report_path.read_text().replace('"pass"', '"fail"'))
+    # When it is diffed or used as a baseline
+    diffed = run_cli("diff", str(first), str(second), "-o", str(work / "reports"))
+    judged, _ = audit(work, "--baseline", str(first))
+    # Then both refuse it (exit 2), naming the file and the manifest
+    for done in (diffed, judged):
+        assert done.rc == 2 and "does not match the SHA-256 in manifest.json" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    # And the untouched folder still works as a side
+    assert run_cli("diff", str(second), "last", "-o", str(work / "reports")).rc == 0

@@ -444,3 +444,11 @@ def test_a_new_history_is_0640_and_records_absolute_run_folders(work):
     (run,) = listing.json()
     assert run["run_dir"] == str(next(p for p in (work / "reports").iterdir() if p.is_dir()))
     assert "still on disk:" in dry.stdout and run["run_dir"] in dry.stdout
+
+
+def test_history_host_without_check_is_a_usage_error(work):
+    # Given a history with one run
+    audit(work)
+    # When --host is given without --check, Then it is refused (it used to be ignored silently)
+    done = history_cli(work, "history", "--host", "beta")
+    assert done.rc == 2 and "--host needs --check" in done.stderr and "Traceback" not in done.stderr
