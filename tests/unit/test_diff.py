@@ -222,12 +222,12 @@ def test_an_ad_hoc_run_in_between_is_not_the_nightly_baseline(tmp_path):
     nightly1, first_dir = audit(work)
     ad_hoc, _ = audit(work, "--host", "alpha")
     # When the next nightly run is judged against the previous run, failing only on new regressions
-    nightly2, _ = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
+    nightly2, nightly2_dir = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
     # Then its baseline is the first nightly run (same inventory, same selection): beta's old failure
     # is no regression, nothing is printed and the exit code is 0
     assert (nightly1.rc, ad_hoc.rc) == (1, 0)
     assert nightly2.rc == 0 and "REGRESSION" not in nightly2.stdout, nightly2.stdout + nightly2.stderr
-    report_json = json.loads((sorted((work / "reports").glob("2*"))[-1] / "report.json").read_text())
+    report_json = json.loads((nightly2_dir / "report.json").read_text())
     assert report_json["baseline"]["run"] == first_dir.name
 
 
