@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import re
 import sqlite3
+import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -156,7 +157,7 @@ def _connect(path: Path, timeout: float) -> sqlite3.Connection:
         if created:  # like the run folders (0750): the owner writes, its group may read
             path.chmod(0o640)
     except sqlite3.DatabaseError as exc:
-        raise HistoryError(_explain(path, exc, timeout)) from None
+        raise _failure(path, exc, timeout) from None
     except OSError as exc:
         raise HistoryError(f"{path}: cannot open the history database: {exc.strerror}") from None
     if mode != "wal":
@@ -183,6 +184,15 @@ def _connect_readonly(path: Path, timeout: float) -> sqlite3.Connection:
                        "file, and to write its folder while another run writes the history)")
 
 
+class _Busy(HistoryError):
+    """Locked by another process; opening the database retries these until the timeout."""
+
+
+def _failure(path: Path, exc: sqlite3.Error, timeout: float) -> HistoryError:
+    text = _explain(path, exc, timeout)
+    return _Busy(text) if "locked" in str(exc) or "busy" in str(exc) else HistoryError(text)
+
+
 def _explain(path: Path, exc: sqlite3.Error, timeout: float) -> str:
     text = str(exc)
     if "locked" in text or "busy" in text:
@@ -204,12 +214,22 @@ class History:
         self.path = path
         self.timeout = timeout
         self.readonly = readonly
-        self.db = _connect_readonly(path, timeout) if readonly else _connect(path, timeout)
-        try:
-            self._migrate()
-        except BaseException:
-            self.db.close()
-            raise
+        # SQLite answers "locked" at once, without its busy handler, in a few moments of another
+        # process opening, migrating or closing the file: those are retried up to the timeout.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.db = _connect_readonly(path, timeout) if readonly else _connect(path, timeout)
+                try:
+                    self._migrate()
+                except BaseException:
+                    self.db.close()
+                    raise
+                return
+            except _Busy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def __enter__(self) -> History:
         return self
@@ -226,7 +246,7 @@ class History:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+            raise _failure(self.path, exc, self.timeout) from None
         try:
             yield self.db
         except BaseException:
@@ -236,7 +256,7 @@ class History:
             self.db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             self.db.execute("ROLLBACK")
-            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+            raise _failure(self.path, exc, self.timeout) from None
 
     def version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
@@ -258,7 +278,7 @@ class History:
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
-            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+            raise _failure(self.path, exc, self.timeout) from None
 
     def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
