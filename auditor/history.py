@@ -267,6 +267,10 @@ class History:
                 return
             self._refuse_newer(self.version())
             if self.readonly:
+                with contextlib.suppress(HistoryError):  # upgrade it if this user may write it
+                    History(self.path, self.timeout).close()
+                if self.version() == SCHEMA_VERSION:
+                    return
                 raise HistoryError(f"{self.path}: the history database has schema version {self.version()}; "
                                    f"this auditor reads version {SCHEMA_VERSION}, which the next run with "
                                    "history (by a user who may write the file) upgrades it to")

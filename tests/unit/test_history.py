@@ -452,3 +452,28 @@ def test_history_host_without_check_is_a_usage_error(work):
     # When --host is given without --check, Then it is refused (it used to be ignored silently)
     done = history_cli(work, "history", "--host", "beta")
     assert done.rc == 2 and "--host needs --check" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_reading_an_older_schema_upgrades_it_when_allowed_and_explains_when_not(tmp_path):
+    # Given a schema-2 database holding one run
+    path = tmp_path / "reports" / "history.sqlite"
+    path.parent.mkdir()
+    db = sqlite3.connect(path)
+    db.executescript(history.MIGRATIONS[0] + ";" + history.MIGRATIONS[1])
+    db.execute("INSERT INTO runs (id, run_id, started, finished, complete, tool_version, operator, "
+               "inventory_path, inventory_sha256, run_dir, manifest_sha256, signed, signer_fingerprint, "
+               "totals, baseline) VALUES (1, '20250101T000000Z-aaaaaa', '2025-01-01T00:00:00Z', "
+               "'2025-01-01T00:01:00Z', 1, '0.1.0', 'ops@box', 'inv.yaml', 'ab', '/r', NULL, 0, NULL, '{}', "
+               "NULL)")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    # When a user who may not write it lists the runs, Then a clear error says a run will upgrade it
+    denied = read_only_cli(path.parent, "history", "--history", str(path))
+    assert denied.returncode == 2 and "schema version 2" in denied.stderr and "upgrades" in denied.stderr
+    assert "Traceback" not in denied.stderr
+    # When its owner lists them, Then it is upgraded on the way and the run is listed
+    listing = run_cli("history", "--history", str(path))
+    assert listing.rc == 0 and "20250101T000000Z-aaaaaa" in listing.stdout, listing.stderr
+    with History(path, readonly=True) as store:
+        assert store.version() == history.SCHEMA_VERSION
