@@ -4,14 +4,16 @@ Schema (version in `PRAGMA user_version`, upgraded by the ordered MIGRATIONS bel
 
     runs     one row per run: run_id, started/finished (ISO UTC), complete, tool_version,
              operator, inventory_path + inventory_sha256, run_dir, manifest_sha256,
-             signed + signer_fingerprint, baseline (run id or NULL), totals (JSON)
+             signed + signer_fingerprint, baseline (run id or NULL), totals (JSON), and the
+             run's scope: inventory_abspath, policy_id, selection (JSON of --host/--group/--check)
     hosts    per run x host: reachable, error_kind, status
     results  per run x host x check: status, original_status (when waived), summary,
              waiver_justification, values (JSON, already redacted), key_values (JSON: the
              check's trend values) and key_value (its first numeric trend value, for sparklines)
 
 WAL journal; writers take the database with BEGIN IMMEDIATE and wait up to a busy timeout,
-so concurrent runs queue instead of corrupting it. Values come from results that the
+so concurrent runs queue instead of corrupting it. Readers (history, diff, baselines, trends)
+open it read-only, so a user who may only read the file can use them. Values come from results that the
 runner has already redacted; nothing else about a host is stored.
 """
 
