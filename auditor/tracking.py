@@ -111,8 +111,9 @@ def add_commands(sub: Any) -> None:
     sched = sub.add_parser("schedule",
                            help="print a systemd service + timer or a cron line for nightly audits")
     sched.add_argument("--print", dest="kind", required=True,
-                       choices=("systemd", "systemd-service", "systemd-timer", "cron"),
-                       help="systemd: service and timer, one after the other; or just one of them; or cron")
+                       choices=("systemd", "systemd-service", "systemd-timer", "cron", "notify-env"),
+                       help="systemd: service and timer, one after the other; or just one of them; or cron; "
+                            "notify-env: the environment file with the --notify targets")
     sched.add_argument("-i", "--inventory", type=Path, default=Path("inventory.yaml"))
     sched.add_argument("-o", "--output", type=Path, default=Path("reports"))
     sched.add_argument("--user", default="auditor", help="the unprivileged user that runs the audit")
@@ -120,8 +121,8 @@ def add_commands(sub: Any) -> None:
     sched.add_argument("--binary", default="", metavar="PATH",
                        help="absolute path of the auditor program the service runs (default: this one)")
     sched.add_argument("--notify", action="append", default=[], metavar="TARGET",
-                       help="alert targets for the nightly run (repeatable); systemd: printed as an "
-                            "environment file for /etc/auditor/notify.env, cron: in the cron file")
+                       help="alert targets for the nightly run (repeatable); systemd: the unit reads "
+                            "them from /etc/auditor/notify.env (--print notify-env), cron: in the cron file")
 
 
 def history_path(args: argparse.Namespace) -> Path | None:
@@ -500,12 +501,17 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     try:
         if args.kind == "cron":
             out.write(schedule.cron(plan))
+        elif args.kind == "notify-env":
+            if not plan.notify:
+                raise TrackingUsageError("--print notify-env needs the targets: --notify TARGET (repeatable)")
+            out.write(schedule.notify_env(plan))
         else:
             units = schedule.systemd(plan)
             wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
             out.write("\n".join(units[name] for name in wanted.get(args.kind, list(units))))
             if plan.notify and args.kind != "systemd-timer":
-                out.write("\n" + schedule.notify_env(plan))
+                _warn(f"the service reads its alert targets from {plan.env_file}: write it with "
+                      "`auditor schedule --print notify-env --notify …` and install it 0600 root")
     except schedule.ScheduleError as exc:
         raise TrackingUsageError(str(exc)) from None
     return 0

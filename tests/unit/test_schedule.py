@@ -115,6 +115,7 @@ def test_paths_are_quoted_for_systemd_and_the_shell():
     (("--print", "systemd", "--on-calendar", "daily\nExecStartPre=/bin/sh"), "not a systemd calendar"),
     (("--print", "systemd", "--binary", "venv/bin/auditor"), "absolute path"),
     (("--print", "cron", "--notify", "webhook:https://h.example.test/a b"), "space or a control"),
+    (("--print", "notify-env",), "needs the targets"),
 ])
 def test_bad_schedule_options_are_usage_errors(args, message):
     done = run_cli("schedule", *args)
@@ -132,10 +133,12 @@ def test_binary_and_notify_targets_reach_the_units_without_leaking_the_secret(tm
     args = ("-i", "/etc/auditor/inv.yaml", "-o", "/var/lib/auditor/r", "--binary", str(program),
             "--notify", hook, "--notify", mail)
     service = run_cli("schedule", "--print", "systemd-service", *args)
+    env = run_cli("schedule", "--print", "notify-env", *args)
     cron = run_cli("schedule", "--print", "cron", *args)
-    assert service.rc == 0 and cron.rc == 0, service.stderr + cron.stderr
+    assert service.rc == 0 and env.rc == 0 and cron.rc == 0, service.stderr + env.stderr + cron.stderr
     # Then ExecStart runs that program, and the targets are in an environment file, not in the unit
-    unit, _, env_file = service.stdout.partition("\n# /etc/auditor/notify.env")
+    unit, env_file = service.stdout, env.stdout
+    assert "--print notify-env" in service.stderr and "Planted-Hook-Token-7" not in service.stderr
     assert f"ExecStart={program} run " in unit
     assert "EnvironmentFile=/etc/auditor/notify.env\n" in unit and "Planted-Hook-Token-7" not in unit
     assert f"AUDITOR_NOTIFY={hook} {mail}\n" in env_file and "0600" in env_file
