@@ -58,7 +58,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="auditor",
         description="Collect evidence that promised security controls hold on your servers.",
         epilog="exit codes: 0 all pass/skip/manual, 1 a check failed, 2 usage or inventory "
-               "error, 3 a host unreachable or a result error, 130 interrupted",
+               "error, 3 a host unreachable or a result error, 130 interrupted; with --fail-on new 1 and 3 "
+               "count only regressions against --baseline; --exit-zero makes all but 2 exit 0",
     )
     parser.add_argument("--version", action="version", version=f"auditor {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -350,7 +351,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     signer = _signer(args)
     started = _utc_now()
-    tracked = tracking.prepare(args, inv, checks, loaded.checks, started)
+    tracked = tracking.prepare(args, inv, checks, loaded.checks, started, plan)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     run_dir = args.output / run_id
     try:

@@ -3,7 +3,9 @@
 Both sides are report.json-shaped dicts: a run folder's report.json, a run recorded in the
 history (History.snapshot) or the run in progress (json_report.to_dict). The older run is
 the base, whichever order they are named in. A *regression* is a result that is fail or
-error now and was neither in the base (a new host or a new check included).
+error now and was neither in the base (a new host or a new check included). An error in the
+base says nothing about the control, so a fail after it is judged against the check's last
+verdict before the error (from the history), or counts as new when none is known.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from auditor.check import Status
 from auditor.history import History, HistoryError
 from auditor.model import Regression
+from auditor.pack import MANIFEST, sha256
 
 BAD = (Status.FAIL, Status.ERROR)
 
@@ -48,9 +51,11 @@ class Diff:
     new_errors: tuple[Change, ...]
     newly_waived: tuple[Change, ...]
     waiver_expired: tuple[Change, ...]
+    other_changes: tuple[Change, ...]  # every other status change (fail -> error, pass -> manual, ...)
     hosts_added: tuple[str, ...]
     hosts_removed: tuple[str, ...]
     changed_values: tuple[ValueChange, ...]
+    scope_note: str | None = None  # set when the runs audited different scopes (only shared results compared)
 
     @property
     def regressions(self) -> tuple[Regression, ...]:
@@ -71,6 +76,15 @@ def _status(result: Mapping[str, Any] | None) -> Status | None:
     return Status(result["status"]) if result is not None else None
 
 
+def _verdict(result: Mapping[str, Any] | None) -> Status | None:
+    """What a base result tells about the control: an error says nothing, so the check's last
+    verdict before it counts (recorded by History.snapshot); none known: the error itself."""
+    status = _status(result)
+    if status is Status.ERROR and result is not None and result.get("verdict_before_error"):
+        return Status(result["verdict_before_error"])
+    return status
+
+
 def compare(a: Mapping[str, Any], b: Mapping[str, Any],
             trend_keys: Mapping[str, tuple[str, ...]] | None = None) -> Diff:
     """The drift from the older of two reports to the newer.
@@ -79,7 +93,8 @@ def compare(a: Mapping[str, Any], b: Mapping[str, Any],
     every numeric value of a check the registry does not know.
     """
     base, current = sorted((a, b), key=_age)
-    return drift(base, current, trend_keys)
+    scopes = [r["run"].get("scope") for r in (base, current)]
+    return drift(base, current, trend_keys, restrict=None not in scopes and scopes[0] != scopes[1])
 
 
 def _age(report: Mapping[str, Any]) -> tuple[str, str, int]:
@@ -89,35 +104,50 @@ def _age(report: Mapping[str, Any]) -> tuple[str, str, int]:
 
 
 def drift(base: Mapping[str, Any], current: Mapping[str, Any],
-          trend_keys: Mapping[str, tuple[str, ...]] | None = None) -> Diff:
-    """The drift from `base` to `current`, in that order (a run against its baseline)."""
+          trend_keys: Mapping[str, tuple[str, ...]] | None = None, restrict: bool = False) -> Diff:
+    """The drift from `base` to `current`, in that order (a run against its baseline).
+
+    `restrict`: the runs audited different scopes (another inventory, policy or --host/--check
+    choice), so a result only one of them has says nothing; only shared results are compared."""
     old, new = _results(base), _results(current)
-    changes: dict[str, list[Change]] = {k: [] for k in ("fail", "resolved", "error", "waived", "expired")}
+    if restrict:
+        old = {k: v for k, v in old.items() if k in new}
+        new = {k: v for k, v in new.items() if k in old}
+    changes: dict[str, list[Change]] = {k: [] for k in ("fail", "resolved", "error", "waived", "expired",
+                                                        "other")}
     values: list[ValueChange] = []
     for key in sorted(old.keys() | new.keys()):
         host, check_id = key
         before, after = _status(old.get(key)), _status(new.get(key))
         summary = str((new.get(key) or old.get(key) or {}).get("summary", ""))
         change = Change(host, check_id, before, after, summary)
-        if after is Status.FAIL and before not in BAD:
-            changes["fail"].append(change)
-        if after is Status.ERROR and before not in BAD:
-            changes["error"].append(change)
-        if before is Status.FAIL and after is not None and after not in BAD:
-            changes["resolved"].append(change)
-        if after is Status.WAIVED and before is not Status.WAIVED:
-            changes["waived"].append(change)
-        if before is Status.WAIVED and after is not None and after is not Status.WAIVED:
-            changes["expired"].append(change)
+        verdict = _verdict(old.get(key))  # pass -> error -> fail is a new failure; fail -> error -> fail not
+        sorted_into = 0
+        for name, applies in (
+                ("fail", after is Status.FAIL and verdict is not Status.FAIL),
+                ("error", after is Status.ERROR and before not in BAD),
+                ("resolved", before is Status.FAIL and after is not None and after not in BAD),
+                ("waived", after is Status.WAIVED and before is not Status.WAIVED),
+                ("expired", before is Status.WAIVED and after is not None and after is not Status.WAIVED)):
+            if applies:
+                changes[name].append(change)
+                sorted_into += 1
+        if not sorted_into and before is not None and after is not None and before is not after:
+            changes["other"].append(change)
         if key in old and key in new:
             values.extend(_value_changes(host, check_id, old[key].get("values") or {},
                                          new[key].get("values") or {}, (trend_keys or {}).get(check_id)))
     old_hosts = {h["name"] for h in base.get("hosts", [])}
     new_hosts = {h["name"] for h in current.get("hosts", [])}
+    note = None
+    if restrict:
+        old_hosts = new_hosts = old_hosts & new_hosts
+        note = (f"runs {base['run']['id']} and {current['run']['id']} audited different scopes (inventory, "
+                f"policy or --host/--group/--check); only the {len(old)} result(s) both have are compared")
     return Diff(str(base["run"]["id"]), str(current["run"]["id"]), tuple(changes["fail"]),
                 tuple(changes["resolved"]), tuple(changes["error"]), tuple(changes["waived"]),
-                tuple(changes["expired"]), tuple(sorted(new_hosts - old_hosts)),
-                tuple(sorted(old_hosts - new_hosts)), tuple(values))
+                tuple(changes["expired"]), tuple(changes["other"]), tuple(sorted(new_hosts - old_hosts)),
+                tuple(sorted(old_hosts - new_hosts)), tuple(values), note)
 
 
 def _value_changes(host: str, check_id: str, before: Mapping[str, Any], after: Mapping[str, Any],
@@ -135,7 +165,9 @@ def load_side(reference: str, history_path: Path | None) -> dict[str, Any]:
     folder = Path(reference)
     if (folder / "report.json").is_file():
         try:
-            data: dict[str, Any] = json.loads((folder / "report.json").read_text(encoding="utf-8"))
+            raw = (folder / "report.json").read_bytes()
+            _check_manifest(folder, raw)
+            data: dict[str, Any] = json.loads(raw.decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise DiffError(f"{folder / 'report.json'}: cannot read: {exc}") from None
         return data
@@ -144,10 +176,26 @@ def load_side(reference: str, history_path: Path | None) -> dict[str, Any]:
     if history_path is None:
         raise DiffError(f"{reference!r} is not a run folder, and history is off (--no-history)")
     try:
-        with History(history_path, create=False) as history:
+        with History(history_path, readonly=True) as history:
             return history.snapshot(history.find(reference))
     except HistoryError as exc:
         raise DiffError(str(exc)) from None
+
+
+def _check_manifest(folder: Path, report: bytes) -> None:
+    """The folder's report.json is the one its manifest lists (SHA-256), not one edited since.
+    The manifest's signature is `auditor verify`'s job."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        listed = {a["path"]: a.get("sha256") for a in manifest["artifacts"]}
+    except FileNotFoundError:
+        raise DiffError(f"{folder}: no {MANIFEST}, so its report.json cannot be trusted as it is "
+                        "(a run writes one; an interrupted copy may lack it)") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DiffError(f"{folder / MANIFEST}: not a valid manifest ({type(exc).__name__})") from None
+    if listed.get("report.json") != sha256(report):
+        raise DiffError(f"{folder / 'report.json'}: does not match the SHA-256 in {MANIFEST}; it was changed "
+                        f"after the run (check with `auditor verify {folder}`)")
 
 
 def _fmt(value: Any) -> str:
@@ -156,6 +204,8 @@ def _fmt(value: Any) -> str:
 
 def render_text(diff: Diff) -> str:
     lines = [f"base {diff.base} -> current {diff.current}"]
+    if diff.scope_note:
+        lines.append(f"note: {diff.scope_note}")
 
     def section(title: str, changes: tuple[Change, ...]) -> None:
         if changes:
@@ -168,6 +218,7 @@ def render_text(diff: Diff) -> str:
     section("resolved failures", diff.resolved_failures)
     section("newly waived", diff.newly_waived)
     section("waiver expired or removed", diff.waiver_expired)
+    section("other status changes", diff.other_changes)
     if diff.hosts_added:
         lines.append(f"hosts added: {', '.join(diff.hosts_added)}")
     if diff.hosts_removed:
@@ -190,9 +241,10 @@ def to_dict(diff: Diff) -> dict[str, Any]:
         "base": diff.base, "current": diff.current,
         "new_failures": changes(diff.new_failures), "new_errors": changes(diff.new_errors),
         "resolved_failures": changes(diff.resolved_failures), "newly_waived": changes(diff.newly_waived),
-        "waiver_expired": changes(diff.waiver_expired),
+        "waiver_expired": changes(diff.waiver_expired), "other_changes": changes(diff.other_changes),
         "hosts_added": list(diff.hosts_added), "hosts_removed": list(diff.hosts_removed),
         "changed_values": [{"host": v.host, "check": v.check_id, "key": v.key, "before": v.before,
                             "after": v.after} for v in diff.changed_values],
         "regressions": len(diff.regressions),
+        "scope_note": diff.scope_note,
     }

@@ -4,23 +4,28 @@ Schema (version in `PRAGMA user_version`, upgraded by the ordered MIGRATIONS bel
 
     runs     one row per run: run_id, started/finished (ISO UTC), complete, tool_version,
              operator, inventory_path + inventory_sha256, run_dir, manifest_sha256,
-             signed + signer_fingerprint, baseline (run id or NULL), totals (JSON)
+             signed + signer_fingerprint, baseline (run id or NULL), totals (JSON), and the
+             run's scope: inventory_abspath, policy_id, selection (JSON of --host/--group/--check)
     hosts    per run x host: reachable, error_kind, status
     results  per run x host x check: status, original_status (when waived), summary,
              waiver_justification, values (JSON, already redacted), key_values (JSON: the
              check's trend values) and key_value (its first numeric trend value, for sparklines)
 
 WAL journal; writers take the database with BEGIN IMMEDIATE and wait up to a busy timeout,
-so concurrent runs queue instead of corrupting it. Values come from results that the
+so concurrent runs queue instead of corrupting it. Readers (history, diff, baselines, trends)
+open it read-only, so a user who may only read the file can use them. Values come from results that the
 runner has already redacted; nothing else about a host is stored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import re
 import sqlite3
+import time
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -80,12 +85,42 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE results ADD COLUMN key_value REAL;
     CREATE INDEX results_series ON results(check_id, host, run);
     """,
+    # 3: a run's scope (absolute inventory path, policy id, --host/--group/--check), so that a
+    # baseline is the previous run of the same audit and not whatever ran last into the folder
+    """
+    ALTER TABLE runs ADD COLUMN inventory_abspath TEXT;
+    ALTER TABLE runs ADD COLUMN policy_id TEXT;
+    ALTER TABLE runs ADD COLUMN selection TEXT;
+    UPDATE runs SET inventory_abspath = inventory_path WHERE inventory_path LIKE '/%';
+    CREATE INDEX runs_scope ON runs(inventory_abspath, started);
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class HistoryError(Exception):
     """The history database cannot be used; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a run audited: runs of the same scope are each other's baselines."""
+
+    inventory: str  # absolute path of the inventory file
+    policy: str | None  # the audited policy's id
+    selection: str  # the --host/--group/--check choice, as canonical JSON ("{}" for everything)
+
+    @staticmethod
+    def of(inventory: Path, policy: str | None, hosts: Sequence[str] = (), groups: Sequence[str] = (),
+           checks: Sequence[str] = ()) -> Scope:
+        chosen = {k: sorted(v) for k, v in (("hosts", hosts), ("groups", groups), ("checks", checks)) if v}
+        return Scope(str(inventory.absolute()), policy, json.dumps(chosen, sort_keys=True))
+
+    def describe(self) -> str:
+        chosen = json.loads(self.selection)
+        flags = " ".join(f"--{k[:-1]} {v}" for k, values in chosen.items() for v in values)
+        return f"{self.inventory}" + (f" policy {self.policy}" if self.policy else "") + (
+            f" {flags}" if flags else "")
 
 
 @dataclass(frozen=True)
@@ -100,6 +135,7 @@ class RunRow:
     signed: bool
     baseline: str | None
     totals: Mapping[str, int]
+    scope: Scope | None = None  # None: recorded before schema 3 with a relative inventory path
 
 
 @dataclass(frozen=True)
@@ -116,17 +152,47 @@ class SeriesRow:
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
         db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
         db.execute("PRAGMA foreign_keys = ON")
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if created:  # like the run folders (0750): the owner writes, its group may read
+            path.chmod(0o640)
     except sqlite3.DatabaseError as exc:
-        raise HistoryError(_explain(path, exc, timeout)) from None
+        raise _failure(path, exc, timeout) from None
     except OSError as exc:
         raise HistoryError(f"{path}: cannot open the history database: {exc.strerror}") from None
     if mode != "wal":
         db.close()
         raise HistoryError(f"{path}: the history database cannot use WAL (journal mode {mode})")
     return db
+
+
+def _connect_readonly(path: Path, timeout: float) -> sqlite3.Connection:
+    """For reading only (history, diff, a baseline, trends): works for a user who may read the
+    file but not write it or its folder. A WAL reader needs the -shm file, which only a writer
+    can create; when no writer is active (no -wal file) the database is read as immutable."""
+    uri = "file:" + urllib.parse.quote(str(path.absolute()))
+    for options in ("?mode=ro", "?mode=ro&immutable=1"):
+        try:
+            db = sqlite3.connect(uri + options, timeout=timeout, isolation_level=None, uri=True)
+            db.execute("PRAGMA user_version").fetchone()
+            return db
+        except sqlite3.DatabaseError as exc:
+            error = exc
+            if path.with_name(path.name + "-wal").exists():  # a writer is busy: immutable would be wrong
+                break
+    raise HistoryError(_explain(path, error, timeout) + " (opened read-only; a reader needs to read the "
+                       "file, and to write its folder while another run writes the history)")
+
+
+class _Busy(HistoryError):
+    """Locked by another process; opening the database retries these until the timeout."""
+
+
+def _failure(path: Path, exc: sqlite3.Error, timeout: float) -> HistoryError:
+    text = _explain(path, exc, timeout)
+    return _Busy(text) if "locked" in str(exc) or "busy" in str(exc) else HistoryError(text)
 
 
 def _explain(path: Path, exc: sqlite3.Error, timeout: float) -> str:
@@ -142,18 +208,30 @@ def _explain(path: Path, exc: sqlite3.Error, timeout: float) -> str:
 class History:
     """An open history database; use as a context manager."""
 
-    def __init__(self, path: Path, timeout: float = BUSY_TIMEOUT_S, create: bool = True) -> None:
-        if not create and not path.exists():
+    def __init__(self, path: Path, timeout: float = BUSY_TIMEOUT_S, create: bool = True,
+                 readonly: bool = False) -> None:
+        if (readonly or not create) and not path.exists():
             raise HistoryError(f"{path}: no history database here yet (a run with history writes one; "
                                "--history PATH names another)")
         self.path = path
         self.timeout = timeout
-        self.db = _connect(path, timeout)
-        try:
-            self._migrate()
-        except BaseException:
-            self.db.close()
-            raise
+        self.readonly = readonly
+        # SQLite answers "locked" at once, without its busy handler, in a few moments of another
+        # process opening, migrating or closing the file: those are retried up to the timeout.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.db = _connect_readonly(path, timeout) if readonly else _connect(path, timeout)
+                try:
+                    self._migrate()
+                except BaseException:
+                    self.db.close()
+                    raise
+                return
+            except _Busy:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
 
     def __enter__(self) -> History:
         return self
@@ -170,7 +248,7 @@ class History:
         try:
             self.db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+            raise _failure(self.path, exc, self.timeout) from None
         try:
             yield self.db
         except BaseException:
@@ -180,7 +258,7 @@ class History:
             self.db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
             self.db.execute("ROLLBACK")
-            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+            raise _failure(self.path, exc, self.timeout) from None
 
     def version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
@@ -189,21 +267,34 @@ class History:
         try:
             if self.version() == SCHEMA_VERSION:
                 return
+            self._refuse_newer(self.version())
+            if self.readonly:
+                with contextlib.suppress(HistoryError):  # upgrade it if this user may write it
+                    History(self.path, self.timeout).close()
+                if self.version() == SCHEMA_VERSION:
+                    return
+                raise HistoryError(f"{self.path}: the history database has schema version {self.version()}; "
+                                   f"this auditor reads version {SCHEMA_VERSION}, which the next run with "
+                                   "history (by a user who may write the file) upgrades it to")
             with self._writing() as db:
                 current = self.version()  # re-read under the lock: another process may have migrated
-                if current > SCHEMA_VERSION:
-                    raise HistoryError(
-                        f"{self.path}: the history database has schema version {current}, newer than "
-                        f"this auditor understands ({SCHEMA_VERSION}); upgrade auditor or use --history "
-                        "for another file")
+                self._refuse_newer(current)
                 for version in range(current, SCHEMA_VERSION):
                     for statement in _statements(MIGRATIONS[version]):
                         db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
-            raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+            raise _failure(self.path, exc, self.timeout) from None
 
-    def record(self, report: RunReport, run_dir: Path, manifest_sha256: str | None) -> int:
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise HistoryError(
+                f"{self.path}: the history database has schema version {version}, newer than "
+                f"this auditor understands ({SCHEMA_VERSION}); upgrade auditor or use --history "
+                "for another file")
+
+    def record(self, report: RunReport, run_dir: Path, manifest_sha256: str | None,
+               scope: Scope | None = None) -> int:
         """Store a finished run (after its manifest exists); returns the run's row id."""
         trend_keys = {c.id: c.trend_values for c in report.checks}
         baseline = report.tracking.baseline if report.tracking else None
@@ -212,12 +303,15 @@ class History:
                 cursor = db.execute(
                     "INSERT INTO runs (run_id, started, finished, complete, tool_version, operator, "
                     "inventory_path, inventory_sha256, run_dir, manifest_sha256, signed, signer_fingerprint, "
-                    "totals, baseline) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    "totals, baseline, inventory_abspath, policy_id, selection) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (report.run_id, report.started, report.finished, int(report.complete),
                      report.tool_version, report.operator, report.inventory_path, report.inventory_sha256,
-                     str(run_dir),
+                     str(run_dir.absolute()),
                      manifest_sha256, int(report.signer_fingerprint is not None), report.signer_fingerprint,
-                     json.dumps(report.totals(), sort_keys=True), baseline))
+                     json.dumps(report.totals(), sort_keys=True), baseline,
+                     scope.inventory if scope else None, scope.policy if scope else None,
+                     scope.selection if scope else None))
                 run = cursor.lastrowid
                 db.executemany(
                     "INSERT INTO hosts (run, host, reachable, error_kind, status) VALUES (?,?,?,?,?)",
@@ -236,22 +330,45 @@ class History:
 
     def runs(self, since: str | None = None, limit: int | None = None) -> list[RunRow]:
         """Runs, newest first."""
-        sql = ("SELECT id, run_id, started, finished, complete, run_dir, manifest_sha256, signed, baseline, "
-               "totals FROM runs WHERE started >= ? ORDER BY started DESC, id DESC LIMIT ?")
-        params = (since or "", -1 if limit is None else limit)
-        return [RunRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], bool(r[7]), r[8], json.loads(r[9]))
-                for r in self._read(sql, params)]
+        return self._runs("started >= ?", (since or "",), limit)
+
+    def _runs(self, where: str, params: tuple[Any, ...], limit: int | None = None) -> list[RunRow]:
+        # `where` is always one of this class's fixed fragments; values go in as parameters
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY started DESC, id DESC LIMIT ?"  # noqa: S608
+        return [_run_row(r) for r in self._read(sql, (*params, -1 if limit is None else limit))]
+
+    def baseline(self, scope: Scope | None, before: RunRow | None = None) -> tuple[RunRow, bool] | None:
+        """The newest complete run of the same inventory and policy (older than `before`), and
+        whether it also had the same --host/--group/--check selection (preferred when one exists).
+
+        Without a scope (a run recorded before schema 3), the newest complete run."""
+        older, edge = "", tuple[Any, ...]()
+        if before is not None:
+            older, edge = " AND (started < ? OR (started = ? AND id < ?))", (before.started, before.started,
+                                                                             before.id)
+        if scope is None:
+            rows = self._runs("complete = 1" + older, edge, 1)
+            return (rows[0], False) if rows else None
+        same = "complete = 1 AND inventory_abspath = ? AND policy_id IS ?"
+        for where, exact in ((same + " AND selection = ?", True), (same, False)):
+            params = (scope.inventory, scope.policy) + ((scope.selection,) if exact else ())
+            rows = self._runs(where + older, (*params, *edge), 1)
+            if rows:
+                return rows[0], exact
+        return None
 
     def find(self, reference: str) -> RunRow:
-        """A run by id, or `last` (newest) / `previous` (the one before it)."""
+        """A run by id, or `last` (newest) / `previous` (the baseline `last` was judged against:
+        the newest complete run before it of the same inventory, policy and selection)."""
         if reference in ("last", "previous"):
-            rows = self.runs(limit=2)
-            index = 0 if reference == "last" else 1
-            if len(rows) <= index:
-                raise HistoryError(f"{self.path}: no {reference} run recorded yet "
-                                   f"({len(rows)} run(s) in the history)")
-            return rows[index]
-        rows = [r for r in self.runs() if r.run_id == reference]
+            newest = self._runs("1", (), 1)
+            found = (newest[0], True) if newest and reference == "last" else (
+                self.baseline(newest[0].scope, before=newest[0]) if newest else None)
+            if found is None:
+                raise HistoryError(f"{self.path}: no {reference} run recorded yet"
+                                   + (" of the same inventory and policy as the last run" if newest else ""))
+            return found[0]
+        rows = self._runs("run_id = ?", (reference,), 1)
         if not rows:
             raise HistoryError(f"{self.path}: no run {reference!r} in the history (see `auditor history`)")
         return rows[0]
@@ -271,8 +388,23 @@ class History:
                 "check": check_id, "status": status, "original_status": original, "summary": summary,
                 "waiver": {"justification": justification} if justification else None,
                 "values": json.loads(values)})
+            if status == Status.ERROR.value:  # what the check last found, for drift after a bad night
+                last = self._verdict_before(run.id, host, check_id)
+                hosts[host]["results"][-1]["verdict_before_error"] = last
+        scope = run.scope
         return {"run": {"id": run.run_id, "started": run.started, "finished": run.finished,
-                        "history_row": run.id}, "hosts": list(hosts.values())}
+                        "history_row": run.id,
+                        "scope": {"inventory": scope.inventory, "policy": scope.policy,
+                                  "selection": scope.selection} if scope else None},
+                "hosts": list(hosts.values())}
+
+    def _verdict_before(self, run: int, host: str, check_id: str) -> str | None:
+        """The newest status other than error of a host x check in complete runs before `run`."""
+        rows = self._read("SELECT results.status FROM results JOIN runs ON runs.id = results.run "
+                          "WHERE results.check_id = ? AND results.host = ? AND results.run < ? "
+                          "AND results.status != 'error' AND runs.complete = 1 "
+                          "ORDER BY results.run DESC LIMIT 1", (check_id, host, run))
+        return str(rows[0][0]) if rows else None
 
     def series(self, check_id: str, host: str | None = None, since: str | None = None) -> list[SeriesRow]:
         """Status and trend values of one check over time, oldest first."""
@@ -303,7 +435,8 @@ class History:
     def prune(self, before: str, dry_run: bool) -> tuple[list[RunRow], int]:
         """Delete runs started before `before` (ISO); returns them and the result rows removed."""
         try:
-            with self._writing() as db:
+            # A dry run only reads, so a user who may not write the database can ask too
+            with contextlib.nullcontext(self.db) if dry_run else self._writing() as db:
                 old = [r for r in self.runs() if r.started < before]
                 ids = [(r.id,) for r in old]
                 rows = sum(int(db.execute("SELECT count(*) FROM results WHERE run = ?", i).fetchone()[0])
@@ -319,6 +452,15 @@ class History:
             return self.db.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
             raise HistoryError(_explain(self.path, exc, self.timeout)) from None
+
+
+_RUN_COLUMNS = ("id, run_id, started, finished, complete, run_dir, manifest_sha256, signed, baseline, "
+                "totals, inventory_abspath, policy_id, selection")
+
+
+def _run_row(r: tuple[Any, ...]) -> RunRow:
+    scope = Scope(r[10], r[11], r[12] or "{}") if r[10] else None
+    return RunRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], bool(r[7]), r[8], json.loads(r[9]), scope)
 
 
 def _statements(script: str) -> list[str]:

@@ -174,4 +174,3 @@ class Tracking:
     regressions: tuple[Regression, ...] = ()
     notifications: tuple[Notification, ...] = ()
     trends: Mapping[tuple[str, str], tuple[TrendPoint, ...]] = field(default_factory=dict)  # (host, check)
-    history_error: str | None = None

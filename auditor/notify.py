@@ -15,6 +15,7 @@ reports and logs show only scheme://host/… .
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import smtplib
@@ -25,7 +26,10 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 from typing import Any
 
 from auditor.model import Notification, Regression, RunReport
@@ -57,9 +61,13 @@ def parse_target(text: str) -> Target:
     if not text.startswith(_SCHEMES):
         raise NotifyError(f"--notify {mask(text)}: expected webhook:https://…, smtp://host:port?to=…&from=… "
                           "or smtps://…")
+    if any(ch.isspace() or not ch.isprintable() for ch in text):
+        raise NotifyError(f"--notify {mask(text)}: the target contains a space or a control character; "
+                          "percent-encode it (%20) or quote the whole target for the shell")
     if text.startswith("webhook:"):
         url = text[len("webhook:"):]
         parts = urllib.parse.urlsplit(url)
+        _port(parts, text)
         if parts.username or parts.password:
             raise NotifyError(f"--notify {mask(text)}: user:password@ in a webhook URL is not supported")
         if not parts.hostname:
@@ -75,15 +83,41 @@ def parse_target(text: str) -> Target:
     if not query.get("to") or not query.get("from"):
         raise NotifyError(f"--notify {mask(text)}: name the recipients and sender: "
                           "?to=ops@example&from=auditor@example")
-    try:
-        parts.port  # noqa: B018 - parsing the port validates it
-    except ValueError:
-        raise NotifyError(f"--notify {mask(text)}: the port is not a number") from None
+    _port(parts, text)
+    for name in ("from", "to"):
+        for value in query[name]:
+            for address in value.split(","):
+                _address(address.strip(), name, text)
     return Target("smtp", text, mask(text))
 
 
+def _port(parts: urllib.parse.SplitResult, text: str) -> None:
+    try:
+        parts.port  # noqa: B018 - parsing the port validates it
+    except ValueError:
+        raise NotifyError(f"--notify {mask(text)}: the port is not a number from 1 to 65535") from None
+
+
+def _address(address: str, name: str, text: str) -> None:
+    """One plain mail address (no display name, no header injection), or a usage error."""
+    problem = ""
+    if not address or any(ch in address for ch in "\r\n<>\"") or any(not ch.isprintable() for ch in address):
+        problem = "is empty or holds a line break, quote or angle bracket"
+    else:
+        try:
+            parsed = Address(addr_spec=address)
+            if not parsed.username or not parsed.domain:
+                problem = "needs a user and a domain"
+        except (ValueError, IndexError, HeaderParseError) as exc:
+            problem = str(exc) or "is not an address"
+    if problem:
+        raise NotifyError(f"--notify {mask(text)}: {name}= address {address!r} {problem}; write a plain "
+                          "address like ops@example.org")
+
+
 def mask(text: str) -> str:
-    """scheme://host[:port]/… — drops userinfo, path, query: where secrets hide in webhook URLs."""
+    """scheme://host[:port]/…[hash] — drops userinfo, path, query (where secrets hide in webhook
+    URLs); six hex digits of the URL's SHA-256 tell several targets on one host apart."""
     prefix = "webhook:" if text.startswith("webhook:") else ""
     parts = urllib.parse.urlsplit(text[len(prefix):])
     host = parts.hostname or "?"
@@ -91,8 +125,14 @@ def mask(text: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         port = ""
-    rest = "/…" if parts.path.strip("/") or parts.query else ""
+    tag = hashlib.sha256(text.encode()).hexdigest()[:6]
+    rest = f"/…[{tag}]" if parts.path.strip("/") or parts.query else ""
     return f"{prefix}{parts.scheme}://{host}{port}{rest}"
+
+
+def slack_escape(text: str) -> str:
+    """Slack reads <…> as links and mentions (`<!channel>`); host output must stay plain text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def summary(report: RunReport, regressions: Sequence[Regression], report_path: str,
@@ -103,9 +143,11 @@ def summary(report: RunReport, regressions: Sequence[Regression], report_path: s
              + (f" against {baseline}" if baseline else "")]
     lines += [f"• {r.host} {r.check_id}: {r.baseline_status.value if r.baseline_status else 'new'} → "
               f"{r.status.value}: {r.summary}" for r in regressions]
+    lines.append(f"{totals['hosts']} host(s), {totals['hosts_unreachable']} unreachable; results: "
+                 + ", ".join(f"{count} {status}" for status, count in counts.items()))
     lines.append(f"report: {report_path}")
     return {
-        "text": "\n".join(lines),  # what Slack (and compatible hooks) display
+        "text": "\n".join(lines),  # what Slack (and compatible hooks) display; escaped when posted
         "run_id": report.run_id,
         "started": report.started,
         "baseline": baseline,
@@ -127,14 +169,33 @@ class _Permanent(Exception):
     """A refusal that retrying will not change (HTTP 4xx other than 429, bad credentials)."""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would turn the POST into a body-less GET and still look delivered: refuse it."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _post(target: Target, payload: Mapping[str, Any], timeout: float) -> str:
-    request = urllib.request.Request(target.url, data=json.dumps(payload).encode(), method="POST",  # noqa: S310
+    body = {**payload, "text": slack_escape(str(payload["text"]))}
+    request = urllib.request.Request(target.url, data=json.dumps(body).encode(), method="POST",  # noqa: S310
                                      headers={"Content-Type": "application/json",
                                               "User-Agent": "auditor"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
+        with _OPENER.open(request, timeout=timeout) as response:
             return f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, ssl.SSLCertVerificationError):
+            raise exc.reason from None  # not retried (see send)
+        if not isinstance(exc, urllib.error.HTTPError):
+            raise
+        if 300 <= exc.code < 400:
+            raise _Permanent(f"HTTP {exc.code}: redirects are not followed (a POST would arrive as a GET "
+                             "without the summary); use the final URL") from None
         if exc.code == 429 or exc.code >= 500:
             raise _Transient(f"HTTP {exc.code}") from None
         raise _Permanent(f"HTTP {exc.code}") from None
@@ -148,6 +209,9 @@ def _mail(target: Target, payload: Mapping[str, Any], timeout: float) -> str:
     message["Subject"] = f"auditor: {len(payload['regressions'])} regression(s) in run {payload['run_id']}"
     message["From"] = query["from"][0]
     message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(usegmt=True)
+    # The sender's domain, not the local host name: make_msgid() would look that up in DNS
+    message["Message-ID"] = make_msgid("auditor", domain=query["from"][0].rpartition("@")[2])
     message.set_content(str(payload["text"]) + "\n")
     user, password = os.environ.get(ENV_USER), os.environ.get(ENV_PASSWORD)
     context = ssl.create_default_context()
@@ -197,15 +261,34 @@ def send(targets: Sequence[Target], payload: Mapping[str, Any], attempts: int = 
                 break
             except _Transient as exc:
                 detail = str(exc)
+            except ssl.SSLCertVerificationError as exc:  # retrying will not change a certificate
+                detail = _reason(exc, target)
+                break
             except (OSError, smtplib.SMTPException) as exc:
-                detail = _reason(exc)
+                detail = _reason(exc, target)
+            except Exception as exc:  # noqa: BLE001 - a misbehaving server must never lose the run
+                detail = _reason(exc, target)
+                break
             if tries < attempts:
                 sleep(backoff * 2 ** (tries - 1))
         outcomes.append(Notification(target.masked, ok, tries, detail))
     return outcomes
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, target: Target) -> str:
+    """Why a try failed, without the parts of the URL where secrets live (messages may quote it)."""
     if isinstance(exc, urllib.error.URLError):
-        return f"cannot connect: {exc.reason}"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        text = f"cannot connect: {exc.reason}"
+    else:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return scrub(text, target.url)
+
+
+def scrub(text: str, url: str) -> str:
+    """`text` with the URL, its path and its query replaced by the masked form, and cut short."""
+    parts = urllib.parse.urlsplit(url)
+    for secret in sorted({url, parts.path, parts.query, urllib.parse.unquote(parts.path)}, key=len,
+                         reverse=True):
+        if len(secret) > 1:
+            text = text.replace(secret, "…")
+    return text[:300]

@@ -2,8 +2,10 @@
 
 `auditor schedule --print systemd|cron` prints them; the README shows how to install them.
 The service runs as its own unprivileged user with a read-only view of the system and one
-writable folder (the reports), and `--quiet` keeps the journal or the cron log to what
-regressed. Paths are quoted for the file they land in (systemd's or /bin/sh's rules).
+writable folder (the reports); `--quiet --baseline previous --fail-on new` keeps the journal
+(or cron's mail) to what regressed and the unit "failed" only on a regression. Alert targets
+(often holding a secret) go into a separate environment file, never into the unit or command
+line. Paths are quoted for the file they land in (systemd's or /bin/sh's rules).
 """
 
 from __future__ import annotations
@@ -31,13 +33,23 @@ class Plan:
     user: str = "auditor"
     on_calendar: str = "daily"
     binary: str = ""  # absolute path of the auditor program; found when empty
-    log: Path = Path("/var/log/auditor/auditor.log")
+    notify: tuple[str, ...] = ()  # --notify targets, passed in $AUDITOR_NOTIFY
+    env_file: Path = Path("/etc/auditor/notify.env")
 
     def command(self) -> list[str]:
         program = [self.binary] if self.binary else auditor_program()
         return [*program, "run", "--inventory", str(self.inventory.absolute()),
                 "--output", str(self.output.absolute()), "--quiet", "--format", "none",
-                "--baseline", "previous"]
+                "--baseline", "previous", "--fail-on", "new"]
+
+
+NOTIFY_ENV = "AUDITOR_NOTIFY"  # space-separated --notify targets (a target has no spaces)
+
+
+def notify_env(plan: Plan) -> str:
+    """The environment file with the alert targets: install it 0600 root, systemd reads it."""
+    return (f"# {plan.env_file} — made by `auditor schedule`; install with mode 0600, owner root\n"
+            f"{NOTIFY_ENV}={' '.join(plan.notify)}\n")
 
 
 def auditor_program() -> list[str]:
@@ -54,6 +66,9 @@ def _check(plan: Plan) -> None:
         raise ScheduleError(f"--user {plan.user!r}: not a valid user name")
     if not _SAFE_CALENDAR.match(plan.on_calendar):
         raise ScheduleError(f"--on-calendar {plan.on_calendar!r}: not a systemd calendar expression")
+    if plan.binary and not Path(plan.binary).is_absolute():
+        raise ScheduleError(f"--binary {plan.binary!r}: give the absolute path of the auditor program, "
+                            "one the service user may run (not a venv in a private home)")
 
 
 def _systemd_word(word: str) -> str:
@@ -79,7 +94,10 @@ Type=oneshot
 User={plan.user}
 Group={plan.user}
 ExecStart={' '.join(_systemd_word(w) for w in plan.command())}
-UMask=0027
+{_environment(plan)}UMask=0027
+# `systemctl stop` interrupts like Ctrl-C: the run writes its partial report (marked incomplete)
+KillSignal=SIGINT
+TimeoutStopSec=60
 # Read-only view of the system; the reports (and the history database in them) are the one
 # writable place. The SSH keys and known_hosts in the user's home stay readable.
 ProtectSystem=strict
@@ -121,14 +139,26 @@ WantedBy=timers.target
     return {"auditor.service": service, "auditor.timer": timer}
 
 
+def _environment(plan: Plan) -> str:
+    if not plan.notify:
+        return ""
+    return (f"# Alert targets ({NOTIFY_ENV}) and SMTP credentials, kept out of this world-readable unit\n"
+            f"EnvironmentFile={_systemd_word(str(plan.env_file))}\n")
+
+
 def cron(plan: Plan) -> str:
-    """An /etc/cron.d line (with its user field); output appended to a log."""
+    """An /etc/cron.d file (user field included). Its output is what --quiet prints: nothing when
+    all is well, else the regressions, which cron mails to the user (MAILTO)."""
     _check(plan)
     when = CRON_FOR.get(plan.on_calendar)
     if when is None:
         raise ScheduleError(f"--on-calendar {plan.on_calendar!r}: for cron use one of {', '.join(CRON_FOR)}")
-    command = " ".join(shlex.quote(w) for w in plan.command()) + f" >> {shlex.quote(str(plan.log))} 2>&1"
+    command = " ".join(shlex.quote(w) for w in plan.command())
     command = command.replace("%", "\\%")  # cron turns a bare % into a newline
+    env = ""
+    if plan.notify:  # cron.d has no environment files: the targets live here, so the file is 0600
+        env = (f"# holds alert targets: install with mode 0600 (cron accepts it)\n"
+               f"{NOTIFY_ENV}={' '.join(plan.notify)}\n")
     return (f"# /etc/cron.d/auditor — made by `auditor schedule --print cron`\n"
-            f"SHELL=/bin/sh\n"
+            f"SHELL=/bin/sh\n{env}"
             f"{when} {plan.user} {command}\n")

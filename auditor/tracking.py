@@ -15,19 +15,21 @@ import csv
 import datetime as dt
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from auditor import diff, history, inventory, notify, pack, registry, schedule, waivers
+from auditor import diff, history, inventory, notify, pack, policy, registry, schedule, waivers
 from auditor.check import Check, Status
 from auditor.model import (
     EXIT_FAIL,
     EXIT_HOST_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
+    Notification,
     Regression,
     RunReport,
     Tracking,
@@ -70,7 +72,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                           "everything")
     run.add_argument("--notify", action="append", default=[], metavar="TARGET",
                      help="alert on regressions: webhook:https://… or smtp(s)://host:port?to=…&from=… "
-                          "(repeatable; implies --baseline previous)")
+                          "(repeatable; implies --baseline previous; default: $AUDITOR_NOTIFY, "
+                          "space-separated)")
     run.add_argument("--notify-on", choices=("regression", "always"), default="regression",
                      help="regression (default): alert only when something regressed; always: every run")
 
@@ -108,12 +111,18 @@ def add_commands(sub: Any) -> None:
     sched = sub.add_parser("schedule",
                            help="print a systemd service + timer or a cron line for nightly audits")
     sched.add_argument("--print", dest="kind", required=True,
-                       choices=("systemd", "systemd-service", "systemd-timer", "cron"),
-                       help="systemd: service and timer, one after the other; or just one of them; or cron")
+                       choices=("systemd", "systemd-service", "systemd-timer", "cron", "notify-env"),
+                       help="systemd: service and timer, one after the other; or just one of them; or cron; "
+                            "notify-env: the environment file with the --notify targets")
     sched.add_argument("-i", "--inventory", type=Path, default=Path("inventory.yaml"))
     sched.add_argument("-o", "--output", type=Path, default=Path("reports"))
     sched.add_argument("--user", default="auditor", help="the unprivileged user that runs the audit")
     sched.add_argument("--on-calendar", default="daily", help="systemd OnCalendar= (cron: hourly/daily/…)")
+    sched.add_argument("--binary", default="", metavar="PATH",
+                       help="absolute path of the auditor program the service runs (default: this one)")
+    sched.add_argument("--notify", action="append", default=[], metavar="TARGET",
+                       help="alert targets for the nightly run (repeatable); systemd: the unit reads "
+                            "them from /etc/auditor/notify.env (--print notify-env), cron: in the cron file")
 
 
 def history_path(args: argparse.Namespace) -> Path | None:
@@ -145,6 +154,9 @@ class RunTracking:
     targets: list[notify.Target] = field(default_factory=list)
     notify_always: bool = False
     history_timeout: float = history.BUSY_TIMEOUT_S
+    scope: history.Scope | None = None
+    planned: Mapping[str, Sequence[Check]] | None = None  # host name -> its checks, when a policy plans them
+    baseline_same_scope: bool = True  # False: the baseline audited another selection; compare shared results
 
     def checks_for(self, host: inventory.Host, planned: Sequence[Check]) -> Sequence[Check]:
         """The checks planned for a host, minus those an in-date `run: false` waiver stops."""
@@ -159,7 +171,7 @@ class RunTracking:
                             waiver_file=str(self.waiver_file.path) if self.waiver_file else None)
         if self.waiver_file is not None:
             applied = waivers.apply(report.hosts, self.groups, self.waiver_file.waivers, self.checks,
-                                    self.day)
+                                    self.day, self.planned)
             report = replace(report, hosts=applied.hosts)
             tracking = replace(tracking, expired_waivers=applied.expired, unused_waivers=applied.unused)
             for w in applied.expired:
@@ -169,25 +181,43 @@ class RunTracking:
                       "this run")
         if self.baseline is not None:
             keys = {c.id: c.trend_values for c in self.checks}
-            drift = diff.drift(self.baseline, json_report.to_dict(report), keys)
+            drift = diff.drift(self.baseline, json_report.to_dict(report), keys,
+                               restrict=not self.baseline_same_scope)
+            if drift.scope_note:
+                _warn(drift.scope_note)
             tracking = replace(tracking, baseline=drift.base, regressions=drift.regressions)
-        if self.targets and (self.notify_always or (self.baseline is not None and tracking.regressions)):
-            payload = notify.summary(report, tracking.regressions, str((run_dir / "report.html").absolute()),
-                                     tracking.baseline)
-            outcomes = notify.send(self.targets, payload)
-            for outcome in outcomes:
-                if not outcome.ok:
-                    _warn(f"notification to {outcome.target} failed after {outcome.attempts} attempt(s): "
-                          f"{outcome.detail}")
-            tracking = replace(tracking, notifications=tuple(outcomes))
+        wanted = self.notify_always or (self.baseline is not None and bool(tracking.regressions))
+        if self.targets and wanted and not report.complete:
+            # The unfinished hosts' "not checked: interrupted" errors are not regressions.
+            _warn("the run was interrupted: no alert sent")
+        elif self.targets and wanted:
+            tracking = replace(tracking, notifications=self._alert(report, tracking, run_dir))
         report = replace(report, tracking=tracking)
         return replace(report, tracking=replace(tracking, trends=self._trends(report)))
+
+    def _alert(self, report: RunReport, tracking: Tracking, run_dir: Path) -> tuple[Notification, ...]:
+        """Send the alerts; whatever goes wrong is reported and never loses the run."""
+        try:
+            payload = notify.summary(report, tracking.regressions, str((run_dir / "report.html").absolute()),
+                                     tracking.baseline)
+            outcomes = tuple(notify.send(self.targets, payload))
+        except Exception as exc:  # noqa: BLE001 - the run's report matters more than its alert
+            reason = f"{type(exc).__name__}: {exc}"
+            for target in self.targets:
+                reason = notify.scrub(reason, target.url)
+            outcomes = tuple(Notification(t.masked, False, 0, f"not sent: {reason}")
+                             for t in self.targets)
+        for outcome in outcomes:
+            if not outcome.ok:
+                _warn(f"notification to {outcome.target} failed after {outcome.attempts} attempt(s): "
+                      f"{outcome.detail}")
+        return outcomes
 
     def _trends(self, report: RunReport) -> dict[tuple[str, str], tuple[TrendPoint, ...]]:
         earlier: dict[tuple[str, str], list[TrendPoint]] = {}
         if self.history_path is not None and self.history_path.exists():
             try:
-                with history.History(self.history_path, self.history_timeout) as store:
+                with history.History(self.history_path, self.history_timeout, readonly=True) as store:
                     earlier = store.trends(TREND_RUNS - 1)
             except history.HistoryError as exc:
                 _warn(f"no trends in this report: {exc}")
@@ -210,7 +240,7 @@ class RunTracking:
         digest = pack.sha256(manifest.read_bytes()) if manifest.exists() else None
         try:
             with history.History(self.history_path, self.history_timeout) as store:
-                store.record(report, run_dir, digest)
+                store.record(report, run_dir, digest, self.scope)
         except history.HistoryError as exc:
             _warn(f"this run was NOT recorded in the history (its report is complete): {exc}")
 
@@ -225,18 +255,22 @@ class RunTracking:
         return EXIT_OK if self.exit_zero else code
 
     def print_quiet(self, report: RunReport, stream: TextIO) -> bool:
-        """Regressions (with a baseline) or fails and errors; returns whether anything was printed."""
+        """Regressions and every error (with a baseline), or fails and errors; returns whether
+        anything was printed. An error that persists is still news: the control is not judged."""
         tracking = report.tracking
         lines = []
-        if tracking is not None and tracking.baseline is not None:
+        baseline = tracking is not None and tracking.baseline is not None
+        regressed = {(r.host, r.check_id) for r in tracking.regressions} if tracking is not None else set()
+        if tracking is not None and baseline:
             lines = [_regression_line(r) for r in tracking.regressions]
-        else:
-            for host in report.hosts:
-                if host.error:
+        shown = (Status.ERROR,) if baseline else (Status.FAIL, Status.ERROR)
+        for host in report.hosts:
+            if host.error:
+                if not (baseline and all((host.name, r.check_id) in regressed for r in host.results)):
                     lines.append(f"{host.name}: {host.error_kind}: {host.error}")
-                    continue
-                lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.results
-                          if r.status in (Status.FAIL, Status.ERROR)]
+                continue
+            lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.results
+                      if r.status in shown and (host.name, r.check_id) not in regressed]
         for line in lines:
             stream.write(line + "\n")
         return bool(lines)
@@ -252,38 +286,48 @@ def _warn(text: str) -> None:
 
 
 def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence[Check],
-            registry_checks: Mapping[str, Check], started: dt.datetime) -> RunTracking:
+            registry_checks: Mapping[str, Check], started: dt.datetime,
+            plan: policy.Plan | None = None) -> RunTracking:
     """Read everything a run's tracking needs; refuses bad input before any host is contacted."""
+    scope = history.Scope.of(args.inventory, plan.audited.policy.id if plan else None, args.host or (),
+                             args.group or (), args.check or ())
     state = RunTracking(checks, started.date(), {h.name: h.groups for h in inv.hosts}, history_path(args),
                         fail_on_new=args.fail_on == "new", quiet=args.quiet, exit_zero=args.exit_zero,
-                        notify_always=args.notify_on == "always", history_timeout=args.history_timeout)
+                        notify_always=args.notify_on == "always", history_timeout=args.history_timeout,
+                        scope=scope, planned=plan.checks_for if plan else None)
     if args.history_timeout < 0:
         raise TrackingUsageError("--history-timeout must be 0 or more seconds")
     waiver_path = args.waivers or waivers.default_path(args.inventory)
     if args.waivers or waiver_path.exists():
         state.waiver_file = waivers.load(waiver_path, registry_checks, inv)
+    # A scheduled run's targets come from its environment file: secrets stay out of unit and ps
+    wanted = args.notify or os.environ.get(schedule.NOTIFY_ENV, "").split()
     try:
-        state.targets = [notify.parse_target(t) for t in args.notify]
+        state.targets = [notify.parse_target(t) for t in wanted]
     except notify.NotifyError as exc:
-        raise TrackingUsageError(str(exc)) from None
-    source = args.baseline or ("previous" if args.notify else None)
+        where = "" if args.notify else f" (from ${schedule.NOTIFY_ENV})"
+        raise TrackingUsageError(f"{exc}{where}") from None
+    source = args.baseline or ("previous" if state.targets else None)
     if args.fail_on == "new" and source is None:
         raise TrackingUsageError("--fail-on new needs --baseline (last, previous, a run id or a run folder)")
     if source is not None:
         state.baseline_source = source
-        state.baseline = _baseline(source, state.history_path)
+        state.baseline, state.baseline_same_scope = _baseline(source, state.history_path, scope)
         if state.baseline is None:
-            _warn("no earlier run in the history to compare with: this first run counts every fail and error "
+            _warn("no earlier run in the history of this inventory and policy to compare with: this first "
+                  "run counts every fail and error "
                   "(--fail-on new behaves like --fail-on any) and sends no regression alert")
             state.fail_on_new = False
     return state
 
 
-def _baseline(source: str, path: Path | None) -> dict[str, Any] | None:
+def _baseline(source: str, path: Path | None, scope: history.Scope) -> tuple[dict[str, Any] | None, bool]:
+    """The baseline run in report.json's shape (None: nothing recorded yet), and whether it
+    audited the same scope as this run (otherwise only the results both have are compared)."""
     folder = Path(source)
     if source not in ("last", "previous") and (folder / "report.json").is_file():
         try:
-            return diff.load_side(source, path)
+            return diff.load_side(source, path), True
         except diff.DiffError as exc:
             raise TrackingUsageError(f"--baseline: {exc}") from None
     if path is None:
@@ -291,16 +335,19 @@ def _baseline(source: str, path: Path | None) -> dict[str, Any] | None:
                                  "or a run folder")
     if not path.exists():
         if source in ("last", "previous"):
-            return None
+            return None, True
         raise TrackingUsageError(f"--baseline {source}: no history database at {path}")
     try:
-        with history.History(path) as store:
+        with history.History(path, readonly=True) as store:
             if source in ("last", "previous"):
-                # The run before this one: the newest recorded that finished. An interrupted
-                # run's "not checked" errors would hide every regression behind them.
-                newest = next((r for r in store.runs() if r.complete), None)
-                return store.snapshot(newest) if newest else None
-            return store.snapshot(store.find(source))
+                # The previous run of this audit: the newest complete run of the same inventory
+                # and policy (same --host/--check choice preferred). An interrupted run's "not
+                # checked" errors would hide every regression; another inventory's run or an
+                # ad-hoc `--host web1` would invent or hide them.
+                found = store.baseline(scope)
+                return (store.snapshot(found[0]), found[1]) if found else (None, True)
+            row = store.find(source)
+            return store.snapshot(row), row.scope == scope
     except history.HistoryError as exc:
         raise TrackingUsageError(f"--baseline {source}: {exc}") from None
 
@@ -310,11 +357,11 @@ def _baseline(source: str, path: Path | None) -> dict[str, Any] | None:
 # --------------------------------------------------------------------------
 
 
-def _open(args: argparse.Namespace) -> history.History:
+def _open(args: argparse.Namespace, readonly: bool = True) -> history.History:
     path = history_path(args)
     assert path is not None
     try:
-        return history.History(path, create=False)
+        return history.History(path, create=False, readonly=readonly)
     except history.HistoryError as exc:
         raise TrackingUsageError(str(exc)) from None
 
@@ -344,6 +391,9 @@ def cmd_history(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if args.history_command == "prune":
         return _prune(args, out)
     since = _since(args.since, "--since")
+    if args.host and not args.check:
+        raise TrackingUsageError("--host needs --check ID: the run list covers every host "
+                                 "(e.g. auditor history --check backups --host web1)")
     with _open(args) as store:
         try:
             if args.check:
@@ -408,7 +458,7 @@ def _csv(out: TextIO, records: list[dict[str, Any]]) -> None:
 def _prune(args: argparse.Namespace, out: TextIO) -> int:
     before = _since(args.older_than, "--older-than")
     assert before is not None
-    with _open(args) as store:
+    with _open(args, readonly=args.dry_run) as store:
         try:
             old, results = store.prune(before, args.dry_run)
         except history.HistoryError as exc:
@@ -441,14 +491,27 @@ def cmd_diff(args: argparse.Namespace, out: TextIO = sys.stdout,
 
 
 def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar)
+    try:
+        for target in args.notify:
+            notify.parse_target(target)
+    except notify.NotifyError as exc:
+        raise TrackingUsageError(str(exc)) from None
+    plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
+                         tuple(args.notify))
     try:
         if args.kind == "cron":
             out.write(schedule.cron(plan))
+        elif args.kind == "notify-env":
+            if not plan.notify:
+                raise TrackingUsageError("--print notify-env needs the targets: --notify TARGET (repeatable)")
+            out.write(schedule.notify_env(plan))
         else:
             units = schedule.systemd(plan)
             wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
             out.write("\n".join(units[name] for name in wanted.get(args.kind, list(units))))
+            if plan.notify and args.kind != "systemd-timer":
+                _warn(f"the service reads its alert targets from {plan.env_file}: write it with "
+                      "`auditor schedule --print notify-env --notify …` and install it 0600 root")
     except schedule.ScheduleError as exc:
         raise TrackingUsageError(str(exc)) from None
     return 0

@@ -164,8 +164,12 @@ def not_run(waivers: Sequence[Waiver], host: str, groups: Sequence[str], day: dt
 
 
 def apply(hosts: Sequence[HostReport], host_groups: Mapping[str, Sequence[str]], waivers: Sequence[Waiver],
-          checks: Sequence[Check], day: dt.date) -> Applied:
-    """Mark waived results; add a `waived` result for each check a `run: false` waiver stopped."""
+          checks: Sequence[Check], day: dt.date,
+          planned: Mapping[str, Sequence[Check]] | None = None) -> Applied:
+    """Mark waived results; add a `waived` result for each check a `run: false` waiver stopped.
+
+    `planned`: host name -> the checks the run planned for it (a policy assigns checks per host);
+    a stopped check is reported only where it was planned. Without it, every check everywhere."""
     in_date = active(waivers, day)
     used: set[int] = set()
     order = {c.id: index for index, c in enumerate(checks)}
@@ -187,7 +191,7 @@ def apply(hosts: Sequence[HostReport], host_groups: Mapping[str, Sequence[str]],
                 results.append(replace(r, waiver=waiver.note(applied=False)))
         present = {r.check_id for r in results}
         if host.reachable:
-            for check in checks:
+            for check in (planned.get(host.name, ()) if planned is not None else checks):
                 waiver = next((w for w in in_date if not w.run and w.check_id == check.id
                                and w.matches(host.name, groups)), None)
                 if waiver is None or check.id in present:

@@ -8,7 +8,8 @@ It builds a year of nightly runs in a fresh database in a temporary folder throu
 `History.record` (one transaction per run, as `auditor run` does), with results shaped like
 the real checks' (a summary sentence, 3-6 measured values, the trend values), then times the
 reads a user makes: `auditor history --check backups --since 90d` for one host and for the
-fleet, the run listing, and the trend read every HTML report does (last 19 runs). It
+fleet, the run listing, the trend read every HTML report does (last 19 runs), and the
+baseline a `--baseline previous` run looks up (same inventory and policy) and reads. It
 prints insert ms per run and per row, bytes per host x check row, and each query's time
 (median of 5).
 """
@@ -127,11 +128,12 @@ def main() -> int:
     reports = [make_run(i, args.hosts, start) for i in range(args.runs)]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "history.sqlite"
+        scope = history.Scope.of(Path("/srv/audit/fleet.yaml"), None)
         insert_ms = []
         for report in reports:
             began = time.perf_counter()
             with history.History(path) as store:  # open + record + close, as each `auditor run` does
-                store.record(report, Path(tmp) / report.run_id, "cd" * 32)
+                store.record(report, Path(tmp) / report.run_id, "cd" * 32, scope)
             insert_ms.append((time.perf_counter() - began) * 1000)
         rows = args.hosts * len(CHECKS) * args.runs
         size = sum(p.stat().st_size for p in Path(tmp).glob("history.sqlite*"))
@@ -155,6 +157,8 @@ def main() -> int:
                 "list_runs_ms": round(timed(lambda: store.runs()), 2),
                 "trends_19_runs_ms": round(timed(lambda: store.trends(19)), 2),
                 "snapshot_last_ms": round(timed(lambda: store.snapshot(store.find("last"))), 2),
+                "baseline_previous_ms": round(timed(lambda: store.snapshot(store.baseline(scope)[0])), 2),
+                "find_previous_ms": round(timed(lambda: store.find("previous")), 2),
             }
     if args.json:
         print(json.dumps(numbers, indent=2))

@@ -77,6 +77,8 @@ def policy_summary(verdicts: PolicyVerdicts, stream: TextIO, colour: bool) -> No
         if colour and claim.verdict.value in _COLOURS:
             text = _paint(text, Status(claim.verdict.value), colour)
         stream.write(f"  {text}  {claim.claim.id}: {claim.summary}\n")
+
+
 def waived_lines(report: RunReport, stream: TextIO, colour: bool) -> None:
     """Waived results with justification, approver and expiry; expired waivers; regressions."""
     for host in report.hosts:

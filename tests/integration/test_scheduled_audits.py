@@ -24,7 +24,11 @@ from tests.unit.test_notify import Hook, hook, smtp  # noqa: F401 - pytest fixtu
 
 pytestmark = pytest.mark.integration
 HOUR = 3600
-TODAY = dt.datetime.now(dt.UTC).date()
+
+
+def today() -> dt.date:
+    """Asked when a waiver is written, not at import: a session that crosses midnight UTC stays right."""
+    return dt.datetime.now(dt.UTC).date()
 
 
 def waiver(expires: dt.date) -> str:
@@ -114,7 +118,7 @@ def test_nightly_runs_find_the_regression_alert_waive_and_keep_the_series(nightl
     assert third.rc == 0 and statuses(third)["stale"] == "fail" and len(hook.bodies) == 1
 
     # When a waiver for the stale host, valid through today, sits next to the inventory
-    (tmp / "waivers.yaml").write_text(waiver(TODAY))
+    (tmp / "waivers.yaml").write_text(waiver(today()))
     fourth, fourth_dir = run()
     # Then the fail shows as waived with its justification, and the run exits 0
     result = next(h for h in fourth.json()["hosts"] if h["name"] == "stale")["results"][0]
@@ -123,7 +127,7 @@ def test_nightly_runs_find_the_regression_alert_waive_and_keep_the_series(nightl
     assert "Backup target migrated" in (fourth_dir / "report.html").read_text()
 
     # When the waiver expired yesterday
-    (tmp / "waivers.yaml").write_text(waiver(TODAY - dt.timedelta(days=1)))
+    (tmp / "waivers.yaml").write_text(waiver(today() - dt.timedelta(days=1)))
     fifth, fifth_dir = run()
     # Then it waives nothing, the fail is back (exit 1), and the expired waiver is flagged
     assert fifth.rc == 1 and statuses(fifth)["stale"] == "fail"

@@ -48,7 +48,8 @@ def test_diff_sorts_changes_into_their_kinds():
     # Then each change lands in exactly its list
     assert (result.base, result.current) == ("r1", "r2")
     assert [(c.host, c.check_id, c.before) for c in result.new_failures] == [
-        ("db1", "backups", Status.WAIVED), ("db2", "backups", None), ("web1", "backups", Status.PASS)]
+        ("db1", "backups", Status.WAIVED), ("db1", "tls", Status.ERROR), ("db2", "backups", None),
+        ("web1", "backups", Status.PASS)]
     assert [(c.host, c.check_id) for c in result.new_errors] == [("web1", "ssh_hardening")]
     assert [(c.host, c.check_id) for c in result.resolved_failures] == [("web1", "tls")]
     assert [(c.host, c.check_id, c.after) for c in result.waiver_expired] == [("db1", "backups", Status.FAIL)]
@@ -56,9 +57,11 @@ def test_diff_sorts_changes_into_their_kinds():
     assert result.hosts_added == ("db2",) and result.hosts_removed == ("web2",)
     assert [(v.host, v.key, v.before, v.after) for v in result.changed_values] == [
         ("web1", "newest_backup_age_hours", 2.0, 50.0)]
-    # And an error that became a fail (db1 tls) is not a regression: it was already not passing
+    # And an error that became a fail (db1 tls) is a regression: with no earlier verdict known (a
+    # report.json pair has no history), the error hid whether the control held before
     assert [(r.host, r.check_id) for r in result.regressions] == [
-        ("db1", "backups"), ("db2", "backups"), ("web1", "backups"), ("web1", "ssh_hardening")]
+        ("db1", "backups"), ("db1", "tls"), ("db2", "backups"), ("web1", "backups"),
+        ("web1", "ssh_hardening")]
 
 
 def test_a_run_without_change_has_no_regressions():
@@ -202,3 +205,134 @@ def test_an_interrupted_run_is_never_the_baseline(tmp_path):
     # Then the baseline is the last complete run, and beta's fail is a regression
     assert done.rc == 1 and done.json()["baseline"]["run"] == first_dir.name
     assert [r["host"] for r in done.json()["baseline"]["regressions"]] == ["beta"]
+
+
+def second_inventory(work, hosts=("alpha",)):
+    """Another team's inventory over the same age files, run into the same output folder."""
+    lines = ["hosts:"] + [f"  {h}: {{transport: local, vars: {{age_file: {{path: {work / (h + '.age')}}}}}}}"
+                          for h in hosts]
+    (work / "inv2.yaml").write_text("\n".join(lines) + "\n")
+    return work / "inv2.yaml"
+
+
+def test_an_ad_hoc_run_in_between_is_not_the_nightly_baseline(tmp_path):
+    # Given a nightly run where beta already fails, then an ad-hoc run of alpha only
+    work = make_workspace(tmp_path)
+    (work / "beta.age").write_text("no 70\n")
+    nightly1, first_dir = audit(work)
+    ad_hoc, _ = audit(work, "--host", "alpha")
+    # When the next nightly run is judged against the previous run, failing only on new regressions
+    nightly2, nightly2_dir = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
+    # Then its baseline is the first nightly run (same inventory, same selection): beta's old failure
+    # is no regression, nothing is printed and the exit code is 0
+    assert (nightly1.rc, ad_hoc.rc) == (1, 0)
+    assert nightly2.rc == 0 and "REGRESSION" not in nightly2.stdout, nightly2.stdout + nightly2.stderr
+    report_json = json.loads((nightly2_dir / "report.json").read_text())
+    assert report_json["baseline"]["run"] == first_dir.name
+
+
+def test_another_inventorys_run_into_the_same_folder_does_not_hide_a_regression(tmp_path):
+    # Given a nightly run where everything passes
+    work = make_workspace(tmp_path)
+    audit(work)
+    # When alpha breaks, another inventory holding alpha runs into the same folder, then the nightly
+    (work / "alpha.age").write_text("no 70\n")
+    other = run_cli("run", "-i", str(second_inventory(work)), "--checks-dir", str(work / "checks"), "--check",
+                    "age_file", "-o", str(work / "reports"), "--no-sign", "--format", "json")
+    nightly2, _ = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
+    # Then the nightly is judged against the first nightly: alpha pass -> fail is a regression (exit 1)
+    assert other.rc == 1
+    assert nightly2.rc == 1 and "REGRESSION alpha age_file: pass -> fail" in nightly2.stdout, nightly2.stdout
+    # And `diff last previous` compares the same two nightly runs
+    diffed = run_cli("diff", "last", "previous", "-o", str(work / "reports"))
+    assert diffed.rc == 1 and "alpha age_file: pass -> fail" in diffed.stdout, diffed.stdout
+
+
+def test_a_baseline_of_another_scope_compares_only_shared_results(tmp_path):
+    # Given only an ad-hoc run of alpha in the history, and beta failing
+    work = make_workspace(tmp_path)
+    (work / "beta.age").write_text("no 70\n")
+    audit(work, "--host", "alpha")
+    # When the full run is judged against it
+    full, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
+    # Then beta, which the baseline did not audit, is no regression, and a warning says why
+    assert full.rc == 0, full.stderr
+    assert "audited different scopes" in full.stderr and full.json()["baseline"]["regressions"] == []
+
+
+def test_a_failure_after_an_error_night_is_judged_against_the_last_verdict(tmp_path):
+    # Given night 1 where beta passes, and night 2 where beta's check errors (its file is gone)
+    work = make_workspace(tmp_path)
+    audit(work)
+    (work / "beta.age").unlink()
+    night2, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
+    # When on night 3 beta fails
+    (work / "beta.age").write_text("no 70\n")
+    night3, _ = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
+    # Then night 2 was a new error, and night 3 is a regression (beta last passed), exit 1
+    assert night2.rc == 3, night2.stderr
+    assert night3.rc == 1 and "REGRESSION beta age_file: error -> fail" in night3.stdout, night3.stdout
+    # And `diff last previous` (fail against error) lists the change as a new failure
+    diffed = run_cli("diff", "last", "previous", "-o", str(work / "reports"))
+    assert diffed.rc == 1 and "beta age_file: error -> fail" in diffed.stdout, diffed.stdout
+
+
+def test_a_failure_that_persists_through_an_error_night_is_no_regression(tmp_path):
+    # Given night 1 where beta fails, night 2 where it errors, night 3 where it fails again
+    work = make_workspace(tmp_path)
+    (work / "beta.age").write_text("no 70\n")
+    audit(work)
+    (work / "beta.age").unlink()
+    audit(work)
+    (work / "beta.age").write_text("no 70\n")
+    night3, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
+    # Then night 3 has nothing new (beta's last verdict was fail), exit 0
+    assert night3.rc == 0 and night3.json()["baseline"]["regressions"] == [], night3.stderr
+    # And diff still lists every status change: error -> fail and fail -> error
+    forward = run_cli("diff", "last", "previous", "-o", str(work / "reports"))
+    assert forward.rc == 0 and "other status changes (1):" in forward.stdout, forward.stdout
+    assert "beta age_file: error -> fail" in forward.stdout
+
+
+def test_fail_to_error_and_error_to_fail_without_history_are_listed():
+    # Given report.json pairs (no history behind them): fail -> error, and error -> fail
+    a = report("r1", "2025-05-01T02:00:00Z", {"web1": {"tls": "fail", "backups": "error"}})
+    b = report("r2", "2025-05-02T02:00:00Z", {"web1": {"tls": "error", "backups": "fail"}})
+    # When they are compared
+    result = diff.compare(a, b)
+    # Then fail -> error is listed as a status change, and error -> fail (no earlier verdict known)
+    # counts as a new failure
+    assert [(c.check_id, c.before, c.after) for c in result.other_changes] == [
+        ("tls", Status.FAIL, Status.ERROR)]
+    assert [c.check_id for c in result.new_failures] == ["backups"]
+    assert "other status changes (1):\n  web1 tls: fail -> error" in diff.render_text(result)
+
+
+def test_quiet_with_a_baseline_still_prints_errors_that_persist(tmp_path):
+    # Given night 1 where beta's check errors (its file is gone), and night 2 the same
+    work = make_workspace(tmp_path)
+    (work / "beta.age").unlink()
+    audit(work)
+    second, _ = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
+    # Then night 2 has no regression (exit 0), yet --quiet names the error: the control is not judged
+    assert second.rc == 0, second.stderr
+    lines = second.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("beta age_file: error:") and "REGRESSION" not in lines[0]
+
+
+def test_a_run_folder_whose_report_was_edited_is_refused_as_a_side(tmp_path):
+    # Given two real runs, the first one's report.json edited after the run (its manifest not)
+    work = make_workspace(tmp_path)
+    _, first = audit(work)
+    _, second = audit(work)
+    report_path = first / "report.json"
+    report_path.write_text(report_path.read_text().replace('"pass"', '"fail"'))
+    # When it is diffed or used as a baseline
+    diffed = run_cli("diff", str(first), str(second), "-o", str(work / "reports"))
+    judged, _ = audit(work, "--baseline", str(first))
+    # Then both refuse it (exit 2), naming the file and the manifest
+    for done in (diffed, judged):
+        assert done.rc == 2 and "does not match the SHA-256 in manifest.json" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+    # And the untouched folder still works as a side
+    assert run_cli("diff", str(second), "last", "-o", str(work / "reports")).rc == 0

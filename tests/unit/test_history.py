@@ -157,9 +157,38 @@ def test_an_older_schema_is_migrated_and_keeps_its_runs(tmp_path):
         runs = store.runs()
         series = store.series("backups")
     # Then it is at the current version and the old run reads as before (no trend values yet)
-    assert version == history.SCHEMA_VERSION == 2
+    assert version == history.SCHEMA_VERSION == 3
     assert [r.run_id for r in runs] == ["20250101T000000Z-aaaaaa"] and runs[0].baseline is None
     assert [(s.host, s.status, s.key_values) for s in series] == [("web1", Status.FAIL, {})]
+
+
+def test_a_version_2_database_gains_run_scopes(tmp_path):
+    # Given a schema-2 database with a run of an absolute inventory path and one of a relative path
+    path = tmp_path / "h.sqlite"
+    db = sqlite3.connect(path)
+    db.executescript(history.MIGRATIONS[0] + ";" + history.MIGRATIONS[1])
+    for row, run_id, inventory in ((1, "20250101T000000Z-aaaaaa", "/srv/audit/inv.yaml"),
+                                   (2, "20250102T000000Z-bbbbbb", "inv.yaml")):
+        db.execute("INSERT INTO runs (id, run_id, started, finished, complete, tool_version, operator, "
+                   "inventory_path, inventory_sha256, run_dir, manifest_sha256, signed, signer_fingerprint, "
+                   "totals, baseline) VALUES (?, ?, ?, ?, 1, '0.1.0', 'ops@box', ?, 'ab', '/r', NULL, 0, "
+                   "NULL, '{}', NULL)", (row, run_id, run_id[:8], run_id[:8], inventory))
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    # When the current auditor opens it
+    with History(path) as store:
+        version = store.version()
+        runs = {r.run_id: r for r in store.runs()}
+        same_inventory = store.baseline(history.Scope.of(Path("/srv/audit/inv.yaml"), None))
+        other_inventory = store.baseline(history.Scope.of(Path("/srv/other/inv.yaml"), None))
+    # Then the absolute-path run got its scope (no selection recorded) and can be a baseline of that
+    # inventory, though not an exact-scope one; the relative-path run has no scope and is nobody's baseline
+    assert version == 3
+    assert runs["20250101T000000Z-aaaaaa"].scope == history.Scope("/srv/audit/inv.yaml", None, "{}")
+    assert runs["20250102T000000Z-bbbbbb"].scope is None
+    assert same_inventory is not None and same_inventory[0].run_id == "20250101T000000Z-aaaaaa"
+    assert same_inventory[1] is False and other_inventory is None
 
 
 def test_a_database_newer_than_the_tool_is_refused(tmp_path):
@@ -362,3 +391,89 @@ def test_the_trend_svg_is_well_formed_and_says_itself_in_words():
     assert rects[2].find(f"{ns}title").text == "r3 (2025-01-03T02:00:00Z): fail, newest_backup_age_hours 72"
     # And with no points it draws nothing
     assert str(trend.svg([])) == ""
+
+
+def read_only_cli(folder: Path, *args: str):
+    """`auditor ARGS` in a private mount namespace where `folder` is mounted read-only: the view of
+    a user who may read the history but not write it or its folder (root ignores file modes)."""
+    import shutil
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) is not installed")
+    script = ('mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"')
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script, "sh", str(folder), sys.executable, "-m",
+                           "auditor", *args], cwd=REPO, capture_output=True, text=True, timeout=60,
+                          env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "NO_COLOR": "1"})
+    if done.returncode != 0 and "mount" in done.stderr and "auditor" not in done.stderr:
+        pytest.skip(f"cannot make a read-only mount here: {done.stderr.strip()}")
+    return done
+
+
+def test_the_history_can_be_read_by_who_may_not_write_it(work):
+    # Given two runs in the history, its folder then mounted read-only
+    audit(work)
+    (work / "beta.age").write_text("no 70\n")
+    _, last = audit(work)
+    reports = work / "reports"
+    # When the runs are listed, a series printed, two runs diffed and a prune dry-run asked for
+    listing = read_only_cli(reports, "history", "-o", str(reports))
+    series = read_only_cli(reports, "history", "-o", str(reports), "--check", "age_file", "--host", "beta")
+    diffed = read_only_cli(reports, "diff", "last", "previous", "-o", str(reports))
+    dry = read_only_cli(reports, "history", "-o", str(reports), "prune", "--older-than", "1d", "--dry-run")
+    # Then each works without writing (no "attempt to write a readonly database")
+    assert listing.returncode == 0 and last.name in listing.stdout, listing.stderr
+    assert series.returncode == 0 and "2 result(s) of age_file" in series.stdout, series.stderr
+    assert diffed.returncode == 1 and "beta age_file: pass -> fail" in diffed.stdout, diffed.stderr
+    assert dry.returncode == 0 and "would delete 0 run(s)" in dry.stdout, dry.stderr
+    # And a real prune there fails with a clear error, exit 2
+    pruned = read_only_cli(reports, "history", "-o", str(reports), "prune", "--older-than", "1d")
+    assert pruned.returncode == 2 and "history.sqlite" in pruned.stderr and "Traceback" not in pruned.stderr
+
+
+def test_a_new_history_is_0640_and_records_absolute_run_folders(work):
+    # Given a run with a relative output folder, from the workspace
+    done = run_cli("run", "-i", "inv.yaml", "--checks-dir", "checks", "--check", "age_file", "-o", "reports",
+                   "--no-sign", "--format", "none", cwd=work)
+    assert done.rc == 0, done.stderr
+    # When the history is read from elsewhere
+    path = work / "reports" / "history.sqlite"
+    listing = run_cli("history", "--history", str(path), "--format", "json")
+    dry = run_cli("history", "prune", "--older-than", "2099-01-01", "--dry-run", "--history", str(path))
+    # Then the database is readable by owner and group only, like the run folders
+    assert path.stat().st_mode & 0o777 == 0o640
+    # And the run's folder is recorded as an absolute path, so prune finds it on disk from any folder
+    (run,) = listing.json()
+    assert run["run_dir"] == str(next(p for p in (work / "reports").iterdir() if p.is_dir()))
+    assert "still on disk:" in dry.stdout and run["run_dir"] in dry.stdout
+
+
+def test_history_host_without_check_is_a_usage_error(work):
+    # Given a history with one run
+    audit(work)
+    # When --host is given without --check, Then it is refused (it used to be ignored silently)
+    done = history_cli(work, "history", "--host", "beta")
+    assert done.rc == 2 and "--host needs --check" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_reading_an_older_schema_upgrades_it_when_allowed_and_explains_when_not(tmp_path):
+    # Given a schema-2 database holding one run
+    path = tmp_path / "reports" / "history.sqlite"
+    path.parent.mkdir()
+    db = sqlite3.connect(path)
+    db.executescript(history.MIGRATIONS[0] + ";" + history.MIGRATIONS[1])
+    db.execute("INSERT INTO runs (id, run_id, started, finished, complete, tool_version, operator, "
+               "inventory_path, inventory_sha256, run_dir, manifest_sha256, signed, signer_fingerprint, "
+               "totals, baseline) VALUES (1, '20250101T000000Z-aaaaaa', '2025-01-01T00:00:00Z', "
+               "'2025-01-01T00:01:00Z', 1, '0.1.0', 'ops@box', 'inv.yaml', 'ab', '/r', NULL, 0, NULL, '{}', "
+               "NULL)")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    # When a user who may not write it lists the runs, Then a clear error says a run will upgrade it
+    denied = read_only_cli(path.parent, "history", "--history", str(path))
+    assert denied.returncode == 2 and "schema version 2" in denied.stderr and "upgrades" in denied.stderr
+    assert "Traceback" not in denied.stderr
+    # When its owner lists them, Then it is upgraded on the way and the run is listed
+    listing = run_cli("history", "--history", str(path))
+    assert listing.rc == 0 and "20250101T000000Z-aaaaaa" in listing.stdout, listing.stderr
+    with History(path, readonly=True) as store:
+        assert store.version() == history.SCHEMA_VERSION

@@ -42,6 +42,10 @@ def test_systemd_units_verify_and_are_hardened(tmp_path):
     assert f"User={user}\n" in text and "ReadWritePaths=/var/lib/auditor/reports\n" in text
     assert all(line in text for line in HARDENING), text
     assert "run --inventory /etc/auditor/inventory.yaml --output /var/lib/auditor/reports --quiet" in text
+    # And it "fails" only on a regression, not every night while an old failure persists
+    assert " --baseline previous --fail-on new\n" in text
+    # And `systemctl stop` interrupts it like Ctrl-C, so a stopped run still writes its partial report
+    assert "KillSignal=SIGINT\n" in text
     # And the timer catches up after downtime and spreads its start
     assert "OnCalendar=daily\n" in timer.stdout and "Persistent=true\n" in timer.stdout
     assert "RandomizedDelaySec=30min\n" in timer.stdout
@@ -81,13 +85,15 @@ def test_the_cron_line_is_daily_to_our_own_parser():
     done = run_cli("schedule", "--print", "cron", "-i", "/etc/auditor/inv.yaml", "-o", "/var/lib/auditor/r")
     assert done.rc == 0
     jobs, problems = schedules.parse_crontab(done.stdout, "/etc/cron.d/auditor", None)
-    # Then it is one job, run as the auditor user, daily, quietly, logging to a file
+    # Then it is one job, run as the auditor user, daily, quietly, exiting non-zero only on regressions
     assert problems == [] and len(jobs) == 1
     (job,) = jobs
     assert job.user == "auditor" and job.schedule.fires_every(24)
     assert job.schedule.describe() == "daily at 02:17" and job.command.startswith("/")
     assert " run --inventory /etc/auditor/inv.yaml --output /var/lib/auditor/r --quiet " in job.command
-    assert job.command.endswith(">> /var/log/auditor/auditor.log 2>&1")
+    assert job.command.endswith(" --baseline previous --fail-on new")
+    # And its output is not redirected: cron mails what --quiet prints (nothing when all is well)
+    assert ">" not in job.command
 
 
 def test_paths_are_quoted_for_systemd_and_the_shell():
@@ -107,7 +113,55 @@ def test_paths_are_quoted_for_systemd_and_the_shell():
     (("--print", "cron", "--on-calendar", "Mon 02:00"), "for cron use one of"),
     (("--print", "systemd", "--user", "root; rm -rf /"), "not a valid user name"),
     (("--print", "systemd", "--on-calendar", "daily\nExecStartPre=/bin/sh"), "not a systemd calendar"),
+    (("--print", "systemd", "--binary", "venv/bin/auditor"), "absolute path"),
+    (("--print", "cron", "--notify", "webhook:https://h.example.test/a b"), "space or a control"),
+    (("--print", "notify-env",), "needs the targets"),
 ])
 def test_bad_schedule_options_are_usage_errors(args, message):
     done = run_cli("schedule", *args)
     assert done.rc == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_binary_and_notify_targets_reach_the_units_without_leaking_the_secret(tmp_path):
+    # Given a schedule with an explicit program and two alert targets, one with a secret path
+    program = tmp_path / "opt" / "auditor"
+    program.parent.mkdir()
+    program.write_text("#!/bin/sh\n")
+    program.chmod(0o755)
+    hook = "webhook:https://hooks.example.test/services/T0/B0/Planted-Hook-Token-7"
+    mail = "smtp://mail.example.test:25?to=ops@example.test&from=auditor@example.test"
+    args = ("-i", "/etc/auditor/inv.yaml", "-o", "/var/lib/auditor/r", "--binary", str(program),
+            "--notify", hook, "--notify", mail)
+    service = run_cli("schedule", "--print", "systemd-service", *args)
+    env = run_cli("schedule", "--print", "notify-env", *args)
+    cron = run_cli("schedule", "--print", "cron", *args)
+    assert service.rc == 0 and env.rc == 0 and cron.rc == 0, service.stderr + env.stderr + cron.stderr
+    # Then ExecStart runs that program, and the targets are in an environment file, not in the unit
+    unit, env_file = service.stdout, env.stdout
+    assert "--print notify-env" in service.stderr and "Planted-Hook-Token-7" not in service.stderr
+    assert f"ExecStart={program} run " in unit
+    assert "EnvironmentFile=/etc/auditor/notify.env\n" in unit and "Planted-Hook-Token-7" not in unit
+    assert f"AUDITOR_NOTIFY={hook} {mail}\n" in env_file and "0600" in env_file
+    # And the cron file carries them as an environment line, and says to keep it 0600
+    assert f"AUDITOR_NOTIFY={hook} {mail}\n" in cron.stdout and "0600" in cron.stdout
+    jobs, problems = schedules.parse_crontab(cron.stdout, "/etc/cron.d/auditor", None)
+    assert problems == [] and jobs[0].command.startswith(f"{program} run ")
+    # When systemd-analyze verifies the unit
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    user = a_user()
+    text = unit.replace("User=auditor", f"User={user}").replace("Group=auditor", f"Group={user}")
+    (tmp_path / "auditor.service").write_text(text)
+    done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "auditor.service")],
+                          capture_output=True, text=True, timeout=60)
+    # Then the EnvironmentFile= line is accepted (systemd resolves it only when the service starts)
+    assert done.returncode == 0 and "EnvironmentFile" not in done.stderr, done.stderr
+
+
+def test_a_run_takes_its_alert_targets_from_the_environment(tmp_path):
+    # Given the targets in $AUDITOR_NOTIFY, as the unit's environment file sets them, and a bad one
+    from tests.unit.test_history import audit, make_workspace
+    work = make_workspace(tmp_path)
+    done, run_dir = audit(work, env={"AUDITOR_NOTIFY": "smtp://mail.example.test:25?to=nobody"})
+    # Then the run refuses it before auditing, saying where it came from
+    assert done.rc == 2 and run_dir is None and "$AUDITOR_NOTIFY" in done.stderr, done.stderr

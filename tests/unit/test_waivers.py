@@ -241,3 +241,33 @@ def test_evaluate_reproduces_a_waived_run(waived_run, tmp_path):
     assert done.rc == 0, done.stdout + done.stderr
     assert "CHANGED" not in done.stdout
     assert "2 of 2 verdicts reproduced" in done.stdout
+
+
+def test_a_run_false_waiver_adds_nothing_where_the_policy_never_planned_the_check(tmp_path):
+    # Given a policy whose only claim applies age_file to alpha, and a run: false waiver for every host
+    work = make_workspace(tmp_path)
+    (work / "policy.yaml").write_text(textwrap.dedent("""\
+        format: 1
+        policy: {id: demo-policy, title: Demo, document: demo.txt, language: en}
+        claims:
+          - id: demo
+            quote: The age file says yes.
+            checks: {age_file: {}}
+            applies_to: [alpha]
+        """))
+    path = write_waivers(work, f"""\
+        waivers:
+          - check: age_file
+            hosts: ["*"]
+            justification: Age files are being replaced (CHG-7)
+            approver: Jane Doe
+            expires: {NEXT_MONTH}
+            run: false
+        """)
+    # When the run audits the policy with the waivers
+    done, _ = audit(work, "--waivers", str(path), "--policy", str(work / "policy.yaml"))
+    # Then only alpha, where the policy planned the check, has a waived result; beta has none
+    assert done.rc == 0, done.stderr
+    results = {h["name"]: [r["status"] for r in h["results"]] for h in done.json()["hosts"]}
+    assert results == {"alpha": ["waived"], "beta": []}, results
+    assert done.json()["totals"]["waived"] == 1
