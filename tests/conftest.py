@@ -41,3 +41,10 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture
 def cli():
     return run_cli
+
+
+def run_folder(output: Path) -> Path:
+    """The one run folder a run wrote under its output folder (which also holds history.sqlite)."""
+    folders = [p for p in output.iterdir() if p.is_dir()]
+    assert len(folders) == 1, f"expected one run folder in {output}, found {[p.name for p in folders]}"
+    return folders[0]

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -87,9 +87,6 @@ def run(fleet, tmp_path_factory):
     hosts["cards-unset"] = {**hosts["cards-clean"], "vars": {}}
     hosts["cards-missing"] = {**hosts["cards-clean"],
                               "vars": {"app_data_encryption": source(path="/srv/shop/gone.db")}}
-    # The plaintext host with max_rows 0: scanning nothing must not pass.
-    hosts["cards-no-rows"] = {**hosts["cards-plain"],
-                              "vars": {"app_data_encryption": {**source(), "max_rows": 0}}}
     # The plaintext host with a query whose error message quotes a card number (psql, sqlite and
     # mysql all quote values or names in their errors): a table named by one.
     hosts["cards-error"] = {**hosts["cards-plain"], "vars": {"app_data_encryption": source(
@@ -100,7 +97,7 @@ def run(fleet, tmp_path_factory):
     result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
                      "--check", "app_data_encryption")
     by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
-    return result, by_host, next(out.iterdir())
+    return result, by_host, run_folder(out)
 
 
 def test_tokens_and_masked_numbers_pass(run):
@@ -142,12 +139,18 @@ def test_no_source_is_skip_and_a_missing_database_is_error(run):
     assert "payments: database file not found" in missing["summary"]
 
 
-def test_max_rows_zero_is_refused_not_passed(run):
-    # Given the plaintext host judged with max_rows 0
-    no_rows = run[1]["cards-no-rows"]
-    # Then the probe is refused before it runs, saying why
-    assert no_rows["status"] == "error", no_rows
-    assert "max_rows must be at least 1, got 0" in no_rows["summary"], no_rows["summary"]
+def test_max_rows_zero_is_refused_not_passed(tmp_path):
+    # Given an inventory asking to scan 0 rows: scanning nothing must never pass
+    inventory = tmp_path / "inventory.yaml"
+    inventory.write_text(yaml.safe_dump({"hosts": {"cards-no-rows": {
+        "transport": "local", "vars": {"app_data_encryption": {**source(), "max_rows": 0}}}}}))
+    # When it is used for a run
+    result = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "reports"), "--check",
+                     "app_data_encryption")
+    # Then it is refused before any host is audited, naming the file, line and key
+    assert result.rc == 2, result.stderr
+    assert "vars.app_data_encryption.max_rows: must be at least 1, got 0" in result.stderr, result.stderr
+    assert not (tmp_path / "reports").exists()
 
 
 def test_a_card_number_in_a_query_error_is_masked(run):

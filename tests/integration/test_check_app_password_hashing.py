@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -92,7 +92,7 @@ def run(fleet, tmp_path_factory):
                      "--check", "app_password_hashing")
     report = result.json()
     by_host = {h["name"]: h["results"][0] for h in report["hosts"]}
-    return result, by_host, next(p for p in out.iterdir() if p.is_dir())
+    return result, by_host, run_folder(out)
 
 
 def test_bcrypt_and_argon2_pass(run):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -84,7 +84,7 @@ def backups_run(tmp_path_factory):
                          "--check", "backups")
         seconds = time.monotonic() - started
         cron_seen = {h.name: h.run(["sh", "-c", "cat /proc/[0-9]*/comm"]).stdout.split() for h in fleet.hosts}
-    return result, next(p for p in (tmp / "reports").iterdir() if p.is_dir()), seconds, cron_seen
+    return result, run_folder(tmp / "reports"), seconds, cron_seen
 
 
 def verdicts(result) -> dict[str, dict]:

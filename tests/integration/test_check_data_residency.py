@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from checks import data_residency
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import HostSpec, Service, SshdFleet, require_namespace_support
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ def run(tmp_path_factory):
                          "--check", "data_residency")
         token_log = (aws_eu.log_path.parent / "metadata.log").read_text()
     by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
-    return result, by_host, next(out.iterdir()), token_log
+    return result, by_host, run_folder(out), token_log
 
 
 def test_aws_imdsv2_region_in_the_eea_agreeing_with_the_declared_one_passes(run):

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -89,7 +89,7 @@ def run(tmp_path_factory):
         result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
                          "--check", "data_retention")
     by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
-    return result, by_host, next(out.iterdir())
+    return result, by_host, run_folder(out)
 
 
 def test_data_within_its_periods_passes(run):

@@ -29,7 +29,7 @@ import pytest
 import yaml
 
 from auditor.parsers import block_devices as bd
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import HostSpec, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -109,7 +109,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, An
         result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
                          "--check", "disk_encryption")
         assert result.rc in (1, 2, 3), result.stderr
-        run_dir = next(p for p in (tmp / "reports").iterdir() if p.is_dir())
+        run_dir = run_folder(tmp / "reports")
         report = json.loads((run_dir / "report.json").read_text())
         yield {h["name"]: h["results"][0] for h in report["hosts"]}, run_dir
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import (
     HostSpec,
     Service,
@@ -68,7 +68,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, An
         result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
                          "--check", "monitoring")
         assert result.rc in (0, 1), result.stderr
-        run_dir = next(p for p in (tmp / "reports").iterdir() if p.is_dir())
+        run_dir = run_folder(tmp / "reports")
         report = json.loads((run_dir / "report.json").read_text())
         yield ({h["name"]: h["results"][0] for h in report["hosts"]}, run_dir,
                {name: pids[0] if pids else "" for name, pids in inside.items()})

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -103,7 +103,7 @@ def run(fleet, tmp_path_factory):
     result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
                      "--check", "passwords_not_logged")
     by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
-    return result, by_host, next(p for p in out.iterdir() if p.is_dir())
+    return result, by_host, run_folder(out)
 
 
 def test_leaky_host_fails_with_each_file_and_line(run):

@@ -22,7 +22,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration import tlsservers
 from tests.integration.sshhosts import (
     HostSpec,
@@ -96,7 +96,7 @@ def tls_run(planted, tmp_path_factory) -> tuple[Any, Path]:
     inventory = write_inventory(tmp / "inventory.yaml", planted)
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
                      "--check", "tls")
-    return result, next(p for p in (tmp / "reports").iterdir() if p.is_dir())
+    return result, run_folder(tmp / "reports")
 
 
 def verdicts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

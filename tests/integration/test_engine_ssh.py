@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -124,7 +124,7 @@ def fleet_run(fleet, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     inventory = write_inventory(tmp / "fleet.yaml", fleet)
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json")
-    return result, next(p for p in (tmp / "reports").iterdir() if p.is_dir())
+    return result, run_folder(tmp / "reports")
 
 
 def test_verdicts_follow_the_planted_configuration(fleet_run):

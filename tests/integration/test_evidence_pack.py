@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 from tests.integration.test_engine_ssh import REAL_SHADOW, mkpasswd
 
@@ -82,7 +82,7 @@ def signed_run(fleet, tmp_path_factory):
     done = run_cli("run", "-i", str(tmp / "inv.yaml"), "-o", str(tmp / "reports"), "--format", "json",
                    "--sign-key", str(tmp / "key.pem"))
     assert done.rc in (0, 1, 3), done.stderr
-    run_dir = next(p for p in (tmp / "reports").iterdir() if p.is_dir())
+    run_dir = run_folder(tmp / "reports")
     return run_dir, fingerprint, done.json(), tmp
 
 

@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -161,7 +161,7 @@ def policy_run(tmp_path_factory):
                            "-o", str(tmp / "narrowed"), "--format", "json")
         shipped = run_cli("run", "-i", str(inventory), "--policy", "apifonica",
                           "-o", str(tmp / "shipped"), "--format", "json")
-    run_dir = next((tmp / "reports").iterdir())
+    run_dir = run_folder(tmp / "reports")
     return main, run_dir, narrowed, claims, shipped
 
 

@@ -19,7 +19,7 @@ import pytest
 from auditor import history
 from auditor.check import Status
 from auditor.history import History, HistoryError
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, run_folder
 
 AGE_CHECK = '''
 """The age file says yes, and how old the thing is. A test check that follows one probe."""
@@ -442,7 +442,7 @@ def test_a_new_history_is_0640_and_records_absolute_run_folders(work):
     assert path.stat().st_mode & 0o777 == 0o640
     # And the run's folder is recorded as an absolute path, so prune finds it on disk from any folder
     (run,) = listing.json()
-    assert run["run_dir"] == str(next(p for p in (work / "reports").iterdir() if p.is_dir()))
+    assert run["run_dir"] == str(run_folder(work / "reports"))
     assert "still on disk:" in dry.stdout and run["run_dir"] in dry.stdout
 
 

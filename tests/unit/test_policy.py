@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 
 from auditor import inventory, policy, registry
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, run_folder
 
 CHECKS = registry.load().checks
 
@@ -417,7 +417,7 @@ def test_a_host_no_claim_applies_to_is_not_connected_to_and_is_listed(tmp_path):
     # Then the unreachable host outside every claim does not make the run "unreachable" (exit 3)
     assert done.returncode in (0, 1), done.stderr
     assert b"no claim of policy shop applies to dead; not audited" in done.stderr
-    run_dir = next((tmp_path / "out").iterdir())
+    run_dir = run_folder(tmp_path / "out")
     report = json.loads((run_dir / "report.json").read_text())
     assert [h["name"] for h in report["hosts"]] == ["here"]
     # And it is listed in report.json and the HTML, not silently dropped

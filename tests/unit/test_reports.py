@@ -28,7 +28,7 @@ def evaluate(out, params):
 
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
-    from tests.conftest import run_cli
+    from tests.conftest import run_cli, run_folder
 
     tmp = tmp_path_factory.mktemp("run")
     (tmp / "checks").mkdir()
@@ -37,7 +37,7 @@ def local_run(tmp_path_factory):
     inventory.write_text("hosts:\n  here:\n    transport: local\n  also-here:\n    transport: local\n")
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "out"), "--checks-dir",
                      str(tmp / "checks"), "--format", "json")
-    run_dir = next(p for p in (tmp / "out").iterdir() if p.is_dir())
+    run_dir = run_folder(tmp / "out")
     return result, run_dir
 
 
