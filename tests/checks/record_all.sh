@@ -440,7 +440,9 @@ record log_retention garbled_unterminated_block --plant /etc/logrotate.conf="$W/
   --expect-status fail --expect-summary "/var/log/myapp/*.log" --expect-summary "rotate 3 × daily = 3 days"
 
 # Every other check records its cases in tests/checks/<check_id>/record.sh, sourced here
-# so it can use record, ago, $W, $NOW and $DAY.
+# so it can use record, ago, $W, $NOW and $DAY, and the helpers of record_lib.sh.
+# shellcheck source=tests/checks/record_lib.sh
+source tests/checks/record_lib.sh
 for script in tests/checks/*/record.sh; do
   # shellcheck source=/dev/null
   source "$script"

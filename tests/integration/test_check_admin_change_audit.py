@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import shutil
 import subprocess
 import time
@@ -22,9 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli
+from tests.integration.fleetrun import assert_nowhere_in, audit_fleet
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -120,18 +118,9 @@ def run(running_auditd: int,
         fleet.start(HostSpec("unaudited", files={
             "/etc/audit/rules.d/audit.rules": Planted(PARTIAL_RULES, mode=0o640)},
             replace_dirs=("/etc/audit/rules.d",), pid_namespace=True))
-        hosts = fleet.inventory_hosts()
-        for entry in hosts.values():
-            entry["known_hosts"] = str(fleet.known_hosts)
-        inventory = tmp / "inventory.yaml"
-        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-        done = run_cli("run", "-i", str(inventory), "-o", str(tmp / "out"), "--format", "json",
-                       "--check", "admin_change_audit")
-    assert done.rc == 1, done.stderr  # the unaudited host fails
-    run_dir = next((tmp / "out").glob("*/report.json")).parent
-    report = json.loads((run_dir / "report.json").read_text())
-    yield {h["name"]: next(r for r in h["results"] if r["check"] == "admin_change_audit")
-           for h in report["hosts"]}, run_dir
+        done = audit_fleet(fleet, tmp, "admin_change_audit")
+    assert done.result.rc == 1, done.result.stderr  # the unaudited host fails
+    yield done.by_host, done.run_dir
 
 
 def test_loaded_watches_on_every_file_ask_for_the_notification(run: tuple[dict[str, dict], Path],
@@ -164,7 +153,6 @@ def test_no_secret_leaves_the_host(run: tuple[dict[str, dict], Path]) -> None:
     # Given rule files with a token in a comment
     _, run_dir = run
     # When every file of the run folder is read
-    everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
     # Then the token is not there (the engine's redaction masks token=...)
-    assert KEY_NOTE not in everything
+    assert_nowhere_in(run_dir, KEY_NOTE)
 

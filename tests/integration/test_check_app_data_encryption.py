@@ -14,9 +14,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli, run_folder
+from tests.conftest import run_cli
+from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -79,10 +79,7 @@ def source(**changes: str) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def run(fleet, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
-    hosts = fleet.inventory_hosts()
-    for entry in hosts.values():
-        entry["known_hosts"] = str(fleet.known_hosts)
-        entry["vars"] = {"app_data_encryption": source()}
+    hosts = fleet_hosts(fleet, vars={"app_data_encryption": source()})
     # The clean host under two more names: no source configured, and a missing file.
     hosts["cards-unset"] = {**hosts["cards-clean"], "vars": {}}
     hosts["cards-missing"] = {**hosts["cards-clean"],
@@ -91,13 +88,8 @@ def run(fleet, tmp_path_factory):
     # mysql all quote values or names in their errors): a table named by one.
     hosts["cards-error"] = {**hosts["cards-plain"], "vars": {"app_data_encryption": source(
         query=f'SELECT card FROM "{CARD_IN_ERROR}"')}}
-    inventory = tmp / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-    out = tmp / "reports"
-    result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
-                     "--check", "app_data_encryption")
-    by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
-    return result, by_host, run_folder(out)
+    done = audit(write_inventory(tmp / "inventory.yaml", hosts), tmp / "reports", "app_data_encryption")
+    return done.result, done.by_host, done.run_dir
 
 
 def test_tokens_and_masked_numbers_pass(run):
@@ -141,9 +133,8 @@ def test_no_source_is_skip_and_a_missing_database_is_error(run):
 
 def test_max_rows_zero_is_refused_not_passed(tmp_path):
     # Given an inventory asking to scan 0 rows: scanning nothing must never pass
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump({"hosts": {"cards-no-rows": {
-        "transport": "local", "vars": {"app_data_encryption": {**source(), "max_rows": 0}}}}}))
+    inventory = write_inventory(tmp_path / "inventory.yaml", {"cards-no-rows": {
+        "transport": "local", "vars": {"app_data_encryption": {**source(), "max_rows": 0}}}})
     # When it is used for a run
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "reports"), "--check",
                      "app_data_encryption")
@@ -166,11 +157,8 @@ def test_a_card_number_in_a_query_error_is_masked(run):
 def test_no_card_number_reaches_the_run_folder(run, planted):
     # Given every file the run wrote (reports, evidence)
     _, _, run_dir = run
-    files = [p for p in run_dir.rglob("*") if p.is_file()]
-    assert any("evidence" in p.parts for p in files)
-    everything = "\n".join(p.read_text(errors="replace") for p in files)
     # Then no planted card number is there: whole, grouped as planted, or by its first twelve digits
-    for name, number in planted.items():
+    for number in planted.values():
         grouped = [sep.join(number[i:i + 4] for i in range(0, len(number), 4)) for sep in (" ", "-")]
-        for form in (number, number[:12], *grouped):
-            assert form not in everything, name
+        files = assert_nowhere_in(run_dir, number, number[:12], *grouped)
+    assert any("evidence" in p.parts for p in files)

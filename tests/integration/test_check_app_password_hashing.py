@@ -15,9 +15,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli, run_folder
+from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -77,22 +76,13 @@ def source(**changes: str) -> dict[str, object]:
 @pytest.fixture(scope="module")
 def run(fleet, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
-    hosts = fleet.inventory_hosts()
-    for entry in hosts.values():
-        entry["known_hosts"] = str(fleet.known_hosts)
-        entry["vars"] = {"app_password_hashing": source()}
+    hosts = fleet_hosts(fleet, vars={"app_password_hashing": source()})
     # The same good host under two more names: no source configured, and a missing file.
     hosts["app-unset"] = {**hosts["app-good"], "vars": {}}
     hosts["app-missing"] = {**hosts["app-good"],
                             "vars": {"app_password_hashing": source(path="/srv/shop/gone.db")}}
-    inventory = tmp / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-    out = tmp / "reports"
-    result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
-                     "--check", "app_password_hashing")
-    report = result.json()
-    by_host = {h["name"]: h["results"][0] for h in report["hosts"]}
-    return result, by_host, run_folder(out)
+    done = audit(write_inventory(tmp / "inventory.yaml", hosts), tmp / "reports", "app_password_hashing")
+    return done.result, done.by_host, done.run_dir
 
 
 def test_bcrypt_and_argon2_pass(run):
@@ -134,10 +124,6 @@ def test_no_source_is_skip_and_a_missing_database_is_error(run):
 def test_no_hash_or_password_reaches_the_run_folder(run, planted):
     # Given every file the run wrote (reports, evidence)
     _, _, run_dir = run
-    files = [p for p in run_dir.rglob("*") if p.is_file()]
-    assert any("evidence" in p.parts for p in files)
-    everything = "\n".join(p.read_text(errors="replace") for p in files)
     # Then no planted hash, no tail of one, and no plaintext password is there
-    for name, value in planted.items():
-        assert value not in everything, name
-        assert value[-16:] not in everything, name
+    files = assert_nowhere_in(run_dir, *planted.values(), *(value[-16:] for value in planted.values()))
+    assert any("evidence" in p.parts for p in files)

@@ -11,16 +11,15 @@ machine's /dev/log, and loads no kernel-log input.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO
+from tests.integration.fleetrun import assert_nowhere_in, audit_fleet, text_written
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -97,18 +96,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, auth_logs: dict[str, bytes])
 @pytest.fixture(scope="module")
 def run(fleet: SshdFleet, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, dict], Path]:
     tmp = tmp_path_factory.mktemp("auth-run")
-    hosts = fleet.inventory_hosts()
-    for entry in hosts.values():
-        entry["known_hosts"] = str(fleet.known_hosts)
-    inventory = tmp / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-    out = tmp / "run"
-    done = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json", "--check", "auth_logging")
-    assert done.rc == 1, done.stderr  # some host fails
-    run_dir = next(out.glob("*/report.json")).parent
-    report = json.loads((run_dir / "report.json").read_text())
-    return {h["name"]: next(r for r in h["results"] if r["check"] == "auth_logging")
-            for h in report["hosts"]}, run_dir
+    done = audit_fleet(fleet, tmp, "auth_logging")
+    assert done.result.rc == 1, done.result.stderr  # some host fails
+    return done.by_host, done.run_dir
 
 
 def test_rsyslog_routing_auth_to_a_file_with_full_records_passes(run: tuple[dict[str, dict], Path],
@@ -155,10 +145,10 @@ def test_no_secret_leaves_the_host(run: tuple[dict[str, dict], Path]) -> None:
     # real sudo record whose command line carries a password (curl -u admin:...)
     _, run_dir = run
     # When every file of the run folder is read
-    everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
+    everything = text_written(run_dir)
     # Then the typed password and sudo's command lines are masked on the host (who ran sudo,
     # as whom and when stay) and no password appears at all
     assert "Invalid user *** from" in everything
     assert "root : PWD=[REDACTED] ; USER=nobody ; COMMAND=***" in everything
-    for secret in (INVALID_USER, "Tr0ub4dor", ALICE_PASSWORD, WRONG_PASSWORD, SUDO_SECRET, "Sup3rS3cret"):
-        assert secret not in everything, secret
+    assert_nowhere_in(run_dir, INVALID_USER, "Tr0ub4dor", ALICE_PASSWORD, WRONG_PASSWORD, SUDO_SECRET,
+                      "Sup3rS3cret")

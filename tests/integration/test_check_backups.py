@@ -10,12 +10,10 @@ that the hosts' cron never runs this machine's real cron.daily scripts.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli, run_folder
+from tests.integration.fleetrun import assert_nowhere_in, audit_fleet
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -73,27 +71,16 @@ def backups_run(tmp_path_factory):
         fleet.start(cron_host("stale", root_crontab=DAILY_PG_DUMP, backup_age_hours=72))
         fleet.start(cron_host("weekly", cron_d={"restic": WEEKLY_RESTIC}, backup_age_hours=2))
         fleet.start(cron_host("nocron", root_crontab=DAILY_PG_DUMP, backup_age_hours=2, with_cron=False))
-        hosts = fleet.inventory_hosts()
-        for entry in hosts.values():
-            entry["known_hosts"] = str(fleet.known_hosts)
-            entry["vars"] = {"backups": {"paths": ["/srv/backup"]}}
-        inventory = tmp / "inventory.yaml"
-        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
         started = time.monotonic()
-        result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
-                         "--check", "backups")
+        done = audit_fleet(fleet, tmp, "backups", vars={"backups": {"paths": ["/srv/backup"]}})
         seconds = time.monotonic() - started
         cron_seen = {h.name: h.run(["sh", "-c", "cat /proc/[0-9]*/comm"]).stdout.split() for h in fleet.hosts}
-    return result, run_folder(tmp / "reports"), seconds, cron_seen
-
-
-def verdicts(result) -> dict[str, dict]:
-    return {h["name"]: r for h in result.json()["hosts"] for r in h["results"] if r["check"] == "backups"}
+    return done, seconds, cron_seen
 
 
 def test_the_hosts_really_run_cron_only_where_planted(backups_run):
     # Given hosts with their own PID namespaces
-    _, _, _, processes = backups_run
+    _, _, processes = backups_run
     # Then cron runs in those that were given it, and not in the one without
     assert "cron" in processes["daily"] and "cron" in processes["weekly"]
     assert "cron" not in processes["nocron"]
@@ -101,9 +88,9 @@ def test_the_hosts_really_run_cron_only_where_planted(backups_run):
 
 def test_a_daily_pg_dump_with_a_fresh_dump_passes(backups_run):
     # Given a host whose root crontab runs pg_dump at 02:30 under a running cron, and a 2 h old dump
-    result, _, _, _ = backups_run
+    done, _, _ = backups_run
     # When the backups check runs through the CLI
-    daily = verdicts(result)["daily"]
+    daily = done.by_host["daily"]
     # Then it passes, naming the job, its schedule and the dump's age
     assert daily["status"] == "pass", daily
     assert "pg_dump in /var/spool/cron/crontabs/root:2" in daily["summary"]
@@ -113,8 +100,8 @@ def test_a_daily_pg_dump_with_a_fresh_dump_passes(backups_run):
 
 def test_a_three_day_old_backup_fails(backups_run):
     # Given the same daily job, but the newest file in /srv/backup is 72 hours old
-    result, _, _, _ = backups_run
-    stale = verdicts(result)["stale"]
+    done, _, _ = backups_run
+    stale = done.by_host["stale"]
     # Then the check fails and says how old the newest backup is
     assert stale["status"] == "fail", stale
     assert "newest backup in /srv/backup is 72 h old (max 26 h)" in stale["summary"]
@@ -122,8 +109,8 @@ def test_a_three_day_old_backup_fails(backups_run):
 
 def test_a_weekly_only_job_fails_saying_weekly(backups_run):
     # Given a host whose only backup job (/etc/cron.d/restic) runs on Sundays, with a fresh dump
-    result, _, _, _ = backups_run
-    weekly = verdicts(result)["weekly"]
+    done, _, _ = backups_run
+    weekly = done.by_host["weekly"]
     # Then the daily promise fails, and the summary says the job is weekly
     assert weekly["status"] == "fail", weekly
     assert "mysqldump in /etc/cron.d/restic:2" in weekly["summary"]
@@ -132,28 +119,26 @@ def test_a_weekly_only_job_fails_saying_weekly(backups_run):
 
 def test_a_crontab_without_a_cron_daemon_fails(backups_run):
     # Given the daily job and a fresh dump, but no cron daemon in the host's PID namespace
-    result, _, _, _ = backups_run
-    nocron = verdicts(result)["nocron"]
+    done, _, _ = backups_run
+    nocron = done.by_host["nocron"]
     # Then the job never runs and the check fails, saying so
     assert nocron["status"] == "fail", nocron
     assert "never runs: no cron daemon is running" in nocron["summary"]
 
 
 def test_failures_give_exit_code_1(backups_run):
-    result, _, _, _ = backups_run
-    assert result.rc == 1, result.stderr
+    done, _, _ = backups_run
+    assert done.result.rc == 1, done.result.stderr
 
 
 def test_no_planted_secret_reaches_the_run_folder(backups_run):
     # Given crontabs holding a PostgreSQL password (environment line and inline) and a mysqldump -p
-    _, run_dir, _, _ = backups_run
+    done, _, _ = backups_run
     # When every file the run wrote is read
-    leaked = [str(p) for p in Path(run_dir).rglob("*") if p.is_file()
-              and any(s.encode() in p.read_bytes() for s in (PG_SECRET, MY_SECRET))]
     # Then none holds a planted secret
-    assert not leaked
+    assert_nowhere_in(done.run_dir, PG_SECRET, MY_SECRET)
 
 
 def test_four_hosts_are_judged_in_seconds(backups_run):
-    _, _, seconds, _ = backups_run
+    _, seconds, _ = backups_run
     assert seconds < 30, f"the run took {seconds:.1f} s"

@@ -18,10 +18,9 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from checks import data_residency
-from tests.conftest import run_cli, run_folder
+from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
 from tests.integration.sshhosts import HostSpec, Service, SshdFleet, require_namespace_support
 
 pytestmark = pytest.mark.integration
@@ -46,9 +45,7 @@ def run(tmp_path_factory):
         fleet.start(cloud_host("res-aws-us", "aws", "us-east-1", "Amazon EC2", "t3.micro"))
         fleet.start(cloud_host("res-hetzner", "hetzner", "fsn1-dc14", "Hetzner", "vServer"))
         fleet.start(cloud_host("res-bare", "", "", "Dell Inc.", "PowerEdge R640"))
-        hosts = fleet.inventory_hosts()
-        for entry in hosts.values():
-            entry["known_hosts"] = str(fleet.known_hosts)
+        hosts = fleet_hosts(fleet)
         hosts["res-aws-eu"]["vars"] = {"data_residency": {"region": "eu-central-1"}}
         # The same hosts under more names: a declared region the metadata contradicts, a
         # bare-metal host with a declared region, and one whose declared region is outside.
@@ -56,14 +53,9 @@ def run(tmp_path_factory):
                                       ("res-bare-declared", "res-bare", "Frankfurt"),
                                       ("res-bare-declared-us", "res-bare", "us-west-2")):
             hosts[name] = {**hosts[same_as], "vars": {"data_residency": {"region": region}}}
-        inventory = tmp / "inventory.yaml"
-        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-        out = tmp / "reports"
-        result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
-                         "--check", "data_residency")
+        done = audit(write_inventory(tmp / "inventory.yaml", hosts), tmp / "reports", "data_residency")
         token_log = (aws_eu.log_path.parent / "metadata.log").read_text()
-    by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
-    return result, by_host, run_folder(out), token_log
+    return done.result, done.by_host, done.run_dir, token_log
 
 
 def test_aws_imdsv2_region_in_the_eea_agreeing_with_the_declared_one_passes(run):
@@ -123,9 +115,7 @@ def test_the_imds_token_never_leaves_the_host(run):
     tokens = [line.split()[-1] for line in token_log.splitlines() if line.startswith("issued token ")]
     assert tokens
     # Then none is in any file of the run folder
-    everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
-    for token in tokens:
-        assert token not in everything
+    assert_nowhere_in(run_dir, *tokens)
 
 
 # --------------------------------------------------------------------------

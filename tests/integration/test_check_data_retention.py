@@ -21,9 +21,8 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli, run_folder
+from tests.integration.fleetrun import assert_nowhere_in, audit, audit_fleet, fleet_hosts, write_inventory
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -72,10 +71,7 @@ def run(tmp_path_factory):
     with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
         for name, db in (("retention-kept", kept), ("retention-overdue", overdue)):
             fleet.start(HostSpec(name, files={DB_PATH: Planted(db, mode=0o640)}, replace_dirs=("/srv",)))
-        hosts = fleet.inventory_hosts()
-        for entry in hosts.values():
-            entry["known_hosts"] = str(fleet.known_hosts)
-            entry["vars"] = {"data_retention": {"sources": SOURCES, "max_age_days": 730}}
+        hosts = fleet_hosts(fleet, vars={"data_retention": {"sources": SOURCES, "max_age_days": 730}})
         # The kept host again, with no period for the accounts source: that cannot be judged.
         hosts["retention-no-period"] = {**hosts["retention-kept"],
                                         "vars": {"data_retention": {"sources": SOURCES}}}
@@ -83,13 +79,8 @@ def run(tmp_path_factory):
         # every address, and none may reach the run folder.
         hosts["retention-emails"] = {**hosts["retention-kept"], "vars": {"data_retention": {"sources": [
             {**SOURCES[0], "query": "SELECT email FROM consents"}]}}}
-        inventory = tmp / "inventory.yaml"
-        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-        out = tmp / "reports"
-        result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
-                         "--check", "data_retention")
-    by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
-    return result, by_host, run_folder(out)
+        done = audit(write_inventory(tmp / "inventory.yaml", hosts), tmp / "reports", "data_retention")
+    return done.result, done.by_host, done.run_dir
 
 
 def test_data_within_its_periods_passes(run):
@@ -137,8 +128,7 @@ def test_the_evidence_records_the_hosts_clock_and_no_row(run):
             in emails["summary"]), emails["summary"]
     # And each host's output starts with the host's clock, and no e-mail address of a row is there
     assert ages and all(e["stdout"].startswith("now\t") for e in ages)
-    everything = "\n".join(p.read_text(errors="replace") for p in run_dir.rglob("*") if p.is_file())
-    assert "@example.com" not in everything
+    assert_nowhere_in(run_dir, "@example.com")
 
 
 # --------------------------------------------------------------------------
@@ -182,16 +172,10 @@ def pg_run(tmp_path_factory):
                                "(now() - interval '120 days'), (now() - interval '95 days 12 hours'), "
                                "(NULL)"])
             assert seeded.returncode == 0, seeded.stderr
-            hosts = fleet.inventory_hosts()
-            hosts["retention-pg"]["known_hosts"] = str(fleet.known_hosts)
-            hosts["retention-pg"]["vars"] = {"data_retention": {"sources": [
+            done = audit_fleet(fleet, base, "data_retention", vars={"data_retention": {"sources": [
                 {"name": "trial accounts", "kind": "postgres", "database": "postgres", "user": "postgres",
-                 "path": str(sockets), "query": "SELECT last_login FROM trials", "max_age_days": 91}]}}
-            inventory = base / "inventory.yaml"
-            inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-            result = run_cli("run", "-i", str(inventory), "-o", str(base / "reports"), "--format", "json",
-                             "--check", "data_retention")
-        return result.json()["hosts"][0]["results"][0]
+                 "path": str(sockets), "query": "SELECT last_login FROM trials", "max_age_days": 91}]}})
+        return done.by_host["retention-pg"]
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

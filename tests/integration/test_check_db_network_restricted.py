@@ -9,7 +9,6 @@ blocked, loopback only) before the check's verdict is compared with it.
 
 from __future__ import annotations
 
-import json
 import pwd
 import shutil
 import socket
@@ -19,9 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli
+from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -137,22 +135,14 @@ def connects(address: str, port: int) -> bool:
         return False
 
 
-def audit(fleet: SshdFleet, tmp_path: Path) -> tuple[dict[str, dict], Path]:
-    hosts = fleet.inventory_hosts()
-    for entry in hosts.values():
-        entry["known_hosts"] = str(fleet.known_hosts)
+def audit_databases(fleet: SshdFleet, tmp_path: Path) -> tuple[dict[str, dict], Path]:
+    hosts = fleet_hosts(fleet)
     # 192.0.2.10 is not private address space: only this host's inventory says it may connect
     hosts["one_client_allowed"]["vars"] = {"db_network_restricted": {"allowed_networks": ["192.0.2.10/32"]}}
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-    out = tmp_path / "run"
-    done = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
-                   "--check", "db_network_restricted")
-    report = json.loads(next(out.glob("*/report.json")).read_text())
-    by_host = {h["name"]: next(r for r in h["results"] if r["check"] == "db_network_restricted")
-               for h in report["hosts"]}
-    assert done.rc != 0  # some hosts fail
-    return by_host, out
+    out = tmp_path / "reports"
+    done = audit(write_inventory(tmp_path / "inventory.yaml", hosts), out, "db_network_restricted")
+    assert done.result.rc != 0  # some hosts fail
+    return done.by_host, out
 
 
 def host(fleet: SshdFleet, name: str) -> TestHost:
@@ -175,7 +165,7 @@ def test_the_planted_truth_is_real(fleet: SshdFleet) -> None:
 def test_verdicts_through_the_cli(fleet: SshdFleet, tmp_path: Path) -> None:
     # Given the fleet: open postgres, two firewalled ones, a loopback one, a host without a database
     # When the check runs against all of them through the CLI
-    results, out = audit(fleet, tmp_path)
+    results, out = audit_databases(fleet, tmp_path)
     # Then the open one fails naming the listener and the open pg_hba.conf lines
     assert results["open"]["status"] == "fail"
     assert "postgres listens on 0.0.0.0:5432 and no firewall rule restricts it" in results["open"]["summary"]
@@ -201,6 +191,4 @@ def test_verdicts_through_the_cli(fleet: SshdFleet, tmp_path: Path) -> None:
     assert results["no_db"]["status"] == "skip"
     assert "no database server listening" in results["no_db"]["summary"]
     # And the LDAP bind password planted in pg_hba.conf is nowhere in the run folder
-    for path in out.rglob("*"):
-        if path.is_file():
-            assert LDAP_SECRET.encode() not in path.read_bytes(), path
+    assert_nowhere_in(out, LDAP_SECRET)

@@ -17,7 +17,6 @@ the test skips when it is not.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -26,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from auditor.parsers import block_devices as bd
-from tests.conftest import run_cli, run_folder
+from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
 from tests.integration.sshhosts import HostSpec, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -97,21 +95,14 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, An
             fscrypt_image(tmp / "partly.img", ["customers"], ["exports"])
             for name, image in (("fscrypt", "all.img"), ("partly", "partly.img")):
                 fleet.start(HostSpec(name, setup=(("mount", "-o", "loop,ro", str(tmp / image), "/srv"),)))
-        hosts = fleet.inventory_hosts()
-        for entry in hosts.values():
-            entry["known_hosts"] = str(fleet.known_hosts)
+        hosts = fleet_hosts(fleet)
         hosts["cloud"]["vars"] = {"disk_encryption": {"provider_encrypted": ["*"]}}
         for name in ("fscrypt", "partly"):
             if name in hosts:
                 hosts[name]["vars"] = {"disk_encryption": {"exclude_mounts": ["/"]}}
-        inventory = tmp / "inventory.yaml"
-        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-        result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
-                         "--check", "disk_encryption")
-        assert result.rc in (1, 2, 3), result.stderr
-        run_dir = run_folder(tmp / "reports")
-        report = json.loads((run_dir / "report.json").read_text())
-        yield {h["name"]: h["results"][0] for h in report["hosts"]}, run_dir
+        done = audit(write_inventory(tmp / "inventory.yaml", hosts), tmp / "reports", "disk_encryption")
+        assert done.result.rc in (1, 2, 3), done.result.stderr
+        yield done.by_host, done.run_dir
 
 
 def test_the_unencrypted_root_fails_naming_mount_and_device(run):
@@ -164,8 +155,6 @@ def test_a_partly_encrypted_fscrypt_mount_fails(run):
 def test_the_fscrypt_passphrase_never_reaches_the_run_folder(run):
     # Given the run folder of hosts whose images were keyed with a passphrase
     _, run_dir = run
-    files = [p for p in run_dir.rglob("*") if p.is_file()]
-    assert any("evidence" in p.parts for p in files)
     # Then the passphrase is nowhere in it
-    for path in files:
-        assert PASSPHRASE not in path.read_text(errors="replace"), path
+    files = assert_nowhere_in(run_dir, PASSPHRASE)
+    assert any("evidence" in p.parts for p in files)

@@ -12,15 +12,13 @@ Hosts:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli, run_folder
+from tests.integration.fleetrun import assert_nowhere_in, audit_fleet
 from tests.integration.sshhosts import (
     HostSpec,
     Service,
@@ -60,18 +58,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, An
         fleet.start(HostSpec("bare", pid_namespace=True))
         # The exporter's pid as the host sees it, to compare with the verdict.
         inside = {h.name: h.run(["pgrep", "-x", "prometheus-node"]).stdout.split() for h in fleet.hosts}
-        hosts = fleet.inventory_hosts()
-        for entry in hosts.values():
-            entry["known_hosts"] = str(fleet.known_hosts)
-        inventory = tmp / "inventory.yaml"
-        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-        result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
-                         "--check", "monitoring")
-        assert result.rc in (0, 1), result.stderr
-        run_dir = run_folder(tmp / "reports")
-        report = json.loads((run_dir / "report.json").read_text())
-        yield ({h["name"]: h["results"][0] for h in report["hosts"]}, run_dir,
-               {name: pids[0] if pids else "" for name, pids in inside.items()})
+        done = audit_fleet(fleet, tmp, "monitoring")
+        assert done.result.rc in (0, 1), done.result.stderr
+        yield done.by_host, done.run_dir, {name: pids[0] if pids else "" for name, pids in inside.items()}
 
 
 def test_a_running_enabled_node_exporter_passes(run):
@@ -111,8 +100,6 @@ def test_a_host_without_an_agent_fails(run):
 def test_command_line_arguments_never_reach_the_run_folder(run):
     # Given the run folder (report and evidence) of hosts whose exporter got a secret argument
     _, run_dir, _ = run
-    files = [p for p in run_dir.rglob("*") if p.is_file()]
-    assert any("evidence" in p.parts for p in files)
     # Then the argument is nowhere: the probe keeps argv[0] only
-    for path in files:
-        assert ARGUMENT_SECRET not in path.read_text(errors="replace"), path
+    files = assert_nowhere_in(run_dir, ARGUMENT_SECRET)
+    assert any("evidence" in p.parts for p in files)

@@ -17,9 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli, run_folder
+from tests.integration.fleetrun import assert_nowhere_in, audit_fleet
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -94,16 +93,8 @@ def fleet(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(fleet, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
-    hosts = fleet.inventory_hosts()
-    for entry in hosts.values():
-        entry["known_hosts"] = str(fleet.known_hosts)
-    inventory = tmp / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-    out = tmp / "reports"
-    result = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
-                     "--check", "passwords_not_logged")
-    by_host = {h["name"]: h["results"][0] for h in result.json()["hosts"]}
-    return result, by_host, run_folder(out)
+    done = audit_fleet(fleet, tmp, "passwords_not_logged")
+    return done.result, done.by_host, done.run_dir
 
 
 def test_leaky_host_fails_with_each_file_and_line(run):
@@ -140,11 +131,7 @@ def test_clean_host_with_masked_values_passes(run):
 
 def test_no_planted_secret_reaches_the_run_folder(run):
     _, _, run_dir = run
-    files = [p for p in run_dir.rglob("*") if p.is_file()]
+    files = assert_nowhere_in(run_dir, *SECRETS.values())
     assert any("evidence" in p.parts for p in files)
-    everything = "\n".join(p.read_text(errors="replace") for p in files)
-    for name, value in SECRETS.items():
-        assert value not in everything, name
     # Nor any fragment of a value that is hard to mask (@, escaped quotes and blanks, ;)
-    for value, _ in HARD_TO_MASK:
-        assert value[-6:] not in everything, value[-6:]
+    assert_nowhere_in(run_dir, *(value[-6:] for value, _ in HARD_TO_MASK))

@@ -7,14 +7,12 @@ host's configured one, as on a real server.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli
+from tests.integration.fleetrun import assert_nowhere_in, audit_fleet
 from tests.integration.sshhosts import HostSpec, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -58,20 +56,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdFleet]:
 
 def test_verdicts_through_the_cli(fleet: SshdFleet, tmp_path: Path) -> None:
     # Given a hardened host, a weak one, and a hardened one whose drop-in re-enables passwords
-    hosts = fleet.inventory_hosts()
-    for entry in hosts.values():
-        entry["known_hosts"] = str(fleet.known_hosts)
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump({"hosts": hosts}))
-    out = tmp_path / "run"
     # When the check runs through the CLI
-    done = run_cli("run", "-i", str(inventory), "-o", str(out), "--format", "json",
-                   "--check", "ssh_hardening")
-    report = json.loads(next(out.glob("*/report.json")).read_text())
-    results = {h["name"]: next(r for r in h["results"] if r["check"] == "ssh_hardening")
-               for h in report["hosts"]}
+    done = audit_fleet(fleet, tmp_path, "ssh_hardening")
+    results = done.by_host
     # Then the hardened host passes on sshd -T's word
-    assert done.rc != 0
+    assert done.result.rc != 0
     assert results["hardened"]["status"] == "pass", results["hardened"]
     assert results["hardened"]["values"]["source"] == "sshd -T"
     assert "X11Forwarding no (/etc/ssh/sshd_config.d/10-x11.conf:1)" in results["hardened"]["details"]
@@ -88,6 +77,4 @@ def test_verdicts_through_the_cli(fleet: SshdFleet, tmp_path: Path) -> None:
     dropin = "PasswordAuthentication yes (/etc/ssh/sshd_config.d/50-cloud-init.conf:1)"
     assert dropin in results["dropin"]["summary"]
     # And the password noted in a comment never left the hosts
-    for path in out.rglob("*"):
-        if path.is_file():
-            assert NOTE_SECRET.encode() not in path.read_bytes(), path
+    assert_nowhere_in(tmp_path / "reports", NOTE_SECRET)

@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from cryptography.hazmat.primitives import serialization
 
-from tests.conftest import run_cli, run_folder
 from tests.integration import tlsservers
+from tests.integration.fleetrun import AuditRun, assert_nowhere_in, audit, fleet_hosts, write_inventory
 from tests.integration.sshhosts import (
     HostSpec,
     Service,
@@ -68,13 +67,11 @@ def planted(tmp_path_factory) -> Iterator[dict[str, Any]]:
         yield {"fleet": fleet, "nginx": nginx, "pki": pki, "good": good, "bad": bad}
 
 
-def write_inventory(path: Path, planted: dict[str, Any]) -> Path:
+def tls_hosts(planted: dict[str, Any]) -> dict[str, dict[str, Any]]:
     fleet: SshdFleet = planted["fleet"]
     pki: TestPki = planted["pki"]
     nginx: NginxSites = planted["nginx"]
-    hosts = fleet.inventory_hosts()
-    for entry in hosts.values():
-        entry["known_hosts"] = str(fleet.known_hosts)
+    hosts = fleet_hosts(fleet)
     ca_file = str(pki.ca_file)
     hosts["web_good"]["vars"] = {"tls": {"endpoints": [{"address": ":443", "sni": SHOP, "ca_file": ca_file}]}}
     hosts["web_bad"]["vars"] = {"tls": {"endpoints": [{"address": ":443", "sni": SHOP, "ca_file": ca_file}]}}
@@ -86,21 +83,13 @@ def write_inventory(path: Path, planted: dict[str, Any]) -> Path:
             {"address": site.address, "sni": SHOP, "ca_file": ca_file, "http_port": site.http_port}]}}}
     hosts["unreachable"] = {**plain, "vars": {"tls": {"endpoints": [
         {"address": f"127.0.0.1:{tlsservers.free_port()}", "sni": SHOP, "http_port": 0}]}}}
-    path.write_text(yaml.safe_dump({"hosts": hosts}))
-    return path
+    return hosts
 
 
 @pytest.fixture(scope="module")
-def tls_run(planted, tmp_path_factory) -> tuple[Any, Path]:
+def tls_run(planted, tmp_path_factory) -> AuditRun:
     tmp = tmp_path_factory.mktemp("tls-run")
-    inventory = write_inventory(tmp / "inventory.yaml", planted)
-    result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json",
-                     "--check", "tls")
-    return result, run_folder(tmp / "reports")
-
-
-def verdicts(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {h["name"]: r for h in report["hosts"] for r in h["results"] if r["check"] == "tls"}
+    return audit(write_inventory(tmp / "inventory.yaml", tls_hosts(planted)), tmp / "reports", "tls")
 
 
 def handshakes(run_dir: Path, host: str) -> dict[str, Any]:
@@ -111,9 +100,9 @@ def handshakes(run_dir: Path, host: str) -> dict[str, Any]:
 
 def test_a_well_configured_server_passes(tls_run, planted):
     # Given nginx on web_good's own 443 and 80: TLS 1.2/1.3, a test-CA certificate, HSTS, a redirect
-    result, _ = tls_run
+    done = tls_run
     # When the tls check probes ':443' of the host's address
-    good = verdicts(result.json())["web_good"]
+    good = done.by_host["web_good"]
     # Then it passes, naming the protocols, and the details show HSTS and the port-80 redirect
     assert good["status"] == "pass", good
     assert "1 endpoint(s) serve HTTPS as promised" in good["summary"]
@@ -129,8 +118,8 @@ def test_a_well_configured_server_passes(tls_run, planted):
 
 def test_a_badly_configured_server_fails_with_every_reason(tls_run):
     # Given nginx on web_bad: TLS 1.0/1.1 on, an expired certificate, no HSTS, plain HTTP on 80
-    result, _ = tls_run
-    bad = verdicts(result.json())["web_bad"]
+    done = tls_run
+    bad = done.by_host["web_bad"]
     # Then the check fails and its summary names each fault
     assert bad["status"] == "fail", bad
     for reason in ("accepts TLSv1.0, TLSv1.1", "certificate expired 30 days ago",
@@ -149,8 +138,8 @@ def test_a_badly_configured_server_fails_with_every_reason(tls_run):
 ])
 def test_certificate_faults_fail(tls_run, host, reason):
     # Given a site whose only fault is its certificate
-    result, _ = tls_run
-    verdict = verdicts(result.json())[host]
+    done = tls_run
+    verdict = done.by_host[host]
     # Then the check fails for exactly that reason
     assert verdict["status"] == "fail", verdict
     assert reason in verdict["summary"], verdict["summary"]
@@ -158,8 +147,8 @@ def test_certificate_faults_fail(tls_run, host, reason):
 
 
 def test_no_endpoint_is_a_skip_and_a_closed_port_an_error(tls_run):
-    result, _ = tls_run
-    by = verdicts(result.json())
+    done = tls_run
+    by = done.by_host
     # Given a host with no endpoints configured: skip, saying how to configure one
     assert by["no_endpoints"]["status"] == "skip"
     assert "set vars.tls.endpoints" in by["no_endpoints"]["summary"]
@@ -167,12 +156,12 @@ def test_no_endpoint_is_a_skip_and_a_closed_port_an_error(tls_run):
     assert by["unreachable"]["status"] == "error"
     assert "unreachable: connection refused" in by["unreachable"]["summary"]
     # And failures make the exit code 1
-    assert result.rc == 1, result.stderr
+    assert done.result.rc == 1, done.result.stderr
 
 
 def test_the_evidence_holds_the_served_certificate(tls_run, planted):
     # Given the evidence the good host's verdict relied on
-    _, run_dir = tls_run
+    run_dir = tls_run.run_dir
     recorded = handshakes(run_dir, "web_good")
     endpoint = recorded["endpoints"][0]
     # Then it holds the leaf certificate nginx served (public), as PEM, and where it came from
@@ -183,18 +172,11 @@ def test_the_evidence_holds_the_served_certificate(tls_run, planted):
 
 def test_no_private_key_reaches_any_file_of_the_run(tls_run, planted):
     # Given every file of the run folder, as text and as bytes
-    _, run_dir = tls_run
-    files = [p for p in run_dir.rglob("*") if p.is_file()]
-    assert any(p.name == "tls.handshakes.json" for p in files)
-    blobs = [p.read_bytes() for p in files]
-    texts = "\n".join(b.decode(errors="replace") for b in blobs)
+    run_dir = tls_run.run_dir
     # Then no private key of the test CA or of any server appears, in PEM, base64 line or DER
     pki: TestPki = planted["pki"]
-    for secret in pki.private_key_texts():
-        assert secret not in texts
-    for issued in pki.issued:
-        key = serialization.load_pem_private_key(issued.key_pem.encode(), password=None)
-        der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        assert not any(der in blob for blob in blobs), issued.name
-    assert "PRIVATE KEY" not in texts
+    ders = [serialization.load_pem_private_key(issued.key_pem.encode(), password=None).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        for issued in pki.issued]
+    files = assert_nowhere_in(run_dir, *pki.private_key_texts(), *ders, "PRIVATE KEY")
+    assert any(p.name == "tls.handshakes.json" for p in files)

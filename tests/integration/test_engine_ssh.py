@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.conftest import run_cli, run_folder
+from tests.conftest import run_cli
+from tests.integration import fleetrun
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 
 pytestmark = pytest.mark.integration
@@ -101,9 +101,7 @@ def closed_port() -> int:
 
 
 def write_inventory(path: Path, fleet: SshdFleet, extra: dict | None = None, **overrides) -> Path:
-    hosts = fleet.inventory_hosts()
-    for entry in hosts.values():
-        entry["known_hosts"] = str(fleet.known_hosts)
+    hosts = fleetrun.fleet_hosts(fleet)
     stranger = next(h for h in fleet.hosts if h.name == "stranger")
     hosts["stranger"]["known_hosts"] = str(fleet.known_hosts_without(stranger))
     hosts["dead"] = {"address": "127.0.0.1", "port": closed_port(), "user": "root",
@@ -111,8 +109,7 @@ def write_inventory(path: Path, fleet: SshdFleet, extra: dict | None = None, **o
     hosts.update(extra or {})
     for name, changes in overrides.items():
         hosts[name].update(changes)
-    path.write_text(yaml.safe_dump({"hosts": hosts}))
-    return path
+    return fleetrun.write_inventory(path, hosts)
 
 
 def results(report: dict) -> dict[tuple[str, str], dict]:
@@ -123,8 +120,8 @@ def results(report: dict) -> dict[tuple[str, str], dict]:
 def fleet_run(fleet, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
     inventory = write_inventory(tmp / "fleet.yaml", fleet)
-    result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "reports"), "--format", "json")
-    return result, run_folder(tmp / "reports")
+    done = fleetrun.audit(inventory, tmp / "reports", None)
+    return done.result, done.run_dir
 
 
 def test_verdicts_follow_the_planted_configuration(fleet_run):
@@ -165,13 +162,10 @@ def test_unknown_host_key_and_dead_host_are_errors_while_the_others_finish(fleet
 def test_no_planted_secret_reaches_any_file_of_the_run(fleet_run, secrets_planted):
     # Given the run folder (reports and evidence)
     _, run_dir = fleet_run
-    files = [p for p in run_dir.rglob("*") if p.is_file()]
-    assert any("evidence" in p.parts for p in files)
-    everything = "\n".join(p.read_text(errors="replace") for p in files)
     # Then no hash, and no salt+hash tail of one, appears anywhere
-    for name, value in secrets_planted.items():
-        assert value not in everything, name
-        assert value[-20:] not in everything, name
+    files = fleetrun.assert_nowhere_in(run_dir, *secrets_planted.values(),
+                                       *(value[-20:] for value in secrets_planted.values()))
+    assert any("evidence" in p.parts for p in files)
 
 
 def test_evidence_hashes_match_and_html_names_each_host(fleet_run):
@@ -267,18 +261,16 @@ def sudo_run(tmp_path_factory, secrets_planted):
         fleet.start(audit_user_host("sudo-ok", "audit ALL=(root) NOPASSWD: /bin/sh", shadow, public))
         fleet.start(audit_user_host("sudo-password", "audit ALL=(root) ALL", shadow, public))
         fleet.start(audit_user_host("no-become", "", shadow, public))
-        hosts = fleet.inventory_hosts()
+        hosts = fleetrun.fleet_hosts(fleet)
         for name, entry in hosts.items():
-            entry.update(user="audit", known_hosts=str(fleet.known_hosts))
+            entry["user"] = "audit"
             if name != "no-become":
                 entry["become"] = "sudo"
-        inventory = tmp / "fleet.yaml"
-        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
+        inventory = fleetrun.write_inventory(tmp / "fleet.yaml", hosts)
         started = time.monotonic()
-        result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "r"), "--check", "password_hashing",
-                         "--format", "json")
+        done = fleetrun.audit(inventory, tmp / "r", "password_hashing")
         elapsed = time.monotonic() - started
-    return result, elapsed
+    return done.result, elapsed
 
 
 def test_become_sudo_reads_root_only_files_as_an_unprivileged_user(sudo_run):

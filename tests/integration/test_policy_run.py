@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli, run_folder
+from tests.integration.fleetrun import fleet_hosts
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -142,9 +143,7 @@ def policy_run(tmp_path_factory):
                                 log_ages={"syslog": 0, "syslog__1": 1, "syslog__60__gz": 61}))
         fleet.start(policy_host("bad", shadow=bad_shadow, encrypt="MD5", rotate="weekly\nrotate 4",
                                 log_ages={"syslog": 0, "syslog__1": 2}))
-        hosts = fleet.inventory_hosts()
-        for entry in hosts.values():
-            entry["known_hosts"] = str(fleet.known_hosts)
+        hosts = fleet_hosts(fleet)
         claims = tmp / "claims.yaml"
         claims.write_text(CLAIMS, encoding="utf-8")
         inventory = tmp / "inventory.yaml"

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
+from tests.integration.fleetrun import fleet_hosts, write_inventory
 from tests.integration.sshhosts import SshdFleet, require_namespace_support, require_sshd_support
 from tests.integration.test_check_backups import DAILY_PG_DUMP, cron_host
 from tests.unit.test_notify import Hook, hook, smtp  # noqa: F401 - pytest fixtures
@@ -47,16 +48,13 @@ def nightly(tmp_path_factory):
     with SshdFleet(tmp) as fleet:
         fleet.start(cron_host("fresh", root_crontab=DAILY_PG_DUMP, backup_age_hours=2))
         fleet.start(cron_host("stale", root_crontab=DAILY_PG_DUMP, backup_age_hours=2))
-        hosts = fleet.inventory_hosts()
-        for entry in hosts.values():
-            entry["known_hosts"] = str(fleet.known_hosts)
-            entry["vars"] = {"backups": {"paths": ["/srv/backup"]}}
-        (tmp / "inventory.yaml").write_text(yaml.safe_dump({"hosts": hosts}))
+        inventory = write_inventory(tmp / "inventory.yaml",
+                                    fleet_hosts(fleet, vars={"backups": {"paths": ["/srv/backup"]}}))
 
         def run(*extra: str):
             out = tmp / "reports"
             before = {p for p in out.iterdir()} if out.exists() else set()
-            done = run_cli("run", "-i", str(tmp / "inventory.yaml"), "-o", str(out), "--check", "backups",
+            done = run_cli("run", "-i", str(inventory), "-o", str(out), "--check", "backups",
                            "--no-sign", "--format", "json", *extra)
             (new,) = [p for p in out.iterdir() if p.is_dir() and p not in before]
             return done, new

@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import run_cli
+from tests.integration.fleetrun import assert_nowhere_in, fleet_hosts, write_inventory
 
 from .sshhosts import (
     NETNS_RANGE,
@@ -403,10 +403,8 @@ def test_cli_audits_a_netns_host_on_port_22(fleet: SshdFleet, tmp_path: Path) ->
     shadow = Planted(f"root:*:19000:0:99999:7:::\nalice:{hashed}:19000:0:99999:7:::\n", mode=0o640, gid=42)
     host = fleet.start(HostSpec("audited", network_namespace=True, pid_namespace=True,
                                 files={"/etc/shadow": shadow}))
-    hosts = fleet.inventory_hosts()
-    hosts["audited"]["known_hosts"] = str(fleet.known_hosts)
-    inventory = tmp_path / "inventory.yaml"
-    inventory.write_text(yaml.safe_dump({"hosts": hosts}))
+    hosts = fleet_hosts(fleet)
+    inventory = write_inventory(tmp_path / "inventory.yaml", hosts)
 
     # When the real CLI audits it with strict host-key checking
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "reports"), "--format", "json",
@@ -420,8 +418,7 @@ def test_cli_audits_a_netns_host_on_port_22(fleet: SshdFleet, tmp_path: Path) ->
     [check] = audited["results"]
     assert (check["check"], check["status"]) == ("password_hashing", "pass"), check
     assert check["values"]["accounts_by_scheme"] == {"yescrypt": 1}
-    run_files = [p for p in (tmp_path / "reports").rglob("*") if p.is_file()]
-    assert run_files and not any(hashed in p.read_text(errors="replace") for p in run_files)
+    assert_nowhere_in(tmp_path / "reports", hashed)
 
 
 def test_loopback_service_readiness_ignores_a_strangers_listener(fleet: SshdFleet) -> None:

@@ -1,23 +1,15 @@
 # shellcheck shell=bash
-# Sourced by tests/checks/record_all.sh (uses record, $W). Real sqlite databases made with
-# Python's sqlite3, holding the card-industry test numbers that every payment provider
-# documents (Visa's ending 1111, Mastercard's ending 4444, ...) and numbers generated here
-# with a valid Luhn digit. No recorded case may contain one, not even in its source text.
+# Sourced by tests/checks/record_all.sh (uses record, $W; text_db and start_pg of
+# record_lib.sh). Real sqlite databases made with Python's sqlite3, holding the
+# card-industry test numbers that every payment provider documents (Visa's ending 1111,
+# Mastercard's ending 4444, ...) and numbers generated here with a valid Luhn digit. No
+# recorded case may contain one, not even in its source text.
 
 # card_db FILE ROW...: a sqlite database with payments(id, card, note); each ROW is
 # CARD|NOTE (either may be @NULL); values go in as bytes, so non-UTF-8 stays.
 card_db() {
-  python3 - "$@" <<'PY'
-import os, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-db.execute("CREATE TABLE payments (id INTEGER PRIMARY KEY, card TEXT, note TEXT)")
-for row in sys.argv[2:]:
-    card, _, note = row.partition("|")
-    db.execute("INSERT INTO payments (card, note) VALUES (CAST(? AS TEXT), CAST(? AS TEXT))",
-               tuple(None if v == "@NULL" else os.fsencode(v) for v in (card, note)))
-db.commit()
-PY
-  chmod 640 "$1"
+  text_db "$1" "CREATE TABLE payments (id INTEGER PRIMARY KEY, card TEXT, note TEXT)" \
+    "INSERT INTO payments (card, note) VALUES (CAST(? AS TEXT), CAST(? AS TEXT))" "|" "${@:2}"
 }
 
 # luhn PREFIX LENGTH: a random number of LENGTH digits starting with PREFIX, Luhn-valid.
@@ -106,19 +98,10 @@ record app_data_encryption fail_card_beats_unreadable_source --plant /srv/shop/a
   --expect-summary "1 source(s) could not be read: old shop: database file not found" \
   --expect-value unreadable_sources=1
 
-# PostgreSQL: a throw-away cluster on a unix socket (as app_password_hashing's record.sh).
-PG_BIN=/usr/lib/postgresql/15/bin
-if [ -x "$PG_BIN/initdb" ] && id postgres >/dev/null 2>&1 && [[ fail_card_numbers_postgres == $ONLY ]]; then
+# PostgreSQL: a throw-away cluster on a unix socket (start_pg, record_lib.sh).
+if have_pg && [[ fail_card_numbers_postgres == $ONLY ]]; then
   (
-    PGD=$(mktemp -d /tmp/auditor-pg.XXXXXX)
-    chown postgres "$PGD"
-    chmod 755 "$PGD"
-    stop_pg() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGD"; }
-    trap stop_pg EXIT
-    runuser -u postgres -- "$PG_BIN/initdb" -D "$PGD/data" -A peer -U postgres >/dev/null
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w \
-      -o "-c listen_addresses='' -c unix_socket_directories=$PGD" start >/dev/null
-    pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$PGD" "$@"; }
+    start_pg
     pg -d postgres -c 'CREATE DATABASE billing'
     pg -d billing -c 'CREATE TABLE cards (id serial PRIMARY KEY, holder text, pan text, pan_encrypted bytea)'
     # psql interpolates :'var' (as a quoted literal) only in what it reads, not in -c.

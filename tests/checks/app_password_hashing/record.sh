@@ -1,23 +1,15 @@
 # shellcheck shell=bash
-# Sourced by tests/checks/record_all.sh (uses record, $W). Real sqlite databases filled
-# with real hashes: mkpasswd (bcrypt, yescrypt, sha512crypt, md5crypt), the argon2 CLI,
-# Python's hashlib in Django's and werkzeug's formats, sha1sum/md5sum/sha256sum for
-# unsalted digests; and a throw-away PostgreSQL 15 cluster on a unix socket.
+# Sourced by tests/checks/record_all.sh (uses record, $W; text_db and start_pg of
+# record_lib.sh). Real sqlite databases filled with real hashes: mkpasswd (bcrypt, yescrypt,
+# sha512crypt, md5crypt), the argon2 CLI, Python's hashlib in Django's and werkzeug's
+# formats, sha1sum/md5sum/sha256sum for unsalted digests; and a throw-away PostgreSQL 15
+# cluster on a unix socket.
 
 # app_db FILE USER=VALUE...: a sqlite database with users(id, username, password), rows in
 # order; VALUE @NULL is SQL NULL. Values go in as bytes (CAST AS TEXT), so non-UTF-8 stays.
 app_db() {
-  python3 - "$@" <<'PY'
-import os, sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-db.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL, password TEXT)")
-for pair in sys.argv[2:]:
-    user, _, value = pair.partition("=")
-    db.execute("INSERT INTO users (username, password) VALUES (CAST(? AS TEXT), CAST(? AS TEXT))",
-               (os.fsencode(user), None if value == "@NULL" else os.fsencode(value)))
-db.commit()
-PY
-  chmod 640 "$1"
+  text_db "$1" "CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL, password TEXT)" \
+    "INSERT INTO users (username, password) VALUES (CAST(? AS TEXT), CAST(? AS TEXT))" = "${@:2}"
 }
 
 # pyhash KIND PASSWORD [ITERATIONS]: a hash in a framework's real format, from hashlib.
@@ -154,20 +146,11 @@ record app_password_hashing garbled_non_utf8 --plant /srv/shop/app.db="$W/app.la
   --source "A sqlite users table with Latin-1 bytes (not UTF-8): user j\\xe9r\\xf4me with a plaintext password holding a Latin-1 byte (not quoted here), alice with bcrypt, and ren\\xe9e with an unsalted md5sum digest; the engine renders the bytes as \\xNN; $APP_PLANT" \
   --expect-status fail --expect-summary "shop users: 1 plaintext or unrecognised, 1 unsalted MD5"
 
-# PostgreSQL: a throw-away cluster owned by postgres, listening only on a unix socket in
-# a temporary directory; stopped and removed when the two cases are recorded.
-PG_BIN=/usr/lib/postgresql/15/bin
-if [ -x "$PG_BIN/initdb" ] && id postgres >/dev/null 2>&1 && [[ pass_postgres == $ONLY || fail_postgres_unsalted == $ONLY ]]; then
+# PostgreSQL: a throw-away cluster (start_pg, record_lib.sh), stopped and removed when the
+# two cases are recorded.
+if have_pg && [[ pass_postgres == $ONLY || fail_postgres_unsalted == $ONLY ]]; then
   (
-    PGD=$(mktemp -d /tmp/auditor-pg.XXXXXX)
-    chown postgres "$PGD"
-    chmod 755 "$PGD"
-    stop_pg() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGD"; }
-    trap stop_pg EXIT
-    runuser -u postgres -- "$PG_BIN/initdb" -D "$PGD/data" -A peer -U postgres >/dev/null
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w \
-      -o "-c listen_addresses='' -c unix_socket_directories=$PGD" start >/dev/null
-    pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$PGD" "$@"; }
+    start_pg
     pg -d postgres -c 'CREATE DATABASE shop'
     pg -d shop -c 'CREATE TABLE accounts (id serial PRIMARY KEY, login text NOT NULL, password_hash text)'
     # psql interpolates :'var' (as a quoted literal) only in what it reads, not in -c.

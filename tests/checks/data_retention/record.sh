@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# Sourced by tests/checks/record_all.sh (uses record, $W, $NOW, $DAY). Real sqlite databases
-# made with Python's sqlite3 whose timestamps are set a number of days before $NOW (this
-# machine's clock, which the probe records too), and a throw-away PostgreSQL 15 cluster.
+# Sourced by tests/checks/record_all.sh (uses record, $W, $NOW, $DAY; start_pg of
+# record_lib.sh). Real sqlite databases made with Python's sqlite3 whose timestamps are set
+# a number of days before $NOW (this machine's clock, which the probe records too), and a
+# throw-away PostgreSQL 15 cluster.
 
 # dated_db FILE TABLE DAYS_AGO...: a sqlite table TABLE(id, created_at) with one row per
 # DAYS_AGO, in the format $FORMAT: iso (2024-03-01T12:00:00Z), sql (2024-03-01 12:00:00),
@@ -119,19 +120,10 @@ record data_retention skip_retention_no_sources \
   --source "No sources configured (the default), so the probe queries nothing" \
   --expect-status skip --expect-summary "no application table configured; set vars.data_retention.sources"
 
-# PostgreSQL: a throw-away cluster on a unix socket (as app_password_hashing's record.sh).
-PG_BIN=/usr/lib/postgresql/15/bin
-if [ -x "$PG_BIN/initdb" ] && id postgres >/dev/null 2>&1 && [[ fail_retention_postgres_timestamptz == $ONLY ]]; then
+# PostgreSQL: a throw-away cluster on a unix socket (start_pg, record_lib.sh).
+if have_pg && [[ fail_retention_postgres_timestamptz == $ONLY ]]; then
   (
-    PGD=$(mktemp -d /tmp/auditor-pg.XXXXXX)
-    chown postgres "$PGD"
-    chmod 755 "$PGD"
-    stop_pg() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -m immediate stop >/dev/null 2>&1 || true; rm -rf "$PGD"; }
-    trap stop_pg EXIT
-    runuser -u postgres -- "$PG_BIN/initdb" -D "$PGD/data" -A peer -U postgres >/dev/null
-    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PGD/data" -l "$PGD/server.log" -w \
-      -o "-c listen_addresses='' -c unix_socket_directories=$PGD -c TimeZone=Europe/Warsaw -c DateStyle='SQL, DMY'" start >/dev/null
-    pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$PGD" "$@"; }
+    start_pg "-c TimeZone=Europe/Warsaw -c DateStyle='SQL, DMY'"
     pg -d postgres -c 'CREATE DATABASE crm'
     pg -d crm -c 'CREATE TABLE trials (id serial PRIMARY KEY, last_login timestamptz)'
     pg -d crm -c "INSERT INTO trials (last_login) VALUES (now() - interval '5 days'), (now() - interval '120 days'), (now() - interval '95 days 12 hours'), (NULL)"
