@@ -403,6 +403,38 @@ def test_a_check_that_selects_no_check_of_the_policy_is_refused_with_exit_2(tmp_
     assert not (tmp_path / "out").exists()
 
 
+def test_a_policy_with_no_checks_at_all_is_refused_with_exit_2(tmp_path):
+    # Given a policy whose only claim is a process promise (a manual note, no checks)
+    claims = write(tmp_path, "policy: {id: c9, title: Process}\nclaims:\n  - id: breach-72h\n    quote: q\n"
+                   "    manual: The incident-response procedure.\n")
+    inv = write(tmp_path, "hosts:\n  here: {transport: local}\n", "inv.yaml")
+    # When it is audited
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "-o", str(tmp_path / "out"))
+    # Then nothing runs: like a --check selecting nothing, a run that verifies nothing is a usage error
+    assert result.rc == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"auditor: error: policy c9 ({claims}) has no claim with checks (only manual notes or uncovered "
+        "promises): a run would verify nothing on a server; give a claim checks:, or ask for the evidence "
+        "its manual notes name")
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_policy_whose_checked_claims_apply_to_no_selected_host_is_refused_with_exit_2(tmp_path):
+    # Given a policy whose one checked claim applies to `web` only, and the run selecting `db`
+    claims = write(tmp_path, "policy: {id: shop, title: Shop}\nclaims:\n  - id: hashing\n    quote: q\n"
+                   "    checks: {password_hashing: {}}\n    applies_to: [web]\n")
+    inv = write(tmp_path, "hosts:\n  web: {transport: local}\n  db: {transport: local}\n", "inv.yaml")
+    # When only db is audited
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "--host", "db",
+                     "-o", str(tmp_path / "out"))
+    # Then the run is refused, naming the host and what to do
+    assert result.rc == 2, result.stderr
+    assert result.stderr.strip().endswith(
+        "auditor: error: no claim with checks of policy shop applies to the selected host(s) db: a run would "
+        "verify nothing; select hosts its claims apply to (--host, --group) or widen applies_to")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_host_no_claim_applies_to_is_not_connected_to_and_is_listed(tmp_path):
     # Given a policy whose one checked claim applies to `here`, and an unreachable ssh host outside it
     claims = write(tmp_path, "policy: {id: shop, title: Shop}\nclaims:\n  - id: hashing\n    quote: q\n"
