@@ -85,8 +85,21 @@ def result_anchor(host_index: int, check_id: str) -> str:
     return f"host-{host_index}-{check_id}"
 
 
+# Why the run could not connect, as a claim line names the host: "dead (unreachable)", "db1 (host key
+# not trusted)" — a refused key is not a network problem, and the fix differs
+_NOT_CONNECTED = {"unreachable": "unreachable", "host-key": "host key not trusted",
+                  "authentication": "login refused"}
+
+
 def _names(hosts: Sequence[str]) -> str:
     return ", ".join(hosts)
+
+
+def every_host(names: Sequence[str]) -> str:
+    """"db1" for one host, "both hosts" for two, "all 40 hosts" — never "all 2" or "the one host"."""
+    if len(names) == 1:
+        return names[0]
+    return "both hosts" if len(names) == 2 else f"all {len(names)} hosts"
 
 
 def _host_state(statuses: Iterable[str]) -> str:
@@ -118,7 +131,7 @@ def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim,
             continue
         index, host, results = positions[name]
         if not host.reachable:
-            labels[name] = "unreachable"
+            labels[name] = _NOT_CONNECTED.get(host.error_kind or "", "unreachable")
         elif host.error:
             labels[name] = "host error"
         states = []
@@ -188,7 +201,7 @@ def _verdict(claim: Claim, hosts: Sequence[str], by_state: Mapping[str, Sequence
         return Verdict.WAIVED, (f"holds on {len(passed)} of {total}; waived on {on(Status.WAIVED.value)}")
     if passed:
         if len(passed) == total:
-            summary = f"holds on all {total} hosts" if total > 1 else f"holds on {passed[0]}"
+            summary = f"holds on {every_host(passed)}"
         else:
             summary = (f"holds on {len(passed)} of {total} hosts (not applicable on "
                        f"{_names(by_state[Status.SKIP.value])})")
@@ -223,8 +236,10 @@ def _headline(verdicts: Sequence[ClaimVerdict], report: RunReport) -> str:
     counts = Counter(v.verdict for v in verdicts)
     audited = len(report.hosts)
     everywhere = all(len(v.hosts) == audited for v in verdicts if v.claim.checks)
-    where = (("the one host" if audited == 1 else f"all {audited} hosts") if everywhere
-             else "every host they apply to")
+    if not audited:  # a run refuses such a policy; an old report may still hold one
+        where = "no host (none was audited)"
+    else:
+        where = every_host([h.name for h in report.hosts]) if everywhere else "every host they apply to"
     total = len(verdicts)
     parts = [f"{counts[Verdict.PASS]} of {total} promise{'s' if total != 1 else ''} "
              f"hold{'s' if total == 1 else ''} on {where}"]

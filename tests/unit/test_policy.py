@@ -373,7 +373,7 @@ def test_a_local_run_with_a_policy_prints_a_line_per_claim_and_records_the_polic
                      "-o", str(tmp_path / "out"), "--format", "table")
     # Then after the host table comes the policy's headline and one line per claim, in file order
     block = result.stdout[result.stdout.index("policy shop: "):].splitlines()
-    assert block[0].startswith("policy shop: ") and "promises hold on the one host" in block[0]
+    assert block[0].startswith("policy shop: ") and "promises hold on here;" in block[0]
     assert [line.split()[1].rstrip(":") for line in block[1:]] == [
         "salted-password-hashing", "log-retention", "breach-notification-72h", "nothing-checkable"]
     assert block[2].split()[0] == "not_verified" and block[4].split()[0] == "not_covered"
