@@ -32,6 +32,7 @@ from auditor.policy import AuditedPolicy, Claim
 NOT_RUN = "not_run"  # a host's state for a check that did not run there
 OTHER_PARAMS = "not_verified"  # ... that ran there with parameters another claim set
 REPORT_HTML = "report.html"
+PARTIAL = "partial"  # a controls-matrix row whose passing checks do not cover it all (one judged nothing)
 
 
 class Verdict(StrEnum):
@@ -274,10 +275,13 @@ class ControlRow:
     claims: tuple[str, ...]
     checks: tuple[str, ...]
     hosts: Mapping[str, int]  # hosts per state (pass, fail, error, manual, waived, skip)
-    result: str  # the worst host state; not_verified when no host gave an answer; manual for notes only
+    # the worst host state; not_verified when no host gave an answer; manual for notes only; partial
+    # when it would be pass but one of the checks was `skip` on every host (it judged nothing here)
+    result: str
     evidence: tuple[str, ...]  # run-folder relative paths
     failed_on: tuple[str, ...] = ()  # hosts whose worst result for the control is fail
     error_on: tuple[str, ...] = ()  # ... is error (unreachable hosts included)
+    not_judged: tuple[str, ...] = ()  # the checks that were `skip` on every host that ran them
 
     @property
     def anchor(self) -> str:
@@ -317,23 +321,29 @@ def controls_matrix(report: RunReport, verdicts: PolicyVerdicts | None = None) -
         states: Counter[str] = Counter()
         evidence: set[str] = set()
         named: dict[Status, list[str]] = {Status.FAIL: [], Status.ERROR: []}
+        answered_by: dict[str, bool] = {}  # check id -> did it answer (not skip) on some host
         for host in report.hosts:
             results = [r for r in host.results if r.check_id in ids]
             if not results:
                 continue
+            for r in results:
+                answered_by[r.check_id] = answered_by.get(r.check_id, False) or r.status != Status.SKIP
             state = worst(r.status for r in results)
             states[state.value] += 1
             named.get(state, []).append(host.name)
             evidence.update(e.path for r in results for e in r.evidence)
         answered = {s: n for s, n in states.items() if s != Status.SKIP.value}
+        not_judged = tuple(sorted(c for c, answered_here in answered_by.items() if not answered_here))
         if answered:
             result = worst(Status(s) for s in answered).value
+            if result == Status.PASS.value and not_judged:  # as for a claim: a skipped check is no pass
+                result = PARTIAL
         else:
             result = Status.MANUAL.value if control in manual_only else Verdict.NOT_VERIFIED.value
         rows.append(ControlRow(
             control=control, title=iso27001.title(control), claims=tuple(sorted(claims_of.get(control, ()))),
             checks=tuple(sorted(ids)), hosts={s.value: states.get(s.value, 0) for s in _MATRIX_STATES},
             result=result, evidence=tuple(sorted(evidence)),
-            failed_on=tuple(named[Status.FAIL]), error_on=tuple(named[Status.ERROR]),
+            failed_on=tuple(named[Status.FAIL]), error_on=tuple(named[Status.ERROR]), not_judged=not_judged,
         ))
     return rows
