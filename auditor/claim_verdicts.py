@@ -19,6 +19,7 @@ to, from the results of its checks there:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -62,6 +63,62 @@ class ResultLink:
 
 
 @dataclass(frozen=True)
+class ResultGroup:
+    """Results of one check with one status and one summary, on any number of hosts: a claim card's line."""
+
+    check_id: str
+    status: str
+    summary: str
+    results: tuple[ResultLink, ...]  # in report order
+
+    @property
+    def hosts(self) -> str:
+        """"db1", or "h01–h40 (40 hosts)": consecutive numbered names as one span."""
+        names = [r.host for r in self.results]
+        return host_spans(names) + (f" ({len(names)} hosts)" if len(names) > 1 else "")
+
+
+_NUMBERED = re.compile(r"(.*?)(\d+)")
+
+
+def host_spans(names: Sequence[str], shown: int = 4) -> str:
+    """Host names with runs of consecutive numbers joined: h01, h02, h03, web1 -> "h01–h03, web1".
+
+    At most `shown` items, then "…" (the card lists every host behind it).
+    """
+    items: list[str] = []
+    run: list[str] = []  # the current span, e.g. ["h01", "h02"]
+
+    def close() -> None:
+        if run:
+            items.append(run[0] if len(run) == 1 else f"{run[0]}–{run[-1]}")
+            run.clear()
+
+    for name in names:
+        here = _NUMBERED.fullmatch(name)
+        last = _NUMBERED.fullmatch(run[-1]) if run else None
+        if (here and last and here[1] == last[1] and len(here[2]) == len(last[2])
+                and int(here[2]) == int(last[2]) + 1):
+            run.append(name)
+            continue
+        close()
+        run.append(name)
+    close()
+    return ", ".join(items[:shown]) + (", …" if len(items) > shown else "")
+
+
+def group_results(results: Iterable[ResultLink]) -> tuple[ResultGroup, ...]:
+    """Identical results (check, status, summary) across hosts as one group each, worst status first."""
+    groups: dict[tuple[str, str, str], list[ResultLink]] = {}
+    for link in results:
+        groups.setdefault((link.check_id, link.status, link.summary), []).append(link)
+    order = {state: i for i, state in enumerate(_HOST_STATES)}
+    return tuple(sorted((ResultGroup(check_id, status, summary, tuple(links))
+                         for (check_id, status, summary), links in groups.items()),
+                        key=lambda g: (order.get(g.status, len(order)), g.check_id)))
+
+
+@dataclass(frozen=True)
 class ClaimVerdict:
     claim: Claim
     verdict: Verdict
@@ -71,6 +128,16 @@ class ClaimVerdict:
     counts: Mapping[str, int]  # results per status (and not_run, not_verified)
     results: tuple[ResultLink, ...]
     evidence: tuple[str, ...]  # run-folder relative paths of the evidence files relied on
+
+    @property
+    def problems(self) -> tuple[ResultGroup, ...]:
+        """The results that are not pass, grouped across hosts (a claim card's lines)."""
+        return tuple(g for g in group_results(self.results) if g.status != Status.PASS.value)
+
+    @property
+    def passes(self) -> tuple[ResultGroup, ...]:
+        """The passing results, grouped across hosts (collapsed in a claim card)."""
+        return tuple(g for g in group_results(self.results) if g.status == Status.PASS.value)
 
 
 @dataclass(frozen=True)

@@ -291,3 +291,49 @@ def test_the_headline_answers_is_the_policy_true():
         "not_verified": 0,
         "not_covered": 1,
     }
+
+
+# --------------------------------------------------------------------------
+# Review R4 finding 8: a claim card scales to 40 hosts
+# --------------------------------------------------------------------------
+
+def test_identical_results_across_hosts_are_one_group_with_the_hosts_as_spans():
+    # Given 40 hosts where log_retention errs with one identical summary, and h07 also fails hashing
+    names = [f"h{i:02d}" for i in range(1, 41)]
+    hosts = [host(n, ("password_hashing", Status.FAIL if n == "h07" else Status.PASS),
+                  ("app_password_hashing", Status.PASS), ("log_retention", Status.ERROR),
+                  summary="no syslog daemon runs") for n in names]
+    run, audited = report(*hosts)
+    # When the claims are judged
+    logs = judge_claim(run, audited, LOGS)
+    hashing = judge_claim(run, audited, HASHING)
+    # Then the 40 identical errors are one group, named as a span with the count
+    (group,) = logs.problems
+    assert (group.check_id, group.status) == ("log_retention", "error")
+    assert group.summary == "no syslog daemon runs"
+    assert group.hosts == "h01–h40 (40 hosts)" and len(group.results) == 40
+    # And the one failure is its own group, worst first, and the 79 passes are grouped apart
+    assert [(g.status, g.hosts) for g in hashing.problems] == [("fail", "h07")]
+    assert [(g.check_id, g.hosts) for g in hashing.passes] == [
+        ("app_password_hashing", "h01–h40 (40 hosts)"), ("password_hashing", "h01–h06, h08–h40 (39 hosts)")]
+
+
+def test_the_claim_card_shows_one_line_per_distinct_problem_and_collapses_the_passes():
+    from auditor.report import html
+
+    # Given the same 40-host run
+    hosts = [host(f"h{i:02d}", *PASS_BOTH[:2], ("log_retention", Status.ERROR),
+                  summary="no syslog daemon runs") for i in range(1, 41)]
+    run, _ = report(*hosts)
+    # When report.html is rendered
+    page = html.render(run)
+    card = page[page.index('id="claim-log-retention"'):page.index('id="claim-breach-notification-72h"')]
+    # Then the card holds one status pill and one summary line for the 40 identical errors
+    assert card.count('class="badge error"') == 2  # the verdict's and the group's
+    assert card.count("no syslog daemon runs") == 1
+    assert "<code>log_retention</code> on h01–h40 (40 hosts): no syslog daemon runs" in card
+    # And every host's result card is still one click away
+    assert all(f'href="#host-{i}-log_retention"' in card for i in range(1, 41))
+    hashing = page[page.index('id="claim-salted-password-hashing"'):page.index('id="claim-log-retention"')]
+    assert 'class="badge pass"' in hashing and "80 passing result(s)" in hashing
+    assert hashing.count('class="badge') == 2  # the verdict's and the collapsed passes'
