@@ -1,7 +1,9 @@
 """Claims files: loading, clear errors (file:line: key), finding a set, and planning a run."""
 
+import datetime as dt
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -433,6 +435,35 @@ def test_a_policy_whose_checked_claims_apply_to_no_selected_host_is_refused_with
         "auditor: error: no claim with checks of policy shop applies to the selected host(s) db: a run would "
         "verify nothing; select hosts its claims apply to (--host, --group) or widen applies_to")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_claims_retention_period_binds_a_source_with_a_longer_one_of_its_own(tmp_path):
+    # Given a claim promising 365 days, and the inventory's source setting its own 731 days over a
+    # sqlite table with a row 500 days old (review R4 finding 1)
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=500)).strftime("%Y-%m-%d %H:%M:%S")
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE consents (created_at TEXT)")
+        conn.execute("INSERT INTO consents VALUES (?)", (old,))
+    conn.close()
+    claims = write(tmp_path, "policy: {id: shop, title: Shop}\nclaims:\n  - id: cdr-1y\n    quote: q\n"
+                   "    checks: {data_retention: {max_age_days: 365}}\n")
+    source = {"name": "consents", "kind": "sqlite", "path": str(db),
+              "query": "SELECT created_at FROM consents", "max_age_days": 731}
+    inv = write(tmp_path, json.dumps({"hosts": {"db1": {"transport": "local",
+                                                        "vars": {"data_retention": {"sources": [source]}}}}}),
+                "inv.yaml")
+    # When the policy is audited
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "-o", str(tmp_path / "out"),
+                     "--format", "json")
+    # Then the claim fails on db1: the row is older than the claim's period, whatever the source says
+    report = result.json()
+    (claim,) = report["policy"]["claims"]
+    assert (claim["verdict"], claim["summary"]) == ("fail", "fails on 1 of 1 host: db1"), claim
+    (found,) = report["hosts"][0]["results"]
+    assert found["summary"].startswith("consents: 1 row(s) older than 365 days"), found["summary"]
+    assert any("its own max_age_days 731 is longer than the check's 365" in d for d in found["details"])
+    assert result.rc == 1, result.stderr
 
 
 def test_a_host_no_claim_applies_to_is_not_connected_to_and_is_listed(tmp_path):
