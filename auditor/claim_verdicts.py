@@ -19,6 +19,7 @@ to, from the results of its checks there:
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from auditor.policy import AuditedPolicy, Claim
 NOT_RUN = "not_run"  # a host's state for a check that did not run there
 OTHER_PARAMS = "not_verified"  # ... that ran there with parameters another claim set
 REPORT_HTML = "report.html"
+PARTIAL = "partial"  # a controls-matrix row whose passing checks do not cover it all (one judged nothing)
 
 
 class Verdict(StrEnum):
@@ -61,6 +63,62 @@ class ResultLink:
 
 
 @dataclass(frozen=True)
+class ResultGroup:
+    """Results of one check with one status and one summary, on any number of hosts: a claim card's line."""
+
+    check_id: str
+    status: str
+    summary: str
+    results: tuple[ResultLink, ...]  # in report order
+
+    @property
+    def hosts(self) -> str:
+        """"db1", or "h01–h40 (40 hosts)": consecutive numbered names as one span."""
+        names = [r.host for r in self.results]
+        return host_spans(names) + (f" ({len(names)} hosts)" if len(names) > 1 else "")
+
+
+_NUMBERED = re.compile(r"(.*?)(\d+)")
+
+
+def host_spans(names: Sequence[str], shown: int = 4) -> str:
+    """Host names with runs of consecutive numbers joined: h01, h02, h03, web1 -> "h01–h03, web1".
+
+    At most `shown` items, then "…" (the card lists every host behind it).
+    """
+    items: list[str] = []
+    run: list[str] = []  # the current span, e.g. ["h01", "h02"]
+
+    def close() -> None:
+        if run:
+            items.append(run[0] if len(run) == 1 else f"{run[0]}–{run[-1]}")
+            run.clear()
+
+    for name in names:
+        here = _NUMBERED.fullmatch(name)
+        last = _NUMBERED.fullmatch(run[-1]) if run else None
+        if (here and last and here[1] == last[1] and len(here[2]) == len(last[2])
+                and int(here[2]) == int(last[2]) + 1):
+            run.append(name)
+            continue
+        close()
+        run.append(name)
+    close()
+    return ", ".join(items[:shown]) + (", …" if len(items) > shown else "")
+
+
+def group_results(results: Iterable[ResultLink]) -> tuple[ResultGroup, ...]:
+    """Identical results (check, status, summary) across hosts as one group each, worst status first."""
+    groups: dict[tuple[str, str, str], list[ResultLink]] = {}
+    for link in results:
+        groups.setdefault((link.check_id, link.status, link.summary), []).append(link)
+    order = {state: i for i, state in enumerate(_HOST_STATES)}
+    return tuple(sorted((ResultGroup(check_id, status, summary, tuple(links))
+                         for (check_id, status, summary), links in groups.items()),
+                        key=lambda g: (order.get(g.status, len(order)), g.check_id)))
+
+
+@dataclass(frozen=True)
 class ClaimVerdict:
     claim: Claim
     verdict: Verdict
@@ -70,6 +128,16 @@ class ClaimVerdict:
     counts: Mapping[str, int]  # results per status (and not_run, not_verified)
     results: tuple[ResultLink, ...]
     evidence: tuple[str, ...]  # run-folder relative paths of the evidence files relied on
+
+    @property
+    def problems(self) -> tuple[ResultGroup, ...]:
+        """The results that are not pass, grouped across hosts (a claim card's lines)."""
+        return tuple(g for g in group_results(self.results) if g.status != Status.PASS.value)
+
+    @property
+    def passes(self) -> tuple[ResultGroup, ...]:
+        """The passing results, grouped across hosts (collapsed in a claim card)."""
+        return tuple(g for g in group_results(self.results) if g.status == Status.PASS.value)
 
 
 @dataclass(frozen=True)
@@ -85,8 +153,21 @@ def result_anchor(host_index: int, check_id: str) -> str:
     return f"host-{host_index}-{check_id}"
 
 
+# Why the run could not connect, as a claim line names the host: "dead (unreachable)", "db1 (host key
+# not trusted)" — a refused key is not a network problem, and the fix differs
+_NOT_CONNECTED = {"unreachable": "unreachable", "host-key": "host key not trusted",
+                  "authentication": "login refused"}
+
+
 def _names(hosts: Sequence[str]) -> str:
     return ", ".join(hosts)
+
+
+def every_host(names: Sequence[str]) -> str:
+    """"db1" for one host, "both hosts" for two, "all 40 hosts" — never "all 2" or "the one host"."""
+    if len(names) == 1:
+        return names[0]
+    return "both hosts" if len(names) == 2 else f"all {len(names)} hosts"
 
 
 def _host_state(statuses: Iterable[str]) -> str:
@@ -118,7 +199,7 @@ def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim,
             continue
         index, host, results = positions[name]
         if not host.reachable:
-            labels[name] = "unreachable"
+            labels[name] = _NOT_CONNECTED.get(host.error_kind or "", "unreachable")
         elif host.error:
             labels[name] = "host error"
         states = []
@@ -188,7 +269,7 @@ def _verdict(claim: Claim, hosts: Sequence[str], by_state: Mapping[str, Sequence
         return Verdict.WAIVED, (f"holds on {len(passed)} of {total}; waived on {on(Status.WAIVED.value)}")
     if passed:
         if len(passed) == total:
-            summary = f"holds on all {total} hosts" if total > 1 else f"holds on {passed[0]}"
+            summary = f"holds on {every_host(passed)}"
         else:
             summary = (f"holds on {len(passed)} of {total} hosts (not applicable on "
                        f"{_names(by_state[Status.SKIP.value])})")
@@ -223,8 +304,10 @@ def _headline(verdicts: Sequence[ClaimVerdict], report: RunReport) -> str:
     counts = Counter(v.verdict for v in verdicts)
     audited = len(report.hosts)
     everywhere = all(len(v.hosts) == audited for v in verdicts if v.claim.checks)
-    where = (("the one host" if audited == 1 else f"all {audited} hosts") if everywhere
-             else "every host they apply to")
+    if not audited:  # a run refuses such a policy; an old report may still hold one
+        where = "no host (none was audited)"
+    else:
+        where = every_host([h.name for h in report.hosts]) if everywhere else "every host they apply to"
     total = len(verdicts)
     parts = [f"{counts[Verdict.PASS]} of {total} promise{'s' if total != 1 else ''} "
              f"hold{'s' if total == 1 else ''} on {where}"]
@@ -259,10 +342,13 @@ class ControlRow:
     claims: tuple[str, ...]
     checks: tuple[str, ...]
     hosts: Mapping[str, int]  # hosts per state (pass, fail, error, manual, waived, skip)
-    result: str  # the worst host state; not_verified when no host gave an answer; manual for notes only
+    # the worst host state; not_verified when no host gave an answer; manual for notes only; partial
+    # when it would be pass but one of the checks was `skip` on every host (it judged nothing here)
+    result: str
     evidence: tuple[str, ...]  # run-folder relative paths
     failed_on: tuple[str, ...] = ()  # hosts whose worst result for the control is fail
     error_on: tuple[str, ...] = ()  # ... is error (unreachable hosts included)
+    not_judged: tuple[str, ...] = ()  # the checks that were `skip` on every host that ran them
 
     @property
     def anchor(self) -> str:
@@ -302,23 +388,29 @@ def controls_matrix(report: RunReport, verdicts: PolicyVerdicts | None = None) -
         states: Counter[str] = Counter()
         evidence: set[str] = set()
         named: dict[Status, list[str]] = {Status.FAIL: [], Status.ERROR: []}
+        answered_by: dict[str, bool] = {}  # check id -> did it answer (not skip) on some host
         for host in report.hosts:
             results = [r for r in host.results if r.check_id in ids]
             if not results:
                 continue
+            for r in results:
+                answered_by[r.check_id] = answered_by.get(r.check_id, False) or r.status != Status.SKIP
             state = worst(r.status for r in results)
             states[state.value] += 1
             named.get(state, []).append(host.name)
             evidence.update(e.path for r in results for e in r.evidence)
         answered = {s: n for s, n in states.items() if s != Status.SKIP.value}
+        not_judged = tuple(sorted(c for c, answered_here in answered_by.items() if not answered_here))
         if answered:
             result = worst(Status(s) for s in answered).value
+            if result == Status.PASS.value and not_judged:  # as for a claim: a skipped check is no pass
+                result = PARTIAL
         else:
             result = Status.MANUAL.value if control in manual_only else Verdict.NOT_VERIFIED.value
         rows.append(ControlRow(
             control=control, title=iso27001.title(control), claims=tuple(sorted(claims_of.get(control, ()))),
             checks=tuple(sorted(ids)), hosts={s.value: states.get(s.value, 0) for s in _MATRIX_STATES},
             result=result, evidence=tuple(sorted(evidence)),
-            failed_on=tuple(named[Status.FAIL]), error_on=tuple(named[Status.ERROR]),
+            failed_on=tuple(named[Status.FAIL]), error_on=tuple(named[Status.ERROR]), not_judged=not_judged,
         ))
     return rows

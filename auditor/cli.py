@@ -343,6 +343,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--check {', '.join(args.check)} selects no check of policy "
                          f"{plan.audited.policy.id} (its checks: {', '.join(used) or 'none'}); "
                          "drop --check or name one of them")
+    if plan is not None and policy.nothing_to_verify(plan):  # no check at all, e.g. only manual claims
+        raise UsageError(policy.nothing_to_verify(plan))
     if plan is not None:  # each host runs the checks of the claims that apply to it
         for warning in plan.warnings:
             print(f"auditor: warning: {warning}", file=sys.stderr)

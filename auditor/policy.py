@@ -420,3 +420,21 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
     audited = AuditedPolicy(policy, claim_hosts, tuple(sorted(selected)), other_params, tuple(unclaimed),
                             tuple(warnings))
     return Plan(tuple(planned_hosts), tuple(checks[i] for i in used), checks_for, audited, tuple(warnings))
+
+
+def nothing_to_verify(plan: Plan) -> str:
+    """Why a planned run would verify no claim on any host ("" when some check runs), for exit 2.
+
+    Like a --check that selects none of the policy's checks: a run with no check to run would
+    print "0 hosts, no results" and exit 0, which reads as a clean audit.
+    """
+    if plan.checks:
+        return ""
+    policy = plan.audited.policy
+    if not any(claim.checks for claim in policy.claims):
+        return (f"policy {policy.id} ({policy.path}) has no claim with checks (only manual notes or "
+                "uncovered promises): a run would verify nothing on a server; give a claim checks:, "
+                "or ask for the evidence its manual notes name")
+    hosts = ", ".join(plan.audited.unclaimed_hosts)
+    return (f"no claim with checks of policy {policy.id} applies to the selected host(s) {hosts}: a run "
+            "would verify nothing; select hosts its claims apply to (--host, --group) or widen applies_to")

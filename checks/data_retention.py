@@ -11,7 +11,11 @@ the oldest timestamp and the row numbers of unparseable values leave the host �
 row.
 
 Sources (`vars.data_retention.sources`), the shape of app_password_hashing's plus an
-optional per-source period:
+optional per-source period. The check's own `max_age_days` is the longest period any source
+may have: a source's own value may be shorter, never longer — a longer one is judged by the
+check's value, and the details say so (`period 365 days (its own max_age_days 731 is longer
+than the check's 365 …)`). So a policy claim `data_retention: {max_age_days: 365}` binds every
+source the inventory lists; 0 (the default) sets no cap, and each source must then set its own:
 
     - {name: marketing consents, kind: sqlite, path: /srv/shop/app.db,
        query: "SELECT created_at FROM marketing_consents", max_age_days: 90}
@@ -129,13 +133,28 @@ def _ages_function(max_rows: int) -> str:
 
 
 def period_days(source: Any, params: Params) -> int:
-    """The source's own max_age_days, else the check's; 0 when neither is set."""
+    """The period a source is judged by: its own max_age_days, capped by the check's; 0 when neither is set.
+
+    The check's max_age_days is the longest period any source may have (0: no cap, every source sets
+    its own), so a policy's claim `data_retention: {max_age_days: 365}` binds every source — an
+    inventory source's own 731 is judged at 365, and its details say so.
+    """
     own = source.get("max_age_days") if isinstance(source, Mapping) else None
+    ceiling = int(params["max_age_days"])
     if own is None:
-        return int(params["max_age_days"])
+        return ceiling
     if isinstance(own, bool) or not isinstance(own, int) or own < 0:
         raise ValueError(f"max_age_days must be a whole number of days, got {own!r}")
-    return own
+    return min(own, ceiling) if ceiling else own
+
+
+def _capped(source: Any, days: int) -> str:
+    """Why a source is judged by the check's period rather than its own longer one ("" if it is not)."""
+    own = source.get("max_age_days") if isinstance(source, Mapping) else None
+    if isinstance(own, int) and not isinstance(own, bool) and own > days:
+        return (f" (its own max_age_days {own} is longer than the check's {days}, the longest period "
+                "any source may have)")
+    return ""
 
 
 def _script(params: Params) -> str:
@@ -162,8 +181,8 @@ CHECK = Check(
         app_sources.sources_param("application tables with a retention period: mappings of kind (sqlite, "
                                   "postgres, mysql), query (a SELECT of one timestamp column), path, "
                                   "database, user, name, max_age_days", extra_keys={"max_age_days": int}),
-        Param("max_age_days", int, 0, "retention period for sources without their own max_age_days "
-              "(0: every source must set its own)", minimum=0),
+        Param("max_age_days", int, 0, "the longest retention period any source may have, and the period of "
+              "sources without their own max_age_days (0: no cap; every source must set its own)", minimum=0),
         Param("max_rows", int, 100000, "rows read per source, oldest first", minimum=1),
         app_sources.QUERY_TIMEOUT,
     ),
@@ -248,7 +267,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
                            if oldest is not None and age is not None else "no dated row")
             more = f", first {facts['rows']} oldest read; there are more" if facts.get("more") else ""
             nulls = f", {facts['null']} without a date" if facts.get("null") else ""
-            details.append(f"{name}: {facts['rows']} row(s){more}{nulls}; period {days} days; {oldest_text}")
+            details.append(f"{name}: {facts['rows']} row(s){more}{nulls}; period {days} days"
+                           f"{_capped(source, days)}; {oldest_text}")
             if facts["rows"] and oldest is None and not facts.get("unparsed"):
                 # Every row read was NULL: nothing was judged (and NULLs sort first in sqlite and
                 # MySQL, so with more rows the dated ones may just not have been reached).

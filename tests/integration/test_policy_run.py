@@ -182,7 +182,7 @@ def test_every_claim_gets_the_verdict_its_hosts_earn(policy_run):
     # And a failing claim names the host it fails on, linking the result cards
     assert claims["log-retention"]["summary"] == "fails on 1 of 2 hosts: bad"
     assert claims["log-retention"]["hosts_by_state"] == {"fail": ["bad"], "pass": ["good"]}
-    assert claims["daily-backup"]["summary"] == "holds on all 2 hosts"
+    assert claims["daily-backup"]["summary"] == "holds on both hosts"
     # And a claim applying to group web is judged on good alone
     assert claims["storage-hashing-web"]["hosts"] == ["good"]
     assert claims["storage-hashing-web"]["summary"] == "holds on good"

@@ -8,6 +8,7 @@ engine's redaction pass, as a run would.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 import secrets
 import shutil
@@ -261,3 +262,36 @@ def test_a_syntax_error_says_the_query_runs_as_a_subquery(tmp_path, check_id):
     # Then the error quotes sqlite and says how the query is wrapped
     assert verdict.status == "error", verdict
     assert 'near ";": syntax error (the query runs as a subquery, SELECT * FROM (query)' in verdict.summary
+
+
+# --------------------------------------------------------------------------
+# Review R4 finding 1: the check's max_age_days (a claim's) caps every source's own period
+# --------------------------------------------------------------------------
+
+def test_a_sources_longer_period_is_judged_by_the_checks_max_age_days(tmp_path):
+    # Given a row 500 days old in a source whose own period is 731 days, and the check's
+    # max_age_days 365 (what a claim `data_retention: {max_age_days: 365}` sets)
+    db = make_db(tmp_path / "app.db", "t", "created_at TEXT", [(_days_ago(500),), (_days_ago(10),)])
+    source = {**retention_source(db, "SELECT created_at FROM t"), "max_age_days": 731}
+    # When data_retention reads it
+    _, verdict = run_check("data_retention", {"sources": [source], "max_age_days": 365})
+    # Then the row fails the check's 365 days, and the details say why the source's 731 did not count
+    assert verdict.status == "fail", verdict
+    assert verdict.summary.startswith("consents: 1 row(s) older than 365 days"), verdict.summary
+    assert any("period 365 days (its own max_age_days 731 is longer than the check's 365" in d
+               for d in verdict.details), verdict.details
+
+
+def test_a_sources_shorter_period_still_binds_under_the_checks_max_age_days(tmp_path):
+    # Given a row 100 days old in a source whose own period is 90 days, the check's max_age_days 365
+    db = make_db(tmp_path / "app.db", "t", "created_at TEXT", [(_days_ago(100),)])
+    source = retention_source(db, "SELECT created_at FROM t")
+    # When data_retention reads it
+    _, verdict = run_check("data_retention", {"sources": [source], "max_age_days": 365})
+    # Then the source's own, shorter period judges it
+    assert verdict.status == "fail", verdict
+    assert verdict.summary.startswith("consents: 1 row(s) older than 90 days"), verdict.summary
+
+
+def _days_ago(days: float) -> str:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")

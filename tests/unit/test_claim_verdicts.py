@@ -81,7 +81,7 @@ def test_a_claim_holding_on_every_host_passes_and_links_its_results():
     # When the hashing claim is judged
     verdict = judge_claim(run, audited, HASHING)
     # Then it passes on both, linking each result card and citing the evidence
-    assert verdict.verdict is Verdict.PASS and verdict.summary == "holds on all 2 hosts"
+    assert verdict.verdict is Verdict.PASS and verdict.summary == "holds on both hosts"
     assert [(r.host, r.check_id, r.anchor) for r in verdict.results] == [
         ("web1", "password_hashing", "host-1-password_hashing"),
         ("web1", "app_password_hashing", "host-1-app_password_hashing"),
@@ -125,7 +125,7 @@ def test_each_check_answering_on_some_host_passes_and_names_where_it_was_skipped
     # When the claim is judged, Then it passes and says where a check did not apply
     verdict = judge_claim(run, audited, HASHING)
     assert verdict.verdict is Verdict.PASS
-    assert verdict.summary == ("holds on all 2 hosts; skipped: app_password_hashing "
+    assert verdict.summary == ("holds on both hosts; skipped: app_password_hashing "
                                "(app_password_hashing skip)")
     # And a host where every check is skipped counts as not applicable there
     run, audited = report(
@@ -200,6 +200,33 @@ def test_an_unreachable_host_makes_the_claim_undetermined_never_pass():
     assert verdict.summary == "could not be determined on 1 of 2 hosts: dead (unreachable)"
 
 
+def test_a_host_key_or_login_failure_is_named_as_such_not_as_unreachable():
+    # Given one host whose key was not trusted and one whose login was refused (review R4 finding 12)
+    def refused(name: str, kind: str) -> HostReport:
+        return HostReport(name, "10.0.0.1", "ssh", False, "refused", kind, {},
+                          (result("log_retention", Status.ERROR, host=name),), 1.0)
+
+    run, audited = report(refused("db1", "host-key"), refused("db2", "authentication"))
+    # When the claim is judged, Then each host carries the reason the run could not connect
+    assert judge_claim(run, audited, LOGS).summary == (
+        "could not be determined on 2 of 2 hosts: db1 (host key not trusted), db2 (login refused)")
+
+
+def test_the_wording_names_one_host_says_both_for_two_and_all_n_beyond():
+    # Given a claim passing on one host, on two, and on three
+    for names, claim_summary, where in (
+        (("web1",), "holds on web1", "on web1"),
+        (("web1", "web2"), "holds on both hosts", "on both hosts"),
+        (("web1", "web2", "web3"), "holds on all 3 hosts", "on all 3 hosts"),
+    ):
+        run, audited = report(*(host(n, *PASS_BOTH) for n in names), claims=(LOGS, BREACH))
+        # When the policy is judged
+        verdicts = judge(run, audited)
+        # Then neither "all 2 hosts" nor "the one host" appears
+        assert verdicts.claims[0].summary == claim_summary
+        assert verdicts.headline == f"1 of 2 promises hold {where}; 1 cannot be verified by a server"
+
+
 def test_checks_that_never_ran_leave_the_claim_not_verified():
     # Given --check left log_retention out: it has no result on the host the claim applies to
     run, audited = report(host("web1", ("password_hashing", Status.PASS)), selected=("password_hashing",))
@@ -253,7 +280,7 @@ def test_the_headline_answers_is_the_policy_true():
         Verdict.NOT_COVERED,
     ]
     assert verdicts.headline == (
-        "1 of 4 promises hold on all 2 hosts; 1 fails; 1 cannot be verified by a server; 1 has no check"
+        "1 of 4 promises hold on both hosts; 1 fails; 1 cannot be verified by a server; 1 has no check"
     )
     assert verdicts.counts == {
         "pass": 1,
@@ -264,3 +291,49 @@ def test_the_headline_answers_is_the_policy_true():
         "not_verified": 0,
         "not_covered": 1,
     }
+
+
+# --------------------------------------------------------------------------
+# Review R4 finding 8: a claim card scales to 40 hosts
+# --------------------------------------------------------------------------
+
+def test_identical_results_across_hosts_are_one_group_with_the_hosts_as_spans():
+    # Given 40 hosts where log_retention errs with one identical summary, and h07 also fails hashing
+    names = [f"h{i:02d}" for i in range(1, 41)]
+    hosts = [host(n, ("password_hashing", Status.FAIL if n == "h07" else Status.PASS),
+                  ("app_password_hashing", Status.PASS), ("log_retention", Status.ERROR),
+                  summary="no syslog daemon runs") for n in names]
+    run, audited = report(*hosts)
+    # When the claims are judged
+    logs = judge_claim(run, audited, LOGS)
+    hashing = judge_claim(run, audited, HASHING)
+    # Then the 40 identical errors are one group, named as a span with the count
+    (group,) = logs.problems
+    assert (group.check_id, group.status) == ("log_retention", "error")
+    assert group.summary == "no syslog daemon runs"
+    assert group.hosts == "h01–h40 (40 hosts)" and len(group.results) == 40
+    # And the one failure is its own group, worst first, and the 79 passes are grouped apart
+    assert [(g.status, g.hosts) for g in hashing.problems] == [("fail", "h07")]
+    assert [(g.check_id, g.hosts) for g in hashing.passes] == [
+        ("app_password_hashing", "h01–h40 (40 hosts)"), ("password_hashing", "h01–h06, h08–h40 (39 hosts)")]
+
+
+def test_the_claim_card_shows_one_line_per_distinct_problem_and_collapses_the_passes():
+    from auditor.report import html
+
+    # Given the same 40-host run
+    hosts = [host(f"h{i:02d}", *PASS_BOTH[:2], ("log_retention", Status.ERROR),
+                  summary="no syslog daemon runs") for i in range(1, 41)]
+    run, _ = report(*hosts)
+    # When report.html is rendered
+    page = html.render(run)
+    card = page[page.index('id="claim-log-retention"'):page.index('id="claim-breach-notification-72h"')]
+    # Then the card holds one status pill and one summary line for the 40 identical errors
+    assert card.count('class="badge error"') == 2  # the verdict's and the group's
+    assert card.count("no syslog daemon runs") == 1
+    assert "<code>log_retention</code> on h01–h40 (40 hosts): no syslog daemon runs" in card
+    # And every host's result card is still one click away
+    assert all(f'href="#host-{i}-log_retention"' in card for i in range(1, 41))
+    hashing = page[page.index('id="claim-salted-password-hashing"'):page.index('id="claim-log-retention"')]
+    assert 'class="badge pass"' in hashing and "80 passing result(s)" in hashing
+    assert hashing.count('class="badge') == 2  # the verdict's and the collapsed passes'

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sys
 from html.parser import HTMLParser
 
-from auditor import iso27001
+from auditor import iso27001, registry
 from auditor.check import Status
 from auditor.claim_verdicts import controls_matrix, judge
 from auditor.model import CheckInfo, CheckResult, EvidenceRef, HostReport, RunReport
@@ -136,7 +137,7 @@ def test_the_csv_reads_back_row_for_row():
     assert rows[3] == ["A.8.13", "Information backup", "fail", "daily-backup", "backups",
                        "1", "1", "0", "0", "0", "0", "db1", "",
                        "evidence/db1/backups.p.json; evidence/web1/backups.p.json",
-                       "report.html#control-A.8.13"]
+                       "report.html#control-A.8.13", ""]
     assert len(rows) == 6 and text.count("\r\n") == 6 and "\n" not in text.replace("\r\n", "")
 
 
@@ -202,3 +203,41 @@ def test_a_list_too_long_for_a_spreadsheet_cell_points_to_the_report():
     assert row["evidence"] == ("1000 evidence files, too many for one cell: see "
                                "report.html#control-A.8.13")
     assert max(len(c) for r in rows for c in r) < controls_csv.CELL_LIMIT
+
+
+# --------------------------------------------------------------------------
+# Review R4 finding 5: a control's row claims no more than its checks judged
+# --------------------------------------------------------------------------
+
+def test_a_control_whose_check_judged_nothing_anywhere_is_partial_not_pass():
+    # Given A.8.24 covered by password_hashing (passing on both hosts) and backups, given that control
+    # too here, skipped on every host (not applicable: it judged nothing)
+    checks = (CheckInfo("backups", "Backups", (), ("ISO27001:2022 A.8.24",), ""),
+              CheckInfo("password_hashing", "Hashing", (), ("ISO27001:2022 A.8.24",), ""))
+    hosts = (host("web1", backups=Status.SKIP, password_hashing=Status.PASS),
+             host("db1", backups=Status.SKIP, password_hashing=Status.PASS))
+    report = RunReport("20260101T000000Z-abcdef", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "0.1.0",
+                       "me@here", "inv.yaml", "0" * 64, checks, hosts, True)
+    # When the matrix is built
+    (row,) = controls_matrix(report)
+    # Then the row is partial, naming the check that judged nothing, never a plain pass
+    assert (row.result, row.not_judged, row.hosts["pass"]) == ("partial", ("backups",), 2)
+    # And the CSV and the HTML say which check it was
+    assert read_csv(controls_csv.render([row]))[1][-1] == "backups"
+    page = html.render(report)
+    assert '<span class="badge partial">partial</span>' in page
+    assert "not applicable on any host: backups" in page
+
+
+def test_a_check_never_lists_a_control_it_only_notes():
+    # Given every check whose documentation has a "Noted, not judged" paragraph naming controls
+    noted = {}
+    for check in registry.load().checks.values():
+        doc = sys.modules[check.evaluate.__module__].__doc__ or ""
+        for paragraph in doc.split("\n\n"):
+            if paragraph.lower().startswith("noted, not judged"):
+                noted[check.id] = (set(re.findall(r"A\.\d+\.\d+", paragraph)), check.controls)
+    assert noted  # auth_logging notes clock synchronisation (A.8.17)
+    # Then none of those controls is among the check's own: the matrix would give them its verdict
+    for check_id, (controls, own) in noted.items():
+        assert not controls & {iso27001.control_id(c) for c in own}, (check_id, controls, own)

@@ -1,7 +1,9 @@
 """Claims files: loading, clear errors (file:line: key), finding a set, and planning a run."""
 
+import datetime as dt
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -373,7 +375,7 @@ def test_a_local_run_with_a_policy_prints_a_line_per_claim_and_records_the_polic
                      "-o", str(tmp_path / "out"), "--format", "table")
     # Then after the host table comes the policy's headline and one line per claim, in file order
     block = result.stdout[result.stdout.index("policy shop: "):].splitlines()
-    assert block[0].startswith("policy shop: ") and "promises hold on the one host" in block[0]
+    assert block[0].startswith("policy shop: ") and "promises hold on here;" in block[0]
     assert [line.split()[1].rstrip(":") for line in block[1:]] == [
         "salted-password-hashing", "log-retention", "breach-notification-72h", "nothing-checkable"]
     assert block[2].split()[0] == "not_verified" and block[4].split()[0] == "not_covered"
@@ -401,6 +403,67 @@ def test_a_check_that_selects_no_check_of_the_policy_is_refused_with_exit_2(tmp_
         "auditor: error: --check tls selects no check of policy shop (its checks: app_password_hashing, "
         "log_retention, password_hashing); drop --check or name one of them")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_policy_with_no_checks_at_all_is_refused_with_exit_2(tmp_path):
+    # Given a policy whose only claim is a process promise (a manual note, no checks)
+    claims = write(tmp_path, "policy: {id: c9, title: Process}\nclaims:\n  - id: breach-72h\n    quote: q\n"
+                   "    manual: The incident-response procedure.\n")
+    inv = write(tmp_path, "hosts:\n  here: {transport: local}\n", "inv.yaml")
+    # When it is audited
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "-o", str(tmp_path / "out"))
+    # Then nothing runs: like a --check selecting nothing, a run that verifies nothing is a usage error
+    assert result.rc == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"auditor: error: policy c9 ({claims}) has no claim with checks (only manual notes or uncovered "
+        "promises): a run would verify nothing on a server; give a claim checks:, or ask for the evidence "
+        "its manual notes name")
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_a_policy_whose_checked_claims_apply_to_no_selected_host_is_refused_with_exit_2(tmp_path):
+    # Given a policy whose one checked claim applies to `web` only, and the run selecting `db`
+    claims = write(tmp_path, "policy: {id: shop, title: Shop}\nclaims:\n  - id: hashing\n    quote: q\n"
+                   "    checks: {password_hashing: {}}\n    applies_to: [web]\n")
+    inv = write(tmp_path, "hosts:\n  web: {transport: local}\n  db: {transport: local}\n", "inv.yaml")
+    # When only db is audited
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "--host", "db",
+                     "-o", str(tmp_path / "out"))
+    # Then the run is refused, naming the host and what to do
+    assert result.rc == 2, result.stderr
+    assert result.stderr.strip().endswith(
+        "auditor: error: no claim with checks of policy shop applies to the selected host(s) db: a run would "
+        "verify nothing; select hosts its claims apply to (--host, --group) or widen applies_to")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_claims_retention_period_binds_a_source_with_a_longer_one_of_its_own(tmp_path):
+    # Given a claim promising 365 days, and the inventory's source setting its own 731 days over a
+    # sqlite table with a row 500 days old (review R4 finding 1)
+    old = (dt.datetime.now(dt.UTC) - dt.timedelta(days=500)).strftime("%Y-%m-%d %H:%M:%S")
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE consents (created_at TEXT)")
+        conn.execute("INSERT INTO consents VALUES (?)", (old,))
+    conn.close()
+    claims = write(tmp_path, "policy: {id: shop, title: Shop}\nclaims:\n  - id: cdr-1y\n    quote: q\n"
+                   "    checks: {data_retention: {max_age_days: 365}}\n")
+    source = {"name": "consents", "kind": "sqlite", "path": str(db),
+              "query": "SELECT created_at FROM consents", "max_age_days": 731}
+    inv = write(tmp_path, json.dumps({"hosts": {"db1": {"transport": "local",
+                                                        "vars": {"data_retention": {"sources": [source]}}}}}),
+                "inv.yaml")
+    # When the policy is audited
+    result = run_cli("run", "-i", str(inv), "--policy", str(claims), "-o", str(tmp_path / "out"),
+                     "--format", "json")
+    # Then the claim fails on db1: the row is older than the claim's period, whatever the source says
+    report = result.json()
+    (claim,) = report["policy"]["claims"]
+    assert (claim["verdict"], claim["summary"]) == ("fail", "fails on 1 of 1 host: db1"), claim
+    (found,) = report["hosts"][0]["results"]
+    assert found["summary"].startswith("consents: 1 row(s) older than 365 days"), found["summary"]
+    assert any("its own max_age_days 731 is longer than the check's 365" in d for d in found["details"])
+    assert result.rc == 1, result.stderr
 
 
 def test_a_host_no_claim_applies_to_is_not_connected_to_and_is_listed(tmp_path):

@@ -53,11 +53,20 @@ record data_retention fail_retention_rows_too_old --plant /srv/shop/app.db="$W/r
 FORMAT=epoch dated_db "$W/ret.two.db" accounts 5 700 && FORMAT=offset dated_db "$W/ret.two.db" consents 3 60 \
   && FORMAT=sql dated_db "$W/ret.two.db" tickets 20 29
 record data_retention pass_retention_formats_and_periods --plant /srv/shop/app.db="$W/ret.two.db" \
-  --param 'sources=[{name: paid accounts, kind: sqlite, path: /srv/shop/app.db, query: "SELECT created_at FROM accounts", max_age_days: 730}, {name: marketing consents, kind: sqlite, path: /srv/shop/app.db, query: "SELECT created_at FROM consents"}, {name: tickets, kind: sqlite, path: /srv/shop/app.db, query: "SELECT created_at FROM tickets", max_age_days: 30}]' \
-  --param max_age_days=90 \
-  --source "One sqlite database with three tables: accounts with INTEGER Unix epoch seconds 5 and 700 days old (own period 730 days), consents with ISO 8601 +02:00 offsets 3 and 60 days old (the check's max_age_days=90), tickets with SQL DATETIME text (2024-03-01 12:00:00) 20 and 29 days old (own period 30 days); planted read-only at /srv/shop/app.db" \
+  --param 'sources=[{name: paid accounts, kind: sqlite, path: /srv/shop/app.db, query: "SELECT created_at FROM accounts"}, {name: marketing consents, kind: sqlite, path: /srv/shop/app.db, query: "SELECT created_at FROM consents", max_age_days: 90}, {name: tickets, kind: sqlite, path: /srv/shop/app.db, query: "SELECT created_at FROM tickets", max_age_days: 30}]' \
+  --param max_age_days=730 \
+  --source "One sqlite database with three tables: accounts with INTEGER Unix epoch seconds 5 and 700 days old (the check's max_age_days=730, the longest period a source may have), consents with ISO 8601 +02:00 offsets 3 and 60 days old (own period 90 days), tickets with SQL DATETIME text (2024-03-01 12:00:00) 20 and 29 days old (own period 30 days); planted read-only at /srv/shop/app.db" \
   --expect-status pass --expect-summary "no row older than its retention period in 3 source(s) (6 row(s) read)" \
   --expect-value oldest_age_days=700.0
+
+# Review R4 finding 1: a source's own period longer than the check's (a claim's) is capped by it
+dated_db "$W/ret.capped.db" consents 10 500
+record data_retention fail_retention_source_period_over_the_checks --plant /srv/shop/app.db="$W/ret.capped.db" \
+  --param 'sources=[{name: marketing consents, kind: sqlite, path: /srv/shop/app.db, query: "SELECT created_at FROM consents", max_age_days: 731}]' \
+  --param max_age_days=365 \
+  --source "A sqlite consents table with ISO 8601 UTC timestamps 10 and 500 days old, the source's own max_age_days 731 and the check's 365 (as a policy claim sets it); planted read-only at /srv/shop/app.db" \
+  --expect-status fail --expect-summary "marketing consents: 1 row(s) older than 365 days (oldest " \
+  --expect-value rows_over_period=1 --expect-value oldest_age_days=500.0
 
 dated_db "$W/ret.many.db" consents 400 300 200 100 10
 record data_retention fail_retention_sampled_oldest_first --plant /srv/shop/app.db="$W/ret.many.db" \
