@@ -109,7 +109,8 @@ def test_check_descriptions_render_their_markdown_and_stay_escaped(local_run):
     assert "<code>&lt;script&gt;alert(4)&lt;/script&gt;</code>" in section
     assert "<em>&lt;img src=z onerror=alert(5)&gt;</em>" in section
     assert "<strong>&lt;b&gt;strong&lt;/b&gt;</strong>" in section
-    assert "<li><code>a &lt;code&gt;</code> item</li>" in section and "<li><em>&lt;iframe&gt;</em></li>" in section
+    assert "<li><code>a &lt;code&gt;</code> item</li>" in section
+    assert "<li><em>&lt;iframe&gt;</em></li>" in section
     assert "<script>alert(4)" not in page and "<img src=z" not in page and "<iframe>" not in page
 
 
