@@ -292,9 +292,49 @@ def test_sudo_that_wants_a_password_is_an_error_not_a_hang(sudo_run):
     result, elapsed = sudo_run
     by = results(result.json())
     denied = by["sudo-password", "password_hashing"]
+    # The check stays an error; sudo's own words move from its summary to its details and the host's error
     assert denied["status"] == "error"
-    assert "sudo: a password is required" in denied["summary"]
+    assert denied["summary"].startswith("not checked: it needs root, and sudo was refused")
+    assert "sudo: a password is required" in denied["details"][0]
+    host = next(h for h in result.json()["hosts"] if h["name"] == "sudo-password")
+    assert host["reachable"] and "sudo: a password is required" in host["error"]
     assert elapsed < 60
+
+
+@pytest.fixture(scope="module")
+def sudo_refused_run(tmp_path_factory, secrets_planted):
+    require_sshd_support()
+    if shutil.which("sudo") is None:
+        pytest.skip("sudo is not installed; scripts/test.sh installs it")
+    tmp = tmp_path_factory.mktemp("sudo-refused")
+    shadow = shadow_with(alice=secrets_planted["alice_yescrypt"])
+    with SshdFleet(tmp) as fleet:
+        fleet.start(audit_user_host("sudo-password", "audit ALL=(root) ALL", shadow,
+                                    fleet.authorized_keys.read_text()))
+        hosts = fleet.inventory_hosts()
+        hosts["sudo-password"].update(user="audit", known_hosts=str(fleet.known_hosts), become="sudo")
+        inventory = tmp / "fleet.yaml"
+        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
+        result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "r"), "--check", "password_hashing",
+                         "--check", "ssh_hardening", "--check", "log_retention", "--no-history")
+    return result, json.loads((run_folder(tmp / "r") / "report.json").read_text())
+
+
+def test_a_refused_sudo_is_one_host_line_saying_what_to_do(sudo_refused_run):
+    # Given a host whose sudo wants a password, audited by three checks that need root
+    result, report = sudo_refused_run
+    # Then the console names the refusal once, with the sudoers rule that fixes it
+    assert result.stdout.count("sudo: a password is required") == 1, result.stdout
+    host_line = next(line for line in result.stdout.splitlines() if line.startswith("sudo-password: "))
+    assert "`audit ALL=(root) NOPASSWD: /bin/sh`" in host_line
+    for check_id in ("password_hashing", "ssh_hardening", "log_retention"):
+        assert check_id in host_line
+    # And each check that needed root is still an error, saying why in a few words
+    by = results(report)
+    for check_id in ("password_hashing", "ssh_hardening", "log_retention"):
+        assert by["sudo-password", check_id]["status"] == "error", by["sudo-password", check_id]
+        assert by["sudo-password", check_id]["summary"].startswith("not checked: it needs root")
+    assert result.rc == 3
 
 
 def test_without_become_a_root_only_probe_says_what_to_do(sudo_run):
