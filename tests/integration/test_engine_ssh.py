@@ -232,6 +232,42 @@ def test_accept_new_learns_unknown_keys_but_a_changed_key_is_refused(fleet, tmp_
     assert strict.json()["hosts"][0]["error"] is None
 
 
+def test_a_changed_key_message_gives_the_command_that_removes_the_old_key(fleet, tmp_path):
+    # Given a known_hosts file pinning host good to a key it does not serve
+    good = next(h for h in fleet.hosts if h.name == "good")
+    changed = tmp_path / "known_hosts"
+    shutil.copy(fleet.known_hosts_with_changed_key(good), changed)
+    inventory = write_inventory(tmp_path / "fleet.yaml", fleet, good={"known_hosts": str(changed)})
+    args = ("--host", "good", "--check", "password_hashing", "--format", "json", "--accept-new-host-keys")
+    refused = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "r1"), *args)
+    error = refused.json()["hosts"][0]["error"]
+    # Then the refusal quotes the exact ssh-keygen command, with OpenSSH's [address]:port name
+    command = f"ssh-keygen -R '[127.0.0.1]:{good.port}' -f {changed}"
+    assert f"`{command}`" in error, error
+    # And running that command, then accept-new, audits the host again
+    subprocess.run(["sh", "-c", command], check=True, capture_output=True)
+    learned = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "r2"), *args)
+    assert learned.json()["hosts"][0]["error"] is None, learned.stdout
+
+
+def test_hosts_sharing_an_address_learn_its_key_once(fleet, tmp_path):
+    # Given two inventory names for the stranger host's one address:port, its key unknown
+    stranger = next(h for h in fleet.hosts if h.name == "stranger")
+    learned = tmp_path / "known_hosts"
+    shutil.copy(fleet.known_hosts_without(stranger), learned)
+    same = {"address": stranger.address, "port": stranger.port, "user": "root",
+            "identity_file": str(fleet.client_key), "known_hosts": str(learned)}
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(yaml.safe_dump({"hosts": {"alias1": same, "alias2": same, "alias3": same}}))
+    # When all three are audited at once with accept-new
+    result = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "r"), "--accept-new-host-keys",
+                     "--check", "password_hashing", "--format", "json")
+    # Then each is audited and known_hosts holds the key once
+    assert all(h["error"] is None for h in result.json()["hosts"]), result.stdout
+    name = f"[127.0.0.1]:{stranger.port} "
+    assert sum(line.startswith(name) for line in learned.read_text().splitlines()) == 1, learned.read_text()
+
+
 # -- least privilege: an unprivileged audit user, with and without sudo -------------------
 
 AUDIT_UID = 4242
