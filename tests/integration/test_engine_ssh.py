@@ -7,6 +7,7 @@ hashes are made by mkpasswd, the logs are real files with real ages.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -186,6 +187,17 @@ def test_evidence_hashes_match_and_html_names_each_host(fleet_run):
     page = (run_dir / "report.html").read_text()
     for name in ("good", "bad", "stranger", "dead"):
         assert f">{name}<" in page or f">{name} <" in page
+
+
+def test_a_refused_host_key_is_not_called_unreachable(fleet_run):
+    # Given the run's page, with stranger refused for its unknown key and dead not answering
+    _, run_dir = fleet_run
+    page = (run_dir / "report.html").read_text()
+    # Then each host's badge in the table says why it was not audited
+    assert re.search(r">stranger</a> <span class=\"badge error\">host-key</span>", page)
+    assert re.search(r">dead</a> <span class=\"badge error\">unreachable</span>", page)
+    # And the totals do not call both unreachable
+    assert "2 not reached" in page and "unreachable</span>" not in page.split("<h2>Hosts")[0]
 
 
 def test_filters_select_one_host_and_one_check(fleet, tmp_path):
