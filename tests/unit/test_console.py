@@ -1,4 +1,5 @@
-"""The console's host × check table fits the terminal: as is, transposed, or with numbered columns."""
+"""What the terminal shows: the host × check table fits it (as is, transposed, or with numbered
+columns); a mistyped flag shows its subcommand's usage; keygen says how to use the key."""
 
 import io
 
@@ -89,3 +90,32 @@ def test_the_summary_prints_the_fitted_table_first():
     lines = out.getvalue().splitlines()
     assert lines[:5] == table(run, 80)
     assert "web1 passwords_not_logged: fail: s" in lines and lines[-1].startswith("2 host(s), ")
+
+
+def test_a_mistyped_flag_shows_the_subcommands_usage(cli):
+    # When a run flag is mistyped
+    done = cli("run", "--formt", "json")
+    # Then run's own usage and options are shown, not the top-level list of commands
+    assert done.rc == 2
+    assert done.stderr.startswith("usage: auditor run "), done.stderr
+    assert "[--format {table,json,junit,csv,none}]" in done.stderr
+    assert "auditor run: error: unrecognized arguments: --formt json" in done.stderr
+    # And so for a nested subcommand
+    nested = cli("claims", "show", "--bogus")
+    assert nested.rc == 2 and nested.stderr.startswith("usage: auditor claims show "), nested.stderr
+
+
+def test_keygen_says_how_to_use_the_key(tmp_path, cli):
+    # When a key is made somewhere else than the default place
+    key = tmp_path / "keys" / "audit signing.pem"
+    done = cli("keygen", "--out", str(key))
+    # Then the output says how runs sign with it and how a pack is checked against it
+    assert done.rc == 0, done.stderr
+    fingerprint = done.stdout.split("fingerprint: ")[1].split()[0]
+    assert f"auditor run --sign-key '{key}'" in done.stdout
+    assert f"export AUDITOR_SIGNING_KEY='{key}'" in done.stdout
+    assert f"auditor verify RUN --key-fingerprint {fingerprint}" in done.stdout
+    # And a key made in the default place is said to be used by default
+    default = cli("keygen", env={"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert default.rc == 0, default.stderr
+    assert "auditor run signs with it by default" in default.stdout
