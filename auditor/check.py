@@ -69,8 +69,10 @@ class Param:
     A `list` parameter holds plain values; with `item_keys` its items may also be flat
     mappings with those keys (e.g. `{address: 10.0.0.5:443, sni: shop.example}`), and
     `required_item_keys` must be present in each mapping item, and `item_types` narrows a
-    key's value type (otherwise any plain value). `minimum` is the smallest value a number
-    parameter may take (inventory vars and claims below it are refused).
+    key's value type (otherwise any plain value), and `item_choices` lists the values an
+    enumerated key may take (e.g. a source's `kind`), so a typo is refused at load. `minimum`
+    is the smallest value a number parameter may take (inventory vars and claims below it are
+    refused).
     """
 
     name: str
@@ -81,6 +83,7 @@ class Param:
     required_item_keys: tuple[str, ...] = ()
     minimum: int | float | None = None
     item_types: Mapping[str, builtins.type] = field(default_factory=dict)  # `type` is the field above
+    item_choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def type_name(self) -> str:
         return self.type.__name__

@@ -13,6 +13,7 @@ import getpass
 import json
 import os
 import secrets
+import shlex
 import socket
 import sys
 from collections.abc import Sequence
@@ -53,6 +54,18 @@ def _iso(moment: dt.datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: an unknown flag is refused with the subcommand's own usage
+    (argparse would hand it up to the top-level parser, whose usage lists only COMMAND)."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="auditor",
@@ -62,9 +75,9 @@ def _parser() -> argparse.ArgumentParser:
                "count only regressions against --baseline; --exit-zero makes all but 2 exit 0",
     )
     parser.add_argument("--version", action="version", version=f"auditor {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _CommandParser(add_help=False)  # a parent only: typed like the parsers it feeds
     common.add_argument("-i", "--inventory", type=Path, default=DEFAULT_INVENTORY,
                         help="inventory file (default: ./inventory.yaml)")
     common.add_argument("--checks-dir", type=Path, action="append", default=[], metavar="DIR",
@@ -231,6 +244,12 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     print(f"private key: {path} (mode 0600{', encrypted' if passphrase else ''})")
     print(f"public key:  {path}.pub")
     print(f"fingerprint: {signing.fingerprint(key.public_key())}")
+    if path == signing.default_key_path():
+        print(f"auditor run signs with it by default (unless ${signing.ENV_KEY} names another key)")
+    else:
+        print(f"sign runs with it: auditor run --sign-key {shlex.quote(str(path))} ..., "
+              f"or export {signing.ENV_KEY}={shlex.quote(str(path))}")
+    print(f"check a signed run: auditor verify RUN --key-fingerprint {signing.fingerprint(key.public_key())}")
     return 0
 
 

@@ -213,7 +213,12 @@ class Loader:
                     raise self.error(key_node, f"{where}.{name}",
                                      f"unknown key; expected one of: {', '.join(param.item_keys)}")
                 wanted = param.item_types.get(name)
-                self.scalar(value_node, f"{where}.{name}", (wanted,) if wanted else (str, int, float, bool))
+                value = self.scalar(value_node, f"{where}.{name}",
+                                    (wanted,) if wanted else (str, int, float, bool))
+                choices = param.item_choices.get(name)
+                if choices and value not in choices:
+                    raise self.error(value_node, f"{where}.{name}",
+                                     f"must be one of {', '.join(choices)}, got {value!r}")
                 seen.add(name)
             missing = [k for k in param.required_item_keys if k not in seen]
             if missing:

@@ -337,8 +337,41 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
     refs = store_evidence(run_dir, host, probes, outputs)
     facts = parse_facts(outputs.get(FACTS_KEY))
     results, masked_in_results = redact_results(evaluate_host(host, checks, outputs, refs, broken, facts))
-    return HostReport(host.name, host.address, host.transport, True, None, None, facts, tuple(results),
+    results, sudo_error = sudo_refused(host, checks, outputs, results, facts)
+    return HostReport(host.name, host.address, host.transport, True, sudo_error,
+                      "authentication" if sudo_error else None, facts, tuple(results),
                       round((time.perf_counter() - started) * 1000, 1), redactions + masked_in_results)
+
+
+SUDO_REFUSED_SUMMARY = "not checked: it needs root, and sudo was refused on this host (see the host's error)"
+_SUDO_REFUSAL = re.compile(r"^sudo: .*(password is required|terminal is required|not in the sudoers|"
+                           r"not allowed|may not run sudo|no tty present)", re.MULTILINE)
+
+
+def sudo_refused(host: Host, checks: Sequence[Check], outputs: dict[str, ProbeOutput],
+                 results: list[CheckResult], facts: dict[str, str]) -> tuple[list[CheckResult], str | None]:
+    """When `sudo -n` refused the root probes: one host error saying what to do, and the checks
+    that erred for it summarised as such (still `error`) instead of each quoting sudo's stderr."""
+    if host.become != "sudo":
+        return results, None
+    refusals: dict[str, str] = {}
+    for check in checks:
+        for probe in check.probes:
+            out = outputs.get(f"{check.id}.{probe.name}")
+            refused = probe.root and out is not None and not out.ok
+            match = _SUDO_REFUSAL.search(out.stderr) if refused and out is not None else None
+            if match:
+                refusals.setdefault(check.id, match.group(0).strip())
+    affected = [r.check_id for r in results if r.status is Status.ERROR and r.check_id in refusals]
+    if not affected:
+        return results, None
+    user = facts.get("user") or host.user or "the login user"
+    error = (f"sudo -n was refused for {user} ({refusals[affected[0]]}), so {len(affected)} check(s) that "
+             f"read root-only files could not run ({', '.join(affected)}); allow it with the sudoers rule "
+             f"`{user} ALL=(root) NOPASSWD: /bin/sh` (README, \"SSH, the way OpenSSH does it\"), "
+             "or audit as root")
+    return [dataclasses.replace(r, summary=SUDO_REFUSED_SUMMARY, details=(refusals[r.check_id], *r.details))
+            if r.check_id in affected else r for r in results], error
 
 
 def run(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import sys
 from typing import TextIO
 
@@ -35,28 +37,57 @@ class Progress:
             self.stream.flush()
 
 
-def summary(report: RunReport, stream: TextIO, colour: bool) -> None:
+def _grid(corner: str, row_names: list[str], column_names: list[str],
+          cells: list[list[Status | None]], colour: bool) -> list[str]:
+    """A table of status cells, each column as wide as its name (at least 6, the widest status)."""
+    name_width = max([len(corner), *(len(n) for n in row_names)])
+    widths = [max(len(c), 6) for c in column_names]
+    lines = [(corner.ljust(name_width) + "  " + "  ".join(c.ljust(w) for c, w in zip(column_names, widths,
+                                                                                      strict=True))).rstrip()]
+    for name, row in zip(row_names, cells, strict=True):
+        texts = [_paint((s.value if s else "-").ljust(w), s, colour) if s else "-".ljust(w)
+                 for s, w in zip(row, widths, strict=True)]
+        lines.append((name.ljust(name_width) + "  " + "  ".join(texts)).rstrip())
+    return lines
+
+
+def _visible_width(line: str) -> int:
+    return len(re.sub(r"\033\[[0-9;]*m", "", line))
+
+
+def host_check_table(report: RunReport, colour: bool, width: int) -> list[str]:
+    """The host × check table; when wider than `width`, checks as rows (hosts as columns), and
+    when that is wider too, numbered check columns with a legend below."""
     checks = [c.id for c in report.checks]
-    name_width = max([len("host"), *(len(h.name) for h in report.hosts)])
-    widths = [max(len(c), 6) for c in checks]
-    columns = "  ".join(c.ljust(w) for c, w in zip(checks, widths, strict=True))
-    header = "host".ljust(name_width) + "  " + columns
-    stream.write(header.rstrip() + "\n")
-    for host in report.hosts:
-        cells = []
-        for check_id, width in zip(checks, widths, strict=True):
-            result = next((r for r in host.results if r.check_id == check_id), None)
-            text = result.status.value if result else "-"
-            cell = text.ljust(width)
-            cells.append(_paint(cell, result.status, colour) if result else cell)
-        line = host.name.ljust(name_width) + "  " + "  ".join(cells)
-        stream.write(line.rstrip() + "\n")
+    hosts = [h.name for h in report.hosts]
+    cells = [[next((r.status for r in h.results if r.check_id == cid), None) for cid in checks]
+             for h in report.hosts]
+    layouts = [_grid("host", hosts, checks, cells, colour),
+               _grid("check", checks, hosts, [list(column) for column in zip(*cells, strict=True)]
+                     if cells else [[] for _ in checks], colour)]
+    for lines in layouts:
+        if max(_visible_width(line) for line in lines) <= width:
+            return lines
+    numbers = [str(index + 1) for index in range(len(checks))]
+    legend = [f"  {number:>{len(numbers[-1])}} = {check_id}" for number, check_id in zip(numbers, checks,
+                                                                                         strict=True)]
+    return _grid("host", hosts, numbers, cells, colour) + ["checks:", *legend]
+
+
+def summary(report: RunReport, stream: TextIO, colour: bool, width: int | None = None) -> None:
+    """The host × check table, fitted to `width` (default: the terminal's, 100 when not a terminal),
+    then each fail and error, waivers, regressions and the totals."""
+    if width is None:
+        width = shutil.get_terminal_size((100, 24)).columns  # $COLUMNS first, as the terminal says
+    for line in host_check_table(report, colour, width):
+        stream.write(line + "\n")
     for host in report.hosts:
         if host.error:
             stream.write(f"{host.name}: {host.error_kind}: {host.error}\n")
-            continue
         for r in host.results:
-            if r.status in (Status.FAIL, Status.ERROR):
+            # "not checked: ..." results repeat the host's error just printed
+            repeats_host_error = bool(host.error) and r.summary.startswith("not checked:")
+            if r.status in (Status.FAIL, Status.ERROR) and not repeats_host_error:
                 verdict = _paint(r.status.value, r.status, colour)
                 stream.write(f"{host.name} {r.check_id}: {verdict}: {r.summary}\n")
     waived_lines(report, stream, colour)

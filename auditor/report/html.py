@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from auditor import claim_verdicts
 from auditor.check import Status
@@ -29,7 +31,36 @@ def _plain(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
+# The little Markdown the check docstrings use. Applied to text already escaped, so a `<` in a
+# docstring stays text; inside a code span nothing else is converted (globs such as `*.rules`).
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+_STRONG = re.compile(r"(?<![\w*])\*\*(?=\S)([^*]+?)(?<=\S)\*\*(?![\w*])")
+_EMPHASIS = re.compile(r"(?<![\w*/])\*(?=[^\s*])([^*]+?)(?<=[^\s*])\*(?![\w*/])")
+
+
+def _inline_markdown(text: str) -> str:
+    parts = _CODE_SPAN.split(str(escape(text)))  # odd indexes: the code spans' contents
+    return "".join(
+        f"<code>{part}</code>" if index % 2 else
+        _EMPHASIS.sub(r"<em>\1</em>", _STRONG.sub(r"<strong>\1</strong>", part))
+        for index, part in enumerate(parts)
+    )
+
+
+def _markdown(text: str) -> Markup:
+    """Paragraphs, `- ` lists, `code`, *emphasis* and **strong** as HTML; everything else escaped."""
+    blocks = []
+    for paragraph in text.strip().split("\n\n"):
+        if paragraph.startswith("- "):
+            items = paragraph[2:].split("\n- ")
+            blocks.append("<ul>" + "".join(f"<li>{_inline_markdown(i)}</li>" for i in items) + "</ul>")
+        else:
+            blocks.append(f"<p>{_inline_markdown(paragraph)}</p>")
+    return Markup("\n".join(blocks))  # noqa: S704 - built from escaped text and fixed tags only
+
+
 _env.filters["plain"] = _plain
+_env.filters["markdown"] = _markdown
 _env.filters["trend_svg"] = trend.svg
 
 

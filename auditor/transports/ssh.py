@@ -13,6 +13,7 @@ import functools
 import logging
 import os
 import select
+import shlex
 import socket
 import threading
 import time
@@ -84,9 +85,38 @@ class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         with _known_hosts_lock:
+            # Another host of this run on the same address:port may have learned it since the
+            # file was loaded: write each key once, and refuse a different one like a changed key.
+            learned = _file_host_keys(self.save_to).lookup(hostname)
+            if learned is not None and learned.get(key.get_name()) == key:
+                return
+            if learned:
+                raise _changed_key_error(hostname, key, self.save_to)
             self.save_to.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             with self.save_to.open("a") as handle:
                 handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+def _file_host_keys(path: Path) -> paramiko.HostKeys:
+    keys = paramiko.HostKeys()
+    if path.is_file():
+        keys.load(str(path))
+    return keys
+
+
+def known_hosts_name(host: str, port: int) -> str:
+    """The name OpenSSH files a host's key under: `host` on port 22, else `[host]:port`."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def _changed_key_error(name: str, key: paramiko.PKey, known_hosts: Path) -> HostKeyError:
+    # The key may come from the system file rather than the user's.
+    holder = known_hosts if _file_host_keys(known_hosts).lookup(name) else SYSTEM_KNOWN_HOSTS
+    return HostKeyError(
+        f"host key for {name} has CHANGED (got {key.get_name()} {key.fingerprint}); this may be an attack. "
+        f"If the change is expected, remove the old key with `ssh-keygen -R {shlex.quote(name)} "
+        f"-f {shlex.quote(str(holder))}` and run again (with --accept-new-host-keys to learn the new one)"
+    )
 
 
 class _RejectPolicy(paramiko.MissingHostKeyPolicy):
@@ -273,11 +303,7 @@ def _connect_error(exc: Exception, host: str, port: int, user: str, known_hosts:
     if isinstance(exc, TransportError):
         return exc
     if isinstance(exc, paramiko.BadHostKeyException):
-        return HostKeyError(
-            f"host key for {host}:{port} has CHANGED (got {exc.key.get_name()} "
-            f"{exc.key.fingerprint}); this may be an attack. "
-            f"If the change is expected, remove the old key from {known_hosts}"
-        )
+        return _changed_key_error(known_hosts_name(host, port), exc.key, known_hosts)
     # PasswordRequiredException is a kind of AuthenticationException: test it first.
     if needs_passphrase(exc):
         return AuthenticationFailed(

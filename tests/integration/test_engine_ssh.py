@@ -7,6 +7,7 @@ hashes are made by mkpasswd, the logs are real files with real ages.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -182,6 +183,17 @@ def test_evidence_hashes_match_and_html_names_each_host(fleet_run):
         assert f">{name}<" in page or f">{name} <" in page
 
 
+def test_a_refused_host_key_is_not_called_unreachable(fleet_run):
+    # Given the run's page, with stranger refused for its unknown key and dead not answering
+    _, run_dir = fleet_run
+    page = (run_dir / "report.html").read_text()
+    # Then each host's badge in the table says why it was not audited
+    assert re.search(r">stranger</a> <span class=\"badge error\">host-key</span>", page)
+    assert re.search(r">dead</a> <span class=\"badge error\">unreachable</span>", page)
+    # And the totals do not call both unreachable
+    assert "2 not reached" in page and "unreachable</span>" not in page.split("<h2>Hosts")[0]
+
+
 def test_filters_select_one_host_and_one_check(fleet, tmp_path):
     inventory = write_inventory(tmp_path / "fleet.yaml", fleet)
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "r"), "--host", "good",
@@ -224,6 +236,42 @@ def test_accept_new_learns_unknown_keys_but_a_changed_key_is_refused(fleet, tmp_
     strict = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "r2"), "--host", "stranger",
                      "--check", "password_hashing", "--format", "json")
     assert strict.json()["hosts"][0]["error"] is None
+
+
+def test_a_changed_key_message_gives_the_command_that_removes_the_old_key(fleet, tmp_path):
+    # Given a known_hosts file pinning host good to a key it does not serve
+    good = next(h for h in fleet.hosts if h.name == "good")
+    changed = tmp_path / "known_hosts"
+    shutil.copy(fleet.known_hosts_with_changed_key(good), changed)
+    inventory = write_inventory(tmp_path / "fleet.yaml", fleet, good={"known_hosts": str(changed)})
+    args = ("--host", "good", "--check", "password_hashing", "--format", "json", "--accept-new-host-keys")
+    refused = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "r1"), *args)
+    error = refused.json()["hosts"][0]["error"]
+    # Then the refusal quotes the exact ssh-keygen command, with OpenSSH's [address]:port name
+    command = f"ssh-keygen -R '[127.0.0.1]:{good.port}' -f {changed}"
+    assert f"`{command}`" in error, error
+    # And running that command, then accept-new, audits the host again
+    subprocess.run(["sh", "-c", command], check=True, capture_output=True)
+    learned = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "r2"), *args)
+    assert learned.json()["hosts"][0]["error"] is None, learned.stdout
+
+
+def test_hosts_sharing_an_address_learn_its_key_once(fleet, tmp_path):
+    # Given two inventory names for the stranger host's one address:port, its key unknown
+    stranger = next(h for h in fleet.hosts if h.name == "stranger")
+    learned = tmp_path / "known_hosts"
+    shutil.copy(fleet.known_hosts_without(stranger), learned)
+    same = {"address": stranger.address, "port": stranger.port, "user": "root",
+            "identity_file": str(fleet.client_key), "known_hosts": str(learned)}
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text(yaml.safe_dump({"hosts": {"alias1": same, "alias2": same, "alias3": same}}))
+    # When all three are audited at once with accept-new
+    result = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "r"), "--accept-new-host-keys",
+                     "--check", "password_hashing", "--format", "json")
+    # Then each is audited and known_hosts holds the key once
+    assert all(h["error"] is None for h in result.json()["hosts"]), result.stdout
+    name = f"[127.0.0.1]:{stranger.port} "
+    assert sum(line.startswith(name) for line in learned.read_text().splitlines()) == 1, learned.read_text()
 
 
 # -- least privilege: an unprivileged audit user, with and without sudo -------------------
@@ -284,9 +332,49 @@ def test_sudo_that_wants_a_password_is_an_error_not_a_hang(sudo_run):
     result, elapsed = sudo_run
     by = results(result.json())
     denied = by["sudo-password", "password_hashing"]
+    # The check stays an error; sudo's own words move from its summary to its details and the host's error
     assert denied["status"] == "error"
-    assert "sudo: a password is required" in denied["summary"]
+    assert denied["summary"].startswith("not checked: it needs root, and sudo was refused")
+    assert "sudo: a password is required" in denied["details"][0]
+    host = next(h for h in result.json()["hosts"] if h["name"] == "sudo-password")
+    assert host["reachable"] and "sudo: a password is required" in host["error"]
     assert elapsed < 60
+
+
+@pytest.fixture(scope="module")
+def sudo_refused_run(tmp_path_factory, secrets_planted):
+    require_sshd_support()
+    if shutil.which("sudo") is None:
+        pytest.skip("sudo is not installed; scripts/test.sh installs it")
+    tmp = tmp_path_factory.mktemp("sudo-refused")
+    shadow = shadow_with(alice=secrets_planted["alice_yescrypt"])
+    with SshdFleet(tmp) as fleet:
+        fleet.start(audit_user_host("sudo-password", "audit ALL=(root) ALL", shadow,
+                                    fleet.authorized_keys.read_text()))
+        hosts = fleet.inventory_hosts()
+        hosts["sudo-password"].update(user="audit", known_hosts=str(fleet.known_hosts), become="sudo")
+        inventory = tmp / "fleet.yaml"
+        inventory.write_text(yaml.safe_dump({"hosts": hosts}))
+        result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "r"), "--check", "password_hashing",
+                         "--check", "ssh_hardening", "--check", "log_retention", "--no-history")
+    return result, json.loads((run_folder(tmp / "r") / "report.json").read_text())
+
+
+def test_a_refused_sudo_is_one_host_line_saying_what_to_do(sudo_refused_run):
+    # Given a host whose sudo wants a password, audited by three checks that need root
+    result, report = sudo_refused_run
+    # Then the console names the refusal once, with the sudoers rule that fixes it
+    assert result.stdout.count("sudo: a password is required") == 1, result.stdout
+    host_line = next(line for line in result.stdout.splitlines() if line.startswith("sudo-password: "))
+    assert "`audit ALL=(root) NOPASSWD: /bin/sh`" in host_line
+    for check_id in ("password_hashing", "ssh_hardening", "log_retention"):
+        assert check_id in host_line
+    # And each check that needed root is still an error, saying why in a few words
+    by = results(report)
+    for check_id in ("password_hashing", "ssh_hardening", "log_retention"):
+        assert by["sudo-password", check_id]["status"] == "error", by["sudo-password", check_id]
+        assert by["sudo-password", check_id]["summary"].startswith("not checked: it needs root")
+    assert result.rc == 3
 
 
 def test_without_become_a_root_only_probe_says_what_to_do(sudo_run):

@@ -223,3 +223,42 @@ def test_a_typed_item_key_refuses_a_value_of_another_type(tmp_path, cli):
     assert result.rc == 2
     assert f"{path}:8: hosts.db1.vars.data_retention.sources[0].max_age_days: expected an integer, got '90'" \
         in result.stderr, result.stderr
+
+
+def test_an_enumerated_item_key_is_checked_at_load(tmp_path, cli):
+    # Given an application source whose kind names the client binary, not the kind
+    path = tmp_path / "inv.yaml"
+    path.write_text(textwrap.dedent("""\
+        hosts:
+          db1:
+            transport: local
+            vars:
+              app_password_hashing:
+                sources:
+                  - {name: shop, kind: sqlite3, path: /srv/app.db, query: "SELECT hash FROM users"}
+    """))
+    # When the inventory is used, even by a command that audits nothing
+    result = cli("list", "--hosts", "-i", str(path))
+    # Then it is a one-line usage error naming the file, line, key and the kinds there are
+    assert result.rc == 2
+    assert (f"{path}:7: hosts.db1.vars.app_password_hashing.sources[0].kind: must be one of "
+            "sqlite, postgres, mysql, got 'sqlite3'") in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_known_kind_loads(tmp_path):
+    # Given each kind a source may have
+    inv = load(tmp_path, """\
+        hosts:
+          db1:
+            transport: local
+            vars:
+              data_retention:
+                sources:
+                  - {kind: sqlite, path: /srv/app.db, query: "SELECT t FROM a", max_age_days: 9}
+                  - {kind: postgres, database: crm, query: "SELECT t FROM a", max_age_days: 9}
+                  - {kind: mysql, database: wp, query: "SELECT t FROM a", max_age_days: 9}
+    """)
+    # Then they load as written
+    sources = inv.hosts[0].vars["data_retention"]["sources"]
+    assert [s["kind"] for s in sources] == ["sqlite", "postgres", "mysql"]

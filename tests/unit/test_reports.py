@@ -12,7 +12,14 @@ import pytest
 SCHEMA = json.loads((Path(__file__).parents[2] / "auditor/schema/report.schema.json").read_text())
 
 HOSTILE = '''
-"""Echoes hostile markup, as a compromised host could."""
+"""Echoes hostile markup, as a compromised host could.
+
+Its `<script>alert(4)</script>` code, *<img src=z onerror=alert(5)>* emphasis and
+**<b>strong</b>** text stay text; so does a list:
+
+- `a <code>` item
+- *<iframe>*
+"""
 from auditor.check import Check, Param, Status, result
 from auditor.probes import shell
 
@@ -36,7 +43,7 @@ def local_run(tmp_path_factory):
     inventory = tmp / "inv.yaml"
     inventory.write_text("hosts:\n  here:\n    transport: local\n  also-here:\n    transport: local\n")
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "out"), "--checks-dir",
-                     str(tmp / "checks"), "--format", "json")
+                     str(tmp / "checks"), "--format", "json", "--baseline", "previous")
     run_dir = run_folder(tmp / "out")
     return result, run_dir
 
@@ -87,3 +94,41 @@ def test_junit_has_a_testcase_per_host_and_check(local_run):
     assert len(cases) == sum(len(h["results"]) for h in report["hosts"])
     failed = {(c.get("classname"), c.get("name")) for c in cases if c.find("failure") is not None}
     assert ("here", "hostile_echo") in failed and ("also-here", "hostile_echo") in failed
+
+
+def test_check_descriptions_render_their_markdown_and_stay_escaped(local_run):
+    _, run_dir = local_run
+    # Given the page's "What each check verifies", written from the checks' docstrings
+    page = (run_dir / "report.html").read_text()
+    section = page[page.index("<h2>What each check verifies</h2>"):page.index('<h2 id="custody">')]
+    # Then code spans, emphasis and lists are HTML, with no Markdown left over
+    assert "`" not in section
+    assert "<code>watched_paths</code>" in section and "<em>notified</em>" in section
+    assert "<li>AWS (DMI " in section
+    # And hostile text inside each construct stays escaped text
+    assert "<code>&lt;script&gt;alert(4)&lt;/script&gt;</code>" in section
+    assert "<em>&lt;img src=z onerror=alert(5)&gt;</em>" in section
+    assert "<strong>&lt;b&gt;strong&lt;/b&gt;</strong>" in section
+    assert "<li><code>a &lt;code&gt;</code> item</li>" in section
+    assert "<li><em>&lt;iframe&gt;</em></li>" in section
+    assert "<script>alert(4)" not in page and "<img src=z" not in page and "<iframe>" not in page
+
+
+def test_totals_sit_with_the_title_above_the_baseline_table(local_run):
+    _, run_dir = local_run
+    # Given a run compared with a baseline (there is none yet: the section still shows)
+    page = (run_dir / "report.html").read_text()
+    # Then the totals come right after the run line, before the baseline section
+    title_end = page.index("</h1>")
+    totals = page.index('<p class="totals">')
+    assert title_end < totals < page.index('<h2 id="regressions">Against the baseline</h2>')
+    assert page.index('<div class="banner">') > totals
+
+
+def test_trend_squares_sit_on_their_label_line(local_run):
+    _, run_dir = local_run
+    # Given the page's style (a trend SVG is 35 px tall with its sparkline; checked by eye in
+    # headless chromium: squares level with "Trend:", the sparkline hanging below)
+    page = (run_dir / "report.html").read_text()
+    # Then the SVG is aligned by its top, not by its bottom on the text baseline
+    assert re.search(r"svg\.trend\s*\{\s*vertical-align:\s*text-top;", page)

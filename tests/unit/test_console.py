@@ -1,0 +1,121 @@
+"""What the terminal shows: the host × check table fits it (as is, transposed, or with numbered
+columns); a mistyped flag shows its subcommand's usage; keygen says how to use the key."""
+
+import io
+
+from auditor.check import Status
+from auditor.model import CheckInfo, CheckResult, HostReport, RunReport
+from auditor.report import console
+
+CHECK_IDS = ("app_password_hashing", "passwords_not_logged", "db_network_restricted", "admin_change_audit")
+
+
+def report(host_names, check_ids=CHECK_IDS):
+    checks = tuple(CheckInfo(cid, cid, (), (), "") for cid in check_ids)
+    statuses = list(Status)
+    hosts = tuple(
+        HostReport(name, "127.0.0.1", "local", True, None, None, {},
+                   tuple(CheckResult(cid, cid, statuses[(h + c) % len(statuses)], "s")
+                         for c, cid in enumerate(check_ids)), 1.0)
+        for h, name in enumerate(host_names))
+    return RunReport("r1", "2026-01-01T00:00:00Z", "2026-01-01T00:00:01Z", "1", "me@here", "inv.yaml",
+                     "0" * 64,
+                     checks, hosts, True)
+
+
+def table(run, width):
+    return console.host_check_table(run, colour=False, width=width)
+
+
+def test_a_table_that_fits_has_hosts_as_rows():
+    # Given two hosts and four long check ids (about 100 columns)
+    run = report(["web1", "db1"])
+    # When the terminal is wide enough
+    lines = table(run, 200)
+    # Then the hosts are rows and the checks columns, as always
+    assert lines[0].split() == ["host", *CHECK_IDS]
+    assert lines[1].split() == ["web1", "pass", "fail", "error", "skip"]
+    assert lines[2].split() == ["db1", "fail", "error", "skip", "manual"]
+
+
+def test_a_table_wider_than_the_terminal_is_transposed():
+    # Given the same run on an 80-column terminal
+    run = report(["web1", "db1"])
+    assert max(len(line) for line in table(run, 200)) > 80
+    # When the table is printed
+    lines = table(run, 80)
+    # Then the checks are rows and the hosts columns, and every line fits
+    assert lines[0].split() == ["check", "web1", "db1"]
+    assert lines[1].split() == ["app_password_hashing", "pass", "fail"]
+    assert lines[4].split() == ["admin_change_audit", "skip", "manual"]
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_when_neither_fits_checks_are_numbered_with_a_legend():
+    # Given more hosts than fit across and more long checks than fit across
+    hosts = [f"host{n:02}" for n in range(12)]
+    run = report(hosts)
+    # When the table is printed on a 60-column terminal
+    lines = table(run, 60)
+    # Then the checks are numbered columns, hosts rows, and a legend names each number
+    assert lines[0].split() == ["host", "1", "2", "3", "4"]
+    assert lines[1].split() == ["host00", "pass", "fail", "error", "skip"]
+    legend = lines[lines.index("checks:") + 1:]
+    assert [line.split() for line in legend] == [[str(n + 1), "=", cid] for n, cid in enumerate(CHECK_IDS)]
+    assert max(len(line) for line in lines) <= 60
+
+
+def test_the_run_command_fits_its_table_to_columns(tmp_path, cli):
+    # Given two local hosts audited by every shipped check (a table over 200 columns wide)
+    inventory = tmp_path / "inv.yaml"
+    inventory.write_text("hosts:\n  here:\n    transport: local\n  there:\n    transport: local\n")
+    # When the run prints its table for a 120-column terminal
+    done = cli("run", "-i", str(inventory), "-o", str(tmp_path / "out"), "--no-history",
+               env={"COLUMNS": "120"})
+    # Then the table is transposed and no line of it is wider than the terminal
+    assert done.rc in (1, 3), done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["check", "here", "there"], done.stdout
+    table_lines = lines[:next(i for i, ln in enumerate(lines) if ln.split()[0] in ("here", "there"))]
+    assert len(table_lines) > 10 and max(len(line) for line in table_lines) <= 120
+
+
+def test_the_summary_prints_the_fitted_table_first():
+    # Given a run whose table is too wide for 80 columns
+    run = report(["web1", "db1"])
+    out = io.StringIO()
+    # When the summary is printed for that width
+    console.summary(run, out, colour=False, width=80)
+    # Then it starts with the transposed table, followed by the fails and errors and the totals
+    lines = out.getvalue().splitlines()
+    assert lines[:5] == table(run, 80)
+    assert "web1 passwords_not_logged: fail: s" in lines and lines[-1].startswith("2 host(s), ")
+
+
+def test_a_mistyped_flag_shows_the_subcommands_usage(cli):
+    # When a run flag is mistyped
+    done = cli("run", "--formt", "json")
+    # Then run's own usage and options are shown, not the top-level list of commands
+    assert done.rc == 2
+    assert done.stderr.startswith("usage: auditor run "), done.stderr
+    assert "[--format {table,json,junit,csv,none}]" in done.stderr
+    assert "auditor run: error: unrecognized arguments: --formt json" in done.stderr
+    # And so for a nested subcommand
+    nested = cli("claims", "show", "--bogus")
+    assert nested.rc == 2 and nested.stderr.startswith("usage: auditor claims show "), nested.stderr
+
+
+def test_keygen_says_how_to_use_the_key(tmp_path, cli):
+    # When a key is made somewhere else than the default place
+    key = tmp_path / "keys" / "audit signing.pem"
+    done = cli("keygen", "--out", str(key))
+    # Then the output says how runs sign with it and how a pack is checked against it
+    assert done.rc == 0, done.stderr
+    fingerprint = done.stdout.split("fingerprint: ")[1].split()[0]
+    assert f"auditor run --sign-key '{key}'" in done.stdout
+    assert f"export AUDITOR_SIGNING_KEY='{key}'" in done.stdout
+    assert f"auditor verify RUN --key-fingerprint {fingerprint}" in done.stdout
+    # And a key made in the default place is said to be used by default
+    default = cli("keygen", env={"XDG_CONFIG_HOME": str(tmp_path / "config")})
+    assert default.rc == 0, default.stderr
+    assert "auditor run signs with it by default" in default.stdout
