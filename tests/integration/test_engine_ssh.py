@@ -15,8 +15,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_folder
 from tests.integration import fleetrun
 from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
 
