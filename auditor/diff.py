@@ -126,7 +126,9 @@ def drift(base: Mapping[str, Any], current: Mapping[str, Any],
         for name, applies in (
                 ("fail", after is Status.FAIL and verdict is not Status.FAIL),
                 ("error", after is Status.ERROR and before not in BAD),
-                ("resolved", before is Status.FAIL and after is not None and after not in BAD),
+                # A waived fail still fails: the waiver is news (newly waived), not a fix
+                ("resolved", before is Status.FAIL and after is not None
+                 and after not in (*BAD, Status.WAIVED)),
                 ("waived", after is Status.WAIVED and before is not Status.WAIVED),
                 ("expired", before is Status.WAIVED and after is not None and after is not Status.WAIVED)):
             if applies:

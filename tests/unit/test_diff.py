@@ -79,6 +79,7 @@ def test_newly_waived_and_numeric_values_without_declared_keys():
     result = diff.compare(before, after)
     # Then it is newly waived, not resolved nor regressed, and only the numeric value is compared
     assert [c.check_id for c in result.newly_waived] == ["x"] and result.regressions == ()
+    assert result.resolved_failures == () and "resolved" not in diff.render_text(result)
     assert [(v.key, v.before, v.after) for v in result.changed_values] == [("n", 1, 2)]
 
 
