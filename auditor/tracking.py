@@ -58,6 +58,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="how long to wait for another run's write to the history (default 30)")
     run.add_argument("--waivers", type=Path, metavar="PATH",
                      help="waivers file (default: waivers.yaml next to the inventory, when it exists)")
+    run.add_argument("--no-waivers", action="store_true",
+                     help="apply no waivers, not even the waivers.yaml next to the inventory")
     run.add_argument("--baseline", metavar="RUN",
                      help="compare with a baseline: last/previous (the newest recorded run), a run id, "
                           "or a run folder")
@@ -298,8 +300,12 @@ def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence
     if args.history_timeout < 0:
         raise TrackingUsageError("--history-timeout must be 0 or more seconds")
     waiver_path = args.waivers or waivers.default_path(args.inventory)
-    if args.waivers or waiver_path.exists():
-        state.waiver_file = waivers.load(waiver_path, registry_checks, inv)
+    if args.no_waivers and args.waivers:
+        raise TrackingUsageError("--waivers and --no-waivers contradict each other: give one")
+    if not args.no_waivers and (args.waivers or waiver_path.exists()):
+        state.waiver_file = waivers.load(waiver_path, registry_checks, inv, state.day)
+        for text in state.waiver_file.warnings:
+            _warn(text)
     # A scheduled run's targets come from its environment file: secrets stay out of unit and ps
     wanted = args.notify or os.environ.get(schedule.NOTIFY_ENV, "").split()
     try:
