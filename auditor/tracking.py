@@ -185,10 +185,15 @@ class RunTracking:
             keys = {c.id: c.trend_values for c in self.checks}
             drift = diff.drift(self.baseline, json_report.to_dict(report), keys,
                                restrict=not self.baseline_same_scope)
-            if drift.scope_note:
-                _warn(drift.scope_note)
-            tracking = replace(tracking, baseline=drift.base, regressions=drift.regressions)
-        wanted = self.notify_always or (self.baseline is not None and bool(tracking.regressions))
+            for note in (drift.scope_note, drift.claims_note):
+                if note:
+                    _warn(note)
+            lost = tuple(Regression(c.host, c.check_id, Status.SKIP, Status.PASS, c.summary)
+                         for c in drift.coverage_lost)
+            tracking = replace(tracking, baseline=drift.base, regressions=drift.regressions,
+                               claim_regressions=drift.claim_regressions, coverage_lost=lost)
+        regressed = bool(tracking.regressions or tracking.claim_regressions)
+        wanted = self.notify_always or (self.baseline is not None and regressed)
         if self.targets and wanted and not report.complete:
             # The unfinished hosts' "not checked: interrupted" errors are not regressions.
             _warn("the run was interrupted: no alert sent")
@@ -201,7 +206,7 @@ class RunTracking:
         """Send the alerts; whatever goes wrong is reported and never loses the run."""
         try:
             payload = notify.summary(report, tracking.regressions, str((run_dir / "report.html").absolute()),
-                                     tracking.baseline)
+                                     tracking.baseline, tracking.claim_regressions)
             outcomes = tuple(notify.send(self.targets, payload))
         except Exception as exc:  # noqa: BLE001 - the run's report matters more than its alert
             reason = f"{type(exc).__name__}: {exc}"
@@ -251,9 +256,12 @@ class RunTracking:
         if code == EXIT_INTERRUPTED:
             return code
         if self.fail_on_new and report.tracking is not None and report.tracking.baseline is not None:
-            regressions = report.tracking.regressions
-            code = (EXIT_FAIL if any(r.status is Status.FAIL for r in regressions)
-                    else EXIT_HOST_ERROR if regressions else EXIT_OK)
+            # A claim that held and now fails counts like a new fail; one that can no longer be
+            # verified (lost coverage, an error) like a new error: the promise is not shown to hold.
+            regressions, claims = report.tracking.regressions, report.tracking.claim_regressions
+            failed = (any(r.status is Status.FAIL for r in regressions)
+                      or any(c.verdict == Status.FAIL.value for c in claims))
+            code = EXIT_FAIL if failed else EXIT_HOST_ERROR if regressions or claims else EXIT_OK
         return EXIT_OK if self.exit_zero else code
 
     def print_quiet(self, report: RunReport, stream: TextIO) -> bool:
@@ -265,6 +273,10 @@ class RunTracking:
         regressed = {(r.host, r.check_id) for r in tracking.regressions} if tracking is not None else set()
         if tracking is not None and baseline:
             lines = [_regression_line(r) for r in tracking.regressions]
+            lines += [f"REGRESSION claim {c.claim_id}: {c.baseline_verdict} -> {c.verdict}: {c.summary}"
+                      for c in tracking.claim_regressions]
+            lines += [f"COVERAGE LOST {r.host} {r.check_id}: pass -> skip: {r.summary}"
+                      for r in tracking.coverage_lost]
         shown = (Status.ERROR,) if baseline else (Status.FAIL, Status.ERROR)
         for host in report.hosts:
             if host.error:
@@ -351,9 +363,13 @@ def _baseline(source: str, path: Path | None, scope: history.Scope) -> tuple[dic
                 # checked" errors would hide every regression; another inventory's run or an
                 # ad-hoc `--host web1` would invent or hide them.
                 found = store.baseline(scope)
-                return (store.snapshot(found[0]), found[1]) if found else (None, True)
-            row = store.find(source)
-            return store.snapshot(row), row.scope == scope
+                if found is None:
+                    return None, True
+                row, same_scope = found
+            else:
+                row = store.find(source)
+                same_scope = row.scope == scope
+            return diff.with_claims(store.snapshot(row), row.run_dir, row.manifest_sha256), same_scope
     except history.HistoryError as exc:
         raise TrackingUsageError(f"--baseline {source}: {exc}") from None
 
@@ -441,10 +457,10 @@ def _series(store: history.History, args: argparse.Namespace, since: str | None,
         _csv(out, [{**rec, "values": _value_text(rec["values"])} for rec in records])
     else:
         width = max([len("host"), *(len(r["host"]) for r in records)])
-        out.write(f"{'started':<20} {'run':<24} {'host':<{width}} {'status':<8} value\n")
+        out.write(f"{'run':<24} {'started':<20} {'host':<{width}} {'status':<8} value\n")
         for rec in records:
             status = rec["status"] + (f" (was {rec['original_status']})" if rec["original_status"] else "")
-            out.write(f"{rec['started']:<20} {rec['run']:<24} {rec['host']:<{width}} {status:<8} "
+            out.write(f"{rec['run']:<24} {rec['started']:<20} {rec['host']:<{width}} {status:<8} "
                       f"{_value_text(rec['values']) or '-'}\n")
         out.write(f"{len(records)} result(s) of {args.check}\n")
     return 0
@@ -493,7 +509,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO = sys.stdout,
         out.write(json.dumps(diff.to_dict(result), indent=2, default=str) + "\n")
     else:
         out.write(diff.render_text(result))
-    return EXIT_FAIL if result.regressions else EXIT_OK
+    return EXIT_FAIL if result.regressed else EXIT_OK
 
 
 def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
