@@ -125,6 +125,13 @@ def add_commands(sub: Any) -> None:
     sched.add_argument("--notify", action="append", default=[], metavar="TARGET",
                        help="alert targets for the nightly run (repeatable); systemd: the unit reads "
                             "them from /etc/auditor/notify.env (--print notify-env), cron: in the cron file")
+    sched.add_argument("--policy", metavar="NAME|PATH",
+                       help="audit this claims file or shipped set every night "
+                            "(or put policy: in the inventory)")
+    sched.add_argument("--waivers", type=Path, metavar="PATH",
+                       help="waivers file for the nightly run (default: waivers.yaml next to the inventory)")
+    sched.add_argument("--checks-dir", type=Path, action="append", default=[], metavar="DIR",
+                       help="extra checks the nightly run loads (repeatable)")
 
 
 def history_path(args: argparse.Namespace) -> Path | None:
@@ -518,25 +525,57 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             notify.parse_target(target)
     except notify.NotifyError as exc:
         raise TrackingUsageError(str(exc)) from None
+    policy_file = None
+    if args.policy is not None:
+        try:
+            policy_file = policy.locate(args.policy)
+        except ValueError as exc:
+            raise TrackingUsageError(f"--policy {args.policy}: {exc}") from None
+    # A claims file by its absolute path (the service has another working directory); a shipped set by name
+    by_path = policy_file is not None and Path(args.policy).expanduser().is_file()
+    spec = str(policy_file.absolute()) if policy_file and by_path else args.policy
     plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
-                         tuple(args.notify))
+                         tuple(args.notify), policy=spec, waivers=args.waivers,
+                         checks_dirs=tuple(args.checks_dir))
     try:
         if args.kind == "cron":
-            out.write(schedule.cron(plan))
+            text = schedule.cron(plan)
         elif args.kind == "notify-env":
             if not plan.notify:
                 raise TrackingUsageError("--print notify-env needs the targets: --notify TARGET (repeatable)")
-            out.write(schedule.notify_env(plan))
+            text = schedule.notify_env(plan)
         else:
             units = schedule.systemd(plan)
             wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
-            out.write("\n".join(units[name] for name in wanted.get(args.kind, list(units))))
-            if plan.notify and args.kind != "systemd-timer":
-                _warn(f"the service reads its alert targets from {plan.env_file}: write it with "
-                      "`auditor schedule --print notify-env --notify …` and install it 0600 root")
+            text = "\n".join(units[name] for name in wanted.get(args.kind, list(units)))
     except schedule.ScheduleError as exc:
         raise TrackingUsageError(str(exc)) from None
+    if args.kind in ("systemd", "systemd-service", "cron"):
+        hosts = _check_scheduled_run(args, policy_file)
+        if args.kind != "cron":
+            for warning in schedule.service_warnings(plan, hosts, [policy_file] if policy_file else []):
+                _warn(warning)
+    out.write(text)
+    if plan.notify and args.kind in ("systemd", "systemd-service"):
+        _warn(f"the service reads its alert targets from {plan.env_file}: write it with "
+              "`auditor schedule --print notify-env --notify …` and install it 0600 root")
     return 0
+
+
+def _check_scheduled_run(args: argparse.Namespace, policy_file: Path | None) -> tuple[inventory.Host, ...]:
+    """Load what the nightly run will load, so that a missing or broken inventory, claims file or
+    waivers file is an error now (exit 2), not a failed unit at 02:17; returns the hosts."""
+    loaded = registry.load(args.checks_dir)
+    inv = inventory.load(args.inventory, loaded.checks)
+    if policy_file is not None:
+        policy.load(policy_file, loaded.checks)
+    else:
+        policy.from_inventory(inv, loaded.checks)
+    waiver_path = args.waivers or waivers.default_path(args.inventory)
+    if args.waivers or waiver_path.exists():
+        for text in waivers.load(waiver_path, loaded.checks, inv).warnings:
+            _warn(text)
+    return inv.hosts
 
 
 COMMANDS: Mapping[str, Callable[[argparse.Namespace], int]] = {
