@@ -531,3 +531,22 @@ def test_the_alert_names_claims_that_no_longer_hold():
     assert "• claim salted-password-hashing: pass → not_verified: not verified: skipped" in body["text"]
     assert body["claim_regressions"] == [{"claim": "salted-password-hashing", "verdict": "not_verified",
                                           "baseline_verdict": "pass", "summary": "not verified: skipped"}]
+
+
+def test_a_claim_that_no_longer_holds_alerts_though_no_result_regressed(tmp_path, hook):
+    # Given a policy whose claim held in the previous run
+    from tests.unit.test_diff import AGE_POLICY
+    work = make_workspace(tmp_path)
+    (work / "pol.yaml").write_text(AGE_POLICY)
+    run = ("--policy", str(work / "pol.yaml"), "--notify", hook.url)
+    audit(work, *run)
+    assert hook.bodies == []
+    # When its check stops answering on every host (pass -> skip: no fail, no error)
+    for host in ("alpha", "beta"):
+        (work / f"{host}.age").write_text("n/a 0\n")
+    done, _ = audit(work, *run)
+    # Then an alert goes out naming the claim
+    assert done.rc == 0, done.stderr
+    (body,) = hook.bodies
+    assert body["regressions"] == [] and [c["claim"] for c in body["claim_regressions"]] == ["age-ok"]
+    assert "claim age-ok: pass → not_verified" in body["text"]
