@@ -47,12 +47,14 @@ class Plan:
     policy: str | None = None  # a shipped set's name, or a claims file's absolute path
     waivers: Path | None = None
     checks_dirs: tuple[Path, ...] = ()
+    sign_key: Path | None = None  # the run's signing key; else the service user's default key, if any
 
     def command(self) -> list[str]:
         program = [self.binary] if self.binary else auditor_program()
         extra = [*(["--policy", self.policy] if self.policy else []),
                  *(["--waivers", str(self.waivers.absolute())] if self.waivers else []),
-                 *(w for d in self.checks_dirs for w in ("--checks-dir", str(d.absolute())))]
+                 *(w for d in self.checks_dirs for w in ("--checks-dir", str(d.absolute()))),
+                 *(["--sign-key", str(self.sign_key.absolute())] if self.sign_key else [])]
         return [*program, "run", "--inventory", str(self.inventory.absolute()),
                 "--output", str(self.output.absolute()), *extra, "--quiet", "--format", "none",
                 "--baseline", "previous", "--fail-on", "new"]
@@ -117,7 +119,7 @@ def service_warnings(plan: Plan, hosts: Sequence[Host], paths: Sequence[Path] = 
                    f"they are audited as user {plan.user} without sudo, so their root-only checks end in "
                    "error; audit this machine over SSH to localhost instead (README: Scheduling)")
     files = (plan.inventory, plan.output, *([plan.waivers] if plan.waivers else []), *plan.checks_dirs,
-             *paths)
+             *([plan.sign_key] if plan.sign_key else []), *paths)
     hidden = [str(p.absolute()) for p in files if _in_tmp(str(p.absolute()))]
     hidden += [f"{h.name}: {where}" for h in hosts for where in _host_tmp_paths(h)]
     if hidden:

@@ -132,6 +132,9 @@ def add_commands(sub: Any) -> None:
                        help="waivers file for the nightly run (default: waivers.yaml next to the inventory)")
     sched.add_argument("--checks-dir", type=Path, action="append", default=[], metavar="DIR",
                        help="extra checks the nightly run loads (repeatable)")
+    sched.add_argument("--sign-key", type=Path, metavar="PATH",
+                       help="the key that signs each nightly run's manifest (readable by --user; "
+                            "default: that user's ~/.config/auditor/signing-key.pem when it exists)")
 
 
 def history_path(args: argparse.Namespace) -> Path | None:
@@ -536,7 +539,7 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     spec = str(policy_file.absolute()) if policy_file and by_path else args.policy
     plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
                          tuple(args.notify), policy=spec, waivers=args.waivers,
-                         checks_dirs=tuple(args.checks_dir))
+                         checks_dirs=tuple(args.checks_dir), sign_key=args.sign_key)
     try:
         if args.kind == "cron":
             text = schedule.cron(plan)
@@ -565,6 +568,9 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 def _check_scheduled_run(args: argparse.Namespace, policy_file: Path | None) -> tuple[inventory.Host, ...]:
     """Load what the nightly run will load, so that a missing or broken inventory, claims file or
     waivers file is an error now (exit 2), not a failed unit at 02:17; returns the hosts."""
+    if args.sign_key is not None and not args.sign_key.is_file():
+        raise TrackingUsageError(f"--sign-key {args.sign_key}: no such file (make one with "
+                                 f"`auditor keygen --out {args.sign_key}`)")
     loaded = registry.load(args.checks_dir)
     inv = inventory.load(args.inventory, loaded.checks)
     if policy_file is not None:

@@ -129,6 +129,7 @@ def test_paths_are_quoted_for_systemd_and_the_shell():
     (("--print", "systemd", "-i", "/nonexistent/inv.yaml"), "/nonexistent/inv.yaml: file not found"),
     (("--print", "cron", "--policy", "no-such-policy"), "--policy no-such-policy: no claims file"),
     (("--print", "cron", "--waivers", "/nonexistent/w.yaml"), "/nonexistent/w.yaml: waivers file not found"),
+    (("--print", "cron", "--sign-key", "/nonexistent/k.pem"), "--sign-key /nonexistent/k.pem: no such file"),
 ])
 def test_bad_schedule_options_are_usage_errors(args, message):
     done = run_cli("schedule", *args)
@@ -187,15 +188,16 @@ def test_policy_waivers_and_checks_reach_the_run_and_a_broken_file_is_refused_no
     work = make_workspace(tmp_path)
     (work / "pol.yaml").write_text(AGE_POLICY)
     (work / "my waivers.yaml").write_text("waivers:\n")
+    (work / "key.pem").write_text("a key\n")
     args = ("-i", str(work / "inv.yaml"), "-o", "/var/lib/auditor/r", "--checks-dir", str(work / "checks"),
-            "--waivers", str(work / "my waivers.yaml"))
+            "--waivers", str(work / "my waivers.yaml"), "--sign-key", str(work / "key.pem"))
     # When the service and the cron line are printed with them, and with a shipped set by name
     service = run_cli("schedule", "--print", "systemd-service", "--policy", str(work / "pol.yaml"), *args)
     cron = run_cli("schedule", "--print", "cron", "--policy", "apifonica", *args)
     assert service.rc == 0 and cron.rc == 0, service.stderr + cron.stderr
     # Then the nightly run gets each of them, by absolute path and quoted for systemd and for sh
     assert (f"--policy {work / 'pol.yaml'} --waivers \"{work / 'my waivers.yaml'}\" "
-            f"--checks-dir {work / 'checks'} --quiet") in service.stdout
+            f"--checks-dir {work / 'checks'} --sign-key {work / 'key.pem'} --quiet") in service.stdout
     job = schedules.parse_crontab(cron.stdout, "/etc/cron.d/auditor", None)[0][0]
     assert f"--policy apifonica --waivers '{work / 'my waivers.yaml'}' --checks-dir" in job.command
     # And the service warns that the local hosts lose sudo and that /tmp is private to the unit
