@@ -386,6 +386,12 @@ def test_a_claim_that_stops_holding_is_a_regression_even_when_no_result_is(tmp_p
     assert as_json["claims"] == [{"claim": "age-ok", "before": "pass", "after": "not_verified",
                                   "summary": as_json["claims"][0]["summary"], "regression": True}]
     assert as_json["claim_regressions"] == 1 and as_json["other_changes"] == []
+    # And a run judged against the first run's folder says the same in its terminal report
+    table, _ = audit(work, "--policy", str(work / "pol.yaml"), "--baseline", str(first_dir),
+                     "--format", "table")
+    assert "REGRESSION claim age-ok: pass -> not_verified\n" in table.stdout, table.stderr
+    assert "COVERAGE LOST alpha age_file: pass -> skip\n" in table.stdout
+    assert "0 regression(s), 1 claim(s) no longer hold\n" in table.stdout
 
 
 def test_a_claim_that_fails_exits_1_and_one_that_recovers_is_no_regression(tmp_path):
