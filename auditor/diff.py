@@ -6,6 +6,11 @@ the base, whichever order they are named in. A *regression* is a result that is 
 error now and was neither in the base (a new host or a new check included). An error in the
 base says nothing about the control, so a fail after it is judged against the check's last
 verdict before the error (from the history), or counts as new when none is known.
+
+With a policy, each claim's verdict (report.json `policy.claims`) is compared too: a claim
+that was `pass` and is anything else now is a regression even when no result is (a check
+that stopped answering turns `pass` into `skip`, and the claim into `not_verified`). The
+history stores results only, so a recorded run's claim verdicts come from its run folder.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ from typing import Any
 
 from auditor.check import Status
 from auditor.history import History, HistoryError
-from auditor.model import Regression
+from auditor.model import ClaimRegression, Regression
 from auditor.pack import MANIFEST, sha256
 
 BAD = (Status.FAIL, Status.ERROR)
+PASS = "pass"  # the claim verdict that holds (claim_verdicts.Verdict.PASS)
 
 
 @dataclass(frozen=True)
@@ -31,6 +37,18 @@ class Change:
     before: Status | None  # None: not in the base run
     after: Status | None  # None: not in the current run
     summary: str  # the current run's summary (the base's when the result is gone)
+
+
+@dataclass(frozen=True)
+class ClaimChange:
+    claim_id: str
+    before: str | None  # a claim verdict; None: the claim was not in the base run's policy
+    after: str | None  # None: the claim is gone from the current run's policy
+    summary: str  # the current run's one-line summary (the base's when the claim is gone)
+
+    @property
+    def regressed(self) -> bool:
+        return self.before == PASS and self.after is not None and self.after != PASS
 
 
 @dataclass(frozen=True)
@@ -56,12 +74,24 @@ class Diff:
     hosts_removed: tuple[str, ...]
     changed_values: tuple[ValueChange, ...]
     scope_note: str | None = None  # set when the runs audited different scopes (only shared results compared)
+    coverage_lost: tuple[Change, ...] = ()  # pass -> skip: the check no longer answers there
+    claims: tuple[ClaimChange, ...] = ()  # every claim whose verdict changed
+    claims_note: str | None = None  # set when claim verdicts could not be compared
 
     @property
     def regressions(self) -> tuple[Regression, ...]:
         changes = sorted(self.new_failures + self.new_errors, key=lambda c: (c.host, c.check_id))
         return tuple(Regression(c.host, c.check_id, c.after or Status.ERROR, c.before, c.summary)
                      for c in changes)
+
+    @property
+    def claim_regressions(self) -> tuple[ClaimRegression, ...]:
+        return tuple(ClaimRegression(c.claim_id, c.after or "", c.before or "", c.summary)
+                     for c in self.claims if c.regressed)
+
+    @property
+    def regressed(self) -> bool:
+        return bool(self.regressions or self.claim_regressions)
 
 
 class DiffError(Exception):
@@ -114,7 +144,7 @@ def drift(base: Mapping[str, Any], current: Mapping[str, Any],
         old = {k: v for k, v in old.items() if k in new}
         new = {k: v for k, v in new.items() if k in old}
     changes: dict[str, list[Change]] = {k: [] for k in ("fail", "resolved", "error", "waived", "expired",
-                                                        "other")}
+                                                        "lost", "other")}
     values: list[ValueChange] = []
     for key in sorted(old.keys() | new.keys()):
         host, check_id = key
@@ -126,9 +156,12 @@ def drift(base: Mapping[str, Any], current: Mapping[str, Any],
         for name, applies in (
                 ("fail", after is Status.FAIL and verdict is not Status.FAIL),
                 ("error", after is Status.ERROR and before not in BAD),
-                ("resolved", before is Status.FAIL and after is not None and after not in BAD),
+                # A waived fail still fails: the waiver is news (newly waived), not a fix
+                ("resolved", before is Status.FAIL and after is not None
+                 and after not in (*BAD, Status.WAIVED)),
                 ("waived", after is Status.WAIVED and before is not Status.WAIVED),
-                ("expired", before is Status.WAIVED and after is not None and after is not Status.WAIVED)):
+                ("expired", before is Status.WAIVED and after is not None and after is not Status.WAIVED),
+                ("lost", before is Status.PASS and after is Status.SKIP)):
             if applies:
                 changes[name].append(change)
                 sorted_into += 1
@@ -144,10 +177,62 @@ def drift(base: Mapping[str, Any], current: Mapping[str, Any],
         old_hosts = new_hosts = old_hosts & new_hosts
         note = (f"runs {base['run']['id']} and {current['run']['id']} audited different scopes (inventory, "
                 f"policy or --host/--group/--check); only the {len(old)} result(s) both have are compared")
+    claims, claims_note = _claim_changes(base, current, restrict)
     return Diff(str(base["run"]["id"]), str(current["run"]["id"]), tuple(changes["fail"]),
                 tuple(changes["resolved"]), tuple(changes["error"]), tuple(changes["waived"]),
                 tuple(changes["expired"]), tuple(changes["other"]), tuple(sorted(new_hosts - old_hosts)),
-                tuple(sorted(old_hosts - new_hosts)), tuple(values), note)
+                tuple(sorted(old_hosts - new_hosts)), tuple(values), note, tuple(changes["lost"]),
+                claims, claims_note)
+
+
+def _claim_verdicts(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]] | None:
+    policy = report.get("policy")
+    return None if policy is None else {c["id"]: c for c in policy.get("claims", [])}
+
+
+def _claim_changes(base: Mapping[str, Any], current: Mapping[str, Any],
+                   restrict: bool) -> tuple[tuple[ClaimChange, ...], str | None]:
+    """The claims whose verdict changed; a note when the current run has claims and they cannot
+    be compared (the same claim over another selection of hosts is another promise)."""
+    old, new = _claim_verdicts(base), _claim_verdicts(current)
+    if new is None:
+        return (), None
+    if old is None:
+        why = base.get("claims_unavailable") or "it had no policy"
+        return (), f"claim verdicts not compared with run {base['run']['id']}: {why}"
+    if restrict:
+        return (), "claim verdicts not compared: the runs audited different scopes"
+    changes = []
+    for claim_id in sorted(old.keys() | new.keys()):
+        before, after = old.get(claim_id), new.get(claim_id)
+        b, a = (before or {}).get("verdict"), (after or {}).get("verdict")
+        if b != a:
+            changes.append(ClaimChange(claim_id, b, a, str((after or before or {}).get("summary", ""))))
+    return tuple(changes), None
+
+
+def with_claims(snapshot: dict[str, Any], run_dir: str, manifest_sha256: str | None) -> dict[str, Any]:
+    """A history snapshot plus the claim verdicts of its run folder's report.json (the history
+    keeps results only). When the folder is gone or no longer matches the recorded manifest,
+    the snapshot says why (`claims_unavailable`), so a comparison says so rather than silently
+    dropping the claims."""
+    folder = Path(run_dir)
+    try:
+        manifest = (folder / MANIFEST).read_bytes()
+        if manifest_sha256 is not None and sha256(manifest) != manifest_sha256:
+            raise DiffError(f"{folder / MANIFEST}: differs from the one the history recorded")
+        raw = (folder / "report.json").read_bytes()
+        _check_manifest(folder, raw)
+        policy = json.loads(raw.decode("utf-8")).get("policy")
+    except FileNotFoundError:
+        return {**snapshot, "claims_unavailable": f"its run folder {folder} (report.json, manifest) is gone"}
+    except (OSError, ValueError, DiffError) as exc:
+        return {**snapshot, "claims_unavailable": str(exc)}
+    if policy is None:
+        return snapshot
+    claims = [{"id": c["id"], "verdict": c["verdict"], "summary": c.get("summary", "")}
+              for c in policy.get("claims", [])]
+    return {**snapshot, "policy": {"id": policy.get("id"), "claims": claims}}
 
 
 def _value_changes(host: str, check_id: str, before: Mapping[str, Any], after: Mapping[str, Any],
@@ -177,7 +262,8 @@ def load_side(reference: str, history_path: Path | None) -> dict[str, Any]:
         raise DiffError(f"{reference!r} is not a run folder, and history is off (--no-history)")
     try:
         with History(history_path, readonly=True) as history:
-            return history.snapshot(history.find(reference))
+            row = history.find(reference)
+            return with_claims(history.snapshot(row), row.run_dir, row.manifest_sha256)
     except HistoryError as exc:
         raise DiffError(str(exc)) from None
 
@@ -218,7 +304,14 @@ def render_text(diff: Diff) -> str:
     section("resolved failures", diff.resolved_failures)
     section("newly waived", diff.newly_waived)
     section("waiver expired or removed", diff.waiver_expired)
+    section("coverage lost (the check no longer answers)", diff.coverage_lost)
     section("other status changes", diff.other_changes)
+    if diff.claims:
+        lines.append(f"claims ({len(diff.claims)}):")
+        lines.extend(f"  {'REGRESSION ' if c.regressed else ''}{c.claim_id}: {c.before or 'absent'} -> "
+                     f"{c.after or 'absent'}: {c.summary}" for c in diff.claims)
+    if diff.claims_note:
+        lines.append(f"note: {diff.claims_note}")
     if diff.hosts_added:
         lines.append(f"hosts added: {', '.join(diff.hosts_added)}")
     if diff.hosts_removed:
@@ -227,8 +320,11 @@ def render_text(diff: Diff) -> str:
         lines.append(f"changed values ({len(diff.changed_values)}):")
         lines.extend(f"  {v.host} {v.check_id} {v.key}: {_fmt(v.before)} -> {_fmt(v.after)}"
                      for v in diff.changed_values)
-    regressions = diff.regressions
-    lines.append(f"{len(regressions)} regression(s)" if regressions else "no regressions")
+    regressions, claims = diff.regressions, diff.claim_regressions
+    if claims:
+        lines.append(f"{len(regressions)} regression(s); {len(claims)} claim(s) no longer hold")
+    else:
+        lines.append(f"{len(regressions)} regression(s)" if regressions else "no regressions")
     return "\n".join(lines) + "\n"
 
 
@@ -247,4 +343,9 @@ def to_dict(diff: Diff) -> dict[str, Any]:
                             "after": v.after} for v in diff.changed_values],
         "regressions": len(diff.regressions),
         "scope_note": diff.scope_note,
+        "coverage_lost": changes(diff.coverage_lost),
+        "claims": [{"claim": c.claim_id, "before": c.before, "after": c.after, "summary": c.summary,
+                    "regression": c.regressed} for c in diff.claims],
+        "claim_regressions": len(diff.claim_regressions),
+        "claims_note": diff.claims_note,
     }

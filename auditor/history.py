@@ -407,10 +407,10 @@ class History:
         return str(rows[0][0]) if rows else None
 
     def series(self, check_id: str, host: str | None = None, since: str | None = None) -> list[SeriesRow]:
-        """Status and trend values of one check over time, oldest first."""
+        """Status and trend values of one check over time, newest first (like `runs`)."""
         select = ("SELECT runs.run_id, runs.started, results.host, results.status, results.original_status, "
                   "results.summary, results.key_values FROM results JOIN runs ON runs.id = results.run ")
-        order = " ORDER BY runs.started, runs.id, results.host"
+        order = " ORDER BY runs.started DESC, runs.id DESC, results.host"
         if host is None:  # two fixed statements, so that SQLite can use the (check_id, host, run) index
             rows = self._read(select + "WHERE results.check_id = ? AND runs.started >= ?" + order,
                               (check_id, since or ""))

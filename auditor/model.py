@@ -147,6 +147,17 @@ class Regression:
 
 
 @dataclass(frozen=True)
+class ClaimRegression:
+    """A policy claim that held (pass) in the baseline and does not now: a failure, or lost
+    coverage (not_verified, error, ...) that no single result shows as a regression."""
+
+    claim_id: str
+    verdict: str  # a claim_verdicts.Verdict value
+    baseline_verdict: str
+    summary: str
+
+
+@dataclass(frozen=True)
 class Notification:
     """One alert attempt's outcome; `target` is masked (no secret path or token)."""
 
@@ -172,5 +183,7 @@ class Tracking:
     baseline: str | None = None  # the baseline run's id, when --baseline (or --notify) named one
     baseline_source: str | None = None  # what was asked for: "previous", a run id or a folder
     regressions: tuple[Regression, ...] = ()
+    claim_regressions: tuple[ClaimRegression, ...] = ()
+    coverage_lost: tuple[Regression, ...] = ()  # results pass -> skip: the check stopped answering
     notifications: tuple[Notification, ...] = ()
     trends: Mapping[tuple[str, str], tuple[TrendPoint, ...]] = field(default_factory=dict)  # (host, check)

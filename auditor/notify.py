@@ -32,7 +32,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from auditor.model import Notification, Regression, RunReport
+from auditor.model import ClaimRegression, Notification, Regression, RunReport
 
 ENV_USER = "AUDITOR_SMTP_USER"
 ENV_PASSWORD = "AUDITOR_SMTP_PASSWORD"  # noqa: S105 - the name of a variable, not a password
@@ -136,13 +136,15 @@ def slack_escape(text: str) -> str:
 
 
 def summary(report: RunReport, regressions: Sequence[Regression], report_path: str,
-            baseline: str | None) -> dict[str, Any]:
+            baseline: str | None, claims: Sequence[ClaimRegression] = ()) -> dict[str, Any]:
     totals = report.totals()
     counts = {k: v for k, v in totals.items() if k not in ("hosts", "hosts_unreachable")}
     lines = [f"auditor run {report.run_id}: {len(regressions)} regression(s)"
+             + (f", {len(claims)} claim(s) no longer hold" if claims else "")
              + (f" against {baseline}" if baseline else "")]
     lines += [f"• {r.host} {r.check_id}: {r.baseline_status.value if r.baseline_status else 'new'} → "
               f"{r.status.value}: {r.summary}" for r in regressions]
+    lines += [f"• claim {c.claim_id}: {c.baseline_verdict} → {c.verdict}: {c.summary}" for c in claims]
     lines.append(f"{totals['hosts']} host(s), {totals['hosts_unreachable']} unreachable; results: "
                  + ", ".join(f"{count} {status}" for status, count in counts.items()))
     lines.append(f"report: {report_path}")
@@ -157,6 +159,8 @@ def summary(report: RunReport, regressions: Sequence[Regression], report_path: s
         "regressions": [{"host": r.host, "check": r.check_id, "status": r.status.value,
                          "baseline_status": r.baseline_status.value if r.baseline_status else None,
                          "summary": r.summary} for r in regressions],
+        "claim_regressions": [{"claim": c.claim_id, "verdict": c.verdict,
+                               "baseline_verdict": c.baseline_verdict, "summary": c.summary} for c in claims],
         "report": report_path,
     }
 

@@ -13,13 +13,22 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import subprocess
 import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from auditor.inventory import Host
 
 # systemd calendar shorthands and the cron schedule that means the same
 CRON_FOR = {"hourly": "17 * * * *", "daily": "17 2 * * *", "weekly": "17 2 * * 0", "monthly": "17 2 1 * *"}
 _SAFE_CALENDAR = re.compile(r"^[A-Za-z0-9 :*./~,-]+$")
+# systemd.time(7)'s shorthands, for when systemd-analyze is not there to judge an expression
+CALENDAR_WORDS = ("minutely", "hourly", "daily", "weekly", "monthly", "yearly", "annually", "quarterly",
+                  "semiannually")
+PRIVATE_TMP = ("/tmp/", "/var/tmp/")  # PrivateTmp=yes gives the service its own, empty ones
 
 
 class ScheduleError(Exception):
@@ -35,11 +44,19 @@ class Plan:
     binary: str = ""  # absolute path of the auditor program; found when empty
     notify: tuple[str, ...] = ()  # --notify targets, passed in $AUDITOR_NOTIFY
     env_file: Path = Path("/etc/auditor/notify.env")
+    policy: str | None = None  # a shipped set's name, or a claims file's absolute path
+    waivers: Path | None = None
+    checks_dirs: tuple[Path, ...] = ()
+    sign_key: Path | None = None  # the run's signing key; else the service user's default key, if any
 
     def command(self) -> list[str]:
         program = [self.binary] if self.binary else auditor_program()
+        extra = [*(["--policy", self.policy] if self.policy else []),
+                 *(["--waivers", str(self.waivers.absolute())] if self.waivers else []),
+                 *(w for d in self.checks_dirs for w in ("--checks-dir", str(d.absolute()))),
+                 *(["--sign-key", str(self.sign_key.absolute())] if self.sign_key else [])]
         return [*program, "run", "--inventory", str(self.inventory.absolute()),
-                "--output", str(self.output.absolute()), "--quiet", "--format", "none",
+                "--output", str(self.output.absolute()), *extra, "--quiet", "--format", "none",
                 "--baseline", "previous", "--fail-on", "new"]
 
 
@@ -71,6 +88,73 @@ def _check(plan: Plan) -> None:
                             "one the service user may run (not a venv in a private home)")
 
 
+def check_calendar(expression: str) -> None:
+    """systemd must understand OnCalendar=: a typo ("dialy") would make a timer that never fires.
+    systemd-analyze judges it when installed; else only the shorthands pass as plain words."""
+    analyze = shutil.which("systemd-analyze")
+    if analyze is not None:
+        try:
+            done = subprocess.run([analyze, "calendar", "--", expression], capture_output=True, text=True,
+                                  timeout=10, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            done = None
+        if done is not None and done.returncode != 0:
+            why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "rejected"
+            raise ScheduleError(f"--on-calendar {expression!r}: systemd-analyze calendar says: {why} "
+                                f"(e.g. {', '.join(CALENDAR_WORDS[1:5])}, 'Mon..Fri 02:30', '*-*-* 03:00')")
+        if done is not None:
+            return
+    if re.fullmatch(r"[A-Za-z]+", expression) and expression.lower() not in CALENDAR_WORDS:
+        raise ScheduleError(f"--on-calendar {expression!r}: not a systemd calendar shorthand (one of "
+                            f"{', '.join(CALENDAR_WORDS)}), nor an expression like 'Mon..Fri 02:30'")
+
+
+def service_warnings(plan: Plan, hosts: Sequence[Host], paths: Sequence[Path] = ()) -> list[str]:
+    """What the hardened unit will do differently from the run you tried by hand (`paths`: more
+    files the run reads, such as the claims file)."""
+    out = []
+    local = [h.name for h in hosts if h.transport == "local"]
+    if local:
+        out.append(f"host(s) {', '.join(local)} use transport: local: under the unit's NoNewPrivileges=yes "
+                   f"they are audited as user {plan.user} without sudo, so their root-only checks end in "
+                   "error; audit this machine over SSH to localhost instead (README: Scheduling)")
+    files = (plan.inventory, plan.output, *([plan.waivers] if plan.waivers else []), *plan.checks_dirs,
+             *([plan.sign_key] if plan.sign_key else []), *paths)
+    hidden = [str(p.absolute()) for p in files if _in_tmp(str(p.absolute()))]
+    hidden += [f"{h.name}: {where}" for h in hosts for where in _host_tmp_paths(h)]
+    if hidden:
+        out.append("PrivateTmp=yes gives the service its own empty /tmp and /var/tmp, so it cannot see: "
+                   f"{'; '.join(hidden)}; move them elsewhere")
+    return out
+
+
+def _in_tmp(path: str) -> bool:
+    return any(path.startswith(prefix) or path == prefix.rstrip("/") for prefix in PRIVATE_TMP)
+
+
+def _host_tmp_paths(host: Host) -> Iterator[str]:
+    """A host's files under /tmp the run reads on this machine: its SSH key and known_hosts,
+    and for a local host the paths its checks read."""
+    for key, value in (("identity_file", host.identity_file), ("known_hosts", host.known_hosts)):
+        if value and _in_tmp(value):
+            yield f"{key} {value}"
+    if host.transport == "local":
+        for check_id, params in host.vars.items():
+            for key, value in params.items():
+                yield from (f"vars.{check_id}.{key} {v}" for v in _strings(value) if _in_tmp(v))
+
+
+def _strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+
+
 def _systemd_word(word: str) -> str:
     """One ExecStart= argument: `%` is a specifier and `$` a variable to systemd, so both double."""
     text = word.replace("%", "%%").replace("$", "$$")
@@ -82,6 +166,7 @@ def _systemd_word(word: str) -> str:
 def systemd(plan: Plan) -> dict[str, str]:
     """{"auditor.service": ..., "auditor.timer": ...}"""
     _check(plan)
+    check_calendar(plan.on_calendar)
     output = str(plan.output.absolute())
     service = f"""# /etc/systemd/system/auditor.service — made by `auditor schedule --print systemd`
 [Unit]

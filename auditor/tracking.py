@@ -58,6 +58,8 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
                      help="how long to wait for another run's write to the history (default 30)")
     run.add_argument("--waivers", type=Path, metavar="PATH",
                      help="waivers file (default: waivers.yaml next to the inventory, when it exists)")
+    run.add_argument("--no-waivers", action="store_true",
+                     help="apply no waivers, not even the waivers.yaml next to the inventory")
     run.add_argument("--baseline", metavar="RUN",
                      help="compare with a baseline: last/previous (the newest recorded run), a run id, "
                           "or a run folder")
@@ -123,6 +125,16 @@ def add_commands(sub: Any) -> None:
     sched.add_argument("--notify", action="append", default=[], metavar="TARGET",
                        help="alert targets for the nightly run (repeatable); systemd: the unit reads "
                             "them from /etc/auditor/notify.env (--print notify-env), cron: in the cron file")
+    sched.add_argument("--policy", metavar="NAME|PATH",
+                       help="audit this claims file or shipped set every night "
+                            "(or put policy: in the inventory)")
+    sched.add_argument("--waivers", type=Path, metavar="PATH",
+                       help="waivers file for the nightly run (default: waivers.yaml next to the inventory)")
+    sched.add_argument("--checks-dir", type=Path, action="append", default=[], metavar="DIR",
+                       help="extra checks the nightly run loads (repeatable)")
+    sched.add_argument("--sign-key", type=Path, metavar="PATH",
+                       help="the key that signs each nightly run's manifest (readable by --user; "
+                            "default: that user's ~/.config/auditor/signing-key.pem when it exists)")
 
 
 def history_path(args: argparse.Namespace) -> Path | None:
@@ -183,10 +195,15 @@ class RunTracking:
             keys = {c.id: c.trend_values for c in self.checks}
             drift = diff.drift(self.baseline, json_report.to_dict(report), keys,
                                restrict=not self.baseline_same_scope)
-            if drift.scope_note:
-                _warn(drift.scope_note)
-            tracking = replace(tracking, baseline=drift.base, regressions=drift.regressions)
-        wanted = self.notify_always or (self.baseline is not None and bool(tracking.regressions))
+            for note in (drift.scope_note, drift.claims_note):
+                if note:
+                    _warn(note)
+            lost = tuple(Regression(c.host, c.check_id, Status.SKIP, Status.PASS, c.summary)
+                         for c in drift.coverage_lost)
+            tracking = replace(tracking, baseline=drift.base, regressions=drift.regressions,
+                               claim_regressions=drift.claim_regressions, coverage_lost=lost)
+        regressed = bool(tracking.regressions or tracking.claim_regressions)
+        wanted = self.notify_always or (self.baseline is not None and regressed)
         if self.targets and wanted and not report.complete:
             # The unfinished hosts' "not checked: interrupted" errors are not regressions.
             _warn("the run was interrupted: no alert sent")
@@ -199,7 +216,7 @@ class RunTracking:
         """Send the alerts; whatever goes wrong is reported and never loses the run."""
         try:
             payload = notify.summary(report, tracking.regressions, str((run_dir / "report.html").absolute()),
-                                     tracking.baseline)
+                                     tracking.baseline, tracking.claim_regressions)
             outcomes = tuple(notify.send(self.targets, payload))
         except Exception as exc:  # noqa: BLE001 - the run's report matters more than its alert
             reason = f"{type(exc).__name__}: {exc}"
@@ -249,9 +266,12 @@ class RunTracking:
         if code == EXIT_INTERRUPTED:
             return code
         if self.fail_on_new and report.tracking is not None and report.tracking.baseline is not None:
-            regressions = report.tracking.regressions
-            code = (EXIT_FAIL if any(r.status is Status.FAIL for r in regressions)
-                    else EXIT_HOST_ERROR if regressions else EXIT_OK)
+            # A claim that held and now fails counts like a new fail; one that can no longer be
+            # verified (lost coverage, an error) like a new error: the promise is not shown to hold.
+            regressions, claims = report.tracking.regressions, report.tracking.claim_regressions
+            failed = (any(r.status is Status.FAIL for r in regressions)
+                      or any(c.verdict == Status.FAIL.value for c in claims))
+            code = EXIT_FAIL if failed else EXIT_HOST_ERROR if regressions or claims else EXIT_OK
         return EXIT_OK if self.exit_zero else code
 
     def print_quiet(self, report: RunReport, stream: TextIO) -> bool:
@@ -263,6 +283,10 @@ class RunTracking:
         regressed = {(r.host, r.check_id) for r in tracking.regressions} if tracking is not None else set()
         if tracking is not None and baseline:
             lines = [_regression_line(r) for r in tracking.regressions]
+            lines += [f"REGRESSION claim {c.claim_id}: {c.baseline_verdict} -> {c.verdict}: {c.summary}"
+                      for c in tracking.claim_regressions]
+            lines += [f"COVERAGE LOST {r.host} {r.check_id}: pass -> skip: {r.summary}"
+                      for r in tracking.coverage_lost]
         shown = (Status.ERROR,) if baseline else (Status.FAIL, Status.ERROR)
         for host in report.hosts:
             if host.error:
@@ -298,8 +322,12 @@ def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence
     if args.history_timeout < 0:
         raise TrackingUsageError("--history-timeout must be 0 or more seconds")
     waiver_path = args.waivers or waivers.default_path(args.inventory)
-    if args.waivers or waiver_path.exists():
-        state.waiver_file = waivers.load(waiver_path, registry_checks, inv)
+    if args.no_waivers and args.waivers:
+        raise TrackingUsageError("--waivers and --no-waivers contradict each other: give one")
+    if not args.no_waivers and (args.waivers or waiver_path.exists()):
+        state.waiver_file = waivers.load(waiver_path, registry_checks, inv, state.day)
+        for text in state.waiver_file.warnings:
+            _warn(text)
     # A scheduled run's targets come from its environment file: secrets stay out of unit and ps
     wanted = args.notify or os.environ.get(schedule.NOTIFY_ENV, "").split()
     try:
@@ -345,9 +373,13 @@ def _baseline(source: str, path: Path | None, scope: history.Scope) -> tuple[dic
                 # checked" errors would hide every regression; another inventory's run or an
                 # ad-hoc `--host web1` would invent or hide them.
                 found = store.baseline(scope)
-                return (store.snapshot(found[0]), found[1]) if found else (None, True)
-            row = store.find(source)
-            return store.snapshot(row), row.scope == scope
+                if found is None:
+                    return None, True
+                row, same_scope = found
+            else:
+                row = store.find(source)
+                same_scope = row.scope == scope
+            return diff.with_claims(store.snapshot(row), row.run_dir, row.manifest_sha256), same_scope
     except history.HistoryError as exc:
         raise TrackingUsageError(f"--baseline {source}: {exc}") from None
 
@@ -435,10 +467,10 @@ def _series(store: history.History, args: argparse.Namespace, since: str | None,
         _csv(out, [{**rec, "values": _value_text(rec["values"])} for rec in records])
     else:
         width = max([len("host"), *(len(r["host"]) for r in records)])
-        out.write(f"{'started':<20} {'run':<24} {'host':<{width}} {'status':<8} value\n")
+        out.write(f"{'run':<24} {'started':<20} {'host':<{width}} {'status':<8} value\n")
         for rec in records:
             status = rec["status"] + (f" (was {rec['original_status']})" if rec["original_status"] else "")
-            out.write(f"{rec['started']:<20} {rec['run']:<24} {rec['host']:<{width}} {status:<8} "
+            out.write(f"{rec['run']:<24} {rec['started']:<20} {rec['host']:<{width}} {status:<8} "
                       f"{_value_text(rec['values']) or '-'}\n")
         out.write(f"{len(records)} result(s) of {args.check}\n")
     return 0
@@ -487,7 +519,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO = sys.stdout,
         out.write(json.dumps(diff.to_dict(result), indent=2, default=str) + "\n")
     else:
         out.write(diff.render_text(result))
-    return EXIT_FAIL if result.regressions else EXIT_OK
+    return EXIT_FAIL if result.regressed else EXIT_OK
 
 
 def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
@@ -496,25 +528,60 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             notify.parse_target(target)
     except notify.NotifyError as exc:
         raise TrackingUsageError(str(exc)) from None
+    policy_file = None
+    if args.policy is not None:
+        try:
+            policy_file = policy.locate(args.policy)
+        except ValueError as exc:
+            raise TrackingUsageError(f"--policy {args.policy}: {exc}") from None
+    # A claims file by its absolute path (the service has another working directory); a shipped set by name
+    by_path = policy_file is not None and Path(args.policy).expanduser().is_file()
+    spec = str(policy_file.absolute()) if policy_file and by_path else args.policy
     plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
-                         tuple(args.notify))
+                         tuple(args.notify), policy=spec, waivers=args.waivers,
+                         checks_dirs=tuple(args.checks_dir), sign_key=args.sign_key)
     try:
         if args.kind == "cron":
-            out.write(schedule.cron(plan))
+            text = schedule.cron(plan)
         elif args.kind == "notify-env":
             if not plan.notify:
                 raise TrackingUsageError("--print notify-env needs the targets: --notify TARGET (repeatable)")
-            out.write(schedule.notify_env(plan))
+            text = schedule.notify_env(plan)
         else:
             units = schedule.systemd(plan)
             wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
-            out.write("\n".join(units[name] for name in wanted.get(args.kind, list(units))))
-            if plan.notify and args.kind != "systemd-timer":
-                _warn(f"the service reads its alert targets from {plan.env_file}: write it with "
-                      "`auditor schedule --print notify-env --notify …` and install it 0600 root")
+            text = "\n".join(units[name] for name in wanted.get(args.kind, list(units)))
     except schedule.ScheduleError as exc:
         raise TrackingUsageError(str(exc)) from None
+    if args.kind in ("systemd", "systemd-service", "cron"):
+        hosts = _check_scheduled_run(args, policy_file)
+        if args.kind != "cron":
+            for warning in schedule.service_warnings(plan, hosts, [policy_file] if policy_file else []):
+                _warn(warning)
+    out.write(text)
+    if plan.notify and args.kind in ("systemd", "systemd-service"):
+        _warn(f"the service reads its alert targets from {plan.env_file}: write it with "
+              "`auditor schedule --print notify-env --notify …` and install it 0600 root")
     return 0
+
+
+def _check_scheduled_run(args: argparse.Namespace, policy_file: Path | None) -> tuple[inventory.Host, ...]:
+    """Load what the nightly run will load, so that a missing or broken inventory, claims file or
+    waivers file is an error now (exit 2), not a failed unit at 02:17; returns the hosts."""
+    if args.sign_key is not None and not args.sign_key.is_file():
+        raise TrackingUsageError(f"--sign-key {args.sign_key}: no such file (make one with "
+                                 f"`auditor keygen --out {args.sign_key}`)")
+    loaded = registry.load(args.checks_dir)
+    inv = inventory.load(args.inventory, loaded.checks)
+    if policy_file is not None:
+        policy.load(policy_file, loaded.checks)
+    else:
+        policy.from_inventory(inv, loaded.checks)
+    waiver_path = args.waivers or waivers.default_path(args.inventory)
+    if args.waivers or waiver_path.exists():
+        for text in waivers.load(waiver_path, loaded.checks, inv).warnings:
+            _warn(text)
+    return inv.hosts
 
 
 COMMANDS: Mapping[str, Callable[[argparse.Namespace], int]] = {

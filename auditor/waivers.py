@@ -67,14 +67,22 @@ class Waiver:
 class WaiverFile:
     path: Path
     waivers: tuple[Waiver, ...]
+    warnings: tuple[str, ...] = ()  # "file:line: key: ..." for mistakes that do not stop the run
+
+
+MAX_TERM = dt.timedelta(days=366)  # an exception meant to last longer than a year deserves a second look
 
 
 def default_path(inventory_path: Path) -> Path:
     return inventory_path.parent / DEFAULT_NAME
 
 
-def load(path: Path, checks: Mapping[str, Check], inv: Inventory) -> WaiverFile:
-    """Read and validate a waivers file; every mistake names file, line and key (exit 2)."""
+def load(path: Path, checks: Mapping[str, Check], inv: Inventory, today: dt.date | None = None) -> WaiverFile:
+    """Read and validate a waivers file; every mistake names file, line and key (exit 2).
+
+    A group this inventory lacks only warns: one waivers.yaml serves every inventory in its
+    folder, and a group of another one is no mistake (like a host pattern that matches nothing).
+    So does an expiry more than a year after `today` (default: today, UTC)."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -94,12 +102,18 @@ def load(path: Path, checks: Mapping[str, Check], inv: Inventory) -> WaiverFile:
         return WaiverFile(path, ())
     if not isinstance(entries, yaml.SequenceNode):
         raise reader.error(entries, "waivers", "expected a list of waivers (lines starting with '- ')")
-    return WaiverFile(path, tuple(_waiver(reader, node, f"waivers[{index}]", checks, inv)
-                                  for index, node in enumerate(entries.value)))
+    warnings: list[str] = []
+    loaded = tuple(_waiver(reader, node, f"waivers[{index}]", checks, inv, warnings)
+                   for index, node in enumerate(entries.value))
+    latest = (today or dt.datetime.now(dt.UTC).date()) + MAX_TERM
+    warnings += [f"{w.source}: expires: {w.expires.isoformat()} is more than a year away; waivers are "
+                 "meant to be reviewed at least yearly (set an earlier date and renew it)"
+                 for w in loaded if w.expires > latest]
+    return WaiverFile(path, loaded, tuple(warnings))
 
 
 def _waiver(reader: Loader, node: yaml.Node, where: str, checks: Mapping[str, Check],
-            inv: Inventory) -> Waiver:
+            inv: Inventory, warnings: list[str]) -> Waiver:
     fields = {name: (key_node, value) for name, key_node, value in reader.mapping(node, where)}
     for name, (key_node, _) in fields.items():
         if name not in _KEYS:
@@ -123,9 +137,9 @@ def _waiver(reader: Loader, node: yaml.Node, where: str, checks: Mapping[str, Ch
     for pattern in hosts:
         group = pattern[len("group:"):] if pattern.startswith("group:") else None
         if group is not None and group not in inv.groups:
-            raise reader.error(hosts_node, f"{where}.hosts",
-                               f"no group named {group!r} in the inventory "
-                               f"(groups: {', '.join(inv.groups) or 'none'})")
+            warnings.append(str(reader.error(
+                hosts_node, f"{where}.hosts", f"no group named {group!r} in {inv.path} "
+                f"(groups: {', '.join(inv.groups) or 'none'}); this pattern matches no host of it")))
     texts = {}
     for name in ("justification", "approver"):
         value = reader.scalar(fields[name][1], f"{where}.{name}", (str,))

@@ -127,4 +127,10 @@ def waived_lines(report: RunReport, stream: TextIO, colour: bool) -> None:
             before = regression.baseline_status.value if regression.baseline_status else "new"
             now = _paint(regression.status.value, regression.status, colour)
             stream.write(f"REGRESSION {regression.host} {regression.check_id}: {before} -> {now}\n")
-        stream.write(f"against run {tracking.baseline}: {len(tracking.regressions)} regression(s)\n")
+        for claim in tracking.claim_regressions:
+            stream.write(f"REGRESSION claim {claim.claim_id}: {claim.baseline_verdict} -> {claim.verdict}\n")
+        for lost in tracking.coverage_lost:
+            stream.write(f"COVERAGE LOST {lost.host} {lost.check_id}: pass -> skip\n")
+        stream.write(f"against run {tracking.baseline}: {len(tracking.regressions)} regression(s)"
+                     + (f", {len(tracking.claim_regressions)} claim(s) no longer hold"
+                        if tracking.claim_regressions else "") + "\n")

@@ -130,7 +130,12 @@ def _tracking(t: Tracking | None) -> dict[str, Any]:
             "requested": t.baseline_source, "run": t.baseline,
             "regressions": [{"host": r.host, "check": r.check_id, "status": r.status.value,
                              "baseline_status": r.baseline_status.value if r.baseline_status else None,
-                             "summary": r.summary} for r in t.regressions]},
+                             "summary": r.summary} for r in t.regressions],
+            "claim_regressions": [{"claim": c.claim_id, "verdict": c.verdict,
+                                   "baseline_verdict": c.baseline_verdict, "summary": c.summary}
+                                  for c in t.claim_regressions],
+            "coverage_lost": [{"host": r.host, "check": r.check_id, "summary": r.summary}
+                              for r in t.coverage_lost]},
         "notifications": [{"target": n.target, "ok": n.ok, "attempts": n.attempts, "detail": n.detail}
                           for n in t.notifications],
     }

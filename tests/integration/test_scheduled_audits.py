@@ -137,15 +137,16 @@ def test_nightly_runs_find_the_regression_alert_waive_and_keep_the_series(nightl
     series = run_cli("history", "--check", "backups", "--since", "90d", "-o", out)
     as_json = run_cli("history", "--check", "backups", "--host", "stale", "--since", "90d", "-o", out,
                       "--format", "json")
-    # Then it prints one row per night and host, with the status and the backup's age
+    # Then it prints one row per night and host, newest night first (like `history`), with the
+    # status and the backup's age
     rows = [ln.split() for ln in series.stdout.splitlines()[1:-1]]
     assert series.rc == 0 and len(rows) == 10 and series.stdout.endswith("10 result(s) of backups\n")
     stale_rows = [r for r in rows if r[2] == "stale"]
-    assert [r[3] for r in stale_rows] == ["pass", "fail", "fail", "waived", "fail"]
-    assert stale_rows[0][-1] == "newest_backup_age_hours=2.0"
-    assert stale_rows[1][-1] == "newest_backup_age_hours=72.0"
+    assert [r[3] for r in stale_rows] == ["fail", "waived", "fail", "fail", "pass"]
+    assert stale_rows[-1][-1] == "newest_backup_age_hours=2.0"
+    assert stale_rows[-2][-1] == "newest_backup_age_hours=72.0"
     assert [(r["status"], r["original_status"]) for r in as_json.json()] == [
-        ("pass", None), ("fail", None), ("fail", None), ("waived", "fail"), ("fail", None)]
+        ("fail", None), ("waived", "fail"), ("fail", None), ("fail", None), ("pass", None)]
     # And each run's HTML draws the trend of the earlier runs as inline SVG, with words for screen readers
     page = (fifth_dir / "report.html").read_text()
     label = 'aria-label="last 5 run(s), oldest first: pass, fail, fail, waived, fail;'

@@ -79,6 +79,7 @@ def test_newly_waived_and_numeric_values_without_declared_keys():
     result = diff.compare(before, after)
     # Then it is newly waived, not resolved nor regressed, and only the numeric value is compared
     assert [c.check_id for c in result.newly_waived] == ["x"] and result.regressions == ()
+    assert result.resolved_failures == () and "resolved" not in diff.render_text(result)
     assert [(v.key, v.before, v.after) for v in result.changed_values] == [("n", 1, 2)]
 
 
@@ -336,3 +337,91 @@ def test_a_run_folder_whose_report_was_edited_is_refused_as_a_side(tmp_path):
         assert "Traceback" not in done.stderr
     # And the untouched folder still works as a side
     assert run_cli("diff", str(second), "last", "-o", str(work / "reports")).rc == 0
+
+
+AGE_POLICY = """\
+format: 1
+policy: {id: agepol, title: Age policy}
+claims:
+  - id: age-ok
+    quote: "The file says yes."
+    checks: {age_file: {}}
+"""
+
+
+def test_a_claim_that_stops_holding_is_a_regression_even_when_no_result_is(tmp_path):
+    # Given a policy whose claim passed last night on both hosts
+    work = make_workspace(tmp_path)
+    (work / "pol.yaml").write_text(AGE_POLICY)
+    first, first_dir = audit(work, "--policy", str(work / "pol.yaml"))
+    assert first.rc == 0, first.stderr
+    # When the check stops answering everywhere (pass -> skip: coverage lost, no fail, no error)
+    for host in ("alpha", "beta"):
+        (work / f"{host}.age").write_text("n/a 0\n")
+    second, second_dir = audit(work, "--policy", str(work / "pol.yaml"), "--baseline", "previous",
+                               "--fail-on", "new", "--quiet")
+    # Then --fail-on new does not exit 0, and --quiet names the claim and the lost results
+    assert second.rc == 3, second.stderr
+    assert "REGRESSION claim age-ok: pass -> not_verified: not verified" in second.stdout
+    assert "COVERAGE LOST alpha age_file: pass -> skip: the file says 'n/a'" in second.stdout
+    assert "COVERAGE LOST beta age_file: pass -> skip" in second.stdout
+    # And report.json records both in its baseline section, following the schema
+    data = json.loads((second_dir / "report.json").read_text())
+    jsonschema.validate(data, SCHEMA)
+    assert data["baseline"]["regressions"] == []
+    claims = data["baseline"]["claim_regressions"]
+    assert [(c["claim"], c["baseline_verdict"], c["verdict"]) for c in claims] == [
+        ("age-ok", "pass", "not_verified")]
+    assert [r["host"] for r in data["baseline"]["coverage_lost"]] == ["alpha", "beta"]
+    # And the HTML report lists the claim that no longer holds
+    html = (second_dir / "report.html").read_text()
+    assert "1 claim(s) no longer hold" in html and "Coverage lost" in html
+    # And `auditor diff` of the two recorded runs has a claims section and exits 1
+    done = run_cli("diff", "last", "previous", "-o", str(work / "reports"))
+    assert done.rc == 1, done.stderr
+    assert "claims (1):\n  REGRESSION age-ok: pass -> not_verified" in done.stdout
+    assert "coverage lost (the check no longer answers) (2):\n  alpha age_file: pass -> skip" in done.stdout
+    assert done.stdout.endswith("0 regression(s); 1 claim(s) no longer hold\n")
+    as_json = run_cli("diff", str(first_dir), str(second_dir), "--format", "json").json()
+    assert as_json["claims"] == [{"claim": "age-ok", "before": "pass", "after": "not_verified",
+                                  "summary": as_json["claims"][0]["summary"], "regression": True}]
+    assert as_json["claim_regressions"] == 1 and as_json["other_changes"] == []
+    # And a run judged against the first run's folder says the same in its terminal report
+    table, _ = audit(work, "--policy", str(work / "pol.yaml"), "--baseline", str(first_dir),
+                     "--format", "table")
+    assert "REGRESSION claim age-ok: pass -> not_verified\n" in table.stdout, table.stderr
+    assert "COVERAGE LOST alpha age_file: pass -> skip\n" in table.stdout
+    assert "0 regression(s), 1 claim(s) no longer hold\n" in table.stdout
+
+
+def test_a_claim_that_fails_exits_1_and_one_that_recovers_is_no_regression(tmp_path):
+    # Given a policy run that passed, then one where beta fails (a result regression and a claim one)
+    work = make_workspace(tmp_path)
+    (work / "pol.yaml").write_text(AGE_POLICY)
+    policy_run = ("--policy", str(work / "pol.yaml"), "--baseline", "previous", "--fail-on", "new", "--quiet")
+    audit(work, "--policy", str(work / "pol.yaml"))
+    (work / "beta.age").write_text("no 70\n")
+    failed, _ = audit(work, *policy_run)
+    # Then the run exits 1 and names both
+    assert failed.rc == 1, failed.stderr
+    assert "REGRESSION beta age_file: pass -> fail" in failed.stdout
+    assert "REGRESSION claim age-ok: pass -> fail" in failed.stdout
+    # When beta recovers, Then nothing regressed: exit 0 and nothing printed
+    (work / "beta.age").write_text("yes 1\n")
+    fixed, _ = audit(work, *policy_run)
+    assert fixed.rc == 0 and fixed.stdout == "", (fixed.stdout, fixed.stderr)
+
+
+def test_a_recorded_baseline_whose_folder_is_gone_says_its_claims_were_not_compared(tmp_path):
+    # Given a recorded policy run whose run folder was deleted since
+    work = make_workspace(tmp_path)
+    (work / "pol.yaml").write_text(AGE_POLICY)
+    _, first_dir = audit(work, "--policy", str(work / "pol.yaml"))
+    for path in sorted(first_dir.rglob("*"), reverse=True):
+        path.rmdir() if path.is_dir() else path.unlink()
+    first_dir.rmdir()
+    # When the next run compares with it
+    done, _ = audit(work, "--policy", str(work / "pol.yaml"), "--baseline", "previous", "--quiet")
+    # Then it says so rather than silently comparing results only
+    assert done.rc == 0, done.stderr
+    assert "claim verdicts not compared with run" in done.stderr and "is gone" in done.stderr

@@ -1,7 +1,8 @@
 """The history store: recording runs, series, migrations, locking, concurrent writers, pruning.
 
 CLI runs use the local transport and a small check of our own whose verdict and measured
-value follow a file the test writes ("yes 2.5" passes with age_hours 2.5; "no 70" fails).
+value follow a file the test writes ("yes 2.5" passes with age_hours 2.5; "no 70" fails;
+"n/a" is skip).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ CHECK = Check(id="age_file", title="The age file says yes", claims=("demo",),
 
 def evaluate(out, params):
     said, _, age = out.require("age").stdout.strip().partition(" ")
-    status = Status.PASS if said == "yes" else Status.FAIL
+    status = Status.PASS if said == "yes" else Status.SKIP if said == "n/a" else Status.FAIL
     return result(status, f"the file says {said!r}", evidence=["age"], age_hours=float(age or 0), files=1)
 '''
 
@@ -86,9 +87,10 @@ def test_every_run_is_recorded_with_its_manifest_hash(work):
     import hashlib
     assert runs[0].manifest_sha256 == hashlib.sha256((second_dir / "manifest.json").read_bytes()).hexdigest()
     assert runs[0].run_dir == str(second_dir) and runs[0].totals["fail"] == 1 and runs[1].totals["pass"] == 2
-    # And beta's series shows pass then fail with the measured age
-    assert [(s.status, s.key_values) for s in series] == [
-        (Status.PASS, {"age_hours": 1.0}), (Status.FAIL, {"age_hours": 70.0})]
+    # And beta's series shows, newest first like the runs, the fail after the pass with the measured age
+    assert [(s.run_id, s.status, s.key_values) for s in series] == [
+        (second_dir.name, Status.FAIL, {"age_hours": 70.0}),
+        (first_dir.name, Status.PASS, {"age_hours": 1.0})]
 
 
 def test_history_command_lists_runs_and_prints_a_series(work):
@@ -103,13 +105,17 @@ def test_history_command_lists_runs_and_prints_a_series(work):
     as_csv = history_cli(work, "history", "--check", "age_file", "--host", "beta", "--format", "csv")
     # Then the listing names both runs with their counts, and the series has one row per run x host
     assert listing.rc == 0 and last.name in listing.stdout and "2 run(s)" in listing.stdout
+    # And both list the newest run first, with the same columns first: run, started
+    assert listing.stdout.splitlines()[1].startswith(last.name)
+    assert table.stdout.splitlines()[0].split()[:3] == ["run", "started", "host"]
     rows = [ln for ln in table.stdout.splitlines() if " beta " in ln]
-    assert len(rows) == 2 and "pass" in rows[0] and "age_hours=1.0" in rows[0]
-    assert "fail" in rows[1] and "age_hours=70.0" in rows[1]
+    assert len(rows) == 2 and rows[0].startswith(last.name)
+    assert "fail" in rows[0] and "age_hours=70.0" in rows[0]
+    assert "pass" in rows[1] and "age_hours=1.0" in rows[1]
     records = as_json.json()
     assert [(r["host"], r["status"], r["values"]) for r in records] == [
-        ("alpha", "pass", {"age_hours": 1.0}), ("beta", "pass", {"age_hours": 1.0}),
-        ("alpha", "pass", {"age_hours": 1.0}), ("beta", "fail", {"age_hours": 70.0})]
+        ("alpha", "pass", {"age_hours": 1.0}), ("beta", "fail", {"age_hours": 70.0}),
+        ("alpha", "pass", {"age_hours": 1.0}), ("beta", "pass", {"age_hours": 1.0})]
     assert as_csv.stdout.splitlines()[0] == "run,started,host,status,original_status,values,summary"
     assert len(as_csv.stdout.splitlines()) == 3 and ",fail,,age_hours=70.0," in as_csv.stdout
 

@@ -25,7 +25,7 @@ from aiosmtpd.controller import Controller
 from auditor import notify
 from auditor.check import Status
 from auditor.history import History
-from auditor.model import Regression
+from auditor.model import ClaimRegression, Regression
 from tests.conftest import REPO, run_cli
 from tests.unit.test_history import audit, fake_report, make_workspace
 
@@ -519,3 +519,34 @@ def test_notify_on_always_mails_the_totals_when_nothing_regressed(smtp):
     (_, _, content), = inbox.messages
     text = message_from_bytes(content).get_payload(decode=True).decode()
     assert "0 regression(s)" in text and "host(s), 0 unreachable" in text and "2 pass" in text, text
+
+
+def test_the_alert_names_claims_that_no_longer_hold():
+    # Given a run where no result regressed but a claim lost its coverage
+    claims = [ClaimRegression("salted-password-hashing", "not_verified", "pass", "not verified: skipped")]
+    # When the alert is composed
+    body = notify.summary(fake_report("aaaaaa"), [], "/srv/r/report.html", "20250101T000000Z-b", claims)
+    # Then its text and its JSON name the claim, its old and new verdict
+    assert "1 claim(s) no longer hold" in body["text"]
+    assert "• claim salted-password-hashing: pass → not_verified: not verified: skipped" in body["text"]
+    assert body["claim_regressions"] == [{"claim": "salted-password-hashing", "verdict": "not_verified",
+                                          "baseline_verdict": "pass", "summary": "not verified: skipped"}]
+
+
+def test_a_claim_that_no_longer_holds_alerts_though_no_result_regressed(tmp_path, hook):
+    # Given a policy whose claim held in the previous run
+    from tests.unit.test_diff import AGE_POLICY
+    work = make_workspace(tmp_path)
+    (work / "pol.yaml").write_text(AGE_POLICY)
+    run = ("--policy", str(work / "pol.yaml"), "--notify", hook.url)
+    audit(work, *run)
+    assert hook.bodies == []
+    # When its check stops answering on every host (pass -> skip: no fail, no error)
+    for host in ("alpha", "beta"):
+        (work / f"{host}.age").write_text("n/a 0\n")
+    done, _ = audit(work, *run)
+    # Then an alert goes out naming the claim
+    assert done.rc == 0, done.stderr
+    (body,) = hook.bodies
+    assert body["regressions"] == [] and [c["claim"] for c in body["claim_regressions"]] == ["age-ok"]
+    assert "claim age-ok: pass → not_verified" in body["text"]

@@ -29,10 +29,18 @@ def a_user() -> str:
     pytest.skip("no ordinary system account to name in User=")
 
 
+def an_inventory(folder: Path) -> Path:
+    """An inventory the schedule can load (it is read at schedule time): one SSH host."""
+    path = folder / "inventory.yaml"
+    path.write_text("hosts:\n  web1: {address: 127.0.0.1, port: 2299}\n")
+    return path
+
+
 def test_systemd_units_verify_and_are_hardened(tmp_path):
     # Given the units printed for a report folder and an inventory
     user = a_user()
-    service = run_cli("schedule", "--print", "systemd-service", "-i", "/etc/auditor/inventory.yaml",
+    inv = an_inventory(tmp_path)
+    service = run_cli("schedule", "--print", "systemd-service", "-i", str(inv),
                       "-o", "/var/lib/auditor/reports", "--user", user)
     timer = run_cli("schedule", "--print", "systemd-timer")
     weekdays = run_cli("schedule", "--print", "systemd-timer", "--on-calendar", "Mon..Fri 02:30")
@@ -41,7 +49,7 @@ def test_systemd_units_verify_and_are_hardened(tmp_path):
     text = service.stdout
     assert f"User={user}\n" in text and "ReadWritePaths=/var/lib/auditor/reports\n" in text
     assert all(line in text for line in HARDENING), text
-    assert "run --inventory /etc/auditor/inventory.yaml --output /var/lib/auditor/reports --quiet" in text
+    assert f"run --inventory {inv} --output /var/lib/auditor/reports --quiet" in text
     # And it "fails" only on a regression, not every night while an old failure persists
     assert " --baseline previous --fail-on new\n" in text
     # And `systemctl stop` interrupts it like Ctrl-C, so a stopped run still writes its partial report
@@ -80,9 +88,10 @@ def test_systemd_analyze_does_complain_about_a_broken_unit(tmp_path):
     assert "bogus" in done.stderr
 
 
-def test_the_cron_line_is_daily_to_our_own_parser():
+def test_the_cron_line_is_daily_to_our_own_parser(tmp_path):
     # Given the cron.d text for a daily audit
-    done = run_cli("schedule", "--print", "cron", "-i", "/etc/auditor/inv.yaml", "-o", "/var/lib/auditor/r")
+    inv = an_inventory(tmp_path)
+    done = run_cli("schedule", "--print", "cron", "-i", str(inv), "-o", "/var/lib/auditor/r")
     assert done.rc == 0
     jobs, problems = schedules.parse_crontab(done.stdout, "/etc/cron.d/auditor", None)
     # Then it is one job, run as the auditor user, daily, quietly, exiting non-zero only on regressions
@@ -90,7 +99,7 @@ def test_the_cron_line_is_daily_to_our_own_parser():
     (job,) = jobs
     assert job.user == "auditor" and job.schedule.fires_every(24)
     assert job.schedule.describe() == "daily at 02:17" and job.command.startswith("/")
-    assert " run --inventory /etc/auditor/inv.yaml --output /var/lib/auditor/r --quiet " in job.command
+    assert f" run --inventory {inv} --output /var/lib/auditor/r --quiet " in job.command
     assert job.command.endswith(" --baseline previous --fail-on new")
     # And its output is not redirected: cron mails what --quiet prints (nothing when all is well)
     assert ">" not in job.command
@@ -116,6 +125,11 @@ def test_paths_are_quoted_for_systemd_and_the_shell():
     (("--print", "systemd", "--binary", "venv/bin/auditor"), "absolute path"),
     (("--print", "cron", "--notify", "webhook:https://h.example.test/a b"), "space or a control"),
     (("--print", "notify-env",), "needs the targets"),
+    (("--print", "systemd-timer", "--on-calendar", "dialy"), "dialy"),
+    (("--print", "systemd", "-i", "/nonexistent/inv.yaml"), "/nonexistent/inv.yaml: file not found"),
+    (("--print", "cron", "--policy", "no-such-policy"), "--policy no-such-policy: no claims file"),
+    (("--print", "cron", "--waivers", "/nonexistent/w.yaml"), "/nonexistent/w.yaml: waivers file not found"),
+    (("--print", "cron", "--sign-key", "/nonexistent/k.pem"), "--sign-key /nonexistent/k.pem: no such file"),
 ])
 def test_bad_schedule_options_are_usage_errors(args, message):
     done = run_cli("schedule", *args)
@@ -130,7 +144,7 @@ def test_binary_and_notify_targets_reach_the_units_without_leaking_the_secret(tm
     program.chmod(0o755)
     hook = "webhook:https://hooks.example.test/services/T0/B0/Planted-Hook-Token-7"
     mail = "smtp://mail.example.test:25?to=ops@example.test&from=auditor@example.test"
-    args = ("-i", "/etc/auditor/inv.yaml", "-o", "/var/lib/auditor/r", "--binary", str(program),
+    args = ("-i", str(an_inventory(tmp_path)), "-o", "/var/lib/auditor/r", "--binary", str(program),
             "--notify", hook, "--notify", mail)
     service = run_cli("schedule", "--print", "systemd-service", *args)
     env = run_cli("schedule", "--print", "notify-env", *args)
@@ -165,3 +179,47 @@ def test_a_run_takes_its_alert_targets_from_the_environment(tmp_path):
     done, run_dir = audit(work, env={"AUDITOR_NOTIFY": "smtp://mail.example.test:25?to=nobody"})
     # Then the run refuses it before auditing, saying where it came from
     assert done.rc == 2 and run_dir is None and "$AUDITOR_NOTIFY" in done.stderr, done.stderr
+
+
+def test_policy_waivers_and_checks_reach_the_run_and_a_broken_file_is_refused_now(tmp_path):
+    # Given a claims file, a waivers file and a checks folder next to an inventory
+    from tests.unit.test_diff import AGE_POLICY
+    from tests.unit.test_history import make_workspace
+    work = make_workspace(tmp_path)
+    (work / "pol.yaml").write_text(AGE_POLICY)
+    (work / "my waivers.yaml").write_text("waivers:\n")
+    (work / "key.pem").write_text("a key\n")
+    args = ("-i", str(work / "inv.yaml"), "-o", "/var/lib/auditor/r", "--checks-dir", str(work / "checks"),
+            "--waivers", str(work / "my waivers.yaml"), "--sign-key", str(work / "key.pem"))
+    # When the service and the cron line are printed with them, and with a shipped set by name
+    service = run_cli("schedule", "--print", "systemd-service", "--policy", str(work / "pol.yaml"), *args)
+    cron = run_cli("schedule", "--print", "cron", "--policy", "apifonica", *args)
+    assert service.rc == 0 and cron.rc == 0, service.stderr + cron.stderr
+    # Then the nightly run gets each of them, by absolute path and quoted for systemd and for sh
+    assert (f"--policy {work / 'pol.yaml'} --waivers \"{work / 'my waivers.yaml'}\" "
+            f"--checks-dir {work / 'checks'} --sign-key {work / 'key.pem'} --quiet") in service.stdout
+    job = schedules.parse_crontab(cron.stdout, "/etc/cron.d/auditor", None)[0][0]
+    assert f"--policy apifonica --waivers '{work / 'my waivers.yaml'}' --checks-dir" in job.command
+    # And the service warns that the local hosts lose sudo and that /tmp is private to the unit
+    assert "alpha, beta use transport: local" in service.stderr and "NoNewPrivileges" in service.stderr
+    assert "PrivateTmp=yes" in service.stderr and str(work / "inv.yaml") in service.stderr
+    assert f"alpha: vars.age_file.path {work / 'alpha.age'}" in service.stderr
+    # (cron has neither restriction)
+    assert "NoNewPrivileges" not in cron.stderr and "PrivateTmp" not in cron.stderr
+    # When the claims file is broken, Then the schedule is refused with file:line, exit 2
+    (work / "pol.yaml").write_text(AGE_POLICY.replace("checks: {age_file: {}}", "checks: {age_fil: {}}"))
+    broken = run_cli("schedule", "--print", "cron", "--policy", str(work / "pol.yaml"), *args)
+    assert broken.rc == 2 and "pol.yaml:6:" in broken.stderr, broken.stderr
+    assert "Traceback" not in broken.stderr
+
+
+def test_a_calendar_word_systemd_does_not_know_is_refused_without_systemd_analyze(tmp_path):
+    # Given a PATH without systemd-analyze
+    bare = {"PATH": str(tmp_path)}
+    # When a misspelt shorthand and real expressions are scheduled
+    typo = run_cli("schedule", "--print", "systemd-timer", "--on-calendar", "dialy", env=bare)
+    good = [run_cli("schedule", "--print", "systemd-timer", "--on-calendar", when, env=bare)
+            for when in ("daily", "Weekly", "Mon..Fri 02:30", "*-*-* 03:00")]
+    # Then the typo is refused with the list of accepted words, and the others pass
+    assert typo.rc == 2 and "minutely, hourly, daily" in typo.stderr, typo.stderr
+    assert [done.rc for done in good] == [0, 0, 0, 0], [done.stderr for done in good]

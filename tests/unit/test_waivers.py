@@ -53,7 +53,6 @@ waivers:
     (GOOD.replace(NEXT_MONTH, "next year"), ":6: waivers[0].expires", "expected a date YYYY-MM-DD"),
     (GOOD.replace(NEXT_MONTH, "2025-02-30"), ":6: waivers[0].expires", "expected a date YYYY-MM-DD"),
     (GOOD.replace("check: backups", "check: backupz"), ":2: waivers[0].check", "unknown check id 'backupz'"),
-    (GOOD.replace("group:legacy", "group:nosuch"), ":3: waivers[0].hosts", "no group named 'nosuch'"),
     (GOOD.replace("hosts: [db-*, \"group:legacy\"]", "hosts: []"), ":3: waivers[0].hosts",
      "host-name patterns"),
     (GOOD + "    ticket: CHG-1\n", ":7: waivers[0].ticket", "unknown key"),
@@ -81,6 +80,46 @@ def test_a_good_waiver_reads_back(tmp_path):
     assert w.matches("db-1", ()) and w.matches("web1", ("legacy",)) and not w.matches("web1", ("web",))
     # And it holds through its expiry day, not after
     assert not w.expired_on(w.expires) and w.expired_on(w.expires + dt.timedelta(days=1))
+
+
+def test_an_unknown_group_or_a_far_expiry_only_warns(tmp_path):
+    # Given a waiver naming a group this inventory lacks (one waivers.yaml serves every inventory
+    # in its folder) and one expiring more than a year ahead
+    far = (TODAY + dt.timedelta(days=800)).isoformat()
+    loaded = load(tmp_path, GOOD.replace("group:legacy", "group:nosuch") + GOOD.split("\n", 1)[1]
+                  .replace(NEXT_MONTH, far))
+    # Then both load, and each draws a warning naming file, line and key
+    assert [w.hosts for w in loaded.waivers] == [("db-*", "group:nosuch"), ("db-*", "group:legacy")]
+    (group, expiry) = loaded.warnings
+    assert "waivers.yaml:3: waivers[0].hosts: no group named 'nosuch'" in group
+    assert "matches no host" in group
+    assert "waivers.yaml:7: expires: " + far + " is more than a year away" in expiry
+    # And a waiver within the year draws none
+    assert load(tmp_path, GOOD).warnings == ()
+
+
+def test_a_group_of_another_inventory_does_not_stop_the_run_and_no_waivers_ignores_the_file(tmp_path):
+    # Given a waivers.yaml next to the inventory with a group this inventory lacks, and beta failing
+    work = make_workspace(tmp_path)
+    (work / "beta.age").write_text("no 70\n")
+    write_waivers(work, f"""\
+        waivers:
+          - check: age_file
+            hosts: ["group:web", beta]
+            justification: Storage migration (CHG-7)
+            approver: Jane Doe
+            expires: {NEXT_MONTH}
+        """)
+    # When a run starts, Then it audits, warns about the group, and the waiver applies by name
+    done, run_dir = audit(work)
+    assert done.rc == 0 and run_dir is not None, done.stderr
+    assert "waivers.yaml:3: waivers[0].hosts: no group named 'web'" in done.stderr
+    # When it runs with --no-waivers, Then the file is not read: beta's fail counts
+    plain, _ = audit(work, "--no-waivers")
+    assert plain.rc == 1 and "waivers.yaml" not in plain.stderr, plain.stderr
+    # And --no-waivers with --waivers is a usage error
+    both, none = audit(work, "--no-waivers", "--waivers", str(work / "waivers.yaml"))
+    assert both.rc == 2 and "contradict" in both.stderr and none is None
 
 
 def test_the_cli_refuses_a_broken_waivers_file_with_exit_2(tmp_path):
