@@ -109,7 +109,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     for report, source in zip(reports, sources, strict=True):
         name = app_sources.source_name(source, report.index)
         if report.status != "ok":
-            unreadable.append(app_sources.unreadable_reason(name, report.status, report.rc, report.message))
+            unreadable.append(report.unreadable_reason(name))
             continue
         sampled += report.rows
         named = {app_hashes.scheme(t).name: n for t, n in report.counts.items()}

@@ -240,13 +240,9 @@ class FailingRow:
 
 
 @dataclass
-class SourceReport:
-    """What the probe printed for one configured source."""
+class SourceReport(app_sources.SourceBlock):
+    """What the classifier printed for one configured source, on top of its status."""
 
-    index: int
-    status: str = ""  # ok | missing | unreadable | no-cli | failed | timeout
-    rc: int | None = None
-    message: str = ""
     rows: int = 0
     more_rows: bool = False
     counts: dict[str, int] = field(default_factory=dict)
