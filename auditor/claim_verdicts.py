@@ -330,6 +330,11 @@ def judge(report: RunReport, audited: AuditedPolicy) -> PolicyVerdicts:
     return PolicyVerdicts(audited, verdicts, counts, _headline(verdicts, report))
 
 
+def judged(report: RunReport) -> PolicyVerdicts | None:
+    """The run's claim verdicts; None when it audited no policy."""
+    return judge(report, report.policy) if report.policy is not None else None
+
+
 # --------------------------------------------------------------------------
 # The ISO 27001:2022 controls matrix
 # --------------------------------------------------------------------------

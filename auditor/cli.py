@@ -362,8 +362,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError(f"--check {', '.join(args.check)} selects no check of policy "
                          f"{plan.audited.policy.id} (its checks: {', '.join(used) or 'none'}); "
                          "drop --check or name one of them")
-    if plan is not None and policy.nothing_to_verify(plan):  # no check at all, e.g. only manual claims
-        raise UsageError(policy.nothing_to_verify(plan))
+    nothing = policy.nothing_to_verify(plan) if plan is not None else ""
+    if nothing:  # no check at all, e.g. only manual claims
+        raise UsageError(nothing)
     if plan is not None:  # each host runs the checks of the claims that apply to it
         for warning in plan.warnings:
             print(f"auditor: warning: {warning}", file=sys.stderr)
@@ -410,7 +411,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         policy=plan.audited if plan else None,
     )
     report = tracked.finish(report, run_dir)
-    write_reports(report, run_dir)
+    verdicts = claim_verdicts.judged(report)  # final once waivers are applied; every reporter reads them
+    report_json = write_reports(report, run_dir, verdicts)
     pack.write_manifest(run_dir, _manifest_run(report, hosts, checks), signer)
     tracked.record(report, run_dir)
     if args.quiet:
@@ -420,7 +422,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if signer is None:
         print("auditor: note: this run is NOT signed (make a key with `auditor keygen`)", file=sys.stderr)
     if args.format == "json":
-        sys.stdout.write(json_report.render(report))
+        sys.stdout.write(report_json)
     elif args.format == "junit":
         sys.stdout.write(junit.render(report))
     elif args.format == "csv":
@@ -430,21 +432,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         colour = args.color == "always" or (args.color == "auto" and sys.stdout.isatty()
                                             and "NO_COLOR" not in os.environ)
         console.summary(report, sys.stdout, colour)
-        if report.policy is not None:
-            console.policy_summary(claim_verdicts.judge(report, report.policy), sys.stdout, colour)
+        if verdicts is not None:
+            console.policy_summary(verdicts, sys.stdout, colour)
     print(f"report: {run_dir / 'report.html'}", file=sys.stderr)
     return tracked.exit_code(report)
 
 
-def write_reports(report: RunReport, run_dir: Path) -> None:
-    (run_dir / "report.json").write_text(json_report.render(report), encoding="utf-8")
+def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> str:
+    """Writes report.json, junit.xml, report.html and controls.csv; returns report.json's text."""
+    report_json = json_report.render(report, verdicts)
+    (run_dir / "report.json").write_text(report_json, encoding="utf-8")
     (run_dir / "junit.xml").write_text(junit.render(report), encoding="utf-8")
-    (run_dir / "report.html").write_text(html.render(report), encoding="utf-8")
-    verdicts = claim_verdicts.judge(report, report.policy) if report.policy else None
     matrix = claim_verdicts.controls_matrix(report, verdicts)
+    (run_dir / "report.html").write_text(html.render(report, verdicts, matrix), encoding="utf-8")
     # newline="" keeps the CSV's own CRLF line ends (RFC 4180) on every platform
     with (run_dir / "controls.csv").open("w", encoding="utf-8", newline="") as out:
         out.write(controls_csv.render(matrix))
+    return report_json
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -64,15 +64,19 @@ _env.filters["markdown"] = _markdown
 _env.filters["trend_svg"] = trend.svg
 
 
-def render(report: RunReport) -> str:
+def render(report: RunReport, verdicts: claim_verdicts.PolicyVerdicts | None = None,
+           controls: list[claim_verdicts.ControlRow] | None = None) -> str:
+    """The HTML report; the claim verdicts and controls matrix are judged here unless given."""
     template = _env.get_template("report.html.j2")
     check_ids = [c.id for c in report.checks]
     matrix = [
         (host, [next((r for r in host.results if r.check_id == cid), None) for cid in check_ids])
         for host in report.hosts
     ]
-    policy_view = claim_verdicts.judge(report, report.policy) if report.policy else None
+    policy_view = verdicts or claim_verdicts.judged(report)
+    if controls is None:
+        controls = claim_verdicts.controls_matrix(report, policy_view)
     return template.render(report=report, totals=report.totals(), matrix=matrix,
                            checks=report.checks, Status=Status, policy_view=policy_view,
-                           controls=claim_verdicts.controls_matrix(report, policy_view),
+                           controls=controls,
                            trend_names={c.id: c.trend_values[0] for c in report.checks if c.trend_values})

@@ -85,7 +85,9 @@ def _policy(verdicts: PolicyVerdicts) -> dict[str, Any]:
     }
 
 
-def to_dict(report: RunReport) -> dict[str, Any]:
+def to_dict(report: RunReport, verdicts: PolicyVerdicts | None = None) -> dict[str, Any]:
+    """The report as report.json holds it; `verdicts` are the run's claim verdicts when the caller
+    has them already (judged from the report otherwise)."""
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run": {
@@ -111,7 +113,7 @@ def to_dict(report: RunReport) -> dict[str, Any]:
         **_tracking(report.tracking),
     }
     if report.policy is not None:  # no empty section without a policy
-        data["policy"] = _policy(judge(report, report.policy))
+        data["policy"] = _policy(verdicts or judge(report, report.policy))
     return data
 
 
@@ -141,5 +143,5 @@ def _tracking(t: Tracking | None) -> dict[str, Any]:
     }
 
 
-def render(report: RunReport) -> str:
-    return json.dumps(to_dict(report), indent=2, ensure_ascii=False, default=str) + "\n"
+def render(report: RunReport, verdicts: PolicyVerdicts | None = None) -> str:
+    return json.dumps(to_dict(report, verdicts), indent=2, ensure_ascii=False, default=str) + "\n"
