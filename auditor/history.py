@@ -467,12 +467,17 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
+def key_values(result: CheckResult, keys: Sequence[str]) -> dict[str, Any]:
+    """The result's trend values: those of `keys` (the check's `trend_values`) it measured."""
+    return {k: result.values[k] for k in keys if k in result.values}
+
+
 def _result_row(run: int | None, host: str, r: CheckResult, keys: Sequence[str]) -> tuple[Any, ...]:
-    key_values = {k: r.values[k] for k in keys if k in r.values}
+    tracked = key_values(r, keys)
     return (run, host, r.check_id, r.status.value, r.original_status.value if r.original_status else None,
             r.summary, r.waiver.justification if r.waiver and r.waiver.applied else None,
             json.dumps(dict(r.values), sort_keys=True, default=str),
-            json.dumps(key_values, sort_keys=True, default=str), first_number(key_values))
+            json.dumps(tracked, sort_keys=True, default=str), first_number(tracked))
 
 
 def first_number(values: Mapping[str, Any]) -> float | None:

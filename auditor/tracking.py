@@ -242,8 +242,7 @@ class RunTracking:
         trends = {}
         for host in report.hosts:
             for r in host.results:
-                tracked = {k: r.values[k] for k in keys.get(r.check_id, ()) if k in r.values}
-                value = history.first_number(tracked)
+                value = history.first_number(history.key_values(r, keys.get(r.check_id, ())))
                 points = [*earlier.get((host.name, r.check_id), []),
                           TrendPoint(report.run_id, report.started, r.status, value)]
                 trends[(host.name, r.check_id)] = tuple(points)

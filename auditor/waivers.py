@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from auditor.check import Check, Status
-from auditor.inventory import Inventory, InventoryError, Loader
+from auditor.inventory import Inventory, Loader, read_utf8
 from auditor.model import CheckResult, HostReport, WaiverNote
 
 DEFAULT_NAME = "waivers.yaml"
@@ -83,12 +83,7 @@ def load(path: Path, checks: Mapping[str, Check], inv: Inventory, today: dt.date
     A group this inventory lacks only warns: one waivers.yaml serves every inventory in its
     folder, and a group of another one is no mistake (like a host pattern that matches nothing).
     So does an expiry more than a year after `today` (default: today, UTC)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InventoryError(path, None, "", "waivers file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InventoryError(path, None, "", f"cannot read: {exc}") from None
+    _, text = read_utf8(path, "waivers file not found")
     reader = Loader(path, checks)
     root = reader.compose(text)
     if root is None:
