@@ -35,6 +35,9 @@ class CheckResult:
     waiver: WaiverNote | None = None  # the waiver that matched this result (applied or not needed)
 
 
+NOT_CHECKED = "not checked: "  # how a result that only repeats its host's error begins
+
+
 @dataclass(frozen=True)
 class HostReport:
     name: str
@@ -47,6 +50,13 @@ class HostReport:
     results: tuple[CheckResult, ...]
     duration_ms: float
     redactions: int = 0
+
+    def own_results(self) -> tuple[CheckResult, ...]:
+        """The results its checks judged: not those that only stand in for the host's error
+        (a host that was not collected, or whose sudo was refused, reports "not checked: ...")."""
+        if not self.error:
+            return self.results
+        return tuple(r for r in self.results if not r.summary.startswith(NOT_CHECKED))
 
     @property
     def status(self) -> Status:

@@ -23,7 +23,7 @@ from pathlib import Path
 from auditor import batch, collectors
 from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, ProbeSite, Result, Status
 from auditor.inventory import Host
-from auditor.model import CheckResult, EvidenceRef, HostReport
+from auditor.model import NOT_CHECKED, CheckResult, EvidenceRef, HostReport
 from auditor.redact import redact, redact_value
 from auditor.transports import Transport, TransportError
 from auditor.transports.local import LocalTransport
@@ -281,7 +281,7 @@ def evaluate_host(
 
 def host_failed(host: Host, checks: Sequence[Check], error: str, kind: str, started: float,
                 reachable: bool) -> HostReport:
-    summary = f"not checked: {error}"
+    summary = f"{NOT_CHECKED}{error}"
     results = tuple(
         CheckResult(c.id, c.title, Status.ERROR, summary, claims=c.claims, controls=c.controls,
                     params=host.params_for(c))
@@ -343,7 +343,7 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
                       round((time.perf_counter() - started) * 1000, 1), redactions + masked_in_results)
 
 
-SUDO_REFUSED_SUMMARY = "not checked: it needs root, and sudo was refused on this host (see the host's error)"
+SUDO_REFUSED_SUMMARY = f"{NOT_CHECKED}it needs root, and sudo was refused on this host (see the host's error)"
 _SUDO_REFUSAL = re.compile(r"^sudo: .*(password is required|terminal is required|not in the sudoers|"
                            r"not allowed|may not run sudo|no tty present)", re.MULTILINE)
 

@@ -288,11 +288,11 @@ class RunTracking:
                       for r in tracking.coverage_lost]
         shown = (Status.ERROR,) if baseline else (Status.FAIL, Status.ERROR)
         for host in report.hosts:
-            if host.error:
-                if not (baseline and all((host.name, r.check_id) in regressed for r in host.results)):
-                    lines.append(f"{host.name}: {host.error_kind}: {host.error}")
-                continue
-            lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.results
+            if host.error and not (baseline and all((host.name, r.check_id) in regressed
+                                                    for r in host.results)):
+                lines.append(f"{host.name}: {host.error_kind}: {host.error}")
+            # A host error stands for the results it kept from running, not for what the others found
+            lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.own_results()
                       if r.status in shown and (host.name, r.check_id) not in regressed]
         for line in lines:
             stream.write(line + "\n")

@@ -84,10 +84,8 @@ def summary(report: RunReport, stream: TextIO, colour: bool, width: int | None =
     for host in report.hosts:
         if host.error:
             stream.write(f"{host.name}: {host.error_kind}: {host.error}\n")
-        for r in host.results:
-            # "not checked: ..." results repeat the host's error just printed
-            repeats_host_error = bool(host.error) and r.summary.startswith("not checked:")
-            if r.status in (Status.FAIL, Status.ERROR) and not repeats_host_error:
+        for r in host.own_results():  # the others repeat the host's error just printed
+            if r.status in (Status.FAIL, Status.ERROR):
                 verdict = _paint(r.status.value, r.status, colour)
                 stream.write(f"{host.name} {r.check_id}: {verdict}: {r.summary}\n")
     waived_lines(report, stream, colour)

@@ -353,17 +353,22 @@ def sudo_refused_run(tmp_path_factory, secrets_planted):
         fleet.start(audit_user_host("sudo-password", "audit ALL=(root) ALL", shadow,
                                     fleet.authorized_keys.read_text()))
         hosts = fleet.inventory_hosts()
-        hosts["sudo-password"].update(user="audit", known_hosts=str(fleet.known_hosts), become="sudo")
+        hosts["sudo-password"].update(user="audit", known_hosts=str(fleet.known_hosts), become="sudo",
+                                      vars={"data_residency": {"region": "US"}})  # a fail that needs no root
         inventory = tmp / "fleet.yaml"
         inventory.write_text(yaml.safe_dump({"hosts": hosts}))
         result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "r"), "--check", "password_hashing",
                          "--check", "ssh_hardening", "--check", "log_retention", "--no-history")
-    return result, json.loads((run_folder(tmp / "r") / "report.json").read_text())
+        # The same host with a check that needs no root as well, as a nightly --quiet run sees it
+        quiet = run_cli("run", "-i", str(inventory), "-o", str(tmp / "q"), "--check", "password_hashing",
+                        "--check", "data_residency", "--no-history", "--quiet")
+    report = json.loads((run_folder(tmp / "r") / "report.json").read_text())
+    return result, report, quiet
 
 
 def test_a_refused_sudo_is_one_host_line_saying_what_to_do(sudo_refused_run):
     # Given a host whose sudo wants a password, audited by three checks that need root
-    result, report = sudo_refused_run
+    result, report, _ = sudo_refused_run
     # Then the console names the refusal once, with the sudoers rule that fixes it
     assert result.stdout.count("sudo: a password is required") == 1, result.stdout
     host_line = next(line for line in result.stdout.splitlines() if line.startswith("sudo-password: "))
@@ -376,6 +381,17 @@ def test_a_refused_sudo_is_one_host_line_saying_what_to_do(sudo_refused_run):
         assert by["sudo-password", check_id]["status"] == "error", by["sudo-password", check_id]
         assert by["sudo-password", check_id]["summary"].startswith("not checked: it needs root")
     assert result.rc == 3
+
+
+def test_quiet_shows_what_other_checks_found_beside_a_refused_sudo(sudo_refused_run):
+    # Given the refused-sudo host audited --quiet by a root check and one that needs no root
+    # (data_residency with a declared region outside the EEA: a fail)
+    *_, quiet = sudo_refused_run
+    lines = quiet.stdout.splitlines()
+    # Then the host's sudo error is one line, and the data_residency verdict is not hidden behind it
+    assert sum(line.startswith("sudo-password: ") for line in lines) == 1, quiet.stdout
+    assert any(line.startswith("sudo-password data_residency: fail: ") for line in lines), quiet.stdout
+    assert not any(line.startswith("sudo-password password_hashing:") for line in lines), quiet.stdout
 
 
 def test_without_become_a_root_only_probe_says_what_to_do(sudo_run):
