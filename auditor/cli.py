@@ -21,21 +21,15 @@ from pathlib import Path
 
 import paramiko
 
-from auditor import (
-    __version__,
-    claim_verdicts,
-    inventory,
-    pack,
-    policy,
-    registry,
-    rejudge,
-    runner,
-    signing,
-    tracking,
-)
+from auditor import __version__, inventory
 from auditor.check import Check
+from auditor.engine import registry, runner
+from auditor.evidence import pack, rejudge, signing
 from auditor.model import EXIT_USAGE, CheckInfo, RunReport
+from auditor.policy import claims
+from auditor.policy import verdicts as claim_verdicts
 from auditor.report import catalogue, console, controls_csv, html, json_report, junit
+from auditor.tracking import run as tracking_run
 from auditor.transports.ssh import SshOptions, needs_passphrase
 
 DEFAULT_INVENTORY = Path("inventory.yaml")
@@ -108,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
                                help=f"sign the run's manifest with this key (default: ${signing.ENV_KEY}, "
                                     "else ~/.config/auditor/signing-key.pem when it exists)")
     signing_group.add_argument("--no-sign", action="store_true", help="do not sign, even if a key is set up")
-    tracking.add_run_arguments(run)
+    tracking_run.add_run_arguments(run)
 
     lst = sub.add_parser("list", parents=[common], help="list checks (or hosts with --hosts)")
     lst.add_argument("--hosts", action="store_true", help="list the inventory's hosts instead")
@@ -148,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     show = claims_sub.add_parser("show", parents=[common], help="list a claims set's claims "
                                  "(without NAME|PATH: the shipped sets)")
     show.add_argument("policy", nargs="?", metavar="NAME|PATH", help="a shipped set's id, or a claims file")
-    tracking.add_commands(sub)
+    tracking_run.add_commands(sub)
     return parser
 
 
@@ -340,12 +334,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace, inv: inventory.Inventory,
-            loaded: registry.Registry) -> policy.Policy | None:
+            loaded: registry.Registry) -> claims.Policy | None:
     """--policy NAME|PATH, else the inventory's policy: key, else none."""
     if args.policy is None:
-        return policy.from_inventory(inv, loaded.checks)
+        return claims.from_inventory(inv, loaded.checks)
     try:
-        return policy.load(policy.locate(args.policy), loaded.checks)
+        return claims.load(claims.locate(args.policy), loaded.checks)
     except ValueError as exc:
         raise UsageError(f"--policy {args.policy}: {exc}") from None
 
@@ -356,13 +350,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     inv = inventory.load(args.inventory, loaded.checks)
     hosts = inv.select(args.host, args.group)
     audited = _policy(args, inv, loaded)
-    plan = policy.plan(audited, inv, hosts, loaded.checks, args.check) if audited else None
+    plan = claims.plan(audited, inv, hosts, loaded.checks, args.check) if audited else None
     if plan is not None and args.check and not plan.checks:  # a run that could verify no claim
         used = sorted({check_id for claim in plan.audited.policy.claims for check_id in claim.checks})
         raise UsageError(f"--check {', '.join(args.check)} selects no check of policy "
                          f"{plan.audited.policy.id} (its checks: {', '.join(used) or 'none'}); "
                          "drop --check or name one of them")
-    nothing = policy.nothing_to_verify(plan) if plan is not None else ""
+    nothing = claims.nothing_to_verify(plan) if plan is not None else ""
     if nothing:  # no check at all, e.g. only manual claims
         raise UsageError(nothing)
     if plan is not None:  # each host runs the checks of the claims that apply to it
@@ -373,7 +367,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--jobs must be at least 1")
     signer = _signer(args)
     started = _utc_now()
-    tracked = tracking.prepare(args, inv, checks, loaded.checks, started, plan)
+    tracked = tracking_run.prepare(args, inv, checks, loaded.checks, started, plan)
     run_id = started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
     run_dir = args.output / run_id
     try:
@@ -491,9 +485,9 @@ def _show_claims(args: argparse.Namespace) -> int:
     loaded = _load_registry(args.checks_dir)
     if args.policy is None:
         broken = 0
-        for set_id, path in policy.shipped().items():
+        for set_id, path in claims.shipped().items():
             try:
-                listed = policy.load(path, loaded.checks)
+                listed = claims.load(path, loaded.checks)
             except inventory.InventoryError as exc:  # one broken set must not hide the others
                 print(f"auditor: error: {exc}", file=sys.stderr)
                 broken += 1
@@ -501,13 +495,13 @@ def _show_claims(args: argparse.Namespace) -> int:
             print(f"{set_id:<16} {len(listed.claims):>3} claims  {listed.title}")
         return EXIT_USAGE if broken else 0
     try:
-        shown = policy.load(policy.locate(args.policy), loaded.checks)
+        shown = claims.load(claims.locate(args.policy), loaded.checks)
     except ValueError as exc:
         raise UsageError(f"{args.policy}: {exc}") from None
     print(f"{shown.id}: {shown.title}" + (f" ({shown.document})" if shown.document else ""))
     print(f"file: {shown.path}")
     for claim in shown.claims:
-        print(f"\n{claim.id}" + ("" if claim.applies_to == (policy.ALL,) else
+        print(f"\n{claim.id}" + ("" if claim.applies_to == (claims.ALL,) else
                                  f"  (applies to {', '.join(claim.applies_to)})"))
         print(f"  quote: {claim.quote}")
         if claim.gloss:
@@ -525,7 +519,7 @@ def _show_claims(args: argparse.Namespace) -> int:
 
 
 def _extract_claims(args: argparse.Namespace) -> int:
-    from auditor import claims_extract  # the rules are only needed by this command
+    from auditor.policy import extract  # the rules are only needed by this command
 
     try:
         text = args.text.read_text(encoding="utf-8")
@@ -533,7 +527,7 @@ def _extract_claims(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.text}: file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{args.text}: cannot read it as UTF-8 text: {exc}") from None
-    draft = claims_extract.draft(text, args.text.name)
+    draft = extract.draft(text, args.text.name)
     if args.out is None:
         sys.stdout.write(draft)
     else:
@@ -558,9 +552,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         commands = {"run": cmd_run, "list": cmd_list, "keygen": cmd_keygen, "verify": cmd_verify,
-                    "pack": cmd_pack, "evaluate": cmd_evaluate, "claims": cmd_claims, **tracking.COMMANDS}
+                    "pack": cmd_pack, "evaluate": cmd_evaluate, "claims": cmd_claims, **tracking_run.COMMANDS}
         return int(commands[args.command](args))
-    except (UsageError, inventory.InventoryError, tracking.TrackingUsageError) as exc:
+    except (UsageError, inventory.InventoryError, tracking_run.TrackingUsageError) as exc:
         print(f"auditor: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:

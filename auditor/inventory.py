@@ -60,7 +60,7 @@ class Inventory:
     sha256: str
     hosts: tuple[Host, ...]
     groups: Mapping[str, tuple[str, ...]]
-    policy_node: yaml.Node | None = None  # the `policy:` key as written; auditor.policy reads it
+    policy_node: yaml.Node | None = None  # the `policy:` key as written; auditor.policy.claims reads it
 
     def host(self, name: str) -> Host | None:
         return next((h for h in self.hosts if h.name == name), None)

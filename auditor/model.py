@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.check import STATUS_SEVERITY, Status
-from auditor.policy import AuditedPolicy
+from auditor.policy.claims import AuditedPolicy
 
 
 @dataclass(frozen=True)
@@ -128,8 +128,8 @@ def exit_code(report: RunReport) -> int:
     return EXIT_OK
 
 
-# Scheduled audits: waivers, baselines, regressions, alerts and trends (see auditor.waivers,
-# auditor.diff, auditor.notify, auditor.history). Every field defaults to "not used".
+# Scheduled audits: waivers, baselines, regressions, alerts and trends (see the auditor.tracking
+# package: waivers, diff, notify, history). Every field defaults to "not used".
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditor import registry  # noqa: E402
+from auditor.engine import registry  # noqa: E402
 
 
 def stored_card(rng: random.Random, i: int) -> str:

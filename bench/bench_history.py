@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from auditor import history  # noqa: E402
 from auditor.check import Status  # noqa: E402
 from auditor.model import CheckInfo, CheckResult, HostReport, RunReport  # noqa: E402
+from auditor.tracking import history  # noqa: E402
 
 CHECKS = {  # check id -> (trend keys, other values)
     "backups": (("newest_backup_age_hours",), {"jobs_found": 2, "daily_jobs": 1}),

@@ -20,8 +20,8 @@ interleaved, and the table shows the median of each number:
              exec per host, evidence and reports written.
   no-batch   the same with `--no-batch`: one exec channel per probe.
   floor      bench/floor.py: bare paramiko, same concurrency and TCP_NODELAY, running the
-             very batch script the auditor would send (auditor.batch.build over
-             auditor.runner.plan) on one exec channel per host, reading the output, and
+             very batch script the auditor would send (auditor.engine.batch.build over
+             auditor.engine.runner.plan) on one exec channel per host, reading the output, and
              nothing more. The auditor cannot beat it by more than noise.
 
 The numbers. wall s: start of the process to its exit, interpreter start-up included.
@@ -71,7 +71,8 @@ from typing import Any
 import paramiko
 import yaml
 
-from auditor import batch, inventory, registry, runner
+from auditor import inventory
+from auditor.engine import batch, registry, runner
 
 REPO = Path(__file__).resolve().parent.parent
 FLOOR_SCRIPT = Path(__file__).with_name("floor.py")

@@ -21,9 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditor import claim_verdicts, inventory, policy, registry  # noqa: E402
+from auditor import inventory  # noqa: E402
 from auditor.check import Status  # noqa: E402
+from auditor.engine import registry  # noqa: E402
 from auditor.model import CheckInfo, CheckResult, EvidenceRef, HostReport, RunReport  # noqa: E402
+from auditor.policy import claims
+from auditor.policy import verdicts as claim_verdicts
 from auditor.report import controls_csv, html, json_report  # noqa: E402
 
 STATUSES = (Status.PASS, Status.PASS, Status.PASS, Status.FAIL, Status.SKIP, Status.ERROR)
@@ -62,8 +65,8 @@ def main() -> None:
     (tmp / "inv.yaml").write_text("hosts:\n" + "".join(f"  h{i:03}: {{address: 10.0.{i // 250}.{i % 250}}}\n"
                                                        for i in range(args.hosts)))
     inv = inventory.load(tmp / "inv.yaml", checks)
-    loaded = policy.load(tmp / "policy.yaml", checks)
-    plan = policy.plan(loaded, inv, inv.hosts, checks)
+    loaded = claims.load(tmp / "policy.yaml", checks)
+    plan = claims.plan(loaded, inv, inv.hosts, checks)
     def results(n: int, host: inventory.Host) -> tuple[CheckResult, ...]:
         return tuple(
             CheckResult(c.id, c.title, STATUSES[(n + i) % len(STATUSES)], "summary", claims=c.claims,
@@ -81,8 +84,8 @@ def main() -> None:
     verdicts = claim_verdicts.judge(with_policy, plan.audited)
     matrix = claim_verdicts.controls_matrix(with_policy, verdicts)
     rows = [
-        ("load claims file (20 claims)", lambda: policy.load(tmp / "policy.yaml", checks)),
-        (f"plan ({args.hosts} hosts)", lambda: policy.plan(loaded, inv, inv.hosts, checks)),
+        ("load claims file (20 claims)", lambda: claims.load(tmp / "policy.yaml", checks)),
+        (f"plan ({args.hosts} hosts)", lambda: claims.plan(loaded, inv, inv.hosts, checks)),
         ("claim verdicts", lambda: claim_verdicts.judge(with_policy, plan.audited)),
         ("controls matrix", lambda: claim_verdicts.controls_matrix(with_policy, verdicts)),
         ("controls.csv", lambda: controls_csv.render(matrix)),

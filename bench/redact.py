@@ -4,7 +4,7 @@
 
 Builds about 4 MB of text shaped like what probes print (ls -l lines with inode numbers and
 byte sizes, log lines with epoch-ms timestamps, hex digests, UUIDs, key=value config) with
-no secret in it, and times auditor.redact.redact over it: the median of `--repeat` runs,
+no secret in it, and times auditor.evidence.redact.redact over it: the median of `--repeat` runs,
 and the part of that spent in the card-number rule. Also counts what the card rule masks
 in that text (false positives: it holds no card number).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from auditor import redact as redaction  # noqa: E402
+from auditor.evidence import redact as redaction  # noqa: E402
 
 
 def sample_text(lines: int, seed: int = 7) -> str:

@@ -8,8 +8,8 @@ import sys
 from typing import TextIO
 
 from auditor.check import Status
-from auditor.claim_verdicts import PolicyVerdicts, Verdict
 from auditor.model import HostReport, RunReport
+from auditor.policy.verdicts import PolicyVerdicts, Verdict
 
 _COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "33", Status.SKIP: "90",
             Status.MANUAL: "34", Status.WAIVED: "35"}

@@ -17,7 +17,7 @@ import io
 import re
 from collections.abc import Sequence
 
-from auditor.claim_verdicts import REPORT_HTML, ControlRow
+from auditor.policy.verdicts import REPORT_HTML, ControlRow
 
 BOM = "\ufeff"
 HEADER = ("control", "name", "result", "claims", "checks", "hosts_passed", "hosts_failed", "hosts_error",

@@ -9,9 +9,9 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from auditor import claim_verdicts
 from auditor.check import Status
 from auditor.model import RunReport
+from auditor.policy import verdicts as claim_verdicts
 from auditor.report import trend
 
 _env = jinja2.Environment(

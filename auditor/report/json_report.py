@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from auditor.claim_verdicts import ClaimVerdict, PolicyVerdicts, judge
 from auditor.model import CheckResult, HostReport, RunReport, Tracking, WaiverNote
+from auditor.policy.verdicts import ClaimVerdict, PolicyVerdicts, judge
 
 SCHEMA_VERSION = 1
 

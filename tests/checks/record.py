@@ -130,10 +130,10 @@ def inner(spec_path: str) -> None:
     # Never mount anything in the machine's own namespace.
     if os.readlink("/proc/self/ns/mnt") == spec["outer_namespace"]:
         raise SystemExit("record: not in a private mount namespace; refusing to mount")
-    from auditor import batch, registry, runner
+    from auditor.engine import batch, registry, runner
+    from auditor.engine.runner import SshOptions
+    from auditor.evidence.redact import redact
     from auditor.inventory import Host
-    from auditor.redact import redact
-    from auditor.runner import SshOptions
     from auditor.transports.local import LocalTransport
 
     loaded = registry.load()

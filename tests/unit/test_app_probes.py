@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from auditor.check import Outputs, ProbeOutput, Result
-from auditor.redact import redact
+from auditor.evidence.redact import redact
 
 pytestmark = pytest.mark.skipif(shutil.which("sqlite3") is None, reason="sqlite3 CLI missing")
 

@@ -2,7 +2,7 @@
 
 import subprocess
 
-from auditor import batch
+from auditor.engine import batch
 
 
 def run_batch(probes, cap=batch.DEFAULT_CAP):

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
-from auditor import registry
 from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, Result, Status
+from auditor.engine import registry
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "checks"
 CASE_KEYS = {"source", "params", "outputs", "expect", "xfail"}

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from auditor.check import Status
-from auditor.claim_verdicts import NOT_RUN, Verdict, judge, judge_claim
 from auditor.model import CheckInfo, CheckResult, EvidenceRef, HostReport, RunReport
-from auditor.policy import AuditedPolicy, Claim, Policy
+from auditor.policy.claims import AuditedPolicy, Claim, Policy
+from auditor.policy.verdicts import NOT_RUN, Verdict, judge, judge_claim
 
 HASHING = Claim(
     "salted-password-hashing",

@@ -14,15 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
-from auditor import policy, registry
 from auditor.check import Check
-from auditor.claims_extract import EU_STATES, Finding, draft, find, periods, sentences
+from auditor.engine import registry
+from auditor.policy import claims
+from auditor.policy.extract import EU_STATES, Finding, draft, find, periods, sentences
 
 TESTS = Path(__file__).resolve().parent.parent
 DOCUMENTS = TESTS / "data" / "policies"
 EXPECTED: dict[str, Any] = yaml.safe_load(
     (Path(__file__).parent / "claims_extract_expected.yaml").read_text(encoding="utf-8"))
-SHIPPED = Path(__file__).resolve().parents[2] / "auditor" / "policies"
+SHIPPED = Path(__file__).resolve().parents[2] / "auditor" / "policy" / "sets"
 SHIPPED_DOCUMENTS = {"apifonica": "001", "cloudpbx": "000", "voipstudio": "002", "vipower": "003",
                      "host-tracker": "004"}
 
@@ -120,7 +121,7 @@ def test_draft_loads_with_the_policy_loader(name: str, tmp_path: Path) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(draft(document(name), name), encoding="utf-8")
     # When the claims-file loader reads it against the check catalogue
-    loaded = policy.load(path, registered_checks())
+    loaded = claims.load(path, registered_checks())
     # Then it loads (no unknown parameter, wrong type or conflicting values), every claim intact
     drafted = yaml.safe_load(path.read_text(encoding="utf-8"))["claims"]
     assert [claim.id for claim in loaded.claims] == [claim["id"] for claim in drafted]
@@ -382,7 +383,7 @@ def test_shipped_set_quotes_its_document_verbatim(set_id: str) -> None:
 def test_shipped_sets_carry_the_parameters_of_their_promises(set_id: str, claim_id: str, check: str,
                                                              params: dict[str, Any]) -> None:
     # Given a shipped set  When loaded  Then the claim's check carries the parameter its sentence states
-    loaded = policy.load(SHIPPED / f"{set_id}.yaml", registered_checks())
+    loaded = claims.load(SHIPPED / f"{set_id}.yaml", registered_checks())
     [claim] = [c for c in loaded.claims if c.id == claim_id]
     assert claim.checks[check] == params
 
@@ -599,6 +600,6 @@ def test_a_draft_with_no_findings_says_so_and_shows_a_claim_to_copy(tmp_path: Pa
     edited = out.replace("claims: []\n", "\n".join(example) + "\n")
     path = tmp_path / "policy.yaml"
     path.write_text(edited, encoding="utf-8")
-    loaded = policy.load(path, registered_checks())
+    loaded = claims.load(path, registered_checks())
     assert [(c.id, dict(c.checks), bool(c.manual)) for c in loaded.claims] == [
         ("log-retention", {"log_retention": {"min_days": 60}}, False), ("breach-notification-72h", {}, True)]

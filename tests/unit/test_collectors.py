@@ -8,9 +8,10 @@ from dataclasses import replace
 
 import pytest
 
-from auditor import collectors, registry, runner
+from auditor import collectors
 from auditor.check import Check, Outputs, Param, Params, Status, result
 from auditor.collectors import CollectorContext
+from auditor.engine import registry, runner
 from auditor.inventory import Host
 from auditor.probes import network, shell
 

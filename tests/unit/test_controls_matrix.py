@@ -8,11 +8,12 @@ import re
 import sys
 from html.parser import HTMLParser
 
-from auditor import iso27001, registry
 from auditor.check import Status
-from auditor.claim_verdicts import controls_matrix, judge
+from auditor.engine import registry
 from auditor.model import CheckInfo, CheckResult, EvidenceRef, HostReport, RunReport
-from auditor.policy import AuditedPolicy, Claim, Policy
+from auditor.policy import iso27001
+from auditor.policy.claims import AuditedPolicy, Claim, Policy
+from auditor.policy.verdicts import controls_matrix, judge
 from auditor.report import controls_csv, html
 
 CHECKS = (

@@ -8,8 +8,8 @@ from typing import Any
 
 import jsonschema
 
-from auditor import diff
 from auditor.check import Status
+from auditor.tracking import diff
 from tests.conftest import REPO, run_cli
 from tests.unit.test_history import audit, fake_report, make_workspace
 
@@ -190,8 +190,8 @@ def test_an_interrupted_run_is_never_the_baseline(tmp_path):
     # Given a complete run where all pass, then an interrupted run where every result is an error
     from dataclasses import replace
 
-    from auditor.history import History
     from auditor.model import CheckResult, HostReport
+    from auditor.tracking.history import History
     work = make_workspace(tmp_path)
     _, first_dir = audit(work)
     not_checked = (CheckResult("age_file", "Age", Status.ERROR, "not checked"),)

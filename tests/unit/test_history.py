@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from auditor import history
 from auditor.check import Status
-from auditor.history import History, HistoryError
+from auditor.tracking import history
+from auditor.tracking.history import History, HistoryError
 from tests.conftest import REPO, run_cli, run_folder
 
 AGE_CHECK = '''
@@ -122,7 +122,7 @@ def test_history_command_lists_runs_and_prints_a_series(work):
 
 def test_csv_cells_never_start_a_formula():
     # Given hostile cell texts
-    from auditor.tracking import csv_cell
+    from auditor.tracking.run import csv_cell
     # Then each that a spreadsheet would run gets a leading quote; numbers and plain text do not
     assert [csv_cell(v) for v in ("=1+1", "+x", "-x", "@x", "\tx", "\rx", "fine", -3, 2.5)] == [
         "'=1+1", "'+x", "'-x", "'@x", "'\tx", "'\rx", "fine", -3, 2.5]
@@ -268,7 +268,7 @@ WRITER = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])
     from tests.unit.test_history import fake_report
-    from auditor.history import History
+    from auditor.tracking.history import History
     from pathlib import Path
     for n in range(int(sys.argv[4])):
         with History(Path(sys.argv[2])) as store:

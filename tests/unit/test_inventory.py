@@ -4,8 +4,10 @@ import textwrap
 
 import pytest
 
-from auditor import inventory, registry, waivers
+from auditor import inventory
 from auditor.check import Check, Param
+from auditor.engine import registry
+from auditor.tracking import waivers
 
 CHECKS = registry.load().checks
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from auditor import notify
 from auditor.check import Status
-from auditor.history import History
 from auditor.model import ClaimRegression, Regression
+from auditor.tracking import notify
+from auditor.tracking.history import History
 from tests.conftest import REPO, run_cli
 from tests.unit.test_history import audit, fake_report, make_workspace
 

@@ -19,6 +19,6 @@ def test_wheel_contains_engine_checks_templates_and_schema(tmp_path):
     expected |= {"auditor/report/templates/report.html.j2", "auditor/schema/report.schema.json"}
     expected |= {str(p.relative_to(REPO)) for p in (REPO / "auditor").rglob("*.j2")}
     # And the shipped claims sets, so that `auditor run --policy apifonica` works after pip install
-    expected |= {str(p.relative_to(REPO)) for p in (REPO / "auditor/policies").glob("*.yaml")}
-    assert "auditor/policies/apifonica.yaml" in expected
+    expected |= {str(p.relative_to(REPO)) for p in (REPO / "auditor/policy/sets").glob("*.yaml")}
+    assert "auditor/policy/sets/apifonica.yaml" in expected
     assert expected <= names, sorted(expected - names)

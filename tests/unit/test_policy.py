@@ -11,7 +11,9 @@ import textwrap
 import jsonschema
 import pytest
 
-from auditor import inventory, policy, registry
+from auditor import inventory
+from auditor.engine import registry
+from auditor.policy import claims
 from tests.conftest import REPO, run_cli, run_folder
 
 CHECKS = registry.load().checks
@@ -63,7 +65,7 @@ def write(tmp_path, text, name="policy.yaml"):
 
 
 def load(tmp_path, text):
-    return policy.load(write(tmp_path, text), CHECKS)
+    return claims.load(write(tmp_path, text), CHECKS)
 
 
 def test_a_good_file_loads_with_every_field(tmp_path):
@@ -170,16 +172,16 @@ def test_the_cli_reports_a_broken_claims_file_in_one_line_with_exit_2(tmp_path):
 
 def test_locate_finds_a_path_else_a_shipped_set_else_says_what_exists(tmp_path, monkeypatch):
     path = write(tmp_path, GOOD)
-    assert policy.locate(str(path)) == path
-    assert policy.locate("policy.yaml", base=tmp_path) == path
-    shipped = policy.shipped()
+    assert claims.locate(str(path)) == path
+    assert claims.locate("policy.yaml", base=tmp_path) == path
+    shipped = claims.shipped()
     assert set(shipped) >= {"apifonica", "cloudpbx", "voipstudio", "vipower", "host-tracker"}
-    assert policy.locate("vipower") == shipped["vipower"]
+    assert claims.locate("vipower") == shipped["vipower"]
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match=r"no shipped set named 'acme' \(shipped sets: apifonica"):
-        policy.locate("acme")
+        claims.locate("acme")
     with pytest.raises(ValueError, match="no claims file .*missing.yaml"):
-        policy.locate("./missing.yaml")
+        claims.locate("./missing.yaml")
 
 
 def test_the_inventory_names_a_policy_relative_to_itself(tmp_path):
@@ -188,7 +190,7 @@ def test_the_inventory_names_a_policy_relative_to_itself(tmp_path):
     write(tmp_path / "claims", GOOD)
     inv_path = write(tmp_path, INVENTORY + "policy: claims/policy.yaml\n", "inv.yaml")
     # When the inventory's policy is read
-    found = policy.from_inventory(inventory.load(inv_path, CHECKS), CHECKS)
+    found = claims.from_inventory(inventory.load(inv_path, CHECKS), CHECKS)
     # Then it is that file
     assert found is not None and found.id == "shop" and found.path == str(tmp_path / "claims/policy.yaml")
 
@@ -196,7 +198,7 @@ def test_the_inventory_names_a_policy_relative_to_itself(tmp_path):
 def test_an_unknown_policy_name_in_the_inventory_names_the_inventory_line(tmp_path):
     inv_path = write(tmp_path, INVENTORY + "policy: acme\n", "inv.yaml")
     with pytest.raises(inventory.InventoryError) as error:
-        policy.from_inventory(inventory.load(inv_path, CHECKS), CHECKS)
+        claims.from_inventory(inventory.load(inv_path, CHECKS), CHECKS)
     assert str(error.value).startswith(f"{inv_path}:7: policy: no claims file")
 
 
@@ -205,13 +207,13 @@ def test_an_inline_policy_keeps_the_inventory_lines(tmp_path):
     inline = ("policy:\n  policy: {id: inline, title: Inline}\n  claims:\n"
               "    - id: logs\n      quote: q\n      checks: {log_retention: {min_days: 60}}\n")
     good = write(tmp_path, INVENTORY + inline, "inv.yaml")
-    found = policy.from_inventory(inventory.load(good, CHECKS), CHECKS)
+    found = claims.from_inventory(inventory.load(good, CHECKS), CHECKS)
     assert found is not None and found.id == "inline" and found.claims[0].line == 10
     more = "    - id: more\n      quote: q\n      checks: {tls: {port: 1}}\n"
     bad = write(tmp_path, INVENTORY + inline + more, "bad.yaml")
     # Then the error names the inventory, the line and the key under policy.
     with pytest.raises(inventory.InventoryError) as error:
-        policy.from_inventory(inventory.load(bad, CHECKS), CHECKS)
+        claims.from_inventory(inventory.load(bad, CHECKS), CHECKS)
     assert str(error.value).startswith(f"{bad}:15: policy.claims[1].checks.tls.port: unknown parameter")
 
 
@@ -220,7 +222,7 @@ def test_a_plan_runs_each_hosts_claim_checks_with_the_claims_parameters(tmp_path
     inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
     loaded = load(tmp_path, GOOD)
     # When the run is planned for every host
-    plan = policy.plan(loaded, inv, inv.hosts, CHECKS)
+    plan = claims.plan(loaded, inv, inv.hosts, CHECKS)
     # Then web hosts run the hashing checks and log_retention, db1 only the hashing checks
     ids = {name: [c.id for c in checks] for name, checks in plan.checks_for.items()}
     assert ids == {"web1": ["app_password_hashing", "log_retention", "password_hashing"],
@@ -243,7 +245,7 @@ def test_a_plan_runs_each_hosts_claim_checks_with_the_claims_parameters(tmp_path
 
 def test_check_narrows_the_plan_and_an_unused_check_is_warned_about(tmp_path):
     inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
-    plan = policy.plan(load(tmp_path, GOOD), inv, inv.hosts, CHECKS, only=["log_retention", "tls"])
+    plan = claims.plan(load(tmp_path, GOOD), inv, inv.hosts, CHECKS, only=["log_retention", "tls"])
     assert {name: [c.id for c in checks] for name, checks in plan.checks_for.items()} == {
         "web1": ["log_retention"], "web2": ["log_retention"]}
     # And db1, left with no check, is not connected to (but claims still apply to it: not "unclaimed")
@@ -276,7 +278,7 @@ def test_a_claim_whose_check_runs_with_a_siblings_parameters_is_marked_per_host(
                                  "web2: {address: 10.0.0.2, vars: {data_retention: {max_age_days: 2555}}}")
     inv = inventory.load(write(tmp_path, inv_text, "inv.yaml"), CHECKS)
     # When the run is planned
-    plan = policy.plan(load(tmp_path, RETENTION), inv, inv.hosts, CHECKS)
+    plan = claims.plan(load(tmp_path, RETENTION), inv, inv.hosts, CHECKS)
     # Then on web hosts the {} claim's result is flagged, naming the claim that set the value and its own;
     # on db1 (the sibling does not apply) it is not, nor are the claims that set the value
     assert plan.audited.other_params == {
@@ -295,7 +297,7 @@ def test_hosts_no_claim_applies_to_are_not_audited_and_are_listed(tmp_path):
             "  - id: breach\n    quote: q\n    manual: the procedure\n")
     inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
     # When the run is planned
-    plan = policy.plan(load(tmp_path, text), inv, inv.hosts, CHECKS)
+    plan = claims.plan(load(tmp_path, text), inv, inv.hosts, CHECKS)
     # Then db1 is not connected to, is listed, and the run warns about it
     assert [h.name for h in plan.hosts] == ["web1", "web2"]
     assert plan.audited.unclaimed_hosts == ("db1",)
@@ -312,7 +314,7 @@ def test_claims_for_overlapping_groups_with_different_values_are_refused(tmp_pat
     inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
     # When the run is planned
     with pytest.raises(inventory.InventoryError) as error:
-        policy.plan(loaded, inv, inv.hosts[:1], CHECKS)
+        claims.plan(loaded, inv, inv.hosts[:1], CHECKS)
     # Then it is refused, naming both claims and the host
     assert str(error.value).startswith(
         f"{tmp_path / 'policy.yaml'}:25: claims[2].checks.log_retention.min_days: "
@@ -323,7 +325,7 @@ def test_claims_for_overlapping_groups_with_different_values_are_refused(tmp_pat
 def test_applies_to_must_name_hosts_or_groups_of_the_inventory(tmp_path):
     inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
     with pytest.raises(inventory.InventoryError) as error:
-        policy.plan(load(tmp_path, GOOD.replace("applies_to: [web]", "applies_to: [webs]")), inv, inv.hosts,
+        claims.plan(load(tmp_path, GOOD.replace("applies_to: [web]", "applies_to: [webs]")), inv, inv.hosts,
                     CHECKS)
     assert str(error.value).startswith(f"{tmp_path / 'policy.yaml'}:17: claims[1].applies_to: names no host "
                                        "or group of")
@@ -356,7 +358,7 @@ def test_claims_extract_drafts_a_file_that_loads(tmp_path):
     result = run_cli("claims", "extract", str(text), "-o", str(tmp_path / "draft.yaml"))
     # Then the draft is a claims file this auditor loads, with the promises and their parameters
     assert result.rc == 0, result.stderr
-    draft = policy.load(tmp_path / "draft.yaml", CHECKS)
+    draft = claims.load(tmp_path / "draft.yaml", CHECKS)
     assert {c.id: dict(c.checks) for c in draft.claims} == {
         "passwords-not-logged": {"passwords_not_logged": {}},
         "daily-backup": {"backups": {"max_age_hours": 26}}}
@@ -512,11 +514,11 @@ def test_bytes_yaml_cannot_read_name_the_line_and_the_remedy(tmp_path):
     nul = write(tmp_path, CLAIM + "    gloss: a\x00b\n", "nul.yaml")
     # When they are loaded, Then each error is one line naming the file, the line and what to do
     with pytest.raises(inventory.InventoryError) as error:
-        policy.load(latin1, CHECKS)
+        claims.load(latin1, CHECKS)
     assert str(error.value) == (f"{latin1}:3: byte 0xe9 is not UTF-8 text; save the file as UTF-8 "
                                 "(e.g. `iconv -f latin1 -t utf-8 old.yaml > new.yaml`)")
     with pytest.raises(inventory.InventoryError) as error:
-        policy.load(nul, CHECKS)
+        claims.load(nul, CHECKS)
     assert str(error.value) == (f"{nul}:5: holds the character '\\x00', which YAML does not allow; remove it "
                                 "(or write it as an escape in a quoted string)")
     # And the inventory reads the same way
@@ -534,12 +536,12 @@ def test_an_inline_policys_conflict_and_a_list_as_policy_name_the_inventory_key(
     path = write(tmp_path, INVENTORY + inline, "inv.yaml")
     # When it is read, Then the error carries the policy. prefix, the claim's index and the parameter's line
     with pytest.raises(inventory.InventoryError) as error:
-        policy.from_inventory(inventory.load(path, CHECKS), CHECKS)
+        claims.from_inventory(inventory.load(path, CHECKS), CHECKS)
     assert str(error.value).startswith(f"{path}:17: policy.claims[1].checks.log_retention.min_days: sets "
                                        f"log_retention.min_days = 90, but claim a ({path}:12) sets 60")
     # And `policy: [a]` says what the key takes, not just "expected a mapping"
     listed = write(tmp_path, INVENTORY + "policy: [apifonica]\n", "listed.yaml")
     with pytest.raises(inventory.InventoryError) as error:
-        policy.from_inventory(inventory.load(listed, CHECKS), CHECKS)
+        claims.from_inventory(inventory.load(listed, CHECKS), CHECKS)
     assert str(error.value) == (f"{listed}:7: policy: expected a shipped set's name or a claims file's path "
                                 "(policy: apifonica), or a mapping with policy: and claims:")

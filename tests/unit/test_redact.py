@@ -2,7 +2,7 @@
 
 import pytest
 
-from auditor.redact import MASK, redact
+from auditor.evidence.redact import MASK, redact
 
 SHA512_HASH = "$6$Qe8.m3Xy$" + "A" * 86  # the shape of a real sha512crypt hash
 
@@ -44,8 +44,8 @@ def test_ordinary_text_is_left_alone(text):
 def test_a_check_that_rebuilds_a_secret_cannot_publish_it(tmp_path):
     # Given a check whose probe prints a password in two harmless-looking halves,
     # and whose evaluate() glues them back together into its summary and values
-    from auditor import runner
     from auditor.check import Check, Status, result
+    from auditor.engine import runner
     from auditor.inventory import Host
     from auditor.probes import shell
 
@@ -95,7 +95,7 @@ def test_long_numbers_that_are_no_card_are_left_alone(text):
 
 def test_every_scheme_in_the_table_is_masked_at_each_of_its_lengths():
     # Given a Luhn-valid number for each scheme's lowest prefix at each length it issues
-    from auditor.redact import CARD_SCHEMES, card_scheme, luhn_valid
+    from auditor.evidence.redact import CARD_SCHEMES, card_scheme, luhn_valid
 
     for name, ranges, lengths in CARD_SCHEMES:
         for length in lengths:

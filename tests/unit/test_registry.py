@@ -2,7 +2,7 @@
 
 import textwrap
 
-from auditor import registry
+from auditor.engine import registry
 
 GOOD = '''
 """A user's own check: the motd exists."""

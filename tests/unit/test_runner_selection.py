@@ -2,8 +2,9 @@
 
 from pathlib import Path
 
-from auditor import inventory, registry, runner
+from auditor import inventory
 from auditor.check import Status
+from auditor.engine import registry, runner
 
 CHECKS = '''
 """Echoes a word on the host, then returns the status the module is named after."""

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor import schedule
 from auditor.parsers import schedules
+from auditor.tracking import schedule
 from tests.conftest import run_cli
 
 HARDENING = ("ProtectSystem=strict", "NoNewPrivileges=yes", "PrivateTmp=yes", "ProtectHome=read-only",

@@ -12,7 +12,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from auditor import inventory, registry, waivers
+from auditor import inventory
+from auditor.engine import registry
+from auditor.tracking import waivers
 from tests.conftest import REPO, run_cli
 from tests.unit.test_history import audit, make_workspace
 

@@ -38,10 +38,10 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 sys.path.insert(0, str(REPO))
 
-from auditor import batch, registry, runner  # noqa: E402
 from auditor.collectors import tls  # noqa: E402
+from auditor.engine import batch, registry, runner  # noqa: E402
+from auditor.engine.runner import SshOptions  # noqa: E402
 from auditor.inventory import Host  # noqa: E402
-from auditor.runner import SshOptions  # noqa: E402
 from tests.integration.tlsservers import SHOP, NginxSites, TestPki, catalogue, free_port  # noqa: E402
 
 Endpoints = Callable[[NginxSites, TestPki], list[Any]]

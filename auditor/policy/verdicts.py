@@ -25,10 +25,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from auditor import iso27001
 from auditor.check import Status
 from auditor.model import CheckResult, HostReport, RunReport, worst
-from auditor.policy import AuditedPolicy, Claim
+from auditor.policy import iso27001
+from auditor.policy.claims import AuditedPolicy, Claim
 
 NOT_RUN = "not_run"  # a host's state for a check that did not run there
 OTHER_PARAMS = "not_verified"  # ... that ran there with parameters another claim set

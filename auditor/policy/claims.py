@@ -26,9 +26,9 @@ from typing import Any
 
 import yaml
 
-from auditor import iso27001
 from auditor.check import Check
 from auditor.inventory import Host, Inventory, InventoryError, Loader, read_utf8
+from auditor.policy import iso27001
 
 FORMAT = 1
 ALL = "all"  # applies_to: every host
@@ -252,8 +252,8 @@ def load(path: Path, checks: Mapping[str, Check]) -> Policy:
 
 
 def shipped() -> dict[str, Path]:
-    """The claims sets that ship with auditor (auditor/policies/<id>.yaml), by id."""
-    folder = resources.files("auditor") / "policies"
+    """The claims sets that ship with auditor (auditor/policy/sets/<id>.yaml), by id."""
+    folder = resources.files("auditor.policy") / "sets"
     if not folder.is_dir():
         return {}
     entries = sorted(folder.iterdir(), key=lambda e: e.name)

@@ -374,7 +374,7 @@ class History:
         return rows[0]
 
     def snapshot(self, run: RunRow) -> dict[str, Any]:
-        """A recorded run in report.json's shape (hosts, results, values), for auditor.diff."""
+        """A recorded run in report.json's shape (hosts, results, values), for auditor.tracking.diff."""
         hosts: dict[str, dict[str, Any]] = {}
         for host, reachable, error_kind in self._read(
                 "SELECT host, reachable, error_kind FROM hosts WHERE run = ? ORDER BY host", (run.id,)):

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from auditor import signing
+from auditor.evidence import signing
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"

@@ -20,11 +20,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from auditor import batch, collectors
+from auditor import collectors
 from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, ProbeSite, Result, Status
+from auditor.engine import batch
+from auditor.evidence.redact import redact, redact_value
 from auditor.inventory import Host
 from auditor.model import NOT_CHECKED, CheckResult, EvidenceRef, HostReport
-from auditor.redact import redact, redact_value
 from auditor.transports import Transport, TransportError
 from auditor.transports.local import LocalTransport
 from auditor.transports.ssh import SshOptions, SshTarget, SshTransport

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from auditor.check import Status
-from auditor.history import History, HistoryError
+from auditor.evidence.pack import MANIFEST, sha256
 from auditor.model import ClaimRegression, Regression
-from auditor.pack import MANIFEST, sha256
+from auditor.tracking.history import History, HistoryError
 
 BAD = (Status.FAIL, Status.ERROR)
 PASS = "pass"  # the claim verdict that holds (claim_verdicts.Verdict.PASS)

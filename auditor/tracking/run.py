@@ -22,8 +22,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
-from auditor import diff, history, inventory, notify, pack, policy, registry, schedule, waivers
+from auditor import inventory
 from auditor.check import Check, Status
+from auditor.engine import registry
+from auditor.evidence import pack
 from auditor.model import (
     EXIT_FAIL,
     EXIT_HOST_ERROR,
@@ -36,7 +38,9 @@ from auditor.model import (
     TrendPoint,
     exit_code,
 )
+from auditor.policy import claims
 from auditor.report import json_report
+from auditor.tracking import diff, history, notify, schedule, waivers
 
 TREND_RUNS = 20  # runs drawn in each result's trend, this one included
 
@@ -310,7 +314,7 @@ def _warn(text: str) -> None:
 
 def prepare(args: argparse.Namespace, inv: inventory.Inventory, checks: Sequence[Check],
             registry_checks: Mapping[str, Check], started: dt.datetime,
-            plan: policy.Plan | None = None) -> RunTracking:
+            plan: claims.Plan | None = None) -> RunTracking:
     """Read everything a run's tracking needs; refuses bad input before any host is contacted."""
     scope = history.Scope.of(args.inventory, plan.audited.policy.id if plan else None, args.host or (),
                              args.group or (), args.check or ())
@@ -530,7 +534,7 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     policy_file = None
     if args.policy is not None:
         try:
-            policy_file = policy.locate(args.policy)
+            policy_file = claims.locate(args.policy)
         except ValueError as exc:
             raise TrackingUsageError(f"--policy {args.policy}: {exc}") from None
     # A claims file by its absolute path (the service has another working directory); a shipped set by name
@@ -573,9 +577,9 @@ def _check_scheduled_run(args: argparse.Namespace, policy_file: Path | None) -> 
     loaded = registry.load(args.checks_dir)
     inv = inventory.load(args.inventory, loaded.checks)
     if policy_file is not None:
-        policy.load(policy_file, loaded.checks)
+        claims.load(policy_file, loaded.checks)
     else:
-        policy.from_inventory(inv, loaded.checks)
+        claims.from_inventory(inv, loaded.checks)
     waiver_path = args.waivers or waivers.default_path(args.inventory)
     if args.waivers or waiver_path.exists():
         for text in waivers.load(waiver_path, loaded.checks, inv).warnings:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from auditor.check import Check, Outputs, ProbeOutput
-from auditor.pack import PackContents, PackError
-from auditor.runner import judge
+from auditor.engine.runner import judge
+from auditor.evidence.pack import PackContents, PackError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Scheduled audits over time: history, baselines and drift, waivers, alerts, systemd units."""
