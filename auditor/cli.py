@@ -25,7 +25,7 @@ from auditor import __version__, inventory
 from auditor.check import Check
 from auditor.engine import registry, runner
 from auditor.evidence import pack, rejudge, signing
-from auditor.model import EXIT_USAGE, CheckInfo, RunReport
+from auditor.model import ALL, EXIT_USAGE, CheckInfo, Policy, RunReport
 from auditor.policy import claims
 from auditor.policy import verdicts as claim_verdicts
 from auditor.report import catalogue, console, controls_csv, html, json_report, junit
@@ -334,7 +334,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _policy(args: argparse.Namespace, inv: inventory.Inventory,
-            loaded: registry.Registry) -> claims.Policy | None:
+            loaded: registry.Registry) -> Policy | None:
     """--policy NAME|PATH, else the inventory's policy: key, else none."""
     if args.policy is None:
         return claims.from_inventory(inv, loaded.checks)
@@ -501,7 +501,7 @@ def _show_claims(args: argparse.Namespace) -> int:
     print(f"{shown.id}: {shown.title}" + (f" ({shown.document})" if shown.document else ""))
     print(f"file: {shown.path}")
     for claim in shown.claims:
-        print(f"\n{claim.id}" + ("" if claim.applies_to == (claims.ALL,) else
+        print(f"\n{claim.id}" + ("" if claim.applies_to == (ALL,) else
                                  f"  (applies to {', '.join(claim.applies_to)})"))
         print(f"  quote: {claim.quote}")
         if claim.gloss:

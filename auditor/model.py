@@ -5,10 +5,71 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.check import STATUS_SEVERITY, Status
-from auditor.policy.claims import AuditedPolicy
+
+if TYPE_CHECKING:
+    from auditor.inventory import Host
+
+# --- The audited policy: claims files as a run records them (loaded by auditor.policy.claims) ---
+
+ALL = "all"  # a claim's applies_to: every host
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    quote: str  # verbatim, in the policy's language
+    gloss: str = ""  # the meaning in English
+    source: str = ""  # where in the document
+    checks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # check id -> parameters
+    applies_to: tuple[str, ...] = (ALL,)  # host and group names
+    controls: tuple[str, ...] = ()  # extra Annex A controls, as "ISO27001:2022 A.8.5"
+    manual: str = ""  # evidence to ask for that no server can show
+    line: int | None = None
+    key: str = ""  # where it stands in its file: "claims[3]" ("policy.claims[3]" inline)
+    param_lines: Mapping[str, int] = field(default_factory=dict)  # "check.param" -> its line
+
+    def applies(self, host: Host) -> bool:
+        names = set(self.applies_to)
+        return ALL in names or host.name in names or any(g in names for g in host.groups)
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    title: str
+    document: str
+    language: str
+    claims: tuple[Claim, ...]
+    path: str  # the claims file (for an inline policy: the inventory)
+    sha256: str  # of the claims file's bytes (inline: of the policy: section)
+    warnings: tuple[str, ...] = ()
+
+    def where(self, claim: Claim) -> str:
+        return f"{self.path}:{claim.line}" if claim.line else self.path
+
+    def record(self) -> dict[str, str]:
+        """What the signed manifest says about the audited policy."""
+        return {"id": self.id, "title": self.title, "path": self.path, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class AuditedPolicy:
+    """A policy as one run audited it: the hosts each claim applied to, the checks selected."""
+
+    policy: Policy
+    claim_hosts: Mapping[str, tuple[str, ...]]  # claim id -> names of the audited hosts it applies to
+    checks_selected: tuple[str, ...]  # check ids the run could use (after --check)
+    # (claim id, host, check id) -> why that result does not answer the claim: the check ran there
+    # with parameters another claim set, not the ones this claim alone gives
+    other_params: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
+    unclaimed_hosts: tuple[str, ...] = ()  # selected hosts no claim with checks applies to: not connected to
+    warnings: tuple[str, ...] = ()  # what the run warned about the policy (overridden inventory values...)
+
+
+# --- A run's results ---
 
 
 @dataclass(frozen=True)

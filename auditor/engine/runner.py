@@ -8,9 +8,6 @@ Transport errors are caught here and nowhere else: they make the host `unreachab
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
-import json
 import queue
 import re
 import threading
@@ -23,23 +20,13 @@ from pathlib import Path
 from auditor import collectors
 from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, ProbeSite, Result, Status
 from auditor.engine import batch
-from auditor.evidence.redact import redact, redact_value
+from auditor.engine.plan import FACTS_KEY, Planned, parse_facts, plan
+from auditor.evidence.store import ProbeRun, redact_outputs, redact_results, store_evidence
 from auditor.inventory import Host
 from auditor.model import NOT_CHECKED, CheckResult, EvidenceRef, HostReport
 from auditor.transports import Transport, TransportError
 from auditor.transports.local import LocalTransport
 from auditor.transports.ssh import SshOptions, SshTarget, SshTransport
-
-FACTS_KEY = "_host.facts"
-FACTS_SCRIPT = r"""
-printf 'hostname=%s\n' "$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
-printf 'os=%s\n' "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-printf 'kernel=%s\n' "$(uname -sr)"
-printf 'arch=%s\n' "$(uname -m)"
-printf 'user=%s\n' "$(id -un)"
-printf 'uid=%s\n' "$(id -u)"
-printf 'clock_utc=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-"""
 
 
 @dataclass(frozen=True)
@@ -62,29 +49,6 @@ def make_transport(host: Host, options: SshOptions) -> Transport:
         connect_timeout=host.connect_timeout,
     )
     return SshTransport(target, options)
-
-
-Planned = batch.PlannedProbe | collectors.PlannedCollector
-
-
-def plan(host: Host, checks: Sequence[Check]) -> tuple[list[Planned], dict[str, str]]:
-    """The host's probes with parameters filled in; checks whose probes cannot render."""
-    probes: list[Planned] = [batch.PlannedProbe(FACTS_KEY, FACTS_SCRIPT, root=False, ok_rc=(0,))]
-    broken: dict[str, str] = {}
-    for check in checks:
-        params = host.params_for(check)
-        context = collectors.CollectorContext(host.name, host.address, params, host.command_timeout)
-        try:
-            rendered: list[Planned] = [
-                collectors.plan(f"{check.id}.{p.name}", p, context) if p.site is ProbeSite.AUDITOR
-                else batch.PlannedProbe(f"{check.id}.{p.name}", p.render(params), p.root, p.ok_rc)
-                for p in check.probes
-            ]
-        except Exception as exc:
-            broken[check.id] = f"cannot build probes from parameters: {type(exc).__name__}: {exc}"
-            continue
-        probes += rendered
-    return probes, broken
 
 
 def collect(
@@ -145,85 +109,9 @@ def collect_on_host(
     return outputs
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def safe_name(name: str) -> str:
-    """A host or probe name made safe as one path component."""
-    cleaned = _UNSAFE.sub("_", name).strip(".") or "_"
-    if cleaned != name:
-        cleaned += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
-    return cleaned
-
-
-def redact_outputs(outputs: dict[str, ProbeOutput]) -> tuple[dict[str, ProbeOutput], int]:
-    cleaned: dict[str, ProbeOutput] = {}
-    total = 0
-    for key, out in outputs.items():
-        stdout, n_out = redact(out.stdout)
-        stderr, n_err = redact(out.stderr)
-        total += n_out + n_err
-        cleaned[key] = dataclasses.replace(out, stdout=stdout, stderr=stderr)
-    return cleaned, total
-
-
-@functools.lru_cache(maxsize=1024)
-def _redacted_script(script: str) -> str:
-    # The same probe text goes to every host: mask it once per run, not once per host.
-    return redact(script)[0]
-
-
-def store_evidence(
-    run_dir: Path, host: Host, probes: Sequence[Planned], outputs: dict[str, ProbeOutput]
-) -> dict[str, EvidenceRef]:
-    """One JSON file per probe: what ran, and what came back (already redacted)."""
-    host_dir = Path("evidence") / safe_name(host.name)
-    (run_dir / host_dir).mkdir(parents=True, exist_ok=True)
-    refs: dict[str, EvidenceRef] = {}
-    for probe in probes:
-        out = outputs.get(probe.key)
-        if out is None:
-            continue
-        record = {
-            "host": host.name,
-            "probe": probe.key,
-            "root": probe.root,
-            "site": "auditor" if isinstance(probe, collectors.PlannedCollector) else "host",
-            "command": _redacted_script(probe.script),
-            "rc": out.rc,
-            "ok_rc": list(out.ok_rc),
-            "duration_ms": out.duration_ms,
-            "truncated": out.truncated,
-            "stdout": out.stdout,
-            "stderr": out.stderr,
-        }
-        data = (json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
-        relative = host_dir / f"{safe_name(probe.key)}.json"
-        (run_dir / relative).write_bytes(data)
-        digest = hashlib.sha256(data).hexdigest()
-        refs[probe.key] = EvidenceRef(probe.key, relative.as_posix(), digest, len(data))
-    return refs
-
-
-def redact_results(results: Sequence[CheckResult]) -> tuple[list[CheckResult], int]:
-    """The safety net over what reports print: summaries, details and values, masked.
-
-    Checks judge outputs that were redacted already, so this should find nothing; it is
-    here so that a check which rebuilds a secret from its parts still cannot publish it.
-    """
-    cleaned, total = [], 0
-    for r in results:
-        (summary, details, values), count = redact_value((r.summary, r.details, dict(r.values)))
-        cleaned.append(dataclasses.replace(r, summary=summary, details=details, values=values))
-        total += count
-    return cleaned, total
-
-
-def parse_facts(out: ProbeOutput | None) -> dict[str, str]:
-    if out is None or not out.ok:
-        return {}
-    pairs = (line.partition("=") for line in out.stdout.splitlines())
-    return {k: v for k, sep, v in pairs if sep}
+def _probe_run(planned: Planned) -> ProbeRun:
+    site = ProbeSite.AUDITOR if isinstance(planned, collectors.PlannedCollector) else ProbeSite.HOST
+    return ProbeRun(planned.key, planned.script, planned.root, site.value)
 
 
 def judge(check: Check, outputs: Outputs, params: dict[str, object]) -> Result:
@@ -335,7 +223,7 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
         if live is not None:
             live.discard(transport)
     outputs, redactions = redact_outputs(raw)
-    refs = store_evidence(run_dir, host, probes, outputs)
+    refs = store_evidence(run_dir, host.name, (_probe_run(p) for p in probes), outputs)
     facts = parse_facts(outputs.get(FACTS_KEY))
     results, masked_in_results = redact_results(evaluate_host(host, checks, outputs, refs, broken, facts))
     results, sudo_error = sudo_refused(host, checks, outputs, results, facts)

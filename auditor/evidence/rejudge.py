@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from auditor.check import Check, Outputs, ProbeOutput
+from auditor.check import Check, Outputs
 from auditor.engine.runner import judge
 from auditor.evidence.pack import PackContents, PackError
+from auditor.evidence.store import output_of, read_records
 
 
 @dataclass(frozen=True)
@@ -31,38 +31,12 @@ class Rejudged:
         return self.today != self.recorded
 
 
-def _evidence(contents: PackContents) -> dict[tuple[str, str], dict[str, Any]]:
-    """(host, probe key) -> the stored probe record."""
-    records: dict[tuple[str, str], dict[str, Any]] = {}
-    for path, data in contents.files.items():
-        if not (path.startswith("evidence/") and path.endswith(".json")):
-            continue
-        try:
-            record = json.loads(data)
-            records[record["host"], record["probe"]] = record
-        except (ValueError, KeyError, TypeError):
-            continue  # verification names altered files; a garbled one is simply not evidence
-    return records
-
-
-def _output(name: str, record: Mapping[str, Any]) -> ProbeOutput:
-    return ProbeOutput(
-        name=name,
-        stdout=record.get("stdout", ""),
-        stderr=record.get("stderr", ""),
-        rc=record.get("rc"),
-        duration_ms=record.get("duration_ms"),
-        truncated=bool(record.get("truncated", False)),
-        ok_rc=tuple(record.get("ok_rc", (0,))),
-    )
-
-
 def rejudge(contents: PackContents, checks: Mapping[str, Check]) -> list[Rejudged]:
     data = contents.files.get("report.json")
     if data is None:
         raise PackError("the pack has no report.json")
     report = json.loads(data)
-    records = _evidence(contents)
+    records = read_records(contents.files)
     verdicts = []
     for host in report["hosts"]:
         collected = host["reachable"] and not host.get("error")
@@ -76,7 +50,7 @@ def rejudge(contents: PackContents, checks: Mapping[str, Check]) -> list[Rejudge
                 today, summary = None, "this check is not available in this auditor"
             else:
                 outputs = Outputs({
-                    probe.name: _output(probe.name, records[host["name"], f"{check.id}.{probe.name}"])
+                    probe.name: output_of(probe.name, records[host["name"], f"{check.id}.{probe.name}"])
                     for probe in check.probes if (host["name"], f"{check.id}.{probe.name}") in records
                 })
                 outcome = judge(check, outputs, dict(recorded["params"]))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,52 +28,14 @@ import yaml
 
 from auditor.check import Check
 from auditor.inventory import Host, Inventory, InventoryError, Loader, read_utf8
+from auditor.model import ALL, AuditedPolicy, Claim, Policy
 from auditor.policy import iso27001
 
 FORMAT = 1
-ALL = "all"  # applies_to: every host
 KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")  # BCP 47, as HTML's lang= takes it
 _CLAIM_KEYS = ("id", "quote", "gloss", "source", "checks", "applies_to", "controls", "manual")
 _POLICY_KEYS = ("id", "title", "document", "language")
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: str
-    quote: str  # verbatim, in the policy's language
-    gloss: str = ""  # the meaning in English
-    source: str = ""  # where in the document
-    checks: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # check id -> parameters
-    applies_to: tuple[str, ...] = (ALL,)  # host and group names
-    controls: tuple[str, ...] = ()  # extra Annex A controls, as "ISO27001:2022 A.8.5"
-    manual: str = ""  # evidence to ask for that no server can show
-    line: int | None = None
-    key: str = ""  # where it stands in its file: "claims[3]" ("policy.claims[3]" inline)
-    param_lines: Mapping[str, int] = field(default_factory=dict)  # "check.param" -> its line
-
-    def applies(self, host: Host) -> bool:
-        names = set(self.applies_to)
-        return ALL in names or host.name in names or any(g in names for g in host.groups)
-
-
-@dataclass(frozen=True)
-class Policy:
-    id: str
-    title: str
-    document: str
-    language: str
-    claims: tuple[Claim, ...]
-    path: str  # the claims file (for an inline policy: the inventory)
-    sha256: str  # of the claims file's bytes (inline: of the policy: section)
-    warnings: tuple[str, ...] = ()
-
-    def where(self, claim: Claim) -> str:
-        return f"{self.path}:{claim.line}" if claim.line else self.path
-
-    def record(self) -> dict[str, str]:
-        """What the signed manifest says about the audited policy."""
-        return {"id": self.id, "title": self.title, "path": self.path, "sha256": self.sha256}
 
 
 # --------------------------------------------------------------------------
@@ -301,20 +263,6 @@ def from_inventory(inv: Inventory, checks: Mapping[str, Check]) -> Policy | None
 # --------------------------------------------------------------------------
 # Planning a run: which checks each host runs, with which parameters
 # --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AuditedPolicy:
-    """A policy as one run audited it: the hosts each claim applied to, the checks selected."""
-
-    policy: Policy
-    claim_hosts: Mapping[str, tuple[str, ...]]  # claim id -> names of the audited hosts it applies to
-    checks_selected: tuple[str, ...]  # check ids the run could use (after --check)
-    # (claim id, host, check id) -> why that result does not answer the claim: the check ran there
-    # with parameters another claim set, not the ones this claim alone gives
-    other_params: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
-    unclaimed_hosts: tuple[str, ...] = ()  # selected hosts no claim with checks applies to: not connected to
-    warnings: tuple[str, ...] = ()  # what the run warned about the policy (overridden inventory values...)
 
 
 @dataclass(frozen=True)

@@ -26,9 +26,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from auditor.check import Status
-from auditor.model import CheckResult, HostReport, RunReport, worst
+from auditor.model import AuditedPolicy, CheckResult, Claim, HostReport, RunReport, worst
 from auditor.policy import iso27001
-from auditor.policy.claims import AuditedPolicy, Claim
 
 NOT_RUN = "not_run"  # a host's state for a check that did not run there
 OTHER_PARAMS = "not_verified"  # ... that ran there with parameters another claim set

@@ -9,8 +9,8 @@
         [--param min_days=90] [--run-as nobody] [--oracle "logrotate -d /etc/logrotate.conf"] \\
         [--xfail "reason"]
 
-The check's probes run through the real engine (runner.plan, runner.collect in batched mode
-over the local transport, runner.redact_outputs) inside a private mount namespace
+The check's probes run through the real engine (plan.plan, runner.collect in batched mode
+over the local transport, store.redact_outputs) inside a private mount namespace
 (`unshare --mount --propagation private`), where each planted file or directory is
 bind-mounted, read-only, over the real path. A planted path that does not exist on this
 machine, and a planted symbolic link, get an overlay on the nearest existing parent
@@ -130,11 +130,12 @@ def inner(spec_path: str) -> None:
     # Never mount anything in the machine's own namespace.
     if os.readlink("/proc/self/ns/mnt") == spec["outer_namespace"]:
         raise SystemExit("record: not in a private mount namespace; refusing to mount")
-    from auditor.engine import batch, registry, runner
-    from auditor.engine.runner import SshOptions
+    from auditor.engine import batch, plan, registry, runner
+    from auditor.evidence import store
     from auditor.evidence.redact import redact
     from auditor.inventory import Host
     from auditor.transports.local import LocalTransport
+    from auditor.transports.ssh import SshOptions
 
     loaded = registry.load()
     check = loaded.checks[spec["check_id"]]
@@ -148,17 +149,17 @@ def inner(spec_path: str) -> None:
         oracle = redact(batch.decode(said.stdout + said.stderr))[0]
     if spec["run_as"]:
         _drop_privileges(spec["run_as"])
-    probes, broken = runner.plan(host, [check])
+    probes, broken = plan.plan(host, [check])
     if broken:
         raise SystemExit(f"record: {broken[check.id]}")
     with runner.make_transport(host, SshOptions()) as transport:
         assert isinstance(transport, LocalTransport)
         raw = runner.collect(transport, probes, sudo=host.become == "sudo",
                              timeout=TIMEOUT_S, batched=True, cap=batch.DEFAULT_CAP)
-    outputs, redactions = runner.redact_outputs(raw)
+    outputs, redactions = store.redact_outputs(raw)
     prefix = check.id + "."
     json.dump({
-        "facts": runner.parse_facts(outputs.get(runner.FACTS_KEY)),
+        "facts": plan.parse_facts(outputs.get(plan.FACTS_KEY)),
         "redactions": redactions,
         "oracle": oracle,
         "outputs": {

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from auditor.check import Status
-from auditor.model import CheckInfo, CheckResult, EvidenceRef, HostReport, RunReport
-from auditor.policy.claims import AuditedPolicy, Claim, Policy
+from auditor.model import (
+    AuditedPolicy,
+    CheckInfo,
+    CheckResult,
+    Claim,
+    EvidenceRef,
+    HostReport,
+    Policy,
+    RunReport,
+)
 from auditor.policy.verdicts import NOT_RUN, Verdict, judge, judge_claim
 
 HASHING = Claim(

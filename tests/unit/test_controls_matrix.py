@@ -10,9 +10,17 @@ from html.parser import HTMLParser
 
 from auditor.check import Status
 from auditor.engine import registry
-from auditor.model import CheckInfo, CheckResult, EvidenceRef, HostReport, RunReport
+from auditor.model import (
+    AuditedPolicy,
+    CheckInfo,
+    CheckResult,
+    Claim,
+    EvidenceRef,
+    HostReport,
+    Policy,
+    RunReport,
+)
 from auditor.policy import iso27001
-from auditor.policy.claims import AuditedPolicy, Claim, Policy
 from auditor.policy.verdicts import controls_matrix, judge
 from auditor.report import controls_csv, html
 

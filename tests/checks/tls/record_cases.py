@@ -6,7 +6,7 @@
 Starts one Debian nginx (tests/integration/tlsservers.py) on 127.0.0.1 with a site per
 planted configuration — certificates made here with `cryptography` (and `openssl x509`
 for the SHA-1 one) under a throw-away test CA — and runs the tls check's probe through
-the engine (runner.plan, runner.collect over the local transport, runner.redact_outputs)
+the engine (plan.plan, runner.collect over the local transport, store.redact_outputs)
 with the case's endpoints. The collector's JSON becomes the case's recorded output. The
 expectations below are written from what each site was planted with; a case is written
 only when the check's verdict matches them (tests/unit/test_check_cases.py judges it).
@@ -39,9 +39,10 @@ REPO = HERE.parents[2]
 sys.path.insert(0, str(REPO))
 
 from auditor.collectors import tls  # noqa: E402
-from auditor.engine import batch, registry, runner  # noqa: E402
-from auditor.engine.runner import SshOptions  # noqa: E402
+from auditor.engine import batch, plan, registry, runner  # noqa: E402
+from auditor.evidence import store  # noqa: E402
 from auditor.inventory import Host  # noqa: E402
+from auditor.transports.ssh import SshOptions  # noqa: E402
 from tests.integration.tlsservers import SHOP, NginxSites, TestPki, catalogue, free_port  # noqa: E402
 
 Endpoints = Callable[[NginxSites, TestPki], list[Any]]
@@ -232,16 +233,16 @@ def collect(endpoints: list[Any]) -> tuple[dict[str, Any], dict[str, Any], int]:
     check = registry.load().checks["tls"]
     host = Host(name="recorder", address="127.0.0.1", transport="local",
                 vars={"tls": {"endpoints": endpoints}})
-    probes, broken = runner.plan(host, [check])
+    probes, broken = plan.plan(host, [check])
     if broken:
         raise SystemExit(f"record_cases: {broken['tls']}")
     with runner.make_transport(host, SshOptions()) as transport:
         raw = runner.collect(transport, probes, sudo=False, timeout=120.0, batched=True,
                              cap=batch.DEFAULT_CAP)
-    outputs, redactions = runner.redact_outputs(raw)
+    outputs, redactions = store.redact_outputs(raw)
     out = outputs["tls.handshakes"]
     recorded = {"stdout": out.stdout, "stderr": out.stderr, "rc": out.rc}
-    return recorded, runner.parse_facts(outputs.get(runner.FACTS_KEY)), redactions
+    return recorded, plan.parse_facts(outputs.get(plan.FACTS_KEY)), redactions
 
 
 def nginx_version() -> str:
@@ -256,7 +257,7 @@ def describe(spec: Case, facts: dict[str, str], redactions: int) -> str:
     return (f"{nginx_version()} on 127.0.0.1 (started from a temporary directory by "
             f"tests/integration/tlsservers.py), planted with: {spec.planted}. Recorded {when} by "
             f"tests/checks/tls/record_cases.py on {machine}: the tls check's collector run through the "
-            f"engine (runner.plan/collect, local transport, redaction: {redactions} value(s) redacted); "
+            f"engine (plan, collect, local transport, redaction: {redactions} value(s) redacted); "
             "ports and temporary paths differ on every recording")
 
 

@@ -1,0 +1,140 @@
+"""The evidence file format, both halves: one JSON file per probe and host, written after
+redaction, and read back by offline re-judging.
+
+A record says what ran (the probe key, whether as root, on the host or from the auditor,
+the command with secrets masked) and what came back (rc, the exit codes that mean "worked",
+duration, whether a cap cut it, stdout, stderr). It is written deterministically (sorted
+keys), so the same outputs give the same bytes and the same SHA-256 in the manifest.
+
+This module takes plain records, not the engine's planned probes, so the evidence wing
+imports nothing from the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditor.check import ProbeOutput
+from auditor.evidence.redact import redact, redact_value
+from auditor.model import CheckResult, EvidenceRef
+
+EVIDENCE_DIR = "evidence"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+@dataclass(frozen=True)
+class ProbeRun:
+    """What ran for one probe: the key ("<check>.<probe>"), its script, as root, and where."""
+
+    key: str
+    command: str
+    root: bool
+    site: str  # "host" or "auditor"
+
+
+def safe_name(name: str) -> str:
+    """A host or probe name made safe as one path component."""
+    cleaned = _UNSAFE.sub("_", name).strip(".") or "_"
+    if cleaned != name:
+        cleaned += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return cleaned
+
+
+def redact_outputs(outputs: Mapping[str, ProbeOutput]) -> tuple[dict[str, ProbeOutput], int]:
+    """The local redaction pass over every probe's stdout and stderr; returns the count masked."""
+    cleaned: dict[str, ProbeOutput] = {}
+    total = 0
+    for key, out in outputs.items():
+        stdout, n_out = redact(out.stdout)
+        stderr, n_err = redact(out.stderr)
+        total += n_out + n_err
+        cleaned[key] = dataclasses.replace(out, stdout=stdout, stderr=stderr)
+    return cleaned, total
+
+
+def redact_results(results: Sequence[CheckResult]) -> tuple[list[CheckResult], int]:
+    """The safety net over what reports print: summaries, details and values, masked.
+
+    Checks judge outputs that were redacted already, so this should find nothing; it is
+    here so that a check which rebuilds a secret from its parts still cannot publish it.
+    """
+    cleaned, total = [], 0
+    for r in results:
+        (summary, details, values), count = redact_value((r.summary, r.details, dict(r.values)))
+        cleaned.append(dataclasses.replace(r, summary=summary, details=details, values=values))
+        total += count
+    return cleaned, total
+
+
+@functools.lru_cache(maxsize=1024)
+def _redacted_script(script: str) -> str:
+    # The same probe text goes to every host: mask it once per run, not once per host.
+    return redact(script)[0]
+
+
+def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
+                   outputs: Mapping[str, ProbeOutput]) -> dict[str, EvidenceRef]:
+    """One JSON file per probe that produced output: what ran, and what came back (already
+    redacted). Returns the references the results cite, by probe key."""
+    host_dir = Path(EVIDENCE_DIR) / safe_name(host_name)
+    (run_dir / host_dir).mkdir(parents=True, exist_ok=True)
+    refs: dict[str, EvidenceRef] = {}
+    for probe in probes:
+        out = outputs.get(probe.key)
+        if out is None:
+            continue
+        record = {
+            "host": host_name,
+            "probe": probe.key,
+            "root": probe.root,
+            "site": probe.site,
+            "command": _redacted_script(probe.command),
+            "rc": out.rc,
+            "ok_rc": list(out.ok_rc),
+            "duration_ms": out.duration_ms,
+            "truncated": out.truncated,
+            "stdout": out.stdout,
+            "stderr": out.stderr,
+        }
+        data = (json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        relative = host_dir / f"{safe_name(probe.key)}.json"
+        (run_dir / relative).write_bytes(data)
+        digest = hashlib.sha256(data).hexdigest()
+        refs[probe.key] = EvidenceRef(probe.key, relative.as_posix(), digest, len(data))
+    return refs
+
+
+def read_records(files: Mapping[str, bytes]) -> dict[tuple[str, str], dict[str, Any]]:
+    """(host, probe key) -> the stored record, from a pack's files by relative path."""
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    for path, data in files.items():
+        if not (path.startswith(EVIDENCE_DIR + "/") and path.endswith(".json")):
+            continue
+        try:
+            record = json.loads(data)
+            records[record["host"], record["probe"]] = record
+        except (ValueError, KeyError, TypeError):
+            continue  # verification names altered files; a garbled one is simply not evidence
+    return records
+
+
+def output_of(name: str, record: Mapping[str, Any]) -> ProbeOutput:
+    """A stored record as the probe output a check judges, under the check's own probe name."""
+    return ProbeOutput(
+        name=name,
+        stdout=record.get("stdout", ""),
+        stderr=record.get("stderr", ""),
+        rc=record.get("rc"),
+        duration_ms=record.get("duration_ms"),
+        truncated=bool(record.get("truncated", False)),
+        ok_rc=tuple(record.get("ok_rc", (0,))),
+    )
