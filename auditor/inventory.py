@@ -20,13 +20,14 @@ from typing import Any
 import yaml
 
 from auditor.check import Check, Param
+from auditor.errors import InputError
 
 TRANSPORTS = ("ssh", "local")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # names reach terminals, CSV cells, file names
 BECOME_METHODS = ("sudo",)
 
 
-class InventoryError(Exception):
+class InventoryError(InputError):
     """A mistake in the inventory, phrased for the person who made it."""
 
     def __init__(self, path: Path | str, line: int | None, key: str, message: str) -> None:

@@ -170,25 +170,6 @@ def worst(statuses: Any) -> Status:
     return next((s for s in STATUS_SEVERITY if s in present), Status.SKIP)
 
 
-# Exit codes, documented in the README.
-EXIT_OK = 0  # every result pass, skip or manual
-EXIT_FAIL = 1  # at least one fail
-EXIT_USAGE = 2  # usage or inventory error
-EXIT_HOST_ERROR = 3  # a host unreachable or a result error, and no fail
-EXIT_INTERRUPTED = 130  # Ctrl-C; a partial report marked incomplete was written
-
-
-def exit_code(report: RunReport) -> int:
-    if not report.complete:
-        return EXIT_INTERRUPTED
-    statuses = {r.status for h in report.hosts for r in h.results}
-    if Status.FAIL in statuses:
-        return EXIT_FAIL
-    if Status.ERROR in statuses or any(not h.reachable or h.error for h in report.hosts):
-        return EXIT_HOST_ERROR
-    return EXIT_OK
-
-
 # Scheduled audits: waivers, baselines, regressions, alerts and trends (see the auditor.tracking
 # package: waivers, diff, notify, history). Every field defaults to "not used".
 

@@ -21,12 +21,17 @@ import json
 import tarfile
 import time
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.evidence import signing
+
+if TYPE_CHECKING:
+    from auditor.check import Check
+    from auditor.inventory import Host
+    from auditor.model import RunReport
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -146,6 +151,27 @@ def folder_files(run_dir: Path) -> Iterator[tuple[str, bytes]]:
 def artifacts(run_dir: Path) -> list[dict[str, Any]]:
     return [{"path": name, "sha256": sha256(data), "size": len(data)}
             for name, data in folder_files(run_dir) if name not in PACK_FILES]
+
+
+def manifest_run(report: RunReport, hosts: Sequence[Host], checks: Sequence[Check]) -> dict[str, object]:
+    """The run metadata the manifest signs: who, when, what, with which parameters, where."""
+    ran = {h.name: {r.check_id for r in h.results} for h in report.hosts}  # a policy narrows checks per host
+    run: dict[str, object] = {
+        "id": report.run_id,
+        "started": report.started,
+        "finished": report.finished,
+        "complete": report.complete,
+        "operator": report.operator,
+        "tool": {"name": "auditor", "version": report.tool_version},
+        "inventory": {"path": report.inventory_path, "sha256": report.inventory_sha256},
+        "checks": [{"id": c.id, "title": c.title} for c in checks],
+        "hosts": [{"name": h.name, "address": h.address, "transport": h.transport,
+                   "params": {c.id: h.params_for(c) for c in checks if c.id in ran.get(h.name, ())}}
+                  for h in hosts],
+    }
+    if report.policy is not None:  # the signed pack says which policy was audited
+        run["policy"] = report.policy.policy.record()
+    return run
 
 
 def write_manifest(run_dir: Path, run: Mapping[str, Any], signer: signing.Signer | None) -> dict[str, Any]:

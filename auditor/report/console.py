@@ -30,6 +30,8 @@ class Progress:
         if self.enabled and total > 1:
             self.stream.write(f"\r\033[K[{done}/{total}] {host.name}: {host.status.value}")
             self.stream.flush()
+        if done == total:  # the line goes before the run's warnings and reports are printed
+            self.finish()
 
     def finish(self) -> None:
         if self.enabled:

@@ -122,7 +122,7 @@ def test_history_command_lists_runs_and_prints_a_series(work):
 
 def test_csv_cells_never_start_a_formula():
     # Given hostile cell texts
-    from auditor.tracking.run import csv_cell
+    from auditor.cli.history import csv_cell
     # Then each that a spreadsheet would run gets a leading quote; numbers and plain text do not
     assert [csv_cell(v) for v in ("=1+1", "+x", "-x", "@x", "\tx", "\rx", "fine", -3, 2.5)] == [
         "'=1+1", "'+x", "'-x", "'@x", "'\tx", "'\rx", "fine", -3, 2.5]

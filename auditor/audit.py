@@ -1,0 +1,180 @@
+"""One audit, the whole pipeline: the command line, a scheduler, a worker and a test all
+call `audit()`.
+
+    inventory + checks (+ policy) -> plan -> collect on every host -> evaluate
+      -> waive, compare with the baseline, alert, trends -> claim verdicts
+      -> report.json, junit.xml, report.html, controls.csv -> signed manifest -> history
+
+Bad input (an unknown check id, a broken inventory, claims or waivers file, an output
+folder that cannot be made) raises an `auditor.errors.AuditorError` before any host is
+contacted. Whatever a host does, the run goes on; an interrupted run (Ctrl-C) still writes
+its partial report, marked incomplete, signed and recorded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import secrets
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__, inventory
+from auditor.check import Check
+from auditor.engine import registry, runner
+from auditor.errors import UsageError, warn
+from auditor.evidence import pack, signing
+from auditor.inventory import Host
+from auditor.model import CheckInfo, HostReport, Policy, RunReport
+from auditor.policy import claims
+from auditor.policy import verdicts as claim_verdicts
+from auditor.report import controls_csv, html, json_report, junit
+from auditor.tracking import history
+from auditor.tracking.run import TrackingOptions, prepare
+
+
+@dataclass(frozen=True)
+class AuditRequest:
+    """What to audit, how, and where the run folder goes."""
+
+    inventory: Path = DEFAULT_INVENTORY
+    hosts: tuple[str, ...] = ()  # only these hosts (names); none: every host
+    groups: tuple[str, ...] = ()  # only hosts of these groups
+    checks: tuple[str, ...] = ()  # only these check ids; none: every check (or the policy's)
+    policy: str | None = None  # a shipped claims set's id or a claims file; None: the inventory's policy:
+    checks_dirs: tuple[Path, ...] = ()  # extra check modules to load
+    output: Path = DEFAULT_OUTPUT  # the run folder is made inside
+    options: runner.RunOptions = runner.RunOptions()
+    tracking: TrackingOptions = field(default_factory=TrackingOptions)
+    signer: signing.Signer | None = None  # None: the run is not signed
+    # Called once the hosts are known, for an SSH key passphrase (the CLI asks on the terminal).
+    ssh_passphrase: Callable[[Sequence[Host]], str | None] | None = None
+    on_done: Callable[[HostReport, int, int], None] | None = None  # progress: a host finished
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    report: RunReport
+    verdicts: claim_verdicts.PolicyVerdicts | None  # the policy's claim verdicts, when one was audited
+    run_dir: Path
+    report_json: str  # report.json's text as written
+
+
+def load_checks(checks_dirs: Sequence[Path] = ()) -> registry.Registry:
+    """The built-in, entry-point and --checks-dir checks; one that cannot load is warned about."""
+    loaded = registry.load(checks_dirs)
+    for error in loaded.errors:
+        warn(f"check not loaded: {error}")
+    return loaded
+
+
+def select_checks(loaded: registry.Registry, ids: Sequence[str]) -> list[Check]:
+    try:
+        return loaded.select(ids)
+    except KeyError as exc:
+        raise UsageError(f"unknown check id {exc.args[0]} (see `auditor list`)") from None
+
+
+def load_policy(spec: str | None, inv: inventory.Inventory, loaded: registry.Registry) -> Policy | None:
+    """A claims set named or given by path, else the inventory's policy: key, else none."""
+    if spec is None:
+        return claims.from_inventory(inv, loaded.checks)
+    try:
+        return claims.load(claims.locate(spec), loaded.checks)
+    except ValueError as exc:
+        raise UsageError(f"--policy {spec}: {exc}") from None
+
+
+def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> AuditOutcome:
+    """Run the whole audit and write its run folder; see the module docstring."""
+    loaded = loaded or load_checks(request.checks_dirs)
+    checks = select_checks(loaded, request.checks)
+    inv = inventory.load(request.inventory, loaded.checks)
+    hosts = inv.select(list(request.hosts), list(request.groups))
+    audited = load_policy(request.policy, inv, loaded)
+    plan = claims.plan(audited, inv, hosts, loaded.checks, list(request.checks)) if audited else None
+    if plan is not None and request.checks and not plan.checks:  # a run that could verify no claim
+        used = sorted({check_id for claim in plan.audited.policy.claims for check_id in claim.checks})
+        raise UsageError(f"--check {', '.join(request.checks)} selects no check of policy "
+                         f"{plan.audited.policy.id} (its checks: {', '.join(used) or 'none'}); "
+                         "drop --check or name one of them")
+    nothing = claims.nothing_to_verify(plan) if plan is not None else ""
+    if nothing:  # no check at all, e.g. only manual claims
+        raise UsageError(nothing)
+    if plan is not None:  # each host runs the checks of the claims that apply to it
+        for text in plan.warnings:
+            warn(text)
+        hosts, checks = list(plan.hosts), list(plan.checks)
+    if request.options.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    started = _utc_now()
+    scope = history.Scope.of(request.inventory, plan.audited.policy.id if plan else None, request.hosts,
+                             request.groups, request.checks)
+    tracked = prepare(request.tracking, inv, checks, loaded.checks, started, scope, plan)
+    run_dir = _make_run_dir(request.output, started)
+    options = request.options
+    if request.ssh_passphrase is not None:
+        ssh = dataclasses.replace(options.ssh, passphrase=request.ssh_passphrase(hosts))
+        options = dataclasses.replace(options, ssh=ssh)
+
+    def checks_for(host: Host) -> list[Check]:
+        """The checks of the claims that apply to the host (all without a policy), minus waived ones."""
+        return list(tracked.checks_for(host, plan.checks_for[host.name] if plan else checks))
+
+    results, complete = runner.run(hosts, checks, run_dir, options, on_done=request.on_done,
+                                   checks_for=checks_for)
+    report = RunReport(
+        run_id=run_dir.name,
+        started=_iso(started),
+        finished=_iso(_utc_now()),
+        tool_version=__version__,
+        operator=f"{getpass.getuser()}@{socket.gethostname()}",
+        inventory_path=str(request.inventory),
+        inventory_sha256=inv.sha256,
+        checks=tuple(CheckInfo(c.id, c.title, c.claims, c.controls, c.description, c.trend_values)
+                     for c in checks),
+        hosts=tuple(results),
+        complete=complete,
+        batched=options.batched,
+        signer_fingerprint=request.signer.fingerprint if request.signer else None,
+        policy=plan.audited if plan else None,
+    )
+    report = tracked.finish(report, run_dir)
+    verdicts = claim_verdicts.judged(report)  # final once waivers are applied; every reporter reads them
+    report_json = write_reports(report, run_dir, verdicts)
+    pack.write_manifest(run_dir, pack.manifest_run(report, hosts, checks), request.signer)
+    tracked.record(report, run_dir)
+    return AuditOutcome(report, verdicts, run_dir, report_json)
+
+
+def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> str:
+    """Writes report.json, junit.xml, report.html and controls.csv; returns report.json's text."""
+    report_json = json_report.render(report, verdicts)
+    (run_dir / "report.json").write_text(report_json, encoding="utf-8")
+    (run_dir / "junit.xml").write_text(junit.render(report), encoding="utf-8")
+    matrix = claim_verdicts.controls_matrix(report, verdicts)
+    (run_dir / "report.html").write_text(html.render(report, verdicts, matrix), encoding="utf-8")
+    # newline="" keeps the CSV's own CRLF line ends (RFC 4180) on every platform
+    with (run_dir / "controls.csv").open("w", encoding="utf-8", newline="") as out:
+        out.write(controls_csv.render(matrix))
+    return report_json
+
+
+def _make_run_dir(output: Path, started: dt.datetime) -> Path:
+    run_dir = output / (started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3))
+    try:
+        run_dir.mkdir(parents=True, mode=0o750)
+    except OSError as exc:
+        raise UsageError(f"cannot create the run folder {run_dir}: {exc.strerror}") from None
+    return run_dir
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

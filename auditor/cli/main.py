@@ -1,0 +1,48 @@
+"""`auditor COMMAND`: parse the flags, run the command, and turn every user mistake into one
+line on stderr and exit code 2. Command modules are imported only when their command runs."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from auditor.cli import parser as flags
+from auditor.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
+from auditor.errors import AuditorError
+
+# command -> "module:function" under auditor.cli
+COMMANDS = {
+    "run": "run:cmd_run",
+    "list": "listing:cmd_list",
+    "keygen": "evidence:cmd_keygen",
+    "verify": "evidence:cmd_verify",
+    "pack": "evidence:cmd_pack",
+    "evaluate": "evidence:cmd_evaluate",
+    "claims": "claims:cmd_claims",
+    "history": "history:cmd_history",
+    "diff": "history:cmd_diff",
+    "schedule": "history:cmd_schedule",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = flags.build()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    module, function = COMMANDS[args.command].split(":")
+    try:
+        command = getattr(importlib.import_module(f"auditor.cli.{module}"), function)
+        return int(command(args))
+    except AuditorError as exc:
+        print(f"auditor: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("auditor: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`auditor claims show x | head`): not our error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0

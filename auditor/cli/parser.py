@@ -1,0 +1,197 @@
+"""Every command's flags, in one place. Only light modules are imported here: building the
+parser (and `auditor --version`) loads no check, no SSH library and no report template."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from auditor import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
+from auditor.cli.exits import EPILOG
+from auditor.evidence import signing
+from auditor.tracking import history
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: an unknown flag is refused with the subcommand's own usage
+    (argparse would hand it up to the top-level parser, whose usage lists only COMMAND)."""
+
+    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                         namespace: argparse.Namespace | None = None) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+
+def build() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="auditor",
+        description="Collect evidence that promised security controls hold on your servers.",
+        epilog=EPILOG,
+    )
+    parser.add_argument("--version", action="version", version=f"auditor {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
+
+    common = _CommandParser(add_help=False)  # a parent only: typed like the parsers it feeds
+    common.add_argument("-i", "--inventory", type=Path, default=DEFAULT_INVENTORY,
+                        help="inventory file (default: ./inventory.yaml)")
+    common.add_argument("--checks-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="also load check modules (*.py) from DIR; may be repeated")
+
+    run = sub.add_parser("run", parents=[common], help="audit hosts and write a report")
+    run.add_argument("--host", action="append", default=[], help="only this host (repeatable)")
+    run.add_argument("--group", action="append", default=[], help="only hosts of this group (repeatable)")
+    run.add_argument("--check", action="append", default=[], help="only this check id (repeatable)")
+    run.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
+                     help="folder that receives the run folder (default: reports/)")
+    run.add_argument("--format", choices=("table", "json", "junit", "csv", "none"), default="table",
+                     help="what to print on stdout (the run folder always gets all reports); "
+                          "csv: the ISO 27001 controls matrix")
+    run.add_argument("--policy", metavar="NAME|PATH",
+                     help="audit a claims file: a shipped set (`auditor claims show`) or a path; "
+                          "overrides the inventory's policy:")
+    run.add_argument("-j", "--jobs", type=int, default=16, help="hosts audited at once (default 16)")
+    run.add_argument("--no-batch", action="store_true",
+                     help="one SSH exec per probe instead of one per host (slow; for benchmarks)")
+    run.add_argument("--accept-new-host-keys", action="store_true",
+                     help="add unknown host keys to known_hosts, like OpenSSH's accept-new; "
+                          "a changed key is still refused")
+    run.add_argument("--ssh-config", type=Path, help="ssh config file (default: ~/.ssh/config)")
+    run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    signing_group = run.add_mutually_exclusive_group()
+    signing_group.add_argument("--sign-key", type=Path, metavar="PATH",
+                               help=f"sign the run's manifest with this key (default: ${signing.ENV_KEY}, "
+                                    "else ~/.config/auditor/signing-key.pem when it exists)")
+    signing_group.add_argument("--no-sign", action="store_true", help="do not sign, even if a key is set up")
+    _tracking_arguments(run)
+
+    lst = sub.add_parser("list", parents=[common], help="list checks (or hosts with --hosts)")
+    lst.add_argument("--hosts", action="store_true", help="list the inventory's hosts instead")
+    lst.add_argument("--format", choices=("table", "json", "markdown"), default="table",
+                     help="markdown prints the check catalogue as docs/checks.md holds it")
+
+    keygen = sub.add_parser("keygen", help="make an Ed25519 key that signs evidence packs")
+    keygen.add_argument("--out", type=Path, default=None,
+                        help="private key file (default: ~/.config/auditor/signing-key.pem); "
+                             "the public key goes to PATH.pub")
+    keygen.add_argument("--passphrase", action="store_true",
+                        help=f"encrypt the key: asks on the terminal, or reads ${signing.ENV_PASSPHRASE}")
+
+    verify = sub.add_parser("verify", help="check a run folder or pack archive: hashes and signature")
+    verify.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
+    verify.add_argument("--key-fingerprint", metavar="SHA256:...",
+                        help="accept only a signature by this key (as `auditor keygen` printed it)")
+    verify.add_argument("--allow-unsigned", action="store_true",
+                        help="accept an unsigned pack whose hashes all match")
+
+    pack_cmd = sub.add_parser("pack", help="archive a run folder for hand-over (reproducible bytes)")
+    pack_cmd.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    pack_cmd.add_argument("-o", "--out", type=Path, required=True, help="archive to write (.tar.gz or .zip)")
+    pack_cmd.add_argument("--zip", action="store_true", help="write a zip instead of a tar.gz")
+
+    evaluate = sub.add_parser("evaluate", parents=[common],
+                              help="re-judge a pack's evidence with today's checks, offline")
+    evaluate.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
+    evaluate.add_argument("--skip-verify", action="store_true",
+                          help="judge even when the pack does not verify (its verdicts prove nothing then)")
+
+    claims = sub.add_parser("claims", help="claims files: draft one from a policy text, or show a set")
+    claims_sub = claims.add_subparsers(dest="claims_command", metavar="SUBCOMMAND", required=True)
+    extract = claims_sub.add_parser("extract", help="draft a claims file from a privacy policy's text")
+    extract.add_argument("text", type=Path, metavar="POLICY.txt", help="the policy as plain text (UTF-8)")
+    extract.add_argument("-o", "--out", type=Path, help="write the draft here instead of stdout")
+    show = claims_sub.add_parser("show", parents=[common], help="list a claims set's claims "
+                                 "(without NAME|PATH: the shipped sets)")
+    show.add_argument("policy", nargs="?", metavar="NAME|PATH", help="a shipped set's id, or a claims file")
+    _history_commands(sub)
+    return parser
+
+
+def _tracking_arguments(run: argparse.ArgumentParser) -> None:
+    run.add_argument("--history", type=Path, metavar="PATH",
+                     help="history database (default: OUTPUT/history.sqlite)")
+    run.add_argument("--no-history", action="store_true", help="do not record this run in the history")
+    run.add_argument("--history-timeout", type=float, default=history.BUSY_TIMEOUT_S, metavar="SECONDS",
+                     help="how long to wait for another run's write to the history (default 30)")
+    run.add_argument("--waivers", type=Path, metavar="PATH",
+                     help="waivers file (default: waivers.yaml next to the inventory, when it exists)")
+    run.add_argument("--no-waivers", action="store_true",
+                     help="apply no waivers, not even the waivers.yaml next to the inventory")
+    run.add_argument("--baseline", metavar="RUN",
+                     help="compare with a baseline: last/previous (the newest recorded run), a run id, "
+                          "or a run folder")
+    run.add_argument("--fail-on", choices=("any", "new"), default="any",
+                     help="any (default): exit codes as usual; new: non-zero only for regressions "
+                          "against --baseline")
+    run.add_argument("--quiet", action="store_true",
+                     help="print only regressions (with a baseline) or fails and errors; nothing when "
+                          "all is well")
+    run.add_argument("--exit-zero", action="store_true",
+                     help="exit 0 whatever the findings (usage errors still exit 2); the report records "
+                          "everything")
+    run.add_argument("--notify", action="append", default=[], metavar="TARGET",
+                     help="alert on regressions: webhook:https://… or smtp(s)://host:port?to=…&from=… "
+                          "(repeatable; implies --baseline previous; default: $AUDITOR_NOTIFY, "
+                          "space-separated)")
+    run.add_argument("--notify-on", choices=("regression", "always"), default="regression",
+                     help="regression (default): alert only when something regressed; always: every run")
+
+
+def _history_arguments(parser: argparse.ArgumentParser, inherited: bool = False) -> None:
+    # A subcommand's own defaults would overwrite what was given before its name
+    # (`history -o X prune`), so there they are left out.
+    parser.add_argument("--history", type=Path, metavar="PATH",
+                        default=argparse.SUPPRESS if inherited else None,
+                        help="history database (default: OUTPUT/history.sqlite)")
+    parser.add_argument("-o", "--output", type=Path,
+                        default=argparse.SUPPRESS if inherited else Path("reports"),
+                        help="the runs' output folder, where the history lives (default: reports/)")
+
+
+def _history_commands(sub: Any) -> None:
+    hist = sub.add_parser("history", help="list recorded runs, or one check's status and value over time")
+    _history_arguments(hist)
+    hist.add_argument("--check", metavar="ID", help="the series of this check, per run x host")
+    hist.add_argument("--host", metavar="NAME", help="only this host (with --check)")
+    hist.add_argument("--since", metavar="AGE", help="only runs since 90d, 12w, 6m, 1y or a date YYYY-MM-DD")
+    hist.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    hist_sub = hist.add_subparsers(dest="history_command", metavar="[prune]")
+    prune = hist_sub.add_parser("prune", help="delete old runs from the history (not their folders)")
+    _history_arguments(prune, inherited=True)
+    prune.add_argument("--older-than", required=True, metavar="AGE", help="e.g. 400d, 56w, 13m, 1y")
+    prune.add_argument("--dry-run", action="store_true", help="only say what would be deleted")
+
+    diff_cmd = sub.add_parser("diff", help="what changed between two runs (exit 1 when something regressed)")
+    _history_arguments(diff_cmd)
+    diff_cmd.add_argument("a", metavar="A", help="run id, run folder, last or previous")
+    diff_cmd.add_argument("b", metavar="B", help="run id, run folder, last or previous")
+    diff_cmd.add_argument("--format", choices=("text", "json"), default="text")
+
+    sched = sub.add_parser("schedule",
+                           help="print a systemd service + timer or a cron line for nightly audits")
+    sched.add_argument("--print", dest="kind", required=True,
+                       choices=("systemd", "systemd-service", "systemd-timer", "cron", "notify-env"),
+                       help="systemd: service and timer, one after the other; or just one of them; or cron; "
+                            "notify-env: the environment file with the --notify targets")
+    sched.add_argument("-i", "--inventory", type=Path, default=DEFAULT_INVENTORY)
+    sched.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT)
+    sched.add_argument("--user", default="auditor", help="the unprivileged user that runs the audit")
+    sched.add_argument("--on-calendar", default="daily", help="systemd OnCalendar= (cron: hourly/daily/…)")
+    sched.add_argument("--binary", default="", metavar="PATH",
+                       help="absolute path of the auditor program the service runs (default: this one)")
+    sched.add_argument("--notify", action="append", default=[], metavar="TARGET",
+                       help="alert targets for the nightly run (repeatable); systemd: the unit reads "
+                            "them from /etc/auditor/notify.env (--print notify-env), cron: in the cron file")
+    sched.add_argument("--policy", metavar="NAME|PATH",
+                       help="audit this claims file or shipped set every night "
+                            "(or put policy: in the inventory)")
+    sched.add_argument("--waivers", type=Path, metavar="PATH",
+                       help="waivers file for the nightly run (default: waivers.yaml next to the inventory)")
+    sched.add_argument("--checks-dir", type=Path, action="append", default=[], metavar="DIR",
+                       help="extra checks the nightly run loads (repeatable)")
+    sched.add_argument("--sign-key", type=Path, metavar="PATH",
+                       help="the key that signs each nightly run's manifest (readable by --user; "
+                            "default: that user's ~/.config/auditor/signing-key.pem when it exists)")

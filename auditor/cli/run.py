@@ -1,0 +1,143 @@
+"""`auditor run`: the flags become an `AuditRequest`, `audit()` does the work, and the outcome
+becomes what stdout shows and the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+import paramiko
+
+from auditor.audit import AuditOutcome, AuditRequest, audit
+from auditor.check import Status
+from auditor.cli.exits import run_exit_code
+from auditor.engine.runner import RunOptions
+from auditor.errors import UsageError
+from auditor.evidence import signing
+from auditor.inventory import Host
+from auditor.model import Regression, RunReport
+from auditor.report import console, junit
+from auditor.tracking import history
+from auditor.tracking.run import TrackingOptions
+from auditor.transports.ssh import SshOptions, needs_passphrase
+
+PASSPHRASE_ENV = "AUDITOR_SSH_PASSPHRASE"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    progress = console.Progress()
+    outcome = audit(AuditRequest(
+        inventory=args.inventory, hosts=tuple(args.host), groups=tuple(args.group), checks=tuple(args.check),
+        policy=args.policy, checks_dirs=tuple(args.checks_dir), output=args.output,
+        options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
+                           ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
+                                          ssh_config=args.ssh_config)),
+        tracking=tracking_options(args), signer=_signer(args), ssh_passphrase=_passphrase, on_done=progress,
+    ))
+    progress.finish()
+    code = run_exit_code(outcome.report, args.fail_on == "new", args.exit_zero)
+    if args.quiet:
+        if print_quiet(outcome.report, sys.stdout):
+            print(f"report: {outcome.run_dir / 'report.html'}", file=sys.stderr)
+        return code
+    if outcome.report.signer_fingerprint is None:
+        print("auditor: note: this run is NOT signed (make a key with `auditor keygen`)", file=sys.stderr)
+    _print(outcome, args.format, args.color)
+    print(f"report: {outcome.run_dir / 'report.html'}", file=sys.stderr)
+    return code
+
+
+def tracking_options(args: argparse.Namespace) -> TrackingOptions:
+    return TrackingOptions(
+        history_file=None if args.no_history else args.history or args.output / history.DEFAULT_NAME,
+        history_timeout=args.history_timeout, waivers=args.waivers, no_waivers=args.no_waivers,
+        baseline=args.baseline, fail_on_new=args.fail_on == "new", notify=tuple(args.notify),
+        notify_always=args.notify_on == "always",
+    )
+
+
+def _print(outcome: AuditOutcome, what: str, color: str) -> None:
+    if what == "json":
+        sys.stdout.write(outcome.report_json)
+    elif what == "junit":
+        sys.stdout.write(junit.render(outcome.report))
+    elif what == "csv":
+        sys.stdout.flush()  # the bytes as written, CRLF line ends included (text mode would translate them)
+        sys.stdout.buffer.write((outcome.run_dir / "controls.csv").read_bytes())
+    elif what == "table":
+        colour = color == "always" or (color == "auto" and sys.stdout.isatty()
+                                       and "NO_COLOR" not in os.environ)
+        console.summary(outcome.report, sys.stdout, colour)
+        if outcome.verdicts is not None:
+            console.policy_summary(outcome.verdicts, sys.stdout, colour)
+
+
+def print_quiet(report: RunReport, stream: TextIO) -> bool:
+    """Regressions and every error (with a baseline), or fails and errors; returns whether
+    anything was printed. An error that persists is still news: the control is not judged."""
+    tracking = report.tracking
+    lines = []
+    baseline = tracking is not None and tracking.baseline is not None
+    regressed = {(r.host, r.check_id) for r in tracking.regressions} if tracking is not None else set()
+    if tracking is not None and baseline:
+        lines = [_regression_line(r) for r in tracking.regressions]
+        lines += [f"REGRESSION claim {c.claim_id}: {c.baseline_verdict} -> {c.verdict}: {c.summary}"
+                  for c in tracking.claim_regressions]
+        lines += [f"COVERAGE LOST {r.host} {r.check_id}: pass -> skip: {r.summary}"
+                  for r in tracking.coverage_lost]
+    shown = (Status.ERROR,) if baseline else (Status.FAIL, Status.ERROR)
+    for host in report.hosts:
+        if host.error and not (baseline and all((host.name, r.check_id) in regressed for r in host.results)):
+            lines.append(f"{host.name}: {host.error_kind}: {host.error}")
+        # A host error stands for the results it kept from running, not for what the others found
+        lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.own_results()
+                  if r.status in shown and (host.name, r.check_id) not in regressed]
+    for line in lines:
+        stream.write(line + "\n")
+    return bool(lines)
+
+
+def _regression_line(r: Regression) -> str:
+    before = r.baseline_status.value if r.baseline_status else "new"
+    return f"REGRESSION {r.host} {r.check_id}: {before} -> {r.status.value}: {r.summary}"
+
+
+def _passphrase(hosts: Sequence[Host]) -> str | None:
+    """Ask once for a passphrase when an identity file in use is encrypted."""
+    if os.environ.get(PASSPHRASE_ENV):
+        return os.environ[PASSPHRASE_ENV]
+    for path in sorted({os.path.expanduser(h.identity_file) for h in hosts if h.identity_file}):
+        try:
+            paramiko.PKey.from_path(path)
+        except Exception as exc:
+            if not needs_passphrase(exc):
+                continue  # unreadable or unusual keys are reported per host by the transport
+            if sys.stdin.isatty():
+                return getpass.getpass(f"Passphrase for {path}: ")
+            return None  # the host reports the encrypted key as its error
+    return None
+
+
+def _signer(args: argparse.Namespace) -> signing.Signer | None:
+    """The run's signing key: --sign-key, else $AUDITOR_SIGNING_KEY, else the default file."""
+    if args.no_sign:
+        return None
+    path = args.sign_key or (Path(os.environ[signing.ENV_KEY]) if os.environ.get(signing.ENV_KEY) else None)
+    if path is None:
+        path = signing.default_key_path()
+        if not path.exists():
+            return None
+    elif not path.exists():
+        raise UsageError(f"signing key {path} does not exist (make one with `auditor keygen --out {path}`)")
+    passphrase = os.environ.get(signing.ENV_PASSPHRASE)
+    if passphrase is None and signing.needs_passphrase(path) and sys.stdin.isatty():
+        passphrase = getpass.getpass(f"Passphrase for signing key {path}: ")
+    try:
+        return signing.Signer(signing.load(path, passphrase.encode() if passphrase else None))
+    except signing.SigningError as exc:
+        raise UsageError(str(exc)) from None
