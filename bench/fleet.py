@@ -352,13 +352,21 @@ def measure(command: list[str], workdir: Path, label: str, sshd_pids: list[int],
     return sample, stdout_path
 
 
+def newest_run_folder(out_dir: Path) -> Path | None:
+    """The newest run folder under `out_dir` that holds a report.json. The output folder
+    also holds history.sqlite (and its -wal/-shm files), which are not runs."""
+    runs = [p for p in out_dir.iterdir() if p.is_dir() and (p / "report.json").is_file()] \
+        if out_dir.is_dir() else []
+    return max(runs, key=lambda p: (p.stat().st_mtime_ns, p.name), default=None)
+
+
 def check_auditor_report(sample: Sample, out_dir: Path, n_hosts: int, batched: bool) -> None:
     """Every host reachable and error-free, or the sample is void."""
-    runs = list(out_dir.iterdir()) if out_dir.is_dir() else []
-    if len(runs) != 1 or not (runs[0] / "report.json").is_file():
+    run_dir = newest_run_folder(out_dir)
+    if run_dir is None:
         sample.problems.append(f"no report.json in {out_dir}")
         return
-    report = json.loads((runs[0] / "report.json").read_text())
+    report = json.loads((run_dir / "report.json").read_text())
     hosts = report["hosts"]
     bad = [h for h in hosts if not h["reachable"] or h["error"]]
     sample.ok_hosts = len(hosts) - len(bad)
