@@ -5,7 +5,7 @@ Needs root, sshd and mount namespaces (the same as the integration tests). Run i
     python bench/fleet.py --hosts 100              # table on stdout, progress on stderr
     python bench/fleet.py --hosts 100 --json       # raw numbers as JSON on stdout instead
 
-What it does. It starts `--sshd` real OpenSSH test hosts (tests/integration/sshhosts.py;
+What it does. It starts `--sshd` real OpenSSH test hosts (tests/integration/sshhosts/;
 each plants a small /etc/logrotate.conf and an empty /root/.bashrc) and writes an
 inventory of `--hosts` hosts whose distinct names are aliased round-robin onto them:
 100 hosts = 100 SSH connections and 100 batches, served by 4 sshd listeners (the harness
@@ -94,7 +94,7 @@ RELAY_MAX_CONNECTIONS = 1024
 
 
 def harness() -> ModuleType:
-    """tests/integration/sshhosts.py; the repository root is not on sys.path by itself."""
+    """tests/integration/sshhosts/; the repository root is not on sys.path by itself."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import tests.integration.sshhosts as sshhosts
