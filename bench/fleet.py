@@ -5,7 +5,7 @@ Needs root, sshd and mount namespaces (the same as the integration tests). Run i
     python bench/fleet.py --hosts 100              # table on stdout, progress on stderr
     python bench/fleet.py --hosts 100 --json       # raw numbers as JSON on stdout instead
 
-What it does. It starts `--sshd` real OpenSSH test hosts (tests/integration/sshhosts.py;
+What it does. It starts `--sshd` real OpenSSH test hosts (tests/integration/sshhosts/;
 each plants a small /etc/logrotate.conf and an empty /root/.bashrc) and writes an
 inventory of `--hosts` hosts whose distinct names are aliased round-robin onto them:
 100 hosts = 100 SSH connections and 100 batches, served by 4 sshd listeners (the harness
@@ -95,7 +95,7 @@ RELAY_MAX_CONNECTIONS = 1024
 
 
 def harness() -> ModuleType:
-    """tests/integration/sshhosts.py; the repository root is not on sys.path by itself."""
+    """tests/integration/sshhosts/; the repository root is not on sys.path by itself."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import tests.integration.sshhosts as sshhosts
@@ -353,13 +353,21 @@ def measure(command: list[str], workdir: Path, label: str, sshd_pids: list[int],
     return sample, stdout_path
 
 
+def newest_run_folder(out_dir: Path) -> Path | None:
+    """The newest run folder under `out_dir` that holds a report.json. The output folder
+    also holds history.sqlite (and its -wal/-shm files), which are not runs."""
+    runs = [p for p in out_dir.iterdir() if p.is_dir() and (p / "report.json").is_file()] \
+        if out_dir.is_dir() else []
+    return max(runs, key=lambda p: (p.stat().st_mtime_ns, p.name), default=None)
+
+
 def check_auditor_report(sample: Sample, out_dir: Path, n_hosts: int, batched: bool) -> None:
     """Every host reachable and error-free, or the sample is void."""
-    runs = list(out_dir.iterdir()) if out_dir.is_dir() else []
-    if len(runs) != 1 or not (runs[0] / "report.json").is_file():
+    run_dir = newest_run_folder(out_dir)
+    if run_dir is None:
         sample.problems.append(f"no report.json in {out_dir}")
         return
-    report = json.loads((runs[0] / "report.json").read_text())
+    report = json.loads((run_dir / "report.json").read_text())
     hosts = report["hosts"]
     bad = [h for h in hosts if not h["reachable"] or h["error"]]
     sample.ok_hosts = len(hosts) - len(bad)

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
 from tests.conftest import CliResult, run_cli, run_folder
-from tests.integration.sshhosts import SshdFleet
+from tests.integration.sshhosts import SshdFleet, require_namespace_support
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,31 @@ class AuditRun:
     run_dir: Path
     report: dict[str, Any]
     by_host: dict[str, dict[str, Any]]  # host name -> its result of the audited check
+
+
+class FleetOpener(Protocol):
+    """The ``sshd_fleet`` fixture (tests/integration/conftest.py): ``with sshd_fleet(name,
+    namespaces=False) as (fleet, tmp):``."""
+
+    def __call__(self, name: str, *, namespaces: bool = False,
+                 ) -> AbstractContextManager[tuple[SshdFleet, Path]]: ...
+
+
+def fleet_opener(mktemp: Callable[[str], Path]) -> FleetOpener:
+    """Opens fleets in fresh folders from ``mktemp``. The caller has made sure that sshd test hosts
+    can run; ``namespaces=True`` also skips the test unless network/PID-namespace hosts can. The
+    fleet is closed (every host stopped, its namespaces gone) when the block ends, also when it
+    raises; ``tmp`` (inventories, reports) stays for the test to read."""
+
+    @contextmanager
+    def open_fleet(name: str, *, namespaces: bool = False) -> Iterator[tuple[SshdFleet, Path]]:
+        if namespaces:
+            require_namespace_support()
+        tmp = mktemp(name)
+        with SshdFleet(tmp) as fleet:
+            yield fleet, tmp
+
+    return open_fleet
 
 
 def fleet_hosts(fleet: SshdFleet, vars: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:

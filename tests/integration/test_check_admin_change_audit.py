@@ -22,12 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.fleetrun import assert_nowhere_in, audit_fleet
+from tests.integration.fleetrun import FleetOpener, assert_nowhere_in, audit_fleet
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
-    SshdFleet,
-    require_namespace_support,
     require_sshd_support,
 )
 
@@ -107,11 +105,8 @@ def running_auditd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
 
 
 @pytest.fixture(scope="module")
-def run(running_auditd: int,
-        tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, dict], Path]]:
-    require_namespace_support()
-    tmp = tmp_path_factory.mktemp("audit-run")
-    with SshdFleet(tmp) as fleet:
+def run(running_auditd: int, sshd_fleet: FleetOpener) -> Iterator[tuple[dict[str, dict], Path]]:
+    with sshd_fleet("audit-run", namespaces=True) as (fleet, tmp):
         fleet.start(HostSpec("audited", files={
             "/etc/audit/rules.d/audit.rules": Planted(FULL_RULES, mode=0o640)},
             replace_dirs=("/etc/audit/rules.d",)))

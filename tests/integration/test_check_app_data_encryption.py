@@ -1,6 +1,6 @@
 """app_data_encryption end to end: real sqlite application databases on real sshd hosts.
 
-Each host is an OpenSSH server in its own mount namespace (sshhosts.py) with /srv replaced
+Each host is an OpenSSH server in its own mount namespace (sshhosts) with /srv replaced
 by a directory holding a sqlite database made here with Python's sqlite3: one with
 tokenised and masked card data only, one with plaintext card numbers (the industry test
 numbers and Luhn-valid numbers generated here). The check runs through the CLI over SSH;
@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
-from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
+from tests.integration.sshhosts import HostSpec, Planted
 
 pytestmark = pytest.mark.integration
 DB_PATH = "/srv/shop/app.db"
@@ -49,8 +49,7 @@ def planted() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory, planted):
-    require_sshd_support()
+def fleet(tmp_path_factory, planted, sshd_fleet):
     tmp = tmp_path_factory.mktemp("dbs")
     clean = sqlite_db(tmp / "clean.db", [("tok_1MqLX2LkdIwHu7ixu4R9", "paid"),
                                          ("**** **** **** 1111", None),
@@ -63,7 +62,7 @@ def fleet(tmp_path_factory, planted):
         (None, f"customer said: use {planted['amex_test']} next time"),
         (planted["visa_generated"], f"and {planted['jcb_generated']}"),
     ])
-    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+    with sshd_fleet("fleet") as (fleet, _):
         for name, db in (("cards-clean", clean), ("cards-plain", plain)):
             fleet.start(HostSpec(name, files={DB_PATH: Planted(db, mode=0o640)}, replace_dirs=("/srv",)))
         yield fleet

@@ -1,6 +1,6 @@
 """app_password_hashing end to end: real sqlite application databases on real sshd hosts.
 
-Each host is an OpenSSH server in its own mount namespace (sshhosts.py) with /srv replaced
+Each host is an OpenSSH server in its own mount namespace (sshhosts) with /srv replaced
 by a directory holding a sqlite database made here with Python's sqlite3 and filled with
 real hashes: bcrypt from mkpasswd, argon2id from the argon2 CLI, unsalted SHA-1 from
 hashlib. The check runs through the CLI over SSH; the verdict is read from report.json.
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
-from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
+from tests.integration.sshhosts import HostSpec, Planted
 
 pytestmark = pytest.mark.integration
 DB_PATH = "/srv/shop/app.db"
@@ -55,15 +55,14 @@ def planted(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory, planted):
-    require_sshd_support()
+def fleet(tmp_path_factory, planted, sshd_fleet):
     tmp = tmp_path_factory.mktemp("dbs")
     good = sqlite_db(tmp / "good.db", [("alice", planted["alice_bcrypt"]), ("bob", planted["bob_argon2id"]),
                                       ("sso-only", None)])
     bad = sqlite_db(tmp / "bad.db", [("alice", planted["alice_bcrypt"]), ("carol", planted["carol_sha1"]),
                                      ("dave", planted["dave_sha1"]), ("erin", planted["shared_bcrypt"]),
                                      ("frank", planted["shared_bcrypt"])])
-    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+    with sshd_fleet("fleet") as (fleet, _):
         for name, db in (("app-good", good), ("app-bad", bad)):
             fleet.start(HostSpec(name, files={DB_PATH: Planted(db, mode=0o640)}, replace_dirs=("/srv",)))
         yield fleet

@@ -19,13 +19,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from tests.integration.fleetrun import assert_nowhere_in, audit_fleet, text_written
+from tests.integration.fleetrun import FleetOpener, assert_nowhere_in, audit_fleet, text_written
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
     Service,
     SshdFleet,
-    require_namespace_support,
     require_sshd_support,
 )
 
@@ -82,10 +81,8 @@ def auth_logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory, auth_logs: dict[str, bytes]) -> Iterator[SshdFleet]:
-    require_sshd_support()
-    require_namespace_support()
-    with SshdFleet(tmp_path_factory.mktemp("sshfleet")) as fleet:
+def fleet(sshd_fleet: FleetOpener, auth_logs: dict[str, bytes]) -> Iterator[SshdFleet]:
+    with sshd_fleet("sshfleet", namespaces=True) as (fleet, _):
         fleet.start(rsyslog_host("logged", auth_logs["info"]))
         fleet.start(rsyslog_host("quiet-sshd", auth_logs["quiet"]))
         fleet.start(rsyslog_host("unrouted", auth_logs["info"], route_auth=False))

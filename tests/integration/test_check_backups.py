@@ -18,9 +18,6 @@ from tests.integration.sshhosts import (
     HostSpec,
     Planted,
     Service,
-    SshdFleet,
-    require_namespace_support,
-    require_sshd_support,
 )
 
 pytestmark = pytest.mark.integration
@@ -62,11 +59,8 @@ def cron_host(name: str, *, root_crontab: str | None = None, cron_d: dict[str, s
 
 
 @pytest.fixture(scope="module")
-def backups_run(tmp_path_factory):
-    require_sshd_support()
-    require_namespace_support()
-    tmp = tmp_path_factory.mktemp("backups")
-    with SshdFleet(tmp) as fleet:
+def backups_run(sshd_fleet):
+    with sshd_fleet("backups", namespaces=True) as (fleet, tmp):
         fleet.start(cron_host("daily", root_crontab=DAILY_PG_DUMP, backup_age_hours=2))
         fleet.start(cron_host("stale", root_crontab=DAILY_PG_DUMP, backup_age_hours=72))
         fleet.start(cron_host("weekly", cron_d={"restic": WEEKLY_RESTIC}, backup_age_hours=2))

@@ -1,7 +1,7 @@
 """data_residency end to end: real sshd hosts whose cloud metadata service is a real HTTP server.
 
 Each host is an OpenSSH server in network, mount and PID namespaces of its own
-(sshhosts.py). Inside, 169.254.169.254 is a local address (on the host's own loopback, set
+(sshhosts). Inside, 169.254.169.254 is a local address (on the host's own loopback, set
 up by the harness's `setup`), and tests/checks/data_residency/metadata_server.py answers
 there in the provider's documented format (AWS IMDSv2 with its token, Hetzner's metadata
 YAML); /sys/class is replaced by planted DMI strings naming the provider. A host of its
@@ -21,7 +21,7 @@ import pytest
 
 from checks import data_residency
 from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
-from tests.integration.sshhosts import HostSpec, Service, SshdFleet, require_namespace_support
+from tests.integration.sshhosts import HostSpec, Service, require_namespace_support
 
 pytestmark = pytest.mark.integration
 SERVER = Path(__file__).resolve().parents[1] / "checks" / "data_residency" / "metadata_server.py"
@@ -37,10 +37,9 @@ def cloud_host(name: str, provider: str, location: str, vendor: str, product: st
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    require_namespace_support()
+def run(tmp_path_factory, sshd_fleet):
     tmp = tmp_path_factory.mktemp("run")
-    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+    with sshd_fleet("fleet", namespaces=True) as (fleet, _):
         aws_eu = fleet.start(cloud_host("res-aws-eu", "aws", "eu-central-1", "Amazon EC2", "m5.large"))
         fleet.start(cloud_host("res-aws-us", "aws", "us-east-1", "Amazon EC2", "t3.micro"))
         fleet.start(cloud_host("res-hetzner", "hetzner", "fsn1-dc14", "Hetzner", "vServer"))

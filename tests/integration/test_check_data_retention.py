@@ -1,6 +1,6 @@
 """data_retention end to end: real sqlite application tables on real sshd hosts.
 
-Each host is an OpenSSH server in its own mount namespace (sshhosts.py) with /srv replaced
+Each host is an OpenSSH server in its own mount namespace (sshhosts) with /srv replaced
 by a directory holding a sqlite database made here with Python's sqlite3, whose
 timestamps are set a number of days before now (the test machine's clock is the hosts'
 clock); and a host running a real PostgreSQL 15 in its own network and PID namespaces,
@@ -27,9 +27,6 @@ from tests.integration.sshhosts import (
     HostSpec,
     Planted,
     Service,
-    SshdFleet,
-    require_namespace_support,
-    require_sshd_support,
 )
 
 pytestmark = pytest.mark.integration
@@ -63,12 +60,11 @@ SOURCES = [
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    require_sshd_support()
+def run(tmp_path_factory, sshd_fleet):
     tmp = tmp_path_factory.mktemp("dbs")
     kept = sqlite_db(tmp / "kept.db", [2, 30, 89], [10, 700])
     overdue = sqlite_db(tmp / "overdue.db", [2, 95, 200.5, 612.3], [10, 800])
-    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+    with sshd_fleet("fleet") as (fleet, _):
         for name, db in (("retention-kept", kept), ("retention-overdue", overdue)):
             fleet.start(HostSpec(name, files={DB_PATH: Planted(db, mode=0o640)}, replace_dirs=("/srv",)))
         hosts = fleet_hosts(fleet, vars={"data_retention": {"sources": SOURCES, "max_age_days": 730}})
@@ -139,8 +135,7 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 
 @pytest.fixture(scope="module")
-def pg_run(tmp_path_factory):
-    require_namespace_support()
+def pg_run(sshd_fleet):
     if not (PG_BIN / "postgres").exists():
         pytest.skip(f"{PG_BIN}/postgres missing: apt-get install postgresql-15")
     try:
@@ -162,7 +157,7 @@ def pg_run(tmp_path_factory):
         postmaster = (*as_postgres, str(PG_BIN / "postgres"), "-D", str(base / "data"), "-k", str(sockets),
                       "-c", "listen_addresses=", "-c", "TimeZone=Europe/Warsaw", "-c", "DateStyle=SQL, DMY")
         service = Service("postgres", postmaster, ready_path=str(sockets / ".s.PGSQL.5432"))
-        with SshdFleet(tmp_path_factory.mktemp("pgfleet")) as fleet:
+        with sshd_fleet("pgfleet", namespaces=True) as (fleet, _):
             host = fleet.start(HostSpec("retention-pg", network_namespace=True, pid_namespace=True,
                                         services=(service,)))
             seeded = host.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v", "ON_ERROR_STOP=1",

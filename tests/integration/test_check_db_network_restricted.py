@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
+from tests.integration.fleetrun import FleetOpener, assert_nowhere_in, audit, fleet_hosts, write_inventory
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
@@ -110,8 +110,8 @@ def hba(text: str) -> Planted:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory, cluster: Path) -> Iterator[SshdFleet]:
-    with SshdFleet(tmp_path_factory.mktemp("dbfleet")) as fleet:
+def fleet(sshd_fleet: FleetOpener, cluster: Path) -> Iterator[SshdFleet]:
+    with sshd_fleet("dbfleet", namespaces=True) as (fleet, _):
         db_host = {"network_namespace": True, "pid_namespace": True}
         fleet.start(HostSpec("open", files={PG_HBA: hba(OPEN_HBA)},
                              services=(postgres_service(cluster, "open", "*"),), **db_host))

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from auditor.parsers import block_devices as bd
-from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
-from tests.integration.sshhosts import HostSpec, SshdFleet, require_sshd_support
+from tests.integration.fleetrun import FleetOpener, assert_nowhere_in, audit, fleet_hosts, write_inventory
+from tests.integration.sshhosts import HostSpec
 
 pytestmark = pytest.mark.integration
 
@@ -81,13 +81,11 @@ umount "$mnt"; rmdir "$mnt"
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Path]]:
-    require_sshd_support()
+def run(sshd_fleet: FleetOpener) -> Iterator[tuple[dict[str, Any], Path]]:
     if root_is_encrypted():
         pytest.skip("this machine's root is encrypted (or unknown): the 'plain' host would not be plain")
-    tmp = tmp_path_factory.mktemp("disk_encryption")
     images = fscrypt_problem() is None
-    with SshdFleet(tmp) as fleet:
+    with sshd_fleet("disk_encryption") as (fleet, tmp):
         fleet.start(HostSpec("plain"))
         fleet.start(HostSpec("cloud"))
         if images:

@@ -18,13 +18,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.fleetrun import assert_nowhere_in, audit_fleet
+from tests.integration.fleetrun import FleetOpener, assert_nowhere_in, audit_fleet
 from tests.integration.sshhosts import (
     HostSpec,
     Service,
-    SshdFleet,
-    require_namespace_support,
-    require_sshd_support,
 )
 
 pytestmark = pytest.mark.integration
@@ -42,15 +39,12 @@ def exporter_service() -> Service:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str, Any], Path, dict[str, str]]]:
-    require_sshd_support()
-    require_namespace_support()
+def run(sshd_fleet: FleetOpener) -> Iterator[tuple[dict[str, Any], Path, dict[str, str]]]:
     if not EXPORTER.exists():
         pytest.skip(f"{EXPORTER} missing: apt-get install prometheus-node-exporter")
     if not (WANTS / "prometheus-node-exporter.service").exists():
         pytest.skip(f"prometheus-node-exporter.service is not enabled in {WANTS} on this machine")
-    tmp = tmp_path_factory.mktemp("monitoring")
-    with SshdFleet(tmp) as fleet:
+    with sshd_fleet("monitoring", namespaces=True) as (fleet, tmp):
         fleet.start(HostSpec("exporter", network_namespace=True, pid_namespace=True,
                              services=(exporter_service(),)))
         fleet.start(HostSpec("disabled", network_namespace=True, pid_namespace=True,

@@ -1,6 +1,6 @@
 """passwords_not_logged end to end: planted logs and histories on real sshd hosts.
 
-Each host is an OpenSSH server in its own mount namespace (sshhosts.py) whose /var/log and
+Each host is an OpenSSH server in its own mount namespace (sshhosts) whose /var/log and
 /root are replaced by planted files: an nginx access log line, a JSON application log
 rotated and gzipped, the log a real sshd wrote after real failed password logins (one with
 a password typed as the user name; see tests/checks/passwords_not_logged/real_logs.py),
@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.fleetrun import assert_nowhere_in, audit_fleet
-from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
+from tests.integration.sshhosts import HostSpec, Planted
 
 pytestmark = pytest.mark.integration
 
@@ -59,8 +59,7 @@ def real_sshd_log(path: Path, *user_names: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    require_sshd_support()
+def fleet(tmp_path_factory, sshd_fleet):
     s = SECRETS
     logs = tmp_path_factory.mktemp("sshd-logs")
     leaky_auth = real_sshd_log(logs / "leaky.log", "oracle", s["ssh_user_typed_password"])
@@ -84,7 +83,7 @@ def fleet(tmp_path_factory):
         "/var/log/auth.log": clean_auth,
         "/root/.bash_history": "cd /srv/shop\nmysql -uroot -p shop\nmysql -p\"$DB_PASS\" shop\n",
     }
-    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+    with sshd_fleet("fleet") as (fleet, _):
         for name, files in (("logs-leaky", leaky), ("logs-clean", clean)):
             fleet.start(HostSpec(name, files=files, replace_dirs=("/var/log", "/root")))
         yield fleet

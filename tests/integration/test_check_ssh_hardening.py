@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.fleetrun import assert_nowhere_in, audit_fleet
-from tests.integration.sshhosts import HostSpec, SshdFleet, require_sshd_support
+from tests.integration.fleetrun import FleetOpener, assert_nowhere_in, audit_fleet
+from tests.integration.sshhosts import HostSpec, SshdFleet
 
 pytestmark = pytest.mark.integration
 
@@ -39,9 +39,8 @@ Ciphers aes128-cbc,aes256-ctr
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdFleet]:
-    require_sshd_support()
-    with SshdFleet(tmp_path_factory.mktemp("sshfleet")) as fleet:
+def fleet(sshd_fleet: FleetOpener) -> Iterator[SshdFleet]:
+    with sshd_fleet("sshfleet") as (fleet, _):
         fleet.start(HostSpec("hardened", files={"/etc/ssh/sshd_config": HARDENED,
                                                 "/etc/ssh/sshd_config.d/10-x11.conf": "X11Forwarding no\n"},
                              replace_dirs=("/etc/ssh/sshd_config.d",)))

@@ -1,7 +1,7 @@
 """The tls check end to end through the CLI, against real nginx servers.
 
 Two real sshd test hosts live in network namespaces of their own (tests/integration/
-sshhosts.py), each running a real nginx on the standard ports 443 and 80 of its own
+sshhosts), each running a real nginx on the standard ports 443 and 80 of its own
 address, so the inventory names the endpoint as just ':443' and the default http_port 80
 is tested for real: `web_good` serves TLS 1.2/1.3 with a certificate from a test CA, HSTS
 and a redirect; `web_bad` accepts TLS 1.0/1.1, sends an expired certificate and no HSTS,
@@ -27,8 +27,6 @@ from tests.integration.sshhosts import (
     HostSpec,
     Service,
     SshdFleet,
-    require_namespace_support,
-    require_sshd_support,
 )
 from tests.integration.tlsservers import SHOP, NginxSites, RunningSite, Site, TestPki
 
@@ -44,9 +42,7 @@ def namespaced_nginx(directory: Path, site: Site) -> Service:
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory) -> Iterator[dict[str, Any]]:
-    require_sshd_support()
-    require_namespace_support()
+def planted(tmp_path_factory, sshd_fleet) -> Iterator[dict[str, Any]]:
     problem = tlsservers.nginx_problem()
     if problem:
         pytest.skip(problem)
@@ -56,8 +52,7 @@ def planted(tmp_path_factory) -> Iterator[dict[str, Any]]:
     bad = Site("web_bad", pki.issue("web_bad", valid_from_days=-400, valid_to_days=-30),
                protocols="TLSv1 TLSv1.1 TLSv1.2", legacy_ciphers=True, hsts=None, http="plain")
     loopback = tlsservers.catalogue(pki, LOOPBACK_VARIANTS)
-    (work / "fleet").mkdir()
-    with SshdFleet(work / "fleet") as fleet, NginxSites(work / "nginx", loopback) as nginx:
+    with sshd_fleet("fleet", namespaces=True) as (fleet, _), NginxSites(work / "nginx", loopback) as nginx:
         # Each namespaced host gets its own pid namespace, so nginx's workers go with it.
         fleet.start(HostSpec("web_good", network_namespace=True, pid_namespace=True,
                              services=(namespaced_nginx(work / "nginx-good", good),)))

@@ -1,6 +1,6 @@
 """End to end through the CLI against real sshd test hosts with planted configurations.
 
-Every host is a real OpenSSH server in its own mount namespace (see sshhosts.py); the
+Every host is a real OpenSSH server in its own mount namespace (see sshhosts); the
 hashes are made by mkpasswd, the logs are real files with real ages.
 """
 
@@ -19,7 +19,7 @@ import yaml
 
 from tests.conftest import run_cli, run_folder
 from tests.integration import fleetrun
-from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
+from tests.integration.sshhosts import HostSpec, Planted, SshdFleet
 
 pytestmark = pytest.mark.integration
 DAY = 86400
@@ -63,10 +63,9 @@ def secrets_planted() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory, secrets_planted):
-    require_sshd_support()
+def fleet(sshd_fleet, secrets_planted):
     s = secrets_planted
-    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+    with sshd_fleet("fleet") as (fleet, _):
         fleet.start(HostSpec(
             "good",
             files={
@@ -299,13 +298,11 @@ def audit_user_host(name: str, sudoers_line: str, shadow: Planted, client_public
 
 
 @pytest.fixture(scope="module")
-def sudo_run(tmp_path_factory, secrets_planted):
-    require_sshd_support()
+def sudo_run(sshd_fleet, secrets_planted):
     if shutil.which("sudo") is None:
         pytest.skip("sudo is not installed; scripts/test.sh installs it")
-    tmp = tmp_path_factory.mktemp("sudo")
     shadow = shadow_with(alice=secrets_planted["alice_yescrypt"])
-    with SshdFleet(tmp) as fleet:
+    with sshd_fleet("sudo") as (fleet, tmp):
         public = fleet.authorized_keys.read_text()
         fleet.start(audit_user_host("sudo-ok", "audit ALL=(root) NOPASSWD: /bin/sh", shadow, public))
         fleet.start(audit_user_host("sudo-password", "audit ALL=(root) ALL", shadow, public))
@@ -343,13 +340,11 @@ def test_sudo_that_wants_a_password_is_an_error_not_a_hang(sudo_run):
 
 
 @pytest.fixture(scope="module")
-def sudo_refused_run(tmp_path_factory, secrets_planted):
-    require_sshd_support()
+def sudo_refused_run(sshd_fleet, secrets_planted):
     if shutil.which("sudo") is None:
         pytest.skip("sudo is not installed; scripts/test.sh installs it")
-    tmp = tmp_path_factory.mktemp("sudo-refused")
     shadow = shadow_with(alice=secrets_planted["alice_yescrypt"])
-    with SshdFleet(tmp) as fleet:
+    with sshd_fleet("sudo-refused") as (fleet, tmp):
         fleet.start(audit_user_host("sudo-password", "audit ALL=(root) ALL", shadow,
                                     fleet.authorized_keys.read_text()))
         hosts = fleet.inventory_hosts()

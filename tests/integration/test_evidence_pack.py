@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.integration.fleetrun import assert_nowhere_in, audit, fleet_hosts, write_inventory
-from tests.integration.sshhosts import HostSpec, Planted, SshdFleet, require_sshd_support
+from tests.integration.sshhosts import HostSpec, Planted
 from tests.integration.test_engine_ssh import REAL_SHADOW, mkpasswd
 
 pytestmark = pytest.mark.integration
@@ -47,13 +47,12 @@ def secrets(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory, secrets):
-    require_sshd_support()
+def fleet(sshd_fleet, secrets):
     s = secrets
     app_log = (f"2026-11-20T10:00:01Z login user=alice password={s['log_password']} ok\n"
                f'2026-11-20T10:00:02Z request body {{"user": "bob", "password": "{s["json_password"]}"}}\n'
                f"2026-11-20T10:00:03Z header Authorization: Basic {s['basic_token']}\n")
-    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+    with sshd_fleet("fleet") as (fleet, _):
         fleet.start(HostSpec(
             "secrets",
             files={

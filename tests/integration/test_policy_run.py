@@ -26,9 +26,6 @@ from tests.integration.fleetrun import fleet_hosts
 from tests.integration.sshhosts import (
     HostSpec,
     Planted,
-    SshdFleet,
-    require_namespace_support,
-    require_sshd_support,
 )
 from tests.integration.test_check_backups import CRON, CRONTAB, backup_files
 from tests.integration.test_engine_ssh import (
@@ -130,15 +127,12 @@ class Headings(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def policy_run(tmp_path_factory):
-    require_sshd_support()
-    require_namespace_support()
-    tmp = tmp_path_factory.mktemp("policy")
+def policy_run(sshd_fleet):
     good_shadow = shadow_with(alice=mkpasswd("yescrypt", "Alice-pw-1"),
                               carol=mkpasswd("bcrypt", "Carol-pw-3"))
     bad_shadow = shadow_with(mallory=mkpasswd("md5crypt", "Mallory-pw-4"),
                              dave=mkpasswd("descrypt", "davepw"))
-    with SshdFleet(tmp) as fleet:
+    with sshd_fleet("policy", namespaces=True) as (fleet, tmp):
         fleet.start(policy_host("good", shadow=good_shadow, encrypt="YESCRYPT", rotate="daily\nrotate 60",
                                 log_ages={"syslog": 0, "syslog__1": 1, "syslog__60__gz": 61}))
         fleet.start(policy_host("bad", shadow=bad_shadow, encrypt="MD5", rotate="weekly\nrotate 4",

@@ -19,7 +19,6 @@ import yaml
 
 from tests.conftest import run_cli
 from tests.integration.fleetrun import fleet_hosts, write_inventory
-from tests.integration.sshhosts import SshdFleet, require_namespace_support, require_sshd_support
 from tests.integration.test_check_backups import DAILY_PG_DUMP, cron_host
 from tests.unit.test_notify import Hook, hook, smtp  # noqa: F401 - pytest fixtures
 
@@ -40,12 +39,9 @@ def waiver(expires: dt.date) -> str:
 
 
 @pytest.fixture(scope="module")
-def nightly(tmp_path_factory):
+def nightly(sshd_fleet):
     """Yields a function that runs `auditor run` on the fleet, and the fleet itself."""
-    require_sshd_support()
-    require_namespace_support()
-    tmp = tmp_path_factory.mktemp("nightly")
-    with SshdFleet(tmp) as fleet:
+    with sshd_fleet("nightly", namespaces=True) as (fleet, tmp):
         fleet.start(cron_host("fresh", root_crontab=DAILY_PG_DUMP, backup_age_hours=2))
         fleet.start(cron_host("stale", root_crontab=DAILY_PG_DUMP, backup_age_hours=2))
         inventory = write_inventory(tmp / "inventory.yaml",

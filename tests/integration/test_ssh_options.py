@@ -8,15 +8,14 @@ import pytest
 import yaml
 
 from tests.conftest import run_cli
-from tests.integration.sshhosts import HostSpec, SshdFleet, require_sshd_support
+from tests.integration.sshhosts import HostSpec, SshdFleet
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory):
-    require_sshd_support()
-    with SshdFleet(tmp_path_factory.mktemp("fleet")) as fleet:
+def fleet(sshd_fleet):
+    with sshd_fleet("fleet") as (fleet, _):
         fleet.start(HostSpec("jump"))
         # Same as "jump" but refusing to forward: proves the audit really goes through the hop.
         fleet.start(HostSpec("jump-noforward", extra_sshd_config="AllowTcpForwarding no\n"))

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.integration.fleetrun import assert_nowhere_in, fleet_hosts, write_inventory
+from tests.integration.fleetrun import FleetOpener, assert_nowhere_in, fleet_hosts, write_inventory
 
 from .sshhosts import (
     NETNS_RANGE,
@@ -42,9 +42,8 @@ INSIDE_PORT = 47321
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[SshdFleet]:
-    require_namespace_support()
-    with SshdFleet(tmp_path) as running_fleet:
+def fleet(sshd_fleet: FleetOpener) -> Iterator[SshdFleet]:
+    with sshd_fleet("fleet", namespaces=True) as (running_fleet, _):
         yield running_fleet
 
 

@@ -1,4 +1,4 @@
-"""Self-test of the real-sshd harness in sshhosts.py."""
+"""Self-test of the real-sshd harness in sshhosts."""
 
 from __future__ import annotations
 
@@ -12,15 +12,16 @@ from pathlib import Path
 import paramiko
 import pytest
 
+from tests.integration.fleetrun import FleetOpener
+
 from .sshhosts import HostSpec, Planted, SshdFleet, TestHost, require_sshd_support
 
 DAY = 86400
 
 
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[SshdFleet]:
-    require_sshd_support()
-    with SshdFleet(tmp_path) as running_fleet:
+def fleet(sshd_fleet: FleetOpener) -> Iterator[SshdFleet]:
+    with sshd_fleet("fleet") as (running_fleet, _):
         yield running_fleet
 
 

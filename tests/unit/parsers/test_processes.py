@@ -16,7 +16,7 @@ import yaml
 
 from auditor.parsers import processes as ps
 
-CASES = Path(__file__).resolve().parents[1] / "checks" / "monitoring"
+CASES = Path(__file__).resolve().parents[2] / "checks" / "monitoring"
 
 
 def recorded(case: str, probe: str) -> str:

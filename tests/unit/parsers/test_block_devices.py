@@ -19,7 +19,7 @@ import yaml
 from auditor.parsers import block_devices as bd
 from auditor.parsers.files import parse_dump
 
-CASES = Path(__file__).resolve().parents[1] / "checks" / "disk_encryption"
+CASES = Path(__file__).resolve().parents[2] / "checks" / "disk_encryption"
 
 
 def recorded(case: str, probe: str) -> str:

@@ -199,7 +199,7 @@ def test_lines_that_are_no_login_attempt(line: str) -> None:
     assert parse_auth_record(line, NOW) is None
 
 
-AUTH_CASES = Path(__file__).resolve().parents[1] / "checks" / "auth_logging"
+AUTH_CASES = Path(__file__).resolve().parents[2] / "checks" / "auth_logging"
 
 
 def generator_secrets() -> dict[str, str]:

@@ -10,7 +10,7 @@ import pytest
 
 from auditor.parsers import app_sources
 
-CASES = Path(__file__).resolve().parents[1] / "checks"
+CASES = Path(__file__).resolve().parents[2] / "checks"
 
 
 def test_the_query_is_wrapped_in_a_row_limit_and_may_be_sorted_by_its_first_column():
