@@ -21,7 +21,7 @@ interleaved, and the table shows the median of each number:
   no-batch   the same with `--no-batch`: one exec channel per probe.
   floor      bench/floor.py: bare paramiko, same concurrency and TCP_NODELAY, running the
              very batch script the auditor would send (auditor.engine.batch.build over
-             auditor.engine.runner.plan) on one exec channel per host, reading the output, and
+             auditor.engine.plan.plan) on one exec channel per host, reading the output, and
              nothing more. The auditor cannot beat it by more than noise.
 
 The numbers. wall s: start of the process to its exit, interpreter start-up included.
@@ -72,7 +72,7 @@ import paramiko
 import yaml
 
 from auditor import inventory
-from auditor.engine import batch, registry, runner
+from auditor.engine import batch, plan, registry
 
 REPO = Path(__file__).resolve().parent.parent
 FLOOR_SCRIPT = Path(__file__).with_name("floor.py")
@@ -444,7 +444,7 @@ def write_batch_scripts(inventory_path: Path, scripts: Path) -> int:
     scripts.mkdir()
     size = 0
     for host in inv.hosts:
-        probes, broken = runner.plan(host, checks)
+        probes, broken = plan.plan(host, checks)
         if broken:
             raise RuntimeError(f"probes do not render for {host.name}: {broken}")
         script = batch.build(probes, sudo=host.become == "sudo").script
