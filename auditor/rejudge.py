@@ -14,7 +14,6 @@ from typing import Any
 
 from auditor.check import Check, Outputs, ProbeOutput
 from auditor.pack import PackContents, PackError
-from auditor.runner import judge
 
 
 @dataclass(frozen=True)
@@ -79,7 +78,7 @@ def rejudge(contents: PackContents, checks: Mapping[str, Check]) -> list[Rejudge
                     probe.name: _output(probe.name, records[host["name"], f"{check.id}.{probe.name}"])
                     for probe in check.probes if (host["name"], f"{check.id}.{probe.name}") in records
                 })
-                outcome = judge(check, outputs, dict(recorded["params"]))
+                outcome = check.judge(outputs, dict(recorded["params"]))
                 today, summary = outcome.status.value, outcome.summary
             verdicts.append(Rejudged(host["name"], recorded["check"], found, today,
                                      recorded["summary"], summary))

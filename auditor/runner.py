@@ -15,13 +15,12 @@ import queue
 import re
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from auditor import batch, collectors
-from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, ProbeSite, Result, Status
+from auditor.check import Check, Outputs, ProbeOutput, ProbeSite, Result, Status
 from auditor.inventory import Host
 from auditor.model import NOT_CHECKED, CheckResult, EvidenceRef, HostReport
 from auditor.redact import redact, redact_value
@@ -225,27 +224,6 @@ def parse_facts(out: ProbeOutput | None) -> dict[str, str]:
     return {k: v for k, sep, v in pairs if sep}
 
 
-def judge(check: Check, outputs: Outputs, params: dict[str, object]) -> Result:
-    """Run a check's evaluate(); a failed probe or a bug in the check becomes `error`."""
-    assert check.evaluate is not None
-    try:
-        outcome = check.evaluate(outputs, params)
-    except ProbeFailed as exc:
-        return Result(Status.ERROR, str(exc), evidence=tuple(outputs))
-    except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return Result(
-            Status.ERROR,
-            f"the check itself failed ({type(exc).__name__}: {exc}); this is a bug in the check",
-            details=(f"at {Path(where.filename).name}:{where.lineno}",),
-            evidence=tuple(outputs),
-        )
-    if outcome.status is Status.WAIVED:  # only an approved waiver waives, never the check itself
-        return Result(Status.ERROR, "the check returned `waived`, which only a waiver may set; "
-                      "this is a bug in the check", evidence=outcome.evidence)
-    return outcome
-
-
 def evaluate_host(
     host: Host,
     checks: Sequence[Check],
@@ -262,7 +240,7 @@ def evaluate_host(
         else:
             mine = Outputs({p.name: outputs[f"{check.id}.{p.name}"] for p in check.probes
                             if f"{check.id}.{p.name}" in outputs})
-            outcome = judge(check, mine, params)
+            outcome = check.judge(mine, params)
             if (outcome.status is Status.ERROR and any(p.root for p in check.probes)
                     and facts.get("uid") not in (None, "0") and host.become is None):
                 outcome = Result(outcome.status, outcome.summary + " (this check reads root-only "
