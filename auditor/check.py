@@ -8,9 +8,11 @@ a check do I/O of its own.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Iterator, Mapping
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 
@@ -89,8 +91,15 @@ class Param:
         return self.type.__name__
 
 
+def _not_loaded(outputs: Outputs, params: Params) -> Result:
+    raise TypeError("this Check was not loaded through the registry, which sets its evaluate()")
+
+
 @dataclass(frozen=True)
 class Check:
+    """A check's declaration. A check module defines `CHECK = Check(...)` beside a module-level
+    `evaluate`; the registry returns the declaration with `evaluate` and `description` set."""
+
     id: str
     title: str
     claims: tuple[str, ...]
@@ -98,7 +107,7 @@ class Check:
     probes: tuple[Probe, ...]
     params: tuple[Param, ...] = ()
     description: str = ""  # filled from the module docstring by the registry
-    evaluate: Callable[[Outputs, Params], Result] | None = None  # set by the registry
+    evaluate: Callable[[Outputs, Params], Result] = _not_loaded  # set by the registry
     source: str = ""  # where the check was loaded from, for error messages
     trend_values: tuple[str, ...] = ()  # keys of Result.values that history tracks over time
 
@@ -107,6 +116,28 @@ class Check:
 
     def param(self, name: str) -> Param | None:
         return next((p for p in self.params if p.name == name), None)
+
+    def judge(self, outputs: Outputs, params: Params, *, crash: bool = False) -> Result:
+        """Run evaluate(); a failed probe or a bug in the check becomes `error`, never a crash.
+        With `crash`, a bug in the check propagates (the recorded-case tests want its traceback)."""
+        try:
+            outcome = self.evaluate(outputs, params)
+        except ProbeFailed as exc:
+            return Result(Status.ERROR, str(exc), evidence=tuple(outputs))
+        except Exception as exc:
+            if crash:
+                raise
+            where = traceback.extract_tb(exc.__traceback__)[-1]
+            return Result(
+                Status.ERROR,
+                f"the check itself failed ({type(exc).__name__}: {exc}); this is a bug in the check",
+                details=(f"at {Path(where.filename).name}:{where.lineno}",),
+                evidence=tuple(outputs),
+            )
+        if outcome.status is Status.WAIVED:  # only an approved waiver waives, never the check itself
+            return Result(Status.ERROR, "the check returned `waived`, which only a waiver may set; "
+                          "this is a bug in the check", evidence=outcome.evidence)
+        return outcome
 
 
 @dataclass(frozen=True)
@@ -179,3 +210,98 @@ def result(
 ) -> Result:
     """Shorthand for checks: `result(Status.PASS, "...", details, evidence, oldest_days=91)`."""
     return Result(status, summary, tuple(details), tuple(evidence), dict(values))
+
+
+def first(items: Iterable[str], limit: int = 3) -> str:
+    """The house summary of a list: the first `limit` items joined by "; ", then " …" if more."""
+    listed = list(items)
+    return "; ".join(listed[:limit]) + (" …" if len(listed) > limit else "")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a check found. `status` is what it makes the check (FAIL, ERROR, MANUAL), or
+    PASS for a note that decides nothing. A later field (say `severity`) keeps call sites."""
+
+    status: Status
+    text: str
+
+
+# What each kind of finding makes the check, worst first: fail > error > manual > pass.
+PRECEDENCE = (Status.FAIL, Status.ERROR, Status.MANUAL)
+
+
+@dataclass
+class Findings:
+    """The accumulator every evaluate() fills and closes with `result()`.
+
+    `fail`, `unknown` (could not tell: error), `manual` and `note` record findings in order;
+    `result` applies the house precedence fail > error > manual > pass and writes the summary in
+    one shape: an optional prefix ("{n}" is the count), then the first `limit` findings of the
+    winning kind joined by "; ", then " …" if there are more. Details list the winning kind,
+    then the other kinds by precedence, then the notes.
+    """
+
+    limit: int = 3
+    items: list[Finding] = field(default_factory=list)
+
+    def add(self, status: Status, text: str) -> None:
+        self.items.append(Finding(status, text))
+
+    def fail(self, text: str) -> None:
+        self.add(Status.FAIL, text)
+
+    def unknown(self, text: str) -> None:
+        self.add(Status.ERROR, text)
+
+    def manual(self, text: str) -> None:
+        self.add(Status.MANUAL, text)
+
+    def note(self, text: str) -> None:
+        self.add(Status.PASS, text)
+
+    def texts(self, status: Status) -> list[str]:
+        return [f.text for f in self.items if f.status is status]
+
+    @property
+    def failures(self) -> list[str]:
+        return self.texts(Status.FAIL)
+
+    @property
+    def errors(self) -> list[str]:
+        return self.texts(Status.ERROR)
+
+    @property
+    def manuals(self) -> list[str]:
+        return self.texts(Status.MANUAL)
+
+    @property
+    def notes(self) -> list[str]:
+        return self.texts(Status.PASS)
+
+    def status(self) -> Status:
+        return next((s for s in PRECEDENCE if self.texts(s)), Status.PASS)
+
+    def details(self) -> list[str]:
+        worst = self.status()
+        order = [worst] + [s for s in PRECEDENCE if s is not worst] + [Status.PASS]
+        return [text for s in dict.fromkeys(order) for text in self.texts(s)]
+
+    def summary(self, status: Status, prefix: str = "") -> str:
+        texts = self.texts(status)
+        return prefix.format(n=len(texts)) + first(texts, self.limit)
+
+    def result(
+        self,
+        *,
+        evidence: Iterable[str],
+        ok_summary: str,
+        fail_prefix: str = "",
+        error_prefix: str = "",
+        manual_prefix: str = "",
+        **values: Any,
+    ) -> Result:
+        status = self.status()
+        prefix = {Status.FAIL: fail_prefix, Status.ERROR: error_prefix, Status.MANUAL: manual_prefix}
+        summary = ok_summary if status is Status.PASS else self.summary(status, prefix[status])
+        return Result(status, summary, tuple(self.details()), tuple(evidence), dict(values))

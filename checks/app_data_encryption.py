@@ -13,7 +13,7 @@ Club (300–305, 3095, 36, 38, 39; 14–19), UnionPay (62; 16–19), Mir (2200�
 BORICA (2205; 16), Dankort (5019; 16), Verve (506099–506198, 507865–507964; 16, 18, 19),
 RuPay (508, 60, 81, 82; 16), Maestro (5018, 5020, 5038, 5893, 6304, 6759, 6761–6763;
 12–19), InterPayment (636; 16–19), Troy (9792; 16) and UATP (1; 15) — the table is
-`auditor.evidence.redact.CARD_SCHEMES`, shared with the redaction pass. In a grouped run every span
+`auditor.parsers.cards.CARD_SCHEMES`, shared with the redaction pass. In a grouped run every span
 of whole groups is tried, except, in a run of more than 19 digits, spans that cut through a
 chain of 4-digit groups. So these are not card numbers: a longer unbroken digit run (an
 order id), digits inside a hex string or a UUID (a letter touches them), an IBAN (its
@@ -55,14 +55,14 @@ from __future__ import annotations
 from typing import Any
 
 from auditor.check import Check, Outputs, Param, Params, Result, Status, result
-from auditor.evidence.redact import CARD_MAX_DIGITS, CARD_MIN_DIGITS, CARD_SCHEMES
 from auditor.parsers import app_sources
+from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, CARD_SCHEMES
 from auditor.probes import quote, shell
 
 SHOWN_ROWS = 10  # rows named per source
 
 def _scheme_function() -> str:
-    """awk's scheme(d): the card scheme of a digit string, generated from redact.CARD_SCHEMES."""
+    """awk's scheme(d): the card scheme of a digit string, generated from cards.CARD_SCHEMES."""
     lines = ["function scheme(d,   l) {", "  l = length(d)"]
     for name, ranges, lengths in CARD_SCHEMES:
         in_range = " || ".join(f"within(substr(d, 1, {len(low)}) + 0, {int(low)}, {int(high)})"

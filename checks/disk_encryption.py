@@ -108,7 +108,7 @@ ENCRYPTED, PROVIDER, PLAIN, UNKNOWN = "encrypted", "provider", "unencrypted", "u
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Protection:
     state: str  # ENCRYPTED, PROVIDER, PLAIN or UNKNOWN
     how: str  # what encrypts it, or why it is not / cannot be judged
     disks: tuple[str, ...] = ()  # the hardware layer under it
@@ -119,7 +119,7 @@ def _disk_matches(disk: bd.BlockDevice, patterns: list[str]) -> bool:
     return any(fnmatch.fnmatch(name, str(p)) for p in patterns for name in names)
 
 
-def _judge_device(graph: bd.DeviceGraph, device: bd.BlockDevice, provider: list[str]) -> Verdict:
+def _judge_device(graph: bd.DeviceGraph, device: bd.BlockDevice, provider: list[str]) -> Protection:
     """Encrypted when every chain from the device to the hardware has a dm-crypt layer."""
     chains = graph.chains(device.kname)
     disks = tuple(dict.fromkeys(chain[-1].kname for chain in chains))
@@ -137,19 +137,19 @@ def _judge_device(graph: bd.DeviceGraph, device: bd.BlockDevice, provider: list[
         else:
             uncovered.append(chain)
     if uncovered:
-        return Verdict(PLAIN, "no encryption layer between it and " + ", ".join(
+        return Protection(PLAIN, "no encryption layer between it and " + ", ".join(
             dict.fromkeys(c[-1].dev_path for c in uncovered)), disks)
     if provider_disks:
         ids = ", ".join(dict.fromkeys(
             d.dev_path + (f" (serial {d.serial})" if d.serial else "") for d in provider_disks))
-        return Verdict(PROVIDER, f"encryption by the cloud provider, per inventory: {ids}", disks)
+        return Protection(PROVIDER, f"encryption by the cloud provider, per inventory: {ids}", disks)
     how = ", ".join(dict.fromkeys(
         "compressed RAM (zram)" if d.kname.startswith("zram") and not d.is_crypt
         else f"{d.crypt_kind} (dm-crypt) {d.dm_name or d.kname}" for d in crypt_layers))
-    return Verdict(ENCRYPTED, how, disks)
+    return Protection(ENCRYPTED, how, disks)
 
 
-def _fscrypt_verdict(entries: list[tuple[str, str]], other_mounts: set[str]) -> Verdict | None:
+def _fscrypt_verdict(entries: list[tuple[str, str]], other_mounts: set[str]) -> Protection | None:
     """Encrypted by fscrypt when every top-level entry is an encrypted directory; None when
     fscrypt encrypts none of them and a readable entry shows it is not used here."""
     cut = len(entries) > MAX_TOP_ENTRIES
@@ -162,17 +162,17 @@ def _fscrypt_verdict(entries: list[tuple[str, str]], other_mounts: set[str]) -> 
         return None
     if unread and not plain:
         more = f" and {len(unread) - 5} more" if len(unread) > 5 else ""
-        return Verdict(UNKNOWN, f"could not read the encryption flag of {', '.join(unread[:5])}{more} "
+        return Protection(UNKNOWN, f"could not read the encryption flag of {', '.join(unread[:5])}{more} "
                        "(lsattr -d failed: a FIFO, socket or device, or a directory the probe may not "
                        f"open); {len(encrypted)} other top-level entr(ies) are fscrypt-encrypted")
     if plain:
         more = f" and {len(plain) - 5} more" if len(plain) > 5 else ""
-        return Verdict(PLAIN, f"fscrypt encrypts {len(encrypted)} top-level director(ies) "
+        return Protection(PLAIN, f"fscrypt encrypts {len(encrypted)} top-level director(ies) "
                        f"({', '.join(encrypted[:3])}) but not {', '.join(plain[:5])}{more}")
     if cut:
-        return Verdict(UNKNOWN, f"the first {len(encrypted)} top-level entries are fscrypt-encrypted, "
+        return Protection(UNKNOWN, f"the first {len(encrypted)} top-level entries are fscrypt-encrypted, "
                        f"but there are more than {MAX_TOP_ENTRIES}: too many to judge them all")
-    return Verdict(ENCRYPTED, f"fscrypt: all {len(encrypted)} top-level entries are encrypted "
+    return Protection(ENCRYPTED, f"fscrypt: all {len(encrypted)} top-level entries are encrypted "
                    f"directories ({', '.join(encrypted[:5])})")
 
 
@@ -210,7 +210,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
         f"note: {p}" for p in graph_problems]
     if fscrypt_text.startswith("#no-lsattr"):
         details.append("lsattr is not installed: fscrypt-encrypted directories cannot be seen")
-    judged: list[tuple[str, Verdict]] = []  # (what, verdict)
+    judged: list[tuple[str, Protection]] = []  # (what, verdict)
     not_judged: list[str] = []
     mountpoints = {m.mountpoint for m in mounts}
     seen_devices: dict[str, str] = {}  # file system -> first mount point
@@ -242,15 +242,15 @@ def evaluate(out: Outputs, params: Params) -> Result:
             if props is None:
                 why = "zfs is not installed" if zfs_text.startswith("#absent") or not zfs_text else \
                     "dataset not listed by zfs get"
-                judged.append((label, Verdict(UNKNOWN, f"cannot read its ZFS encryption: {why}")))
+                judged.append((label, Protection(UNKNOWN, f"cannot read its ZFS encryption: {why}")))
             elif props.get("encryption", "off") not in ("off", "-", ""):
-                judged.append((label, Verdict(ENCRYPTED, f"ZFS native encryption {props['encryption']}, "
+                judged.append((label, Protection(ENCRYPTED, f"ZFS native encryption {props['encryption']}, "
                                               f"key {props.get('keystatus', 'unknown')}")))
             else:
-                judged.append((label, Verdict(PLAIN, "ZFS dataset with encryption=off")))
+                judged.append((label, Protection(PLAIN, "ZFS dataset with encryption=off")))
             continue
         if device is None:
-            judged.append((label, Verdict(UNKNOWN, f"device {mount.majmin} ({mount.source}) is not "
+            judged.append((label, Protection(UNKNOWN, f"device {mount.majmin} ({mount.source}) is not "
                                           "among the block devices")))
             continue
         verdict = _judge_device(graph, device, provider)
@@ -260,7 +260,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
                 if p != mount.mountpoint and p.rsplit("/", 1)[0] == mount.mountpoint.rstrip("/")})
             if fscrypt is not None and (fscrypt.state == ENCRYPTED or verdict.state == PLAIN
                                         or fscrypt.state == UNKNOWN):
-                verdict = Verdict(fscrypt.state, fscrypt.how, verdict.disks)
+                verdict = Protection(fscrypt.state, fscrypt.how, verdict.disks)
         judged.append((label, verdict))
 
     for swap in swaps:
@@ -268,7 +268,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
         if swap.type == "partition":
             device = graph.by_majmin(swap.majmin) if swap.majmin else graph.by_path(swap.name)
             if device is None:
-                judged.append((label, Verdict(UNKNOWN, f"device {swap.majmin or swap.name} is not "
+                judged.append((label, Protection(UNKNOWN, f"device {swap.majmin or swap.name} is not "
                                               "among the block devices")))
             else:
                 judged.append((label, _judge_device(graph, device, provider)))
@@ -278,7 +278,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
         if device is None and holder is not None:
             device = graph.by_majmin(holder.majmin) or graph.by_path(holder.source)
         if device is None:
-            judged.append((label, Verdict(UNKNOWN, "the device holding the swap file is unknown")))
+            judged.append((label, Protection(UNKNOWN, "the device holding the swap file is unknown")))
         else:
             judged.append((label, _judge_device(graph, device, provider)))
 
@@ -292,7 +292,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
               "storage_unknown": len(unknown), "storage_provider": len(manual),
               "swaps": len(swaps), "crypttab_entries": len(crypttab)}
 
-    def listed(items: list[tuple[str, Verdict]]) -> str:
+    def listed(items: list[tuple[str, Protection]]) -> str:
         return "; ".join(w for w, _ in items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
 
     if plain:

@@ -10,9 +10,12 @@ empty or unknown field, a missing salt or a salt shared by two accounts fail.
 
 from __future__ import annotations
 
-from auditor.check import Check, Outputs, Params, Result, Status, result
+from typing import NamedTuple
+
+from auditor.check import Check, Findings, Outputs, Params, Result, Status, result
 from auditor.parsers import crypt
 from auditor.parsers.conf import whitespace_keys
+from auditor.parsers.rows import UnexpectedLine, rows, unexpected
 from auditor.probes import shell
 
 # Runs on the host; prints user, scheme id, cost parameters, salt length and whether
@@ -72,50 +75,53 @@ CHECK = Check(
 )
 
 
-def parse_accounts(text: str) -> list[tuple[str, str, str, int, bool]]:
-    accounts = []
-    for line in text.splitlines():
-        parts = line.split("\t")
-        if len(parts) != 5 or not parts[3].isdigit():
-            raise ValueError(f"unexpected line from the shadow probe: {line[:80]!r}")
-        user, scheme_id, cost, salt_length, shared = parts
-        accounts.append((user, scheme_id, cost, int(salt_length), shared == "1"))
-    return accounts
+class Account(NamedTuple):
+    user: str
+    scheme_id: str
+    cost: str  # "-" when the scheme has none
+    salt_length: int
+    shared_salt: bool
+
+
+def parse_accounts(text: str) -> list[Account]:
+    found = rows(text, "shadow", untagged=5)
+    if bad := next((r for r in found if not r.fields[3].isdigit()), None):
+        raise unexpected("shadow", "\t".join(bad.fields))
+    return [Account(user, scheme_id, cost, int(salt), shared == "1")
+            for user, scheme_id, cost, salt, shared in (r.fields for r in found)]
 
 
 def evaluate(out: Outputs, params: Params) -> Result:
-    shadow = out.require("shadow_schemes")
     try:
-        accounts = parse_accounts(shadow.stdout)
-    except ValueError as exc:
+        accounts = parse_accounts(out.require("shadow_schemes").stdout)
+    except UnexpectedLine as exc:
         return result(Status.ERROR, str(exc), evidence=["shadow_schemes"])
-    problems: list[str] = []
-    details: list[str] = []
+    findings = Findings()
     counts: dict[str, int] = {}
-    usable = [a for a in accounts if a[1] != "locked"]
-    for user, scheme_id, cost, salt_length, shared in usable:
-        scheme = crypt.scheme(scheme_id)
+    usable = [a for a in accounts if a.scheme_id != "locked"]
+    for a in usable:
+        scheme = crypt.scheme(a.scheme_id)
         counts[scheme.name] = counts.get(scheme.name, 0) + 1
-        cost_text = "" if cost == "-" else f", cost {cost}"
-        details.append(f"{user}: {scheme.name}{cost_text}, salt {salt_length} chars")
+        cost_text = "" if a.cost == "-" else f", cost {a.cost}"
+        findings.note(f"{a.user}: {scheme.name}{cost_text}, salt {a.salt_length} chars")
         if not scheme.strong:
-            problems.append(f"{user} uses {scheme.name} ({scheme.why})")
-        elif salt_length == 0:
-            problems.append(f"{user}: {scheme.name} hash without a salt")
-        elif shared:
-            problems.append(f"{user}: shares its salt with another account")
+            findings.fail(f"{a.user} uses {scheme.name} ({scheme.why})")
+        elif a.salt_length == 0:
+            findings.fail(f"{a.user}: {scheme.name} hash without a salt")
+        elif a.shared_salt:
+            findings.fail(f"{a.user}: shares its salt with another account")
 
     defs = out.require("login_defs").stdout
     if "#absent" not in defs:
         method = whitespace_keys(defs).get("ENCRYPT_METHOD")
         if method is None:
             md5 = whitespace_keys(defs).get("MD5_CRYPT_ENAB", "no").lower() == "yes"
-            problems.append("login.defs sets no ENCRYPT_METHOD: chpasswd and newusers fall back "
-                            f"to {'MD5' if md5 else 'DES'}")
+            findings.fail("login.defs sets no ENCRYPT_METHOD: chpasswd and newusers fall back "
+                          f"to {'MD5' if md5 else 'DES'}")
         elif not crypt.LOGIN_DEFS_METHODS.get(method.upper(), False):
-            problems.append(f"login.defs ENCRYPT_METHOD {method} is not a strong scheme")
+            findings.fail(f"login.defs ENCRYPT_METHOD {method} is not a strong scheme")
         else:
-            details.append(f"login.defs: ENCRYPT_METHOD {method}")
+            findings.note(f"login.defs: ENCRYPT_METHOD {method}")
 
     for line in out.require("pam_unix").stdout.splitlines():
         location, _, rule = line.partition(":")
@@ -123,21 +129,17 @@ def evaluate(out: Outputs, params: Params) -> Result:
         weak = [o for o in options if crypt.PAM_UNIX_METHODS.get(o) is False]
         strong = [o for o in options if crypt.PAM_UNIX_METHODS.get(o)]
         if weak:
-            problems.append(f"{location}: pam_unix hashes new passwords with {', '.join(weak)}")
+            findings.fail(f"{location}: pam_unix hashes new passwords with {', '.join(weak)}")
         elif strong:
-            details.append(f"{location}: pam_unix {' '.join(strong)}")
+            findings.note(f"{location}: pam_unix {' '.join(strong)}")
 
-    evidence = ["shadow_schemes", "login_defs", "pam_unix"]
     locked = len(accounts) - len(usable)
     scheme_counts = {name: n for name, n in sorted(counts.items())}
-    if problems:
-        return result(Status.FAIL, f"{len(problems)} problem(s): " + "; ".join(problems[:3])
-                      + (" …" if len(problems) > 3 else ""), problems + details, evidence,
-                      accounts_by_scheme=scheme_counts, locked_accounts=locked)
     if not usable:
-        summary = f"no account has a usable password ({locked} locked); new passwords use strong schemes"
+        ok = f"no account has a usable password ({locked} locked); new passwords use strong schemes"
     else:
-        summary = f"{len(usable)} account(s) with a password, all salted and slow: " + ", ".join(
+        ok = f"{len(usable)} account(s) with a password, all salted and slow: " + ", ".join(
             f"{n} {name}" for name, n in scheme_counts.items())
-    return result(Status.PASS, summary, details, evidence,
-                  accounts_by_scheme=scheme_counts, locked_accounts=locked)
+    return findings.result(evidence=["shadow_schemes", "login_defs", "pam_unix"], ok_summary=ok,
+                           fail_prefix="{n} problem(s): ", accounts_by_scheme=scheme_counts,
+                           locked_accounts=locked)

@@ -37,7 +37,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import x509
 from auditor.probes import network
 
@@ -82,19 +82,12 @@ class Garbled(ValueError):
 
 
 @dataclass
-class Verdict:
-    """What was found about one endpoint."""
+class Endpoint(Findings):
+    """What was found about one endpoint: its findings, and the values the report keeps."""
 
-    name: str
-    failures: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # could not judge
-    notes: list[str] = field(default_factory=list)
+    name: str = "?"
     protocols: list[str] = field(default_factory=list)
     days_to_expiry: float | None = None
-
-    @property
-    def status(self) -> Status:
-        return Status.FAIL if self.failures else Status.ERROR if self.problems else Status.PASS
 
 
 def _collected_at(document: dict[str, Any]) -> dt.datetime:
@@ -104,7 +97,7 @@ def _collected_at(document: dict[str, Any]) -> dt.datetime:
         raise Garbled(f"no valid collected_at ({exc})") from exc
 
 
-def _judge_protocols(endpoint: dict[str, Any], verdict: Verdict) -> None:
+def _judge_protocols(endpoint: dict[str, Any], verdict: Endpoint) -> None:
     offered = endpoint["protocols"]
     why_untested: dict[str, list[str]] = {}
     for version, answer in offered.items():
@@ -114,84 +107,84 @@ def _judge_protocols(endpoint: dict[str, Any], verdict: Verdict) -> None:
     verdict.protocols = [v for v in (*OLD_PROTOCOLS, *MODERN_PROTOCOLS) if offered[v]["supported"] is True]
     old = [v for v in OLD_PROTOCOLS if offered[v]["supported"] is True]
     if old:
-        verdict.failures.append(f"accepts {', '.join(old)}")
+        verdict.fail(f"accepts {', '.join(old)}")
     if untested:
-        verdict.problems.append(f"could not test {'; '.join(untested)}")
+        verdict.unknown(f"could not test {'; '.join(untested)}")
     elif not any(offered[v]["supported"] for v in MODERN_PROTOCOLS):
-        verdict.failures.append("supports neither TLS 1.2 nor TLS 1.3")
+        verdict.fail("supports neither TLS 1.2 nor TLS 1.3")
     answers = ", ".join(f"{v}: {offered[v].get('answer') or offered[v].get('error')}" for v in offered)
-    verdict.notes.append(f"protocols offered one by one: {answers}")
+    verdict.note(f"protocols offered one by one: {answers}")
 
 
 def _judge_certificates(endpoint: dict[str, Any], params: Params, at: dt.datetime,
-                        verdict: Verdict) -> set[str]:
+                        verdict: Endpoint) -> set[str]:
     """Rules on the certificates the server sent; returns the kinds of fault found."""
     tls = endpoint["tls"]
     found: set[str] = set()
     if tls.get("error"):
-        verdict.problems.append(f"TLS handshake to read the certificate failed: {tls['error']}")
+        verdict.unknown(f"TLS handshake to read the certificate failed: {tls['error']}")
         return found
     pems: list[str] = tls["chain_pem"]
     if not pems:
-        verdict.problems.append("the server sent no certificate")
+        verdict.unknown("the server sent no certificate")
         return found
     try:
         chain = [x509.parse_pem(pem) for pem in pems]
     except ValueError as exc:
-        verdict.problems.append(f"certificate cannot be parsed: {exc}")
+        verdict.unknown(f"certificate cannot be parsed: {exc}")
         return found
     leaf = chain[0]
     hostname = endpoint["hostname"]
-    verdict.notes.append(f"certificate: subject {leaf.subject}, issuer {leaf.issuer}, names {leaf.names()}, "
+    verdict.note(f"certificate: subject {leaf.subject}, issuer {leaf.issuer}, names {leaf.names()}, "
                          f"valid {leaf.not_before:%Y-%m-%d} to {leaf.not_after:%Y-%m-%d}, "
                          f"{leaf.key_type} {leaf.key_bits} bits, signed with {leaf.signature_hash}, "
                          f"SHA-256 {leaf.sha256}; {len(chain)} certificate(s) sent ({tls['chain_source']})")
     if leaf.self_signed:
-        verdict.notes.append("the certificate is self-signed")
+        verdict.note("the certificate is self-signed")
     if not x509.hostname_matches(leaf, hostname):
-        verdict.failures.append(f"certificate names {leaf.names()}, not {hostname}")
+        verdict.fail(f"certificate names {leaf.names()}, not {hostname}")
         found.add("hostname")
     verdict.days_to_expiry = round(min(c.days_left(at) for c in chain), 1)
     for index, cert in enumerate(chain):
         which = "certificate" if index == 0 else f"chain certificate {index} ({cert.subject})"
         days = cert.days_left(at)
         if days < 0:
-            verdict.failures.append(f"{which} expired {-days:.0f} days ago ({cert.not_after:%Y-%m-%d})")
+            verdict.fail(f"{which} expired {-days:.0f} days ago ({cert.not_after:%Y-%m-%d})")
             found.add("validity")
         elif days < params["cert_min_days"]:
-            verdict.failures.append(f"{which} expires in {days:.0f} days ({cert.not_after:%Y-%m-%d}), "
+            verdict.fail(f"{which} expires in {days:.0f} days ({cert.not_after:%Y-%m-%d}), "
                                     f"less than {params['cert_min_days']}")
             found.add("validity")
         if cert.not_before > at:
-            verdict.failures.append(f"{which} is not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC")
+            verdict.fail(f"{which} is not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC")
             found.add("validity")
         minimum = params["min_ec_bits"] if cert.key_type == "EC" else params["min_rsa_bits"]
         if cert.key_type in ("RSA", "DSA", "EC") and cert.key_bits < minimum:
-            verdict.failures.append(f"{which} has a {cert.key_bits}-bit {cert.key_type} key "
+            verdict.fail(f"{which} has a {cert.key_bits}-bit {cert.key_type} key "
                                     f"(less than {minimum})")
             found.add("strength")
         # A root's signature on itself proves nothing, so only it may use any hash.
         root = cert.self_signed and index > 0
         if cert.signature_hash in x509.WEAK_SIGNATURE_HASHES and not root:
-            verdict.failures.append(f"{which} is signed with {cert.signature_hash.upper()}")
+            verdict.fail(f"{which} is signed with {cert.signature_hash.upper()}")
             found.add("strength")
     return found
 
 
-def _judge_verification(endpoint: dict[str, Any], found: set[str], verdict: Verdict) -> None:
+def _judge_verification(endpoint: dict[str, Any], found: set[str], verdict: Endpoint) -> None:
     checked = endpoint["verification"]
     if checked["ok"] is True:
-        verdict.notes.append(f"chain verifies against {checked['trusted_by']} for {endpoint['hostname']}")
+        verdict.note(f"chain verifies against {checked['trusted_by']} for {endpoint['hostname']}")
         return
     if checked["ok"] is None:
-        verdict.problems.append(f"chain could not be verified: {checked['error']}")
+        verdict.unknown(f"chain could not be verified: {checked['error']}")
         return
     code = checked["verify_code"]
     explained = ((code in VALIDITY_CODES and "validity" in found)
                  or (code in HOSTNAME_CODES and "hostname" in found)
                  or (code in STRENGTH_CODES and "strength" in found))
     text = f"chain not trusted by {checked['trusted_by']}: {checked['verify_message']} (verify code {code})"
-    (verdict.notes if explained else verdict.failures).append(text)
+    (verdict.note if explained else verdict.fail)(text)
 
 
 def _hsts_max_age(header: str) -> int | None:
@@ -203,60 +196,60 @@ def _hsts_max_age(header: str) -> int | None:
     return None
 
 
-def _judge_https(endpoint: dict[str, Any], params: Params, verdict: Verdict) -> None:
+def _judge_https(endpoint: dict[str, Any], params: Params, verdict: Endpoint) -> None:
     https = endpoint["tls"].get("https")
     minimum = params["hsts_min_age"]
     if https is None:
         return  # no handshake: already a problem
     if https.get("error"):
         if minimum:
-            verdict.problems.append(f"GET / over HTTPS failed, HSTS unknown: {https['error']}")
+            verdict.unknown(f"GET / over HTTPS failed, HSTS unknown: {https['error']}")
         return
-    verdict.notes.append(f"HTTPS GET / answered {https['status_line']}")
+    verdict.note(f"HTTPS GET / answered {https['status_line']}")
     if not minimum:
         return
     if not https["hsts"]:
-        verdict.failures.append("no Strict-Transport-Security header")
+        verdict.fail("no Strict-Transport-Security header")
         return
     header = https["hsts"][0]  # browsers heed only the first (RFC 6797 8.1)
     max_age = _hsts_max_age(header)
     if max_age is None:
-        verdict.failures.append(f"Strict-Transport-Security without a valid max-age: {header!r}")
+        verdict.fail(f"Strict-Transport-Security without a valid max-age: {header!r}")
     elif max_age < minimum:
-        verdict.failures.append(f"HSTS max-age={max_age} is less than {minimum} seconds")
+        verdict.fail(f"HSTS max-age={max_age} is less than {minimum} seconds")
     else:
         sub = "includeSubDomains" if "includesubdomains" in header.lower() else "without includeSubDomains"
-        verdict.notes.append(f"HSTS max-age={max_age}, {sub}")
+        verdict.note(f"HSTS max-age={max_age}, {sub}")
 
 
-def _judge_http(endpoint: dict[str, Any], verdict: Verdict) -> None:
+def _judge_http(endpoint: dict[str, Any], verdict: Endpoint) -> None:
     http = endpoint.get("http")
     if http is None:
-        verdict.notes.append("plain HTTP not tested (http_port 0)")
+        verdict.note("plain HTTP not tested (http_port 0)")
         return
     port = http["port"]
     if http.get("refused"):
-        verdict.notes.append(f"port {port} closed (no plain HTTP)")
+        verdict.note(f"port {port} closed (no plain HTTP)")
     elif http.get("error"):
-        verdict.notes.append(f"port {port}: no plain-HTTP answer ({http['error']})")
+        verdict.note(f"port {port}: no plain-HTTP answer ({http['error']})")
     else:
         location = http["location"][0] if http["location"] else ""
         if http["status"] in REDIRECTS and location.lower().startswith("https://"):
-            verdict.notes.append(f"port {port} redirects ({http['status']}) to {location}")
+            verdict.note(f"port {port} redirects ({http['status']}) to {location}")
         else:
             where = f" to {location}" if location else ""
-            verdict.failures.append(f"port {port} serves plain HTTP ({http['status_line']}{where}) "
+            verdict.fail(f"port {port} serves plain HTTP ({http['status_line']}{where}) "
                                     "without redirecting to https")
 
 
-def judge(endpoint: dict[str, Any], params: Params, at: dt.datetime) -> Verdict:
+def judge(endpoint: dict[str, Any], params: Params, at: dt.datetime) -> Endpoint:
     """Every rule on one endpoint's recorded facts."""
-    verdict = Verdict(str(endpoint.get("name", "?")))
+    verdict = Endpoint(name=str(endpoint.get("name", "?")))
     if endpoint.get("config_error"):
-        verdict.problems.append(f"endpoint not usable: {endpoint['config_error']}")
+        verdict.unknown(f"endpoint not usable: {endpoint['config_error']}")
         return verdict
     if endpoint.get("connect_error"):
-        verdict.problems.append(f"unreachable: {endpoint['connect_error']}")
+        verdict.unknown(f"unreachable: {endpoint['connect_error']}")
         return verdict
     try:
         _judge_protocols(endpoint, verdict)
@@ -265,7 +258,7 @@ def judge(endpoint: dict[str, Any], params: Params, at: dt.datetime) -> Verdict:
         _judge_https(endpoint, params, verdict)
         _judge_http(endpoint, verdict)
     except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        verdict.problems.append(f"the collector's record of this endpoint is incomplete: "
+        verdict.unknown(f"the collector's record of this endpoint is incomplete: "
                                 f"{type(exc).__name__}: {exc}")
     return verdict
 
@@ -293,9 +286,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
         return result(Status.SKIP, "no TLS endpoint configured for this host; set vars.tls.endpoints",
                       evidence=evidence)
     verdicts = [judge(e, params, at) for e in endpoints]
-    details = [f"{v.name}: {line}" for v in verdicts for line in v.failures + v.problems + v.notes]
-    failing = [v for v in verdicts if v.status is Status.FAIL]
-    unknown = [v for v in verdicts if v.status is Status.ERROR]
+    details = [f"{v.name}: {line}" for v in verdicts for line in v.details()]
+    failing = [v for v in verdicts if v.status() is Status.FAIL]
+    unknown = [v for v in verdicts if v.status() is Status.ERROR]
     expiries = [v.days_to_expiry for v in verdicts if v.days_to_expiry is not None]
     # One shape whatever the number of endpoints, so that a series of runs stays comparable.
     protocols = {v.name: ",".join(v.protocols) for v in verdicts}
@@ -310,7 +303,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
         return result(Status.FAIL, summary, details, evidence, **values)
     if unknown:
         summary = f"{len(unknown)} of {count} endpoint(s) could not be judged: " + "; ".join(
-            f"{v.name}: {', '.join(v.problems)}" for v in unknown)
+            f"{v.name}: {', '.join(v.errors)}" for v in unknown)
         return result(Status.ERROR, summary, details, evidence, **values)
     summary = f"{count} endpoint(s) serve HTTPS as promised: " + "; ".join(
         f"{v.name}: {' and '.join(v.protocols)}, certificate valid {v.days_to_expiry:.0f} more days"

@@ -1,10 +1,10 @@
 """Finds checks: the built-in `checks` package, a --checks-dir of loose .py files, and the
 `auditor.checks` entry-point group of installed plug-ins.
 
-A check module defines `CHECK = Check(...)` and `def evaluate(out, params) -> Result`; its
-docstring is its documentation. A module that fails to load is reported by name and
-skipped; the others still load. A second check with an id already taken is refused,
-naming both places.
+A check module (or a package `<id>/__init__.py`) defines `CHECK = Check(...)` and
+`def evaluate(out, params) -> Result`; its docstring is its documentation. A module
+that fails to load is reported by name and skipped; the others still load. A second
+check with an id already taken is refused, naming both places.
 """
 
 from __future__ import annotations
@@ -71,8 +71,12 @@ def check_from_module(module: ModuleType, source: str) -> Check:
 
 
 def _load_file(path: Path) -> ModuleType:
-    name = f"auditor_user_checks.{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
+    """A --checks-dir module: `<id>.py`, or a package `<id>/__init__.py` (whose own modules
+    import as `auditor_user_checks.<id>._part` or relatively)."""
+    package = path.name == "__init__.py"
+    name = f"auditor_user_checks.{path.parent.name if package else path.stem}"
+    spec = importlib.util.spec_from_file_location(
+        name, path, submodule_search_locations=[str(path.parent)] if package else None)
     if spec is None or spec.loader is None:
         raise ValueError("cannot be imported")
     module = importlib.util.module_from_spec(spec)
@@ -102,15 +106,16 @@ def load(checks_dirs: Iterable[Path] = (), builtin: bool = True, plugins: bool =
         import checks as builtin_package
 
         for info in sorted(pkgutil.iter_modules(builtin_package.__path__), key=lambda i: i.name):
-            if not info.name.startswith("_") and not info.ispkg:
+            if not info.name.startswith("_"):
                 module_name = f"checks.{info.name}"
                 add(lambda m=module_name: importlib.import_module(m), module_name)
     for directory in checks_dirs:
         if not directory.is_dir():
             registry.errors.append(LoadError(str(directory), "--checks-dir is not a directory"))
             continue
-        for path in sorted(directory.glob("*.py")):
-            if not path.name.startswith("_"):
+        found = [*directory.glob("*.py"), *directory.glob("*/__init__.py")]
+        for path in sorted(found, key=lambda p: p.stem if p.name != "__init__.py" else p.parent.name):
+            if not (path.parent.name if path.name == "__init__.py" else path.name).startswith("_"):
                 add(lambda p=path: _load_file(p), str(path))
     if plugins:
         for entry in entry_points(group=ENTRY_POINT_GROUP):

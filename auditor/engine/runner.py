@@ -12,13 +12,12 @@ import queue
 import re
 import threading
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from auditor import collectors
-from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, ProbeSite, Result, Status
+from auditor.check import Check, Outputs, ProbeOutput, ProbeSite, Result, Status
 from auditor.engine import batch
 from auditor.engine.plan import FACTS_KEY, Planned, parse_facts, plan
 from auditor.evidence.store import ProbeRun, redact_outputs, redact_results, store_evidence
@@ -114,27 +113,6 @@ def _probe_run(planned: Planned) -> ProbeRun:
     return ProbeRun(planned.key, planned.script, planned.root, site.value)
 
 
-def judge(check: Check, outputs: Outputs, params: dict[str, object]) -> Result:
-    """Run a check's evaluate(); a failed probe or a bug in the check becomes `error`."""
-    assert check.evaluate is not None
-    try:
-        outcome = check.evaluate(outputs, params)
-    except ProbeFailed as exc:
-        return Result(Status.ERROR, str(exc), evidence=tuple(outputs))
-    except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return Result(
-            Status.ERROR,
-            f"the check itself failed ({type(exc).__name__}: {exc}); this is a bug in the check",
-            details=(f"at {Path(where.filename).name}:{where.lineno}",),
-            evidence=tuple(outputs),
-        )
-    if outcome.status is Status.WAIVED:  # only an approved waiver waives, never the check itself
-        return Result(Status.ERROR, "the check returned `waived`, which only a waiver may set; "
-                      "this is a bug in the check", evidence=outcome.evidence)
-    return outcome
-
-
 def evaluate_host(
     host: Host,
     checks: Sequence[Check],
@@ -151,7 +129,7 @@ def evaluate_host(
         else:
             mine = Outputs({p.name: outputs[f"{check.id}.{p.name}"] for p in check.probes
                             if f"{check.id}.{p.name}" in outputs})
-            outcome = judge(check, mine, params)
+            outcome = check.judge(mine, params)
             if (outcome.status is Status.ERROR and any(p.root for p in check.probes)
                     and facts.get("uid") not in (None, "0") and host.become is None):
                 outcome = Result(outcome.status, outcome.summary + " (this check reads root-only "

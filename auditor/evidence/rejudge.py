@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from auditor.check import Check, Outputs
-from auditor.engine.runner import judge
 from auditor.evidence.pack import PackContents, PackError
 from auditor.evidence.store import output_of, read_records
 
@@ -53,7 +52,7 @@ def rejudge(contents: PackContents, checks: Mapping[str, Check]) -> list[Rejudge
                     probe.name: output_of(probe.name, records[host["name"], f"{check.id}.{probe.name}"])
                     for probe in check.probes if (host["name"], f"{check.id}.{probe.name}") in records
                 })
-                outcome = judge(check, outputs, dict(recorded["params"]))
+                outcome = check.judge(outputs, dict(recorded["params"]))
                 today, summary = outcome.status.value, outcome.summary
             verdicts.append(Rejudged(host["name"], recorded["check"], found, today,
                                      recorded["summary"], summary))

@@ -43,6 +43,28 @@ def systemd_dropin_order(files: dict[str, str], main: str) -> list[str]:
     return ([files[main]] if main in files else []) + [chosen[n][1] for n in sorted(chosen)]
 
 
+# Where systemd looks for system units, first match wins (systemd.unit(5)).
+UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
+             "/lib/systemd/system", "/usr/lib/systemd/system")
+
+
+def unit_template(name: str) -> str:
+    """"pg_dump@15-main.timer" -> "pg_dump@.timer"; other names unchanged."""
+    match = re.fullmatch(r"(.+@)[^@]+(\.[a-z]+)", name)
+    return match.group(1) + match.group(2) if match else name
+
+
+def unit_texts(units: dict[str, list[str]], name: str) -> list[str]:
+    """A unit's texts from {path: lines}: its main file (the first of UNIT_DIRS that has it,
+    else its template's) and drop-ins (the template's and the instance's), in systemd's order."""
+    template = unit_template(name)
+    main = next((f"{d}/{n}" for n in (name, template) for d in UNIT_DIRS if f"{d}/{n}" in units), "")
+    dropins = {p: "\n".join(lines) for p, lines in units.items()
+               if p.rsplit("/", 2)[-2] in (f"{name}.d", f"{template}.d") and p.endswith(".conf")}
+    files = {**dropins, **({main: "\n".join(units[main])} if main else {})}
+    return systemd_dropin_order(files, main)
+
+
 def whitespace_keys(text: str) -> dict[str, str]:
     """`KEY value` lines as in login.defs; the last one wins, as in shadow-utils."""
     found: dict[str, str] = {}

@@ -158,16 +158,16 @@ Condition = Source | Port | Proto | Family | Never | Always | Unknown
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Action:
     kind: str  # accept, drop, continue, jump, goto, return, unknown, vmap
     target: str | None = None
-    port_map: tuple[tuple[Port, Verdict], ...] = ()  # for vmap on the destination port
+    port_map: tuple[tuple[Port, Action], ...] = ()  # for vmap on the destination port
 
 
 @dataclass(frozen=True)
 class Rule:
     conditions: tuple[Condition, ...]
-    verdict: Verdict
+    action: Action
 
 
 @dataclass
@@ -310,43 +310,43 @@ def _nft_match(match: Mapping[str, Any], sets: Mapping[str, list[Any]]) -> Condi
     return Unknown(text)
 
 
-def _nft_verdict(statement: Mapping[str, Any], sets: Mapping[str, list[Any]]) -> Verdict | None:
+def _nft_verdict(statement: Mapping[str, Any], sets: Mapping[str, list[Any]]) -> Action | None:
     """The verdict of one statement; None for a statement that is not a verdict."""
     for kind in ("accept", "drop", "return", "continue"):
         if kind in statement:
-            return Verdict(kind)
+            return Action(kind)
     if "reject" in statement:
-        return Verdict("drop")
+        return Action("drop")
     for kind in ("jump", "goto"):
         if kind in statement and isinstance(statement[kind], dict):
-            return Verdict(kind, str(statement[kind].get("target")))
+            return Action(kind, str(statement[kind].get("target")))
     if "vmap" in statement:
         vmap = statement["vmap"]
         key = vmap.get("key", {}).get("payload", {}) if isinstance(vmap.get("key"), dict) else {}
         data = vmap.get("data", {})
         entries = data.get("set") if isinstance(data, dict) else None
         if key.get("field") != "dport" or not isinstance(entries, list):
-            return Verdict("unknown")
-        mapped: list[tuple[Port, Verdict]] = []
+            return Action("unknown")
+        mapped: list[tuple[Port, Action]] = []
         for entry in entries:
             ports = _port_ranges(entry[0], sets) if isinstance(entry, list) and len(entry) == 2 else None
             verdict = _nft_verdict(entry[1], sets) if ports and isinstance(entry[1], dict) else None
             if ports is None or verdict is None:
-                return Verdict("unknown")
+                return Action("unknown")
             proto = key.get("protocol")
             mapped.append((Port(None if proto == "th" else proto, ports), verdict))
-        return Verdict("vmap", port_map=tuple(mapped))
+        return Action("vmap", port_map=tuple(mapped))
     if "queue" in statement or "xt" in statement:
         xt = statement.get("xt")
         if isinstance(xt, dict) and xt.get("type") == "target":
             name = str(xt.get("name", ""))
             if name in ("REJECT", "DROP"):
-                return Verdict("drop")
+                return Action("drop")
             if name in _CONTINUE_TARGETS:
                 return None
         if isinstance(xt, dict) and xt.get("type") == "match":
             return None  # handled as a condition by the caller
-        return Verdict("unknown")
+        return Action("unknown")
     return None
 
 
@@ -383,7 +383,7 @@ def parse_nft_json(text: str) -> Ruleset:
                 raise FirewallParseError(f"rule for an unknown chain {key}")
             table_sets = sets.get((key[0], key[1]), {})
             conditions: list[Condition] = []
-            verdict = Verdict("continue")
+            verdict = Action("continue")
             for statement in rule.get("expr", []):
                 if not isinstance(statement, dict):
                     conditions.append(Unknown(str(statement)[:80]))
@@ -417,7 +417,7 @@ def _iptables_ports(text: str) -> tuple[tuple[int, int], ...] | None:
 
 def _iptables_rule(tokens: list[str], version: int, chains: set[str]) -> Rule:
     conditions: list[Condition] = []
-    verdict = Verdict("continue")
+    verdict = Action("continue")
     proto: str | None = None
     negated = False
     index = 0
@@ -465,15 +465,15 @@ def _iptables_rule(tokens: list[str], version: int, chains: set[str]) -> Rule:
         elif token in ("-j", "--jump", "-g", "--goto"):
             goto = token in ("-g", "--goto")
             if value in ("ACCEPT", "DROP", "RETURN"):
-                verdict = Verdict({"ACCEPT": "accept", "DROP": "drop", "RETURN": "return"}[value])
+                verdict = Action({"ACCEPT": "accept", "DROP": "drop", "RETURN": "return"}[value])
             elif value == "REJECT":
-                verdict = Verdict("drop")
+                verdict = Action("drop")
             elif value in _CONTINUE_TARGETS:
-                verdict = Verdict("continue")
+                verdict = Action("continue")
             elif value in chains:
-                verdict = Verdict("goto" if goto else "jump", value)
+                verdict = Action("goto" if goto else "jump", value)
             else:
-                verdict = Verdict("unknown")
+                verdict = Action("unknown")
             break  # what follows are the target's own options
         elif token in ("-A", "--append"):
             pass
@@ -596,10 +596,10 @@ def _run_chain(ruleset: Ruleset, chain: Chain, flowing: Ranges, query: Query,
             missed = ()
         else:
             missed = _subtract(flowing, sources, query.version)
-        verdict = rule.verdict
+        verdict = rule.action
         if verdict.kind == "vmap":
             chosen = next((v for p, v in verdict.port_map if (p.proto in (None, query.proto))
-                           and any(lo <= query.port <= hi for lo, hi in p.ranges)), Verdict("continue"))
+                           and any(lo <= query.port <= hi for lo, hi in p.ranges)), Action("continue"))
             verdict = chosen
         if verdict.kind == "accept":
             accepted, flowing = _union(accepted, hit), missed

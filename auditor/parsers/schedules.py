@@ -31,7 +31,7 @@ import datetime as dt
 import functools
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from auditor.parsers.conf import systemd_timespan_seconds
@@ -262,29 +262,39 @@ def _cron_number(text: str, names: tuple[str, ...] | None, first: int) -> int:
     raise ScheduleError(f"{text!r} is not a number{' or a name' if names else ''}")
 
 
-def cron_field(text: str, low: int, high: int, names: tuple[str, ...] | None = None,
-               first: int = 0) -> frozenset[int]:
-    """One cron time field: `*`, `5`, `1-5`, `*/6`, `0-23/2`, `1,15`, `mon-fri`."""
+def _field(text: str, low: int, high: int, bounds: Callable[[str], tuple[int, int]],
+           range_sep: str, step_word: str) -> frozenset[int]:
+    """A comma list of `*`, single values and ranges, each with an optional `/step`; a single
+    value with a step runs to `high`. `bounds` reads one span ("5" or "1-5") of the grammar."""
     values: set[int] = set()
     for item in text.split(","):
         span, slash, step_text = item.partition("/")
         if slash and not step_text.isdigit():
-            raise ScheduleError(f"bad step in {text!r}")
+            raise ScheduleError(f"bad {step_word} in {text!r}")
         step = int(step_text) if slash else 1
         if step < 1:
-            raise ScheduleError(f"step 0 in {text!r}")
+            raise ScheduleError(f"{step_word} 0 in {text!r}")
         if span == "*":
             start, end = low, high
-        elif "-" in span:
-            a, _, b = span.partition("-")
-            start, end = _cron_number(a, names, first), _cron_number(b, names, first)
         else:
-            start = _cron_number(span, names, first)
-            end = high if slash else start  # "5/10": from 5 to the end, every 10 (as cronie)
+            start, end = bounds(span)
+            if slash and range_sep not in span:
+                end = high  # "5/10": from 5 to the end, every 10 (as cronie and systemd)
         if not low <= start <= end <= high:
-            raise ScheduleError(f"{text!r} is outside {low}-{high}")
+            raise ScheduleError(f"{text!r} is outside {low}{range_sep}{high}")
         values.update(range(start, end + 1, step))
     return frozenset(values)
+
+
+def cron_field(text: str, low: int, high: int, names: tuple[str, ...] | None = None,
+               first: int = 0) -> frozenset[int]:
+    """One cron time field: `*`, `5`, `1-5`, `*/6`, `0-23/2`, `1,15`, `mon-fri`."""
+    def bounds(span: str) -> tuple[int, int]:
+        a, dash, b = span.partition("-")
+        start = _cron_number(a, names, first)
+        return start, _cron_number(b, names, first) if dash else start
+
+    return _field(text, low, high, bounds, "-", "step")
 
 
 def cron_calendar(fields: list[str]) -> Calendar:
@@ -442,32 +452,20 @@ def _systemd_weekdays(text: str) -> frozenset[int]:
     return frozenset(values)
 
 
+def _systemd_bounds(span: str) -> tuple[int, int]:
+    if ".." in span:
+        a, _, b = span.partition("..")
+        if not (a.isdigit() and b.isdigit()):
+            raise ScheduleError(f"bad range in {span!r}")
+        return int(a), int(b)
+    if not span.isdigit():
+        raise ScheduleError(f"{span!r} is not a number")
+    return int(span), int(span)
+
+
 def _systemd_component(text: str, low: int, high: int) -> frozenset[int]:
     """One calendar component: `*`, `5`, `1,15`, `1..5`, `00/30` (from 0, every 30), `*/2`."""
-    values: set[int] = set()
-    for item in text.split(","):
-        span, slash, step_text = item.partition("/")
-        if slash and not step_text.isdigit():
-            raise ScheduleError(f"bad repetition in {text!r}")
-        step = int(step_text) if slash else 1
-        if step < 1:
-            raise ScheduleError(f"repetition 0 in {text!r}")
-        if span == "*":
-            start, end = low, high
-        elif ".." in span:
-            a, _, b = span.partition("..")
-            if not (a.isdigit() and b.isdigit()):
-                raise ScheduleError(f"bad range in {text!r}")
-            start, end = int(a), int(b)
-        elif span.isdigit():
-            start = int(span)
-            end = high if slash else start
-        else:
-            raise ScheduleError(f"{span!r} is not a number")
-        if not low <= start <= end <= high:
-            raise ScheduleError(f"{text!r} is outside {low}..{high}")
-        values.update(range(start, end + 1, step))
-    return frozenset(values)
+    return _field(text, low, high, _systemd_bounds, "..", "repetition")
 
 
 def on_calendar(value: str) -> Calendar:
@@ -577,3 +575,65 @@ def parse_list_timers(text: str) -> dict[str, ListedTimer]:
         unit = words[units[-1]]
         timers[unit] = ListedTimer(unit, words[units[-1] + 1], scheduled=words[0] not in ("n/a", "-"))
     return timers
+
+
+# --------------------------------------------------------------------------
+# What makes a scheduled job never run (Debian's cron, systemd as PID 1)
+# --------------------------------------------------------------------------
+
+CRON_DAEMONS = ("cron", "crond", "fcron")
+
+
+@dataclass(frozen=True)
+class Scheduler:
+    """What runs scheduled jobs on a host: PID 1's name and the watched processes running."""
+
+    pid1: str
+    processes: frozenset[str]
+
+    @property
+    def cron_running(self) -> bool:
+        return bool(self.processes & set(CRON_DAEMONS))
+
+    @property
+    def systemd_running(self) -> bool:
+        return self.pid1 == "systemd"
+
+    def cron_blocker(self) -> str:
+        return "" if self.cron_running else "no cron daemon is running"
+
+    def systemd_blocker(self) -> str:
+        return "" if self.systemd_running else f"systemd is not running (PID 1 is {self.pid1 or 'unknown'})"
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    """A crontab file's `find -printf '%y %Y %u %m'`: type, link target's type, owner, octal mode."""
+
+    kind: str = "f"
+    target: str = "f"
+    owner: str = "?"
+    mode: str = "0"
+
+
+def cron_file_blocker(path: str, meta: Mapping[str, FileMeta]) -> str:
+    """Why Debian's cron ignores a whole crontab file, or "" (each rule seen on cron 3.0pl1-162)."""
+    name = path.rsplit("/", 1)[-1]
+    info = meta.get(path, FileMeta())
+    mode = info.mode
+    writable = int(mode, 8) & 0o022 if re.fullmatch(r"[0-7]+", mode) else 0
+    if path.startswith("/etc/cron.d/") and not run_parts_runs(name):
+        return (f"cron ignores /etc/cron.d/{name}: file names there may hold only letters, digits, "
+                "'_' and '-' (no dots)")
+    if info.kind == "l" and info.target != "f":
+        return f"cron ignores {path}: a link to no regular file"
+    if path.startswith("/etc/"):
+        if info.owner != "root":
+            return f"cron ignores {path}: it belongs to {info.owner}, not root"
+        if writable:
+            return f"cron ignores {path}: it is group- or other-writable (mode {mode})"
+    elif mode != "600":
+        return f"cron ignores {path}: a user crontab must have mode 600, not {mode}"
+    elif info.owner not in (name, "root"):
+        return f"cron ignores {path}: it belongs to {info.owner}, not {name} or root"
+    return ""

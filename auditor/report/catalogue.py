@@ -7,10 +7,35 @@ a test, so the documentation is always the code's own.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from auditor.check import Check, Param, ProbeSite
+
+# The fixed headings of a check's docstring, each a paragraph label ("Reads: ..."), in order.
+HEADINGS = ("Reads", "Passes when", "Fails when", "Error/Manual", "Secrets", "Blind spots")
+_LABEL = re.compile(r"^(" + "|".join(re.escape(h) for h in HEADINGS) + r"): ")
+
+
+def sections(description: str) -> list[tuple[str, str]]:
+    """A docstring as (heading, text) pairs: the opening paragraphs under "", then one pair
+    per labelled paragraph; an unlabelled paragraph continues the section before it."""
+    found: list[tuple[str, str]] = []
+    for paragraph in description.strip().split("\n\n"):
+        match = _LABEL.match(paragraph)
+        if match:
+            found.append((match.group(1), paragraph[match.end():]))
+        elif found:
+            found[-1] = (found[-1][0], found[-1][1] + "\n\n" + paragraph)
+        else:
+            found.append(("", paragraph))
+    return found
+
+
+def _description(description: str) -> str:
+    return "\n\n".join(f"**{heading}:** {text}" if heading else text
+                       for heading, text in sections(description))
 
 
 def _value(value: Any) -> str:
@@ -46,7 +71,8 @@ def render(checks: Sequence[Check]) -> str:
         for c in checks
     ]
     for check in checks:
-        lines += ["", f"## {check.id}", "", f"**{check.title}**", "", check.description.strip(), ""]
+        lines += ["", f"## {check.id}", "", f"**{check.title}**", "",
+                  _description(check.description), ""]
         probes = [
             f"`{p.name}`" + (" (root)" if p.root else "")
             + (f" (from the auditor: collector `{p.collector}`)" if p.site is ProbeSite.AUDITOR else "")

@@ -17,7 +17,7 @@ from collections import Counter
 
 import pytest
 
-from auditor.evidence.redact import CARD_MAX_DIGITS, CARD_MIN_DIGITS, CARD_SCHEMES, card_scheme, luhn_valid
+from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, CARD_SCHEMES, card_scheme, luhn_valid
 from checks.app_data_encryption import SCAN_AWK
 
 AWKS = [awk for awk in ("mawk", "nawk", "gawk", "busybox") if shutil.which(awk)]

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from auditor.check import Check, Outputs, ProbeFailed, ProbeOutput, Result, Status
+from auditor.check import Check, Outputs, ProbeOutput, Result, Status
 from auditor.engine import registry
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "checks"
@@ -142,13 +142,7 @@ def run_case(check_id: str, case: Mapping[str, Any]) -> Result:
     if check_id not in checks():
         raise CaseError(f"no check {check_id!r} in the registry")
     check = checks()[check_id]
-    assert check.evaluate is not None
-    outputs = build_outputs(check, case)
-    params = case_params(check, case)
-    try:
-        return check.evaluate(outputs, params)
-    except ProbeFailed as exc:
-        return Result(Status.ERROR, str(exc), evidence=tuple(outputs))
+    return check.judge(build_outputs(check, case), case_params(check, case), crash=True)
 
 
 def mismatches(case: Mapping[str, Any], got: Result) -> list[str]:

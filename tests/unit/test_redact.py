@@ -95,7 +95,7 @@ def test_long_numbers_that_are_no_card_are_left_alone(text):
 
 def test_every_scheme_in_the_table_is_masked_at_each_of_its_lengths():
     # Given a Luhn-valid number for each scheme's lowest prefix at each length it issues
-    from auditor.evidence.redact import CARD_SCHEMES, card_scheme, luhn_valid
+    from auditor.parsers.cards import CARD_SCHEMES, card_scheme, luhn_valid
 
     for name, ranges, lengths in CARD_SCHEMES:
         for length in lengths:

@@ -52,3 +52,30 @@ def test_cli_lists_checks_from_a_checks_dir(tmp_path, cli):
     assert ids == sorted(ids) and "motd_present" in ids and "log_retention" in ids
     params = {p["name"]: p for c in result.json() for p in c["params"] if c["id"] == "log_retention"}
     assert params["min_days"]["default"] == 60 and params["min_days"]["type"] == "int"
+
+
+def test_checks_dir_loads_a_check_package_with_its_own_modules(tmp_path):
+    # Given a check that outgrew one file: <id>/__init__.py importing a sibling module
+    package = tmp_path / "motd_pkg"
+    package.mkdir()
+    (package / "_probes.py").write_text("SCRIPT = 'cat /etc/motd'\n")
+    (package / "__init__.py").write_text(GOOD.replace('"cat /etc/motd"', "SCRIPT").replace(
+        "from auditor.probes import shell", "from auditor.probes import shell\nfrom ._probes import SCRIPT"))
+    # When the registry loads the folder
+    loaded = registry.load([tmp_path], plugins=False)
+    # Then the package is one check, with its docstring and its sibling's script
+    assert loaded.errors == []
+    check = loaded.checks["motd_present"]
+    assert check.description == "A user's own check: the motd exists."
+    assert check.probes[0].render({}) == "cat /etc/motd"
+    assert check.source.endswith("motd_pkg/__init__.py")
+
+
+def test_a_check_declared_outside_the_registry_judges_to_an_error_not_a_crash():
+    # Given a declaration never loaded through the registry (no evaluate set)
+    from auditor.check import Check, Outputs, Status
+    check = Check(id="bare", title="t", claims=(), controls=(), probes=())
+    # When it is judged
+    outcome = check.judge(Outputs({}), {})
+    # Then it is an error naming the reason
+    assert outcome.status is Status.ERROR and "not loaded through the registry" in outcome.summary
