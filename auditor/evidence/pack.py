@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from auditor.errors import InputError
 from auditor.evidence import signing
 
 MANIFEST = "manifest.json"
@@ -34,7 +35,7 @@ MANIFEST_VERSION = 1
 PACK_FILES = (MANIFEST, SIGNATURE)
 
 
-class PackError(Exception):
+class PackError(InputError):
     """A path that is not a pack at all (no manifest, unreadable archive)."""
 
 

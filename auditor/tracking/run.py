@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from auditor import inventory
 from auditor.check import Check, Status
 from auditor.engine import registry
+from auditor.errors import UsageError
 from auditor.evidence import pack
 from auditor.model import (
     EXIT_FAIL,
@@ -45,7 +46,7 @@ from auditor.tracking import diff, history, notify, schedule, waivers
 TREND_RUNS = 20  # runs drawn in each result's trend, this one included
 
 
-class TrackingUsageError(Exception):
+class TrackingUsageError(UsageError):
     """A bad flag or file for waivers, baselines, history or alerts (exit 2)."""
 
 
@@ -540,7 +541,7 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     # A claims file by its absolute path (the service has another working directory); a shipped set by name
     by_path = policy_file is not None and Path(args.policy).expanduser().is_file()
     spec = str(policy_file.absolute()) if policy_file and by_path else args.policy
-    plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
+    plan = schedule.UnitPlan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
                          tuple(args.notify), policy=spec, waivers=args.waivers,
                          checks_dirs=tuple(args.checks_dir), sign_key=args.sign_key)
     try:
@@ -554,7 +555,7 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             units = schedule.systemd(plan)
             wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
             text = "\n".join(units[name] for name in wanted.get(args.kind, list(units)))
-    except schedule.ScheduleError as exc:
+    except schedule.UnitError as exc:
         raise TrackingUsageError(str(exc)) from None
     if args.kind in ("systemd", "systemd-service", "cron"):
         hosts = _check_scheduled_run(args, policy_file)
