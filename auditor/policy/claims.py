@@ -4,8 +4,8 @@ A claims file (format 1) names the policy and lists its claims: the verbatim quo
 English gloss, where it stands in the document, the checks that verify it with the
 parameters the promise implies (`log_retention: {min_days: 60}`), the hosts or groups it
 applies to, extra ISO 27001 controls, and a `manual` note for promises no server can show.
-It is read node by node with the inventory's loader, so every mistake names the file, the
-line and the key:
+It is read node by node with auditor.yamlfile (parameters by auditor.params), so every
+mistake names the file, the line and the key:
 
     policy.yaml:14: claims[3].checks.log_retention.min_dayz: unknown parameter of log_retention ...
 
