@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from auditor.check import STATUS_SEVERITY, Status
+from auditor.transports.base import HostErrorKind
 
 if TYPE_CHECKING:
     from auditor.inventory import Host
@@ -106,7 +107,7 @@ class HostReport:
     transport: str
     reachable: bool
     error: str | None
-    error_kind: str | None
+    error_kind: HostErrorKind | None  # written to report.json as its string value
     facts: Mapping[str, str]
     results: tuple[CheckResult, ...]
     duration_ms: float

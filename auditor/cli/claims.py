@@ -9,8 +9,7 @@ import sys
 
 from auditor.audit import load_checks
 from auditor.cli.exits import EXIT_USAGE
-from auditor.errors import UsageError
-from auditor.inventory import InventoryError
+from auditor.errors import InputError, UsageError
 from auditor.model import ALL
 from auditor.policy import claims
 
@@ -22,7 +21,7 @@ def _show_claims(args: argparse.Namespace) -> int:
         for set_id, path in claims.shipped().items():
             try:
                 listed = claims.load(path, loaded.checks)
-            except InventoryError as exc:  # one broken set must not hide the others
+            except InputError as exc:  # one broken set must not hide the others
                 print(f"auditor: error: {exc}", file=sys.stderr)
                 broken += 1
                 continue

@@ -29,10 +29,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
                 raise UsageError("the passphrases differ")
         if not passphrase:
             raise UsageError("an empty passphrase encrypts nothing; leave out --passphrase instead")
-    try:
-        key = signing.generate(path, passphrase.encode() if passphrase else None)
-    except signing.SigningError as exc:
-        raise UsageError(str(exc)) from None
+    key = signing.generate(path, passphrase.encode() if passphrase else None)
     print(f"private key: {path} (mode 0600{', encrypted' if passphrase else ''})")
     print(f"public key:  {path}.pub")
     print(f"fingerprint: {signing.fingerprint(key.public_key())}")
@@ -46,10 +43,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def _read_pack(path: Path) -> pack.PackContents:
-    try:
-        return pack.read(path)
-    except pack.PackError as exc:
-        raise UsageError(str(exc)) from None
+    return pack.read(path)
 
 
 def _print_verification(result: pack.Verification, where: Path) -> None:

@@ -33,10 +33,7 @@ def history_path(args: argparse.Namespace) -> Path | None:
 def _open(args: argparse.Namespace, readonly: bool = True) -> history.History:
     path = history_path(args)
     assert path is not None
-    try:
-        return history.History(path, create=False, readonly=readonly)
-    except history.HistoryError as exc:
-        raise TrackingUsageError(str(exc)) from None
+    return history.History(path, create=False, readonly=readonly)
 
 
 def _since(text: str | None, flag: str) -> str | None:
@@ -68,12 +65,9 @@ def cmd_history(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         raise TrackingUsageError("--host needs --check ID: the run list covers every host "
                                  "(e.g. auditor history --check backups --host web1)")
     with _open(args) as store:
-        try:
-            if args.check:
-                return _series(store, args, since, out)
-            rows = store.runs(since=since)
-        except history.HistoryError as exc:
-            raise TrackingUsageError(str(exc)) from None
+        if args.check:
+            return _series(store, args, since, out)
+        rows = store.runs(since=since)
     statuses = [s.value for s in Status]
     records: list[dict[str, Any]] = [{"id": r.run_id, "started": r.started, "complete": r.complete,
                 "hosts": r.totals.get("hosts", 0), **{s: r.totals.get(s, 0) for s in statuses},
@@ -132,10 +126,7 @@ def _prune(args: argparse.Namespace, out: TextIO) -> int:
     before = _since(args.older_than, "--older-than")
     assert before is not None
     with _open(args, readonly=args.dry_run) as store:
-        try:
-            old, results = store.prune(before, args.dry_run)
-        except history.HistoryError as exc:
-            raise TrackingUsageError(str(exc)) from None
+        old, results = store.prune(before, args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     out.write(f"{verb} {len(old)} run(s) started before {before} ({results} result row(s))"
               + (" — dry run, nothing changed\n" if args.dry_run else "\n"))
@@ -149,10 +140,7 @@ def _prune(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_diff(args: argparse.Namespace, out: TextIO = sys.stdout,
              trend_keys: Mapping[str, tuple[str, ...]] | None = None) -> int:
     path = history_path(args)
-    try:
-        a, b = diff.load_side(args.a, path), diff.load_side(args.b, path)
-    except diff.DiffError as exc:
-        raise TrackingUsageError(str(exc)) from None
+    a, b = diff.load_side(args.a, path), diff.load_side(args.b, path)
     if trend_keys is None:
         trend_keys = {c.id: c.trend_values for c in registry.load().checks.values()}
     result = diff.compare(a, b, trend_keys)
@@ -164,11 +152,8 @@ def cmd_diff(args: argparse.Namespace, out: TextIO = sys.stdout,
 
 
 def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    try:
-        for target in args.notify:
-            notify.parse_target(target)
-    except notify.NotifyError as exc:
-        raise TrackingUsageError(str(exc)) from None
+    for target in args.notify:
+        notify.parse_target(target)
     policy_file = None
     if args.policy is not None:
         try:
@@ -178,22 +163,19 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     # A claims file by its absolute path (the service has another working directory); a shipped set by name
     by_path = policy_file is not None and Path(args.policy).expanduser().is_file()
     spec = str(policy_file.absolute()) if policy_file and by_path else args.policy
-    plan = schedule.Plan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
-                         tuple(args.notify), policy=spec, waivers=args.waivers,
-                         checks_dirs=tuple(args.checks_dir), sign_key=args.sign_key)
-    try:
-        if args.kind == "cron":
-            text = schedule.cron(plan)
-        elif args.kind == "notify-env":
-            if not plan.notify:
-                raise TrackingUsageError("--print notify-env needs the targets: --notify TARGET (repeatable)")
-            text = schedule.notify_env(plan)
-        else:
-            units = schedule.systemd(plan)
-            wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
-            text = "\n".join(units[name] for name in wanted.get(args.kind, list(units)))
-    except schedule.ScheduleError as exc:
-        raise TrackingUsageError(str(exc)) from None
+    plan = schedule.UnitPlan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
+                             tuple(args.notify), policy=spec, waivers=args.waivers,
+                             checks_dirs=tuple(args.checks_dir), sign_key=args.sign_key)
+    if args.kind == "cron":
+        text = schedule.cron(plan)
+    elif args.kind == "notify-env":
+        if not plan.notify:
+            raise TrackingUsageError("--print notify-env needs the targets: --notify TARGET (repeatable)")
+        text = schedule.notify_env(plan)
+    else:
+        units = schedule.systemd(plan)
+        wanted = {"systemd-service": ["auditor.service"], "systemd-timer": ["auditor.timer"]}
+        text = "\n".join(units[name] for name in wanted.get(args.kind, list(units)))
     if args.kind in ("systemd", "systemd-service", "cron"):
         hosts = _check_scheduled_run(args, policy_file)
         if args.kind != "cron":

@@ -137,7 +137,4 @@ def _signer(args: argparse.Namespace) -> signing.Signer | None:
     passphrase = os.environ.get(signing.ENV_PASSPHRASE)
     if passphrase is None and signing.needs_passphrase(path) and sys.stdin.isatty():
         passphrase = getpass.getpass(f"Passphrase for signing key {path}: ")
-    try:
-        return signing.Signer(signing.load(path, passphrase.encode() if passphrase else None))
-    except signing.SigningError as exc:
-        raise UsageError(str(exc)) from None
+    return signing.Signer(signing.load(path, passphrase.encode() if passphrase else None))

@@ -23,7 +23,7 @@ from auditor.engine.plan import FACTS_KEY, Planned, parse_facts, plan
 from auditor.evidence.store import ProbeRun, redact_outputs, redact_results, store_evidence
 from auditor.inventory import Host
 from auditor.model import NOT_CHECKED, CheckResult, EvidenceRef, HostReport
-from auditor.transports import Transport, TransportError
+from auditor.transports import HostErrorKind, Transport, TransportError
 from auditor.transports.local import LocalTransport
 from auditor.transports.ssh import SshOptions, SshTarget, SshTransport
 
@@ -146,7 +146,7 @@ def evaluate_host(
     return results
 
 
-def host_failed(host: Host, checks: Sequence[Check], error: str, kind: str, started: float,
+def host_failed(host: Host, checks: Sequence[Check], error: str, kind: HostErrorKind, started: float,
                 reachable: bool) -> HostReport:
     summary = f"{NOT_CHECKED}{error}"
     results = tuple(
@@ -195,8 +195,7 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
             raw = collect(transport, probes, sudo=host.become == "sudo", timeout=host.command_timeout,
                           batched=options.batched, cap=options.cap)
     except TransportError as exc:
-        reachable = exc.kind not in ("unreachable", "host-key", "authentication")
-        return host_failed(host, checks, str(exc), exc.kind, started, reachable)
+        return host_failed(host, checks, str(exc), exc.kind, started, not exc.kind.before_login)
     finally:
         if live is not None:
             live.discard(transport)
@@ -206,7 +205,7 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
     results, masked_in_results = redact_results(evaluate_host(host, checks, outputs, refs, broken, facts))
     results, sudo_error = sudo_refused(host, checks, outputs, results, facts)
     return HostReport(host.name, host.address, host.transport, True, sudo_error,
-                      "authentication" if sudo_error else None, facts, tuple(results),
+                      HostErrorKind.AUTHENTICATION if sudo_error else None, facts, tuple(results),
                       round((time.perf_counter() - started) * 1000, 1), redactions + masked_in_results)
 
 
@@ -277,7 +276,7 @@ def run(
                 report = audit_host(host, host_checks, run_dir, options, live)
             except Exception as exc:  # an engine bug on one host must not lose the others
                 report = host_failed(host, host_checks, f"internal error: {type(exc).__name__}: {exc}",
-                                     "internal", time.perf_counter(), True)
+                                     HostErrorKind.INTERNAL, time.perf_counter(), True)
             done.put(report)
 
     for _ in range(max(1, min(options.jobs, len(hosts)))):
@@ -299,5 +298,5 @@ def run(
             ordered.append(finished[host.name])
         else:
             ordered.append(host_failed(host, selected(host), "interrupted before this host finished",
-                                       "interrupted", time.perf_counter(), False))
+                                       HostErrorKind.INTERRUPTED, time.perf_counter(), False))
     return ordered, complete

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from auditor.errors import InputError
 from auditor.evidence import signing
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ MANIFEST_VERSION = 1
 PACK_FILES = (MANIFEST, SIGNATURE)
 
 
-class PackError(Exception):
+class PackError(InputError):
     """A path that is not a pack at all (no manifest, unreadable archive)."""
 
 

@@ -17,12 +17,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from auditor.errors import InputError
+
 ALGORITHM = "Ed25519"
 ENV_KEY = "AUDITOR_SIGNING_KEY"
 ENV_PASSPHRASE = "AUDITOR_SIGNING_PASSPHRASE"
 
 
-class SigningError(Exception):
+class SigningError(InputError):
     """A key that cannot be made, read or used; the message says what to do."""
 
 

@@ -4,8 +4,8 @@ A claims file (format 1) names the policy and lists its claims: the verbatim quo
 English gloss, where it stands in the document, the checks that verify it with the
 parameters the promise implies (`log_retention: {min_days: 60}`), the hosts or groups it
 applies to, extra ISO 27001 controls, and a `manual` note for promises no server can show.
-It is read node by node with the inventory's loader, so every mistake names the file, the
-line and the key:
+It is read node by node with auditor.yamlfile (parameters by auditor.params), so every
+mistake names the file, the line and the key:
 
     policy.yaml:14: claims[3].checks.log_retention.min_dayz: unknown parameter of log_retention ...
 
@@ -26,9 +26,12 @@ from typing import Any
 
 import yaml
 
+from auditor import yamlfile
 from auditor.check import Check
-from auditor.inventory import Host, Inventory, InventoryError, Loader, read_utf8
+from auditor.errors import InputError
+from auditor.inventory import Host, Inventory
 from auditor.model import ALL, AuditedPolicy, Claim, Policy
+from auditor.params import NOT_A_CHECK_IN_CLAIM, per_check, typed_params
 from auditor.policy import iso27001
 
 FORMAT = 1
@@ -41,6 +44,22 @@ _POLICY_KEYS = ("id", "title", "document", "language")
 # --------------------------------------------------------------------------
 # Loading
 # --------------------------------------------------------------------------
+
+
+# Bridge: auditor/cli.py catches InventoryError, not yet errors.AuditorError. When it does, the base
+# becomes InputError and a claims-file mistake stops being an InventoryError (tests/unit/test_errors.py).
+class ClaimsError(InputError):
+    """A mistake in a claims file (or an inventory's inline `policy:` block), with file, line and key."""
+
+
+class Loader(yamlfile.Loader):
+    """Reads a claims file; `checks` are the check ids and parameters its claims may name."""
+
+    error_type = ClaimsError
+
+    def __init__(self, path: Path, checks: Mapping[str, Check]) -> None:
+        super().__init__(path)
+        self.checks = checks
 
 
 def _text(loader: Loader, node: yaml.Node, key: str, required: bool = False) -> str:
@@ -75,17 +94,12 @@ def _controls(loader: Loader, node: yaml.Node, key: str) -> tuple[str, ...]:
 def _checks(loader: Loader, node: yaml.Node, key: str,
             lines: dict[str, int]) -> dict[str, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
-    for check_id, key_node, value_node in loader.mapping(node, key):
-        where = f"{key}.{check_id}"
-        check = loader.checks.get(check_id)
-        if check is None:
-            raise loader.error(key_node, where, "unknown check id "
-                               f"(checks: {', '.join(sorted(loader.checks))}; see `auditor list`)")
-        if value_node.tag.endswith(":null"):
-            checks[check_id] = {}  # `password_hashing:` alone means its defaults
+    for check, value_node, where in per_check(loader, loader.checks, node, key, NOT_A_CHECK_IN_CLAIM):
+        if yamlfile.is_null(value_node):
+            checks[check.id] = {}  # `password_hashing:` alone means its defaults
         else:
-            checks[check_id] = loader.params(check, value_node, where)
-            lines.update({f"{check_id}.{name}": pkey.start_mark.line + 1
+            checks[check.id] = typed_params(check, value_node, where, loader)
+            lines.update({f"{check.id}.{name}": pkey.start_mark.line + 1
                           for name, pkey, _ in loader.mapping(value_node, where)})
     return checks
 
@@ -123,8 +137,8 @@ def _overlap(a: Claim, b: Claim) -> bool:
 
 
 def _conflict(policy_path: str, first: Claim, second: Claim, check: str, param: str,
-              hosts: str) -> InventoryError:
-    return InventoryError(
+              hosts: str) -> ClaimsError:
+    return ClaimsError(
         policy_path, second.param_lines.get(f"{check}.{param}", second.line),
         f"{second.key or 'claims'}.checks.{check}.{param}",
         f"sets {check}.{param} = {second.checks[check][param]!r}, but claim {first.id} "
@@ -152,7 +166,7 @@ def parse(loader: Loader, root: yaml.Node | None, prefix: str, sha256: str) -> P
         return f"{prefix}.{name}" if prefix else name
 
     if root is None:
-        raise InventoryError(loader.path, None, prefix, "is empty; a claims file needs policy: and claims:")
+        raise ClaimsError(loader.path, None, prefix, "is empty; a claims file needs policy: and claims:")
     sections: dict[str, tuple[yaml.Node, yaml.Node]] = {}
     for name, key_node, value_node in loader.mapping(root, prefix):
         if name not in ("format", "policy", "claims"):
@@ -163,7 +177,7 @@ def parse(loader: Loader, root: yaml.Node | None, prefix: str, sha256: str) -> P
                            f"this auditor reads claims files of format {FORMAT}")
     for required in ("policy", "claims"):
         if required not in sections:
-            raise InventoryError(loader.path, root.start_mark.line + 1, key(required), "missing")
+            raise ClaimsError(loader.path, root.start_mark.line + 1, key(required), "missing")
 
     meta: dict[str, str] = {}
     for name, key_node, value_node in loader.mapping(sections["policy"][1], key("policy")):
@@ -203,9 +217,9 @@ def parse(loader: Loader, root: yaml.Node | None, prefix: str, sha256: str) -> P
 
 
 def load(path: Path, checks: Mapping[str, Check]) -> Policy:
-    data, text = read_utf8(path)
     loader = Loader(path, checks)
-    return parse(loader, loader.compose(text), "", hashlib.sha256(data).hexdigest())
+    data, root = loader.read()
+    return parse(loader, root, "", hashlib.sha256(data).hexdigest())
 
 
 # --------------------------------------------------------------------------
@@ -243,21 +257,23 @@ def locate(spec: str, base: Path | None = None) -> Path:
 
 def from_inventory(inv: Inventory, checks: Mapping[str, Check]) -> Policy | None:
     """The inventory's `policy:` key: a name or path (relative to the inventory), or inline."""
-    node = inv.policy_node
-    if node is None:
+    ref = inv.policy
+    if ref is None:
         return None
     loader = Loader(inv.path, checks)
-    if isinstance(node, yaml.ScalarNode):
-        spec = _text(loader, node, "policy", required=True)
+    if ref.name is not None:
         try:
-            return load(locate(spec, inv.path.parent), checks)
+            return load(locate(ref.name, inv.path.parent), checks)
         except ValueError as exc:
-            raise loader.error(node, "policy", str(exc)) from None
+            raise ClaimsError(inv.path, ref.line, "policy", str(exc)) from None
+    assert ref.inline is not None
+    node = ref.inline.node
+    if isinstance(node, yaml.ScalarNode):
+        _text(loader, node, "policy", required=True)  # not a name: says what is wrong with it
     if not isinstance(node, yaml.MappingNode):
         raise loader.error(node, "policy", "expected a shipped set's name or a claims file's path "
                            "(policy: apifonica), or a mapping with policy: and claims:")
-    sha = hashlib.sha256(yaml.serialize(node).encode()).hexdigest()
-    return parse(loader, node, "policy", sha)
+    return parse(loader, node, "policy", ref.inline.sha256())
 
 
 # --------------------------------------------------------------------------
@@ -279,7 +295,7 @@ def _check_applies_to(policy: Policy, inv: Inventory) -> None:
     for index, claim in enumerate(policy.claims):
         unknown = [n for n in claim.applies_to if n not in known]
         if unknown:
-            raise InventoryError(
+            raise ClaimsError(
                 policy.path, claim.line, f"claims[{index}].applies_to",
                 f"names no host or group of {inv.path}: {', '.join(unknown)} "
                 f"(hosts: {', '.join(h.name for h in inv.hosts)}; groups: {', '.join(inv.groups) or 'none'})")

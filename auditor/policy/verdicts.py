@@ -28,6 +28,7 @@ from enum import StrEnum
 from auditor.check import Status
 from auditor.model import AuditedPolicy, CheckResult, Claim, HostReport, RunReport, worst
 from auditor.policy import iso27001
+from auditor.transports import HostErrorKind
 
 NOT_RUN = "not_run"  # a host's state for a check that did not run there
 OTHER_PARAMS = "not_verified"  # ... that ran there with parameters another claim set
@@ -154,8 +155,8 @@ def result_anchor(host_index: int, check_id: str) -> str:
 
 # Why the run could not connect, as a claim line names the host: "dead (unreachable)", "db1 (host key
 # not trusted)" — a refused key is not a network problem, and the fix differs
-_NOT_CONNECTED = {"unreachable": "unreachable", "host-key": "host key not trusted",
-                  "authentication": "login refused"}
+_NOT_CONNECTED = {HostErrorKind.UNREACHABLE: "unreachable", HostErrorKind.HOST_KEY: "host key not trusted",
+                  HostErrorKind.AUTHENTICATION: "login refused"}
 
 
 def _names(hosts: Sequence[str]) -> str:
@@ -198,7 +199,7 @@ def judge_claim(report: RunReport, audited: AuditedPolicy, claim: Claim,
             continue
         index, host, results = positions[name]
         if not host.reachable:
-            labels[name] = _NOT_CONNECTED.get(host.error_kind or "", "unreachable")
+            labels[name] = _NOT_CONNECTED.get(host.error_kind or HostErrorKind.UNREACHABLE, "unreachable")
         elif host.error:
             labels[name] = "host error"
         states = []

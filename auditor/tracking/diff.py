@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.check import Status
+from auditor.errors import InputError
 from auditor.evidence.pack import MANIFEST, sha256
 from auditor.model import ClaimRegression, Regression
 from auditor.tracking.history import History, HistoryError
@@ -94,7 +95,7 @@ class Diff:
         return bool(self.regressions or self.claim_regressions)
 
 
-class DiffError(Exception):
+class DiffError(InputError):
     """A side of the diff cannot be read; the message names it."""
 
 

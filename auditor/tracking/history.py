@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.check import Status
+from auditor.errors import InputError
 from auditor.model import CheckResult, RunReport, TrendPoint
 
 DEFAULT_NAME = "history.sqlite"
@@ -98,7 +99,7 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-class HistoryError(Exception):
+class HistoryError(InputError):
     """The history database cannot be used; the message names the file and what to do."""
 
 

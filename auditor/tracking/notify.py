@@ -32,6 +32,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from auditor.errors import UsageError
 from auditor.model import ClaimRegression, Notification, Regression, RunReport
 
 ENV_USER = "AUDITOR_SMTP_USER"
@@ -42,7 +43,7 @@ TIMEOUT_S = 10.0
 _SCHEMES = ("webhook:http://", "webhook:https://", "smtp://", "smtps://")
 
 
-class NotifyError(Exception):
+class NotifyError(UsageError):
     """A --notify target that cannot be used as written."""
 
 

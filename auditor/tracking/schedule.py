@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from auditor.errors import UsageError
 from auditor.inventory import Host
 
 # systemd calendar shorthands and the cron schedule that means the same
@@ -31,12 +32,12 @@ CALENDAR_WORDS = ("minutely", "hourly", "daily", "weekly", "monthly", "yearly", 
 PRIVATE_TMP = ("/tmp/", "/var/tmp/")  # PrivateTmp=yes gives the service its own, empty ones
 
 
-class ScheduleError(Exception):
+class UnitError(UsageError):
     """Options that cannot make a working unit or cron line."""
 
 
 @dataclass(frozen=True)
-class Plan:
+class UnitPlan:
     inventory: Path
     output: Path
     user: str = "auditor"
@@ -63,7 +64,7 @@ class Plan:
 NOTIFY_ENV = "AUDITOR_NOTIFY"  # space-separated --notify targets (a target has no spaces)
 
 
-def notify_env(plan: Plan) -> str:
+def notify_env(plan: UnitPlan) -> str:
     """The environment file with the alert targets: install it 0600 root, systemd reads it."""
     return (f"# {plan.env_file} — made by `auditor schedule`; install with mode 0600, owner root\n"
             f"{NOTIFY_ENV}={' '.join(plan.notify)}\n")
@@ -78,13 +79,13 @@ def auditor_program() -> list[str]:
     return [str(Path(found).absolute())] if found else [sys.executable, "-m", "auditor"]
 
 
-def _check(plan: Plan) -> None:
+def _check(plan: UnitPlan) -> None:
     if not re.fullmatch(r"[a-z_][a-z0-9_-]*\$?", plan.user):
-        raise ScheduleError(f"--user {plan.user!r}: not a valid user name")
+        raise UnitError(f"--user {plan.user!r}: not a valid user name")
     if not _SAFE_CALENDAR.match(plan.on_calendar):
-        raise ScheduleError(f"--on-calendar {plan.on_calendar!r}: not a systemd calendar expression")
+        raise UnitError(f"--on-calendar {plan.on_calendar!r}: not a systemd calendar expression")
     if plan.binary and not Path(plan.binary).is_absolute():
-        raise ScheduleError(f"--binary {plan.binary!r}: give the absolute path of the auditor program, "
+        raise UnitError(f"--binary {plan.binary!r}: give the absolute path of the auditor program, "
                             "one the service user may run (not a venv in a private home)")
 
 
@@ -100,16 +101,16 @@ def check_calendar(expression: str) -> None:
             done = None
         if done is not None and done.returncode != 0:
             why = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "rejected"
-            raise ScheduleError(f"--on-calendar {expression!r}: systemd-analyze calendar says: {why} "
+            raise UnitError(f"--on-calendar {expression!r}: systemd-analyze calendar says: {why} "
                                 f"(e.g. {', '.join(CALENDAR_WORDS[1:5])}, 'Mon..Fri 02:30', '*-*-* 03:00')")
         if done is not None:
             return
     if re.fullmatch(r"[A-Za-z]+", expression) and expression.lower() not in CALENDAR_WORDS:
-        raise ScheduleError(f"--on-calendar {expression!r}: not a systemd calendar shorthand (one of "
+        raise UnitError(f"--on-calendar {expression!r}: not a systemd calendar shorthand (one of "
                             f"{', '.join(CALENDAR_WORDS)}), nor an expression like 'Mon..Fri 02:30'")
 
 
-def service_warnings(plan: Plan, hosts: Sequence[Host], paths: Sequence[Path] = ()) -> list[str]:
+def service_warnings(plan: UnitPlan, hosts: Sequence[Host], paths: Sequence[Path] = ()) -> list[str]:
     """What the hardened unit will do differently from the run you tried by hand (`paths`: more
     files the run reads, such as the claims file)."""
     out = []
@@ -163,7 +164,7 @@ def _systemd_word(word: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def systemd(plan: Plan) -> dict[str, str]:
+def systemd(plan: UnitPlan) -> dict[str, str]:
     """{"auditor.service": ..., "auditor.timer": ...}"""
     _check(plan)
     check_calendar(plan.on_calendar)
@@ -224,20 +225,20 @@ WantedBy=timers.target
     return {"auditor.service": service, "auditor.timer": timer}
 
 
-def _environment(plan: Plan) -> str:
+def _environment(plan: UnitPlan) -> str:
     if not plan.notify:
         return ""
     return (f"# Alert targets ({NOTIFY_ENV}) and SMTP credentials, kept out of this world-readable unit\n"
             f"EnvironmentFile={_systemd_word(str(plan.env_file))}\n")
 
 
-def cron(plan: Plan) -> str:
+def cron(plan: UnitPlan) -> str:
     """An /etc/cron.d file (user field included). Its output is what --quiet prints: nothing when
     all is well, else the regressions, which cron mails to the user (MAILTO)."""
     _check(plan)
     when = CRON_FOR.get(plan.on_calendar)
     if when is None:
-        raise ScheduleError(f"--on-calendar {plan.on_calendar!r}: for cron use one of {', '.join(CRON_FOR)}")
+        raise UnitError(f"--on-calendar {plan.on_calendar!r}: for cron use one of {', '.join(CRON_FOR)}")
     command = " ".join(shlex.quote(w) for w in plan.command())
     command = command.replace("%", "\\%")  # cron turns a bare % into a newline
     env = ""

@@ -4,28 +4,49 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class HostErrorKind(StrEnum):
+    """Why a host's results are missing or in doubt: a report's `error_kind` (its value, as a string)."""
+
+    TRANSPORT = "transport"  # any other failure to talk to the host
+    UNREACHABLE = "unreachable"  # no connection (refused, no route, DNS, connect timeout)
+    HOST_KEY = "host-key"  # the host's key is unknown or changed
+    AUTHENTICATION = "authentication"  # the login was refused; or, once logged in, sudo was
+    TIMEOUT = "timeout"  # a command ran past command_timeout
+    INTERNAL = "internal"  # an engine bug on this host; the other hosts carry on
+    INTERRUPTED = "interrupted"  # Ctrl-C before this host finished
+
+    @property
+    def before_login(self) -> bool:
+        """A transport error of this kind means the run never logged in: the host was not reached."""
+        return self in _BEFORE_LOGIN
+
+
+_BEFORE_LOGIN = frozenset({HostErrorKind.UNREACHABLE, HostErrorKind.HOST_KEY, HostErrorKind.AUTHENTICATION})
 
 
 class TransportError(Exception):
     """Anything that stops the engine from talking to a host. `kind` goes in the report."""
 
-    kind = "transport"
+    kind = HostErrorKind.TRANSPORT
 
 
 class HostUnreachable(TransportError):
-    kind = "unreachable"
+    kind = HostErrorKind.UNREACHABLE
 
 
 class HostKeyError(TransportError):
-    kind = "host-key"
+    kind = HostErrorKind.HOST_KEY
 
 
 class AuthenticationFailed(TransportError):
-    kind = "authentication"
+    kind = HostErrorKind.AUTHENTICATION
 
 
 class CommandTimeout(TransportError):
-    kind = "timeout"
+    kind = HostErrorKind.TIMEOUT
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
+from auditor import yamlfile
 from auditor.check import Check, Outputs, ProbeOutput, Result, Status
 from auditor.engine import registry
+from auditor.errors import InputError
+from auditor.params import typed_params
 
 CASES_DIR = Path(__file__).resolve().parents[1] / "checks"
 CASE_KEYS = {"source", "params", "outputs", "expect", "xfail"}
@@ -99,16 +102,14 @@ def validate_case(case: Mapping[str, Any], where: str) -> None:
 
 
 def case_params(check: Check, case: Mapping[str, Any]) -> dict[str, Any]:
-    """The check's defaults, updated by the case's params (each of a declared name and type)."""
-    params = check.default_params()
-    for name, value in case.get("params", {}).items():
-        declared = check.param(name)
-        if declared is None:
-            raise CaseError(f"check {check.id} has no parameter {name!r}")
-        if not isinstance(value, declared.type):
-            raise CaseError(f"param {name}: expected {declared.type_name()}, got {value!r}")
-        params[name] = value
-    return params
+    """The check's defaults, updated by the case's params, typed as the check declares them: by
+    auditor.params, the validator of inventory vars and claims' checks."""
+    node = yaml.representer.SafeRepresenter().represent_data(case.get("params") or {})
+    try:
+        typed = typed_params(check, node, "params", yamlfile.Loader(Path("case")))
+    except InputError as exc:
+        raise CaseError(str(exc)) from None
+    return {**check.default_params(), **typed}
 
 
 def build_outputs(check: Check, case: Mapping[str, Any]) -> Outputs:

@@ -198,7 +198,7 @@ def test_an_empty_waiver_value_is_named_not_a_traceback(tmp_path, entry, line, f
     path.write_text("waivers:\n" + body.replace("    ", "  - ", 1))
     inv = load(tmp_path, "hosts:\n  web1: {address: 10.0.0.1}\n")
     # When it is loaded
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(waivers.WaiversError) as error:
         waivers.load(path, CHECKS, inv)
     # Then the error names the file, the line and the key
     message = str(error.value)

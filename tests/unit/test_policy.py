@@ -136,7 +136,7 @@ CLAIM = "policy: {id: p, title: T}\nclaims:\n  - id: c\n    quote: q\n"
      "claims[1].checks.log_retention.min_days: sets log_retention.min_days = 90, but claim c"),
 ])
 def test_mistakes_name_file_line_and_key(tmp_path, text, line, fragment):
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         load(tmp_path, text)
     message = str(error.value)
     assert message.startswith(f"{tmp_path / 'policy.yaml'}:{line}: "), message
@@ -147,7 +147,7 @@ def test_mistakes_name_file_line_and_key(tmp_path, text, line, fragment):
 def test_a_conflict_names_both_claims_with_their_lines(tmp_path):
     text = (CLAIM + "    checks: {log_retention: {min_days: 60}}\n  - id: d\n    quote: q\n"
             "    checks: {log_retention: {min_days: 90}}\n")
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         load(tmp_path, text)
     # Then the error stands on the second claim's parameter (claims[1], line 8) and names the first's line
     assert str(error.value).startswith(
@@ -197,7 +197,7 @@ def test_the_inventory_names_a_policy_relative_to_itself(tmp_path):
 
 def test_an_unknown_policy_name_in_the_inventory_names_the_inventory_line(tmp_path):
     inv_path = write(tmp_path, INVENTORY + "policy: acme\n", "inv.yaml")
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         claims.from_inventory(inventory.load(inv_path, CHECKS), CHECKS)
     assert str(error.value).startswith(f"{inv_path}:7: policy: no claims file")
 
@@ -212,7 +212,7 @@ def test_an_inline_policy_keeps_the_inventory_lines(tmp_path):
     more = "    - id: more\n      quote: q\n      checks: {tls: {port: 1}}\n"
     bad = write(tmp_path, INVENTORY + inline + more, "bad.yaml")
     # Then the error names the inventory, the line and the key under policy.
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         claims.from_inventory(inventory.load(bad, CHECKS), CHECKS)
     assert str(error.value).startswith(f"{bad}:15: policy.claims[1].checks.tls.port: unknown parameter")
 
@@ -313,7 +313,7 @@ def test_claims_for_overlapping_groups_with_different_values_are_refused(tmp_pat
     loaded = load(tmp_path, text)  # the file alone cannot tell that web1 is in web
     inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
     # When the run is planned
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         claims.plan(loaded, inv, inv.hosts[:1], CHECKS)
     # Then it is refused, naming both claims and the host
     assert str(error.value).startswith(
@@ -324,7 +324,7 @@ def test_claims_for_overlapping_groups_with_different_values_are_refused(tmp_pat
 
 def test_applies_to_must_name_hosts_or_groups_of_the_inventory(tmp_path):
     inv = inventory.load(write(tmp_path, INVENTORY, "inv.yaml"), CHECKS)
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         claims.plan(load(tmp_path, GOOD.replace("applies_to: [web]", "applies_to: [webs]")), inv, inv.hosts,
                     CHECKS)
     assert str(error.value).startswith(f"{tmp_path / 'policy.yaml'}:17: claims[1].applies_to: names no host "
@@ -513,11 +513,11 @@ def test_bytes_yaml_cannot_read_name_the_line_and_the_remedy(tmp_path):
     latin1.write_bytes(b"policy: {id: p, title: T}\nclaims:\n  - id: caf\xe9\n    quote: q\n")
     nul = write(tmp_path, CLAIM + "    gloss: a\x00b\n", "nul.yaml")
     # When they are loaded, Then each error is one line naming the file, the line and what to do
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         claims.load(latin1, CHECKS)
     assert str(error.value) == (f"{latin1}:3: byte 0xe9 is not UTF-8 text; save the file as UTF-8 "
                                 "(e.g. `iconv -f latin1 -t utf-8 old.yaml > new.yaml`)")
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         claims.load(nul, CHECKS)
     assert str(error.value) == (f"{nul}:5: holds the character '\\x00', which YAML does not allow; remove it "
                                 "(or write it as an escape in a quoted string)")
@@ -535,13 +535,13 @@ def test_an_inline_policys_conflict_and_a_list_as_policy_name_the_inventory_key(
               "    - id: b\n      quote: q\n      checks:\n        log_retention:\n          min_days: 90\n")
     path = write(tmp_path, INVENTORY + inline, "inv.yaml")
     # When it is read, Then the error carries the policy. prefix, the claim's index and the parameter's line
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         claims.from_inventory(inventory.load(path, CHECKS), CHECKS)
     assert str(error.value).startswith(f"{path}:17: policy.claims[1].checks.log_retention.min_days: sets "
                                        f"log_retention.min_days = 90, but claim a ({path}:12) sets 60")
     # And `policy: [a]` says what the key takes, not just "expected a mapping"
     listed = write(tmp_path, INVENTORY + "policy: [apifonica]\n", "listed.yaml")
-    with pytest.raises(inventory.InventoryError) as error:
+    with pytest.raises(claims.ClaimsError) as error:
         claims.from_inventory(inventory.load(listed, CHECKS), CHECKS)
     assert str(error.value) == (f"{listed}:7: policy: expected a shipped set's name or a claims file's path "
                                 "(policy: apifonica), or a mapping with policy: and claims:")

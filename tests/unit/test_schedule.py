@@ -81,7 +81,7 @@ def test_systemd_analyze_does_complain_about_a_broken_unit(tmp_path):
     # Given the same service with one setting broken: proof that the check above can fail
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze is not installed")
-    text = schedule.systemd(schedule.Plan(Path("/i.yaml"), Path("/r"), a_user()))["auditor.service"]
+    text = schedule.systemd(schedule.UnitPlan(Path("/i.yaml"), Path("/r"), a_user()))["auditor.service"]
     (tmp_path / "auditor.service").write_text(text.replace("ProtectSystem=strict", "ProtectSystem=bogus"))
     done = subprocess.run(["systemd-analyze", "verify", "--man=no", str(tmp_path / "auditor.service")],
                           capture_output=True, text=True, timeout=60)
@@ -107,7 +107,7 @@ def test_the_cron_line_is_daily_to_our_own_parser(tmp_path):
 
 def test_paths_are_quoted_for_systemd_and_the_shell():
     # Given paths with a space, a percent sign and a dollar
-    plan = schedule.Plan(Path("/srv/my audits/inv%1.yaml"), Path("/srv/out$dir"), "auditor",
+    plan = schedule.UnitPlan(Path("/srv/my audits/inv%1.yaml"), Path("/srv/out$dir"), "auditor",
                          binary="/opt/a/auditor")
     service = schedule.systemd(plan)["auditor.service"]
     line = schedule.cron(plan).splitlines()[-1]

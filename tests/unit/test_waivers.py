@@ -66,7 +66,7 @@ waivers:
 def test_a_broken_waiver_names_file_line_and_key(tmp_path, text, where, message):
     # Given a waivers file with one mistake
     # When it is loaded, Then the error names the file, the line and the key, and says what is wrong
-    with pytest.raises(inventory.InventoryError) as caught:
+    with pytest.raises(waivers.WaiversError) as caught:
         load(tmp_path, text)
     assert f"waivers.yaml{where}" in str(caught.value) and message in str(caught.value)
 
