@@ -20,12 +20,12 @@ DEFAULT_OUTPUT = Path("reports")  # where run folders and the history go when gi
 __all__ = ["DEFAULT_INVENTORY", "DEFAULT_OUTPUT", "AuditOutcome", "AuditRequest", "__version__", "audit"]
 
 if TYPE_CHECKING:
-    from auditor.audit import AuditOutcome, AuditRequest, audit
+    from auditor.pipeline import AuditOutcome, AuditRequest, audit
 
 
 def __getattr__(name: str) -> Any:
     if name in ("audit", "AuditRequest", "AuditOutcome"):
-        from auditor import audit as pipeline
+        from auditor import pipeline
 
         return getattr(pipeline, name)
     raise AttributeError(f"module 'auditor' has no attribute {name!r}")

@@ -1,5 +1,6 @@
 """The command line. It only translates: flags into an `AuditRequest` (or a command's
-arguments), and an outcome into stdout and an exit code; `auditor.audit` does the work."""
+arguments), and an outcome into stdout and an exit code; `auditor.audit()`
+(auditor/pipeline.py) does the work."""
 
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ import argparse
 import json
 import sys
 
-from auditor.audit import load_checks
 from auditor.cli.exits import EXIT_USAGE
 from auditor.errors import InputError, UsageError
 from auditor.model import ALL
+from auditor.pipeline import load_checks
 from auditor.policy import claims
 
 

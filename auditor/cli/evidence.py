@@ -11,9 +11,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from auditor.audit import load_checks
 from auditor.errors import UsageError
 from auditor.evidence import pack, rejudge, signing
+from auditor.pipeline import load_checks
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import argparse
 import json
 
 from auditor import inventory
-from auditor.audit import load_checks
+from auditor.pipeline import load_checks
 from auditor.report import catalogue
 
 

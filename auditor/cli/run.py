@@ -13,7 +13,6 @@ from typing import TextIO
 
 import paramiko
 
-from auditor.audit import AuditOutcome, AuditRequest, audit
 from auditor.check import Status
 from auditor.cli.exits import run_exit_code
 from auditor.engine.runner import RunOptions
@@ -21,6 +20,7 @@ from auditor.errors import UsageError
 from auditor.evidence import signing
 from auditor.inventory import Host
 from auditor.model import Regression, RunReport
+from auditor.pipeline import AuditOutcome, AuditRequest, audit
 from auditor.report import console, junit
 from auditor.tracking import history
 from auditor.tracking.run import TrackingOptions

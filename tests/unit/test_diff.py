@@ -11,7 +11,7 @@ import jsonschema
 from auditor.check import Status
 from auditor.tracking import diff
 from tests.conftest import REPO, run_cli
-from tests.unit.test_history import audit, fake_report, make_workspace
+from tests.unit.test_history import audit, audit_library, fake_report, make_workspace
 
 SCHEMA = json.loads((REPO / "auditor/schema/report.schema.json").read_text())
 
@@ -235,7 +235,7 @@ def test_an_ad_hoc_run_in_between_is_not_the_nightly_baseline(tmp_path):
 def test_another_inventorys_run_into_the_same_folder_does_not_hide_a_regression(tmp_path):
     # Given a nightly run where everything passes
     work = make_workspace(tmp_path)
-    audit(work)
+    audit_library(work)
     # When alpha breaks, another inventory holding alpha runs into the same folder, then the nightly
     (work / "alpha.age").write_text("no 70\n")
     other = run_cli("run", "-i", str(second_inventory(work)), "--checks-dir", str(work / "checks"), "--check",
@@ -253,7 +253,7 @@ def test_a_baseline_of_another_scope_compares_only_shared_results(tmp_path):
     # Given only an ad-hoc run of alpha in the history, and beta failing
     work = make_workspace(tmp_path)
     (work / "beta.age").write_text("no 70\n")
-    audit(work, "--host", "alpha")
+    audit_library(work, hosts=("alpha",))
     # When the full run is judged against it
     full, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
     # Then beta, which the baseline did not audit, is no regression, and a warning says why
@@ -264,14 +264,14 @@ def test_a_baseline_of_another_scope_compares_only_shared_results(tmp_path):
 def test_a_failure_after_an_error_night_is_judged_against_the_last_verdict(tmp_path):
     # Given night 1 where beta passes, and night 2 where beta's check errors (its file is gone)
     work = make_workspace(tmp_path)
-    audit(work)
+    audit_library(work)
     (work / "beta.age").unlink()
-    night2, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
+    night2, _ = audit_library(work, baseline="previous", fail_on_new=True)
     # When on night 3 beta fails
     (work / "beta.age").write_text("no 70\n")
     night3, _ = audit(work, "--baseline", "previous", "--fail-on", "new", "--quiet")
     # Then night 2 was a new error, and night 3 is a regression (beta last passed), exit 1
-    assert night2.rc == 3, night2.stderr
+    assert night2.rc == 3, night2.json()["hosts"]
     assert night3.rc == 1 and "REGRESSION beta age_file: error -> fail" in night3.stdout, night3.stdout
     # And `diff last previous` (fail against error) lists the change as a new failure
     diffed = run_cli("diff", "last", "previous", "-o", str(work / "reports"))
@@ -282,13 +282,13 @@ def test_a_failure_that_persists_through_an_error_night_is_no_regression(tmp_pat
     # Given night 1 where beta fails, night 2 where it errors, night 3 where it fails again
     work = make_workspace(tmp_path)
     (work / "beta.age").write_text("no 70\n")
-    audit(work)
+    audit_library(work)
     (work / "beta.age").unlink()
-    audit(work)
+    audit_library(work)
     (work / "beta.age").write_text("no 70\n")
-    night3, _ = audit(work, "--baseline", "previous", "--fail-on", "new")
+    night3, _ = audit_library(work, baseline="previous", fail_on_new=True)
     # Then night 3 has nothing new (beta's last verdict was fail), exit 0
-    assert night3.rc == 0 and night3.json()["baseline"]["regressions"] == [], night3.stderr
+    assert night3.rc == 0 and night3.json()["baseline"]["regressions"] == [], night3.json()["baseline"]
     # And diff still lists every status change: error -> fail and fail -> error
     forward = run_cli("diff", "last", "previous", "-o", str(work / "reports"))
     assert forward.rc == 0 and "other status changes (1):" in forward.stdout, forward.stdout

@@ -13,11 +13,14 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from auditor.check import Status
+from auditor.pipeline import AuditOutcome
 from auditor.tracking import history
 from auditor.tracking.history import History, HistoryError
 from tests.conftest import REPO, run_cli, run_folder
@@ -63,6 +66,33 @@ def audit(work: Path, *extra: str, env: dict[str, str] | None = None):
     return done, (new[0] if new else None)
 
 
+@dataclass(frozen=True)
+class LibraryRun:
+    """An in-process run through `auditor.audit()`, read like the CLI's: exit code and JSON."""
+
+    outcome: AuditOutcome
+    rc: int
+
+    def json(self) -> Any:
+        return json.loads(self.outcome.report_json)
+
+
+def audit_library(work: Path, hosts: tuple[str, ...] = (), **tracking: Any) -> tuple[LibraryRun, Path]:
+    """One run of the age_file check like `audit()`, but in this process through the library:
+    for tests about what a run records, not about the command line. `tracking` takes the
+    TrackingOptions fields; the history is the CLI's default one unless history_file says."""
+    from auditor import AuditRequest
+    from auditor import audit as run_audit
+    from auditor.cli.exits import run_exit_code
+    from auditor.tracking.run import TrackingOptions
+
+    out = work / "reports"
+    options = TrackingOptions(**{"history_file": out / "history.sqlite", **tracking})
+    outcome = run_audit(AuditRequest(inventory=work / "inv.yaml", checks_dirs=(work / "checks",),
+                                     checks=("age_file",), hosts=hosts, output=out, tracking=options))
+    return LibraryRun(outcome, run_exit_code(outcome.report, options.fail_on_new)), outcome.run_dir
+
+
 def history_cli(work: Path, *args: str):
     return run_cli(*args, "-o", str(work / "reports"))
 
@@ -73,11 +103,11 @@ def work(tmp_path) -> Path:
 
 
 def test_every_run_is_recorded_with_its_manifest_hash(work):
-    # Given two runs, the second after beta's file turns to "no"
-    first, first_dir = audit(work)
+    # Given two runs through the library, the second after beta's file turns to "no"
+    first, first_dir = audit_library(work)
     (work / "beta.age").write_text("no 70\n")
-    second, second_dir = audit(work)
-    assert first.rc == 0 and second.rc == 1, (first.stderr, second.stderr)
+    second, second_dir = audit_library(work)
+    assert first.rc == 0 and second.rc == 1
     # When the history is read
     with History(work / "reports" / "history.sqlite", create=False) as store:
         runs = store.runs()
@@ -338,8 +368,8 @@ def test_a_planted_secret_never_reaches_the_history(tmp_path):
     work = make_workspace(tmp_path, hosts=("alpha",))
     (work / "alpha.age").write_text("password=Hunter2-Planted-Secret 3\n")
     # When it is audited twice (so the history and a baseline both hold it)
-    audit(work)
-    done, run_dir = audit(work, "--baseline", "previous")
+    audit_library(work)
+    done, run_dir = audit_library(work, baseline="previous")
     # Then neither the database nor its journal contains the secret, though the run is recorded
     assert done.rc == 1 and run_dir is not None
     stored = b"".join(p.read_bytes() for p in (work / "reports").glob("history.sqlite*"))
@@ -350,8 +380,8 @@ def test_a_planted_secret_never_reaches_the_history(tmp_path):
 
 
 def test_no_history_writes_no_database(work):
-    # Given --no-history
-    done, run_dir = audit(work, "--no-history")
+    # Given a run told to keep no history
+    done, run_dir = audit_library(work, history_file=None)
     # Then the run is written and no database appears
     assert done.rc == 0 and run_dir is not None
     assert not (work / "reports" / "history.sqlite").exists()
@@ -365,7 +395,7 @@ def test_history_without_a_database_is_a_clear_error(tmp_path):
 
 def test_json_report_records_trend_keys_only_from_results(work):
     # Given a recorded run
-    _, run_dir = audit(work)
+    _, run_dir = audit_library(work)
     report = json.loads((run_dir / "report.json").read_text())
     # Then report.json's results carry no waiver, and the history stores the check's trend key
     results = [r for h in report["hosts"] for r in h["results"]]

@@ -48,6 +48,23 @@ def local_run(tmp_path_factory):
     return result, run_dir
 
 
+@pytest.fixture(scope="module")
+def library_run(tmp_path_factory):
+    """The same run through `auditor.audit()` in this process, for the tests that read its files."""
+    from auditor import AuditRequest, audit
+    from auditor.tracking.run import TrackingOptions
+
+    tmp = tmp_path_factory.mktemp("library")
+    (tmp / "checks").mkdir()
+    (tmp / "checks" / "hostile.py").write_text(HOSTILE)
+    inventory = tmp / "inv.yaml"
+    inventory.write_text("hosts:\n  here:\n    transport: local\n  also-here:\n    transport: local\n")
+    outcome = audit(AuditRequest(inventory=inventory, output=tmp / "out", checks_dirs=(tmp / "checks",),
+                                 tracking=TrackingOptions(history_file=tmp / "out" / "history.sqlite",
+                                                          baseline="previous")))
+    return outcome, outcome.run_dir
+
+
 def test_json_on_stdout_equals_report_json_and_validates(local_run):
     result, run_dir = local_run
     # The hostile check fails, so the exit code says "a check failed"
@@ -59,10 +76,10 @@ def test_json_on_stdout_equals_report_json_and_validates(local_run):
     assert [h["name"] for h in on_disk["hosts"]] == ["here", "also-here"]
 
 
-def test_every_evidence_reference_matches_its_file(local_run):
+def test_every_evidence_reference_matches_its_file(library_run):
     import hashlib
 
-    _, run_dir = local_run
+    _, run_dir = library_run
     report = json.loads((run_dir / "report.json").read_text())
     refs = [e for h in report["hosts"] for r in h["results"] for e in r["evidence"]]
     assert refs, "results must cite evidence"
@@ -71,8 +88,8 @@ def test_every_evidence_reference_matches_its_file(local_run):
         assert hashlib.sha256(data).hexdigest() == ref["sha256"] and len(data) == ref["size"]
 
 
-def test_html_escapes_host_output_and_loads_nothing_external(local_run):
-    _, run_dir = local_run
+def test_html_escapes_host_output_and_loads_nothing_external(library_run):
+    _, run_dir = library_run
     page = (run_dir / "report.html").read_text()
     assert "<script>alert(1)</script>" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
@@ -86,8 +103,8 @@ def test_html_escapes_host_output_and_loads_nothing_external(local_run):
     assert not re.search(r"(?:url\(|@import)", page, re.IGNORECASE)
 
 
-def test_junit_has_a_testcase_per_host_and_check(local_run):
-    _, run_dir = local_run
+def test_junit_has_a_testcase_per_host_and_check(library_run):
+    _, run_dir = library_run
     report = json.loads((run_dir / "report.json").read_text())
     root = ET.parse(run_dir / "junit.xml").getroot()
     cases = root.findall(".//testcase")
@@ -96,8 +113,8 @@ def test_junit_has_a_testcase_per_host_and_check(local_run):
     assert ("here", "hostile_echo") in failed and ("also-here", "hostile_echo") in failed
 
 
-def test_check_descriptions_render_their_markdown_and_stay_escaped(local_run):
-    _, run_dir = local_run
+def test_check_descriptions_render_their_markdown_and_stay_escaped(library_run):
+    _, run_dir = library_run
     # Given the page's "What each check verifies", written from the checks' docstrings
     page = (run_dir / "report.html").read_text()
     section = page[page.index("<h2>What each check verifies</h2>"):page.index('<h2 id="custody">')]
@@ -114,8 +131,8 @@ def test_check_descriptions_render_their_markdown_and_stay_escaped(local_run):
     assert "<script>alert(4)" not in page and "<img src=z" not in page and "<iframe>" not in page
 
 
-def test_totals_sit_with_the_title_above_the_baseline_table(local_run):
-    _, run_dir = local_run
+def test_totals_sit_with_the_title_above_the_baseline_table(library_run):
+    _, run_dir = library_run
     # Given a run compared with a baseline (there is none yet: the section still shows)
     page = (run_dir / "report.html").read_text()
     # Then the totals come right after the run line, before the baseline section
@@ -125,8 +142,8 @@ def test_totals_sit_with_the_title_above_the_baseline_table(local_run):
     assert page.index('<div class="banner">') > totals
 
 
-def test_trend_squares_sit_on_their_label_line(local_run):
-    _, run_dir = local_run
+def test_trend_squares_sit_on_their_label_line(library_run):
+    _, run_dir = library_run
     # Given the page's style (a trend SVG is 35 px tall with its sparkline; checked by eye in
     # headless chromium: squares level with "Trend:", the sparkline hanging below)
     page = (run_dir / "report.html").read_text()

@@ -16,7 +16,7 @@ from auditor import inventory
 from auditor.engine import registry
 from auditor.tracking import waivers
 from tests.conftest import REPO, run_cli
-from tests.unit.test_history import audit, make_workspace
+from tests.unit.test_history import audit, audit_library, make_workspace
 
 SCHEMA = json.loads((REPO / "auditor/schema/report.schema.json").read_text())
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -218,7 +218,7 @@ def test_only_an_expired_waiver_leaves_the_fail_standing(tmp_path):
             approver: John Roe
             expires: {YESTERDAY}
         """)
-    done, run_dir = audit(work)
+    done, run_dir = audit_library(work)
     # Then beta fails as found, and the run exits 1
     beta = next(h for h in done.json()["hosts"] if h["name"] == "beta")["results"][0]
     assert done.rc == 1 and beta["status"] == "fail" and beta["waiver"] is None
@@ -238,9 +238,9 @@ def test_a_run_false_waiver_stops_the_check_on_those_hosts(tmp_path):
             run: false
         """)
     # When the run names the waivers file explicitly
-    done, run_dir = audit(work, "--waivers", str(path))
+    done, run_dir = audit_library(work, waivers=path)
     # Then beta's check is not run (no evidence for it), and reported waived "not run"
-    assert done.rc == 0, done.stderr
+    assert done.rc == 0
     beta = next(h for h in done.json()["hosts"] if h["name"] == "beta")["results"][0]
     assert beta["status"] == "waived" and beta["original_status"] is None and beta["evidence"] == []
     assert beta["summary"].startswith(f"not run: waived until {NEXT_MONTH}")

@@ -1,5 +1,5 @@
-"""One audit, the whole pipeline: the command line, a scheduler, a worker and a test all
-call `audit()`.
+"""One audit, the whole pipeline, exported as `auditor.audit()`: the command line, a scheduler,
+a worker and a test all call it.
 
     inventory + checks (+ policy) -> plan -> collect on every host -> evaluate
       -> waive, compare with the baseline, alert, trends -> claim verdicts
