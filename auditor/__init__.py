@@ -9,13 +9,9 @@ package (or the command line, for `auditor --version`) stays light.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-DEFAULT_INVENTORY = Path("inventory.yaml")  # what `auditor run` audits when given no -i
-DEFAULT_OUTPUT = Path("reports")  # where run folders and the history go when given no -o
+from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 
 __all__ = ["DEFAULT_INVENTORY", "DEFAULT_OUTPUT", "AuditOutcome", "AuditRequest", "__version__", "audit"]
 

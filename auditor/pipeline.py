@@ -22,8 +22,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auditor import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__, inventory
+from auditor import inventory
 from auditor.check import Check
+from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.engine import registry, runner
 from auditor.errors import UsageError, warn
 from auditor.evidence import pack, signing

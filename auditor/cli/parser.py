@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from auditor import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.cli.exits import EPILOG
+from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.evidence import signing
 from auditor.tracking import history
 

@@ -99,3 +99,26 @@ def test_the_cli_imports_no_ssh_library_and_no_check_until_a_command_needs_them(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     # Then neither paramiko, a check nor the report templates were loaded
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
+
+
+def test_the_readme_example_runs_as_written(tmp_path):
+    # Given the README's "Using auditor from Python" example, a fleet.yaml with a local db host
+    # and a signing key where the example expects them
+    readme = (REPO / "README.md").read_text()
+    section = readme[readme.index("## Using auditor from Python"):]
+    example = section[section.index("```python\n") + len("```python\n"):section.index("```\n", 10)]
+    (tmp_path / "fleet.yaml").write_text("hosts:\n  here: {transport: local}\n"
+                                         "groups:\n  db: {hosts: [here]}\n")
+    from auditor.evidence import signing
+    signing.generate(tmp_path / "signing-key.pem", None)
+    # When it runs
+    done = subprocess.run([sys.executable, "-c", example], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(tmp_path)},
+                          timeout=300, check=False)
+    # Then it prints the run folder, every result and the policy's headline, and the run is signed
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    run_dir = Path(tmp_path / lines[0].split()[0])
+    assert (run_dir / "manifest.sig").is_file() and (tmp_path / "reports" / "history.sqlite").is_file()
+    assert any(line.startswith("here password_hashing ") for line in lines), done.stdout
+    assert " promises hold on here" in lines[-1], lines[-1]

@@ -1,0 +1,10 @@
+"""The tool's version and the defaults every entry point shares (one place for each)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__version__ = "0.1.0"
+
+DEFAULT_INVENTORY = Path("inventory.yaml")  # what `auditor run` audits when given no -i
+DEFAULT_OUTPUT = Path("reports")  # where run folders and the history go when given no -o
