@@ -1,6 +1,6 @@
 """Login attempts are recorded with the date, the time, the user and the source address.
 
-Reads, in one batch: the running processes (rsyslogd, syslog-ng, systemd-journald,
+Reads: in one batch, the running processes (rsyslogd, syslog-ng, systemd-journald,
 auditd, time-sync daemons) with `ps`; rsyslog's configuration (/etc/rsyslog.conf and
 every file it includes, read in rsyslog's order) to find the files that receive the auth
 and authpriv facilities at info level; journald's Storage mode; and, as root, the login
@@ -9,6 +9,10 @@ records themselves: the last `sample` matching lines of each file in `auth_logs`
 the uid the probe ran as. Login records are sshd Accepted/Failed/Invalid user/"Connection
 closed by authenticating user", PAM authentication failures and sessions, login, su and
 sudo.
+
+Noted, not judged: clock synchronisation (chronyd, ntpd, systemd-timesyncd, timedatectl;
+ISO 27001 A.8.17), whether auditd runs, and whether this audit's own SSH login (from
+$SSH_CONNECTION) is among the records.
 
 Passes when: something records authentication events — rsyslogd running with auth and
 authpriv routed to a file, syslog-ng running, or systemd-journald running — and every
@@ -28,9 +32,6 @@ Error/Manual: `error` when the records probe failed; when it ran without root (`
 and a log file, or part of the journal, was unreadable (journalctl shows anyone else only
 their own journal, and says so on stderr, which the probe keeps); when the process list or
 a records line cannot be read; or when no sampled line could be read as a login record.
-Noted, not judged: clock synchronisation (chronyd, ntpd, systemd-timesyncd, timedatectl;
-ISO 27001 A.8.17), whether auditd runs, and whether this audit's own SSH login (from
-$SSH_CONNECTION) is among the records.
 
 Secrets: only login records leave the host. On the host, the name given for an unknown
 user — often a password typed at the user prompt — is replaced by `***`, and so is
