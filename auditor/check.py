@@ -238,7 +238,8 @@ class Findings:
     `fail`, `unknown` (could not tell: error), `manual` and `note` record findings in order;
     `result` applies the house precedence fail > error > manual > pass and writes the summary in
     one shape: an optional prefix ("{n}" is the count), then the first `limit` findings of the
-    winning kind joined by "; ", then " …" if there are more. Details list the winning kind,
+    winning kind joined by "; ", then " …" if there are more; a failing summary may end with
+    `fail_suffix` (say, what could not be judged besides). Details list the winning kind,
     then the other kinds by precedence, then the notes.
     """
 
@@ -299,9 +300,11 @@ class Findings:
         fail_prefix: str = "",
         error_prefix: str = "",
         manual_prefix: str = "",
+        fail_suffix: str = "",
         **values: Any,
     ) -> Result:
         status = self.status()
         prefix = {Status.FAIL: fail_prefix, Status.ERROR: error_prefix, Status.MANUAL: manual_prefix}
         summary = ok_summary if status is Status.PASS else self.summary(status, prefix[status])
+        summary += fail_suffix if status is Status.FAIL else ""
         return Result(status, summary, tuple(self.details()), tuple(evidence), dict(values))
