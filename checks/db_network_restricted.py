@@ -15,7 +15,7 @@ postgres processes, and MySQL/MariaDB `bind-address`/`skip-networking` from my.c
 Passes when: every database listens only on loopback (127.0.0.0/8, ::1, or bound to the lo
 device), or the host firewall keeps some sources out of the ones that listen on any other
 address (0.0.0.0, ::, `*`, a LAN address): every input-hook filter chain is followed for a
-new connection to that port (see auditor/parsers/firewall.py for exactly what is
+new connection to that port (see auditor/parsers/firewall/ for exactly what is
 understood; whatever is not understood counts as letting traffic through). `0.0.0.0` is
 judged for IPv4, `[::]` for IPv6, `*` for both. Such a listener passes only when every
 source the firewall may let in lies within private address space — 10/8, 172.16/12,
