@@ -117,11 +117,11 @@ def test_one_flipped_byte_in_the_archive_is_named(signed_run, tmp_path):
 
 
 def test_evaluate_reproduces_every_verdict_offline(signed_run):
-    run_dir, _, report, tmp = signed_run
+    run_dir, fingerprint, report, tmp = signed_run
     archive = tmp / "pack.tar.gz"
     if not archive.exists():
         assert run_cli("pack", str(run_dir), "-o", str(archive)).rc == 0
-    done = run_cli("evaluate", str(archive))
+    done = run_cli("evaluate", str(archive), "--key-fingerprint", fingerprint)
     total = sum(len(h["results"]) for h in report["hosts"])
     assert done.rc == 0, done.stdout + done.stderr
     assert f"{total} of {total} verdicts reproduced" in done.stdout
