@@ -70,10 +70,13 @@ def _from_folders(folder: Path) -> list[ChainRun]:
     depth: dict[str, int] = {}
 
     def position(run_id: str, seen: frozenset[str] = frozenset()) -> int:
-        """How many runs of the folder it is chained after (links never loop; a forged loop stops)."""
+        """How many runs it is chained after: 0 for the first of a chain, 1 after a missing run
+        (links never loop; a forged loop stops)."""
         if run_id not in depth:
-            before = next((r for r, d in digests.items() if d == links.get(run_id)), None)
-            depth[run_id] = 0 if before is None or before in seen else 1 + position(before, seen | {run_id})
+            link = links.get(run_id)
+            before = next((r for r, d in digests.items() if d == link), None)
+            depth[run_id] = (0 if link is None else 1 if before is None or before in seen
+                             else 1 + position(before, seen | {run_id}))
         return depth[run_id]
 
     return sorted(runs, key=lambda r: (r.started, position(r.run_id), r.run_id))

@@ -40,7 +40,11 @@ def evaluate(out, params):
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("pack")
+    return flag_workspace(tmp_path_factory.mktemp("pack"))
+
+
+def flag_workspace(work: Path) -> Path:
+    """A folder with the flag check, a flag saying yes, and an inventory of the local machine."""
     (work / "checks").mkdir()
     (work / "checks" / "flag_file.py").write_text(FLAG_CHECK)
     (work / "flag").write_text("yes\n")

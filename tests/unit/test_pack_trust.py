@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,22 +16,12 @@ import pytest
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED, EXIT_USAGE
 from auditor.evidence import pack, signing, trust
 from tests.conftest import run_cli
-from tests.unit.test_pack import FLAG_CHECK
+from tests.unit.test_pack import FLAG_CHECK, flag_workspace
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("trust")
-    (work / "checks").mkdir()
-    (work / "checks" / "flag_file.py").write_text(FLAG_CHECK)
-    (work / "flag").write_text("yes\n")
-    (work / "inv.yaml").write_text(textwrap.dedent(f"""
-        hosts:
-          here: {{transport: local}}
-        defaults:
-          vars: {{flag_file: {{path: {work / 'flag'}}}}}
-    """))
-    return work
+    return flag_workspace(tmp_path_factory.mktemp("trust"))
 
 
 def keygen(path: Path) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from auditor.evidence import pack, signing
 from tests.conftest import REPO
-from tests.unit.test_pack import FLAG_CHECK
+from tests.unit.test_pack import flag_workspace
 from tests.unit.test_pack_trust import audit, keygen
 
 RECIPE = REPO / "docs" / "verify-with-openssl.sh"
@@ -25,12 +25,7 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None or shutil.which(
 
 @pytest.fixture(scope="module")
 def good(tmp_path_factory) -> tuple[Path, Path, Path]:
-    work = tmp_path_factory.mktemp("openssl")
-    (work / "checks").mkdir()
-    (work / "checks" / "flag_file.py").write_text(FLAG_CHECK)
-    (work / "flag").write_text("yes\n")
-    (work / "inv.yaml").write_text(f"hosts:\n  here: {{transport: local}}\n"
-                                   f"defaults:\n  vars: {{flag_file: {{path: {work / 'flag'}}}}}\n")
+    work = flag_workspace(tmp_path_factory.mktemp("openssl"))
     keygen(work / "key.pem")
     keygen(work / "other.pem")
     return audit(work, work / "reports", work / "key.pem"), work / "key.pem.pub", work / "other.pem"
