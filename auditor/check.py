@@ -91,6 +91,13 @@ class Param:
         return self.type.__name__
 
 
+# Parameters every check takes (set through inventory vars like its own); not in its defaults.
+EVIDENCE_DAYS = Param("evidence_days", float, 7.0,
+                      "days this check's evidence shows the host's current state (its evidence files' "
+                      "expires_at; sooner when a certificate in it expires first)", minimum=0)
+COMMON_PARAMS = (EVIDENCE_DAYS,)
+
+
 def _not_loaded(outputs: Outputs, params: Params) -> Result:
     raise TypeError("this Check was not loaded through the registry, which sets its evaluate()")
 
@@ -115,7 +122,7 @@ class Check:
         return {p.name: p.default for p in self.params}
 
     def param(self, name: str) -> Param | None:
-        return next((p for p in self.params if p.name == name), None)
+        return next((p for p in (*self.params, *COMMON_PARAMS) if p.name == name), None)
 
     def judge(self, outputs: Outputs, params: Params, *, crash: bool = False) -> Result:
         """Run evaluate(); a failed probe or a bug in the check becomes `error`, never a crash.

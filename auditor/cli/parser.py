@@ -79,11 +79,16 @@ def build() -> argparse.ArgumentParser:
                              "the public key goes to PATH.pub")
     keygen.add_argument("--passphrase", action="store_true",
                         help=f"encrypt the key: asks on the terminal, or reads ${signing.ENV_PASSPHRASE}")
+    keygen.add_argument("--show", action="store_true",
+                        help="print the existing key's fingerprint and path; make nothing")
 
-    verify = sub.add_parser("verify", help="check a run folder or pack archive: hashes and signature")
-    verify.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
-    verify.add_argument("--key-fingerprint", metavar="SHA256:...",
-                        help="accept only a signature by this key (as `auditor keygen` printed it)")
+    verify = sub.add_parser("verify", help="check a run folder or pack archive: integrity, signature, "
+                                           "signer trust")
+    verify.add_argument("pack", type=Path, nargs="?", metavar="PACK", help="run folder, .tar.gz or .zip")
+    verify.add_argument("--chain", type=Path, metavar="FOLDER_OR_HISTORY",
+                        help="walk every run of an output folder or a history.sqlite in order and name runs "
+                             "deleted, replaced, reordered, altered or re-signed")
+    _trust_arguments(verify)
     verify.add_argument("--allow-unsigned", action="store_true",
                         help="accept an unsigned pack whose hashes all match")
 
@@ -97,6 +102,10 @@ def build() -> argparse.ArgumentParser:
     evaluate.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
     evaluate.add_argument("--skip-verify", action="store_true",
                           help="judge even when the pack does not verify (its verdicts prove nothing then)")
+    _trust_arguments(evaluate, allow_untrusted=True)
+    evaluate.add_argument("--at", metavar="TIME",
+                          help="judge as of this date or ISO 8601 time: evidence current then is judged "
+                               "(default: now, when expired evidence is an error)")
 
     claims = sub.add_parser("claims", help="claims files: draft one from a policy text, or show a set")
     claims_sub = claims.add_subparsers(dest="claims_command", metavar="SUBCOMMAND", required=True)
@@ -108,6 +117,17 @@ def build() -> argparse.ArgumentParser:
     show.add_argument("policy", nargs="?", metavar="NAME|PATH", help="a shipped set's id, or a claims file")
     _history_commands(sub)
     return parser
+
+
+def _trust_arguments(parser: argparse.ArgumentParser, allow_untrusted: bool = False) -> None:
+    parser.add_argument("--key-fingerprint", action="append", default=[], metavar="SHA256:...",
+                        help="trust only this signer (as `auditor keygen` printed it; repeatable)")
+    parser.add_argument("--trusted-signers", type=Path, action="append", default=[], metavar="FILE",
+                        help="trusted signers, one key a line (default: ~/.config/auditor/trusted-signers; "
+                             "your own keygen key is trusted too)")
+    if allow_untrusted:
+        parser.add_argument("--allow-untrusted", action="store_true",
+                            help="use a pack validly signed by a key you do not trust")
 
 
 def _tracking_arguments(run: argparse.ArgumentParser) -> None:
@@ -158,6 +178,9 @@ def _history_commands(sub: Any) -> None:
     hist.add_argument("--host", metavar="NAME", help="only this host (with --check)")
     hist.add_argument("--since", metavar="AGE", help="only runs since 90d, 12w, 6m, 1y or a date YYYY-MM-DD")
     hist.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    hist.add_argument("--results", action="store_true",
+                      help="the population an auditor samples from: one row per run x host x check, "
+                           "with the run's manifest SHA-256")
     hist_sub = hist.add_subparsers(dest="history_command", metavar="[prune]")
     prune = hist_sub.add_parser("prune", help="delete old runs from the history (not their folders)")
     _history_arguments(prune, inherited=True)

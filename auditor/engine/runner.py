@@ -8,6 +8,7 @@ Transport errors are caught here and nowhere else: they make the host `unreachab
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import queue
 import re
 import threading
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor import collectors
-from auditor.check import Check, Outputs, ProbeOutput, ProbeSite, Result, Status
+from auditor.check import EVIDENCE_DAYS, Check, Outputs, ProbeOutput, ProbeSite, Result, Status
 from auditor.engine import batch
 from auditor.engine.plan import FACTS_KEY, Planned, parse_facts, plan
-from auditor.evidence.store import ProbeRun, redact_outputs, redact_results, store_evidence
+from auditor.evidence.store import Observation, ProbeRun, redact_outputs, redact_results, store_evidence
 from auditor.inventory import Host
 from auditor.model import NOT_CHECKED, CheckResult, EvidenceRef, HostReport
 from auditor.transports import HostErrorKind, Transport, TransportError
@@ -199,8 +200,11 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
     finally:
         if live is not None:
             live.discard(transport)
+    observed = Observation(host.name, transport.peer, dt.datetime.now(dt.UTC),
+                           {c.id: float(host.params_for(c).get(EVIDENCE_DAYS.name, EVIDENCE_DAYS.default))
+                            for c in checks})
     outputs, redactions = redact_outputs(raw)
-    refs = store_evidence(run_dir, host.name, (_probe_run(p) for p in probes), outputs)
+    refs = store_evidence(run_dir, host.name, (_probe_run(p) for p in probes), outputs, observed)
     facts = parse_facts(outputs.get(FACTS_KEY))
     results, masked_in_results = redact_results(evaluate_host(host, checks, outputs, refs, broken, facts))
     results, sudo_error = sudo_refused(host, checks, outputs, results, facts)

@@ -56,8 +56,24 @@ class CommandResult:
     rc: int | None
 
 
+@dataclass(frozen=True)
+class Peer:
+    """The host that answered, as connected: the evidence says which machine spoke."""
+
+    transport: str
+    address: str = ""  # the address and port actually connected to (after ~/.ssh/config)
+    port: int | None = None
+    host_key_algorithm: str = ""  # e.g. ssh-ed25519
+    host_key_sha256: str = ""  # "SHA256:<base64>", as OpenSSH prints it
+
+
 class Transport(ABC):
     name: str
+
+    @property
+    def peer(self) -> Peer | None:
+        """Who answered the last connect() (None before one succeeded); kept after close()."""
+        return None
 
     @abstractmethod
     def connect(self) -> None: ...

@@ -7,7 +7,7 @@ import os
 import signal
 import subprocess
 
-from auditor.transports.base import CommandResult, CommandTimeout, Transport
+from auditor.transports.base import CommandResult, CommandTimeout, Peer, Transport
 
 
 class LocalTransport(Transport):
@@ -18,6 +18,10 @@ class LocalTransport(Transport):
 
     def connect(self) -> None:
         pass
+
+    @property
+    def peer(self) -> Peer:
+        return Peer(self.name)
 
     def run(self, command: str, stdin: bytes, timeout: float) -> CommandResult:
         # A session of its own, so a timeout ends the probe and everything it started.

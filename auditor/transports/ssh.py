@@ -8,8 +8,10 @@ changed key is always refused.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
 import logging
 import os
 import select
@@ -29,6 +31,7 @@ from auditor.transports.base import (
     CommandTimeout,
     HostKeyError,
     HostUnreachable,
+    Peer,
     Transport,
     TransportError,
 )
@@ -142,6 +145,7 @@ class SshTransport(Transport):
         self._depth = _depth
         self._client: paramiko.SSHClient | None = None
         self._jump: SshTransport | None = None
+        self._peer: Peer | None = None
 
     # -- connection ---------------------------------------------------------------
 
@@ -239,6 +243,11 @@ class SshTransport(Transport):
             _close_quietly(sock)
             raise _connect_error(exc, lookup_name, settings["port"], settings["user"], known_hosts) from exc
         self._client = client
+        self._peer = _peer_of(client, settings["hostname"], settings["port"])
+
+    @property
+    def peer(self) -> Peer | None:
+        return self._peer
 
     # -- commands -----------------------------------------------------------------
 
@@ -286,6 +295,16 @@ class SshTransport(Transport):
         if self._jump is not None:
             self._jump.close()
             self._jump = None
+
+
+def _peer_of(client: paramiko.SSHClient, hostname: str, port: int) -> Peer:
+    """The address connected to and the host key that proved itself (checked against known_hosts)."""
+    transport = client.get_transport()
+    key = transport.get_remote_server_key() if transport is not None else None
+    if key is None:
+        return Peer("ssh", hostname, port)
+    digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+    return Peer("ssh", hostname, port, key.get_name(), f"SHA256:{digest}")
 
 
 def needs_passphrase(exc: BaseException) -> bool:
