@@ -59,7 +59,8 @@ class KnownHostLine:
 
 def host_matches(patterns: str, name: str) -> bool:
     """Whether `name` matches a known_hosts host field: comma-separated patterns, `!` negates
-    (a negated match wins), `*`/`?` wildcards, or one `|1|salt|hash` hashed name."""
+    (a negated match wins), `*`/`?` wildcards, or one `|1|salt|hash` hashed name. As OpenSSH's
+    match_pattern_list, only the pattern is lowered: callers pass names already lowered."""
     if patterns.startswith("|1|"):
         _, _, salt, digest = (patterns.split("|") + ["", ""])[:4]
         try:
@@ -70,7 +71,7 @@ def host_matches(patterns: str, name: str) -> bool:
     matched = False
     for pattern in patterns.split(","):
         negated = pattern.startswith("!")
-        if _glob(pattern[1:] if negated else pattern, name.lower()):
+        if _glob(pattern[1:] if negated else pattern, name):
             if negated:
                 return False
             matched = True

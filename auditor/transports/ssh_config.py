@@ -238,7 +238,9 @@ def resolve(host: str, user_config: Path | None, port: int | None = None,
     """ssh_config values for `host`; `port` and `user` (from the inventory) win, like `ssh -p/-l`."""
     found = _collect(config_files(user_config), host)
     hostname_pattern = found.get("hostname")
-    hostname = _expand(hostname_pattern, {"h": host, "%": "%"}) if isinstance(hostname_pattern, str) else host
+    # Patterns match the name as given (their own letters lowered); the result is lowered, as ssh.c does.
+    hostname = (_expand(hostname_pattern, {"h": host, "%": "%"}) if isinstance(hostname_pattern, str)
+                else host).lower()
     configured_port = found.get("port")
     final_port = port or (int(configured_port) if isinstance(configured_port, str) and
                           configured_port.isdigit() else 22)
