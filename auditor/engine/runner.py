@@ -115,7 +115,7 @@ def collect_on_host(
     for probe in probes:
         started = time.perf_counter()
         done = transport.run(batch.probe_command(probe, sudo), b"", max(deadline - time.monotonic(), 0.1),
-                             cap + 1)
+                             host_limit(cap, 1))
         out, err = done.stdout[:cap], done.stderr[:cap]
         outputs[probe.key] = ProbeOutput(
             name=probe.key,
