@@ -1,40 +1,56 @@
 """Data in transit is protected by HTTPS done right, seen from the auditor's machine.
 
-Reads: every endpoint listed in `vars.tls.endpoints` (`host:port`, `[v6]:port`, `:port`
-for the host's own address, or a mapping with `address`, `sni`, `ca_file`, `http_port`,
-`name`) through the engine's `tls` collector, run from the auditor: SSLv3 and TLS 1.0,
-1.1, 1.2 and 1.3 each offered alone with a hand-built ClientHello (so the auditor's
-OpenSSL, which no longer speaks TLS 1.0/1.1, cannot hide them); the certificate chain
-the server sends (stored as PEM in the evidence and parsed here, so a saved evidence
-pack can be re-judged); a verifying handshake against `ca_file` or the system store with
-the SNI name; `GET /` over HTTPS for `Strict-Transport-Security`; `GET /` over plain HTTP
-on `http_port` (default 80) for the redirect. The collector's JSON is checked against its
-shape (`auditor/parsers/tls_facts.py`) before any rule reads it.
+Reads: every endpoint listed in `vars.tls.endpoints` (`host:port`, `[v6]:port`, `:port` for
+the host's own address, or a mapping with `address`, `sni`, `ca_file`, `http_port`, `name`)
+through the engine's `tls` collector, run from the auditor: SSLv3 and TLS 1.0, 1.1, 1.2 and
+1.3 each offered alone with a hand-built ClientHello (so the auditor's OpenSSL, which no
+longer speaks TLS 1.0/1.1, cannot hide them); the TLS 1.0–1.2 cipher suites the server
+accepts, enumerated with hand-built ClientHellos (all the collector's 83 suites offered, the
+one the server picks taken away, until it refuses the rest; at most 64 handshakes and 20 s
+per endpoint), whether it imposes its own order (the accepted suites offered again in
+reverse), the DH prime size of its DHE suites and the curve of its ECDHE suites (from the
+ServerKeyExchange); the certificate chain the server sends (stored as PEM in the evidence
+and parsed here, so a saved evidence pack can be re-judged); a verifying handshake against
+`ca_file` or the system store with the SNI name; `GET /` over HTTPS for
+`Strict-Transport-Security`; `GET /` over plain HTTP on `http_port` (default 80) for the
+redirect. The collector's JSON is checked against its shape (`auditor/parsers/tls_facts.py`)
+before any rule reads it.
 
 Passes when: every endpoint passes every rule below. A closed or silent plain-HTTP port is
-fine and noted. Expiry is counted from the time of collection recorded in the evidence, so a
-re-judged pack gives the same verdict.
+fine and noted; so are low-severity advisories (CBC-SHA1-only suites). Expiry is counted
+from the time of collection recorded in the evidence, so a re-judged pack gives the same
+verdict.
 
-Fails when: an endpoint accepts SSLv3, TLS 1.0 or TLS 1.1, or neither TLS 1.2 nor 1.3;
-when its chain does not verify; when its certificate does not name the SNI name (or the
-IP address when no name is given); when any certificate it sends has expired, is not yet
-valid or expires within `cert_min_days`; when a key is weaker than `min_rsa_bits` (RSA,
-DSA) or `min_ec_bits` (EC); when a certificate other than a self-signed root is signed
-with MD5 or SHA-1; when HSTS is missing or its max-age is below `hsts_min_age` (0 turns
-the HSTS rule off); when plain HTTP answers without a redirect to an https:// URL.
+Fails when: an endpoint accepts SSLv3, TLS 1.0 or TLS 1.1, or neither TLS 1.2 nor 1.3; when
+it accepts a suite of a weak class, named with its severity and reference: NULL encryption,
+anonymous (aNULL) and EXPORT suites (critical; Mozilla Server Side TLS, NIST SP 800-52r2
+3.3.1, FREAK/Logjam), RC4 (high; RFC 7465), single DES and 3DES (high; Sweet32, NIST SP
+800-131Ar2), or a DHE group under 2048 bits (high; under 1024 critical; Logjam, NIST SP
+800-52r2, Mozilla); an endpoint whose TLS 1.0–1.2 suites are nothing but CBC with SHA-1 MACs
+and that has no TLS 1.3 gets a low-severity advisory, which does not fail it. TLS 1.3 suites
+are all strong (RFC 8446) and not enumerated. Also fails when its chain does not verify;
+when its certificate does not name the SNI name (or the IP address when no name is given);
+when any certificate it sends has expired, is not yet valid or expires within
+`cert_min_days`; when a key is weaker than `min_rsa_bits` (RSA, DSA) or `min_ec_bits` (EC);
+when a certificate other than a self-signed root is signed with MD5 or SHA-1; when HSTS is
+missing or its max-age is below `hsts_min_age` (0 turns the HSTS rule off); when plain HTTP
+answers without a redirect to an https:// URL.
 
 Error/Manual: fail when any endpoint fails; else error when an endpoint could not be judged
-(unreachable, not TLS, unreadable output, a collector record without the shape it writes);
-skip when no endpoint is configured.
+(unreachable, not TLS, unreadable output, a collector record without the shape it writes, a
+suite enumeration cut short by its limits); skip when no endpoint is configured.
 
 Secrets: none are read: the certificates are public, and of each HTTP answer only the status
 line and the Strict-Transport-Security and Location headers are kept (no cookies, no body).
 
-Blind spots: only the first address of a DNS name is probed; cipher suites beyond the
-protocol versions, OCSP/CRL revocation, certificate transparency and HTTP paths other
-than `/` are not examined; the chain is verified by the auditor's OpenSSL at its default
-security level, from the auditor's network position (a server behind a load balancer
-may answer differently elsewhere).
+Blind spots: only the first address of a DNS name is probed; only the 83 TLS 1.0–1.2 suites
+the collector names are offered (ARIA, PSK, SRP, GOST and static-DH suites are not); the
+ECDHE curve is the one the server picks from x25519, P-256, P-384 and P-521, so weaker
+curves it would also accept are not seen; a DHE group is seen as a client without RFC 7919
+groups gets it; SSLv3 suites are not enumerated (SSLv3 fails on its own); OCSP/CRL
+revocation, certificate transparency and HTTP paths other than `/` are not examined; the
+chain is verified by the auditor's OpenSSL at its default security level, from the auditor's
+network position (a server behind a load balancer may answer differently elsewhere).
 """
 
 from __future__ import annotations
@@ -175,6 +191,7 @@ def _judge_key_exchanges(accepted: list[facts.AcceptedSuite], verdict: Endpoint)
     if weak:
         smallest = weak[0][0]
         shown = ", ".join(f"{name} ({bits} bits)" for bits, name in weak)
+        verdict.weak_suites += [name for _, name in weak if name not in verdict.weak_suites]
         _suite_finding(verdict, "critical" if smallest < DH_CRITICAL_BITS else "high", DH_REFERENCE,
                        f"DHE group of {smallest} bits (less than {DH_MIN_BITS}): {shown}")
     elif dh_groups:
@@ -196,6 +213,11 @@ def _judge_suites(suites: facts.Suites, protocols: list[str], verdict: Endpoint)
             verdict.weak_suites += [name for name in found if name not in verdict.weak_suites]
             text = f"accepts {kind.label}: {', '.join(found)}"
             _suite_finding(verdict, kind.severity, kind.reference, text)
+    if names:
+        shown = [name if suite["version"] == "TLSv1.2" else f"{name} ({suite['version']})"
+                 for name, suite in zip(names, accepted, strict=True)]
+        verdict.note(f"TLS 1.0–1.2 suites accepted ({ORDERS[suites['preference']]}; {suites['handshakes']} "
+                     f"handshakes, {suites['duration_ms']:.0f} ms): {', '.join(shown)}")
     _judge_key_exchanges(accepted, verdict)
     if names and "TLSv1.3" not in protocols and all(CBC_SHA1_ONLY.matches(name) for name in names):
         _suite_finding(verdict, CBC_SHA1_ONLY.severity, CBC_SHA1_ONLY.reference,
@@ -208,11 +230,6 @@ def _judge_suites(suites: facts.Suites, protocols: list[str], verdict: Endpoint)
     elif not names and legacy:
         verdict.unknown(f"accepts {', '.join(legacy)} but none of the {suites['offered']} TLS 1.0–1.2 "
                         "suites the collector knows")
-    if names:
-        shown = [name if suite["version"] == "TLSv1.2" else f"{name} ({suite['version']})"
-                 for name, suite in zip(names, accepted, strict=True)]
-        verdict.note(f"TLS 1.0–1.2 suites accepted ({ORDERS[suites['preference']]}; {suites['handshakes']} "
-                     f"handshakes, {suites['duration_ms']:.0f} ms): {', '.join(shown)}")
     if "TLSv1.3" in protocols:
         verdict.note("TLS 1.3 suites are all AEAD with ephemeral key exchange (RFC 8446): not enumerated")
 

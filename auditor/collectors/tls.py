@@ -8,6 +8,12 @@ For each endpoint of the check's `endpoints` parameter it records, as JSON:
   HelloRetryRequest) for that version means supported; an alert, a ServerHello for
   another version or a closed connection means not. No handshake is ever completed with
   hand-made cryptography.
+- `suites`: the TLS 1.0–1.2 cipher suites the server accepts, out of the CATALOGUE of
+  suites named here (every weak class included), each with the highest of TLS 1.2, 1.1, 1.0
+  that accepted it and, for (EC)DH suites, the DH prime's size or the named curve of the
+  ServerKeyExchange; whether the server follows its own order or the client's; how many
+  handshakes it took and whether it was cut short (MAX_SUITE_HANDSHAKES, SUITE_SECONDS or
+  the collector's budget). See `enumerate_suites`.
 - `tls`: the certificate chain the server sends (PEM, public) from a handshake with
   verification off, so even a bad certificate is seen; then, on that connection,
   `GET /` with the endpoint's Host header: status line, `Strict-Transport-Security` and
@@ -473,9 +479,37 @@ def probe_version(ip: str, endpoint: Endpoint, version: str, budget: Budget) -> 
     return recorded
 
 
-def _ephemeral(suite: str) -> bool:
+def ephemeral(suite: str) -> bool:
     """Whether a suite's key exchange sends a ServerKeyExchange with a (EC)DH group."""
     return any(part in ("DHE", "EDH", "ADH", "ECDHE", "AECDH") for part in suite.split("-"))
+
+
+def read_flight(sock: socket.socket, data: bytes) -> bytes:
+    """Keep reading the server's first flight until its ServerKeyExchange or ServerHelloDone is
+    whole, an alert or non-TLS bytes end it, the connection closes or RECV_LIMIT is reached."""
+    while len(data) < RECV_LIMIT:
+        messages, ended = handshake_messages(data)
+        kinds = {kind for kind, _ in messages[1:]}
+        if ended is not None or kinds & {HANDSHAKE_SERVER_KEY_EXCHANGE, HANDSHAKE_SERVER_HELLO_DONE}:
+            break
+        chunk = sock.recv(16384)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def key_exchange(data: bytes, suite: str) -> facts.KeyExchange:
+    """The group in the ServerKeyExchange of a flight that `read_flight` returned."""
+    messages, ended = handshake_messages(data)
+    for kind, body in messages[1:]:
+        if kind == HANDSHAKE_SERVER_KEY_EXCHANGE:
+            return parse_key_exchange(body, suite)
+        if kind == HANDSHAKE_SERVER_HELLO_DONE:
+            return {"error": "no ServerKeyExchange before ServerHelloDone"}
+    if ended is not None:
+        return {"error": f"no ServerKeyExchange: {ended.alert or ended.detail}"}
+    return {"error": f"no ServerKeyExchange in {len(data)} bytes"}
 
 
 def offer_suites(ip: str, endpoint: Endpoint, version: str, suites: list[int],
@@ -484,22 +518,10 @@ def offer_suites(ip: str, endpoint: Endpoint, version: str, suites: list[int],
     ephemeral (EC)DH suite it picked, the group of its ServerKeyExchange."""
     with _connect(ip, endpoint.port, budget) as sock:
         data, answer = exchange_hello(sock, client_hello(version, endpoint.sni, suites, EC_GROUPS))
-        if answer.kind != "server_hello" or answer.version != version or not _ephemeral(answer.cipher or ""):
-            return answer, None
         suite = answer.cipher or ""
-        while True:
-            messages, ended = handshake_messages(data)
-            for kind, body in messages[1:]:
-                if kind == HANDSHAKE_SERVER_KEY_EXCHANGE:
-                    return answer, parse_key_exchange(body, suite)
-                if kind == HANDSHAKE_SERVER_HELLO_DONE:
-                    return answer, {"error": "no ServerKeyExchange before ServerHelloDone"}
-            if ended is not None:
-                return answer, {"error": f"no ServerKeyExchange: {ended.alert or ended.detail}"}
-            chunk = sock.recv(16384) if len(data) < RECV_LIMIT else b""
-            if not chunk:
-                return answer, {"error": f"no ServerKeyExchange in {len(data)} bytes"}
-            data += chunk
+        if answer.kind != "server_hello" or answer.version != version or not ephemeral(suite):
+            return answer, None
+        return answer, key_exchange(read_flight(sock, data), suite)
 
 
 class _CutShort(Exception):
@@ -639,6 +661,9 @@ def verify(ip: str, endpoint: Endpoint, budget: Budget) -> facts.Verification:
     """Handshake as a browser would: chain against ca_file (or the system store), hostname."""
     try:
         context = ssl.create_default_context(cafile=endpoint.ca_file)
+        # OpenSSL's default suites, not Python's narrower list (no CBC-SHA1): the suites are
+        # judged from the enumeration; this handshake judges the chain.
+        context.set_ciphers("DEFAULT")
     except (OSError, ssl.SSLError) as exc:
         return {"ok": None, "error": f"cannot load ca_file {endpoint.ca_file}: {_error_text(exc)}"}
     try:

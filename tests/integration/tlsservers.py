@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 NGINX = "/usr/sbin/nginx"
+GNUTLS_SERV = "/usr/bin/gnutls-serv"
 SHOP = "shop.example.test"
 START_TIMEOUT_S = 10.0
 STOP_GRACE_S = 5.0
@@ -418,3 +419,35 @@ def openssl_speaks(address: str, version_flag: str) -> bool:
     protocol = next((ln.split(":", 1)[1].strip() for ln in said.splitlines()
                      if ln.startswith("Protocol version:")), "")
     return done.returncode == 0 and protocol == OPENSSL_FLAGS[version_flag]
+
+
+def openssl_suite(address: str, suite: str) -> bool:
+    """Whether `openssl s_client` completes a TLS 1.2 handshake offering only `suite` (an
+    OpenSSL name) at security level 0: an oracle for the collector's enumeration."""
+    done = subprocess.run(["openssl", "s_client", "-brief", "-connect", address, "-tls1_2",
+                           "-cipher", f"{suite}:@SECLEVEL=0", "-servername", SHOP],
+                          input=b"", capture_output=True, timeout=15, check=False)
+    said = (done.stdout + done.stderr).decode(errors="replace")
+    chosen = next((ln.split(":", 1)[1].strip() for ln in said.splitlines()
+                   if ln.startswith("Ciphersuite:")), "")
+    return done.returncode == 0 and chosen == suite
+
+
+# GnuTLS 3.7 (Debian 12's gnutls-bin) still serves 3DES and RC4 when its priority string asks
+# for them; neither it nor OpenSSL 3.0 serves single-DES or EXPORT suites any more.
+GNUTLS_WEAK = {"3des": "NORMAL:-VERS-ALL:+VERS-TLS1.2:+3DES-CBC",
+               "rc4": "NORMAL:-VERS-ALL:+VERS-TLS1.2:+ARCFOUR-128"}
+
+
+def gnutls_problem() -> str | None:
+    """Why gnutls-serv cannot be started here, or None."""
+    if not Path(GNUTLS_SERV).is_file():
+        return f"{GNUTLS_SERV} is missing (apt-get install -y gnutls-bin; scripts/test.sh installs it)"
+    return None
+
+
+def gnutls_argv(cert: Issued, priority: str, port: int = 443) -> tuple[str, ...]:
+    """gnutls-serv in the foreground answering HTTPS on `port` of every address: start it only
+    inside a network namespace of the test's own (it has no option to bind one address)."""
+    return (GNUTLS_SERV, "--http", "--quiet", "--port", str(port), "--x509certfile", str(cert.cert_file),
+            "--x509keyfile", str(cert.key_file), "--priority", priority)
