@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
-from types import FrameType
+from types import FrameType, ModuleType
 
 from auditor.cli.run import _signer, audit_request, show_outcome
 from auditor.distributed import merge, shards, worker
@@ -21,8 +22,7 @@ PLAN_FILE = "plan.json"
 
 def cmd_worker(args: argparse.Namespace) -> int:
     if args.celery:
-        from auditor.distributed import celery_app  # the optional extra, loaded only here
-
+        celery_app = _celery()
         if not args.broker or not args.segment:
             raise UsageError("--celery needs --broker redis://HOST:PORT/DB and --segment NAME")
         celery_app.serve(args.broker, args.segment, args.name, args.redeliver_after, args.checks_dir)
@@ -77,8 +77,7 @@ def cmd_run_distributed(args: argparse.Namespace) -> int:
               f"`auditor merge --plan {args.shards_out / PLAN_FILE} SUBPACK... -o OUT`",
               file=sys.stderr)
         return 0
-    from auditor.distributed import celery_app  # the optional extra, loaded only here
-
+    celery_app = _celery()
     signers = trust.for_verifier(args.key_fingerprint, args.trusted_signers)
     prepared = prepare(request)
     plan, cut = shards.split(prepared, args.shard_size, accept_new_host_keys=args.accept_new_host_keys)
@@ -89,6 +88,17 @@ def cmd_run_distributed(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     print(f"run {plan.run_id}: {len(cut)} shard(s) dispatched at {iso(prepared.started)}", file=sys.stderr)
     return show_outcome(args, outcome)
+
+
+def _celery() -> ModuleType:
+    """The Celery transport, from the optional extra, loaded only when asked for."""
+    try:
+        return importlib.import_module("auditor.distributed.celery_app")
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not exc.name.startswith(("celery", "kombu", "redis")):
+            raise
+        raise UsageError("distributed runs over Celery need the celery extra: pip install 'auditor[celery]'") \
+            from None
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
