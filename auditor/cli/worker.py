@@ -97,8 +97,8 @@ def _celery() -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name is None or not exc.name.startswith(("celery", "kombu", "redis")):
             raise
-        raise UsageError("distributed runs over Celery need the celery extra: pip install 'auditor[celery]'") \
-            from None
+        raise UsageError("distributed runs over Celery need the celery extra: "
+                         "pip install 'auditor[celery]'") from None
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
