@@ -28,6 +28,8 @@ from auditor.yamlfile import read_utf8
 TRANSPORTS = ("ssh", "local")
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # names reach terminals, CSV cells, file names
 BECOME_METHODS = ("sudo",)
+DEFAULT_SEGMENT = "default"  # the network segment of a host that names none
+_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # becomes a queue name: auditor.<segment>
 
 
 class InventoryError(InputError):
@@ -61,6 +63,7 @@ class Host:
     groups: tuple[str, ...] = ()
     vars: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     line: int | None = None
+    segment: str = DEFAULT_SEGMENT  # the network segment: which workers can reach it (auditor.distributed)
 
     def params_for(self, check: Check) -> dict[str, Any]:
         return {**check.default_params(), **self.vars.get(check.id, {})}
@@ -107,6 +110,7 @@ _CONNECTION_KEYS: dict[str, tuple[type, ...]] = {
     "become": (str,),
     "connect_timeout": (int, float),
     "command_timeout": (int, float),
+    "segment": (str,),
 }
 
 
@@ -142,6 +146,8 @@ class Loader(yamlfile.Loader):
             raise self.error(node, f"{key}.become", f"must be one of {', '.join(BECOME_METHODS)}")
         if "port" in settings and not 0 < settings["port"] < 65536:
             raise self.error(node, f"{key}.port", "must be between 1 and 65535")
+        if "segment" in settings:
+            self.segment(node, f"{key}.segment", settings["segment"])
         return settings, vars_
 
     def vars(self, node: yaml.Node, key: str) -> dict[str, dict[str, Any]]:
@@ -180,6 +186,7 @@ class Loader(yamlfile.Loader):
 
         groups: dict[str, tuple[str, ...]] = {}
         group_vars: dict[str, dict[str, dict[str, Any]]] = {}
+        group_segments: dict[str, str] = {}
         for gname, _, gvalue_node in self.mapping(sections.get("groups") or yamlfile.empty_mapping(),
                                                   "groups"):
             members: list[str] = []
@@ -193,8 +200,11 @@ class Loader(yamlfile.Loader):
                                              f"names unknown host {member!r}; define it under hosts:")
                 elif name == "vars":
                     group_vars[gname] = self.vars(value_node, where)
+                elif name == "segment":
+                    named = self.scalar(value_node, where, (str,))
+                    group_segments[gname] = self.segment(value_node, where, named)
                 else:
-                    raise self.error(key_node, where, "unknown key; expected hosts, vars")
+                    raise self.error(key_node, where, "unknown key; expected hosts, vars, segment")
             groups[gname] = tuple(members)
 
         hosts = []
@@ -205,6 +215,8 @@ class Loader(yamlfile.Loader):
                 raise InventoryError(self.path, line, f"hosts.{name}.address",
                                      "missing; an ssh host needs an address (IP or DNS name)")
             member_of = tuple(g for g, members in groups.items() if name in members)
+            segment = settings.get("segment") or self.group_segment(name, line, member_of, group_segments) \
+                or defaults.get("segment", DEFAULT_SEGMENT)
             vars_: dict[str, dict[str, Any]] = {}
             for layer in (default_vars, *(group_vars.get(g, {}) for g in member_of), host_vars):
                 for check_id, params in layer.items():
@@ -223,9 +235,26 @@ class Loader(yamlfile.Loader):
                 groups=member_of,
                 vars=vars_,
                 line=line,
+                segment=segment,
             ))
         sha = hashlib.sha256(text.encode()).hexdigest()
         return Inventory(self.path, sha, tuple(hosts), groups, self.policy_ref(sections.get("policy")))
+
+    def segment(self, node: yaml.Node, key: str, value: str) -> str:
+        if not _SEGMENT.match(value):
+            raise self.error(node, key, "a segment name is letters, digits, '.', '_' or '-' (up to 64), "
+                             "starting with a letter or digit")
+        return value
+
+    def group_segment(self, host: str, line: int, member_of: tuple[str, ...],
+                      segments: Mapping[str, str]) -> str | None:
+        """The segment the host's groups set; two groups that disagree must be settled on the host."""
+        named = {g: segments[g] for g in member_of if g in segments}
+        if len(set(named.values())) > 1:
+            listed = ", ".join(f"{g}: {s}" for g, s in named.items())
+            raise InventoryError(self.path, line, f"hosts.{host}.segment",
+                                 f"its groups name different segments ({listed}); set segment: on the host")
+        return next(iter(named.values()), None)
 
     def policy_ref(self, node: yaml.Node | None) -> PolicyRef | None:
         if node is None:

@@ -18,9 +18,10 @@ import datetime as dt
 import getpass
 import secrets
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auditor import inventory
 from auditor.check import Check
@@ -34,7 +35,8 @@ from auditor.policy import claims
 from auditor.policy import verdicts as claim_verdicts
 from auditor.report import controls_csv, html, json_report, junit
 from auditor.tracking import history
-from auditor.tracking.run import TrackingOptions, prepare
+from auditor.tracking.run import RunTracking, TrackingOptions
+from auditor.tracking.run import prepare as prepare_tracking
 
 
 @dataclass(frozen=True)
@@ -89,8 +91,51 @@ def load_policy(spec: str | None, inv: inventory.Inventory, loaded: registry.Reg
         raise UsageError(f"--policy {spec}: {exc}") from None
 
 
+@dataclass(frozen=True)
+class PreparedRun:
+    """A run decided and not yet collected: everything `audit()` settles before it contacts a host
+    (the hosts, each host's checks, the policy's plan, waivers and baseline, the run folder). A
+    distributed run prepares once on the coordinator, collects on workers, and finishes here."""
+
+    request: AuditRequest
+    inventory: inventory.Inventory
+    hosts: tuple[Host, ...]
+    checks: tuple[Check, ...]
+    plan: claims.Plan | None
+    tracked: RunTracking
+    scope: history.Scope
+    started: dt.datetime
+    run_dir: Path
+    options: runner.RunOptions
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+    def checks_for(self, host: Host) -> list[Check]:
+        """The checks of the claims that apply to the host (all without a policy), minus waived ones."""
+        planned = self.plan.checks_for[host.name] if self.plan else self.checks
+        return list(self.tracked.checks_for(host, planned))
+
+
 def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> AuditOutcome:
     """Run the whole audit and write its run folder; see the module docstring."""
+    prepared = prepare(request, loaded)
+    options = prepared.options
+    if request.ssh_passphrase is not None:
+        ssh = dataclasses.replace(options.ssh, passphrase=request.ssh_passphrase(prepared.hosts))
+        options = dataclasses.replace(options, ssh=ssh)
+    results, complete = runner.run(prepared.hosts, prepared.checks, prepared.run_dir, options,
+                                   on_done=request.on_done, checks_for=prepared.checks_for)
+    return finish(prepared, results, complete)
+
+
+def prepare(request: AuditRequest, loaded: registry.Registry | None = None,
+            started: dt.datetime | None = None, run_id: str | None = None,
+            make_run_dir: bool = True) -> PreparedRun:
+    """Everything before the first host is contacted; refuses bad input. `started` and `run_id`
+    are given when a run prepared elsewhere is finished here (a merge of workers' sub-packs);
+    `make_run_dir=False` only plans (the shards of a run that another command will merge)."""
     loaded = loaded or load_checks(request.checks_dirs)
     checks = select_checks(loaded, request.checks)
     inv = inventory.load(request.inventory, loaded.checks)
@@ -111,43 +156,44 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
         hosts, checks = list(plan.hosts), list(plan.checks)
     if request.options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
-    started = _utc_now()
+    started = started or _utc_now()
     scope = history.Scope.of(request.inventory, plan.audited.policy.id if plan else None, request.hosts,
                              request.groups, request.checks)
-    tracked = prepare(request.tracking, inv, checks, loaded.checks, started, scope, plan)
-    run_dir = _make_run_dir(request.output, started)
-    options = request.options
-    if request.ssh_passphrase is not None:
-        ssh = dataclasses.replace(options.ssh, passphrase=request.ssh_passphrase(hosts))
-        options = dataclasses.replace(options, ssh=ssh)
+    tracked = prepare_tracking(request.tracking, inv, checks, loaded.checks, started, scope, plan)
+    run_dir = _make_run_dir(request.output, started, run_id, make_run_dir)
+    return PreparedRun(request, inv, tuple(hosts), tuple(checks), plan, tracked, scope, started, run_dir,
+                       request.options)
 
-    def checks_for(host: Host) -> list[Check]:
-        """The checks of the claims that apply to the host (all without a policy), minus waived ones."""
-        return list(tracked.checks_for(host, plan.checks_for[host.name] if plan else checks))
 
-    results, complete = runner.run(hosts, checks, run_dir, options, on_done=request.on_done,
-                                   checks_for=checks_for)
+def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
+           shards: Sequence[Mapping[str, Any]] = ()) -> AuditOutcome:
+    """The run after collection: waive, compare, alert, judge the claims, write the reports and the
+    signed manifest (with `shards`: which worker signed which part), record it in the history."""
+    request, checks = prepared.request, prepared.checks
     report = RunReport(
-        run_id=run_dir.name,
-        started=_iso(started),
+        run_id=prepared.run_id,
+        started=_iso(prepared.started),
         finished=_iso(_utc_now()),
         tool_version=__version__,
         operator=f"{getpass.getuser()}@{socket.gethostname()}",
         inventory_path=str(request.inventory),
-        inventory_sha256=inv.sha256,
+        inventory_sha256=prepared.inventory.sha256,
         checks=tuple(CheckInfo(c.id, c.title, c.claims, c.controls, c.description, c.trend_values)
                      for c in checks),
         hosts=tuple(results),
         complete=complete,
-        batched=options.batched,
+        batched=prepared.options.batched,
         signer_fingerprint=request.signer.fingerprint if request.signer else None,
-        policy=plan.audited if plan else None,
+        policy=prepared.plan.audited if prepared.plan else None,
     )
+    tracked, run_dir = prepared.tracked, prepared.run_dir
     report = tracked.finish(report, run_dir)
     verdicts = claim_verdicts.judged(report)  # final once waivers are applied; every reporter reads them
     report_json = write_reports(report, run_dir, verdicts)
-    link = chain_link(tracked.history_path, scope)
-    pack.write_manifest(run_dir, pack.manifest_run(report, hosts, checks, link), request.signer)
+    run = pack.manifest_run(report, prepared.hosts, checks, chain_link(tracked.history_path, prepared.scope))
+    if shards:
+        run["shards"] = [dict(shard) for shard in shards]
+    pack.write_manifest(run_dir, run, request.signer)
     tracked.record(report, run_dir)
     return AuditOutcome(report, verdicts, run_dir, report_json)
 
@@ -180,8 +226,10 @@ def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.Pol
     return report_json
 
 
-def _make_run_dir(output: Path, started: dt.datetime) -> Path:
-    run_dir = output / (started.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3))
+def _make_run_dir(output: Path, started: dt.datetime, run_id: str | None = None, make: bool = True) -> Path:
+    run_dir = output / (run_id or f"{started.strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}")
+    if not make:
+        return run_dir
     try:
         run_dir.mkdir(parents=True, mode=0o750)
     except OSError as exc:

@@ -24,6 +24,8 @@ COMMANDS = {
     "history": "history:cmd_history",
     "diff": "history:cmd_diff",
     "schedule": "history:cmd_schedule",
+    "worker": "worker:cmd_worker",
+    "merge": "worker:cmd_merge",
 }
 
 

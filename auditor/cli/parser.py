@@ -73,6 +73,7 @@ def build() -> argparse.ArgumentParser:
                                     "else ~/.config/auditor/signing-key.pem when it exists)")
     signing_group.add_argument("--no-sign", action="store_true", help="do not sign, even if a key is set up")
     _tracking_arguments(run)
+    _distributed_arguments(sub, run, signing_group)
 
     lst = sub.add_parser("list", parents=[common], help="list checks (or hosts with --hosts)")
     lst.add_argument("--hosts", action="store_true", help="list the inventory's hosts instead")
@@ -125,7 +126,61 @@ def build() -> argparse.ArgumentParser:
     return parser
 
 
-def _trust_arguments(parser: argparse.ArgumentParser, allow_untrusted: bool = False) -> None:
+def _distributed_arguments(sub: Any, run: argparse.ArgumentParser, run_signing: Any) -> None:
+    """`run --shards-out/--dispatch`, `worker` and `merge`: past one machine (README, "Distributed runs")."""
+    spread = run.add_argument_group("distributed runs")
+    spread.add_argument("--shard-size", type=int, default=50, metavar="N",
+                        help="hosts per shard; a shard never spans two segments (default 50)")
+    where = spread.add_mutually_exclusive_group()
+    where.add_argument("--shards-out", type=Path, metavar="DIR",
+                       help="contact no host: write plan.json and one shard file per shard to DIR, for "
+                            "`auditor worker` and then `auditor merge --plan DIR/plan.json`")
+    where.add_argument("--dispatch", metavar="redis://HOST:PORT/DB",
+                       help="send each segment's shards to Celery queue auditor.<segment> (needs "
+                            "auditor[celery]) and merge the signed sub-packs that come back")
+    spread.add_argument("--shard-deadline", type=float, default=3600.0, metavar="SECONDS",
+                        help="with --dispatch: a shard not back by then is reported lost (default 3600)")
+    _trust_arguments(spread)
+
+    work = sub.add_parser("worker", help="audit one shard into a signed sub-pack, or serve a Celery queue")
+    work.add_argument("shard", type=Path, nargs="?", metavar="SHARD", help="shard file, or - for stdin")
+    work.add_argument("-o", "--output", type=Path, metavar="DIR", help="folder that receives the sub-pack")
+    work.add_argument("--checks-dir", type=Path, action="append", default=[], metavar="DIR",
+                      help="also load check modules from DIR (the coordinator's catalogue must match)")
+    work.add_argument("-j", "--jobs", type=int, default=None,
+                      help="hosts audited at once (default: the shard's)")
+    work.add_argument("--name", default=None,
+                      help="this worker's name in the reports (default: user@machine)")
+    signing_choice = work.add_mutually_exclusive_group()
+    signing_choice.add_argument("--sign-key", type=Path, metavar="PATH",
+                                help="sign with this key (default: the shard's key reference, else "
+                                     f"${signing.ENV_KEY}, else ~/.config/auditor/signing-key.pem)")
+    signing_choice.add_argument("--no-sign", action="store_true", help="write an unsigned sub-pack")
+    work.add_argument("--celery", action="store_true", help="serve Celery queue auditor.<segment> instead")
+    work.add_argument("--broker", metavar="redis://HOST:PORT/DB", help="with --celery: the broker")
+    work.add_argument("--segment", metavar="NAME",
+                      help="with --celery: the network segment this worker is in")
+    work.add_argument("--redeliver-after", type=float, default=None, metavar="SECONDS",
+                      help="with --celery: a shard whose worker died is handed to another after this long "
+                           "(the broker's visibility timeout; longer than any shard takes; default 1800)")
+
+    mrg = sub.add_parser("merge", help="combine workers' sub-packs into one run folder")
+    mrg.add_argument("subpacks", type=Path, nargs="*", metavar="SUBPACK", help="sub-pack folders or archives")
+    mrg.add_argument("--plan", type=Path, required=True, help="the plan.json that `run --shards-out` wrote")
+    mrg.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
+                     help="folder that receives the run folder (default: reports/)")
+    mrg.add_argument("--format", choices=("table", "json", "junit", "csv", "none"), default="table")
+    mrg.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    _trust_arguments(mrg, allow_untrusted=True)
+    mrg.add_argument("--allow-unsigned", action="store_true", help="merge sub-packs that are not signed")
+    merge_signing = mrg.add_mutually_exclusive_group()
+    merge_signing.add_argument("--sign-key", type=Path, metavar="PATH",
+                               help="sign the merged run with this key")
+    merge_signing.add_argument("--no-sign", action="store_true", help="do not sign the merged run")
+    mrg.set_defaults(quiet=False, fail_on="any", exit_zero=False)
+
+
+def _trust_arguments(parser: Any, allow_untrusted: bool = False) -> None:
     parser.add_argument("--key-fingerprint", action="append", default=[], metavar="SHA256:...",
                         help="trust only this signer (as `auditor keygen` printed it; repeatable)")
     parser.add_argument("--trusted-signers", type=Path, action="append", default=[], metavar="FILE",

@@ -31,10 +31,30 @@ PASSPHRASE_ENV = "AUDITOR_SSH_PASSPHRASE"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.dispatch or args.shards_out:  # past one machine (auditor.distributed)
+        from auditor.cli.worker import cmd_run_distributed
+
+        return cmd_run_distributed(args)
     progress = console.Progress()
     with debuglog.enabled(args.verbose, args.debug_log):
-        outcome = _audit(args, progress)
+        outcome = audit(audit_request(args, progress))
     progress.finish()
+    return show_outcome(args, outcome)
+
+
+def audit_request(args: argparse.Namespace, on_done: console.Progress | None) -> AuditRequest:
+    return AuditRequest(
+        inventory=args.inventory, hosts=tuple(args.host), groups=tuple(args.group), checks=tuple(args.check),
+        policy=args.policy, checks_dirs=tuple(args.checks_dir), output=args.output,
+        options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
+                           ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
+                                          ssh_config=args.ssh_config)),
+        tracking=tracking_options(args), signer=_signer(args), ssh_passphrase=_passphrase, on_done=on_done,
+    )
+
+
+def show_outcome(args: argparse.Namespace, outcome: AuditOutcome) -> int:
+    """What stdout shows of a finished run, and its exit code."""
     code = run_exit_code(outcome.report, args.fail_on == "new", args.exit_zero)
     if args.quiet:
         if print_quiet(outcome.report, sys.stdout):
@@ -45,17 +65,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print(outcome, args.format, args.color)
     print(f"report: {outcome.run_dir / 'report.html'}", file=sys.stderr)
     return code
-
-
-def _audit(args: argparse.Namespace, progress: console.Progress) -> AuditOutcome:
-    return audit(AuditRequest(
-        inventory=args.inventory, hosts=tuple(args.host), groups=tuple(args.group), checks=tuple(args.check),
-        policy=args.policy, checks_dirs=tuple(args.checks_dir), output=args.output,
-        options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
-                           ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
-                                          ssh_config=args.ssh_config)),
-        tracking=tracking_options(args), signer=_signer(args), ssh_passphrase=_passphrase, on_done=progress,
-    ))
 
 
 def tracking_options(args: argparse.Namespace) -> TrackingOptions:
