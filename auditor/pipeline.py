@@ -28,6 +28,8 @@ from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.engine import registry, runner
 from auditor.errors import UsageError, warn
 from auditor.evidence import pack, signing
+from auditor.inputs import load_inventory
+from auditor.inputs.targets import Targets
 from auditor.inventory import Host
 from auditor.model import CheckInfo, HostReport, Policy, RunReport
 from auditor.policy import claims
@@ -42,6 +44,8 @@ class AuditRequest:
     """What to audit, how, and where the run folder goes."""
 
     inventory: Path = DEFAULT_INVENTORY
+    inventory_format: str = "auto"  # auto, auditor or ansible (auditor.inputs.FORMATS)
+    targets: Targets | None = None  # -t ssh://user@host:port, local: hosts without an inventory file
     hosts: tuple[str, ...] = ()  # only these hosts (names); none: every host
     groups: tuple[str, ...] = ()  # only hosts of these groups
     checks: tuple[str, ...] = ()  # only these check ids; none: every check (or the policy's)
@@ -93,7 +97,7 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
     """Run the whole audit and write its run folder; see the module docstring."""
     loaded = loaded or load_checks(request.checks_dirs)
     checks = select_checks(loaded, request.checks)
-    inv = inventory.load(request.inventory, loaded.checks)
+    inv = load_inventory(request.inventory, loaded.checks, request.inventory_format, request.targets)
     hosts = inv.select(list(request.hosts), list(request.groups))
     audited = load_policy(request.policy, inv, loaded)
     plan = claims.plan(audited, inv, hosts, loaded.checks, list(request.checks)) if audited else None
@@ -112,7 +116,7 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
     if request.options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     started = _utc_now()
-    scope = history.Scope.of(request.inventory, plan.audited.policy.id if plan else None, request.hosts,
+    scope = history.Scope.of(inv.path, plan.audited.policy.id if plan else None, request.hosts,
                              request.groups, request.checks)
     tracked = prepare(request.tracking, inv, checks, loaded.checks, started, scope, plan)
     run_dir = _make_run_dir(request.output, started)
@@ -133,7 +137,7 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
         finished=_iso(_utc_now()),
         tool_version=__version__,
         operator=f"{getpass.getuser()}@{socket.gethostname()}",
-        inventory_path=str(request.inventory),
+        inventory_path=str(inv.path),
         inventory_sha256=inv.sha256,
         checks=tuple(CheckInfo(c.id, c.title, c.claims, c.controls, c.description, c.trend_values)
                      for c in checks),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from auditor import inventory
+from auditor.inputs import load_inventory
 from auditor.pipeline import load_checks
 from auditor.report import catalogue
 
@@ -14,7 +14,7 @@ from auditor.report import catalogue
 def cmd_list(args: argparse.Namespace) -> int:
     loaded = load_checks(args.checks_dir)
     if args.hosts:
-        inv = inventory.load(args.inventory, loaded.checks)
+        inv = load_inventory(args.inventory, loaded.checks, args.inventory_format)
         if args.format == "json":
             print(json.dumps([{"name": h.name, "address": h.address, "transport": h.transport,
                                "port": h.port, "user": h.user, "groups": list(h.groups)}

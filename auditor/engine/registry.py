@@ -23,6 +23,7 @@ from types import ModuleType
 
 from auditor import collectors
 from auditor.check import Check, ProbeSite
+from auditor.yamlfile import suggest
 
 CHECK_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 ENTRY_POINT_GROUP = "auditor.checks"
@@ -45,8 +46,8 @@ class Registry:
     def select(self, ids: Iterable[str]) -> list[Check]:
         wanted = list(ids)
         unknown = [i for i in wanted if i not in self.checks]
-        if unknown:
-            raise KeyError(", ".join(unknown))
+        if unknown:  # the message names each unknown id and the closest known one
+            raise KeyError(", ".join(unknown) + suggest(unknown[0], self.checks))
         return [self.checks[i] for i in (wanted or sorted(self.checks))]
 
 
