@@ -147,9 +147,9 @@ def read_static(path: Path) -> tuple[Tree, str]:
         reader.ini(text)
     tree = reader.tree
     tree.group_hosts.setdefault("all", [])
-    tree.children["all"] = [g for g in tree.group_hosts if g != "all" and not any(
-        g in kids for kids in tree.children.values())] + [
-        g for g in tree.children.get("all", []) if g not in tree.group_hosts]
+    under_all = tree.children.setdefault("all", [])  # every group no other group holds
+    under_all += [g for g in tree.group_hosts if g != "all" and g not in under_all
+                  and not any(g in kids for kids in tree.children.values())]
     ungrouped = [h for h in tree.hosts if not any(h in m for g, m in tree.group_hosts.items() if g != "all")]
     tree.group_hosts["ungrouped"] = ungrouped + [h for h in tree.group_hosts.get("ungrouped", [])
                                                  if h not in ungrouped]
@@ -157,9 +157,11 @@ def read_static(path: Path) -> tuple[Tree, str]:
     digest = hashlib.sha256(data)
     for host in tree.hosts:
         merged: dict[str, Any] = {}
-        own = [g for g in tree.group_hosts if host in tree.members(g)]
-        for group in sorted(own, key=lambda g: (depth.get(g, 0), g)):
+        own = sorted((g for g in tree.group_hosts if host in tree.members(g)),
+                     key=lambda g: (depth.get(g, 0), g))
+        for group in own:  # Ansible's order: every group's vars in the file, then group_vars/
             merged.update(reader.group_vars.get(group, {}))
+        for group in own:
             merged.update(_folder_vars(path.parent / "group_vars", group, digest))
         merged.update(tree.hosts[host])
         merged.update(_folder_vars(path.parent / "host_vars", host, digest))
