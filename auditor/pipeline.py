@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from auditor import inventory
 from auditor.check import Check
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
@@ -31,7 +33,7 @@ from auditor.evidence import pack, signing
 from auditor.inputs import load_inventory
 from auditor.inputs.targets import Targets
 from auditor.inventory import Host
-from auditor.model import CheckInfo, HostReport, Policy, RunReport
+from auditor.model import CheckInfo, HostReport, Policy, RunReport, RunResources
 from auditor.policy import claims
 from auditor.policy import verdicts as claim_verdicts
 from auditor.report import controls_csv, html, json_report, junit
@@ -93,6 +95,18 @@ def load_policy(spec: str | None, inv: inventory.Inventory, loaded: registry.Reg
         raise UsageError(f"--policy {spec}: {exc}") from None
 
 
+def _own_cpu() -> tuple[float, float]:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system, times.children_user + times.children_system
+
+
+def _resources(before: tuple[float, float]) -> RunResources:
+    """The CPU the collection and judging took (since `before`) and the memory held now."""
+    own, children = _own_cpu()
+    return RunResources(round(own - before[0], 3), round(children - before[1], 3),
+                        psutil.Process().memory_info().rss)
+
+
 def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> AuditOutcome:
     """Run the whole audit and write its run folder; see the module docstring."""
     loaded = loaded or load_checks(request.checks_dirs)
@@ -129,6 +143,7 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
         """The checks of the claims that apply to the host (all without a policy), minus waived ones."""
         return list(tracked.checks_for(host, plan.checks_for[host.name] if plan else checks))
 
+    cpu_before = _own_cpu()
     results, complete = runner.run(hosts, checks, run_dir, options, on_done=request.on_done,
                                    checks_for=checks_for)
     report = RunReport(
@@ -146,6 +161,7 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
         batched=options.batched,
         signer_fingerprint=request.signer.fingerprint if request.signer else None,
         policy=plan.audited if plan else None,
+        resources=_resources(cpu_before),
     )
     report = tracked.finish(report, run_dir)
     verdicts = claim_verdicts.judged(report)  # final once waivers are applied; every reporter reads them
