@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from auditor.errors import UsageError
+from auditor.errors import UsageError, warn
 from auditor.inputs import ansible, schema, starter
 from auditor.pipeline import load_checks
 
@@ -29,7 +29,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.out} exists; auditor init never overwrites a file (name another with -o)")
     loaded = load_checks()
     if args.from_ansible is not None:
-        inv = ansible.load(args.from_ansible, loaded.checks, warn=None)
+        inv = ansible.load(args.from_ansible, loaded.checks, warn=warn)
         text = starter.render(f"from the Ansible inventory {args.from_ansible}", ansible=inv)
     else:
         config = args.ssh_config or Path("~/.ssh/config").expanduser()

@@ -39,6 +39,11 @@ from auditor.inventory import Host, Inventory, InventoryError
 from auditor.params import NOT_A_CHECK_IN_VARS, per_check, typed_params
 
 AUDITOR_VARS = "auditor_vars"
+# The variables auditor reads; only these are ever decrypted
+USED_VARIABLES = {"ansible_host", "ansible_ssh_host", "ansible_port", "ansible_ssh_port", "ansible_user",
+                  "ansible_ssh_user", "ansible_ssh_private_key_file", "ansible_private_key_file",
+                  "ansible_become", "ansible_sudo", "ansible_become_method", "ansible_connection",
+                  AUDITOR_VARS}
 PROGRAM = "ansible-inventory"
 LIST_TIMEOUT_S = 120.0  # a dynamic inventory may ask a cloud API; a hung one must not hang the audit
 NOT_SUPPORTED = ("inventory scripts and plugins, !vault values, Jinja2 templates in values and "
@@ -122,6 +127,10 @@ def run_ansible_inventory(path: Path, program: str) -> tuple[Tree, str]:
         raise AnsibleInventoryError(path, None, "", f"{PROGRAM} --list printed no JSON") from None
     tree = Tree()
     hostvars = listed.get("_meta", {}).get("hostvars", {})
+    vault = _Vault(path, Path(program).with_name("ansible-vault"))
+    for host, variables in hostvars.items():
+        for key in USED_VARIABLES & set(variables):  # only what auditor reads: never a password
+            variables[key] = vault.open(variables[key], f"hosts.{host}.{key}")
     for group, body in listed.items():
         if group == "_meta" or not isinstance(body, dict):
             continue
@@ -130,6 +139,46 @@ def run_ansible_inventory(path: Path, program: str) -> tuple[Tree, str]:
         for host in tree.group_hosts[group]:
             tree.hosts.setdefault(host, dict(hostvars.get(host, {})))
     return tree, hashlib.sha256(done.stdout.encode()).hexdigest()
+
+
+class _Vault:
+    """Inline `!vault` values, which `ansible-inventory --list` prints still encrypted
+    ({"__ansible_vault": ...}), opened by `ansible-vault decrypt` with Ansible's own password
+    sources (ANSIBLE_VAULT_PASSWORD_FILE, ansible.cfg's vault_identity_list, ...)."""
+
+    def __init__(self, path: Path, program: Path) -> None:
+        self.path, self.program = path, program
+        self.opened: dict[str, str] = {}
+
+    def open(self, value: Any, where: str) -> Any:
+        if isinstance(value, dict) and set(value) == {"__ansible_vault"}:
+            return self._decrypt(str(value["__ansible_vault"]), where)
+        if isinstance(value, dict):
+            return {k: self.open(v, f"{where}.{k}") for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.open(v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return value
+
+    def _decrypt(self, ciphertext: str, where: str) -> str:
+        if ciphertext not in self.opened:
+            program = str(self.program) if self.program.exists() else shutil.which("ansible-vault")
+            if program is None:
+                raise AnsibleInventoryError(self.path, None, where, "a vaulted value, and no ansible-vault "
+                                            "on the PATH to open it")
+            try:
+                done = subprocess.run([program, "decrypt", "--output", "-"], input=ciphertext,
+                                      capture_output=True, text=True, timeout=LIST_TIMEOUT_S, check=False,
+                                      env={**os.environ, "PYTHONWARNINGS": "ignore"})
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise AnsibleInventoryError(self.path, None, where,
+                                            f"cannot run ansible-vault: {exc}") from None
+            if done.returncode != 0:
+                reason = next((ln for ln in done.stderr.splitlines() if "ERROR" in ln), "it failed")
+                raise AnsibleInventoryError(self.path, None, where, f"cannot open the vaulted value "
+                                            f"({reason.strip()}); give the vault password as Ansible "
+                                            "takes it, e.g. ANSIBLE_VAULT_PASSWORD_FILE")
+            self.opened[ciphertext] = done.stdout
+        return self.opened[ciphertext]
 
 
 def read_static(path: Path) -> tuple[Tree, str]:

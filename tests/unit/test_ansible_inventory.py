@@ -4,6 +4,7 @@ the built-in static reader give the same hosts from the same files."""
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -180,3 +181,26 @@ def test_the_cli_reads_an_ansible_inventory_with_and_without_ansible_inventory(f
     assert sorted(a.json(), key=lambda h: h["name"]) == sorted(b.json(), key=lambda h: h["name"])
     assert "not found" not in a.stderr
     assert "ansible-inventory not found" in b.stderr and "!vault" in b.stderr
+
+
+def test_a_vaulted_variable_is_opened_with_ansibles_own_password_source(tmp_path, monkeypatch):
+    # Given an inventory whose group_vars hold the user as an inline !vault value
+    password = tmp_path / "vault-password"
+    password.write_text("correct horse\n")
+    (tmp_path / "hosts.ini").write_text("[web]\nweb1 ansible_host=10.0.0.9\n")
+    (tmp_path / "group_vars").mkdir()
+    vaulted = subprocess.run([str(PROGRAM.with_name("ansible-vault")), "encrypt_string",
+                              "--vault-password-file", str(password), "vaultuser", "--name", "ansible_user"],
+                             capture_output=True, text=True, check=True, timeout=120)
+    (tmp_path / "group_vars/web.yml").write_text(vaulted.stdout)
+    # When ansible-inventory reads it with the password file Ansible would use, and without it
+    with monkeypatch.context() as env:
+        env.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(password))
+        user = through_ansible(tmp_path / "hosts.ini").hosts[0].user
+    # Then the value is opened; without the password the error says how to give it, and the
+    # built-in reader says it needs ansible-inventory
+    assert user == "vaultuser"
+    with pytest.raises(InventoryError, match="ANSIBLE_VAULT_PASSWORD_FILE"):
+        through_ansible(tmp_path / "hosts.ini")
+    with pytest.raises(InventoryError, match="need ansible-inventory on the PATH"):
+        built_in(tmp_path / "hosts.ini")
