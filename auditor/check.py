@@ -91,6 +91,13 @@ class Param:
         return self.type.__name__
 
 
+# Parameters every check takes (set through inventory vars like its own); not in its defaults.
+EVIDENCE_DAYS = Param("evidence_days", float, 7.0,
+                      "days this check's evidence shows the host's current state (its evidence files' "
+                      "expires_at; sooner when a certificate in it expires first)", minimum=0)
+COMMON_PARAMS = (EVIDENCE_DAYS,)
+
+
 def _not_loaded(outputs: Outputs, params: Params) -> Result:
     raise TypeError("this Check was not loaded through the registry, which sets its evaluate()")
 
@@ -115,7 +122,7 @@ class Check:
         return {p.name: p.default for p in self.params}
 
     def param(self, name: str) -> Param | None:
-        return next((p for p in self.params if p.name == name), None)
+        return next((p for p in (*self.params, *COMMON_PARAMS) if p.name == name), None)
 
     def judge(self, outputs: Outputs, params: Params, *, crash: bool = False) -> Result:
         """Run evaluate(); a failed probe or a bug in the check becomes `error`, never a crash.
@@ -238,7 +245,8 @@ class Findings:
     `fail`, `unknown` (could not tell: error), `manual` and `note` record findings in order;
     `result` applies the house precedence fail > error > manual > pass and writes the summary in
     one shape: an optional prefix ("{n}" is the count), then the first `limit` findings of the
-    winning kind joined by "; ", then " …" if there are more. Details list the winning kind,
+    winning kind joined by "; ", then " …" if there are more; a failing summary may end with
+    `fail_suffix` (say, what could not be judged besides). Details list the winning kind,
     then the other kinds by precedence, then the notes.
     """
 
@@ -299,9 +307,11 @@ class Findings:
         fail_prefix: str = "",
         error_prefix: str = "",
         manual_prefix: str = "",
+        fail_suffix: str = "",
         **values: Any,
     ) -> Result:
         status = self.status()
         prefix = {Status.FAIL: fail_prefix, Status.ERROR: error_prefix, Status.MANUAL: manual_prefix}
         summary = ok_summary if status is Status.PASS else self.summary(status, prefix[status])
+        summary += fail_suffix if status is Status.FAIL else ""
         return Result(status, summary, tuple(self.details()), tuple(evidence), dict(values))

@@ -166,9 +166,25 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
     report = tracked.finish(report, run_dir)
     verdicts = claim_verdicts.judged(report)  # final once waivers are applied; every reporter reads them
     report_json = write_reports(report, run_dir, verdicts)
-    pack.write_manifest(run_dir, pack.manifest_run(report, hosts, checks), request.signer)
+    link = chain_link(tracked.history_path, scope)
+    pack.write_manifest(run_dir, pack.manifest_run(report, hosts, checks, link), request.signer)
     tracked.record(report, run_dir)
     return AuditOutcome(report, verdicts, run_dir, report_json)
+
+
+def chain_link(history_path: Path | None, scope: history.Scope) -> dict[str, object] | None:
+    """The run's place in its history: its scope and the previous manifest recorded for it."""
+    if history_path is None:
+        return None
+    previous = None
+    if history_path.exists():
+        try:
+            with history.History(history_path, readonly=True) as store:
+                previous = store.previous_manifest(scope.inventory, scope.policy)
+        except history.HistoryError as exc:
+            warn(f"this run's manifest names no previous run (the chain restarts here): {exc}")
+    return {"scope": {"inventory": scope.inventory, "policy": scope.policy},
+            "previous_manifest_sha256": previous}
 
 
 def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> str:

@@ -1,6 +1,6 @@
 """Payment card numbers are not stored in plaintext in application databases.
 
-Reads the configured columns of each application database with the host's own client,
+Reads: the configured columns of each application database with the host's own client,
 read-only (`auditor.parsers.app_sources`: `sqlite3 -readonly`, psql in a read-only
 transaction, a READ ONLY mysql session), and scans every value of every returned column on
 the host with an awk program for primary account numbers (PANs): 12–19 digits, written
@@ -19,10 +19,6 @@ chain of 4-digit groups. So these are not card numbers: a longer unbroken digit 
 order id), digits inside a hex string or a UUID (a letter touches them), an IBAN (its
 country code touches its digits) or an account number written in fours without one.
 
-Only counts, row and column numbers, the scheme and the last four digits leave the host
-(PCI DSS 3.4 allows showing at most the first six and last four; this shows less) — never a
-card number.
-
 Sources (`vars.app_data_encryption.sources`), the same shape as app_password_hashing's:
 
     - {name: orders, kind: sqlite, path: /srv/shop/app.db,
@@ -30,12 +26,19 @@ Sources (`vars.app_data_encryption.sources`), the same shape as app_password_has
     - {name: billing, kind: postgres, database: billing, user: postgres,
        query: "SELECT pan FROM cards"}
 
-Pass: no card number in any configured source (the summary states how many rows were
-scanned). Fail: card numbers found, per source with their count and rows; a source that
+Passes when: no card number is in any configured source (the summary states how many rows
+were scanned).
+
+Fails when: card numbers are found, per source with their count and rows; a source that
 could not be read is named too; a query that fails or times out after card numbers were
-seen fails with "at least N" and the reason it stopped. Error: a source that cannot be
-read (file missing, client missing, query error, timeout), when nothing else fails.
-Skip: no source configured.
+seen fails with "at least N" and the reason it stopped.
+
+Error/Manual: `error` for a source that cannot be read (file missing, client missing, query
+error, timeout), when nothing else fails. Skip: no source configured.
+
+Secrets: only counts, row and column numbers, the scheme and the last four digits leave the
+host (PCI DSS 3.4 allows showing at most the first six and last four; this shows less) —
+never a card number.
 
 Blind spots: only the first `max_rows` rows of each source are scanned (the summary says
 when there were more); a column that stores card numbers encrypted, tokenised or
@@ -52,11 +55,12 @@ application has it open; the open writes to its -shm).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import app_sources
 from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, CARD_SCHEMES
+from auditor.parsers.rows import UnexpectedLine, rows, unexpected
 from auditor.probes import quote, shell
 
 SHOWN_ROWS = 10  # rows named per source
@@ -178,11 +182,66 @@ CHECK = Check(
 )
 
 
-def _count(line: list[str], where: str) -> int:
+class Card(NamedTuple):
+    """A card number the scanner found: where, which scheme, and its last four digits only."""
+
+    row: int
+    column: int
+    scheme: str
+    last4: str
+
+
+class Scan(NamedTuple):
+    """What the scanner printed for one source."""
+
+    rows: int  # rows scanned
+    more: bool  # the query returned more rows than were scanned
+    cards: int  # card numbers found
+    card_rows: int  # rows holding one
+    by_scheme: dict[str, int]
+    shown: list[Card]  # the first few, by row
+
+
+SCAN_ROWS = {"rows": 1, "more": 1, "cards": 1, "card_rows": 1, "scheme": 2, "card": 4}
+_NUMBERS = {"rows": (0,), "more": (0,), "cards": (0,), "card_rows": (0,), "scheme": (1,), "card": (0, 1)}
+
+
+def read_scan(block: app_sources.SourceBlock, name: str) -> Scan:
+    """One source's lines; ValueError names the source and the line it does not understand."""
+    text = "\n".join("\t".join(line) for line in block.lines)
     try:
-        return int(line[1])
-    except (IndexError, ValueError) as exc:
-        raise ValueError(f"{where}: unexpected line {chr(9).join(line)[:80]!r}") from exc
+        found = rows(text, "card_scan", SCAN_ROWS)
+        if bad := next((r for r in found if not all(r.fields[i].isdigit() for i in _NUMBERS[r.tag])), None):
+            raise unexpected("card_scan", "\t".join((bad.tag, *bad.fields)))
+    except UnexpectedLine as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+    facts = {r.tag: int(r.fields[0]) for r in found if r.tag in ("rows", "more", "cards", "card_rows")}
+    if "rows" not in facts or "cards" not in facts:
+        raise ValueError(f"{name}: no row count (scanner cut short?)")
+    by_scheme: dict[str, int] = {}
+    for r in found:
+        if r.tag == "scheme":
+            by_scheme[r.fields[0]] = by_scheme.get(r.fields[0], 0) + int(r.fields[1])
+    return Scan(facts["rows"], bool(facts.get("more")), facts["cards"], facts.get("card_rows", 0), by_scheme,
+                [Card(int(r.fields[0]), int(r.fields[1]), r.fields[2], r.fields[3])
+                 for r in found if r.tag == "card"])
+
+
+def _judge_source(scan: Scan, name: str, stopped: str, findings: Findings) -> None:
+    """The card numbers found in one source that was read."""
+    more = f" (first {scan.rows} rows scanned; there are more)" if scan.more else ""
+    findings.note(f"{name}: {scan.rows} row(s) scanned{more}, {scan.cards} card number(s)")
+    if not scan.cards:
+        return
+    # A query that failed or timed out after some rows: what was found stands, as a floor.
+    at_least = "at least " if stopped else ""
+    rows_named = sorted({card.row for card in scan.shown})
+    listed = ", ".join(map(str, rows_named)) + (" …" if scan.card_rows > len(rows_named) else "")
+    why = f" (query stopped: {stopped.removeprefix(name + ': ')})" if stopped else ""
+    findings.fail(f"{name}: {at_least}{scan.cards} card number(s) in plaintext in {scan.card_rows} row(s) "
+                  f"(rows {listed}){why}")
+    for card in scan.shown:
+        findings.note(f"{name}: row {card.row} column {card.column}: {card.scheme} ending {card.last4}")
 
 
 def evaluate(out: Outputs, params: Params) -> Result:
@@ -192,73 +251,43 @@ def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["card_scan"]
     try:
         _, blocks = app_sources.parse_blocks(out.require("card_scan").stdout)
-        missing = app_sources.missing_sources([b.index for b in blocks], len(sources))
-        if missing:
+        if missing := app_sources.missing_sources([b.index for b in blocks], len(sources)):
             return result(Status.ERROR, missing, evidence=evidence)
-        found: list[str] = []
-        unreadable: list[str] = []
-        partial: list[str] = []
-        details: list[str] = []
-        by_scheme: dict[str, int] = {}
-        rows_scanned = cards_total = card_rows_total = 0
+        findings = Findings()
+        scans: list[Scan] = []
+        partial: list[str] = []  # sources with more rows than max_rows
+        stopped_with_cards = False
         for block, source in zip(blocks, sources, strict=True):
             name = app_sources.source_name(source, block.index)
             stopped = block.unreadable_reason(name) if block.status != "ok" else ""
             if stopped and not block.lines:  # the client never ran: nothing was scanned
-                unreadable.append(stopped)
+                findings.unknown(stopped)
                 continue
-            facts: dict[str, int] = {}
-            shown: list[str] = []
-            for line in block.lines:
-                if line[0] in ("rows", "more", "cards", "card_rows"):
-                    facts[line[0]] = _count(line, name)
-                elif line[0] == "scheme" and len(line) == 3 and line[2].isdigit():
-                    by_scheme[line[1]] = by_scheme.get(line[1], 0) + int(line[2])
-                elif line[0] == "card" and len(line) == 5 and line[1].isdigit() and line[2].isdigit():
-                    shown.append(f"row {line[1]} column {line[2]}: {line[3]} ending {line[4]}")
-                else:
-                    raise ValueError(f"{name}: unexpected line {chr(9).join(line)[:80]!r}")
-            if "rows" not in facts or "cards" not in facts:
-                raise ValueError(f"{name}: no row count (scanner cut short?)")
-            rows, cards, card_rows = facts["rows"], facts["cards"], facts.get("card_rows", 0)
-            rows_scanned += rows
-            cards_total += cards
-            card_rows_total += card_rows
-            if stopped and not cards:
-                unreadable.append(stopped)
-                continue
-            if facts.get("more") and not rows:
-                unreadable.append(f"{name}: no row scanned although the query returned rows")
-                continue
-            if facts.get("more"):
-                partial.append(name)
-            more = f" (first {rows} rows scanned; there are more)" if facts.get("more") else ""
-            details.append(f"{name}: {rows} row(s) scanned{more}, {cards} card number(s)")
-            if cards:
-                # A query that failed or timed out after some rows: what was found stands, as a floor.
-                at_least = "at least " if stopped else ""
-                rows_named = sorted({int(s.split()[1]) for s in shown})
-                found.append(f"{name}: {at_least}{cards} card number(s) in plaintext in {card_rows} row(s) "
-                             "(rows " + ", ".join(map(str, rows_named))
-                             + (" …" if card_rows > len(rows_named) else "") + ")"
-                             + (f" (query stopped: {stopped.removeprefix(name + ': ')})" if stopped else ""))
-                details += [f"{name}: {s}" for s in shown]
+            scan = read_scan(block, name)
+            scans.append(scan)
+            if stopped and not scan.cards:
+                findings.unknown(stopped)
+            elif scan.more and not scan.rows:
+                findings.unknown(f"{name}: no row scanned although the query returned rows")
+            else:
+                partial += [name] if scan.more else []
+                stopped_with_cards = stopped_with_cards or bool(stopped)
+                _judge_source(scan, name, stopped, findings)
     except ValueError as exc:
         return result(Status.ERROR, f"could not read the scanner's output: {exc}", evidence=evidence)
 
-    values: dict[str, Any] = {"card_numbers": cards_total, "rows_with_card_numbers": card_rows_total,
-                              "rows_scanned": rows_scanned,
-                              "card_numbers_by_scheme": dict(sorted(by_scheme.items())),
-                              "unreadable_sources": len(unreadable)}
-    unread_note = app_sources.unjudged_note(unreadable)
-    if found:
-        at_least = "at least " if any("(query stopped: " in f for f in found) else ""
-        return result(Status.FAIL, f"{at_least}{cards_total} payment card number(s) stored in plaintext: "
-                      + "; ".join(found[:3]) + (" …" if len(found) > 3 else "") + unread_note,
-                      found + unreadable + details, evidence, **values)
-    if unreadable:
-        return result(Status.ERROR, f"{len(unreadable)} of {len(sources)} source(s) could not be read: "
-                      + "; ".join(unreadable[:3]), unreadable + details, evidence, **values)
-    sampled_note = app_sources.sampled_note(params["max_rows"], partial, "scanned")
-    return result(Status.PASS, f"no payment card number in {rows_scanned} row(s) of {len(sources)} "
-                  f"source(s){sampled_note}", details, evidence, **values)
+    by_scheme: dict[str, int] = {}
+    for scan in scans:
+        for scheme, n in scan.by_scheme.items():
+            by_scheme[scheme] = by_scheme.get(scheme, 0) + n
+    cards, rows_scanned = sum(s.cards for s in scans), sum(s.rows for s in scans)
+    at_least = "at least " if stopped_with_cards else ""
+    return findings.result(
+        evidence=evidence,
+        ok_summary=f"no payment card number in {rows_scanned} row(s) of {len(sources)} source(s)"
+                   + app_sources.sampled_note(params["max_rows"], partial, "scanned"),
+        fail_prefix=f"{at_least}{cards} payment card number(s) stored in plaintext: ",
+        error_prefix=f"{{n}} of {len(sources)} source(s) could not be read: ",
+        fail_suffix=app_sources.unjudged_note(findings.errors),
+        card_numbers=cards, rows_with_card_numbers=sum(s.card_rows for s in scans), rows_scanned=rows_scanned,
+        card_numbers_by_scheme=dict(sorted(by_scheme.items())), unreadable_sources=len(findings.errors))

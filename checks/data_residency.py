@@ -1,6 +1,6 @@
 """Data is stored only in the allowed regions (by default: the European Economic Area).
 
-Reads, on the host, the DMI vendor strings (/sys/class/dmi/id: sys_vendor, product_name,
+Reads: on the host, the DMI vendor strings (/sys/class/dmi/id: sys_vendor, product_name,
 bios_vendor, bios_version, chassis_asset_tag) that name the cloud a virtual machine runs
 in, and — only when they name one and `metadata` is true — asks that cloud's instance
 metadata service at 169.254.169.254 for the machine's location, with curl (or GNU wget),
@@ -22,28 +22,31 @@ timeout(1) exists), never through a proxy:
 - OpenStack, OVHcloud ("OpenStack Foundation", "OpenStack Nova", "OVH"):
   /openstack/latest/meta_data.json's availability_zone.
 
-Only the DMI strings, which cloud was recognised, and the region or zone name leave the
-host. On a machine whose DMI names no cloud (bare metal, a hypervisor of your own, a
-container without /sys/class/dmi) nothing is asked of the network.
+On a machine whose DMI names no cloud (bare metal, a hypervisor of your own, a container
+without /sys/class/dmi) nothing is asked of the network.
 
-Regions are mapped to countries by a table in this module (AWS, Google Cloud, Azure,
-Hetzner, OVHcloud, DigitalOcean and Scaleway region ids, a few data-centre cities); an
-ISO 3166 alpha-2 code (`UK` and `EL` are read as GB and GR) or a country's English name
-(`Germany`) is taken as is. `region` is the location the inventory declares, e.g.
-`eu-central-1`, `DE`, `fsn1`, `Frankfurt`; `allowed_regions` the countries (codes, names,
-region names compared by country, or `EEA` / `EU` for all their states) where data may be;
-the default is the 30 EEA states. An empty `allowed_regions` is an error.
+Passes when: the metadata service names a region in an allowed country, and, when `region`
+is declared, in the same country. Regions are mapped to countries by a table in this module
+(AWS, Google Cloud, Azure, Hetzner, OVHcloud, DigitalOcean and Scaleway region ids, a few
+data-centre cities); an ISO 3166 alpha-2 code (`UK` and `EL` are read as GB and GR) or a
+country's English name (`Germany`) is taken as is. `region` is the location the inventory
+declares, e.g. `eu-central-1`, `DE`, `fsn1`, `Frankfurt`; `allowed_regions` the countries
+(codes, names, region names compared by country, or `EEA` / `EU` for all their states)
+where data may be; the default is the 30 EEA states.
 
-Pass: the metadata service names a region in an allowed country, and, when `region` is
-declared, in the same country. Fail: the metadata region, or the declared region, is in a
-country outside `allowed_regions`; or the metadata contradicts the declared region.
-Manual: nothing on the host shows the location (no cloud named in DMI, no answer from the
-metadata service, `metadata: false`, an OpenStack zone such as `nova` that names no
-place): attach the hosting contract or data-processing agreement naming the data-centre
-location; a declared `region` is quoted in the summary as the attestation to back.
-Error: a declared region, an allowed region or a metadata region that the table does not
-know (set `region` to the country's ISO code, e.g. `DE`; correct the `allowed_regions`
-entry), or an empty `allowed_regions`.
+Fails when: the metadata region, or the declared region, is in a country outside
+`allowed_regions`; or the metadata contradicts the declared region.
+
+Error/Manual: `manual` when nothing on the host shows the location (no cloud named in DMI,
+no answer from the metadata service, `metadata: false`, an OpenStack zone such as `nova`
+that names no place): attach the hosting contract or data-processing agreement naming the
+data-centre location; a declared `region` is quoted in the summary as the attestation to
+back. `error` for a declared region, an allowed region or a metadata region that the table
+does not know (set `region` to the country's ISO code, e.g. `DE`; correct the
+`allowed_regions` entry), or an empty `allowed_regions`.
+
+Secrets: only the DMI strings, which cloud was recognised, and the region or zone name
+leave the host (AWS's token never does: see Reads).
 
 Blind spots: this shows where the machine runs, not where its data goes (backups,
 replicas, object storage, third-party processors and support access need their own
@@ -56,9 +59,10 @@ so there the probe waits for the metadata service (at most about 2 s) and ends `
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
+from auditor.parsers.rows import rows
 from auditor.probes import shell
 
 IMDS = "http://169.254.169.254"
@@ -284,7 +288,52 @@ def allowed_countries(entries: list[Any]) -> set[str]:
     return allowed
 
 
-def evaluate(out: Outputs, params: Params) -> Result:  # noqa: C901 -- one verdict table, read top to bottom
+class Location(NamedTuple):
+    """What the location probe printed."""
+
+    dmi: dict[str, str]  # DMI field -> vendor string
+    cloud: str  # the cloud DMI names ("aws", ...), or "none"
+    client: str  # "curl", "wget", "none", or "" when the metadata service was not to be asked
+    metadata: tuple[str, str] | None  # (field, region or zone) the metadata service answered
+    unanswered: tuple[str, str] | None  # (field, the client's exit code) when it did not
+    metadata_disabled: bool
+
+
+LOCATION_ROWS = {"dmi": 2, "cloud": 1, "client": 1, "metadata": 2, "unanswered": 2, "metadata_disabled": 0}
+
+
+def read_location(text: str) -> Location:
+    """The location probe's rows; ValueError when a line or the cloud line is missing or wrong."""
+    found = rows(text, "location", LOCATION_ROWS)
+    facts = {row.tag: row.fields for row in found if row.tag != "dmi"}
+    if "cloud" not in facts:
+        raise ValueError("the location probe did not say which cloud it found (cut short?)")
+    metadata, unanswered = facts.get("metadata"), facts.get("unanswered")
+    return Location(
+        dmi={row.fields[0]: row.fields[1] for row in found if row.tag == "dmi"},
+        cloud=facts["cloud"][0],
+        client=facts["client"][0] if "client" in facts else "",
+        metadata=(metadata[0], metadata[1]) if metadata else None,
+        unanswered=(unanswered[0], unanswered[1]) if unanswered else None,
+        metadata_disabled="metadata_disabled" in facts,
+    )
+
+
+def _not_asked(location: Location, provider: str) -> str:
+    """Why the metadata service gave no region; "" when it was asked and answered."""
+    if location.metadata_disabled:
+        return "the metadata service was not asked (metadata: false)"
+    if not provider:
+        return "DMI names no cloud this check knows, so no metadata service was asked"
+    if location.client == "none":
+        return f"{provider}: neither curl nor wget is installed to ask the metadata service"
+    if location.unanswered:
+        field, rc = location.unanswered
+        return f"{provider}'s metadata service did not answer with the {field} (client exit {rc})"
+    return ""
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
     try:
         allowed = allowed_countries(list(params["allowed_regions"]))
     except ValueError as exc:
@@ -295,79 +344,57 @@ def evaluate(out: Outputs, params: Params) -> Result:  # noqa: C901 -- one verdi
         return result(Status.ERROR, _unknown("the declared region", declared))
 
     evidence = ["location"]
-    text = out.require("location").stdout
-    dmi: dict[str, str] = {}
-    facts: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        kind, _, rest = line.partition("\t")
-        if kind == "dmi":
-            field, _, value = rest.partition("\t")
-            dmi[field] = value
-        elif kind in ("cloud", "client", "metadata", "unanswered", "metadata_disabled"):
-            facts[kind] = rest.split("\t")
-        elif line:
-            return result(Status.ERROR, f"unexpected line from the location probe: {line[:80]!r}",
-                          evidence=evidence)
-    if "cloud" not in facts:
-        return result(Status.ERROR, "the location probe did not say which cloud it found (cut short?)",
-                      evidence=evidence)
-    cloud = facts["cloud"][0]
-    provider = PROVIDERS.get(cloud, "")
-    details = ([f"DMI {k}: {v}" for k, v in sorted(dmi.items())]
-               or ["no DMI strings readable (/sys/class/dmi/id)"])
-    values: dict[str, Any] = {"cloud": cloud if provider else None, "metadata_region": None,
+    try:
+        location = read_location(out.require("location").stdout)
+    except ValueError as exc:
+        return result(Status.ERROR, str(exc), evidence=evidence)
+    findings = Findings()
+    for field, vendor in sorted(location.dmi.items()):
+        findings.note(f"DMI {field}: {vendor}")
+    if not location.dmi:
+        findings.note("no DMI strings readable (/sys/class/dmi/id)")
+    provider = PROVIDERS.get(location.cloud, "")
+    values: dict[str, Any] = {"cloud": location.cloud if provider else None, "metadata_region": None,
                               "country": None, "declared_region": declared or None}
+    where_ok = _allowed_text(allowed)
 
-    detected: tuple[str, str] | None = None  # (region as the metadata service says it, country)
-    why_not = ""
-    if "metadata_disabled" in facts:
-        why_not = "the metadata service was not asked (metadata: false)"
-    elif not provider:
-        why_not = "DMI names no cloud this check knows, so no metadata service was asked"
-    elif facts.get("client") == ["none"]:
-        why_not = f"{provider}: neither curl nor wget is installed to ask the metadata service"
-    elif "unanswered" in facts:
-        field, rc = (facts["unanswered"] + ["", ""])[:2]
-        why_not = f"{provider}'s metadata service did not answer with the {field} (client exit {rc})"
-    elif "metadata" in facts and len(facts["metadata"]) == 2:
-        field, region = facts["metadata"]
+    why_not = _not_asked(location, provider)
+    if not why_not:
+        if location.metadata is None:
+            findings.unknown(f"{provider}: the location probe gave no metadata answer (cut short?)")
+            return findings.result(evidence=evidence, ok_summary="", **values)
+        field, region = location.metadata
         values["metadata_region"] = region
-        details.append(f"{provider} metadata {field}: {region}")
+        findings.note(f"{provider} metadata {field}: {region}")
+        country = country_of(region)
         if region.lower() in PLACELESS_ZONES:
             why_not = f"{provider}'s metadata names availability zone {region!r}, which names no place"
+        elif country is None:
+            findings.unknown(f"{provider} metadata: " + _unknown("region", region))
+            return findings.result(evidence=evidence, ok_summary="", **values)
         else:
-            country = country_of(region)
-            if country is None:
-                return result(Status.ERROR, f"{provider} metadata: " + _unknown("region", region),
-                              details, evidence, **values)
-            detected = (region, country)
             values["country"] = country
+            located = f"{provider} region {region} is in {_country_text(country)}"
+            if country not in allowed:
+                findings.fail(f"{located}, outside {where_ok}")
+            elif declared_country is not None and declared_country != country:
+                findings.fail(f"{located}, but the inventory declares {declared!r} "
+                              f"({_country_text(declared_country)})")
+            agrees = f", as the inventory declares ({declared!r})" if declared else ""
+            return findings.result(evidence=evidence, ok_summary=f"{located}, within {where_ok}{agrees}",
+                                   **values)
+
+    # Nothing on the host shows where it is: the declared region is what a person must back.
+    findings.note(why_not)
+    if declared_country is None:
+        findings.manual(f"{why_not}; attach the hosting contract or data-processing agreement naming the "
+                        "data-centre location, or declare it in vars.data_residency.region")
+    elif declared_country not in allowed:
+        findings.fail(f"the declared region {declared!r} is in {_country_text(declared_country)}, "
+                      f"outside {where_ok}")
     else:
-        return result(Status.ERROR, f"{provider}: the location probe gave no metadata answer (cut short?)",
-                      details, evidence, **values)
-
-    where_ok = _allowed_text(allowed)
-    if detected is not None:
-        region, country = detected
-        located = f"{provider} region {region} is in {_country_text(country)}"
-        if country not in allowed:
-            return result(Status.FAIL, f"{located}, outside {where_ok}", details, evidence, **values)
-        if declared_country is not None and declared_country != country:
-            return result(Status.FAIL, f"{located}, but the inventory declares {declared!r} "
-                          f"({_country_text(declared_country)})", details, evidence, **values)
-        agrees = f", as the inventory declares ({declared!r})" if declared else ""
-        return result(Status.PASS, f"{located}, within {where_ok}{agrees}", details, evidence, **values)
-
-    details.append(why_not)
-    if declared_country is not None:
-        values["country"] = declared_country
-        if declared_country not in allowed:
-            return result(Status.FAIL, f"the declared region {declared!r} is in "
-                          f"{_country_text(declared_country)}, outside {where_ok}", details, evidence,
-                          **values)
-        return result(Status.MANUAL, f"{why_not}; the inventory declares {declared!r} "
-                      f"({_country_text(declared_country)}): attach the hosting contract or data-processing "
-                      "agreement naming that data-centre location", details, evidence, **values)
-    return result(Status.MANUAL, f"{why_not}; attach the hosting contract or data-processing agreement "
-                  "naming the data-centre location, or declare it in vars.data_residency.region", details,
-                  evidence, **values)
+        findings.manual(f"{why_not}; the inventory declares {declared!r} "
+                        f"({_country_text(declared_country)}): attach the hosting contract or "
+                        "data-processing agreement naming that data-centre location")
+    values["country"] = declared_country
+    return findings.result(evidence=evidence, ok_summary="", **values)

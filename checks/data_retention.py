@@ -1,14 +1,12 @@
 """Application data older than its retention period is deleted.
 
-For each configured source (an application table whose query selects one timestamp column
-— a creation or last-activity date; a query returning more columns is an error), reads the
+Reads: for each configured source (an application table whose query selects one timestamp
+column — a creation or last-activity date; a query returning more columns is an error), the
 timestamps with the host's own client, read-only (`auditor.parsers.app_sources`: `sqlite3
 -readonly`, psql in a read-only transaction, a READ ONLY mysql session), oldest first, and
 an awk program on the host counts the rows older than the source's period and finds the
 oldest timestamp. Ages are measured against the host's own clock (`date +%s`, recorded in
-the evidence), so re-judging the evidence years later gives the same verdict. Only counts,
-the oldest timestamp and the row numbers of unparseable values leave the host — never a
-row.
+the evidence), so re-judging the evidence years later gives the same verdict.
 
 Sources (`vars.data_retention.sources`), the shape of app_password_hashing's plus an
 optional per-source period. The check's own `max_age_days` is the longest period any source
@@ -41,13 +39,18 @@ in each database: one date parser and one clock (the host's, recorded) for sqlit
 integer epochs, PostgreSQL timestamptz and MySQL DATETIME alike, instead of three SQL
 dialects and three column types; the database still does the sorting.
 
-Pass: no row older than its period in any source. Fail: "S: 1204 rows older than 90 days
+Passes when: no row is older than its period in any source.
+
+Fails when: a source holds rows older than its period: "S: 1204 rows older than 90 days
 (oldest 2024-03-01, 612 days)"; a query that fails or times out after rows over the period
-were seen fails with "at least N" and the reason it stopped. Error: a source that cannot be
-read, a timestamp that is neither ISO 8601 nor epoch seconds (named by row number), no
-period for a source (neither its own `max_age_days` nor the check's), no host clock in the
-evidence. Skip: no source
-configured.
+were seen fails with "at least N" and the reason it stopped.
+
+Error/Manual: `error` for a source that cannot be read, a timestamp that is neither ISO 8601
+nor epoch seconds (named by row number), no period for a source (neither its own
+`max_age_days` nor the check's), no host clock in the evidence. Skip: no source configured.
+
+Secrets: only counts, the oldest timestamp and the row numbers of unparseable values leave
+the host — never a row.
 
 Blind spots: only what the query selects is judged (soft-deleted rows, other tables,
 backups and logs holding the same data are not); NULLs sort first in sqlite and MySQL, so
@@ -63,10 +66,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import app_sources
+from auditor.parsers.rows import UnexpectedLine, rows, unexpected
 from auditor.probes import quote, shell
 
 DAY = 86400
@@ -194,21 +198,64 @@ def _date(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%d")
 
 
-def _numbers(lines: list[list[str]], name: str) -> tuple[dict[str, int], list[int]]:
-    facts: dict[str, int] = {}
-    bad_rows: list[int] = []
-    for line in lines:
-        if len(line) != 2 or not line[1].lstrip("-").isdigit():
-            raise ValueError(f"{name}: unexpected line {chr(9).join(line)[:80]!r}")
-        if line[0] == "bad":
-            bad_rows.append(int(line[1]))
-        elif line[0] in ("rows", "more", "null", "over", "unparsed", "oldest", "columns"):
-            facts[line[0]] = int(line[1])
-        else:
-            raise ValueError(f"{name}: unexpected line {chr(9).join(line)[:80]!r}")
+class Ages(NamedTuple):
+    """What the ages program printed for one source."""
+
+    rows: int  # rows read
+    over: int  # rows older than the period
+    more: bool  # the query returned more rows than were read
+    null: int  # rows without a date
+    unparsed: int  # timestamps neither ISO 8601 nor epoch seconds
+    oldest: int | None  # the oldest timestamp, epoch seconds
+    columns: int  # columns the query returns
+    bad_rows: list[int]  # row numbers of (the first) unparseable timestamps
+
+
+AGES_ROWS = {key: 1 for key in ("rows", "more", "null", "over", "unparsed", "oldest", "columns", "bad")}
+
+
+def read_ages(block: app_sources.SourceBlock, name: str) -> Ages:
+    """One source's lines; ValueError names the source and the line it does not understand."""
+    text = "\n".join("\t".join(line) for line in block.lines)
+    try:
+        found = rows(text, "ages", AGES_ROWS)
+        if bad := next((r for r in found if not r.fields[0].lstrip("-").isdigit()), None):
+            raise unexpected("ages", "\t".join((bad.tag, *bad.fields)))
+    except UnexpectedLine as exc:
+        raise ValueError(f"{name}: {exc}") from exc
+    facts = {r.tag: int(r.fields[0]) for r in found if r.tag != "bad"}
     if "rows" not in facts or "over" not in facts:
         raise ValueError(f"{name}: no row count (cut short?)")
-    return facts, bad_rows
+    return Ages(facts["rows"], facts["over"], bool(facts.get("more")), facts.get("null", 0),
+                facts.get("unparsed", 0), facts.get("oldest"), facts.get("columns", 1),
+                [int(r.fields[0]) for r in found if r.tag == "bad"])
+
+
+def _judge_source(ages: Ages, name: str, source: Any, params: Params, stopped: str, now: int,
+                  findings: Findings) -> None:
+    """The rules on one source that was read: its rows over the period, and what it could not date."""
+    days = period_days(source, params)
+    oldest_text = ("no dated row" if ages.oldest is None
+                   else f"oldest {_date(ages.oldest)}, {(now - ages.oldest) / DAY:.0f} days")
+    more = f", first {ages.rows} oldest read; there are more" if ages.more else ""
+    nulls = f", {ages.null} without a date" if ages.null else ""
+    findings.note(f"{name}: {ages.rows} row(s){more}{nulls}; period {days} days{_capped(source, days)}; "
+                  f"{oldest_text}")
+    # More rows than read, or a query that failed or timed out after some: a floor.
+    at_least = "at least " if ages.more or stopped else ""
+    if ages.rows and ages.oldest is None and not ages.unparsed:
+        # Every row read was NULL: nothing was judged (and NULLs sort first in sqlite and
+        # MySQL, so with more rows the dated ones may just not have been reached).
+        findings.unknown(f"{name}: no dated row among the {ages.rows} read, all NULL"
+                         + (" (NULLs sort first; there are more rows)" if ages.more else "")
+                         + ": select the timestamp column, and filter NULLs out (WHERE column IS NOT NULL)")
+    if ages.unparsed:
+        findings.unknown(f"{name}: {ages.unparsed} timestamp(s) neither ISO 8601 nor epoch seconds (rows "
+                         + ", ".join(map(str, ages.bad_rows))
+                         + (" …" if ages.unparsed > len(ages.bad_rows) else "") + ")")
+    if ages.over:
+        why = f" (query stopped: {stopped.removeprefix(name + ': ')})" if stopped else ""
+        findings.fail(f"{name}: {at_least}{ages.over} row(s) older than {days} days ({oldest_text}){why}")
 
 
 def evaluate(out: Outputs, params: Params) -> Result:
@@ -227,78 +274,47 @@ def evaluate(out: Outputs, params: Params) -> Result:
         if not now_text.isdigit():
             return result(Status.ERROR, "the ages probe did not report the host's clock (date +%s)",
                           evidence=evidence)
-        now = int(now_text)
-        missing = app_sources.missing_sources([b.index for b in blocks], len(sources))
-        if missing:
+        if missing := app_sources.missing_sources([b.index for b in blocks], len(sources)):
             return result(Status.ERROR, missing, evidence=evidence)
-        over_period: list[str] = []
-        unreadable: list[str] = []
-        unparsed: list[str] = []
-        details: list[str] = [f"host clock: {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d %H:%M} UTC"]
-        oldest_age: float | None = None
-        rows_over = rows_read = 0
+        now = int(now_text)
+        findings = Findings()
+        unreadable = 0  # sources not read at all (the other errors are sources read but not judged)
+        findings.note(f"host clock: {dt.datetime.fromtimestamp(now, dt.UTC):%Y-%m-%d %H:%M} UTC")
+        ages_read = []
         for block, source in zip(blocks, sources, strict=True):
             name = app_sources.source_name(source, block.index)
             stopped = block.unreadable_reason(name) if block.status != "ok" else ""
             if stopped and not block.lines:  # the client never ran: nothing was read
-                unreadable.append(stopped)
+                findings.unknown(stopped)
+                unreadable += 1
                 continue
-            days = period_days(source, params)
-            facts, bad_rows = _numbers(block.lines, name)
-            if facts.get("columns", 1) > 1:
+            ages = read_ages(block, name)
+            if ages.columns > 1:
                 # Only the first column is read as the date: an id there reads as epoch seconds.
-                unparsed.append(f"{name}: the query returns {facts['columns']} columns; select exactly one "
-                                "timestamp column")
+                findings.unknown(f"{name}: the query returns {ages.columns} columns; select exactly one "
+                                 "timestamp column")
                 continue
-            if stopped and not facts["over"]:
-                unreadable.append(stopped)
+            if stopped and not ages.over:
+                findings.unknown(stopped)
+                unreadable += 1
                 continue
-            if facts.get("more") and not facts["rows"]:
-                unreadable.append(f"{name}: no row read although the query returned rows")
+            if ages.more and not ages.rows:
+                findings.unknown(f"{name}: no row read although the query returned rows")
+                unreadable += 1
                 continue
-            rows_read += facts["rows"]
-            oldest = facts.get("oldest")
-            age = (now - oldest) / DAY if oldest is not None else None
-            if age is not None:
-                oldest_age = age if oldest_age is None else max(oldest_age, age)
-            # More rows than read, or a query that failed or timed out after some: a floor.
-            at_least = "at least " if facts.get("more") or stopped else ""
-            oldest_text = (f"oldest {_date(oldest)}, {age:.0f} days"
-                           if oldest is not None and age is not None else "no dated row")
-            more = f", first {facts['rows']} oldest read; there are more" if facts.get("more") else ""
-            nulls = f", {facts['null']} without a date" if facts.get("null") else ""
-            details.append(f"{name}: {facts['rows']} row(s){more}{nulls}; period {days} days"
-                           f"{_capped(source, days)}; {oldest_text}")
-            if facts["rows"] and oldest is None and not facts.get("unparsed"):
-                # Every row read was NULL: nothing was judged (and NULLs sort first in sqlite and
-                # MySQL, so with more rows the dated ones may just not have been reached).
-                unparsed.append(f"{name}: no dated row among the {facts['rows']} read, all NULL"
-                                + (" (NULLs sort first; there are more rows)" if facts.get("more") else "")
-                                + ": select the timestamp column, and filter NULLs out "
-                                "(WHERE column IS NOT NULL)")
-            if facts.get("unparsed"):
-                unparsed.append(f"{name}: {facts['unparsed']} timestamp(s) neither ISO 8601 nor epoch "
-                                "seconds (rows " + ", ".join(map(str, bad_rows))
-                                + (" …" if facts["unparsed"] > len(bad_rows) else "") + ")")
-            if facts["over"]:
-                rows_over += facts["over"]
-                why = f" (query stopped: {stopped.removeprefix(name + ': ')})" if stopped else ""
-                over_period.append(f"{name}: {at_least}{facts['over']} row(s) older than {days} days "
-                                   f"({oldest_text}){why}")
+            ages_read.append(ages)
+            _judge_source(ages, name, source, params, stopped, now, findings)
     except ValueError as exc:
         return result(Status.ERROR, f"could not read the probe's output: {exc}", evidence=evidence)
 
-    values: dict[str, Any] = {
-        "oldest_age_days": round(oldest_age, 1) if oldest_age is not None else None,
-        "rows_over_period": rows_over, "rows_read": rows_read, "unreadable_sources": len(unreadable),
-    }
-    problems = unreadable + unparsed
-    unread_note = app_sources.unjudged_note(problems, "judged")
-    if over_period:
-        return result(Status.FAIL, "; ".join(over_period[:3]) + (" …" if len(over_period) > 3 else "")
-                      + unread_note, over_period + problems + details, evidence, **values)
-    if problems:
-        return result(Status.ERROR, f"{len(problems)} source(s) could not be judged: "
-                      + "; ".join(problems[:3]), problems + details, evidence, **values)
-    return result(Status.PASS, f"no row older than its retention period in {len(sources)} source(s) "
-                  f"({rows_read} row(s) read)", details, evidence, **values)
+    oldest_age = max(((now - a.oldest) / DAY for a in ages_read if a.oldest is not None), default=None)
+    rows_read = sum(a.rows for a in ages_read)
+    return findings.result(
+        evidence=evidence,
+        ok_summary=f"no row older than its retention period in {len(sources)} source(s) "
+                   f"({rows_read} row(s) read)",
+        error_prefix="{n} source(s) could not be judged: ",
+        fail_suffix=app_sources.unjudged_note(findings.errors, "judged"),
+        oldest_age_days=round(oldest_age, 1) if oldest_age is not None else None,
+        rows_over_period=sum(a.over for a in ages_read), rows_read=rows_read,
+        unreadable_sources=unreadable)

@@ -1,38 +1,44 @@
 """Database servers can be reached only from the local host or from restricted networks.
 
-Lists the host's listening TCP and UDP sockets (`ss -H -ltunp`, as root to see which
+Reads: the host's listening TCP and UDP sockets (`ss -H -ltunp`, as root to see which
 process owns each). A listener is a database when its process or its port is in
 `databases` / `extra_databases` (postgres, mysqld, mariadbd, mongod, redis-server,
 memcached, ClickHouse, Elasticsearch/OpenSearch on 9200/9300, Cassandra on 9042, …); a
 process on a database's well-known port counts too, whatever its name (a proxy in front of
 a database exposes it just the same). Without root ss shows no owners, so databases are then
-found by well-known port only, and the result says so.
+found by well-known port only, and the result says so. The host firewall: the nftables
+ruleset (`nft -j list ruleset`) and iptables-save/ip6tables-save. PostgreSQL pg_hba.conf
+`host*` lines, from /etc/postgresql/*/*/, /var/lib/pgsql and the `-D`/`hba_file` of running
+postgres processes, and MySQL/MariaDB `bind-address`/`skip-networking` from my.cnf and its
+!include/!includedir files.
 
-A database listening only on loopback (127.0.0.0/8, ::1, or bound to the lo device) is
-fine. One listening on any other address (0.0.0.0, ::, `*`, a LAN address) passes only if
-the host firewall keeps some sources out: the nftables ruleset (`nft -j list ruleset`) and
-iptables-save/ip6tables-save are read and every input-hook filter chain is followed for a
-new connection to that port (see auditor/parsers/firewall.py for exactly what is
+Passes when: every database listens only on loopback (127.0.0.0/8, ::1, or bound to the lo
+device), or the host firewall keeps some sources out of the ones that listen on any other
+address (0.0.0.0, ::, `*`, a LAN address): every input-hook filter chain is followed for a
+new connection to that port (see auditor/parsers/firewall/ for exactly what is
 understood; whatever is not understood counts as letting traffic through). `0.0.0.0` is
 judged for IPv4, `[::]` for IPv6, `*` for both. Such a listener passes only when every
 source the firewall may let in lies within private address space — 10/8, 172.16/12,
 192.168/16, 100.64/10 (CGNAT), 169.254/16, 127/8, fc00::/7, fe80::/10, ::1 — or, when the
 `allowed_networks` parameter lists CIDRs, within those instead. A blocklist is not a
-restriction: dropping one banned address still lets the Internet in. An exposed listener
-fails, naming who may still reach it ("postgres listens on 0.0.0.0:5432 and no firewall
-rule restricts it", or "... and sources outside private networks may reach it: IPv4: any
-source but 203.0.113.7/32"); with `external_firewall: true` (a cloud security group, a
-network ACL that the host cannot show) it is `manual` instead, and the rules of that
+restriction: dropping one banned address still lets the Internet in.
+
+Fails when: a database listener is exposed; the failure names who may still reach it
+("postgres listens on 0.0.0.0:5432 and no firewall rule restricts it", or "... and sources
+outside private networks may reach it: IPv4: any source but 203.0.113.7/32"). pg_hba.conf
+lines open to every address (0.0.0.0/0, ::/0, `all`, `0.0.0.0 0.0.0.0`) are a failure
+reason when a postgres listener is exposed, a detail otherwise; the my.cnf settings are
+details.
+
+Error/Manual: with `external_firewall: true` (a cloud security group, a network ACL that
+the host cannot show) an exposed listener is `manual` instead, and the rules of that
 firewall are the evidence to attach. A firewall that cannot be read (not root, a ruleset
 cut at the probe size limit, iptables-save output that does not parse or ends inside a
-table) makes an exposed listener an `error`.
+table) makes an exposed listener an `error`. No database listener → skip.
 
-Also reported: PostgreSQL pg_hba.conf `host*` lines open to every address (0.0.0.0/0,
-::/0, `all`, `0.0.0.0 0.0.0.0`), from /etc/postgresql/*/*/, /var/lib/pgsql and the
-`-D`/`hba_file` of running postgres processes — a failure reason when a postgres listener is
-exposed, a detail otherwise — and MySQL/MariaDB `bind-address`/`skip-networking` from
-my.cnf and its !include/!includedir files. Only the address fields of pg_hba.conf and those
-my.cnf keys leave the host. No database listener → skip.
+Secrets: only the address fields of pg_hba.conf (type, database, user, address, mask and
+method: options such as ldapbindpasswd never) and the networking keys of my.cnf leave the
+host.
 
 Blind spots: databases in other network namespaces (containers) are not seen from the host's
 namespace; firewalls outside the host; rules on other hooks (prerouting, netdev ingress);
@@ -42,9 +48,11 @@ databases on non-standard ports under unlisted process names.
 from __future__ import annotations
 
 import ipaddress
+from typing import NamedTuple
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, first, result
 from auditor.parsers import firewall
+from auditor.parsers.rows import Row, rows
 from auditor.parsers.sockets import Listener, SocketParseError, parse_ss
 from auditor.probes import shell
 
@@ -198,132 +206,173 @@ def database_of(listener: Listener, entries: list[str]) -> str | None:
     return None
 
 
-def read_firewall(out: Outputs) -> tuple[list[firewall.Ruleset], list[str], list[str]]:
-    """(rulesets read, why a ruleset could not be read, notes)."""
-    rulesets: list[firewall.Ruleset] = []
-    unreadable: list[str] = []
-    notes: list[str] = []
+class Listeners(NamedTuple):
+    uid: str  # the user id ss ran as: without root it sees no owners
+    listeners: list[Listener]
+
+
+def read_listeners(text: str) -> Listeners:
+    """The listener probe's output; ValueError says why it cannot be read."""
+    lines = text.splitlines()
+    if not lines or not lines[0].startswith(UID_LINE):
+        raise ValueError("the listener probe did not print its user id first")
+    try:
+        return Listeners(lines[0][len(UID_LINE):].strip(), parse_ss("\n".join(lines[1:])))
+    except SocketParseError as exc:
+        raise ValueError(f"cannot read the ss output: {exc}") from exc
+
+
+class FirewallReading(NamedTuple):
+    rulesets: list[firewall.Ruleset]
+    unreadable: list[str]  # why a ruleset could not be read
+    notes: list[str]
+
+
+def read_firewall(out: Outputs) -> FirewallReading:
+    found = FirewallReading([], [], [])
     nft = out["nftables"]
     if not nft.ok:
-        unreadable.append(f"nftables: {nft.failure_reason()}")
+        found.unreadable.append(f"nftables: {nft.failure_reason()}")
     elif nft.truncated:  # a cut ruleset may lack the very rules that let sources in
-        unreadable.append("nftables: the output was cut at the probe size limit")
+        found.unreadable.append("nftables: the output was cut at the probe size limit")
     elif nft.stdout.strip() == ABSENT:
-        notes.append("nft is not installed")
+        found.notes.append("nft is not installed")
     else:
         try:
-            rulesets.append(firewall.parse_nft_json(nft.stdout))
+            found.rulesets.append(firewall.parse_nft_json(nft.stdout))
         except firewall.FirewallParseError as exc:
-            unreadable.append(f"nftables: {exc}")
+            found.unreadable.append(f"nftables: {exc}")
     ipt = out["iptables"]
     if not ipt.ok:
-        unreadable.append(f"iptables: {ipt.failure_reason()}")
-        return rulesets, unreadable, notes
+        found.unreadable.append(f"iptables: {ipt.failure_reason()}")
+        return found
     if ipt.truncated:
-        unreadable.append("iptables: the output was cut at the probe size limit")
-        return rulesets, unreadable, notes
+        found.unreadable.append("iptables: the output was cut at the probe size limit")
+        return found
     sections = ("\n" + ipt.stdout).split("\n" + SECTION)[1:]
     for section in sections:
         head, _, body = section.partition("\n")
         tool, _, status = head.partition(" ")
         version = 6 if tool.startswith("ip6") else 4
         if status == "absent":
-            notes.append(f"{tool} is not installed")
+            found.notes.append(f"{tool} is not installed")
         elif status != "0":
-            first = next((ln for ln in body.splitlines() if ln.strip()), "")
-            unreadable.append(f"{tool} exited {status}: {first.strip()[:160]}")
+            first_line = next((ln for ln in body.splitlines() if ln.strip()), "")
+            found.unreadable.append(f"{tool} exited {status}: {first_line.strip()[:160]}")
         else:
             try:
                 ruleset = firewall.parse_iptables_save(body, version)
             except firewall.FirewallParseError as exc:
-                unreadable.append(str(exc))
+                found.unreadable.append(str(exc))
                 continue
-            rulesets.append(ruleset)
-            notes += ruleset.notes
+            found.rulesets.append(ruleset)
+            found.notes.extend(ruleset.notes)
     if not sections:
-        unreadable.append("iptables: the probe printed no section")
-    return rulesets, unreadable, notes
+        found.unreadable.append("iptables: the probe printed no section")
+    return found
 
 
-def open_hba_lines(text: str) -> tuple[list[str], list[str]]:
-    """(pg_hba.conf lines open to every address, notes)."""
-    open_lines: list[str] = []
-    notes: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("#unreadable "):
-            notes.append(f"cannot read {line.split(' ', 1)[1]}")
-            continue
-        if line.startswith("#file "):
-            notes.append(f"read {line.split(' ', 1)[1]}")
-            continue
-        fields = line.split("\t")
-        if len(fields) == 3 and fields[1].startswith("include"):
-            notes.append(f"{fields[0]}: {fields[1]} {fields[2]} is not followed")
-            continue
-        if len(fields) != 7:
-            continue
-        where, kind, database, user, address, mask, method = fields
-        if address.lower() == "all":
-            everyone = True
-        elif mask != "-":
-            try:  # a netmask of all zeros, in either family
-                everyone = int(ipaddress.ip_address(mask)) == 0
-            except ValueError:
-                everyone = False
-        else:
-            try:
-                everyone = ipaddress.ip_network(address, strict=False).prefixlen == 0
-            except ValueError:  # samehost, samenet, a host name, .domain
-                everyone = False
-        if everyone:
+def _marker(row: Row) -> str | None:
+    """The note for a probe's `#file PATH` / `#unreadable PATH` line; None for a data row."""
+    marker, _, path = "\t".join((row.tag, *row.fields)).partition(" ")
+    return {"#file": f"read {path}", "#unreadable": f"cannot read {path}"}.get(marker)
+
+
+class HbaReading(NamedTuple):
+    open_lines: list[str]  # pg_hba.conf lines open to every address
+    notes: list[str]
+
+
+def _admits_everyone(address: str, mask: str) -> bool:
+    if address.lower() == "all":
+        return True
+    try:
+        if mask != "-":  # a netmask of all zeros, in either family
+            return int(ipaddress.ip_address(mask)) == 0
+        return ipaddress.ip_network(address, strict=False).prefixlen == 0
+    except ValueError:  # samehost, samenet, a host name, .domain
+        return False
+
+
+def read_pg_hba(text: str) -> HbaReading:
+    """Lines are `where` then the entry's fields (`kind database user address mask method`, or
+    `include file`), or `#file`/`#unreadable` markers; any other line is skipped."""
+    found = HbaReading([], [])
+    for row in rows(text, "pg_hba"):
+        where, fields = row.tag, row.fields
+        if (note := _marker(row)) is not None:
+            found.notes.append(note)
+        elif len(fields) == 2 and fields[0].startswith("include"):
+            found.notes.append(f"{where}: {fields[0]} {fields[1]} is not followed")
+        elif len(fields) == 6 and _admits_everyone(fields[3], fields[4]):
+            kind, database, user, address, mask, method = fields
             shown = address if mask == "-" else f"{address} {mask}"
-            open_lines.append(f"{where}: {kind} {database} {user} {shown} {method}")
-    return open_lines, notes
+            found.open_lines.append(f"{where}: {kind} {database} {user} {shown} {method}")
+    return found
 
 
-def mysql_settings(text: str) -> list[str]:
+def read_my_cnf(text: str) -> list[str]:
+    """The networking keys of my.cnf, with their group and place (`where group key value`)."""
     found = []
-    for line in text.splitlines():
-        fields = line.split("\t")
-        if line.startswith("#unreadable "):
-            found.append(f"cannot read {line.split(' ', 1)[1]}")
-        elif len(fields) == 4:
-            where, group, key, value = fields
+    for row in rows(text, "my_cnf"):
+        if (note := _marker(row)) is not None:
+            if note.startswith("cannot read"):
+                found.append(note)
+        elif len(row.fields) == 3:
+            where, (group, key, value) = row.tag, row.fields
             server = group in MYSQL_SERVER_GROUPS or group.rsplit("-", 1)[0] in MYSQL_SERVER_GROUPS
             found.append(f"my.cnf [{group}] {key}{' = ' + value if value else ''} ({where})"
                          + ("" if server else " — not a server group"))
     return found
 
 
+def _note_configs(out: Outputs, findings: Findings, hba_fails: bool) -> list[str]:
+    """The databases' own network settings: pg_hba.conf lines open to every address (a reason
+    to fail when `hba_fails`: an exposed postgres; a detail otherwise) and my.cnf's
+    networking keys. Returns the probes that showed something."""
+    relied_on = []
+    hba = read_pg_hba(out["pg_hba"].stdout) if out["pg_hba"].ok else HbaReading([], [])
+    if not out["pg_hba"].ok:
+        findings.note(f"pg_hba.conf not read: {out['pg_hba'].failure_reason()}")
+    for line in hba.open_lines:
+        (findings.fail if hba_fails else findings.note)(f"pg_hba.conf admits every address: {line}")
+    if hba.open_lines:
+        relied_on.append("pg_hba")
+    for note in hba.notes:
+        findings.note(note)
+    mysql = read_my_cnf(out["my_cnf"].stdout) if out["my_cnf"].ok else [
+        f"my.cnf not read: {out['my_cnf'].failure_reason()}"]
+    if any("my.cnf [" in m for m in mysql):
+        relied_on.append("my_cnf")
+    for setting in mysql:
+        findings.note(setting)
+    return relied_on
+
+
 def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["listeners"]
-    text = out.require("listeners").stdout
-    lines = text.splitlines()
-    uid = lines[0][len(UID_LINE):].strip() if lines and lines[0].startswith(UID_LINE) else None
-    if uid is None:
-        return result(Status.ERROR, "the listener probe did not print its user id first", evidence=evidence)
     try:
-        listeners = parse_ss("\n".join(lines[1:]))
-    except SocketParseError as exc:
-        return result(Status.ERROR, f"cannot read the ss output: {exc}", evidence=evidence)
+        uid, listeners = read_listeners(out.require("listeners").stdout)
+    except ValueError as exc:
+        return result(Status.ERROR, str(exc), evidence=evidence)
     entries = list(params["databases"]) + list(params["extra_databases"])
     databases = [(listener, why) for listener in listeners
                  if (why := database_of(listener, entries)) is not None]
-    details: list[str] = []
+    findings = Findings()
     if uid != "0" and not any(listener.processes for listener in listeners):
-        details.append(f"ss ran as uid {uid}, not root: listening processes are not visible, databases "
-                       "were recognised by well-known port only")
+        findings.note(f"ss ran as uid {uid}, not root: listening processes are not visible, databases "
+                      "were recognised by well-known port only")
     if not databases:
         return result(Status.SKIP, f"no database server listening ({len(listeners)} listener(s), none a "
-                      "database)", details, evidence, database_listeners=0, exposed_listeners=0)
+                      "database)", findings.notes, evidence, database_listeners=0, exposed_listeners=0)
 
     cidrs = list(params["allowed_networks"]) or list(firewall.PRIVATE_NETWORKS)
     permitted_label = "allowed_networks" if params["allowed_networks"] else "private networks"
     try:
         permitted = {v: firewall.network_ranges(cidrs, v) for v in (4, 6)}
     except ValueError as exc:
-        return result(Status.ERROR, f"allowed_networks holds something that is not a network: {exc}",
-                      details, evidence)
+        findings.unknown(f"allowed_networks holds something that is not a network: {exc}")
+        return findings.result(evidence=evidence, ok_summary="")
     rulesets, unreadable, notes = read_firewall(out)
     exposed: list[str] = []
     unknown: list[str] = []
@@ -333,15 +382,14 @@ def evaluate(out: Outputs, params: Params) -> Result:
                  and listener.processes else why)
         where = listener.endpoint if listener.proto == "tcp" else f"{listener.endpoint} ({listener.proto})"
         if listener.loopback_only:
-            details.append(f"{label} listens on {where}: loopback only")
+            findings.note(f"{label} listens on {where}: loopback only")
             continue
         reaches = [firewall.allowed_sources(rulesets, listener.port, listener.proto, v)
                    for v in listener.families]
         too_wide = [r for r in reaches if r.outside(permitted[r.version])]
         if not too_wide:
-            details.append(f"{label} listens on {where}; the firewall lets in only "
-                           + "; ".join(f"IPv{r.version}: {r.describe()} ({', '.join(r.restricting_chains)})"
-                                       for r in reaches))
+            findings.note(f"{label} listens on {where}; the firewall lets in only " + "; ".join(
+                f"IPv{r.version}: {r.describe()} ({', '.join(r.restricting_chains)})" for r in reaches))
             continue
         if unreadable:
             unknown.append(f"{label} on {where}")
@@ -353,43 +401,28 @@ def evaluate(out: Outputs, params: Params) -> Result:
             exposed.append(f"{label} listens on {where} and sources outside {permitted_label} may reach it: "
                            + "; ".join(f"IPv{r.version}: {r.describe()}" for r in too_wide))
         exposed_postgres = exposed_postgres or "postgres" in listener.process_names or listener.port == 5432
+    # Who may reach an exposed database is a fact the host shows, unless a firewall it cannot
+    # show guards it: then it is the external firewall's rules that must be attached.
+    for text in exposed:
+        (findings.manual if params["external_firewall"] else findings.fail)(text)
+    if unknown:
+        findings.unknown(f"the firewall could not be read, so who may reach {first(unknown)} is unknown: "
+                         + "; ".join(unreadable))
     if rulesets or unreadable:
         evidence += ["nftables", "iptables"]
     chains = sum(len(r.base_input_chains()) for r in rulesets)
-    details.append(f"firewall: {chains} input filter chain(s) read"
-                   + (f"; {'; '.join(notes)}" if notes else "")
-                   + (f"; could not read: {'; '.join(unreadable)}" if unreadable else ""))
+    findings.note(f"firewall: {chains} input filter chain(s) read"
+                  + (f"; {'; '.join(notes)}" if notes else "")
+                  + (f"; could not read: {'; '.join(unreadable)}" if unreadable else ""))
 
-    hba_open, hba_notes = ([], []) if not out["pg_hba"].ok else open_hba_lines(out["pg_hba"].stdout)
-    if not out["pg_hba"].ok:
-        details.append(f"pg_hba.conf not read: {out['pg_hba'].failure_reason()}")
-    hba_problems = [f"pg_hba.conf admits every address: {line}" for line in hba_open]
-    if hba_open:
-        evidence.append("pg_hba")
-    details += hba_notes
-    mysql = mysql_settings(out["my_cnf"].stdout) if out["my_cnf"].ok else [
-        f"my.cnf not read: {out['my_cnf'].failure_reason()}"]
-    if any("my.cnf [" in m for m in mysql):
-        evidence.append("my_cnf")
-    details += mysql
+    evidence += _note_configs(out, findings, hba_fails=exposed_postgres and not params["external_firewall"])
 
-    values = {"database_listeners": len(databases), "exposed_listeners": len(exposed)}
-    if exposed:
-        problems = exposed + (hba_problems if exposed_postgres else [])
-        other = [] if exposed_postgres else hba_problems
-        if params["external_firewall"]:
-            return result(Status.MANUAL, f"{len(exposed)} database listener(s) reachable from any address "
-                          "as far as the host shows; attach the external firewall's rules (security group, "
-                          "network ACL) for: " + "; ".join(exposed[:3]), problems + other + details,
-                          evidence, **values)
-        return result(Status.FAIL, "; ".join(problems[:3]) + (" …" if len(problems) > 3 else ""),
-                      problems + other + details, evidence, **values)
-    if unknown:
-        return result(Status.ERROR, "the firewall could not be read, so who may reach "
-                      + "; ".join(unknown[:3]) + f" is unknown: {'; '.join(unreadable)}",
-                      unknown + hba_problems + details, evidence, **values)
     local = sum(1 for listener, _ in databases if listener.loopback_only)
-    summary = (f"{len(databases)} database listener(s): {local} on loopback only, "
-               f"{len(databases) - local} reachable only from firewall-restricted sources within "
-               f"{permitted_label}")
-    return result(Status.PASS, summary, hba_problems + details, evidence, **values)
+    return findings.result(
+        evidence=evidence,
+        ok_summary=(f"{len(databases)} database listener(s): {local} on loopback only, "
+                    f"{len(databases) - local} reachable only from firewall-restricted sources within "
+                    f"{permitted_label}"),
+        manual_prefix="{n} database listener(s) reachable from any address as far as the host shows; "
+                      "attach the external firewall's rules (security group, network ACL) for: ",
+        database_listeners=len(databases), exposed_listeners=len(exposed))

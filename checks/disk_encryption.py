@@ -1,10 +1,9 @@
 """Every disk that holds data is encrypted: the root and data file systems, and swap.
 
-Inspects /proc/self/mountinfo (what is mounted, from which device), /proc/swaps, the block
+Reads: /proc/self/mountinfo (what is mounted, from which device), /proc/swaps, the block
 device graph (`lsblk -J`, completed from sysfs: /sys/class/block/*/slaves, dm/uuid, a
 loop device's backing file), /etc/crypttab, ZFS's `encryption` property and, on ext4 and
 f2fs, the fscrypt flag ('E' in `lsattr -d`) of each top-level entry of the file system.
-
 Judged: every mounted file system stored on a local block device (plus ZFS and btrfs,
 which have no single device number) and every active swap area. Pseudo and RAM file
 systems (proc, sysfs, tmpfs, devtmpfs, cgroup, nsfs, overlay, fuse, ...: device number
@@ -12,28 +11,37 @@ systems (proc, sysfs, tmpfs, devtmpfs, cgroup, nsfs, overlay, fuse, ...: device 
 with the file system that holds it. Read-only images (squashfs snaps, iso9660, udf,
 erofs, cramfs) hold no data written on the host. Network file systems (nfs, cifs, ceph,
 9p, virtiofs, ...) are listed but judged on their servers. Bind mounts of one file
-system are judged once, under its first mount point.
+system are judged once, under its first mount point; `exclude_mounts` leaves a file
+system out wherever it is mounted. crypttab entries are listed; a root volume unlocked by
+a key file is noted, and flagged when that key file sits on an unencrypted file system of
+the same disk.
 
-A file system or swap passes when every path from its device down to the hardware goes
-through a dm-crypt layer (LUKS1/LUKS2/plain: lsblk TYPE crypt, dm uuid CRYPT-...), when
-its ZFS dataset has `encryption` other than off, or when every top-level entry of an ext4
-/f2fs file system (except lost+found and symbolic links) is an fscrypt-encrypted
-directory. A top-level entry whose flag lsattr cannot read (a FIFO, socket or device
-file, or a directory the probe may not open) is not counted as unencrypted: when no
-readable entry is unencrypted, such entries make the verdict `error` ("could not read
-the encryption flag of ..."). zram swap is compressed RAM and passes (unless it writes
-back to a device, which is then judged). Swap files are judged with the file system that holds them.
-Anything else fails, naming the mount and the device: "/ on /dev/vda (ext4) is not
-encrypted".
+Passes when: every file system and swap judged is encrypted: every path from its device
+down to the hardware goes through a dm-crypt layer (LUKS1/LUKS2/plain: lsblk TYPE crypt,
+dm uuid CRYPT-...), its ZFS dataset has `encryption` other than off, or every top-level
+entry of an ext4/f2fs file system (except lost+found and symbolic links) is an
+fscrypt-encrypted directory. zram swap is compressed RAM and passes (unless it writes back
+to a device, which is then judged). Swap files are judged with the file system that holds
+them.
 
-Disks that a cloud provider encrypts cannot be seen as encrypted from inside the guest.
-List them in `provider_encrypted` (disk names or globs: `vda`, `/dev/nvme0n1`, `xvd*`,
-`*`): an unencrypted mount whose disks are all listed there is `manual`, and the report
-asks for the provider's volume-encryption setting (console screenshot or API output
-naming the volume id; the disk serial, which on AWS NVMe is the volume id, is quoted).
+Fails when: anything else, naming the mount and the device: "/ on /dev/vda (ext4) is not
+encrypted" (and, for fscrypt used on part of a file system, which entries it leaves out).
 
-crypttab entries are listed; a root volume unlocked by a key file is noted, and flagged
-when that key file sits on an unencrypted file system of the same disk.
+Error/Manual: `error` when the mount table or the block devices cannot be read, or when a
+file system's protection cannot be told: its device is not among the block devices, ZFS
+cannot be asked, or a top-level entry's flag cannot be read by lsattr (a FIFO, socket or
+device file, or a directory the probe may not open) and no readable entry is
+unencrypted ("could not read the encryption flag of ..."), or there are more top-level
+entries than can be judged. Disks that a cloud provider encrypts cannot be seen as
+encrypted from inside the guest: list them in `provider_encrypted` (disk names or globs:
+`vda`, `/dev/nvme0n1`, `xvd*`, `*`); an unencrypted mount whose disks are all listed
+there is `manual`, and the report asks for the provider's volume-encryption setting
+(console screenshot or API output naming the volume id; the disk serial, which on AWS
+NVMe is the volume id, is quoted). `skip` when no file system is stored on a local disk
+(a container).
+
+Secrets: none: device, mount and file names, crypttab's unlock method (a key file's path,
+never its content) and ZFS key status only.
 
 Blind spots: hardware self-encrypting drives (SED/Opal) look unencrypted and need
 `provider_encrypted` plus evidence; only the first device of a multi-device btrfs is
@@ -45,11 +53,14 @@ tool on the host; eCryptfs and other stacked file systems are not recognised.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import block_devices as bd
 from auditor.parsers.files import dump_files_script, parse_dump
+from auditor.parsers.rows import rows
 from auditor.probes import shell
 
 CRYPTTAB = "/etc/crypttab"
@@ -149,7 +160,21 @@ def _judge_device(graph: bd.DeviceGraph, device: bd.BlockDevice, provider: list[
     return Protection(ENCRYPTED, how, disks)
 
 
-def _fscrypt_verdict(entries: list[tuple[str, str]], other_mounts: set[str]) -> Protection | None:
+class TopEntry(NamedTuple):
+    flags: str  # lsattr's flags, "L" for a symbolic link, "?" when lsattr could not read it
+    name: str
+
+
+def read_top_entries(text: str) -> dict[str, list[TopEntry]]:
+    """The fscrypt probe's lines, by mount point ("#no-lsattr" and cut lines are skipped)."""
+    found: dict[str, list[TopEntry]] = {}
+    for row in rows(text, "fscrypt", untagged=3, lenient=True):  # an entry's name may hold a newline
+        mountpoint, flags, name = (bd.unescape_octal(f) for f in row.fields)
+        found.setdefault(mountpoint, []).append(TopEntry(flags, name))
+    return found
+
+
+def _fscrypt_verdict(entries: list[TopEntry], other_mounts: set[str]) -> Protection | None:
     """Encrypted by fscrypt when every top-level entry is an encrypted directory; None when
     fscrypt encrypts none of them and a readable entry shows it is not used here."""
     cut = len(entries) > MAX_TOP_ENTRIES
@@ -181,9 +206,88 @@ def _filesystem_key(mount: bd.Mount) -> str:
     return mount.source if mount.fstype == "zfs" or mount.majmin.startswith("0:") else mount.majmin
 
 
+@dataclass(frozen=True)
+class Storage:
+    """What the probes say about the host's storage, and the inventory's provider-encrypted disks."""
+
+    graph: bd.DeviceGraph
+    mounts: list[bd.Mount]
+    top_entries: dict[str, list[TopEntry]]
+    zfs: dict[str, Mapping[str, str]]
+    zfs_text: str
+    provider: list[str]
+
+    def mount(self, mount: bd.Mount) -> Protection:
+        if mount.fstype == "zfs":
+            props = self.zfs.get(mount.source)
+            if props is None:
+                absent = self.zfs_text.startswith("#absent") or not self.zfs_text
+                why = "zfs is not installed" if absent else "dataset not listed by zfs get"
+                return Protection(UNKNOWN, f"cannot read its ZFS encryption: {why}")
+            if props.get("encryption", "off") not in ("off", "-", ""):
+                return Protection(ENCRYPTED, f"ZFS native encryption {props['encryption']}, "
+                                  f"key {props.get('keystatus', 'unknown')}")
+            return Protection(PLAIN, "ZFS dataset with encryption=off")
+        device = self.device(mount)
+        if device is None:
+            return Protection(UNKNOWN, f"device {mount.majmin} ({mount.source}) is not among the block "
+                              "devices")
+        verdict = _judge_device(self.graph, device, self.provider)
+        if verdict.state != ENCRYPTED and mount.fstype in FSCRYPT_FS and mount.root == "/":
+            under = {m.mountpoint.rsplit("/", 1)[-1] for m in self.mounts if m.mountpoint != mount.mountpoint
+                     and m.mountpoint.rsplit("/", 1)[0] == mount.mountpoint.rstrip("/")}
+            fscrypt = _fscrypt_verdict(self.top_entries.get(mount.mountpoint, []), under)
+            if fscrypt is not None and (fscrypt.state == ENCRYPTED or verdict.state == PLAIN
+                                        or fscrypt.state == UNKNOWN):
+                verdict = Protection(fscrypt.state, fscrypt.how, verdict.disks)
+        return verdict
+
+    def device(self, mount: bd.Mount) -> bd.BlockDevice | None:
+        if mount.fstype == "zfs":
+            return None
+        return (self.graph.by_majmin(mount.majmin) if not mount.majmin.startswith("0:") else None) or \
+            self.graph.by_path(mount.source)
+
+    def swap(self, swap: bd.Swap) -> Protection:
+        if swap.type == "partition":
+            device = self.graph.by_majmin(swap.majmin) if swap.majmin else self.graph.by_path(swap.name)
+            if device is None:
+                return Protection(UNKNOWN, f"device {swap.majmin or swap.name} is not among the block "
+                                  "devices")
+            return _judge_device(self.graph, device, self.provider)
+        holder = bd.containing_mount(swap.name, self.mounts)
+        device = self.graph.by_majmin(swap.majmin) if swap.majmin else None
+        if device is None and holder is not None:
+            device = self.graph.by_majmin(holder.majmin) or self.graph.by_path(holder.source)
+        if device is None:
+            return Protection(UNKNOWN, "the device holding the swap file is unknown")
+        return _judge_device(self.graph, device, self.provider)
+
+
+def judge_mounts(storage: Storage, excluded: list[str], findings: Findings) -> list[tuple[str, Protection]]:
+    """(label, protection) of every file system on a local disk, once each; notes the others."""
+    judged: list[tuple[str, Protection]] = []
+    seen: set[str] = set()
+    # Excluding a mount point excludes its file system, wherever else it is bind-mounted.
+    excluded_filesystems = {_filesystem_key(m) for m in storage.mounts
+                            if any(fnmatch.fnmatch(m.mountpoint, g) for g in excluded)}
+    for mount in storage.mounts:
+        kind = bd.mount_kind(mount)
+        key = _filesystem_key(mount)
+        if kind == "network":
+            findings.note(f"not judged: {mount.mountpoint} ({mount.fstype} from {mount.source}): on another "
+                          "machine, judged there")
+        elif kind == "disk" and key in excluded_filesystems:
+            findings.note(f"not judged: {mount.mountpoint} ({mount.source}): excluded by exclude_mounts")
+        elif kind == "disk" and key not in seen:  # else a bind mount, or the same file system mounted twice
+            seen.add(key)
+            device = storage.device(mount)
+            shown = mount.source if mount.source.startswith("/") or device is None else device.dev_path
+            judged.append((f"{mount.mountpoint} on {shown} ({mount.fstype})", storage.mount(mount)))
+    return judged
+
+
 def evaluate(out: Outputs, params: Params) -> Result:
-    provider = [str(p) for p in params["provider_encrypted"]]
-    excluded = [str(p) for p in params["exclude_mounts"]]
     evidence = ["mounts", "swaps", "lsblk", "sysfs", "crypttab", "fscrypt", "zfs"]
     try:
         mounts = bd.parse_mounts(out.require("mounts").stdout)
@@ -199,124 +303,62 @@ def evaluate(out: Outputs, params: Params) -> Result:
                       graph_problems, evidence)
     crypttab = bd.parse_crypttab(parse_dump(out.require("crypttab").stdout)[0].get(CRYPTTAB, ""))
     fscrypt_text = out.require("fscrypt").stdout
-    top_entries: dict[str, list[tuple[str, str]]] = {}
-    for fields in bd.iter_octal_lines(fscrypt_text):
-        if len(fields) == 3:
-            top_entries.setdefault(fields[0], []).append((fields[1], fields[2]))
     zfs_text = out["zfs"].stdout if out["zfs"].ok else ""
-    zfs = bd.zfs_properties(zfs_text)
+    storage = Storage(graph, mounts, read_top_entries(fscrypt_text), bd.zfs_properties(zfs_text), zfs_text,
+                      [str(p) for p in params["provider_encrypted"]])
 
-    details: list[str] = [f"block devices read from {graph.source}"] + [
-        f"note: {p}" for p in graph_problems]
+    findings = Findings()
+    findings.note(f"block devices read from {graph.source}")
+    for problem in graph_problems:
+        findings.note(f"note: {problem}")
     if fscrypt_text.startswith("#no-lsattr"):
-        details.append("lsattr is not installed: fscrypt-encrypted directories cannot be seen")
-    judged: list[tuple[str, Protection]] = []  # (what, verdict)
-    not_judged: list[str] = []
-    mountpoints = {m.mountpoint for m in mounts}
-    seen_devices: dict[str, str] = {}  # file system -> first mount point
-    # Excluding a mount point excludes its file system, wherever else it is bind-mounted.
-    excluded_filesystems = {_filesystem_key(m) for m in mounts
-                            if any(fnmatch.fnmatch(m.mountpoint, g) for g in excluded)}
-    for mount in mounts:
-        kind = bd.mount_kind(mount)
-        if kind == "network":
-            not_judged.append(f"{mount.mountpoint} ({mount.fstype} from {mount.source}): on another "
-                              "machine, judged there")
-            continue
-        if kind != "disk":
-            continue
-        key = _filesystem_key(mount)
-        if key in excluded_filesystems:
-            not_judged.append(f"{mount.mountpoint} ({mount.source}): excluded by exclude_mounts")
-            continue
-        if key in seen_devices:
-            continue  # a bind mount, or the same file system mounted twice
-        seen_devices[key] = mount.mountpoint
-        device = None if mount.fstype == "zfs" else (
-            graph.by_majmin(mount.majmin) if not mount.majmin.startswith("0:") else None) or \
-            graph.by_path(mount.source)
-        shown = mount.source if mount.source.startswith("/") or device is None else device.dev_path
-        label = f"{mount.mountpoint} on {shown} ({mount.fstype})"
-        if mount.fstype == "zfs":
-            props = zfs.get(mount.source)
-            if props is None:
-                why = "zfs is not installed" if zfs_text.startswith("#absent") or not zfs_text else \
-                    "dataset not listed by zfs get"
-                judged.append((label, Protection(UNKNOWN, f"cannot read its ZFS encryption: {why}")))
-            elif props.get("encryption", "off") not in ("off", "-", ""):
-                judged.append((label, Protection(ENCRYPTED, f"ZFS native encryption {props['encryption']}, "
-                                              f"key {props.get('keystatus', 'unknown')}")))
-            else:
-                judged.append((label, Protection(PLAIN, "ZFS dataset with encryption=off")))
-            continue
-        if device is None:
-            judged.append((label, Protection(UNKNOWN, f"device {mount.majmin} ({mount.source}) is not "
-                                          "among the block devices")))
-            continue
-        verdict = _judge_device(graph, device, provider)
-        if verdict.state != ENCRYPTED and mount.fstype in FSCRYPT_FS and mount.root == "/":
-            fscrypt = _fscrypt_verdict(top_entries.get(mount.mountpoint, []), {
-                p.rsplit("/", 1)[-1] for p in mountpoints
-                if p != mount.mountpoint and p.rsplit("/", 1)[0] == mount.mountpoint.rstrip("/")})
-            if fscrypt is not None and (fscrypt.state == ENCRYPTED or verdict.state == PLAIN
-                                        or fscrypt.state == UNKNOWN):
-                verdict = Protection(fscrypt.state, fscrypt.how, verdict.disks)
-        judged.append((label, verdict))
+        findings.note("lsattr is not installed: fscrypt-encrypted directories cannot be seen")
+    judged = judge_mounts(storage, [str(p) for p in params["exclude_mounts"]], findings)
+    judged += [(f"swap {swap.name} ({swap.type})", storage.swap(swap)) for swap in swaps]
+    for note in _crypttab_notes(crypttab, graph, mounts):
+        findings.note(note)
+    found_as = {PLAIN: findings.fail, UNKNOWN: findings.unknown, PROVIDER: findings.manual,
+                ENCRYPTED: findings.note}
+    for what, protection in judged:
+        found_as[protection.state](f"{what}: {'NOT ENCRYPTED: ' if protection.state == PLAIN else ''}"
+                                   f"{protection.how}")
 
-    for swap in swaps:
-        label = f"swap {swap.name} ({swap.type})"
-        if swap.type == "partition":
-            device = graph.by_majmin(swap.majmin) if swap.majmin else graph.by_path(swap.name)
-            if device is None:
-                judged.append((label, Protection(UNKNOWN, f"device {swap.majmin or swap.name} is not "
-                                              "among the block devices")))
-            else:
-                judged.append((label, _judge_device(graph, device, provider)))
-            continue
-        holder = bd.containing_mount(swap.name, mounts)
-        device = graph.by_majmin(swap.majmin) if swap.majmin else None
-        if device is None and holder is not None:
-            device = graph.by_majmin(holder.majmin) or graph.by_path(holder.source)
-        if device is None:
-            judged.append((label, Protection(UNKNOWN, "the device holding the swap file is unknown")))
-        else:
-            judged.append((label, _judge_device(graph, device, provider)))
-
-    root_chain_notes = _crypttab_notes(crypttab, graph, mounts)
-    plain = [(w, v) for w, v in judged if v.state == PLAIN]
-    unknown = [(w, v) for w, v in judged if v.state == UNKNOWN]
-    manual = [(w, v) for w, v in judged if v.state == PROVIDER]
-    details += [f"{w}: {'NOT ENCRYPTED: ' if v.state == PLAIN else ''}{v.how}" for w, v in judged]
-    details += [f"not judged: {line}" for line in not_judged] + root_chain_notes
-    values = {"storage_checked": len(judged), "storage_unencrypted": len(plain),
-              "storage_unknown": len(unknown), "storage_provider": len(manual),
+    by_state = {state: [(w, v) for w, v in judged if v.state == state] for state in found_as}
+    values = {"storage_checked": len(judged), "storage_unencrypted": len(by_state[PLAIN]),
+              "storage_unknown": len(by_state[UNKNOWN]), "storage_provider": len(by_state[PROVIDER]),
               "swaps": len(swaps), "crypttab_entries": len(crypttab)}
+    status = findings.status() if judged else Status.SKIP
+    # The summary keeps its own grammar ("/ on /dev/vda (ext4) is not encrypted", "and 2 more").
+    return result(status, _summary(status, by_state, judged), findings.details(), evidence, **values)
 
+
+def _summary(status: Status, by_state: dict[str, list[tuple[str, Protection]]],
+             judged: list[tuple[str, Protection]]) -> str:
     def listed(items: list[tuple[str, Protection]]) -> str:
         return "; ".join(w for w, _ in items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
 
-    if plain:
+    if status is Status.FAIL:
+        plain = by_state[PLAIN]
         # The usual reason (no encryption layer at all) goes without saying; a partial one not.
         reasons = [f" ({v.how})" for _, v in plain[:3] if v.how.startswith("fscrypt")]
-        return result(Status.FAIL, f"{listed(plain)} {'is' if len(plain) == 1 else 'are'} not encrypted"
-                      + "".join(reasons), details, evidence, **values)
-    if unknown:
-        return result(Status.ERROR, f"could not tell whether {listed(unknown)} "
-                      f"{'is' if len(unknown) == 1 else 'are'} encrypted: {unknown[0][1].how}",
-                      details, evidence, **values)
-    if not judged:
-        return result(Status.SKIP, "no file system here is stored on a local disk (a container?): "
-                      "audit the machine that holds the disks", details, evidence, **values)
-    if manual:
+        return f"{listed(plain)} {'is' if len(plain) == 1 else 'are'} not encrypted" + "".join(reasons)
+    if status is Status.ERROR:
+        unknown = by_state[UNKNOWN]
+        return (f"could not tell whether {listed(unknown)} {'is' if len(unknown) == 1 else 'are'} encrypted: "
+                f"{unknown[0][1].how}")
+    if status is Status.SKIP:
+        return ("no file system here is stored on a local disk (a container?): audit the machine that holds "
+                "the disks")
+    if status is Status.MANUAL:
+        manual = by_state[PROVIDER]
         disks = ", ".join(dict.fromkeys(d for _, v in manual for d in v.disks))
-        return result(Status.MANUAL, f"{listed(manual)} rel{'ies' if len(manual) == 1 else 'y'} on "
-                      f"encryption by the cloud provider ({disks}): attach the provider's volume-"
-                      "encryption setting for each volume (console screenshot or API output, e.g. "
-                      "`aws ec2 describe-volumes`, showing the volume id and that it is encrypted)",
-                      details, evidence, **values)
-    return result(Status.PASS, f"every file system and swap area on a disk is encrypted ({len(judged)}): "
-                  + "; ".join(f"{w.split(' (')[0]}: {v.how}" for w, v in judged[:3])
-                  + (" …" if len(judged) > 3 else ""), details, evidence, **values)
+        return (f"{listed(manual)} rel{'ies' if len(manual) == 1 else 'y'} on encryption by the cloud "
+                f"provider ({disks}): attach the provider's volume-encryption setting for each volume "
+                "(console screenshot or API output, e.g. `aws ec2 describe-volumes`, showing the volume id "
+                "and that it is encrypted)")
+    return (f"every file system and swap area on a disk is encrypted ({len(judged)}): "
+            + "; ".join(f"{w.split(' (')[0]}: {v.how}" for w, v in judged[:3])
+            + (" …" if len(judged) > 3 else ""))
 
 
 def _crypttab_notes(entries: list[bd.CrypttabEntry], graph: bd.DeviceGraph,

@@ -1,23 +1,51 @@
 """Access, system and application logs are kept for at least `min_days` days.
 
-Reads the logrotate configuration as logrotate does (main file, includes, global
-defaults) and computes, for every set of rotated logs, the days it is guaranteed to keep:
-rotate × period, capped by maxage; rotation by size counts as daily, since logrotate may
-then rotate on every run. journald's MaxRetentionSec and storage mode are read from
-journald.conf and its drop-ins. The configuration is then checked against the disk: the
-oldest log file present and the oldest journal entry. A host younger than `min_days`
-passes on its configuration alone, and the summary says so; an older host whose oldest
-log is younger than `min_days` fails, because its logs are evidently removed sooner.
+Reads: the logrotate configuration as logrotate reads it (/etc/logrotate.conf, its
+includes and /etc/logrotate.d, global defaults applying to the blocks after them);
+journald's Storage and MaxRetentionSec from journald.conf and its drop-ins; and, on disk,
+the three oldest non-empty log files under `log_dirs` (by modification time), the oldest
+journal entry, and the host's age (the older of /etc/machine-id's modification time and
+the root file system's birth). For every set of rotated logs it computes the days the
+configuration is guaranteed to keep: rotate × period, capped by maxage; rotation by size
+counts as daily, since logrotate may then rotate on every run.
+
+Passes when: every log set not matched by `exclude` is kept at least `min_days` days,
+journald's MaxRetentionSec (if set) is no shorter, and the disk agrees: the oldest log on
+disk (a log file, or the oldest journal entry when the journal is persistent) is at least
+`min_days` old. A host younger than `min_days` passes on its configuration alone, and so
+does a host whose age is unknown; the summary says so.
+
+Fails when: a log set is kept less than `min_days` days (the summary counts and names
+them, with the rotation that decides it), journald's MaxRetentionSec is shorter, there is
+no logrotate configuration and journald keeps nothing across reboots, no log file is found
+in `log_dirs`, or the host is older than `min_days` but its oldest log is younger: its
+logs are evidently removed sooner.
+
+Error/Manual: `error` when the on_disk probe did not report the host's clock (ages are
+measured by the host's clock, so that old evidence re-judges the same), or when the age
+of the logs on disk could not be read.
+
+Secrets: no log content leaves the host: only the logrotate and journald configuration
+files, the number of log files, and the names and modification times of the three oldest.
+
+Blind spots: logs shipped elsewhere (remote syslog, a log service) are not seen; a log
+file's modification time is its newest entry, so its age is a lower bound on the age of
+what it holds; empty files and fixed-size databases (lastlog, faillog) are ignored; the
+journal counts only when it is persistent (Storage=persistent, or auto with
+/var/log/journal present).
 """
 
 from __future__ import annotations
 
 import fnmatch
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import logrotate
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings, systemd_timespan_seconds
 from auditor.parsers.files import dump_files_script, parse_dump
+from auditor.parsers.rows import Arity, rows
 from auditor.probes import quote, shell
 
 DAY = 86400.0
@@ -79,90 +107,120 @@ def _days(seconds: float) -> str:
     return f"{seconds / DAY:.0f}"
 
 
+class LogFile(NamedTuple):
+    mtime: float
+    path: str
+
+
+@dataclass(frozen=True)
+class OnDisk:
+    """What the on_disk probe printed; times are the host's epoch seconds."""
+
+    now: float | None
+    host_birth: float | None  # the older of machine-id's mtime and the root file system's birth
+    journal_dir: bool
+    files: str  # the number of log files, as printed ("" when find failed)
+    oldest: list[LogFile]  # oldest first
+    journal_oldest: float | None
+
+
+ON_DISK_ARITY: dict[str, Arity] = {"now": 1, "machine_id": 1, "root_birth": 1, "journal_dir": 1,
+                                   "files": 1, "file": (2, None), "journal_oldest": 1}
+
+
+def read_on_disk(text: str) -> OnDisk:
+    facts: dict[str, str] = {}
+    oldest: list[LogFile] = []
+    for row in rows(text, "on_disk", ON_DISK_ARITY, lenient=True):  # a file name may hold a newline
+        if row.tag != "file":
+            facts[row.tag] = row.fields[0]
+        elif (mtime := _number(row.fields[0])) is not None:
+            oldest.append(LogFile(mtime, row.rest(1)))
+    births = [v for v in (_number(facts.get("machine_id")), _number(facts.get("root_birth"))) if v]
+    return OnDisk(_number(facts.get("now")), min(births) if births else None,
+                  facts.get("journal_dir") == "yes", facts.get("files", ""), oldest,
+                  _number(facts.get("journal_oldest")))
+
+
+def judge_journald(settings: dict[str, str], disk: OnDisk, min_days: int, findings: Findings) -> bool:
+    """Adds what journald's settings say; returns whether the journal survives a reboot."""
+    storage = settings.get("Storage", "auto").lower()
+    max_retention = systemd_timespan_seconds(settings.get("MaxRetentionSec", "0") or "0") or 0
+    if max_retention and max_retention < min_days * DAY:
+        findings.fail(f"journald MaxRetentionSec={settings['MaxRetentionSec']} "
+                      f"(= {_days(max_retention)} days)")
+    persistent = storage == "persistent" or (storage == "auto" and disk.journal_dir)
+    findings.note(f"journald: Storage={storage}" + ("" if persistent else " (lost at reboot)")
+                  + (f", MaxRetentionSec={settings['MaxRetentionSec']}" if max_retention else ""))
+    return persistent
+
+
+def judge_disk(oldest_days: float | None, host_days: float | None, disk: OnDisk, params: Params,
+               findings: Findings) -> str:
+    """Adds what the logs on disk say against the host's age; returns the pass summary, if any."""
+    min_days = params["min_days"]
+    kept = f"configuration keeps every log set at least {min_days} days"
+    if oldest_days is None:
+        if disk.files == "0":
+            findings.fail(f"no log files found in {', '.join(params['log_dirs'])}")
+        else:
+            findings.unknown("could not read the age of the logs on disk")
+        return ""
+    if oldest_days >= min_days:
+        return f"{kept}; the oldest log on disk is {oldest_days:.0f} days old"
+    if host_days is not None and host_days < min_days:
+        return (f"{kept}; the host is only {host_days:.0f} days old, so no log can be older yet "
+                f"(oldest: {oldest_days:.0f} days)")
+    if host_days is None:
+        return (f"{kept}; the oldest log on disk is only {oldest_days:.0f} days old and the host's age "
+                "is unknown")
+    findings.fail(f"the oldest log on disk is {oldest_days:.0f} days old although the host is "
+                  f"{host_days:.0f} days old: logs are removed sooner than {min_days} days")
+    return ""
+
+
 def evaluate(out: Outputs, params: Params) -> Result:
     min_days: int = params["min_days"]
-    excluded = list(params["exclude"])
     evidence = ["logrotate", "journald", "on_disk"]
-    files, _ = parse_dump(out.require("logrotate").stdout)
-    config = logrotate.parse(files)
-    journald = journald_settings(out.require("journald").stdout)
-    disk = out.require("on_disk")
-
-    facts: dict[str, str] = {}
-    oldest: list[tuple[float, str]] = []
-    for line in disk.stdout.splitlines():
-        parts = line.split("\t")
-        if parts[0] == "file" and len(parts) == 3 and _number(parts[1]) is not None:
-            oldest.append((float(parts[1]), parts[2]))
-        elif len(parts) == 2:
-            facts[parts[0]] = parts[1]
-    now = _number(facts.get("now"))
-    if now is None:  # ages are measured by the host's clock, so that old evidence re-judges the same
+    config = logrotate.parse(parse_dump(out.require("logrotate").stdout)[0])
+    disk = read_on_disk(out.require("on_disk").stdout)
+    if disk.now is None:  # ages are measured by the host's clock, so that old evidence re-judges the same
         return result(Status.ERROR, "the on_disk probe did not report the host's clock (date +%s)",
                       evidence=["on_disk"])
+    now = disk.now
 
-    short: list[str] = []
-    details: list[str] = []
+    findings = Findings()
     covered = []
     for block in config.blocks:
-        paths = [p for p in block.paths if not any(fnmatch.fnmatch(p, g) for g in excluded)]
-        if not paths:
-            continue
-        covered.append(block)
-        line = f"{' '.join(paths)} ({block.source}): {block.explain()}"
-        (short if block.retention_days < min_days else details).append(line)
-    details += config.problems
-
-    storage = journald.get("Storage", "auto").lower()
-    max_retention = systemd_timespan_seconds(journald.get("MaxRetentionSec", "0") or "0") or 0
-    if max_retention and max_retention < min_days * DAY:
-        short.append(f"journald MaxRetentionSec={journald['MaxRetentionSec']} "
-                     f"(= {_days(max_retention)} days)")
-    persistent = storage == "persistent" or (storage == "auto" and facts.get("journal_dir") == "yes")
-    details.append(f"journald: Storage={storage}" + ("" if persistent else " (lost at reboot)")
-                   + (f", MaxRetentionSec={journald['MaxRetentionSec']}" if max_retention else ""))
+        paths = [p for p in block.paths if not any(fnmatch.fnmatch(p, g) for g in params["exclude"])]
+        if paths:
+            covered.append(block)
+            record = findings.fail if block.retention_days < min_days else findings.note
+            record(f"{' '.join(paths)} ({block.source}): {block.explain()}")
+    for problem in config.problems:
+        findings.note(problem)
+    persistent = judge_journald(journald_settings(out.require("journald").stdout), disk, min_days, findings)
     if not config.blocks and not persistent:
-        short.append("no logrotate configuration and journald keeps nothing across reboots")
+        findings.fail("no logrotate configuration and journald keeps nothing across reboots")
+    config_prefix = f"{{n}} log set(s) kept less than {min_days} days: " if findings.failures else ""
 
-    oldest_days = (now - oldest[0][0]) / DAY if oldest else None
-    journal_oldest = _number(facts.get("journal_oldest"))
-    if journal_oldest is not None and persistent:
-        journal_days = (now - journal_oldest) / DAY
+    oldest_days = (now - disk.oldest[0].mtime) / DAY if disk.oldest else None
+    if disk.journal_oldest is not None and persistent:
+        journal_days = (now - disk.journal_oldest) / DAY
         oldest_days = max(oldest_days or 0.0, journal_days)
-        details.append(f"oldest journal entry: {journal_days:.0f} days old")
-    host_birth = [v for v in (_number(facts.get("machine_id")), _number(facts.get("root_birth"))) if v]
-    host_days = (now - min(host_birth)) / DAY if host_birth else None
-    if oldest:
-        details.append(f"oldest log file: {oldest[0][1]} ({(now - oldest[0][0]) / DAY:.0f} days old)")
+        findings.note(f"oldest journal entry: {journal_days:.0f} days old")
+    host_days = (now - disk.host_birth) / DAY if disk.host_birth else None
+    if disk.oldest:
+        findings.note(f"oldest log file: {disk.oldest[0].path} "
+                      f"({(now - disk.oldest[0].mtime) / DAY:.0f} days old)")
     if host_days is not None:
-        details.append(f"host installed about {host_days:.0f} days ago (machine-id / root file system)")
-    values = {"min_days": min_days,
-              "config_min_days": min((b.retention_days for b in covered), default=None),
-              "oldest_log_days": round(oldest_days, 1) if oldest_days is not None else None,
-              "host_age_days": round(host_days, 1) if host_days is not None else None}
-    if values["config_min_days"] == logrotate.UNLIMITED:
-        values["config_min_days"] = None
+        findings.note(f"host installed about {host_days:.0f} days ago (machine-id / root file system)")
+    config_days = min((b.retention_days for b in covered), default=None)
+    values: dict[str, Any] = {"min_days": min_days,
+                              "config_min_days": None if config_days == logrotate.UNLIMITED else config_days,
+                              "oldest_log_days": round(oldest_days, 1) if oldest_days is not None else None,
+                              "host_age_days": round(host_days, 1) if host_days is not None else None}
 
-    if short:
-        return result(Status.FAIL, f"{len(short)} log set(s) kept less than {min_days} days: "
-                      + "; ".join(short[:3]) + (" …" if len(short) > 3 else ""),
-                      short + details, evidence, **values)
-    if oldest_days is None:
-        if facts.get("files") == "0":
-            return result(Status.FAIL, f"no log files found in {', '.join(params['log_dirs'])}",
-                          details, evidence, **values)
-        return result(Status.ERROR, "could not read the age of the logs on disk", details, evidence,
-                      **values)
-    kept = f"configuration keeps every log set at least {min_days} days"
-    if oldest_days >= min_days:
-        return result(Status.PASS, f"{kept}; the oldest log on disk is {oldest_days:.0f} days old",
-                      details, evidence, **values)
-    if host_days is not None and host_days < min_days:
-        return result(Status.PASS, f"{kept}; the host is only {host_days:.0f} days old, so no log "
-                      f"can be older yet (oldest: {oldest_days:.0f} days)", details, evidence, **values)
-    if host_days is None:
-        return result(Status.PASS, f"{kept}; the oldest log on disk is only {oldest_days:.0f} days "
-                      "old and the host's age is unknown", details, evidence, **values)
-    return result(Status.FAIL, f"the oldest log on disk is {oldest_days:.0f} days old although the "
-                  f"host is {host_days:.0f} days old: logs are removed sooner than {min_days} days",
-                  details, evidence, **values)
+    # The disk is judged once the configuration keeps every log set long enough.
+    ok = "" if config_prefix else judge_disk(oldest_days, host_days, disk, params, findings)
+    return findings.result(evidence=evidence, ok_summary=ok, fail_prefix=config_prefix, **values)

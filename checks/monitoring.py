@@ -1,44 +1,54 @@
 """A monitoring agent runs around the clock, and disk health is watched on physical disks.
 
-Inspects the real process list (`ps`, reduced on the host to the processes whose command
+Reads: the real process list (`ps`, reduced on the host to the processes whose command
 name or argv[0] is a known agent, with their arguments cut to argv[0]), every process's
 executable (/proc/<pid>/exe, root), the agents' systemd unit files (`systemctl
 list-unit-files`, which works whether or not systemd is PID 1) and SysV start links
-(/etc/rc[235].d/S*), and the block devices (lsblk -J, sysfs).
-
-Known agents: Prometheus node_exporter, Zabbix agent (zabbix_agentd, zabbix_agent2),
-Telegraf, Datadog agent (by its /opt/datadog-agent executable), Netdata, Nagios NRPE,
-collectd, Wazuh/OSSEC agent, Elastic Agent, Metricbeat; `agents` adds program names
-(their unit is taken to be `<name>.service`).
-
-Passes when at least one agent process runs and it starts at boot: its systemd unit is
-enabled, or (with no systemd unit) a SysV S-link starts it; when neither can be seen the
-summary says so. Fails when no agent runs ("no monitoring agent running (looked for
-...)"), or when every running agent's unit is disabled or masked (it would not come back
-after a reboot). An enabled agent that is not running is noted.
-
-Disk health: a disk is physical unless it is virtio (vd*, or on the virtio bus), Xen
+(/etc/rc[235].d/S*), and the block devices (lsblk -J, sysfs). Known agents: Prometheus
+node_exporter, Zabbix agent (zabbix_agentd, zabbix_agent2), Telegraf, Datadog agent (by
+its /opt/datadog-agent executable), Netdata, Nagios NRPE, collectd, Wazuh/OSSEC agent,
+Elastic Agent, Metricbeat; `agents` adds program names (their unit is taken to be
+`<name>.service`). A disk is physical unless it is virtio (vd*, or on the virtio bus), Xen
 (xvd*), a loop/zram/nbd/md/dm/ram device, or its vendor/model names a hypervisor or a
 cloud volume (QEMU, VMware, VBOX, Msft Virtual Disk, Amazon EBS, Google PersistentDisk,
-...). With a physical disk, smartd must run (and start at boot), else the check fails; on
-virtual disks the report notes that storage health is the provider's.
+...).
+
+Passes when: at least one agent process runs and it starts at boot: its systemd unit is
+enabled, or (with no systemd unit) a SysV S-link starts it; when neither can be seen the
+summary says so. With a physical disk, smartd must also run (and start at boot); on
+virtual disks the report notes that storage health is the provider's. An enabled agent
+that is not running is noted.
+
+Fails when: no agent runs ("no monitoring agent running (looked for ...)"), or every
+running agent's unit is disabled or masked (it would not come back after a reboot), or a
+physical disk is present and smartd does not run, or does not start at boot.
+
+Error/Manual: `error` when the process list cannot be read, when a probe line is not
+understood, or when the block devices cannot be read to tell whether smartd is needed.
+`manual` is not used: that the agent actually reports to a server, and that someone is
+alerted 24/7, needs evidence from the monitoring system (attach alert-rule and on-call
+exports to the audit).
+
+Secrets: command lines never leave the host: the process list is reduced on the host to
+the known agents, with their arguments cut to argv[0] (command lines may carry passwords);
+otherwise only executable paths, unit states, start-link names and disk descriptions.
 
 Blind spots: an agent running inside a container or on another host (agentless SNMP,
-blackbox probes) is not seen; that the agent actually reports to a server, and that
-someone is alerted 24/7, needs evidence from the monitoring system (`manual` is not
-used: attach alert-rule and on-call exports to the audit); a renamed binary is found
-only through `agents`; RAID controllers that hide their disks behind a virtual volume
-need the vendor's tool rather than smartd.
+blackbox probes) is not seen; a renamed binary is found only through `agents`; RAID
+controllers that hide their disks behind a virtual volume need the vendor's tool rather
+than smartd.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import block_devices as bd
 from auditor.parsers import processes as ps
+from auditor.parsers.rows import Arity, rows
 from auditor.probes import quote, shell
 
 
@@ -130,9 +140,8 @@ class Boot:
     how: str
 
 
-def _boot(agent: Agent, units: dict[str, str], rc_links: dict[str, list[str]],
-          systemctl: bool) -> Boot:
-    states = {u: units[f"{u}.service"] for u in agent.units if f"{u}.service" in units}
+def _boot(agent: Agent, units: Units) -> Boot:
+    states = {u: units.states[f"{u}.service"] for u in agent.units if f"{u}.service" in units.states}
     states = {u: s for u, s in states.items() if s != "alias"}
     enabled = [u for u, s in states.items() if s in ENABLED]
     if enabled:
@@ -143,92 +152,123 @@ def _boot(agent: Agent, units: dict[str, str], rc_links: dict[str, list[str]],
     if states:
         unit, state = next(iter(states.items()))
         return Boot(None, f"{unit}.service is {state}: whether it starts at boot depends on other units")
-    links = [link for u in agent.units for link in rc_links.get(u, [])]
+    links = [link for u in agent.units for link in units.rc_links.get(u, [])]
     if links:
         return Boot(True, f"started at boot by {links[0]}")
     missing = "no systemd unit or init script for it found"
-    return Boot(None, missing + ("" if systemctl else " (no systemctl)"))
+    return Boot(None, missing + ("" if units.systemctl else " (no systemctl)"))
 
 
-def evaluate(out: Outputs, params: Params) -> Result:
-    evidence = ["processes", "executables", "units", "lsblk", "sysfs"]
+class Running(NamedTuple):
+    agent: Agent
+    processes: list[ps.Process]
+    boot: Boot
+
+
+@dataclass(frozen=True)
+class Units:
+    """What the units probe printed: unit file states, SysV start links, whether systemctl exists."""
+
+    states: dict[str, str]  # "<unit>.service" -> enabled, disabled, masked, static, alias, ...
+    rc_links: dict[str, list[str]]  # init script -> its start links
+    systemctl: bool
+
+
+UNITS_ARITY: dict[str, Arity] = {"systemd_running": 1, "unit": 2, "rc": 2, "systemctl": 1}
+
+
+def read_units(text: str) -> Units:
+    states: dict[str, str] = {}
+    rc_links: dict[str, list[str]] = {}
+    systemctl = True
+    for row in rows(text, "units", UNITS_ARITY):
+        if row.tag == "unit":
+            states[row.fields[0]] = row.fields[1]
+        elif row.tag == "rc" and row.fields[1][:1] == "S":
+            script = row.fields[1][1:].lstrip("0123456789")  # S01smartmontools -> smartmontools
+            rc_links.setdefault(script, []).append(f"/etc/{row.fields[0]}/{row.fields[1]}")
+        elif row.tag == "systemctl" and row.fields[0] == "absent":
+            systemctl = False
+    return Units(states, rc_links, systemctl)
+
+
+def read_processes(out: Outputs) -> list[ps.Process]:
+    """The listed processes with their executables, plus the processes only /proc showed."""
     listing = out.require("processes")
     try:
         listed = ps.parse_ps(listing.stdout)
     except ValueError as exc:
         said = next((ln.strip() for ln in listing.stderr.splitlines() if ln.strip()), "")
-        return result(Status.ERROR, f"could not read the process list: {exc}"
-                      + (f" ({said})" if said else ""), evidence=evidence)
+        raise ValueError(f"could not read the process list: {exc}" + (f" ({said})" if said else "")) from None
     exes = ps.parse_exe_links(out.require("executables").stdout)
     known = {p.pid for p in listed}
-    processes = ps.with_exes(listed, exes) + [ps.Process(pid, exe=path) for pid, path in sorted(exes.items())
-                                              if pid not in known]
-    units: dict[str, str] = {}
-    rc_links: dict[str, list[str]] = {}  # init script -> its start links
-    systemctl = True
-    for line in out.require("units").stdout.splitlines():
-        fields = line.split("\t")
-        if fields[0] == "unit" and len(fields) == 3:
-            units[fields[1]] = fields[2]
-        elif fields[0] == "rc" and len(fields) == 3 and fields[2][:1] == "S":
-            script = fields[2][1:].lstrip("0123456789")  # S01smartmontools -> smartmontools
-            rc_links.setdefault(script, []).append(f"/etc/{fields[1]}/{fields[2]}")
-        elif fields[:2] == ["systemctl", "absent"]:
-            systemctl = False
+    return ps.with_exes(listed, exes) + [ps.Process(pid, exe=path) for pid, path in sorted(exes.items())
+                                         if pid not in known]
 
-    details: list[str] = []
-    running: list[tuple[Agent, list[ps.Process], Boot]] = []
-    for agent in _agents(params):
-        found = [p for p in processes if not p.is_kernel_thread and _matches(agent, p)]
-        boot = _boot(agent, units, rc_links, systemctl)
-        if found:
-            running.append((agent, found, boot))
-            shown = ", ".join(f"pid {p.pid}" + (f" {p.exe or p.argv0}" if p.exe or p.argv0 else "")
-                              + (f" as {p.user}" if p.user else "") for p in found[:3])
-            details.append(f"{agent.name} running: {shown}; at boot: {boot.how}")
-        elif boot.starts:
-            details.append(f"{agent.name}: {boot.how}, but no process of it runs")
-    monitors = [(a, f, b) for a, f, b in running if a is not SMARTD]
-    smartd = next(((a, f, b) for a, f, b in running if a is SMARTD), None)
 
+def judge_disks(out: Outputs, smartd: Running | None, findings: Findings) -> tuple[int, str]:
+    """Adds what the block devices say about smartd; returns the number of physical disks and
+    the pass summary's disk half."""
     lsblk, sysfs = out["lsblk"], out.require("sysfs")
     graph, problems = bd.device_graph(lsblk.stdout if lsblk.ok else None, sysfs.stdout)
     physical = [d for d in graph.disks() if bd.virtual_reason(d) is None]
     virtual = [(d, bd.virtual_reason(d)) for d in graph.disks() if bd.virtual_reason(d) is not None]
     shown_virtual = [f"{d.kname}: {why}" for d, why in virtual if not d.kname.startswith(("loop", "ram"))]
     if physical:
-        details.append("physical disks: " + ", ".join(f"{d.kname} ({d.describe()})" for d in physical))
+        findings.note("physical disks: " + ", ".join(f"{d.kname} ({d.describe()})" for d in physical))
     elif graph.devices:
-        details.append("disks are virtual (" + (", ".join(shown_virtual) or "no disk") +
-                       "): storage health is the provider's")
-    details += [f"note: {p}" for p in problems]
-
-    looked_for = ", ".join(a.name for a in _agents(params) if a is not SMARTD)
-    values = {"agents_running": len(monitors), "physical_disks": len(physical),
-              "smartd_running": smartd is not None,
-              "agents": ", ".join(a.name for a, _, _ in monitors)}
-    problems_found: list[str] = []
-    if not monitors:
-        problems_found.append(f"no monitoring agent running (looked for {looked_for})")
-    elif all(b.starts is False for _, _, b in monitors):
-        agent, found, boot = monitors[0]
-        problems_found.append(f"{agent.name} runs (pid {found[0].pid}) but does not start at boot: "
-                              f"{boot.how}")
-    if physical:
-        disks = ", ".join(d.kname for d in physical)
-        if smartd is None:
-            problems_found.append(f"physical disk(s) {disks} but smartd is not running: disk health is "
-                                  "not monitored")
-        elif smartd[2].starts is False:
-            problems_found.append(f"smartd runs but does not start at boot: {smartd[2].how}")
-    if problems_found:
-        return result(Status.FAIL, "; ".join(problems_found), details, evidence, **values)
+        findings.note("disks are virtual (" + (", ".join(shown_virtual) or "no disk") +
+                      "): storage health is the provider's")
+    for problem in problems:
+        findings.note(f"note: {problem}")
+    disks = ", ".join(d.kname for d in physical)
+    if physical and smartd is None:
+        findings.fail(f"physical disk(s) {disks} but smartd is not running: disk health is not monitored")
+    elif physical and smartd and smartd.boot.starts is False:
+        findings.fail(f"smartd runs but does not start at boot: {smartd.boot.how}")
     if not graph.devices:
-        return result(Status.ERROR, "could not read the block devices to tell whether smartd is needed: "
-                      + "; ".join(problems), details, evidence, **values)
-    agent, found, boot = next(((a, f, b) for a, f, b in monitors if b.starts), monitors[0])
-    at_boot = "starts at boot" if boot.starts else "cannot tell whether it starts at boot"
-    disks_text = (f"smartd watches the physical disk(s) {', '.join(d.kname for d in physical)}" if physical
-                  else "disks are virtual: storage health is the provider's")
-    return result(Status.PASS, f"{agent.name} is running (pid {found[0].pid}) and {at_boot} "
-                  f"({boot.how}); {disks_text}", details, evidence, **values)
+        findings.unknown("could not read the block devices to tell whether smartd is needed: "
+                         + "; ".join(problems))
+    return len(physical), (f"smartd watches the physical disk(s) {disks}" if physical
+                           else "disks are virtual: storage health is the provider's")
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
+    evidence = ["processes", "executables", "units", "lsblk", "sysfs"]
+    try:
+        processes = read_processes(out)
+        units = read_units(out.require("units").stdout)
+    except ValueError as exc:  # the process list, or an UnexpectedLine from the units probe
+        return result(Status.ERROR, str(exc), evidence=evidence)
+
+    findings = Findings()
+    running: list[Running] = []
+    for agent in _agents(params):
+        found = [p for p in processes if not p.is_kernel_thread and _matches(agent, p)]
+        boot = _boot(agent, units)
+        if found:
+            running.append(Running(agent, found, boot))
+            shown = ", ".join(f"pid {p.pid}" + (f" {p.exe or p.argv0}" if p.exe or p.argv0 else "")
+                              + (f" as {p.user}" if p.user else "") for p in found[:3])
+            findings.note(f"{agent.name} running: {shown}; at boot: {boot.how}")
+        elif boot.starts:
+            findings.note(f"{agent.name}: {boot.how}, but no process of it runs")
+    monitors = [r for r in running if r.agent is not SMARTD]
+    smartd = next((r for r in running if r.agent is SMARTD), None)
+
+    if not monitors:
+        looked_for = ", ".join(a.name for a in _agents(params) if a is not SMARTD)
+        findings.fail(f"no monitoring agent running (looked for {looked_for})")
+    elif all(r.boot.starts is False for r in monitors):
+        findings.fail(f"{monitors[0].agent.name} runs (pid {monitors[0].processes[0].pid}) but does not "
+                      f"start at boot: {monitors[0].boot.how}")
+    physical, disks_text = judge_disks(out, smartd, findings)
+
+    ok = ""
+    if monitors:
+        agent, found, boot = next((r for r in monitors if r.boot.starts), monitors[0])
+        at_boot = "starts at boot" if boot.starts else "cannot tell whether it starts at boot"
+        ok = f"{agent.name} is running (pid {found[0].pid}) and {at_boot} ({boot.how}); {disks_text}"
+    return findings.result(evidence=evidence, ok_summary=ok, agents_running=len(monitors),
+                           physical_disks=physical, smartd_running=smartd is not None,
+                           agents=", ".join(r.agent.name for r in monitors))

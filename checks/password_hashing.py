@@ -1,11 +1,22 @@
 """OS account passwords are stored as salted, slow hashes.
 
-Reads the hash scheme of every account in /etc/shadow that can log in with a password
+Reads: the hash scheme of every account in /etc/shadow that can log in with a password
 (locked and disabled accounts are ignored), and the schemes that new passwords will get:
-ENCRYPT_METHOD in /etc/login.defs and the options of pam_unix in /etc/pam.d. Only the
-user name, the scheme, its cost parameters and the salt length leave the host — never a
-hash. yescrypt, bcrypt, scrypt, sha512crypt and sha256crypt pass; md5crypt, DES, an
-empty or unknown field, a missing salt or a salt shared by two accounts fail.
+ENCRYPT_METHOD in /etc/login.defs and the options of pam_unix in /etc/pam.d.
+
+Passes when: every such account uses yescrypt, bcrypt, scrypt, sha512crypt or sha256crypt,
+and new passwords get a strong scheme.
+
+Fails when: an account uses md5crypt, DES, an empty or unknown field, a missing salt or a
+salt shared by two accounts; login.defs sets no or a weak ENCRYPT_METHOD; pam_unix hashes
+new passwords with a weak scheme.
+
+Error/Manual: a probe that fails or a shadow line that cannot be read is an `error`.
+
+Secrets: only the user name, the scheme, its cost parameters and the salt length leave the
+host — never a hash.
+
+Blind spots: accounts outside /etc/shadow (LDAP, SSSD) are not seen.
 """
 
 from __future__ import annotations

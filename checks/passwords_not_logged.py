@@ -1,55 +1,63 @@
 """Passwords are never written to logs or shell histories.
 
-Scans, on the host, every file under `paths` (default /var/log, recursively, rotated
+Reads: on the host, every file under `paths` (default /var/log, recursively, rotated
 `.gz`/`.xz`/`.bz2`/`.zst` files decompressed on the fly; wtmp, btmp, lastlog, faillog and
 journal files skipped as binary databases) and, with `histories`, the shell and client
 histories in every home directory of /etc/passwd (.bash_history, .zsh_history,
 .sh_history, .mysql_history, .psql_history). grep prefilters the lines; an awk program
-then finds password-bearing patterns and replaces each value with `***` before anything
-leaves the host. Only `file:line`, the kind of pattern and that masked excerpt are
-reported, never the value. A value is masked whole, and when in doubt the mask runs
-longer: URL user info up to the last `@` before the next `/` or blank; quoted strings with
-their backslash escapes (after an escaped JSON key, to the end of the enclosing string);
-command-line words with escaped blanks, quoted parts and unterminated quotes (to the end
-of the line); `key=value` up to the next blank, quote or `&` (so `;` and `,` are masked too).
+then finds password-bearing patterns. Only the first `max_file_mb` MiB of a file are
+scanned; the summary says when a file was longer. Patterns: `--password=VALUE`;
+`mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`; `curl -u user:VALUE` (also quoted); URLs
+with `user:VALUE@`; `Authorization: Basic VALUE`; `Bearer VALUE` (12+ characters with a
+letter and a digit); JSON or Python-dict `"password": "VALUE"` (also `'password': "VALUE"`,
+escaped `\\"password\\"`, and keys like new_password, pwd, pass); `password=`, `passwd=`,
+`pwd=`, `pass=` parameters (query strings, key=value logs; `pwd`/`pass` only as a whole
+word or after `_`, `-`, `.`; the `PWD=`/`OLDPWD=` that sudo logs are directories); sshd
+"invalid user NAME" and login's "FAILED LOGIN ... FOR 'NAME'" where NAME looks like a
+password: 8+ characters from at least 3 of lower case, upper case, digits and symbols.
+Values that are masked already do not count: empty, `***`, `xxx`, `[REDACTED]`,
+`<redacted>`, `[FILTERED]`, `%2A%2A%2A`, `null`, `None`, and shell variable references
+(`-p"$DB_PASS"`).
 
-Patterns: `--password=VALUE`; `mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`;
-`curl -u user:VALUE` (also quoted); URLs with `user:VALUE@`; `Authorization: Basic VALUE`;
-`Bearer VALUE` (12+ characters with a letter and a digit); JSON or Python-dict
-`"password": "VALUE"` (also `'password': "VALUE"`, escaped `\\"password\\"`, and keys
-like new_password, pwd, pass); `password=`, `passwd=`, `pwd=`, `pass=` parameters (query strings, key=value
-logs; `pwd`/`pass` only as a whole word or after `_`, `-`, `.`; the `PWD=`/`OLDPWD=`
-that sudo logs are directories); sshd "invalid user NAME" and login's "FAILED LOGIN ...
-FOR 'NAME'" where NAME looks like a password: 8+ characters from at least 3 of lower
-case, upper case, digits and symbols. Values that are masked already do not count:
-empty, `***`, `xxx`, `[REDACTED]`, `<redacted>`, `[FILTERED]`, `%2A%2A%2A`, `null`,
-`None`, and shell variable references (`-p"$DB_PASS"`).
+Passes when: no finding in the files scanned, every configured path exists and every
+directory and home could be read.
 
-Pass: no finding in the files scanned, every configured path exists and every directory
-and home could be read. Fail: any finding; the summary names the first few
-`file:line (kind)`. Error: no finding, but a configured path does not exist (a mistyped
-path audits nothing), some files could not be read (permission, a corrupt archive, no
-decompressor) or were not reached within `time_limit` seconds, or a directory under
-`paths` could not be listed or entered, or a home directory could not be searched (its
-histories unseen): there the check cannot tell. The scan reports the uid it ran as; an
-error caused by missing permissions says so when it was not root (the probe needs root:
-give the host `become`). Skip: the paths exist but hold no file, and no history was found.
-Only the first `max_file_mb` MiB of a file are scanned; the summary says when a file was
-longer.
+Fails when: any finding; the summary counts them and names the first few
+`file:line (kind)`.
 
-Blind spots and false positives: a password logged in a format not listed (a custom key
-name, `password: value`, a positional argument) is not found; a bot that tries
-user names like `Admin123!` is reported as a password typed as a user name; values cut by
-a line break, systemd's journal (binary; read `journalctl` output into a file to scan
+Error/Manual: `error` when there is no finding, but a configured path does not exist (a
+mistyped path audits nothing), some files could not be read (permission, a corrupt
+archive, no decompressor) or were not reached within `time_limit` seconds, or a directory
+under `paths` could not be listed or entered, or a home directory could not be searched
+(its histories unseen): there the check cannot tell. The scan reports the uid it ran as;
+an error caused by missing permissions says so when it was not root (the probe needs
+root: give the host `become`). `error` too for a probe line it does not understand or a
+scan cut short (no totals line). `skip` when the paths exist but hold no file, and no
+history was found.
+
+Secrets: every value is replaced by `***` on the host, before anything leaves it. Only
+`file:line`, the kind of pattern and that masked excerpt are reported, never the value. A
+value is masked whole, and when in doubt the mask runs longer: URL user info up to the
+last `@` before the next `/` or blank; quoted strings with their backslash escapes (after
+an escaped JSON key, to the end of the enclosing string); command-line words with escaped
+blanks, quoted parts and unterminated quotes (to the end of the line); `key=value` up to
+the next blank, quote or `&` (so `;` and `,` are masked too).
+
+Blind spots: a password logged in a format not listed (a custom key name,
+`password: value`, a positional argument) is not found; a bot that tries user names like
+`Admin123!` is reported as a password typed as a user name (a false positive); values cut
+by a line break, systemd's journal (binary; read `journalctl` output into a file to scan
 it) and logs outside `paths` are not seen.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
+from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
 from auditor.probes import quote, shell
 
 HISTORIES = (".bash_history", ".zsh_history", ".sh_history", ".mysql_history", ".psql_history")
@@ -258,87 +266,124 @@ CHECK = Check(
 )
 
 
-def evaluate(out: Outputs, params: Params) -> Result:
-    scan = out.require("scan")
-    evidence = ["scan"]
-    findings: list[str] = []
-    counts: dict[str, int] = {}
-    per_file: dict[str, int] = {}
-    unreadable: list[str] = []
-    unreadable_dirs: list[str] = []
-    cut: list[str] = []
-    missing: list[str] = []
-    totals: list[int] | None = None
+class Found(NamedTuple):
+    place: str  # file:line
+    kinds: str  # the pattern kinds' labels
+    excerpt: str  # masked on the host
+
+
+class Totals(NamedTuple):
+    files: int
+    compressed: int
+    cut: int
+    late: int  # files not reached within time_limit
+
+
+@dataclass
+class Scan:
+    """What the scan probe printed."""
+
     uid: int | None = None
-    for line in scan.stdout.splitlines():
-        parts = line.split("\t")
-        kind = parts[0]
+    found: list[Found] = field(default_factory=list)  # at most max_findings
+    per_file: dict[str, int] = field(default_factory=dict)  # lines with a password, by file
+    by_kind: dict[str, int] = field(default_factory=dict)
+    unreadable: list[str] = field(default_factory=list)  # "path (why)"
+    unreadable_dirs: list[str] = field(default_factory=list)  # "path (why)"
+    cut: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    totals: Totals | None = None  # None: the scan did not finish
+
+
+SCAN_ARITY: dict[str, Arity] = {"find": (4, None), "hits": 3, "unreadable": (2, None),
+                                "unreadable_dir": (2, None), "cut": 1, "missing": 1, "uid": 1, "files": 4}
+
+
+def read_scan(text: str) -> Scan:
+    scan = Scan()
+    for row in rows(text, "scan", SCAN_ARITY):
+        f = row.fields
         try:
-            if kind == "find" and len(parts) >= 5:
-                labels = ", ".join(KINDS.get(k, k) for k in parts[3].split(","))
-                findings.append(f"{parts[1]}:{int(parts[2])} ({labels}): {parts[4]}")
-            elif kind == "hits" and len(parts) == 4:
-                per_file[parts[1]] = int(parts[2])
-                for item in parts[3].split(","):
+            if row.tag == "find":
+                labels = ", ".join(KINDS.get(k, k) for k in f[2].split(","))
+                scan.found.append(Found(f"{f[0]}:{int(f[1])}", labels, f[3]))
+            elif row.tag == "hits":
+                scan.per_file[f[0]] = int(f[1])
+                for item in f[2].split(","):
                     name, _, n = item.partition("=")
-                    counts[KINDS.get(name, name)] = counts.get(KINDS.get(name, name), 0) + int(n)
-            elif kind == "unreadable" and len(parts) >= 3:
-                unreadable.append(f"{parts[1]} ({parts[2]})")
-            elif kind == "unreadable_dir" and len(parts) >= 3:
-                unreadable_dirs.append(f"{parts[1]} ({parts[2]})")
-            elif kind == "cut" and len(parts) == 2:
-                cut.append(parts[1])
-            elif kind == "missing" and len(parts) == 2:
-                missing.append(parts[1])
-            elif kind == "uid" and len(parts) == 2:
-                uid = int(parts[1])
-            elif kind == "files" and len(parts) == 5:
-                totals = [int(p) for p in parts[1:]]
-            elif line:
-                raise ValueError(line)
+                    label = KINDS.get(name, name)
+                    scan.by_kind[label] = scan.by_kind.get(label, 0) + int(n)
+            elif row.tag in ("unreadable", "unreadable_dir"):
+                unread = scan.unreadable if row.tag == "unreadable" else scan.unreadable_dirs
+                unread.append(f"{f[0]} ({f[1]})")
+            elif row.tag in ("cut", "missing"):
+                (scan.cut if row.tag == "cut" else scan.missing).append(f[0])
+            elif row.tag == "uid":
+                scan.uid = int(f[0])
+            else:
+                scan.totals = Totals(*(int(n) for n in f))
         except ValueError:
-            return result(Status.ERROR, f"unexpected line from the scan: {line[:80]!r}", evidence=evidence)
-    if totals is None:
+            raise unexpected("scan", "\t".join((row.tag, *f))) from None
+    return scan
+
+
+def evaluate(out: Outputs, params: Params) -> Result:
+    evidence = ["scan"]
+    try:
+        scan = read_scan(out.require("scan").stdout)
+    except UnexpectedLine as exc:
+        return result(Status.ERROR, str(exc), evidence=evidence)
+    if scan.totals is None:
         return result(Status.ERROR, "the scan did not finish (no totals line; cut short?)", evidence=evidence)
-    files, compressed, cut_count, late = totals
-    total = sum(per_file.values())
-    values: dict[str, Any] = {"files_scanned": files, "compressed_files": compressed, "findings": total,
-                              "files_with_findings": len(per_file), "unreadable_files": len(unreadable),
-                              "unreadable_directories": len(unreadable_dirs), "missing_paths": len(missing),
-                              "files_not_reached": late, "findings_by_kind": dict(sorted(counts.items()))}
-    if uid is not None:
-        values["uid"] = uid
-    details = [f"{path}: {n} line(s) with a password" for path, n in sorted(per_file.items())]
-    details += findings
-    if total > len(findings):
-        details.append(f"… {total - len(findings)} more line(s) not listed "
-                       f"(max_findings={params['max_findings']})")
-    details += [f"path does not exist: {m}" for m in missing]
-    details += [f"could not read {u}" for u in unreadable]
-    details += [f"could not read directory {d}: nothing under it was scanned" for d in unreadable_dirs]
-    if late:
-        details.append(f"{late} file(s) not scanned: the time limit of {params['time_limit']} s was reached")
-    details += [f"only the first {params['max_file_mb']} MiB scanned of {c}" for c in cut]
+    files, compressed, cut_count, late = scan.totals
+    total = sum(scan.per_file.values())
+    findings = Findings()
+    for path, n in sorted(scan.per_file.items()):
+        findings.fail(f"{path}: {n} line(s) with a password")
+    for found in scan.found:
+        findings.fail(f"{found.place} ({found.kinds}): {found.excerpt}")
+    if total > len(scan.found):
+        findings.note(f"… {total - len(scan.found)} more line(s) not listed "
+                      f"(max_findings={params['max_findings']})")
+
+    # What could not be scanned may hold a password: the check cannot tell.
+    privilege = (f" (scanned as uid {scan.uid}, not root: give the host become)"
+                 if scan.uid and (scan.unreadable or scan.unreadable_dirs) else "")
+    gaps = []
+    if scan.missing:
+        gaps.append(f"{len(scan.missing)} configured path(s) do not exist: " + ", ".join(scan.missing[:3]))
+    if scan.unreadable or late:
+        unscanned = scan.unreadable + ([f"{late} not reached within the time limit"] if late else [])
+        gaps.append(f"{len(scan.unreadable) + late} file(s) could not be scanned: "
+                    + ", ".join(unscanned[:3]))
+    if scan.unreadable_dirs:
+        gaps.append(f"{len(scan.unreadable_dirs)} director(ies) could not be read: "
+                    + ", ".join(scan.unreadable_dirs[:3]))
+    for n, gap in enumerate(gaps, 1):
+        findings.unknown(gap + (privilege if n == len(gaps) else ""))  # the permissions explain them all
+    for line in ([f"path does not exist: {m}" for m in scan.missing]
+                 + [f"could not read {u}" for u in scan.unreadable]
+                 + [f"could not read directory {d}: nothing under it was scanned"
+                    for d in scan.unreadable_dirs]
+                 + ([f"{late} file(s) not scanned: the time limit of {params['time_limit']} s was reached"]
+                    if late else [])
+                 + [f"only the first {params['max_file_mb']} MiB scanned of {c}" for c in scan.cut]):
+        findings.note(line)
+
+    values: dict[str, Any] = {
+        "files_scanned": files, "compressed_files": compressed, "findings": total,
+        "files_with_findings": len(scan.per_file), "unreadable_files": len(scan.unreadable),
+        "unreadable_directories": len(scan.unreadable_dirs), "missing_paths": len(scan.missing),
+        "files_not_reached": late, "findings_by_kind": dict(sorted(scan.by_kind.items())),
+        **({"uid": scan.uid} if scan.uid is not None else {})}
     scanned = f"scanned {files} file(s) ({compressed} compressed)"
-    if total:
-        where = ", ".join(f.split(": ", 1)[0] for f in findings[:3]) + (" …" if total > 3 else "")
-        return result(Status.FAIL, f"{total} password(s) in logs: {where}", details, evidence, **values)
-    gaps: list[str] = []
-    if missing:
-        gaps.append(f"{len(missing)} configured path(s) do not exist: " + ", ".join(missing[:3]))
-    if unreadable or late:
-        unscanned = unreadable + ([f"{late} not reached within the time limit"] if late else [])
-        gaps.append(f"{len(unreadable) + late} file(s) could not be scanned: " + ", ".join(unscanned[:3]))
-    if unreadable_dirs:
-        gaps.append(f"{len(unreadable_dirs)} director(ies) could not be read: "
-                    + ", ".join(unreadable_dirs[:3]))
-    if gaps:
-        privilege = (f" (scanned as uid {uid}, not root: give the host become)"
-                     if uid and (unreadable or unreadable_dirs) else "")
-        return result(Status.ERROR, f"{scanned}, no password found, but " + "; ".join(gaps) + privilege,
-                      details, evidence, **values)
-    if not files:
-        return result(Status.SKIP, "no log file or shell history found to scan", details, evidence, **values)
+    if findings.failures:  # the places, comma-separated, and "…" when the scan found more than three
+        where = ", ".join(f"{f.place} ({f.kinds})" for f in scan.found[:3]) + (" …" if total > 3 else "")
+        return result(Status.FAIL, f"{total} password(s) in logs: {where}", findings.details(), evidence,
+                      **values)
+    if not files and findings.status() is Status.PASS:
+        return result(Status.SKIP, "no log file or shell history found to scan", findings.details(), evidence,
+                      **values)
     partial = (f"; {cut_count} file(s) scanned only in their first {params['max_file_mb']} MiB"
                if cut_count else "")
-    return result(Status.PASS, f"{scanned}, no password found{partial}", details, evidence, **values)
+    return findings.result(evidence=evidence, ok_summary=f"{scanned}, no password found{partial}",
+                           error_prefix=f"{scanned}, no password found, but ", **values)

@@ -1,17 +1,18 @@
 """SSH logins need a key, root cannot log in with a password, and no weak algorithm is offered.
 
-Inspects the host's configured OpenSSH server: the effective global configuration from
+Reads: the host's configured OpenSSH server: the effective global configuration from
 `sshd -T` (as root: sshd must read its host keys), and /etc/ssh/sshd_config with every file
 its `Include` lines pull in (read in place, first value wins, globs relative to /etc/ssh).
 When `sshd -T` cannot run (no root, no host keys, a config error), the check falls back to
 the parsed files plus OpenSSH 9.2's compiled-in defaults for what they do not set, and the
 summary says which source was used. Both probes run as root when the inventory grants it
-(`become`); as a plain login user the fallback is what remains, and it is an `error` when
-sshd_config, any file its Include lines match, or the directory of an Include glob (not
-listable or searchable) cannot be read — such a drop-in (cloud images ship
-50-cloud-init.conf as 0600) may set anything, and being read first it would win.
+(`become`). X11Forwarding, MaxAuthTries, LoginGraceTime, AllowUsers/AllowGroups and an
+obsolete `Protocol` line are reported as details.
 
-Fails on: PermitRootLogin yes; PasswordAuthentication not no; PermitEmptyPasswords yes;
+Passes when: none of the failures below is found; the summary names the source and
+PermitRootLogin.
+
+Fails when: PermitRootLogin yes; PasswordAuthentication not no; PermitEmptyPasswords yes;
 KbdInteractiveAuthentication (ChallengeResponseAuthentication) yes while UsePAM yes, since
 PAM then asks for the password — unless AuthenticationMethods requires publickey in every
 method list, which makes keyboard-interactive a second factor only (with UsePAM no there is
@@ -21,9 +22,16 @@ HostKeyAlgorithms or PubkeyAcceptedAlgorithms entry matching the weak patterns (
 OpenSSH's default MACs include hmac-sha1 and umac-64, so a stock Debian sshd fails until
 MACs is set. Each problem names the directive, its value and the file:line that set it.
 `Match` blocks are not evaluated (they depend on the connection) but every one that sets a
-judged directive to a failing value fails the check, naming the block. X11Forwarding,
-MaxAuthTries, LoginGraceTime, AllowUsers/AllowGroups and an obsolete `Protocol` line are
-reported as details. No sshd installed → skip.
+judged directive to a failing value fails the check, naming the block.
+
+Error/Manual: as a plain login user the fallback is what remains, and it is an `error`
+when sshd_config, any file its Include lines match, or the directory of an Include glob
+(not listable or searchable) cannot be read — such a drop-in (cloud images ship
+50-cloud-init.conf as 0600) may set anything, and being read first it would win. `error`
+too when the sshd -T output cannot be read. No sshd installed → `skip`.
+
+Secrets: none: sshd's configuration holds no credentials (host keys are never read by the
+probes; `sshd -T` prints settings only).
 
 Blind spots: an sshd started with another config (`-f`, command-line `-o`) or a second
 sshd instance; what a Match block really applies to; include paths containing spaces; in
@@ -34,8 +42,9 @@ from __future__ import annotations
 
 import fnmatch
 import shlex
+from typing import NamedTuple
 
-from auditor.check import Check, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import sshd
 from auditor.parsers.files import HEADER, UNREADABLE, parse_dump
 from auditor.probes import shell
@@ -137,7 +146,25 @@ CHECK = Check(
     ),
 )
 
-Effective = dict[str, tuple[str, str]]  # keyword -> (value, "file:line" or "")
+class Setting(NamedTuple):
+    value: str
+    where: str  # "file:line", "default", or "" (sshd -T for a setting no file sets)
+
+
+Effective = dict[str, Setting]  # by lower-case keyword
+
+
+def _value(settings: Effective, keyword: str, default: str) -> str:
+    found = settings.get(keyword)
+    return found.value if found else default
+
+
+class Judged(NamedTuple):
+    """The settings judged, the source they came from, and notes about that source."""
+
+    effective: Effective
+    source: str  # "sshd -T" or "sshd_config"
+    notes: list[str]
 
 
 class SshdUnreadable(Exception):
@@ -164,19 +191,18 @@ def _login_problems(settings: Effective, usepam: str, methods: str) -> list[str]
     problems = []
     for keyword, bad in (("permitrootlogin", ("yes",)), ("passwordauthentication", ("yes",)),
                          ("permitemptypasswords", ("yes",))):
-        if keyword in settings and settings[keyword][0].lower() in bad:
+        if keyword in settings and settings[keyword].value.lower() in bad:
             value, location = settings[keyword]
             problems.append(f"{NAMES[keyword]} {value}{_where(location)}")
     kbd = settings.get("kbdinteractiveauthentication")
-    if kbd and kbd[0].lower() == "yes" and usepam == "yes" and not _second_factor_only(methods):
-        problems.append(f"KbdInteractiveAuthentication yes{_where(kbd[1])} with UsePAM yes: PAM asks "
+    if kbd and kbd.value.lower() == "yes" and usepam == "yes" and not _second_factor_only(methods):
+        problems.append(f"KbdInteractiveAuthentication yes{_where(kbd.where)} with UsePAM yes: PAM asks "
                         "for the password")
     return problems
 
 
 def _effective(out: Outputs, config: sshd.SshdConfig,
-               unreadable: list[str]) -> tuple[Effective, str, list[str]]:
-    """The settings judged, the source they came from, and notes about that source."""
+               unreadable: list[str]) -> Judged:
     text = out.require("sshd_t").stdout
     lines = text.splitlines()
     rc_line = next((ln for ln in reversed(lines) if ln.startswith(RC_LINE)), None)
@@ -189,7 +215,8 @@ def _effective(out: Outputs, config: sshd.SshdConfig,
         values = sshd.parse_sshd_t(body)
         if "permitrootlogin" not in values or "ciphers" not in values:
             raise ValueError("sshd -T output lacks PermitRootLogin or Ciphers")
-        return {k: (_joined(k, v), located.get(k, "")) for k, v in values.items()}, "sshd -T", []
+        effective = {k: Setting(_joined(k, v), located.get(k, "")) for k, v in values.items()}
+        return Judged(effective, "sshd -T", [])
     first_error = next((ln.strip() for ln in out["sshd_t"].stderr.splitlines() if ln.strip()), "")
     note = f"sshd -T exited {rc}" + (f": {first_error}" if first_error else "")
     if not config.files_read:
@@ -198,19 +225,20 @@ def _effective(out: Outputs, config: sshd.SshdConfig,
     if unreadable:  # an unread drop-in may set anything, and one read earlier wins
         raise SshdUnreadable(f"{note}, and the configuration could not be read in full: cannot read "
                              + ", ".join(unreadable) + "; what sshd applies is unknown")
-    effective: Effective = {}
+    effective = {}
     for keyword, default in sshd.COMPILED_DEFAULTS.items():
         setting = config.first(keyword)
         if keyword in ALGORITHM_KEYWORDS:
             resolved = sshd.resolve_algorithms(setting.value if setting else None, default)
-            effective[keyword] = (",".join(resolved), setting.where if setting else "")
+            effective[keyword] = Setting(",".join(resolved), setting.where if setting else "")
         else:
-            effective[keyword] = (setting.value, setting.where) if setting else (default, "default")
+            effective[keyword] = Setting(setting.value if setting else default,
+                                         setting.where if setting else "default")
     for keyword, found in config.settings.items():
-        effective.setdefault(keyword, (_joined(keyword, [s.value for s in found]), found[0].where))
+        effective.setdefault(keyword, Setting(_joined(keyword, [s.value for s in found]), found[0].where))
     notes = [f"{note}; judged from the configuration files, with {sshd.COMPILED_DEFAULTS_VERSION}'s "
              "compiled-in defaults for what they do not set"]
-    return effective, "sshd_config", notes
+    return Judged(effective, "sshd_config", notes)
 
 
 def evaluate(out: Outputs, params: Params) -> Result:
@@ -225,65 +253,67 @@ def evaluate(out: Outputs, params: Params) -> Result:
         files, unreadable = parse_dump(config_probe.stdout)
     config = sshd.parse_config(files)
     try:
-        effective, source, details = _effective(out, config, unreadable)
+        effective, source, notes = _effective(out, config, unreadable)
     except SshdUnreadable as exc:
         return result(Status.ERROR, str(exc), evidence=evidence)
     except ValueError as exc:
         return result(Status.ERROR, f"cannot read the sshd -T output: {exc}", evidence=evidence)
+    findings = Findings(limit=4)
     version = first[len(SSHD_LINE):].strip() if first.startswith(SSHD_LINE) else ""
-    if version:
-        details.append(f"sshd: {version}")
-    details += [f"cannot read {path}" for path in unreadable] + config.problems
+    notes += [f"sshd: {version}"] if version else []
+    for note in notes + [f"cannot read {path}" for path in unreadable] + config.problems:
+        findings.note(note)
 
-    usepam = effective.get("usepam", ("no", ""))[0].lower()
-    methods = effective.get("authenticationmethods", ("any", ""))[0]
-    problems = _login_problems(effective, usepam, methods)
-    kbd = effective.get("kbdinteractiveauthentication", ("no", ""))
-    if kbd[0].lower() == "yes" and usepam != "yes":
-        details.append("KbdInteractiveAuthentication yes, but UsePAM no: no password prompt behind it "
-                       "on Linux")
-    elif kbd[0].lower() == "yes" and _second_factor_only(methods):
-        details.append(f"keyboard-interactive only after a public key (AuthenticationMethods {methods})")
+    usepam = _value(effective, "usepam", "no").lower()
+    methods = _value(effective, "authenticationmethods", "any")
+    for problem in _login_problems(effective, usepam, methods):
+        findings.fail(problem)
+    if _value(effective, "kbdinteractiveauthentication", "no").lower() == "yes":
+        if usepam != "yes":
+            findings.note("KbdInteractiveAuthentication yes, but UsePAM no: no password prompt behind it "
+                          "on Linux")
+        elif _second_factor_only(methods):
+            findings.note(f"keyboard-interactive only after a public key (AuthenticationMethods {methods})")
 
     weak_count = 0
-    gss_on = effective.get("gssapikeyexchange", ("no", ""))[0].lower() == "yes"
+    gss_on = _value(effective, "gssapikeyexchange", "no").lower() == "yes"
     for keyword, (label, param) in ALGORITHM_KEYWORDS.items():
         if keyword not in effective or (keyword == "gssapikexalgorithms" and not gss_on):
             continue
         value, location = effective[keyword]
-        patterns = list(params[param])
-        weak = [a for a in value.split(",") if any(fnmatch.fnmatchcase(a, p) for p in patterns)]
+        weak = [a for a in value.split(",") if any(fnmatch.fnmatchcase(a, p) for p in params[param])]
         if weak:
             weak_count += len(weak)
-            problems.append(f"{label} offers {', '.join(weak)}{_where(location)}")
+            findings.fail(f"{label} offers {', '.join(weak)}{_where(location)}")
 
     for block in config.matches:
-        inside = {s.keyword: (s.value, s.where) for s in reversed(block.settings)}
-        block_pam = inside.get("usepam", (usepam, ""))[0].lower()
-        block_methods = inside.get("authenticationmethods", (methods, ""))[0]
-        for problem in _login_problems(inside, block_pam, block_methods):
-            problems.append(f"Match {block.criteria} ({block.where}) sets {problem}")
+        inside = {s.keyword: Setting(s.value, s.where) for s in reversed(block.settings)}
+        block_problems = _login_problems(inside, _value(inside, "usepam", usepam).lower(),
+                                         _value(inside, "authenticationmethods", methods))
+        for problem in block_problems:
+            findings.fail(f"Match {block.criteria} ({block.where}) sets {problem}")
         judged = sorted(k for k in inside if k in NAMES)
-        if judged and not _login_problems(inside, block_pam, block_methods):
-            details.append(f"Match {block.criteria} ({block.where}) sets "
-                           + ", ".join(f"{NAMES[k]} {inside[k][0]}" for k in judged))
+        if judged and not block_problems:
+            findings.note(f"Match {block.criteria} ({block.where}) sets "
+                          + ", ".join(f"{NAMES[k]} {inside[k].value}" for k in judged))
+    _note_access(effective, config, findings)
 
+    root = _value(effective, "permitrootlogin", "?")
+    return findings.result(evidence=evidence, ok_summary=f"sshd (from {source}): PermitRootLogin {root}, "
+                           "password and keyboard-interactive logins off, no weak algorithms offered",
+                           fail_prefix=f"{{n}} problem(s) (from {source}): ", source=source,
+                           weak_algorithms=weak_count, problems=len(findings.failures),
+                           match_blocks=len(config.matches))
+
+
+def _note_access(effective: Effective, config: sshd.SshdConfig, findings: Findings) -> None:
+    """Notes the settings reported but not judged: X11, tries, grace time, who may log in, Protocol."""
     for keyword in ("x11forwarding", "maxauthtries", "logingracetime"):
         if keyword in effective:
-            value, location = effective[keyword]
-            details.append(f"{NAMES[keyword]} {value}{_where(location)}")
-    allow = [f"{NAMES[k]} {effective[k][0]}" for k in ("allowusers", "allowgroups") if k in effective]
-    details.append("login restricted by " + "; ".join(allow) if allow
-                   else "no AllowUsers/AllowGroups: every account with valid credentials may log in")
+            findings.note(f"{NAMES[keyword]} {effective[keyword].value}{_where(effective[keyword].where)}")
+    allow = [f"{NAMES[k]} {effective[k].value}" for k in ("allowusers", "allowgroups") if k in effective]
+    findings.note("login restricted by " + "; ".join(allow) if allow
+                  else "no AllowUsers/AllowGroups: every account with valid credentials may log in")
     for setting in config.settings.get("protocol", []):
-        details.append(f"obsolete Protocol {setting.value} ({setting.where}): ignored since OpenSSH 7.4, "
-                       "which dropped SSH-1")
-
-    values = {"source": source, "weak_algorithms": weak_count, "problems": len(problems),
-              "match_blocks": len(config.matches)}
-    if problems:
-        return result(Status.FAIL, f"{len(problems)} problem(s) (from {source}): " + "; ".join(problems[:4])
-                      + (" …" if len(problems) > 4 else ""), problems + details, evidence, **values)
-    root = effective.get("permitrootlogin", ("?", ""))[0]
-    return result(Status.PASS, f"sshd (from {source}): PermitRootLogin {root}, password and "
-                  "keyboard-interactive logins off, no weak algorithms offered", details, evidence, **values)
+        findings.note(f"obsolete Protocol {setting.value} ({setting.where}): ignored since OpenSSH 7.4, "
+                      "which dropped SSH-1")

@@ -1,6 +1,6 @@
 """Data in transit is protected by HTTPS done right, seen from the auditor's machine.
 
-Inspects every endpoint listed in `vars.tls.endpoints` (`host:port`, `[v6]:port`, `:port`
+Reads: every endpoint listed in `vars.tls.endpoints` (`host:port`, `[v6]:port`, `:port`
 for the host's own address, or a mapping with `address`, `sni`, `ca_file`, `http_port`,
 `name`) through the engine's `tls` collector, run from the auditor: SSLv3 and TLS 1.0,
 1.1, 1.2 and 1.3 each offered alone with a hand-built ClientHello (so the auditor's
@@ -8,20 +8,27 @@ OpenSSL, which no longer speaks TLS 1.0/1.1, cannot hide them); the certificate 
 the server sends (stored as PEM in the evidence and parsed here, so a saved evidence
 pack can be re-judged); a verifying handshake against `ca_file` or the system store with
 the SNI name; `GET /` over HTTPS for `Strict-Transport-Security`; `GET /` over plain HTTP
-on `http_port` (default 80) for the redirect.
+on `http_port` (default 80) for the redirect. The collector's JSON is checked against its
+shape (`auditor/parsers/tls_facts.py`) before any rule reads it.
 
-An endpoint fails when it accepts SSLv3, TLS 1.0 or TLS 1.1, or neither TLS 1.2 nor 1.3;
+Passes when: every endpoint passes every rule below. A closed or silent plain-HTTP port is
+fine and noted. Expiry is counted from the time of collection recorded in the evidence, so a
+re-judged pack gives the same verdict.
+
+Fails when: an endpoint accepts SSLv3, TLS 1.0 or TLS 1.1, or neither TLS 1.2 nor 1.3;
 when its chain does not verify; when its certificate does not name the SNI name (or the
 IP address when no name is given); when any certificate it sends has expired, is not yet
 valid or expires within `cert_min_days`; when a key is weaker than `min_rsa_bits` (RSA,
 DSA) or `min_ec_bits` (EC); when a certificate other than a self-signed root is signed
 with MD5 or SHA-1; when HSTS is missing or its max-age is below `hsts_min_age` (0 turns
-the HSTS rule off); when plain HTTP answers without a redirect to an https:// URL. A
-closed or silent plain-HTTP port is fine and noted. Expiry is counted from the time of
-collection recorded in the evidence, so a re-judged pack gives the same verdict.
+the HSTS rule off); when plain HTTP answers without a redirect to an https:// URL.
 
-Status: fail when any endpoint fails; else error when an endpoint could not be judged
-(unreachable, not TLS, unreadable output); skip when no endpoint is configured.
+Error/Manual: fail when any endpoint fails; else error when an endpoint could not be judged
+(unreachable, not TLS, unreadable output, a collector record without the shape it writes);
+skip when no endpoint is configured.
+
+Secrets: none are read: the certificates are public, and of each HTTP answer only the status
+line and the Strict-Transport-Security and Location headers are kept (no cookies, no body).
 
 Blind spots: only the first address of a DNS name is probed; cipher suites beyond the
 protocol versions, OCSP/CRL revocation, certificate transparency and HTTP paths other
@@ -33,11 +40,10 @@ may answer differently elsewhere).
 from __future__ import annotations
 
 import datetime as dt
-import json
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
+from auditor.parsers import tls_facts as facts
 from auditor.parsers import x509
 from auditor.probes import network
 
@@ -77,10 +83,6 @@ CHECK = Check(
 )
 
 
-class Garbled(ValueError):
-    """The collector's output is not what it writes."""
-
-
 @dataclass
 class Endpoint(Findings):
     """What was found about one endpoint: its findings, and the values the report keeps."""
@@ -90,55 +92,43 @@ class Endpoint(Findings):
     days_to_expiry: float | None = None
 
 
-def _collected_at(document: dict[str, Any]) -> dt.datetime:
-    try:
-        return dt.datetime.strptime(document["collected_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise Garbled(f"no valid collected_at ({exc})") from exc
-
-
-def _judge_protocols(endpoint: dict[str, Any], verdict: Endpoint) -> None:
-    offered = endpoint["protocols"]
+def _judge_protocols(offered: facts.Protocols, verdict: Endpoint) -> None:
+    # `read` checked that every version is there; mypy cannot see that a name from VERSIONS is a key.
+    answers = [(version, offered[version]) for version in facts.VERSIONS]  # type: ignore[literal-required]
     why_untested: dict[str, list[str]] = {}
-    for version, answer in offered.items():
+    for version, answer in answers:
         if answer["supported"] is None:
             why_untested.setdefault(answer.get("error", "no answer"), []).append(version)
     untested = [f"{', '.join(versions)} ({why})" for why, versions in why_untested.items()]
-    verdict.protocols = [v for v in (*OLD_PROTOCOLS, *MODERN_PROTOCOLS) if offered[v]["supported"] is True]
-    old = [v for v in OLD_PROTOCOLS if offered[v]["supported"] is True]
+    verdict.protocols = [v for v, answer in answers if answer["supported"] is True]
+    old = [v for v in OLD_PROTOCOLS if v in verdict.protocols]
     if old:
         verdict.fail(f"accepts {', '.join(old)}")
     if untested:
         verdict.unknown(f"could not test {'; '.join(untested)}")
-    elif not any(offered[v]["supported"] for v in MODERN_PROTOCOLS):
+    elif not set(MODERN_PROTOCOLS) & set(verdict.protocols):
         verdict.fail("supports neither TLS 1.2 nor TLS 1.3")
-    answers = ", ".join(f"{v}: {offered[v].get('answer') or offered[v].get('error')}" for v in offered)
-    verdict.note(f"protocols offered one by one: {answers}")
+    said = ", ".join(f"{v}: {answer.get('answer') or answer.get('error')}" for v, answer in answers)
+    verdict.note(f"protocols offered one by one: {said}")
 
 
-def _judge_certificates(endpoint: dict[str, Any], params: Params, at: dt.datetime,
+def _judge_certificates(handshake: facts.Handshake, hostname: str, params: Params, at: dt.datetime,
                         verdict: Endpoint) -> set[str]:
     """Rules on the certificates the server sent; returns the kinds of fault found."""
-    tls = endpoint["tls"]
     found: set[str] = set()
-    if tls.get("error"):
-        verdict.unknown(f"TLS handshake to read the certificate failed: {tls['error']}")
-        return found
-    pems: list[str] = tls["chain_pem"]
-    if not pems:
+    if not handshake["chain_pem"]:
         verdict.unknown("the server sent no certificate")
         return found
     try:
-        chain = [x509.parse_pem(pem) for pem in pems]
+        chain = [x509.parse_pem(pem) for pem in handshake["chain_pem"]]
     except ValueError as exc:
         verdict.unknown(f"certificate cannot be parsed: {exc}")
         return found
     leaf = chain[0]
-    hostname = endpoint["hostname"]
     verdict.note(f"certificate: subject {leaf.subject}, issuer {leaf.issuer}, names {leaf.names()}, "
-                         f"valid {leaf.not_before:%Y-%m-%d} to {leaf.not_after:%Y-%m-%d}, "
-                         f"{leaf.key_type} {leaf.key_bits} bits, signed with {leaf.signature_hash}, "
-                         f"SHA-256 {leaf.sha256}; {len(chain)} certificate(s) sent ({tls['chain_source']})")
+                 f"valid {leaf.not_before:%Y-%m-%d} to {leaf.not_after:%Y-%m-%d}, "
+                 f"{leaf.key_type} {leaf.key_bits} bits, signed with {leaf.signature_hash}, "
+                 f"SHA-256 {leaf.sha256}; {len(chain)} certificate(s) sent ({handshake['chain_source']})")
     if leaf.self_signed:
         verdict.note("the certificate is self-signed")
     if not x509.hostname_matches(leaf, hostname):
@@ -153,15 +143,14 @@ def _judge_certificates(endpoint: dict[str, Any], params: Params, at: dt.datetim
             found.add("validity")
         elif days < params["cert_min_days"]:
             verdict.fail(f"{which} expires in {days:.0f} days ({cert.not_after:%Y-%m-%d}), "
-                                    f"less than {params['cert_min_days']}")
+                         f"less than {params['cert_min_days']}")
             found.add("validity")
         if cert.not_before > at:
             verdict.fail(f"{which} is not valid before {cert.not_before:%Y-%m-%d %H:%M} UTC")
             found.add("validity")
         minimum = params["min_ec_bits"] if cert.key_type == "EC" else params["min_rsa_bits"]
         if cert.key_type in ("RSA", "DSA", "EC") and cert.key_bits < minimum:
-            verdict.fail(f"{which} has a {cert.key_bits}-bit {cert.key_type} key "
-                                    f"(less than {minimum})")
+            verdict.fail(f"{which} has a {cert.key_bits}-bit {cert.key_type} key (less than {minimum})")
             found.add("strength")
         # A root's signature on itself proves nothing, so only it may use any hash.
         root = cert.self_signed and index > 0
@@ -171,20 +160,20 @@ def _judge_certificates(endpoint: dict[str, Any], params: Params, at: dt.datetim
     return found
 
 
-def _judge_verification(endpoint: dict[str, Any], found: set[str], verdict: Endpoint) -> None:
-    checked = endpoint["verification"]
-    if checked["ok"] is True:
-        verdict.note(f"chain verifies against {checked['trusted_by']} for {endpoint['hostname']}")
-        return
-    if checked["ok"] is None:
+def _judge_verification(checked: facts.Verification, hostname: str,
+                        found: set[str], verdict: Endpoint) -> None:
+    if "error" in checked:
         verdict.unknown(f"chain could not be verified: {checked['error']}")
-        return
-    code = checked["verify_code"]
-    explained = ((code in VALIDITY_CODES and "validity" in found)
-                 or (code in HOSTNAME_CODES and "hostname" in found)
-                 or (code in STRENGTH_CODES and "strength" in found))
-    text = f"chain not trusted by {checked['trusted_by']}: {checked['verify_message']} (verify code {code})"
-    (verdict.note if explained else verdict.fail)(text)
+    elif "verify_code" not in checked:
+        verdict.note(f"chain verifies against {checked['trusted_by']} for {hostname}")
+    else:
+        code = checked["verify_code"]
+        explained = ((code in VALIDITY_CODES and "validity" in found)
+                     or (code in HOSTNAME_CODES and "hostname" in found)
+                     or (code in STRENGTH_CODES and "strength" in found))
+        text = (f"chain not trusted by {checked['trusted_by']}: {checked['verify_message']} "
+                f"(verify code {code})")
+        (verdict.note if explained else verdict.fail)(text)
 
 
 def _hsts_max_age(header: str) -> int | None:
@@ -196,12 +185,9 @@ def _hsts_max_age(header: str) -> int | None:
     return None
 
 
-def _judge_https(endpoint: dict[str, Any], params: Params, verdict: Endpoint) -> None:
-    https = endpoint["tls"].get("https")
+def _judge_https(https: facts.HttpsAnswer, params: Params, verdict: Endpoint) -> None:
     minimum = params["hsts_min_age"]
-    if https is None:
-        return  # no handshake: already a problem
-    if https.get("error"):
+    if "error" in https:
         if minimum:
             verdict.unknown(f"GET / over HTTPS failed, HSTS unknown: {https['error']}")
         return
@@ -222,90 +208,81 @@ def _judge_https(endpoint: dict[str, Any], params: Params, verdict: Endpoint) ->
         verdict.note(f"HSTS max-age={max_age}, {sub}")
 
 
-def _judge_http(endpoint: dict[str, Any], verdict: Endpoint) -> None:
-    http = endpoint.get("http")
+def _judge_http(http: facts.PlainHttpAnswer | None,
+                verdict: Endpoint) -> None:
     if http is None:
         verdict.note("plain HTTP not tested (http_port 0)")
-        return
-    port = http["port"]
-    if http.get("refused"):
-        verdict.note(f"port {port} closed (no plain HTTP)")
-    elif http.get("error"):
-        verdict.note(f"port {port}: no plain-HTTP answer ({http['error']})")
+    elif "refused" in http:
+        verdict.note(f"port {http['port']} closed (no plain HTTP)")
+    elif "error" in http:
+        verdict.note(f"port {http['port']}: no plain-HTTP answer ({http['error']})")
     else:
         location = http["location"][0] if http["location"] else ""
         if http["status"] in REDIRECTS and location.lower().startswith("https://"):
-            verdict.note(f"port {port} redirects ({http['status']}) to {location}")
+            verdict.note(f"port {http['port']} redirects ({http['status']}) to {location}")
         else:
             where = f" to {location}" if location else ""
-            verdict.fail(f"port {port} serves plain HTTP ({http['status_line']}{where}) "
-                                    "without redirecting to https")
+            verdict.fail(f"port {http['port']} serves plain HTTP ({http['status_line']}{where}) "
+                         "without redirecting to https")
 
 
-def judge(endpoint: dict[str, Any], params: Params, at: dt.datetime) -> Endpoint:
+def judge(endpoint: facts.EndpointFacts, params: Params, at: dt.datetime) -> Endpoint:
     """Every rule on one endpoint's recorded facts."""
-    verdict = Endpoint(name=str(endpoint.get("name", "?")))
-    if endpoint.get("config_error"):
-        verdict.unknown(f"endpoint not usable: {endpoint['config_error']}")
-        return verdict
-    if endpoint.get("connect_error"):
-        verdict.unknown(f"unreachable: {endpoint['connect_error']}")
-        return verdict
-    try:
-        _judge_protocols(endpoint, verdict)
-        found = _judge_certificates(endpoint, params, at, verdict)
-        _judge_verification(endpoint, found, verdict)
-        _judge_https(endpoint, params, verdict)
-        _judge_http(endpoint, verdict)
-    except (KeyError, TypeError, IndexError, AttributeError) as exc:
-        verdict.unknown(f"the collector's record of this endpoint is incomplete: "
-                                f"{type(exc).__name__}: {exc}")
+    verdict = Endpoint(name=endpoint.name)
+    record = endpoint.record
+    if record is None:
+        verdict.unknown(f"the collector's record of this endpoint is incomplete: {endpoint.incomplete}")
+    elif "config_error" in record:
+        verdict.unknown(f"endpoint not usable: {record['config_error']}")
+    elif "connect_error" in record:
+        verdict.unknown(f"unreachable: {record['connect_error']}")
+    else:
+        _judge_protocols(record["protocols"], verdict)
+        handshake = record["tls"]
+        if "error" in handshake:
+            verdict.unknown(f"TLS handshake to read the certificate failed: {handshake['error']}")
+            found: set[str] = set()
+        else:
+            found = _judge_certificates(handshake, record["hostname"], params, at, verdict)
+        _judge_verification(record["verification"], record["hostname"], found, verdict)
+        if "error" not in handshake:  # no handshake: already a problem
+            _judge_https(handshake["https"], params, verdict)
+        _judge_http(record["http"], verdict)
     return verdict
-
-
-def _parse(text: str) -> tuple[list[dict[str, Any]], dt.datetime]:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise Garbled(f"not JSON ({exc})") from exc
-    if not isinstance(document, dict) or document.get("collector") != "tls":
-        raise Garbled("not the tls collector's JSON")
-    endpoints = document.get("endpoints")
-    if not isinstance(endpoints, list) or not all(isinstance(e, dict) for e in endpoints):
-        raise Garbled("no endpoint list")
-    return endpoints, _collected_at(document)
 
 
 def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["handshakes"]
     try:
-        endpoints, at = _parse(out.require("handshakes").stdout)
-    except Garbled as exc:
+        collected = facts.read(out.require("handshakes").stdout)
+    except facts.Garbled as exc:
         return result(Status.ERROR, f"the tls collector's output cannot be read: {exc}", evidence=evidence)
-    if not endpoints:
+    if not collected.endpoints:
         return result(Status.SKIP, "no TLS endpoint configured for this host; set vars.tls.endpoints",
                       evidence=evidence)
-    verdicts = [judge(e, params, at) for e in endpoints]
-    details = [f"{v.name}: {line}" for v in verdicts for line in v.details()]
-    failing = [v for v in verdicts if v.status() is Status.FAIL]
-    unknown = [v for v in verdicts if v.status() is Status.ERROR]
-    expiries = [v.days_to_expiry for v in verdicts if v.days_to_expiry is not None]
-    # One shape whatever the number of endpoints, so that a series of runs stays comparable.
-    protocols = {v.name: ",".join(v.protocols) for v in verdicts}
-    old_tls = [v for v in verdicts if set(v.protocols) & set(OLD_PROTOCOLS)]
-    values = {"endpoints": len(verdicts), "endpoints_failing": len(failing),
-              "endpoints_unknown": len(unknown), "endpoints_with_old_tls": len(old_tls),
-              "min_days_to_expiry": min(expiries, default=None), "protocols": protocols}
-    count = len(verdicts)
-    if failing:
-        summary = f"{len(failing)} of {count} endpoint(s) fail: " + "; ".join(
-            f"{v.name}: {', '.join(v.failures)}" for v in failing)
-        return result(Status.FAIL, summary, details, evidence, **values)
-    if unknown:
-        summary = f"{len(unknown)} of {count} endpoint(s) could not be judged: " + "; ".join(
-            f"{v.name}: {', '.join(v.errors)}" for v in unknown)
-        return result(Status.ERROR, summary, details, evidence, **values)
-    summary = f"{count} endpoint(s) serve HTTPS as promised: " + "; ".join(
+    verdicts = [judge(e, params, collected.collected_at) for e in collected.endpoints]
+    # The endpoints' verdicts, one finding each, so the summary reads "N of M endpoint(s) fail: ...".
+    findings = Findings(limit=len(verdicts))
+    for v in verdicts:
+        if v.status() is Status.FAIL:
+            findings.fail(f"{v.name}: {', '.join(v.failures)}")
+        elif v.status() is Status.ERROR:
+            findings.unknown(f"{v.name}: {', '.join(v.errors)}")
+    # Every endpoint that passes has a certificate, hence a days_to_expiry.
+    served = "" if findings.items else f"{len(verdicts)} endpoint(s) serve HTTPS as promised: " + "; ".join(
         f"{v.name}: {' and '.join(v.protocols)}, certificate valid {v.days_to_expiry:.0f} more days"
         for v in verdicts)
-    return result(Status.PASS, summary, details, evidence, **values)
+    outcome = findings.result(
+        evidence=evidence,
+        ok_summary=served,
+        fail_prefix=f"{{n}} of {len(verdicts)} endpoint(s) fail: ",
+        error_prefix=f"{{n}} of {len(verdicts)} endpoint(s) could not be judged: ",
+        endpoints=len(verdicts), endpoints_failing=len(findings.failures),
+        endpoints_unknown=len(findings.errors),
+        endpoints_with_old_tls=sum(1 for v in verdicts if set(v.protocols) & set(OLD_PROTOCOLS)),
+        min_days_to_expiry=min((v.days_to_expiry for v in verdicts if v.days_to_expiry is not None),
+                               default=None),
+        # One shape whatever the number of endpoints, so that a series of runs stays comparable.
+        protocols={v.name: ",".join(v.protocols) for v in verdicts})
+    # The details are each endpoint's own, every line named by its endpoint.
+    return replace(outcome, details=tuple(f"{v.name}: {line}" for v in verdicts for line in v.details()))

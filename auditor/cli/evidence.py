@@ -11,13 +11,16 @@ import shlex
 import sys
 from pathlib import Path
 
+from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
 from auditor.errors import UsageError
-from auditor.evidence import pack, rejudge, signing
+from auditor.evidence import chain, pack, rejudge, signing, trust
 from auditor.pipeline import load_checks
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
     path = args.out or signing.default_key_path()
+    if args.show:
+        return _show_key(path)
     passphrase = None
     if args.passphrase:
         passphrase = os.environ.get(signing.ENV_PASSPHRASE)
@@ -42,6 +45,23 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_key(path: Path) -> int:
+    """The existing key's fingerprint and where it is; never makes one."""
+    public_path = path.with_name(path.name + ".pub")
+    try:
+        public = signing.public_from_text(public_path.read_text(encoding="utf-8").split()[1])
+    except (OSError, IndexError, UnicodeDecodeError, signing.SigningError):
+        if not path.exists():
+            out = "" if path == signing.default_key_path() else f" --out {shlex.quote(str(path))}"
+            raise UsageError(f"no signing key at {path}; make one with `auditor keygen{out}`") from None
+        passphrase = os.environ.get(signing.ENV_PASSPHRASE)
+        public = signing.load(path, passphrase.encode() if passphrase else None).public_key()
+    print(f"private key: {path}")
+    print(f"public key:  {public_path}" + ("" if public_path.exists() else " (missing)"))
+    print(f"fingerprint: {signing.fingerprint(public)}")
+    return 0
+
+
 def _read_pack(path: Path) -> pack.PackContents:
     return pack.read(path)
 
@@ -61,19 +81,49 @@ def _print_verification(result: pack.Verification, where: Path) -> None:
           f"{run.get('finished', '?')}, auditor {run.get('tool', {}).get('version', '?')}")
     print(f"files:     {result.artefacts} listed, {len(result.missing)} missing, {len(result.added)} added, "
           f"{len(result.altered)} altered")
-    print(f"signature: {result.signature}")
+    for fact in result.facts():
+        print(f"{fact.name + ':':<10} {'ok' if fact.ok else 'NO'}  {fact.text}")
+
+
+def _untrusted_line(result: pack.Verification) -> str:
+    return f"signature valid, signer NOT trusted: {result.fingerprint} ({result.trust})"
+
+
+def trust_of(args: argparse.Namespace) -> trust.TrustStore:
+    """The verifier's trusted signers from --key-fingerprint / --trusted-signers (see trust.py)."""
+    return trust.for_verifier(args.key_fingerprint, args.trusted_signers)
+
+
+def checked(contents: pack.PackContents, args: argparse.Namespace, where: Path) -> pack.Verification:
+    try:
+        return pack.verify(contents, trust_of(args))
+    except pack.PackError as exc:
+        raise UsageError(f"{where}: {exc}") from None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    contents = _read_pack(args.pack)
-    try:
-        result = pack.verify(contents, args.key_fingerprint)
-    except pack.PackError as exc:
-        raise UsageError(f"{args.pack}: {exc}") from None
+    if args.chain is not None:
+        return _verify_chain(args)
+    if args.pack is None:
+        raise UsageError("verify needs PACK (a run folder or archive), or --chain FOLDER_OR_HISTORY")
+    result = checked(_read_pack(args.pack), args, args.pack)
     _print_verification(result, args.pack)
-    ok = result.ok(allow_unsigned=args.allow_unsigned)
-    print("VERIFIED" if ok else "NOT VERIFIED")
-    return 0 if ok else 1
+    if result.ok(allow_unsigned=args.allow_unsigned):
+        print("VERIFIED")
+        return EXIT_OK
+    if result.untrusted_only:
+        print(_untrusted_line(result))
+        print("NOT VERIFIED")
+        return EXIT_UNTRUSTED
+    print("NOT VERIFIED")
+    return EXIT_FAIL
+
+
+def _verify_chain(args: argparse.Namespace) -> int:
+    report = chain.walk(args.chain, trust_of(args))
+    for line in report.lines():
+        print(line)
+    return EXIT_OK if report.ok else EXIT_FAIL
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
@@ -101,18 +151,22 @@ def cmd_pack(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     loaded = load_checks(args.checks_dir)
     contents = _read_pack(args.pack)
-    try:
-        verification = pack.verify(contents)
-    except pack.PackError as exc:
-        raise UsageError(f"{args.pack}: {exc}") from None
-    if not verification.ok(allow_unsigned=True):
+    verification = checked(contents, args, args.pack)
+    if verification.untrusted_only and not args.allow_untrusted:
+        _print_verification(verification, args.pack)
+        print(_untrusted_line(verification))
+        print("NOT TRUSTED: not re-judging a pack whose signer you do not trust (--allow-untrusted to judge "
+              "anyway; its verdicts then prove nothing about who collected them)")
+        return EXIT_UNTRUSTED
+    if not (verification.ok(allow_unsigned=True) or verification.untrusted_only):
         _print_verification(verification, args.pack)
         if not args.skip_verify:
             print("NOT VERIFIED: not re-judging evidence that may have been altered (--skip-verify to "
                   "judge anyway)")
-            return 1
+            return EXIT_FAIL
+    at = _moment(args.at)
     try:
-        verdicts = rejudge.rejudge(contents, loaded.checks)
+        verdicts = rejudge.rejudge(contents, loaded.checks, at or dt.datetime.now(dt.UTC))
     except (pack.PackError, ValueError, KeyError) as exc:
         raise UsageError(f"{args.pack}: cannot read its report: {exc}") from None
     changed = [v for v in verdicts if v.differs]
@@ -121,5 +175,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"         recorded: {v.recorded_summary}")
         print(f"         today:    {v.today_summary}")
     print(f"{len(verdicts) - len(changed)} of {len(verdicts)} verdicts reproduced from the evidence"
-          + ("" if verification.signed else " (the pack is not signed)"))
-    return 1 if changed else 0
+          + ("" if verification.signed else " (the pack is not signed)")
+          + (f" (judged as of {args.at})" if at else ""))
+    return EXIT_FAIL if changed else EXIT_OK
+
+
+def _moment(text: str | None) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return trust.parse_instant(text)
+    except ValueError:
+        raise UsageError(f"--at {text!r}: not a date YYYY-MM-DD or an ISO 8601 time "
+                         "(e.g. 2026-11-21T10:15:00Z)") from None

@@ -10,11 +10,13 @@ EXIT_OK = 0  # every result pass, skip, manual or waived
 EXIT_FAIL = 1  # at least one fail
 EXIT_USAGE = 2  # a usage mistake or a broken input file
 EXIT_HOST_ERROR = 3  # a host not audited or a result error, and no fail
+EXIT_UNTRUSTED = 4  # verify/evaluate/diff: the pack is intact and validly signed, by a key not trusted
 EXIT_INTERRUPTED = 130  # Ctrl-C; a partial report marked incomplete was written
 
 EPILOG = (f"exit codes: {EXIT_OK} all pass/skip/manual, {EXIT_FAIL} a check failed, {EXIT_USAGE} usage or "
-          f"inventory error, {EXIT_HOST_ERROR} a host unreachable or a result error, {EXIT_INTERRUPTED} "
-          f"interrupted; with --fail-on new {EXIT_FAIL} and {EXIT_HOST_ERROR} count only regressions "
+          f"inventory error, {EXIT_HOST_ERROR} a host unreachable or a result error, {EXIT_UNTRUSTED} a "
+          f"pack validly signed by a key you do not trust, {EXIT_INTERRUPTED} interrupted;"
+          f" with --fail-on new {EXIT_FAIL} and {EXIT_HOST_ERROR} count only regressions "
           f"against --baseline; --exit-zero makes all but {EXIT_USAGE} exit 0")
 
 

@@ -67,6 +67,8 @@ def cmd_history(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         raise TrackingUsageError("--host needs --check ID: the run list covers every host "
                                  "(e.g. auditor history --check backups --host web1)")
     with _open(args) as store:
+        if args.results:
+            return _population(store, args, since, out)
         if args.check:
             return _series(store, args, since, out)
         rows = store.runs(since=since)
@@ -115,6 +117,26 @@ def _series(store: history.History, args: argparse.Namespace, since: str | None,
             out.write(f"{rec['run']:<24} {rec['started']:<20} {rec['host']:<{width}} {status:<8} "
                       f"{_value_text(rec['values']) or '-'}\n")
         out.write(f"{len(records)} result(s) of {args.check}\n")
+    return 0
+
+
+def _population(store: history.History, args: argparse.Namespace, since: str | None, out: TextIO) -> int:
+    if args.check or args.host:
+        raise TrackingUsageError("--results lists every run x host x check; leave out --check and --host")
+    records: list[dict[str, Any]] = [
+        {"run": r.run_id, "started": r.started, "host": r.host, "check": r.check_id, "status": r.status,
+         "original_status": r.original_status, "complete": r.complete, "policy": r.policy,
+         "signer_fingerprint": r.signer_fingerprint, "manifest_sha256": r.manifest_sha256}
+        for r in store.population(since)]
+    if args.format == "json":
+        out.write(json.dumps(records, indent=2) + "\n")
+    elif args.format == "csv":
+        _csv(out, records)
+    else:
+        for rec in records:
+            out.write(f"{rec['run']:<24} {rec['host']} {rec['check']} {rec['status']} "
+                      f"{(rec['manifest_sha256'] or '-')[:12]}\n")
+        out.write(f"{len(records)} result(s)\n")
     return 0
 
 

@@ -5,10 +5,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import textwrap
 
 from auditor.inputs import load_inventory
 from auditor.pipeline import load_checks
 from auditor.report import catalogue
+
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # a plugin's docstring reaches the terminal
+
+
+def _section_lines(description: str) -> list[str]:
+    """A check's docstring as its sections: "Heading: text", a paragraph at a time, wrapped and
+    indented under the check."""
+    lines = []
+    for heading, text in catalogue.sections(description):
+        for index, paragraph in enumerate(text.split("\n\n")):
+            flat = _CONTROL_CHARACTERS.sub("?", " ".join(paragraph.split()))
+            label = f"{heading}: " if heading and index == 0 else ""
+            lines += textwrap.wrap(label + flat, width=100, initial_indent="    ", subsequent_indent="      ",
+                                   break_on_hyphens=False)
+    return lines
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -42,6 +59,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"{c.id}  —  {c.title}")
         print(f"    claims: {', '.join(c.claims)}")
         print(f"    controls: {', '.join(c.controls)}")
+        print("\n".join(_section_lines(c.description)))
         for p in c.params:
             print(f"    param {p.name} ({p.type_name()}, default {p.default!r}): {p.doc}")
     return 0

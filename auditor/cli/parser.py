@@ -75,7 +75,13 @@ def build() -> argparse.ArgumentParser:
     run.add_argument("--accept-new-host-keys", action="store_true",
                      help="add unknown host keys to known_hosts, like OpenSSH's accept-new; "
                           "a changed key is still refused")
-    run.add_argument("--ssh-config", type=Path, help="ssh config file (default: ~/.ssh/config)")
+    run.add_argument("--ssh-config", type=Path,
+                     help="ssh config file (default: ~/.ssh/config, then /etc/ssh/ssh_config)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="print each host's time in every phase "
+                          "(connect, handshake, auth, exec, read, evaluate)")
+    run.add_argument("--debug-log", type=Path, metavar="FILE",
+                     help="write the phase timings and paramiko's transport log, redacted, to FILE")
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     signing_group = run.add_mutually_exclusive_group()
     signing_group.add_argument("--sign-key", type=Path, metavar="PATH",
@@ -95,11 +101,16 @@ def build() -> argparse.ArgumentParser:
                              "the public key goes to PATH.pub")
     keygen.add_argument("--passphrase", action="store_true",
                         help=f"encrypt the key: asks on the terminal, or reads ${signing.ENV_PASSPHRASE}")
+    keygen.add_argument("--show", action="store_true",
+                        help="print the existing key's fingerprint and path; make nothing")
 
-    verify = sub.add_parser("verify", help="check a run folder or pack archive: hashes and signature")
-    verify.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
-    verify.add_argument("--key-fingerprint", metavar="SHA256:...",
-                        help="accept only a signature by this key (as `auditor keygen` printed it)")
+    verify = sub.add_parser("verify", help="check a run folder or pack archive: integrity, signature, "
+                                           "signer trust")
+    verify.add_argument("pack", type=Path, nargs="?", metavar="PACK", help="run folder, .tar.gz or .zip")
+    verify.add_argument("--chain", type=Path, metavar="FOLDER_OR_HISTORY",
+                        help="walk every run of an output folder or a history.sqlite in order and name runs "
+                             "deleted, replaced, reordered, altered or re-signed")
+    _trust_arguments(verify)
     verify.add_argument("--allow-unsigned", action="store_true",
                         help="accept an unsigned pack whose hashes all match")
 
@@ -113,6 +124,10 @@ def build() -> argparse.ArgumentParser:
     evaluate.add_argument("pack", type=Path, metavar="PACK", help="run folder, .tar.gz or .zip")
     evaluate.add_argument("--skip-verify", action="store_true",
                           help="judge even when the pack does not verify (its verdicts prove nothing then)")
+    _trust_arguments(evaluate, allow_untrusted=True)
+    evaluate.add_argument("--at", metavar="TIME",
+                          help="judge as of this date or ISO 8601 time: evidence current then is judged "
+                               "(default: now, when expired evidence is an error)")
 
     claims = sub.add_parser("claims", help="claims files: draft one from a policy text, or show a set")
     claims_sub = claims.add_subparsers(dest="claims_command", metavar="SUBCOMMAND", required=True)
@@ -151,6 +166,17 @@ def _setup_commands(sub: Any) -> None:
                           "eval \"$(auditor completion bash)\"")
     comp.add_argument("shell", choices=completion.SHELLS)
     sub.add_parser("manpage", help="print the manual page (roff): auditor manpage | man -l -")
+
+
+def _trust_arguments(parser: argparse.ArgumentParser, allow_untrusted: bool = False) -> None:
+    parser.add_argument("--key-fingerprint", action="append", default=[], metavar="SHA256:...",
+                        help="trust only this signer (as `auditor keygen` printed it; repeatable)")
+    parser.add_argument("--trusted-signers", type=Path, action="append", default=[], metavar="FILE",
+                        help="trusted signers, one key a line (default: ~/.config/auditor/trusted-signers; "
+                             "your own keygen key is trusted too)")
+    if allow_untrusted:
+        parser.add_argument("--allow-untrusted", action="store_true",
+                            help="use a pack validly signed by a key you do not trust")
 
 
 def _tracking_arguments(run: argparse.ArgumentParser) -> None:
@@ -202,6 +228,9 @@ def _history_commands(sub: Any) -> None:
     hist.add_argument("--host", metavar="NAME", help="only this host (with --check)")
     hist.add_argument("--since", metavar="AGE", help="only runs since 90d, 12w, 6m, 1y or a date YYYY-MM-DD")
     hist.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    hist.add_argument("--results", action="store_true",
+                      help="the population an auditor samples from: one row per run x host x check, "
+                           "with the run's manifest SHA-256")
     hist_sub = hist.add_subparsers(dest="history_command", metavar="[prune]")
     prune = hist_sub.add_parser("prune", help="delete old runs from the history (not their folders)")
     _history_arguments(prune, inherited=True)

@@ -39,7 +39,6 @@ handshakes vary between runs.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import ipaddress
 import json
 import os
@@ -47,14 +46,15 @@ import socket
 import ssl
 import struct
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from auditor.collectors import CollectorContext
+from auditor.parsers import tls_facts as facts
+from auditor.parsers.tls_facts import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 MAX_WORKERS = 8
 RECV_LIMIT = 64 * 1024  # bytes read while waiting for a ServerHello or an HTTP header
 HTTP_HEAD_LIMIT = 32 * 1024
@@ -375,7 +375,7 @@ def exchange_hello(sock: socket.socket, hello: bytes) -> tuple[bytes, ServerAnsw
     return data, answer
 
 
-def probe_version(ip: str, endpoint: Endpoint, version: str, budget: Budget) -> dict[str, Any]:
+def probe_version(ip: str, endpoint: Endpoint, version: str, budget: Budget) -> facts.ProtocolAnswer:
     """Offer only `version`; report whether the server accepted it."""
     try:
         with _connect(ip, endpoint.port, budget) as sock:
@@ -388,13 +388,13 @@ def probe_version(ip: str, endpoint: Endpoint, version: str, budget: Budget) -> 
     said = {"server_hello": f"ServerHello {answer.version}",
             "hello_retry_request": f"HelloRetryRequest {answer.version}",
             "alert": f"alert {answer.alert}"}.get(answer.kind, answer.detail)
-    recorded: dict[str, Any] = {"supported": supported, "answer": said}
+    recorded: facts.ProtocolAnswer = {"supported": supported, "answer": said}
     if answer.cipher and supported:
         recorded["cipher"] = answer.cipher
     return recorded
 
 
-def _http_get(sock: socket.socket | ssl.SSLSocket, host_header: str) -> dict[str, Any]:
+def _http_get(sock: socket.socket | ssl.SSLSocket, host_header: str) -> facts.HttpsAnswer:
     """`GET /`: the status line and the headers an auditor needs (no cookies, no body)."""
     request = f"GET / HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: auditor-tls\r\n" \
               "Accept: */*\r\nConnection: close\r\n\r\n"
@@ -444,30 +444,30 @@ def _chain_pem(sock: ssl.SSLSocket) -> tuple[list[str], str]:
     return ([ssl.DER_cert_to_PEM_cert(leaf)] if leaf else []), "leaf only"
 
 
-def fetch(ip: str, endpoint: Endpoint, budget: Budget) -> dict[str, Any]:
+def fetch(ip: str, endpoint: Endpoint, budget: Budget) -> facts.Fetched:
     """Handshake with verification off (any version, any certificate), then GET /."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     context.set_ciphers("ALL:@SECLEVEL=0")  # see even a weak server's certificate
-    recorded: dict[str, Any] = {}
     try:
         with _connect(ip, endpoint.port, budget) as raw, \
                 context.wrap_socket(raw, server_hostname=endpoint.sni) as sock:
             cipher = sock.cipher()
-            recorded.update(version=sock.version(), cipher=cipher[0] if cipher else None)
-            recorded["chain_pem"], recorded["chain_source"] = _chain_pem(sock)
+            chain_pem, chain_source = _chain_pem(sock)
+            https: facts.HttpsAnswer
             try:
-                recorded["https"] = _http_get(sock, _host_header(endpoint, endpoint.port, 443))
+                https = _http_get(sock, _host_header(endpoint, endpoint.port, 443))
             except (OSError, ValueError) as exc:
-                recorded["https"] = {"error": _error_text(exc)}
+                https = {"error": _error_text(exc)}
+            return {"version": sock.version(), "cipher": cipher[0] if cipher else None,
+                    "chain_pem": chain_pem, "chain_source": chain_source, "https": https}
     except (OSError, ValueError) as exc:
-        recorded["error"] = _error_text(exc)
-    return recorded
+        return {"error": _error_text(exc)}
 
 
-def verify(ip: str, endpoint: Endpoint, budget: Budget) -> dict[str, Any]:
+def verify(ip: str, endpoint: Endpoint, budget: Budget) -> facts.Verification:
     """Handshake as a browser would: chain against ca_file (or the system store), hostname."""
     try:
         context = ssl.create_default_context(cafile=endpoint.ca_file)
@@ -484,17 +484,20 @@ def verify(ip: str, endpoint: Endpoint, budget: Budget) -> dict[str, Any]:
         return {"ok": None, "error": _error_text(exc)}
 
 
-def plain_http(ip: str, endpoint: Endpoint, port: int, budget: Budget) -> dict[str, Any]:
+def plain_http(ip: str, endpoint: Endpoint, port: int,
+               budget: Budget) -> facts.PlainHttpAnswer:
     """GET / over plain HTTP, to see whether it redirects to https://."""
-    recorded: dict[str, Any] = {"port": port}
     try:
         with _connect(ip, port, budget) as sock:
-            recorded.update(_http_get(sock, _host_header(endpoint, port, 80)))
+            answer = _http_get(sock, _host_header(endpoint, port, 80))
     except ConnectionRefusedError:
-        recorded["refused"] = True
+        return {"port": port, "refused": True}
     except (OSError, ValueError) as exc:
-        recorded["error"] = _error_text(exc)
-    return recorded
+        return {"port": port, "error": _error_text(exc)}
+    if "error" in answer:
+        return {"port": port, "error": answer["error"]}
+    return {"port": port, "status": answer["status"], "status_line": answer["status_line"],
+            "hsts": answer["hsts"], "location": answer["location"]}
 
 
 # --------------------------------------------------------------------------
@@ -502,48 +505,48 @@ def plain_http(ip: str, endpoint: Endpoint, port: int, budget: Budget) -> dict[s
 # --------------------------------------------------------------------------
 
 
-def _endpoint_base(endpoint: Endpoint) -> dict[str, Any]:
-    return {"name": endpoint.name, "address": endpoint.address, "host": endpoint.host,
-            "port": endpoint.port, "sni": endpoint.sni, "hostname": endpoint.hostname,
-            "ca_file": endpoint.ca_file, "http_port": endpoint.http_port}
-
-
-def _examine(endpoint: Endpoint, pool: ThreadPoolExecutor, budget: Budget) -> dict[str, Any]:
+def _examine(endpoint: Endpoint, pool: ThreadPoolExecutor, budget: Budget) -> facts.EndpointRecord:
     """Everything about one endpoint; its own problems are recorded, never raised."""
     started = time.perf_counter()
-    recorded = _endpoint_base(endpoint)
+
+    def took() -> float:
+        return round((time.perf_counter() - started) * 1000, 1)
+
+    ip = None
     try:
         ip = resolve(endpoint.host, endpoint.port)
-        recorded["ip"] = ip
         _connect(ip, endpoint.port, budget).close()
     except (OSError, UnicodeError) as exc:
-        recorded["connect_error"] = _error_text(exc)
-        recorded["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        return recorded
-    jobs: dict[str, Callable[..., dict[str, Any]]] = {
-        **{f"protocol {v}": functools.partial(probe_version, ip, endpoint, v, budget) for v in VERSIONS},
-        "fetch": functools.partial(fetch, ip, endpoint, budget),
-        "verify": functools.partial(verify, ip, endpoint, budget),
-    }
-    if endpoint.http_port is not None:
-        jobs["http"] = functools.partial(plain_http, ip, endpoint, endpoint.http_port, budget)
-    futures = {name: pool.submit(job) for name, job in jobs.items()}
-    done = {name: future.result() for name, future in futures.items()}
-    recorded["protocols"] = {v: done[f"protocol {v}"] for v in VERSIONS}
-    recorded["tls"] = done["fetch"]
-    recorded["verification"] = done["verify"]
-    recorded["http"] = done.get("http")
-    recorded["duration_ms"] = round((time.perf_counter() - started) * 1000, 1)
-    return recorded
+        unreachable: facts.Unreachable = {
+            "name": endpoint.name, "address": endpoint.address, "host": endpoint.host, "port": endpoint.port,
+            "sni": endpoint.sni, "hostname": endpoint.hostname, "ca_file": endpoint.ca_file,
+            "http_port": endpoint.http_port, "connect_error": _error_text(exc), "duration_ms": took()}
+        if ip is not None:
+            unreachable["ip"] = ip
+        return unreachable
+    protocols = {v: pool.submit(probe_version, ip, endpoint, v, budget) for v in VERSIONS}
+    fetched = pool.submit(fetch, ip, endpoint, budget)
+    verified = pool.submit(verify, ip, endpoint, budget)
+    http = (pool.submit(plain_http, ip, endpoint, endpoint.http_port, budget)
+            if endpoint.http_port is not None else None)
+    answers = {v: future.result() for v, future in protocols.items()}
+    return {
+        "name": endpoint.name, "address": endpoint.address, "host": endpoint.host, "port": endpoint.port,
+        "sni": endpoint.sni, "hostname": endpoint.hostname, "ca_file": endpoint.ca_file,
+        "http_port": endpoint.http_port, "ip": ip,
+        "protocols": {"SSLv3": answers["SSLv3"], "TLSv1.0": answers["TLSv1.0"], "TLSv1.1": answers["TLSv1.1"],
+                      "TLSv1.2": answers["TLSv1.2"], "TLSv1.3": answers["TLSv1.3"]},
+        "tls": fetched.result(), "verification": verified.result(),
+        "http": http.result() if http is not None else None, "duration_ms": took()}
 
 
 def collect(context: CollectorContext) -> str:
     """The collector the engine calls: JSON describing every configured endpoint."""
     params = context.params
-    collected_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    collected_at = dt.datetime.now(dt.UTC).strftime(facts.TIME_FORMAT)
     budget = Budget(float(params.get("timeout_seconds", 5)), max(context.timeout - 1.0, 1.0))
     default_http_port = int(params.get("http_port", 80) or 0)
-    endpoints: list[dict[str, Any]] = []
+    endpoints: list[facts.EndpointRecord] = []
     with ThreadPoolExecutor(max_workers=MAX_WORKERS, thread_name_prefix="tls") as pool:
         for item in params.get("endpoints") or []:
             try:
@@ -552,5 +555,6 @@ def collect(context: CollectorContext) -> str:
                 endpoints.append({"name": str(item), "config_error": str(exc)})
                 continue
             endpoints.append(_examine(endpoint, pool, budget))
-    return json.dumps({"schema_version": SCHEMA_VERSION, "collector": "tls", "collected_at": collected_at,
-                       "endpoints": endpoints}, sort_keys=True, indent=1)
+    document: facts.Document = {"schema_version": SCHEMA_VERSION, "collector": "tls",
+                                "collected_at": collected_at, "endpoints": endpoints}
+    return json.dumps(document, sort_keys=True, indent=1)

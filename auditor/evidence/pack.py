@@ -14,20 +14,23 @@ archives in memory (nothing is extracted) and names every missing, added or alte
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import gzip
 import hashlib
 import io
 import json
+import sys
 import tarfile
 import time
 import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from auditor.errors import InputError
-from auditor.evidence import signing
+from auditor.evidence import signing, trust
 
 if TYPE_CHECKING:
     from auditor.check import Check
@@ -154,8 +157,30 @@ def artifacts(run_dir: Path) -> list[dict[str, Any]]:
             for name, data in folder_files(run_dir) if name not in PACK_FILES]
 
 
-def manifest_run(report: RunReport, hosts: Sequence[Host], checks: Sequence[Check]) -> dict[str, object]:
-    """The run metadata the manifest signs: who, when, what, with which parameters, where."""
+def check_sources(check: Check) -> list[Path]:
+    """The source files of the module that defines a check (every .py of a package)."""
+    module = sys.modules.get(getattr(check.evaluate, "__module__", ""))
+    file = getattr(module, "__file__", None)
+    if not file:
+        return []
+    path = Path(file)
+    return sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+
+
+def catalogue_digest(checks: Sequence[Check]) -> dict[str, object]:
+    """SHA-256 over the source of every check module that ran, sorted by check id then path:
+    which version of the catalogue judged the evidence."""
+    digest = hashlib.sha256()
+    for check in sorted(checks, key=lambda c: c.id):
+        for path in check_sources(check):
+            digest.update(f"{check.id}\0{path.name}\0".encode() + path.read_bytes() + b"\0")
+    return {"sha256": digest.hexdigest(), "checks": len(checks)}
+
+
+def manifest_run(report: RunReport, hosts: Sequence[Host], checks: Sequence[Check],
+                 chain: Mapping[str, Any] | None = None) -> dict[str, object]:
+    """The run metadata the manifest signs: who, when, what, with which parameters, where, which
+    check catalogue, and (`chain`) the run's scope and the previous manifest of that scope."""
     ran = {h.name: {r.check_id for r in h.results} for h in report.hosts}  # a policy narrows checks per host
     run: dict[str, object] = {
         "id": report.run_id,
@@ -172,6 +197,9 @@ def manifest_run(report: RunReport, hosts: Sequence[Host], checks: Sequence[Chec
     }
     if report.policy is not None:  # the signed pack says which policy was audited
         run["policy"] = report.policy.policy.record()
+    run["catalogue"] = catalogue_digest(checks)
+    if chain is not None:
+        run["chain"] = dict(chain)
     return run
 
 
@@ -199,6 +227,21 @@ def write_manifest(run_dir: Path, run: Mapping[str, Any], signer: signing.Signer
 # --------------------------------------------------------------------------
 
 
+class FactName(StrEnum):
+    """The separate things `verify` establishes about a pack, each reported on its own line."""
+
+    INTEGRITY = "integrity"  # every file matches the manifest, none missing or added
+    SIGNATURE = "signature"  # manifest.sig is a valid signature of manifest.json by its signer's key
+    TRUST = "trust"  # the verifier trusts that key (pinned, trusted-signers, own keygen key)
+
+
+@dataclass(frozen=True)
+class Fact:
+    name: str  # a FactName, or a later verifier's own (e.g. a timestamp)
+    ok: bool
+    text: str  # one line: what was found
+
+
 @dataclass
 class Verification:
     artefacts: int = 0
@@ -207,17 +250,48 @@ class Verification:
     altered: list[str] = field(default_factory=list)  # "path: why"
     signature: str = ""  # what was found about the signature, one line
     signed: bool = False
-    signature_ok: bool = False
+    signature_ok: bool = False  # a valid signature by the manifest's signer key
     fingerprint: str | None = None
+    trusted: bool = False  # ... and the verifier trusts that key
+    trust: str = "not judged: no valid signature"
     problems: list[str] = field(default_factory=list)  # manifest-level problems
     manifest: dict[str, Any] = field(default_factory=dict)
+    extra: list[Fact] = field(default_factory=list)  # facts established by further verifiers
+
+    @property
+    def intact(self) -> bool:
+        return not (self.missing or self.added or self.altered or self.problems)
+
+    def facts(self) -> list[Fact]:
+        integrity = (f"{self.artefacts} files match the manifest" if self.intact else
+                     f"{len(self.missing)} missing, {len(self.added)} added, {len(self.altered)} altered"
+                     + (f", {len(self.problems)} manifest problem(s)" if self.problems else ""))
+        return [Fact(FactName.INTEGRITY, self.intact, integrity),
+                Fact(FactName.SIGNATURE, self.signature_ok, self.signature),
+                Fact(FactName.TRUST, self.trusted, self.trust), *self.extra]
 
     def ok(self, allow_unsigned: bool = False) -> bool:
-        trusted = self.signature_ok or (allow_unsigned and not self.signed and not self.problems)
-        return trusted and not (self.missing or self.added or self.altered or self.problems)
+        unsigned_allowed = allow_unsigned and not self.signed
+        return all(f.ok or (unsigned_allowed and f.name in (FactName.SIGNATURE, FactName.TRUST))
+                   for f in self.facts())
+
+    @property
+    def untrusted_only(self) -> bool:
+        """Everything holds but trust: a valid signature by a key the verifier does not trust."""
+        return all(f.ok for f in self.facts() if f.name != FactName.TRUST) and not self.trusted
+
+    @property
+    def started(self) -> dt.datetime | None:
+        """The run's start, at which the signer's validity dates are judged."""
+        run = self.manifest.get("run")
+        try:
+            return trust.parse_instant(str(run.get("started"))) if isinstance(run, dict) else None
+        except ValueError:
+            return None
 
 
-def verify(contents: PackContents, pinned_fingerprint: str | None = None) -> Verification:
+def verify(contents: PackContents, signers: trust.TrustStore | None = None) -> Verification:
+    """Integrity, signature and (with `signers`) trust of a pack."""
     result = Verification()
     data = contents.files.get(MANIFEST)
     if data is None:
@@ -241,39 +315,44 @@ def verify(contents: PackContents, pinned_fingerprint: str | None = None) -> Ver
                                   f"the manifest says {expected}")
     result.added = sorted(p for p in contents.files if p not in listed and p not in PACK_FILES)
     result.added += sorted(contents.odd_entries)
+    _verify_signature(result, data, contents.files.get(SIGNATURE))
+    if result.signature_ok and result.fingerprint is not None:
+        if signers is None:
+            result.trust = "not judged"
+        else:
+            judged = signers.judge(result.fingerprint, result.started)
+            result.trusted, result.trust = judged.trusted, judged.reason
+    return result
 
+
+def _verify_signature(result: Verification, data: bytes, sig_text: bytes | None) -> None:
     signer = result.manifest.get("signer")
-    sig_text = contents.files.get(SIGNATURE)
     if not signer:
         result.signature = "not signed: the run had no signing key, so authorship cannot be proven"
+        result.trust = "not judged: not signed"
         if sig_text is not None:
             result.problems.append("manifest.sig is present but the manifest names no signer")
-        return result
+        return
     result.signed = True
     try:
         public = signing.public_from_text(signer["public_key"])
     except (signing.SigningError, KeyError, TypeError) as exc:
         result.problems.append(f"the manifest's signer key is unusable: {exc}")
-        return result
+        return
     result.fingerprint = signing.fingerprint(public)
     if sig_text is None:
         result.signature = "manifest.sig is missing"
-        return result
+        return
     try:
         signature = base64.b64decode(sig_text.strip(), validate=True)
     except ValueError:
         result.signature = "manifest.sig is not base64"
-        return result
+        return
     if not signing.verify(public, signature, data):
         result.signature = f"BAD signature: manifest.json was changed after {result.fingerprint} signed it"
-        return result
-    if pinned_fingerprint is not None and pinned_fingerprint != result.fingerprint:
-        result.signature = (f"signed by {result.fingerprint}, NOT by the pinned key {pinned_fingerprint}")
-        return result
+        return
     result.signature_ok = True
-    result.signature = f"good signature by {result.fingerprint}" + (
-        " (the pinned key)" if pinned_fingerprint else " (pin it with --key-fingerprint)")
-    return result
+    result.signature = f"good signature by {result.fingerprint}"
 
 
 # --------------------------------------------------------------------------

@@ -7,13 +7,14 @@ come from the pack's evidence files, the parameters from its report.json.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from auditor.check import Check, Outputs
+from auditor.check import Check, Outputs, Status
 from auditor.evidence.pack import PackContents, PackError
-from auditor.evidence.store import output_of, read_records
+from auditor.evidence.store import expired_on, output_of, read_records
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,10 @@ class Rejudged:
         return self.today != self.recorded
 
 
-def rejudge(contents: PackContents, checks: Mapping[str, Check]) -> list[Rejudged]:
+def rejudge(contents: PackContents, checks: Mapping[str, Check],
+            at: dt.datetime | None = None) -> list[Rejudged]:
+    """Every recorded verdict judged again; with `at`, evidence that stopped being current by
+    then (its `expires_at`) is not judged: the result is `error`, saying when it expired."""
     data = contents.files.get("report.json")
     if data is None:
         raise PackError("the pack has no report.json")
@@ -48,12 +52,16 @@ def rejudge(contents: PackContents, checks: Mapping[str, Check]) -> list[Rejudge
             elif check is None:
                 today, summary = None, "this check is not available in this auditor"
             else:
-                outputs = Outputs({
-                    probe.name: output_of(probe.name, records[host["name"], f"{check.id}.{probe.name}"])
-                    for probe in check.probes if (host["name"], f"{check.id}.{probe.name}") in records
-                })
-                outcome = check.judge(outputs, dict(recorded["params"]))
-                today, summary = outcome.status.value, outcome.summary
+                used = {probe.name: records[host["name"], f"{check.id}.{probe.name}"]
+                        for probe in check.probes if (host["name"], f"{check.id}.{probe.name}") in records}
+                expired = sorted(filter(None, (expired_on(r, at) for r in used.values())))
+                if expired:
+                    today, summary = Status.ERROR.value, (f"evidence expired on {expired[0]} (judge it as of "
+                                                         "its time with --at)")
+                else:
+                    outputs = Outputs({name: output_of(name, record) for name, record in used.items()})
+                    outcome = check.judge(outputs, dict(recorded["params"]))
+                    today, summary = outcome.status.value, outcome.summary
             verdicts.append(Rejudged(host["name"], recorded["check"], found, today,
                                      recorded["summary"], summary))
     return verdicts

@@ -2,9 +2,14 @@
 redaction, and read back by offline re-judging.
 
 A record says what ran (the probe key, whether as root, on the host or from the auditor,
-the command with secrets masked) and what came back (rc, the exit codes that mean "worked",
-duration, whether a cap cut it, stdout, stderr). It is written deterministically (sorted
-keys), so the same outputs give the same bytes and the same SHA-256 in the manifest.
+the command with secrets masked and the SHA-256 of the script as it ran) and what came back
+(rc, the exit codes that mean "worked", duration, whether a cap cut it, stdout, stderr). It
+also describes itself: the host as connected (`target`: inventory name, transport, address
+and port used, the SSH host key that answered), `collected_at`, and `expires_at`, after
+which it no longer shows the host's current state (the check's `evidence_days`, or sooner
+when the evidence holds a certificate that expires first). Records written before these
+fields existed are read the same way and never expire. It is written deterministically
+(sorted keys), so the same outputs give the same bytes and the same SHA-256 in the manifest.
 
 This module takes plain records, not the engine's planned probes, so the evidence wing
 imports nothing from the engine.
@@ -13,6 +18,7 @@ imports nothing from the engine.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -22,11 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditor.check import ProbeOutput
+from cryptography import x509
+
+from auditor.check import EVIDENCE_DAYS, ProbeOutput
 from auditor.evidence.redact import redact, redact_value
 from auditor.model import CheckResult, EvidenceRef
+from auditor.transports.base import Peer
 
 EVIDENCE_DIR = "evidence"
+MAX_CERTIFICATES = 32  # read per record for its expiry; a hostile output costs no more
+_BEGIN, _END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
@@ -39,6 +50,69 @@ class ProbeRun:
     command: str
     root: bool
     site: str  # "host" or "auditor"
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Who answered and when, for every record of one host."""
+
+    host: str  # the inventory name
+    peer: Peer | None  # the host as connected (None: the transport did not say)
+    collected_at: dt.datetime
+    lifetimes: Mapping[str, float] = dataclasses.field(default_factory=dict)  # check id -> evidence_days
+
+    def target(self) -> dict[str, Any]:
+        peer = self.peer
+        if peer is None:
+            return {"name": self.host}
+        if peer.transport == "local":
+            return {"name": self.host, "transport": "local"}
+        target: dict[str, Any] = {"name": self.host, "transport": peer.transport, "address": peer.address,
+                                  "port": peer.port}
+        if peer.host_key_sha256:
+            target["host_key"] = {"algorithm": peer.host_key_algorithm, "sha256": peer.host_key_sha256}
+        return target
+
+    def expires_at(self, probe_key: str, output: ProbeOutput) -> dt.datetime:
+        days = self.lifetimes.get(probe_key.split(".", 1)[0], EVIDENCE_DAYS.default)
+        by_lifetime = self.collected_at + dt.timedelta(days=days)
+        return min([by_lifetime, *certificate_expiries(output.stdout)])
+
+
+def certificate_expiries(text: str) -> list[dt.datetime]:
+    """notAfter of the PEM certificates in a probe's output (also inside JSON strings)."""
+    text = text.replace("\\n", "\n")
+    found: list[dt.datetime] = []
+    done = 0  # linear: each END is paired with the last BEGIN since the previous END
+    while len(found) < MAX_CERTIFICATES:
+        end = text.find(_END, done)
+        if end < 0:
+            break
+        begin = text.rfind(_BEGIN, done, end)
+        done = end + len(_END)
+        if begin < 0:
+            continue
+        try:
+            found.append(x509.load_pem_x509_certificate(text[begin:done].encode()).not_valid_after_utc)
+        except ValueError:
+            continue
+    return found
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def expired_on(record: Mapping[str, Any], at: dt.datetime | None) -> str | None:
+    """The record's `expires_at` when it is at or before `at`; None when still current (or it has none)."""
+    stamp = record.get("expires_at")
+    if at is None or not isinstance(stamp, str):
+        return None
+    try:
+        expires = dt.datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp  # a stamp nobody can read is not current evidence
+    return stamp if (expires if expires.tzinfo else expires.replace(tzinfo=dt.UTC)) <= at else None
 
 
 def safe_name(name: str) -> str:
@@ -82,9 +156,11 @@ def _redacted_script(script: str) -> str:
 
 
 def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
-                   outputs: Mapping[str, ProbeOutput]) -> dict[str, EvidenceRef]:
+                   outputs: Mapping[str, ProbeOutput],
+                   observed: Observation | None = None) -> dict[str, EvidenceRef]:
     """One JSON file per probe that produced output: what ran, and what came back (already
-    redacted). Returns the references the results cite, by probe key."""
+    redacted), and with `observed`, who answered and until when it is current. Returns the
+    references the results cite, by probe key."""
     host_dir = Path(EVIDENCE_DIR) / safe_name(host_name)
     (run_dir / host_dir).mkdir(parents=True, exist_ok=True)
     refs: dict[str, EvidenceRef] = {}
@@ -104,7 +180,11 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
             "truncated": out.truncated,
             "stdout": out.stdout,
             "stderr": out.stderr,
+            "script_sha256": hashlib.sha256(probe.command.encode()).hexdigest(),
         }
+        if observed is not None:
+            record.update(target=observed.target(), collected_at=iso(observed.collected_at),
+                          expires_at=iso(observed.expires_at(probe.key, out)))
         data = (json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
         relative = host_dir / f"{safe_name(probe.key)}.json"
         (run_dir / relative).write_bytes(data)

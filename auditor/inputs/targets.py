@@ -87,4 +87,7 @@ def from_flags(urls: Sequence[str], sudo: bool, identity_file: str | None) -> Ta
             raise UsageError("--sudo and --identity-file apply to -t targets; in an inventory write "
                              "become: sudo and identity_file: instead")
         return None
+    if identity_file is not None and not Path(identity_file).expanduser().is_file():
+        raise UsageError(f"--identity-file {identity_file} is not a file; give the path of the private key "
+                         "to log in with")
     return Targets(tuple(urls), sudo, identity_file)

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from auditor.check import Status
 from auditor.model import RunReport
 from auditor.policy import verdicts as claim_verdicts
-from auditor.report import trend
+from auditor.report import catalogue, trend
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("auditor", "report/templates"),
@@ -59,8 +59,20 @@ def _markdown(text: str) -> Markup:
     return Markup("\n".join(blocks))  # noqa: S704 - built from escaped text and fixed tags only
 
 
+def _description(text: str) -> Markup:
+    """A check's docstring as its sections (catalogue.sections): the opening paragraphs, then
+    a heading per labelled section ("Reads", "Passes when", ...) above its Markdown."""
+    blocks = []
+    for heading, body in catalogue.sections(text):
+        if heading:
+            blocks.append(f'<h4 class="section">{escape(heading)}</h4>')
+        blocks.append(_markdown(body))
+    return Markup("\n".join(blocks))  # noqa: S704 - escaped headings and _markdown's own Markup
+
+
 _env.filters["plain"] = _plain
 _env.filters["markdown"] = _markdown
+_env.filters["description"] = _description
 _env.filters["trend_svg"] = trend.svg
 
 

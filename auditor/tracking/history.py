@@ -140,6 +140,20 @@ class RunRow:
 
 
 @dataclass(frozen=True)
+class PopulationRow:
+    run_id: str
+    started: str
+    complete: bool
+    manifest_sha256: str | None
+    signer_fingerprint: str | None
+    policy: str | None
+    host: str
+    check_id: str
+    status: str
+    original_status: str | None
+
+
+@dataclass(frozen=True)
 class SeriesRow:
     run_id: str
     started: str
@@ -357,6 +371,26 @@ class History:
             if rows:
                 return rows[0], exact
         return None
+
+    def previous_manifest(self, inventory: str, policy: str | None) -> str | None:
+        """The SHA-256 of the newest recorded manifest of this inventory and policy: the link a new
+        run's manifest records, so that a run deleted, replaced or reordered later shows."""
+        rows = self._read("SELECT manifest_sha256 FROM runs WHERE inventory_abspath = ? AND policy_id IS ? "
+                          "ORDER BY started DESC, id DESC LIMIT 1", (inventory, policy))
+        return str(rows[0][0]) if rows and rows[0][0] else None
+
+    def chain(self) -> list[RunRow]:
+        """Every run, oldest first (`auditor verify --chain` groups them by scope)."""
+        return list(reversed(self.runs()))
+
+    def population(self, since: str | None = None) -> list[PopulationRow]:
+        """One row per run x host x check, newest run first: what an auditor samples from."""
+        rows = self._read(
+            "SELECT runs.run_id, runs.started, runs.complete, runs.manifest_sha256, runs.signer_fingerprint, "
+            "runs.policy_id, results.host, results.check_id, results.status, results.original_status "
+            "FROM results JOIN runs ON runs.id = results.run WHERE runs.started >= ? "
+            "ORDER BY runs.started DESC, runs.id DESC, results.host, results.check_id", (since or "",))
+        return [PopulationRow(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9]) for r in rows]
 
     def find(self, reference: str) -> RunRow:
         """A run by id, or `last` (newest) / `previous` (the baseline `last` was judged against:

@@ -7,7 +7,10 @@ folder or of either archive.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import json
 import subprocess
 import tarfile
 import zipfile
@@ -95,6 +98,25 @@ def test_the_pack_verifies_as_a_folder_and_as_both_archives(signed_run):
         assert done.rc == 0 and "VERIFIED" in done.stdout, done.stdout
 
 
+def test_evidence_names_the_host_key_that_answered(signed_run, fleet):
+    run_dir, _, report, _ = signed_run
+    # Given the fleet's host keys as known_hosts holds them, by address
+    known = {}
+    for line in fleet.known_hosts.read_text().splitlines():
+        names, algorithm, blob = line.split()[:3]
+        digest = base64.b64encode(hashlib.sha256(base64.b64decode(blob)).digest()).decode().rstrip("=")
+        known[names] = (algorithm, f"SHA256:{digest}")
+    # Then every SSH evidence record names the address, port and key that answered
+    for host in (h for h in report["hosts"] if h["reachable"]):
+        records = [json.loads(p.read_text()) for p in (run_dir / "evidence" / host["name"]).glob("*.json")]
+        assert records
+        for record in records:
+            target = record["target"]
+            assert target["name"] == host["name"] and target["transport"] == "ssh"
+            entry = f"[{target['address']}]:{target['port']}" if target["port"] != 22 else target["address"]
+            assert (target["host_key"]["algorithm"], target["host_key"]["sha256"]) == known[entry]
+
+
 def test_one_flipped_byte_in_the_archive_is_named(signed_run, tmp_path):
     run_dir, fingerprint, _, tmp = signed_run
     archive = tmp / "pack.tar.gz"
@@ -117,11 +139,11 @@ def test_one_flipped_byte_in_the_archive_is_named(signed_run, tmp_path):
 
 
 def test_evaluate_reproduces_every_verdict_offline(signed_run):
-    run_dir, _, report, tmp = signed_run
+    run_dir, fingerprint, report, tmp = signed_run
     archive = tmp / "pack.tar.gz"
     if not archive.exists():
         assert run_cli("pack", str(run_dir), "-o", str(archive)).rc == 0
-    done = run_cli("evaluate", str(archive))
+    done = run_cli("evaluate", str(archive), "--key-fingerprint", fingerprint)
     total = sum(len(h["results"]) for h in report["hosts"])
     assert done.rc == 0, done.stdout + done.stderr
     assert f"{total} of {total} verdicts reproduced" in done.stdout

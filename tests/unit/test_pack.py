@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.cli.exits import EXIT_UNTRUSTED
 from tests.conftest import run_cli
 
 FLAG_CHECK = '''
@@ -39,7 +40,11 @@ def evaluate(out, params):
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory) -> Path:
-    work = tmp_path_factory.mktemp("pack")
+    return flag_workspace(tmp_path_factory.mktemp("pack"))
+
+
+def flag_workspace(work: Path) -> Path:
+    """A folder with the flag check, a flag saying yes, and an inventory of the local machine."""
     (work / "checks").mkdir()
     (work / "checks" / "flag_file.py").write_text(FLAG_CHECK)
     (work / "flag").write_text("yes\n")
@@ -120,7 +125,8 @@ def test_an_encrypted_key_needs_its_passphrase(workspace, tmp_path):
     done, run_dir = audit(workspace, "enc-ok", env={"AUDITOR_SIGNING_KEY": str(path),
                                                     "AUDITOR_SIGNING_PASSPHRASE": "s3cret pass"})
     assert done.rc == 0 and done.json()["run"]["signing"]["signed"] is True
-    assert verify(run_dir).rc == 0
+    fingerprint = made.stdout.split("fingerprint:")[1].split()[0]
+    assert verify(run_dir, "--key-fingerprint", fingerprint).rc == 0
 
 
 # -- a signed run -------------------------------------------------------------
@@ -150,7 +156,8 @@ def test_verify_accepts_an_untouched_folder_and_a_pinned_key(signed_run, key):
 
 def test_verify_refuses_a_signature_by_another_key(signed_run):
     done = verify(signed_run, "--key-fingerprint", "SHA256:" + "A" * 43)
-    assert done.rc == 1 and "NOT by the pinned key" in done.stdout
+    assert done.rc == EXIT_UNTRUSTED and "NOT by the pinned key" in done.stdout
+    assert "signature valid, signer NOT trusted" in done.stdout and "NOT VERIFIED" in done.stdout
 
 
 def test_a_flipped_byte_in_evidence_is_named(signed_run, tmp_path):
@@ -208,14 +215,14 @@ def test_an_unsigned_run_says_so_and_verifies_only_when_allowed(workspace):
 
 
 @pytest.mark.parametrize("suffix, flag", [(".tar.gz", ()), (".zip", ("--zip",))])
-def test_a_pack_archive_is_reproducible_and_verifies_as_is(signed_run, tmp_path, suffix, flag):
+def test_a_pack_archive_is_reproducible_and_verifies_as_is(signed_run, key, tmp_path, suffix, flag):
     first, second = tmp_path / f"a{suffix}", tmp_path / f"b{suffix}"
     assert run_cli("pack", str(signed_run), "-o", str(first), *flag).rc == 0
     for path in signed_run.rglob("*"):  # a copy or a checkout changes mtimes; the bytes must not
         os.utime(path, (1, 1))
     assert run_cli("pack", str(signed_run), "-o", str(second), *flag).rc == 0
     assert first.read_bytes() == second.read_bytes()
-    done = verify(first)
+    done = verify(first, "--key-fingerprint", key[1])
     assert done.rc == 0 and "VERIFIED" in done.stdout, done.stdout
 
 
@@ -263,21 +270,22 @@ def test_verify_of_something_that_is_not_a_pack_is_a_clear_error(tmp_path):
 # -- evaluate -----------------------------------------------------------------
 
 
-def test_evaluate_reproduces_the_recorded_verdicts(signed_run, workspace, tmp_path):
+def test_evaluate_reproduces_the_recorded_verdicts(signed_run, workspace, key, tmp_path):
     archive = tmp_path / "pack.tar.gz"
     assert run_cli("pack", str(signed_run), "-o", str(archive)).rc == 0
-    done = run_cli("evaluate", str(archive), "--checks-dir", str(workspace / "checks"))
+    done = run_cli("evaluate", str(archive), "--checks-dir", str(workspace / "checks"),
+                   "--key-fingerprint", key[1])
     assert done.rc == 0, done.stdout + done.stderr
     assert "1 of 1 verdicts reproduced from the evidence" in done.stdout
 
 
-def test_evaluate_names_a_verdict_that_an_improved_check_changes(signed_run, tmp_path):
+def test_evaluate_names_a_verdict_that_an_improved_check_changes(signed_run, key, tmp_path):
     # Given a newer version of the check that also accepts "yes" only in capitals
     improved = tmp_path / "improved"
     improved.mkdir()
     (improved / "flag_file.py").write_text(FLAG_CHECK.replace('said == "yes"', 'said == "YES"'))
     # When the old evidence is judged again
-    done = run_cli("evaluate", str(signed_run), "--checks-dir", str(improved))
+    done = run_cli("evaluate", str(signed_run), "--checks-dir", str(improved), "--key-fingerprint", key[1])
     # Then the changed verdict is named, with both summaries
     assert done.rc == 1
     assert "CHANGED  here flag_file: recorded pass -> today fail" in done.stdout

@@ -33,15 +33,21 @@ def evaluate(out, params):
 '''
 
 
+def hostile_workspace(tmp: Path) -> Path:
+    """Two local hosts and the hostile check; returns the inventory (checks/ is beside it)."""
+    (tmp / "checks").mkdir()
+    (tmp / "checks" / "hostile.py").write_text(HOSTILE)
+    inventory = tmp / "inv.yaml"
+    inventory.write_text("hosts:\n  here:\n    transport: local\n  also-here:\n    transport: local\n")
+    return inventory
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
     from tests.conftest import run_cli, run_folder
 
     tmp = tmp_path_factory.mktemp("run")
-    (tmp / "checks").mkdir()
-    (tmp / "checks" / "hostile.py").write_text(HOSTILE)
-    inventory = tmp / "inv.yaml"
-    inventory.write_text("hosts:\n  here:\n    transport: local\n  also-here:\n    transport: local\n")
+    inventory = hostile_workspace(tmp)
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "out"), "--checks-dir",
                      str(tmp / "checks"), "--format", "json", "--baseline", "previous")
     run_dir = run_folder(tmp / "out")
@@ -55,10 +61,7 @@ def library_run(tmp_path_factory):
     from auditor.tracking.run import TrackingOptions
 
     tmp = tmp_path_factory.mktemp("library")
-    (tmp / "checks").mkdir()
-    (tmp / "checks" / "hostile.py").write_text(HOSTILE)
-    inventory = tmp / "inv.yaml"
-    inventory.write_text("hosts:\n  here:\n    transport: local\n  also-here:\n    transport: local\n")
+    inventory = hostile_workspace(tmp)
     outcome = audit(AuditRequest(inventory=inventory, output=tmp / "out", checks_dirs=(tmp / "checks",),
                                  tracking=TrackingOptions(history_file=tmp / "out" / "history.sqlite",
                                                           baseline="previous")))

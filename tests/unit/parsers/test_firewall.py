@@ -1,4 +1,4 @@
-"""auditor/parsers/firewall.py on rulesets loaded into a real kernel: each ruleset is loaded
+"""auditor/parsers/firewall/ on rulesets loaded into a real kernel: each ruleset is loaded
 with nft -f / iptables in a private network namespace (`unshare --net`) and read back with
 `nft -j list ruleset` and iptables-save, exactly as the probes read them."""
 
