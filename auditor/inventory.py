@@ -85,12 +85,14 @@ class Inventory:
         wanted_hosts, wanted_groups = list(hosts), list(groups)
         for name in wanted_hosts:
             if self.host(name) is None:
+                names = [h.name for h in self.hosts]
                 raise InventoryError(self.path, None, "", f"no host named {name!r} "
-                                     f"(hosts: {', '.join(h.name for h in self.hosts)})")
+                                     f"(hosts: {', '.join(names)}){yamlfile.suggest(name, names)}")
         for name in wanted_groups:
             if name not in self.groups:
                 raise InventoryError(self.path, None, "", f"no group named {name!r} "
-                                     f"(groups: {', '.join(self.groups) or 'none'})")
+                                     f"(groups: {', '.join(self.groups) or 'none'})"
+                                     f"{yamlfile.suggest(name, self.groups)}")
         if not wanted_hosts and not wanted_groups:
             return list(self.hosts)
         return [
@@ -99,8 +101,9 @@ class Inventory:
         ]
 
 
+_TOP_LEVEL_KEYS = ("defaults", "hosts", "groups", "policy")
 # Connection settings a host, a group's defaults or `defaults` may carry, with their types.
-_CONNECTION_KEYS: dict[str, tuple[type, ...]] = {
+CONNECTION_KEYS: dict[str, tuple[type, ...]] = {
     "address": (str,),
     "transport": (str,),
     "port": (int,),
@@ -133,17 +136,19 @@ class Loader(yamlfile.Loader):
             if name == "vars":
                 vars_ = self.vars(value_node, where)
             elif name in allowed:
-                settings[name] = self.scalar(value_node, where, _CONNECTION_KEYS[name])
+                settings[name] = self.scalar(value_node, where, CONNECTION_KEYS[name])
                 if name == "identity_file" and not Path(settings[name]).expanduser().is_file():
                     raise self.error(value_node, where, f"{settings[name]} is not a file; give the path "
                                      "of the private key to log in with")
             else:
                 raise self.error(key_node, where, f"unknown key; expected one of: "
-                                 f"{', '.join(sorted(allowed | {'vars'}))}")
+                                 f"{', '.join(sorted(allowed | {'vars'}))}"
+                                 + yamlfile.suggest(name, allowed | {"vars"}))
         if "transport" in settings and settings["transport"] not in TRANSPORTS:
             raise self.error(node, f"{key}.transport", f"must be one of {', '.join(TRANSPORTS)}")
         if "become" in settings and settings["become"] not in BECOME_METHODS:
-            raise self.error(node, f"{key}.become", f"must be one of {', '.join(BECOME_METHODS)}")
+            raise self.error(node, f"{key}.become", f"must be one of {', '.join(BECOME_METHODS)} (the "
+                             f"method that runs root probes), got {settings['become']!r}")
         if "port" in settings and not 0 < settings["port"] < 65536:
             raise self.error(node, f"{key}.port", "must be between 1 and 65535")
         if "segment" in settings:
@@ -160,13 +165,13 @@ class Loader(yamlfile.Loader):
             raise InventoryError(self.path, None, "", "the inventory is empty; it needs a 'hosts:' mapping")
         sections = {name: value for name, _, value in self.mapping(root, "")}
         for name, key_node, _ in self.mapping(root, ""):
-            if name not in ("defaults", "hosts", "groups", "policy"):
-                raise self.error(key_node, name,
-                                 "unknown top-level key; expected defaults, hosts, groups, policy")
+            if name not in _TOP_LEVEL_KEYS:
+                raise self.error(key_node, name, "unknown top-level key; expected defaults, hosts, groups, "
+                                 "policy" + yamlfile.suggest(name, _TOP_LEVEL_KEYS))
         if "hosts" not in sections:
             raise InventoryError(self.path, None, "hosts", "missing; list at least one host")
 
-        default_keys = set(_CONNECTION_KEYS) - {"address"}
+        default_keys = set(CONNECTION_KEYS) - {"address"}
         defaults: dict[str, Any] = {}
         default_vars: dict[str, dict[str, Any]] = {}
         if "defaults" in sections:
@@ -179,7 +184,7 @@ class Loader(yamlfile.Loader):
                                  "use letters, digits, dots and dashes")
             if yamlfile.is_null(value_node):
                 value_node = yamlfile.empty_mapping(key_node)
-            settings, host_vars = self.connection(value_node, f"hosts.{name}", set(_CONNECTION_KEYS))
+            settings, host_vars = self.connection(value_node, f"hosts.{name}", set(CONNECTION_KEYS))
             raw_hosts[name] = (settings, host_vars, key_node.start_mark.line + 1)
         if not raw_hosts:
             raise self.error(sections["hosts"], "hosts", "is empty; list at least one host")
@@ -196,15 +201,16 @@ class Loader(yamlfile.Loader):
                     members = self.scalar(value_node, where, (list,))
                     for member in members:
                         if member not in raw_hosts:
-                            raise self.error(value_node, where,
-                                             f"names unknown host {member!r}; define it under hosts:")
+                            raise self.error(value_node, where, f"names unknown host {member!r}; define it "
+                                             f"under hosts:{yamlfile.suggest(member, raw_hosts)}")
                 elif name == "vars":
                     group_vars[gname] = self.vars(value_node, where)
                 elif name == "segment":
                     named = self.scalar(value_node, where, (str,))
                     group_segments[gname] = self.segment(value_node, where, named)
                 else:
-                    raise self.error(key_node, where, "unknown key; expected hosts, vars, segment")
+                    raise self.error(key_node, where, "unknown key; expected hosts, vars, segment"
+                                     + yamlfile.suggest(name, ("hosts", "vars", "segment")))
             groups[gname] = tuple(members)
 
         hosts = []

@@ -138,6 +138,16 @@ class CheckInfo:
 
 
 @dataclass(frozen=True)
+class RunResources:
+    """What the run cost on the auditor's machine (psutil): CPU seconds of auditor itself and of
+    the local probes it waited for, and its resident memory when the hosts were done."""
+
+    cpu_seconds: float
+    children_cpu_seconds: float
+    rss_bytes: int
+
+
+@dataclass(frozen=True)
 class RunReport:
     run_id: str
     started: str  # ISO 8601 UTC
@@ -153,6 +163,7 @@ class RunReport:
     signer_fingerprint: str | None = None  # None: the run is not signed
     policy: AuditedPolicy | None = None  # the claims file audited (--policy / inventory policy:)
     tracking: Tracking | None = None  # waivers, baseline, regressions, notifications, trends (issue 6)
+    resources: RunResources | None = None  # the run's own CPU and memory
 
     def totals(self) -> dict[str, int]:
         counts = Counter(r.status.value for h in self.hosts for r in h.results)

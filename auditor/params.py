@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from auditor.check import Check, Param
-from auditor.yamlfile import Loader
+from auditor.yamlfile import Loader, suggest
 
 # How each reader says "this is not a check id"; {checks} is the sorted list of check ids.
 NOT_A_CHECK_IN_VARS = "not a check id; vars hold parameters per check (checks: {checks})"
@@ -29,7 +29,7 @@ def per_check(loader: Loader, checks: Mapping[str, Check], node: yaml.Node, key:
         check = checks.get(check_id)
         if check is None:
             raise loader.error(key_node, f"{key}.{check_id}",
-                               unknown.format(checks=", ".join(sorted(checks))))
+                               unknown.format(checks=", ".join(sorted(checks))) + suggest(check_id, checks))
         yield check, value_node, f"{key}.{check_id}"
 
 
@@ -41,7 +41,8 @@ def typed_params(check: Check, node: yaml.Node, key: str, loader: Loader) -> dic
         param = check.param(name)
         if param is None:
             known = ", ".join(p.name for p in check.params) or "none"
-            raise loader.error(key_node, where, f"unknown parameter of {check.id} (parameters: {known})")
+            raise loader.error(key_node, where, f"unknown parameter of {check.id} (parameters: {known})"
+                               + suggest(name, (p.name for p in check.params)))
         types: tuple[type, ...] = (int, float) if param.type is float else (param.type,)
         value = loader.scalar(value_node, where, types)
         if param.minimum is not None and value < param.minimum:
@@ -69,7 +70,8 @@ def _list_items(node: yaml.Node, key: str, param: Param, loader: Loader) -> None
         for name, key_node, value_node in loader.mapping(item, where):
             if name not in param.item_keys:
                 raise loader.error(key_node, f"{where}.{name}",
-                                   f"unknown key; expected one of: {', '.join(param.item_keys)}")
+                                   f"unknown key; expected one of: {', '.join(param.item_keys)}"
+                                   + suggest(name, param.item_keys))
             wanted = param.item_types.get(name)
             value = loader.scalar(value_node, f"{where}.{name}",
                                   (wanted,) if wanted else (str, int, float, bool))

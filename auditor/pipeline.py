@@ -23,14 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from auditor import inventory
 from auditor.check import Check
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.engine import registry, runner
 from auditor.errors import UsageError, warn
 from auditor.evidence import pack, signing
+from auditor.inputs import load_inventory
+from auditor.inputs.targets import Targets
 from auditor.inventory import Host
-from auditor.model import CheckInfo, HostReport, Policy, RunReport
+from auditor.model import CheckInfo, HostReport, Policy, RunReport, RunResources
 from auditor.policy import claims
 from auditor.policy import verdicts as claim_verdicts
 from auditor.report import controls_csv, html, json_report, junit
@@ -44,6 +48,8 @@ class AuditRequest:
     """What to audit, how, and where the run folder goes."""
 
     inventory: Path = DEFAULT_INVENTORY
+    inventory_format: str = "auto"  # auto, auditor or ansible (auditor.inputs.FORMATS)
+    targets: Targets | None = None  # -t ssh://user@host:port, local: hosts without an inventory file
     hosts: tuple[str, ...] = ()  # only these hosts (names); none: every host
     groups: tuple[str, ...] = ()  # only hosts of these groups
     checks: tuple[str, ...] = ()  # only these check ids; none: every check (or the policy's)
@@ -107,6 +113,7 @@ class PreparedRun:
     started: dt.datetime
     run_dir: Path
     options: runner.RunOptions
+    cpu_before: tuple[float, float] = (0.0, 0.0)  # the process's CPU when collection began
 
     @property
     def run_id(self) -> str:
@@ -116,6 +123,18 @@ class PreparedRun:
         """The checks of the claims that apply to the host (all without a policy), minus waived ones."""
         planned = self.plan.checks_for[host.name] if self.plan else self.checks
         return list(self.tracked.checks_for(host, planned))
+
+
+def _own_cpu() -> tuple[float, float]:
+    times = psutil.Process().cpu_times()
+    return times.user + times.system, times.children_user + times.children_system
+
+
+def _resources(before: tuple[float, float]) -> RunResources:
+    """The CPU the collection and judging took (since `before`) and the memory held now."""
+    own, children = _own_cpu()
+    return RunResources(round(own - before[0], 3), round(children - before[1], 3),
+                        psutil.Process().memory_info().rss)
 
 
 def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> AuditOutcome:
@@ -138,7 +157,7 @@ def prepare(request: AuditRequest, loaded: registry.Registry | None = None,
     `make_run_dir=False` only plans (the shards of a run that another command will merge)."""
     loaded = loaded or load_checks(request.checks_dirs)
     checks = select_checks(loaded, request.checks)
-    inv = inventory.load(request.inventory, loaded.checks)
+    inv = load_inventory(request.inventory, loaded.checks, request.inventory_format, request.targets)
     hosts = inv.select(list(request.hosts), list(request.groups))
     audited = load_policy(request.policy, inv, loaded)
     plan = claims.plan(audited, inv, hosts, loaded.checks, list(request.checks)) if audited else None
@@ -157,12 +176,12 @@ def prepare(request: AuditRequest, loaded: registry.Registry | None = None,
     if request.options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     started = started or _utc_now()
-    scope = history.Scope.of(request.inventory, plan.audited.policy.id if plan else None, request.hosts,
+    scope = history.Scope.of(inv.path, plan.audited.policy.id if plan else None, request.hosts,
                              request.groups, request.checks)
     tracked = prepare_tracking(request.tracking, inv, checks, loaded.checks, started, scope, plan)
     run_dir = _make_run_dir(request.output, started, run_id, make_run_dir)
     return PreparedRun(request, inv, tuple(hosts), tuple(checks), plan, tracked, scope, started, run_dir,
-                       request.options)
+                       request.options, _own_cpu())
 
 
 def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
@@ -176,7 +195,7 @@ def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
         finished=_iso(_utc_now()),
         tool_version=__version__,
         operator=f"{getpass.getuser()}@{socket.gethostname()}",
-        inventory_path=str(request.inventory),
+        inventory_path=str(prepared.inventory.path),
         inventory_sha256=prepared.inventory.sha256,
         checks=tuple(CheckInfo(c.id, c.title, c.claims, c.controls, c.description, c.trend_values)
                      for c in checks),
@@ -185,6 +204,7 @@ def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
         batched=prepared.options.batched,
         signer_fingerprint=request.signer.fingerprint if request.signer else None,
         policy=prepared.plan.audited if prepared.plan else None,
+        resources=_resources(prepared.cpu_before),
     )
     tracked, run_dir = prepared.tracked, prepared.run_dir
     report = tracked.finish(report, run_dir)

@@ -4,11 +4,19 @@
 
 Inventories, claims files and waivers files all read through a `Loader`; each names the error
 it raises (`InventoryError`, `ClaimsError`, `WaiversError`, all `InputError`s).
+
+Plain values are typed by YAML 1.2's core schema, not PyYAML's 1.1 one: `NO` (Norway), `yes`,
+`on`, `off` stay strings, only true/false are booleans, `012` is twelve and `2025-01-01` a
+string (a reader that wants a date says so). A resolver for PyYAML rather than ruamel.yaml:
+the readers keep PyYAML's node API and line marks, and no second YAML library is installed.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +27,44 @@ from auditor.errors import InputError
 
 TYPE_WORDS = {str: "a string", int: "an integer", float: "a number", bool: "true or false",
               list: "a list", dict: "a mapping"}
+# YAML 1.1 booleans that YAML 1.2 reads as strings; where true/false is expected they get a hint
+_OLD_BOOLEANS = {"yes", "no", "y", "n", "on", "off"}
+
+
+class _Loader12(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 core schema tags for plain scalars
+    (https://yaml.org/spec/1.2.2/#1033-core-schema) and 1.2 integers (`012` is twelve)."""
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        text = str(self.construct_scalar(node))
+        if text.startswith(("0o", "0x")):
+            return int(text[2:], 8 if text[1] == "o" else 16)
+        return int(text, 10)
+
+
+_Loader12.yaml_implicit_resolvers = {}  # not 1.1's table: 1.2's, added here
+for _tag, _pattern, _first in (
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+     list("-+.0123456789")),
+    ("tag:yaml.org,2002:merge", r"^<<$", ["<"]),
+):
+    _Loader12.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+_Loader12.add_constructor("tag:yaml.org,2002:int", _Loader12.construct_yaml_int)
+
+
+def load12(text: str) -> Any:
+    """A whole YAML text's value under YAML 1.2 core rules (for tests and tools; readers use Loader)."""
+    return yaml.load(text, Loader=_Loader12)  # noqa: S506 - a safe constructor with a 1.2 resolver
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """ `; did you mean 'port'?` when a choice is close to `word`, else nothing."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def empty_mapping(node: yaml.Node | None = None) -> yaml.MappingNode:
@@ -81,6 +127,9 @@ class Loader:
             want = " or ".join(TYPE_WORDS.get(t, t.__name__) for t in types)
             if value is None:
                 raise self.error(node, key, f"is empty; expected {want}")
+            if bool in types and isinstance(value, str) and value.lower() in _OLD_BOOLEANS:
+                raise self.error(node, key, f"expected true or false, got {value!r}; YAML 1.2 reads "
+                                 f"{value} as text, so write true or false")
             raise self.error(node, key, f"expected {want}, got {value!r}")
         return value
 
@@ -88,14 +137,14 @@ class Loader:
         """The node's Python value: None for an empty value, lists, dicts, dates as YAML types them."""
         try:
             # Constructing the node itself: re-serialising an empty scalar gives text YAML cannot parse back
-            return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+            return _Loader12("").construct_object(node, deep=True)
         except yaml.constructor.ConstructorError as exc:
             raise self.error(node, key, f"cannot read the value: {exc.problem}") from None
 
     def compose(self, text: str) -> yaml.Node | None:
         """The YAML node tree, keeping line numbers; a syntax error names its line."""
         try:
-            return yaml.compose(text, Loader=yaml.SafeLoader)
+            return yaml.compose(text, Loader=_Loader12)
         except yaml.reader.ReaderError as exc:  # a character YAML refuses (NUL, other controls)
             where = text.count("\n", 0, exc.position) + 1
             raise self.error_type(self.path, where, "", f"holds the character {chr(exc.character)!r}, "
@@ -105,6 +154,8 @@ class Loader:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
             problem = getattr(exc, "problem", None) or str(exc)
+            if "'\\t'" in problem:  # PyYAML: found character '\t' that cannot start any token
+                problem = "a tab indents this line; indent with spaces (YAML does not allow tabs there)"
             context = getattr(exc, "context_mark", None)
             if context is not None and context.line + 1 != line:
                 problem += f" (in what starts on line {context.line + 1})"

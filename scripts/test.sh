@@ -33,7 +33,7 @@ fi
 
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e '.[test]'
+.venv/bin/pip install -q -c constraints.txt -e '.[test]'  # the tested versions
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/python -m pytest -rs "$@"  # -rs: say why anything was skipped

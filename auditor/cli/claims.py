@@ -65,7 +65,12 @@ def _extract_claims(args: argparse.Namespace) -> int:
         sys.stdout.write(draft)
     else:
         try:
-            args.out.write_text(draft, encoding="utf-8")
+            # "x": a reviewed draft is never replaced by a fresh one unless --force says so
+            with args.out.open("w" if args.force else "x", encoding="utf-8") as out:
+                out.write(draft)
+        except FileExistsError:
+            raise UsageError(f"-o {args.out}: the file exists (a draft you may have reviewed); "
+                             "pass --force to overwrite it, or name another file") from None
         except OSError as exc:
             raise UsageError(f"-o {args.out}: cannot write the draft: {exc.strerror or exc}; "
                              "name a file in an existing, writable folder") from None

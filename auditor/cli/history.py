@@ -18,9 +18,11 @@ from auditor.check import Status
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK
 from auditor.engine import registry
 from auditor.errors import warn
+from auditor.inputs import load_inventory
 from auditor.policy import claims
 from auditor.tracking import diff, history, notify, schedule, waivers
 from auditor.tracking.run import TrackingUsageError
+from auditor.yamlfile import suggest
 
 
 def history_path(args: argparse.Namespace) -> Path | None:
@@ -94,6 +96,11 @@ def cmd_history(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 def _series(store: history.History, args: argparse.Namespace, since: str | None, out: TextIO) -> int:
     rows = store.series(args.check, args.host, since)
+    if not rows:
+        known = registry.load().checks  # a retired check's recorded series is still shown above
+        if args.check not in known:  # the same refusal, and exit code 2, as `run --check nosuch`
+            raise TrackingUsageError(f"unknown check id {args.check}{suggest(args.check, known)} "
+                                     "(see `auditor list`)")
     records: list[dict[str, Any]] = [
         {"run": r.run_id, "started": r.started, "host": r.host, "status": r.status.value,
          "original_status": r.original_status.value if r.original_status else None,
@@ -217,7 +224,7 @@ def _check_scheduled_run(args: argparse.Namespace, policy_file: Path | None) -> 
         raise TrackingUsageError(f"--sign-key {args.sign_key}: no such file (make one with "
                                  f"`auditor keygen --out {args.sign_key}`)")
     loaded = registry.load(args.checks_dir)
-    inv = inventory.load(args.inventory, loaded.checks)
+    inv = load_inventory(args.inventory, loaded.checks)
     if policy_file is not None:
         claims.load(policy_file, loaded.checks)
     else:

@@ -8,7 +8,7 @@ import json
 import re
 import textwrap
 
-from auditor import inventory
+from auditor.inputs import load_inventory
 from auditor.pipeline import load_checks
 from auditor.report import catalogue
 
@@ -31,7 +31,7 @@ def _section_lines(description: str) -> list[str]:
 def cmd_list(args: argparse.Namespace) -> int:
     loaded = load_checks(args.checks_dir)
     if args.hosts:
-        inv = inventory.load(args.inventory, loaded.checks)
+        inv = load_inventory(args.inventory, loaded.checks, args.inventory_format)
         if args.format == "json":
             print(json.dumps([{"name": h.name, "address": h.address, "transport": h.transport,
                                "port": h.port, "user": h.user, "groups": list(h.groups)}

@@ -8,6 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from auditor.cli import completion
 from auditor.cli import parser as flags
 from auditor.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from auditor.errors import AuditorError
@@ -26,11 +27,16 @@ COMMANDS = {
     "schedule": "history:cmd_schedule",
     "worker": "worker:cmd_worker",
     "merge": "worker:cmd_merge",
+    "init": "init:cmd_init",
+    "schema": "init:cmd_schema",
+    "completion": "completion:cmd_completion",
+    "manpage": "completion:cmd_manpage",
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = flags.build()
+    completion.complete(parser)  # a TAB press: answers and exits
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from auditor.cli import completion
 from auditor.cli.exits import EPILOG
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.evidence import signing
@@ -37,22 +38,37 @@ def build() -> argparse.ArgumentParser:
 
     common = _CommandParser(add_help=False)  # a parent only: typed like the parsers it feeds
     common.add_argument("-i", "--inventory", type=Path, default=DEFAULT_INVENTORY,
-                        help="inventory file (default: ./inventory.yaml)")
+                        help="inventory file: auditor's YAML or an Ansible inventory "
+                             "(default: ./inventory.yaml)")
+    common.add_argument("--inventory-format", choices=("auto", "auditor", "ansible"), default="auto",
+                        help="auto (default): Ansible's INI, or YAML whose top level is groups (all:), "
+                             "else auditor's own format")
     common.add_argument("--checks-dir", type=Path, action="append", default=[], metavar="DIR",
                         help="also load check modules (*.py) from DIR; may be repeated")
 
     run = sub.add_parser("run", parents=[common], help="audit hosts and write a report")
-    run.add_argument("--host", action="append", default=[], help="only this host (repeatable)")
-    run.add_argument("--group", action="append", default=[], help="only hosts of this group (repeatable)")
-    run.add_argument("--check", action="append", default=[], help="only this check id (repeatable)")
+    run.add_argument("-t", "--target", action="append", default=[], metavar="URL",
+                     help="audit this host without an inventory file: ssh://[user@]host[:port] or local "
+                          "(repeatable; the host is named by the target without ssh://)")
+    run.add_argument("--sudo", action="store_true",
+                     help="with -t: run the probes that need root through sudo -n (become: sudo)")
+    run.add_argument("--identity-file", metavar="KEY",
+                     help="with -t: the SSH private key (-i is the inventory; ~/.ssh/config and "
+                          "ssh-agent are used as usual)")
+    _complete(run.add_argument("--host", action="append", default=[], help="only this host (repeatable)"),
+              completion.host_names)
+    _complete(run.add_argument("--group", action="append", default=[],
+                               help="only hosts of this group (repeatable)"), completion.group_names)
+    _complete(run.add_argument("--check", action="append", default=[],
+                               help="only this check id (repeatable)"), completion.check_ids)
     run.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                      help="folder that receives the run folder (default: reports/)")
     run.add_argument("--format", choices=("table", "json", "junit", "csv", "none"), default="table",
                      help="what to print on stdout (the run folder always gets all reports); "
                           "csv: the ISO 27001 controls matrix")
-    run.add_argument("--policy", metavar="NAME|PATH",
+    _complete(run.add_argument("--policy", metavar="NAME|PATH",
                      help="audit a claims file: a shipped set (`auditor claims show`) or a path; "
-                          "overrides the inventory's policy:")
+                          "overrides the inventory's policy:"), completion.policy_names)
     run.add_argument("-j", "--jobs", type=int, default=16, help="hosts audited at once (default 16)")
     run.add_argument("--no-batch", action="store_true",
                      help="one SSH exec per probe instead of one per host (slow; for benchmarks)")
@@ -119,10 +135,12 @@ def build() -> argparse.ArgumentParser:
     extract = claims_sub.add_parser("extract", help="draft a claims file from a privacy policy's text")
     extract.add_argument("text", type=Path, metavar="POLICY.txt", help="the policy as plain text (UTF-8)")
     extract.add_argument("-o", "--out", type=Path, help="write the draft here instead of stdout")
+    extract.add_argument("--force", action="store_true", help="overwrite -o's file when it exists")
     show = claims_sub.add_parser("show", parents=[common], help="list a claims set's claims "
                                  "(without NAME|PATH: the shipped sets)")
     show.add_argument("policy", nargs="?", metavar="NAME|PATH", help="a shipped set's id, or a claims file")
     _history_commands(sub)
+    _setup_commands(sub)
     return parser
 
 
@@ -180,6 +198,31 @@ def _distributed_arguments(sub: Any, run: argparse.ArgumentParser, run_signing: 
     mrg.set_defaults(quiet=False, fail_on="any", exit_zero=False)
 
 
+def _complete(action: argparse.Action, completer: Any) -> None:
+    action.completer = completer  # type: ignore[attr-defined]  # argcomplete reads it
+
+
+def _setup_commands(sub: Any) -> None:
+    init = sub.add_parser("init", help="write a commented starter inventory (never overwrites a file)")
+    init.add_argument("-o", "--out", type=Path, default=DEFAULT_INVENTORY,
+                      help="the inventory to write (default: ./inventory.yaml)")
+    init.add_argument("--from-ansible", type=Path, metavar="INVENTORY",
+                      help="take the hosts and groups from this Ansible inventory")
+    init.add_argument("--ssh-config", type=Path,
+                      help="take the hosts from this ssh config's Host entries (default: ~/.ssh/config)")
+
+    schema = sub.add_parser("schema", help="print the JSON Schema of an inventory, claims or waivers file "
+                            "(for editors: see README, 'Editor support')")
+    schema.add_argument("kind", choices=("inventory", "claims", "waivers"))
+    schema.add_argument("--checks-dir", type=Path, action="append", default=[], metavar="DIR",
+                        help="also describe the parameters of the checks in DIR; may be repeated")
+
+    comp = sub.add_parser("completion", help="print the shell completion script: "
+                          "eval \"$(auditor completion bash)\"")
+    comp.add_argument("shell", choices=completion.SHELLS)
+    sub.add_parser("manpage", help="print the manual page (roff): auditor manpage | man -l -")
+
+
 def _trust_arguments(parser: Any, allow_untrusted: bool = False) -> None:
     parser.add_argument("--key-fingerprint", action="append", default=[], metavar="SHA256:...",
                         help="trust only this signer (as `auditor keygen` printed it; repeatable)")
@@ -235,7 +278,8 @@ def _history_arguments(parser: argparse.ArgumentParser, inherited: bool = False)
 def _history_commands(sub: Any) -> None:
     hist = sub.add_parser("history", help="list recorded runs, or one check's status and value over time")
     _history_arguments(hist)
-    hist.add_argument("--check", metavar="ID", help="the series of this check, per run x host")
+    _complete(hist.add_argument("--check", metavar="ID", help="the series of this check, per run x host"),
+              completion.check_ids)
     hist.add_argument("--host", metavar="NAME", help="only this host (with --check)")
     hist.add_argument("--since", metavar="AGE", help="only runs since 90d, 12w, 6m, 1y or a date YYYY-MM-DD")
     hist.add_argument("--format", choices=("table", "csv", "json"), default="table")

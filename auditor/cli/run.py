@@ -15,9 +15,11 @@ import paramiko
 
 from auditor.check import Status
 from auditor.cli.exits import run_exit_code
+from auditor.defaults import DEFAULT_INVENTORY
 from auditor.engine.runner import RunOptions
 from auditor.errors import UsageError
 from auditor.evidence import signing
+from auditor.inputs import targets
 from auditor.inventory import Host
 from auditor.model import Regression, RunReport
 from auditor.pipeline import AuditOutcome, AuditRequest, audit
@@ -43,8 +45,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def audit_request(args: argparse.Namespace, on_done: console.Progress | None) -> AuditRequest:
+    given = targets.from_flags(args.target, args.sudo, args.identity_file)
+    if given is not None and args.inventory != DEFAULT_INVENTORY:
+        raise UsageError("-t names the hosts itself; drop -i/--inventory (or the -t targets)")
     return AuditRequest(
-        inventory=args.inventory, hosts=tuple(args.host), groups=tuple(args.group), checks=tuple(args.check),
+        inventory=args.inventory, inventory_format=args.inventory_format, targets=given,
+        hosts=tuple(args.host), groups=tuple(args.group), checks=tuple(args.check),
         policy=args.policy, checks_dirs=tuple(args.checks_dir), output=args.output,
         options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
                            ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,

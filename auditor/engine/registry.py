@@ -1,4 +1,5 @@
-"""Finds checks: the built-in `checks` package, a --checks-dir of loose .py files, and the
+"""Finds checks: the built-in `auditor.builtin_checks` package (the repository's checks/ folder,
+installed under that name by pyproject's package-dir), a --checks-dir of loose .py files, and the
 `auditor.checks` entry-point group of installed plug-ins.
 
 A check module (or a package `<id>/__init__.py`) defines `CHECK = Check(...)` and
@@ -23,9 +24,11 @@ from types import ModuleType
 
 from auditor import collectors
 from auditor.check import Check, ProbeSite
+from auditor.yamlfile import suggest
 
 CHECK_ID = re.compile(r"^[a-z][a-z0-9_]*$")
 ENTRY_POINT_GROUP = "auditor.checks"
+BUILTIN_PACKAGE = "auditor.builtin_checks"
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,8 @@ class Registry:
     def select(self, ids: Iterable[str]) -> list[Check]:
         wanted = list(ids)
         unknown = [i for i in wanted if i not in self.checks]
-        if unknown:
-            raise KeyError(", ".join(unknown))
+        if unknown:  # the message names each unknown id and the closest known one
+            raise KeyError(", ".join(unknown) + suggest(unknown[0], self.checks))
         return [self.checks[i] for i in (wanted or sorted(self.checks))]
 
 
@@ -103,11 +106,11 @@ def load(checks_dirs: Iterable[Path] = (), builtin: bool = True, plugins: bool =
         registry.checks[check.id] = check
 
     if builtin:
-        import checks as builtin_package
+        import auditor.builtin_checks as builtin_package
 
         for info in sorted(pkgutil.iter_modules(builtin_package.__path__), key=lambda i: i.name):
             if not info.name.startswith("_"):
-                module_name = f"checks.{info.name}"
+                module_name = f"{BUILTIN_PACKAGE}.{info.name}"
                 add(lambda m=module_name: importlib.import_module(m), module_name)
     for directory in checks_dirs:
         if not directory.is_dir():

@@ -102,6 +102,10 @@ def to_dict(report: RunReport, verdicts: PolicyVerdicts | None = None) -> dict[s
             "redactions": report.redactions,
             "signing": {"signed": report.signer_fingerprint is not None,
                         "fingerprint": report.signer_fingerprint},
+            "resources": None if report.resources is None else {
+                "cpu_seconds": report.resources.cpu_seconds,
+                "children_cpu_seconds": report.resources.children_cpu_seconds,
+                "rss_bytes": report.resources.rss_bytes},
         },
         "checks": [
             {"id": c.id, "title": c.title, "claims": list(c.claims), "controls": list(c.controls),

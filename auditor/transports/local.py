@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 
+import psutil
+
 from auditor.transports.base import CommandResult, CommandTimeout, Peer, Transport
 
 
@@ -50,8 +52,16 @@ class LocalTransport(Transport):
     def abort(self) -> None:
         proc = self._running
         if proc is not None and proc.poll() is None:
+            # The session's group, and every descendant that left it (setsid, a daemon): one that
+            # kept the output pipe open would otherwise hold communicate() long past the deadline.
+            descendants: list[psutil.Process] = []
+            with contextlib.suppress(psutil.Error):
+                descendants = psutil.Process(proc.pid).children(recursive=True)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            for child in descendants:
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
 
     def close(self) -> None:
         pass

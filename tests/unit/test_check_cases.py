@@ -53,7 +53,7 @@ def checks() -> dict[str, Check]:
 
 
 def builtin_check_ids() -> list[str]:
-    return sorted(cid for cid, c in checks().items() if c.source.startswith("checks."))
+    return sorted(cid for cid, c in checks().items() if c.source.startswith(f"{registry.BUILTIN_PACKAGE}."))
 
 
 def case_files() -> list[Path]:

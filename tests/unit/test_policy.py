@@ -166,7 +166,8 @@ def test_the_cli_reports_a_broken_claims_file_in_one_line_with_exit_2(tmp_path):
     assert result.rc == 2
     assert result.stderr.strip() == (
         f"auditor: error: {claims}:6: claims[0].checks.log_retention.min_dayz: "
-        "unknown parameter of log_retention (parameters: min_days, log_dirs, exclude)")
+        "unknown parameter of log_retention (parameters: min_days, log_dirs, exclude); "
+        "did you mean 'min_days'?")
     assert not (tmp_path / "out").exists()
 
 

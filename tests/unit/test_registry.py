@@ -40,8 +40,8 @@ def test_checks_dir_loads_good_modules_and_reports_broken_ones(tmp_path):
     reasons = {str(e).split(":")[0].rsplit("/", 1)[-1]: str(e) for e in loaded.errors}
     assert "boom at import" in reasons["broken.py"]
     assert "no evaluate" in reasons["noeval.py"]
-    assert "already defined by checks.password_hashing" in reasons["dup.py"]
-    assert loaded.checks["password_hashing"].source == "checks.password_hashing"
+    assert "already defined by auditor.builtin_checks.password_hashing" in reasons["dup.py"]
+    assert loaded.checks["password_hashing"].source == "auditor.builtin_checks.password_hashing"
 
 
 def test_cli_lists_checks_from_a_checks_dir(tmp_path, cli):

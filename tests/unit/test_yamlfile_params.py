@@ -77,7 +77,8 @@ def test_typed_params_types_each_parameter_as_declared():
 
 @pytest.mark.parametrize(("text", "message"), [
     ("dayz: 7\n",
-     "f.yaml:1: vars.demo.dayz: unknown parameter of demo (parameters: days, ratio, names, sources)"),
+     "f.yaml:1: vars.demo.dayz: unknown parameter of demo (parameters: days, ratio, names, sources); "
+     "did you mean 'days'?"),
     ("days: 0\n", "f.yaml:1: vars.demo.days: must be at least 1, got 0"),
     ("days: 1.5\n", "f.yaml:1: vars.demo.days: expected an integer, got 1.5"),
     ("names: [{a: 1}]\n", "f.yaml:1: vars.demo.names[0]: expected a plain value, not a mapping"),
