@@ -86,8 +86,12 @@ def collect_on_host(
     cap: int,
 ) -> dict[str, ProbeOutput]:
     if batched:
-        planned = batch.build(probes, sudo=sudo, cap=cap)
-        done = transport.run("/bin/sh -s", planned.script, timeout)
+        planned = batch.build(probes, sudo=sudo, cap=cap, probe_timeout=batch.probe_timeout_for(timeout))
+        started = time.monotonic()
+        done = transport.run(batch.COMPRESSED_COMMAND, planned.payload, timeout)
+        if done.rc == batch.NO_GZIP_RC and not done.stdout:  # no gzip(1) there: the plain text
+            left = max(timeout - (time.monotonic() - started), 0.1)
+            done = transport.run(batch.PLAIN_COMMAND, planned.script, left)
         return batch.parse(planned, done.stdout, done.stderr, cap=cap)
     # One exec channel per probe: kept only to measure what batching saves (--no-batch).
     outputs: dict[str, ProbeOutput] = {}
