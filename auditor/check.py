@@ -158,12 +158,15 @@ class ProbeOutput:
     duration_ms: float | None
     truncated: bool = False
     ok_rc: tuple[int, ...] = (0,)
+    timed_out_s: float | None = None  # killed at its deadline on the host (rc is then None)
 
     @property
     def ok(self) -> bool:
         return self.rc is not None and self.rc in self.ok_rc
 
     def failure_reason(self) -> str:
+        if self.timed_out_s is not None:
+            return f"probe {self.name} timed out after {self.timed_out_s:g} s"
         if self.rc is None:
             return f"probe {self.name} did not complete"
         first = next((ln for ln in self.stderr.splitlines() if ln.strip()), "")

@@ -431,26 +431,92 @@ def write_setup(tmp: Path, rtt_ms: float, ports: list[int], host_key: str, clien
         "jobs": jobs, "user": "root", "key": str(client_key), "known_hosts": str(known_hosts),
         "timeout": 60,
         "hosts": [{"name": name, "address": LOOPBACK, "port": entry["port"],
-                   "script": str(scripts / f"{name}.sh")} for name, entry in hosts.items()],
+                   "script": str(scripts / f"{name}.sh.gz")} for name, entry in hosts.items()],
+        "command": batch.COMPRESSED_COMMAND,
     }))
     return Setup(rtt_ms, measured, inv, spec)
 
 
-def write_batch_scripts(inventory_path: Path, scripts: Path) -> int:
-    """The batch each host would get from the auditor: same checks, same plan, same build."""
+def planned_batch(host: inventory.Host, checks: list[Any]) -> batch.Batch:
+    """The batch the auditor builds for `host`: same checks, same plan, same build."""
+    probes, broken = plan.plan(host, checks)
+    if broken:
+        raise RuntimeError(f"probes do not render for {host.name}: {broken}")
+    on_host = [p for p in probes if isinstance(p, batch.PlannedProbe)]
+    return batch.build(on_host, sudo=host.become == "sudo",
+                       probe_timeout=batch.probe_timeout_for(host.command_timeout))
+
+
+def write_batch_scripts(inventory_path: Path, scripts: Path) -> tuple[int, int]:
+    """What each host would be sent (the compressed payload, for the floor); returns the
+    size of the plain script and of what goes over the wire."""
     loaded = registry.load([])
     checks = loaded.select([])  # all checks, as `auditor run` without --check
     inv = inventory.load(inventory_path, loaded.checks)
     scripts.mkdir()
-    size = 0
+    sizes = (0, 0)
     for host in inv.hosts:
-        probes, broken = plan.plan(host, checks)
-        if broken:
-            raise RuntimeError(f"probes do not render for {host.name}: {broken}")
-        script = batch.build(probes, sudo=host.become == "sudo").script
-        (scripts / f"{host.name}.sh").write_bytes(script)
-        size = len(script)
-    return size
+        built = planned_batch(host, checks)
+        payload = built.payload
+        (scripts / f"{host.name}.sh.gz").write_bytes(payload)
+        sizes = (len(built.script), len(payload))
+    return sizes
+
+
+def _exec_batches(address: str, port: int, key_path: Path, known_hosts: Path, built: batch.Batch,
+                  times: int) -> None:
+    """One SSH connection running `built` `times` times, one exec channel each."""
+    key = paramiko.Ed25519Key.from_private_key_file(str(key_path))
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(address, port=port, username="root", pkey=key, allow_agent=False, look_for_keys=False,
+                   timeout=30)
+    try:
+        for _ in range(times):
+            stdin, stdout, _ = client.exec_command(batch.COMPRESSED_COMMAND, timeout=120)
+            stdin.write(built.payload)
+            stdin.close()  # also what tells the shell its script has ended
+            stdout.read()
+            if stdout.channel.recv_exit_status() != 0:
+                raise RuntimeError("a profiling batch failed")
+    finally:
+        client.close()
+
+
+def probe_profile(inventory_path: Path, known_hosts: Path, key_path: Path, sshd_pids: list[int],
+                  times: int = 10) -> list[tuple[float, str]]:
+    """Host CPU (sshd's children: the wrapper and the probe) of each probe alone, in ms,
+    less an empty batch's: one connection per probe running it `times` times."""
+    loaded = registry.load([])
+    checks = loaded.select([])
+    host = inventory.load(inventory_path, loaded.checks).hosts[0]
+    probes, _ = plan.plan(host, checks)
+    on_host = [p for p in probes if isinstance(p, batch.PlannedProbe)]
+    timeout = batch.probe_timeout_for(host.command_timeout)
+
+    def cost(chosen: list[batch.PlannedProbe]) -> float:
+        built = batch.build(chosen, sudo=False, probe_timeout=timeout)
+        wait_sshd_idle(sshd_pids)
+        before = _server_cpu_s(sshd_pids)
+        _exec_batches(host.address, host.port, key_path, known_hosts, built, times)
+        wait_sshd_idle(sshd_pids)
+        return (_server_cpu_s(sshd_pids) - before) * 1000 / times
+
+    empty = cost([])
+    return sorted(((cost([p]) - empty, p.key) for p in on_host), reverse=True)
+
+
+def render_profile(costs: list[tuple[float, str]], top: int = 10) -> list[str]:
+    by_check: dict[str, float] = {}
+    for ms, key in costs:
+        by_check[key.partition(".")[0]] = by_check.get(key.partition(".")[0], 0.0) + ms
+    checks = sorted(((ms, name) for name, ms in by_check.items()), reverse=True)
+    return [f"host CPU per probe, alone, less an empty batch (sum {sum(ms for ms, _ in costs):.1f} ms), "
+            f"top {top}:",
+            *(f"  {ms:7.1f} ms  {key}" for ms, key in costs[:top]),
+            f"host CPU per check, top {top}:",
+            *(f"  {ms:7.1f} ms  {name}" for ms, name in checks[:top])]
 
 
 # --------------------------------------------------------------------------
@@ -539,6 +605,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--known-hosts-lines", type=int, default=0, metavar="M",
                         help="pad known_hosts with M unrelated entries, as a real fleet's has (default 0)")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one run may take")
+    parser.add_argument("--profile", type=int, default=10, metavar="N",
+                        help="host CPU of each probe alone, over N runs; 0 = skip (default 10)")
     parser.add_argument("--json", action="store_true", help="raw numbers as JSON on stdout; table to stderr")
     return parser
 
@@ -588,7 +656,12 @@ def main(argv: list[str] | None = None) -> int:
             setups = {0.0: write_setup(tmp, 0.0, [s.port for s in servers], host_key, fleet.client_key,
                                        args.hosts, args.jobs, tmp / "scripts", None,
                                        args.known_hosts_lines)}
-            script_size = write_batch_scripts(setups[0.0].inventory, tmp / "scripts")
+            script_size, wire_size = write_batch_scripts(setups[0.0].inventory, tmp / "scripts")
+            profile: list[tuple[float, str]] = []
+            if args.profile > 0:
+                say(f"profiling each probe alone ({args.profile} runs each)")
+                profile = probe_profile(setups[0.0].inventory, tmp / "known_hosts.rtt0", fleet.client_key,
+                                        sshd_pids, args.profile)
             if args.rtt > 0:
                 runs_total = args.repeat * len(modes) * len(rtts) + 2
                 relays = DelayRelays([s.port for s in servers], args.rtt / 2000,
@@ -649,7 +722,8 @@ def main(argv: list[str] | None = None) -> int:
     void = [c for c in cells.values() if c.void]
     lines = [
         f"auditor fleet benchmark: {args.hosts} hosts on {args.sshd} sshd, -j {args.jobs}, "
-        f"median of {args.repeat}, batch script {script_size} bytes, {os.cpu_count()} CPUs"
+        f"median of {args.repeat}, batch script {script_size} bytes "
+        f"({wire_size} sent, gzip), {os.cpu_count()} CPUs"
         + (f", known_hosts padded with {args.known_hosts_lines} lines" if args.known_hosts_lines else ""),
         *(f"emulated RTT {s.rtt_ms:g} ms: measured {s.measured_rtt_ms:.1f} ms"
           for s in setups.values() if s.measured_rtt_ms is not None),
@@ -658,6 +732,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "targets:",
         *render_targets(found),
+        *([""] + render_profile(profile) if profile else []),
     ]
     if void:
         lines += ["", "!" * 78,
@@ -671,6 +746,7 @@ def main(argv: list[str] | None = None) -> int:
         json.dump({
             "config": {"hosts": args.hosts, "sshd": args.sshd, "jobs": args.jobs, "repeat": args.repeat,
                        "rtt_ms": args.rtt, "modes": modes, "batch_script_bytes": script_size,
+                       "batch_sent_bytes": wire_size,
                        "known_hosts_padding": args.known_hosts_lines},
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                         "paramiko": paramiko.__version__},
@@ -678,6 +754,7 @@ def main(argv: list[str] | None = None) -> int:
             "cells": [{"mode": c.mode, "rtt_ms": c.rtt_ms, "void": c.void,
                        "samples": [asdict(s) for s in c.samples]} for c in cells.values()],
             "targets": found,
+            "probe_host_cpu_ms": [{"probe": key, "ms": round(ms, 2)} for ms, key in profile],
         }, sys.stdout, indent=2)
         print()
     else:

@@ -2,8 +2,8 @@
 
 Per host, with `jobs` hosts at a time (threads, like the auditor): TCP connect with
 TCP_NODELAY (as auditor/transports/ssh.py does), SSH handshake, host key compared with
-known_hosts, public-key login, ONE exec channel running the already built batch script
-on `/bin/sh -s`, read stdout and stderr to EOF, and the exit status. Nothing else: no
+known_hosts, public-key login, ONE exec channel running the already built batch (sent
+compressed, with the auditor's command), read stdout and stderr to EOF, and the exit status. Nothing else: no
 ssh_config, no parsing, no redaction, no evidence files, no evaluation, no reports.
 Known hosts and the client key are loaded once, not per host.
 
@@ -13,6 +13,7 @@ set beside the auditor's:
     python bench/floor.py SPEC.json     # prints one JSON object on stdout
 
 SPEC.json: {"jobs": 16, "user": "root", "key": PATH, "known_hosts": PATH, "timeout": 60,
+"command": the auditor's batch command (auditor.engine.batch.COMPRESSED_COMMAND),
 "hosts": [{"name": "h000", "address": "127.0.0.1", "port": 2222, "script": PATH}, ...]}
 """
 
@@ -48,7 +49,7 @@ def collect(host: dict[str, Any], spec: dict[str, Any], key: paramiko.PKey,
         transport.auth_publickey(spec["user"], key)
         channel = transport.open_session(timeout=timeout)
         channel.settimeout(timeout)
-        channel.exec_command("/bin/sh -s")
+        channel.exec_command(spec["command"])
         channel.sendall(script)
         channel.shutdown_write()
         # Outputs here are a few KiB: stderr waits in paramiko's buffer while stdout drains.

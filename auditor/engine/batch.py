@@ -1,16 +1,30 @@
 """One shell script per host: every probe of every selected check, one round trip.
 
-The script is fed to `/bin/sh -s` on stdin (never on the command line, so it does not
-show in `ps`). Each probe runs in its own `sh -c` so that a syntax error in one probe
-cannot break the others, with stdin from /dev/null so that no probe can swallow the rest
-of the script. Its stdout and stderr are cut on the host at `cap` bytes (the remainder is
-drained so the probe's exit code stays true) and framed by marker lines that carry a
-per-run random token, so output from the host cannot forge a boundary.
+The script is sent gzip-compressed on stdin to `/bin/sh -s` behind `gzip -dc` (never on
+the command line, so it does not show in `ps`); a host without gzip(1) says so and gets
+the plain text instead. Each probe runs in its own `/bin/sh -c` so that a syntax error in
+one probe cannot break the others, with stdin from /dev/null so that no probe can swallow
+the rest of the script, under a deadline of its own (a watchdog sends TERM, then KILL, to
+a probe and its children once it runs past it) so that one hung probe costs only itself.
+
+What a probe costs on the host is what the wrapper forks: the probe's shell, nothing
+else; the watchdog is one process per batch, waking once a second. The probe's stdout and
+stderr go to files in a private directory on /dev/shm (else /tmp, /var/tmp) whose size
+`ulimit -f` caps near `cap` bytes (SIGXFSZ is ignored, so the probe sees a failed write,
+not a signal); one `cat` per group of probes
+sends the files with the markers between them. The clock is read from /proc/uptime by
+the shell itself. Marker lines carry a per-run random token, so output from a probe
+cannot forge a boundary. Where no directory is writable the probes write straight into
+the batch's streams, uncapped on the host (the auditor still cuts at `cap`).
+
+Probes with the same script and privilege run once; every key that asked gets the output.
+Parsing is one pass over the output, linear in its size whatever a hostile host sends.
 """
 
 from __future__ import annotations
 
-import re
+import gzip
+import math
 import secrets
 import shlex
 from dataclasses import dataclass
@@ -18,6 +32,17 @@ from dataclasses import dataclass
 from auditor.check import ProbeOutput
 
 DEFAULT_CAP = 1 << 20  # bytes per probe per stream
+DEFAULT_PROBE_TIMEOUT = 150.0  # seconds; the runner derives a host's from its command_timeout
+SPOOL_DIRS = ("/dev/shm", "/tmp", "/var/tmp")
+FLUSH_EVERY = 8  # probes whose files one `cat` sends
+NO_GZIP_RC = 97  # the compressed form's command exits with this where gzip(1) is missing
+PLAIN_COMMAND = "/bin/sh -s"
+# Run by the login shell, whatever it is: only quoting every shell understands.
+COMPRESSED_COMMAND = (
+    "/bin/sh -c 'command -v gzip >/dev/null 2>&1 || exit " + str(NO_GZIP_RC) + "; gzip -dc | /bin/sh -s'"
+)
+# What a probe ended at its deadline exits with: killed by TERM, or by KILL a second later.
+_KILLED_RCS = (143, 137)
 
 
 @dataclass(frozen=True)
@@ -33,12 +58,24 @@ class PlannedProbe:
 @dataclass(frozen=True)
 class Batch:
     token: str
-    script: bytes
+    script: bytes  # the plain shell text
     probes: tuple[PlannedProbe, ...]
+    runs: tuple[int, ...] = ()  # probes[i] is run number runs[i] (identical probes share one)
+    probe_timeout: float = DEFAULT_PROBE_TIMEOUT
+
+    @property
+    def payload(self) -> bytes:
+        """What COMPRESSED_COMMAND reads on stdin (mtime 0: the same script, the same bytes)."""
+        return gzip.compress(self.script, compresslevel=9, mtime=0)
 
 
 def new_token() -> str:
     return "AUDITOR-" + secrets.token_hex(16)
+
+
+def probe_timeout_for(command_timeout: float) -> float:
+    """Half the host's whole budget: one hung probe leaves time for all the others."""
+    return max(1.0, command_timeout / 2)
 
 
 def probe_command(probe: PlannedProbe, sudo: bool) -> str:
@@ -47,49 +84,141 @@ def probe_command(probe: PlannedProbe, sudo: bool) -> str:
     return ("sudo -n " + command) if (probe.root and sudo) else command
 
 
-def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP) -> Batch:
-    token = new_token()
-    lines = [
+def _quoted(text: str) -> str:
+    """Single-quoted for any POSIX shell; `'\\''` is the shortest escape of a quote."""
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
+def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -> list[str]:
+    blocks = math.ceil((cap + 1) / 512)  # ulimit -f counts 512-byte blocks (bash: 1024, so 2x)
+    return [
         f"# auditor batch {token}",
         "__auditor_batch() {",
         "export LC_ALL=C",
         f"T={token}",
         # A root login needs no sudo; anyone else gets it only for probes that ask.
-        'if [ "$(id -u)" = 0 ]; then __sudo=""; else __sudo="sudo -n"; fi',
-        f"__cap() {{ head -c {cap + 1}; cat >/dev/null; }}",
+        'if [ "$(id -u)" = 0 ]; then __sudo=; else __sudo="sudo -n"; fi',
         # The clock without a fork where Linux offers it (centiseconds); date(1) elsewhere.
         "if [ -r /proc/uptime ]; then __now() { read -r __t __x </proc/uptime; }; "
         "else __now() { __t=$(date +%s%N 2>/dev/null); }; fi",
-        "exec 4>&1 6>&2",
-        "__run() {",
-        "  printf '\\n%s B %s\\n' \"$T\" \"$1\"; printf '\\n%s B %s\\n' \"$T\" \"$1\" >&2",
+        # __x ROOT SCRIPT runs one probe in the background, so that a deadline can end it:
+        # with a spool directory one watchdog per batch (below), else one per probe.
+        '__x() { if [ "$1" = 1 ]; then $__sudo /bin/sh -c "$2" </dev/null &',
+        'else /bin/sh -c "$2" </dev/null & fi; __p=$!',
+        '  if [ -z "$__d" ]; then',
+        f"    (sleep {deadline}; __k TERM $__p; sleep 1; __k KILL $__p) </dev/null >/dev/null 2>&1 & __w=$!",
+        # Reaped under 2>/dev/null: bash would report the killed watchdog in the probe's stderr.
+        '    wait $__p; __c=$?; { kill -9 $__w; wait $__w; } 2>/dev/null; return $__c',
+        "  fi",
+        '  echo "$__p" >"$__d/run"; wait $__p; __c=$?; : >"$__d/run"; return $__c; }',
+        # __k SIGNAL PID: the probe and what it started (sudo relays TERM to what it runs).
+        # The probe's shell is stopped first, so that it cannot go on to its next command nor
+        # end (and wake the batch) before its children have had the signal.
+        "__k() { kill -STOP \"$2\" 2>/dev/null; __ch=; for __f in /proc/[0-9]*/stat; do",
+        '  { read -r __a __b __y __q __r <"$__f"; } 2>/dev/null',
+        '  if [ "$__q" = "$2" ]; then __ch="$__ch $__a"; fi',
+        '  done; kill -"$1" $__ch "$2" 2>/dev/null; kill -CONT "$2" 2>/dev/null; }',
+        # Polls once a second: a probe seen running past the deadline gets TERM, then KILL.
+        "__wd() { __wn=; __wc=0; while [ -d \"$__d\" ]; do sleep 1; __wr=; "
+        "{ read -r __wr <\"$__d/run\"; } 2>/dev/null",
+        '  if [ -n "$__wr" ] && [ "$__wr" = "$__wn" ]; then __wc=$((__wc + 1)); else __wn=$__wr; __wc=1; fi',
+        f'  if [ -n "$__wr" ] && [ $__wc -gt {deadline + 1} ]; then __k KILL "$__wr";',
+        f'  elif [ -n "$__wr" ] && [ $__wc -gt {deadline} ]; then __k TERM "$__wr"; fi; done; }}',
+        "__d=",
+        f"for __b in {' '.join(map(_quoted, spool_dirs))}; do",
+        '  if [ -d "$__b" ] && [ -w "$__b" ] && mkdir -m 700 "$__b/$T" 2>/dev/null; then',
+        "    __d=$__b/$T; break",
+        "  fi",
+        "done",
+        'if [ -n "$__d" ]; then',
+        "  trap 'rm -rf \"$__d\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
+        # Past the cap a write fails (EFBIG) instead of killing the probe with SIGXFSZ.
+        f"  trap '' XFSZ; ulimit -S -f {blocks} 2>/dev/null",
+        "  printf '\\n%s S\\n' \"$T\" >\"$__d/s\"",
+        "  __wd </dev/null >/dev/null 2>&1 &",
+        "  __wdp=$!",
+        "fi",
+        "__l=",
+        # __r N ROOT SCRIPT: run N; in the private directory its files are sent by __f.
+        "__r() {",
         "  __now; __s=$__t",
-        # rc travels through fd 5 into $(...); stdout and stderr each pass their own cap.
-        '  __rc=$( { { { "$2" </dev/null; echo $? >&5; } | __cap >&4; } 2>&1 | __cap >&6; } 5>&1 )',
-        "  __now; __e=$__t",
-        "  printf '\\n%s E %s %s %s %s\\n' \"$T\" \"$1\" \"${__rc:--}\" \"$__s\" \"$__e\"",
-        "  printf '\\n%s E %s\\n' \"$T\" \"$1\" >&2",
+        '  if [ -n "$__d" ]; then',
+        "    printf '\\n%s B %s\\n' \"$T\" \"$1\" >\"$__d/$1.b\"",
+        '    __x "$2" "$3" >"$__d/$1.o" 2>"$__d/$1.e"; __rc=$?',
+        "    __now; printf '\\n%s E %s %s %s %s\\n' \"$T\" \"$1\" \"$__rc\" \"$__s\" \"$__t\" >\"$__d/$1.x\"",
+        '    __l="$__l $1.b $1.o s $1.e $1.x"',
+        "  else",
+        "    printf '\\n%s B %s\\n' \"$T\" \"$1\"; printf '\\n%s B %s\\n' \"$T\" \"$1\" >&2",
+        '    __x "$2" "$3"; __rc=$?',
+        "    __now; printf '\\n%s E %s %s %s %s\\n' \"$T\" \"$1\" \"$__rc\" \"$__s\" \"$__t\"",
+        "    printf '\\n%s E %s\\n' \"$T\" \"$1\" >&2",
+        "  fi",
         "}",
+        # One fork sends a group of probes' files, markers and all, in order.
+        '__f() { if [ -n "$__l" ]; then (cd "$__d" && exec cat $__l); __l=; fi; }',
     ]
-    for index, probe in enumerate(probes):
-        runner = "$__sudo " if (probe.root and sudo) else ""
-        lines.append(f"__p{index}() {{ {runner}/bin/sh -c {shlex.quote(probe.script)}; }}")
-        lines.append(f"__run {index} __p{index}")
-    lines += ["}", "__auditor_batch </dev/null", ""]
-    return Batch(token, "\n".join(lines).encode(), tuple(probes))
 
 
-def _frames(stream: bytes, token: str, with_status: bool) -> dict[int, tuple[bytes, list[bytes]]]:
-    """Probe index -> (content, fields of the end marker)."""
-    tok = re.escape(token.encode())
-    end_fields = rb" (\S+) (\S*) (\S*)" if with_status else rb""
-    pattern = re.compile(
-        rb"\n" + tok + rb" B (\d+)\n(.*?)\n" + tok + rb" E \1" + end_fields + rb"\n", re.DOTALL
-    )
-    frames: dict[int, tuple[bytes, list[bytes]]] = {}
-    for match in pattern.finditer(stream):
-        frames[int(match.group(1))] = (match.group(2), list(match.groups()[2:]))
-    return frames
+def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP,
+          probe_timeout: float = DEFAULT_PROBE_TIMEOUT, spool_dirs: tuple[str, ...] = SPOOL_DIRS) -> Batch:
+    """`spool_dirs`: where the probes' output files may go, the first writable one."""
+    token = new_token()
+    deadline = max(1, math.ceil(probe_timeout))
+    lines = _prelude(token, cap, deadline, spool_dirs)
+    run_of: dict[tuple[str, bool], int] = {}
+    runs: list[int] = []
+    for probe in probes:
+        as_root = probe.root and sudo
+        run = run_of.get((probe.script, as_root))
+        if run is None:
+            run = run_of[(probe.script, as_root)] = len(run_of)
+            lines.append(f"__r {run} {int(as_root)} {_quoted(probe.script)}")
+            if (run + 1) % FLUSH_EVERY == 0:
+                lines.append("__f")
+        runs.append(run)
+    lines += ["__f", '[ -z "$__d" ] || kill $__wdp 2>/dev/null', "}", "__auditor_batch </dev/null", ""]
+    return Batch(token, "\n".join(lines).encode(), tuple(probes), tuple(runs), float(deadline))
+
+
+@dataclass
+class _Frame:
+    stdout: bytes = b""
+    stderr: bytes | None = None  # from the stdout stream's S section, when the files were used
+    fields: tuple[bytes, ...] = ()  # rc, start and end clock of the end marker
+
+
+def _frames(stream: bytes, token: str, with_status: bool) -> dict[int, _Frame]:
+    """Run number -> its frame; one split and one pass, so linear in the stream.
+
+    The stream is cut at every marker prefix; a piece is then `B N`, `S` or `E N ...`
+    followed by content. Only B, optional S, E of the same number in that order make a
+    frame, and the first complete frame of a number is kept: forged or stray markers cost
+    one look each and never a rescan.
+    """
+    complete: dict[int, _Frame] = {}
+    open_run: int | None = None
+    frame = _Frame()
+    pieces = stream.split(b"\n" + token.encode() + b" ")
+    for piece in pieces[1:]:
+        header, _, body = piece.partition(b"\n")
+        words = header.split(b" ")
+        kind = words[0]
+        if kind == b"B" and len(words) == 2 and words[1].isdigit():
+            open_run, frame = int(words[1]), _Frame(stdout=body)
+        elif kind == b"S" and len(words) == 1 and open_run is not None and frame.stderr is None:
+            frame.stderr = body
+        elif (kind == b"E" and open_run is not None and len(words) >= 2 and words[1].isdigit()
+              and int(words[1]) == open_run):
+            if with_status and len(words) != 5:
+                open_run = None
+                continue
+            if open_run not in complete:
+                frame.fields = tuple(words[2:])
+                complete[open_run] = frame
+            open_run = None
+        else:
+            open_run = None  # anything else breaks the frame it is in
+    return complete
 
 
 def decode(data: bytes) -> str:
@@ -115,17 +244,23 @@ def parse(batch: Batch, stdout: bytes, stderr: bytes, cap: int = DEFAULT_CAP) ->
     """Split a batch's output back into per-probe outputs, keyed by probe key."""
     out_frames = _frames(stdout, batch.token, with_status=True)
     err_frames = _frames(stderr, batch.token, with_status=False)
+    runs = batch.runs or tuple(range(len(batch.probes)))
     results: dict[str, ProbeOutput] = {}
-    for index, probe in enumerate(batch.probes):
-        out, fields = out_frames.get(index, (b"", []))
-        err, _ = err_frames.get(index, (b"", []))
-        out, out_cut = _cut(out, cap)
-        err, err_cut = _cut(err, cap)
+    for probe, run in zip(batch.probes, runs, strict=True):
+        frame = out_frames.get(run, _Frame())
+        err_frame = err_frames.get(run)
+        err_bytes = frame.stderr if frame.stderr is not None else (err_frame.stdout if err_frame else b"")
+        out, out_cut = _cut(frame.stdout, cap)
+        err, err_cut = _cut(err_bytes, cap)
         rc: int | None = None
         duration = None
-        if fields:
-            rc = int(fields[0]) if fields[0].lstrip(b"-").isdigit() else None
-            duration = _duration_ms(fields[1], fields[2])
+        timed_out: float | None = None
+        if frame.fields:
+            rc = int(frame.fields[0]) if frame.fields[0].lstrip(b"-").isdigit() else None
+            duration = _duration_ms(frame.fields[1], frame.fields[2])
+            # Killed at the deadline (the clock has centiseconds; allow for them).
+            if rc in _KILLED_RCS and duration is not None and duration >= batch.probe_timeout * 1000 - 50:
+                rc, timed_out = None, batch.probe_timeout
         results[probe.key] = ProbeOutput(
             name=probe.key,
             stdout=decode(out),
@@ -134,5 +269,6 @@ def parse(batch: Batch, stdout: bytes, stderr: bytes, cap: int = DEFAULT_CAP) ->
             duration_ms=duration,
             truncated=out_cut or err_cut,
             ok_rc=probe.ok_rc,
+            timed_out_s=timed_out,
         )
     return results

@@ -100,8 +100,13 @@ def collect_on_host(
     on_cut: Callable[[int], None] | None = None,
 ) -> dict[str, ProbeOutput]:
     if batched:
-        planned = batch.build(probes, sudo=sudo, cap=cap)
-        done = transport.run("/bin/sh -s", planned.script, timeout, host_limit(cap, len(probes)))
+        planned = batch.build(probes, sudo=sudo, cap=cap, probe_timeout=batch.probe_timeout_for(timeout))
+        started = time.monotonic()
+        limit = host_limit(cap, len(probes))
+        done = transport.run(batch.COMPRESSED_COMMAND, planned.payload, timeout, limit)
+        if done.rc == batch.NO_GZIP_RC and not done.stdout:  # no gzip(1) there: the plain text
+            left = max(timeout - (time.monotonic() - started), 0.1)
+            done = transport.run(batch.PLAIN_COMMAND, planned.script, left, limit)
         parsed = batch.parse(planned, done.stdout, done.stderr, cap=cap)
         if done.cut_at is None:
             return parsed

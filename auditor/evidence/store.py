@@ -168,7 +168,7 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
         out = outputs.get(probe.key)
         if out is None:
             continue
-        record = {
+        record: dict[str, Any] = {
             "host": host_name,
             "probe": probe.key,
             "root": probe.root,
@@ -178,6 +178,7 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
             "ok_rc": list(out.ok_rc),
             "duration_ms": out.duration_ms,
             "truncated": out.truncated,
+            **({"timed_out_s": out.timed_out_s} if out.timed_out_s is not None else {}),
             "stdout": out.stdout,
             "stderr": out.stderr,
             "script_sha256": hashlib.sha256(probe.command.encode()).hexdigest(),
@@ -217,4 +218,5 @@ def output_of(name: str, record: Mapping[str, Any]) -> ProbeOutput:
         duration_ms=record.get("duration_ms"),
         truncated=bool(record.get("truncated", False)),
         ok_rc=tuple(record.get("ok_rc", (0,))),
+        timed_out_s=record.get("timed_out_s"),
     )

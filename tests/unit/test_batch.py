@@ -1,6 +1,12 @@
 """The batch script runs every probe once, isolated, and its framing cannot be forged."""
 
+import os
+import shutil
 import subprocess
+import time
+from pathlib import Path
+
+import pytest
 
 from auditor.engine import batch
 
@@ -100,3 +106,137 @@ def test_both_clock_formats_give_milliseconds():
     assert batch._duration_ms(b"1234.56", b"1234.81") == 250.0
     assert batch._duration_ms(b"1700000000000000000", b"1700000000250000000") == 250.0
     assert batch._duration_ms(b"", b"12") is None
+
+
+SHELLS = [shell for shell in (["dash"], ["bash"], ["busybox", "sh"]) if shutil.which(shell[0])]
+
+
+def run_under(shell, planned, command_input=None):
+    done = subprocess.run([*shell, "-s"], input=command_input or planned.script, capture_output=True,
+                          check=False, timeout=60)
+    return batch.parse(planned, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+@pytest.mark.parametrize("spool", [batch.SPOOL_DIRS, ("/nonexistent-auditor-spool",)],
+                         ids=["files", "direct"])
+def test_the_batch_runs_the_same_under_every_shell_with_or_without_a_spool_directory(shell, spool):
+    # Given probes with both streams, an exit code, no final newline and a syntax error
+    probes = [probe("a.one", "echo out1; echo err1 >&2"), probe("a.two", "echo out2; exit 3", (0, 3)),
+              probe("a.three", "printf 'no newline'"), probe("a.bad", "if then fi"),
+              probe("a.reader", "cat; echo read-done")]
+    planned = batch.build(probes, sudo=False, spool_dirs=spool)
+    # When the batch runs under dash, bash and busybox sh, with files or straight into the streams
+    outputs = run_under(shell, planned)
+    # Then every probe's output, stderr and exit code are its own
+    assert outputs["a.one"].stdout == "out1\n" and outputs["a.one"].stderr == "err1\n"
+    assert outputs["a.two"].rc == 3 and outputs["a.two"].stdout == "out2\n"
+    assert outputs["a.three"].stdout == "no newline"
+    assert outputs["a.bad"].rc == 2
+    assert outputs["a.reader"].stdout == "read-done\n"
+    # And the private output directory is gone
+    assert not any(Path(d, planned.token).exists() for d in batch.SPOOL_DIRS)
+
+
+def test_the_compressed_form_runs_what_the_plain_one_does():
+    # Given a batch
+    planned = batch.build([probe("a.one", "echo 'quoted' \"twice\"; echo e >&2")], sudo=False)
+    # When its payload goes through the command the runner sends
+    done = subprocess.run(["/bin/sh", "-c", batch.COMPRESSED_COMMAND], input=planned.payload,
+                          capture_output=True, check=False, timeout=60)
+    outputs = batch.parse(planned, done.stdout, done.stderr)
+    # Then it is smaller than the script and gives the same outputs
+    assert len(planned.payload) < len(planned.script)
+    assert outputs["a.one"].stdout == "quoted twice\n" and outputs["a.one"].stderr == "e\n"
+
+
+def test_identical_probes_run_once_and_both_keys_get_the_output():
+    # Given two checks asking for the same script
+    probes = [probe("a.lsblk", "echo $$"), probe("b.lsblk", "echo $$", ok_rc=(0, 1))]
+    planned = batch.build(probes, sudo=False)
+    # When the batch runs
+    _, outputs = run_batch(probes)
+    # Then the script appears once, and both keys hold the one run's output with their own ok_rc
+    assert planned.script.count(b"echo $$") == 1
+    assert outputs["a.lsblk"].stdout == outputs["b.lsblk"].stdout != ""
+    assert outputs["b.lsblk"].ok_rc == (0, 1)
+
+
+def test_the_wrapper_forks_at_most_two_processes_per_probe():
+    # Given a batch of 40 probes that fork nothing themselves, run under strace counting forks
+    if not shutil.which("strace"):
+        pytest.skip("strace is not installed")
+    probes = [probe(f"a.p{i}", f"echo {i}") for i in range(40)]
+    planned = batch.build(probes, sudo=False)
+    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=clone,clone3,fork,vfork", "-o", "/dev/stderr",
+                           "dash", "-s"], input=planned.script, capture_output=True, check=False, timeout=60)
+    forks = sum(1 for line in done.stderr.splitlines() if b"clone" in line or b"fork" in line)
+    # Then the forks are two per probe plus a few per batch
+    assert forks <= 2 * len(probes) + 12, forks
+
+
+# Adversarial framing: a hostile host knows the token (it reads the script) and may send anything.
+def _hostile_streams(token):
+    mark = b"\n" + token.encode() + b" "
+    size = batch.DEFAULT_CAP
+    yield "15000 begin markers", (mark + b"B 1\n") * 15000
+    yield "begin markers to the cap", (mark + b"B 1\nx") * (size // (len(mark) + 5))
+    yield "begins and stderr markers", (mark + b"B 2\n" + mark + b"S\n") * (size // (2 * len(mark) + 6))
+    yield "ends without begins", (mark + b"E 1 0 1 2\n") * (size // (len(mark) + 11))
+    yield "nested numbers", b"".join(mark + b"B %d\n" % i for i in range(size // (len(mark) + 8)))
+    yield "one huge frame", mark + b"B 0\n" + b"y" * size + mark + b"E 0 0 1 2\n"
+    yield "no newline at all", b"\x00" * size
+
+
+def test_parsing_hostile_output_of_the_cap_s_size_is_linear():
+    # Given a batch and, for each adversarial framing, output of about the cap's size
+    planned = batch.build([probe(f"a.p{i}", f"true {i}") for i in range(3)], sudo=False)
+    for name, stream in _hostile_streams(planned.token):
+        # When it is parsed (as stdout and as stderr)
+        started = time.process_time()
+        outputs = batch.parse(planned, stream, stream)
+        spent = time.process_time() - started
+        # Then it finishes far within what the quadratic parse took (~40 s), with every key
+        assert spent < 2.0, (name, spent)
+        assert set(outputs) == {"a.p0", "a.p1", "a.p2"}
+
+
+def test_a_forged_frame_counts_once_and_a_huge_one_is_cut():
+    # Given a stream where a number's frame comes twice and one frame is over the cap
+    planned = batch.build([probe("a.p0", "true 0"), probe("a.p1", "true 1")], sudo=False)
+    mark = b"\n" + planned.token.encode() + b" "
+    stream = (mark + b"B 0\nfirst" + mark + b"S\nerr" + mark + b"E 0 0 1.00 1.50\n"
+              + mark + b"B 0\nsecond" + mark + b"E 0 5 1 2\n"
+              + mark + b"B 1\n" + b"z" * 2000 + mark + b"E 1 0 1 2\n")
+    # When it is parsed with a 1000-byte cap
+    outputs = batch.parse(planned, stream, b"", cap=1000)
+    # Then the first frame wins, with its stderr, and the big one is cut and marked
+    assert outputs["a.p0"].stdout == "first" and outputs["a.p0"].stderr == "err"
+    assert outputs["a.p0"].rc == 0 and outputs["a.p0"].duration_ms == 500.0
+    assert len(outputs["a.p1"].stdout) == 1000 and outputs["a.p1"].truncated
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+@pytest.mark.parametrize("spool", [batch.SPOOL_DIRS, ("/nonexistent-auditor-spool",)],
+                         ids=["batch watchdog", "per-probe watchdog"])
+def test_a_hung_probe_costs_only_its_own_deadline(shell, spool, tmp_path):
+    # Given a probe blocked on a FIFO nobody writes, between two good probes, a 1 s deadline
+    fifo = tmp_path / "never"
+    os.mkfifo(fifo)
+    probes = [probe("a.before", "echo before"), probe("a.stuck", f"cat {fifo}; echo unreachable"),
+              probe("a.after", "echo after; echo late >&2")]
+    planned = batch.build(probes, sudo=False, probe_timeout=1, spool_dirs=spool)
+    # When the batch runs
+    started = time.monotonic()
+    done = subprocess.run([*shell, "-s"], input=planned.script, capture_output=True, check=False,
+                          timeout=60)
+    elapsed = time.monotonic() - started
+    outputs = batch.parse(planned, done.stdout, done.stderr)
+    # Then the others' outputs arrive, the stuck one is an error naming its deadline, and the
+    # batch took about the deadline, not forever, leaving nothing behind
+    assert outputs["a.before"].stdout == "before\n"
+    assert outputs["a.after"].stdout == "after\n" and outputs["a.after"].stderr == "late\n"
+    stuck = outputs["a.stuck"]
+    assert not stuck.ok and stuck.failure_reason() == "probe a.stuck timed out after 1 s"
+    assert elapsed < 10, elapsed
+    assert subprocess.run(["pgrep", "-f", f"^cat {fifo}$"], capture_output=True).stdout == b""
