@@ -119,15 +119,16 @@ def build() -> argparse.ArgumentParser:
     return parser
 
 
-def _trust_arguments(parser: argparse.ArgumentParser, allow_untrusted: bool = False) -> None:
+def _trust_arguments(parser: argparse.ArgumentParser, allow_untrusted: bool = False,
+                     what: str = "a pack") -> None:
     parser.add_argument("--key-fingerprint", action="append", default=[], metavar="SHA256:...",
-                        help="trust only this signer (as `auditor keygen` printed it; repeatable)")
+                        help=f"trust only this signer of {what} (as `auditor keygen` printed it; repeatable)")
     parser.add_argument("--trusted-signers", type=Path, action="append", default=[], metavar="FILE",
                         help="trusted signers, one key a line (default: ~/.config/auditor/trusted-signers; "
                              "your own keygen key is trusted too)")
     if allow_untrusted:
         parser.add_argument("--allow-untrusted", action="store_true",
-                            help="use a pack validly signed by a key you do not trust")
+                            help=f"use {what} validly signed by a key you do not trust")
 
 
 def _tracking_arguments(run: argparse.ArgumentParser) -> None:
@@ -143,6 +144,7 @@ def _tracking_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--baseline", metavar="RUN",
                      help="compare with a baseline: last/previous (the newest recorded run), a run id, "
                           "or a run folder")
+    _trust_arguments(run, allow_untrusted=True, what="a --baseline run folder")
     run.add_argument("--fail-on", choices=("any", "new"), default="any",
                      help="any (default): exit codes as usual; new: non-zero only for regressions "
                           "against --baseline")
@@ -192,6 +194,7 @@ def _history_commands(sub: Any) -> None:
     diff_cmd.add_argument("a", metavar="A", help="run id, run folder, last or previous")
     diff_cmd.add_argument("b", metavar="B", help="run id, run folder, last or previous")
     diff_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    _trust_arguments(diff_cmd, allow_untrusted=True, what="a signed run folder")
 
     sched = sub.add_parser("schedule",
                            help="print a systemd service + timer or a cron line for nightly audits")

@@ -15,6 +15,7 @@ import paramiko
 
 from auditor.check import Status
 from auditor.cli.exits import run_exit_code
+from auditor.cli.history import signers_of
 from auditor.engine.runner import RunOptions
 from auditor.errors import UsageError
 from auditor.evidence import signing
@@ -57,8 +58,10 @@ def tracking_options(args: argparse.Namespace) -> TrackingOptions:
         history_file=None if args.no_history else args.history or args.output / history.DEFAULT_NAME,
         history_timeout=args.history_timeout, waivers=args.waivers, no_waivers=args.no_waivers,
         baseline=args.baseline, fail_on_new=args.fail_on == "new", notify=tuple(args.notify),
-        notify_always=args.notify_on == "always",
+        notify_always=args.notify_on == "always", baseline_signers=signers_of(args),
+        allow_untrusted_baseline=args.allow_untrusted,
     )
+
 
 
 def _print(outcome: AuditOutcome, what: str, color: str) -> None:
