@@ -27,7 +27,7 @@ from auditor.check import Check
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.engine import registry, runner
 from auditor.errors import UsageError, warn
-from auditor.evidence import pack, signing
+from auditor.evidence import oscal, pack, signing
 from auditor.inventory import Host
 from auditor.model import CheckInfo, HostReport, Policy, RunReport
 from auditor.policy import claims
@@ -168,7 +168,7 @@ def chain_link(history_path: Path | None, scope: history.Scope) -> dict[str, obj
 
 
 def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> str:
-    """Writes report.json, junit.xml, report.html and controls.csv; returns report.json's text."""
+    """Writes report.json, junit.xml, report.html, controls.csv and oscal.json; returns report.json's text."""
     report_json = json_report.render(report, verdicts)
     (run_dir / "report.json").write_text(report_json, encoding="utf-8")
     (run_dir / "junit.xml").write_text(junit.render(report), encoding="utf-8")
@@ -177,6 +177,7 @@ def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.Pol
     # newline="" keeps the CSV's own CRLF line ends (RFC 4180) on every platform
     with (run_dir / "controls.csv").open("w", encoding="utf-8", newline="") as out:
         out.write(controls_csv.render(matrix))
+    oscal.write(run_dir, report, verdicts)  # before the manifest, which lists and so signs it
     return report_json
 
 

@@ -47,9 +47,9 @@ def build() -> argparse.ArgumentParser:
     run.add_argument("--check", action="append", default=[], help="only this check id (repeatable)")
     run.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                      help="folder that receives the run folder (default: reports/)")
-    run.add_argument("--format", choices=("table", "json", "junit", "csv", "none"), default="table",
+    run.add_argument("--format", choices=("table", "json", "junit", "csv", "oscal", "none"), default="table",
                      help="what to print on stdout (the run folder always gets all reports); "
-                          "csv: the ISO 27001 controls matrix")
+                          "csv: the ISO 27001 controls matrix; oscal: OSCAL assessment results (oscal.json)")
     run.add_argument("--policy", metavar="NAME|PATH",
                      help="audit a claims file: a shipped set (`auditor claims show`) or a path; "
                           "overrides the inventory's policy:")

@@ -18,7 +18,7 @@ from auditor.cli.exits import run_exit_code
 from auditor.cli.history import signers_of
 from auditor.engine.runner import RunOptions
 from auditor.errors import UsageError
-from auditor.evidence import signing
+from auditor.evidence import oscal, signing
 from auditor.inventory import Host
 from auditor.model import Regression, RunReport
 from auditor.pipeline import AuditOutcome, AuditRequest, audit
@@ -69,6 +69,8 @@ def _print(outcome: AuditOutcome, what: str, color: str) -> None:
         sys.stdout.write(outcome.report_json)
     elif what == "junit":
         sys.stdout.write(junit.render(outcome.report))
+    elif what == "oscal":
+        sys.stdout.write((outcome.run_dir / oscal.FILE).read_text(encoding="utf-8"))
     elif what == "csv":
         sys.stdout.flush()  # the bytes as written, CRLF line ends included (text mode would translate them)
         sys.stdout.buffer.write((outcome.run_dir / "controls.csv").read_bytes())
