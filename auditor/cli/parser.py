@@ -107,6 +107,14 @@ def build() -> argparse.ArgumentParser:
                           help="judge as of this date or ISO 8601 time: evidence current then is judged "
                                "(default: now, when expired evidence is an error)")
 
+    attest = sub.add_parser("attest", help="an in-toto attestation of a run (test-result predicate, DSSE "
+                                           "envelope signed with the run's key)")
+    attest.add_argument("pack", type=Path, metavar="RUN", help="run folder, .tar.gz or .zip")
+    attest.add_argument("-o", "--out", type=Path, help="write the envelope here (default: stdout)")
+    attest.add_argument("--sign-key", type=Path, metavar="PATH",
+                        help=f"the run's signing key (default: ${signing.ENV_KEY}, "
+                             "else ~/.config/auditor/signing-key.pem)")
+
     claims = sub.add_parser("claims", help="claims files: draft one from a policy text, or show a set")
     claims_sub = claims.add_subparsers(dest="claims_command", metavar="SUBCOMMAND", required=True)
     extract = claims_sub.add_parser("extract", help="draft a claims file from a privacy policy's text")

@@ -38,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
                            ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
                                           ssh_config=args.ssh_config)),
-        tracking=tracking_options(args), signer=_signer(args), ssh_passphrase=_passphrase, on_done=progress,
+        tracking=tracking_options(args), signer=signer_of(args), ssh_passphrase=_passphrase, on_done=progress,
     ))
     progress.finish()
     code = run_exit_code(outcome.report, args.fail_on == "new", args.exit_zero)
@@ -128,9 +128,9 @@ def _passphrase(hosts: Sequence[Host]) -> str | None:
     return None
 
 
-def _signer(args: argparse.Namespace) -> signing.Signer | None:
+def signer_of(args: argparse.Namespace) -> signing.Signer | None:
     """The run's signing key: --sign-key, else $AUDITOR_SIGNING_KEY, else the default file."""
-    if args.no_sign:
+    if getattr(args, "no_sign", False):
         return None
     path = args.sign_key or (Path(os.environ[signing.ENV_KEY]) if os.environ.get(signing.ENV_KEY) else None)
     if path is None:
