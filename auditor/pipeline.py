@@ -27,7 +27,7 @@ from auditor.check import Check
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.engine import registry, runner
 from auditor.errors import UsageError, warn
-from auditor.evidence import oscal, pack, signing
+from auditor.evidence import oscal, pack, signing, timestamp
 from auditor.inventory import Host
 from auditor.model import CheckInfo, HostReport, Policy, RunReport
 from auditor.policy import claims
@@ -51,6 +51,7 @@ class AuditRequest:
     options: runner.RunOptions = runner.RunOptions()
     tracking: TrackingOptions = field(default_factory=TrackingOptions)
     signer: signing.Signer | None = None  # None: the run is not signed
+    timestamp_url: str | None = None  # an RFC 3161 TSA to stamp the manifest; None: nothing is sent
     # Called once the hosts are known, for an SSH key passphrase (the CLI asks on the terminal).
     ssh_passphrase: Callable[[Sequence[Host]], str | None] | None = None
     on_done: Callable[[HostReport, int, int], None] | None = None  # progress: a host finished
@@ -111,6 +112,8 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
         hosts, checks = list(plan.hosts), list(plan.checks)
     if request.options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if request.timestamp_url is not None:
+        timestamp.check_url(request.timestamp_url)
     started = _utc_now()
     scope = history.Scope.of(request.inventory, plan.audited.policy.id if plan else None, request.hosts,
                              request.groups, request.checks)
@@ -148,6 +151,11 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
     report_json = write_reports(report, run_dir, verdicts)
     link = chain_link(tracked.history_path, scope)
     pack.write_manifest(run_dir, pack.manifest_run(report, hosts, checks, link), request.signer)
+    if request.timestamp_url is not None:
+        try:  # after the manifest it stamps; a TSA that fails costs the timestamp, not the run
+            timestamp.stamp(run_dir, request.timestamp_url)
+        except timestamp.TimestampError as exc:
+            warn(f"this run's manifest is NOT timestamped: {exc}")
     tracked.record(report, run_dir)
     return AuditOutcome(report, verdicts, run_dir, report_json)
 

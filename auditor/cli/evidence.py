@@ -14,7 +14,7 @@ from pathlib import Path
 
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
 from auditor.errors import UsageError
-from auditor.evidence import attest, chain, pack, rejudge, signing, trust
+from auditor.evidence import attest, chain, pack, rejudge, signing, timestamp, trust
 from auditor.pipeline import load_checks
 
 
@@ -107,7 +107,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _verify_chain(args)
     if args.pack is None:
         raise UsageError("verify needs PACK (a run folder or archive), or --chain FOLDER_OR_HISTORY")
-    result = checked(_read_pack(args.pack), args, args.pack)
+    contents = _read_pack(args.pack)
+    result = checked(contents, args, args.pack)
+    certificates = timestamp.load_certificates(args.tsa_cert) if args.tsa_cert else []
+    stamped = timestamp.check(contents, certificates, f"--tsa-cert {args.tsa_cert}")
+    if stamped is not None:
+        result.extra.append(stamped)
     _print_verification(result, args.pack)
     if result.ok(allow_unsigned=args.allow_unsigned):
         print("VERIFIED")

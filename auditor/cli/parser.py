@@ -66,6 +66,9 @@ def build() -> argparse.ArgumentParser:
                                help=f"sign the run's manifest with this key (default: ${signing.ENV_KEY}, "
                                     "else ~/.config/auditor/signing-key.pem when it exists)")
     signing_group.add_argument("--no-sign", action="store_true", help="do not sign, even if a key is set up")
+    run.add_argument("--timestamp-url", metavar="URL",
+                     help="get an RFC 3161 timestamp of the manifest from this time-stamping authority "
+                          "(sends only its SHA-256; stored as manifest.tsr; default: none, nothing is sent)")
     _tracking_arguments(run)
 
     lst = sub.add_parser("list", parents=[common], help="list checks (or hosts with --hosts)")
@@ -91,6 +94,9 @@ def build() -> argparse.ArgumentParser:
     _trust_arguments(verify)
     verify.add_argument("--allow-unsigned", action="store_true",
                         help="accept an unsigned pack whose hashes all match")
+    verify.add_argument("--tsa-cert", type=Path, metavar="FILE",
+                        help="check manifest.tsr against this time-stamping authority: its certificate and "
+                             "the CA certificates that issued it, PEM (default: the certificates it embeds)")
 
     pack_cmd = sub.add_parser("pack", help="archive a run folder for hand-over (reproducible bytes)")
     pack_cmd.add_argument("run_dir", type=Path, metavar="RUN_DIR")

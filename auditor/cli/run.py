@@ -38,7 +38,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
                            ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
                                           ssh_config=args.ssh_config)),
-        tracking=tracking_options(args), signer=signer_of(args), ssh_passphrase=_passphrase, on_done=progress,
+        tracking=tracking_options(args), signer=signer_of(args), timestamp_url=args.timestamp_url,
+        ssh_passphrase=_passphrase, on_done=progress,
     ))
     progress.finish()
     code = run_exit_code(outcome.report, args.fail_on == "new", args.exit_zero)
