@@ -20,8 +20,9 @@ import pytest
 
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_USAGE
 from tests.conftest import REPO, run_cli
-from tests.unit.test_pack import flag_workspace
-from tests.unit.test_pack_trust import audit, keygen, resign
+from tests.unit.test_pack_trust import audit, resign
+from tests.unit.test_pack_trust import ours as ours  # noqa: F401 - the module's own instances
+from tests.unit.test_pack_trust import work as work  # noqa: F401
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl (scripts/test.sh)")
 
@@ -116,13 +117,8 @@ def tsa(tmp_path_factory) -> Iterator[Tsa]:
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory) -> Path:
-    return flag_workspace(tmp_path_factory.mktemp("timestamp"))
-
-
-@pytest.fixture(scope="module")
-def key(work) -> tuple[Path, str]:
-    return work / "key.pem", keygen(work / "key.pem")
+def key(ours) -> tuple[Path, str]:
+    return ours
 
 
 def stamped_run(work: Path, key: tuple[Path, str], tsa: Tsa, out: Path) -> Path:

@@ -11,23 +11,10 @@ import pytest
 
 from auditor.cli.exits import EXIT_OK, EXIT_UNTRUSTED, EXIT_USAGE
 from tests.conftest import run_cli
-from tests.unit.test_pack import flag_workspace
-from tests.unit.test_pack_trust import audit, keygen, resign
-
-
-@pytest.fixture(scope="module")
-def work(tmp_path_factory) -> Path:
-    return flag_workspace(tmp_path_factory.mktemp("baseline-trust"))
-
-
-@pytest.fixture(scope="module")
-def ours(work) -> tuple[Path, str]:
-    return work / "ours.pem", keygen(work / "ours.pem")
-
-
-@pytest.fixture(scope="module")
-def attacker(work) -> tuple[Path, str]:
-    return work / "attacker.pem", keygen(work / "attacker.pem")
+from tests.unit.test_pack_trust import attacker as attacker  # noqa: F401 - the module's own instances
+from tests.unit.test_pack_trust import audit, resign
+from tests.unit.test_pack_trust import ours as ours  # noqa: F401
+from tests.unit.test_pack_trust import work as work  # noqa: F401
 
 
 @pytest.fixture(scope="module")
