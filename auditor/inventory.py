@@ -130,6 +130,9 @@ class Loader(yamlfile.Loader):
                 vars_ = self.vars(value_node, where)
             elif name in allowed:
                 settings[name] = self.scalar(value_node, where, _CONNECTION_KEYS[name])
+                if name == "identity_file" and not Path(settings[name]).expanduser().is_file():
+                    raise self.error(value_node, where, f"{settings[name]} is not a file; give the path "
+                                     "of the private key to log in with")
             else:
                 raise self.error(key_node, where, f"unknown key; expected one of: "
                                  f"{', '.join(sorted(allowed | {'vars'}))}")

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # listeners, iproute2 for network namespaces and veth pairs.
 PACKAGES=(openssh-server sudo logrotate whois argon2 sqlite3 postgresql nginx rsyslog auditd nftables
   iptables prometheus-node-exporter smartmontools cron cryptsetup-bin socat iproute2 util-linux procps
-  e2fsprogs openssl)
+  e2fsprogs openssl gnutls-bin)
 need=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || need+=("$package")

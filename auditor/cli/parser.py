@@ -59,7 +59,13 @@ def build() -> argparse.ArgumentParser:
     run.add_argument("--accept-new-host-keys", action="store_true",
                      help="add unknown host keys to known_hosts, like OpenSSH's accept-new; "
                           "a changed key is still refused")
-    run.add_argument("--ssh-config", type=Path, help="ssh config file (default: ~/.ssh/config)")
+    run.add_argument("--ssh-config", type=Path,
+                     help="ssh config file (default: ~/.ssh/config, then /etc/ssh/ssh_config)")
+    run.add_argument("-v", "--verbose", action="store_true",
+                     help="print each host's time in every phase "
+                          "(connect, handshake, auth, exec, read, evaluate)")
+    run.add_argument("--debug-log", type=Path, metavar="FILE",
+                     help="write the phase timings and paramiko's transport log, redacted, to FILE")
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     signing_group = run.add_mutually_exclusive_group()
     signing_group.add_argument("--sign-key", type=Path, metavar="PATH",

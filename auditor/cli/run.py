@@ -25,6 +25,7 @@ from auditor.pipeline import AuditOutcome, AuditRequest, audit
 from auditor.report import console, junit
 from auditor.tracking import history
 from auditor.tracking.run import TrackingOptions
+from auditor.transports import debuglog
 from auditor.transports.ssh import SshOptions, needs_passphrase
 
 PASSPHRASE_ENV = "AUDITOR_SSH_PASSPHRASE"
@@ -32,15 +33,8 @@ PASSPHRASE_ENV = "AUDITOR_SSH_PASSPHRASE"
 
 def cmd_run(args: argparse.Namespace) -> int:
     progress = console.Progress()
-    outcome = audit(AuditRequest(
-        inventory=args.inventory, hosts=tuple(args.host), groups=tuple(args.group), checks=tuple(args.check),
-        policy=args.policy, checks_dirs=tuple(args.checks_dir), output=args.output,
-        options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
-                           ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
-                                          ssh_config=args.ssh_config)),
-        tracking=tracking_options(args), signer=signer_of(args), timestamp_url=args.timestamp_url,
-        ssh_passphrase=_passphrase, on_done=progress,
-    ))
+    with debuglog.enabled(args.verbose, args.debug_log):
+        outcome = _audit(args, progress)
     progress.finish()
     code = run_exit_code(outcome.report, args.fail_on == "new", args.exit_zero)
     if args.quiet:
@@ -52,6 +46,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print(outcome, args.format, args.color)
     print(f"report: {outcome.run_dir / 'report.html'}", file=sys.stderr)
     return code
+
+
+def _audit(args: argparse.Namespace, progress: console.Progress) -> AuditOutcome:
+    return audit(AuditRequest(
+        inventory=args.inventory, hosts=tuple(args.host), groups=tuple(args.group), checks=tuple(args.check),
+        policy=args.policy, checks_dirs=tuple(args.checks_dir), output=args.output,
+        options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
+                           ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
+                                          ssh_config=args.ssh_config)),
+        tracking=tracking_options(args), signer=signer_of(args), timestamp_url=args.timestamp_url,
+        ssh_passphrase=_passphrase, on_done=progress,
+    ))
 
 
 def tracking_options(args: argparse.Namespace) -> TrackingOptions:

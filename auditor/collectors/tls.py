@@ -8,6 +8,12 @@ For each endpoint of the check's `endpoints` parameter it records, as JSON:
   HelloRetryRequest) for that version means supported; an alert, a ServerHello for
   another version or a closed connection means not. No handshake is ever completed with
   hand-made cryptography.
+- `suites`: the TLS 1.0–1.2 cipher suites the server accepts, out of the CATALOGUE of
+  suites named here (every weak class included), each with the highest of TLS 1.2, 1.1, 1.0
+  that accepted it and, for (EC)DH suites, the DH prime's size or the named curve of the
+  ServerKeyExchange; whether the server follows its own order or the client's; how many
+  handshakes it took and whether it was cut short (MAX_SUITE_HANDSHAKES, SUITE_SECONDS or
+  the collector's budget). See `enumerate_suites`.
 - `tls`: the certificate chain the server sends (PEM, public) from a handshake with
   verification off, so even a bad certificate is seen; then, on that connection,
   `GET /` with the endpoint's Host header: status line, `Strict-Transport-Security` and
@@ -84,12 +90,47 @@ LEGACY_SUITES: dict[int, str] = {
     0x000A: "DES-CBC3-SHA", 0x0016: "EDH-RSA-DES-CBC3-SHA",
     0x0005: "RC4-SHA", 0x0004: "RC4-MD5",
 }
+# Offered, besides LEGACY_SUITES, only when the suites a server accepts are enumerated: the
+# weak classes the check judges (NULL, anonymous, export, DES, RC4, 3DES) and other suites a
+# server may still be configured with. Names are OpenSSL's, as nginx and Apache spell them.
+MORE_SUITES: dict[int, str] = {
+    0x0001: "NULL-MD5", 0x0002: "NULL-SHA", 0x003B: "NULL-SHA256",
+    0xC006: "ECDHE-ECDSA-NULL-SHA", 0xC010: "ECDHE-RSA-NULL-SHA", 0xC015: "AECDH-NULL-SHA",
+    0x0018: "ADH-RC4-MD5", 0x001B: "ADH-DES-CBC3-SHA", 0x0034: "ADH-AES128-SHA", 0x003A: "ADH-AES256-SHA",
+    0x006C: "ADH-AES128-SHA256", 0x006D: "ADH-AES256-SHA256", 0x00A6: "ADH-AES128-GCM-SHA256",
+    0x00A7: "ADH-AES256-GCM-SHA384", 0xC016: "AECDH-RC4-SHA", 0xC017: "AECDH-DES-CBC3-SHA",
+    0xC018: "AECDH-AES128-SHA", 0xC019: "AECDH-AES256-SHA",
+    0x0003: "EXP-RC4-MD5", 0x0006: "EXP-RC2-CBC-MD5", 0x0008: "EXP-DES-CBC-SHA",
+    0x0011: "EXP-EDH-DSS-DES-CBC-SHA", 0x0014: "EXP-EDH-RSA-DES-CBC-SHA", 0x0017: "EXP-ADH-RC4-MD5",
+    0x0019: "EXP-ADH-DES-CBC-SHA", 0x0062: "EXP1024-DES-CBC-SHA", 0x0064: "EXP1024-RC4-SHA",
+    0x0009: "DES-CBC-SHA", 0x0012: "EDH-DSS-DES-CBC-SHA", 0x0015: "EDH-RSA-DES-CBC-SHA",
+    0x001A: "ADH-DES-CBC-SHA",
+    0x0013: "EDH-DSS-DES-CBC3-SHA", 0xC008: "ECDHE-ECDSA-DES-CBC3-SHA", 0xC012: "ECDHE-RSA-DES-CBC3-SHA",
+    0xC007: "ECDHE-ECDSA-RC4-SHA", 0xC011: "ECDHE-RSA-RC4-SHA",
+    0x0032: "DHE-DSS-AES128-SHA", 0x0038: "DHE-DSS-AES256-SHA", 0x00A2: "DHE-DSS-AES128-GCM-SHA256",
+    0x00A3: "DHE-DSS-AES256-GCM-SHA384", 0xCCAA: "DHE-RSA-CHACHA20-POLY1305",
+    0xC0AC: "ECDHE-ECDSA-AES128-CCM", 0xC0AD: "ECDHE-ECDSA-AES256-CCM",
+    0xC09E: "DHE-RSA-AES128-CCM", 0xC09F: "DHE-RSA-AES256-CCM", 0xC09C: "AES128-CCM", 0xC09D: "AES256-CCM",
+    0x0041: "CAMELLIA128-SHA", 0x0084: "CAMELLIA256-SHA", 0x0045: "DHE-RSA-CAMELLIA128-SHA",
+    0x0088: "DHE-RSA-CAMELLIA256-SHA", 0x0096: "SEED-SHA", 0x0007: "IDEA-CBC-SHA",
+}
 EMPTY_RENEGOTIATION_INFO_SCSV = 0x00FF
 TLS13_SUITES: dict[int, str] = {0x1301: "TLS_AES_128_GCM_SHA256", 0x1302: "TLS_AES_256_GCM_SHA384",
                                 0x1303: "TLS_CHACHA20_POLY1305_SHA256"}
-SUITE_NAMES = {**LEGACY_SUITES, **TLS13_SUITES}
+SUITE_NAMES = {**LEGACY_SUITES, **MORE_SUITES, **TLS13_SUITES}
+# Every suite an enumeration offers, in the order offered: modern first, so that a server
+# that follows the client's order shows its best.
+CATALOGUE = (*LEGACY_SUITES, *MORE_SUITES)
+ENUMERATED_VERSIONS = ("TLSv1.2", "TLSv1.1", "TLSv1.0")  # highest first
+MAX_SUITE_HANDSHAKES = 64  # per endpoint: every accepted suite costs one, each version one more
+SUITE_SECONDS = 20.0  # per endpoint, within the collector's own budget
 
 GROUPS = (0x001D, 0x0017, 0x0018, 0x0019, 0x0100)  # x25519, P-256, P-384, P-521, ffdhe2048
+# The enumeration offers elliptic curves only: a client that offers ffdhe2048 (RFC 7919) may
+# be given that group instead of the one the server gives every older client.
+EC_GROUPS = GROUPS[:4]
+CURVE_NAMES = {0x0017: "secp256r1", 0x0018: "secp384r1", 0x0019: "secp521r1", 0x001D: "x25519",
+               0x001E: "x448"}
 SIGNATURE_ALGORITHMS = (0x0403, 0x0503, 0x0603, 0x0807, 0x0808, 0x0804, 0x0805, 0x0806,
                         0x0401, 0x0501, 0x0601, 0x0203, 0x0201)
 X25519 = 0x001D
@@ -99,7 +140,8 @@ EXT_SERVER_NAME, EXT_SUPPORTED_GROUPS, EXT_EC_POINT_FORMATS = 0, 10, 11
 EXT_SIGNATURE_ALGORITHMS, EXT_SUPPORTED_VERSIONS = 13, 43
 EXT_PSK_KEY_EXCHANGE_MODES, EXT_KEY_SHARE = 45, 51
 RECORD_HANDSHAKE, RECORD_ALERT = 22, 21
-HANDSHAKE_SERVER_HELLO = 2
+HANDSHAKE_SERVER_HELLO, HANDSHAKE_SERVER_KEY_EXCHANGE, HANDSHAKE_SERVER_HELLO_DONE = 2, 12, 14
+NAMED_CURVE = 3  # ECParameters.curve_type (RFC 8422 5.4)
 # A ServerHello whose random is this value is a HelloRetryRequest (RFC 8446 4.1.3).
 HELLO_RETRY_RANDOM = bytes.fromhex("cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c")
 
@@ -205,21 +247,25 @@ def _extension(kind: int, body: bytes) -> bytes:
     return struct.pack("!H", kind) + _vector(body, 2)
 
 
-def client_hello(version: str, server_name: str | None) -> bytes:
+def client_hello(version: str, server_name: str | None, suites: tuple[int, ...] | list[int] | None = None,
+                 groups: tuple[int, ...] = GROUPS) -> bytes:
     """A TLS record holding a ClientHello that offers exactly `version`.
 
     Up to TLS 1.2 the version is the ClientHello's own; TLS 1.3 is offered through
     supported_versions (0x0304 only) with an x25519 key share of random bytes: enough for a
     server to answer with a ServerHello or HelloRetryRequest, which is all we read.
+    `suites` (default: LEGACY_SUITES, or the TLS 1.3 suites) are offered in the order given.
     """
     wire = VERSIONS[version]
     modern = wire == VERSIONS["TLSv1.3"]
-    suites = list(TLS13_SUITES) if modern else [*LEGACY_SUITES, EMPTY_RENEGOTIATION_INFO_SCSV]
+    if suites is None:
+        suites = list(TLS13_SUITES) if modern else list(LEGACY_SUITES)
+    suites = [*suites] if modern else [*suites, EMPTY_RENEGOTIATION_INFO_SCSV]
     extensions = b""
     if server_name and not is_ip(server_name):
         name = server_name.encode("idna")
         extensions += _extension(EXT_SERVER_NAME, _vector(b"\x00" + _vector(name, 2), 2))
-    extensions += _extension(EXT_SUPPORTED_GROUPS, _vector(_u16s(GROUPS), 2))
+    extensions += _extension(EXT_SUPPORTED_GROUPS, _vector(_u16s(groups), 2))
     extensions += _extension(EXT_EC_POINT_FORMATS, _vector(b"\x00", 1))
     extensions += _extension(EXT_SIGNATURE_ALGORITHMS, _vector(_u16s(SIGNATURE_ALGORITHMS), 2))
     if modern:
@@ -242,6 +288,7 @@ class ServerAnswer:
     kind: str  # server_hello | hello_retry_request | alert | closed | not_tls | incomplete
     version: str | None = None  # negotiated, for a ServerHello / HelloRetryRequest
     cipher: str | None = None
+    cipher_code: int | None = None
     alert: str | None = None
     detail: str = ""
 
@@ -272,45 +319,73 @@ def _parse_server_hello(message: bytes) -> ServerAnswer:
         return ServerAnswer("not_tls", detail="malformed ServerHello")
     retry = random == HELLO_RETRY_RANDOM
     return ServerAnswer("hello_retry_request" if retry else "server_hello", _version_name(negotiated),
-                        SUITE_NAMES.get(cipher, f"0x{cipher:04x}"))
+                        suite_name(cipher), cipher)
 
 
-def parse_server_answer(data: bytes, closed: bool = False) -> ServerAnswer:
-    """What the first bytes a server sent say; `incomplete` when more must be read first.
+def suite_name(code: int) -> str:
+    return SUITE_NAMES.get(code, f"0x{code:04x}")
 
-    Handshake records are joined until the first handshake message is whole (a ServerHello
-    may in principle be fragmented over several records)."""
+
+def handshake_messages(data: bytes) -> tuple[list[tuple[int, bytes]], ServerAnswer | None]:
+    """The whole handshake messages (type, body) in the records received so far, joined across
+    records (a message may be fragmented over several), and what ended them: an alert or
+    bytes that are not TLS (None while more may come)."""
+    messages: list[tuple[int, bytes]] = []
     handshake = b""
     offset = 0
-    while True:
-        if offset + 5 > len(data):
-            break
+    while offset + 5 <= len(data):
         content_type, _, length = struct.unpack_from("!BHH", data, offset)
         if content_type not in (RECORD_HANDSHAKE, RECORD_ALERT) or data[offset + 1] != 3:
             shown = data[offset:offset + 16].decode("latin-1")
-            return ServerAnswer("not_tls", detail=f"not a TLS record: {shown!r}")
+            return messages, ServerAnswer("not_tls", detail=f"not a TLS record: {shown!r}")
         if offset + 5 + length > len(data):
             break
         payload = data[offset + 5:offset + 5 + length]
         offset += 5 + length
         if content_type == RECORD_ALERT:
             if len(payload) < 2:
-                return ServerAnswer("not_tls", detail="short alert record")
+                return messages, ServerAnswer("not_tls", detail="short alert record")
             name = ALERTS.get(payload[1], "unknown")
-            return ServerAnswer("alert", alert=f"{name} ({payload[1]})")
+            return messages, ServerAnswer("alert", alert=f"{name} ({payload[1]})")
         handshake += payload
-        if len(handshake) >= 4:
-            size = int.from_bytes(handshake[1:4], "big")
-            if len(handshake) >= 4 + size:
-                if handshake[0] != HANDSHAKE_SERVER_HELLO:
-                    found = f"handshake message {handshake[0]}, not a ServerHello"
-                    return ServerAnswer("not_tls", detail=found)
-                return _parse_server_hello(handshake[4:4 + size])
+        while len(handshake) >= 4 and len(handshake) >= 4 + (size := int.from_bytes(handshake[1:4], "big")):
+            messages.append((handshake[0], handshake[4:4 + size]))
+            handshake = handshake[4 + size:]
+    return messages, None
+
+
+def parse_server_answer(data: bytes, closed: bool = False) -> ServerAnswer:
+    """What the first bytes a server sent say; `incomplete` when more must be read first."""
+    messages, ended = handshake_messages(data)
+    if messages:
+        kind, body = messages[0]
+        if kind != HANDSHAKE_SERVER_HELLO:
+            return ServerAnswer("not_tls", detail=f"handshake message {kind}, not a ServerHello")
+        return _parse_server_hello(body)
+    if ended is not None:
+        return ended
     if not closed:
         return ServerAnswer("incomplete")
     if not data:
         return ServerAnswer("closed", detail="connection closed without an answer")
     return ServerAnswer("closed", detail=f"connection closed after {len(data)} byte(s) of a record")
+
+
+def parse_key_exchange(body: bytes, suite: str) -> facts.KeyExchange:
+    """The group of a ServerKeyExchange: the DH prime's size for (EDH|DHE|ADH) suites, the named
+    curve for ECDHE and AECDH ones (RFC 5246 7.4.3, RFC 8422 5.4)."""
+    unreadable: facts.Failed = {"error": f"malformed ServerKeyExchange ({len(body)} bytes)"}
+    if "ECDH" in suite:
+        if len(body) < 3:
+            return unreadable
+        if body[0] != NAMED_CURVE:
+            return {"curve": f"explicit curve (type {body[0]})"}
+        code = struct.unpack_from("!H", body, 1)[0]
+        return {"curve": CURVE_NAMES.get(code, f"0x{code:04x}")}
+    length = int.from_bytes(body[:2], "big") if len(body) >= 2 else 0
+    if length == 0 or 2 + length > len(body):
+        return unreadable
+    return {"dh_bits": int.from_bytes(body[2:2 + length], "big").bit_length()}
 
 
 # --------------------------------------------------------------------------
@@ -321,15 +396,25 @@ def parse_server_answer(data: bytes, closed: bool = False) -> ServerAnswer:
 class Budget:
     """Per-connection timeouts that never exceed the collector's overall deadline."""
 
-    def __init__(self, per_connection: float, total: float) -> None:
+    def __init__(self, per_connection: float, total: float,
+                 what: str = "the collector's time budget") -> None:
         self.per_connection = per_connection
         self.deadline = time.monotonic() + total
+        self.what = what
 
     def timeout(self) -> float:
         left = self.deadline - time.monotonic()
         if left <= 0.05:
-            raise TimeoutError("the collector's time budget is used up")
+            raise TimeoutError(f"{self.what} is used up")
         return min(self.per_connection, left)
+
+    def within(self, seconds: float, what: str) -> Budget:
+        """A budget of at most `seconds` that also ends with this one."""
+        inner = Budget(self.per_connection, 0.0, what)
+        inner.deadline = min(self.deadline, time.monotonic() + seconds)
+        if inner.deadline == self.deadline:
+            inner.what = self.what
+        return inner
 
 
 def _error_text(exc: BaseException) -> str:
@@ -392,6 +477,111 @@ def probe_version(ip: str, endpoint: Endpoint, version: str, budget: Budget) -> 
     if answer.cipher and supported:
         recorded["cipher"] = answer.cipher
     return recorded
+
+
+def ephemeral(suite: str) -> bool:
+    """Whether a suite's key exchange sends a ServerKeyExchange with a (EC)DH group."""
+    return any(part in ("DHE", "EDH", "ADH", "ECDHE", "AECDH") for part in suite.split("-"))
+
+
+def read_flight(sock: socket.socket, data: bytes) -> bytes:
+    """Keep reading the server's first flight until its ServerKeyExchange or ServerHelloDone is
+    whole, an alert or non-TLS bytes end it, the connection closes or RECV_LIMIT is reached."""
+    while len(data) < RECV_LIMIT:
+        messages, ended = handshake_messages(data)
+        kinds = {kind for kind, _ in messages[1:]}
+        if ended is not None or kinds & {HANDSHAKE_SERVER_KEY_EXCHANGE, HANDSHAKE_SERVER_HELLO_DONE}:
+            break
+        chunk = sock.recv(16384)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def key_exchange(data: bytes, suite: str) -> facts.KeyExchange:
+    """The group in the ServerKeyExchange of a flight that `read_flight` returned."""
+    messages, ended = handshake_messages(data)
+    for kind, body in messages[1:]:
+        if kind == HANDSHAKE_SERVER_KEY_EXCHANGE:
+            return parse_key_exchange(body, suite)
+        if kind == HANDSHAKE_SERVER_HELLO_DONE:
+            return {"error": "no ServerKeyExchange before ServerHelloDone"}
+    if ended is not None:
+        return {"error": f"no ServerKeyExchange: {ended.alert or ended.detail}"}
+    return {"error": f"no ServerKeyExchange in {len(data)} bytes"}
+
+
+def offer_suites(ip: str, endpoint: Endpoint, version: str, suites: list[int],
+                 budget: Budget) -> tuple[ServerAnswer, facts.KeyExchange | None]:
+    """Offer `suites` (in that order) with `version`; the server's answer and, for an
+    ephemeral (EC)DH suite it picked, the group of its ServerKeyExchange."""
+    with _connect(ip, endpoint.port, budget) as sock:
+        data, answer = exchange_hello(sock, client_hello(version, endpoint.sni, suites, EC_GROUPS))
+        suite = answer.cipher or ""
+        if answer.kind != "server_hello" or answer.version != version or not ephemeral(suite):
+            return answer, None
+        return answer, key_exchange(read_flight(sock, data), suite)
+
+
+class _CutShort(Exception):
+    """Why an enumeration stopped before the server refused every remaining suite."""
+
+
+def enumerate_suites(ip: str, endpoint: Endpoint, budget: Budget) -> facts.Suites:
+    """The TLS 1.0–1.2 suites of CATALOGUE the server accepts, found by offering them all and
+    taking away the one it picked until it refuses the rest; TLS 1.2 first, then each lower
+    version for the suites not yet found. A suite is recorded with the highest version that
+    accepted it and, for (EC)DH suites, the group the server used. The first version's suites
+    are then offered in reverse: picking the same first suite means the server has its own
+    order (the accepted list is it), picking the other end means it follows the client's.
+    At most MAX_SUITE_HANDSHAKES handshakes and SUITE_SECONDS; when cut short, says why."""
+    started = time.perf_counter()
+    limit = budget.within(SUITE_SECONDS, f"the {SUITE_SECONDS:.0f} s given to enumerating suites")
+    accepted: list[facts.AcceptedSuite] = []
+    found: list[int] = []
+    handshakes = 0
+    cut_short = ""
+
+    def offer(version: str, suites: list[int]) -> tuple[ServerAnswer, facts.KeyExchange | None]:
+        nonlocal handshakes
+        if handshakes >= MAX_SUITE_HANDSHAKES:
+            raise _CutShort(f"stopped at the limit of {MAX_SUITE_HANDSHAKES} handshakes")
+        handshakes += 1
+        return offer_suites(ip, endpoint, version, suites, limit)
+
+    preference: facts.Preference = "untested"
+    try:
+        for version in ENUMERATED_VERSIONS:
+            while remaining := [code for code in CATALOGUE if code not in found]:
+                answer, group = offer(version, remaining)
+                if answer.kind == "not_tls":
+                    raise _CutShort(f"not a TLS server: {answer.detail}")
+                if answer.kind != "server_hello" or answer.version != version or answer.cipher_code is None:
+                    break  # refused the rest (alert, close, or a lower version)
+                if answer.cipher_code not in remaining:
+                    raise _CutShort(f"the server chose {answer.cipher}, which was not offered")
+                found.append(answer.cipher_code)
+                suite: facts.AcceptedSuite = {"name": suite_name(answer.cipher_code), "version": version}
+                if group is not None:
+                    suite["key_exchange"] = group
+                accepted.append(suite)
+        first = [code for code, suite in zip(found, accepted, strict=True)
+                 if suite["version"] == accepted[0]["version"]] if accepted else []
+        if len(first) > 1 and handshakes < MAX_SUITE_HANDSHAKES:
+            answer, _ = offer(accepted[0]["version"], first[::-1])
+            preference = ("server" if answer.cipher_code == first[0]
+                          else "client" if answer.cipher_code == first[-1] else "unclear")
+    except _CutShort as stop:
+        cut_short = str(stop)
+    except (OSError, ValueError) as exc:
+        cut_short = _error_text(exc)
+    enumerated: facts.Suites = {
+        "accepted": accepted, "preference": preference, "offered": len(CATALOGUE), "handshakes": handshakes,
+        "complete": not cut_short, "duration_ms": round((time.perf_counter() - started) * 1000, 1)}
+    if cut_short:
+        enumerated["cut_short"] = cut_short
+    return enumerated
 
 
 def _http_get(sock: socket.socket | ssl.SSLSocket, host_header: str) -> facts.HttpsAnswer:
@@ -471,6 +661,9 @@ def verify(ip: str, endpoint: Endpoint, budget: Budget) -> facts.Verification:
     """Handshake as a browser would: chain against ca_file (or the system store), hostname."""
     try:
         context = ssl.create_default_context(cafile=endpoint.ca_file)
+        # OpenSSL's default suites, not Python's narrower list (no CBC-SHA1): the suites are
+        # judged from the enumeration; this handshake judges the chain.
+        context.set_ciphers("DEFAULT")
     except (OSError, ssl.SSLError) as exc:
         return {"ok": None, "error": f"cannot load ca_file {endpoint.ca_file}: {_error_text(exc)}"}
     try:
@@ -525,6 +718,7 @@ def _examine(endpoint: Endpoint, pool: ThreadPoolExecutor, budget: Budget) -> fa
             unreachable["ip"] = ip
         return unreachable
     protocols = {v: pool.submit(probe_version, ip, endpoint, v, budget) for v in VERSIONS}
+    suites = pool.submit(enumerate_suites, ip, endpoint, budget)
     fetched = pool.submit(fetch, ip, endpoint, budget)
     verified = pool.submit(verify, ip, endpoint, budget)
     http = (pool.submit(plain_http, ip, endpoint, endpoint.http_port, budget)
@@ -536,7 +730,7 @@ def _examine(endpoint: Endpoint, pool: ThreadPoolExecutor, budget: Budget) -> fa
         "http_port": endpoint.http_port, "ip": ip,
         "protocols": {"SSLv3": answers["SSLv3"], "TLSv1.0": answers["TLSv1.0"], "TLSv1.1": answers["TLSv1.1"],
                       "TLSv1.2": answers["TLSv1.2"], "TLSv1.3": answers["TLSv1.3"]},
-        "tls": fetched.result(), "verification": verified.result(),
+        "suites": suites.result(), "tls": fetched.result(), "verification": verified.result(),
         "http": http.result() if http is not None else None, "duration_ms": took()}
 
 

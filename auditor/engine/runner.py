@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import queue
 import re
 import threading
@@ -27,6 +28,15 @@ from auditor.model import NOT_CHECKED, CheckResult, EvidenceRef, HostReport
 from auditor.transports import HostErrorKind, Transport, TransportError
 from auditor.transports.local import LocalTransport
 from auditor.transports.ssh import SshOptions, SshTarget, SshTransport
+
+_timings_log = logging.getLogger("auditor.timings")  # -v and --debug-log show it
+HOST_STREAM_CAP = 32 << 20  # bytes per stream per host, whatever the probes' caps add up to
+
+
+def host_limit(cap: int, probes: int) -> int:
+    """How much of one stream a batch may bring back: every probe's cap plus its markers, at most
+    HOST_STREAM_CAP; the transport stops reading there, so a host printing without end costs this."""
+    return min((cap + 4096) * (probes + 1), max(HOST_STREAM_CAP, 2 * cap))
 
 
 @dataclass(frozen=True)
@@ -58,8 +68,10 @@ def collect(
     timeout: float,
     batched: bool,
     cap: int,
+    on_cut: Callable[[int], None] | None = None,
 ) -> dict[str, ProbeOutput]:
-    """Every probe's output: the host's in one batch, the auditor's collectors meanwhile."""
+    """Every probe's output: the host's in one batch, the auditor's collectors meanwhile.
+    `on_cut(limit)` is told when the host sent more than `host_limit` and the rest was not read."""
     on_host = [p for p in probes if isinstance(p, batch.PlannedProbe)]
     from_auditor = [p for p in probes if isinstance(p, collectors.PlannedCollector)]
     collected: dict[str, ProbeOutput] = {}
@@ -72,7 +84,7 @@ def collect(
     side = threading.Thread(target=run_collectors, daemon=True)
     if from_auditor:
         side.start()
-    outputs = collect_on_host(transport, on_host, sudo, timeout, batched, cap)
+    outputs = collect_on_host(transport, on_host, sudo, timeout, batched, cap, on_cut)
     if from_auditor:
         side.join()
     return {**outputs, **collected}
@@ -85,17 +97,26 @@ def collect_on_host(
     timeout: float,
     batched: bool,
     cap: int,
+    on_cut: Callable[[int], None] | None = None,
 ) -> dict[str, ProbeOutput]:
     if batched:
         planned = batch.build(probes, sudo=sudo, cap=cap)
-        done = transport.run("/bin/sh -s", planned.script, timeout)
-        return batch.parse(planned, done.stdout, done.stderr, cap=cap)
+        done = transport.run("/bin/sh -s", planned.script, timeout, host_limit(cap, len(probes)))
+        parsed = batch.parse(planned, done.stdout, done.stderr, cap=cap)
+        if done.cut_at is None:
+            return parsed
+        if on_cut is not None:
+            on_cut(done.cut_at)
+        # Probes whose end marker never arrived were cut off with the stream.
+        return {key: dataclasses.replace(out, truncated=True) if out.rc is None else out
+                for key, out in parsed.items()}
     # One exec channel per probe: kept only to measure what batching saves (--no-batch).
     outputs: dict[str, ProbeOutput] = {}
     deadline = time.monotonic() + timeout
     for probe in probes:
         started = time.perf_counter()
-        done = transport.run(batch.probe_command(probe, sudo), b"", max(deadline - time.monotonic(), 0.1))
+        done = transport.run(batch.probe_command(probe, sudo), b"", max(deadline - time.monotonic(), 0.1),
+                             host_limit(cap, 1))
         out, err = done.stdout[:cap], done.stderr[:cap]
         outputs[probe.key] = ProbeOutput(
             name=probe.key,
@@ -191,11 +212,13 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
     transport = make_transport(host, options.ssh)
     if live is not None:
         live.add(transport)
+    cut: list[int] = []
     try:
         with transport:
             raw = collect(transport, probes, sudo=host.become == "sudo", timeout=host.command_timeout,
-                          batched=options.batched, cap=options.cap)
+                          batched=options.batched, cap=options.cap, on_cut=cut.append)
     except TransportError as exc:
+        _log_timings(host, transport, started, exc.kind)
         return host_failed(host, checks, str(exc), exc.kind, started, not exc.kind.before_login)
     finally:
         if live is not None:
@@ -203,14 +226,31 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
     observed = Observation(host.name, transport.peer, dt.datetime.now(dt.UTC),
                            {c.id: float(host.params_for(c).get(EVIDENCE_DAYS.name, EVIDENCE_DAYS.default))
                             for c in checks})
+    evaluating = time.perf_counter()
     outputs, redactions = redact_outputs(raw)
     refs = store_evidence(run_dir, host.name, (_probe_run(p) for p in probes), outputs, observed)
     facts = parse_facts(outputs.get(FACTS_KEY))
     results, masked_in_results = redact_results(evaluate_host(host, checks, outputs, refs, broken, facts))
     results, sudo_error = sudo_refused(host, checks, outputs, results, facts)
-    return HostReport(host.name, host.address, host.transport, True, sudo_error,
-                      HostErrorKind.AUTHENTICATION if sudo_error else None, facts, tuple(results),
+    error, kind = sudo_error, HostErrorKind.AUTHENTICATION if sudo_error else None
+    if cut:
+        error = (f"the host sent more than {cut[0]} bytes on one stream, so its output was cut at {cut[0]} "
+                 "bytes and the rest never read; checks whose probes were cut are in error")
+        kind = HostErrorKind.OUTPUT_LIMIT
+    _log_timings(host, transport, started, kind, evaluate_ms=(time.perf_counter() - evaluating) * 1000)
+    return HostReport(host.name, host.address, host.transport, True, error, kind, facts, tuple(results),
                       round((time.perf_counter() - started) * 1000, 1), redactions + masked_in_results)
+
+
+def _log_timings(host: Host, transport: Transport, started: float, kind: HostErrorKind | None,
+                 evaluate_ms: float | None = None) -> None:
+    phases = dict(getattr(transport, "timings", {}))
+    if evaluate_ms is not None:
+        phases["evaluate"] = round(evaluate_ms, 1)
+    total = (time.perf_counter() - started) * 1000
+    _timings_log.info("%s: %s; total %.1f ms%s", host.name,
+                      ", ".join(f"{phase} {ms:g} ms" for phase, ms in phases.items()) or "no phase timed",
+                      total, f" ({kind})" if kind else "")
 
 
 SUDO_REFUSED_SUMMARY = f"{NOT_CHECKED}it needs root, and sudo was refused on this host (see the host's error)"

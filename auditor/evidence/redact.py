@@ -28,6 +28,16 @@ def _is_card(candidate: str) -> bool:
 # Values that are already masked need no second mask and are not secrets.
 _ALREADY_MASKED = r"(?!\*{3}|\[REDACTED\]|<redacted>|xxx+\b)"
 
+
+def _after_command(command: str) -> str:
+    """`command` as a word, then the rest of its line up to what the caller matches next.
+
+    The span never runs over a later `command` word on the line: a line of `mysql mysql mysql ...`
+    would otherwise make every occurrence rescan the line to its end (quadratic: 25 s for 160 KiB).
+    Starting at the last occurrence before the option finds the same option, so nothing changes.
+    """
+    return rf"\b{command}\b(?:(?!\b{command}\b)[^\n])*?"
+
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     # PEM private keys, whole block.
     (re.compile(r"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?(?:-----END \1PRIVATE KEY-----|\Z)",
@@ -39,7 +49,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(Bearer|Basic)\s+" + _ALREADY_MASKED + r"[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE),
      f"\\1 {MASK}"),
     # user:password@ in URLs.
-    (re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s:/@]+:)" + _ALREADY_MASKED + r"[^\s@/]+@", re.IGNORECASE),
+    # The scheme starts where a run of scheme characters starts (not at every letter of "a.a.a...").
+    (re.compile(r"((?<![a-z0-9+.-])[a-z][a-z0-9+.-]*+://[^\s:/@]+:)" + _ALREADY_MASKED + r"[^\s@/]+@",
+                re.IGNORECASE),
      f"\\1{MASK}@"),
     # JSON "password": "value".
     (re.compile(r'("(?:password|passwd|pwd|secret|token|api_?key|access_?key)"\s*:\s*")'
@@ -50,14 +62,15 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
                 + _ALREADY_MASKED + r"(?:\"[^\"\n]*\"|'[^'\n]*'|[^\s&,;\"']+)", re.IGNORECASE),
      f"\\1{MASK}"),
     # Passwords on command lines: mysql -pSECRET, sshpass -p SECRET.
-    (re.compile(r"(\bmysql(?:dump|admin)?\b[^\n]*?\s-p)" + _ALREADY_MASKED + r"(\S+)"), f"\\1{MASK}"),
+    (re.compile("(" + _after_command("mysql(?:dump|admin)?") + r"\s-p)" + _ALREADY_MASKED + r"(\S+)"),
+     f"\\1{MASK}"),
     (re.compile(r"(\bsshpass\s+-p\s*)" + _ALREADY_MASKED + r"\S+"), f"\\1{MASK}"),
     # Transfer tools' credentials: curl -u user:pw, lftp -u user,pw, smbclient -U user%pw.
-    (re.compile(r"(\bcurl\b[^\n]*?\s(?:-u|--user|--proxy-user|-U)\s*['\"]?[^\s:'\"]+:)"
+    (re.compile("(" + _after_command("curl") + r"\s(?:-u|--user|--proxy-user|-U)\s*['\"]?[^\s:'\"]+:)"
                 + _ALREADY_MASKED + r"(?:'[^'\n]*'|\"[^\"\n]*\"|[^\s'\"]+)"), f"\\1{MASK}"),
-    (re.compile(r"(\blftp\b[^\n]*?\s-u\s*['\"]?[^\s,'\"]+,)" + _ALREADY_MASKED + r"[^\s'\"]+"),
+    (re.compile("(" + _after_command("lftp") + r"\s-u\s*['\"]?[^\s,'\"]+,)" + _ALREADY_MASKED + r"[^\s'\"]+"),
      f"\\1{MASK}"),
-    (re.compile(r"(\bsmbclient\b[^\n]*?\s(?:-U|--user)\s*['\"]?[^\s%'\"]+%)" + _ALREADY_MASKED
+    (re.compile("(" + _after_command("smbclient") + r"\s(?:-U|--user)\s*['\"]?[^\s%'\"]+%)" + _ALREADY_MASKED
                 + r"[^\s'\"]+"), f"\\1{MASK}"),
 )
 
@@ -69,8 +82,12 @@ def redact(text: str) -> tuple[str, int]:
         text, count = pattern.subn(replacement, text)
         total += count
     cards = [m for m in _CARD_CANDIDATE.finditer(text) if _is_card(m.group())]
-    for match in reversed(cards):  # from the end, so that earlier offsets stay valid
-        text = text[:match.start()] + MASK + text[match.end():]
+    if cards:  # one join: re-slicing the text per card would be quadratic in a page of card numbers
+        pieces, at = [], 0
+        for match in cards:
+            pieces += [text[at:match.start()], MASK]
+            at = match.end()
+        text = "".join([*pieces, text[at:]])
     return text, total + len(cards)
 
 

@@ -118,6 +118,40 @@ class PlainHttp(TypedDict):
     location: list[str]
 
 
+@final
+class DhGroup(TypedDict):
+    dh_bits: int  # size of the DH prime p the server sent in its ServerKeyExchange
+
+
+@final
+class EcCurve(TypedDict):
+    curve: str  # the named curve of its ServerKeyExchange: "x25519", "secp256r1", ...
+
+
+KeyExchange = DhGroup | EcCurve | Failed
+Preference = Literal["server", "client", "unclear", "untested"]
+
+
+@final
+class AcceptedSuite(TypedDict):
+    name: str  # OpenSSL's name ("DES-CBC3-SHA"), or "0x...." for a code without one
+    version: str  # the highest of TLS 1.2, 1.1, 1.0 that accepted it
+    key_exchange: NotRequired[KeyExchange]  # (EC)DH suites: the group the server used
+
+
+@final
+class Suites(TypedDict):
+    """The TLS 1.0–1.2 suites the server accepts, out of the `offered` the collector knows."""
+
+    accepted: list[AcceptedSuite]  # in the order the server chose them: its own when preference is "server"
+    preference: Preference  # whose order the server follows; "untested" with fewer than two suites
+    offered: int
+    handshakes: int
+    duration_ms: float
+    complete: bool  # False: stopped early, see cut_short (the accepted list may lack suites)
+    cut_short: NotRequired[str]
+
+
 Fetched = Handshake | Failed
 Verification = Verified | NotTrusted | NotVerified
 PlainHttpAnswer = PlainHttp | PortRefused | PortFailed
@@ -158,6 +192,7 @@ class Examined(TypedDict):
     http_port: int | None
     ip: str
     protocols: Protocols
+    suites: NotRequired[Suites]  # absent in evidence from collectors before suites were enumerated
     tls: Fetched
     verification: Verification
     http: PlainHttpAnswer | None  # None: plain HTTP not tested

@@ -156,7 +156,8 @@ def result_anchor(host_index: int, check_id: str) -> str:
 # Why the run could not connect, as a claim line names the host: "dead (unreachable)", "db1 (host key
 # not trusted)" — a refused key is not a network problem, and the fix differs
 _NOT_CONNECTED = {HostErrorKind.UNREACHABLE: "unreachable", HostErrorKind.HOST_KEY: "host key not trusted",
-                  HostErrorKind.AUTHENTICATION: "login refused"}
+                  HostErrorKind.AUTHENTICATION: "login refused",
+                  HostErrorKind.KEY_FILE: "identity file unusable"}
 
 
 def _names(hosts: Sequence[str]) -> str:

@@ -12,9 +12,12 @@ class HostErrorKind(StrEnum):
 
     TRANSPORT = "transport"  # any other failure to talk to the host
     UNREACHABLE = "unreachable"  # no connection (refused, no route, DNS, connect timeout)
-    HOST_KEY = "host-key"  # the host's key is unknown or changed
+    HOST_KEY = "host-key"  # the host's key is unknown, changed, revoked or wrongly certified
+    KEY_FILE = "key-file"  # a local identity file is missing, unreadable, or its passphrase is wrong
+    PROTOCOL = "protocol"  # the peer does not speak SSH, or broke the protocol or the connection mid-way
     AUTHENTICATION = "authentication"  # the login was refused; or, once logged in, sudo was
-    TIMEOUT = "timeout"  # a command ran past command_timeout
+    TIMEOUT = "timeout"  # a phase ran past its deadline (connect_timeout, command_timeout)
+    OUTPUT_LIMIT = "output-limit"  # the host sent more than the per-host cap; the rest was not read
     INTERNAL = "internal"  # an engine bug on this host; the other hosts carry on
     INTERRUPTED = "interrupted"  # Ctrl-C before this host finished
 
@@ -24,7 +27,8 @@ class HostErrorKind(StrEnum):
         return self in _BEFORE_LOGIN
 
 
-_BEFORE_LOGIN = frozenset({HostErrorKind.UNREACHABLE, HostErrorKind.HOST_KEY, HostErrorKind.AUTHENTICATION})
+_BEFORE_LOGIN = frozenset({HostErrorKind.UNREACHABLE, HostErrorKind.HOST_KEY, HostErrorKind.AUTHENTICATION,
+                           HostErrorKind.KEY_FILE})
 
 
 class TransportError(Exception):
@@ -49,11 +53,20 @@ class CommandTimeout(TransportError):
     kind = HostErrorKind.TIMEOUT
 
 
+class KeyFileError(TransportError):
+    kind = HostErrorKind.KEY_FILE
+
+
+class ProtocolError(TransportError):
+    kind = HostErrorKind.PROTOCOL
+
+
 @dataclass(frozen=True)
 class CommandResult:
     stdout: bytes
     stderr: bytes
     rc: int | None
+    cut_at: int | None = None  # the per-stream byte limit the output reached; the rest was never read
 
 
 @dataclass(frozen=True)
@@ -79,8 +92,10 @@ class Transport(ABC):
     def connect(self) -> None: ...
 
     @abstractmethod
-    def run(self, command: str, stdin: bytes, timeout: float) -> CommandResult:
-        """Run `command` once with `stdin`; raise CommandTimeout past `timeout` seconds."""
+    def run(self, command: str, stdin: bytes, timeout: float, limit: int | None = None) -> CommandResult:
+        """Run `command` once with `stdin`; raise CommandTimeout past `timeout` seconds. Each of
+        stdout and stderr is read up to `limit` bytes; past it the command is stopped and the
+        result says where it was cut."""
 
     @abstractmethod
     def close(self) -> None: ...

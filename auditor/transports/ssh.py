@@ -1,9 +1,16 @@
-"""SSH through paramiko, behaving the way OpenSSH users expect.
+"""SSH through paramiko, behaving the way OpenSSH users expect, and bounded in time and memory.
 
-`~/.ssh/config` (HostName, User, Port, IdentityFile, ProxyJump, ProxyCommand,
-UserKnownHostsFile), ssh-agent, default keys, and known_hosts with strict host-key
-checking: an unknown key is refused unless the user opts in to `accept-new`, and a
-changed key is always refused.
+ssh_config (with Include and the system-wide file: see ssh_config.py), ssh-agent, default keys,
+and known_hosts with strict host-key checking, `@cert-authority` and `@revoked` (known_hosts.py):
+an unknown key is refused unless the user opts in to `accept-new`, and a changed key is always
+refused.
+
+Every phase has a deadline, enforced by a watchdog that closes the connection when it passes (a
+paramiko call blocked on a peer that never answers then returns at once): TCP connect, banner
+and key exchange, and authentication get `connect_timeout` each; opening the channel, the exec
+request, sending the script, reading the output and closing share `command_timeout`. Output is
+read at most `limit` bytes per stream: past it the command is stopped, so a host that prints
+without end costs its cap and paramiko's channel window, never more.
 """
 
 from __future__ import annotations
@@ -15,29 +22,33 @@ import hashlib
 import logging
 import os
 import select
-import shlex
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import paramiko
 
+from auditor.transports import ssh_config
 from auditor.transports.base import (
     AuthenticationFailed,
     CommandResult,
     CommandTimeout,
     HostKeyError,
     HostUnreachable,
+    KeyFileError,
     Peer,
+    ProtocolError,
     Transport,
     TransportError,
 )
+from auditor.transports.known_hosts import CERT_SUFFIX, KnownHosts, Verdict, fingerprint, parse
 
 SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 # paramiko logs socket errors of connections we already gave up on; our errors say it better.
+# --debug-log attaches its own (redacting) handler to this logger.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
 _known_hosts_lock = threading.Lock()  # accept-new writes the file from many threads
@@ -45,7 +56,7 @@ _known_hosts_lock = threading.Lock()  # accept-new writes the file from many thr
 
 @dataclass(frozen=True)
 class SshTarget:
-    """Where and how to connect, before ~/.ssh/config fills in what is not set."""
+    """Where and how to connect, before ssh_config fills in what is not set."""
 
     address: str
     port: int | None = None
@@ -58,53 +69,8 @@ class SshTarget:
 @dataclass(frozen=True)
 class SshOptions:
     accept_new_host_keys: bool = False
-    ssh_config: Path | None = None  # None: ~/.ssh/config when it exists
+    ssh_config: Path | None = None  # None: ~/.ssh/config then /etc/ssh/ssh_config
     passphrase: str | None = None
-
-
-def _load_ssh_config(path: Path | None) -> paramiko.SSHConfig:
-    path = path or Path.home() / ".ssh" / "config"
-    try:
-        stat = path.stat()
-    except OSError:
-        return paramiko.SSHConfig()
-    return _parsed_ssh_config(str(path), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=8)
-def _parsed_ssh_config(path: str, mtime_ns: int, size: int) -> paramiko.SSHConfig:
-    # One parse per file version, shared by every host's lookup (lookup does not mutate it).
-    return paramiko.SSHConfig.from_path(path)
-
-
-class _AcceptNewPolicy(paramiko.MissingHostKeyPolicy):
-    """OpenSSH's StrictHostKeyChecking=accept-new: learn unknown keys, never changed ones.
-
-    A changed key never reaches a policy: paramiko raises BadHostKeyException first.
-    """
-
-    def __init__(self, save_to: Path) -> None:
-        self.save_to = save_to
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        with _known_hosts_lock:
-            # Another host of this run on the same address:port may have learned it since the
-            # file was loaded: write each key once, and refuse a different one like a changed key.
-            learned = _file_host_keys(self.save_to).lookup(hostname)
-            if learned is not None and learned.get(key.get_name()) == key:
-                return
-            if learned:
-                raise _changed_key_error(hostname, key, self.save_to)
-            self.save_to.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            with self.save_to.open("a") as handle:
-                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-
-def _file_host_keys(path: Path) -> paramiko.HostKeys:
-    keys = paramiko.HostKeys()
-    if path.is_file():
-        keys.load(str(path))
-    return keys
 
 
 def known_hosts_name(host: str, port: int) -> str:
@@ -112,24 +78,89 @@ def known_hosts_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
-def _changed_key_error(name: str, key: paramiko.PKey, known_hosts: Path) -> HostKeyError:
-    # The key may come from the system file rather than the user's.
-    holder = known_hosts if _file_host_keys(known_hosts).lookup(name) else SYSTEM_KNOWN_HOSTS
-    return HostKeyError(
-        f"host key for {name} has CHANGED (got {key.get_name()} {key.fingerprint}); this may be an attack. "
-        f"If the change is expected, remove the old key with `ssh-keygen -R {shlex.quote(name)} "
-        f"-f {shlex.quote(str(holder))}` and run again (with --accept-new-host-keys to learn the new one)"
-    )
+class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
+    """Judges every server key (paramiko is given no keys of its own, so it always asks here)."""
 
+    def __init__(self, known: KnownHosts, principal: str, accept_new_into: Path | None,
+                 on_judged: Any) -> None:
+        self.known = known
+        self.principal = principal
+        self.accept_new_into = accept_new_into
+        self.on_judged = on_judged
 
-class _RejectPolicy(paramiko.MissingHostKeyPolicy):
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        fingerprint = key.fingerprint if hasattr(key, "fingerprint") else key.get_name()
-        raise HostKeyError(
-            f"host key for {hostname} is not in known_hosts ({key.get_name()} {fingerprint}); "
-            "add it with ssh-keyscan after checking the fingerprint, "
-            "or run once with --accept-new-host-keys"
-        )
+        self.on_judged()
+        if self.known.judge(hostname, self.principal, key) is Verdict.KNOWN:
+            return
+        if self.accept_new_into is None:
+            raise HostKeyError(
+                f"host key for {hostname} is not in known_hosts ({key.get_name()} {fingerprint(key)}); "
+                "add it with ssh-keyscan after checking the fingerprint, "
+                "or run once with --accept-new-host-keys")
+        _learn(self.accept_new_into, hostname, self.principal, key)
+
+
+def _learn(save_to: Path, hostname: str, principal: str, key: paramiko.PKey) -> None:
+    """OpenSSH's StrictHostKeyChecking=accept-new: learn unknown keys, never changed ones."""
+    with _known_hosts_lock:
+        # Another host of this run on the same address:port may have learned it since the file
+        # was read: write each key once, and refuse a different one like a changed key.
+        if KnownHosts(tuple(parse(save_to))).judge(hostname, principal, key) is Verdict.KNOWN:
+            return
+        save_to.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with save_to.open("a") as handle:
+            handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+
+
+class _Watchdog:
+    """Closes the connection when the current phase outlives its deadline."""
+
+    def __init__(self, on_expiry: Any) -> None:
+        self._on_expiry = on_expiry
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self.expired: str | None = None  # the phase that ran out of time
+        self.phase = ""
+        self.seconds = 0.0
+
+    def arm(self, phase: str, seconds: float) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self.phase, self.seconds = phase, seconds
+            self._timer = threading.Timer(seconds, self._fire, args=(phase,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def step(self, phase: str) -> None:
+        """A new phase under the same deadline."""
+        self.phase = phase
+
+    def disarm(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+
+    def _fire(self, phase: str) -> None:
+        with self._lock:
+            if self.expired is not None or self._timer is None:
+                return
+            self.expired = self.phase or phase
+        self._on_expiry()
+
+
+@dataclass
+class _Timings:
+    """Milliseconds spent in each phase, for -v and --debug-log."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    _started: float = field(default_factory=time.perf_counter)
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.phases[phase] = round((now - self._started) * 1000, 1)
+        self._started = now
 
 
 class SshTransport(Transport):
@@ -144,31 +175,40 @@ class SshTransport(Transport):
         self._jump_chain = jump_chain
         self._depth = _depth
         self._client: paramiko.SSHClient | None = None
+        self._sock: Any = None
         self._jump: SshTransport | None = None
         self._peer: Peer | None = None
+        self._watchdog = _Watchdog(self._kill)
+        self._timings = _Timings()
+
+    @property
+    def timings(self) -> dict[str, float]:
+        return dict(self._timings.phases)
 
     # -- connection ---------------------------------------------------------------
 
-    def _resolved(self) -> dict[str, Any]:
-        """Inventory values win; ~/.ssh/config fills in the rest, as `ssh` would."""
-        config = _load_ssh_config(self.options.ssh_config).lookup(self.target.address)
-        identity = self.target.identity_file or None
-        identities = [identity] if identity else list(config.get("identityfile", []))
-        return {
-            "hostname": config.get("hostname", self.target.address),
-            "port": self.target.port or int(config.get("port", 22)),
-            "user": self.target.user or config.get("user") or _local_user(),
-            "identities": [os.path.expanduser(i) for i in identities],
-            "proxyjump": config.get("proxyjump"),
-            "proxycommand": config.get("proxycommand"),
-            "known_hosts": self.target.known_hosts
-            or (config.get("userknownhostsfile") or "").split(" ")[0]
-            or None,
-        }
+    def _resolved(self) -> ssh_config.Resolved:
+        """Inventory values win; ssh_config fills in the rest, as `ssh` would."""
+        target = self.target
+        return ssh_config.resolve(target.address, self.options.ssh_config, target.port, target.user)
 
-    def _open_socket(self, hostname: str, port: int, proxyjump: str | None) -> Any:
+    def _identities(self, settings: ssh_config.Resolved) -> list[str]:
+        if self.target.identity_file:
+            path = os.path.expanduser(self.target.identity_file)
+            if not os.path.isfile(path):
+                raise KeyFileError(f"identity file {path} does not exist (the inventory's identity_file)")
+            identities = [path]
+        else:
+            # ssh skips configured identity files that do not exist, and so do we.
+            identities = [i for i in settings.identities if os.path.isfile(i)]
+        for path in identities:
+            _check_key_file(path, self.options.passphrase, *_stamp(path))
+        return identities
+
+    def _open_socket(self, settings: ssh_config.Resolved, proxyjump: str | None) -> Any:
         timeout = self.target.connect_timeout
-        if proxyjump and proxyjump.lower() != "none":
+        hostname, port = settings.hostname, settings.port
+        if proxyjump:
             if self._depth > 5:
                 raise HostUnreachable("ProxyJump chain is longer than 5 hops")
             hops = [h.strip() for h in proxyjump.split(",") if h.strip()]
@@ -177,18 +217,14 @@ class SshTransport(Transport):
             user, _, hostport = last.rpartition("@")
             jump_host, _, jump_port = hostport.partition(":")
             jump = SshTransport(
-                SshTarget(
-                    address=jump_host,
-                    port=int(jump_port) if jump_port else None,
-                    user=user or None,
-                    connect_timeout=timeout,
-                ),
+                SshTarget(address=jump_host, port=int(jump_port) if jump_port else None, user=user or None,
+                          connect_timeout=timeout),
                 self.options,
                 jump_chain=",".join(hops[:-1]) or "none",
                 _depth=self._depth + 1,
             )
-            jump.connect()
             self._jump = jump
+            jump.connect()
             assert jump._client is not None
             jump_transport = jump._client.get_transport()
             assert jump_transport is not None
@@ -198,6 +234,11 @@ class SshTransport(Transport):
                 )
             except (paramiko.SSHException, OSError) as exc:
                 raise HostUnreachable(f"jump host {last} could not reach {hostname}:{port}: {exc}") from exc
+        if settings.proxycommand:
+            try:
+                return paramiko.ProxyCommand(settings.proxycommand)
+            except paramiko.SSHException as exc:
+                raise HostUnreachable(f"ProxyCommand for {hostname} could not start: {exc}") from exc
         try:
             sock = socket.create_connection((hostname, port), timeout=timeout)
         except OSError as exc:
@@ -207,91 +248,194 @@ class SshTransport(Transport):
         return sock
 
     def connect(self) -> None:
+        try:
+            self._connect()
+        except TransportError:
+            self.close()
+            raise
+        finally:
+            self._watchdog.disarm()
+
+    def _connect(self) -> None:
+        timeout = self.target.connect_timeout
         settings = self._resolved()
-        proxyjump = self._jump_chain or settings["proxyjump"]
+        proxyjump = settings.proxyjump if self._jump_chain is None else (
+            None if self._jump_chain == "none" else self._jump_chain)
+        identities = self._identities(settings)
+        known_paths = [Path(p) for p in ([self.target.known_hosts] if self.target.known_hosts
+                                         else settings.user_known_hosts or ["~/.ssh/known_hosts"])]
+        known_paths = [Path(os.path.expanduser(p)) for p in known_paths]
+        system_paths = [Path(p) for p in settings.global_known_hosts] or [SYSTEM_KNOWN_HOSTS]
+        known = KnownHosts.load(known_paths + system_paths)
+        # Keys are looked up under the HostName, and a certificate must name it, as OpenSSH does.
+        name = known_hosts_name(settings.hostname, settings.port)
+
+        self._watchdog.arm("connect", timeout)
+        self._sock = self._open_socket(settings, proxyjump)
+        self._timings.lap("connect")
+
+        self._watchdog.arm("handshake", timeout)
         client = paramiko.SSHClient()
-        known_hosts = Path(os.path.expanduser(settings["known_hosts"] or "~/.ssh/known_hosts"))
-        if SYSTEM_KNOWN_HOSTS.is_file():
-            client.load_system_host_keys(str(SYSTEM_KNOWN_HOSTS))
-        if known_hosts.is_file():
-            client.load_host_keys(str(known_hosts))
-        client.set_missing_host_key_policy(
-            _AcceptNewPolicy(known_hosts) if self.options.accept_new_host_keys else _RejectPolicy()
-        )
-        if settings["proxycommand"] and not (proxyjump and proxyjump.lower() != "none"):
-            sock: Any = paramiko.ProxyCommand(settings["proxycommand"])
-        else:
-            sock = self._open_socket(settings["hostname"], settings["port"], proxyjump)
-        # Keys are looked up under the name the user gave, as OpenSSH does with HostName.
-        lookup_name = settings["hostname"]
+        client.set_log_channel(f"paramiko.transport.{self.target.address}")
+
+        def handshake_done() -> None:
+            self._timings.lap("handshake")
+            self._watchdog.arm("auth", timeout)
+
+        client.set_missing_host_key_policy(_HostKeyPolicy(
+            known, settings.hostname, known_paths[0] if self.options.accept_new_host_keys else None,
+            handshake_done))
+        key_types = _host_key_order(known, name)
+
+        def transport_factory(sock: Any, **kwargs: Any) -> paramiko.Transport:
+            transport = paramiko.Transport(sock, **kwargs)
+            transport.get_security_options().key_types = key_types
+            return transport
+
+        self._client = client
+        # paramiko's own timeouts a little later than the watchdog's, so that ours names the phase.
+        late = timeout + 1
         try:
             client.connect(
-                hostname=lookup_name,
-                port=settings["port"],
-                username=settings["user"],
-                key_filename=settings["identities"] or None,
-                passphrase=self.options.passphrase,
-                sock=sock,
-                timeout=self.target.connect_timeout,
-                banner_timeout=self.target.connect_timeout,
-                auth_timeout=self.target.connect_timeout,
-                allow_agent=True,
-                look_for_keys=True,
+                hostname=settings.hostname, port=settings.port, username=settings.user,
+                key_filename=cast(Any, identities or None), passphrase=self.options.passphrase,
+                sock=self._sock,
+                timeout=late, banner_timeout=late, auth_timeout=late, channel_timeout=late,
+                allow_agent=True, look_for_keys=True,
+                transport_factory=transport_factory,
             )
         except Exception as exc:
-            client.close()
-            _close_quietly(sock)
-            raise _connect_error(exc, lookup_name, settings["port"], settings["user"], known_hosts) from exc
-        self._client = client
-        self._peer = _peer_of(client, settings["hostname"], settings["port"])
+            raise self._connect_error(exc, settings) from exc
+        self._timings.lap("auth")
+        self._peer = _peer_of(client, settings.hostname, settings.port)
 
     @property
     def peer(self) -> Peer | None:
         return self._peer
 
+    def _connect_error(self, exc: Exception, settings: ssh_config.Resolved) -> TransportError:
+        """What a failed login means to the user, as one of our TransportErrors."""
+        expired = self._watchdog.expired
+        seconds = f"{self.target.connect_timeout:g} s"
+        where = f"{settings.hostname}:{settings.port}"
+        if expired == "handshake":
+            transport = self._client.get_transport() if self._client else None
+            if transport is None or not transport.remote_version:
+                return CommandTimeout(f"no SSH banner from {where} within {seconds}: the port accepts "
+                                      "connections but does not speak SSH (or is very slow)")
+            return CommandTimeout(f"the SSH key exchange with {where} did not finish within {seconds}")
+        if expired is not None:
+            return CommandTimeout(f"SSH {expired} with {where} did not finish within {seconds}")
+        if isinstance(exc, TransportError):
+            return exc
+        if isinstance(exc, paramiko.BadHostKeyException):  # not raised with our policy; kept for safety
+            return HostKeyError(f"host key for {where} has CHANGED: {exc}")
+        # PasswordRequiredException is a kind of AuthenticationException: test it first.
+        if needs_passphrase(exc):
+            return AuthenticationFailed(
+                "the private key is encrypted; set AUDITOR_SSH_PASSPHRASE or run on a terminal")
+        if isinstance(exc, paramiko.AuthenticationException):
+            return AuthenticationFailed(f"authentication as {settings.user} failed ({exc}); check "
+                                        "identity_file, ssh-agent and authorized_keys")
+        text = str(exc)
+        if "protocol banner" in text or "Error reading SSH protocol banner" in text:
+            return ProtocolError(f"{where} does not speak SSH: {_reason(exc)}")
+        if "No existing session" in text:
+            return ProtocolError(f"{where} closed the connection before authentication finished")
+        if isinstance(exc, paramiko.SSHException | EOFError):
+            return ProtocolError(f"SSH handshake with {where} failed: {_reason(exc)}")
+        if isinstance(exc, OSError):
+            return HostUnreachable(f"SSH connection to {where} failed: {_reason(exc)}")
+        return TransportError(f"SSH connection to {where} failed: {type(exc).__name__}: {exc}")
+
     # -- commands -----------------------------------------------------------------
 
-    def run(self, command: str, stdin: bytes, timeout: float) -> CommandResult:
+    def run(self, command: str, stdin: bytes, timeout: float, limit: int | None = None) -> CommandResult:
         if self._client is None:
             raise TransportError("not connected")
         transport = self._client.get_transport()
         if transport is None or not transport.is_active():
-            raise HostUnreachable("SSH connection dropped")
-        deadline = time.monotonic() + timeout
+            raise ProtocolError("the SSH connection was closed by the host")
+        self._watchdog.arm("channel open", timeout)
+        stdout, stderr = bytearray(), bytearray()
         try:
-            channel = transport.open_session(timeout=timeout)
-            channel.exec_command(command)
-            channel.sendall(stdin)
-            channel.shutdown_write()
-            stdout, stderr = bytearray(), bytearray()
-            while True:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    channel.close()
-                    raise CommandTimeout(f"commands did not finish within {timeout:g} s")
-                drained = not channel.recv_ready() and not channel.recv_stderr_ready()
-                if drained and channel.eof_received:
-                    # After EOF paramiko keeps the fileno readable, so select() would spin:
-                    # wait for the exit status on its event instead.
-                    if channel.status_event.wait(min(remaining, 1.0)):
-                        break
-                    continue
-                # The channel's fileno is signalled for data on either stream.
-                select.select([channel], [], [], min(remaining, 1.0))
-                while channel.recv_ready():
-                    stdout += channel.recv(65536)
-                while channel.recv_stderr_ready():
-                    stderr += channel.recv_stderr(65536)
-            rc = channel.recv_exit_status()
-            channel.close()
+            return self._run(transport, command, stdin, timeout, limit, stdout, stderr)
+        except TransportError:
+            raise
         except (paramiko.SSHException, EOFError, OSError) as exc:
-            raise HostUnreachable(f"SSH session failed: {_reason(exc)}") from exc
-        return CommandResult(bytes(stdout), bytes(stderr), rc if rc >= 0 else None)
+            if self._watchdog.expired:
+                raise self._timed_out(timeout, stdout, stderr) from exc
+            phase = self._watchdog.phase
+            if isinstance(exc, EOFError) or not transport.is_active():
+                raise ProtocolError(f"the host closed the connection during the {phase}") from exc
+            raise ProtocolError(f"the SSH session failed during the {phase}: {_reason(exc)}") from exc
+        finally:
+            self._watchdog.disarm()
+
+    def _timed_out(self, timeout: float, stdout: bytearray, stderr: bytearray) -> CommandTimeout:
+        phase = self._watchdog.expired or "reading"
+        what = {"channel open": "the host did not open a session channel",
+                "exec request": "the host did not answer the exec request",
+                "sending the script": "the host did not accept the script (its channel window stayed shut)",
+                "reading output": f"the commands were still running ({len(stdout)}+{len(stderr)} bytes read)",
+                "closing": "the host did not close the channel"}.get(phase, phase)
+        return CommandTimeout(f"commands did not finish within {timeout:g} s: {what}")
+
+    def _run(self, transport: paramiko.Transport, command: str, stdin: bytes, timeout: float,
+             limit: int | None, stdout: bytearray, stderr: bytearray) -> CommandResult:
+        channel = transport.open_session(timeout=timeout + 1)  # the watchdog's deadline comes first
+        self._watchdog.step("exec request")
+        channel.exec_command(command)
+        self._timings.lap("exec")
+        self._watchdog.step("sending the script")
+        channel.sendall(stdin)
+        channel.shutdown_write()
+        self._watchdog.step("reading output")
+        cut_at = None
+        while True:
+            if self._watchdog.expired:
+                raise self._timed_out(timeout, stdout, stderr)
+            cut_at = _drain(channel, stdout, stderr, limit)
+            if cut_at is not None:
+                channel.close()  # the rest is never read: the cap holds while reading
+                break
+            if channel.closed or not transport.is_active():
+                # paramiko's exit_status_ready() is also true for a channel closed under it: an
+                # orderly end has an EOF or an exit status, a dropped connection neither.
+                if channel.eof_received or channel.exit_status >= 0:
+                    break
+                raise ProtocolError(f"the host closed the connection in the middle of the output "
+                                    f"(after {len(stdout)} + {len(stderr)} bytes)")
+            if channel.eof_received and not channel.recv_ready() and not channel.recv_stderr_ready():
+                # After EOF paramiko keeps the fileno readable, so select() would spin:
+                # wait for the exit status on its event instead.
+                if channel.status_event.wait(0.5) and channel.exit_status_ready():
+                    break
+                continue
+            # The channel's fileno is signalled for data on either stream.
+            select.select([channel], [], [], 0.5)
+        self._timings.lap("read")
+        self._watchdog.step("closing")
+        rc = channel.exit_status
+        channel.close()
+        return CommandResult(bytes(stdout), bytes(stderr), rc if rc >= 0 and cut_at is None else None, cut_at)
+
+    def _kill(self) -> None:
+        """From the watchdog's thread: end the connection so that whatever waits on it returns."""
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
+        if self._sock is not None:
+            _close_quietly(self._sock)
 
     def close(self) -> None:
+        self._watchdog.disarm()
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._sock is not None:
+            _close_quietly(self._sock)
+            self._sock = None
         if self._jump is not None:
             self._jump.close()
             self._jump = None
@@ -307,6 +451,69 @@ def _peer_of(client: paramiko.SSHClient, hostname: str, port: int) -> Peer:
     return Peer("ssh", hostname, port, key.get_name(), f"SHA256:{digest}")
 
 
+def _drain(channel: paramiko.Channel, stdout: bytearray, stderr: bytearray, limit: int | None) -> int | None:
+    """Read what is buffered, at most `limit` (+1, to notice more) bytes per stream; the limit
+    when a stream went past it, else None."""
+    for ready, recv, buffer in ((channel.recv_ready, channel.recv, stdout),
+                                (channel.recv_stderr_ready, channel.recv_stderr, stderr)):
+        while ready():
+            room = 65536 if limit is None else min(65536, limit + 1 - len(buffer))
+            buffer += recv(room)
+            if limit is not None and len(buffer) > limit:
+                del buffer[limit:]
+                return limit
+    return None
+
+
+def _host_key_order(known: KnownHosts, name: str) -> list[str]:
+    """Host key algorithms to offer: certificates first where a CA is trusted for the host, then
+    the types known_hosts holds for it, then paramiko's defaults (as OpenSSH orders them)."""
+    defaults: list[str] = list(getattr(paramiko.Transport, "_preferred_keys"))  # noqa: B009 - untyped in the stubs
+    plain_known = [t for t in known.known_key_types(name) if t in defaults or t == "ssh-rsa"]
+    plain_known = [t2 for t in plain_known
+                   for t2 in (["rsa-sha2-512", "rsa-sha2-256"] if t == "ssh-rsa" else [t])]
+    order = [t for t in plain_known if t in defaults] + defaults
+    if known.trusts_a_ca(name):
+        supported = getattr(paramiko.Transport, "_key_info")  # noqa: B009 - untyped in the stubs
+        certs = [t + CERT_SUFFIX for t in order if t + CERT_SUFFIX in supported]
+        order = certs + order
+    return list(dict.fromkeys(order))
+
+
+def _stamp(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_size
+
+
+@functools.lru_cache(maxsize=32)
+def _check_key_file(path: str, passphrase: str | None, mtime_ns: int, size: int) -> None:
+    """Raise KeyFileError when a local key file cannot be used; once per file version."""
+    try:
+        secret = passphrase.encode() if passphrase else None  # bytes, whatever the stubs say
+        try:
+            paramiko.PKey.from_path(path, cast(Any, secret))
+        except TypeError as exc:
+            if "not encrypted" not in str(exc):
+                raise
+            paramiko.PKey.from_path(path)  # the passphrase was for another key: this one needs none
+    except Exception as exc:
+        if needs_passphrase(exc) and not passphrase:
+            return  # paramiko's auth reports it (AuthenticationFailed, naming AUDITOR_SSH_PASSPHRASE)
+        if passphrase and _wrong_passphrase(exc):
+            raise KeyFileError(f"identity file {path} could not be decrypted: wrong passphrase "
+                               "(AUDITOR_SSH_PASSPHRASE or the one typed)") from None
+        if isinstance(exc, OSError):
+            raise KeyFileError(f"identity file {path} cannot be read: {exc.strerror or exc}") from None
+        raise KeyFileError(f"identity file {path} is not a private key paramiko can use: {exc}") from None
+
+
+def _wrong_passphrase(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, ValueError | paramiko.SSHException) and any(
+        word in text
+        for word in ("bad decrypt", "incorrect", "invalid key", "password", "passphrase", "checkints"))
+
+
 def needs_passphrase(exc: BaseException) -> bool:
     """Whether loading a key failed only because it is encrypted and no passphrase was given.
 
@@ -315,32 +522,6 @@ def needs_passphrase(exc: BaseException) -> bool:
     if isinstance(exc, paramiko.PasswordRequiredException):
         return True
     return isinstance(exc, TypeError) and "password" in str(exc).lower()
-
-
-def _connect_error(exc: Exception, host: str, port: int, user: str, known_hosts: Path) -> Exception:
-    """What a failed handshake means to the user, as one of our TransportErrors."""
-    if isinstance(exc, TransportError):
-        return exc
-    if isinstance(exc, paramiko.BadHostKeyException):
-        return _changed_key_error(known_hosts_name(host, port), exc.key, known_hosts)
-    # PasswordRequiredException is a kind of AuthenticationException: test it first.
-    if needs_passphrase(exc):
-        return AuthenticationFailed(
-            "the private key is encrypted; set AUDITOR_SSH_PASSPHRASE or run on a terminal"
-        )
-    if isinstance(exc, paramiko.AuthenticationException):
-        return AuthenticationFailed(
-            f"authentication as {user} failed ({exc}); check identity_file, ssh-agent and authorized_keys"
-        )
-    if isinstance(exc, paramiko.SSHException | EOFError | OSError):
-        return HostUnreachable(f"SSH handshake with {host} failed: {_reason(exc)}")
-    return TransportError(f"SSH connection to {host} failed: {type(exc).__name__}: {exc}")
-
-
-def _local_user() -> str:
-    import getpass
-
-    return getpass.getuser()
 
 
 def _reason(exc: BaseException) -> str:

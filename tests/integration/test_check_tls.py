@@ -32,6 +32,8 @@ from tests.integration.tlsservers import SHOP, NginxSites, RunningSite, Site, Te
 
 pytestmark = pytest.mark.integration
 LOOPBACK_VARIANTS = ("self_signed", "other_name", "weak_key", "sha1")
+# nginx (OpenSSL 3.0) sites with one weak suite class or DH group each, beside a modern suite.
+SUITE_VARIANTS = ("null_cipher", "anonymous", "dhe1024", "dhe2048")
 
 
 def namespaced_nginx(directory: Path, site: Site) -> Service:
@@ -51,13 +53,19 @@ def planted(tmp_path_factory, sshd_fleet) -> Iterator[dict[str, Any]]:
     good = Site("web_good", pki.issue("web_good"))
     bad = Site("web_bad", pki.issue("web_bad", valid_from_days=-400, valid_to_days=-30),
                protocols="TLSv1 TLSv1.1 TLSv1.2", legacy_ciphers=True, hsts=None, http="plain")
-    loopback = tlsservers.catalogue(pki, LOOPBACK_VARIANTS)
+    loopback = tlsservers.catalogue(pki, LOOPBACK_VARIANTS + SUITE_VARIANTS)
     with sshd_fleet("fleet", namespaces=True) as (fleet, _), NginxSites(work / "nginx", loopback) as nginx:
         # Each namespaced host gets its own pid namespace, so nginx's workers go with it.
         fleet.start(HostSpec("web_good", network_namespace=True, pid_namespace=True,
                              services=(namespaced_nginx(work / "nginx-good", good),)))
         fleet.start(HostSpec("web_bad", network_namespace=True, pid_namespace=True,
                              services=(namespaced_nginx(work / "nginx-bad", bad),)))
+        if tlsservers.gnutls_problem() is None:
+            # gnutls-serv binds every address, so it runs only inside a namespaced host of its own.
+            for weak, priority in tlsservers.GNUTLS_WEAK.items():
+                argv = tlsservers.gnutls_argv(pki.issue(f"gnutls_{weak}"), priority)
+                fleet.start(HostSpec(f"web_{weak}", network_namespace=True, pid_namespace=True,
+                                     services=(Service("gnutls-serv", argv, ready_port=443),)))
         fleet.start(HostSpec("plain"))
         yield {"fleet": fleet, "nginx": nginx, "pki": pki, "good": good, "bad": bad}
 
@@ -70,9 +78,13 @@ def tls_hosts(planted: dict[str, Any]) -> dict[str, dict[str, Any]]:
     ca_file = str(pki.ca_file)
     hosts["web_good"]["vars"] = {"tls": {"endpoints": [{"address": ":443", "sni": SHOP, "ca_file": ca_file}]}}
     hosts["web_bad"]["vars"] = {"tls": {"endpoints": [{"address": ":443", "sni": SHOP, "ca_file": ca_file}]}}
+    for weak in tlsservers.GNUTLS_WEAK:
+        if f"web_{weak}" in hosts:  # gnutls-serv answers HTTPS only: no HSTS, no port 80
+            hosts[f"web_{weak}"]["vars"] = {"tls": {"hsts_min_age": 0, "endpoints": [
+                {"address": ":443", "sni": SHOP, "ca_file": ca_file, "http_port": 0}]}}
     plain = hosts.pop("plain")
     hosts["no_endpoints"] = dict(plain)
-    for name in LOOPBACK_VARIANTS:
+    for name in LOOPBACK_VARIANTS + SUITE_VARIANTS:
         site = nginx[name]
         hosts[f"site_{name}"] = {**plain, "vars": {"tls": {"endpoints": [
             {"address": site.address, "sni": SHOP, "ca_file": ca_file, "http_port": site.http_port}]}}}
@@ -175,3 +187,60 @@ def test_no_private_key_reaches_any_file_of_the_run(tls_run, planted):
         for issued in pki.issued]
     files = assert_nowhere_in(run_dir, *pki.private_key_texts(), *ders, "PRIVATE KEY")
     assert any(p.name == "tls.handshakes.json" for p in files)
+
+
+def test_a_modern_server_passes_with_its_suites_listed(tls_run):
+    # Given nginx on web_good with its default ssl_ciphers (HIGH:!aNULL:!MD5) and TLS 1.3
+    good = tls_run.by_host["web_good"]
+    details = "\n".join(good["details"])
+    # Then no suite is weak, and the details list the suites it accepts and whose order decides
+    assert good["status"] == "pass", good
+    assert good["values"]["endpoints_with_weak_suites"] == 0
+    assert "TLS 1.0–1.2 suites accepted (the server follows the client's order;" in details
+    assert "ECDHE-RSA-AES128-GCM-SHA256" in details
+    assert "TLS 1.3 suites are all AEAD" in details
+
+
+@pytest.mark.parametrize(("host", "reason"), [
+    ("site_null_cipher", "accepts NULL-encryption suites: NULL-SHA256 [critical;"),
+    ("site_anonymous",
+     "accepts anonymous (aNULL) suites: ADH-AES128-GCM-SHA256, AECDH-AES128-SHA [critical;"),
+    ("site_dhe1024", "DHE group of 1024 bits (less than 2048): DHE-RSA-AES256-GCM-SHA384 (1024 bits) [high;"),
+])
+def test_openssl_weak_suites_and_a_1024_bit_dh_group_fail(tls_run, host, reason):
+    # Given an nginx site whose only fault is one weak suite class or a 1024-bit ssl_dhparam
+    # (this OpenSSL 3.0 cannot serve RC4, DES, 3DES or EXPORT suites: GnuTLS serves the first
+    # two below, and no server here can serve the last two)
+    verdict = tls_run.by_host[host]
+    # Then the check fails naming the suites, the severity and the reference
+    assert verdict["status"] == "fail", verdict
+    assert reason in verdict["summary"], verdict["summary"]
+    assert verdict["values"]["endpoints_with_weak_suites"] == 1
+
+
+def test_a_2048_bit_dh_group_in_the_servers_order_passes(tls_run):
+    # Given nginx with ssl_prefer_server_ciphers on and a 2048-bit ssl_dhparam
+    verdict = tls_run.by_host["site_dhe2048"]
+    details = "\n".join(verdict["details"])
+    # Then it passes, with the group size and the server's own order in the details
+    assert verdict["status"] == "pass", verdict
+    assert "DHE group size: 2048 bits" in details
+    assert "(in the server's order of preference;" in details
+
+
+@pytest.mark.parametrize(("host", "reason"), [
+    ("web_3des",
+     "accepts 3DES suites: DES-CBC3-SHA, EDH-RSA-DES-CBC3-SHA, ECDHE-RSA-DES-CBC3-SHA [high; Sweet32"),
+    ("web_rc4", "accepts RC4 suites: RC4-SHA, ECDHE-RSA-RC4-SHA [high; RFC 7465"),
+])
+def test_gnutls_servers_with_3des_or_rc4_fail_naming_the_suites(tls_run, host, reason):
+    problem = tlsservers.gnutls_problem()
+    if problem:
+        pytest.skip(problem)
+    # Given gnutls-serv on the host's own 443, TLS 1.2 only, its NORMAL suites plus 3DES or RC4
+    verdict = tls_run.by_host[host]
+    # Then the check fails naming every such suite the server accepts, and nothing else fails
+    assert verdict["status"] == "fail", verdict
+    assert reason in verdict["summary"], verdict["summary"]
+    assert verdict["values"]["endpoints_failing"] == 1
+    assert verdict["summary"].count("[") == 1, verdict["summary"]  # one finding: the suite class

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 NGINX = "/usr/sbin/nginx"
+GNUTLS_SERV = "/usr/bin/gnutls-serv"
 SHOP = "shop.example.test"
 START_TIMEOUT_S = 10.0
 STOP_GRACE_S = 5.0
@@ -196,6 +197,9 @@ class Site:
     hsts: str | None = HSTS_YEAR
     http: str | None = "redirect"  # "redirect", "plain" (serves 200) or None (port closed)
     ecdh_curve: str | None = None  # e.g. secp384r1: a client's x25519 key share then gets a HelloRetryRequest
+    ciphers: str | None = None  # nginx's ssl_ciphers (replaces legacy_ciphers' DEFAULT:@SECLEVEL=0)
+    dhparam: Path | None = None  # ssl_dhparam: a DH group turns the DHE suites on
+    prefer_server_ciphers: bool = False  # ssl_prefer_server_ciphers on: the server's order, not the client's
 
 
 @dataclass
@@ -219,8 +223,14 @@ def _server_blocks(running: RunningSite, listen: str) -> str:
         f"    ssl_certificate_key {site.cert.key_file};",
         f"    ssl_protocols {site.protocols};",
     ]
-    if site.legacy_ciphers:
+    if site.ciphers:
+        lines.append(f"    ssl_ciphers {site.ciphers};")
+    elif site.legacy_ciphers:
         lines.append("    ssl_ciphers DEFAULT:@SECLEVEL=0;")
+    if site.dhparam:
+        lines.append(f"    ssl_dhparam {site.dhparam};")
+    if site.prefer_server_ciphers:
+        lines.append("    ssl_prefer_server_ciphers on;")
     if site.ecdh_curve:
         lines.append(f"    ssl_ecdh_curve {site.ecdh_curve};")
     if site.hsts:
@@ -324,6 +334,23 @@ class NginxSites:
             process.wait(STOP_GRACE_S)
 
 
+def dh_params(directory: Path, bits: int) -> Path:
+    """A `bits`-bit DH group made by `openssl dhparam -dsaparam` (a DSA-style prime: made in
+    well under a second, where a safe prime of 2048 bits takes minutes)."""
+    path = directory / f"dh{bits}.pem"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["openssl", "dhparam", "-dsaparam", "-out", str(path), str(bits)],
+                       capture_output=True, check=True, timeout=120)
+    return path
+
+
+# Suites planted on the cipher-suite sites (OpenSSL names; nginx's ssl_ciphers). OpenSSL 3.0 as
+# Debian 12 builds it has no RC4, DES, 3DES or EXPORT suites at all (`openssl ciphers RC4` says
+# "no cipher match", even with the legacy provider): those are served by GnuTLS, below.
+MODERN_SUITE = "ECDHE-RSA-AES128-GCM-SHA256"
+
+
 def catalogue(pki: TestPki, only: tuple[str, ...] = ()) -> list[Site]:
     """The sites the tls tests use (all, or those named in `only`): one good configuration
     and one of each fault. Certificates are issued only for the sites returned."""
@@ -348,6 +375,20 @@ def catalogue(pki: TestPki, only: tuple[str, ...] = ()) -> list[Site]:
         "no_hsts": lambda: Site("no_hsts", pki.issue("no_hsts"), hsts=None),
         "short_hsts": lambda: Site("short_hsts", pki.issue("short_hsts"), hsts="max-age=86400"),
         "plain_http": lambda: Site("plain_http", pki.issue("plain_http"), http="plain"),
+        # Cipher suites: TLS 1.2 and 1.3, one weak class each beside a modern suite.
+        "null_cipher": lambda: Site("null_cipher", pki.issue("null_cipher"),
+                                    ciphers=f"{MODERN_SUITE}:NULL-SHA256:@SECLEVEL=0"),
+        "anonymous": lambda: Site("anonymous", pki.issue("anonymous"),
+                                  ciphers=f"{MODERN_SUITE}:AECDH-AES128-SHA:ADH-AES128-GCM-SHA256:@SECLEVEL=0",
+                                  dhparam=dh_params(pki.directory, 2048)),
+        "dhe1024": lambda: Site("dhe1024", pki.issue("dhe1024"), prefer_server_ciphers=True,
+                                ciphers=f"DHE-RSA-AES256-GCM-SHA384:{MODERN_SUITE}:@SECLEVEL=0",
+                                dhparam=dh_params(pki.directory, 1024)),
+        "dhe2048": lambda: Site("dhe2048", pki.issue("dhe2048"), prefer_server_ciphers=True,
+                                ciphers=f"{MODERN_SUITE}:DHE-RSA-AES128-GCM-SHA256",
+                                dhparam=dh_params(pki.directory, 2048)),
+        "cbc_sha1_only": lambda: Site("cbc_sha1_only", pki.issue("cbc_sha1_only"), protocols="TLSv1.2",
+                                      ciphers="ECDHE-RSA-AES128-SHA:AES256-SHA"),
     }
     unknown = set(only) - set(sites)
     if unknown:
@@ -378,3 +419,35 @@ def openssl_speaks(address: str, version_flag: str) -> bool:
     protocol = next((ln.split(":", 1)[1].strip() for ln in said.splitlines()
                      if ln.startswith("Protocol version:")), "")
     return done.returncode == 0 and protocol == OPENSSL_FLAGS[version_flag]
+
+
+def openssl_suite(address: str, suite: str) -> bool:
+    """Whether `openssl s_client` completes a TLS 1.2 handshake offering only `suite` (an
+    OpenSSL name) at security level 0: an oracle for the collector's enumeration."""
+    done = subprocess.run(["openssl", "s_client", "-brief", "-connect", address, "-tls1_2",
+                           "-cipher", f"{suite}:@SECLEVEL=0", "-servername", SHOP],
+                          input=b"", capture_output=True, timeout=15, check=False)
+    said = (done.stdout + done.stderr).decode(errors="replace")
+    chosen = next((ln.split(":", 1)[1].strip() for ln in said.splitlines()
+                   if ln.startswith("Ciphersuite:")), "")
+    return done.returncode == 0 and chosen == suite
+
+
+# GnuTLS 3.7 (Debian 12's gnutls-bin) still serves 3DES and RC4 when its priority string asks
+# for them; neither it nor OpenSSL 3.0 serves single-DES or EXPORT suites any more.
+GNUTLS_WEAK = {"3des": "NORMAL:-VERS-ALL:+VERS-TLS1.2:+3DES-CBC",
+               "rc4": "NORMAL:-VERS-ALL:+VERS-TLS1.2:+ARCFOUR-128"}
+
+
+def gnutls_problem() -> str | None:
+    """Why gnutls-serv cannot be started here, or None."""
+    if not Path(GNUTLS_SERV).is_file():
+        return f"{GNUTLS_SERV} is missing (apt-get install -y gnutls-bin; scripts/test.sh installs it)"
+    return None
+
+
+def gnutls_argv(cert: Issued, priority: str, port: int = 443) -> tuple[str, ...]:
+    """gnutls-serv in the foreground answering HTTPS on `port` of every address: start it only
+    inside a network namespace of the test's own (it has no option to bind one address)."""
+    return (GNUTLS_SERV, "--http", "--quiet", "--port", str(port), "--x509certfile", str(cert.cert_file),
+            "--x509keyfile", str(cert.key_file), "--priority", priority)

@@ -218,6 +218,10 @@ def test_a_host_key_or_login_failure_is_named_as_such_not_as_unreachable():
     # When the claim is judged, Then each host carries the reason the run could not connect
     assert judge_claim(run, audited, LOGS).summary == (
         "could not be determined on 2 of 2 hosts: db1 (host key not trusted), db2 (login refused)")
+    # And an identity file that cannot be used is named as such
+    run, audited = report(refused("db3", "key-file"))
+    assert judge_claim(run, audited, LOGS).summary == (
+        "could not be determined on 1 of 1 host: db3 (identity file unusable)")
 
 
 def test_the_wording_names_one_host_says_both_for_two_and_all_n_beyond():

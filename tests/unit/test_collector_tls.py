@@ -328,3 +328,85 @@ def test_the_chain_and_verification_are_recorded(nginx):
     assert with_ca["tls"]["https"]["hsts"] == [tlsservers.HSTS_YEAR]
     assert with_ca["http"]["status"] == 301
     assert with_ca["http"]["location"] == [f"https://{tlsservers.SHOP}/"]
+
+
+# --------------------------------------------------------------------------
+# Cipher suites: the ServerKeyExchange on recorded flights, the enumeration's bounds
+# --------------------------------------------------------------------------
+
+FLIGHTS = {name: answer for name, answer in ANSWERS.items() if "expect_key_exchange" in answer}
+
+
+@pytest.mark.parametrize("name", sorted(FLIGHTS))
+def test_recorded_flights_give_the_planted_dh_group_or_curve(name):
+    # Given a real nginx's first flight to one suite offered alone (a 1024- or 2048-bit
+    # ssl_dhparam, or ECDHE with x25519 or P-384 only, or plain RSA key exchange)
+    recorded = FLIGHTS[name]
+    data = bytes.fromhex(recorded["hex"])
+    # When its ServerKeyExchange is read
+    said = tls.key_exchange(data, recorded["suite"]) if tls.ephemeral(recorded["suite"]) else {}
+    # Then the group is the one planted
+    assert said == recorded["expect_key_exchange"]
+
+
+def test_a_cut_or_missing_server_key_exchange_is_named_not_guessed():
+    # Given the recorded DHE flight, cut inside the ServerKeyExchange, and its body emptied
+    data = bytes.fromhex(FLIGHTS["dhe1024_flight"]["hex"])
+    # Then a cut flight says how many bytes held no ServerKeyExchange, an empty one is malformed
+    assert tls.key_exchange(data[:len(data) - 40], "DHE-RSA-AES256-GCM-SHA384")["error"].startswith(
+        "no ServerKeyExchange in ")
+    assert tls.parse_key_exchange(b"", "DHE-RSA-AES256-GCM-SHA384") == {
+        "error": "malformed ServerKeyExchange (0 bytes)"}
+    assert tls.parse_key_exchange(b"\x03\x00", "ECDHE-RSA-AES128-SHA") == {
+        "error": "malformed ServerKeyExchange (2 bytes)"}
+
+
+def test_the_catalogue_names_every_weak_class_and_the_docstring_counts_it():
+    # Given the suites an enumeration offers
+    names = [tls.SUITE_NAMES[code] for code in tls.CATALOGUE]
+    # Then each weak class the check judges is offered, no suite twice, and the check says how many
+    for weak in ("NULL-SHA", "ADH-AES128-SHA", "EXP-RC4-MD5", "RC4-SHA", "DES-CBC-SHA", "DES-CBC3-SHA"):
+        assert weak in names
+    assert len(set(tls.CATALOGUE)) == len(tls.CATALOGUE)
+    import checks.tls
+    assert f"collector's {len(tls.CATALOGUE)} suites" in (checks.tls.__doc__ or "")
+
+
+def test_a_suite_enumeration_hello_offers_the_suites_given_and_elliptic_curves_only():
+    # Given a ClientHello for an enumeration step
+    hello = read_client_hello(tls.client_hello("TLSv1.2", "shop.example.test", [0x000A, 0x0005],
+                                               tls.EC_GROUPS))
+    # Then it offers those suites in that order (and the renegotiation SCSV), and no ffdhe group
+    assert hello["suites"] == [0x000A, 0x0005, tls.EMPTY_RENEGOTIATION_INFO_SCSV]
+    groups = hello["extensions"][tls.EXT_SUPPORTED_GROUPS]
+    assert struct.unpack(f"!{len(groups) // 2}H", groups)[1:] == tls.EC_GROUPS  # after the length
+
+
+@pytest.mark.integration
+def test_the_enumeration_finds_what_openssl_s_client_can_negotiate(nginx):
+    servers, _ = nginx
+    address = servers["good"].address
+    endpoint = tls.parse_endpoint({"address": address, "sni": tlsservers.SHOP}, "", 80)
+    # When the collector enumerates the suites of nginx's default ssl_ciphers (HIGH:!aNULL:!MD5)
+    found = tls.enumerate_suites("127.0.0.1", endpoint, tls.Budget(5, 30))
+    names = [suite["name"] for suite in found["accepted"]]
+    # Then each suite found is one openssl s_client completes a TLS 1.2 handshake with, and a
+    # suite nginx was not given is refused to both
+    assert found["complete"] and found["preference"] == "client"
+    for name in (names[0], names[-1], "AES128-SHA"):
+        assert name in names and tlsservers.openssl_suite(address, name), name
+    assert not tlsservers.openssl_suite(address, "NULL-SHA256") and "NULL-SHA256" not in names
+    # And it took one handshake per suite, one refusal per version and one in reverse order
+    assert found["handshakes"] == len(names) + 3 + 1
+
+
+@pytest.mark.integration
+def test_the_enumeration_stops_at_its_handshake_limit_and_says_so(nginx, monkeypatch):
+    servers, _ = nginx
+    endpoint = tls.parse_endpoint({"address": servers["good"].address, "sni": tlsservers.SHOP}, "", 80)
+    # Given a limit of 3 handshakes, fewer than the server's suites
+    monkeypatch.setattr(tls, "MAX_SUITE_HANDSHAKES", 3)
+    found = tls.enumerate_suites("127.0.0.1", endpoint, tls.Budget(5, 30))
+    # Then it stops there, keeps what it found and says why
+    assert found["handshakes"] == 3 and len(found["accepted"]) == 3
+    assert not found["complete"] and found["cut_short"] == "stopped at the limit of 3 handshakes"

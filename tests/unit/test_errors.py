@@ -66,7 +66,8 @@ def test_the_yaml_reader_does_not_import_the_inventory():
 def test_host_error_kinds_keep_the_report_strings():
     # Given every kind a host error may have, Then report.json writes the strings it always wrote
     assert {k.value for k in HostErrorKind} == {"transport", "unreachable", "host-key", "authentication",
-                                                "timeout", "internal", "interrupted"}
+                                                "timeout", "internal", "interrupted",
+                                                "key-file", "protocol", "output-limit"}
     assert json.dumps({"error_kind": HostErrorKind.HOST_KEY}) == '{"error_kind": "host-key"}'
     assert f"{HostErrorKind.TIMEOUT}" == "timeout" and HostErrorKind("unreachable") == "unreachable"
     # And each transport error carries its kind; only those before login mean the host was not reached
@@ -74,4 +75,5 @@ def test_host_error_kinds_keep_the_report_strings():
     assert kinds == ["unreachable", "host-key", "authentication", "timeout"]
     assert all(isinstance(kind, HostErrorKind) for kind in kinds)
     assert {k for k in HostErrorKind if k.before_login} == {
-        HostErrorKind.UNREACHABLE, HostErrorKind.HOST_KEY, HostErrorKind.AUTHENTICATION}
+        HostErrorKind.UNREACHABLE, HostErrorKind.HOST_KEY, HostErrorKind.AUTHENTICATION,
+        HostErrorKind.KEY_FILE}

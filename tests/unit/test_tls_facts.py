@@ -60,6 +60,15 @@ ENDPOINT_GARBLES = {
         lambda d: d["endpoints"][0]["http"].update(status="301"), "http.status is \"301\", not int"),
     "an HSTS header that is not a list": (
         lambda d: d["endpoints"][0]["tls"]["https"].update(hsts="max-age=1"), "tls.https.hsts is not a list"),
+    "a suite preference the collector never writes": (
+        lambda d: d["endpoints"][0]["suites"].update(preference="mine"),
+        "suites.preference is \"mine\", not \"server\" or \"client\" or \"unclear\" or \"untested\""),
+    "a suite without its version": (
+        lambda d: d["endpoints"][0]["suites"]["accepted"][0].pop("version"),
+        "suites.accepted[0]: no version"),
+    "a curve that is a number": (
+        lambda d: d["endpoints"][0]["suites"]["accepted"][0].update(key_exchange={"curve": 29}),
+        "suites.accepted[0].key_exchange.curve is 29, not str"),
     "an endpoint record with a name only": (
         lambda d: d["endpoints"].__setitem__(0, {"name": "x", "protocols": []}), "no config_error"),
 }
@@ -122,3 +131,11 @@ def test_the_problem_reader_names_the_path_to_a_wrong_value():
     assert tls_facts.problem({"port": 80, "refused": False}, tls_facts.PlainHttpAnswer) \
         == "refused is false, not true"
     assert tls_facts.problem([], tls_facts.ProtocolAnswer) == "the record is not a mapping"
+
+
+def test_evidence_from_before_suites_were_enumerated_is_still_judged():
+    # Given a recorded document whose endpoint has no `suites` (an evidence pack made before them)
+    verdict, _ = judged(RECORDED, lambda d: d["endpoints"][0].pop("suites"))
+    # Then the endpoint is judged on everything else, and the details say the suites were not seen
+    assert verdict.status is Status.PASS, verdict
+    assert any("cipher suites not enumerated" in line for line in verdict.details)

@@ -43,7 +43,14 @@ from auditor.engine import batch, plan, registry, runner  # noqa: E402
 from auditor.evidence import store  # noqa: E402
 from auditor.inventory import Host  # noqa: E402
 from auditor.transports.ssh import SshOptions  # noqa: E402
-from tests.integration.tlsservers import SHOP, NginxSites, TestPki, catalogue, free_port  # noqa: E402
+from tests.integration.tlsservers import (  # noqa: E402
+    MODERN_SUITE,
+    SHOP,
+    NginxSites,
+    TestPki,
+    catalogue,
+    free_port,
+)
 
 Endpoints = Callable[[NginxSites, TestPki], list[Any]]
 
@@ -145,6 +152,26 @@ CASES = [
          "same with ssl_protocols TLSv1 TLSv1.1 TLSv1.2 (SECLEVEL=0)", "fail",
          ["1 of 2 endpoint(s) fail", "accepts TLSv1.0, TLSv1.1"],
          values={"endpoints": 2, "endpoints_failing": 1}),
+    Case("fail_null_cipher", endpoint("null_cipher"), GOOD + f"; ssl_ciphers {MODERN_SUITE}:NULL-SHA256:"
+         "@SECLEVEL=0", "fail", ["accepts NULL-encryption suites: NULL-SHA256 [critical;"],
+         values={"endpoints_with_weak_suites": 1}),
+    Case("fail_anonymous_suites", endpoint("anonymous"), GOOD + f"; ssl_ciphers {MODERN_SUITE}:"
+         "AECDH-AES128-SHA:ADH-AES128-GCM-SHA256:@SECLEVEL=0 with a 2048-bit ssl_dhparam "
+         "(openssl dhparam -dsaparam)", "fail",
+         ["accepts anonymous (aNULL) suites: ADH-AES128-GCM-SHA256, AECDH-AES128-SHA [critical;"],
+         values={"endpoints_with_weak_suites": 1}),
+    Case("fail_dhe1024", endpoint("dhe1024"), GOOD + "; ssl_ciphers DHE-RSA-AES256-GCM-SHA384:"
+         f"{MODERN_SUITE}:@SECLEVEL=0, ssl_prefer_server_ciphers on, ssl_dhparam a 1024-bit group "
+         "(openssl dhparam -dsaparam)",
+         "fail", ["DHE group of 1024 bits (less than 2048): DHE-RSA-AES256-GCM-SHA384 (1024 bits) [high;"],
+         values={"endpoints_with_weak_suites": 1}),
+    Case("pass_dhe2048_server_order", endpoint("dhe2048"), GOOD + f"; ssl_ciphers {MODERN_SUITE}:"
+         "DHE-RSA-AES128-GCM-SHA256, ssl_prefer_server_ciphers on, ssl_dhparam a 2048-bit group", "pass",
+         ["serve HTTPS as promised"], values={"endpoints_with_weak_suites": 0}),
+    Case("pass_cbc_sha1_only_advisory", endpoint("cbc_sha1_only"), GOOD.replace(
+         "ssl_protocols TLSv1.2 TLSv1.3", "ssl_protocols TLSv1.2 (no TLS 1.3)") + "; ssl_ciphers "
+         "ECDHE-RSA-AES128-SHA:AES256-SHA (CBC with SHA-1 MACs only: a low-severity advisory)", "pass",
+         ["serve HTTPS as promised", "TLSv1.2, certificate"], values={"endpoints_with_weak_suites": 0}),
     Case("error_unreachable", lambda nginx, pki: [{"address": f"127.0.0.1:{free_port()}", "sni": SHOP,
                                                    "ca_file": str(pki.ca_file), "http_port": 0}],
          "nothing: the endpoint is a closed 127.0.0.1 port", "error",
@@ -167,6 +194,20 @@ def _without_protocols(text: str) -> str:
     return json.dumps(document, sort_keys=True, indent=1)
 
 
+def _suites_cut_short(text: str) -> str:
+    document = json.loads(text)
+    suites = document["endpoints"][0]["suites"]
+    suites.update(accepted=suites["accepted"][:1], complete=False, handshakes=1,
+                  cut_short="timed out: the 20 s given to enumerating suites is used up")
+    return json.dumps(document, sort_keys=True, indent=1)
+
+
+def _suites_not_a_list(text: str) -> str:
+    document = json.loads(text)
+    document["endpoints"][0]["suites"]["accepted"] = "ECDHE-RSA-AES128-GCM-SHA256"
+    return json.dumps(document, sort_keys=True, indent=1)
+
+
 # Cases derived from a recorded one by damaging its output, the way a cut-off transfer or
 # a hand-edited evidence file would: (name, recorded case, how, damage, expected summary).
 DERIVED: list[tuple[str, str, str, Callable[[str], str], str]] = [
@@ -175,6 +216,13 @@ DERIVED: list[tuple[str, str, str, Callable[[str], str], str]] = [
     ("garbled_endpoint_without_protocols", "pass_tls12_tls13",
      "the recorded JSON with the endpoint's 'protocols' key removed (re-serialised with sorted keys)",
      _without_protocols, "record of this endpoint is incomplete"),
+    ("error_suites_cut_short", "pass_tls12_tls13",
+     "the recorded JSON with its suite enumeration marked cut short by the time limit after the first "
+     "suite (what a slow server gives; re-serialised with sorted keys)", _suites_cut_short,
+     "cipher suite enumeration cut short after 1 handshake(s) (timed out: the 20 s given to enumerating"),
+    ("garbled_suites_not_a_list", "pass_tls12_tls13",
+     "the recorded JSON with the accepted suites as one string (re-serialised with sorted keys)",
+     _suites_not_a_list, "suites.accepted is not a list"),
 ]
 
 
@@ -191,6 +239,15 @@ ANSWERS: dict[str, tuple[str, bool, str, str, str | None]] = {
     "tls13_alert_on_tls12_only_server": ("tls10", False, "TLSv1.3", "alert", None),
     "sslv3_alert_handshake_failure": ("good", False, "SSLv3", "alert", None),
     "http_server_answer": ("good", True, "TLSv1.2", "not_tls", None),
+}
+# Whole first flights (ServerHello to ServerKeyExchange) to one suite offered alone, for the
+# unit tests of the ServerKeyExchange parser: name -> (site, suite, what it must say).
+FLIGHTS: dict[str, tuple[str, str, dict[str, Any]]] = {
+    "dhe1024_flight": ("dhe1024", "DHE-RSA-AES256-GCM-SHA384", {"dh_bits": 1024}),
+    "dhe2048_flight": ("dhe2048", "DHE-RSA-AES128-GCM-SHA256", {"dh_bits": 2048}),
+    "ecdhe_x25519_flight": ("good", "ECDHE-RSA-AES128-GCM-SHA256", {"curve": "x25519"}),
+    "ecdhe_p384_flight": ("p384_only", "ECDHE-RSA-AES128-GCM-SHA256", {"curve": "secp384r1"}),
+    "rsa_kx_flight": ("cbc_sha1_only", "AES256-SHA", {}),
 }
 ANSWERS_FILE = HERE / "server_answers.json"
 
@@ -212,6 +269,23 @@ def record_answers(nginx: NginxSites) -> None:
                       f"tests/integration/tlsservers.py, answering the collector's ClientHello offering "
                       f"only {version} with SNI {SHOP}; recorded {when} by tests/checks/tls/record_cases.py",
             "offered": version, "expect_kind": kind, "expect_version": negotiated, "hex": data.hex()}
+    codes = {name: code for code, name in tls.SUITE_NAMES.items()}
+    for name, (site, suite, expect) in FLIGHTS.items():
+        with socket.create_connection(("127.0.0.1", nginx[site].https_port), timeout=5) as sock:
+            data, answer = tls.exchange_hello(sock, tls.client_hello("TLSv1.2", SHOP, [codes[suite]],
+                                                                     tls.EC_GROUPS))
+            data = tls.read_flight(sock, data)
+        said = tls.key_exchange(data, suite) if tls.ephemeral(suite) else {}
+        if answer.cipher != suite or said != expect:
+            raise SystemExit(f"record_cases: {name}: the server answered {answer} and {said}, "
+                             f"expected {expect}")
+        recorded[name] = {
+            "source": f"{nginx_version()} site '{site}' of tests/integration/tlsservers.py, answering a "
+                      f"TLS 1.2 ClientHello offering only {suite} with SNI {SHOP}: its first flight up to "
+                      f"the ServerKeyExchange or ServerHelloDone; recorded {when} by "
+                      "tests/checks/tls/record_cases.py",
+            "offered": "TLSv1.2", "suite": suite, "expect_kind": "server_hello", "expect_version": "TLSv1.2",
+            "expect_key_exchange": expect, "hex": data.hex()}
     ANSWERS_FILE.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
     print(f"wrote {ANSWERS_FILE.relative_to(REPO)}")
 
