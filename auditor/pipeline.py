@@ -30,7 +30,7 @@ from auditor.check import Check
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.engine import registry, runner
 from auditor.errors import UsageError, warn
-from auditor.evidence import pack, signing
+from auditor.evidence import oscal, pack, signing, timestamp
 from auditor.inputs import load_inventory
 from auditor.inputs.targets import Targets
 from auditor.inventory import Host
@@ -59,6 +59,7 @@ class AuditRequest:
     options: runner.RunOptions = runner.RunOptions()
     tracking: TrackingOptions = field(default_factory=TrackingOptions)
     signer: signing.Signer | None = None  # None: the run is not signed
+    timestamp_url: str | None = None  # an RFC 3161 TSA to stamp the manifest; None: nothing is sent
     # Called once the hosts are known, for an SSH key passphrase (the CLI asks on the terminal).
     ssh_passphrase: Callable[[Sequence[Host]], str | None] | None = None
     on_done: Callable[[HostReport, int, int], None] | None = None  # progress: a host finished
@@ -175,6 +176,8 @@ def prepare(request: AuditRequest, loaded: registry.Registry | None = None,
         hosts, checks = list(plan.hosts), list(plan.checks)
     if request.options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
+    if request.timestamp_url is not None:
+        timestamp.check_url(request.timestamp_url)
     started = started or _utc_now()
     scope = history.Scope.of(inv.path, plan.audited.policy.id if plan else None, request.hosts,
                              request.groups, request.checks)
@@ -214,6 +217,11 @@ def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
     if shards:
         run["shards"] = [dict(shard) for shard in shards]
     pack.write_manifest(run_dir, run, request.signer)
+    if request.timestamp_url is not None:
+        try:  # after the manifest it stamps; a TSA that fails costs the timestamp, not the run
+            timestamp.stamp(run_dir, request.timestamp_url)
+        except timestamp.TimestampError as exc:
+            warn(f"this run's manifest is NOT timestamped: {exc}")
     tracked.record(report, run_dir)
     return AuditOutcome(report, verdicts, run_dir, report_json)
 
@@ -234,7 +242,7 @@ def chain_link(history_path: Path | None, scope: history.Scope) -> dict[str, obj
 
 
 def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> str:
-    """Writes report.json, junit.xml, report.html and controls.csv; returns report.json's text."""
+    """Writes report.json, junit.xml, report.html, controls.csv and oscal.json; returns report.json's text."""
     report_json = json_report.render(report, verdicts)
     (run_dir / "report.json").write_text(report_json, encoding="utf-8")
     (run_dir / "junit.xml").write_text(junit.render(report), encoding="utf-8")
@@ -243,6 +251,7 @@ def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.Pol
     # newline="" keeps the CSV's own CRLF line ends (RFC 4180) on every platform
     with (run_dir / "controls.csv").open("w", encoding="utf-8", newline="") as out:
         out.write(controls_csv.render(matrix))
+    oscal.write(run_dir, report, verdicts)  # before the manifest, which lists and so signs it
     return report_json
 
 

@@ -2,17 +2,21 @@
 # Verify an auditor evidence pack with stock tools only: sh, sha256sum, openssl (3.x), base64,
 # grep, sed, find, sort, comm. No auditor code runs.
 #
-#   docs/verify-with-openssl.sh RUN_FOLDER PUBLIC_KEY
+#   docs/verify-with-openssl.sh RUN_FOLDER PUBLIC_KEY [TSA_CERTS]
 #
 # PUBLIC_KEY is the signer's public key as YOU obtained it (not from the pack): either the
 # `.pub` file `auditor keygen` wrote ("Ed25519 <base64> SHA256:..."), or a PEM public key.
 # Exit 0 when the signature is valid for that key, every listed file matches its SHA-256,
 # and no file is missing or added; otherwise the first problem is printed and the exit is 1.
 # (An archive: extract it first, e.g. `tar -xzf pack.tar.gz`, and pass the run folder.)
+# TSA_CERTS (optional): the time-stamping authority's certificate and the CA certificates that
+# issued it, PEM; then manifest.tsr (from `auditor run --timestamp-url`) must be a valid RFC 3161
+# token over manifest.json signed by that TSA.
 set -eu
 
 run=${1:?usage: verify-with-openssl.sh RUN_FOLDER PUBLIC_KEY}
-key=${2:?usage: verify-with-openssl.sh RUN_FOLDER PUBLIC_KEY}
+key=${2:?usage: verify-with-openssl.sh RUN_FOLDER PUBLIC_KEY [TSA_CERTS]}
+tsa=${3:-}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -49,11 +53,27 @@ fi
 
 # 4. No file the manifest does not list.
 sed 's/^[0-9a-f]*  //' "$work/sums" | sort > "$work/listed"
-(cd "$run" && find . -type f ! -name manifest.json ! -name manifest.sig | sed 's|^\./||' | sort) \
+(cd "$run" && find . -type f ! -name manifest.json ! -name manifest.sig ! -name manifest.tsr \
+    | sed 's|^\./||' | sort) \
     > "$work/present"
 added=$(comm -13 "$work/listed" "$work/present")
 if [ -n "$added" ]; then
     echo "FAIL: not in the manifest: $added"
     exit 1
 fi
-echo "OK: signature valid for $key; $(wc -l < "$work/sums") files match manifest.json"
+
+# 5. (optional) The trusted timestamp: manifest.tsr stamps manifest.json's SHA-256, signed by the TSA.
+stamped=""
+if [ -n "$tsa" ]; then
+    [ -f "$run/manifest.tsr" ] || { echo "FAIL: manifest.tsr is missing (the run was not timestamped)"; exit 1; }
+    if ! openssl ts -verify -in "$run/manifest.tsr" -data "$run/manifest.json" -CAfile "$tsa" \
+            -untrusted "$tsa" > /dev/null 2>&1; then
+        echo "FAIL: manifest.tsr is not a valid timestamp of manifest.json by the TSA of $tsa"
+        exit 1
+    fi
+    stamped="; timestamp valid ($(openssl ts -reply -in "$run/manifest.tsr" -text 2>/dev/null \
+        | sed -n 's/^Time stamp: //p'))"
+elif [ -f "$run/manifest.tsr" ]; then
+    stamped="; manifest.tsr not checked (give the TSA's certificates as TSA_CERTS)"
+fi
+echo "OK: signature valid for $key; $(wc -l < "$work/sums") files match manifest.json$stamped"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import json
 import os
 import shlex
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
 from auditor.errors import UsageError
-from auditor.evidence import chain, pack, rejudge, signing, trust
+from auditor.evidence import attest, chain, pack, rejudge, signing, timestamp, trust
 from auditor.pipeline import load_checks
 
 
@@ -106,7 +107,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _verify_chain(args)
     if args.pack is None:
         raise UsageError("verify needs PACK (a run folder or archive), or --chain FOLDER_OR_HISTORY")
-    result = checked(_read_pack(args.pack), args, args.pack)
+    contents = _read_pack(args.pack)
+    result = checked(contents, args, args.pack)
+    certificates = timestamp.load_certificates(args.tsa_cert) if args.tsa_cert else []
+    stamped = timestamp.check(contents, certificates, f"--tsa-cert {args.tsa_cert}")
+    if stamped is not None:
+        result.extra.append(stamped)
     _print_verification(result, args.pack)
     if result.ok(allow_unsigned=args.allow_unsigned):
         print("VERIFIED")
@@ -188,3 +194,30 @@ def _moment(text: str | None) -> dt.datetime | None:
     except ValueError:
         raise UsageError(f"--at {text!r}: not a date YYYY-MM-DD or an ISO 8601 time "
                          "(e.g. 2026-11-21T10:15:00Z)") from None
+
+
+def cmd_attest(args: argparse.Namespace) -> int:
+    from auditor.cli.run import signer_of  # the run's key, found as `auditor run` finds it
+
+    signer = signer_of(args)
+    if signer is None:
+        raise UsageError("attest signs with the run's key: give --sign-key PATH (or make one with "
+                         "`auditor keygen`)")
+    contents = _read_pack(args.pack)
+    result = pack.verify(contents)
+    if not result.intact or (result.signed and not result.signature_ok):
+        _print_verification(result, args.pack)
+        raise UsageError(f"{args.pack} does not verify; refusing to attest it")
+    if result.signed and result.fingerprint != signer.fingerprint:
+        raise UsageError(f"{args.pack} was signed by {result.fingerprint}, not by the key given "
+                         f"({signer.fingerprint}); attest with the run's own key")
+    text = json.dumps(attest.of_pack(contents, signer), indent=1, sort_keys=True) + "\n"
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"{args.out}: in-toto statement ({attest.PREDICATE_TYPE}) over {result.artefacts} files, "
+              f"DSSE-signed by {signer.fingerprint}", file=sys.stderr)
+    if not result.signed:
+        print("auditor: note: the run itself is NOT signed; only the attestation is", file=sys.stderr)
+    return EXIT_OK

@@ -15,9 +15,10 @@ from typing import Any, TextIO
 
 from auditor import inventory
 from auditor.check import Status
-from auditor.cli.exits import EXIT_FAIL, EXIT_OK
+from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
 from auditor.engine import registry
 from auditor.errors import warn
+from auditor.evidence import trust
 from auditor.inputs import load_inventory
 from auditor.policy import claims
 from auditor.tracking import diff, history, notify, schedule, waivers
@@ -30,6 +31,14 @@ def history_path(args: argparse.Namespace) -> Path | None:
         return None
     chosen: Path | None = args.history
     return chosen if chosen else Path(args.output) / history.DEFAULT_NAME
+
+
+def signers_of(args: argparse.Namespace) -> trust.TrustStore | None:
+    """The signers named by --key-fingerprint / --trusted-signers; None: the default trust, read
+    only when a signed run folder is compared (a broken default file spoils no other run)."""
+    if args.key_fingerprint or args.trusted_signers:
+        return trust.for_verifier(args.key_fingerprint, args.trusted_signers)
+    return None
 
 
 def _open(args: argparse.Namespace, readonly: bool = True) -> history.History:
@@ -169,7 +178,12 @@ def _prune(args: argparse.Namespace, out: TextIO) -> int:
 def cmd_diff(args: argparse.Namespace, out: TextIO = sys.stdout,
              trend_keys: Mapping[str, tuple[str, ...]] | None = None) -> int:
     path = history_path(args)
-    a, b = diff.load_side(args.a, path), diff.load_side(args.b, path)
+    signers = signers_of(args)
+    try:
+        a, b = (diff.load_side(side, path, signers, args.allow_untrusted) for side in (args.a, args.b))
+    except diff.UntrustedSide as exc:
+        print(f"auditor: error: {exc}", file=sys.stderr)
+        return EXIT_UNTRUSTED
     if trend_keys is None:
         trend_keys = {c.id: c.trend_values for c in registry.load().checks.values()}
     result = diff.compare(a, b, trend_keys)

@@ -21,6 +21,7 @@ COMMANDS = {
     "verify": "evidence:cmd_verify",
     "pack": "evidence:cmd_pack",
     "evaluate": "evidence:cmd_evaluate",
+    "attest": "evidence:cmd_attest",
     "claims": "claims:cmd_claims",
     "history": "history:cmd_history",
     "diff": "history:cmd_diff",

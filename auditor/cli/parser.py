@@ -63,9 +63,9 @@ def build() -> argparse.ArgumentParser:
                                help="only this check id (repeatable)"), completion.check_ids)
     run.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                      help="folder that receives the run folder (default: reports/)")
-    run.add_argument("--format", choices=("table", "json", "junit", "csv", "none"), default="table",
+    run.add_argument("--format", choices=("table", "json", "junit", "csv", "oscal", "none"), default="table",
                      help="what to print on stdout (the run folder always gets all reports); "
-                          "csv: the ISO 27001 controls matrix")
+                          "csv: the ISO 27001 controls matrix; oscal: OSCAL assessment results (oscal.json)")
     _complete(run.add_argument("--policy", metavar="NAME|PATH",
                      help="audit a claims file: a shipped set (`auditor claims show`) or a path; "
                           "overrides the inventory's policy:"), completion.policy_names)
@@ -88,6 +88,9 @@ def build() -> argparse.ArgumentParser:
                                help=f"sign the run's manifest with this key (default: ${signing.ENV_KEY}, "
                                     "else ~/.config/auditor/signing-key.pem when it exists)")
     signing_group.add_argument("--no-sign", action="store_true", help="do not sign, even if a key is set up")
+    run.add_argument("--timestamp-url", metavar="URL",
+                     help="get an RFC 3161 timestamp of the manifest from this time-stamping authority "
+                          "(sends only its SHA-256; stored as manifest.tsr; default: none, nothing is sent)")
     _tracking_arguments(run)
     _distributed_arguments(sub, run, signing_group)
 
@@ -114,6 +117,9 @@ def build() -> argparse.ArgumentParser:
     _trust_arguments(verify)
     verify.add_argument("--allow-unsigned", action="store_true",
                         help="accept an unsigned pack whose hashes all match")
+    verify.add_argument("--tsa-cert", type=Path, metavar="FILE",
+                        help="check manifest.tsr against this time-stamping authority: its certificate and "
+                             "the CA certificates that issued it, PEM (default: the certificates it embeds)")
 
     pack_cmd = sub.add_parser("pack", help="archive a run folder for hand-over (reproducible bytes)")
     pack_cmd.add_argument("run_dir", type=Path, metavar="RUN_DIR")
@@ -129,6 +135,14 @@ def build() -> argparse.ArgumentParser:
     evaluate.add_argument("--at", metavar="TIME",
                           help="judge as of this date or ISO 8601 time: evidence current then is judged "
                                "(default: now, when expired evidence is an error)")
+
+    attest = sub.add_parser("attest", help="an in-toto attestation of a run (test-result predicate, DSSE "
+                                           "envelope signed with the run's key)")
+    attest.add_argument("pack", type=Path, metavar="RUN", help="run folder, .tar.gz or .zip")
+    attest.add_argument("-o", "--out", type=Path, help="write the envelope here (default: stdout)")
+    attest.add_argument("--sign-key", type=Path, metavar="PATH",
+                        help=f"the run's signing key (default: ${signing.ENV_KEY}, "
+                             "else ~/.config/auditor/signing-key.pem)")
 
     claims = sub.add_parser("claims", help="claims files: draft one from a policy text, or show a set")
     claims_sub = claims.add_subparsers(dest="claims_command", metavar="SUBCOMMAND", required=True)
@@ -158,7 +172,8 @@ def _distributed_arguments(sub: Any, run: argparse.ArgumentParser, run_signing: 
                             "auditor[celery]) and merge the signed sub-packs that come back")
     spread.add_argument("--shard-deadline", type=float, default=3600.0, metavar="SECONDS",
                         help="with --dispatch: a shard not back by then is reported lost (default 3600)")
-    _trust_arguments(spread)
+    # The workers' sub-packs are checked against the same --key-fingerprint / --trusted-signers
+    # that a --baseline run folder is (see _tracking_arguments); --allow-untrusted is for the baseline only.
 
     work = sub.add_parser("worker", help="audit one shard into a signed sub-pack, or serve a Celery queue")
     work.add_argument("shard", type=Path, nargs="?", metavar="SHARD", help="shard file, or - for stdin")
@@ -223,15 +238,15 @@ def _setup_commands(sub: Any) -> None:
     sub.add_parser("manpage", help="print the manual page (roff): auditor manpage | man -l -")
 
 
-def _trust_arguments(parser: Any, allow_untrusted: bool = False) -> None:
+def _trust_arguments(parser: Any, allow_untrusted: bool = False, what: str = "a pack") -> None:
     parser.add_argument("--key-fingerprint", action="append", default=[], metavar="SHA256:...",
-                        help="trust only this signer (as `auditor keygen` printed it; repeatable)")
+                        help=f"trust only this signer of {what} (as `auditor keygen` printed it; repeatable)")
     parser.add_argument("--trusted-signers", type=Path, action="append", default=[], metavar="FILE",
                         help="trusted signers, one key a line (default: ~/.config/auditor/trusted-signers; "
                              "your own keygen key is trusted too)")
     if allow_untrusted:
         parser.add_argument("--allow-untrusted", action="store_true",
-                            help="use a pack validly signed by a key you do not trust")
+                            help=f"use {what} validly signed by a key you do not trust")
 
 
 def _tracking_arguments(run: argparse.ArgumentParser) -> None:
@@ -247,6 +262,8 @@ def _tracking_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--baseline", metavar="RUN",
                      help="compare with a baseline: last/previous (the newest recorded run), a run id, "
                           "or a run folder")
+    _trust_arguments(run, allow_untrusted=True,
+                     what="a --baseline run folder or, with --dispatch, a sub-pack")
     run.add_argument("--fail-on", choices=("any", "new"), default="any",
                      help="any (default): exit codes as usual; new: non-zero only for regressions "
                           "against --baseline")
@@ -297,6 +314,7 @@ def _history_commands(sub: Any) -> None:
     diff_cmd.add_argument("a", metavar="A", help="run id, run folder, last or previous")
     diff_cmd.add_argument("b", metavar="B", help="run id, run folder, last or previous")
     diff_cmd.add_argument("--format", choices=("text", "json"), default="text")
+    _trust_arguments(diff_cmd, allow_untrusted=True, what="a signed run folder")
 
     sched = sub.add_parser("schedule",
                            help="print a systemd service + timer or a cron line for nightly audits")

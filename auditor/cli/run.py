@@ -15,10 +15,11 @@ import paramiko
 
 from auditor.check import Status
 from auditor.cli.exits import run_exit_code
+from auditor.cli.history import signers_of
 from auditor.defaults import DEFAULT_INVENTORY
 from auditor.engine.runner import RunOptions
 from auditor.errors import UsageError
-from auditor.evidence import signing
+from auditor.evidence import oscal, signing
 from auditor.inputs import targets
 from auditor.inventory import Host
 from auditor.model import Regression, RunReport
@@ -55,7 +56,8 @@ def audit_request(args: argparse.Namespace, on_done: console.Progress | None) ->
         options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
                            ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
                                           ssh_config=args.ssh_config)),
-        tracking=tracking_options(args), signer=_signer(args), ssh_passphrase=_passphrase, on_done=on_done,
+        tracking=tracking_options(args), signer=signer_of(args), timestamp_url=args.timestamp_url,
+        ssh_passphrase=_passphrase, on_done=on_done,
     )
 
 
@@ -78,8 +80,10 @@ def tracking_options(args: argparse.Namespace) -> TrackingOptions:
         history_file=None if args.no_history else args.history or args.output / history.DEFAULT_NAME,
         history_timeout=args.history_timeout, waivers=args.waivers, no_waivers=args.no_waivers,
         baseline=args.baseline, fail_on_new=args.fail_on == "new", notify=tuple(args.notify),
-        notify_always=args.notify_on == "always",
+        notify_always=args.notify_on == "always", baseline_signers=signers_of(args),
+        allow_untrusted_baseline=args.allow_untrusted,
     )
+
 
 
 def _print(outcome: AuditOutcome, what: str, color: str) -> None:
@@ -87,6 +91,8 @@ def _print(outcome: AuditOutcome, what: str, color: str) -> None:
         sys.stdout.write(outcome.report_json)
     elif what == "junit":
         sys.stdout.write(junit.render(outcome.report))
+    elif what == "oscal":
+        sys.stdout.write((outcome.run_dir / oscal.FILE).read_text(encoding="utf-8"))
     elif what == "csv":
         sys.stdout.flush()  # the bytes as written, CRLF line ends included (text mode would translate them)
         sys.stdout.buffer.write((outcome.run_dir / "controls.csv").read_bytes())
@@ -144,9 +150,9 @@ def _passphrase(hosts: Sequence[Host]) -> str | None:
     return None
 
 
-def _signer(args: argparse.Namespace) -> signing.Signer | None:
+def signer_of(args: argparse.Namespace) -> signing.Signer | None:
     """The run's signing key: --sign-key, else $AUDITOR_SIGNING_KEY, else the default file."""
-    if args.no_sign:
+    if getattr(args, "no_sign", False):
         return None
     path = args.sign_key or (Path(os.environ[signing.ENV_KEY]) if os.environ.get(signing.ENV_KEY) else None)
     if path is None:

@@ -9,7 +9,7 @@ import signal
 import sys
 from types import FrameType, ModuleType
 
-from auditor.cli.run import _signer, audit_request, show_outcome
+from auditor.cli.run import audit_request, show_outcome, signer_of
 from auditor.distributed import merge, shards, worker
 from auditor.errors import UsageError
 from auditor.evidence import pack, trust
@@ -49,7 +49,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_merge(args: argparse.Namespace) -> int:
     plan = shards.read_plan(args.plan)
-    request = shards.request_from_record(plan.request, args.output, _signer(args), str(args.plan))
+    request = shards.request_from_record(plan.request, args.output, signer_of(args), str(args.plan))
     try:
         started = trust.parse_instant(plan.started)
     except ValueError:

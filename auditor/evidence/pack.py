@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 MANIFEST_VERSION = 1
-PACK_FILES = (MANIFEST, SIGNATURE)
+TIMESTAMP = "manifest.tsr"  # an RFC 3161 token over manifest.json (auditor.evidence.timestamp)
+PACK_FILES = (MANIFEST, SIGNATURE, TIMESTAMP)
 
 
 class PackError(InputError):

@@ -23,6 +23,7 @@ from typing import Any
 
 from auditor.check import Status
 from auditor.errors import InputError
+from auditor.evidence import pack, trust
 from auditor.evidence.pack import MANIFEST, sha256
 from auditor.model import ClaimRegression, Regression
 from auditor.tracking.history import History, HistoryError
@@ -97,6 +98,10 @@ class Diff:
 
 class DiffError(InputError):
     """A side of the diff cannot be read; the message names it."""
+
+
+class UntrustedSide(DiffError):
+    """A run folder validly signed by a key the verifier does not trust (exit 4 in `diff`)."""
 
 
 def _results(report: Mapping[str, Any]) -> dict[tuple[str, str], Mapping[str, Any]]:
@@ -246,13 +251,20 @@ def _value_changes(host: str, check_id: str, before: Mapping[str, Any], after: M
             if before.get(k) != after.get(k)]
 
 
-def load_side(reference: str, history_path: Path | None) -> dict[str, Any]:
-    """A run folder (its report.json), or a run id / `last` / `previous` from the history."""
+def load_side(reference: str, history_path: Path | None, signers: trust.TrustStore | None = None,
+              allow_untrusted: bool = False) -> dict[str, Any]:
+    """A run folder (its report.json), or a run id / `last` / `previous` from the history.
+
+    A signed run folder must be signed validly by a key `signers` trusts (None: the verifier's
+    default trust, as `auditor verify` judges it) unless `allow_untrusted`; an unsigned one is
+    read as before, its report.json checked against its manifest. The history is the user's
+    own record, so a run named by id is not judged again."""
     folder = Path(reference)
     if (folder / "report.json").is_file():
         try:
             raw = (folder / "report.json").read_bytes()
             _check_manifest(folder, raw)
+            _check_signer(folder, signers, allow_untrusted)
             data: dict[str, Any] = json.loads(raw.decode("utf-8"))
         except (OSError, ValueError) as exc:
             raise DiffError(f"{folder / 'report.json'}: cannot read: {exc}") from None
@@ -267,6 +279,21 @@ def load_side(reference: str, history_path: Path | None) -> dict[str, Any]:
             return with_claims(history.snapshot(row), row.run_dir, row.manifest_sha256)
     except HistoryError as exc:
         raise DiffError(str(exc)) from None
+
+
+def _check_signer(folder: Path, signers: trust.TrustStore | None, allow_untrusted: bool) -> None:
+    """A signed folder's signature holds, and its signer is trusted (or that is allowed)."""
+    try:
+        verification = pack.verify(pack.read(folder), signers or trust.for_verifier((), ()))
+    except pack.PackError as exc:
+        raise DiffError(f"{folder}: {exc}") from None
+    if not verification.signed:
+        return  # unsigned: as before; the manifest's hash of report.json is all there is to check
+    if not verification.signature_ok:
+        raise DiffError(f"{folder}: {verification.signature} (check with `auditor verify {folder}`)")
+    if not verification.trusted and not allow_untrusted:
+        raise UntrustedSide(f"{folder}: signature valid, signer NOT trusted: {verification.fingerprint} "
+                            f"({verification.trust}); --allow-untrusted to compare with it anyway")
 
 
 def _check_manifest(folder: Path, report: bytes) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 from auditor import inventory
 from auditor.check import Check, Status
 from auditor.errors import UsageError, warn
-from auditor.evidence import pack
+from auditor.evidence import pack, trust
 from auditor.model import Notification, Regression, RunReport, Tracking, TrendPoint
 from auditor.policy import claims
 from auditor.report import json_report
@@ -42,6 +42,10 @@ class TrackingOptions:
     waivers: Path | None = None  # None: waivers.yaml next to the inventory, when it exists
     no_waivers: bool = False
     baseline: str | None = None  # last, previous, a run id or a run folder
+    # A baseline run folder's signer must be trusted by these (None: the verifier's default
+    # trust, as `auditor verify` judges it), unless allow_untrusted_baseline.
+    baseline_signers: trust.TrustStore | None = None
+    allow_untrusted_baseline: bool = False
     fail_on_new: bool = False
     notify: tuple[str, ...] = ()  # alert targets; none given: $AUDITOR_NOTIFY
     notify_always: bool = False
@@ -191,7 +195,7 @@ def prepare(options: TrackingOptions, inv: inventory.Inventory, checks: Sequence
         raise TrackingUsageError("--fail-on new needs --baseline (last, previous, a run id or a run folder)")
     if source is not None:
         state.baseline_source = source
-        state.baseline, state.baseline_same_scope = _baseline(source, state.history_path, scope)
+        state.baseline, state.baseline_same_scope = _baseline(source, state.history_path, scope, options)
         if state.baseline is None:
             warn("no earlier run in the history of this inventory and policy to compare with: this first "
                   "run counts every fail and error "
@@ -200,13 +204,15 @@ def prepare(options: TrackingOptions, inv: inventory.Inventory, checks: Sequence
     return state
 
 
-def _baseline(source: str, path: Path | None, scope: history.Scope) -> tuple[dict[str, Any] | None, bool]:
+def _baseline(source: str, path: Path | None, scope: history.Scope,
+              options: TrackingOptions) -> tuple[dict[str, Any] | None, bool]:
     """The baseline run in report.json's shape (None: nothing recorded yet), and whether it
     audited the same scope as this run (otherwise only the results both have are compared)."""
     folder = Path(source)
     if source not in ("last", "previous") and (folder / "report.json").is_file():
         try:
-            return diff.load_side(source, path), True
+            return diff.load_side(source, path, options.baseline_signers,
+                                  options.allow_untrusted_baseline), True
         except diff.DiffError as exc:
             raise TrackingUsageError(f"--baseline: {exc}") from None
     if path is None:

@@ -98,7 +98,7 @@ def test_a_mistyped_flag_shows_the_subcommands_usage(cli):
     # Then run's own usage and options are shown, not the top-level list of commands
     assert done.rc == 2
     assert done.stderr.startswith("usage: auditor run "), done.stderr
-    assert "[--format {table,json,junit,csv,none}]" in done.stderr
+    assert "[--format {table,json,junit,csv,oscal,none}]" in done.stderr
     assert "auditor run: error: unrecognized arguments: --formt json" in done.stderr
     # And so for a nested subcommand
     nested = cli("claims", "show", "--bogus")
