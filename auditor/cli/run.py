@@ -13,7 +13,7 @@ from typing import TextIO
 
 import paramiko
 
-from auditor.check import Status
+from auditor.check import Severity, Status
 from auditor.cli.exits import run_exit_code
 from auditor.engine.runner import RunOptions
 from auditor.errors import UsageError
@@ -34,6 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     outcome = audit(AuditRequest(
         inventory=args.inventory, hosts=tuple(args.host), groups=tuple(args.group), checks=tuple(args.check),
         policy=args.policy, checks_dirs=tuple(args.checks_dir), output=args.output,
+        fail_on=Severity(args.fail_on_severity) if args.fail_on_severity else None,
         options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
                            ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
                                           ssh_config=args.ssh_config)),
