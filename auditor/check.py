@@ -262,8 +262,11 @@ class Finding:
         """A failure below the threshold: reported, but the check passes."""
         return self.status is Status.FAIL and not self.severity.at_least(threshold)
 
-    def blocking(self, threshold: Severity) -> bool:
-        return self.status is Status.FAIL and self.severity.at_least(threshold)
+    def kind(self, threshold: Severity) -> str:
+        """What the finding is called in reports: fail, advisory, error, manual, or note."""
+        if self.advisory(threshold):
+            return "advisory"
+        return "note" if self.status is Status.PASS else self.status.value
 
 
 def by_severity(findings: Iterable[Finding]) -> list[Finding]:
