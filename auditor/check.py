@@ -323,8 +323,8 @@ class Findings:
     below it is an advisory. `result` applies the house precedence fail > error > manual > pass
     and writes the summary in one shape: an optional prefix ("{n}" is the count), then the first
     `limit` findings of the winning kind joined by "; ", then " …" if there are more; a failing
-    summary may end with `fail_suffix` (say, what could not be judged besides); a passing one
-    ends with its advisories, "(1 advisory: low: …)". Details list the winning kind, then the
+    summary may end with `fail_suffix` (say, what could not be judged besides); a passing or
+    failing one ends with its advisories, "(1 advisory: low: …)". Details list the winning kind, then the
     other kinds by precedence, then the advisories, then the notes.
     """
 
@@ -394,7 +394,7 @@ class Findings:
         return prefix.format(n=len(texts)) + first(texts, self.limit)
 
     def advisory_suffix(self) -> str:
-        """" (2 advisories: low: …; low: …)" after a passing summary; "" without advisories."""
+        """" (2 advisories: low: …; low: …)" after a summary; "" without advisories."""
         found = by_severity(self.advisories)
         if not found:
             return ""
@@ -414,9 +414,9 @@ class Findings:
     ) -> Result:
         status = self.status()
         prefix = {Status.FAIL: fail_prefix, Status.ERROR: error_prefix, Status.MANUAL: manual_prefix}
-        summary = (ok_summary + self.advisory_suffix() if status is Status.PASS
-                   else self.summary(status, prefix[status]))
+        summary = ok_summary if status is Status.PASS else self.summary(status, prefix[status])
         summary += fail_suffix if status is Status.FAIL else ""
+        summary += self.advisory_suffix() if status in (Status.PASS, Status.FAIL) else ""
         return Result(status, summary, tuple(self.details()), tuple(evidence), dict(values),
                       tuple(self.items), self.threshold)
 

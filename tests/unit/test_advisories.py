@@ -97,7 +97,8 @@ def test_the_findings_are_listed_worst_first_and_a_high_one_fails(tmp_path):
     # Then the check fails on the high one, and report.json lists it first
     assert done.rc == 1, done.stderr
     result = json.loads((folder / "report.json").read_text())["hosts"][0]["results"][0]
-    assert result["status"] == "fail" and result["summary"] == "PermitRootLogin yes"
+    assert result["status"] == "fail"
+    assert result["summary"] == "PermitRootLogin yes (1 advisory: low: MACs allow hmac-sha1)"
     assert [(f["severity"], f["advisory"]) for f in result["findings"]] == [("high", False), ("low", True)]
     html = (folder / "report.html").read_text()
     assert html.index("PermitRootLogin yes</td>") < html.index("MACs allow hmac-sha1</td>")

@@ -65,7 +65,7 @@ def test_a_high_failure_fails_and_the_low_one_stays_an_advisory_in_the_details()
     outcome = _judged(_findings(high=True), {})
     # Then the check fails on the high one only; the low one is listed after it as an advisory
     assert outcome.status is Status.FAIL
-    assert outcome.summary == ROOT_LOGIN
+    assert outcome.summary == f"{ROOT_LOGIN} (1 advisory: low: {WEAK_MACS})"
     assert outcome.details == (ROOT_LOGIN, f"advisory (low): {WEAK_MACS}", "sshd -T read")
 
 
