@@ -448,9 +448,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     try:
         effective, source, notes = _effective(installed_text, out["sshd_t"].stderr, config, unreadable)
     except SshdUnreadable as exc:
-        if not listening:
-            return result(Status.ERROR, str(exc), evidence=evidence)
-        effective, source, notes = {}, "sshd -T", [f"the installed configuration: {exc}"]
+        return result(Status.ERROR, str(exc), evidence=evidence)
     except ValueError as exc:
         return result(Status.ERROR, f"cannot read the sshd -T output: {exc}", evidence=evidence)
     findings = Findings(limit=4)
@@ -459,51 +457,62 @@ def evaluate(out: Outputs, params: Params) -> Result:
     for note in notes + [f"cannot read {path}" for path in unreadable] + config.problems:
         findings.note(note)
 
-    weak_count = 0
-    if not listening:
-        if daemons_text is not None:
-            findings.note("no running sshd listens here (stopped, or started by socket activation): judged "
-                          "the configuration sshd starts with")
-        weak_count = _judge_settings(effective, params, findings)
-        _judge_matches(config, effective, findings)
-    else:
-        several = len(listening) > 1 or any(d.options for d in listening)
-        judged: list[tuple[sshd.Daemon, Effective]] = []
-        for daemon in listening:
-            label = _daemon_label(daemons, daemon)
-            findings.note(f"{label}: {daemon.cmdline}")
-            if daemon.not_judged:
-                findings.unknown(f"{label}: not judged: {daemon.not_judged}")
-                continue
-            if daemon.rc != 0:
-                error = next((ln.strip() for ln in daemon.output if ln.strip()), "")
-                findings.unknown(f"{label}: sshd -T with its options exited {daemon.rc}"
-                                 + (f": {error}" if error else ""))
-                continue
-            try:
-                settings = _daemon_settings(daemon, config)
-            except ValueError as exc:
-                findings.unknown(f"{label}: cannot read its sshd -T output: {exc}")
-                continue
-            weak_count += _judge_settings(settings, params, findings, f"{label}: " if several else "")
-            judged.append((daemon, settings))
-        # what the summary and the notes show: a daemon that reads sshd_config, else the first one judged
-        judged.sort(key=lambda pair: pair[0].config_file != sshd.MAIN_CONFIG)
-        if judged:
-            effective = judged[0][1]
-            if judged[0][0].config_file == sshd.MAIN_CONFIG:
-                _judge_matches(config, effective, findings)
+    # The installed configuration: what sshd starts with (and what a daemon without options runs).
+    weak_count = _judge_settings(effective, params, findings)
+    _judge_matches(config, effective, findings)
     _note_access(effective, config, findings)
+    own = _judge_daemons(daemons, config, params, findings) if daemons_text is not None else None
+    weak_count += own or 0
+    if daemons_text is not None and not listening:
+        findings.note("no running sshd listens here (stopped, or started by socket activation): the "
+                      "configuration sshd starts with is what was judged")
 
     root = _value(effective, "permitrootlogin", "?")
-    where = (f"{len(listening)} sshd listener(s) (from sshd -T with each one's options)" if len(listening) > 1
-             else f"sshd (from {source})")
+    where = f"sshd (from {source})" + (f" and {own_count(listening)} listener(s) with their own options"
+                                       if own_count(listening) else "")
     algorithms = "no broken algorithms offered" if findings.advisories else "no weak algorithms offered"
     return findings.result(evidence=evidence, ok_summary=f"{where}: PermitRootLogin {root}, "
                            f"password and keyboard-interactive logins off, {algorithms}",
                            fail_prefix=f"{{n}} problem(s) (from {source}): ", source=source,
                            weak_algorithms=weak_count, problems=len(findings.failures),
                            match_blocks=len(config.matches), listeners=len(listening))
+
+
+def _runs_installed(daemon: sshd.Daemon) -> bool:
+    """A daemon started without -f or -o runs the installed configuration, judged already."""
+    return not daemon.options
+
+
+def own_count(listening: list[sshd.Daemon]) -> int:
+    return sum(1 for d in listening if not _runs_installed(d))
+
+
+def _judge_daemons(daemons: sshd.Daemons, config: sshd.SshdConfig, params: Params,
+                   findings: Findings) -> int:
+    """Each listening sshd started with its own -f or -o: its findings, named by pid, options and ports.
+    Returns the number of weak algorithms they offer."""
+    weak_count = 0
+    for daemon in daemons.daemons:
+        label = _daemon_label(daemons, daemon)
+        if daemon.not_judged:
+            findings.unknown(f"{label}: not judged: {daemon.not_judged}")
+            continue
+        if _runs_installed(daemon):
+            findings.note(f"{label}: runs the installed configuration ({daemon.cmdline})")
+            continue
+        findings.note(f"{label}: {daemon.cmdline}")
+        if daemon.rc != 0:
+            error = next((ln.strip() for ln in daemon.output if ln.strip()), "")
+            findings.unknown(f"{label}: sshd -T with its options exited {daemon.rc}"
+                             + (f": {error}" if error else ""))
+            continue
+        try:
+            settings = _daemon_settings(daemon, config)
+        except ValueError as exc:
+            findings.unknown(f"{label}: cannot read its sshd -T output: {exc}")
+            continue
+        weak_count += _judge_settings(settings, params, findings, f"{label}: ")
+    return weak_count
 
 
 def _note_access(effective: Effective, config: sshd.SshdConfig, findings: Findings) -> None:

@@ -188,13 +188,14 @@ cp "$W/sshd_config.hardened" "$W/sshd_config.internal"
 sed "s#^Include .*#Include $W/ssh.hardening.d/*.conf#" /etc/ssh/sshd_config >"$W/sshd_config.stock"
 record_listening fail_second_daemon_password \
   "-f $W/sshd_config.stock -p 22; -f $W/sshd_config.internal -o PasswordAuthentication=yes -p 2222" \
-  "${SSH[@]}" \
-  --source "Two sshd daemons listening in a network namespace of their own: on port 22 one started as 'sshd -f sshd_config.stock' (this machine's Debian 12 sshd_config, its Include pointed at a drop-in with PermitRootLogin no and PasswordAuthentication no), and on port 2222 one started as 'sshd -f sshd_config.internal -o PasswordAuthentication=yes' (sshd_config.internal is the hardened file of pass_hardened)" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.hardening.d" "${SSH[@]}" \
+  --source "Two sshd daemons listening in a network namespace of their own: on port 22 one started as 'sshd -f sshd_config.stock' (this machine's Debian 12 sshd_config, its Include pointed at a drop-in with PermitRootLogin no and PasswordAuthentication no; the same drop-in is planted in /etc/ssh/sshd_config.d, so the installed configuration is hardened too), and on port 2222 one started as 'sshd -f sshd_config.internal -o PasswordAuthentication=yes' (sshd_config.internal is the hardened file of pass_hardened)" \
   --expect-status fail --expect-summary "-o PasswordAuthentication=yes) on 0.0.0.0:2222, [::]:2222" \
   --expect-summary "PasswordAuthentication yes (-o on its command line)" --expect-value listeners=2
 
 record_listening pass_two_daemons_hardened \
-  "-f $W/sshd_config.stock -p 22; -f $W/sshd_config.internal -p 2222" "${SSH[@]}" \
+  "-f $W/sshd_config.stock -p 22; -f $W/sshd_config.internal -p 2222" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.hardening.d" "${SSH[@]}" \
   --source "As fail_second_daemon_password, without -o PasswordAuthentication=yes: both daemons are hardened (the stock one keeps OpenSSH's default MACs: a low advisory)" \
-  --expect-status pass --expect-summary "2 sshd listener(s)" --expect-summary "PermitRootLogin no" \
-  --expect-summary "advisory" --expect-value listeners=2
+  --expect-status pass --expect-summary "and 2 listener(s) with their own options: PermitRootLogin no" \
+  --expect-summary "advisories: low: MACs offers" --expect-value listeners=2
