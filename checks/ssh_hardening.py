@@ -5,37 +5,64 @@ Reads: the host's configured OpenSSH server: the effective global configuration 
 its `Include` lines pull in (read in place, first value wins, globs relative to /etc/ssh).
 When `sshd -T` cannot run (no root, no host keys, a config error), the check falls back to
 the parsed files plus OpenSSH 9.2's compiled-in defaults for what they do not set, and the
-summary says which source was used. Both probes run as root when the inventory grants it
+summary says which source was used. Then what listens: every running sshd holding a
+listening TCP socket, found from /proc alone (`comm`, `cmdline` or the title sshd gives its
+listener, /proc/net/tcp and tcp6 socket inodes matched to /proc/<pid>/fd links; no `ps`, no
+`ss`), and for each one started with its own `-f FILE` or `-o key=value`, `sshd -T` run by
+its own binary with those options. On RHEL-family hosts the crypto-policies include
+(/etc/crypto-policies/back-ends/opensshserver.config) is part of what `sshd -T` prints, so
+the algorithms judged are the policy's. Both probes run as root when the inventory grants it
 (`become`). X11Forwarding, MaxAuthTries, LoginGraceTime, AllowUsers/AllowGroups and an
 obsolete `Protocol` line are reported as details.
 
-Passes when: none of the failures below is found; the summary names the source and
-PermitRootLogin.
+Passes when: no finding reaches `fail_on` (default `medium`); the summary names the source
+and PermitRootLogin, and ends with the advisories: a stock Debian 12 sshd with root login
+and password logins off passes with one `low` advisory naming OpenSSH's default MACs.
 
-Fails when: PermitRootLogin yes; PasswordAuthentication not no; PermitEmptyPasswords yes;
-KbdInteractiveAuthentication (ChallengeResponseAuthentication) yes while UsePAM yes, since
-PAM then asks for the password — unless AuthenticationMethods requires publickey in every
-method list, which makes keyboard-interactive a second factor only (with UsePAM no there is
-no password prompt behind it on Linux: a detail); any Ciphers, MACs, KexAlgorithms,
-HostKeyAlgorithms or PubkeyAcceptedAlgorithms entry matching the weak patterns (the
-`weak_*` parameters; GSSAPI kex algorithms only when GSSAPIKeyExchange is on). Note that
-OpenSSH's default MACs include hmac-sha1 and umac-64, so a stock Debian sshd fails until
-MACs is set. Each problem names the directive, its value and the file:line that set it.
-`Match` blocks are not evaluated (they depend on the connection) but every one that sets a
-judged directive to a failing value fails the check, naming the block.
+Fails when: a finding at or above `fail_on`, each with its severity and reference:
+PermitRootLogin yes (high; CIS Debian Linux 12 Benchmark: Ensure sshd PermitRootLogin is
+disabled); PasswordAuthentication not no (high; NIST SP 800-63B 5.1.1: a password alone is
+one factor); PermitEmptyPasswords yes (high; CIS: Ensure sshd PermitEmptyPasswords is
+disabled); KbdInteractiveAuthentication (ChallengeResponseAuthentication) yes while UsePAM
+yes, since PAM then asks for the password (high) — unless AuthenticationMethods requires
+publickey in every method list, which makes keyboard-interactive a second factor only (with
+UsePAM no there is no password prompt behind it on Linux: a detail); any Ciphers, MACs,
+KexAlgorithms, HostKeyAlgorithms or PubkeyAcceptedAlgorithms entry matching the weak
+patterns (the `weak_*` parameters; GSSAPI kex algorithms only when GSSAPIKeyExchange is on),
+graded: arcfour (RFC 8758), 3des-cbc, blowfish-cbc, cast128-cbc (SWEET32), CBC ciphers with
+an encrypt-and-MAC MAC offered (CVE-2008-5161), MD5 and 96-bit MACs (OpenSSH 7.2 release
+notes), hmac-ripemd160, diffie-hellman-group1-sha1 (Logjam; OpenSSH 7.0), ssh-dss (OpenSSH
+7.0) and ssh-rsa SHA-1 signatures (OpenSSH 8.8 release notes) are high; CBC ciphers with ETM
+MACs only (CVE-2023-48795, Terrapin) and SHA-1 key exchange (diffie-hellman-group14-sha1,
+group-exchange-sha1, gss-*-sha1; RFC 9142) are medium; hmac-sha1, hmac-sha1-etm, umac-64
+and umac-64-etm, which OpenSSH still enables by default and which have no practical attack,
+are low (Mozilla OpenSSH guidelines, modern; CIS: Ensure sshd MACs are configured): an
+advisory at the default `fail_on`; a pattern of your own that matches none of these is high.
+Each finding names the directive, its value and the file:line that set it (or "-o on its
+command line"). A listening sshd started with its own -f or -o is judged the same way, its
+findings named by its pid, config file, options and ports ("sshd pid 812
+(/etc/ssh/sshd_config_internal, -o PasswordAuthentication=yes) on 0.0.0.0:2222"). `Match`
+blocks are not evaluated (they depend on the connection) but every one that sets a judged
+login directive to a failing value fails the check (high), naming the block.
 
 Error/Manual: as a plain login user the fallback is what remains, and it is an `error`
 when sshd_config, any file its Include lines match, or the directory of an Include glob
 (not listable or searchable) cannot be read — such a drop-in (cloud images ship
 50-cloud-init.conf as 0600) may set anything, and being read first it would win. `error`
-too when the sshd -T output cannot be read. No sshd installed → `skip`.
+too when the sshd -T output cannot be read, when a listening daemon's `sshd -T` with its
+options fails, and for a listening sshd another user started (its config file is theirs:
+root does not run `sshd -T` on it). No sshd installed → `skip`.
 
 Secrets: none: sshd's configuration holds no credentials (host keys are never read by the
 probes; `sshd -T` prints settings only).
 
-Blind spots: an sshd started with another config (`-f`, command-line `-o`) or a second
-sshd instance; what a Match block really applies to; include paths containing spaces; in
-the fallback, defaults of OpenSSH versions other than 9.2; PAM's own configuration.
+Blind spots: what a Match block really applies to (no connection spec is passed to `sshd
+-T`); include paths containing spaces; in the fallback, defaults of OpenSSH versions other
+than 9.2; PAM's own configuration; a listener's title splits its arguments on blanks, so a
+-f path with a blank is misread; a daemon's -p, -h and -c arguments are not passed to `sshd
+-T` (ports come from /proc instead); a socket-activated sshd (systemd ssh.socket) that has
+not started yet is judged by its installed configuration only; more than 16 listeners are
+named but not judged.
 """
 
 from __future__ import annotations
