@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from auditor.check import STATUS_SEVERITY, Status
+from auditor.check import STATUS_SEVERITY, Finding, Severity, Status
 from auditor.transports.base import HostErrorKind
 
 if TYPE_CHECKING:
@@ -95,6 +95,13 @@ class CheckResult:
     params: Mapping[str, Any] = field(default_factory=dict)
     original_status: Status | None = None  # what the check found, when a waiver made it `waived`
     waiver: WaiverNote | None = None  # the waiver that matched this result (applied or not needed)
+    findings: tuple[Finding, ...] = ()  # what the check found, each with its severity and reference
+    fail_on: Severity = Severity.MEDIUM  # the least severity that failed the check; below it, advisories
+
+    @property
+    def advisories(self) -> tuple[Finding, ...]:
+        """Failing findings below `fail_on`: reported, but they did not fail the check."""
+        return tuple(f for f in self.findings if f.advisory(self.fail_on))
 
 
 NOT_CHECKED = "not checked: "  # how a result that only repeats its host's error begins

@@ -47,6 +47,8 @@ def typed_params(check: Check, node: yaml.Node, key: str, loader: Loader) -> dic
         value = loader.scalar(value_node, where, types)
         if param.minimum is not None and value < param.minimum:
             raise loader.error(value_node, where, f"must be at least {param.minimum}, got {value!r}")
+        if param.choices and value not in param.choices:
+            raise loader.error(value_node, where, f"must be one of {', '.join(param.choices)}, got {value!r}")
         if param.type is list:
             _list_items(value_node, where, param, loader)
         params[name] = value

@@ -26,7 +26,7 @@ from typing import Any
 import psutil
 
 from auditor import inventory
-from auditor.check import Check
+from auditor.check import FAIL_ON, Check, Severity
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.engine import registry, runner
 from auditor.errors import UsageError, warn
@@ -56,6 +56,7 @@ class AuditRequest:
     policy: str | None = None  # a shipped claims set's id or a claims file; None: the inventory's policy:
     checks_dirs: tuple[Path, ...] = ()  # extra check modules to load
     output: Path = DEFAULT_OUTPUT  # the run folder is made inside
+    fail_on: Severity | None = None  # every check's fail_on where the inventory or a claim sets none
     options: runner.RunOptions = runner.RunOptions()
     tracking: TrackingOptions = field(default_factory=TrackingOptions)
     signer: signing.Signer | None = None  # None: the run is not signed
@@ -174,6 +175,8 @@ def prepare(request: AuditRequest, loaded: registry.Registry | None = None,
         for text in plan.warnings:
             warn(text)
         hosts, checks = list(plan.hosts), list(plan.checks)
+    if request.fail_on is not None:
+        hosts = [with_fail_on(host, checks, request.fail_on) for host in hosts]
     if request.options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if request.timestamp_url is not None:
@@ -224,6 +227,16 @@ def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
             warn(f"this run's manifest is NOT timestamped: {exc}")
     tracked.record(report, run_dir)
     return AuditOutcome(report, verdicts, run_dir, report_json)
+
+
+def with_fail_on(host: Host, checks: Sequence[Check], level: Severity) -> Host:
+    """The host with `fail_on: level` for every check whose vars (inventory or claim) set none.
+
+    Written into the host's parameters, so the report records it and a re-judged pack grades alike."""
+    vars_ = {check_id: dict(params) for check_id, params in host.vars.items()}
+    for check in checks:
+        vars_.setdefault(check.id, {}).setdefault(FAIL_ON.name, level.value)
+    return dataclasses.replace(host, vars=vars_)
 
 
 def chain_link(history_path: Path | None, scope: history.Scope) -> dict[str, object] | None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from auditor.check import FAIL_ON, SEVERITIES
 from auditor.cli import completion
 from auditor.cli.exits import EPILOG
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
@@ -69,6 +70,10 @@ def build() -> argparse.ArgumentParser:
     _complete(run.add_argument("--policy", metavar="NAME|PATH",
                      help="audit a claims file: a shipped set (`auditor claims show`) or a path; "
                           "overrides the inventory's policy:"), completion.policy_names)
+    run.add_argument("--fail-on-severity", choices=[s.value for s in SEVERITIES], metavar="LEVEL",
+                     help="the least severity of a finding that fails a check, for every check "
+                          f"(default {FAIL_ON.default}; one of {', '.join(SEVERITIES)}); findings below it "
+                          "are advisories; a check's fail_on set in the inventory or a claim still wins")
     run.add_argument("-j", "--jobs", type=int, default=16, help="hosts audited at once (default 16)")
     run.add_argument("--no-batch", action="store_true",
                      help="one SSH exec per probe instead of one per host (slow; for benchmarks)")

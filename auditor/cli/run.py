@@ -13,7 +13,7 @@ from typing import TextIO
 
 import paramiko
 
-from auditor.check import Status
+from auditor.check import Severity, Status
 from auditor.cli.exits import run_exit_code
 from auditor.cli.history import signers_of
 from auditor.defaults import DEFAULT_INVENTORY
@@ -53,6 +53,7 @@ def audit_request(args: argparse.Namespace, on_done: console.Progress | None) ->
         inventory=args.inventory, inventory_format=args.inventory_format, targets=given,
         hosts=tuple(args.host), groups=tuple(args.group), checks=tuple(args.check),
         policy=args.policy, checks_dirs=tuple(args.checks_dir), output=args.output,
+        fail_on=Severity(args.fail_on_severity) if args.fail_on_severity else None,
         options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
                            ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
                                           ssh_config=args.ssh_config)),

@@ -161,7 +161,7 @@ def evaluate_host(
                     and facts.get("uid") not in (None, "0") and host.become is None):
                 outcome = Result(outcome.status, outcome.summary + " (this check reads root-only "
                                  "files: set become: sudo for this host)", outcome.details,
-                                 outcome.evidence, outcome.values)
+                                 outcome.evidence, outcome.values, outcome.findings, outcome.fail_on)
         evidence = tuple(
             refs[f"{check.id}.{name}"] for name in outcome.evidence if f"{check.id}.{name}" in refs
         )
@@ -169,6 +169,7 @@ def evaluate_host(
             check_id=check.id, title=check.title, status=outcome.status, summary=outcome.summary,
             details=outcome.details, claims=check.claims, controls=check.controls,
             evidence=evidence, values=dict(outcome.values), params=params,
+            findings=outcome.findings, fail_on=outcome.fail_on,
         ))
     return results
 

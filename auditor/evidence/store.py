@@ -143,8 +143,11 @@ def redact_results(results: Sequence[CheckResult]) -> tuple[list[CheckResult], i
     """
     cleaned, total = [], 0
     for r in results:
-        (summary, details, values), count = redact_value((r.summary, r.details, dict(r.values)))
-        cleaned.append(dataclasses.replace(r, summary=summary, details=details, values=values))
+        texts = tuple(f.text for f in r.findings)
+        (summary, details, values, texts), count = redact_value((r.summary, r.details, dict(r.values), texts))
+        findings = tuple(dataclasses.replace(f, text=text) for f, text in zip(r.findings, texts, strict=True))
+        cleaned.append(dataclasses.replace(r, summary=summary, details=details, values=values,
+                                           findings=findings))
         total += count
     return cleaned, total
 

@@ -91,3 +91,30 @@ def parse_ss(text: str, default_proto: str = "tcp") -> list[Listener]:
         processes = tuple((name.replace('\\"', '"'), int(pid)) for name, pid in _USER.findall(process_text))
         listeners.append(Listener(proto, address, int(local.group("port")), local.group("dev"), processes))
     return listeners
+
+
+# /proc/net/{tcp,tcp6,udp,udp6}: `sl local_address rem_address st ... inode`, addresses in hex in the
+# kernel's byte order (little-endian 32-bit words on the hosts we audit), state 0A = TCP LISTEN.
+PROC_NET_LISTEN = "0A"
+
+
+def proc_net_address(text: str) -> tuple[str, int]:
+    """`0100007F:0016` -> ("127.0.0.1", 22); a 32-digit IPv6 address likewise ("::" for any)."""
+    hex_address, _, hex_port = text.partition(":")
+    raw = bytes.fromhex(hex_address)
+    if len(raw) not in (4, 16):
+        raise SocketParseError(f"not a /proc/net address: {text[:60]!r}")
+    # each 32-bit word is in host (little-endian) order
+    ordered = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    return str(ipaddress.ip_address(ordered)), int(hex_port, 16)
+
+
+def proc_net_listener(proto: str, local: str, inode: str) -> tuple[int, Listener]:
+    """One /proc/net line's listener (state LISTEN, or an unconnected UDP socket) and its socket inode,
+    which /proc/<pid>/fd/* links to (`socket:[inode]`): the way to its process without ss."""
+    try:
+        address, port = proc_net_address(local)
+        return int(inode), Listener(proto.rstrip("6"), address, port, None, ())
+    except ValueError as exc:
+        raise SocketParseError(f"cannot read the /proc/net/{proto} line ({local[:60]!r}, inode "
+                               f"{inode[:20]!r}): {exc}") from None

@@ -196,3 +196,121 @@ def resolve_algorithms(configured: str | None, default: str) -> list[str]:
         first = [a for a in value[1:].split(",") if a]
         return first + [a for a in defaults if a not in first]
     return [a for a in value.split(",") if a]
+
+
+# --------------------------------------------------------------------------
+# The sshd daemons that listen, as the check's probe prints them from /proc (no ps, no ss):
+#
+#   #daemons
+#   #listen tcp 0100007F:0016 12345          a LISTEN socket of /proc/net/tcp{,6}: local address, inode
+#   #daemon 812 uid=0 inodes=12345,12346 exe=/usr/sbin/sshd
+#   #cmdline sshd: /usr/sbin/sshd -D -f /etc/ssh/x [listener] 0 of 10-100 startups
+#   #option -f                                  the arguments given to `sshd -T`, one a line
+#   #option /etc/ssh/x
+#   port 22 ...                                 its `sshd -T` output (or its error)
+#   #sshd-T-rc 0                                or `#not-judged REASON` instead of the two above
+# --------------------------------------------------------------------------
+
+DAEMONS_LINE = "#daemons"
+MAX_DAEMONS = 16  # sshd listeners judged per host; more is reported, not judged
+
+
+@dataclass
+class Daemon:
+    """A running sshd with listening sockets, and `sshd -T` run with its own -f/-o options."""
+
+    pid: int
+    uid: int | None
+    exe: str
+    inodes: tuple[int, ...]
+    cmdline: str = ""
+    options: list[str] = field(default_factory=list)  # "-f", FILE, "-o", "Key=value", ...
+    output: list[str] = field(default_factory=list)  # sshd -T's lines (or its error)
+    rc: int | None = None
+    not_judged: str = ""  # why sshd -T was not run for it
+
+    @property
+    def config_file(self) -> str:
+        """The -f FILE it reads (the last one wins, as in sshd's getopt loop), else the default."""
+        files = [self.options[i + 1] for i in range(len(self.options) - 1) if self.options[i] == "-f"]
+        return files[-1] if files else MAIN_CONFIG
+
+    @property
+    def command_line_options(self) -> list[str]:
+        """Its -o options, "Key=value" as given."""
+        return [self.options[i + 1] for i in range(len(self.options) - 1) if self.options[i] == "-o"]
+
+    def option_keywords(self) -> set[str]:
+        """The keywords its -o options set (lower case, aliases resolved)."""
+        found = set()
+        for option in self.command_line_options:
+            parsed = split_line(option)
+            if parsed:
+                found.add(keyword_name(parsed[0]))
+        return found
+
+
+@dataclass
+class Daemons:
+    # socket inode -> (proto, address, port)
+    listening: dict[int, tuple[str, str, int]] = field(default_factory=dict)
+    daemons: list[Daemon] = field(default_factory=list)
+
+    def endpoints(self, daemon: Daemon) -> list[str]:
+        """Where the daemon listens: "0.0.0.0:22", "[::]:2222"."""
+        found = []
+        for inode in daemon.inodes:
+            if inode in self.listening:
+                _, address, port = self.listening[inode]
+                found.append(f"[{address}]:{port}" if ":" in address else f"{address}:{port}")
+        return sorted(set(found))
+
+
+def split_daemons(text: str) -> tuple[str, str | None]:
+    """The probe's output before the daemons section, and the section (None: an older probe)."""
+    head, marker, tail = text.partition("\n" + DAEMONS_LINE + "\n")
+    if not marker:
+        if text.startswith(DAEMONS_LINE + "\n"):
+            return "", text[len(DAEMONS_LINE) + 1:]
+        return text, None
+    return head + "\n", tail
+
+
+def parse_daemons(section: str) -> Daemons:
+    """The daemons section; raises ValueError on a line it cannot read."""
+    from auditor.parsers.sockets import proc_net_listener
+
+    found = Daemons()
+    current: Daemon | None = None
+    for raw in section.splitlines():
+        if raw.startswith("#listen "):
+            parts = raw.split()
+            if len(parts) != 4:
+                raise ValueError(f"cannot read the listener line {raw[:80]!r}")
+            inode, listener = proc_net_listener(parts[1], parts[2], parts[3])
+            found.listening[inode] = (parts[1], listener.address, listener.port)
+        elif raw.startswith("#daemon "):
+            head, _, exe = raw[len("#daemon "):].partition(" exe=")
+            words = head.split()
+            fields = dict(w.split("=", 1) for w in words[1:] if "=" in w)
+            try:
+                uid = int(fields["uid"]) if fields.get("uid") else None
+                current = Daemon(int(words[0]), uid, exe.strip(),
+                                 tuple(int(i) for i in fields.get("inodes", "").split(",") if i))
+            except (ValueError, IndexError):
+                raise ValueError(f"cannot read the daemon line {raw[:80]!r}") from None
+            found.daemons.append(current)
+        elif current is None:
+            if raw.strip():
+                raise ValueError(f"unexpected line before the first daemon: {raw[:80]!r}")
+        elif raw.startswith("#cmdline "):
+            current.cmdline = raw[len("#cmdline "):].strip()
+        elif raw.startswith("#option "):
+            current.options.append(raw[len("#option "):])
+        elif raw.startswith("#not-judged "):
+            current.not_judged = raw[len("#not-judged "):].strip()
+        elif raw.startswith("#sshd-T-rc "):
+            current.rc = int(raw[len("#sshd-T-rc "):].strip())
+        else:
+            current.output.append(raw)
+    return found

@@ -22,10 +22,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
-from auditor.check import Status
+from auditor.check import SEVERITIES, Severity, Status
 from auditor.model import AuditedPolicy, CheckResult, Claim, HostReport, RunReport, worst
 from auditor.policy import iso27001
 from auditor.transports import HostErrorKind
@@ -355,6 +355,18 @@ class ControlRow:
     failed_on: tuple[str, ...] = ()  # hosts whose worst result for the control is fail
     error_on: tuple[str, ...] = ()  # ... is error (unreachable hosts included)
     not_judged: tuple[str, ...] = ()  # the checks that were `skip` on every host that ran them
+    # advisories (failing findings below their check's fail_on) over the control's results, per severity,
+    # worst first, and the hosts that have one
+    advisories: Mapping[str, int] = field(default_factory=dict)
+    advisory_on: tuple[str, ...] = ()
+
+    @property
+    def advisory_count(self) -> int:
+        return sum(self.advisories.values())
+
+    def advisories_text(self) -> str:
+        """"low: 2; info: 1", or "" without advisories."""
+        return "; ".join(f"{severity}: {n}" for severity, n in self.advisories.items())
 
     @property
     def anchor(self) -> str:
@@ -395,10 +407,16 @@ def controls_matrix(report: RunReport, verdicts: PolicyVerdicts | None = None) -
         evidence: set[str] = set()
         named: dict[Status, list[str]] = {Status.FAIL: [], Status.ERROR: []}
         answered_by: dict[str, bool] = {}  # check id -> did it answer (not skip) on some host
+        advisories: Counter[Severity] = Counter()
+        advisory_on: list[str] = []
         for host in report.hosts:
             results = [r for r in host.results if r.check_id in ids]
             if not results:
                 continue
+            found = [f.severity for r in results for f in r.advisories]
+            advisories.update(found)
+            if found:
+                advisory_on.append(host.name)
             for r in results:
                 answered_by[r.check_id] = answered_by.get(r.check_id, False) or r.status != Status.SKIP
             state = worst(r.status for r in results)
@@ -418,5 +436,7 @@ def controls_matrix(report: RunReport, verdicts: PolicyVerdicts | None = None) -
             checks=tuple(sorted(ids)), hosts={s.value: states.get(s.value, 0) for s in _MATRIX_STATES},
             result=result, evidence=tuple(sorted(evidence)),
             failed_on=tuple(named[Status.FAIL]), error_on=tuple(named[Status.ERROR]), not_judged=not_judged,
+            advisories={s.value: advisories[s] for s in SEVERITIES if advisories[s]},
+            advisory_on=tuple(advisory_on),
         ))
     return rows

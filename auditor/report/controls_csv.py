@@ -22,7 +22,7 @@ from auditor.policy.verdicts import REPORT_HTML, ControlRow
 BOM = "\ufeff"
 HEADER = ("control", "name", "result", "claims", "checks", "hosts_passed", "hosts_failed", "hosts_error",
           "hosts_manual", "hosts_waived", "hosts_not_applicable", "failed_on", "error_on", "evidence",
-          "report", "checks_not_applicable")
+          "report", "advisories", "advisory_on", "checks_not_applicable")
 _FORMULA_STARTS = ("=", "+", "-", "@")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\t]")  # a tab becomes a blank too: it would split the cell on paste
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -49,7 +49,8 @@ def row(control: ControlRow) -> tuple[str, ...]:
         joined(control.checks, "checks"),
         hosts["pass"], hosts["fail"], hosts["error"], hosts["manual"], hosts["waived"], hosts["skip"],
         joined(control.failed_on, "hosts"), joined(control.error_on, "hosts"),
-        joined(control.evidence, "evidence files"), where, joined(control.not_judged, "checks"),
+        joined(control.evidence, "evidence files"), where,
+        control.advisories_text(), joined(control.advisory_on, "hosts"), joined(control.not_judged, "checks"),
     )
     return tuple(cell(v) for v in values)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from auditor.check import Finding, Severity, by_severity
 from auditor.model import CheckResult, HostReport, RunReport, Tracking, WaiverNote
 from auditor.policy.verdicts import ClaimVerdict, PolicyVerdicts, judge
 
@@ -27,7 +28,14 @@ def _result(r: CheckResult) -> dict[str, Any]:
         ],
         "original_status": r.original_status.value if r.original_status else None,
         "waiver": _waiver(r.waiver) if r.waiver else None,
+        "fail_on": r.fail_on.value,
+        "findings": [_finding(f, r.fail_on) for f in by_severity(r.findings)],
     }
+
+
+def _finding(f: Finding, fail_on: Severity) -> dict[str, Any]:
+    return {"severity": f.severity.value, "status": f.status.value, "text": f.text, "ref": f.ref,
+            "advisory": f.advisory(fail_on)}
 
 
 def _host(h: HostReport) -> dict[str, Any]:

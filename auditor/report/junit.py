@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from auditor.check import Status
-from auditor.model import RunReport
+from auditor.check import Status, by_severity
+from auditor.model import CheckResult, RunReport
 
 
 def render(report: RunReport) -> str:
@@ -21,6 +21,7 @@ def render(report: RunReport) -> str:
         )
         for result in host.results:
             case = ET.SubElement(suite, "testcase", classname=host.name, name=result.check_id)
+            _properties(case, result)
             text = "\n".join((result.summary, *result.details))
             if result.status is Status.FAIL:
                 ET.SubElement(case, "failure", message=result.summary).text = text
@@ -39,3 +40,16 @@ def render(report: RunReport) -> str:
     suites.set("errors", str(totals["error"]))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def _properties(case: ET.Element, result: CheckResult) -> None:
+    """Each finding as a property named by its kind and severity ("advisory:low"), worst first;
+    the value is its text and, in brackets, the reference that sets the severity."""
+    if not result.findings:
+        return
+    properties = ET.SubElement(case, "properties")
+    ET.SubElement(properties, "property", name="fail_on", value=result.fail_on.value)
+    for finding in by_severity(result.findings):
+        value = finding.text + (f" [{finding.ref}]" if finding.ref else "")
+        ET.SubElement(properties, "property", name=f"{finding.kind(result.fail_on)}:{finding.severity}",
+                      value=value)

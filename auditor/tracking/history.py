@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditor.check import Status
+from auditor.check import Severity, Status, by_severity
 from auditor.errors import InputError
 from auditor.model import CheckResult, RunReport, TrendPoint
 
@@ -94,6 +94,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN selection TEXT;
     UPDATE runs SET inventory_abspath = inventory_path WHERE inventory_path LIKE '/%';
     CREATE INDEX runs_scope ON runs(inventory_abspath, started);
+    """,
+    # 4: each result's worst advisory (a failing finding below its check's fail_on); NULL when none,
+    # and for results recorded before severities existed
+    """
+    ALTER TABLE results ADD COLUMN advisory_severity TEXT;
     """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -162,6 +167,7 @@ class SeriesRow:
     original_status: Status | None
     summary: str
     key_values: Mapping[str, Any]
+    advisory_severity: Severity | None = None  # the worst advisory the result had
 
 
 def _connect(path: Path, timeout: float) -> sqlite3.Connection:
@@ -333,7 +339,8 @@ class History:
                     [(run, h.name, int(h.reachable), h.error_kind, h.status.value) for h in report.hosts])
                 db.executemany(
                     'INSERT INTO results (run, host, check_id, status, original_status, summary, '
-                    'waiver_justification, "values", key_values, key_value) VALUES (?,?,?,?,?,?,?,?,?,?)',
+                    'waiver_justification, "values", key_values, key_value, advisory_severity) '
+                    'VALUES (?,?,?,?,?,?,?,?,?,?,?)',
                     [_result_row(run, h.name, r, trend_keys.get(r.check_id, ()))
                      for h in report.hosts for r in h.results])
         except sqlite3.IntegrityError:
@@ -415,14 +422,14 @@ class History:
                 "SELECT host, reachable, error_kind FROM hosts WHERE run = ? ORDER BY host", (run.id,)):
             hosts[host] = {"name": host, "reachable": bool(reachable), "error_kind": error_kind,
                            "results": []}
-        for host, check_id, status, original, summary, justification, values in self._read(
-                'SELECT host, check_id, status, original_status, summary, waiver_justification, "values" '
-                "FROM results WHERE run = ? ORDER BY host, check_id", (run.id,)):
+        for host, check_id, status, original, summary, justification, values, advisory in self._read(
+                'SELECT host, check_id, status, original_status, summary, waiver_justification, "values", '
+                "advisory_severity FROM results WHERE run = ? ORDER BY host, check_id", (run.id,)):
             hosts.setdefault(host, {"name": host, "reachable": True, "error_kind": None, "results": []})
             hosts[host]["results"].append({
                 "check": check_id, "status": status, "original_status": original, "summary": summary,
                 "waiver": {"justification": justification} if justification else None,
-                "values": json.loads(values)})
+                "values": json.loads(values), "advisory_severity": advisory})
             if status == Status.ERROR.value:  # what the check last found, for drift after a bad night
                 last = self._verdict_before(run.id, host, check_id)
                 hosts[host]["results"][-1]["verdict_before_error"] = last
@@ -444,7 +451,8 @@ class History:
     def series(self, check_id: str, host: str | None = None, since: str | None = None) -> list[SeriesRow]:
         """Status and trend values of one check over time, newest first (like `runs`)."""
         select = ("SELECT runs.run_id, runs.started, results.host, results.status, results.original_status, "
-                  "results.summary, results.key_values FROM results JOIN runs ON runs.id = results.run ")
+                  "results.summary, results.key_values, results.advisory_severity "
+                  "FROM results JOIN runs ON runs.id = results.run ")
         order = " ORDER BY runs.started DESC, runs.id DESC, results.host"
         if host is None:  # two fixed statements, so that SQLite can use the (check_id, host, run) index
             rows = self._read(select + "WHERE results.check_id = ? AND runs.started >= ?" + order,
@@ -453,7 +461,7 @@ class History:
             rows = self._read(select + "WHERE results.check_id = ? AND results.host = ? AND runs.started >= ?"
                               + order, (check_id, host, since or ""))
         return [SeriesRow(r[0], r[1], r[2], Status(r[3]), Status(r[4]) if r[4] else None, r[5],
-                          json.loads(r[6])) for r in rows]
+                          json.loads(r[6]), Severity(r[7]) if r[7] else None) for r in rows]
 
     def trends(self, runs: int) -> dict[tuple[str, str], list[TrendPoint]]:
         """(host, check) -> the points of the newest `runs` runs, oldest first."""
@@ -512,7 +520,13 @@ def _result_row(run: int | None, host: str, r: CheckResult, keys: Sequence[str])
     return (run, host, r.check_id, r.status.value, r.original_status.value if r.original_status else None,
             r.summary, r.waiver.justification if r.waiver and r.waiver.applied else None,
             json.dumps(dict(r.values), sort_keys=True, default=str),
-            json.dumps(tracked, sort_keys=True, default=str), first_number(tracked))
+            json.dumps(tracked, sort_keys=True, default=str), first_number(tracked), worst_advisory(r))
+
+
+def worst_advisory(result: CheckResult) -> str | None:
+    """The severity of the result's worst advisory, or None."""
+    found = by_severity(result.advisories)
+    return found[0].severity.value if found else None
 
 
 def first_number(values: Mapping[str, Any]) -> float | None:

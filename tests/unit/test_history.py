@@ -193,7 +193,7 @@ def test_an_older_schema_is_migrated_and_keeps_its_runs(tmp_path):
         runs = store.runs()
         series = store.series("backups")
     # Then it is at the current version and the old run reads as before (no trend values yet)
-    assert version == history.SCHEMA_VERSION == 3
+    assert version == history.SCHEMA_VERSION == 4
     assert [r.run_id for r in runs] == ["20250101T000000Z-aaaaaa"] and runs[0].baseline is None
     assert [(s.host, s.status, s.key_values) for s in series] == [("web1", Status.FAIL, {})]
 
@@ -220,7 +220,7 @@ def test_a_version_2_database_gains_run_scopes(tmp_path):
         other_inventory = store.baseline(history.Scope.of(Path("/srv/other/inv.yaml"), None))
     # Then the absolute-path run got its scope (no selection recorded) and can be a baseline of that
     # inventory, though not an exact-scope one; the relative-path run has no scope and is nobody's baseline
-    assert version == 3
+    assert version == 4
     assert runs["20250101T000000Z-aaaaaa"].scope == history.Scope("/srv/audit/inv.yaml", None, "{}")
     assert runs["20250102T000000Z-bbbbbb"].scope is None
     assert same_inventory is not None and same_inventory[0].run_id == "20250101T000000Z-aaaaaa"

@@ -104,8 +104,8 @@ record ssh_hardening garbled_odd_syntax --plant /etc/ssh/sshd_config="$W/sshd_co
 printf 'PasswordAuthentication no\nPermitRootLogin no\nNoSuchOption yes\n' >"$W/sshd_config.badkw"
 record ssh_hardening garbled_bad_keyword --plant /etc/ssh/sshd_config="$W/sshd_config.badkw" \
   --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" "${SSH[@]}" \
-  --source "sshd_config with an unknown keyword (NoSuchOption yes): sshd -T refuses it (exit 255), so the check falls back to the file itself and OpenSSH 9.2's compiled-in defaults, whose MACs include umac-64 and hmac-sha1" \
-  --expect-status fail --expect-summary "from sshd_config" --expect-summary "MACs offers" \
+  --source "sshd_config with an unknown keyword (NoSuchOption yes): sshd -T refuses it (exit 255), so the check falls back to the file itself and OpenSSH 9.2's compiled-in defaults, whose MACs include umac-64 and hmac-sha1 (low: an advisory; root login and passwords are off, so it passes)" \
+  --expect-status pass --expect-summary "from sshd_config" --expect-summary "advisory: low: MACs offers" \
   --expect-value source=sshd_config
 
 # Not root: sshd -T cannot read the host keys; the files are read instead.
@@ -146,3 +146,56 @@ record ssh_hardening error_not_root_closed_dropin_dir --plant /etc/ssh/sshd_conf
   --plant-dir /etc/ssh/sshd_config.d="$W/ssh.closed.d" --run-as nobody "${SSH[@]}" \
   --source "As error_not_root_private_dropin, but sshd_config.d itself has mode 700 (root only), so nobody can list or search it: the Include glob stays literal" \
   --expect-status error --expect-summary "sshd -T exited 1" --expect-summary "cannot read /etc/ssh/sshd_config.d/"
+
+# What listens. Each of these runs in a network namespace of its own (unshare --net), so that only
+# the sshd daemons started for the case listen there (not this machine's, nor other tests'); the
+# daemons write their pid files into $W and are stopped by pid when the recording is done.
+record_listening() {  # record_listening CASE "DAEMON ARGS; DAEMON ARGS" RECORD-ARGS...
+  local case=$1 daemons=$2
+  shift 2
+  [[ $case == $ONLY ]] || return 0
+  echo "=== ssh_hardening/$case"
+  W="$W" DAEMONS="$daemons" unshare --net --fork -- bash -c '
+    ip link set lo up
+    recording=("$@")
+    n=0; IFS=";"; for args in $DAEMONS; do
+      n=$((n + 1)); IFS=" "; eval "set -- $args"
+      /usr/sbin/sshd -o PidFile="$W/daemon$n.pid" "$@" || exit 1
+    done
+    IFS=" "; sleep 0.3
+    python3 tests/checks/record.py ssh_hardening "$0" "${recording[@]}"; rc=$?
+    for pidfile in "$W"/daemon*.pid; do [ -f "$pidfile" ] && kill "$(cat "$pidfile")"; rm -f "$pidfile"; done
+    exit $rc' "$case" "$@" || FAILED+=("ssh_hardening/$case")
+}
+
+# Debian 12's stock sshd_config (this machine's, unmodified) with the usual hardening drop-in:
+# root login and password logins off. OpenSSH 9.2's default MACs remain: a low advisory.
+mkdir -p "$W/ssh.hardening.d"
+printf '# the usual hardening drop-in\nPermitRootLogin no\nPasswordAuthentication no\n' \
+  >"$W/ssh.hardening.d/10-hardening.conf"
+record_listening pass_debian_stock_macs_advisory "" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.hardening.d" "${SSH[@]}" \
+  --source "This machine's own, unmodified Debian 12 /etc/ssh/sshd_config (OpenSSH 9.2) with sshd_config.d/10-hardening.conf (PermitRootLogin no, PasswordAuthentication no), in a network namespace where no sshd listens: the configuration sshd starts with is judged. OpenSSH's default MACs (umac-64, hmac-sha1, with and without -etm) are an advisory of severity low" \
+  --expect-status pass --expect-summary "PermitRootLogin no" \
+  --expect-summary "(1 advisory: low: MACs offers umac-64-etm@openssh.com, hmac-sha1-etm@openssh.com, umac-64@openssh.com, hmac-sha1" \
+  --expect-value weak_algorithms=4 --expect-value listeners=0
+
+# Two daemons: the stock one on port 22 and a second one with its own config file plus
+# -o PasswordAuthentication=yes on port 2222. The second one fails the check, named by its
+# pid, config file, option and port. The first reads a copy of this machine's sshd_config whose
+# Include names the hardening drop-in, so that the daemon and the probe read the same files.
+cp "$W/sshd_config.hardened" "$W/sshd_config.internal"
+sed "s#^Include .*#Include $W/ssh.hardening.d/*.conf#" /etc/ssh/sshd_config >"$W/sshd_config.stock"
+record_listening fail_second_daemon_password \
+  "-f $W/sshd_config.stock -p 22; -f $W/sshd_config.internal -o PasswordAuthentication=yes -p 2222" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.hardening.d" "${SSH[@]}" \
+  --source "Two sshd daemons listening in a network namespace of their own: on port 22 one started as 'sshd -f sshd_config.stock' (this machine's Debian 12 sshd_config, its Include pointed at a drop-in with PermitRootLogin no and PasswordAuthentication no; the same drop-in is planted in /etc/ssh/sshd_config.d, so the installed configuration is hardened too), and on port 2222 one started as 'sshd -f sshd_config.internal -o PasswordAuthentication=yes' (sshd_config.internal is the hardened file of pass_hardened)" \
+  --expect-status fail --expect-summary "-o PasswordAuthentication=yes) on 0.0.0.0:2222, [::]:2222" \
+  --expect-summary "PasswordAuthentication yes (-o on its command line)" --expect-value listeners=2
+
+record_listening pass_two_daemons_hardened \
+  "-f $W/sshd_config.stock -p 22; -f $W/sshd_config.internal -p 2222" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.hardening.d" "${SSH[@]}" \
+  --source "As fail_second_daemon_password, without -o PasswordAuthentication=yes: both daemons are hardened (the stock one keeps OpenSSH's default MACs: a low advisory)" \
+  --expect-status pass --expect-summary "and 2 listener(s) with their own options: PermitRootLogin no" \
+  --expect-summary "advisories: low: MACs offers" --expect-value listeners=2
