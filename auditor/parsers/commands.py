@@ -45,8 +45,8 @@ def _tokens(command: str) -> list[str]:
     lexer.commenters = ""
     try:
         return list(lexer)
-    except ValueError:  # an unbalanced quote: read it word by word, as a person would
-        return command[:MAX_COMMAND_CHARS].split()
+    except ValueError:  # an unbalanced quote: read it word by word, quotes dropped
+        return [word.strip("'\"") for word in command[:MAX_COMMAND_CHARS].split()]
 
 
 def _simple_commands(tokens: list[str]) -> list[list[str]]:

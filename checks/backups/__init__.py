@@ -78,6 +78,7 @@ from ._reading import (
     read_crontabs,
     read_run_parts,
     read_scheduler,
+    read_scripts,
     read_timers,
 )
 
@@ -156,6 +157,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["crontabs", "run_parts", "timers", "scheduler", "artefacts"]
     sched = read_scheduler(out.require("scheduler").stdout)
     seen = Discovered()
+    for name in ("crontabs", "run_parts", "timers"):
+        read_scripts(out.require(name).stdout, name, seen)
     runners = read_crontabs(out.require("crontabs").stdout, tools, params, sched, seen)
     read_run_parts(out.require("run_parts").stdout, tools, params, runners, seen)
     read_timers(out.require("timers").stdout, tools, params, sched, seen)
@@ -167,6 +170,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     jobs = sorted(seen.jobs, key=lambda j: (bool(j.blocked), j.schedule.max_gap_hours()
                                             if j.schedule else schedules.NEVER, j.where))
     daily = [j for j in jobs if not j.blocked and j.schedule and j.schedule.fires_every(max_interval)]
+    read_daily = [j for j in daily if not j.unread]  # a tool was seen, not only a script's name
     findings = Findings()
     notes = [j.describe() for j in jobs]
     notes += [f"mentions backup but runs no known backup tool (add it to tools if it is one): {u}"
@@ -193,14 +197,21 @@ def evaluate(out: Outputs, params: Params) -> Result:
                        f"{j.label} runs {j.schedule.describe() if j.schedule else 'never'}, "
                        f"less often than every {max_interval:g} h" for j in jobs]
             findings.fail("no daily backup job: " + first(reasons, 2))
+    elif not read_daily and not params["paths"]:
+        findings.unknown(f"the daily job {daily[0].where} runs {daily[0].script}, which was not read "
+                         f"({daily[0].unread}): audit with become: sudo, or set vars.backups.paths so "
+                         "that the backups' age decides")
     newest_age = judge_freshness(now, found, [str(p) for p in params["paths"]], max_age, findings)
     values = {"jobs_found": len(jobs), "daily_jobs": len(daily), "newest_backup_age_hours": newest_age,
               "max_age_hours": params["max_age_hours"]}
     if findings.status() is not Status.PASS:
         return findings.result(evidence=evidence, ok_summary="", error_prefix="could not judge the backups: ",
                                **values)
-    job = daily[0]
-    schedule_text = f"daily backup job: {job.label}, {job.schedule.describe() if job.schedule else ''}"
+    job = (read_daily or daily)[0]
+    when = job.schedule.describe() if job.schedule else ""
+    schedule_text = (f"daily backup job: {job.label}, {when}" if not job.unread else
+                     f"daily job {job.where}, {when}, runs {job.script}, which was not read ({job.unread}); "
+                     "credited on the fresh backups in paths")
     if not params["paths"]:
         return result(Status.MANUAL, f"{schedule_text}; no backup paths configured: set vars.backups.paths "
                       "to verify the newest backup's age, or attach the backup tool's report",

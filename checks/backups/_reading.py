@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,11 +31,13 @@ class Job:
     script: str = ""  # the script the tool was found in (or that could not be read)
     found: str = ""  # where in the script: "/usr/local/sbin/x:12: tar czf …"
     unread: str = ""  # why the script could not be read; the job then counts on fresh artefacts only
+    script_user: str = ""  # the user a wrapper runs the script as, when one says so
 
     @property
     def label(self) -> str:
         through = f" through {self.script}" if self.script and not self.unread else ""
-        return f"{self.tool} in {self.where}{through}"
+        user = f" as {self.script_user}" if through and self.script_user else ""
+        return f"{self.tool} in {self.where}{through}{user}"
 
     def describe(self) -> str:
         when = self.schedule.describe() if self.schedule else "no schedule"
@@ -133,6 +136,7 @@ class Credit:
     script: str
     found: str = ""  # "/usr/local/sbin/x:12: tar czf …"
     unread: str = ""
+    user: str = ""  # the user a wrapper (su, runuser, sudo) runs the script as
 
 
 def _in_script(path: str, tools: re.Pattern[str], params: Params, scripts: dict[str, Script],
@@ -142,7 +146,8 @@ def _in_script(path: str, tools: re.Pattern[str], params: Params, scripts: dict[
     if script is None or is_housekeeping(path):
         return None
     if not script.readable:
-        return Credit("", path, unread=f"{script.mode_owner or 'mode unknown'}: the audit user cannot read it")
+        mode = script.mode_owner or "mode unknown"
+        return Credit("", path, unread=f"{mode}: the audit user cannot read it")
     context = f"{path} {context}"
     for number, line in script.lines:
         if tool := backup_tool(line, tools, params["paths"], context):
@@ -171,6 +176,7 @@ def follow_command(command: str, tools: re.Pattern[str], params: Params,
     for run in invocations(command):
         program = run.program.lstrip("-@+!:")
         if tool := _in_script(program, tools, params, scripts, command):
+            tool = dataclasses.replace(tool, user=run.user)
             if tool.tool:
                 return tool, read
             unread = unread or tool
@@ -206,7 +212,7 @@ def credit_job(where: str, commands: Sequence[str], schedule: Schedule | None, b
         read += in_vain
         if credit and credit.tool:
             found.jobs.append(Job(where, credit.tool, schedule, blocked, command, credit.script,
-                                  credit.found))
+                                  credit.found, script_user=credit.user))
             return
         unread = unread or ((command, credit) if credit else None)
     if unread:
@@ -261,7 +267,7 @@ def read_crontabs(text: str, tools: re.Pattern[str], params: Params, sched: Sche
         counted = re.findall(r"^# auditor: (\d+) job line\(s\), (\d+) shown$", content, re.M)
         if counted:
             found.notes.append(f"{path}: {counted[-1][0]} job line(s), {counted[-1][1]} about "
-                               "backups, run-parts or anacron")
+                               "backups, run-parts, anacron or a script that was followed")
         if path == "/etc/anacrontab":
             if not anacron:
                 found.notes.append("/etc/anacrontab is there but anacron is not installed")
