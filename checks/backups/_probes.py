@@ -240,6 +240,7 @@ for d in /etc/cron.hourly /etc/cron.daily /etc/cron.weekly /etc/cron.monthly; do
     if [ -f "$f" ]; then t=file; elif [ -d "$f" ]; then t=dir; else t=other; fi
     x=no; [ -x "$f" ] && x=yes; r=no; [ -r "$f" ] && r=yes
     printf 'entry\t%s\t%s\t%s\t%s\n' "$f" "$t" "$x" "$r"
+    case "${f##*/}" in .*) continue ;; esac  # run-parts never runs hidden files
     [ "$t$r" = fileyes ] && __files="$__files$f
 "
   done

@@ -181,7 +181,8 @@ def follow_command(command: str, tools: re.Pattern[str], params: Params,
                 return tool, read
             unread = unread or tool
         elif program in scripts:
-            read.append(program)
+            read.append(program + (" (only its first part: it is longer than the probe reads)"
+                                   if scripts[program].cut else ""))
     return unread, read
 
 

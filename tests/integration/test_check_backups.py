@@ -57,6 +57,9 @@ SHOP_JOB = "58 10 * * * root /usr/local/sbin/shop-backup >> /var/log/shop-backup
 # A wrapper run as postgres through flock and runuser, which hands over to a second script.
 PG_JOB = "30 1 * * * root flock -n /run/pg-backup.lock runuser -u postgres -- /usr/local/sbin/pg-backup\n"
 PG_BACKUP = "#!/bin/sh\n# keep one dump a day\nexec /usr/local/sbin/pg-dump-all \"$(date +%F)\"\n"
+NOOP_JOB = "0 3 * * * root /usr/local/sbin/backup\n"
+NOOP_BACKUP = "#!/bin/sh\necho 'backups are not set up yet' >&2\n"
+NIGHTLY_JOB = "45 0 * * * root /usr/local/sbin/nightly-backup\n"
 PG_DUMP_ALL = "#!/bin/sh\npg_dumpall --clean | gzip > \"/srv/backup/db/all-$1.sql.gz\"\n"
 
 
@@ -112,11 +115,10 @@ def backups_run(sshd_fleet):
                               scripts={"shop-backup": script(SHOP_BACKUP)}))
         fleet.start(cron_host("wrapper-pg", cron_d={"pg": PG_JOB}, backup_age_hours=3,
                               scripts={"pg-backup": script(PG_BACKUP), "pg-dump-all": script(PG_DUMP_ALL)}))
-        fleet.start(cron_host("backup-noop", cron_d={"backup": "0 3 * * * root /usr/local/sbin/backup\n"},
-                              backup_age_hours=None,
-                              scripts={"backup": script("#!/bin/sh\necho 'backups are not set up yet' >&2\n")}))
-        fleet.start(cron_host("unreadable", cron_d={"nightly": "45 0 * * * root /usr/local/sbin/nightly-backup\n"},
-                              backup_age_hours=3, scripts={"nightly-backup": script(SHOP_BACKUP, mode=0o700)},
+        fleet.start(cron_host("backup-noop", cron_d={"backup": NOOP_JOB}, backup_age_hours=None,
+                              scripts={"backup": script(NOOP_BACKUP)}))
+        fleet.start(cron_host("unreadable", cron_d={"nightly": NIGHTLY_JOB}, backup_age_hours=3,
+                              scripts={"nightly-backup": script(SHOP_BACKUP, mode=0o700)},
                               audit_user_key=fleet.authorized_keys.read_text()))
         fleet.start(cron_host("weekly-wrapper", cron_d={"shop": SHOP_JOB.replace("58 10 * * *", "0 4 * * 0")},
                               backup_age_hours=3, scripts={"shop-backup": script(SHOP_BACKUP)}))
@@ -189,7 +191,8 @@ def test_a_wrapper_script_running_tar_passes(backups_run):
     assert "daily at 10:58" in wrapped["summary"] and "newest backup is 3.0 h old" in wrapped["summary"]
     details = "\n".join(wrapped["details"])
     assert "job: /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1" in details
-    assert 'found in /usr/local/sbin/shop-backup:6: tar czf "$DEST/shop-$(date +%F).tgz" -C /srv shop' in details
+    assert 'found in /usr/local/sbin/shop-backup:6: tar czf "$DEST/shop-$(date +%F).tgz" -C /srv shop' \
+        in details
 
 
 def test_a_wrapper_running_pg_dumpall_as_postgres_passes(backups_run):
@@ -199,7 +202,8 @@ def test_a_wrapper_running_pg_dumpall_as_postgres_passes(backups_run):
     pg = done.by_host["wrapper-pg"]
     # Then the wrappers are seen through, the second script is read, and the job passes
     assert pg["status"] == "pass", pg
-    assert "pg_dumpall in /etc/cron.d/pg:1 (user root) through /usr/local/sbin/pg-backup" in pg["summary"]
+    assert "pg_dumpall in /etc/cron.d/pg:1 (user root) through /usr/local/sbin/pg-backup as postgres" \
+        in pg["summary"]
     assert "/usr/local/sbin/pg-backup:3 → /usr/local/sbin/pg-dump-all:2: pg_dumpall --clean" \
         in "\n".join(pg["details"])
 
@@ -211,9 +215,9 @@ def test_a_script_named_backup_that_runs_no_tool_and_leaves_nothing_fails(backup
     # Then no backup job is found; the details say the script was read and holds no known tool
     assert noop["status"] == "fail", noop
     assert "no backup job found" in noop["summary"] and "/srv/backup does not exist" in noop["summary"]
-    assert ("mentions backup but runs no known backup tool (add it to tools if it is one): /etc/cron.d/backup:1 "
-            "(user root): /usr/local/sbin/backup (read /usr/local/sbin/backup: no known backup tool in it)") \
-        in noop["details"]
+    assert ("mentions backup but runs no known backup tool (add it to tools if it is one): "
+            "/etc/cron.d/backup:1 (user root): /usr/local/sbin/backup "
+            "(read /usr/local/sbin/backup: no known backup tool in it)") in noop["details"]
 
 
 def test_an_unreadable_script_with_fresh_artefacts_passes_saying_it_was_not_read(backups_run):
@@ -223,11 +227,12 @@ def test_an_unreadable_script_with_fresh_artefacts_passes_saying_it_was_not_read
     unreadable = done.by_host["unreadable"]
     # Then the fresh artefacts carry the verdict, and the summary says the script was not read
     assert unreadable["status"] == "pass", unreadable
-    assert "daily job /etc/cron.d/nightly:1 (user root), daily at 00:45, runs /usr/local/sbin/nightly-backup, " \
-        "which was not read (-rwx------ root: the audit user cannot read it)" in unreadable["summary"]
+    assert ("daily job /etc/cron.d/nightly:1 (user root), daily at 00:45, runs "
+            "/usr/local/sbin/nightly-backup, which was not read (-rwx------ root: the audit user cannot "
+            "read it)") in unreadable["summary"]
     assert "credited on the fresh backups in paths" in unreadable["summary"]
-    assert done.report["hosts"][[h["name"] for h in done.report["hosts"]].index("unreadable")]["facts"]["user"] \
-        == "audit"
+    facts = {h["name"]: h["facts"] for h in done.report["hosts"]}
+    assert facts["unreadable"]["user"] == "audit"
 
 
 def test_a_weekly_wrapper_fails(backups_run):
@@ -236,8 +241,8 @@ def test_a_weekly_wrapper_fails(backups_run):
     weekly = done.by_host["weekly-wrapper"]
     # Then the daily promise fails, naming the job, its script and "weekly"
     assert weekly["status"] == "fail", weekly
-    assert "tar in /etc/cron.d/shop:1 (user root) through /usr/local/sbin/shop-backup runs weekly on Sun at 04:00" \
-        in weekly["summary"]
+    assert ("tar in /etc/cron.d/shop:1 (user root) through /usr/local/sbin/shop-backup runs weekly on Sun "
+            "at 04:00") in weekly["summary"]
 
 
 def test_failures_give_exit_code_1(backups_run):

@@ -303,3 +303,109 @@ else
   echo "record_all: bacula-fd is not installed (apt-get install -y bacula-fd); backups/manual_bacula_fd_only NOT recorded" >&2
   FAILED+=(backups/manual_bacula_fd_only)
 fi
+
+# --- Jobs that run a site script (followed on the host: the script and what it names) -------
+SHOP_BACKUP='#!/bin/sh
+# nightly archive of the shop
+set -e
+DEST=/srv/backup/shop
+mkdir -p "$DEST"
+tar czf "$DEST/shop-$(date +%F).tgz" -C /srv shop'
+mkdir -p "$BK/sbin.shop" "$BK/crond.shop" "$BK/crond.shop.weekly" "$BK/crond.noop" "$BK/sbin.noop" \
+  "$BK/crond.nightly" "$BK/sbin.nightly" "$BK/crond.mysql" "$BK/sbin.mysql" "$BK/daily.shop" \
+  "$BK/crond.garbled" "$BK/sbin.garbled" "$BK/systemd.shop/timers.target.wants"
+printf '%s\n' "$SHOP_BACKUP" >"$BK/sbin.shop/shop-backup"
+chmod 755 "$BK/sbin.shop/shop-backup"
+for d in crond.shop crond.shop.weekly crond.noop crond.nightly crond.mysql crond.garbled; do
+  cp -a /etc/cron.d/. "$BK/$d/"
+done
+echo '58 10 * * * root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1' >"$BK/crond.shop/shop"
+echo '0 4 * * 0 root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1' >"$BK/crond.shop.weekly/shop"
+chmod 644 "$BK/crond.shop/shop" "$BK/crond.shop.weekly/shop"
+WRAPPED="/usr/local/sbin/shop-backup (mode 755) is a shell script running 'tar czf \"\$DEST/shop-\$(date +%F).tgz\" -C /srv shop' with DEST=/srv/backup/shop"
+
+record_cron backups pass_wrapper_script_tar --plant-dir /etc/cron.d="$BK/crond.shop" \
+  --plant-dir /usr/local/sbin="$BK/sbin.shop" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/shop: '58 10 * * * root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1' (the issue's line); $WRAPPED; $FRESH; cron -f running. The probe reads the script on the host and finds tar in it" \
+  --expect-status pass --expect-summary "daily backup job: tar in /etc/cron.d/shop:1 (user root) through /usr/local/sbin/shop-backup" \
+  --expect-summary "daily at 10:58"
+
+record_cron backups fail_weekly_wrapper --plant-dir /etc/cron.d="$BK/crond.shop.weekly" \
+  --plant-dir /usr/local/sbin="$BK/sbin.shop" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "As pass_wrapper_script_tar, but the job runs at 0 4 * * 0 (Sundays only)" \
+  --expect-status fail --expect-summary "through /usr/local/sbin/shop-backup runs weekly on Sun at 04:00"
+
+printf '#!/bin/sh\n# TODO: set up the real backup\necho "backups are not configured yet" >&2\n' >"$BK/sbin.noop/backup"
+chmod 755 "$BK/sbin.noop/backup"
+echo '0 3 * * * root /usr/local/sbin/backup' >"$BK/crond.noop/backup"
+chmod 644 "$BK/crond.noop/backup"
+record_cron backups fail_backup_script_runs_no_tool --plant-dir /etc/cron.d="$BK/crond.noop" \
+  --plant-dir /usr/local/sbin="$BK/sbin.noop" --plant-dir /srv="$BK/srv.empty" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/backup running /usr/local/sbin/backup daily at 03:00, a script that only prints a message; /srv/backup planted empty; cron -f running" \
+  --expect-status fail --expect-summary "no backup job found" --expect-summary "backup path /srv/backup holds no files"
+
+printf '%s\n' "$SHOP_BACKUP" >"$BK/sbin.nightly/nightly-backup"
+chmod 700 "$BK/sbin.nightly/nightly-backup"
+echo '45 0 * * * root /usr/local/sbin/nightly-backup' >"$BK/crond.nightly/nightly"
+chmod 644 "$BK/crond.nightly/nightly"
+record_cron backups pass_unreadable_script_fresh_artefacts --run-as nobody --plant-dir /etc/cron.d="$BK/crond.nightly" \
+  --plant-dir /usr/local/sbin="$BK/sbin.nightly" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/nightly running /usr/local/sbin/nightly-backup daily at 00:45; the script is root's, mode 700; the probes run as nobody, who cannot read it (nor list the user crontabs); $FRESH; cron -f running. The fresh artefacts carry the verdict" \
+  --expect-status pass --expect-summary "runs /usr/local/sbin/nightly-backup, which was not read (-rwx------ root" \
+  --expect-summary "credited on the fresh backups in paths"
+
+# A systemd timer whose service runs the wrapper: followed the same way (systemd is not PID 1
+# on the recording machine, so the timer cannot fire: a fail that names the tool it found).
+cp -a /etc/systemd/system/. "$BK/systemd.shop/"
+printf '[Unit]\nDescription=Nightly shop archive\n\n[Timer]\nOnCalendar=*-*-* 10:58\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n' \
+  >"$BK/systemd.shop/shop-archive.timer"
+printf '[Unit]\nDescription=shop archive\n\n[Service]\nType=oneshot\nExecStartPre=-/usr/bin/install -d /srv/backup/shop\nExecStart=/usr/bin/nice -n 10 /usr/local/sbin/shop-backup\n' \
+  >"$BK/systemd.shop/shop-archive.service"
+ln -sf /etc/systemd/system/shop-archive.timer "$BK/systemd.shop/timers.target.wants/shop-archive.timer"
+record backups fail_timer_service_runs_wrapper --plant-dir /etc/systemd/system="$BK/systemd.shop" \
+  --plant-dir /usr/local/sbin="$BK/sbin.shop" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "This machine's /etc/systemd/system plus shop-archive.timer (OnCalendar=*-*-* 10:58, enabled) whose shop-archive.service has ExecStart=/usr/bin/nice -n 10 /usr/local/sbin/shop-backup; $WRAPPED; $FRESH. PID 1 of the recording machine is not systemd, so no timer fires" \
+  --expect-status fail --expect-summary "tar in shop-archive.timer → shop-archive.service through /usr/local/sbin/shop-backup never runs" \
+  --expect-summary "systemd is not running"
+
+# A run-parts script that hands over to the wrapper: the second level.
+cp -a /etc/cron.daily/. "$BK/daily.shop/"
+printf '#!/bin/sh\n# run by cron.daily\n[ -x /usr/local/sbin/shop-backup ] && /usr/local/sbin/shop-backup\n' >"$BK/daily.shop/shop"
+chmod 755 "$BK/daily.shop/shop"
+record_cron backups pass_run_parts_calls_wrapper --plant-dir /etc/cron.daily="$BK/daily.shop" \
+  --plant-dir /usr/local/sbin="$BK/sbin.shop" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --oracle "$RUNPARTS_ORACLE" \
+  --source "Debian's /etc/cron.daily plus /etc/cron.daily/shop, which runs /usr/local/sbin/shop-backup; $WRAPPED; /etc/crontab's 25 6 * * * line runs cron.daily (anacron is not installed); $FRESH; cron -f running" \
+  --expect-status pass --expect-summary "daily backup job: tar in /etc/cron.daily/shop" --expect-summary "daily at 06:25"
+
+# su -c and a password on the wrapper's mysqldump line: masked on the host.
+printf '#!/bin/sh\nset -e\nmysqldump -uroot -pWrapper-Db-Pw-61 --all-databases | gzip > /srv/backup/db/my.sql.gz\n' \
+  >"$BK/sbin.mysql/my-backup"
+chmod 755 "$BK/sbin.mysql/my-backup"
+echo '15 1 * * * root chronic su -c "/usr/local/sbin/my-backup --all" mysql' >"$BK/crond.mysql/mysql"
+chmod 644 "$BK/crond.mysql/mysql"
+record_cron backups pass_wrapper_secret_masked_on_host --plant-dir /etc/cron.d="$BK/crond.mysql" \
+  --plant-dir /usr/local/sbin="$BK/sbin.mysql" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/mysql: '15 1 * * * root chronic su -c \"/usr/local/sbin/my-backup --all\" mysql'; my-backup runs 'mysqldump -uroot -p<password> --all-databases | gzip > ...'; $FRESH; cron -f running. The script's line leaves the host with the password as ***" \
+  --expect-status pass --expect-summary "daily backup job: mysqldump in /etc/cron.d/mysql:1 (user root) through /usr/local/sbin/my-backup as mysql"
+if [[ pass_wrapper_secret_masked_on_host == $ONLY ]] && grep -l 'Wrapper-Db-Pw-61' \
+  tests/checks/backups/pass_wrapper_secret_masked_on_host.yaml; then
+  echo "record: a planted secret reached tests/checks/backups/pass_wrapper_secret_masked_on_host.yaml" >&2
+  FAILED+=(backups/pass_wrapper_secret_masked_on_host)
+fi
+
+# Odd scripts: an unbalanced quote on the job line, a binary named like a backup, a script
+# longer than the probe reads whose only tool line is past the cap, and one with CRLF line
+# ends and latin-1 bytes that runs restic.
+cp /bin/true "$BK/sbin.garbled/backup-blob"
+{ printf '#!/bin/sh\n'; awk 'BEGIN { for (i = 0; i < 40000; i++) printf "echo padding line %05d of a long script\n", i }'
+  echo 'borg create /srv/backup/borg::{now} /srv/data'; } >"$BK/sbin.garbled/huge-backup"
+printf '#!/bin/sh\r\n# caf\351 \377\r\nrestic -r /srv/backup/restic backup /srv/data --tag caf\351\r\n' >"$BK/sbin.garbled/crlf-backup"
+chmod 755 "$BK/sbin.garbled/"*
+printf '%s\n' '10 0 * * * root sh -c "/usr/local/sbin/backup-blob --now' '20 0 * * * root /usr/local/sbin/huge-backup' \
+  '30 0 * * * root timeout 2h /usr/local/sbin/crlf-backup' >"$BK/crond.garbled/odd"
+chmod 644 "$BK/crond.garbled/odd"
+record_cron backups garbled_wrapper_scripts --plant-dir /etc/cron.d="$BK/crond.garbled" \
+  --plant-dir /usr/local/sbin="$BK/sbin.garbled" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/odd: a job with an unbalanced quote running backup-blob (a copy of /bin/true: no #!, not read), huge-backup (1.6 MB; its only tool line, borg, is past the probe's 256 KiB), and crlf-backup (CRLF line ends, latin-1 bytes) running restic behind timeout 2h; $FRESH; cron -f running" \
+  --expect-status pass --expect-summary "daily backup job: restic in /etc/cron.d/odd:3 (user root) through /usr/local/sbin/crlf-backup"
