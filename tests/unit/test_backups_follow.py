@@ -87,8 +87,8 @@ def test_reads_are_bounded(tmp_path, shell):
 
 
 @pytest.mark.parametrize("name", ["dpkg-db-backup.timer", "/usr/libexec/dpkg/dpkg-db-backup",
-                                  "e2scrub_all_cron", "logrotate", "man-db.service", "apt-compat", "/etc/cron.daily/passwd",
-                                  "sysstat-collect@x.service"])
+                                  "e2scrub_all_cron", "logrotate", "man-db.service", "apt-compat",
+                                  "/etc/cron.daily/passwd", "sysstat-collect@x.service"])
 def test_system_housekeeping_is_recognised(name):
     assert is_housekeeping(name)
 
