@@ -158,13 +158,19 @@ record_cron backups fail_user_crontab_mode --plant-dir /var/spool/cron/crontabs=
 
 # A systemd timer: OnCalendar=daily and a service running borg, enabled. systemd is not
 # PID 1 on the recording machine, so the timer cannot fire.
-mkdir -p "$BK/systemd/timers.target.wants"
-cp -a /etc/systemd/system/. "$BK/systemd/"
-printf '[Unit]\nDescription=Nightly borg backup\n\n[Timer]\nOnCalendar=daily\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n' \
-  >"$BK/systemd/borg-backup.timer"
-printf '[Unit]\nDescription=borg backup\n\n[Service]\nType=oneshot\nEnvironment=BORG_REPO=/srv/backup/borg\nExecStart=/usr/bin/borg create --stats ::{hostname}-{now} /srv/data\n' \
-  >"$BK/systemd/borg-backup.service"
-ln -sf /etc/systemd/system/borg-backup.timer "$BK/systemd/timers.target.wants/borg-backup.timer"
+# timer_unit DIR NAME CALENDAR SERVICE_LINES: this machine's /etc/systemd/system plus an enabled
+# NAME.timer (OnCalendar=CALENDAR, Persistent=true) and NAME.service (oneshot, SERVICE_LINES),
+# with the timers.target.wants link that `systemctl enable` makes.
+timer_unit() {
+  mkdir -p "$1/timers.target.wants"
+  cp -a /etc/systemd/system/. "$1/"
+  printf '[Unit]\nDescription=%s\n\n[Timer]\nOnCalendar=%s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n' \
+    "$2" "$3" >"$1/$2.timer"
+  printf '[Unit]\nDescription=%s\n\n[Service]\nType=oneshot\n%s\n' "$2" "$4" >"$1/$2.service"
+  ln -sf "/etc/systemd/system/$2.timer" "$1/timers.target.wants/$2.timer"
+}
+timer_unit "$BK/systemd" borg-backup daily 'Environment=BORG_REPO=/srv/backup/borg
+ExecStart=/usr/bin/borg create --stats ::{hostname}-{now} /srv/data'
 record backups fail_timer_without_systemd --plant-dir /etc/systemd/system="$BK/systemd" \
   --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
   --source "This machine's /etc/systemd/system plus borg-backup.timer (OnCalendar=daily, Persistent=true), borg-backup.service (ExecStart=/usr/bin/borg create ...) and the timers.target.wants link that systemctl enable makes; $FRESH. PID 1 of the recording machine is not systemd, so no timer fires" \
@@ -313,7 +319,7 @@ mkdir -p "$DEST"
 tar czf "$DEST/shop-$(date +%F).tgz" -C /srv shop'
 mkdir -p "$BK/sbin.shop" "$BK/crond.shop" "$BK/crond.shop.weekly" "$BK/crond.noop" "$BK/sbin.noop" \
   "$BK/crond.nightly" "$BK/sbin.nightly" "$BK/crond.mysql" "$BK/sbin.mysql" "$BK/daily.shop" \
-  "$BK/crond.garbled" "$BK/sbin.garbled" "$BK/systemd.shop/timers.target.wants"
+  "$BK/crond.garbled" "$BK/sbin.garbled"
 printf '%s\n' "$SHOP_BACKUP" >"$BK/sbin.shop/shop-backup"
 chmod 755 "$BK/sbin.shop/shop-backup"
 for d in crond.shop crond.shop.weekly crond.noop crond.nightly crond.mysql crond.garbled; do
@@ -356,12 +362,8 @@ record_cron backups pass_unreadable_script_fresh_artefacts --run-as nobody --pla
 
 # A systemd timer whose service runs the wrapper: followed the same way (systemd is not PID 1
 # on the recording machine, so the timer cannot fire: a fail that names the tool it found).
-cp -a /etc/systemd/system/. "$BK/systemd.shop/"
-printf '[Unit]\nDescription=Nightly shop archive\n\n[Timer]\nOnCalendar=*-*-* 10:58\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n' \
-  >"$BK/systemd.shop/shop-archive.timer"
-printf '[Unit]\nDescription=shop archive\n\n[Service]\nType=oneshot\nExecStartPre=-/usr/bin/install -d /srv/backup/shop\nExecStart=/usr/bin/nice -n 10 /usr/local/sbin/shop-backup\n' \
-  >"$BK/systemd.shop/shop-archive.service"
-ln -sf /etc/systemd/system/shop-archive.timer "$BK/systemd.shop/timers.target.wants/shop-archive.timer"
+timer_unit "$BK/systemd.shop" shop-archive '*-*-* 10:58' 'ExecStartPre=-/usr/bin/install -d /srv/backup/shop
+ExecStart=/usr/bin/nice -n 10 /usr/local/sbin/shop-backup'
 record backups fail_timer_service_runs_wrapper --plant-dir /etc/systemd/system="$BK/systemd.shop" \
   --plant-dir /usr/local/sbin="$BK/sbin.shop" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
   --source "This machine's /etc/systemd/system plus shop-archive.timer (OnCalendar=*-*-* 10:58, enabled) whose shop-archive.service has ExecStart=/usr/bin/nice -n 10 /usr/local/sbin/shop-backup; $WRAPPED; $FRESH. PID 1 of the recording machine is not systemd, so no timer fires" \
