@@ -118,7 +118,8 @@ def read_scripts(text: str, probe: str, found: Discovered) -> None:
         elif row.tag == "cut":
             cut.add(f[0])
         elif row.tag == "capped":
-            found.unreadable.append(f"the {probe} probe read only the first {f[1]} {f[0]} of the jobs")
+            what = "scripts the jobs run" if f[0] == "scripts" else "paths the job commands name"
+            found.unreadable.append(f"the {probe} probe looked at only the first {f[1]} {what}")
     for path, head in heads.items():
         level = int(head[1]) if head[1].isdigit() else 2
         known = found.scripts.get(path)
@@ -155,7 +156,7 @@ def _in_script(path: str, tools: re.Pattern[str], params: Params, scripts: dict[
     unread: Credit | None = None
     for number, named in script.calls:
         callee = scripts.get(named)
-        if callee is None or callee.level < 2 and named == path or is_housekeeping(named):
+        if callee is None or named == path or is_housekeeping(named):
             continue
         if not callee.readable:
             unread = unread or Credit("", path, unread=f"{named}, which {path}:{number} names, is "
