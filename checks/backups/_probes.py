@@ -80,6 +80,9 @@ MASK_SECRETS = " ".join([
     *_user_password_option("lftp", "-u|--user", ","),
     *_user_password_option("smbclient", "-U|--user", "%"),
     "-e", quote("s#(://[^/:@[:space:]]+:)[^@/[:space:]]+@#\\1***@#g"),
+    # Scripts in other languages: `backup_password = "…"`, `"pass": "…"`, `secret: …`.
+    "-e", quote(f"s/([A-Za-z0-9_-]*{_secret('pass', 'secret', 'token', 'pwd')}[A-Za-z0-9_-]*['\"]?"
+                f"[[:space:]]*[:=][[:space:]]*){_VALUE}/\\1***/g"),
 ])
 
 # Prefilters on the host: only lines that may matter leave it, each crontab line prefixed

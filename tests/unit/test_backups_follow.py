@@ -53,6 +53,19 @@ def test_a_wrapper_and_the_script_it_names_are_read_masked(tmp_path, shell):
 
 
 @pytest.mark.parametrize("shell", SHELLS)
+def test_secrets_in_other_languages_scripts_are_masked(tmp_path, shell):
+    # Given a Python wrapper holding a backup password in assignments and a mapping, on lines about backup
+    wrapper = plant(tmp_path / "backup.py", "#!/usr/bin/python3\nbackup_password = 'Py-Secret-4'\n"
+                    'BACKUP = {"passphrase": "Py-Secret-5", "repo": "/srv/backup/restic"}\n'
+                    "backup_token: Py-Secret-6\n")
+    # When the follower reads it
+    out = follow(shell, wrapper)
+    # Then the lines leave the host with every value masked
+    assert "backup_password = ***" in out and '"passphrase": ***' in out and "backup_token: ***" in out
+    assert "Py-Secret" not in out
+
+
+@pytest.mark.parametrize("shell", SHELLS)
 def test_binaries_housekeeping_and_missing_paths_are_not_read(tmp_path, shell):
     # Given a binary, a script named like Debian's dpkg-db-backup, and a path that does not exist
     binary = plant(tmp_path / "backup-blob", Path("/bin/true").read_bytes())
