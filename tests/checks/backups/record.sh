@@ -317,17 +317,29 @@ set -e
 DEST=/srv/backup/shop
 mkdir -p "$DEST"
 tar czf "$DEST/shop-$(date +%F).tgz" -C /srv shop'
-mkdir -p "$BK/sbin.shop" "$BK/crond.shop" "$BK/crond.shop.weekly" "$BK/crond.noop" "$BK/sbin.noop" \
-  "$BK/crond.nightly" "$BK/sbin.nightly" "$BK/crond.mysql" "$BK/sbin.mysql" "$BK/daily.shop" \
-  "$BK/crond.garbled" "$BK/sbin.garbled"
-printf '%s\n' "$SHOP_BACKUP" >"$BK/sbin.shop/shop-backup"
-chmod 755 "$BK/sbin.shop/shop-backup"
-for d in crond.shop crond.shop.weekly crond.noop crond.nightly crond.mysql crond.garbled; do
-  cp -a /etc/cron.d/. "$BK/$d/"
-done
-echo '58 10 * * * root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1' >"$BK/crond.shop/shop"
-echo '0 4 * * 0 root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1' >"$BK/crond.shop.weekly/shop"
-chmod 644 "$BK/crond.shop/shop" "$BK/crond.shop.weekly/shop"
+# wrapper_job TAG SCRIPT SCRIPT_TEXT CRON_FILE CRON_LINE [MODE]: $BK/sbin.TAG/SCRIPT holding
+# SCRIPT_TEXT (mode 755, or MODE), and $BK/crond.TAG: Debian's /etc/cron.d plus CRON_FILE
+# holding CRON_LINE (root's, 644).
+wrapper_job() {
+  mkdir -p "$BK/sbin.$1" "$BK/crond.$1"
+  printf '%s\n' "$3" >"$BK/sbin.$1/$2"
+  chmod "${6:-755}" "$BK/sbin.$1/$2"
+  cp -a /etc/cron.d/. "$BK/crond.$1/"
+  printf '%s\n' "$5" >"$BK/crond.$1/$4"
+  chmod 644 "$BK/crond.$1/$4"
+}
+wrapper_job shop shop-backup "$SHOP_BACKUP" shop '58 10 * * * root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1'
+wrapper_job shop.weekly shop-backup "$SHOP_BACKUP" shop '0 4 * * 0 root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1'
+wrapper_job noop backup '#!/bin/sh
+# the real backup is not set up yet
+echo "backups are not configured yet" >&2' backup '0 3 * * * root /usr/local/sbin/backup'
+wrapper_job nightly nightly-backup "$SHOP_BACKUP" nightly '45 0 * * * root /usr/local/sbin/nightly-backup' 700
+wrapper_job mysql my-backup '#!/bin/sh
+set -e
+mysqldump -uroot -pWrapper-Db-Pw-61 --all-databases | gzip > /srv/backup/db/my.sql.gz' mysql \
+  '15 1 * * * root chronic su -c "/usr/local/sbin/my-backup --all" mysql'
+mkdir -p "$BK/daily.shop" "$BK/crond.garbled" "$BK/sbin.garbled"
+cp -a /etc/cron.d/. "$BK/crond.garbled/"
 WRAPPED="/usr/local/sbin/shop-backup (mode 755) is a shell script running 'tar czf \"\$DEST/shop-\$(date +%F).tgz\" -C /srv shop' with DEST=/srv/backup/shop"
 
 record_cron backups pass_wrapper_script_tar --plant-dir /etc/cron.d="$BK/crond.shop" \
@@ -337,23 +349,15 @@ record_cron backups pass_wrapper_script_tar --plant-dir /etc/cron.d="$BK/crond.s
   --expect-summary "daily at 10:58"
 
 record_cron backups fail_weekly_wrapper --plant-dir /etc/cron.d="$BK/crond.shop.weekly" \
-  --plant-dir /usr/local/sbin="$BK/sbin.shop" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --plant-dir /usr/local/sbin="$BK/sbin.shop.weekly" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
   --source "As pass_wrapper_script_tar, but the job runs at 0 4 * * 0 (Sundays only)" \
   --expect-status fail --expect-summary "through /usr/local/sbin/shop-backup runs weekly on Sun at 04:00"
 
-printf '#!/bin/sh\n# TODO: set up the real backup\necho "backups are not configured yet" >&2\n' >"$BK/sbin.noop/backup"
-chmod 755 "$BK/sbin.noop/backup"
-echo '0 3 * * * root /usr/local/sbin/backup' >"$BK/crond.noop/backup"
-chmod 644 "$BK/crond.noop/backup"
 record_cron backups fail_backup_script_runs_no_tool --plant-dir /etc/cron.d="$BK/crond.noop" \
   --plant-dir /usr/local/sbin="$BK/sbin.noop" --plant-dir /srv="$BK/srv.empty" --param 'paths=[/srv/backup]' \
   --source "Debian's /etc/cron.d plus /etc/cron.d/backup running /usr/local/sbin/backup daily at 03:00, a script that only prints a message; /srv/backup planted empty; cron -f running" \
   --expect-status fail --expect-summary "no backup job found" --expect-summary "backup path /srv/backup holds no files"
 
-printf '%s\n' "$SHOP_BACKUP" >"$BK/sbin.nightly/nightly-backup"
-chmod 700 "$BK/sbin.nightly/nightly-backup"
-echo '45 0 * * * root /usr/local/sbin/nightly-backup' >"$BK/crond.nightly/nightly"
-chmod 644 "$BK/crond.nightly/nightly"
 record_cron backups pass_unreadable_script_fresh_artefacts --run-as nobody --plant-dir /etc/cron.d="$BK/crond.nightly" \
   --plant-dir /usr/local/sbin="$BK/sbin.nightly" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
   --source "Debian's /etc/cron.d plus /etc/cron.d/nightly running /usr/local/sbin/nightly-backup daily at 00:45; the script is root's, mode 700; the probes run as nobody, who cannot read it (nor list the user crontabs); $FRESH; cron -f running. The fresh artefacts carry the verdict" \
@@ -381,11 +385,6 @@ record_cron backups pass_run_parts_calls_wrapper --plant-dir /etc/cron.daily="$B
   --expect-status pass --expect-summary "daily backup job: tar in /etc/cron.daily/shop" --expect-summary "daily at 06:25"
 
 # su -c and a password on the wrapper's mysqldump line: masked on the host.
-printf '#!/bin/sh\nset -e\nmysqldump -uroot -pWrapper-Db-Pw-61 --all-databases | gzip > /srv/backup/db/my.sql.gz\n' \
-  >"$BK/sbin.mysql/my-backup"
-chmod 755 "$BK/sbin.mysql/my-backup"
-echo '15 1 * * * root chronic su -c "/usr/local/sbin/my-backup --all" mysql' >"$BK/crond.mysql/mysql"
-chmod 644 "$BK/crond.mysql/mysql"
 record_cron backups pass_wrapper_secret_masked_on_host --plant-dir /etc/cron.d="$BK/crond.mysql" \
   --plant-dir /usr/local/sbin="$BK/sbin.mysql" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
   --source "Debian's /etc/cron.d plus /etc/cron.d/mysql: '15 1 * * * root chronic su -c \"/usr/local/sbin/my-backup --all\" mysql'; my-backup runs 'mysqldump -uroot -p<password> --all-databases | gzip > ...'; $FRESH; cron -f running. The script's line leaves the host with the password as ***" \
