@@ -10,12 +10,24 @@ its text) runs a known tool — restic, borg, borgmatic, pg_dump, pg_dumpall, pg
 Debian's pg_backupcluster (its pg_dump@.timer instances count when enabled), mysqldump,
 mariadb-dump, mariabackup, xtrabackup, rsnapshot, duplicity, duply, rdiff-backup, kopia,
 autorestic, resticprofile, mongodump, backupninja — or `rsync`/`tar` writing to a
-destination whose name says backup (or is one of `paths`); `tools` adds more names (a
-wrapper script, say). Of every entry of `paths` (directories searched recursively, or
+destination whose name says backup (or is one of `paths`); `tools` adds more names. A
+job's command is followed as a careful auditor would: through `su -c '…'`, `runuser`,
+`sudo -u`, `sh -c '…'`/`bash -c`, `flock`, `nice`, `ionice`, `chronic`, `timeout`, `env`
+and `nohup` to the program it runs; when that is a script (a file starting with `#!`,
+named by absolute path in a cron line or a timer's service's ExecStart=/ExecStartPre=, or
+a run-parts script), the script is read on the host, and so are the scripts it names (two
+levels; never executed; the first 256 KiB of each, at most 64 scripts per probe), and a
+known tool or `tools` name in it credits the job (tar and rsync count when the line, the
+script's name or the job says backup or names one of `paths`). System housekeeping
+(dpkg-db-backup, e2scrub, logrotate, man-db, apt-compat, passwd, sysstat, …) is neither
+followed nor a candidate. Of every entry of `paths` (directories searched recursively, or
 files), the newest regular file by modification time.
 
 Passes when: both halves hold. (1) A backup job runs at least every `max_interval_hours`
-(default 24). A job counts only if it really runs: Debian's cron ignores /etc/cron.d files
+(default 24); a daily job whose command says backup (or names one of `paths`) but whose
+script the audit user cannot read counts too, on the strength of (2) alone, and the
+summary says the script was not read: a daily job plus a fresh artefact is the strongest
+evidence. A job counts only if it really runs: Debian's cron ignores /etc/cron.d files
 whose names hold a dot or that are not root's or are group/other-writable, and user
 crontabs whose mode is not 600 (each rule seen on Debian 12's cron); run-parts never runs
 a /etc/cron.daily script whose name holds a dot (`backup.sh`!) or that is not executable;
@@ -29,24 +41,33 @@ future are counted and ignored, so a skewed clock cannot make a stale backup loo
 
 Fails when: no backup job is found, or none runs often enough (a weekly job fails a daily
 promise, and the summary says "weekly"), or a backup is stale, or a path is missing or
-empty (named).
+empty (named). A job that says backup but runs no known tool, directly or in the scripts
+it runs, is listed in the details with the scripts that were read in vain.
 
 Error/Manual: `error` when what could not be read (a crontab, the spool, a run-parts
-script) may hold the daily job, or when a configured path got no line from the probe (its
-output cut short, its find/awk step failed): never taken as fresh. `manual` for a daily
-job with no `paths` configured (configure `vars.backups.paths`, or attach the backup
-tool's own report), and for no local job but a running Bacula/Bareos file daemon
-(`bacula-fd`, `bareos-fd`): the schedule lives on the director.
+script, a script a daily job runs, or more scripts than the probe reads) may hold the
+daily job, or when the only daily job's script was not read and no `paths` are configured,
+or when a configured path got no line from the probe (its output cut short, its find/awk
+step failed): never taken as fresh. `manual` for a daily job with no `paths` configured
+(configure `vars.backups.paths`, or attach the backup tool's own report), and for no local
+job but a running Bacula/Bareos file daemon (`bacula-fd`, `bareos-fd`): the schedule lives
+on the director.
 
 Secrets: never leave the host. Only crontab lines that mention a backup tool, `backup`,
-run-parts or anacron are sent (environment lines never), with passwords in `NAME=value`,
-`--password` options, `mysqldump -p…`, `sshpass -p`, `curl -u user:…`, `lftp -u user,…`,
-`smbclient -U user%…` and URL credentials replaced by `***` on the host; of backup files,
-only counts, sizes, times and the newest file's name.
+run-parts or anacron, or run a followed script with such a line, are sent (environment
+lines never), and of scripts only their lines that mention a tool or backup and the paths
+they name; all of it with passwords in `NAME=value`, `--password` options, `mysqldump
+-p…`, `sshpass -p`, `curl -u user:…`, `lftp -u user,…`, `smbclient -U user%…` and URL
+credentials replaced by `***` on the host; of backup files, only counts, sizes, times and
+the newest file's name.
 
-Blind spots: a job that calls a wrapper script which runs the tool is not recognised
-unless the wrapper's name is in `tools` (run-parts scripts are read, other scripts are
-not); whether the job succeeds is not seen — only the artefacts' age says that, so
+Blind spots: a script run by a bare name (found through PATH) or without a `#!` line (`sh
+/usr/local/bin/backup.sh` of a file without one), a third level of scripts, a tool reached
+through a variable (`$TOOL`) or a function sourced from elsewhere, and a tool line past
+the first 256 KiB of a script are not seen (the details say when a script was cut); a
+script that only names a tool (`echo "run pg_dump"`) is credited; a daily job that says
+backup and whose script cannot be read passes on fresh artefacts even if something else
+made them; whether the job succeeds is not seen — only the artefacts' age says that, so
 configure `paths`; backups kept elsewhere (S3, a remote repository) cannot be aged from
 the host (→ `manual`); cron's time zone and daylight-saving shifts are ignored; cronie's
 run-parts (RHEL) accepts dotted names that Debian's refuses, and is judged by Debian's
@@ -78,6 +99,7 @@ from ._reading import (
     read_crontabs,
     read_run_parts,
     read_scheduler,
+    read_scripts,
     read_timers,
 )
 
@@ -156,6 +178,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
     evidence = ["crontabs", "run_parts", "timers", "scheduler", "artefacts"]
     sched = read_scheduler(out.require("scheduler").stdout)
     seen = Discovered()
+    for name in ("crontabs", "run_parts", "timers"):
+        read_scripts(out.require(name).stdout, name, seen)
     runners = read_crontabs(out.require("crontabs").stdout, tools, params, sched, seen)
     read_run_parts(out.require("run_parts").stdout, tools, params, runners, seen)
     read_timers(out.require("timers").stdout, tools, params, sched, seen)
@@ -167,6 +191,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     jobs = sorted(seen.jobs, key=lambda j: (bool(j.blocked), j.schedule.max_gap_hours()
                                             if j.schedule else schedules.NEVER, j.where))
     daily = [j for j in jobs if not j.blocked and j.schedule and j.schedule.fires_every(max_interval)]
+    read_daily = [j for j in daily if not j.unread]  # a tool was seen, not only a script's name
     findings = Findings()
     notes = [j.describe() for j in jobs]
     notes += [f"mentions backup but runs no known backup tool (add it to tools if it is one): {u}"
@@ -193,14 +218,21 @@ def evaluate(out: Outputs, params: Params) -> Result:
                        f"{j.label} runs {j.schedule.describe() if j.schedule else 'never'}, "
                        f"less often than every {max_interval:g} h" for j in jobs]
             findings.fail("no daily backup job: " + first(reasons, 2))
+    elif not read_daily and not params["paths"]:
+        findings.unknown(f"the daily job {daily[0].where} runs {daily[0].script}, which was not read "
+                         f"({daily[0].unread}): audit with become: sudo, or set vars.backups.paths so "
+                         "that the backups' age decides")
     newest_age = judge_freshness(now, found, [str(p) for p in params["paths"]], max_age, findings)
     values = {"jobs_found": len(jobs), "daily_jobs": len(daily), "newest_backup_age_hours": newest_age,
               "max_age_hours": params["max_age_hours"]}
     if findings.status() is not Status.PASS:
         return findings.result(evidence=evidence, ok_summary="", error_prefix="could not judge the backups: ",
                                **values)
-    job = daily[0]
-    schedule_text = f"daily backup job: {job.label}, {job.schedule.describe() if job.schedule else ''}"
+    job = (read_daily or daily)[0]
+    when = job.schedule.describe() if job.schedule else ""
+    schedule_text = (f"daily backup job: {job.label}, {when}" if not job.unread else
+                     f"daily job {job.where}, {when}, runs {job.script}, which was not read ({job.unread}); "
+                     "credited on the fresh backups in paths")
     if not params["paths"]:
         return result(Status.MANUAL, f"{schedule_text}; no backup paths configured: set vars.backups.paths "
                       "to verify the newest backup's age, or attach the backup tool's report",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -9,10 +10,11 @@ from typing import NamedTuple
 
 from auditor.check import Params
 from auditor.parsers import schedules
+from auditor.parsers.commands import invocations
 from auditor.parsers.conf import unit_template, unit_texts
 from auditor.parsers.files import parse_dump
 from auditor.parsers.rows import Arity, rows, unexpected
-from auditor.parsers.schedules import FileMeta, Schedule, ScheduleError, Scheduler
+from auditor.parsers.schedules import FileMeta, Schedule, ScheduleError, Scheduler, is_housekeeping
 
 from ._probes import COPY_TOOLS
 
@@ -22,17 +24,31 @@ class Job:
     """A backup command found somewhere, with when it fires and why it may never run."""
 
     where: str  # "/var/spool/cron/crontabs/root:3", "/etc/cron.daily/backup", "restic.timer"
-    tool: str
+    tool: str  # the backup tool; for a script that could not be read, "script <path>"
     schedule: Schedule | None
     blocked: str = ""  # why it never runs; empty when it runs
+    command: str = ""  # the job's command as the host sent it (masked there)
+    script: str = ""  # the script the tool was found in (or that could not be read)
+    found: str = ""  # where in the script: "/usr/local/sbin/x:12: tar czf …"
+    unread: str = ""  # why the script could not be read; the job then counts on fresh artefacts only
+    script_user: str = ""  # the user a wrapper runs the script as, when one says so
 
     @property
     def label(self) -> str:
-        return f"{self.tool} in {self.where}"
+        through = f" through {self.script}" if self.script and not self.unread else ""
+        user = f" as {self.script_user}" if through and self.script_user else ""
+        return f"{self.tool} in {self.where}{through}{user}"
 
     def describe(self) -> str:
         when = self.schedule.describe() if self.schedule else "no schedule"
-        return f"{self.label}: {when}" + (f"; never runs: {self.blocked}" if self.blocked else "")
+        text = f"{self.label}: {when}" + (f"; never runs: {self.blocked}" if self.blocked else "")
+        if self.command:
+            text += f"; job: {self.command[:300]}"
+        if self.found:
+            text += f"; found in {self.found[:300]}"
+        if self.unread:
+            text += f"; its script was not read ({self.unread})"
+        return text
 
 
 @dataclass
@@ -43,6 +59,7 @@ class Discovered:
     notes: list[str] = field(default_factory=list)  # facts worth showing that decide nothing
     unrecognised: list[str] = field(default_factory=list)  # says backup but runs no known tool
     unreadable: list[str] = field(default_factory=list)  # what could not be read (may hide a job)
+    scripts: dict[str, Script] = field(default_factory=dict)  # what the probes read of job scripts
 
 
 class Runner(NamedTuple):
@@ -53,17 +70,166 @@ class Runner(NamedTuple):
     blocked: str
 
 
-def backup_tool(command: str, tools: re.Pattern[str], destinations: Sequence[str]) -> str | None:
-    """The backup tool a command runs, or None. rsync and tar count only when the command
-    names a destination that says backup, or one of the configured backup paths."""
+def backup_tool(command: str, tools: re.Pattern[str], destinations: Sequence[str],
+                context: str = "") -> str | None:
+    """The backup tool a command runs, or None. rsync and tar count only when the command (or
+    its `context`: the script it is in, the job that runs it) names a destination that says
+    backup, or one of the configured backup paths."""
     low = command.lower()
     found = [m.group(1) for m in tools.finditer(low)]
     known = [t for t in found if t not in COPY_TOOLS]
     if known:
         return known[0]
-    if found and ("backup" in low or any(d and d.lower() in low for d in destinations)):
+    around = f"{low} {context.lower()}"
+    if found and ("backup" in around or any(d and d.lower() in around for d in destinations)):
         return found[0]
     return None
+
+
+@dataclass(frozen=True)
+class Script:
+    """What the probes read of a script a job runs (never its whole text)."""
+
+    path: str
+    level: int  # 1: the job runs it; 2: a level-1 script names it
+    readable: bool
+    mode_owner: str = ""  # of an unreadable one: "-rwx------ backup"
+    lines: tuple[tuple[int, str], ...] = ()  # its lines about a tool or backup, numbered
+    calls: tuple[tuple[int, str], ...] = ()  # the paths it names, with the line naming them
+    cut: bool = False  # longer than the probe reads
+
+
+SCRIPT_ROWS: dict[str, Arity] = {"script": (3, None), "tool": (3, None), "call": 3, "cut": 1, "capped": 2}
+
+
+def read_scripts(text: str, probe: str, found: Discovered) -> None:
+    """Adds the `script`/`tool`/`call` records of a probe's output to `found.scripts` (a
+    script read at level 1 somewhere keeps the paths it names)."""
+    heads: dict[str, tuple[str, ...]] = {}
+    lines: dict[str, list[tuple[int, str]]] = {}
+    calls: dict[str, list[tuple[int, str]]] = {}
+    cut: set[str] = set()
+    for row in rows(text, probe, SCRIPT_ROWS, lenient=True):
+        f = row.fields
+        if row.tag == "script":
+            heads.setdefault(f[0], f)
+        elif row.tag in ("tool", "call") and f[1].isdigit():
+            (lines if row.tag == "tool" else calls).setdefault(f[0], []).append((int(f[1]), row.rest(2)))
+        elif row.tag == "cut":
+            cut.add(f[0])
+        elif row.tag == "capped":
+            what = "scripts the jobs run" if f[0] == "scripts" else "paths the job commands name"
+            found.unreadable.append(f"the {probe} probe looked at only the first {f[1]} {what}")
+    for path, head in heads.items():
+        level = int(head[1]) if head[1].isdigit() else 2
+        known = found.scripts.get(path)
+        if known is not None and known.level <= level:
+            continue
+        found.scripts[path] = Script(path, level, head[2] == "read", " ".join(head[3:]),
+                                     tuple(lines.get(path, [])), tuple(calls.get(path, [])), path in cut)
+
+
+@dataclass(frozen=True)
+class Credit:
+    """Why a job counts as a backup: the tool in a script it runs, or a script not readable."""
+
+    tool: str  # "" when the script could not be read
+    script: str
+    found: str = ""  # "/usr/local/sbin/x:12: tar czf …"
+    unread: str = ""
+    user: str = ""  # the user a wrapper (su, runuser, sudo) runs the script as
+
+
+def _in_script(path: str, tools: re.Pattern[str], params: Params, scripts: dict[str, Script],
+               context: str) -> Credit | None:
+    """The first tool line of the script at `path` or of a script it names (one level)."""
+    script = scripts.get(path)
+    if script is None or is_housekeeping(path):
+        return None
+    if not script.readable:
+        mode = script.mode_owner or "mode unknown"
+        return Credit("", path, unread=f"{mode}: the audit user cannot read it")
+    context = f"{path} {context}"
+    for number, line in script.lines:
+        if tool := backup_tool(line, tools, params["paths"], context):
+            return Credit(tool, path, f"{path}:{number}: {line.strip()}")
+    unread: Credit | None = None
+    for number, named in script.calls:
+        callee = scripts.get(named)
+        if callee is None or named == path or is_housekeeping(named):
+            continue
+        if not callee.readable:
+            unread = unread or Credit("", path, unread=f"{named}, which {path}:{number} names, is "
+                                      f"{callee.mode_owner or 'not readable'}")
+            continue
+        for n, line in callee.lines:
+            if tool := backup_tool(line, tools, params["paths"], f"{named} {context}"):
+                return Credit(tool, path, f"{path}:{number} → {named}:{n}: {line.strip()}")
+    return unread
+
+
+def follow_command(command: str, tools: re.Pattern[str], params: Params,
+                   scripts: dict[str, Script]) -> tuple[Credit | None, list[str]]:
+    """Follows a job's command through its wrappers into the scripts it runs: the first tool
+    found (or a script that could not be read), and the scripts that were read in vain."""
+    unread: Credit | None = None
+    read: list[str] = []
+    for run in invocations(command):
+        program = run.program.lstrip("-@+!:")
+        if tool := _in_script(program, tools, params, scripts, command):
+            tool = dataclasses.replace(tool, user=run.user)
+            if tool.tool:
+                return tool, read
+            unread = unread or tool
+        elif program in scripts:
+            read.append(program + (" (only its first part: it is longer than the probe reads)"
+                                   if scripts[program].cut else ""))
+    return unread, read
+
+
+def housekeeping_command(command: str) -> bool:
+    """Whether a job runs system housekeeping (dpkg-db-backup, e2scrub_all_cron, logrotate…)."""
+    return any(is_housekeeping(run.program) for run in invocations(command))
+
+
+def says_backup(text: str, destinations: Sequence[str]) -> bool:
+    low = text.lower()
+    return "backup" in low or any(d and str(d).lower() in low for d in destinations)
+
+
+def credit_job(where: str, commands: Sequence[str], schedule: Schedule | None, blocked: str,
+               tools: re.Pattern[str], params: Params, found: Discovered) -> None:
+    """Adds the job that runs `commands` (a crontab line's, a service's Exec lines) to `found`:
+    as a backup job when one of them names a backup tool or runs a script that does, as a
+    backup job to be judged by its artefacts when its script could not be read and its
+    command says backup, else as what could not be read or what says backup in vain."""
+    for command in commands:
+        if tool := backup_tool(command, tools, params["paths"]):
+            found.jobs.append(Job(where, tool, schedule, blocked, command))
+            return
+    unread: tuple[str, Credit] | None = None
+    read: list[str] = []
+    for command in commands:
+        credit, in_vain = follow_command(command, tools, params, found.scripts)
+        read += in_vain
+        if credit and credit.tool:
+            found.jobs.append(Job(where, credit.tool, schedule, blocked, command, credit.script,
+                                  credit.found, script_user=credit.user))
+            return
+        unread = unread or ((command, credit) if credit else None)
+    if unread:
+        command, credit = unread
+        if says_backup(f"{command} {credit.script}", params["paths"]):
+            found.jobs.append(Job(where, f"script {credit.script}", schedule, blocked, command, credit.script,
+                                  unread=credit.unread))
+        elif not blocked and schedule and schedule.fires_every(float(params["max_interval_hours"])):
+            found.unreadable.append(f"cannot read {credit.script} ({credit.unread}), which {where} runs "
+                                    f"{schedule.describe()}: it may run the backup")
+        return
+    said = next((c for c in commands if "backup" in c.lower() and not housekeeping_command(c)), None)
+    if said is not None:
+        in_vain_text = f" (read {', '.join(dict.fromkeys(read))}: no known backup tool in it)" if read else ""
+        found.unrecognised.append(f"{where}: {said[:120]}{in_vain_text}")
 
 
 def read_scheduler(text: str) -> Scheduler:
@@ -103,7 +269,7 @@ def read_crontabs(text: str, tools: re.Pattern[str], params: Params, sched: Sche
         counted = re.findall(r"^# auditor: (\d+) job line\(s\), (\d+) shown$", content, re.M)
         if counted:
             found.notes.append(f"{path}: {counted[-1][0]} job line(s), {counted[-1][1]} about "
-                               "backups, run-parts or anacron")
+                               "backups, run-parts, anacron or a script that was followed")
         if path == "/etc/anacrontab":
             if not anacron:
                 found.notes.append("/etc/anacrontab is there but anacron is not installed")
@@ -121,13 +287,12 @@ def read_crontabs(text: str, tools: re.Pattern[str], params: Params, sched: Sche
             handed_to_anacron = anacron and schedules.skipped_when_anacron_installed(job.command)
             if handed_to_anacron and path != "/etc/anacrontab":
                 continue  # anacron runs those directories instead; /etc/anacrontab says when
-            for directory in schedules.run_parts_dirs(job.command):
+            directories = schedules.run_parts_dirs(job.command)
+            for directory in directories:
                 run_parts.setdefault(directory, []).append(Runner(job.schedule, job.source, daemon))
-            tool = backup_tool(job.command, tools, params["paths"])
-            if tool:
-                found.jobs.append(Job(f"{job.source} (user {job.user})", tool, job.schedule, daemon))
-            elif "backup" in job.command.lower() and not schedules.run_parts_dirs(job.command):
-                found.unrecognised.append(f"{job.source}: {job.command[:120]}")
+            if not directories:
+                credit_job(f"{job.source} (user {job.user})", [job.command], job.schedule, daemon, tools,
+                           params, found)
     return run_parts
 
 
@@ -144,18 +309,29 @@ def read_run_parts(text: str, tools: re.Pattern[str], params: Params,
     for row in rows(text, "run_parts", {"entry": 4, "line": (2, None)}, lenient=True):
         if row.tag == "entry":
             entries[row.fields[0]] = RunPartsEntry(*row.fields[1:])
-        else:
+        else:  # recorded before scripts were followed: the script's own tool lines
             lines.setdefault(row.fields[0], []).append(row.rest(1))
     for path, entry in sorted(entries.items()):
         directory, _, name = path.rpartition("/")
+        if is_housekeeping(name):
+            continue
         if entry.readable != "yes":
             found.unreadable.append(f"cannot read {path}")
             continue
-        tool = next((t for line in lines.get(path, []) if (t := backup_tool(line, tools, params["paths"]))),
-                    None)
-        if tool is None:
-            if lines.get(path):
-                found.unrecognised.append(f"{path}: {lines[path][0].strip()[:120]}")
+        credit = _in_script(path, tools, params, found.scripts, "")
+        own = lines.get(path, [])
+        tool = credit.tool if credit else next(
+            (t for line in own if (t := backup_tool(line, tools, params["paths"], path))), None)
+        if credit and not credit.tool:  # a script it names could not be read
+            if not says_backup(path, params["paths"]):
+                found.unreadable.append(f"cannot read what {path} runs: {credit.unread}")
+                continue
+            tool = f"script {path}"
+        if not tool:
+            known = found.scripts.get(path)
+            said = lines.get(path, []) + ([line for _, line in known.lines] if known else [])
+            if said:
+                found.unrecognised.append(f"{path}: {said[0].strip()[:120]}")
             continue
         ways = sorted(runners.get(directory, []), key=lambda w: (bool(w.blocked), w.schedule.max_gap_hours()))
         schedule = ways[0].schedule if ways else None
@@ -169,7 +345,8 @@ def read_run_parts(text: str, tools: re.Pattern[str], params: Params,
         else:
             blocked = ways[0].blocked
         where = path + (f" (run by {ways[0].where})" if ways else "")
-        found.jobs.append(Job(where, tool, schedule, blocked))
+        found.jobs.append(Job(where, tool, schedule, blocked, found=credit.found if credit else "",
+                              unread=credit.unread if credit else ""))
 
 
 def read_timers(text: str, tools: re.Pattern[str], params: Params, sched: Scheduler,
@@ -197,14 +374,11 @@ def read_timers(text: str, tools: re.Pattern[str], params: Params, sched: Schedu
     for name in sorted((timers - {t for t in timers if t.endswith("@.timer")}) | instances):
         timer_values = schedules.unit_values(unit_texts(units, name))
         service = (timer_values.get("Unit") or [name[: -len(".timer")] + ".service"])[-1]
+        if is_housekeeping(name) or is_housekeeping(service):
+            continue
         exec_values = schedules.unit_values(unit_texts(units, service))
         commands = [c for key in ("ExecStartPre", "ExecStart", "ExecStartPost")
                     for c in exec_values.get(key, [])]
-        tool = next((t for c in commands if (t := backup_tool(c, tools, params["paths"]))), None)
-        if tool is None:
-            if commands:
-                found.unrecognised.append(f"{service}: {commands[0][:120]}")
-            continue
         try:
             schedule: Schedule | None = schedules.timer_schedule(timer_values)
             blocked = ""
@@ -218,7 +392,7 @@ def read_timers(text: str, tools: re.Pattern[str], params: Params, sched: Schedu
                 blocked = f"systemctl list-timers shows {name} with nothing scheduled (not started?)"
         elif not blocked and name not in wanted:
             blocked = f"{name} is not enabled (no *.wants/{name} link)"
-        found.jobs.append(Job(f"{name} → {service}", tool, schedule, blocked))
+        credit_job(f"{name} → {service}", commands, schedule, blocked, tools, params, found)
     for name in sorted(masked):
         found.notes.append(f"{name} is masked")
 

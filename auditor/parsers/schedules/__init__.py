@@ -25,7 +25,8 @@ Time zones and daylight-saving shifts are ignored: times are local wall-clock ti
 
 The parts, each importing only those above it: `model` (Calendar, Schedule, describing,
 the shared field grammar), `cron` (cron, anacron, run-parts), `timers` (systemd timers),
-`blockers` (what keeps a job from running). Every public name is importable from
+`blockers` (what keeps a job from running), `housekeeping` (the distributions' own
+maintenance jobs, which are no one's backup). Every public name is importable from
 `auditor.parsers.schedules`.
 """
 
@@ -48,6 +49,7 @@ from auditor.parsers.schedules.cron import (
     run_parts_runs,
     skipped_when_anacron_installed,
 )
+from auditor.parsers.schedules.housekeeping import HOUSEKEEPING, is_housekeeping
 from auditor.parsers.schedules.model import (
     ALL_DAYS,
     ALL_HOURS,
@@ -84,6 +86,7 @@ __all__ = [
     "Calendar",
     "CronJob",
     "FileMeta",
+    "HOUSEKEEPING",
     "Lines",
     "ListedTimer",
     "MONTH_NAMES",
@@ -98,6 +101,7 @@ __all__ = [
     "cron_field",
     "cron_file_blocker",
     "describe_calendar",
+    "is_housekeeping",
     "on_calendar",
     "parse_anacrontab",
     "parse_cron_line",

@@ -158,13 +158,19 @@ record_cron backups fail_user_crontab_mode --plant-dir /var/spool/cron/crontabs=
 
 # A systemd timer: OnCalendar=daily and a service running borg, enabled. systemd is not
 # PID 1 on the recording machine, so the timer cannot fire.
-mkdir -p "$BK/systemd/timers.target.wants"
-cp -a /etc/systemd/system/. "$BK/systemd/"
-printf '[Unit]\nDescription=Nightly borg backup\n\n[Timer]\nOnCalendar=daily\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n' \
-  >"$BK/systemd/borg-backup.timer"
-printf '[Unit]\nDescription=borg backup\n\n[Service]\nType=oneshot\nEnvironment=BORG_REPO=/srv/backup/borg\nExecStart=/usr/bin/borg create --stats ::{hostname}-{now} /srv/data\n' \
-  >"$BK/systemd/borg-backup.service"
-ln -sf /etc/systemd/system/borg-backup.timer "$BK/systemd/timers.target.wants/borg-backup.timer"
+# timer_unit DIR NAME CALENDAR SERVICE_LINES: this machine's /etc/systemd/system plus an enabled
+# NAME.timer (OnCalendar=CALENDAR, Persistent=true) and NAME.service (oneshot, SERVICE_LINES),
+# with the timers.target.wants link that `systemctl enable` makes.
+timer_unit() {
+  mkdir -p "$1/timers.target.wants"
+  cp -a /etc/systemd/system/. "$1/"
+  printf '[Unit]\nDescription=%s\n\n[Timer]\nOnCalendar=%s\nPersistent=true\n\n[Install]\nWantedBy=timers.target\n' \
+    "$2" "$3" >"$1/$2.timer"
+  printf '[Unit]\nDescription=%s\n\n[Service]\nType=oneshot\n%s\n' "$2" "$4" >"$1/$2.service"
+  ln -sf "/etc/systemd/system/$2.timer" "$1/timers.target.wants/$2.timer"
+}
+timer_unit "$BK/systemd" borg-backup daily 'Environment=BORG_REPO=/srv/backup/borg
+ExecStart=/usr/bin/borg create --stats ::{hostname}-{now} /srv/data'
 record backups fail_timer_without_systemd --plant-dir /etc/systemd/system="$BK/systemd" \
   --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
   --source "This machine's /etc/systemd/system plus borg-backup.timer (OnCalendar=daily, Persistent=true), borg-backup.service (ExecStart=/usr/bin/borg create ...) and the timers.target.wants link that systemctl enable makes; $FRESH. PID 1 of the recording machine is not systemd, so no timer fires" \
@@ -303,3 +309,104 @@ else
   echo "record_all: bacula-fd is not installed (apt-get install -y bacula-fd); backups/manual_bacula_fd_only NOT recorded" >&2
   FAILED+=(backups/manual_bacula_fd_only)
 fi
+
+# --- Jobs that run a site script (followed on the host: the script and what it names) -------
+SHOP_BACKUP='#!/bin/sh
+# nightly archive of the shop
+set -e
+DEST=/srv/backup/shop
+mkdir -p "$DEST"
+tar czf "$DEST/shop-$(date +%F).tgz" -C /srv shop'
+# wrapper_job TAG SCRIPT SCRIPT_TEXT CRON_FILE CRON_LINE [MODE]: $BK/sbin.TAG/SCRIPT holding
+# SCRIPT_TEXT (mode 755, or MODE), and $BK/crond.TAG: Debian's /etc/cron.d plus CRON_FILE
+# holding CRON_LINE (root's, 644).
+wrapper_job() {
+  mkdir -p "$BK/sbin.$1" "$BK/crond.$1"
+  printf '%s\n' "$3" >"$BK/sbin.$1/$2"
+  chmod "${6:-755}" "$BK/sbin.$1/$2"
+  cp -a /etc/cron.d/. "$BK/crond.$1/"
+  printf '%s\n' "$5" >"$BK/crond.$1/$4"
+  chmod 644 "$BK/crond.$1/$4"
+}
+wrapper_job shop shop-backup "$SHOP_BACKUP" shop '58 10 * * * root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1'
+wrapper_job shop.weekly shop-backup "$SHOP_BACKUP" shop '0 4 * * 0 root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1'
+wrapper_job noop backup '#!/bin/sh
+# the real backup is not set up yet
+echo "backups are not configured yet" >&2' backup '0 3 * * * root /usr/local/sbin/backup'
+wrapper_job nightly nightly-backup "$SHOP_BACKUP" nightly '45 0 * * * root /usr/local/sbin/nightly-backup' 700
+wrapper_job mysql my-backup '#!/bin/sh
+set -e
+mysqldump -uroot -pWrapper-Db-Pw-61 --all-databases | gzip > /srv/backup/db/my.sql.gz' mysql \
+  '15 1 * * * root chronic su -c "/usr/local/sbin/my-backup --all" mysql'
+mkdir -p "$BK/daily.shop" "$BK/crond.garbled" "$BK/sbin.garbled"
+cp -a /etc/cron.d/. "$BK/crond.garbled/"
+WRAPPED="/usr/local/sbin/shop-backup (mode 755) is a shell script running 'tar czf \"\$DEST/shop-\$(date +%F).tgz\" -C /srv shop' with DEST=/srv/backup/shop"
+
+record_cron backups pass_wrapper_script_tar --plant-dir /etc/cron.d="$BK/crond.shop" \
+  --plant-dir /usr/local/sbin="$BK/sbin.shop" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/shop: '58 10 * * * root /usr/local/sbin/shop-backup >> /var/log/shop-backup.log 2>&1' (the issue's line); $WRAPPED; $FRESH; cron -f running. The probe reads the script on the host and finds tar in it" \
+  --expect-status pass --expect-summary "daily backup job: tar in /etc/cron.d/shop:1 (user root) through /usr/local/sbin/shop-backup" \
+  --expect-summary "daily at 10:58"
+
+record_cron backups fail_weekly_wrapper --plant-dir /etc/cron.d="$BK/crond.shop.weekly" \
+  --plant-dir /usr/local/sbin="$BK/sbin.shop.weekly" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "As pass_wrapper_script_tar, but the job runs at 0 4 * * 0 (Sundays only)" \
+  --expect-status fail --expect-summary "through /usr/local/sbin/shop-backup runs weekly on Sun at 04:00"
+
+record_cron backups fail_backup_script_runs_no_tool --plant-dir /etc/cron.d="$BK/crond.noop" \
+  --plant-dir /usr/local/sbin="$BK/sbin.noop" --plant-dir /srv="$BK/srv.empty" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/backup running /usr/local/sbin/backup daily at 03:00, a script that only prints a message; /srv/backup planted empty; cron -f running" \
+  --expect-status fail --expect-summary "no backup job found" --expect-summary "backup path /srv/backup holds no files"
+
+record_cron backups pass_unreadable_script_fresh_artefacts --run-as nobody --plant-dir /etc/cron.d="$BK/crond.nightly" \
+  --plant-dir /usr/local/sbin="$BK/sbin.nightly" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/nightly running /usr/local/sbin/nightly-backup daily at 00:45; the script is root's, mode 700; the probes run as nobody, who cannot read it (nor list the user crontabs); $FRESH; cron -f running. The fresh artefacts carry the verdict" \
+  --expect-status pass --expect-summary "runs /usr/local/sbin/nightly-backup, which was not read (-rwx------ root" \
+  --expect-summary "credited on the fresh backups in paths"
+
+# A systemd timer whose service runs the wrapper: followed the same way (systemd is not PID 1
+# on the recording machine, so the timer cannot fire: a fail that names the tool it found).
+timer_unit "$BK/systemd.shop" shop-archive '*-*-* 10:58' 'ExecStartPre=-/usr/bin/install -d /srv/backup/shop
+ExecStart=/usr/bin/nice -n 10 /usr/local/sbin/shop-backup'
+record backups fail_timer_service_runs_wrapper --plant-dir /etc/systemd/system="$BK/systemd.shop" \
+  --plant-dir /usr/local/sbin="$BK/sbin.shop" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "This machine's /etc/systemd/system plus shop-archive.timer (OnCalendar=*-*-* 10:58, enabled) whose shop-archive.service has ExecStart=/usr/bin/nice -n 10 /usr/local/sbin/shop-backup; $WRAPPED; $FRESH. PID 1 of the recording machine is not systemd, so no timer fires" \
+  --expect-status fail --expect-summary "tar in shop-archive.timer → shop-archive.service through /usr/local/sbin/shop-backup never runs" \
+  --expect-summary "systemd is not running"
+
+# A run-parts script that hands over to the wrapper: the second level.
+cp -a /etc/cron.daily/. "$BK/daily.shop/"
+printf '#!/bin/sh\n# run by cron.daily\n[ -x /usr/local/sbin/shop-backup ] && /usr/local/sbin/shop-backup\n' >"$BK/daily.shop/shop"
+chmod 755 "$BK/daily.shop/shop"
+record_cron backups pass_run_parts_calls_wrapper --plant-dir /etc/cron.daily="$BK/daily.shop" \
+  --plant-dir /usr/local/sbin="$BK/sbin.shop" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --oracle "$RUNPARTS_ORACLE" \
+  --source "Debian's /etc/cron.daily plus /etc/cron.daily/shop, which runs /usr/local/sbin/shop-backup; $WRAPPED; /etc/crontab's 25 6 * * * line runs cron.daily (anacron is not installed); $FRESH; cron -f running" \
+  --expect-status pass --expect-summary "daily backup job: tar in /etc/cron.daily/shop" --expect-summary "daily at 06:25"
+
+# su -c and a password on the wrapper's mysqldump line: masked on the host.
+record_cron backups pass_wrapper_secret_masked_on_host --plant-dir /etc/cron.d="$BK/crond.mysql" \
+  --plant-dir /usr/local/sbin="$BK/sbin.mysql" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/mysql: '15 1 * * * root chronic su -c \"/usr/local/sbin/my-backup --all\" mysql'; my-backup runs 'mysqldump -uroot -p<password> --all-databases | gzip > ...'; $FRESH; cron -f running. The script's line leaves the host with the password as ***" \
+  --expect-status pass --expect-summary "daily backup job: mysqldump in /etc/cron.d/mysql:1 (user root) through /usr/local/sbin/my-backup as mysql"
+if [[ pass_wrapper_secret_masked_on_host == $ONLY ]] && grep -l 'Wrapper-Db-Pw-61' \
+  tests/checks/backups/pass_wrapper_secret_masked_on_host.yaml; then
+  echo "record: a planted secret reached tests/checks/backups/pass_wrapper_secret_masked_on_host.yaml" >&2
+  FAILED+=(backups/pass_wrapper_secret_masked_on_host)
+fi
+
+# Odd scripts: an unbalanced quote on the job line, a binary named like a backup, a script
+# longer than the probe reads whose only tool line is past the cap, and one with CRLF line
+# ends and latin-1 bytes that runs restic.
+cp /bin/true "$BK/sbin.garbled/backup-blob"
+{ printf '#!/bin/sh\n'; awk 'BEGIN { for (i = 0; i < 40000; i++) printf "echo padding line %05d of a long script\n", i }'
+  echo 'borg create /srv/backup/borg::{now} /srv/data'; } >"$BK/sbin.garbled/huge-backup"
+printf '#!/bin/sh\r\n# caf\351 \377\r\nrestic -r /srv/backup/restic backup /srv/data --tag caf\351\r\n' >"$BK/sbin.garbled/crlf-backup"
+chmod 755 "$BK/sbin.garbled/"*
+printf '%s\n' '10 0 * * * root sh -c "/usr/local/sbin/backup-blob --now' '20 0 * * * root /usr/local/sbin/huge-backup' \
+  '30 0 * * * root timeout 2h /usr/local/sbin/crlf-backup' >"$BK/crond.garbled/odd"
+chmod 644 "$BK/crond.garbled/odd"
+record_cron backups garbled_wrapper_scripts --plant-dir /etc/cron.d="$BK/crond.garbled" \
+  --plant-dir /usr/local/sbin="$BK/sbin.garbled" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
+  --source "Debian's /etc/cron.d plus /etc/cron.d/odd: a job with an unbalanced quote running backup-blob (a copy of /bin/true: no #!, not read), huge-backup (1.6 MB; its only tool line, borg, is past the probe's 256 KiB), and crlf-backup (CRLF line ends, latin-1 bytes) running restic behind timeout 2h; $FRESH; cron -f running" \
+  --expect-status pass --expect-summary "daily backup job: restic in /etc/cron.d/odd:3 (user root) through /usr/local/sbin/crlf-backup"
