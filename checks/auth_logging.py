@@ -59,7 +59,7 @@ from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.parsers.processes import parse_ps, ps_script
 from auditor.parsers.rows import Arity, UnexpectedLine, rows
-from auditor.probes import quote, shell
+from auditor.probes import path_args, quote, shell
 
 LOGGERS = ("rsyslogd", "syslog-ng", "systemd-journald")
 TIME_SYNC = ("chronyd", "ntpd", "openntpd", "systemd-timesyncd", "timesyncd")
@@ -99,7 +99,7 @@ END { printf "count\t%s\t%d\n", src, c
 
 
 def _records_script(params: Params) -> str:
-    paths = " ".join(quote(p) for p in params["auth_logs"])
+    paths = path_args(params["auth_logs"])
     return "\n".join([
         f"N={int(params['sample'])}",
         f"PAT={quote(RECORD_PATTERN)}",
@@ -116,7 +116,7 @@ def _records_script(params: Params) -> str:
         "    [ \"$f\" = \"$p\" ] && printf 'file\\t%s\\tmissing\\n' \"$f\"; continue",
         "  fi",
         "  if [ ! -r \"$f\" ]; then printf 'file\\t%s\\tunreadable\\n' \"$f\"; continue; fi",
-        "  printf 'file\\t%s\\tok\\t%s\\n' \"$f\" \"$(stat -c %Y \"$f\")\"",
+        "  printf 'file\\t%s\\tok\\t%s\\n' \"$f\" \"$(stat -c %Y -- \"$f\")\"",
         "  sample \"$f\" <\"$f\"",
         "done; done",
         "if command -v journalctl >/dev/null 2>&1; then",
@@ -146,7 +146,7 @@ CHECK = Check(
     controls=("ISO27001:2022 A.8.15", "ISO27001:2022 A.8.5"),  # A.8.17 (clock) is noted, not judged
     params=(
         Param("auth_logs", list, ["/var/log/auth.log", "/var/log/secure"],
-              "log files whose login records are sampled (each with its .1 rotation)"),
+              "log files whose login records are sampled (each with its .1 rotation)", path=True),
         Param("sample", int, 200, "login records sampled per file and from the journal (the newest)",
               minimum=1),
         Param("require_source_ip", bool, True,

@@ -58,7 +58,7 @@ from typing import Any, NamedTuple
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
-from auditor.probes import quote, shell
+from auditor.probes import path_args, quote, shell
 
 HISTORIES = (".bash_history", ".zsh_history", ".sh_history", ".mysql_history", ".psql_history")
 BINARY_NAMES = ("wtmp", "wtmp.*", "btmp", "btmp.*", "lastlog", "faillog", "*.journal", "*.journal~")
@@ -182,7 +182,7 @@ def _names(patterns: Iterable[str]) -> str:
 
 
 def _script(params: Params) -> str:
-    paths = " ".join(quote(str(p)) for p in params["paths"])
+    paths = path_args(params["paths"])
     max_bytes = int(params["max_file_mb"]) * 1024 * 1024
     # Homes the scanner cannot search hide their histories: reported, never skipped quietly.
     histories = "\n".join([
@@ -255,7 +255,8 @@ CHECK = Check(
     controls=("ISO27001:2022 A.8.15", "ISO27001:2022 A.5.17", "ISO27001:2022 A.8.11",
               "ISO27001:2022 A.8.12"),
     params=(
-        Param("paths", list, ["/var/log"], "files or directories scanned recursively (rotated .gz too)"),
+        Param("paths", list, ["/var/log"], "files or directories scanned recursively (rotated .gz too)",
+              path=True),
         Param("histories", bool, True, "also scan shell and client histories in every home directory"),
         Param("max_findings", int, 50, "findings reported with file:line and a masked excerpt",
               minimum=1),
