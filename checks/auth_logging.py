@@ -56,6 +56,7 @@ from typing import Any, NamedTuple
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import syslog
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings
+from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.parsers.processes import parse_ps, ps_script
 from auditor.parsers.rows import Arity, UnexpectedLine, rows
@@ -84,6 +85,7 @@ NOT_LOGINS = r"pam_unix\((cron|systemd-user):|CRON\[|cron\["
 # sudo's command line, which may carry one (curl -u user:password, htpasswd -b, chpasswd).
 SAMPLE_AWK = r"""
 { c++; line = substr($0, 1, 600); sub(/\r$/, "", line); sub(/COMMAND=.*/, "COMMAND=***", line)
+  line = mask_credentials(line, "***", 1)
   if (match(line, /[Ii]nvalid user /)) {
     head = substr(line, 1, RSTART + RLENGTH - 1); rest = substr(line, RSTART + RLENGTH); tail = ""
     if (match(rest, / from [^ ]+ port [0-9]+.*$/)) tail = substr(rest, RSTART)
@@ -104,7 +106,7 @@ def _records_script(params: Params) -> str:
         f"N={int(params['sample'])}",
         f"PAT={quote(RECORD_PATTERN)}",
         f"EXCL={quote(NOT_LOGINS)}",
-        f"AWK={quote(SAMPLE_AWK)}",
+        f"AWK={quote(MASK_AWK + SAMPLE_AWK)}",
         'sample() { grep -a -E "$PAT" | grep -a -v -E "$EXCL" | awk -v n="$N" -v src="$1" "$AWK"; }',
         "printf 'now\\t%s\\n' \"$(date +%s)\"",
         "printf 'utc_offset\\t%s\\n' \"$(date +%z)\"",

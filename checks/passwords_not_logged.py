@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
+from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
 from auditor.probes import path_args, quote, shell
 
@@ -164,7 +165,7 @@ BEGIN {
   for (t in seen) counts[t]++
   if (printed < left) {
     start = first > 60 ? first - 60 : 1
-    ex = substr(line, start, 200); gsub(/[[:cntrl:]]/, "?", ex)
+    ex = substr(line, start, 200); gsub(/[[:cntrl:]]/, "?", ex); ex = mask_credentials(ex, "***", 1)
     printf "find\t%s\t%s\t%s\t%s%s\n", file, lineno, kl, (start > 1 ? "…" : ""), ex
     printed++
   }
@@ -198,7 +199,7 @@ def _script(params: Params) -> str:
     return "\n".join([
         "export LC_ALL=C",
         "TAB=$(printf '\\t')",
-        f"SCAN={quote(SCAN_AWK)}",
+        f"SCAN={quote(MASK_AWK + SCAN_AWK)}",
         f"PRE={quote(PREFILTER)}",
         f"MAXB={max_bytes}; left={int(params['max_findings'])}",
         f"deadline=$(( $(date +%s) + {int(params['time_limit'])} ))",
