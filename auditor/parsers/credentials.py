@@ -61,6 +61,7 @@ _USERINFO = re.compile(r"[^ \t/\"']*@")
 FAILED_LOGIN_ERE = "failed login( \\([0-9]+\\))? on '[^']*'( from '[^']*')? for '"
 _FAILED_LOGIN = re.compile(FAILED_LOGIN_ERE, re.IGNORECASE)
 _LOGIN_NAME = re.compile(r"[^']+")
+_USER_VALUE = {"'": re.compile("[^']*"), '"': re.compile('[^"]*'), "": re.compile("[^ \t\"']*")}
 _TOKEN = re.compile(f"[{TOKEN_CHARS}]+")
 _HEADER = re.compile(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)+|authorization|cookie", re.IGNORECASE)
 
@@ -159,7 +160,7 @@ def _options(line: _Line, strict: bool) -> None:
             while start < len(text) and text[start] in " \t=":
                 start += 1
             quote = text[start] if start < len(text) and text[start] in "\"'" else ""
-            stop = re.compile(f"[^{quote}]*" if quote else "[^ \t\"']*").match(text, start + len(quote))
+            stop = _USER_VALUE[quote].match(text, start + len(quote))
             value = stop.group() if stop else ""
             cut = min((i for i in (value.find(":"), value.find("%"), value.find(",")) if i >= 0), default=-1)
             if cut >= 0:
