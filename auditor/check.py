@@ -100,7 +100,10 @@ class Param:
     key's value type (otherwise any plain value), and `item_choices` lists the values an
     enumerated key may take (e.g. a source's `kind`), so a typo is refused at load. `minimum`
     is the smallest value a number parameter may take (inventory vars and claims below it are
-    refused); `choices` the values a `str` parameter may take.
+    refused); `choices` the values a `str` parameter may take. `path`: the value (or each list
+    item) reaches a host command as an argument, so one starting with `-` is refused at load (it
+    would be read as an option). `secret`: the value may hold a credential (a connection string),
+    so the run records it masked.
     """
 
     name: str
@@ -113,6 +116,8 @@ class Param:
     item_types: Mapping[str, builtins.type] = field(default_factory=dict)  # `type` is the field above
     item_choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     choices: tuple[str, ...] = ()  # the values a plain `str` parameter may take, when enumerated
+    path: bool = False
+    secret: bool = False
 
     def type_name(self) -> str:
         return self.type.__name__

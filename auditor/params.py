@@ -51,8 +51,22 @@ def typed_params(check: Check, node: yaml.Node, key: str, loader: Loader) -> dic
             raise loader.error(value_node, where, f"must be one of {', '.join(param.choices)}, got {value!r}")
         if param.type is list:
             _list_items(value_node, where, param, loader)
+        if param.path:
+            _no_options(value_node, where, loader)
         params[name] = value
     return params
+
+
+def _no_options(node: yaml.Node, key: str, loader: Loader) -> None:
+    """A path value (or each item) must not start with `-`: on the host it would be an option."""
+    items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+    for index, item in enumerate(items):
+        value = loader.plain(item)
+        if isinstance(value, str) and value.startswith("-"):
+            where = f"{key}[{index}]" if isinstance(node, yaml.SequenceNode) else key
+            raise loader.error(item, where, f"must not start with '-' (a command on the host would read "
+                                            f"it as an option), got {value!r}; write ./{value} for a "
+                                            "relative path")
 
 
 def _list_items(node: yaml.Node, key: str, param: Param, loader: Loader) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from shlex import quote
 
 from auditor.check import Probe, ProbeSite, ScriptSource
 
-__all__ = ["network", "quote", "shell"]
+__all__ = ["network", "path_args", "quote", "shell"]
 
 
 def shell(name: str, script: ScriptSource, *, root: bool = False, ok_rc: tuple[int, ...] = (0,)) -> Probe:
@@ -17,3 +18,10 @@ def shell(name: str, script: ScriptSource, *, root: bool = False, ok_rc: tuple[i
 def network(name: str, collector: str) -> Probe:
     """A probe run from the auditor's machine by the engine collector `collector`."""
     return Probe(name=name, script="", site=ProbeSite.AUDITOR, collector=collector)
+
+
+def path_args(paths: Iterable[object]) -> str:
+    """Paths as shell words that no command reads as an option or an expression: each quoted,
+    and a relative one written `./PATH` (find(1) takes `-exec`, `(` or `!` as the start of its
+    expression, and `--` does not stop it)."""
+    return " ".join(quote(p if p.startswith("/") else f"./{p}") for p in map(str, paths))

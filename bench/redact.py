@@ -88,9 +88,14 @@ def main() -> None:
 
 
 def adversarial(repeat: int) -> None:
+    from auditor.parsers.credentials import mask_credentials
     from tests.unit.test_redact import ADVERSARIAL
 
     times = {name: timed(redaction.redact, text, repeat) for name, text in ADVERSARIAL.items()}
+    host_rules = {name: timed(mask_credentials, text, repeat) for name, text in ADVERSARIAL.items()}
+    worst_host = max(host_rules, key=lambda name: host_rules[name])
+    print(f"excerpt rules (as the probes' awk applies them), worst: {worst_host} "
+          f"{host_rules[worst_host] * 1000:.0f} ms for 1 MiB")
     for name, seconds in sorted(times.items(), key=lambda item: -item[1]):
         print(f"{name:28s} {seconds * 1000:8.0f} ms")
     worst = max(times, key=lambda name: times[name])

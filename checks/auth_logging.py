@@ -56,10 +56,11 @@ from typing import Any, NamedTuple
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import syslog
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings
+from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.parsers.processes import parse_ps, ps_script
 from auditor.parsers.rows import Arity, UnexpectedLine, rows
-from auditor.probes import quote, shell
+from auditor.probes import path_args, quote, shell
 
 LOGGERS = ("rsyslogd", "syslog-ng", "systemd-journald")
 TIME_SYNC = ("chronyd", "ntpd", "openntpd", "systemd-timesyncd", "timesyncd")
@@ -84,6 +85,7 @@ NOT_LOGINS = r"pam_unix\((cron|systemd-user):|CRON\[|cron\["
 # sudo's command line, which may carry one (curl -u user:password, htpasswd -b, chpasswd).
 SAMPLE_AWK = r"""
 { c++; line = substr($0, 1, 600); sub(/\r$/, "", line); sub(/COMMAND=.*/, "COMMAND=***", line)
+  line = mask_credentials(line, "***", 1)
   if (match(line, /[Ii]nvalid user /)) {
     head = substr(line, 1, RSTART + RLENGTH - 1); rest = substr(line, RSTART + RLENGTH); tail = ""
     if (match(rest, / from [^ ]+ port [0-9]+.*$/)) tail = substr(rest, RSTART)
@@ -99,12 +101,12 @@ END { printf "count\t%s\t%d\n", src, c
 
 
 def _records_script(params: Params) -> str:
-    paths = " ".join(quote(p) for p in params["auth_logs"])
+    paths = path_args(params["auth_logs"])
     return "\n".join([
         f"N={int(params['sample'])}",
         f"PAT={quote(RECORD_PATTERN)}",
         f"EXCL={quote(NOT_LOGINS)}",
-        f"AWK={quote(SAMPLE_AWK)}",
+        f"AWK={quote(MASK_AWK + SAMPLE_AWK)}",
         'sample() { grep -a -E "$PAT" | grep -a -v -E "$EXCL" | awk -v n="$N" -v src="$1" "$AWK"; }',
         "printf 'now\\t%s\\n' \"$(date +%s)\"",
         "printf 'utc_offset\\t%s\\n' \"$(date +%z)\"",
@@ -116,7 +118,7 @@ def _records_script(params: Params) -> str:
         "    [ \"$f\" = \"$p\" ] && printf 'file\\t%s\\tmissing\\n' \"$f\"; continue",
         "  fi",
         "  if [ ! -r \"$f\" ]; then printf 'file\\t%s\\tunreadable\\n' \"$f\"; continue; fi",
-        "  printf 'file\\t%s\\tok\\t%s\\n' \"$f\" \"$(stat -c %Y \"$f\")\"",
+        "  printf 'file\\t%s\\tok\\t%s\\n' \"$f\" \"$(stat -c %Y -- \"$f\")\"",
         "  sample \"$f\" <\"$f\"",
         "done; done",
         "if command -v journalctl >/dev/null 2>&1; then",
@@ -146,7 +148,7 @@ CHECK = Check(
     controls=("ISO27001:2022 A.8.15", "ISO27001:2022 A.8.5"),  # A.8.17 (clock) is noted, not judged
     params=(
         Param("auth_logs", list, ["/var/log/auth.log", "/var/log/secure"],
-              "log files whose login records are sampled (each with its .1 rotation)"),
+              "log files whose login records are sampled (each with its .1 rotation)", path=True),
         Param("sample", int, 200, "login records sampled per file and from the journal (the newest)",
               minimum=1),
         Param("require_source_ip", bool, True,

@@ -46,7 +46,7 @@ from auditor.parsers import logrotate
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings, systemd_timespan_seconds
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.parsers.rows import Arity, rows
-from auditor.probes import quote, shell
+from auditor.probes import path_args, quote, shell
 
 DAY = 86400.0
 # logrotate.conf's include targets (files or directories), dumped after the main file.
@@ -55,7 +55,7 @@ NOT_LOGS = ("lastlog", "faillog", "README")  # fixed-size databases, not logs ke
 
 
 def _disk_script(params: Params) -> str:
-    dirs = " ".join(quote(d) for d in params["log_dirs"])
+    dirs = path_args(params["log_dirs"])
     # Empty files hold no entry, so their age proves nothing about retention.
     skip = "-size +0 " + " ".join(f"! -name {quote(n)}" for n in NOT_LOGS)
     return "\n".join([
@@ -84,7 +84,7 @@ CHECK = Check(
     controls=("ISO27001:2022 A.8.15",),
     params=(
         Param("min_days", int, 60, "days every log must be kept", minimum=1),
-        Param("log_dirs", list, ["/var/log"], "directories searched for the oldest log on disk"),
+        Param("log_dirs", list, ["/var/log"], "directories searched for the oldest log on disk", path=True),
         Param("exclude", list, [], "glob patterns of log paths this promise does not cover"),
     ),
     probes=(

@@ -96,7 +96,7 @@ def _units_script(params: Params) -> str:
     return "\n".join([
         "if command -v systemctl >/dev/null 2>&1; then",
         "  printf 'systemd_running\\t%s\\n' \"$([ -d /run/systemd/system ] && echo yes || echo no)\"",
-        f"  systemctl list-unit-files --no-legend --no-pager {services} 2>/dev/null "
+        f"  systemctl list-unit-files --no-legend --no-pager -- {services} 2>/dev/null "
         "| awk '{ print \"unit\\t\" $1 \"\\t\" $2 }'",
         "else echo 'systemctl\\tabsent'; fi",
         "for d in /etc/rc2.d /etc/rc3.d /etc/rc5.d; do for f in \"$d\"/S*; do",
@@ -114,7 +114,7 @@ CHECK = Check(
     controls=("ISO27001:2022 A.8.16",),
     params=(
         Param("agents", list, [], "more program names that count as a monitoring agent (no spaces); "
-              "each one's unit is taken to be <name>.service"),
+              "each one's unit is taken to be <name>.service", path=True),
     ),
     probes=(
         shell("processes", lambda params: ps.ps_script(_program_names(params))),

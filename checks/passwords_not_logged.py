@@ -57,8 +57,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
+from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
-from auditor.probes import quote, shell
+from auditor.probes import path_args, quote, shell
 
 HISTORIES = (".bash_history", ".zsh_history", ".sh_history", ".mysql_history", ".psql_history")
 BINARY_NAMES = ("wtmp", "wtmp.*", "btmp", "btmp.*", "lastlog", "faillog", "*.journal", "*.journal~")
@@ -164,7 +165,7 @@ BEGIN {
   for (t in seen) counts[t]++
   if (printed < left) {
     start = first > 60 ? first - 60 : 1
-    ex = substr(line, start, 200); gsub(/[[:cntrl:]]/, "?", ex)
+    ex = substr(line, start, 200); gsub(/[[:cntrl:]]/, "?", ex); ex = mask_credentials(ex, "***", 1)
     printf "find\t%s\t%s\t%s\t%s%s\n", file, lineno, kl, (start > 1 ? "…" : ""), ex
     printed++
   }
@@ -182,7 +183,7 @@ def _names(patterns: Iterable[str]) -> str:
 
 
 def _script(params: Params) -> str:
-    paths = " ".join(quote(str(p)) for p in params["paths"])
+    paths = path_args(params["paths"])
     max_bytes = int(params["max_file_mb"]) * 1024 * 1024
     # Homes the scanner cannot search hide their histories: reported, never skipped quietly.
     histories = "\n".join([
@@ -198,7 +199,7 @@ def _script(params: Params) -> str:
     return "\n".join([
         "export LC_ALL=C",
         "TAB=$(printf '\\t')",
-        f"SCAN={quote(SCAN_AWK)}",
+        f"SCAN={quote(MASK_AWK + SCAN_AWK)}",
         f"PRE={quote(PREFILTER)}",
         f"MAXB={max_bytes}; left={int(params['max_findings'])}",
         f"deadline=$(( $(date +%s) + {int(params['time_limit'])} ))",
@@ -255,7 +256,8 @@ CHECK = Check(
     controls=("ISO27001:2022 A.8.15", "ISO27001:2022 A.5.17", "ISO27001:2022 A.8.11",
               "ISO27001:2022 A.8.12"),
     params=(
-        Param("paths", list, ["/var/log"], "files or directories scanned recursively (rotated .gz too)"),
+        Param("paths", list, ["/var/log"], "files or directories scanned recursively (rotated .gz too)",
+              path=True),
         Param("histories", bool, True, "also scan shell and client histories in every home directory"),
         Param("max_findings", int, 50, "findings reported with file:line and a masked excerpt",
               minimum=1),

@@ -22,6 +22,7 @@ from auditor import collectors
 from auditor.check import EVIDENCE_DAYS, Check, Outputs, ProbeOutput, ProbeSite, Result, Status
 from auditor.engine import batch
 from auditor.engine.plan import FACTS_KEY, Planned, parse_facts, plan
+from auditor.evidence.redact import recorded_params
 from auditor.evidence.store import Observation, ProbeRun, redact_outputs, redact_results, store_evidence
 from auditor.inventory import Host
 from auditor.model import NOT_CHECKED, CheckResult, EvidenceRef, HostReport
@@ -168,7 +169,7 @@ def evaluate_host(
         results.append(CheckResult(
             check_id=check.id, title=check.title, status=outcome.status, summary=outcome.summary,
             details=outcome.details, claims=check.claims, controls=check.controls,
-            evidence=evidence, values=dict(outcome.values), params=params,
+            evidence=evidence, values=dict(outcome.values), params=recorded_params(check, params),
             findings=outcome.findings, fail_on=outcome.fail_on,
         ))
     return results
@@ -179,7 +180,7 @@ def host_failed(host: Host, checks: Sequence[Check], error: str, kind: HostError
     summary = f"{NOT_CHECKED}{error}"
     results = tuple(
         CheckResult(c.id, c.title, Status.ERROR, summary, claims=c.claims, controls=c.controls,
-                    params=host.params_for(c))
+                    params=recorded_params(c, host.params_for(c)))
         for c in checks
     )
     return HostReport(host.name, host.address, host.transport, reachable, error, kind, {}, results,

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from auditor.errors import InputError
 from auditor.evidence import signing, trust
+from auditor.evidence.redact import recorded_params
 
 if TYPE_CHECKING:
     from auditor.check import Check
@@ -193,7 +194,8 @@ def manifest_run(report: RunReport, hosts: Sequence[Host], checks: Sequence[Chec
         "inventory": {"path": report.inventory_path, "sha256": report.inventory_sha256},
         "checks": [{"id": c.id, "title": c.title} for c in checks],
         "hosts": [{"name": h.name, "address": h.address, "transport": h.transport,
-                   "params": {c.id: h.params_for(c) for c in checks if c.id in ran.get(h.name, ())}}
+                   "params": {c.id: recorded_params(c, h.params_for(c))
+                              for c in checks if c.id in ran.get(h.name, ())}}
                   for h in hosts],
     }
     if report.policy is not None:  # the signed pack says which policy was audited

@@ -11,7 +11,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from auditor.check import Check
 from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, card_scheme, luhn_valid
+from auditor.parsers.credentials import mask_credentials
 
 MASK = "[REDACTED]"
 
@@ -77,7 +79,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 def redact(text: str) -> tuple[str, int]:
     """`text` with secrets masked, and how many were masked."""
-    total = 0
+    text, total = mask_credentials(text, MASK, strict=False)
     for pattern, replacement in _RULES:
         text, count = pattern.subn(replacement, text)
         total += count
@@ -102,3 +104,20 @@ def redact_value(value: Any) -> tuple[Any, int]:
         pairs = {k: redact_value(v) for k, v in value.items()}
         return {k: v for k, (v, _) in pairs.items()}, sum(n for _, n in pairs.values())
     return value, 0
+
+
+def recorded_params(check: Check, params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` as the run records them: every string of a parameter the check declares
+    secret (a connection string) with each credential in it masked."""
+    secret = {p.name for p in check.params if p.secret}
+    return {name: _mask_all(value) if name in secret else value for name, value in params.items()}
+
+
+def _mask_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(mask_credentials(value, MASK)[0])[0]
+    if isinstance(value, list | tuple):
+        return type(value)(_mask_all(v) for v in value)
+    if isinstance(value, Mapping):
+        return {k: _mask_all(v) for k, v in value.items()}
+    return value

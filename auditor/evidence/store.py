@@ -171,12 +171,15 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
         out = outputs.get(probe.key)
         if out is None:
             continue
+        # script_sha256 is of the script as it ran; `command` is that script with anything that
+        # looks like a credential masked, and says so, since it then no longer hashes to it.
+        command = _redacted_script(probe.command)
         record: dict[str, Any] = {
             "host": host_name,
             "probe": probe.key,
             "root": probe.root,
             "site": probe.site,
-            "command": _redacted_script(probe.command),
+            "command": command,
             "rc": out.rc,
             "ok_rc": list(out.ok_rc),
             "duration_ms": out.duration_ms,
@@ -185,6 +188,7 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
             "stdout": out.stdout,
             "stderr": out.stderr,
             "script_sha256": hashlib.sha256(probe.command.encode()).hexdigest(),
+            **({"command_masked": True} if command != probe.command else {}),
         }
         if observed is not None:
             record.update(target=observed.target(), collected_at=iso(observed.collected_at),

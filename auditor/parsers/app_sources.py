@@ -58,7 +58,8 @@ def sources_param(doc: str, extra_keys: Mapping[str, type] | None = None) -> Par
     extra = dict(extra_keys or {})
     return Param("sources", list, [], doc, item_keys=SOURCE_KEYS + tuple(extra),
                  required_item_keys=("kind", "query"),
-                 item_types={**dict.fromkeys(SOURCE_KEYS, str), **extra}, item_choices={"kind": KINDS})
+                 item_types={**dict.fromkeys(SOURCE_KEYS, str), **extra}, item_choices={"kind": KINDS},
+                 secret=True)  # `database` may be a connection string with a password
 
 
 QUERY_TIMEOUT = Param("query_timeout", int, 120,

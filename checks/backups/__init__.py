@@ -112,7 +112,7 @@ CHECK = Check(
     params=(
         Param("paths", list, [], "backup directories (searched recursively) or files whose newest "
               "regular file must be younger than max_age_hours, each on its own; empty: the age "
-              "cannot be judged and a found daily job gives `manual`"),
+              "cannot be judged and a found daily job gives `manual`", path=True),
         Param("max_age_hours", int, 26, "the newest backup under each path must be younger than this",
               minimum=1),
         Param("max_interval_hours", int, 24, "a backup job must fire at least once in every window "

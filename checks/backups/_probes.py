@@ -7,7 +7,7 @@ import re
 from auditor.check import Params
 from auditor.parsers.files import dump_files_script
 from auditor.parsers.schedules import CRON_DAEMONS, HOUSEKEEPING
-from auditor.probes import quote
+from auditor.probes import path_args, quote
 
 KNOWN_TOOLS = ("restic", "borg", "borgmatic", "pg_dump", "pg_dumpall", "pg_basebackup", "pg_backupcluster",
                "mysqldump",
@@ -368,4 +368,4 @@ def _timers_script(params: Params) -> str:
 
 
 def _artefacts_script(params: Params) -> str:
-    return ARTEFACTS.replace("@PATHS@", " ".join(quote(str(p)) for p in params["paths"]))
+    return ARTEFACTS.replace("@PATHS@", path_args(params["paths"]))

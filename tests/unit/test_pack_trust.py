@@ -174,7 +174,10 @@ def test_every_evidence_record_describes_itself(signed_run):
     assert records
     for record in records:
         assert record["target"] == {"name": "here", "transport": "local"}
-        assert pack.sha256(record["command"].encode()) == record["script_sha256"]
+        # the script as it ran: the recorded command hashes to it unless masking changed it, and says so
+        masked = record.get("command_masked", False)
+        assert (pack.sha256(record["command"].encode()) == record["script_sha256"]) is not masked
+        assert masked is False or "[REDACTED]" in record["command"]
         collected = dt.datetime.fromisoformat(record["collected_at"])
         assert dt.datetime.fromisoformat(record["expires_at"]) - collected == dt.timedelta(days=7)
     run = json.loads((signed_run / pack.MANIFEST).read_bytes())["run"]

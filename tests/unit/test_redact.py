@@ -125,6 +125,10 @@ ADVERSARIAL = {
     "crypt prefixes": _fill("$6$"), "spaced digits": _fill("1 "),
     "card numbers": _fill("4111 1111 1111 1111 "),
     "one long word": _fill("x"),
+    # The deny-by-default credential rules (auditor/parsers/credentials.py) that the pass runs first.
+    "user options": _fill("-u a:b "), "header names": _fill("X-Api-Key: v "), "quoted -p": _fill("-p'x' "),
+    "failed logins": _fill("FAILED LOGIN (1) on 'x' "), "name characters": _fill("a.b-c_d"),
+    "secret assignments": _fill("SECRET_KEY=v "),
 }
 
 

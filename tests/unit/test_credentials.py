@@ -1,0 +1,69 @@
+"""The deny-by-default credential rules: what they mask, and that the host's awk masks exactly
+what the local Python does (the probes and the local pass share one set of rules)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from auditor.parsers.credentials import MASK_AWK, mask_credentials
+
+MASKED = [  # (line, what the host sends)
+    ('{"user": "bob", "password": "pw1", "client_secret": "cs2", "refresh_token": "rt3", "n": 5}',
+     '{"user": "bob", "password": "***", "client_secret": "***", "refresh_token": "***", "n": 5}'),
+    ("SECRET_KEY=abc123 password=hunter2 user=bob", "SECRET_KEY=*** password=*** user=bob"),
+    ("curl -s -H 'X-Api-Key: k3y' -H \"PRIVATE-TOKEN: glpat-x\" -H 'Authorization: Bearer eyJ' https://x/y",
+     "curl -s -H 'X-Api-Key: ***' -H \"PRIVATE-TOKEN: ***\" -H 'Authorization: ***' https://x/y"),
+    ("mysqldump -p'two words' -uroot shop; mysql -pS3cr3t db; sshpass -p hunter2 ssh h; mkdir -p /b",
+     "mysqldump -p*** -uroot shop; mysql -p*** db; sshpass -p *** ssh h; mkdir -p /b"),
+    ("curl -u admin:pa55 https://h; lftp -u bob,pw2 ftp://h; smbclient -U bob%pw3 //h/s",
+     "curl -u admin:*** https://h; lftp -u bob,*** ftp://h; smbclient -U bob%*** //h/s"),
+    ("wget https://bob:p@ss@w0rd@db/x --password x1 --api-token=t2",
+     "wget https://bob:***@db/x --password *** --api-token=***"),
+    ("login[1]: FAILED LOGIN (1) on '/dev/tty1' FOR 'S3cretTyped', Authentication failure",
+     "login[1]: FAILED LOGIN (1) on '/dev/tty1' FOR '***', Authentication failure"),
+    ("id AbCdEf0123456789AbCdEf0123456789xyZ sha 0123456789abcdef0123456789abcdef",
+     "id *** sha 0123456789abcdef0123456789abcdef"),
+    ("password=*** and [REDACTED] and mysql -p\"$DB_PASS\" x",
+     "password=*** and [REDACTED] and mysql -p\"$DB_PASS\" x"),
+    ("pam_unix(sshd:session): session opened for user bob(uid=1000) by (uid=0)",
+     "pam_unix(sshd:session): session opened for user bob(uid=1000) by (uid=0)"),
+]
+# What the checks judge in evidence stays for the local pass (not strict).
+KEPT_LOCALLY = [
+    '{"meta": {"key": "l4proto"}} {"key_bits": 2048}',
+    "-w /etc/passwd -p wa -k identity -F key=time-change",
+    "/etc/pam.d/common-password:password\t[success=1]\tpam_unix.so yescrypt",
+    "ssh2: ED25519 SHA256:AbCdEf0123456789AbCdEf0123456789xyZAbCdEf01",
+]
+
+
+@pytest.mark.parametrize(("line", "expected"), MASKED)
+def test_every_credential_on_a_line_is_masked(line, expected):
+    # Given a line with credentials of every kind; When masked as the host masks excerpts
+    # Then each value is masked and the structure kept
+    assert mask_credentials(line)[0] == expected
+
+
+@pytest.mark.parametrize("line", KEPT_LOCALLY)
+def test_the_local_pass_keeps_what_checks_judge(line):
+    assert mask_credentials(line, "[REDACTED]", strict=False) == (line, 0)
+
+
+@pytest.mark.parametrize("awk", ["mawk", "gawk", "busybox", "awk"])
+def test_the_hosts_awk_masks_exactly_as_python(awk):
+    # Given an awk the hosts may have
+    if shutil.which(awk) is None:
+        pytest.skip(f"{awk} is not installed")
+    argv = ["busybox", "awk"] if awk == "busybox" else [awk]
+    lines = [line for line, _ in MASKED] + KEPT_LOCALLY
+    program = MASK_AWK + '{ print mask_credentials($0, "***", 1); print mask_credentials($0, "[R]", 0) }'
+    # When it masks every line in both modes
+    done = subprocess.run([*argv, program], input="\n".join(lines) + "\n", capture_output=True, text=True,
+                          timeout=30, check=True)
+    # Then it prints what Python computes, line for line
+    expected = [m for line in lines for m in (mask_credentials(line)[0],
+                                              mask_credentials(line, "[R]", strict=False)[0])]
+    assert done.stdout.splitlines() == expected
