@@ -7,6 +7,7 @@ The host (own mount, PID and network namespaces) unpacks the archive onto a priv
 /mnt (sshd wants every component of a chroot root-owned and not group/world-writable, which
 /tmp is not), mounts /proc, /sys and /dev inside the tree, and runs Alpine's own busybox
 ``syslogd`` and ``crond`` from the tree as services, with a busybox ``nc`` listener on 5432.
+Planted in the tree: a site backup script (``tar``) in root's crontab and its fresh archive.
 The archive's sha256 is checked first (tests/../shared/fixtures/README.md gives it).
 
 ``EXPECTED`` below is the per-check record of what each check says on this userland: it is
@@ -39,7 +40,11 @@ chmod 0755 {ROOT}
 mount -t proc proc {ROOT}/proc
 mount -t sysfs sysfs {ROOT}/sys
 mount --bind /dev {ROOT}/dev
-mkdir -p {ROOT}/var/log
+mkdir -p {ROOT}/var/log {ROOT}/usr/local/sbin {ROOT}/var/backups
+printf '%s\n' '#!/bin/sh' 'tar -czf /var/backups/etc.tar.gz -C / etc' > {ROOT}/usr/local/sbin/site-backup
+chmod 0755 {ROOT}/usr/local/sbin/site-backup
+echo '30 2 * * * /usr/local/sbin/site-backup' >> {ROOT}/etc/crontabs/root
+chroot {ROOT} /usr/local/sbin/site-backup
 """
 
 
@@ -82,7 +87,8 @@ def results(sshd_fleet: FleetOpener) -> Iterator[dict[str, dict[str, Any]]]:
         host = fleet.start(alpine_spec("alpine"))
         probe = host.run(["chroot", ROOT, "/bin/sh", "-c", "readlink /bin/sh; command -v ss lsblk sshd"])
         assert probe.stdout.split() == ["/bin/busybox"], probe
-        inventory = write_inventory(tmp / "inventory.yaml", fleet_hosts(fleet))
+        inventory = write_inventory(tmp / "inventory.yaml",
+                                    fleet_hosts(fleet, {"backups": {"paths": ["/var/backups"]}}))
         done = audit(inventory, tmp / "reports", None)
         assert done.result.rc in (0, 1), done.result.stderr
         (only,) = done.report["hosts"]
@@ -101,8 +107,12 @@ EXPECTED: dict[str, tuple[str, str]] = {
     # busybox syslogd runs, but the check knows only rsyslogd, syslog-ng and journald: a
     # false alarm on Alpine that remains (README: ✘ for Alpine's syslogd)
     "auth_logging": ("fail", "no syslog daemon (rsyslogd, syslog-ng) or systemd-journald is running"),
-    # Alpine's stock /etc/crontabs/root runs only /etc/periodic; no backup job is planted
-    "backups": ("fail", "no backup job found"),
+    # a site script in Alpine's /etc/crontabs/root (reached through the stock link
+    # /var/spool/cron/crontabs) runs tar, and its archive is fresh: crontab owner/mode from
+    # stat(1) and artefact ages from `find -exec stat` (busybox find has no -printf). Before:
+    # "cron ignores /var/spool/cron/crontabs/root: a user crontab must have mode 600, not 0"
+    "backups": ("pass", "daily backup job: tar in /var/spool/cron/crontabs/root:9 (user root) through "
+                        "/usr/local/sbin/site-backup, daily at 02:30; newest backup is 0.0 h old"),
     "data_residency": ("manual", "DMI names no cloud this check knows"),
     "data_retention": ("skip", "no application table configured"),
     # /proc/net/tcp6 + /proc/<pid>/fd: busybox nc on [::]:5432, its owner named
