@@ -36,9 +36,11 @@ ARGS_HEADERS = ("ARGS", "CMD")
 # ps shows them. One `tr` per process; the user names come from /etc/passwd.
 PROC_PS_SCRIPT = r"""for d in /proc/[0-9]*; do
   [ -r "$d/status" ] || continue
-  uid=; while read -r key value _; do [ "$key" = Uid: ] && { uid=$value; break; }; done < "$d/status"
-  comm=; read -r comm < "$d/comm" 2>/dev/null
-  args=$(tr '\000\n\t' '   ' < "$d/cmdline" 2>/dev/null)
+  # a process may exit while it is read: 2>/dev/null before each redirection it might fail
+  uid=; { while read -r key value _; do [ "$key" = Uid: ] && { uid=$value; break; }
+          done <"$d/status"; } 2>/dev/null
+  comm=; { read -r comm <"$d/comm"; } 2>/dev/null
+  args=$(tr '\000\n\t' '   ' 2>/dev/null <"$d/cmdline")
   printf '%s\t%s\t%s\t%s\n' "${d#/proc/}" "$uid" "$comm" "$args"
 done | awk -F '\t' '
 BEGIN { while ((getline line < "/etc/passwd") > 0) {
