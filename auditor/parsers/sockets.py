@@ -123,20 +123,25 @@ def proc_net_listener(proto: str, local: str, inode: str) -> tuple[int, Listener
 # Listening sockets without ss (busybox hosts): every LISTEN TCP and unconnected (07) UDP socket
 # of /proc/net/{tcp,tcp6,udp,udp6} as `#listen PROTO LOCAL INODE`, then `#owner INODE PID COMM`
 # for each /proc/<pid>/fd link to a socket (one `ls -l` over every fd directory; root sees all).
-PROC_LISTENERS_LINE = "#proc-net-listeners"
-PROC_LISTENERS_SCRIPT = rf"""
-echo '{PROC_LISTENERS_LINE}'
-for t in tcp tcp6 udp udp6; do
+def proc_listen_script(tables: str) -> str:
+    """Shell printing `#listen PROTO LOCAL INODE` for each LISTEN TCP socket and unconnected (07)
+    UDP socket of the /proc/net `tables` ("tcp tcp6", "tcp tcp6 udp udp6")."""
+    return rf"""for t in {tables}; do
   [ -r /proc/net/$t ] && awk -v t=$t 'NR > 1 && $4 == (t ~ /^tcp/ ? "{PROC_NET_LISTEN}" : "07") {{
     print "#listen " t " " $2 " " $10 }}' /proc/net/$t
 done
-ls -l /proc/[0-9]*/fd 2>/dev/null | awk '
-  /^\/proc\/[0-9]+\/fd:$/ {{ split($0, p, "/"); pid = p[3]; next }}
-  pid != "" && /-> socket:\[[0-9]+\]$/ {{ s = $NF; gsub(/[^0-9]/, "", s)
-    if (!(pid in comm)) {{ c = ""; f = "/proc/" pid "/comm"; getline c < f; close(f); comm[pid] = c }}
-    print "#owner " s " " pid " " comm[pid] }}'
-exit 0
 """
+
+
+PROC_LISTENERS_LINE = "#proc-net-listeners"
+PROC_LISTENERS_SCRIPT = (f"\necho '{PROC_LISTENERS_LINE}'\n" + proc_listen_script("tcp tcp6 udp udp6") + r"""
+ls -l /proc/[0-9]*/fd 2>/dev/null | awk '
+  /^\/proc\/[0-9]+\/fd:$/ { split($0, p, "/"); pid = p[3]; next }
+  pid != "" && /-> socket:\[[0-9]+\]$/ { s = $NF; gsub(/[^0-9]/, "", s)
+    if (!(pid in comm)) { c = ""; f = "/proc/" pid "/comm"; getline c < f; close(f); comm[pid] = c }
+    print "#owner " s " " pid " " comm[pid] }'
+exit 0
+""")
 
 
 def parse_proc_listeners(text: str) -> list[Listener]:
