@@ -1,6 +1,7 @@
 """Database servers can be reached only from the local host or from restricted networks.
 
-Reads: the host's listening TCP and UDP sockets (`ss -H -ltunp`, as root to see which
+Reads: the host's listening TCP and UDP sockets (`ss -H -ltunp`, or /proc/net/{tcp,udp}{,6} with
+/proc/<pid>/fd socket links where ss is missing, as on busybox hosts; as root to see which
 process owns each). A listener is a database when its process or its port is in
 `databases` / `extra_databases` (postgres, mysqld, mariadbd, mongod, redis-server,
 memcached, ClickHouse, Elasticsearch/OpenSearch on 9200/9300, Cassandra on 9042, …); a
@@ -53,7 +54,14 @@ from typing import NamedTuple
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, first, result
 from auditor.parsers import firewall
 from auditor.parsers.rows import Row, rows
-from auditor.parsers.sockets import Listener, SocketParseError, parse_ss
+from auditor.parsers.sockets import (
+    PROC_LISTENERS_LINE,
+    PROC_LISTENERS_SCRIPT,
+    Listener,
+    SocketParseError,
+    parse_proc_listeners,
+    parse_ss,
+)
 from auditor.probes import shell
 
 UID_LINE = "#uid "
@@ -63,7 +71,8 @@ SECTION = "#### "
 LISTENERS = rf"""
 PATH="$PATH:/usr/sbin:/sbin"
 printf '{UID_LINE}%s\n' "$(id -u)"
-ss -H -ltunp
+if command -v ss >/dev/null 2>&1; then ss -H -ltunp; else {PROC_LISTENERS_SCRIPT}
+fi
 """
 
 NFTABLES = rf"""
@@ -216,10 +225,13 @@ def read_listeners(text: str) -> Listeners:
     lines = text.splitlines()
     if not lines or not lines[0].startswith(UID_LINE):
         raise ValueError("the listener probe did not print its user id first")
+    body = "\n".join(lines[1:])
+    without_ss = len(lines) > 1 and lines[1] == PROC_LISTENERS_LINE  # busybox hosts have no ss
     try:
-        return Listeners(lines[0][len(UID_LINE):].strip(), parse_ss("\n".join(lines[1:])))
+        parsed = parse_proc_listeners(body) if without_ss else parse_ss(body)
     except SocketParseError as exc:
-        raise ValueError(f"cannot read the ss output: {exc}") from exc
+        raise ValueError(f"cannot read the {'/proc/net' if without_ss else 'ss'} output: {exc}") from exc
+    return Listeners(lines[0][len(UID_LINE):].strip(), parsed)
 
 
 class FirewallReading(NamedTuple):

@@ -98,7 +98,7 @@ def _units_script(params: Params) -> str:
         "  printf 'systemd_running\\t%s\\n' \"$([ -d /run/systemd/system ] && echo yes || echo no)\"",
         f"  systemctl list-unit-files --no-legend --no-pager -- {services} 2>/dev/null "
         "| awk '{ print \"unit\\t\" $1 \"\\t\" $2 }'",
-        "else echo 'systemctl\\tabsent'; fi",
+        "else printf 'systemctl\\tabsent\\n'; fi",  # busybox echo does not expand \t
         "for d in /etc/rc2.d /etc/rc3.d /etc/rc5.d; do for f in \"$d\"/S*; do",
         "  [ -e \"$f\" ] && printf 'rc\\t%s\\t%s\\n' \"${d##*/}\" \"${f##*/}\"",
         "done; done",

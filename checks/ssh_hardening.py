@@ -74,7 +74,7 @@ from typing import NamedTuple
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Severity, Status, result
 from auditor.parsers import sshd
 from auditor.parsers.files import HEADER, UNREADABLE, parse_dump
-from auditor.parsers.sockets import PROC_NET_LISTEN
+from auditor.parsers.sockets import PROC_NET_LISTEN, proc_listen_script
 from auditor.probes import shell
 
 NO_SSHD = "#no-sshd"
@@ -93,11 +93,7 @@ DAEMONS_SCRIPT = rf"""
 echo '{sshd.DAEMONS_LINE}'
 listening=" $(awk '$4 == "{PROC_NET_LISTEN}" {{ printf "%s ", $10 }}' /proc/net/tcp /proc/net/tcp6 \
   2>/dev/null)"
-for t in tcp tcp6; do
-  [ -r /proc/net/$t ] &&
-    awk -v t=$t '$4 == "{PROC_NET_LISTEN}" {{ print "#listen " t " " $2 " " $10 }}' /proc/net/$t
-done
-words() {{
+{proc_listen_script("tcp tcp6")}words() {{
   tr '\000' '\n' < "/proc/$1/cmdline" | awk '
     NR == 1 && /^sshd: / {{ title = 1; sub(/^sshd: /, ""); sub(/ \[listener\].*$/, ""); n = split($0, w, " ")
       for (i = 2; i <= n; i++) {{

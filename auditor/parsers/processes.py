@@ -1,6 +1,8 @@
 """Process lists: `ps -o ...` output with a header line, and /proc/<pid>/exe links.
 
-`ps_script(names)` prints `ps -ww -eo pid,user:32=USER,comm:64=COMM,args=ARGS`; with `names`
+`ps_script(names)` prints `ps -ww -eo pid,user:32=USER,comm:64=COMM,args=ARGS`, or, where ps
+lacks those options (busybox: "ps: unrecognized option: w") or is missing, the same columns read
+from /proc/<pid>/{status,comm,cmdline} (PROC_PS_SCRIPT, POSIX sh and awk only); with `names`
 it keeps only the processes whose command name, or whose argv[0]'s base name, is one of
 them, and cuts their arguments to argv[0] on the host, since command lines may carry
 passwords. `EXE_SCRIPT` prints "pid<TAB>executable" for every process whose exe link is
@@ -29,9 +31,34 @@ USER_HEADERS = ("USER", "RUSER", "EUSER", "UNAME")
 COMM_HEADERS = ("COMM", "UCOMM", "UCMD")
 ARGS_HEADERS = ("ARGS", "CMD")
 
+# The ps columns from /proc, for hosts whose ps cannot print them: uid from status, the kernel's
+# command name from comm, the argv (NULs as blanks) from cmdline; "[comm]" for kernel threads as
+# ps shows them. One `tr` per process; the user names come from /etc/passwd.
+PROC_PS_SCRIPT = r"""for d in /proc/[0-9]*; do
+  [ -r "$d/status" ] || continue
+  # a process may exit while it is read: 2>/dev/null before each redirection it might fail
+  uid=; { while read -r key value _; do [ "$key" = Uid: ] && { uid=$value; break; }
+          done <"$d/status"; } 2>/dev/null
+  comm=; { read -r comm <"$d/comm"; } 2>/dev/null
+  args=$(tr '\000\n\t' '   ' 2>/dev/null <"$d/cmdline")
+  printf '%s\t%s\t%s\t%s\n' "${d#/proc/}" "$uid" "$comm" "$args"
+done | awk -F '\t' '
+BEGIN { while ((getline line < "/etc/passwd") > 0) {
+          split(line, f, ":"); if (!(f[3] in user)) user[f[3]] = f[1] }
+        printf "%10s %-32s %-64s %s\n", "PID", "USER", "COMM", "ARGS" }
+$1 != "" { args = $4; sub(/ +$/, "", args); if (args == "") args = "[" $3 "]"
+           printf "%10s %-32s %-64s %s\n", $1, ($2 in user) ? user[$2] : $2, $3, args }'
+"""
+
+# Busybox find has no -printf: `ls -l` prints the links there ("... /proc/12/exe -> /sbin/crond").
 EXE_SCRIPT = r"""
-find /proc -mindepth 2 -maxdepth 2 -name exe -printf '%h\t%l\n' 2>/dev/null \
-  | awk -F '\t' '$2 != "" { sub(/^\/proc\//, "", $1); print $1 "\t" $2 }'
+if find /proc -maxdepth 0 -printf '' >/dev/null 2>&1; then
+  find /proc -mindepth 2 -maxdepth 2 -name exe -printf '%h\t%l\n' 2>/dev/null
+else
+  ls -l /proc/[0-9]*/exe 2>/dev/null | awk '{ i = index($0, " -> "); if (!i) next
+    h = substr($0, 1, i - 1); sub(/.* \/proc\//, "/proc/", h); sub(/\/exe$/, "", h)
+    print h "\t" substr($0, i + 4) }'
+fi | awk -F '\t' '$2 != "" { sub(/^\/proc\//, "", $1); print $1 "\t" $2 }'
 exit 0
 """
 
@@ -43,7 +70,9 @@ def ps_script(names: Iterable[str] = ()) -> str:
     and argv[0]'s base name; they reach the shell through `shlex.quote`.
     """
     wanted = [n for n in names if n]
-    ps = "ps -ww -eo pid,user:32=USER,comm:64=COMM,args=ARGS"  # -ww: never cut lines
+    # -ww: never cut lines. Busybox ps has no -o widths or -w: read /proc instead.
+    ps = ("{ ps -ww -eo pid,user:32=USER,comm:64=COMM,args=ARGS 2>/dev/null || {\n"
+          + PROC_PS_SCRIPT + "}; }")
     if not wanted:
         return ps + "\n"
     return ps + " | awk -v names=" + shlex.quote(" ".join(wanted)) + r""" '

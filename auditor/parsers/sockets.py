@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _NETIDS = {"tcp", "udp", "sctp", "raw", "mptcp", "dccp"}
 _STATES = {"LISTEN", "UNCONN"}
@@ -118,3 +118,50 @@ def proc_net_listener(proto: str, local: str, inode: str) -> tuple[int, Listener
     except ValueError as exc:
         raise SocketParseError(f"cannot read the /proc/net/{proto} line ({local[:60]!r}, inode "
                                f"{inode[:20]!r}): {exc}") from None
+
+
+# Listening sockets without ss (busybox hosts): every LISTEN TCP and unconnected (07) UDP socket
+# of /proc/net/{tcp,tcp6,udp,udp6} as `#listen PROTO LOCAL INODE`, then `#owner INODE PID COMM`
+# for each /proc/<pid>/fd link to a socket (one `ls -l` over every fd directory; root sees all).
+def proc_listen_script(tables: str) -> str:
+    """Shell printing `#listen PROTO LOCAL INODE` for each LISTEN TCP socket and unconnected (07)
+    UDP socket of the /proc/net `tables` ("tcp tcp6", "tcp tcp6 udp udp6")."""
+    return rf"""for t in {tables}; do
+  [ -r /proc/net/$t ] && awk -v t=$t 'NR > 1 && $4 == (t ~ /^tcp/ ? "{PROC_NET_LISTEN}" : "07") {{
+    print "#listen " t " " $2 " " $10 }}' /proc/net/$t
+done
+"""
+
+
+PROC_LISTENERS_LINE = "#proc-net-listeners"
+PROC_LISTENERS_SCRIPT = (f"\necho '{PROC_LISTENERS_LINE}'\n" + proc_listen_script("tcp tcp6 udp udp6") + r"""
+ls -l /proc/[0-9]*/fd 2>/dev/null | awk '
+  /^\/proc\/[0-9]+\/fd:$/ { split($0, p, "/"); pid = p[3]; next }
+  pid != "" && /-> socket:\[[0-9]+\]$/ { s = $NF; gsub(/[^0-9]/, "", s)
+    if (!(pid in comm)) { c = ""; f = "/proc/" pid "/comm"; getline c < f; close(f); comm[pid] = c }
+    print "#owner " s " " pid " " comm[pid] }'
+exit 0
+""")
+
+
+def parse_proc_listeners(text: str) -> list[Listener]:
+    """PROC_LISTENERS_SCRIPT's output as listeners with their owning processes (an IPv6 socket
+    on `::` is reported as `::`: /proc does not say whether it also takes IPv4)."""
+    sockets: list[tuple[int, Listener]] = []
+    owners: dict[int, dict[tuple[str, int], None]] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.startswith("#listen "):
+            parts = line.split()
+            if len(parts) != 4:
+                raise SocketParseError(f"line {number} is not a /proc/net listener: {line[:100]!r}")
+            sockets.append(proc_net_listener(parts[1], parts[2], parts[3]))
+        elif line.startswith("#owner "):
+            parts = line.split(" ", 3)
+            if len(parts) < 3 or not parts[1].isdigit() or not parts[2].isdigit():
+                raise SocketParseError(f"line {number} is not a socket owner: {line[:100]!r}")
+            name = parts[3] if len(parts) == 4 else ""
+            owners.setdefault(int(parts[1]), {})[(name, int(parts[2]))] = None
+        elif line.strip() and line != PROC_LISTENERS_LINE:
+            raise SocketParseError(f"line {number}: unexpected output {line[:100]!r}")
+    return [replace(listener, processes=tuple(owners.get(inode, {})))
+            for inode, listener in sockets]

@@ -216,8 +216,21 @@ if [ -d /var/spool/cron/crontabs ]; then
   s=unreadable; [ -r /var/spool/cron/crontabs ] && [ -x /var/spool/cron/crontabs ] && s=readable
 fi
 printf 'spool\t%s\n' "$s"
-find /etc/crontab /etc/cron.d /var/spool/cron /etc/anacrontab -maxdepth 2 ! -type d \
-  -printf 'meta\t%p\t%y\t%Y\t%u\t%m\n' 2>/dev/null | sort
+if find /etc -maxdepth 0 -printf '' >/dev/null 2>&1; then
+  find /etc/crontab /etc/cron.d /var/spool/cron /etc/anacrontab -maxdepth 2 ! -type d \
+    -printf 'meta\t%p\t%y\t%Y\t%u\t%m\n' 2>/dev/null
+else  # busybox find has no -printf: the same fields from test(1) and stat(1); the globs also
+  # enter a linked spool (Alpine's /var/spool/cron/crontabs -> /etc/crontabs), as crond does
+  for f in /etc/crontab /etc/cron.d/* /var/spool/cron/* /var/spool/cron/*/* /etc/anacrontab; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    [ -d "$f" ] && [ ! -L "$f" ] && continue
+    printf '%s\n' "$f"
+  done | while IFS= read -r f; do
+      if [ -f "$f" ]; then t=f; elif [ -d "$f" ]; then t=d; elif [ -e "$f" ]; then t=p; else t=N; fi
+      y=$t; [ -L "$f" ] && y=l
+      printf 'meta\t%s\t%s\t%s\t%s\n' "$f" "$y" "$t" "$(stat -c '%U %a' "$f" | tr ' ' '\t')"
+    done
+fi | sort
 @FOLLOW@
 follow_scripts no "$({
 @DUMP@
@@ -322,13 +335,19 @@ exit 0
 # more than FUTURE_SLACK_S ahead of the host's clock are counted apart.
 ARTEFACTS = r"""
 now=$(date +%s); printf 'now\t%s\n' "$now"
+gnu_find=; find / -maxdepth 0 -printf '' >/dev/null 2>&1 && gnu_find=yes
+T=$(printf '\t')
 for p in @PATHS@; do
   if [ -d "$p" ]; then k=dir; set -- "$p/"
   elif [ -f "$p" ]; then k=file; set -- "$p"
   elif [ -e "$p" ]; then k=other; set -- "$p"
   else printf 'path\t%s\tmissing\n' "$p"; continue; fi
-  find "$@" \( -type d ! -readable -prune -printf 'X\t\t%p\n' \) -o -type f -printf '%T@\t%s\t%p\n' \
-    2>/dev/null | P="$p" K="$k" NOW="$now" awk -F '\t' '
+  if [ -n "$gnu_find" ]; then
+    find "$@" \( -type d ! -readable -prune -printf 'X\t\t%p\n' \) -o -type f -printf '%T@\t%s\t%p\n' \
+      2>/dev/null
+  else  # busybox: no -printf, no -readable (unreadable directories go uncounted)
+    find "$@" -type f -exec stat -c "%Y$T%s$T%n" {} + 2>/dev/null
+  fi | P="$p" K="$k" NOW="$now" awk -F '\t' '
     $1 == "X" { unreadable++; next }
     { files++; t = $1 + 0 }
     t > ENVIRON["NOW"] + @SLACK@ { future++; next }

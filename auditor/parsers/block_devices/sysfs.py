@@ -15,6 +15,7 @@ from auditor.parsers.block_devices.model import BlockDevice, DeviceGraph, decode
 # backing device (loop: the device holding the backing file, as decimal st_dev; zram:
 # the writeback device, as hex major:minor after "b"), backing path. All world-readable.
 SYSFS_SCRIPT = r"""
+[ -d /sys/class/block ] || { echo '#absent'; exit 0; }  # no sysfs mounted (a container, a chroot)
 for d in /sys/class/block/*; do
   [ -r "$d/dev" ] || continue
   majmin=; uuid=; name=; vendor=; model=; rota=; bdev=; bpath=; slaves=
@@ -114,13 +115,15 @@ def device_graph(lsblk_text: str | None, sysfs_text: str | None) -> tuple[Device
     for name, text, parse in (("lsblk", lsblk_text, parse_lsblk), ("sysfs", sysfs_text, parse_sysfs)):
         if text is None:
             continue
-        if name == "lsblk" and text.strip() == "#absent":
-            problems.append("lsblk is not installed")
+        if text.strip() == "#absent":
+            problems.append("lsblk is not installed" if name == "lsblk" else "/sys/class/block is missing")
             continue
         try:
             graphs.append(parse(text))
         except ValueError as exc:
             problems.append(str(exc))
+    if not graphs and lsblk_text is not None and sysfs_text is not None:
+        return DeviceGraph(), problems + ["lsblk and /sys/class/block both unavailable"]
     if not any(g.devices for g in graphs):
         return DeviceGraph(), problems + ["neither lsblk nor sysfs lists any block device"]
     graph = graphs[0]

@@ -8,6 +8,7 @@ device mapper), so the crypt layer is not covered by a recorded output here."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -94,6 +95,22 @@ def test_a_broken_output_is_an_error_not_an_empty_graph():
     # Then the graph is empty and the reason is given
     assert not graph.devices and problems == ["neither lsblk nor sysfs lists any block device"]
 
+
+
+def test_missing_lsblk_and_sysfs_is_a_named_problem(tmp_path):
+    # Given a host with neither lsblk nor /sys/class/block (the sysfs probe run in an empty root)
+    sysfs = subprocess.run(["unshare", "--mount", "--", "sh", "-c",
+                            f"mount -t tmpfs none /sys && sh -c {shlex.quote(bd.SYSFS_SCRIPT)}"],
+                           capture_output=True, text=True, check=False, timeout=30)
+    if sysfs.returncode != 0:
+        pytest.skip(f"cannot hide /sys here: {sysfs.stderr.strip()}")
+    # When the device graph is built from both probes' outputs
+    graph, problems = bd.device_graph("#absent\n", sysfs.stdout)
+    # Then the reason names both missing sources
+    assert sysfs.stdout == "#absent\n"
+    assert not graph.devices
+    assert problems == ["lsblk is not installed", "/sys/class/block is missing",
+                        "lsblk and /sys/class/block both unavailable"]
 
 def test_device_numbers_decode_like_the_kernel():
     # Given this machine's real device number of / (st_dev) as stat prints it
