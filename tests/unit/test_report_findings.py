@@ -10,8 +10,8 @@ from auditor.model import CheckInfo, CheckResult, HostReport, RunReport
 from auditor.report import findings, html
 from auditor.transports.base import HostErrorKind
 
-CHECKS = (CheckInfo("ssh_hardening", "SSH hardening", (), (), ""), CheckInfo("backups", "Backups", (), (), ""),
-          CheckInfo("tls", "TLS", (), (), ""))
+CHECKS = (CheckInfo("ssh_hardening", "SSH hardening", (), (), ""),
+          CheckInfo("backups", "Backups", (), (), ""), CheckInfo("tls", "TLS", (), (), ""))
 
 
 def fleet() -> RunReport:
