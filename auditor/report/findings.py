@@ -80,7 +80,7 @@ def fleet_findings(report: RunReport) -> tuple[FindingGroup, ...]:
         worst = max(severities, key=lambda s: s.rank) if severities else None
         texts = tuple(f.text for f in sorted(results[0].findings, key=lambda f: -f.severity.rank)
                       if f.status is not Status.PASS) if results else ()
-        groups.append(FindingGroup(group, titles.get(group.check_id, "Connection"), worst, texts))
+        groups.append(FindingGroup(group, titles.get(group.check_id, "Host not reached"), worst, texts))
     return tuple(sorted(groups, key=lambda g: (g.group.check_id != CONNECTION,
                                                -(g.severity.rank if g.severity else -1),
                                                _ORDER.index(g.status), g.group.check_id)))
