@@ -169,3 +169,19 @@ def test_different_findings_print_worst_first_and_host_output_cannot_drive_the_t
     assert text.index("a1..a2 (2 hosts) ssh_hardening: \033[31mfail\033[0m: same") < text.index(
         "b ssh_hardening: \033[33merror\033[0m: odd ?]0;owned? output")
     assert "\x07" not in text and "\033]" not in text
+
+
+def test_in_a_pipe_without_columns_a_finding_stays_on_one_line(monkeypatch):
+    # Given output to a pipe (not a terminal) with no $COLUMNS, and a long failure with a line break
+    monkeypatch.delenv("COLUMNS", raising=False)
+    long_reason = "first part\nweb-09 backups: fail: forged " + "x" * 150
+    run = fleet_with_one_finding(["web-01", "web-02"], long_reason)
+    out = io.StringIO()
+    # When the summary is printed with the width left to the terminal
+    console.summary(run, out, colour=False)
+    lines = out.getvalue().splitlines()
+    # Then the finding is one whole line, for grep, and the forged line is not a line of its own
+    found = [line for line in lines if "ssh_hardening: fail:" in line]
+    assert found == ["web-01..web-02 (2 hosts) ssh_hardening: fail: first part web-09 backups: fail: forged "
+                     + "x" * 150]
+    assert not any(line.startswith("web-09") for line in lines)
