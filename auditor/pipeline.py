@@ -37,7 +37,7 @@ from auditor.inventory import Host
 from auditor.model import CheckInfo, HostReport, Policy, RunReport, RunResources
 from auditor.policy import claims
 from auditor.policy import verdicts as claim_verdicts
-from auditor.report import controls_csv, html, json_report, junit
+from auditor.report import controls_csv, html, json_report, junit, results_csv
 from auditor.tracking import history
 from auditor.tracking.run import RunTracking, TrackingOptions
 from auditor.tracking.run import prepare as prepare_tracking
@@ -264,6 +264,7 @@ def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.Pol
     # newline="" keeps the CSV's own CRLF line ends (RFC 4180) on every platform
     with (run_dir / "controls.csv").open("w", encoding="utf-8", newline="") as out:
         out.write(controls_csv.render(matrix))
+    results_csv.write(run_dir, report)
     oscal.write(run_dir, report, verdicts)  # before the manifest, which lists and so signs it
     return report_json
 

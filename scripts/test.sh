@@ -9,10 +9,11 @@ cd "$(dirname "$0")/.."
 # monitoring agent (prometheus-node-exporter), smartmontools, cron, cryptsetup-bin, socat
 # listeners, iproute2 for network namespaces and veth pairs, redis-server as the Celery broker
 # of the distributed-run test, busybox (its sh runs the batch script in a test, as dash and bash
-# do) and strace (counts the forks the batch wrapper makes).
+# do), strace (counts the forks the batch wrapper makes), chromium and poppler-utils (print
+# report.html to PDF and PNG headless, then count and read its pages).
 PACKAGES=(openssh-server sudo logrotate whois argon2 sqlite3 postgresql nginx rsyslog auditd nftables
   iptables prometheus-node-exporter smartmontools cron cryptsetup-bin socat iproute2 util-linux procps
-  e2fsprogs openssl gnutls-bin redis-server busybox strace)
+  e2fsprogs openssl gnutls-bin redis-server busybox strace chromium poppler-utils)
 need=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || need+=("$package")

@@ -81,17 +81,17 @@ class ResultGroup:
 _NUMBERED = re.compile(r"(.*?)(\d+)")
 
 
-def host_spans(names: Sequence[str], shown: int = 4) -> str:
+def host_spans(names: Sequence[str], shown: int = 4, dash: str = "–") -> str:
     """Host names with runs of consecutive numbers joined: h01, h02, h03, web1 -> "h01–h03, web1".
 
-    At most `shown` items, then "…" (the card lists every host behind it).
+    At most `shown` items, then "…" (the card lists every host behind it); the console joins with "..".
     """
     items: list[str] = []
     run: list[str] = []  # the current span, e.g. ["h01", "h02"]
 
     def close() -> None:
         if run:
-            items.append(run[0] if len(run) == 1 else f"{run[0]}–{run[-1]}")
+            items.append(run[0] if len(run) == 1 else f"{run[0]}{dash}{run[-1]}")
             run.clear()
 
     for name in names:

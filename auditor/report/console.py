@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
+import textwrap
 from typing import TextIO
 
 from auditor.check import Status
 from auditor.model import HostReport, RunReport
-from auditor.policy.verdicts import PolicyVerdicts, Verdict
+from auditor.policy.verdicts import PolicyVerdicts, Verdict, host_spans
+from auditor.report import findings
 
 _COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "33", Status.SKIP: "90",
             Status.MANUAL: "34", Status.WAIVED: "35"}
@@ -76,20 +79,56 @@ def host_check_table(report: RunReport, colour: bool, width: int) -> list[str]:
     return _grid("host", hosts, numbers, cells, colour) + ["checks:", *legend]
 
 
+SHOWN_SPANS = 8  # host names or ranges on a finding's line before "…" and the count
+
+
+def finding_lines(report: RunReport, colour: bool, width: int | None) -> list[str]:
+    """Each fail and error once, worst severity first, its hosts as ranges ("web-01..web-07, db-02
+    ssh_hardening: fail: ..."), wrapped to `width` (None: not wrapped) with the continuation
+    indented; a host that was not reached comes first ("dead: unreachable: ...")."""
+    lines = []
+    for found in findings.fleet_findings(report):
+        if found.status not in (Status.FAIL.value, Status.ERROR.value):
+            continue  # manual and advisories: in the report, not on the console
+        names = [link.host for link in found.group.results]
+        hosts = host_spans(names, SHOWN_SPANS, dash="..")
+        hosts += f" ({len(names)} hosts)" if len(names) > 1 else ""
+        connection = found.group.check_id == findings.CONNECTION
+        head = f"{hosts}: " if connection else f"{hosts} {found.group.check_id}: {found.status}: "
+        head = _terminal_safe(head)
+        text = head + _terminal_safe(found.group.summary)
+        wrapped = [text] if width is None else textwrap.wrap(
+            text, width=max(width, 40), subsequent_indent="    ", break_on_hyphens=False) or [text]
+        status_at = len(head) - len(found.status) - 2
+        if colour and not connection and wrapped[0].startswith(head):
+            first, painted = wrapped[0], _paint(found.status, Status(found.status), colour)
+            wrapped[0] = first[:status_at] + painted + first[len(head) - 2:]
+        lines.extend(wrapped)
+    return lines
+
+
+_BLANKS = re.compile(r"[\t\n\r\x0b\x0c]")
+_TERMINAL_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _terminal_safe(text: str) -> str:
+    """Host names and output reach the terminal: no escape sequence or control character gets
+    through, and a line break in host output cannot start a line that looks like ours."""
+    return _TERMINAL_CONTROL.sub("?", _BLANKS.sub(" ", text))
+
+
 def summary(report: RunReport, stream: TextIO, colour: bool, width: int | None = None) -> None:
     """The host × check table, fitted to `width` (default: the terminal's, 100 when not a terminal),
-    then each fail and error, waivers, regressions and the totals."""
+    then each fail and error once with its hosts (`finding_lines`), waivers, regressions and the totals."""
+    wrap: int | None = width
     if width is None:
         width = shutil.get_terminal_size((100, 24)).columns  # $COLUMNS first, as the terminal says
+        # In a pipe with no $COLUMNS a finding stays on one line, whole for grep and log readers
+        wrap = width if "COLUMNS" in os.environ or stream.isatty() else None
     for line in host_check_table(report, colour, width):
         stream.write(line + "\n")
-    for host in report.hosts:
-        if host.error:
-            stream.write(f"{host.name}: {host.error_kind}: {host.error}\n")
-        for r in host.own_results():  # the others repeat the host's error just printed
-            if r.status in (Status.FAIL, Status.ERROR):
-                verdict = _paint(r.status.value, r.status, colour)
-                stream.write(f"{host.name} {r.check_id}: {verdict}: {r.summary}\n")
+    for line in finding_lines(report, colour, wrap):
+        stream.write(line + "\n")
     waived_lines(report, stream, colour)
     totals = report.totals()
     counts = ", ".join(f"{totals[s.value]} {s.value}" for s in Status if totals[s.value])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from auditor.policy.verdicts import REPORT_HTML, ControlRow
 
@@ -55,9 +55,14 @@ def row(control: ControlRow) -> tuple[str, ...]:
     return tuple(cell(v) for v in values)
 
 
-def render(rows: Sequence[ControlRow]) -> str:
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A spreadsheet file's text: the BOM, the header, the rows (cells already through `cell`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180: CRLF, quotes doubled
-    writer.writerow(HEADER)
-    writer.writerows(row(r) for r in rows)
+    writer.writerow(header)
+    writer.writerows(rows)
     return BOM + buffer.getvalue()
+
+
+def render(rows: Sequence[ControlRow]) -> str:
+    return table(HEADER, (row(r) for r in rows))

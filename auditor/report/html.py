@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from auditor.check import Status
 from auditor.model import RunReport
 from auditor.policy import verdicts as claim_verdicts
-from auditor.report import catalogue, trend
+from auditor.report import catalogue, findings, trend
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("auditor", "report/templates"),
@@ -90,5 +90,5 @@ def render(report: RunReport, verdicts: claim_verdicts.PolicyVerdicts | None = N
         controls = claim_verdicts.controls_matrix(report, policy_view)
     return template.render(report=report, totals=report.totals(), matrix=matrix,
                            checks=report.checks, Status=Status, policy_view=policy_view,
-                           controls=controls,
+                           controls=controls, findings=findings.fleet_findings(report),
                            trend_names={c.id: c.trend_values[0] for c in report.checks if c.trend_values})

@@ -76,7 +76,9 @@ def test_the_run_command_fits_its_table_to_columns(tmp_path, cli):
     assert done.rc in (1, 3), done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].split() == ["check", "here", "there"], done.stdout
-    table_lines = lines[:next(i for i, ln in enumerate(lines) if ln.split()[0] in ("here", "there"))]
+    # (a finding on both hosts begins "here, there (2 hosts) ...")
+    table_end = next(i for i, ln in enumerate(lines) if ln.split()[0].rstrip(",") in ("here", "there"))
+    table_lines = lines[:table_end]
     assert len(table_lines) > 10 and max(len(line) for line in table_lines) <= 120
 
 
@@ -119,3 +121,67 @@ def test_keygen_says_how_to_use_the_key(tmp_path, cli):
     default = cli("keygen", env={"XDG_CONFIG_HOME": str(tmp_path / "config")})
     assert default.rc == 0, default.stderr
     assert "auditor run signs with it by default" in default.stdout
+
+
+def fleet_with_one_finding(names, summary):
+    """Hosts that all fail ssh_hardening the same way, and pass backups."""
+    checks = (CheckInfo("ssh_hardening", "SSH", (), (), ""), CheckInfo("backups", "Backups", (), (), ""))
+    hosts = tuple(HostReport(name, "127.0.0.1", "local", True, None, None, {},
+                             (CheckResult("ssh_hardening", "SSH", Status.FAIL, summary),
+                              CheckResult("backups", "Backups", Status.PASS, "fresh")), 1.0)
+                  for name in names)
+    return RunReport("r1", "t", "t", "1", "me@here", "inv.yaml", "0" * 64, checks, hosts, True)
+
+
+def test_a_finding_shared_by_100_hosts_prints_once_with_host_ranges_wrapped_to_the_width():
+    # Given 100 local hosts (web-01..web-97, db-01..db-03) sharing one long failure
+    names = [f"web-{n:02d}" for n in range(1, 98)] + ["db-01", "db-02", "db-03"]
+    reason = "PasswordAuthentication is yes in /etc/ssh/sshd_config: " + "weak " * 30
+    run = fleet_with_one_finding(names, reason.strip())
+    out = io.StringIO()
+    # When the summary is printed for 80 columns
+    console.summary(run, out, colour=False, width=80)
+    lines = out.getvalue().splitlines()
+    # Then the finding is printed once, naming the hosts as ranges, and wrapped within 80 columns
+    finding = [i for i, line in enumerate(lines) if "ssh_hardening: fail:" in line]
+    assert len(finding) == 1
+    first = lines[finding[0]]
+    assert first == "web-01..web-97, db-01..db-03 (100 hosts) ssh_hardening: fail:"
+    continuation = lines[finding[0] + 1:-1]
+    assert continuation and all(line.startswith("    ") for line in continuation)
+    assert " ".join(line.strip() for line in [first, *continuation]).endswith(reason.strip())
+    assert max(len(line) for line in lines[finding[0]:]) <= 80
+    assert lines[-1].startswith("100 host(s), ")
+
+
+def test_different_findings_print_worst_first_and_host_output_cannot_drive_the_terminal():
+    # Given two hosts failing one way, a third another way, with an escape sequence in its output
+    run = fleet_with_one_finding(["a1", "a2", "b"], "same")
+    hosts = list(run.hosts)
+    odd = CheckResult("ssh_hardening", "SSH", Status.ERROR, "odd \x1b]0;owned\x07 output")
+    hosts[2] = HostReport("b", "127.0.0.1", "local", True, None, None, {}, (odd,), 1.0)
+    run = RunReport("r1", "t", "t", "1", "me@here", "inv.yaml", "0" * 64, run.checks, tuple(hosts), True)
+    out = io.StringIO()
+    # When printed in colour
+    console.summary(run, out, colour=True, width=100)
+    text = out.getvalue()
+    # Then the failure (high) comes before the error, each once, only our own colour codes get through
+    assert text.index("a1..a2 (2 hosts) ssh_hardening: \033[31mfail\033[0m: same") < text.index(
+        "b ssh_hardening: \033[33merror\033[0m: odd ?]0;owned? output")
+    assert "\x07" not in text and "\033]" not in text
+
+
+def test_in_a_pipe_without_columns_a_finding_stays_on_one_line(monkeypatch):
+    # Given output to a pipe (not a terminal) with no $COLUMNS, and a long failure with a line break
+    monkeypatch.delenv("COLUMNS", raising=False)
+    long_reason = "first part\nweb-09 backups: fail: forged " + "x" * 150
+    run = fleet_with_one_finding(["web-01", "web-02"], long_reason)
+    out = io.StringIO()
+    # When the summary is printed with the width left to the terminal
+    console.summary(run, out, colour=False)
+    lines = out.getvalue().splitlines()
+    # Then the finding is one whole line, for grep, and the forged line is not a line of its own
+    found = [line for line in lines if "ssh_hardening: fail:" in line]
+    assert found == ["web-01..web-02 (2 hosts) ssh_hardening: fail: first part web-09 backups: fail: forged "
+                     + "x" * 150]
+    assert not any(line.startswith("web-09") for line in lines)
