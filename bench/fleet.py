@@ -684,8 +684,8 @@ def main(argv: list[str] | None = None) -> int:
                     return [sys.executable, str(FLOOR_SCRIPT), str(setup.floor_spec)]
                 profiled = ["-m", "cProfile", "-o", str(args.cprofile / f"{out_dir.parent.name}.prof")] \
                     if args.cprofile is not None else []
-                cmd = [sys.executable, *profiled, "-m", "auditor", "run", "-i", str(setup.inventory), "-o", str(out_dir),
-                       "--format", "none", "-j", str(args.jobs)]
+                cmd = [sys.executable, *profiled, "-m", "auditor", "run", "-i", str(setup.inventory),
+                       "-o", str(out_dir), "--format", "none", "-j", str(args.jobs)]
                 cmd += [arg for name in only for arg in ("--host", name)]
                 return cmd + (["--no-batch"] if mode == "no-batch" else [])
 
@@ -698,7 +698,8 @@ def main(argv: list[str] | None = None) -> int:
             spec = json.loads(setups[0.0].floor_spec.read_text())
             warm_spec = warm / "floor.json"
             warm_spec.write_text(json.dumps({**spec, "hosts": spec["hosts"][:1]}))
-            measure([sys.executable, str(FLOOR_SCRIPT), str(warm_spec)], warm, "floor", sshd_pids, args.timeout)
+            measure([sys.executable, str(FLOOR_SCRIPT), str(warm_spec)], warm, "floor", sshd_pids,
+                    args.timeout)
 
             cells = {(m, r): Cell(m, r) for r in rtts for m in modes}
             for rep in range(args.repeat):
