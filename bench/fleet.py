@@ -76,6 +76,7 @@ from auditor.engine import batch, plan, registry
 
 REPO = Path(__file__).resolve().parent.parent
 FLOOR_SCRIPT = Path(__file__).with_name("floor.py")
+PROFILE_SCRIPT = Path(__file__).with_name("profile_threads.py")
 LOOPBACK = "127.0.0.1"
 MODES = ("batched", "no-batch", "floor")
 LOGROTATE_CONF = "weekly\nrotate 13\ncreate\ncompress\n"
@@ -609,7 +610,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="host CPU of each probe alone, over N runs; 0 = skip (default 10)")
     parser.add_argument("--json", action="store_true", help="raw numbers as JSON on stdout; table to stderr")
     parser.add_argument("--cprofile", type=Path, metavar="DIR",
-                        help="run the auditor under cProfile, one .prof per run in DIR "
+                        help="run the auditor under cProfile (every thread), one .prof per run in DIR "
                              "(its CPU figures then include the profiler's overhead)")
     return parser
 
@@ -682,7 +683,7 @@ def main(argv: list[str] | None = None) -> int:
             def command(mode: str, setup: Setup, out_dir: Path, only: tuple[str, ...] = ()) -> list[str]:
                 if mode == "floor":
                     return [sys.executable, str(FLOOR_SCRIPT), str(setup.floor_spec)]
-                profiled = ["-m", "cProfile", "-o", str(args.cprofile / f"{out_dir.parent.name}.prof")] \
+                profiled = [str(PROFILE_SCRIPT), str(args.cprofile / f"{out_dir.parent.name}.prof")] \
                     if args.cprofile is not None else []
                 cmd = [sys.executable, *profiled, "-m", "auditor", "run", "-i", str(setup.inventory),
                        "-o", str(out_dir), "--format", "none", "-j", str(args.jobs)]
