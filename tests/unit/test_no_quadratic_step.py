@@ -6,6 +6,7 @@ that compares every host with every other quadruples. Hosts are built in memory,
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -43,7 +44,11 @@ def _after_collection(n_hosts: int, run_dir: Path) -> int:
     hosts = [host(f"web{i:04d}", *((c, STATUSES[(i + j) % len(STATUSES)]) for j, c in enumerate(CHECKS)))
              for i in range(n_hosts)]
     run, _ = report(*hosts)
-    run_dir.mkdir()
+    for i in range(n_hosts):  # one evidence file per host, as oscal.json reads them back
+        record = {"host": f"web{i:04d}", "probe": "password_hashing.p", "stdout": "x" * 100,
+                  "target": {"name": f"web{i:04d}", "transport": "ssh", "address": "10.0.0.1", "port": 22}}
+        (run_dir / "evidence" / f"web{i:04d}").mkdir(parents=True)
+        (run_dir / "evidence" / f"web{i:04d}" / "password_hashing.p.json").write_text(json.dumps(record))
 
     def work() -> None:
         judged = verdicts.judged(run)
