@@ -76,6 +76,7 @@ from auditor.engine import batch, plan, registry
 
 REPO = Path(__file__).resolve().parent.parent
 FLOOR_SCRIPT = Path(__file__).with_name("floor.py")
+PROFILE_SCRIPT = Path(__file__).with_name("profile_threads.py")
 LOOPBACK = "127.0.0.1"
 MODES = ("batched", "no-batch", "floor")
 LOGROTATE_CONF = "weekly\nrotate 13\ncreate\ncompress\n"
@@ -608,6 +609,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", type=int, default=10, metavar="N",
                         help="host CPU of each probe alone, over N runs; 0 = skip (default 10)")
     parser.add_argument("--json", action="store_true", help="raw numbers as JSON on stdout; table to stderr")
+    parser.add_argument("--cprofile", type=Path, metavar="DIR",
+                        help="run the auditor under cProfile (every thread), one .prof per run in DIR "
+                             "(its CPU figures then include the profiler's overhead)")
     return parser
 
 
@@ -630,6 +634,9 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"fleet.py: cannot start sshd test hosts: {problem}", file=sys.stderr)
         return 2
+    if args.cprofile is not None:
+        args.cprofile = args.cprofile.resolve()
+        args.cprofile.mkdir(parents=True, exist_ok=True)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # cleanup runs on SIGTERM as on Ctrl-C
 
     def say(text: str) -> None:
@@ -676,8 +683,10 @@ def main(argv: list[str] | None = None) -> int:
             def command(mode: str, setup: Setup, out_dir: Path, only: tuple[str, ...] = ()) -> list[str]:
                 if mode == "floor":
                     return [sys.executable, str(FLOOR_SCRIPT), str(setup.floor_spec)]
-                cmd = [sys.executable, "-m", "auditor", "run", "-i", str(setup.inventory), "-o", str(out_dir),
-                       "--format", "none", "-j", str(args.jobs)]
+                profiled = [str(PROFILE_SCRIPT), str(args.cprofile / f"{out_dir.parent.name}.prof")] \
+                    if args.cprofile is not None else []
+                cmd = [sys.executable, *profiled, "-m", "auditor", "run", "-i", str(setup.inventory),
+                       "-o", str(out_dir), "--format", "none", "-j", str(args.jobs)]
                 cmd += [arg for name in only for arg in ("--host", name)]
                 return cmd + (["--no-batch"] if mode == "no-batch" else [])
 
@@ -686,7 +695,12 @@ def main(argv: list[str] | None = None) -> int:
             warm.mkdir()
             measure(command("batched", setups[0.0], warm / "out", ("h000",)), warm, "auditor", sshd_pids,
                     args.timeout)
-            measure(command("floor", setups[0.0], warm), warm, "floor", sshd_pids, args.timeout)
+            # The floor's warm-up is one host too: a full warm-up fleet costs a whole run at 1,000 hosts.
+            spec = json.loads(setups[0.0].floor_spec.read_text())
+            warm_spec = warm / "floor.json"
+            warm_spec.write_text(json.dumps({**spec, "hosts": spec["hosts"][:1]}))
+            measure([sys.executable, str(FLOOR_SCRIPT), str(warm_spec)], warm, "floor", sshd_pids,
+                    args.timeout)
 
             cells = {(m, r): Cell(m, r) for r in rtts for m in modes}
             for rep in range(args.repeat):

@@ -126,9 +126,10 @@ CHECK = Check(
 )
 
 
-def _matches(agent: Agent, process: ps.Process) -> bool:
-    names = process.names()
-    if any(p in names or p[:15] == process.comm for p in agent.programs):
+def _matches(agent: Agent, process: ps.Process, names: set[str], short: set[str]) -> bool:
+    """`names`: process.names(), and `short`: the agent's programs cut to comm's 15 characters,
+    worked out once per process and per agent rather than once per pair."""
+    if not names.isdisjoint(agent.programs) or process.comm in short:
         return True
     return any(fnmatch.fnmatch(path, glob) for glob in agent.paths for path in (process.exe, process.argv0)
                if path)
@@ -243,8 +244,10 @@ def evaluate(out: Outputs, params: Params) -> Result:
 
     findings = Findings()
     running: list[Running] = []
+    live = [(p, p.names()) for p in processes if not p.is_kernel_thread]
     for agent in _agents(params):
-        found = [p for p in processes if not p.is_kernel_thread and _matches(agent, p)]
+        short = {program[:15] for program in agent.programs}
+        found = [p for p, names in live if _matches(agent, p, names, short)]
         boot = _boot(agent, units)
         if found:
             running.append(Running(agent, found, boot))

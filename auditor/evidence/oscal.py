@@ -134,6 +134,10 @@ def _result(report: RunReport, verdicts: PolicyVerdicts | None, records: Records
         reviewed.update(c for v in verdicts.claims for c in map(_control, v.claim.controls) if c)
     tool = _uuid(run, "component", "auditor")
     hosts = sorted(report.hosts, key=lambda h: h.name)
+    targets: dict[str, dict[str, Any]] = {}  # each host's first record's target, in one pass, not per host
+    for (name, _), record in sorted(records.items()):
+        if name not in targets and isinstance(record.get("target"), dict):
+            targets[name] = record["target"]
     observations = [_observation(report, host, r, tool, records, controls_of.get(r.check_id, ()))
                     for host in hosts for r in sorted(host.results, key=lambda r: r.check_id)]
     result: dict[str, Any] = {
@@ -154,7 +158,7 @@ def _result(report: RunReport, verdicts: PolicyVerdicts | None, records: Records
                 "props": [_prop("version", report.tool_version)],
                 "status": {"state": "operational"},
             }],
-            "inventory-items": [_inventory_item(run, h, records) for h in hosts] or None,
+            "inventory-items": [_inventory_item(run, h, targets.get(h.name, {})) for h in hosts] or None,
         },
         "reviewed-controls": {"control-selections": [
             {"include-controls": [{"control-id": c} for c in sorted(reviewed, key=iso27001.sort_key)]}
@@ -176,9 +180,7 @@ def _without_none(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _inventory_item(run: str, host: HostReport, records: Records) -> dict[str, Any]:
-    target = next((r.get("target") for (name, _), r in sorted(records.items())
-                   if name == host.name and isinstance(r.get("target"), dict)), None) or {}
+def _inventory_item(run: str, host: HostReport, target: Mapping[str, Any]) -> dict[str, Any]:
     props = [_prop("host", host.name), _prop("transport", host.transport)]
     if host.address:
         props.append(_prop("address", host.address))
@@ -285,8 +287,20 @@ def _finding(run: str, verdict: ClaimVerdict, host: str, state: str, controls: S
 def write(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None) -> str:
     """Write oscal.json from the report and the evidence files now in run_dir; returns its text."""
     evidence = run_dir / store.EVIDENCE_DIR
-    files = {path.relative_to(run_dir).as_posix(): path.read_bytes()
-             for path in sorted(evidence.rglob("*.json")) if path.is_file() and not path.is_symlink()}
-    text = render(report, verdicts, store.read_records(files))
+    records: dict[tuple[str, str], dict[str, Any]] = {}
+    commands: dict[str, str] = {}
+    # One file at a time, keeping what oscal.json cites: not the outputs, and each probe's script
+    # once (the same on every host): reading the whole evidence at once held ~1 GB at 1,000 hosts.
+    for path in sorted(evidence.rglob("*.json")):
+        if not path.is_file() or path.is_symlink():
+            continue
+        one = {path.relative_to(run_dir).as_posix(): path.read_bytes()}
+        for key, record in store.read_records(one).items():
+            record.pop("stdout", None)
+            record.pop("stderr", None)
+            if isinstance(record.get("command"), str):
+                record["command"] = commands.setdefault(record["command"], record["command"])
+            records[key] = record
+    text = render(report, verdicts, records)
     (run_dir / FILE).write_text(text, encoding="utf-8")
     return text

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import fnmatch
+import functools
 import hashlib
 import hmac
 import shlex
@@ -81,6 +82,21 @@ def host_matches(patterns: str, name: str) -> bool:
 def _glob(pattern: str, name: str) -> bool:
     # OpenSSH's match_pattern knows only * and ?; fnmatch's [...] classes must stay literal.
     return fnmatch.fnmatchcase(name, pattern.lower().replace("[", "[[]"))
+
+
+def _parsed(path: Path) -> tuple[KnownHostLine, ...]:
+    """parse(path), once per file version: a fleet's known_hosts has a line per host and every
+    connection loads it, so parsing it each time would cost hosts x lines (quadratic)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return ()
+    return _parsed_version(path, (stat.st_mtime_ns, stat.st_size, stat.st_ino))
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_version(path: Path, stamp: tuple[int, int, int]) -> tuple[KnownHostLine, ...]:
+    return tuple(parse(path))
 
 
 def parse(path: Path) -> list[KnownHostLine]:
@@ -211,7 +227,7 @@ class KnownHosts:
 
     @classmethod
     def load(cls, paths: list[Path]) -> KnownHosts:
-        return cls(tuple(line for path in paths for line in parse(path)))
+        return cls(tuple(line for path in paths for line in _parsed(path)))
 
     def for_name(self, name: str) -> list[KnownHostLine]:
         return [line for line in self.lines if line.matches(name)]
