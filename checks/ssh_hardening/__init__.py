@@ -67,156 +67,47 @@ named but not judged.
 
 from __future__ import annotations
 
-import fnmatch
-import shlex
-from typing import NamedTuple
-
-from auditor.check import Check, Findings, Outputs, Param, Params, Result, Severity, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import sshd
-from auditor.parsers.files import HEADER, UNREADABLE, parse_dump
-from auditor.parsers.sockets import PROC_NET_LISTEN
+from auditor.parsers.files import parse_dump
 from auditor.probes import shell
 
-NO_SSHD = "#no-sshd"
-SSHD_LINE = "#sshd "
-RC_LINE = "#sshd-T-rc "
+from ._judging import (
+    ACCESS_REFS,
+    CBC_ETM_REF,
+    CBC_REF,
+    HIGH_REFS,
+    LOW_MAC_REF,
+    LOW_MACS,
+    MEDIUM_KEX_REF,
+    NAMES,
+    Problem,
+    _judge_daemons,
+    _judge_matches,
+    _judge_settings,
+    _note_access,
+    algorithm_severity,
+)
+from ._probes import DAEMONS_SCRIPT, NO_SSHD, RC_LINE, SSHD_CONFIG, SSHD_LINE, SSHD_T
+from ._reading import (
+    ALGORITHM_KEYWORDS,
+    Effective,
+    Judged,
+    Setting,
+    SshdUnreadable,
+    _effective,
+    _value,
+    own_count,
+)
 
-# The sshd processes that hold a listening TCP socket, read from /proc only (no ps, no ss):
-# /proc/net/tcp{,6} LISTEN inodes, matched to /proc/<pid>/fd/* socket links (root sees every
-# process's). Each one's arguments come from /proc/<pid>/cmdline: its argv, or the title sshd
-# gives its listener ("sshd: /usr/sbin/sshd -D -f FILE [listener] ..."), whose words are split
-# on blanks (`-o Key value` is joined back). POSIX getopts with sshd's own option string picks
-# its -f and -o arguments, and its own binary (/proc/<pid>/exe) runs `sshd -T` with them; values
-# pass as separate arguments, never through eval. Only a daemon root started is judged: running
-# `sshd -T -f FILE` as root on a file another user controls could print that file's lines.
-DAEMONS_SCRIPT = rf"""
-echo '{sshd.DAEMONS_LINE}'
-listening=" $(awk '$4 == "{PROC_NET_LISTEN}" {{ printf "%s ", $10 }}' /proc/net/tcp /proc/net/tcp6 \
-  2>/dev/null)"
-for t in tcp tcp6; do
-  [ -r /proc/net/$t ] &&
-    awk -v t=$t '$4 == "{PROC_NET_LISTEN}" {{ print "#listen " t " " $2 " " $10 }}' /proc/net/$t
-done
-words() {{
-  tr '\000' '\n' < "/proc/$1/cmdline" | awk '
-    NR == 1 && /^sshd: / {{ title = 1; sub(/^sshd: /, ""); sub(/ \[listener\].*$/, ""); n = split($0, w, " ")
-      for (i = 2; i <= n; i++) {{
-        if (w[i] == "-o" && i + 2 <= n && w[i + 1] !~ /=/) {{
-          print w[i]; print w[i + 1] " " w[i + 2]; i += 2 }}
-        else print w[i] }} }}
-    NR > 1 && !title {{ print }}'
-}}
-options() {{
-  OPTIND=1
-  while getopts ':46C:Ddeiqrtf:h:k:o:p:QRTc:E:g:' opt; do
-    case $opt in f|o) printf '%s\n%s\n' "-$opt" "$OPTARG" ;; esac
-  done
-}}
-judge() {{
-  set --  # the heredoc below is expanded after this: it reads $pid, not $1
-  while IFS= read -r w; do [ -n "$w" ] && set -- "$@" "$w"; done <<EOF
-$(words "$pid")
-EOF
-  opts=$(options "$@")
-  set --
-  while IFS= read -r w; do [ -n "$w" ] && set -- "$@" "$w"; done <<EOF
-$opts
-EOF
-  for w in "$@"; do printf '#option %s\n' "$w"; done
-  out=$("$exe" -T "$@" 2>&1); rc=$?
-  printf '%s\n#sshd-T-rc %s\n' "$out" "$rc"
-}}
-count=0
-for d in /proc/[0-9]*; do
-  [ "$(cat "$d/comm" 2>/dev/null)" = sshd ] || continue
-  inodes=""
-  for i in $(ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p'); do
-    case "$listening" in *" $i "*) inodes="$inodes,$i" ;; esac
-  done
-  [ -n "$inodes" ] || continue
-  pid=${{d##*/}}
-  uid=$(awk '/^Uid:/ {{ print $2 }}' "$d/status" 2>/dev/null)
-  exe=$(readlink "$d/exe" 2>/dev/null)
-  case "$exe" in ""|*" (deleted)") exe=$bin ;; esac
-  echo "#daemon $pid uid=$uid inodes=${{inodes#,}} exe=$exe"
-  echo "#cmdline $(tr '\000\n\t' '   ' < "$d/cmdline")"
-  count=$((count + 1))
-  if [ "$count" -gt {sshd.MAX_DAEMONS} ]; then echo "#not-judged more than {sshd.MAX_DAEMONS} listeners"
-  elif [ "$uid" != 0 ]; then echo "#not-judged started by uid $uid, not root"
-  elif [ ! -x "$exe" ]; then echo "#not-judged its binary $exe cannot be run"
-  else judge; fi
-done
-"""
+# Every public name this module had before it was split, for its callers.
+__all__ = [
+    "ACCESS_REFS", "ALGORITHM_KEYWORDS", "CBC_ETM_REF", "CBC_REF", "CHECK", "DAEMONS_SCRIPT",
+    "Effective", "HIGH_REFS", "Judged", "LOW_MACS", "LOW_MAC_REF", "MEDIUM_KEX_REF", "NAMES",
+    "NO_SSHD", "Problem", "RC_LINE", "SSHD_CONFIG", "SSHD_LINE", "SSHD_T", "Setting",
+    "SshdUnreadable", "algorithm_severity", "evaluate", "own_count",
+]
 
-# Finds sshd (also outside a non-root PATH), prints its path and version, then `sshd -T`
-# and its exit code; sshd -T's own error goes to stderr.
-SSHD_T = rf"""
-PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"
-bin=""
-for p in /usr/sbin/sshd /usr/local/sbin/sshd /sbin/sshd "$(command -v sshd 2>/dev/null)"; do
-  if [ -n "$p" ] && [ -x "$p" ]; then bin=$p; break; fi
-done
-if [ -z "$bin" ]; then echo '{NO_SSHD}'; exit 0; fi
-echo "{SSHD_LINE}$bin $("$bin" -V 2>&1 | head -n 1)"
-"$bin" -T
-echo "{RC_LINE}$?"
-{DAEMONS_SCRIPT}
-exit 0
-"""
-
-# sshd_config and, recursively, every file its Include lines name (globs, relative to
-# /etc/ssh), in the files.py dump format. Include arguments are split on blanks. Comment
-# lines are blanked on the host (line numbers stay right): whatever someone noted there
-# never leaves it. A matched file that cannot be read, and the directory of a glob that
-# cannot be listed or searched (the glob then stays literal), are reported unreadable (a
-# directory with a trailing /): the files read are then not all that sshd reads.
-SSHD_CONFIG = rf"""
-H={shlex.quote(HEADER)}; U={shlex.quote(UNREADABLE)}
-emit() {{ if [ -r "$1" ]; then printf '\n%s%s\n' "$H" "$1"; sed 's/^[[:space:]]*#.*$//' -- "$1"
-  else printf '\n%s%s\n' "$U" "$1"; fi; }}
-includes() {{ awk '{{ sub(/^[ \t]+/, ""); if (tolower($0) ~ /^include([ \t]|=)/) {{
-  sub(/^[^ \t=]+[ \t]*=?[ \t]*/, ""); gsub(/"/, ""); print }} }}' "$1" 2>/dev/null; }}
-todo={sshd.MAIN_CONFIG}; seen=" "; depth=0
-[ -e {sshd.MAIN_CONFIG} ] || exit 0
-while [ -n "$todo" ] && [ "$depth" -le {sshd.MAX_INCLUDE_DEPTH} ]; do
-  next=""
-  for f in $todo; do
-    case "$seen" in *" $f "*) continue ;; esac
-    seen="$seen$f "
-    emit "$f"
-    set -f; patterns=$(includes "$f")
-    for pattern in $patterns; do
-      case "$pattern" in /*) ;; *) pattern="{sshd.CONFIG_DIR}/$pattern" ;; esac
-      set +f
-      for g in $pattern; do
-        if [ -f "$g" ]; then next="$next $g"
-        elif [ ! -e "$g" ]; then d=${{g%/*}}
-          if [ -d "$d" ] && {{ [ ! -r "$d" ] || [ ! -x "$d" ]; }}; then printf '\n%s%s/\n' "$U" "$d"; fi
-        fi
-      done
-      set -f
-    done
-    set +f
-  done
-  todo=$next; depth=$((depth + 1))
-done
-exit 0
-"""
-
-ALGORITHM_KEYWORDS = {
-    "ciphers": ("Ciphers", "weak_ciphers"),
-    "macs": ("MACs", "weak_macs"),
-    "kexalgorithms": ("KexAlgorithms", "weak_kex"),
-    "gssapikexalgorithms": ("GSSAPIKexAlgorithms", "weak_kex"),
-    "hostkeyalgorithms": ("HostKeyAlgorithms", "weak_host_key_algorithms"),
-    "pubkeyacceptedalgorithms": ("PubkeyAcceptedAlgorithms", "weak_host_key_algorithms"),
-}
-NAMES = {"permitrootlogin": "PermitRootLogin", "passwordauthentication": "PasswordAuthentication",
-         "kbdinteractiveauthentication": "KbdInteractiveAuthentication",
-         "permitemptypasswords": "PermitEmptyPasswords", "usepam": "UsePAM",
-         "authenticationmethods": "AuthenticationMethods", "x11forwarding": "X11Forwarding",
-         "maxauthtries": "MaxAuthTries", "logingracetime": "LoginGraceTime", "allowusers": "AllowUsers",
-         "allowgroups": "AllowGroups"}
 
 CHECK = Check(
     id="ssh_hardening",
@@ -241,217 +132,6 @@ CHECK = Check(
         shell("sshd_config", SSHD_CONFIG, root=True),
     ),
 )
-
-class Setting(NamedTuple):
-    value: str
-    where: str  # "file:line", "default", or "" (sshd -T for a setting no file sets)
-
-
-Effective = dict[str, Setting]  # by lower-case keyword
-
-
-def _value(settings: Effective, keyword: str, default: str) -> str:
-    found = settings.get(keyword)
-    return found.value if found else default
-
-
-class Judged(NamedTuple):
-    """The settings judged, the source they came from, and notes about that source."""
-
-    effective: Effective
-    source: str  # "sshd -T" or "sshd_config"
-    notes: list[str]
-
-
-class SshdUnreadable(Exception):
-    """Neither sshd -T nor the configuration files could be read."""
-
-
-def _joined(keyword: str, values: list[str]) -> str:
-    return " ".join(values) if keyword in sshd.ACCUMULATING else values[0]
-
-
-def _where(location: str) -> str:
-    return f" ({location})" if location else ""
-
-
-def _second_factor_only(methods: str) -> bool:
-    """AuthenticationMethods makes every login start with a public key."""
-    lists = methods.split()
-    return bool(lists) and methods != "any" and all(
-        any(m.split(":")[0] == "publickey" for m in one.split(",")) for one in lists)
-
-
-# What each finding weighs, and who says so. Access-control holes and broken algorithms are high;
-# SHA-1 HMACs and 64-bit-tag UMACs, which OpenSSH still enables by default, are low (advisories at
-# the default fail_on); SHA-1 in key exchange is medium (it fails, as before severities).
-ACCESS_REFS = {
-    "permitrootlogin": "CIS Debian Linux 12 Benchmark: Ensure sshd PermitRootLogin is disabled",
-    "passwordauthentication": "NIST SP 800-63B 5.1.1 (a password alone is a single factor); "
-                              "Mozilla OpenSSH guidelines: AuthenticationMethods publickey",
-    "permitemptypasswords": "CIS Debian Linux 12 Benchmark: Ensure sshd PermitEmptyPasswords is disabled",
-    "kbdinteractiveauthentication": "NIST SP 800-63B 5.1.1 (PAM's password prompt is a password login)",
-}
-LOW_MACS = ("hmac-sha1", "hmac-sha1-etm@openssh.com", "umac-64@openssh.com", "umac-64-etm@openssh.com")
-LOW_MAC_REF = ("Mozilla OpenSSH guidelines (modern: SHA-2 ETM MACs and umac-128-etm only); CIS Debian "
-               "Linux 12 Benchmark: Ensure sshd MACs are configured; not broken: HMAC-SHA1 has no practical "
-               "attack, and OpenSSH 9.2 enables both by default")
-MEDIUM_KEX_REF = "RFC 9142 (SHA-1 key exchange SHOULD NOT be used); OpenSSH 8.2 release notes"
-CBC_REF = ("CVE-2008-5161 (CBC plaintext recovery with encrypt-and-MAC); OpenSSH 6.7 release notes "
-           "(CBC and arcfour removed from the defaults)")
-CBC_ETM_REF = "CVE-2023-48795 (Terrapin: CBC with ETM MACs, without strict kex before OpenSSH 9.6)"
-HIGH_REFS = (
-    ("arcfour*", "RFC 8758 (RC4 must not be used in SSH); OpenSSH 6.7 release notes"),
-    ("3des-cbc", "SWEET32 (64-bit block); OpenSSH 7.4 release notes (3des-cbc out of the client defaults)"),
-    ("blowfish-cbc", "SWEET32 (64-bit block); OpenSSH 7.4 release notes"),
-    ("cast128-cbc", "SWEET32 (64-bit block); OpenSSH 7.4 release notes"),
-    ("hmac-md5*", "RFC 6151 (MD5); OpenSSH 7.2 release notes (MD5 and truncated MACs out of the defaults)"),
-    ("*-96*", "OpenSSH 7.2 release notes (truncated 96-bit MACs out of the defaults)"),
-    ("hmac-ripemd160*", "OpenSSH 7.6 release notes (hmac-ripemd160 removed)"),
-    ("diffie-hellman-group1-sha1", "Logjam (1024-bit group); OpenSSH 7.0 release notes (disabled)"),
-    ("ssh-dss*", "OpenSSH 7.0 release notes (DSA keys disabled; removed in 10.0)"),
-    ("ssh-rsa", "OpenSSH 8.8 release notes (RSA signatures with SHA-1 disabled: SHA-1 chosen-prefix "
-                "collisions)"),
-    ("ssh-rsa-cert-v01@openssh.com", "OpenSSH 8.8 release notes (RSA signatures with SHA-1 disabled)"),
-)
-
-
-def algorithm_severity(keyword: str, algorithm: str, macs: list[str]) -> tuple[Severity, str]:
-    """The severity of offering a weak `algorithm` under `keyword`, and its reference. `macs` is
-    the MAC list offered beside it: a CBC cipher is broken with encrypt-and-MAC, and still
-    exposed (Terrapin) with ETM MACs only."""
-    if keyword == "macs" and algorithm in LOW_MACS:
-        return Severity.LOW, LOW_MAC_REF
-    if keyword in ("kexalgorithms", "gssapikexalgorithms") and algorithm != "diffie-hellman-group1-sha1":
-        return Severity.MEDIUM, MEDIUM_KEX_REF
-    cbc = fnmatch.fnmatchcase(algorithm, "aes*-cbc") or algorithm.startswith("rijndael-cbc")
-    if keyword == "ciphers" and cbc:
-        if all(m.endswith("-etm@openssh.com") for m in macs):
-            return Severity.MEDIUM, CBC_ETM_REF
-        return Severity.HIGH, CBC_REF
-    ref = next((r for pattern, r in HIGH_REFS if fnmatch.fnmatchcase(algorithm, pattern)), "")
-    return Severity.HIGH, ref or "listed in this check's weak_* parameter"
-
-
-class Problem(NamedTuple):
-    text: str
-    keyword: str
-
-
-def _login_problems(settings: Effective, usepam: str, methods: str) -> list[Problem]:
-    """The failing authentication settings among `settings`."""
-    problems = []
-    for keyword, bad in (("permitrootlogin", ("yes",)), ("passwordauthentication", ("yes",)),
-                         ("permitemptypasswords", ("yes",))):
-        if keyword in settings and settings[keyword].value.lower() in bad:
-            value, location = settings[keyword]
-            problems.append(Problem(f"{NAMES[keyword]} {value}{_where(location)}", keyword))
-    kbd = settings.get("kbdinteractiveauthentication")
-    if kbd and kbd.value.lower() == "yes" and usepam == "yes" and not _second_factor_only(methods):
-        problems.append(Problem(f"KbdInteractiveAuthentication yes{_where(kbd.where)} with UsePAM yes: PAM "
-                                "asks for the password", "kbdinteractiveauthentication"))
-    return problems
-
-
-def _sshd_t_settings(lines: list[str], located: dict[str, str]) -> Effective:
-    values = sshd.parse_sshd_t("\n".join(ln for ln in lines if not ln.startswith("#sshd")))
-    if "permitrootlogin" not in values or "ciphers" not in values:
-        raise ValueError("sshd -T output lacks PermitRootLogin or Ciphers")
-    return {k: Setting(_joined(k, v), located.get(k, "")) for k, v in values.items()}
-
-
-def _effective(text: str, stderr: str, config: sshd.SshdConfig, unreadable: list[str]) -> Judged:
-    lines = text.splitlines()
-    rc_line = next((ln for ln in reversed(lines) if ln.startswith(RC_LINE)), None)
-    if rc_line is None:
-        raise ValueError("the sshd -T probe printed no exit status line")
-    located = {k: v[0].where for k, v in config.settings.items()}
-    rc = rc_line[len(RC_LINE):].strip()
-    if rc == "0":
-        return Judged(_sshd_t_settings(lines, located), "sshd -T", [])
-    first_error = next((ln.strip() for ln in stderr.splitlines() if ln.strip()), "")
-    note = f"sshd -T exited {rc}" + (f": {first_error}" if first_error else "")
-    if not config.files_read:
-        raise SshdUnreadable(f"{note}, and the configuration could not be read: "
-                             + ("; ".join(config.problems) or "no sshd_config"))
-    if unreadable:  # an unread drop-in may set anything, and one read earlier wins
-        raise SshdUnreadable(f"{note}, and the configuration could not be read in full: cannot read "
-                             + ", ".join(unreadable) + "; what sshd applies is unknown")
-    effective = {}
-    for keyword, default in sshd.COMPILED_DEFAULTS.items():
-        setting = config.first(keyword)
-        if keyword in ALGORITHM_KEYWORDS:
-            resolved = sshd.resolve_algorithms(setting.value if setting else None, default)
-            effective[keyword] = Setting(",".join(resolved), setting.where if setting else "")
-        else:
-            effective[keyword] = Setting(setting.value if setting else default,
-                                         setting.where if setting else "default")
-    for keyword, found in config.settings.items():
-        effective.setdefault(keyword, Setting(_joined(keyword, [s.value for s in found]), found[0].where))
-    notes = [f"{note}; judged from the configuration files, with {sshd.COMPILED_DEFAULTS_VERSION}'s "
-             "compiled-in defaults for what they do not set"]
-    return Judged(effective, "sshd_config", notes)
-
-
-def _judge_settings(effective: Effective, params: Params, findings: Findings, prefix: str = "") -> int:
-    """Records the login and algorithm findings of one effective configuration; returns the number
-    of weak algorithms it offers. `prefix` names the daemon when there are several."""
-    usepam = _value(effective, "usepam", "no").lower()
-    methods = _value(effective, "authenticationmethods", "any")
-    for problem in _login_problems(effective, usepam, methods):
-        findings.fail(prefix + problem.text, Severity.HIGH, ACCESS_REFS[problem.keyword])
-    if _value(effective, "kbdinteractiveauthentication", "no").lower() == "yes":
-        if usepam != "yes":
-            findings.note(f"{prefix}KbdInteractiveAuthentication yes, but UsePAM no: no password prompt "
-                          "behind it on Linux")
-        elif _second_factor_only(methods):
-            findings.note(f"{prefix}keyboard-interactive only after a public key (AuthenticationMethods "
-                          f"{methods})")
-    weak_count = 0
-    gss_on = _value(effective, "gssapikeyexchange", "no").lower() == "yes"
-    macs = _value(effective, "macs", "").split(",")
-    for keyword, (label, param) in ALGORITHM_KEYWORDS.items():
-        if keyword not in effective or (keyword == "gssapikexalgorithms" and not gss_on):
-            continue
-        value, location = effective[keyword]
-        weak = [a for a in value.split(",") if any(fnmatch.fnmatchcase(a, p) for p in params[param])]
-        weak_count += len(weak)
-        graded: dict[tuple[Severity, str], list[str]] = {}
-        for algorithm in weak:
-            graded.setdefault(algorithm_severity(keyword, algorithm, macs), []).append(algorithm)
-        for (severity, ref), algorithms in sorted(graded.items(), key=lambda g: -g[0][0].rank):
-            findings.fail(f"{prefix}{label} offers {', '.join(algorithms)}{_where(location)}", severity, ref)
-    return weak_count
-
-
-def _judge_matches(config: sshd.SshdConfig, effective: Effective, findings: Findings) -> None:
-    usepam = _value(effective, "usepam", "no").lower()
-    methods = _value(effective, "authenticationmethods", "any")
-    for block in config.matches:
-        inside = {s.keyword: Setting(s.value, s.where) for s in reversed(block.settings)}
-        block_problems = _login_problems(inside, _value(inside, "usepam", usepam).lower(),
-                                         _value(inside, "authenticationmethods", methods))
-        for problem in block_problems:
-            findings.fail(f"Match {block.criteria} ({block.where}) sets {problem.text}", Severity.HIGH,
-                          ACCESS_REFS[problem.keyword])
-        judged = sorted(k for k in inside if k in NAMES)
-        if judged and not block_problems:
-            findings.note(f"Match {block.criteria} ({block.where}) sets "
-                          + ", ".join(f"{NAMES[k]} {inside[k].value}" for k in judged))
-
-
-def _daemon_label(daemons: sshd.Daemons, daemon: sshd.Daemon) -> str:
-    """"sshd pid 812 (/etc/ssh/sshd_config_internal, -o PasswordAuthentication=yes) on 0.0.0.0:2222"."""
-    how = ", ".join([daemon.config_file] + [f"-o {o}" for o in daemon.command_line_options])
-    return f"sshd pid {daemon.pid} ({how}) on {', '.join(daemons.endpoints(daemon)) or 'no port'}"
-
-
-def _daemon_settings(daemon: sshd.Daemon, config: sshd.SshdConfig) -> Effective:
-    """A daemon's sshd -T settings, located in sshd_config when it reads that file, or on its command line."""
-    located = ({k: v[0].where for k, v in config.settings.items()}
-               if daemon.config_file == sshd.MAIN_CONFIG else {})
-    located.update({k: "-o on its command line" for k in daemon.option_keywords()})
-    return _sshd_t_settings(daemon.output, located)
 
 
 def evaluate(out: Outputs, params: Params) -> Result:
@@ -503,53 +183,3 @@ def evaluate(out: Outputs, params: Params) -> Result:
                            fail_prefix=f"{{n}} problem(s) (from {source}): ", source=source,
                            weak_algorithms=weak_count, problems=len(findings.failures),
                            match_blocks=len(config.matches), listeners=len(listening))
-
-
-def _runs_installed(daemon: sshd.Daemon) -> bool:
-    """A daemon started without -f or -o runs the installed configuration, judged already."""
-    return not daemon.options
-
-
-def own_count(listening: list[sshd.Daemon]) -> int:
-    return sum(1 for d in listening if not _runs_installed(d))
-
-
-def _judge_daemons(daemons: sshd.Daemons, config: sshd.SshdConfig, params: Params,
-                   findings: Findings) -> int:
-    """Each listening sshd started with its own -f or -o: its findings, named by pid, options and ports.
-    Returns the number of weak algorithms they offer."""
-    weak_count = 0
-    for daemon in daemons.daemons:
-        label = _daemon_label(daemons, daemon)
-        if daemon.not_judged:
-            findings.unknown(f"{label}: not judged: {daemon.not_judged}")
-            continue
-        if _runs_installed(daemon):
-            findings.note(f"{label}: runs the installed configuration ({daemon.cmdline})")
-            continue
-        findings.note(f"{label}: {daemon.cmdline}")
-        if daemon.rc != 0:
-            error = next((ln.strip() for ln in daemon.output if ln.strip()), "")
-            findings.unknown(f"{label}: sshd -T with its options exited {daemon.rc}"
-                             + (f": {error}" if error else ""))
-            continue
-        try:
-            settings = _daemon_settings(daemon, config)
-        except ValueError as exc:
-            findings.unknown(f"{label}: cannot read its sshd -T output: {exc}")
-            continue
-        weak_count += _judge_settings(settings, params, findings, f"{label}: ")
-    return weak_count
-
-
-def _note_access(effective: Effective, config: sshd.SshdConfig, findings: Findings) -> None:
-    """Notes the settings reported but not judged: X11, tries, grace time, who may log in, Protocol."""
-    for keyword in ("x11forwarding", "maxauthtries", "logingracetime"):
-        if keyword in effective:
-            findings.note(f"{NAMES[keyword]} {effective[keyword].value}{_where(effective[keyword].where)}")
-    allow = [f"{NAMES[k]} {effective[k].value}" for k in ("allowusers", "allowgroups") if k in effective]
-    findings.note("login restricted by " + "; ".join(allow) if allow
-                  else "no AllowUsers/AllowGroups: every account with valid credentials may log in")
-    for setting in config.settings.get("protocol", []):
-        findings.note(f"obsolete Protocol {setting.value} ({setting.where}): ignored since OpenSSH 7.4, "
-                      "which dropped SSH-1")
