@@ -19,138 +19,34 @@ to, from the results of its checks there:
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import StrEnum
 
-from auditor.check import SEVERITIES, Severity, Status
-from auditor.model import AuditedPolicy, CheckResult, Claim, HostReport, RunReport, worst
-from auditor.policy import iso27001
+from auditor.check import Status
+from auditor.model import AuditedPolicy, CheckResult, Claim, HostReport, RunReport
+from auditor.policy.controls_matrix import PARTIAL, ControlRow, controls_matrix
+from auditor.policy.verdict_model import (
+    _HOST_STATES,
+    NOT_RUN,
+    OTHER_PARAMS,
+    REPORT_HTML,
+    ClaimVerdict,
+    PolicyVerdicts,
+    ResultGroup,
+    ResultLink,
+    Verdict,
+    group_results,
+    host_spans,
+    result_anchor,
+)
 from auditor.transports import HostErrorKind
 
-NOT_RUN = "not_run"  # a host's state for a check that did not run there
-OTHER_PARAMS = "not_verified"  # ... that ran there with parameters another claim set
-REPORT_HTML = "report.html"
-PARTIAL = "partial"  # a controls-matrix row whose passing checks do not cover it all (one judged nothing)
-
-
-class Verdict(StrEnum):
-    PASS = "pass"
-    FAIL = "fail"
-    ERROR = "error"
-    MANUAL = "manual"
-    WAIVED = "waived"
-    NOT_VERIFIED = "not_verified"
-    NOT_COVERED = "not_covered"
-
-
-# The order claims are counted in the headline, and a host's state is decided in.
-_HOST_STATES = (Status.FAIL.value, Status.ERROR.value, NOT_RUN, OTHER_PARAMS, Status.MANUAL.value,
-                Status.WAIVED.value, Status.PASS.value, Status.SKIP.value)
-# The host counts of a controls-matrix row, in column order.
-_MATRIX_STATES = (Status.PASS, Status.FAIL, Status.ERROR, Status.MANUAL, Status.WAIVED, Status.SKIP)
-
-
-@dataclass(frozen=True)
-class ResultLink:
-    host: str
-    check_id: str
-    status: str  # a Status value, "not_run", or "not_verified" (ran with another claim's parameters)
-    summary: str
-    anchor: str  # the result card's id in report.html; "" when the check did not run
-
-
-@dataclass(frozen=True)
-class ResultGroup:
-    """Results of one check with one status and one summary, on any number of hosts: a claim card's line."""
-
-    check_id: str
-    status: str
-    summary: str
-    results: tuple[ResultLink, ...]  # in report order
-
-    @property
-    def hosts(self) -> str:
-        """"db1", or "h01–h40 (40 hosts)": consecutive numbered names as one span."""
-        names = [r.host for r in self.results]
-        return host_spans(names) + (f" ({len(names)} hosts)" if len(names) > 1 else "")
-
-
-_NUMBERED = re.compile(r"(.*?)(\d+)")
-
-
-def host_spans(names: Sequence[str], shown: int = 4, dash: str = "–") -> str:
-    """Host names with runs of consecutive numbers joined: h01, h02, h03, web1 -> "h01–h03, web1".
-
-    At most `shown` items, then "…" (the card lists every host behind it); the console joins with "..".
-    """
-    items: list[str] = []
-    run: list[str] = []  # the current span, e.g. ["h01", "h02"]
-
-    def close() -> None:
-        if run:
-            items.append(run[0] if len(run) == 1 else f"{run[0]}{dash}{run[-1]}")
-            run.clear()
-
-    for name in names:
-        here = _NUMBERED.fullmatch(name)
-        last = _NUMBERED.fullmatch(run[-1]) if run else None
-        if (here and last and here[1] == last[1] and len(here[2]) == len(last[2])
-                and int(here[2]) == int(last[2]) + 1):
-            run.append(name)
-            continue
-        close()
-        run.append(name)
-    close()
-    return ", ".join(items[:shown]) + (", …" if len(items) > shown else "")
-
-
-def group_results(results: Iterable[ResultLink]) -> tuple[ResultGroup, ...]:
-    """Identical results (check, status, summary) across hosts as one group each, worst status first."""
-    groups: dict[tuple[str, str, str], list[ResultLink]] = {}
-    for link in results:
-        groups.setdefault((link.check_id, link.status, link.summary), []).append(link)
-    order = {state: i for i, state in enumerate(_HOST_STATES)}
-    return tuple(sorted((ResultGroup(check_id, status, summary, tuple(links))
-                         for (check_id, status, summary), links in groups.items()),
-                        key=lambda g: (order.get(g.status, len(order)), g.check_id)))
-
-
-@dataclass(frozen=True)
-class ClaimVerdict:
-    claim: Claim
-    verdict: Verdict
-    summary: str  # one line: "fails on 1 of 3 hosts: db2"
-    hosts: tuple[str, ...]  # the audited hosts the claim applies to
-    hosts_by_state: Mapping[str, tuple[str, ...]]  # pass/fail/error/not_run/not_verified/manual/... -> hosts
-    counts: Mapping[str, int]  # results per status (and not_run, not_verified)
-    results: tuple[ResultLink, ...]
-    evidence: tuple[str, ...]  # run-folder relative paths of the evidence files relied on
-
-    @property
-    def problems(self) -> tuple[ResultGroup, ...]:
-        """The results that are not pass, grouped across hosts (a claim card's lines)."""
-        return tuple(g for g in group_results(self.results) if g.status != Status.PASS.value)
-
-    @property
-    def passes(self) -> tuple[ResultGroup, ...]:
-        """The passing results, grouped across hosts (collapsed in a claim card)."""
-        return tuple(g for g in group_results(self.results) if g.status == Status.PASS.value)
-
-
-@dataclass(frozen=True)
-class PolicyVerdicts:
-    audited: AuditedPolicy
-    claims: tuple[ClaimVerdict, ...]
-    counts: Mapping[str, int]  # claims per verdict
-    headline: str  # "7 of 12 promises hold on all 3 hosts; 2 fail; 3 cannot be verified by a server"
-
-
-def result_anchor(host_index: int, check_id: str) -> str:
-    """The id report.html.j2 gives a result card: host-<1-based host position>-<check id>."""
-    return f"host-{host_index}-{check_id}"
+# Every public name this module had before it was split, for its callers.
+__all__ = [
+    "ClaimVerdict", "ControlRow", "NOT_RUN", "OTHER_PARAMS", "PARTIAL", "PolicyVerdicts",
+    "REPORT_HTML", "ResultGroup", "ResultLink", "Verdict", "controls_matrix", "every_host",
+    "group_results", "host_spans", "judge", "judge_claim", "judged", "result_anchor",
+]
 
 
 # Why the run could not connect, as a claim line names the host: "dead (unreachable)", "db1 (host key
@@ -334,109 +230,3 @@ def judge(report: RunReport, audited: AuditedPolicy) -> PolicyVerdicts:
 def judged(report: RunReport) -> PolicyVerdicts | None:
     """The run's claim verdicts; None when it audited no policy."""
     return judge(report, report.policy) if report.policy is not None else None
-
-
-# --------------------------------------------------------------------------
-# The ISO 27001:2022 controls matrix
-# --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ControlRow:
-    control: str  # "A.8.15"
-    title: str  # "Logging"; "" when not an Annex A control
-    claims: tuple[str, ...]
-    checks: tuple[str, ...]
-    hosts: Mapping[str, int]  # hosts per state (pass, fail, error, manual, waived, skip)
-    # the worst host state; not_verified when no host gave an answer; manual for notes only; partial
-    # when it would be pass but one of the checks was `skip` on every host (it judged nothing here)
-    result: str
-    evidence: tuple[str, ...]  # run-folder relative paths
-    failed_on: tuple[str, ...] = ()  # hosts whose worst result for the control is fail
-    error_on: tuple[str, ...] = ()  # ... is error (unreachable hosts included)
-    not_judged: tuple[str, ...] = ()  # the checks that were `skip` on every host that ran them
-    # advisories (failing findings below their check's fail_on) over the control's results, per severity,
-    # worst first, and the hosts that have one
-    advisories: Mapping[str, int] = field(default_factory=dict)
-    advisory_on: tuple[str, ...] = ()
-
-    @property
-    def advisory_count(self) -> int:
-        return sum(self.advisories.values())
-
-    def advisories_text(self) -> str:
-        """"low: 2; info: 1", or "" without advisories."""
-        return "; ".join(f"{severity}: {n}" for severity, n in self.advisories.items())
-
-    @property
-    def anchor(self) -> str:
-        return "control-" + self.control.replace(" ", "_")
-
-
-def controls_matrix(report: RunReport, verdicts: PolicyVerdicts | None = None) -> list[ControlRow]:
-    """One row per control the run touched: the checks' own controls and the claims' extra ones.
-
-    Without a policy the claims column holds the checks' claim ids; with one, the policy's.
-    """
-    checks_of: dict[str, set[str]] = {}
-    claims_of: dict[str, set[str]] = {}
-    manual_only: set[str] = set()
-    for info in report.checks:
-        for ref in info.controls:
-            checks_of.setdefault(iso27001.control_id(ref), set()).add(info.id)
-            if verdicts is None:
-                claims_of.setdefault(iso27001.control_id(ref), set()).update(info.claims)
-    if verdicts is not None:
-        run_checks = {c.id for c in report.checks}
-        for verdict in verdicts.claims:
-            claim = verdict.claim
-            mine = set(claim.checks) & run_checks
-            for ref in claim.controls:
-                control = iso27001.control_id(ref)
-                checks_of.setdefault(control, set()).update(mine)
-                claims_of.setdefault(control, set()).add(claim.id)
-                if claim.manual and not mine:
-                    manual_only.add(control)
-            for control, ids in checks_of.items():
-                if ids & mine:
-                    claims_of.setdefault(control, set()).add(claim.id)
-    rows = []
-    for control in sorted(checks_of.keys() | claims_of.keys(), key=iso27001.sort_key):
-        ids = checks_of.get(control, set())
-        states: Counter[str] = Counter()
-        evidence: set[str] = set()
-        named: dict[Status, list[str]] = {Status.FAIL: [], Status.ERROR: []}
-        answered_by: dict[str, bool] = {}  # check id -> did it answer (not skip) on some host
-        advisories: Counter[Severity] = Counter()
-        advisory_on: list[str] = []
-        for host in report.hosts:
-            results = [r for r in host.results if r.check_id in ids]
-            if not results:
-                continue
-            found = [f.severity for r in results for f in r.advisories]
-            advisories.update(found)
-            if found:
-                advisory_on.append(host.name)
-            for r in results:
-                answered_by[r.check_id] = answered_by.get(r.check_id, False) or r.status != Status.SKIP
-            state = worst(r.status for r in results)
-            states[state.value] += 1
-            named.get(state, []).append(host.name)
-            evidence.update(e.path for r in results for e in r.evidence)
-        answered = {s: n for s, n in states.items() if s != Status.SKIP.value}
-        not_judged = tuple(sorted(c for c, answered_here in answered_by.items() if not answered_here))
-        if answered:
-            result = worst(Status(s) for s in answered).value
-            if result == Status.PASS.value and not_judged:  # as for a claim: a skipped check is no pass
-                result = PARTIAL
-        else:
-            result = Status.MANUAL.value if control in manual_only else Verdict.NOT_VERIFIED.value
-        rows.append(ControlRow(
-            control=control, title=iso27001.title(control), claims=tuple(sorted(claims_of.get(control, ()))),
-            checks=tuple(sorted(ids)), hosts={s.value: states.get(s.value, 0) for s in _MATRIX_STATES},
-            result=result, evidence=tuple(sorted(evidence)),
-            failed_on=tuple(named[Status.FAIL]), error_on=tuple(named[Status.ERROR]), not_judged=not_judged,
-            advisories={s.value: advisories[s] for s in SEVERITIES if advisories[s]},
-            advisory_on=tuple(advisory_on),
-        ))
-    return rows

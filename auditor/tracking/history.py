@@ -1,6 +1,6 @@
 """The history store: every run recorded in a local SQLite database (stdlib sqlite3).
 
-Schema (version in `PRAGMA user_version`, upgraded by the ordered MIGRATIONS below):
+Schema (version in `PRAGMA user_version`, upgraded by the ordered MIGRATIONS of history_schema):
 
     runs     one row per run: run_id, started/finished (ISO UTC), complete, tool_version,
              operator, inventory_path + inventory_sha256, run_dir, manifest_sha256,
@@ -20,210 +20,49 @@ runner has already redacted; nothing else about a host is stored.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
-import re
 import sqlite3
 import time
-import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from auditor.check import Severity, Status, by_severity
-from auditor.errors import InputError
-from auditor.model import CheckResult, RunReport, TrendPoint
-
-DEFAULT_NAME = "history.sqlite"
-BUSY_TIMEOUT_S = 30.0
-
-MIGRATIONS: tuple[str, ...] = (
-    # 1: runs, hosts, results
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        run_id TEXT NOT NULL UNIQUE,
-        started TEXT NOT NULL,
-        finished TEXT NOT NULL,
-        complete INTEGER NOT NULL,
-        tool_version TEXT NOT NULL,
-        operator TEXT NOT NULL,
-        inventory_path TEXT NOT NULL,
-        inventory_sha256 TEXT NOT NULL,
-        run_dir TEXT NOT NULL,
-        manifest_sha256 TEXT,
-        signed INTEGER NOT NULL,
-        signer_fingerprint TEXT,
-        totals TEXT NOT NULL
-    );
-    CREATE INDEX runs_started ON runs(started);
-    CREATE TABLE hosts (
-        run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        host TEXT NOT NULL,
-        reachable INTEGER NOT NULL,
-        error_kind TEXT,
-        status TEXT NOT NULL,
-        PRIMARY KEY (run, host)
-    ) WITHOUT ROWID;
-    CREATE TABLE results (
-        run INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        host TEXT NOT NULL,
-        check_id TEXT NOT NULL,
-        status TEXT NOT NULL,
-        original_status TEXT,
-        summary TEXT NOT NULL,
-        waiver_justification TEXT,
-        "values" TEXT NOT NULL,
-        PRIMARY KEY (run, host, check_id)
-    ) WITHOUT ROWID;
-    """,
-    # 2: the baseline a run was judged against, and each result's trend values for fast series
-    """
-    ALTER TABLE runs ADD COLUMN baseline TEXT;
-    ALTER TABLE results ADD COLUMN key_values TEXT NOT NULL DEFAULT '{}';
-    ALTER TABLE results ADD COLUMN key_value REAL;
-    CREATE INDEX results_series ON results(check_id, host, run);
-    """,
-    # 3: a run's scope (absolute inventory path, policy id, --host/--group/--check), so that a
-    # baseline is the previous run of the same audit and not whatever ran last into the folder
-    """
-    ALTER TABLE runs ADD COLUMN inventory_abspath TEXT;
-    ALTER TABLE runs ADD COLUMN policy_id TEXT;
-    ALTER TABLE runs ADD COLUMN selection TEXT;
-    UPDATE runs SET inventory_abspath = inventory_path WHERE inventory_path LIKE '/%';
-    CREATE INDEX runs_scope ON runs(inventory_abspath, started);
-    """,
-    # 4: each result's worst advisory (a failing finding below its check's fail_on); NULL when none,
-    # and for results recorded before severities existed
-    """
-    ALTER TABLE results ADD COLUMN advisory_severity TEXT;
-    """,
+from auditor.check import Severity, Status
+from auditor.model import RunReport, TrendPoint
+from auditor.tracking.history_rows import (
+    _RUN_COLUMNS,
+    PopulationRow,
+    RunRow,
+    Scope,
+    SeriesRow,
+    _result_row,
+    _run_row,
+    first_number,
+    key_values,
+    since_to_iso,
+    worst_advisory,
 )
-SCHEMA_VERSION = len(MIGRATIONS)
+from auditor.tracking.history_schema import (
+    BUSY_TIMEOUT_S,
+    DEFAULT_NAME,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    HistoryError,
+    _Busy,
+    _connect,
+    _connect_readonly,
+    _explain,
+    _failure,
+    _statements,
+)
 
-
-class HistoryError(InputError):
-    """The history database cannot be used; the message names the file and what to do."""
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a run audited: runs of the same scope are each other's baselines."""
-
-    inventory: str  # absolute path of the inventory file
-    policy: str | None  # the audited policy's id
-    selection: str  # the --host/--group/--check choice, as canonical JSON ("{}" for everything)
-
-    @staticmethod
-    def of(inventory: Path, policy: str | None, hosts: Sequence[str] = (), groups: Sequence[str] = (),
-           checks: Sequence[str] = ()) -> Scope:
-        chosen = {k: sorted(v) for k, v in (("hosts", hosts), ("groups", groups), ("checks", checks)) if v}
-        return Scope(str(inventory.absolute()), policy, json.dumps(chosen, sort_keys=True))
-
-    def describe(self) -> str:
-        chosen = json.loads(self.selection)
-        flags = " ".join(f"--{k[:-1]} {v}" for k, values in chosen.items() for v in values)
-        return f"{self.inventory}" + (f" policy {self.policy}" if self.policy else "") + (
-            f" {flags}" if flags else "")
-
-
-@dataclass(frozen=True)
-class RunRow:
-    id: int
-    run_id: str
-    started: str
-    finished: str
-    complete: bool
-    run_dir: str
-    manifest_sha256: str | None
-    signed: bool
-    baseline: str | None
-    totals: Mapping[str, int]
-    scope: Scope | None = None  # None: recorded before schema 3 with a relative inventory path
-
-
-@dataclass(frozen=True)
-class PopulationRow:
-    run_id: str
-    started: str
-    complete: bool
-    manifest_sha256: str | None
-    signer_fingerprint: str | None
-    policy: str | None
-    host: str
-    check_id: str
-    status: str
-    original_status: str | None
-
-
-@dataclass(frozen=True)
-class SeriesRow:
-    run_id: str
-    started: str
-    host: str
-    status: Status
-    original_status: Status | None
-    summary: str
-    key_values: Mapping[str, Any]
-    advisory_severity: Severity | None = None  # the worst advisory the result had
-
-
-def _connect(path: Path, timeout: float) -> sqlite3.Connection:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        created = not path.exists()
-        db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
-        db.execute("PRAGMA foreign_keys = ON")
-        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if created:  # like the run folders (0750): the owner writes, its group may read
-            path.chmod(0o640)
-    except sqlite3.DatabaseError as exc:
-        raise _failure(path, exc, timeout) from None
-    except OSError as exc:
-        raise HistoryError(f"{path}: cannot open the history database: {exc.strerror}") from None
-    if mode != "wal":
-        db.close()
-        raise HistoryError(f"{path}: the history database cannot use WAL (journal mode {mode})")
-    return db
-
-
-def _connect_readonly(path: Path, timeout: float) -> sqlite3.Connection:
-    """For reading only (history, diff, a baseline, trends): works for a user who may read the
-    file but not write it or its folder. A WAL reader needs the -shm file, which only a writer
-    can create; when no writer is active (no -wal file) the database is read as immutable."""
-    uri = "file:" + urllib.parse.quote(str(path.absolute()))
-    for options in ("?mode=ro", "?mode=ro&immutable=1"):
-        try:
-            db = sqlite3.connect(uri + options, timeout=timeout, isolation_level=None, uri=True)
-            db.execute("PRAGMA user_version").fetchone()
-            return db
-        except sqlite3.DatabaseError as exc:
-            error = exc
-            if path.with_name(path.name + "-wal").exists():  # a writer is busy: immutable would be wrong
-                break
-    raise HistoryError(_explain(path, error, timeout) + " (opened read-only; a reader needs to read the "
-                       "file, and to write its folder while another run writes the history)")
-
-
-class _Busy(HistoryError):
-    """Locked by another process; opening the database retries these until the timeout."""
-
-
-def _failure(path: Path, exc: sqlite3.Error, timeout: float) -> HistoryError:
-    text = _explain(path, exc, timeout)
-    return _Busy(text) if "locked" in str(exc) or "busy" in str(exc) else HistoryError(text)
-
-
-def _explain(path: Path, exc: sqlite3.Error, timeout: float) -> str:
-    text = str(exc)
-    if "locked" in text or "busy" in text:
-        return (f"{path}: the history database stayed locked by another auditor run for more than "
-                f"{timeout:g} s; retry when it has finished (or use --history to choose another file)")
-    if "not a database" in text:
-        return f"{path}: is not an auditor history database (SQLite says: {text})"
-    return f"{path}: history database error: {text}"
+# Every public name this module had before it was split, for its callers.
+__all__ = [
+    "BUSY_TIMEOUT_S", "DEFAULT_NAME", "History", "HistoryError", "MIGRATIONS", "PopulationRow",
+    "RunRow", "SCHEMA_VERSION", "Scope", "SeriesRow", "first_number", "key_values", "since_to_iso",
+    "worst_advisory",
+]
 
 
 class History:
@@ -495,59 +334,3 @@ class History:
             return self.db.execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
             raise HistoryError(_explain(self.path, exc, self.timeout)) from None
-
-
-_RUN_COLUMNS = ("id, run_id, started, finished, complete, run_dir, manifest_sha256, signed, baseline, "
-                "totals, inventory_abspath, policy_id, selection")
-
-
-def _run_row(r: tuple[Any, ...]) -> RunRow:
-    scope = Scope(r[10], r[11], r[12] or "{}") if r[10] else None
-    return RunRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], bool(r[7]), r[8], json.loads(r[9]), scope)
-
-
-def _statements(script: str) -> list[str]:
-    return [s.strip() for s in script.split(";") if s.strip()]
-
-
-def key_values(result: CheckResult, keys: Sequence[str]) -> dict[str, Any]:
-    """The result's trend values: those of `keys` (the check's `trend_values`) it measured."""
-    return {k: result.values[k] for k in keys if k in result.values}
-
-
-def _result_row(run: int | None, host: str, r: CheckResult, keys: Sequence[str]) -> tuple[Any, ...]:
-    tracked = key_values(r, keys)
-    return (run, host, r.check_id, r.status.value, r.original_status.value if r.original_status else None,
-            r.summary, r.waiver.justification if r.waiver and r.waiver.applied else None,
-            json.dumps(dict(r.values), sort_keys=True, default=str),
-            json.dumps(tracked, sort_keys=True, default=str), first_number(tracked), worst_advisory(r))
-
-
-def worst_advisory(result: CheckResult) -> str | None:
-    """The severity of the result's worst advisory, or None."""
-    found = by_severity(result.advisories)
-    return found[0].severity.value if found else None
-
-
-def first_number(values: Mapping[str, Any]) -> float | None:
-    for value in values.values():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
-
-
-_AGE = re.compile(r"^(\d+)([dwmy])$")
-_AGE_DAYS = {"d": 1, "w": 7, "m": 30, "y": 365}
-
-
-def since_to_iso(text: str, now: dt.datetime) -> str:
-    """`90d`, `12w`, `6m` (30 days each), `1y` (365 days) or a date YYYY-MM-DD -> an ISO UTC instant."""
-    match = _AGE.match(text.strip())
-    if match:
-        moment = now - dt.timedelta(days=int(match[1]) * _AGE_DAYS[match[2]])
-    else:
-        try:
-            moment = dt.datetime.combine(dt.date.fromisoformat(text.strip()), dt.time(), dt.UTC)
-        except ValueError:
-            raise ValueError(f"{text!r} is not an age like 90d, 12w, 6m, 1y or a date YYYY-MM-DD") from None
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")

@@ -17,15 +17,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import functools
 import hashlib
 import logging
 import os
 import select
 import socket
-import threading
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,14 +41,30 @@ from auditor.transports.base import (
     Transport,
     TransportError,
 )
-from auditor.transports.known_hosts import CERT_SUFFIX, KnownHosts, Verdict, fingerprint, parse
+from auditor.transports.known_hosts import KnownHosts
+from auditor.transports.ssh_io import _close_quietly, _drain, _Timings, _Watchdog
+from auditor.transports.ssh_keys import (
+    _check_key_file,
+    _host_key_order,
+    _HostKeyPolicy,
+    _reason,
+    _stamp,
+    known_hosts_name,
+    needs_passphrase,
+)
+
+# Every public name this module had before it was split, for its callers.
+__all__ = [
+    "SYSTEM_KNOWN_HOSTS", "SshOptions", "SshTarget", "SshTransport", "known_hosts_name",
+    "needs_passphrase",
+]
+
 
 SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 # paramiko logs socket errors of connections we already gave up on; our errors say it better.
 # --debug-log attaches its own (redacting) handler to this logger.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
-_known_hosts_lock = threading.Lock()  # accept-new writes the file from many threads
 
 
 @dataclass(frozen=True)
@@ -71,96 +84,6 @@ class SshOptions:
     accept_new_host_keys: bool = False
     ssh_config: Path | None = None  # None: ~/.ssh/config then /etc/ssh/ssh_config
     passphrase: str | None = None
-
-
-def known_hosts_name(host: str, port: int) -> str:
-    """The name OpenSSH files a host's key under: `host` on port 22, else `[host]:port`."""
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
-    """Judges every server key (paramiko is given no keys of its own, so it always asks here)."""
-
-    def __init__(self, known: KnownHosts, principal: str, accept_new_into: Path | None,
-                 on_judged: Any) -> None:
-        self.known = known
-        self.principal = principal
-        self.accept_new_into = accept_new_into
-        self.on_judged = on_judged
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        self.on_judged()
-        if self.known.judge(hostname, self.principal, key) is Verdict.KNOWN:
-            return
-        if self.accept_new_into is None:
-            raise HostKeyError(
-                f"host key for {hostname} is not in known_hosts ({key.get_name()} {fingerprint(key)}); "
-                "add it with ssh-keyscan after checking the fingerprint, "
-                "or run once with --accept-new-host-keys")
-        _learn(self.accept_new_into, hostname, self.principal, key)
-
-
-def _learn(save_to: Path, hostname: str, principal: str, key: paramiko.PKey) -> None:
-    """OpenSSH's StrictHostKeyChecking=accept-new: learn unknown keys, never changed ones."""
-    with _known_hosts_lock:
-        # Another host of this run on the same address:port may have learned it since the file
-        # was read: write each key once, and refuse a different one like a changed key.
-        if KnownHosts(tuple(parse(save_to))).judge(hostname, principal, key) is Verdict.KNOWN:
-            return
-        save_to.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with save_to.open("a") as handle:
-            handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-
-
-class _Watchdog:
-    """Closes the connection when the current phase outlives its deadline."""
-
-    def __init__(self, on_expiry: Any) -> None:
-        self._on_expiry = on_expiry
-        self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
-        self.expired: str | None = None  # the phase that ran out of time
-        self.phase = ""
-        self.seconds = 0.0
-
-    def arm(self, phase: str, seconds: float) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            self.phase, self.seconds = phase, seconds
-            self._timer = threading.Timer(seconds, self._fire, args=(phase,))
-            self._timer.daemon = True
-            self._timer.start()
-
-    def step(self, phase: str) -> None:
-        """A new phase under the same deadline."""
-        self.phase = phase
-
-    def disarm(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-
-    def _fire(self, phase: str) -> None:
-        with self._lock:
-            if self.expired is not None or self._timer is None:
-                return
-            self.expired = self.phase or phase
-        self._on_expiry()
-
-
-@dataclass
-class _Timings:
-    """Milliseconds spent in each phase, for -v and --debug-log."""
-
-    phases: dict[str, float] = field(default_factory=dict)
-    _started: float = field(default_factory=time.perf_counter)
-
-    def lap(self, phase: str) -> None:
-        now = time.perf_counter()
-        self.phases[phase] = round((now - self._started) * 1000, 1)
-        self._started = now
 
 
 class SshTransport(Transport):
@@ -449,87 +372,3 @@ def _peer_of(client: paramiko.SSHClient, hostname: str, port: int) -> Peer:
         return Peer("ssh", hostname, port)
     digest = base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
     return Peer("ssh", hostname, port, key.get_name(), f"SHA256:{digest}")
-
-
-def _drain(channel: paramiko.Channel, stdout: bytearray, stderr: bytearray, limit: int | None) -> int | None:
-    """Read what is buffered, at most `limit` (+1, to notice more) bytes per stream; the limit
-    when a stream went past it, else None."""
-    for ready, recv, buffer in ((channel.recv_ready, channel.recv, stdout),
-                                (channel.recv_stderr_ready, channel.recv_stderr, stderr)):
-        while ready():
-            room = 65536 if limit is None else min(65536, limit + 1 - len(buffer))
-            buffer += recv(room)
-            if limit is not None and len(buffer) > limit:
-                del buffer[limit:]
-                return limit
-    return None
-
-
-def _host_key_order(known: KnownHosts, name: str) -> list[str]:
-    """Host key algorithms to offer: certificates first where a CA is trusted for the host, then
-    the types known_hosts holds for it, then paramiko's defaults (as OpenSSH orders them)."""
-    defaults: list[str] = list(getattr(paramiko.Transport, "_preferred_keys"))  # noqa: B009 - untyped in the stubs
-    plain_known = [t for t in known.known_key_types(name) if t in defaults or t == "ssh-rsa"]
-    plain_known = [t2 for t in plain_known
-                   for t2 in (["rsa-sha2-512", "rsa-sha2-256"] if t == "ssh-rsa" else [t])]
-    order = [t for t in plain_known if t in defaults] + defaults
-    if known.trusts_a_ca(name):
-        supported = getattr(paramiko.Transport, "_key_info")  # noqa: B009 - untyped in the stubs
-        certs = [t + CERT_SUFFIX for t in order if t + CERT_SUFFIX in supported]
-        order = certs + order
-    return list(dict.fromkeys(order))
-
-
-def _stamp(path: str) -> tuple[int, int]:
-    stat = os.stat(path)
-    return stat.st_mtime_ns, stat.st_size
-
-
-@functools.lru_cache(maxsize=32)
-def _check_key_file(path: str, passphrase: str | None, mtime_ns: int, size: int) -> None:
-    """Raise KeyFileError when a local key file cannot be used; once per file version."""
-    try:
-        secret = passphrase.encode() if passphrase else None  # bytes, whatever the stubs say
-        try:
-            paramiko.PKey.from_path(path, cast(Any, secret))
-        except TypeError as exc:
-            if "not encrypted" not in str(exc):
-                raise
-            paramiko.PKey.from_path(path)  # the passphrase was for another key: this one needs none
-    except Exception as exc:
-        if needs_passphrase(exc) and not passphrase:
-            return  # paramiko's auth reports it (AuthenticationFailed, naming AUDITOR_SSH_PASSPHRASE)
-        if passphrase and _wrong_passphrase(exc):
-            raise KeyFileError(f"identity file {path} could not be decrypted: wrong passphrase "
-                               "(AUDITOR_SSH_PASSPHRASE or the one typed)") from None
-        if isinstance(exc, OSError):
-            raise KeyFileError(f"identity file {path} cannot be read: {exc.strerror or exc}") from None
-        raise KeyFileError(f"identity file {path} is not a private key paramiko can use: {exc}") from None
-
-
-def _wrong_passphrase(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, ValueError | paramiko.SSHException) and any(
-        word in text
-        for word in ("bad decrypt", "incorrect", "invalid key", "password", "passphrase", "checkints"))
-
-
-def needs_passphrase(exc: BaseException) -> bool:
-    """Whether loading a key failed only because it is encrypted and no passphrase was given.
-
-    paramiko says PasswordRequiredException; for OpenSSH-format keys cryptography says TypeError.
-    """
-    if isinstance(exc, paramiko.PasswordRequiredException):
-        return True
-    return isinstance(exc, TypeError) and "password" in str(exc).lower()
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return "timed out"
-    return str(exc) or type(exc).__name__
-
-
-def _close_quietly(sock: Any) -> None:
-    with contextlib.suppress(Exception):  # best effort on an already failed connection
-        sock.close()

@@ -405,7 +405,7 @@ def test_the_enumeration_stops_at_its_handshake_limit_and_says_so(nginx, monkeyp
     servers, _ = nginx
     endpoint = tls.parse_endpoint({"address": servers["good"].address, "sni": tlsservers.SHOP}, "", 80)
     # Given a limit of 3 handshakes, fewer than the server's suites
-    monkeypatch.setattr(tls, "MAX_SUITE_HANDSHAKES", 3)
+    monkeypatch.setattr(tls.suites, "MAX_SUITE_HANDSHAKES", 3)
     found = tls.enumerate_suites("127.0.0.1", endpoint, tls.Budget(5, 30))
     # Then it stops there, keeps what it found and says why
     assert found["handshakes"] == 3 and len(found["accepted"]) == 3
