@@ -42,7 +42,9 @@ USER_OPTIONS = ("-u", "-U", "--user", "--proxy-user")
 # A shell word: escaped characters, quoted strings (an unterminated quote runs to the end of
 # the line, as in the shell) and plain characters up to a blank.
 SHELL_WORD = "(\\\\.|\"(\\\\.|[^\"\\\\])*(\"|$)|'[^']*('|$)|[^ \t\\\\\"'])+"
-_ALREADY_MASKED = re.compile(r"(\*+|\[redacted\]|<redacted>|xxx+|\$\{?[a-z_][a-z0-9_]*\}?|)", re.IGNORECASE)
+# Masked already, or a shell expansion (the value is not in the text): ***, [REDACTED], $VAR, $(...)
+_ALREADY_MASKED = re.compile(r"(\*+|\[redacted\]|<redacted>|xxx+|\$\{?[a-z_][a-z0-9_]*\}?|\$\(.*|)",
+                             re.IGNORECASE)
 _WORD = re.compile("|".join(WORDS), re.IGNORECASE)
 _NAME = re.compile(f"[{NAME_CHARS}]+")
 _SEPARATOR = re.compile(r"(\\?[\"'])?[ \t]*([:=])[ \t]*")
@@ -50,6 +52,7 @@ _SEPARATOR = re.compile(r"(\\?[\"'])?[ \t]*([:=])[ \t]*")
 # a real tab, so that every awk (busybox's too) reads them as Python does.
 _QUOTED = re.compile("\"(\\\\.|[^\"\\\\])*(\"|$)|'[^']*('|$)")
 _BARE = re.compile("(\\\\.|[^ \t&\"'\\\\])+")
+_BARE_LOCAL = re.compile("(\\\\.|[^ \t&,;\"'\\\\])+")
 _JSON_BARE = re.compile("[^] \t,}\"'{[][^] \t,}\"']*")
 _TO_QUOTE = re.compile("[^\"']+")
 _OPTION = re.compile(r"(?:^|(?<=[ \t]))--?[A-Za-z0-9_-]+")
@@ -61,6 +64,7 @@ _USERINFO = re.compile(r"[^ \t/\"']*@")
 FAILED_LOGIN_ERE = "failed login( \\([0-9]+\\))? on '[^']*'( from '[^']*')? for '"
 _FAILED_LOGIN = re.compile(FAILED_LOGIN_ERE, re.IGNORECASE)
 _LOGIN_NAME = re.compile(r"[^']+")
+_USER_NAME = re.compile("[A-Za-z0-9._@-]+")
 _USER_VALUE = {"'": re.compile("[^']*"), '"': re.compile('[^"]*'), "": re.compile("[^ \t\"']*")}
 _TOKEN = re.compile(f"[{TOKEN_CHARS}]+")
 _HEADER = re.compile(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)+|authorization|cookie", re.IGNORECASE)
@@ -126,6 +130,8 @@ def _assignments(line: _Line, strict: bool) -> None:
             end = _span(_QUOTED, text, start)
             if end - start > 1 and text[end - 1] == text[start]:  # keep the quotes: JSON stays JSON
                 start, end = start + 1, end - 1
+            elif not strict:  # an unterminated quote: in a script, the end of a string, not a value
+                continue
         elif not strict and (quoted_name or (sep.group(2) == ":" and not (
                 _HEADER.fullmatch(name.group()) and sep.group().endswith((" ", "\t"))))):
             continue
@@ -135,8 +141,10 @@ def _assignments(line: _Line, strict: bool) -> None:
             end = _span(_TO_QUOTE, text, start)
             while end > start and text[end - 1] in " \t":
                 end -= 1
+            if not strict and text[start:end].isdigit():  # a TTL or a size, not a credential
+                continue
         else:
-            end = _span(_BARE, text, start)
+            end = _span(_BARE if strict else _BARE_LOCAL, text, start)
         at = line.replace(start, end)
 
 
@@ -163,7 +171,7 @@ def _options(line: _Line, strict: bool) -> None:
             stop = _USER_VALUE[quote].match(text, start + len(quote))
             value = stop.group() if stop else ""
             cut = min((i for i in (value.find(":"), value.find("%"), value.find(",")) if i >= 0), default=-1)
-            if cut >= 0:
+            if cut > 0 and _USER_NAME.fullmatch(value[:cut]):  # `date -u +%H:%M` has no user
                 first = start + len(quote) + cut + 1
                 at = line.replace(first, start + len(quote) + len(value))
         elif flag.startswith("--") and is_credential_name(flag[2:], strict) or (
@@ -227,7 +235,7 @@ function mc_masked(v,   u, q) {
   u = v; q = substr(u, 1, 1)
   if (length(u) > 1 && (q == "\"" || q == "'") && substr(u, length(u), 1) == q)
     u = substr(u, 2, length(u) - 2)
-  return tolower(u) ~ /^(\*+|\[redacted\]|<redacted>|xxx+|\$\{?[a-z_][a-z0-9_]*\}?)?$/
+  return tolower(u) ~ /^(\*+|\[redacted\]|<redacted>|xxx+|\$\{?[a-z_][a-z0-9_]*\}?|\$\(.*)?$/
 }
 function mc_put(start, end) {
   if (end <= start) return start
@@ -251,11 +259,15 @@ function mc_assignments(   at, ns, ne, sep, start, end, c, qn) {
     if (c == "\"" || c == "'") {
       end = mc_span(@QUOTED@, start)
       if (end - start > 1 && substr(mc_s, end - 1, 1) == c) { start++; end-- }
+      else if (!mc_strict) continue
     } else if (!mc_strict && (qn || (sep ~ /:/ && \
                (tolower(substr(mc_s, ns, ne - ns)) !~ @HEADER@ || sep !~ /[ \t]$/)))) continue
     else if (qn) end = mc_span(@JSON_BARE@, start)
-    else if (sep ~ /:/) { end = mc_span("[^\"']+", start); while (end > start && mc_blank(end - 1)) end-- }
-    else end = mc_span(@BARE@, start)
+    else if (sep ~ /:/) {
+      end = mc_span("[^\"']+", start); while (end > start && mc_blank(end - 1)) end--
+      if (!mc_strict && substr(mc_s, start, end - start) ~ /^[0-9]+$/) continue
+    }
+    else end = mc_span(mc_strict ? @BARE@ : @BARE_LOCAL@, start)
     at = mc_put(start, end)
   }
 }
@@ -283,7 +295,8 @@ function mc_options(   at, os, flag, start, c, q, v, i, cut, whole) {
       else { match(v, /^[^ \t"']*/); v = substr(v, 1, RLENGTH) }
       cut = 0
       for (i = 1; i <= length(v) && !cut; i++) if (index(":%,", substr(v, i, 1))) cut = i
-      if (cut) at = mc_put(start + length(q) + cut, start + length(q) + length(v))
+      if (cut > 1 && substr(v, 1, cut - 1) ~ /^[A-Za-z0-9._@-]+$/)
+        at = mc_put(start + length(q) + cut, start + length(q) + length(v))
     } else if ((flag ~ /^--/ && mc_name(substr(flag, 3))) ||
                (flag !~ /^--/ && length(flag) > 2 && mc_name(substr(flag, 2)))) {
       start = at
@@ -324,6 +337,7 @@ function mask_credentials(s, mask, strict) {
 """
 for _name, _value in (("WORDS", "|".join(WORDS)), ("QUOTED", _QUOTED.pattern),
                       ("JSON_BARE", _JSON_BARE.pattern), ("BARE", _BARE.pattern),
+                      ("BARE_LOCAL", _BARE_LOCAL.pattern),
                       ("HEADER", "^(" + _HEADER.pattern.lower() + ")$"),
                       ("SHELL_WORD", SHELL_WORD), ("URL", URL_ERE), ("FAILED_LOGIN", FAILED_LOGIN_ERE),
                       ("MIN_TOKEN", str(MIN_TOKEN))):

@@ -37,6 +37,7 @@ KEPT_LOCALLY = [
     "-w /etc/passwd -p wa -k identity -F key=time-change",
     "/etc/pam.d/common-password:password\t[success=1]\tpam_unix.so yescrypt",
     "ssh2: ED25519 SHA256:AbCdEf0123456789AbCdEf0123456789xyZAbCdEf01",
+    "printf 'clock_utc=%s\\n' \"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"",
 ]
 
 
@@ -67,3 +68,18 @@ def test_the_hosts_awk_masks_exactly_as_python(awk):
     expected = [m for line in lines for m in (mask_credentials(line)[0],
                                               mask_credentials(line, "[R]", strict=False)[0])]
     assert done.stdout.splitlines() == expected
+
+
+def test_the_local_rules_leave_every_shipped_probe_script_as_it_is():
+    # Given every built-in probe script (the evidence stores each one redacted, with its hash)
+    from auditor.engine import registry
+    from auditor.engine.plan import FACTS_SCRIPT
+    scripts = {"facts": FACTS_SCRIPT}
+    for check in registry.load().checks.values():
+        for probe in check.probes:
+            if probe.site == "host":
+                scripts[f"{check.id}.{probe.name}"] = probe.render(check.default_params())
+    # When the local rules run over them
+    # Then none is changed: a masked script would no longer match the hash of what ran
+    changed = [name for name, script in scripts.items() if mask_credentials(script, "[R]", strict=False)[1]]
+    assert not changed
