@@ -5,10 +5,47 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from auditor.check import STATUS_SEVERITY, Finding, Severity, Status
-from auditor.transports.base import HostErrorKind
+
+# --- Who a run reached, and why a host's results are missing (transports raise these kinds) ---
+
+class HostErrorKind(StrEnum):
+    """Why a host's results are missing or in doubt: a report's `error_kind` (its value, as a string)."""
+
+    TRANSPORT = "transport"  # any other failure to talk to the host
+    UNREACHABLE = "unreachable"  # no connection (refused, no route, DNS, connect timeout)
+    HOST_KEY = "host-key"  # the host's key is unknown, changed, revoked or wrongly certified
+    KEY_FILE = "key-file"  # a local identity file is missing, unreadable, or its passphrase is wrong
+    PROTOCOL = "protocol"  # the peer does not speak SSH, or broke the protocol or the connection mid-way
+    AUTHENTICATION = "authentication"  # the login was refused; or, once logged in, sudo was
+    TIMEOUT = "timeout"  # a phase ran past its deadline (connect_timeout, command_timeout)
+    OUTPUT_LIMIT = "output-limit"  # the host sent more than the per-host cap; the rest was not read
+    INTERNAL = "internal"  # an engine bug on this host; the other hosts carry on
+    INTERRUPTED = "interrupted"  # Ctrl-C before this host finished
+
+    @property
+    def before_login(self) -> bool:
+        """A transport error of this kind means the run never logged in: the host was not reached."""
+        return self in _BEFORE_LOGIN
+
+
+_BEFORE_LOGIN = frozenset({HostErrorKind.UNREACHABLE, HostErrorKind.HOST_KEY, HostErrorKind.AUTHENTICATION,
+                           HostErrorKind.KEY_FILE})
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The host that answered, as connected: the evidence says which machine spoke."""
+
+    transport: str
+    address: str = ""  # the address and port actually connected to (after ~/.ssh/config)
+    port: int | None = None
+    host_key_algorithm: str = ""  # e.g. ssh-ed25519
+    host_key_sha256: str = ""  # "SHA256:<base64>", as OpenSSH prints it
+
 
 if TYPE_CHECKING:
     from auditor.inventory import Host

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
 from auditor.errors import UsageError
-from auditor.evidence import attest, chain, pack, rejudge, signing, timestamp, trust
+from auditor.evidence import attest, pack, rejudge, signing, timestamp, trust
 from auditor.pipeline import load_checks
+from auditor.tracking import chain
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

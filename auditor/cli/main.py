@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from auditor.cli import completion
+from auditor.cli import completers
 from auditor.cli import parser as flags
 from auditor.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from auditor.errors import AuditorError
@@ -37,12 +37,14 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = flags.build()
-    completion.complete(parser)  # a TAB press: answers and exits
+    completers.complete(parser)  # a TAB press: answers and exits
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    module, function = COMMANDS[args.command].split(":")
+    # `run --dispatch/--shards-out` goes past one machine: the distributed command, not cmd_run
+    distributed = args.command == "run" and (args.dispatch or args.shards_out)
+    module, function = ("worker:cmd_run_distributed" if distributed else COMMANDS[args.command]).split(":")
     try:
         command = getattr(importlib.import_module(f"auditor.cli.{module}"), function)
         return int(command(args))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.check import FAIL_ON, SEVERITIES
-from auditor.cli import completion
+from auditor.cli import completers
 from auditor.cli.exits import EPILOG
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.evidence import signing
@@ -57,11 +57,11 @@ def build() -> argparse.ArgumentParser:
                      help="with -t: the SSH private key (-i is the inventory; ~/.ssh/config and "
                           "ssh-agent are used as usual)")
     _complete(run.add_argument("--host", action="append", default=[], help="only this host (repeatable)"),
-              completion.host_names)
+              completers.host_names)
     _complete(run.add_argument("--group", action="append", default=[],
-                               help="only hosts of this group (repeatable)"), completion.group_names)
+                               help="only hosts of this group (repeatable)"), completers.group_names)
     _complete(run.add_argument("--check", action="append", default=[],
-                               help="only this check id (repeatable)"), completion.check_ids)
+                               help="only this check id (repeatable)"), completers.check_ids)
     run.add_argument("-o", "--output", type=Path, default=DEFAULT_OUTPUT,
                      help="folder that receives the run folder (default: reports/)")
     run.add_argument("--format", choices=("table", "json", "junit", "csv", "oscal", "none"), default="table",
@@ -69,7 +69,7 @@ def build() -> argparse.ArgumentParser:
                           "csv: the ISO 27001 controls matrix; oscal: OSCAL assessment results (oscal.json)")
     _complete(run.add_argument("--policy", metavar="NAME|PATH",
                      help="audit a claims file: a shipped set (`auditor claims show`) or a path; "
-                          "overrides the inventory's policy:"), completion.policy_names)
+                          "overrides the inventory's policy:"), completers.policy_names)
     run.add_argument("--fail-on-severity", choices=[s.value for s in SEVERITIES], metavar="LEVEL",
                      help="the least severity of a finding that fails a check, for every check "
                           f"(default {FAIL_ON.default}; one of {', '.join(SEVERITIES)}); findings below it "
@@ -239,7 +239,7 @@ def _setup_commands(sub: Any) -> None:
 
     comp = sub.add_parser("completion", help="print the shell completion script: "
                           "eval \"$(auditor completion bash)\"")
-    comp.add_argument("shell", choices=completion.SHELLS)
+    comp.add_argument("shell", choices=completers.SHELLS)
     sub.add_parser("manpage", help="print the manual page (roff): auditor manpage | man -l -")
 
 
@@ -301,7 +301,7 @@ def _history_commands(sub: Any) -> None:
     hist = sub.add_parser("history", help="list recorded runs, or one check's status and value over time")
     _history_arguments(hist)
     _complete(hist.add_argument("--check", metavar="ID", help="the series of this check, per run x host"),
-              completion.check_ids)
+              completers.check_ids)
     hist.add_argument("--host", metavar="NAME", help="only this host (with --check)")
     hist.add_argument("--since", metavar="AGE", help="only runs since 90d, 12w, 6m, 1y or a date YYYY-MM-DD")
     hist.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -34,10 +34,6 @@ PASSPHRASE_ENV = "AUDITOR_SSH_PASSPHRASE"
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    if args.dispatch or args.shards_out:  # past one machine (auditor.distributed)
-        from auditor.cli.worker import cmd_run_distributed
-
-        return cmd_run_distributed(args)
     progress = console.Progress()
     with debuglog.enabled(args.verbose, args.debug_log):
         outcome = audit(audit_request(args, progress))

@@ -32,8 +32,7 @@ from cryptography import x509
 
 from auditor.check import EVIDENCE_DAYS, ProbeOutput
 from auditor.evidence.redact import redact, redact_value
-from auditor.model import CheckResult, EvidenceRef
-from auditor.transports.base import Peer
+from auditor.model import CheckResult, EvidenceRef, Peer
 
 EVIDENCE_DIR = "evidence"
 MAX_CERTIFICATES = 32  # read per record for its expiry; a hostile output costs no more

@@ -23,7 +23,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 from auditor.check import Status
-from auditor.model import AuditedPolicy, CheckResult, Claim, HostReport, RunReport
+from auditor.model import AuditedPolicy, CheckResult, Claim, HostErrorKind, HostReport, RunReport
 from auditor.policy.controls_matrix import PARTIAL, ControlRow, controls_matrix
 from auditor.policy.verdict_model import (
     _HOST_STATES,
@@ -39,7 +39,6 @@ from auditor.policy.verdict_model import (
     host_spans,
     result_anchor,
 )
-from auditor.transports import HostErrorKind
 
 # Every public name this module had before it was split, for its callers.
 __all__ = [
