@@ -18,7 +18,8 @@ run records). What counts as a credential:
 - a long high-entropy token: 32 or more of `[A-Za-z0-9+/=_-]` with upper case, lower case
   and a digit.
 
-Values masked already (`***`, `[REDACTED]`, `<redacted>`, `xxx`, a shell variable) are left.
+Values masked already (`***`, `[REDACTED]`, `<redacted>`, `xxx`, a shell variable) are left, and so
+are switches that hold no secret (`yes`, `no`, `true`, `false`, `on`, `off`).
 Every rule scans the line once, left to right: linear in the input.
 
 `strict=False` is the local pass over all evidence, whose configuration dumps and JSON the
@@ -42,9 +43,11 @@ USER_OPTIONS = ("-u", "-U", "--user", "--proxy-user")
 # A shell word: escaped characters, quoted strings (an unterminated quote runs to the end of
 # the line, as in the shell) and plain characters up to a blank.
 SHELL_WORD = "(\\\\.|\"(\\\\.|[^\"\\\\])*(\"|$)|'[^']*('|$)|[^ \t\\\\\"'])+"
-# Masked already, or a shell expansion (the value is not in the text): ***, [REDACTED], $VAR, $(...)
-_ALREADY_MASKED = re.compile(r"(\*+|\[redacted\]|<redacted>|xxx+|\$\{?[a-z_][a-z0-9_]*\}?|\$\(.*|)",
-                             re.IGNORECASE)
+# Masked already, a shell expansion (the value is not in the text), or a switch that holds no
+# secret (sshd's `-o PasswordAuthentication=yes`): ***, [REDACTED], $VAR, $(...), yes, no, ...
+_ALREADY_MASKED = re.compile(r"(\*+|\[redacted\]|<redacted>|xxx+|\$\{?[a-z_][a-z0-9_]*\}?|\$\(.*"
+                             r"|yes|no|true|false|on|off|)", re.IGNORECASE)
+_SWITCH = re.compile("yes|no|true|false|on|off", re.IGNORECASE)
 _WORD = re.compile("|".join(WORDS), re.IGNORECASE)
 _NAME = re.compile(f"[{NAME_CHARS}]+")
 _SEPARATOR = re.compile(r"(\\?[\"'])?[ \t]*([:=])[ \t]*")
@@ -76,7 +79,8 @@ def is_credential_name(name: str, strict: bool = True) -> bool:
 
 def _masked(value: str) -> bool:
     bare = value[1:-1] if len(value) > 1 and value[0] == value[-1] and value[0] in "\"'" else value
-    return bool(_ALREADY_MASKED.fullmatch(bare))
+    # a switch closing a parenthesis or a sentence ("(-o PasswordAuthentication=yes)") is still one
+    return bool(_ALREADY_MASKED.fullmatch(bare) or _SWITCH.fullmatch(bare.rstrip(")].,;")))
 
 
 def _high_entropy(token: str) -> bool:
@@ -231,10 +235,12 @@ def _awk_string(text: str) -> str:
 # The same rules as awk functions for probes: `line = mask_credentials(line, "***", 1)`.
 # Globals start with mc_, so that they cannot clash with the probe's own names.
 MASK_AWK = r"""
-function mc_masked(v,   u, q) {
+function mc_masked(v,   u, q, s) {
   u = v; q = substr(u, 1, 1)
   if (length(u) > 1 && (q == "\"" || q == "'") && substr(u, length(u), 1) == q)
     u = substr(u, 2, length(u) - 2)
+  s = tolower(u); sub(/[]).,;]+$/, "", s)
+  if (s ~ /^(yes|no|true|false|on|off)$/) return 1  # a switch holds no secret
   return tolower(u) ~ /^(\*+|\[redacted\]|<redacted>|xxx+|\$\{?[a-z_][a-z0-9_]*\}?|\$\(.*)?$/
 }
 function mc_put(start, end) {

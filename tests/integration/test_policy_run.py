@@ -243,10 +243,13 @@ def test_the_html_opens_with_the_policy_view(policy_run):
     page = (run_dir / "report.html").read_text()
     parser = Headings()
     parser.feed(page)
-    # Then the first section is the policy, its claims in file order, then the matrices, then the hosts
-    assert parser.order[:1 + len(CLAIM_IDS)] == ["policy"] + [f"claim-{c}" for c in CLAIM_IDS]
+    # Then the page leads with the findings and the host x check matrix (issue 15), then the policy with
+    # its claims in file order, then the controls matrix, then the hosts
+    assert parser.order[:3 + len(CLAIM_IDS)] == (["findings", "matrix", "policy"]
+                                                  + [f"claim-{c}" for c in CLAIM_IDS])
     sections = [i for i in parser.order if not i.startswith("claim-")]
-    assert sections.index("policy") < sections.index("controls") < sections.index("host-1")
+    assert sections.index("findings") < sections.index("policy") < sections.index("controls") \
+        < sections.index("host-1")
     # And quotes carry the policy's language, and every in-page link lands on an element
     assert '<blockquote lang="pl">Hasła klientów są zabezpieczone' in page
     assert "host-2-log_retention" in parser.links

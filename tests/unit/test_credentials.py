@@ -83,3 +83,23 @@ def test_the_local_rules_leave_every_shipped_probe_script_as_it_is():
     # Then none is changed: a masked script would no longer match the hash of what ran
     changed = [name for name, script in scripts.items() if mask_credentials(script, "[R]", strict=False)[1]]
     assert not changed
+
+
+def test_a_switch_is_no_credential_but_a_password_next_to_it_is():
+    # Given sshd's command line with a switch named like a credential, and a real password beside it
+    line = "sshd -o PasswordAuthentication=yes -o AuthorizedKeysCommandUser=nobody password=Hunter2-Sw1tch"
+    # When masked, Then the switch keeps its value and the password does not survive
+    masked, count = mask_credentials(line)
+    assert "PasswordAuthentication=yes" in masked and "Hunter2-Sw1tch" not in masked and count >= 1
+
+
+def test_a_switch_inside_parentheses_is_kept_by_python_and_awk():
+    # Given a check's summary naming a daemon's options in parentheses
+    line = "sshd pid 6 (/etc/ssh/internal.cfg, -o PasswordAuthentication=yes) on 0.0.0.0:2222"
+    # When masked, Then the switch stays as written
+    assert mask_credentials(line, strict=False)[0] == line
+    for awk in [a for a in ("mawk", "busybox") if shutil.which(a)]:
+        command = [awk, "awk"] if awk == "busybox" else [awk]
+        done = subprocess.run([*command, MASK_AWK + '{ print mask_credentials($0, "***", 1) }'], input=line,
+                              capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == line, awk
