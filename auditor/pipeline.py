@@ -30,10 +30,10 @@ from auditor.check import FAIL_ON, Check, Severity
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.engine import registry, runner
 from auditor.errors import UsageError, warn
-from auditor.evidence import oscal, pack, signing, timestamp
+from auditor.evidence import atomic, oscal, pack, signing, store, timestamp
 from auditor.inputs import load_inventory
 from auditor.inputs.targets import Targets
-from auditor.inventory import Host
+from auditor.inventory import Host, InventoryError
 from auditor.model import CheckInfo, HostReport, Policy, RunReport, RunResources
 from auditor.policy import claims
 from auditor.policy import verdicts as claim_verdicts
@@ -148,6 +148,10 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
         options = dataclasses.replace(options, ssh=ssh)
     results, complete = runner.run(prepared.hosts, prepared.checks, prepared.run_dir, options,
                                    on_done=request.on_done, checks_for=prepared.checks_for)
+    full = atomic.space_failures(prepared.run_dir)
+    if full:  # a host whose evidence could not be written is an error, and the run is not complete
+        warn(f"this run is incomplete: {full[0]}")
+        complete = False
     return finish(prepared, results, complete)
 
 
@@ -177,6 +181,10 @@ def prepare(request: AuditRequest, loaded: registry.Registry | None = None,
         hosts, checks = list(plan.hosts), list(plan.checks)
     if request.fail_on is not None:
         hosts = [with_fail_on(host, checks, request.fail_on) for host in hosts]
+    try:  # two hosts whose evidence would share a folder (a/b and a_b-c14cddc0, Web and web) never run
+        store.check_unique(h.name for h in hosts)
+    except ValueError as exc:
+        raise InventoryError(inv.path, None, "hosts", str(exc)) from None
     if request.options.jobs < 1:
         raise UsageError("--jobs must be at least 1")
     if request.timestamp_url is not None:
@@ -215,18 +223,29 @@ def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
     tracked, run_dir = prepared.tracked, prepared.run_dir
     report = tracked.finish(report, run_dir)
     verdicts = claim_verdicts.judged(report)  # final once waivers are applied; every reporter reads them
-    report_json = write_reports(report, run_dir, verdicts)
     run = pack.manifest_run(report, prepared.hosts, checks, chain_link(tracked.history_path, prepared.scope))
+    run["evidence_folders"] = store.check_unique(h.name for h in prepared.hosts)  # which is whose, signed
     if shards:
         run["shards"] = [dict(shard) for shard in shards]
-    pack.write_manifest(run_dir, run, request.signer)
+    rendered = render_reports(report, run_dir, verdicts)
+    try:  # the reports, then the manifest that lists and signs them: a run is signed complete or not at all
+        write_rendered(run_dir, rendered)
+        pack.write_manifest(run_dir, run, request.signer)
+    except atomic.NoSpaceError as exc:
+        for name in (*rendered, pack.MANIFEST, pack.SIGNATURE):
+            (run_dir / name).unlink(missing_ok=True)  # none of them may stand for a run never finished
+        sizes = [len(data) for data in rendered.values()] + [MANIFEST_ESTIMATE] * 2
+        needed = atomic.space_for(run_dir, sizes)
+        raise atomic.NoSpaceError(exc.folder, f"run {report.run_id} was not finished (its evidence so far is "
+                                 "kept, no report or manifest was written): its reports and signed manifest",
+                                 needed) from None
     if request.timestamp_url is not None:
         try:  # after the manifest it stamps; a TSA that fails costs the timestamp, not the run
             timestamp.stamp(run_dir, request.timestamp_url)
-        except timestamp.TimestampError as exc:
+        except (timestamp.TimestampError, atomic.NoSpaceError) as exc:
             warn(f"this run's manifest is NOT timestamped: {exc}")
     tracked.record(report, run_dir)
-    return AuditOutcome(report, verdicts, run_dir, report_json)
+    return AuditOutcome(report, verdicts, run_dir, rendered[REPORT_JSON].decode("utf-8"))
 
 
 def with_fail_on(host: Host, checks: Sequence[Check], level: Severity) -> Host:
@@ -254,19 +273,36 @@ def chain_link(history_path: Path | None, scope: history.Scope) -> dict[str, obj
             "previous_manifest_sha256": previous}
 
 
-def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> str:
-    """Writes report.json, junit.xml, report.html, controls.csv and oscal.json; returns report.json's text."""
-    report_json = json_report.render(report, verdicts)
-    (run_dir / "report.json").write_text(report_json, encoding="utf-8")
-    (run_dir / "junit.xml").write_text(junit.render(report), encoding="utf-8")
+REPORT_JSON = "report.json"
+MANIFEST_ESTIMATE = 16 << 10  # bytes counted for manifest.json (and its signature) when a disk fills
+
+
+def render_reports(report: RunReport, run_dir: Path,
+                   verdicts: claim_verdicts.PolicyVerdicts | None) -> dict[str, bytes]:
+    """report.json, junit.xml, report.html, controls.csv, results.csv and oscal.json, by file name,
+    rendered before any is written (so a full disk can say how much the run needed)."""
     matrix = claim_verdicts.controls_matrix(report, verdicts)
-    (run_dir / "report.html").write_text(html.render(report, verdicts, matrix), encoding="utf-8")
-    # newline="" keeps the CSV's own CRLF line ends (RFC 4180) on every platform
-    with (run_dir / "controls.csv").open("w", encoding="utf-8", newline="") as out:
-        out.write(controls_csv.render(matrix))
-    results_csv.write(run_dir, report)
-    oscal.write(run_dir, report, verdicts)  # before the manifest, which lists and so signs it
-    return report_json
+    texts = {
+        REPORT_JSON: json_report.render(report, verdicts),
+        "junit.xml": junit.render(report),
+        "report.html": html.render(report, verdicts, matrix),
+        "controls.csv": controls_csv.render(matrix),  # CRLF line ends (RFC 4180) kept as rendered
+        results_csv.FILE: results_csv.render(report),
+        oscal.FILE: oscal.render_run(run_dir, report, verdicts),
+    }
+    return {name: text.encode("utf-8") for name, text in texts.items()}
+
+
+def write_rendered(run_dir: Path, rendered: Mapping[str, bytes]) -> None:
+    for name, data in rendered.items():
+        atomic.write_bytes(run_dir / name, data)
+
+
+def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> str:
+    """Writes report.json, junit.xml, report.html, the CSVs and oscal.json; returns report.json's text."""
+    rendered = render_reports(report, run_dir, verdicts)
+    write_rendered(run_dir, rendered)
+    return rendered[REPORT_JSON].decode("utf-8")
 
 
 def _make_run_dir(output: Path, started: dt.datetime, run_id: str | None = None, make: bool = True) -> Path:
@@ -274,9 +310,11 @@ def _make_run_dir(output: Path, started: dt.datetime, run_id: str | None = None,
     if not make:
         return run_dir
     try:
-        run_dir.mkdir(parents=True, mode=0o750)
+        atomic.make_folder(run_dir, new=True)
     except OSError as exc:
         raise UsageError(f"cannot create the run folder {run_dir}: {exc.strerror}") from None
+    except atomic.NoSpaceError as exc:
+        raise UsageError(f"cannot create the run folder {run_dir}: {exc}") from None
     return run_dir
 
 

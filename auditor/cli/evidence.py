@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
-import json
 import os
 import shlex
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
 from auditor.errors import UsageError
-from auditor.evidence import attest, pack, rejudge, signing, timestamp, trust
+from auditor.evidence import atomic, attest, pack, rejudge, signing, timestamp, trust
 from auditor.pipeline import load_checks
 from auditor.tracking import chain
 
@@ -212,11 +211,12 @@ def cmd_attest(args: argparse.Namespace) -> int:
     if result.signed and result.fingerprint != signer.fingerprint:
         raise UsageError(f"{args.pack} was signed by {result.fingerprint}, not by the key given "
                          f"({signer.fingerprint}); attest with the run's own key")
-    text = json.dumps(attest.of_pack(contents, signer), indent=1, sort_keys=True) + "\n"
+    statement = attest.of_pack(contents, signer)
+    text = atomic.json_text(statement, where="the attestation", indent=1, sort_keys=True) + "\n"
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.write_text(text, encoding="utf-8")
+        atomic.write_text(args.out, text)
         print(f"{args.out}: in-toto statement ({attest.PREDICATE_TYPE}) over {result.artefacts} files, "
               f"DSSE-signed by {signer.fingerprint}", file=sys.stderr)
     if not result.signed:

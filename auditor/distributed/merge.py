@@ -23,7 +23,7 @@ from auditor.distributed.shards import PlannedShard
 from auditor.distributed.worker import SHARD_REPORT, SHARD_REPORT_FORMAT, SUBPACK_KIND, host_from_record
 from auditor.engine.runner import host_failed
 from auditor.errors import warn
-from auditor.evidence import pack, trust
+from auditor.evidence import atomic, pack, trust
 from auditor.evidence.store import EVIDENCE_DIR, safe_name
 from auditor.model import HostReport
 from auditor.pipeline import AuditOutcome, PreparedRun, finish
@@ -91,8 +91,8 @@ def merge(prepared: PreparedRun, planned: Sequence[PlannedShard], subpacks: Sequ
         kept = {f"{SHARDS_DIR}/{got.fate.shard.shard_id}/{name}": data for name, data in got.signed.items()}
         for path, data in {**got.evidence, **kept}.items():
             target = prepared.run_dir / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            atomic.make_folder(target.parent)
+            atomic.write_bytes(target, data)
     reports = {r.name: r for got in accepted.values() for r in got.reports}
     fates = []
     why_not: dict[str, str] = {}

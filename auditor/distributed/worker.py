@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
-import json
 import os
 import socket
 from collections.abc import Callable, Mapping
@@ -25,7 +24,7 @@ from auditor.check import Check, Status
 from auditor.distributed.shards import Shard
 from auditor.engine import registry, runner
 from auditor.errors import InputError, UsageError
-from auditor.evidence import pack, signing
+from auditor.evidence import atomic, pack, signing
 from auditor.evidence.store import iso
 from auditor.model import CheckResult, EvidenceRef, HostReport
 from auditor.report import json_report
@@ -64,7 +63,7 @@ def run_shard(shard: Shard, out: Path, signer: signing.Signer | None, loaded: re
     checks, per_host = shard_checks(shard, loaded)
     folder = out / subpack_name(shard)
     try:
-        folder.mkdir(parents=True, mode=0o750)
+        atomic.make_folder(folder, new=True)
     except OSError as exc:
         raise UsageError(f"cannot create the sub-pack folder {folder}: {exc.strerror}") from None
     started = dt.datetime.now(dt.UTC)
@@ -75,8 +74,8 @@ def run_shard(shard: Shard, out: Path, signer: signing.Signer | None, loaded: re
     record = {"format": SHARD_REPORT_FORMAT, "run_id": shard.run_id, "shard": shard.shard_id,
               "segment": shard.segment, "worker": worker, "complete": complete,
               "catalogue": pack.catalogue_digest(checks), "hosts": [host_record(r) for r in reports]}
-    (folder / SHARD_REPORT).write_text(json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False,
-                                                  default=str) + "\n", encoding="utf-8")
+    atomic.write_json(folder / SHARD_REPORT, record, indent=1, sort_keys=True, ensure_ascii=False,
+                      default=str)
     run = {"kind": SUBPACK_KIND, "id": shard.run_id, "shard": shard.shard_id, "segment": shard.segment,
            "worker": worker, "started": iso(started), "finished": iso(dt.datetime.now(dt.UTC)),
            "complete": complete, "hosts": [h.name for h in hosts]}

@@ -18,13 +18,12 @@ what it names, so the same run gives the same bytes and a signed pack reproduces
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from auditor.evidence import store
+from auditor.evidence import atomic, store
 from auditor.model import CheckResult, HostReport, RunReport
 from auditor.policy import iso27001
 from auditor.policy.verdicts import ClaimVerdict, PolicyVerdicts
@@ -56,7 +55,7 @@ def _control(reference: str) -> str | None:
 def render(report: RunReport, verdicts: PolicyVerdicts | None, records: Records) -> str:
     """oscal.json's text for a run; `records` are its evidence files as `store.read_records` reads them."""
     document = {"assessment-results": assessment_results(report, verdicts, records)}
-    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    return atomic.json_text(document, where=FILE, indent=1, ensure_ascii=False) + "\n"
 
 
 def assessment_results(report: RunReport, verdicts: PolicyVerdicts | None,
@@ -284,8 +283,8 @@ def _finding(run: str, verdict: ClaimVerdict, host: str, state: str, controls: S
     })
 
 
-def write(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None) -> str:
-    """Write oscal.json from the report and the evidence files now in run_dir; returns its text."""
+def render_run(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None) -> str:
+    """oscal.json's text from the report and the evidence files now in run_dir."""
     evidence = run_dir / store.EVIDENCE_DIR
     records: dict[tuple[str, str], dict[str, Any]] = {}
     commands: dict[str, str] = {}
@@ -301,6 +300,4 @@ def write(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None) -> 
             if isinstance(record.get("command"), str):
                 record["command"] = commands.setdefault(record["command"], record["command"])
             records[key] = record
-    text = render(report, verdicts, records)
-    (run_dir / FILE).write_text(text, encoding="utf-8")
-    return text
+    return render(report, verdicts, records)

@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from auditor.errors import InputError
-from auditor.evidence import signing, trust
+from auditor.evidence import atomic, signing, trust
 from auditor.evidence.redact import recorded_params
 
 if TYPE_CHECKING:
@@ -219,9 +219,9 @@ def write_manifest(run_dir: Path, run: Mapping[str, Any], signer: signing.Signer
         },
     }
     data = canonical(manifest)
-    (run_dir / MANIFEST).write_bytes(data)
-    if signer is not None:
-        (run_dir / SIGNATURE).write_text(base64.b64encode(signer.sign(data)).decode() + "\n")
+    if signer is not None:  # the signature first: a manifest.json present is never waiting for its .sig
+        atomic.write_text(run_dir / SIGNATURE, base64.b64encode(signer.sign(data)).decode() + "\n")
+    atomic.write_bytes(run_dir / MANIFEST, data)
     return manifest
 
 
@@ -390,7 +390,7 @@ def write_archive(run_dir: Path, out: Path, as_zip: bool, mtime: int) -> int:
                 info.uid = info.gid = 0
                 info.uname = info.gname = "root"
                 archive.addfile(info, io.BytesIO(data))
-    out.write_bytes(buffer.getvalue())
+    atomic.write_bytes(out, buffer.getvalue())
     return len(files)
 
 

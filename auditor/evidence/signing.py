@@ -18,10 +18,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from auditor.errors import InputError
+from auditor.evidence import atomic
 
 ALGORITHM = "Ed25519"
 ENV_KEY = "AUDITOR_SIGNING_KEY"
 ENV_PASSPHRASE = "AUDITOR_SIGNING_PASSPHRASE"
+KEY_FOLDER_MODE = 0o700  # a key folder that did not exist: only its owner lists it
+PUBLIC_KEY_MODE = 0o644  # a public key is for anyone who verifies
 
 
 class SigningError(InputError):
@@ -60,16 +63,15 @@ def generate(path: Path, passphrase: bytes | None) -> Ed25519PrivateKey:
         serialization.BestAvailableEncryption(passphrase) if passphrase
         else serialization.NoEncryption())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    try:
-        # O_EXCL: never replace a key that may already sign packs; 0600 from the first byte.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    atomic.make_folder(path.parent, KEY_FOLDER_MODE)
+    try:  # never over a key that may already sign packs; 0600 from the first byte
+        atomic.write_bytes(path, pem, atomic.KEY_MODE, exclusive=True)
     except FileExistsError:
         raise SigningError(f"{path} already exists; choose another --out or remove it first") from None
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
     public_path = path.with_name(path.name + ".pub")
-    public_path.write_text(f"{ALGORITHM} {public_text(key.public_key())} {fingerprint(key.public_key())}\n")
+    public = key.public_key()
+    line = f"{ALGORITHM} {public_text(public)} {fingerprint(public)}\n"
+    atomic.write_text(public_path, line, PUBLIC_KEY_MODE)
     return key
 
 

@@ -31,6 +31,7 @@ from typing import Any
 from cryptography import x509
 
 from auditor.check import EVIDENCE_DAYS, ProbeOutput
+from auditor.evidence import atomic
 from auditor.evidence.redact import redact, redact_value
 from auditor.model import CheckResult, EvidenceRef, Peer
 
@@ -39,6 +40,11 @@ MAX_CERTIFICATES = 32  # read per record for its expiry; a hostile output costs 
 _BEGIN, _END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_ESCAPED = re.compile(r"-[0-9a-f]{8}$")  # how an escaped name ends: one that does must be escaped too
+_UPPER = re.compile(r"[A-Z]")
+# Names Windows (and so an unpacked zip there) reserves, with or without an extension.
+_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\.|$)", re.IGNORECASE)
+MAX_NAME = 64  # characters of a name kept before its hash; a path component holds 255 bytes
 
 
 @dataclass(frozen=True)
@@ -115,11 +121,41 @@ def expired_on(record: Mapping[str, Any], at: dt.datetime | None) -> str | None:
 
 
 def safe_name(name: str) -> str:
-    """A host or probe name made safe as one path component."""
-    cleaned = _UNSAFE.sub("_", name).strip(".") or "_"
-    if cleaned != name:
-        cleaned += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    """A host or probe name as one path component, distinct for distinct names even where case
+    does not count (an unpacked zip on macOS or Windows).
+
+    An ordinary name (lower case letters, digits, `.`, `_`, `-`) is kept as it is. Any other is
+    made safe and gets `-` and 8 hex digits of its SHA-256: `a/b` -> `a_b-c14cddc0`, `..` ->
+    `_-<hash>`, `Web` -> `Web-<hash>`. A name that already ends like that, is over 64 characters,
+    starts with `-` or `.`, or is a device name Windows reserves, is escaped too, so no escaped
+    name can equal an ordinary one. Two escaped names share a folder only if 32 bits of their
+    hashes do; `check_unique` refuses such a run before any host is contacted.
+    """
+    cleaned = _UNSAFE.sub("_", name).strip(".").lstrip("-") or "_"
+    if (cleaned != name or _UPPER.search(name) or _ESCAPED.search(name) or _RESERVED.match(name)
+            or len(name) > MAX_NAME):
+        cleaned = cleaned[:MAX_NAME] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
     return cleaned
+
+
+def host_folder(host_name: str) -> str:
+    """The run-relative folder (`evidence/<safe name>`) that holds a host's evidence files."""
+    return f"{EVIDENCE_DIR}/{safe_name(host_name)}"
+
+
+def check_unique(host_names: Iterable[str]) -> dict[str, str]:
+    """Host name -> its evidence folder; raises ValueError naming both hosts when two would share
+    one (ignoring case, as a case-insensitive file system would)."""
+    folders: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for name in host_names:
+        folder = host_folder(name)
+        other = owners.setdefault(folder.casefold(), name)
+        if other != name:
+            raise ValueError(f"hosts {other!r} and {name!r} would share the evidence folder {folder}; "
+                             "rename one of them")
+        folders[name] = folder
+    return folders
 
 
 def redact_outputs(outputs: Mapping[str, ProbeOutput]) -> tuple[dict[str, ProbeOutput], int]:
@@ -163,8 +199,8 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
     """One JSON file per probe that produced output: what ran, and what came back (already
     redacted), and with `observed`, who answered and until when it is current. Returns the
     references the results cite, by probe key."""
-    host_dir = Path(EVIDENCE_DIR) / safe_name(host_name)
-    (run_dir / host_dir).mkdir(parents=True, exist_ok=True)
+    host_dir = Path(host_folder(host_name))
+    atomic.make_folder(run_dir / host_dir)
     refs: dict[str, EvidenceRef] = {}
     for probe in probes:
         out = outputs.get(probe.key)
@@ -192,9 +228,8 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
         if observed is not None:
             record.update(target=observed.target(), collected_at=iso(observed.collected_at),
                           expires_at=iso(observed.expires_at(probe.key, out)))
-        data = (json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
         relative = host_dir / f"{safe_name(probe.key)}.json"
-        (run_dir / relative).write_bytes(data)
+        data = atomic.write_json(run_dir / relative, record, indent=1, sort_keys=True, ensure_ascii=False)
         digest = hashlib.sha256(data).hexdigest()
         refs[probe.key] = EvidenceRef(probe.key, relative.as_posix(), digest, len(data))
     return refs

@@ -37,7 +37,7 @@ from rfc3161_client import (
 )
 
 from auditor.errors import InputError, UsageError
-from auditor.evidence import pack
+from auditor.evidence import atomic, pack
 
 TOKEN = pack.TIMESTAMP
 FACT = "timestamp"
@@ -90,7 +90,7 @@ def request_token(manifest: bytes, url: str, timeout: float = TIMEOUT_S) -> byte
 def stamp(run_dir: Path, url: str, timeout: float = TIMEOUT_S) -> str:
     """Write manifest.tsr for run_dir's manifest.json; returns the stamped time (ISO 8601)."""
     data = request_token((run_dir / pack.MANIFEST).read_bytes(), url, timeout)
-    (run_dir / TOKEN).write_bytes(data)
+    atomic.write_bytes(run_dir / TOKEN, data)
     return decode_timestamp_response(data).tst_info.gen_time.isoformat()
 
 

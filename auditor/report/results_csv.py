@@ -8,8 +8,6 @@ empty when it has none.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from auditor.model import RunReport
 from auditor.report import controls_csv
 from auditor.report.findings import result_severity
@@ -26,9 +24,3 @@ def render(report: RunReport) -> str:
             values = (host.name, r.check_id, r.status.value, severity.value if severity else "", r.summary)
             rows.append(tuple(controls_csv.cell(v) for v in values))
     return controls_csv.table(HEADER, rows)
-
-
-def write(run_dir: Path, report: RunReport) -> None:
-    # newline="" keeps the CSV's own CRLF line ends (RFC 4180) on every platform
-    with (run_dir / FILE).open("w", encoding="utf-8", newline="") as out:
-        out.write(render(report))

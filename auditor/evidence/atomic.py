@@ -1,0 +1,204 @@
+"""Every file a run writes goes through here: whole or not at all, with modes the umask cannot change.
+
+A file is written under a temporary name in its own folder, flushed to the disk (fsync), then
+renamed over its final name (`os.replace`, atomic on POSIX). A reader, a crash or a full disk
+therefore never finds a truncated file under the final name, and a failed write removes its
+temporary file. Modes are set on the open descriptor (`fchmod`), so `umask 000` cannot make
+evidence world-writable and `umask 077` cannot hide a report from the run folder's group.
+
+A full disk or quota (ENOSPC, EDQUOT) raises `NoSpaceError`, naming the folder, what was being
+written and the space it needed; a run turns it into one line and an incomplete run.
+
+JSON is written with `allow_nan=False`: a NaN or an infinity (a hostile host can print `nan` where
+a number is expected) is written as `null`, named in the warning the writer prints, never as the
+non-standard constants that strict JSON readers refuse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import math
+import os
+import secrets
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import warn
+
+FOLDER_MODE = 0o750  # run and evidence folders: the owner writes, its group may read
+FILE_MODE = 0o640  # reports, evidence, manifest, signature, packs
+KEY_MODE = 0o600  # private keys
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+TEMPORARY_SUFFIX = ".partial"  # a temporary file is ".<name>.<random>.partial"
+
+
+class NoSpaceError(Exception):
+    """The disk (or the quota) holding `folder` is full: `needed` bytes could not be written."""
+
+    def __init__(self, folder: Path, what: str, needed: int, free: int | None = None) -> None:
+        super().__init__(folder, what, needed, free)
+        self.folder, self.what, self.needed = folder, what, needed
+        self.free = free if free is not None else free_bytes(folder)
+
+    def __str__(self) -> str:
+        free = f", {size_text(self.free)} free there" if self.free is not None else ""
+        return (f"no space left in {self.folder}: {self.what} needs {size_text(self.needed)} more{free}; "
+                "free some space or write the run elsewhere (--output)")
+
+
+# Folders whose writes ran out of space since `space_failures` last asked (a run's hosts write
+# their evidence on worker threads, which report a failure only as that host's error).
+_failures: list[NoSpaceError] = []
+_failures_lock = threading.Lock()
+
+
+def space_failures(under: Path) -> list[NoSpaceError]:
+    """The full-disk failures of writes under `under` since the last call, oldest first (forgotten)."""
+    root = under.absolute()
+    with _failures_lock:
+        mine = [f for f in _failures if f.folder.absolute() == root or root in f.folder.absolute().parents]
+        _failures[:] = [f for f in _failures if f not in mine]
+    return mine
+
+
+def free_bytes(folder: Path) -> int | None:
+    try:
+        stats = os.statvfs(folder)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
+
+
+def size_text(count: int) -> str:
+    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
+def block_size(folder: Path) -> int:
+    """The unit the file system gives space in (a 10-byte file takes a whole block)."""
+    try:
+        return max(1, os.statvfs(folder).f_frsize)
+    except OSError:
+        return 4096
+
+
+def space_for(folder: Path, sizes: list[int]) -> int:
+    """What files of these sizes take on the disk holding `folder` (each rounded up to a block)."""
+    block = block_size(folder)
+    return sum(-(-size // block) * block for size in sizes)
+
+
+def full_disk(exc: OSError) -> bool:
+    return exc.errno in _FULL
+
+
+def make_folder(path: Path, mode: int = FOLDER_MODE, new: bool = False) -> Path:
+    """`path` and its missing parents, each with `mode` whatever the umask; an existing folder is
+    left as it is (it may be the user's own). `new`: FileExistsError when `path` exists already."""
+    if new and path.exists():
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=mode)
+        except FileExistsError:
+            continue  # made meanwhile by another thread or process
+        except OSError as exc:
+            if full_disk(exc):
+                raise _no_space(folder.parent, f"the folder {folder.name}", block_size(folder)) from None
+            raise
+        os.chmod(folder, mode)  # mkdir's mode is filtered by the umask; this is not
+    return path
+
+
+def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool = False) -> None:
+    """Write `data` as `path`, atomically: complete under its final name, or not there at all.
+    `exclusive`: never over an existing file (FileExistsError), e.g. a key that may sign packs."""
+    folder = path.parent
+    temporary = folder / f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if full_disk(exc):
+            raise _no_space(folder, path.name, space_for(folder, [len(data)])) from None
+        raise
+    try:
+        try:
+            os.fchmod(fd, mode)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if exclusive:  # link(2) refuses an existing name, atomically; the temporary name then goes
+            os.link(temporary, path)
+            os.unlink(temporary)
+        else:
+            os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if full_disk(exc):
+            raise _no_space(folder, path.name, space_for(folder, [len(data)])) from None
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def write_text(path: Path, text: str, mode: int = FILE_MODE) -> None:
+    """UTF-8, line ends as given (a CSV's CRLF stays CRLF)."""
+    write_bytes(path, text.encode("utf-8"), mode)
+
+
+def write_json(path: Path, value: Any, mode: int = FILE_MODE, **options: Any) -> bytes:
+    """`value` as JSON (`json_text` with `options`) plus a newline; returns the bytes written."""
+    data = (json_text(value, where=str(path), **options) + "\n").encode("utf-8")
+    write_bytes(path, data, mode)
+    return data
+
+
+def json_text(value: Any, where: str = "JSON", **options: Any) -> str:
+    """json.dumps that never writes NaN or Infinity: a non-finite number becomes null, and the
+    warning names where (`where`: the file) and at which keys."""
+    try:
+        return json.dumps(value, allow_nan=False, **options)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise
+    replaced: list[str] = []
+    finite = _finite(value, "$", replaced)
+    warn(f"{where}: {len(replaced)} number(s) that JSON cannot hold (NaN or infinity) written as null: "
+         + ", ".join(replaced[:5]) + (" …" if len(replaced) > 5 else ""))
+    return json.dumps(finite, allow_nan=False, **options)
+
+
+def _finite(value: Any, at: str, replaced: list[str]) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        replaced.append(at)
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v, f"{at}.{k}", replaced) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v, f"{at}[{i}]", replaced) for i, v in enumerate(value)]
+    return value
+
+
+def leftovers(folder: Path) -> Iterator[Path]:
+    """Temporary files a killed writer left under `folder` (a full disk removes its own)."""
+    return (p for p in folder.rglob(f".*{TEMPORARY_SUFFIX}") if p.is_file())
+
+
+def _no_space(folder: Path, what: str, needed: int) -> NoSpaceError:
+    error = NoSpaceError(folder, what, needed)
+    with _failures_lock:
+        _failures.append(error)
+    return error
