@@ -9,6 +9,10 @@ Bad input (an unknown check id, a broken inventory, claims or waivers file, an o
 folder that cannot be made) raises an `auditor.errors.AuditorError` before any host is
 contacted. Whatever a host does, the run goes on; an interrupted run (Ctrl-C) still writes
 its partial report, marked incomplete, signed and recorded.
+
+Every file is written whole or not at all (`evidence.atomic`), the manifest last. A disk that fills
+raises `atomic.NoSpaceError`: the reports already written are withdrawn, no manifest is written, and
+the evidence written so far stays, unsigned; the previous runs and the history are not touched.
 """
 
 from __future__ import annotations
@@ -148,11 +152,11 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
         options = dataclasses.replace(options, ssh=ssh)
     results, complete = runner.run(prepared.hosts, prepared.checks, prepared.run_dir, options,
                                    on_done=request.on_done, checks_for=prepared.checks_for)
-    full = atomic.space_failures(prepared.run_dir)
-    if full:  # a host whose evidence could not be written is an error, and the run is not complete
+    full = atomic.space_failures(prepared.run_dir)  # a host's evidence not written: that host's error
+    outcome = finish(prepared, results, complete and not full)
+    if full:
         warn(f"this run is incomplete: {full[0]}")
-        complete = False
-    return finish(prepared, results, complete)
+    return outcome
 
 
 def prepare(request: AuditRequest, loaded: registry.Registry | None = None,
@@ -232,13 +236,7 @@ def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
         write_rendered(run_dir, rendered)
         pack.write_manifest(run_dir, run, request.signer)
     except atomic.NoSpaceError as exc:
-        for name in (*rendered, pack.MANIFEST, pack.SIGNATURE):
-            (run_dir / name).unlink(missing_ok=True)  # none of them may stand for a run never finished
-        sizes = [len(data) for data in rendered.values()] + [MANIFEST_ESTIMATE] * 2
-        needed = atomic.space_for(run_dir, sizes)
-        raise atomic.NoSpaceError(exc.folder, f"run {report.run_id} was not finished (its evidence so far is "
-                                 "kept, no report or manifest was written): its reports and signed manifest",
-                                 needed) from None
+        raise _withdrawn(run_dir, rendered, exc) from None
     if request.timestamp_url is not None:
         try:  # after the manifest it stamps; a TSA that fails costs the timestamp, not the run
             timestamp.stamp(run_dir, request.timestamp_url)
@@ -274,7 +272,21 @@ def chain_link(history_path: Path | None, scope: history.Scope) -> dict[str, obj
 
 
 REPORT_JSON = "report.json"
-MANIFEST_ESTIMATE = 16 << 10  # bytes counted for manifest.json (and its signature) when a disk fills
+# What a full disk's message counts for manifest.json (a line per file) and manifest.sig
+MANIFEST_BASE, MANIFEST_PER_FILE, SIGNATURE_SIZE = 4096, 200, 100
+
+
+def _withdrawn(run_dir: Path, rendered: Mapping[str, bytes], exc: atomic.NoSpaceError) -> atomic.NoSpaceError:
+    """A run the disk could not hold: none of its reports, nor a manifest or signature, may stand for
+    it; returns the error to raise, which says what the reports and manifest would have taken."""
+    for name in (*rendered, pack.MANIFEST, pack.SIGNATURE):
+        (run_dir / name).unlink(missing_ok=True)
+    evidence = sum(1 for _ in (run_dir / store.EVIDENCE_DIR).rglob("*.json"))
+    manifest = MANIFEST_BASE + MANIFEST_PER_FILE * (evidence + len(rendered))
+    needed = atomic.space_for(run_dir, [*(len(data) for data in rendered.values()), manifest, SIGNATURE_SIZE])
+    return atomic.NoSpaceError(exc.folder, "writing the run's reports and signed manifest", needed,
+                               f" (it stopped {exc.what}); the run is not finished: its evidence so far "
+                               "is kept, no report or manifest was written")
 
 
 def render_reports(report: RunReport, run_dir: Path,

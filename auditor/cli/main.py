@@ -12,6 +12,7 @@ from auditor.cli import completers
 from auditor.cli import parser as flags
 from auditor.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from auditor.errors import AuditorError
+from auditor.evidence.atomic import NoSpaceError
 
 # command -> "module:function" under auditor.cli
 COMMANDS = {
@@ -53,6 +54,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("auditor: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except NoSpaceError as exc:  # the run is incomplete: what it wrote so far is kept, never signed as whole
+        print(f"auditor: error: {exc}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (`auditor claims show x | head`): not our error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

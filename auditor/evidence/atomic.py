@@ -37,17 +37,17 @@ TEMPORARY_SUFFIX = ".partial"  # a temporary file is ".<name>.<random>.partial"
 
 
 class NoSpaceError(Exception):
-    """The disk (or the quota) holding `folder` is full: `needed` bytes could not be written."""
+    """The disk (or the quota) holding `folder` is full: `what` needed `needed` bytes there."""
 
-    def __init__(self, folder: Path, what: str, needed: int, free: int | None = None) -> None:
-        super().__init__(folder, what, needed, free)
-        self.folder, self.what, self.needed = folder, what, needed
-        self.free = free if free is not None else free_bytes(folder)
+    def __init__(self, folder: Path, what: str, needed: int, note: str = "") -> None:
+        super().__init__(folder, what, needed, note)
+        self.folder, self.what, self.needed, self.note = folder, what, needed, note
+        self.free = free_bytes(folder)
 
     def __str__(self) -> str:
         free = f", {size_text(self.free)} free there" if self.free is not None else ""
-        return (f"no space left in {self.folder}: {self.what} needs {size_text(self.needed)} more{free}; "
-                "free some space or write the run elsewhere (--output)")
+        return (f"no space left in {self.folder}: {self.what} needs {size_text(self.needed)}{free}"
+                f"{self.note}; free some space or write the run elsewhere (--output)")
 
 
 # Folders whose writes ran out of space since `space_failures` last asked (a run's hosts write
@@ -111,7 +111,7 @@ def make_folder(path: Path, mode: int = FOLDER_MODE, new: bool = False) -> Path:
             continue  # made meanwhile by another thread or process
         except OSError as exc:
             if full_disk(exc):
-                raise _no_space(folder.parent, f"the folder {folder.name}", block_size(folder)) from None
+                raise _no_space(folder.parent, f"making {folder.name}", block_size(folder.parent)) from None
             raise
         os.chmod(folder, mode)  # mkdir's mode is filtered by the umask; this is not
     return path
@@ -126,7 +126,7 @@ def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool 
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     except OSError as exc:
         if full_disk(exc):
-            raise _no_space(folder, path.name, space_for(folder, [len(data)])) from None
+            raise _no_space(folder, f"writing {path.name}", space_for(folder, [len(data)])) from None
         raise
     try:
         try:
@@ -146,7 +146,7 @@ def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool 
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if full_disk(exc):
-            raise _no_space(folder, path.name, space_for(folder, [len(data)])) from None
+            raise _no_space(folder, f"writing {path.name}", space_for(folder, [len(data)])) from None
         raise
     except BaseException:
         with contextlib.suppress(OSError):

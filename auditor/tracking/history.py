@@ -112,13 +112,19 @@ class History:
         try:
             yield self.db
         except BaseException:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise
         try:
             self.db.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            self.db.execute("ROLLBACK")
+            self._rollback()
             raise _failure(self.path, exc, self.timeout) from None
+
+    def _rollback(self) -> None:
+        # SQLite has rolled back already after some errors (a full disk); a second ROLLBACK would
+        # then hide that error behind "cannot rollback - no transaction is active".
+        if self.db.in_transaction:
+            self.db.execute("ROLLBACK")
 
     def version(self) -> int:
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])
