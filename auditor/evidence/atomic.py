@@ -117,9 +117,12 @@ def make_folder(path: Path, mode: int = FOLDER_MODE, new: bool = False) -> Path:
     return path
 
 
-def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool = False) -> None:
+def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool = False,
+                sync_folder: bool = False) -> None:
     """Write `data` as `path`, atomically: complete under its final name, or not there at all.
-    `exclusive`: never over an existing file (FileExistsError), e.g. a key that may sign packs."""
+    `exclusive`: never over an existing file (FileExistsError), e.g. a key that may sign packs.
+    `sync_folder`: also flush the folder, so the new name itself survives a power cut (the
+    manifest: written last, it makes the run's earlier renames durable on a journalling disk)."""
     folder = path.parent
     temporary = folder / f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
     try:
@@ -142,6 +145,8 @@ def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool 
             os.unlink(temporary)
         else:
             os.replace(temporary, path)
+        if sync_folder:
+            _sync(folder)
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
@@ -152,6 +157,14 @@ def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool 
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _sync(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text(path: Path, text: str, mode: int = FILE_MODE) -> None:

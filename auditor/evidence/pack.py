@@ -221,7 +221,7 @@ def write_manifest(run_dir: Path, run: Mapping[str, Any], signer: signing.Signer
     data = canonical(manifest)
     if signer is not None:  # the signature first: a manifest.json present is never waiting for its .sig
         atomic.write_text(run_dir / SIGNATURE, base64.b64encode(signer.sign(data)).decode() + "\n")
-    atomic.write_bytes(run_dir / MANIFEST, data)
+    atomic.write_bytes(run_dir / MANIFEST, data, sync_folder=True)
     return manifest
 
 

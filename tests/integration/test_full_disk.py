@@ -42,7 +42,7 @@ hosts:
 # them), and last plenty.
 FREES = ([{"after": "nothing", "plus": 0}, {"after": "nothing", "plus": 2 * PAGE},
           {"after": "evidence", "plus": 3 * PAGE}]
-         + [{"after": "reports", "plus": pages * PAGE} for pages in range(-4, 10)]
+         + [{"after": "reports", "plus": pages * PAGE} for pages in range(-2, 5)]
          + [{"after": "reports", "plus": 64 * PAGE}])
 
 
