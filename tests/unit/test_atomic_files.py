@@ -176,3 +176,40 @@ def test_no_space_error_names_the_folder_and_the_sizes(tmp_path: Path):
     text = str(error)
     assert str(tmp_path) in text and "writing report.json needs 12.1 KB" in text and "free there" in text
     assert "\n" not in text
+
+
+NAN_CHECK = '''
+"""Reads a number the host prints, which may be one JSON cannot hold."""
+from auditor.check import Check, Status, result
+from auditor.probes import shell
+
+CHECK = Check(id="nan_values", title="Numbers JSON cannot hold", claims=("x",), controls=("A.1",),
+              probes=(shell("n", "echo nan"),))
+
+def evaluate(out, params):
+    value = float(out.require("n").stdout.strip())
+    return result(Status.PASS, "parsed", [], ["n"], ratio=value, limit=float("inf"))
+'''
+
+
+def test_a_run_whose_check_reads_nan_writes_only_strict_json(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]):
+    from auditor import AuditRequest, audit
+    from auditor.tracking.run import TrackingOptions
+
+    # Given a check that turns a host's `nan` into a value (and one infinite limit)
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "nan_values.py").write_text(NAN_CHECK)
+    (tmp_path / "inv.yaml").write_text("hosts:\n  here:\n    transport: local\n")
+    # When the run is written
+    outcome = audit(AuditRequest(inventory=tmp_path / "inv.yaml", output=tmp_path / "out",
+                                 checks_dirs=(tmp_path / "checks",), checks=("nan_values",),
+                                 tracking=TrackingOptions(history_file=None)))
+    # Then every JSON file of the run reads with a strict parser, the values as null
+    written = sorted(outcome.run_dir.rglob("*.json"))
+    assert {p.name for p in written} >= {"report.json", "oscal.json", "manifest.json"}
+    for path in written:
+        strict_json(path.read_bytes())
+    values = json.loads(outcome.report_json)["hosts"][0]["results"][0]["values"]
+    assert values["ratio"] is None and values["limit"] is None
+    assert "report.json" in capsys.readouterr().err
