@@ -7,8 +7,9 @@ as this process: whatever happens here, nothing stays mounted on the host.
 
 SETTINGS: {"mount": folder, "size": tmpfs size, "auditor": [argv...] (without --output),
 "verify": [flags of `auditor verify`], "frees": [{"after": "nothing"|"evidence"|"reports"|"signature",
-"plus": bytes}, ...]}. An amount is measured on the good run: e.g. {"after": "reports", "plus": 4096}
-leaves room for the evidence and the reports of a run like it, and one page more.
+"plus": bytes, "release_when": [evidence folders]}, ...]}. An amount is measured on the good run:
+e.g. {"after": "reports", "plus": 4096} leaves room for the evidence and the reports of a run like
+it, and one page more; "release_when" gives all the space back once those folders exist.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 REPORTS = ("report.json", "junit.xml", "report.html", "controls.csv", "results.csv", "oscal.json")
@@ -58,6 +61,22 @@ def leave_free(mount: Path, free: int) -> int:
     return stats.f_bavail * stats.f_frsize
 
 
+def release_when(output: Path, before: set[str], folders: list[str] | None) -> None:
+    """With `folders` (evidence folders of the new run): once they all exist, and a second more
+    (their hosts' writes have failed by then), give the space back: the disk fills and frees
+    in the middle of one run, as when another job deletes its files."""
+    if not folders:
+        return
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = [p for p in output.iterdir() if p.is_dir() and p.name not in before]
+        if runs and all((runs[0] / "evidence" / name).is_dir() for name in folders):
+            time.sleep(1.0)
+            break
+        time.sleep(0.02)
+    (output.parent / "filler").unlink(missing_ok=True)
+
+
 def main(settings_file: str, result_file: str) -> None:
     settings = json.loads(Path(settings_file).read_text())
     mount = Path(settings["mount"])
@@ -85,8 +104,12 @@ def main(settings_file: str, result_file: str) -> None:
     for wanted in settings["frees"]:
         kept = listing(output)
         free = leave_free(mount, measured[wanted["after"]] + wanted["plus"])
+        release = threading.Thread(target=release_when, args=(output, set(kept), wanted.get("release_when")),
+                                   daemon=True)
+        release.start()
         attempt = audit()
-        (mount / "filler").unlink()
+        release.join()
+        (mount / "filler").unlink(missing_ok=True)
         after = listing(output)
         new = str(attempt["run"]) if attempt["run"] else None
         attempt.update(free=free, wanted=wanted,
@@ -94,6 +117,10 @@ def main(settings_file: str, result_file: str) -> None:
                        changed=sorted(k for k in kept if kept[k] != after.get(k)
                                       and not k.startswith("history.sqlite-")),
                        verify=None)
+        if new and (output / new / "report.json").exists():
+            report = json.loads((output / new / "report.json").read_text())
+            attempt["report"] = {"complete": report["run"]["complete"],
+                                 "errors": {h["name"]: h["error"] for h in report["hosts"]}}
         if new and (output / new / "manifest.json").exists():
             verify = [settings["auditor"][0], "verify", *settings.get("verify", []), str(output / new)]
             verified = subprocess.run(verify, capture_output=True, text=True, timeout=120)

@@ -123,3 +123,72 @@ def test_a_run_that_fits_is_whole_and_verifies(attempts):
         assert attempt["rc"] in (0, 1, 3), attempt["stderr"]
         assert attempt["verify"] == 0
         assert {"report.json", "manifest.json", "manifest.sig"} <= set(attempt["files"])
+
+
+SLOW_CHECK = '''
+"""Takes as long on the host as its parameter says, then says it is done."""
+from auditor.check import Check, Param, Status, result
+from auditor.probes import shell
+
+CHECK = Check(id="slow_probe", title="A slow host", claims=("x",), controls=("A.1",),
+              probes=(shell("wait", lambda params: f"sleep {int(params['seconds'])}; echo done"),),
+              params=(Param("seconds", int, 0, "how long the host takes"),))
+
+def evaluate(out, params):
+    return result(Status.PASS, out.require("wait").stdout.strip(), [], ["wait"])
+'''
+
+SLOW_INVENTORY = """\
+hosts:
+  fast1:
+    transport: local
+  fast2:
+    transport: local
+  slow:
+    transport: local
+    vars:
+      slow_probe:
+        seconds: 4
+"""
+
+
+@pytest.fixture(scope="module")
+def freed(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("freed")
+    (tmp / "inventory.yaml").write_text(SLOW_INVENTORY)
+    (tmp / "checks").mkdir()
+    (tmp / "checks" / "slow_probe.py").write_text(SLOW_CHECK)
+    subprocess.run([AUDITOR, "keygen", "--out", str(tmp / "key.pem")], check=True, capture_output=True)
+    fingerprint = (tmp / "key.pem.pub").read_text().split()[2]
+    settings = {
+        "mount": str(tmp / "mnt"), "size": "1m",
+        "auditor": [AUDITOR, "run", "-i", str(tmp / "inventory.yaml"), "--sign-key", str(tmp / "key.pem"),
+                    "--checks-dir", str(tmp / "checks"), "--check", "slow_probe", "--format", "json"],
+        "verify": ["--key-fingerprint", fingerprint],
+        "frees": [{"after": "nothing", "plus": 0, "release_when": ["fast1", "fast2"]}],
+    }
+    (tmp / "settings.json").write_text(json.dumps(settings))
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", sys.executable,
+                           str(HERE / "fulldisk.py"), str(tmp / "settings.json"), str(tmp / "result.json")],
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr
+    result = json.loads((tmp / "result.json").read_text())
+    (attempt,) = result["attempts"]
+    return attempt
+
+
+def test_evidence_lost_to_a_full_disk_makes_the_run_incomplete_even_when_the_reports_fit(freed):
+    # Given a disk full while two hosts wrote their evidence, and room again before the slow third
+    # Then the run is incomplete (exit 130) and says why on one line
+    assert freed["rc"] == EXIT_INTERRUPTED, freed["stderr"]
+    assert "Traceback" not in freed["stderr"]
+    assert "this run is incomplete: no space left in " in freed["stderr"]
+    # and its report, signed and verifiable, says incomplete, with the two hosts in error
+    assert freed["verify"] == 0
+    assert {"report.json", "manifest.json", "manifest.sig"} <= set(freed["files"])
+    assert freed["report"]["complete"] is False
+    errors = freed["report"]["errors"]
+    assert "no space left" in errors["fast1"] and "no space left" in errors["fast2"]
+    assert errors["slow"] is None
+    assert not [n for n in freed["files"] if n.startswith("evidence/fast") and not freed["files"][n]["dir"]]
+    assert [n for n in freed["files"] if n.startswith("evidence/slow/")]
