@@ -12,7 +12,7 @@ from types import FrameType, ModuleType
 from auditor.cli.run import audit_request, show_outcome, signer_of
 from auditor.distributed import merge, shards, worker
 from auditor.errors import UsageError
-from auditor.evidence import pack, trust
+from auditor.evidence import atomic, pack, trust
 from auditor.evidence.store import iso
 from auditor.pipeline import load_checks, prepare
 from auditor.report import console
@@ -68,10 +68,10 @@ def cmd_run_distributed(args: argparse.Namespace) -> int:
     if args.shards_out:
         prepared = prepare(request, make_run_dir=False)
         plan, cut = shards.split(prepared, args.shard_size, accept_new_host_keys=args.accept_new_host_keys)
-        args.shards_out.mkdir(parents=True, exist_ok=True)
-        (args.shards_out / PLAN_FILE).write_text(plan.to_json(), encoding="utf-8")
-        for shard in cut:
-            (args.shards_out / f"{shard.shard_id}.json").write_text(shard.to_json() + "\n", encoding="utf-8")
+        atomic.make_folder(args.shards_out)
+        for shard in cut:  # the plan last: a folder with a plan holds all its shards
+            atomic.write_text(args.shards_out / f"{shard.shard_id}.json", shard.to_json() + "\n")
+        atomic.write_text(args.shards_out / PLAN_FILE, plan.to_json())
         print(f"{len(cut)} shard(s) of run {plan.run_id} in {args.shards_out}; run "
               f"`auditor worker SHARD -o DIR` for each, then "
               f"`auditor merge --plan {args.shards_out / PLAN_FILE} SUBPACK... -o OUT`",
