@@ -38,8 +38,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     shard = shards.read_shard(text, source)
     key = str(args.sign_key) if args.sign_key else shard.signing_key
     signer = None if args.no_sign else worker.signer_for(key)
-    folder = worker.run_shard(shard, args.output, signer, load_checks(tuple(args.checks_dir)), args.name,
-                              args.jobs, console.Progress())
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM, like Ctrl-C, writes the partial sub-pack
+    try:
+        folder = worker.run_shard(shard, args.output, signer, load_checks(tuple(args.checks_dir)), args.name,
+                                  args.jobs, console.Progress())
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if signer is None:
         print("auditor: note: this sub-pack is NOT signed; a merge refuses it without --allow-unsigned",
               file=sys.stderr)
