@@ -29,6 +29,7 @@ from auditor.inventory import Host
 from auditor.model import Regression, RunReport
 from auditor.pipeline import AuditOutcome, AuditRequest, audit
 from auditor.report import console, junit
+from auditor.report.visible import one_line
 from auditor.tracking import history
 from auditor.tracking.run import TrackingOptions
 from auditor.transports import debuglog
@@ -148,8 +149,8 @@ def print_quiet(report: RunReport, stream: TextIO) -> bool:
         # A host error stands for the results it kept from running, not for what the others found
         lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.own_results()
                   if r.status in shown and (host.name, r.check_id) not in regressed]
-    for line in lines:
-        stream.write(line + "\n")
+    for line in lines:  # summaries and errors are the host's words: shown, never acted on
+        stream.write(one_line(line) + "\n")
     return bool(lines)
 
 

@@ -1,4 +1,6 @@
-"""report.html: self-contained (no network resources), autoescaped, printable."""
+"""report.html: self-contained (no network resources), autoescaped, printable. Control
+characters and bidi overrides from a host are shown as `\x1b`-style text, never rendered
+(`visible`, over the whole page)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from auditor.check import Status
 from auditor.model import RunReport
 from auditor.policy import verdicts as claim_verdicts
 from auditor.report import catalogue, findings, trend
+from auditor.report.visible import visible
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("auditor", "report/templates"),
@@ -88,7 +91,7 @@ def render(report: RunReport, verdicts: claim_verdicts.PolicyVerdicts | None = N
     policy_view = verdicts or claim_verdicts.judged(report)
     if controls is None:
         controls = claim_verdicts.controls_matrix(report, policy_view)
-    return template.render(report=report, totals=report.totals(), matrix=matrix,
-                           checks=report.checks, Status=Status, policy_view=policy_view,
-                           controls=controls, findings=findings.fleet_findings(report),
-                           trend_names={c.id: c.trend_values[0] for c in report.checks if c.trend_values})
+    return visible(template.render(
+        report=report, totals=report.totals(), matrix=matrix, checks=report.checks, Status=Status,
+        policy_view=policy_view, controls=controls, findings=findings.fleet_findings(report),
+        trend_names={c.id: c.trend_values[0] for c in report.checks if c.trend_values}))

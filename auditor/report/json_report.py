@@ -1,13 +1,21 @@
-"""report.json: the machine-readable report. Its schema is auditor/schema/report.schema.json."""
+"""report.json: the machine-readable report. Its schema is auditor/schema/report.schema.json.
+
+Standard JSON whatever a host or an input file held: a number that is not finite (NaN, Infinity
+from a YAML `.nan`, a check's ratio, a merged sub-pack's duration) is null, and the characters a
+terminal or a browser would act on (C1 controls, bidi overrides, lone surrogates: `visible.UNSAFE`)
+are written as `\\u` escapes, which read back as the same text.
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from auditor.check import Finding, Severity, by_severity
 from auditor.model import CheckResult, HostReport, RunReport, Tracking, WaiverNote
 from auditor.policy.verdicts import ClaimVerdict, PolicyVerdicts, judge
+from auditor.report.visible import UNSAFE
 
 SCHEMA_VERSION = 1
 
@@ -126,7 +134,19 @@ def to_dict(report: RunReport, verdicts: PolicyVerdicts | None = None) -> dict[s
     }
     if report.policy is not None:  # no empty section without a policy
         data["policy"] = _policy(verdicts or judge(report, report.policy))
-    return data
+    cleaned: dict[str, Any] = finite(data)
+    return cleaned
+
+
+def finite(value: Any) -> Any:
+    """`value` with every float that is not finite (NaN, ±Infinity) replaced by None, at any depth."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
 
 
 def _waiver(w: WaiverNote) -> dict[str, Any]:
@@ -156,4 +176,6 @@ def _tracking(t: Tracking | None) -> dict[str, Any]:
 
 
 def render(report: RunReport, verdicts: PolicyVerdicts | None = None) -> str:
-    return json.dumps(to_dict(report, verdicts), indent=2, ensure_ascii=False, default=str) + "\n"
+    text = json.dumps(to_dict(report, verdicts), indent=2, ensure_ascii=False, allow_nan=False, default=str)
+    # Outside strings JSON is ASCII, so each unsafe character is inside one and its escape means the same
+    return UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
