@@ -12,6 +12,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from auditor.check import Status
+from auditor.evidence.redact import mask_all
 from auditor.model import RunReport
 from auditor.policy import verdicts as claim_verdicts
 from auditor.report import catalogue, findings, trend
@@ -74,6 +75,7 @@ def _description(text: str) -> Markup:
 
 
 _env.filters["plain"] = _plain
+_env.filters["masked"] = mask_all  # a claims file's parameters, masked as report.json has them
 _env.filters["markdown"] = _markdown
 _env.filters["description"] = _description
 _env.filters["trend_svg"] = trend.svg

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from auditor.check import Finding, Severity, by_severity
+from auditor.evidence.redact import mask_all
 from auditor.model import CheckResult, HostReport, RunReport, Tracking, WaiverNote
 from auditor.policy.verdicts import ClaimVerdict, PolicyVerdicts, judge
 from auditor.report.visible import UNSAFE
@@ -69,7 +70,9 @@ def _claim(v: ClaimVerdict) -> dict[str, Any]:
         "quote": c.quote,
         "gloss": c.gloss,
         "source": c.source,
-        "checks": [{"check": check_id, "params": dict(params)} for check_id, params in c.checks.items()],
+        # A claims file's parameters are masked as a secret inventory parameter is (recorded_params)
+        "checks": [{"check": check_id, "params": mask_all(dict(params))}
+                   for check_id, params in c.checks.items()],
         "applies_to": list(c.applies_to),
         "controls": list(c.controls),
         "manual": c.manual,
