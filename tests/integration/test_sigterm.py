@@ -9,10 +9,7 @@ on loopback that logs the auditor in and then never answers its exec request (ho
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import NO_CONFIG, REPO, run_cli, run_folder
+from tests.conftest import cli_process, run_cli, run_folder, signal_cli
 from tests.integration import fleetrun
 from tests.integration.hostile_ssh import Behaviour, HostileSshServer, hostile_servers
 from tests.integration.sshhosts import HostSpec
@@ -64,31 +61,21 @@ def test_sigterm_mid_run_writes_a_signed_partial_report_and_exits_143(
         assert made.rc == 0, made.stderr
         fingerprint = made.stdout.split("fingerprint:")[1].split()[0]
         out = tmp_path / "reports"
-        env = {**os.environ, "NO_COLOR": "1", "XDG_CONFIG_HOME": str(NO_CONFIG)}
-        env.pop("AUDITOR_SIGNING_KEY", None)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "auditor", "run", "-i", str(inventory), "-o", str(out), "--check", CHECK,
-             "-j", "1", "--sign-key", str(tmp_path / "key.pem"), "--format", "table"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
+        with cli_process("run", "-i", str(inventory), "-o", str(out), "--check", CHECK, "-j", "1",
+                         "--sign-key", str(tmp_path / "key.pem"), "--format", "table") as proc:
             # ... and the run is past the first host and hanging on the silent one
             _wait_for(lambda: list(out.glob("*/evidence/a-first/*.json")), "the first host's evidence")
             _wait_for(lambda: _connections(silent) > 0, "the auditor to reach the silent host")
             time.sleep(1.0)  # the login and the exec request that will never be answered
-            # When the run is sent SIGTERM (to this process we started, by its PID)
+            # When the run is sent SIGTERM (this process we started, by its PID)
             signalled = time.monotonic()
-            proc.send_signal(signal.SIGTERM)
-            stdout, stderr = proc.communicate(timeout=STOP_BOUND_S + 10)
+            done = signal_cli(proc, signal.SIGTERM, timeout=STOP_BOUND_S + 10)
             stopped_in = time.monotonic() - signalled
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         # Then it exits 143 soon after, without a traceback, saying the report is partial
-        assert proc.returncode == 143, stderr
+        assert done.rc == 143, done.stderr
         assert stopped_in < STOP_BOUND_S, stopped_in
-        assert "Traceback" not in stderr
-        assert "INTERRUPTED, partial report" in stdout
+        assert "Traceback" not in done.stderr
+        assert "INTERRUPTED, partial report" in done.stdout
         # And report.json is marked incomplete: the first host judged as when audited alone,
         # the silent one cut and the last never started (no evidence of it at all)
         run_dir = run_folder(out)
@@ -111,24 +98,15 @@ def test_sigterm_before_any_host_answers_exits_143_with_every_host_interrupted(
     silent = hostile_ssh(Behaviour.NO_EXEC_REPLY)
     inventory = fleetrun.write_inventory(tmp_path / "inv.yaml", {"silent": silent.entry(command_timeout=300)})
     out = tmp_path / "reports"
-    env = {**os.environ, "NO_COLOR": "1", "XDG_CONFIG_HOME": str(NO_CONFIG)}
-    env.pop("AUDITOR_SIGNING_KEY", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "auditor", "run", "-i", str(inventory), "-o", str(out), "--check", CHECK,
-         "--format", "json"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with cli_process("run", "-i", str(inventory), "-o", str(out), "--check", CHECK,
+                     "--format", "json") as proc:
         _wait_for(lambda: _connections(silent) > 0, "the auditor to reach the silent host")
         time.sleep(1.0)
         # When it is sent SIGTERM
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=STOP_BOUND_S + 10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        done = signal_cli(proc, signal.SIGTERM, timeout=STOP_BOUND_S + 10)
     # Then it exits 143 and prints the partial report, as Ctrl-C does with 130
-    assert proc.returncode == 143, stderr
-    report = json.loads(stdout)
+    assert done.rc == 143, done.stderr
+    report = done.json()
     assert report["run"]["complete"] is False
     assert report["hosts"][0]["error_kind"] == "interrupted"
     assert (run_folder(out) / "manifest.json").exists()

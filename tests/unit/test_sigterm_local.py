@@ -1,46 +1,33 @@
 """SIGTERM stops a local run as Ctrl-C does, exit code 143 (with sshd: tests/integration/test_sigterm.py)."""
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 
-from tests.conftest import NO_CONFIG, REPO
+from tests.conftest import cli_process, signal_cli
 from tests.unit.test_run_behaviour import setup
 
 
 def test_sigterm_writes_the_partial_report_and_exits_143(tmp_path):
     # Given a run in progress, with one host that will sleep 61 s
     inventory = setup(tmp_path, slow_seconds=61, timeout=300)
-    env = {**os.environ, "NO_COLOR": "1", "XDG_CONFIG_HOME": str(NO_CONFIG)}
-    env.pop("AUDITOR_SIGNING_KEY", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "auditor", "run", "-i", str(inventory), "-o", str(tmp_path / "r"),
-         "--check", "sleeper", "--checks-dir", str(tmp_path / "checks"), "--format", "json"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
+    with cli_process("run", "-i", str(inventory), "-o", str(tmp_path / "r"), "--check", "sleeper",
+                     "--checks-dir", str(tmp_path / "checks"), "--format", "json") as proc:
         deadline = time.monotonic() + 45
         while not list((tmp_path / "r").glob("*/evidence/fast/*.json")) and time.monotonic() < deadline:
             time.sleep(0.1)
         time.sleep(1.0)  # the fast host's verdict queued, the slow one asleep
         # When the process we started is sent SIGTERM
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        done = signal_cli(proc, signal.SIGTERM, timeout=30)
     # Then it exits 143 with the partial report on stdout and in the run folder, the fast host done
-    assert proc.returncode == 143, stderr
-    printed = json.loads(stdout)
+    assert done.rc == 143, done.stderr
     report = json.loads(next((tmp_path / "r").glob("*/report.json")).read_text())
-    assert printed == report and report["run"]["complete"] is False
+    assert done.json() == report and report["run"]["complete"] is False
     hosts = {h["name"]: h for h in report["hosts"]}
     assert hosts["fast"]["results"][0]["status"] == "pass"
     assert hosts["slow"]["error_kind"] == "interrupted"
-    assert "Traceback" not in stderr
+    assert "Traceback" not in done.stderr
     # And the slow host's probe was stopped with it, not orphaned
     leftover = subprocess.run(["pgrep", "-f", "^sleep 61$"], capture_output=True, text=True).stdout
     assert leftover.strip() == ""
