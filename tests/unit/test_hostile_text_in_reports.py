@@ -211,3 +211,20 @@ def test_verify_prints_a_file_name_from_the_pack_shown_not_acted_on(hostile_run,
     assert done.rc != 0 and "NOT VERIFIED" in done.stdout
     assert "ADDED    evidence/here/x\\x1b[2J\\x1b]0;VERIFIED\\x07.json (not in the manifest)" in done.stdout
     assert "\x1b" not in done.stdout and "\x07" not in done.stdout
+
+
+def test_a_trend_value_that_is_not_finite_is_drawn_as_no_value():
+    from auditor.model import TrendPoint
+    from auditor.report import trend
+
+    # Given three runs whose values are 2, infinity (a ratio of nothing) and NaN, then 4
+    values = [2.0, math.inf, math.nan, 4.0]
+    points = [TrendPoint(f"r{i}", "2025-01-01T02:00:00Z", Status.PASS, v) for i, v in enumerate(values)]
+    # When drawn
+    drawn = str(trend.svg(points, "ratio"))
+    svg = ET.fromstring(drawn)
+    # Then the sparkline joins only the finite values, and no coordinate or label says inf or nan
+    line = svg.find("{http://www.w3.org/2000/svg}polyline")
+    assert line is not None and len(line.get("points", "").split()) == 2
+    assert "inf" not in drawn and "nan" not in drawn
+    assert svg.get("aria-label", "").endswith("ratio: 2 → – → – → 4")
