@@ -31,3 +31,30 @@ def test_sigterm_writes_the_partial_report_and_exits_143(tmp_path):
     # And the slow host's probe was stopped with it, not orphaned
     leftover = subprocess.run(["pgrep", "-f", "^sleep 61$"], capture_output=True, text=True).stdout
     assert leftover.strip() == ""
+
+
+def test_sigterm_stops_a_worker_and_its_sub_pack_says_incomplete(tmp_path):
+    from auditor.distributed.worker import SHARD_REPORT
+    from tests.conftest import run_cli
+
+    # Given the same two hosts cut into a shard, and `auditor worker` running it
+    inventory = setup(tmp_path, slow_seconds=61, timeout=300)
+    common = ("--checks-dir", str(tmp_path / "checks"))
+    cut = run_cli("run", "-i", str(inventory), *common, "--check", "sleeper", "--shards-out",
+                  str(tmp_path / "shards"), "--no-history")
+    assert cut.rc == 0, cut.stderr
+    shard = next(p for p in (tmp_path / "shards").glob("*.json") if p.name != "plan.json")
+    with cli_process("worker", str(shard), "-o", str(tmp_path / "sub"), *common, "--no-sign") as proc:
+        deadline = time.monotonic() + 45
+        while not list((tmp_path / "sub").glob("*/evidence/fast/*.json")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(1.0)
+        # When the worker we started is sent SIGTERM
+        done = signal_cli(proc, signal.SIGTERM, timeout=30)
+    # Then it exits 143 after writing its sub-pack, which says it is incomplete: the fast host done
+    assert done.rc == 143, done.stderr
+    folder = tmp_path / "sub" / done.stdout.strip().rsplit("/", 1)[-1]
+    record = json.loads((folder / SHARD_REPORT).read_text())
+    assert record["complete"] is False
+    assert {h["name"]: h["error_kind"] for h in record["hosts"]} == {"fast": None, "slow": "interrupted"}
+    assert (folder / "manifest.json").exists() and "Traceback" not in done.stderr
