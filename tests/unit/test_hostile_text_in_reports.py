@@ -228,3 +228,14 @@ def test_a_trend_value_that_is_not_finite_is_drawn_as_no_value():
     assert line is not None and len(line.get("points", "").split()) == 2
     assert "inf" not in drawn and "nan" not in drawn
     assert svg.get("aria-label", "").endswith("ratio: 2 → – → – → 4")
+
+
+def test_the_spreadsheets_drop_what_visible_would_escape(hostile_run):
+    # Given results.csv and controls.csv as the run wrote them (their CRLF line ends aside)
+    for name in ("results.csv", "controls.csv"):
+        text = (hostile_run.run_dir / name).read_text(encoding="utf-8").replace("\r\n", "\n")
+        # Then no character of the host's that a terminal or a spreadsheet would act on is there
+        _no_raw(text, name)
+    # And the rest of the host's text is kept
+    results = (hostile_run.run_dir / "results.csv").read_text(encoding="utf-8")
+    assert "title]0;pwned clear[2J csi1m nul nonchar bidi" in results
