@@ -100,7 +100,7 @@ def _policy(verdicts: PolicyVerdicts) -> dict[str, Any]:
         "verdicts": dict(verdicts.counts),
         "claims": [_claim(v) for v in verdicts.claims],
         "unclaimed_hosts": list(verdicts.audited.unclaimed_hosts),
-        "warnings": list(verdicts.audited.warnings),
+        "warnings": mask_all(list(verdicts.audited.warnings)),  # one may quote a claim's parameter
     }
 
 

@@ -20,21 +20,23 @@ claims:
         sources:
           - name: customers
             kind: postgres
-            database: "host=db.internal dbname=shop user=auditor password={PASSWORD}"
+            database: "host=127.0.0.1 port=9 dbname=shop user=auditor password={PASSWORD}"
             query: "SELECT password FROM users"
           - name: mirror
             kind: postgres
-            database: "postgresql://auditor:{TOKEN}@db.internal/shop"
+            database: "postgresql://auditor:{TOKEN}@127.0.0.1:9/shop"
             query: "SELECT password FROM users"
 """
 
 
 def test_a_claims_files_secret_parameter_is_masked_in_every_report(tmp_path):
     # Given a claims file whose check parameters hold a connection string with a password, and one
-    # with a token in the URL, audited on a local host (psql need not be there: the check errs)
+    # with a token in the URL, audited on a local host (loopback, a closed port: no name is looked up)
     (tmp_path / "claims.yaml").write_text(CLAIMS)
     inventory = tmp_path / "inv.yaml"
-    inventory.write_text("hosts:\n  here:\n    transport: local\n")
+    # (and an inventory setting the same parameter, so that the run warns the claim's value wins)
+    inventory.write_text("hosts:\n  here:\n    transport: local\n    vars:\n      app_password_hashing:\n"
+                         "        sources: [{name: inv, kind: sqlite, path: /no.db, query: SELECT 1}]\n")
     # When the run writes its reports
     outcome = audit(AuditRequest(inventory=inventory, output=tmp_path / "out",
                                  policy=str(tmp_path / "claims.yaml"),
@@ -43,8 +45,10 @@ def test_a_claims_files_secret_parameter_is_masked_in_every_report(tmp_path):
     for name in ("report.json", "report.html", "junit.xml", "controls.csv", "results.csv", "manifest.json"):
         text = (outcome.run_dir / name).read_text(encoding="utf-8")
         assert PASSWORD not in text and TOKEN not in text, name
-    claim = json.loads(outcome.report_json)["policy"]["claims"][0]
+    policy = json.loads(outcome.report_json)["policy"]
+    assert any("sets app_password_hashing.sources" in w for w in policy["warnings"])
+    claim = policy["claims"][0]
     database = claim["checks"][0]["params"]["sources"][0]["database"]
-    assert database.startswith("host=db.internal dbname=shop user=auditor password=")
+    assert database.startswith("host=127.0.0.1 port=9 dbname=shop user=auditor password=")
     page = (outcome.run_dir / "report.html").read_text(encoding="utf-8")
-    assert "host=db.internal dbname=shop" in page  # the card still shows the parameter, masked
+    assert "host=127.0.0.1 port=9 dbname=shop" in page  # the card still shows the parameter, masked
