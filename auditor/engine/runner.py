@@ -195,10 +195,16 @@ class _LiveTransports:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._live: set[Transport] = set()
+        self._aborted = False
 
-    def add(self, transport: Transport) -> None:
+    def add(self, transport: Transport) -> bool:
+        """Track `transport`; False once the run is stopping: a host that a worker took just
+        before the stop is not started at all."""
         with self._lock:
+            if self._aborted:
+                return False
             self._live.add(transport)
+            return True
 
     def discard(self, transport: Transport) -> None:
         with self._lock:
@@ -206,6 +212,7 @@ class _LiveTransports:
 
     def abort_all(self) -> None:
         with self._lock:
+            self._aborted = True
             live = list(self._live)
         for transport in live:
             try:
@@ -219,8 +226,9 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
     started = time.perf_counter()
     probes, broken = plan(host, checks)
     transport = make_transport(host, options.ssh)
-    if live is not None:
-        live.add(transport)
+    if live is not None and not live.add(transport):
+        return host_failed(host, checks, "interrupted before this host started", HostErrorKind.INTERRUPTED,
+                           started, False)
     cut: list[int] = []
     try:
         with transport:

@@ -58,3 +58,24 @@ def test_sigterm_stops_a_worker_and_its_sub_pack_says_incomplete(tmp_path):
     assert record["complete"] is False
     assert {h["name"]: h["error_kind"] for h in record["hosts"]} == {"fast": None, "slow": "interrupted"}
     assert (folder / "manifest.json").exists() and "Traceback" not in done.stderr
+
+
+def test_a_run_whose_stop_is_already_set_starts_no_host(tmp_path):
+    import threading
+
+    from auditor.engine import runner
+    from auditor.inputs import load_inventory
+    from auditor.pipeline import load_checks
+
+    # Given two local hosts and a stop that was set before the run began (a SIGTERM during start-up)
+    inventory = setup(tmp_path, slow_seconds=61, timeout=300)
+    loaded = load_checks((tmp_path / "checks",))
+    hosts = load_inventory(inventory, loaded.checks).hosts
+    stop = threading.Event()
+    stop.set()
+    # When the runner is given it
+    reports, complete = runner.run(hosts, [loaded.checks["sleeper"]], tmp_path, runner.RunOptions(stop=stop))
+    # Then the run is incomplete, every host is interrupted, and none was contacted (no evidence)
+    assert complete is False
+    assert [(r.name, r.error_kind) for r in reports] == [("fast", "interrupted"), ("slow", "interrupted")]
+    assert not (tmp_path / "evidence").exists()
