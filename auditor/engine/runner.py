@@ -363,9 +363,9 @@ def run(
                 on_done(report, len(finished), len(hosts))
     except KeyboardInterrupt:
         stop.set()
-    complete = len(finished) == len(hosts)
-    if not complete:
+    if len(finished) < len(hosts):
         _stopped(done, finished, live, workers)
+    complete = len(finished) == len(hosts)  # every host may have finished just before the stop
     ordered = []
     for host in hosts:
         if host.name in finished:
