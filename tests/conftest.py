@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,15 +29,40 @@ class CliResult:
         return json.loads(self.stdout)
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 300) -> CliResult:
+def _cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
     # A developer's own signing key (~/.config/auditor) must not change what tests see.
     full_env = {**os.environ, "NO_COLOR": "1", "XDG_CONFIG_HOME": str(NO_CONFIG)}
     full_env.pop("AUDITOR_SIGNING_KEY", None)
     full_env.update(env or {})
-    done = subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd or REPO, env=full_env,
+    return full_env
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> CliResult:
+    done = subprocess.run([sys.executable, "-m", "auditor", *args], cwd=cwd or REPO, env=_cli_env(env),
                           capture_output=True, text=True, timeout=timeout, check=False)
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+@contextmanager
+def cli_process(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """The CLI running in the background (as `run_cli` runs it), for a test that signals it;
+    killed by its PID when the block ends if it is still running."""
+    proc = subprocess.Popen([sys.executable, "-m", "auditor", *args], cwd=REPO, env=_cli_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def signal_cli(proc: subprocess.Popen[str], sig: int, timeout: float) -> CliResult:
+    """Send `sig` to a CLI from `cli_process` and wait at most `timeout` seconds for it to exit."""
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=timeout)
+    return CliResult(proc.returncode, stdout, stderr)
 
 
 @pytest.fixture

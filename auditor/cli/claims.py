@@ -12,6 +12,7 @@ from auditor.errors import InputError, UsageError
 from auditor.model import ALL
 from auditor.pipeline import load_checks
 from auditor.policy import claims
+from auditor.report.visible import one_line
 
 
 def _show_claims(args: argparse.Namespace) -> int:
@@ -31,19 +32,20 @@ def _show_claims(args: argparse.Namespace) -> int:
         shown = claims.load(claims.locate(args.policy), loaded.checks)
     except ValueError as exc:
         raise UsageError(f"{args.policy}: {exc}") from None
-    print(f"{shown.id}: {shown.title}" + (f" ({shown.document})" if shown.document else ""))
-    print(f"file: {shown.path}")
+    # The claims file's words: shown (one_line), never acted on by the terminal
+    print(one_line(f"{shown.id}: {shown.title}" + (f" ({shown.document})" if shown.document else "")))
+    print(f"file: {one_line(str(shown.path))}")
     for claim in shown.claims:
-        print(f"\n{claim.id}" + ("" if claim.applies_to == (ALL,) else
-                                 f"  (applies to {', '.join(claim.applies_to)})"))
-        print(f"  quote: {claim.quote}")
+        print("\n" + one_line(claim.id + ("" if claim.applies_to == (ALL,) else
+                                          f"  (applies to {', '.join(claim.applies_to)})")))
+        print(f"  quote: {one_line(claim.quote)}")
         if claim.gloss:
-            print(f"  gloss: {claim.gloss}")
+            print(f"  gloss: {one_line(claim.gloss)}")
         for check_id, params in claim.checks.items():
             shown_params = ", ".join(f"{k}={json.dumps(v, ensure_ascii=False)}" for k, v in params.items())
-            print(f"  check: {check_id}" + (f" ({shown_params})" if shown_params else ""))
+            print(one_line(f"  check: {check_id}" + (f" ({shown_params})" if shown_params else "")))
         if claim.manual:
-            print(f"  manual: {claim.manual}")
+            print(f"  manual: {one_line(claim.manual)}")
         if not claim.checks and not claim.manual:
             print("  not covered: no check and no manual note")
     for warning in shown.warnings:

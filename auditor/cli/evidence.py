@@ -15,6 +15,7 @@ from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
 from auditor.errors import UsageError
 from auditor.evidence import atomic, attest, pack, rejudge, signing, timestamp, trust
 from auditor.pipeline import load_checks
+from auditor.report.visible import one_line
 from auditor.tracking import chain
 
 
@@ -68,22 +69,24 @@ def _read_pack(path: Path) -> pack.PackContents:
 
 
 def _print_verification(result: pack.Verification, where: Path) -> None:
+    # File names and run fields are the pack's words: shown (one_line), never acted on by the terminal
     for line in result.problems:
-        print(f"PROBLEM  {line}")
+        print(f"PROBLEM  {one_line(line)}")
     for path in result.missing:
-        print(f"MISSING  {path}")
+        print(f"MISSING  {one_line(str(path))}")
     for path in result.added:
-        print(f"ADDED    {path} (not in the manifest)")
+        print(f"ADDED    {one_line(str(path))} (not in the manifest)")
     for line in result.altered:
-        print(f"ALTERED  {line}")
+        print(f"ALTERED  {one_line(line)}")
     run = result.manifest.get("run", {}) if isinstance(result.manifest.get("run"), dict) else {}
-    print(f"pack:      {where}")
-    print(f"run:       {run.get('id', '?')} by {run.get('operator', '?')}, {run.get('started', '?')} .. "
-          f"{run.get('finished', '?')}, auditor {run.get('tool', {}).get('version', '?')}")
+    print(f"pack:      {one_line(str(where))}")
+    described = (f"{run.get('id', '?')} by {run.get('operator', '?')}, {run.get('started', '?')} .. "
+                 f"{run.get('finished', '?')}, auditor {run.get('tool', {}).get('version', '?')}")
+    print(f"run:       {one_line(described)}")
     print(f"files:     {result.artefacts} listed, {len(result.missing)} missing, {len(result.added)} added, "
           f"{len(result.altered)} altered")
     for fact in result.facts():
-        print(f"{fact.name + ':':<10} {'ok' if fact.ok else 'NO'}  {fact.text}")
+        print(f"{fact.name + ':':<10} {'ok' if fact.ok else 'NO'}  {one_line(fact.text)}")
 
 
 def _untrusted_line(result: pack.Verification) -> str:
@@ -128,7 +131,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _verify_chain(args: argparse.Namespace) -> int:
     report = chain.walk(args.chain, trust_of(args))
     for line in report.lines():
-        print(line)
+        print(one_line(line))
     return EXIT_OK if report.ok else EXIT_FAIL
 
 
@@ -177,9 +180,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.pack}: cannot read its report: {exc}") from None
     changed = [v for v in verdicts if v.differs]
     for v in changed:
-        print(f"CHANGED  {v.host} {v.check_id}: recorded {v.recorded} -> today {v.today or 'not judged'}")
-        print(f"         recorded: {v.recorded_summary}")
-        print(f"         today:    {v.today_summary}")
+        print("CHANGED  " + one_line(f"{v.host} {v.check_id}: recorded {v.recorded} -> today "
+                                     f"{v.today or 'not judged'}"))
+        print(f"         recorded: {one_line(v.recorded_summary)}")
+        print(f"         today:    {one_line(v.today_summary)}")
     print(f"{len(verdicts) - len(changed)} of {len(verdicts)} verdicts reproduced from the evidence"
           + ("" if verification.signed else " (the pack is not signed)")
           + (f" (judged as of {args.at})" if at else ""))

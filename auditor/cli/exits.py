@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from auditor.check import Status
 from auditor.model import RunReport
 
@@ -11,19 +13,24 @@ EXIT_FAIL = 1  # at least one fail
 EXIT_USAGE = 2  # a usage mistake or a broken input file
 EXIT_HOST_ERROR = 3  # a host not audited or a result error, and no fail
 EXIT_UNTRUSTED = 4  # verify/evaluate/diff: the pack is intact and validly signed, by a key not trusted
-EXIT_INTERRUPTED = 130  # Ctrl-C; a partial report marked incomplete was written
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # 130: Ctrl-C; a partial report marked incomplete was written
+# 143: SIGTERM (timeout(1), systemctl stop, docker stop, Kubernetes) stops the run as Ctrl-C does
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 EPILOG = (f"exit codes: {EXIT_OK} all pass/skip/manual, {EXIT_FAIL} a check failed, {EXIT_USAGE} usage or "
           f"inventory error, {EXIT_HOST_ERROR} a host unreachable or a result error, {EXIT_UNTRUSTED} a "
-          f"pack validly signed by a key you do not trust, {EXIT_INTERRUPTED} interrupted;"
+          f"pack validly signed by a key you do not trust, {EXIT_INTERRUPTED} interrupted (Ctrl-C), "
+          f"{EXIT_TERMINATED} stopped by SIGTERM;"
           f" with --fail-on new {EXIT_FAIL} and {EXIT_HOST_ERROR} count only regressions "
           f"against --baseline; --exit-zero makes all but {EXIT_USAGE} exit 0")
 
 
-def run_exit_code(report: RunReport, fail_on_new: bool = False, exit_zero: bool = False) -> int:
-    """A run's exit code: by its results, or with `fail_on_new` by its regressions alone."""
+def run_exit_code(report: RunReport, fail_on_new: bool = False, exit_zero: bool = False,
+                  stopped_by: signal.Signals = signal.SIGINT) -> int:
+    """A run's exit code: by its results, or with `fail_on_new` by its regressions alone; a run
+    that did not finish exits 128 + the signal that `stopped_by` says stopped it."""
     if not report.complete:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if stopped_by is signal.SIGTERM else EXIT_INTERRUPTED
     tracking = report.tracking
     if fail_on_new and tracking is not None and tracking.baseline is not None:
         # A claim that held and now fails counts like a new fail; one that can no longer be

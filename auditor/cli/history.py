@@ -21,6 +21,7 @@ from auditor.errors import warn
 from auditor.evidence import timestamp, trust
 from auditor.inputs import load_inventory
 from auditor.policy import claims
+from auditor.report.visible import one_line, visible
 from auditor.tracking import diff, history, notify, schedule, waivers
 from auditor.tracking.run import TrackingUsageError
 from auditor.yamlfile import suggest
@@ -123,8 +124,8 @@ def _series(store: history.History, args: argparse.Namespace, since: str | None,
         out.write(f"{'run':<24} {'started':<20} {'host':<{width}} {'status':<8} value\n")
         for rec in records:
             status = rec["status"] + (f" (was {rec['original_status']})" if rec["original_status"] else "")
-            out.write(f"{rec['run']:<24} {rec['started']:<20} {rec['host']:<{width}} {status:<8} "
-                      f"{_value_text(rec['values']) or '-'}\n")
+            out.write(one_line(f"{rec['run']:<24} {rec['started']:<20} {rec['host']:<{width}} {status:<8} "
+                               f"{_value_text(rec['values']) or '-'}") + "\n")
         out.write(f"{len(records)} result(s) of {args.check}\n")
     return 0
 
@@ -143,8 +144,8 @@ def _population(store: history.History, args: argparse.Namespace, since: str | N
         _csv(out, records)
     else:
         for rec in records:
-            out.write(f"{rec['run']:<24} {rec['host']} {rec['check']} {rec['status']} "
-                      f"{(rec['manifest_sha256'] or '-')[:12]}\n")
+            out.write(one_line(f"{rec['run']:<24} {rec['host']} {rec['check']} {rec['status']} "
+                               f"{(rec['manifest_sha256'] or '-')[:12]}") + "\n")
         out.write(f"{len(records)} result(s)\n")
     return 0
 
@@ -171,7 +172,7 @@ def _prune(args: argparse.Namespace, out: TextIO) -> int:
     folders = [r.run_dir for r in old if Path(r.run_dir).is_dir()]
     if folders:
         out.write("their run folders are kept (evidence is yours to archive or delete); still on disk:\n")
-        out.writelines(f"  {f}\n" for f in folders)
+        out.writelines(f"  {one_line(f)}\n" for f in folders)
     return 0
 
 
@@ -190,7 +191,7 @@ def cmd_diff(args: argparse.Namespace, out: TextIO = sys.stdout,
     if args.format == "json":
         out.write(json.dumps(diff.to_dict(result), indent=2, default=str) + "\n")
     else:
-        out.write(diff.render_text(result))
+        out.write(visible(diff.render_text(result)))  # hosts' summaries: shown, never acted on
     return EXIT_FAIL if result.regressed else EXIT_OK
 
 

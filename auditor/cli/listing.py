@@ -11,6 +11,7 @@ import textwrap
 from auditor.inputs import load_inventory
 from auditor.pipeline import load_checks
 from auditor.report import catalogue
+from auditor.report.visible import one_line
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # a plugin's docstring reaches the terminal
 
@@ -41,7 +42,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             user = f"{h.user}@" if h.user else ""
             port = f":{h.port}" if h.port else ""
             target = "local" if h.transport == "local" else f"{user}{h.address}{port}"
-            print(f"{h.name:<24} {target:<32} groups: {','.join(h.groups) or '-'}")
+            print(one_line(f"{h.name:<24} {target:<32} groups: {','.join(h.groups) or '-'}"))
         return 0
     checks = [loaded.checks[i] for i in sorted(loaded.checks)]
     if args.format == "markdown":

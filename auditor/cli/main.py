@@ -13,6 +13,7 @@ from auditor.cli import parser as flags
 from auditor.cli.exits import EXIT_INTERRUPTED, EXIT_USAGE
 from auditor.errors import AuditorError
 from auditor.evidence.atomic import NoSpaceError
+from auditor.report.visible import visible
 
 # command -> "module:function" under auditor.cli
 COMMANDS = {
@@ -49,14 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         command = getattr(importlib.import_module(f"auditor.cli.{module}"), function)
         return int(command(args))
-    except AuditorError as exc:
-        print(f"auditor: error: {exc}", file=sys.stderr)
+    except AuditorError as exc:  # it may quote an input file's value: shown, never acted on
+        print(f"auditor: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("auditor: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except NoSpaceError as exc:  # the run is incomplete: what it wrote so far is kept, never signed as whole
-        print(f"auditor: error: {exc}", file=sys.stderr)
+        print(f"auditor: error: {visible(str(exc))}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # the reader went away (`auditor claims show x | head`): not our error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -4,11 +4,15 @@ becomes what stdout shows and the exit code."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TextIO
 
 import paramiko
@@ -25,6 +29,7 @@ from auditor.inventory import Host
 from auditor.model import Regression, RunReport
 from auditor.pipeline import AuditOutcome, AuditRequest, audit
 from auditor.report import console, junit
+from auditor.report.visible import one_line
 from auditor.tracking import history
 from auditor.tracking.run import TrackingOptions
 from auditor.transports import debuglog
@@ -35,13 +40,34 @@ PASSPHRASE_ENV = "AUDITOR_SSH_PASSPHRASE"
 
 def cmd_run(args: argparse.Namespace) -> int:
     progress = console.Progress()
-    with debuglog.enabled(args.verbose, args.debug_log):
-        outcome = audit(audit_request(args, progress))
+    stop = threading.Event()
+    with debuglog.enabled(args.verbose, args.debug_log), sigterm_stops(stop) as terminated:
+        outcome = audit(audit_request(args, progress, stop))
     progress.finish()
-    return show_outcome(args, outcome)
+    return show_outcome(args, outcome, signal.SIGTERM if terminated.is_set() else signal.SIGINT)
 
 
-def audit_request(args: argparse.Namespace, on_done: console.Progress | None) -> AuditRequest:
+@contextlib.contextmanager
+def sigterm_stops(stop: threading.Event) -> Iterator[threading.Event]:
+    """While the block runs, SIGTERM (timeout(1), systemctl stop, docker stop, Kubernetes) sets
+    `stop`, which the runner treats as Ctrl-C: no new host, a partial report, signed. It raises
+    nothing, so a SIGTERM that comes while the reports are written cannot cut one in half.
+    Yields an event set when SIGTERM came (Ctrl-C sets `stop` too, and exits 130, not 143)."""
+    terminated = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        terminated.set()
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield terminated
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def audit_request(args: argparse.Namespace, on_done: console.Progress | None,
+                  stop: threading.Event | None = None) -> AuditRequest:
     given = targets.from_flags(args.target, args.sudo, args.identity_file)
     if given is not None and args.inventory != DEFAULT_INVENTORY:
         raise UsageError("-t names the hosts itself; drop -i/--inventory (or the -t targets)")
@@ -52,15 +78,17 @@ def audit_request(args: argparse.Namespace, on_done: console.Progress | None) ->
         fail_on=Severity(args.fail_on_severity) if args.fail_on_severity else None,
         options=RunOptions(batched=not args.no_batch, jobs=args.jobs,
                            ssh=SshOptions(accept_new_host_keys=args.accept_new_host_keys,
-                                          ssh_config=args.ssh_config)),
+                                          ssh_config=args.ssh_config), stop=stop),
         tracking=tracking_options(args), signer=signer_of(args), timestamp_url=args.timestamp_url,
         ssh_passphrase=_passphrase, on_done=on_done,
     )
 
 
-def show_outcome(args: argparse.Namespace, outcome: AuditOutcome) -> int:
-    """What stdout shows of a finished run, and its exit code."""
-    code = run_exit_code(outcome.report, args.fail_on == "new", args.exit_zero)
+def show_outcome(args: argparse.Namespace, outcome: AuditOutcome,
+                 stopped_by: signal.Signals = signal.SIGINT) -> int:
+    """What stdout shows of a finished run, and its exit code (`stopped_by`: what stopped a run
+    that did not finish)."""
+    code = run_exit_code(outcome.report, args.fail_on == "new", args.exit_zero, stopped_by)
     if args.quiet:
         if print_quiet(outcome.report, sys.stdout):
             print(f"report: {outcome.run_dir / 'report.html'}", file=sys.stderr)
@@ -121,8 +149,8 @@ def print_quiet(report: RunReport, stream: TextIO) -> bool:
         # A host error stands for the results it kept from running, not for what the others found
         lines += [f"{host.name} {r.check_id}: {r.status.value}: {r.summary}" for r in host.own_results()
                   if r.status in shown and (host.name, r.check_id) not in regressed]
-    for line in lines:
-        stream.write(line + "\n")
+    for line in lines:  # summaries and errors are the host's words: shown, never acted on
+        stream.write(one_line(line) + "\n")
     return bool(lines)
 
 

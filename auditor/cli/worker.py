@@ -7,9 +7,11 @@ import argparse
 import importlib
 import signal
 import sys
+import threading
 from types import FrameType, ModuleType
 
-from auditor.cli.run import audit_request, show_outcome, signer_of
+from auditor.cli.exits import EXIT_TERMINATED
+from auditor.cli.run import audit_request, show_outcome, signer_of, sigterm_stops
 from auditor.distributed import merge, shards, worker
 from auditor.errors import UsageError
 from auditor.evidence import atomic, pack, trust
@@ -38,13 +40,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     shard = shards.read_shard(text, source)
     key = str(args.sign_key) if args.sign_key else shard.signing_key
     signer = None if args.no_sign else worker.signer_for(key)
-    folder = worker.run_shard(shard, args.output, signer, load_checks(tuple(args.checks_dir)), args.name,
-                              args.jobs, console.Progress())
+    stop = threading.Event()
+    with sigterm_stops(stop) as terminated:  # SIGTERM, like Ctrl-C, writes the partial sub-pack
+        folder = worker.run_shard(shard, args.output, signer, load_checks(tuple(args.checks_dir)), args.name,
+                                  args.jobs, console.Progress(), stop)
     if signer is None:
         print("auditor: note: this sub-pack is NOT signed; a merge refuses it without --allow-unsigned",
               file=sys.stderr)
     print(folder)
-    return 0
+    return EXIT_TERMINATED if terminated.is_set() else 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:

@@ -12,10 +12,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import getpass
 import os
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -58,8 +60,10 @@ def shard_checks(shard: Shard, loaded: registry.Registry) -> tuple[list[Check], 
 
 def run_shard(shard: Shard, out: Path, signer: signing.Signer | None, loaded: registry.Registry,
               worker: str | None = None, jobs: int | None = None,
-              on_done: Callable[[HostReport, int, int], None] | None = None) -> Path:
-    """Collect and judge the shard's hosts into a new sub-pack folder under `out`; returns it."""
+              on_done: Callable[[HostReport, int, int], None] | None = None,
+              stop: threading.Event | None = None) -> Path:
+    """Collect and judge the shard's hosts into a new sub-pack folder under `out`; returns it.
+    `stop` (set by SIGTERM) stops it as Ctrl-C does: the sub-pack says it is incomplete."""
     checks, per_host = shard_checks(shard, loaded)
     folder = out / subpack_name(shard)
     try:
@@ -68,7 +72,8 @@ def run_shard(shard: Shard, out: Path, signer: signing.Signer | None, loaded: re
         raise UsageError(f"cannot create the sub-pack folder {folder}: {exc.strerror}") from None
     started = dt.datetime.now(dt.UTC)
     hosts = [entry.host for entry in shard.hosts]
-    reports, complete = runner.run(hosts, checks, folder, shard.options(jobs), on_done=on_done,
+    options = dataclasses.replace(shard.options(jobs), stop=stop)
+    reports, complete = runner.run(hosts, checks, folder, options, on_done=on_done,
                                    checks_for=lambda host: per_host[host.name])
     worker = worker or default_worker_name()
     record = {"format": SHARD_REPORT_FORMAT, "run_id": shard.run_id, "shard": shard.shard_id,

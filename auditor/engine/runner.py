@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor import collectors
@@ -46,6 +46,8 @@ class RunOptions:
     jobs: int = 16
     ssh: SshOptions = SshOptions()
     cap: int = batch.DEFAULT_CAP
+    # Set it (from a signal handler, a scheduler, another thread) to stop the run as Ctrl-C does.
+    stop: threading.Event | None = field(default=None, compare=False)
 
 
 def make_transport(host: Host, options: SshOptions) -> Transport:
@@ -193,10 +195,16 @@ class _LiveTransports:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._live: set[Transport] = set()
+        self._aborted = False
 
-    def add(self, transport: Transport) -> None:
+    def add(self, transport: Transport) -> bool:
+        """Track `transport`; False once the run is stopping: a host that a worker took just
+        before the stop is not started at all."""
         with self._lock:
+            if self._aborted:
+                return False
             self._live.add(transport)
+            return True
 
     def discard(self, transport: Transport) -> None:
         with self._lock:
@@ -204,6 +212,7 @@ class _LiveTransports:
 
     def abort_all(self) -> None:
         with self._lock:
+            self._aborted = True
             live = list(self._live)
         for transport in live:
             try:
@@ -217,8 +226,9 @@ def audit_host(host: Host, checks: Sequence[Check], run_dir: Path, options: RunO
     started = time.perf_counter()
     probes, broken = plan(host, checks)
     transport = make_transport(host, options.ssh)
-    if live is not None:
-        live.add(transport)
+    if live is not None and not live.add(transport):
+        return host_failed(host, checks, "interrupted before this host started", HostErrorKind.INTERRUPTED,
+                           started, False)
     cut: list[int] = []
     try:
         with transport:
@@ -291,6 +301,10 @@ def sudo_refused(host: Host, checks: Sequence[Check], outputs: dict[str, ProbeOu
             if r.check_id in affected else r for r in results], error
 
 
+STOP_POLL_S = 0.2  # how often the run looks at `RunOptions.stop` while it waits for hosts
+SETTLE_S = 5.0  # after a stop, how long hosts in flight get to let go before the report is written
+
+
 def run(
     hosts: Sequence[Host],
     checks: Sequence[Check],
@@ -304,8 +318,9 @@ def run(
     `checks_for` narrows the checks per host (a policy's claims apply to some hosts, a
     waiver may stop a check from running); by default every host gets `checks`.
 
-    Workers are daemon threads so that Ctrl-C returns at once with what is done: the
-    caller writes a partial report and the unfinished connections die with the process.
+    Ctrl-C (KeyboardInterrupt) and `options.stop` stop the run the same way (`_stopped`): no
+    host is started after it, the hosts in flight are cut, and what finished before is kept;
+    the caller writes a partial report.
     """
     def selected(host: Host) -> Sequence[Check]:
         return checks_for(host) if checks_for is not None else checks
@@ -315,9 +330,10 @@ def run(
         todo.put(host)
     done: queue.Queue[HostReport] = queue.Queue()
     live = _LiveTransports()
+    stop = options.stop or threading.Event()
 
     def worker() -> None:
-        while True:
+        while not stop.is_set():
             try:
                 host = todo.get_nowait()
             except queue.Empty:
@@ -330,19 +346,26 @@ def run(
                                      HostErrorKind.INTERNAL, time.perf_counter(), True)
             done.put(report)
 
-    for _ in range(max(1, min(options.jobs, len(hosts)))):
-        threading.Thread(target=worker, daemon=True).start()
+    # Daemon threads: a host that ignores the stop dies with the process, not after it.
+    jobs = max(1, min(options.jobs, len(hosts)))
+    workers = [threading.Thread(target=worker, daemon=True) for _ in range(jobs)]
+    for thread in workers:
+        thread.start()
     finished: dict[str, HostReport] = {}
-    complete = True
     try:
-        while len(finished) < len(hosts):
-            report = done.get()
+        while len(finished) < len(hosts) and not stop.is_set():
+            try:  # a timed wait, so that a stop set from elsewhere is seen within STOP_POLL_S
+                report = done.get(timeout=STOP_POLL_S)
+            except queue.Empty:
+                continue
             finished[report.name] = report
             if on_done:
                 on_done(report, len(finished), len(hosts))
     except KeyboardInterrupt:
-        complete = False
-        live.abort_all()
+        stop.set()
+    if len(finished) < len(hosts):
+        _stopped(done, finished, live, workers)
+    complete = len(finished) == len(hosts)  # every host may have finished just before the stop
     ordered = []
     for host in hosts:
         if host.name in finished:
@@ -351,3 +374,21 @@ def run(
             ordered.append(host_failed(host, selected(host), "interrupted before this host finished",
                                        HostErrorKind.INTERRUPTED, time.perf_counter(), False))
     return ordered, complete
+
+
+def _stopped(done: queue.Queue[HostReport], finished: dict[str, HostReport], live: _LiveTransports,
+             workers: Sequence[threading.Thread]) -> None:
+    """The one way a run stops early (Ctrl-C, SIGTERM, `RunOptions.stop`): keep the hosts that
+    finished before it, cut those in flight, and give their threads SETTLE_S to let go, so that
+    no evidence file lands in the run folder after its manifest is written. A host cut here is
+    reported as interrupted, whatever its thread makes of the cut."""
+    while True:
+        try:
+            report = done.get_nowait()
+        except queue.Empty:
+            break
+        finished[report.name] = report
+    live.abort_all()
+    deadline = time.monotonic() + SETTLE_S
+    for thread in workers:
+        thread.join(max(deadline - time.monotonic(), 0.0))

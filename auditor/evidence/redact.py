@@ -129,14 +129,15 @@ def recorded_params(check: Check, params: Mapping[str, Any]) -> dict[str, Any]:
     """`params` as the run records them: every string of a parameter the check declares
     secret (a connection string) with each credential in it masked."""
     secret = {p.name for p in check.params if p.secret}
-    return {name: _mask_all(value) if name in secret else value for name, value in params.items()}
+    return {name: mask_all(value) if name in secret else value for name, value in params.items()}
 
 
-def _mask_all(value: Any) -> Any:
+def mask_all(value: Any) -> Any:
+    """`value` with each credential in every string in it masked, at any depth."""
     if isinstance(value, str):
         return redact(mask_credentials(value, MASK)[0])[0]
     if isinstance(value, list | tuple):
-        return type(value)(_mask_all(v) for v in value)
+        return type(value)(mask_all(v) for v in value)
     if isinstance(value, Mapping):
-        return {k: _mask_all(v) for k, v in value.items()}
+        return {k: mask_all(v) for k, v in value.items()}
     return value

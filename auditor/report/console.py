@@ -13,6 +13,7 @@ from auditor.check import Status
 from auditor.model import HostReport, RunReport
 from auditor.policy.verdicts import PolicyVerdicts, Verdict, host_spans
 from auditor.report import findings
+from auditor.report.visible import one_line
 
 _COLOURS = {Status.PASS: "32", Status.FAIL: "31", Status.ERROR: "33", Status.SKIP: "90",
             Status.MANUAL: "34", Status.WAIVED: "35"}
@@ -31,7 +32,7 @@ class Progress:
 
     def __call__(self, host: HostReport, done: int, total: int) -> None:
         if self.enabled and total > 1:
-            self.stream.write(f"\r\033[K[{done}/{total}] {host.name}: {host.status.value}")
+            self.stream.write(f"\r\033[K[{done}/{total}] {one_line(host.name)}: {host.status.value}")
             self.stream.flush()
         if done == total:  # the line goes before the run's warnings and reports are printed
             self.finish()
@@ -63,8 +64,8 @@ def _visible_width(line: str) -> int:
 def host_check_table(report: RunReport, colour: bool, width: int) -> list[str]:
     """The host × check table; when wider than `width`, checks as rows (hosts as columns), and
     when that is wider too, numbered check columns with a legend below."""
-    checks = [c.id for c in report.checks]
-    hosts = [h.name for h in report.hosts]
+    checks = [one_line(c.id) for c in report.checks]
+    hosts = [one_line(h.name) for h in report.hosts]
     cells = [[next((r.status for r in h.results if r.check_id == cid), None) for cid in checks]
              for h in report.hosts]
     layouts = [_grid("host", hosts, checks, cells, colour),
@@ -95,8 +96,8 @@ def finding_lines(report: RunReport, colour: bool, width: int | None) -> list[st
         hosts += f" ({len(names)} hosts)" if len(names) > 1 else ""
         connection = found.group.check_id == findings.CONNECTION
         head = f"{hosts}: " if connection else f"{hosts} {found.group.check_id}: {found.status}: "
-        head = _terminal_safe(head)
-        text = head + _terminal_safe(found.group.summary)
+        head = one_line(head)
+        text = head + one_line(found.group.summary)
         wrapped = [text] if width is None else textwrap.wrap(
             text, width=max(width, 40), subsequent_indent="    ", break_on_hyphens=False) or [text]
         status_at = len(head) - len(found.status) - 2
@@ -105,16 +106,6 @@ def finding_lines(report: RunReport, colour: bool, width: int | None) -> list[st
             wrapped[0] = first[:status_at] + painted + first[len(head) - 2:]
         lines.extend(wrapped)
     return lines
-
-
-_BLANKS = re.compile(r"[\t\n\r\x0b\x0c]")
-_TERMINAL_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _terminal_safe(text: str) -> str:
-    """Host names and output reach the terminal: no escape sequence or control character gets
-    through, and a line break in host output cannot start a line that looks like ours."""
-    return _TERMINAL_CONTROL.sub("?", _BLANKS.sub(" ", text))
 
 
 def summary(report: RunReport, stream: TextIO, colour: bool, width: int | None = None) -> None:
@@ -138,15 +129,16 @@ def summary(report: RunReport, stream: TextIO, colour: bool, width: int | None =
 
 def policy_summary(verdicts: PolicyVerdicts, stream: TextIO, colour: bool) -> None:
     """One line per claim of the audited policy, after the host summary."""
-    stream.write(f"policy {verdicts.audited.policy.id}: {verdicts.headline}\n")
+    stream.write(one_line(f"policy {verdicts.audited.policy.id}: {verdicts.headline}") + "\n")
     if verdicts.audited.unclaimed_hosts:
-        stream.write(f"  no claim applies to: {', '.join(verdicts.audited.unclaimed_hosts)} (not audited)\n")
+        unclaimed = one_line(", ".join(verdicts.audited.unclaimed_hosts))
+        stream.write(f"  no claim applies to: {unclaimed} (not audited)\n")
     width = max(len(v.value) for v in Verdict)
     for claim in verdicts.claims:
         text = claim.verdict.value.ljust(width)
         if colour and claim.verdict.value in _COLOURS:
             text = _paint(text, Status(claim.verdict.value), colour)
-        stream.write(f"  {text}  {claim.claim.id}: {claim.summary}\n")
+        stream.write(f"  {text}  {one_line(f'{claim.claim.id}: {claim.summary}')}\n")
 
 
 def waived_lines(report: RunReport, stream: TextIO, colour: bool) -> None:
@@ -155,21 +147,25 @@ def waived_lines(report: RunReport, stream: TextIO, colour: bool) -> None:
         for r in host.results:
             if r.status is Status.WAIVED and r.waiver is not None:
                 found = r.original_status.value if r.original_status else "not run"
-                stream.write(f"{host.name} {r.check_id}: {_paint('waived', Status.WAIVED, colour)} ({found}) "
-                             f"until {r.waiver.expires} by {r.waiver.approver}: {r.waiver.justification}\n")
+                which = one_line(f"{host.name} {r.check_id}")
+                why = one_line(f"until {r.waiver.expires} by {r.waiver.approver}: {r.waiver.justification}")
+                stream.write(f"{which}: {_paint('waived', Status.WAIVED, colour)} ({found}) {why}\n")
     tracking = report.tracking
     for w in tracking.expired_waivers if tracking else ():
-        stream.write(f"EXPIRED WAIVER {w.source}: {w.check_id} on {', '.join(w.hosts)} expired {w.expires}; "
-                     "it no longer waives\n")
+        stream.write(one_line(f"EXPIRED WAIVER {w.source}: {w.check_id} on {', '.join(w.hosts)} expired "
+                              f"{w.expires}; it no longer waives") + "\n")
     if tracking is not None and tracking.baseline is not None:
         for regression in tracking.regressions:
             before = regression.baseline_status.value if regression.baseline_status else "new"
             now = _paint(regression.status.value, regression.status, colour)
-            stream.write(f"REGRESSION {regression.host} {regression.check_id}: {before} -> {now}\n")
+            which = one_line(f"{regression.host} {regression.check_id}")
+            stream.write(f"REGRESSION {which}: {before} -> {now}\n")
         for claim in tracking.claim_regressions:
-            stream.write(f"REGRESSION claim {claim.claim_id}: {claim.baseline_verdict} -> {claim.verdict}\n")
+            stream.write(one_line(f"REGRESSION claim {claim.claim_id}: {claim.baseline_verdict} -> "
+                                  f"{claim.verdict}") + "\n")
         for lost in tracking.coverage_lost:
-            stream.write(f"COVERAGE LOST {lost.host} {lost.check_id}: pass -> skip\n")
-        stream.write(f"against run {tracking.baseline}: {len(tracking.regressions)} regression(s)"
+            stream.write(one_line(f"COVERAGE LOST {lost.host} {lost.check_id}: pass -> skip") + "\n")
+        baseline = one_line(str(tracking.baseline))
+        stream.write(f"against run {baseline}: {len(tracking.regressions)} regression(s)"
                      + (f", {len(tracking.claim_regressions)} claim(s) no longer hold"
                         if tracking.claim_regressions else "") + "\n")

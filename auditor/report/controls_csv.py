@@ -4,10 +4,10 @@ Opens cleanly in a spreadsheet: UTF-8 with a BOM (so Excel reads the encoding), 
 row, RFC 4180 quoting and CRLF line ends, one line per control (multi-valued cells joined
 with "; ", line breaks inside a cell flattened). A list longer than a spreadsheet cell holds
 (32,767 characters: about 800 evidence files) is replaced by its count and a pointer to
-the same row in report.html, which lists it whole. Control characters (NUL, tab, escape...)
-are dropped, and a cell that a spreadsheet would read as a formula (starting with = + - @
-after any leading blanks) gets a leading single quote, because host names, claim ids and
-paths are not ours to trust.
+the same row in report.html, which lists it whole. Control characters (NUL, tab, escape, C1,
+bidi overrides: `visible.UNSAFE`) are dropped, and a cell that a spreadsheet would read as a
+formula (starting with = + - @ after any leading blanks) gets a leading single quote, because
+host names, claim ids and paths are not ours to trust.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from auditor.policy.verdicts import REPORT_HTML, ControlRow
+from auditor.report.visible import UNSAFE
 
 BOM = "\ufeff"
 HEADER = ("control", "name", "result", "claims", "checks", "hosts_passed", "hosts_failed", "hosts_error",
@@ -25,13 +26,13 @@ HEADER = ("control", "name", "result", "claims", "checks", "hosts_passed", "host
           "report", "advisories", "advisory_on", "checks_not_applicable")
 _FORMULA_STARTS = ("=", "+", "-", "@")
 _LINE_BREAKS = re.compile(r"\r\n|[\r\n\t]")  # a tab becomes a blank too: it would split the cell on paste
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 CELL_LIMIT = 32767  # characters in one Excel / LibreOffice cell
 
 
 def cell(value: object) -> str:
     """A value as a spreadsheet-safe cell: one line, no control characters, never a formula."""
-    text = _CONTROL.sub("", _LINE_BREAKS.sub(" ", str(value)))
+    # visible's characters (C0, C1, bidi overrides, lone surrogates...) are dropped: a cell has no escapes
+    text = UNSAFE.sub("", _LINE_BREAKS.sub(" ", str(value)))
     # Spreadsheets skip leading blanks before deciding that a cell is a formula
     return "'" + text if text.lstrip().startswith(_FORMULA_STARTS) else text
 

@@ -1,4 +1,6 @@
-"""report.html: self-contained (no network resources), autoescaped, printable."""
+"""report.html: self-contained (no network resources), autoescaped, printable. Control
+characters and bidi overrides from a host are shown as `\x1b`-style text, never rendered
+(`visible`, over the whole page)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,11 @@ import jinja2
 from markupsafe import Markup, escape
 
 from auditor.check import Status
+from auditor.evidence.redact import mask_all
 from auditor.model import RunReport
 from auditor.policy import verdicts as claim_verdicts
 from auditor.report import catalogue, findings, trend
+from auditor.report.visible import visible
 
 _env = jinja2.Environment(
     loader=jinja2.PackageLoader("auditor", "report/templates"),
@@ -71,6 +75,7 @@ def _description(text: str) -> Markup:
 
 
 _env.filters["plain"] = _plain
+_env.filters["masked"] = mask_all  # a claims file's parameters, masked as report.json has them
 _env.filters["markdown"] = _markdown
 _env.filters["description"] = _description
 _env.filters["trend_svg"] = trend.svg
@@ -88,7 +93,7 @@ def render(report: RunReport, verdicts: claim_verdicts.PolicyVerdicts | None = N
     policy_view = verdicts or claim_verdicts.judged(report)
     if controls is None:
         controls = claim_verdicts.controls_matrix(report, policy_view)
-    return template.render(report=report, totals=report.totals(), matrix=matrix,
-                           checks=report.checks, Status=Status, policy_view=policy_view,
-                           controls=controls, findings=findings.fleet_findings(report),
-                           trend_names={c.id: c.trend_values[0] for c in report.checks if c.trend_values})
+    return visible(template.render(
+        report=report, totals=report.totals(), matrix=matrix, checks=report.checks, Status=Status,
+        policy_view=policy_view, controls=controls, findings=findings.fleet_findings(report),
+        trend_names={c.id: c.trend_values[0] for c in report.checks if c.trend_values}))

@@ -1,13 +1,22 @@
-"""report.json: the machine-readable report. Its schema is auditor/schema/report.schema.json."""
+"""report.json: the machine-readable report. Its schema is auditor/schema/report.schema.json.
+
+Standard JSON whatever a host or an input file held: a number that is not finite (NaN, Infinity
+from a YAML `.nan`, a check's ratio, a merged sub-pack's duration) is null, and the characters a
+terminal or a browser would act on (C1 controls, bidi overrides, lone surrogates: `visible.UNSAFE`)
+are written as `\\u` escapes, which read back as the same text.
+"""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from auditor.check import Finding, Severity, by_severity
 from auditor.evidence import atomic
+from auditor.evidence.redact import mask_all
 from auditor.model import CheckResult, HostReport, RunReport, Tracking, WaiverNote
 from auditor.policy.verdicts import ClaimVerdict, PolicyVerdicts, judge
+from auditor.report.visible import UNSAFE
 
 SCHEMA_VERSION = 1
 
@@ -61,7 +70,9 @@ def _claim(v: ClaimVerdict) -> dict[str, Any]:
         "quote": c.quote,
         "gloss": c.gloss,
         "source": c.source,
-        "checks": [{"check": check_id, "params": dict(params)} for check_id, params in c.checks.items()],
+        # A claims file's parameters are masked as a secret inventory parameter is (recorded_params)
+        "checks": [{"check": check_id, "params": mask_all(dict(params))}
+                   for check_id, params in c.checks.items()],
         "applies_to": list(c.applies_to),
         "controls": list(c.controls),
         "manual": c.manual,
@@ -89,7 +100,7 @@ def _policy(verdicts: PolicyVerdicts) -> dict[str, Any]:
         "verdicts": dict(verdicts.counts),
         "claims": [_claim(v) for v in verdicts.claims],
         "unclaimed_hosts": list(verdicts.audited.unclaimed_hosts),
-        "warnings": list(verdicts.audited.warnings),
+        "warnings": mask_all(list(verdicts.audited.warnings)),  # one may quote a claim's parameter
     }
 
 
@@ -126,7 +137,19 @@ def to_dict(report: RunReport, verdicts: PolicyVerdicts | None = None) -> dict[s
     }
     if report.policy is not None:  # no empty section without a policy
         data["policy"] = _policy(verdicts or judge(report, report.policy))
-    return data
+    cleaned: dict[str, Any] = finite(data)
+    return cleaned
+
+
+def finite(value: Any) -> Any:
+    """`value` with every float that is not finite (NaN, ±Infinity) replaced by None, at any depth."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
 
 
 def _waiver(w: WaiverNote) -> dict[str, Any]:
@@ -156,5 +179,7 @@ def _tracking(t: Tracking | None) -> dict[str, Any]:
 
 
 def render(report: RunReport, verdicts: PolicyVerdicts | None = None) -> str:
-    return atomic.json_text(to_dict(report, verdicts), where="report.json", indent=2, ensure_ascii=False,
-                           default=str) + "\n"
+    text = atomic.json_text(to_dict(report, verdicts), where="report.json", indent=2, ensure_ascii=False,
+                            default=str)
+    # Outside strings JSON is ASCII, so each unsafe character is inside one and its escape means the same
+    return UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"

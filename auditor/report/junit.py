@@ -1,11 +1,18 @@
-"""junit.xml for CI systems: one testcase per host × check."""
+"""junit.xml for CI systems: one testcase per host × check.
+
+Well-formed XML 1.0 whatever a host sent: the document passes through `visible` whole, which
+shows as `\x1b`-style text every character XML forbids (NUL, ESC, lone surrogates, U+FFFE...),
+so a CI system never rejects the result for a byte in a log file's name or a sudo message.
+"""
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 
 from auditor.check import Status, by_severity
 from auditor.model import CheckResult, RunReport
+from auditor.report.visible import visible
 
 
 def render(report: RunReport) -> str:
@@ -17,7 +24,7 @@ def render(report: RunReport) -> str:
             suites, "testsuite", name=host.name, tests=str(len(host.results)),
             failures=str(counts[Status.FAIL]), errors=str(counts[Status.ERROR]),
             skipped=str(counts[Status.SKIP] + counts[Status.MANUAL] + counts[Status.WAIVED]),
-            time=f"{host.duration_ms / 1000:.3f}", timestamp=report.started,
+            time=_seconds(host.duration_ms), timestamp=report.started,
         )
         for result in host.results:
             case = ET.SubElement(suite, "testcase", classname=host.name, name=result.check_id)
@@ -39,7 +46,13 @@ def render(report: RunReport) -> str:
     suites.set("failures", str(totals["fail"]))
     suites.set("errors", str(totals["error"]))
     ET.indent(suites)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    document = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+    return visible(document)
+
+
+def _seconds(milliseconds: float) -> str:
+    """A duration as JUnit's `time`; one that is not a finite number (a merged sub-pack's) is 0."""
+    return f"{milliseconds / 1000:.3f}" if math.isfinite(milliseconds) else "0.000"
 
 
 def _properties(case: ET.Element, result: CheckResult) -> None:

@@ -6,6 +6,7 @@ numeric trend value when it has one. `<title>` and `aria-label` say the same in 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from markupsafe import Markup, escape
@@ -26,7 +27,8 @@ def svg(points: Sequence[TrendPoint] | None, value_name: str = "") -> Markup:
         return Markup("")
     step = SQUARE + GAP
     width = len(points) * step
-    values = [p.value for p in points]
+    # A value that is not a finite number (a check's ratio of nothing) is drawn as no value
+    values = [p.value if p.value is not None and math.isfinite(p.value) else None for p in points]
     numbers = [v for v in values if v is not None]
     spark = len(numbers) >= 2
     height = SQUARE + (SPARK_HEIGHT + 4 if spark else 0)
@@ -37,10 +39,10 @@ def svg(points: Sequence[TrendPoint] | None, value_name: str = "") -> Markup:
         label += f"; {value_name or 'value'}: " + " → ".join(shown)
     parts = [f'<svg class="trend" role="img" aria-label="{escape(label)}" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>']
-    for index, point in enumerate(points):
+    for index, (point, value) in enumerate(zip(points, values, strict=True)):
         tip = f"{point.run_id} ({point.started}): {point.status.value}"
-        if point.value is not None:
-            tip += f", {value_name or 'value'} {_number(point.value)}"
+        if value is not None:
+            tip += f", {value_name or 'value'} {_number(value)}"
         parts.append(f'<rect x="{index * step}" y="0" width="{SQUARE}" height="{SQUARE}" rx="2" '
                      f'style="fill:var(--{point.status.value})"><title>{escape(tip)}</title></rect>')
     if spark:
