@@ -8,7 +8,6 @@ are written as `\\u` escapes, which read back as the same text.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from auditor.check import Finding, Severity, by_severity
@@ -137,19 +136,7 @@ def to_dict(report: RunReport, verdicts: PolicyVerdicts | None = None) -> dict[s
     }
     if report.policy is not None:  # no empty section without a policy
         data["policy"] = _policy(verdicts or judge(report, report.policy))
-    cleaned: dict[str, Any] = finite(data)
-    return cleaned
-
-
-def finite(value: Any) -> Any:
-    """`value` with every float that is not finite (NaN, ±Infinity) replaced by None, at any depth."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(item) for item in value]
-    return value
+    return data  # a number JSON cannot hold (NaN, infinity) becomes null, with a warning, in render()
 
 
 def _waiver(w: WaiverNote) -> dict[str, Any]:
