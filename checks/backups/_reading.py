@@ -12,6 +12,7 @@ from auditor.check import Params
 from auditor.parsers import schedules
 from auditor.parsers.commands import invocations
 from auditor.parsers.conf import unit_template, unit_texts
+from auditor.parsers.credentials import mask_credentials
 from auditor.parsers.files import parse_dump
 from auditor.parsers.rows import Arity, rows, unexpected
 from auditor.parsers.schedules import FileMeta, Schedule, ScheduleError, Scheduler, is_housekeeping
@@ -42,10 +43,11 @@ class Job:
     def describe(self) -> str:
         when = self.schedule.describe() if self.schedule else "no schedule"
         text = f"{self.label}: {when}" + (f"; never runs: {self.blocked}" if self.blocked else "")
+        # Masked on the host already; the same rules again here, for evidence recorded before them.
         if self.command:
-            text += f"; job: {self.command[:300]}"
+            text += f"; job: {mask_credentials(self.command)[0][:300]}"
         if self.found:
-            text += f"; found in {self.found[:300]}"
+            text += f"; found in {mask_credentials(self.found)[0][:300]}"
         if self.unread:
             text += f"; its script was not read ({self.unread})"
         return text
