@@ -238,3 +238,47 @@ case["expect"] = {"status": "error", "summary_contains": ["the firewall could no
 print("wrote", here / "error_iptables_truncated.yaml")
 PYEOF
 fi
+
+# ufw (Ubuntu's and Debian's firewall front end), the real one: Debian's ufw package (apt-get
+# download, unpacked into $W, never installed) run with --rootdir/--datadir on a copy of its
+# stock files, inside the case's network namespace: `ufw allow ...` writes user.rules,
+# `ufw --force enable` loads before/user/after rules with iptables-restore (the nf_tables
+# backend here, as on Ubuntu 22.04+ and Debian 11+), default incoming policy deny.
+ufw_tree() {  # ufw_tree DIR: the ufw package's files as its postinst lays them out
+  [ -x "$1/usr/sbin/ufw" ] && return 0
+  mkdir -p "$1" "$W/ufw.deb" || return 1
+  (cd "$W/ufw.deb" && apt-get download -q ufw >/dev/null) || return 1
+  dpkg -x "$W"/ufw.deb/ufw_*.deb "$1" || return 1
+  cp "$1"/usr/share/ufw/*.rules "$1/usr/share/ufw/ufw.conf" "$1/etc/ufw/"
+}
+ufw_in_ns() {  # ufw_in_ns ARGS...: the real ufw, on $W/ufw's files, in the case's namespace
+  in_ns env PYTHONPATH="$W/ufw/usr/lib/python3/dist-packages" /usr/bin/python3 "$W/ufw/usr/sbin/ufw" \
+    --rootdir="$W/ufw" --datadir="$W/ufw.$UFW_CASE" "$@"
+}
+ufw_case_tree() {  # a fresh writable data tree for one case
+  rm -rf "$W/ufw.$UFW_CASE" && mkdir -p "$W/ufw.$UFW_CASE" && cp -a "$W/ufw/etc" "$W/ufw/lib" "$W/ufw.$UFW_CASE/"
+}
+UFW_SRC="A network namespace of its own with a real PostgreSQL 15 listening on 0.0.0.0:5432 and [::]:5432 (listen_addresses='*', initdb-style pg_hba.conf) and the real ufw 0.36.2 (Debian 12's package, unpacked, run with --rootdir/--datadir on its stock before.rules, after.rules, ufw.conf) enabled in that namespace with its default policy (deny incoming)"
+setup_pg_ufw_private() {
+  pg_start '*' "$HBA_LOCAL" || return 1
+  ufw_tree "$W/ufw" && UFW_CASE=private ufw_case_tree || return 1
+  UFW_CASE=private ufw_in_ns allow 22/tcp >/dev/null &&
+  UFW_CASE=private ufw_in_ns allow from 10.0.0.0/8 to any port 5432 proto tcp >/dev/null &&
+  UFW_CASE=private ufw_in_ns --force enable >/dev/null
+}
+db_case pass_ufw_allow_from_private setup_pg_ufw_private --oracle "iptables-save | grep -E 'INPUT|ufw-user-input'" \
+  --source "$UFW_SRC, after 'ufw allow 22/tcp' and 'ufw allow from 10.0.0.0/8 to any port 5432 proto tcp': ufw's user.rules says -A ufw-user-input -p tcp --dport 5432 -s 10.0.0.0/8 -j ACCEPT; IPv6 has no 5432 rule, so the deny policy keeps it out" \
+  --expect-status pass --expect-summary "2 database listener(s): 0 on loopback only, 2 reachable only from firewall-restricted sources" \
+  --expect-value exposed_listeners=0
+
+setup_pg_ufw_open() {
+  pg_start '*' "$HBA_LOCAL" || return 1
+  ufw_tree "$W/ufw" && UFW_CASE=open ufw_case_tree || return 1
+  UFW_CASE=open ufw_in_ns allow 22/tcp >/dev/null &&
+  UFW_CASE=open ufw_in_ns allow 5432/tcp >/dev/null &&
+  UFW_CASE=open ufw_in_ns --force enable >/dev/null
+}
+db_case fail_ufw_allow_postgres_anywhere setup_pg_ufw_open --oracle "iptables-save | grep -E 'INPUT|ufw-user-input'" \
+  --source "$UFW_SRC, after 'ufw allow 22/tcp' and 'ufw allow 5432/tcp' (from anywhere, IPv4 and IPv6): the ordinary way to open a database port with ufw" \
+  --expect-status fail --expect-summary "postgres listens on 0.0.0.0:5432 and no firewall rule restricts it" \
+  --expect-value exposed_listeners=2
