@@ -217,6 +217,11 @@ SCRIPTS=$(followed_scripts); export SCRIPTS
 RUN_PARTS = r"""
 {
 @FOLLOW@
+# Which run-parts runs the directories: Debian's and busybox's (binaries) skip names with a dot;
+# the RHEL family's (cronie's crontabs package) is a shell script that runs them.
+__rp=$(command -v run-parts 2>/dev/null)
+if [ -n "$__rp" ] && [ "$(head -c 2 "$__rp" 2>/dev/null)" = '#!' ]; then printf 'runparts\tscript\n'
+else printf 'runparts\tbinary\n'; fi
 __files=
 for d in /etc/cron.hourly /etc/cron.daily /etc/cron.weekly /etc/cron.monthly; do
   [ -d "$d" ] || continue

@@ -298,6 +298,11 @@ def read_crontabs(text: str, tools: re.Pattern[str], params: Params, sched: Sche
     return run_parts
 
 
+# The RHEL family's run-parts (a shell script in cronie's crontabs package) runs every executable
+# file, dotted names too, but these leftovers.
+SCRIPT_RUN_PARTS_SKIPS = ("~", ",", ".cfsaved", ".rpmsave", ".rpmorig", ".rpmnew", ".swp", ",v")
+
+
 class RunPartsEntry(NamedTuple):
     kind: str  # file, dir, link, ...
     executable: str  # yes/no
@@ -308,8 +313,11 @@ def read_run_parts(text: str, tools: re.Pattern[str], params: Params,
                    runners: dict[str, list[Runner]], found: Discovered) -> None:
     entries: dict[str, RunPartsEntry] = {}
     lines: dict[str, list[str]] = {}
-    for row in rows(text, "run_parts", {"entry": 4, "line": (2, None)}, lenient=True):
-        if row.tag == "entry":
+    script_run_parts = False
+    for row in rows(text, "run_parts", {"entry": 4, "line": (2, None), "runparts": 1}, lenient=True):
+        if row.tag == "runparts":
+            script_run_parts = row.fields[0] == "script"
+        elif row.tag == "entry":
             entries[row.fields[0]] = RunPartsEntry(*row.fields[1:])
         else:  # recorded before scripts were followed: the script's own tool lines
             lines.setdefault(row.fields[0], []).append(row.rest(1))
@@ -337,7 +345,9 @@ def read_run_parts(text: str, tools: re.Pattern[str], params: Params,
             continue
         ways = sorted(runners.get(directory, []), key=lambda w: (bool(w.blocked), w.schedule.max_gap_hours()))
         schedule = ways[0].schedule if ways else None
-        if not schedules.run_parts_runs(name):
+        if script_run_parts and name.endswith(SCRIPT_RUN_PARTS_SKIPS):
+            blocked = f"run-parts never runs {name}: RHEL's run-parts skips editor and rpm leftovers"
+        elif not script_run_parts and not schedules.run_parts_runs(name):
             blocked = (f"run-parts never runs {name}: names may hold only letters, digits, '_' and '-' "
                        "(no dots)")
         elif entry.kind != "file" or entry.executable != "yes":
