@@ -437,11 +437,11 @@ printf '%s\n' '30 2 * * * PGPASSWORD=Rhel-Pg-Pw-5 pg_dumpall -h 127.0.0.1 -U pos
   '45 2 * * * mysqldump -u root -pRhel-My-Pw-6 shop | gzip > /srv/backup/db/shop.sql.gz' >"$BK/rh.spool/root"
 chmod 600 "$BK/rh.spool/root"
 RHCRON="RHEL-family cron layout (no RHEL machine here; planted on this Debian 12 one): the crontabs package's /etc/crontab (no job), cronie's /etc/cron.d/0hourly, cronie-anacron's /etc/cron.hourly/0anacron and /etc/anacrontab (cron.daily: 1 day, nice run-parts), a stand-in for the crontabs package's /usr/bin/run-parts script, Debian's anacron binary at /usr/sbin/anacron; sources in tests/checks/backups/rhel/README.md; Debian's cron -f stands for crond in the recorder's PID namespace"
-record_cron backups pass_rhel_anacron_daily_dotted_script --plant /etc/crontab="$RH/crontab" \
-  --plant-dir /etc/cron.d="$BK/rh.cron.d" \
-  --plant-dir /etc/cron.hourly="$BK/rh.hourly" --plant-dir /etc/cron.daily="$BK/rh.daily" \
-  --plant /etc/anacrontab="$RH/anacrontab" --plant /usr/bin/run-parts="$BK/rh.bin/run-parts" \
-  --plant /usr/sbin/anacron="$BK/rh.anacron.deb/x/usr/sbin/anacron" \
+# The RHEL cron layout, bar cron.daily and /srv: crontab, 0hourly, 0anacron, anacrontab, run-parts, anacron.
+RH_CRON=(--plant /etc/crontab="$RH/crontab" --plant-dir /etc/cron.d="$BK/rh.cron.d"
+  --plant-dir /etc/cron.hourly="$BK/rh.hourly" --plant /etc/anacrontab="$RH/anacrontab"
+  --plant /usr/bin/run-parts="$BK/rh.bin/run-parts" --plant /usr/sbin/anacron="$BK/rh.anacron.deb/x/usr/sbin/anacron")
+record_cron backups pass_rhel_anacron_daily_dotted_script "${RH_CRON[@]}" --plant-dir /etc/cron.daily="$BK/rh.daily" \
   --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
   --source "$RHCRON; /etc/cron.daily/site-backup.sh (a dotted name, which RHEL's run-parts runs and Debian's would not) runs tar czf /srv/backup/etc-DATE.tgz /etc; $FRESH" \
   --expect-status pass --expect-summary "daily backup job: tar in /etc/cron.daily/site-backup.sh"
@@ -463,11 +463,7 @@ fi
 
 mkdir -p "$BK/rh.daily.rpmsave"
 cp "$BK/rh.daily/site-backup.sh" "$BK/rh.daily.rpmsave/site-backup.rpmsave"
-record_cron backups fail_rhel_run_parts_skips_rpmsave --plant /etc/crontab="$RH/crontab" \
-  --plant-dir /etc/cron.d="$BK/rh.cron.d" \
-  --plant-dir /etc/cron.hourly="$BK/rh.hourly" --plant-dir /etc/cron.daily="$BK/rh.daily.rpmsave" \
-  --plant /etc/anacrontab="$RH/anacrontab" --plant /usr/bin/run-parts="$BK/rh.bin/run-parts" \
-  --plant /usr/sbin/anacron="$BK/rh.anacron.deb/x/usr/sbin/anacron" \
+record_cron backups fail_rhel_run_parts_skips_rpmsave "${RH_CRON[@]}" --plant-dir /etc/cron.daily="$BK/rh.daily.rpmsave" \
   --plant-dir /srv="$BK/srv.stale.top" --param 'paths=[/srv/backup]' \
   --source "As pass_rhel_anacron_daily_dotted_script, with the script left as /etc/cron.daily/site-backup.rpmsave (what rpm leaves beside a changed config), which RHEL's run-parts skips, and /srv/backup's newest file 73 h old" \
   --expect-status fail --expect-summary "RHEL's run-parts skips editor and rpm leftovers"

@@ -259,26 +259,28 @@ ufw_case_tree() {  # a fresh writable data tree for one case
   rm -rf "$W/ufw.$UFW_CASE" && mkdir -p "$W/ufw.$UFW_CASE" && cp -a "$W/ufw/etc" "$W/ufw/lib" "$W/ufw.$UFW_CASE/"
 }
 UFW_SRC="A network namespace of its own with a real PostgreSQL 15 listening on 0.0.0.0:5432 and [::]:5432 (listen_addresses='*', initdb-style pg_hba.conf) and the real ufw 0.36.2 (Debian 12's package, unpacked, run with --rootdir/--datadir on its stock before.rules, after.rules, ufw.conf) enabled in that namespace with its default policy (deny incoming)"
-setup_pg_ufw_private() {
+# The case's ufw rules: UFW_CASE names its data tree, UFW_RULES holds one `ufw allow` argument
+# list a line (db_case's subshell sees both).
+setup_pg_ufw() {
   pg_start '*' "$HBA_LOCAL" || return 1
-  ufw_tree "$W/ufw" && UFW_CASE=private ufw_case_tree || return 1
-  UFW_CASE=private ufw_in_ns allow 22/tcp >/dev/null &&
-  UFW_CASE=private ufw_in_ns allow from 10.0.0.0/8 to any port 5432 proto tcp >/dev/null &&
-  UFW_CASE=private ufw_in_ns --force enable >/dev/null
+  ufw_tree "$W/ufw" && ufw_case_tree || return 1
+  local rule
+  while IFS= read -r rule; do
+    # shellcheck disable=SC2086  # each line is a word list on purpose
+    ufw_in_ns allow $rule >/dev/null || return 1
+  done <<<"$UFW_RULES"
+  ufw_in_ns --force enable >/dev/null
 }
-db_case pass_ufw_allow_from_private setup_pg_ufw_private --oracle "iptables-save | grep -E 'INPUT|ufw-user-input'" \
+UFW_CASE=private
+UFW_RULES=$'22/tcp\nfrom 10.0.0.0/8 to any port 5432 proto tcp'
+db_case pass_ufw_allow_from_private setup_pg_ufw --oracle "iptables-save | grep -E 'INPUT|ufw-user-input'" \
   --source "$UFW_SRC, after 'ufw allow 22/tcp' and 'ufw allow from 10.0.0.0/8 to any port 5432 proto tcp': ufw's user.rules says -A ufw-user-input -p tcp --dport 5432 -s 10.0.0.0/8 -j ACCEPT; IPv6 has no 5432 rule, so the deny policy keeps it out" \
   --expect-status pass --expect-summary "2 database listener(s): 0 on loopback only, 2 reachable only from firewall-restricted sources" \
   --expect-value exposed_listeners=0
 
-setup_pg_ufw_open() {
-  pg_start '*' "$HBA_LOCAL" || return 1
-  ufw_tree "$W/ufw" && UFW_CASE=open ufw_case_tree || return 1
-  UFW_CASE=open ufw_in_ns allow 22/tcp >/dev/null &&
-  UFW_CASE=open ufw_in_ns allow 5432/tcp >/dev/null &&
-  UFW_CASE=open ufw_in_ns --force enable >/dev/null
-}
-db_case fail_ufw_allow_postgres_anywhere setup_pg_ufw_open --oracle "iptables-save | grep -E 'INPUT|ufw-user-input'" \
+UFW_CASE=open
+UFW_RULES=$'22/tcp\n5432/tcp'
+db_case fail_ufw_allow_postgres_anywhere setup_pg_ufw --oracle "iptables-save | grep -E 'INPUT|ufw-user-input'" \
   --source "$UFW_SRC, after 'ufw allow 22/tcp' and 'ufw allow 5432/tcp' (from anywhere, IPv4 and IPv6): the ordinary way to open a database port with ufw" \
   --expect-status fail --expect-summary "postgres listens on 0.0.0.0:5432 and no firewall rule restricts it" \
   --expect-value exposed_listeners=2
@@ -326,35 +328,33 @@ fwd_case_tree() {  # fwd_case_tree CASE: a copy of the stock /etc/firewalld, RHE
   fwd_zone "$1" --zone=public --add-service=cockpit
 }
 FWD_SRC="A network namespace of its own with a real PostgreSQL 15 on 0.0.0.0:5432 and [::]:5432 (listen_addresses='*', initdb-style pg_hba.conf) and the real firewalld 1.3.3 (Debian 12's packages unpacked; FirewallBackend=nftables as on RHEL 8/9) running there with the stock configuration and RHEL's default zone (public: ssh, dhcpv6-client, cockpit; added with firewall-offline-cmd)"
-setup_pg_fwd_rich() {
-  pg_start '*' "$HBA_LOCAL" || return 1
-  fwd_case_tree rich &&
-  fwd_zone rich --zone=public \
-    --add-rich-rule='rule family="ipv4" source address="10.0.0.0/8" port port="5432" protocol="tcp" accept' &&
-  fwd_start rich
+# The case's changes to the stock configuration: firewall-offline-cmd's arguments in FWD_ARGS
+# (and, for a second call, FWD_MORE), the case's folder name in FWD_CASE (db_case's subshell
+# sees them all).
+setup_pg_fwd() {
+  pg_start '*' "$HBA_LOCAL" && fwd_case_tree "$FWD_CASE" && fwd_zone "$FWD_CASE" "${FWD_ARGS[@]}" &&
+    { [ ${#FWD_MORE[@]} -eq 0 ] || fwd_zone "$FWD_CASE" "${FWD_MORE[@]}"; } && fwd_start "$FWD_CASE"
 }
-db_case pass_firewalld_rich_rule_private setup_pg_fwd_rich --oracle "nft list chain inet firewalld filter_IN_public_allow" \
+FWD_MORE=()
+FWD_CASE=rich
+FWD_ARGS=(--zone=public --add-rich-rule='rule family="ipv4" source address="10.0.0.0/8" port port="5432" protocol="tcp" accept')
+db_case pass_firewalld_rich_rule_private setup_pg_fwd --oracle "nft list chain inet firewalld filter_IN_public_allow" \
   --source "$FWD_SRC, plus firewall-offline-cmd --zone=public --add-rich-rule='rule family=\"ipv4\" source address=\"10.0.0.0/8\" port port=\"5432\" protocol=\"tcp\" accept' (written to /etc/firewalld/zones/public.xml as firewall-cmd --permanent would): firewalld's table inet firewalld accepts 5432 only from 10.0.0.0/8 and rejects the rest" \
   --expect-status pass --expect-summary "2 database listener(s): 0 on loopback only, 2 reachable only from firewall-restricted sources" \
   --expect-value exposed_listeners=0
 
-setup_pg_fwd_source_zone() {
-  pg_start '*' "$HBA_LOCAL" || return 1
-  fwd_case_tree zone &&
-  fwd_zone zone --zone=internal --add-source=10.20.0.0/16 &&
-  fwd_zone zone --zone=internal --add-service=postgresql &&
-  fwd_start zone
-}
-db_case pass_firewalld_source_zone setup_pg_fwd_source_zone --oracle "nft list chain inet firewalld filter_INPUT_ZONES" \
+FWD_CASE=zone
+FWD_ARGS=(--zone=internal --add-source=10.20.0.0/16)
+FWD_MORE=(--zone=internal --add-service=postgresql)
+db_case pass_firewalld_source_zone setup_pg_fwd --oracle "nft list chain inet firewalld filter_INPUT_ZONES" \
   --source "$FWD_SRC, plus firewall-offline-cmd --zone=internal --add-source=10.20.0.0/16 and --zone=internal --add-service=postgresql: only clients from 10.20.0.0/16 land in the internal zone, which allows PostgreSQL; everyone else is in public, which does not" \
   --expect-status pass --expect-summary "2 database listener(s): 0 on loopback only, 2 reachable only from firewall-restricted sources" \
   --expect-value exposed_listeners=0
 
-setup_pg_fwd_service() {
-  pg_start '*' "$HBA_LOCAL" || return 1
-  fwd_case_tree service && fwd_zone service --zone=public --add-service=postgresql && fwd_start service
-}
-db_case fail_firewalld_public_service setup_pg_fwd_service --oracle "nft list chain inet firewalld filter_IN_public_allow" \
+FWD_CASE=service
+FWD_ARGS=(--zone=public --add-service=postgresql)
+FWD_MORE=()
+db_case fail_firewalld_public_service setup_pg_fwd --oracle "nft list chain inet firewalld filter_IN_public_allow" \
   --source "$FWD_SRC, plus firewall-offline-cmd --zone=public --add-service=postgresql: the usual way to open PostgreSQL with firewalld, to every address in the default zone" \
   --expect-status fail --expect-summary "postgres listens on 0.0.0.0:5432 and no firewall rule restricts it" \
   --expect-value exposed_listeners=2
