@@ -57,6 +57,18 @@ record_in_pid_namespace() {
 }
 record_cron() { record_in_pid_namespace "exec cron -f" "$@"; }
 
+# no_secret_in CASE ERE: a recorded CASE holding a planted secret (ERE) is removed and counted failed.
+no_secret_in() {
+  # shellcheck disable=SC2053
+  [[ $1 == $ONLY ]] || return 0
+  local file="tests/checks/backups/$1.yaml"
+  if [ -f "$file" ] && grep -q -E "$2" "$file"; then
+    echo "record: a planted secret reached $file" >&2
+    rm -f "$file"
+    FAILED+=("backups/$1")
+  fi
+}
+
 # A user crontab as `crontab -e` leaves it: mode 600 in /var/spool/cron/crontabs.
 spool_with() {  # spool_with DIR USER CONTENT
   mkdir -p "$1"
@@ -229,11 +241,7 @@ record_cron backups pass_secrets_masked_on_host --plant-dir /var/spool/cron/cron
   --source "A root crontab with secrets: an environment line BORG_PASSPHRASE=..., a pg_dumpall job with PGPASSWORD='...', a mysqldump job with -p..., a restic job with user:password@ in its sftp URL; $FRESH; cron -f running. The probe drops environment lines and masks the values as *** on the host" \
   --expect-status pass --expect-summary "daily backup job: pg_dumpall in /var/spool/cron/crontabs/root:2" \
   --expect-value jobs_found=3
-if [[ pass_secrets_masked_on_host == $ONLY ]] && grep -l -E 'Borg-Passphrase-77|Pg-Secret-91|My-Db-Pw-42|Sftp-Pw-13' \
-  tests/checks/backups/pass_secrets_masked_on_host.yaml; then
-  echo "record: a planted secret reached tests/checks/backups/pass_secrets_masked_on_host.yaml" >&2
-  FAILED+=(backups/pass_secrets_masked_on_host)
-fi
+no_secret_in pass_secrets_masked_on_host 'Borg-Passphrase-77|Pg-Secret-91|My-Db-Pw-42|Sftp-Pw-13'
 
 # Transfer credentials given as user<sep>password options: masked on the host too.
 spool_with "$BK/spool.transfer" root "10 1 * * * tar czf /srv/backup/etc.tgz /etc && curl -u backup:Curl-Pw-27 -T /srv/backup/etc.tgz ftp://127.0.0.1/
@@ -243,11 +251,7 @@ record_cron backups pass_transfer_credentials_masked --plant-dir /var/spool/cron
   --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
   --source "A root crontab whose jobs upload backups with credentials on the command line: tar then 'curl -u user:password -T', 'lftp -u user,password', \"smbclient -U 'DOMAIN\\user\\%password' (cron needs the % escaped)\"; $FRESH; cron -f running. The probe masks each password as *** on the host" \
   --expect-status pass --expect-summary "daily backup job: tar in /var/spool/cron/crontabs/root:1"
-if [[ pass_transfer_credentials_masked == $ONLY ]] && grep -l -E 'Curl-Pw-27|Lftp-Pw-38|Smb-Pw-49' \
-  tests/checks/backups/pass_transfer_credentials_masked.yaml; then
-  echo "record: a planted secret reached tests/checks/backups/pass_transfer_credentials_masked.yaml" >&2
-  FAILED+=(backups/pass_transfer_credentials_masked)
-fi
+no_secret_in pass_transfer_credentials_masked 'Curl-Pw-27|Lftp-Pw-38|Smb-Pw-49'
 
 # A configured path with no line in the artefacts probe's output (cut at a line boundary,
 # or its find/awk step failed) must be an error, never "0.0 h old": derived from the
@@ -397,11 +401,7 @@ record_cron backups pass_wrapper_secret_masked_on_host --plant-dir /etc/cron.d="
   --plant-dir /usr/local/sbin="$BK/sbin.mysql" --plant-dir /srv="$BK/srv.fresh.top" --param 'paths=[/srv/backup]' \
   --source "Debian's /etc/cron.d plus /etc/cron.d/mysql: '15 1 * * * root chronic su -c \"/usr/local/sbin/my-backup --all\" mysql'; my-backup runs 'mysqldump -uroot -p<password> --all-databases | gzip > ...'; $FRESH; cron -f running. The script's line leaves the host with the password as ***" \
   --expect-status pass --expect-summary "daily backup job: mysqldump in /etc/cron.d/mysql:1 (user root) through /usr/local/sbin/my-backup as mysql"
-if [[ pass_wrapper_secret_masked_on_host == $ONLY ]] && grep -l 'Wrapper-Db-Pw-61' \
-  tests/checks/backups/pass_wrapper_secret_masked_on_host.yaml; then
-  echo "record: a planted secret reached tests/checks/backups/pass_wrapper_secret_masked_on_host.yaml" >&2
-  FAILED+=(backups/pass_wrapper_secret_masked_on_host)
-fi
+no_secret_in pass_wrapper_secret_masked_on_host 'Wrapper-Db-Pw-61'
 
 # Odd scripts: an unbalanced quote on the job line, a binary named like a backup, a script
 # longer than the probe reads whose only tool line is past the cap, and one with CRLF line
@@ -454,12 +454,7 @@ record_cron backups pass_rhel_cronie_spool_secrets_masked --plant /etc/crontab="
   --source "$RHCRON; root's cronie crontab /var/spool/cron/root (mode 600, no crontabs/ directory) with 'PGPASSWORD=... pg_dumpall ... | gzip > /srv/backup/db/all.sql.gz' at 30 2 * * * and 'mysqldump -u root -p... shop | gzip' at 45 2; the probe masks both passwords on the host (shared deny-by-default rules); $FRESH" \
   --expect-status pass --expect-summary "daily backup job: pg_dumpall in /var/spool/cron/root:1" \
   --expect-value jobs_found=2
-if [[ pass_rhel_cronie_spool_secrets_masked == $ONLY ]] && grep -l -E 'Rhel-Pg-Pw-5|Rhel-My-Pw-6' \
-  tests/checks/backups/pass_rhel_cronie_spool_secrets_masked.yaml; then
-  echo "record: a planted secret reached tests/checks/backups/pass_rhel_cronie_spool_secrets_masked.yaml" >&2
-  rm -f tests/checks/backups/pass_rhel_cronie_spool_secrets_masked.yaml
-  FAILED+=(backups/pass_rhel_cronie_spool_secrets_masked)
-fi
+no_secret_in pass_rhel_cronie_spool_secrets_masked 'Rhel-Pg-Pw-5|Rhel-My-Pw-6'
 
 mkdir -p "$BK/rh.daily.rpmsave"
 cp "$BK/rh.daily/site-backup.sh" "$BK/rh.daily.rpmsave/site-backup.rpmsave"
