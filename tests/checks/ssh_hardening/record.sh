@@ -257,3 +257,13 @@ record ssh_hardening pass_rhel8_policy_on_command_line --plant /etc/ssh/sshd_con
   --plant-dir /usr/share/crypto-policies="$W/rh8.share" "${SSH[@]}" \
   --source "RHEL 8 crypto-policies form (no RHEL machine here): /etc/crypto-policies/back-ends/opensshserver.config holds CRYPTO_POLICY='-oCiphers=... -oMACs=...' (Fedora crypto-policies' DEFAULT back-end of 2019-05-15, the form RHEL 8 ships), which sshd.service passes on sshd's command line and no sshd_config line includes; sshd_config is this suite's hardened one (not RHEL 8's), no sshd runs with those options during recording" \
   --expect-status pass --expect-summary "no weak algorithms offered" --expect-value crypto_policy=DEFAULT
+
+# Ubuntu 24.04 (and 22.04): stock sshd_config, cloud-init's 0600 drop-in turning passwords on.
+UB=tests/checks/ssh_hardening/ubuntu
+mkdir -p "$W/ubuntu.ssh.d"
+printf 'PasswordAuthentication yes\n' >"$W/ubuntu.ssh.d/50-cloud-init.conf"
+chmod 600 "$W/ubuntu.ssh.d/50-cloud-init.conf"
+record ssh_hardening fail_ubuntu_cloud_init_password --plant /etc/ssh/sshd_config="$UB/sshd_config" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ubuntu.ssh.d" "${SSH[@]}" \
+  --source "Ubuntu 24.04 layout (no Ubuntu machine here; planted on this Debian 12 one and read by its real sshd -T): Ubuntu's stock sshd_config and cloud-init's sshd_config.d/50-cloud-init.conf (mode 600) with PasswordAuthentication yes; sources in tests/checks/ssh_hardening/ubuntu/README.md" \
+  --expect-status fail --expect-summary "PasswordAuthentication yes (/etc/ssh/sshd_config.d/50-cloud-init.conf:1)"
