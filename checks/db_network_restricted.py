@@ -8,10 +8,14 @@ memcached, ClickHouse, Elasticsearch/OpenSearch on 9200/9300, Cassandra on 9042,
 process on a database's well-known port counts too, whatever its name (a proxy in front of
 a database exposes it just the same). Without root ss shows no owners, so databases are then
 found by well-known port only, and the result says so. The host firewall: the nftables
-ruleset (`nft -j list ruleset`) and iptables-save/ip6tables-save. PostgreSQL pg_hba.conf
-`host*` lines, from /etc/postgresql/*/*/, /var/lib/pgsql and the `-D`/`hba_file` of running
-postgres processes, and MySQL/MariaDB `bind-address`/`skip-networking` from my.cnf and its
-!include/!includedir files.
+ruleset (`nft -j list ruleset`) and iptables-save/ip6tables-save, whatever wrote them:
+firewalld's nftables backend (RHEL 8/9: `table inet firewalld`, its zone chains, rich rules
+and source zones), ufw's chains (Ubuntu, Debian: ufw-before-input → ufw-user-input, loaded
+through iptables-nft), or hand-written rules. What is judged is the ruleset loaded now, not
+firewalld's zone XML or ufw's user.rules (saved but not yet loaded rules protect nothing).
+PostgreSQL pg_hba.conf `host*` lines, from /etc/postgresql/*/*/, /var/lib/pgsql and the
+`-D`/`hba_file` of running postgres processes, and MySQL/MariaDB
+`bind-address`/`skip-networking` from my.cnf and its !include/!includedir files.
 
 Passes when: every database listens only on loopback (127.0.0.0/8, ::1, or bound to the lo
 device), or the host firewall keeps some sources out of the ones that listen on any other

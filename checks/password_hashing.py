@@ -2,7 +2,11 @@
 
 Reads: the hash scheme of every account in /etc/shadow that can log in with a password
 (locked and disabled accounts are ignored), and the schemes that new passwords will get:
-ENCRYPT_METHOD in /etc/login.defs and the options of pam_unix in /etc/pam.d.
+ENCRYPT_METHOD in /etc/login.defs and the options of pam_unix in /etc/pam.d: Debian's and
+Ubuntu's common-password (yescrypt since Debian 11 and Ubuntu 22.04), the RHEL family's
+system-auth and password-auth, which authselect writes (sha512 on RHEL 8 and 9, yescrypt in
+authselect's upstream profiles); the profile named in /etc/authselect/authselect.conf is
+reported. A pam_unix line naming no scheme uses ENCRYPT_METHOD (Linux-PAM 1.4 and later).
 
 Passes when: every such account uses yescrypt, bcrypt, scrypt, sha512crypt or sha256crypt,
 and new passwords get a strong scheme.
@@ -67,8 +71,15 @@ grep -E '^[[:space:]]*(ENCRYPT_METHOD|MD5_CRYPT_ENAB|[A-Z_]*_ROUNDS|YESCRYPT_COS
 exit 0
 """
 
-PAM_UNIX = r"""
+# The pam_unix password lines of every PAM service, and (RHEL family) the authselect profile
+# that writes /etc/pam.d/system-auth and password-auth, from the first line of its state file.
+AUTHSELECT_LINE = "#authselect "
+AUTHSELECT_FILES = ("/etc/pam.d/system-auth", "/etc/pam.d/password-auth")
+PAM_UNIX = rf"""
 grep -sHE '^[[:space:]]*-?password[[:space:]].*pam_unix\.so' /etc/pam.d/* 2>/dev/null
+if [ -r /etc/authselect/authselect.conf ]; then
+  sed -n '/^[[:space:]]*[^#[:space:]]/{{s/^/{AUTHSELECT_LINE}/p;q;}}' /etc/authselect/authselect.conf
+fi
 exit 0
 """
 
@@ -102,6 +113,36 @@ def parse_accounts(text: str) -> list[Account]:
             for user, scheme_id, cost, salt, shared in (r.fields for r in found)]
 
 
+def _judge_pam_unix(text: str, login_defs_method: str | None,
+                    findings: Findings) -> tuple[str, dict[str, str]]:
+    """The hashing option of each pam_unix password line. A line naming none hashes with
+    login.defs' ENCRYPT_METHOD (Linux-PAM 1.4 and later), already judged above. Returns the
+    authselect profile ("" without authselect) and each file's scheme options."""
+    lines = text.splitlines()
+    schemes: dict[str, str] = {}
+    profile = next((ln[len(AUTHSELECT_LINE):].strip() for ln in lines if ln.startswith(AUTHSELECT_LINE)), "")
+    for line in lines:
+        if line.startswith(AUTHSELECT_LINE):
+            continue
+        location, _, rule = line.partition(":")
+        options = rule.split("pam_unix.so", 1)[-1].split()
+        weak = [o for o in options if crypt.PAM_UNIX_METHODS.get(o) is False]
+        strong = [o for o in options if crypt.PAM_UNIX_METHODS.get(o)]
+        schemes[location] = " ".join(weak + strong) or f"login.defs {login_defs_method or '?'}"
+        managed = (f" (written by authselect profile {profile}: change it with authselect, not by hand)"
+                   if profile and location in AUTHSELECT_FILES else "")
+        if weak:
+            findings.fail(f"{location}: pam_unix hashes new passwords with {', '.join(weak)}{managed}")
+        elif strong:
+            findings.note(f"{location}: pam_unix {' '.join(strong)}{managed}")
+        elif login_defs_method:
+            findings.note(f"{location}: pam_unix names no scheme, so it uses login.defs ENCRYPT_METHOD "
+                          f"{login_defs_method}{managed}")
+    if profile:
+        findings.note(f"authselect profile {profile} manages {' and '.join(AUTHSELECT_FILES)}")
+    return profile, schemes
+
+
 def evaluate(out: Outputs, params: Params) -> Result:
     try:
         accounts = parse_accounts(out.require("shadow_schemes").stdout)
@@ -123,6 +164,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
             findings.fail(f"{a.user}: shares its salt with another account")
 
     defs = out.require("login_defs").stdout
+    method: str | None = None
     if "#absent" not in defs:
         method = whitespace_keys(defs).get("ENCRYPT_METHOD")
         if method is None:
@@ -134,15 +176,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
         else:
             findings.note(f"login.defs: ENCRYPT_METHOD {method}")
 
-    for line in out.require("pam_unix").stdout.splitlines():
-        location, _, rule = line.partition(":")
-        options = rule.split("pam_unix.so", 1)[-1].split()
-        weak = [o for o in options if crypt.PAM_UNIX_METHODS.get(o) is False]
-        strong = [o for o in options if crypt.PAM_UNIX_METHODS.get(o)]
-        if weak:
-            findings.fail(f"{location}: pam_unix hashes new passwords with {', '.join(weak)}")
-        elif strong:
-            findings.note(f"{location}: pam_unix {' '.join(strong)}")
+    profile, pam_schemes = _judge_pam_unix(out.require("pam_unix").stdout, method, findings)
 
     locked = len(accounts) - len(usable)
     scheme_counts = {name: n for name, n in sorted(counts.items())}
@@ -153,4 +187,5 @@ def evaluate(out: Outputs, params: Params) -> Result:
             f"{n} {name}" for name, n in scheme_counts.items())
     return findings.result(evidence=["shadow_schemes", "login_defs", "pam_unix"], ok_summary=ok,
                            fail_prefix="{n} problem(s): ", accounts_by_scheme=scheme_counts,
-                           locked_accounts=locked)
+                           locked_accounts=locked, pam_unix_schemes=dict(sorted(pam_schemes.items())),
+                           authselect_profile=profile or None)

@@ -5,7 +5,7 @@ One set of rules, written twice from the same constants: `MASK_AWK` (an awk func
 `mask_credentials` (the same rules here, for the local safety net and for parameters the
 run records). What counts as a credential:
 
-- the value of any key, option or header whose name says key, token, secret, password,
+- the value of any key, option or header whose name says key, token, secret, password, passphrase,
   passwd, pwd, auth, credential, session, cookie or signature (`SECRET_KEY=v`,
   `"client_secret": "v"`, `X-Api-Key: v`, `Authorization: Bearer v`, `--api-token v`);
   a header's value runs to the closing quote or the end of the line;
@@ -35,7 +35,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-WORDS = ("key", "token", "secret", "passw", "pwd", "auth", "credential", "session", "cookie", "signature")
+WORDS = ("key", "token", "secret", "passw", "passphrase", "pwd", "auth", "credential", "session", "cookie",
+         "signature")
 NAME_CHARS = "A-Za-z0-9_.-"
 TOKEN_CHARS = "A-Za-z0-9+/=_-"
 MIN_TOKEN = 32

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from auditor.check import Params
+from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.files import dump_files_script
 from auditor.parsers.schedules import CRON_DAEMONS, HOUSEKEEPING
 from auditor.probes import path_args, quote
@@ -42,48 +43,17 @@ def _tool_regex(params: Params) -> re.Pattern[str]:
     return re.compile(f"(?<![{_WORD_CHARS}])({_tool_alternation(params)})(?![{_WORD_CHARS}])")
 
 
-def _any_case(word: str) -> str:
-    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in word)
-
-
-def _secret(*words: str) -> str:
-    return "(" + "|".join(_any_case(w) for w in words) + ")"
-
-
-_VALUE = "('[^']*'|\"[^\"]*\"|[^[:space:];&|]+)"
-
-
-def _user_password_option(tool: str, options: str, separator: str) -> list[str]:
-    """sed arguments masking the password in TOOL's `OPTION user<SEPARATOR>password`
-    (curl -u user:pw, lftp -u user,pw, smbclient -U user%pw): in '...', in "..." (up to
-    the closing quote, spaces included) or bare (up to a space)."""
-    head = f"{tool}[^;&|]*[[:space:]]({options})(=|[[:space:]]*)"
-    args = []
-    for opening, password in (("'", "[^']*"), ('"', '[^"]*'), ("", "[^[:space:]'\"]+")):
-        user = f"[^{separator}[:space:]'\"]*"
-        args += ["-e", quote(f"s/({head}{opening}{user}{separator}){password}/\\1***/g")]
-    return args
-
-
-
-# Runs on the host over every line a probe sends: values of secret-looking settings become ***.
-MASK_SECRETS = " ".join([
-    "sed -E",
-    "-e", quote(f"s/([A-Za-z0-9_]*{_secret('pass', 'secret', 'token', 'key', 'pwd')}[A-Za-z0-9_]*=){_VALUE}"
-                "/\\1***/g"),
-    "-e", quote(f"s/(--?[A-Za-z0-9_-]*{_secret('pass', 'secret', 'token', 'pwd')}[A-Za-z0-9_-]*)"
-                f"(=|[[:space:]]+){_VALUE}/\\1\\3***/g"),
-    "-e", quote("s/((mysql|mysqldump|mysqlpump|mariadb|mariadb-dump|mariabackup|xtrabackup)"
-                "[^;&|]*[[:space:]]-p)[^[:space:]]+/\\1***/g"),
-    "-e", quote("s/(sshpass[[:space:]]+-p[[:space:]]*)[^[:space:]]+/\\1***/g"),
-    *_user_password_option("curl", "-u|--user|--proxy-user|-U", ":"),
-    *_user_password_option("lftp", "-u|--user", ","),
-    *_user_password_option("smbclient", "-U|--user", "%"),
-    "-e", quote("s#(://[^/:@[:space:]]+:)[^@/[:space:]]+@#\\1***@#g"),
-    # Scripts in other languages: `backup_password = "…"`, `"pass": "…"`, `secret: …`.
-    "-e", quote(f"s/([A-Za-z0-9_-]*{_secret('pass', 'secret', 'token', 'pwd')}[A-Za-z0-9_-]*['\"]?"
-                f"[[:space:]]*[:=][[:space:]]*){_VALUE}/\\1***/g"),
-])
+# Every line leaves the host through the shared deny-by-default masking
+# (auditor.parsers.credentials): a record's tag, the file it is about and a line number are
+# kept as they are; everything after them (a job line, a script's line) is masked wherever a
+# value could be a credential, not only where a known tool takes a password.
+_MASK_PROGRAM = r"""
+{ keep = ""; rest = $0
+  if (match(rest, /^(tool|call)\t[^\t]*\t[0-9]+\t/) || match(rest, /^[0-9]+\t/) ||
+      match(rest, /^[a-z_]+\t[^\t]*\t/) || match(rest, /^[a-z_]+\t/)) {
+    keep = substr(rest, 1, RLENGTH); rest = substr(rest, RLENGTH + 1) }
+  print keep mask_credentials(rest, "***", 1) }"""
+MASK_SECRETS = "LC_ALL=C awk " + quote(MASK_AWK + _MASK_PROGRAM)
 
 # Prefilters on the host: only lines that may matter leave it, each crontab line prefixed
 # with its line number in the file. `$TOOLS_RE` is the ERE of tool names (set by
@@ -247,6 +217,11 @@ SCRIPTS=$(followed_scripts); export SCRIPTS
 RUN_PARTS = r"""
 {
 @FOLLOW@
+# Which run-parts runs the directories: Debian's and busybox's (binaries) skip names with a dot;
+# the RHEL family's (cronie's crontabs package) is a shell script that runs them.
+__rp=$(command -v run-parts 2>/dev/null)
+if [ -n "$__rp" ] && [ "$(head -c 2 "$__rp" 2>/dev/null)" = '#!' ]; then printf 'runparts\tscript\n'
+else printf 'runparts\tbinary\n'; fi
 __files=
 for d in /etc/cron.hourly /etc/cron.daily /etc/cron.weekly /etc/cron.monthly; do
   [ -d "$d" ] || continue

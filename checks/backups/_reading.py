@@ -12,6 +12,7 @@ from auditor.check import Params
 from auditor.parsers import schedules
 from auditor.parsers.commands import invocations
 from auditor.parsers.conf import unit_template, unit_texts
+from auditor.parsers.credentials import mask_credentials
 from auditor.parsers.files import parse_dump
 from auditor.parsers.rows import Arity, rows, unexpected
 from auditor.parsers.schedules import FileMeta, Schedule, ScheduleError, Scheduler, is_housekeeping
@@ -42,10 +43,11 @@ class Job:
     def describe(self) -> str:
         when = self.schedule.describe() if self.schedule else "no schedule"
         text = f"{self.label}: {when}" + (f"; never runs: {self.blocked}" if self.blocked else "")
+        # Masked on the host already; the same rules again here, for evidence recorded before them.
         if self.command:
-            text += f"; job: {self.command[:300]}"
+            text += f"; job: {mask_credentials(self.command)[0][:300]}"
         if self.found:
-            text += f"; found in {self.found[:300]}"
+            text += f"; found in {mask_credentials(self.found)[0][:300]}"
         if self.unread:
             text += f"; its script was not read ({self.unread})"
         return text
@@ -296,6 +298,11 @@ def read_crontabs(text: str, tools: re.Pattern[str], params: Params, sched: Sche
     return run_parts
 
 
+# The RHEL family's run-parts (a shell script in cronie's crontabs package) runs every executable
+# file, dotted names too, but these leftovers.
+SCRIPT_RUN_PARTS_SKIPS = ("~", ",", ".cfsaved", ".rpmsave", ".rpmorig", ".rpmnew", ".swp", ",v")
+
+
 class RunPartsEntry(NamedTuple):
     kind: str  # file, dir, link, ...
     executable: str  # yes/no
@@ -306,8 +313,11 @@ def read_run_parts(text: str, tools: re.Pattern[str], params: Params,
                    runners: dict[str, list[Runner]], found: Discovered) -> None:
     entries: dict[str, RunPartsEntry] = {}
     lines: dict[str, list[str]] = {}
-    for row in rows(text, "run_parts", {"entry": 4, "line": (2, None)}, lenient=True):
-        if row.tag == "entry":
+    script_run_parts = False
+    for row in rows(text, "run_parts", {"entry": 4, "line": (2, None), "runparts": 1}, lenient=True):
+        if row.tag == "runparts":
+            script_run_parts = row.fields[0] == "script"
+        elif row.tag == "entry":
             entries[row.fields[0]] = RunPartsEntry(*row.fields[1:])
         else:  # recorded before scripts were followed: the script's own tool lines
             lines.setdefault(row.fields[0], []).append(row.rest(1))
@@ -335,7 +345,9 @@ def read_run_parts(text: str, tools: re.Pattern[str], params: Params,
             continue
         ways = sorted(runners.get(directory, []), key=lambda w: (bool(w.blocked), w.schedule.max_gap_hours()))
         schedule = ways[0].schedule if ways else None
-        if not schedules.run_parts_runs(name):
+        if script_run_parts and name.endswith(SCRIPT_RUN_PARTS_SKIPS):
+            blocked = f"run-parts never runs {name}: RHEL's run-parts skips editor and rpm leftovers"
+        elif not script_run_parts and not schedules.run_parts_runs(name):
             blocked = (f"run-parts never runs {name}: names may hold only letters, digits, '_' and '-' "
                        "(no dots)")
         elif entry.kind != "file" or entry.executable != "yes":

@@ -10,10 +10,15 @@ listening TCP socket, found from /proc alone (`comm`, `cmdline` or the title ssh
 listener, /proc/net/tcp and tcp6 socket inodes matched to /proc/<pid>/fd links; no `ps`, no
 `ss`), and for each one started with its own `-f FILE` or `-o key=value`, `sshd -T` run by
 its own binary with those options. On RHEL-family hosts the crypto-policies include
-(/etc/crypto-policies/back-ends/opensshserver.config) is part of what `sshd -T` prints, so
-the algorithms judged are the policy's. Both probes run as root when the inventory grants it
-(`become`). X11Forwarding, MaxAuthTries, LoginGraceTime, AllowUsers/AllowGroups and an
-obsolete `Protocol` line are reported as details.
+(/etc/crypto-policies/back-ends/opensshserver.config, pulled in by RHEL 9's
+sshd_config.d/50-redhat.conf) is part of what `sshd -T` prints, so the algorithms judged are
+the policy's: the policy named in /etc/crypto-policies/config is reported (`crypto_policy`),
+and each finding a policy line caused names the back-end's file:line and the policy
+("crypto-policies policy LEGACY"). RHEL 8's back-end is `CRYPTO_POLICY='-o...'` for
+sshd.service's command line: a running sshd is judged with those options, and a note says
+the installed configuration's `sshd -T` shows the compiled-in algorithms instead. Both
+probes run as root when the inventory grants it (`become`). X11Forwarding, MaxAuthTries,
+LoginGraceTime, AllowUsers/AllowGroups and an obsolete `Protocol` line are reported as details.
 
 Passes when: no finding reaches `fail_on` (default `medium`); the summary names the source
 and PermitRootLogin, and ends with the advisories: a stock Debian 12 sshd with root login
@@ -72,6 +77,7 @@ from auditor.parsers import sshd
 from auditor.parsers.files import parse_dump
 from auditor.probes import shell
 
+from . import _crypto_policies as crypto_policies
 from ._judging import (
     ACCESS_REFS,
     CBC_ETM_REF,
@@ -158,6 +164,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
         return result(Status.ERROR, str(exc), evidence=evidence)
     except ValueError as exc:
         return result(Status.ERROR, f"cannot read the sshd -T output: {exc}", evidence=evidence)
+    effective, policy = crypto_policies.attribute(effective, files, config)
+    notes += policy.notes
     findings = Findings(limit=4)
     version = first[len(SSHD_LINE):].strip() if first.startswith(SSHD_LINE) else ""
     notes += [f"sshd: {version}"] if version else []
@@ -182,4 +190,5 @@ def evaluate(out: Outputs, params: Params) -> Result:
                            f"password and keyboard-interactive logins off, {algorithms}",
                            fail_prefix=f"{{n}} problem(s) (from {source}): ", source=source,
                            weak_algorithms=weak_count, problems=len(findings.failures),
-                           match_blocks=len(config.matches), listeners=len(listening))
+                           match_blocks=len(config.matches), listeners=len(listening),
+                           crypto_policy=policy.name or None)

@@ -11,6 +11,9 @@ from auditor.parsers.files import HEADER, UNREADABLE
 from auditor.parsers.sockets import PROC_NET_LISTEN, proc_listen_script
 
 NO_SSHD = "#no-sshd"
+# RHEL-family crypto-policies: the policy's name, and its OpenSSH server back-end.
+POLICY_CONFIG = "/etc/crypto-policies/config"
+SERVER_BACKEND = "/etc/crypto-policies/back-ends/opensshserver.config"
 SSHD_LINE = "#sshd "
 RC_LINE = "#sshd-T-rc "
 
@@ -98,7 +101,8 @@ exit 0
 # lines are blanked on the host (line numbers stay right): whatever someone noted there
 # never leaves it. A matched file that cannot be read, and the directory of a glob that
 # cannot be listed or searched (the glob then stays literal), are reported unreadable (a
-# directory with a trailing /): the files read are then not all that sshd reads.
+# directory with a trailing /): the files read are then not all that sshd reads. On RHEL-family
+# hosts, the crypto-policies state (which policy) and its sshd back-end are dumped too.
 SSHD_CONFIG = rf"""
 H={shlex.quote(HEADER)}; U={shlex.quote(UNREADABLE)}
 emit() {{ if [ -r "$1" ]; then printf '\n%s%s\n' "$H" "$1"; sed 's/^[[:space:]]*#.*$//' -- "$1"
@@ -128,6 +132,10 @@ while [ -n "$todo" ] && [ "$depth" -le {sshd.MAX_INCLUDE_DEPTH} ]; do
     set +f
   done
   todo=$next; depth=$((depth + 1))
+done
+for f in {POLICY_CONFIG} {SERVER_BACKEND}; do  # RHEL family: which policy, even if not included
+  case "$seen" in *" $f "*) continue ;; esac
+  if [ -e "$f" ]; then emit "$f"; fi
 done
 exit 0
 """

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from auditor.parsers.credentials import mask_credentials
 from auditor.parsers.schedules import is_housekeeping
 from checks.backups._probes import MAX_CALLS, MAX_SCRIPT_BYTES, MAX_SCRIPTS, _with_tools
 from checks.backups._reading import Discovered, read_scripts
@@ -60,9 +61,44 @@ def test_secrets_in_other_languages_scripts_are_masked(tmp_path, shell):
                     "backup_token: Py-Secret-6\n")
     # When the follower reads it
     out = follow(shell, wrapper)
-    # Then the lines leave the host with every value masked
-    assert "backup_password = ***" in out and '"passphrase": ***' in out and "backup_token: ***" in out
+    # Then the lines leave the host with every value masked (the shared rules keep a value's quotes)
+    assert "backup_password = '***'" in out and '"passphrase": "***"' in out and "backup_token: ***" in out
     assert "Py-Secret" not in out
+
+
+JOB_SECRETS = {
+    "mysqldump -u root -pS3cret db | gzip > /srv/backup/db.sql.gz": "S3cret",
+    "PGPASSWORD=x pg_dump -h 127.0.0.1 shop > /srv/backup/shop.sql": "PGPASSWORD=x ",
+    "AWS_SECRET_ACCESS_KEY=Aws-Sec-31 restic -r s3:s3.example.net/bucket --password-file /root/.restic-pw "
+    "backup /srv": "Aws-Sec-31",
+    "restic -r s3:https://s3.example.net/bucket --password Rst-Pw-77 backup /srv": "Rst-Pw-77",
+    "borg create --rsh 'ssh -i /root/.ssh/id' ssh://backup:Borg-Url-5@10.0.0.9/repo::x /srv": "Borg-Url-5",
+    "curl -H 'Authorization: Bearer Tok-Bearer-8' -T /srv/backup/a.tgz https://x/": "Tok-Bearer-8",
+    "rclone copy /srv/backup remote: --s3-secret-access-key Rcl-Sec-9": "Rcl-Sec-9",
+    "tar czf /srv/backup/a.tgz /etc && gpg --batch --passphrase G-Pass-10 -c /srv/backup/a.tgz": "G-Pass-10",
+}
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_job_lines_leave_the_host_deny_by_default(tmp_path, shell):
+    # Given a root crontab whose jobs carry credentials in every usual way (some no rule named before)
+    crontab = "".join(f"{n} 1 * * * {job}\n" for n, job in enumerate(JOB_SECRETS))
+    lines = "".join(f"{n + 1}\t{line}" for n, line in enumerate(crontab.splitlines(keepends=True)))
+    # When the job lines go through the probes' masking filter on the host
+    script = _with_tools("printf '%s' \"$1\" | @MASK@", PARAMS)
+    done = subprocess.run([*shell, "-c", script, "mask", lines], capture_output=True, text=True, timeout=60,
+                          check=False)
+    # Then no secret leaves it, each line keeps its number and its tool, and Python's twin agrees
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    for job, secret in JOB_SECRETS.items():
+        assert secret not in out, job
+    for tool in ("mysqldump", "pg_dump", "restic", "borg create", "tar czf", "--password-file"):
+        assert tool in out
+    numbers = [line.split("\t", 1)[0] for line in out.splitlines()]
+    assert numbers == [str(n + 1) for n in range(len(JOB_SECRETS))]
+    twin = [f"{n + 1}\t{mask_credentials(line)[0]}" for n, line in enumerate(crontab.splitlines())]
+    assert out.splitlines() == twin
 
 
 @pytest.mark.parametrize("shell", SHELLS)

@@ -47,6 +47,7 @@ from auditor.parsers.firewall.model import (
     Rule,
     Ruleset,
     Source,
+    Translated,
     Unknown,
 )
 from auditor.parsers.firewall.nftables import parse_nft_json
@@ -70,6 +71,7 @@ __all__ = [
     "Rule",
     "Ruleset",
     "Source",
+    "Translated",
     "Unknown",
     "allowed_sources",
     "network_ranges",

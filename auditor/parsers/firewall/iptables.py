@@ -21,6 +21,7 @@ from auditor.parsers.firewall.model import (
     Rule,
     Ruleset,
     Source,
+    Translated,
     Unknown,
 )
 from auditor.parsers.firewall.ranges import Ranges, _union
@@ -77,7 +78,10 @@ def _iptables_rule(tokens: list[str], version: int, chains: set[str]) -> Rule:
         elif token in ("--ctstate", "--state"):
             states = value.lower().split(",")
             takes_new = ("new" in states) != negated
-            conditions.append(Always("ctstate NEW") if takes_new else Never(f"ctstate {value}"))
+            if not takes_new and "dnat" in states and not negated:  # firewalld's RELATED,ESTABLISHED,DNAT
+                conditions.append(Translated(f"ctstate {value}"))
+            else:
+                conditions.append(Always("ctstate NEW") if takes_new else Never(f"ctstate {value}"))
         elif token in ("-m", "--match"):
             if value not in ("tcp", "udp", "multiport", "comment", "conntrack", "state"):
                 conditions.append(Unknown(f"-m {value}"))
@@ -129,6 +133,9 @@ def parse_iptables_save(text: str, version: int) -> Ruleset:
         elif table is None:
             raise FirewallParseError(f"{source} line {number} is outside a table: {line[:80]!r}")
         elif table != "filter":
+            if table == "nat" and line.startswith("-A ") and any(
+                    f"-j {target}" in line for target in ("DNAT", "REDIRECT", "NETMAP")):
+                ruleset.translates_destinations = True
             continue
         elif line.startswith(":"):
             parts = line[1:].split()

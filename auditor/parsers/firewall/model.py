@@ -53,11 +53,20 @@ class Always:
 
 
 @dataclass(frozen=True)
+class Translated:
+    """Matches only a connection whose destination a DNAT or REDIRECT rule rewrote (nft `ct status
+    dnat`, iptables `--ctstate DNAT`; firewalld accepts those first, for its forward ports). Such a
+    connection exists only where some rule rewrites destinations; elsewhere no packet matches."""
+
+    why: str
+
+
+@dataclass(frozen=True)
 class Unknown:
     what: str
 
 
-Condition = Source | Port | Proto | Family | Never | Always | Unknown
+Condition = Source | Port | Proto | Family | Never | Always | Translated | Unknown
 
 
 @dataclass(frozen=True)
@@ -97,6 +106,7 @@ class Ruleset:
     source: str
     chains: dict[tuple[str, str, str], Chain] = field(default_factory=dict)  # (family, table, name)
     notes: list[str] = field(default_factory=list)
+    translates_destinations: bool = False  # some rule (any table, any hook) does DNAT or REDIRECT
 
     def base_input_chains(self) -> list[Chain]:
         return [c for c in self.chains.values() if c.hook == "input" and c.kind in (None, "filter")]

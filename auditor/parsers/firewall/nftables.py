@@ -24,10 +24,13 @@ from auditor.parsers.firewall.model import (
     Rule,
     Ruleset,
     Source,
+    Translated,
     Unknown,
 )
 from auditor.parsers.firewall.ranges import Ranges, _union
 
+_TRANSLATING_STATEMENTS = {"dnat", "redirect"}
+_TRANSLATING_TARGETS = {"DNAT", "REDIRECT", "NETMAP"}
 _NEUTRAL_STATEMENTS = {"counter", "log", "comment", "mangle", "notrack", "set", "meter", "ct count",
                        "nflog"}
 
@@ -128,10 +131,28 @@ def _nft_match(match: Mapping[str, Any], sets: Mapping[str, list[Any]]) -> Condi
         return Family(4 if right == "ipv4" else 6)
     if isinstance(meta, dict) and meta.get("key") in ("iif", "iifname") and right == "lo":
         return Always("input interface not lo") if negated else Never("input interface lo")
+    if isinstance(ct, dict) and ct.get("key") == "status" and not negated and _words(right) == ["dnat"]:
+        return Translated("ct status dnat")
     if isinstance(ct, dict) and ct.get("key") == "state" and (states := _words(right)):
         takes_new = ("new" in states) != negated
         return Always("ct state new") if takes_new else Never(f"ct state {','.join(states)}")
     return Unknown(text)
+
+
+# Transport headers: a match on any of their fields (`icmpv6 type`, `tcp flags`, `udp sport`)
+# also matches the protocol, as nft adds that dependency itself.
+_TRANSPORT_HEADERS = frozenset({"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "igmp"})
+
+
+def _nft_conditions(match: Mapping[str, Any], sets: Mapping[str, list[Any]]) -> list[Condition]:
+    """One match as conditions: itself, plus the protocol its header implies when it is not understood."""
+    condition = _nft_match(match, sets)
+    left = match.get("left")
+    payload = left.get("payload") if isinstance(left, dict) else None
+    header = payload.get("protocol") if isinstance(payload, dict) else None
+    if isinstance(condition, Unknown) and header in _TRANSPORT_HEADERS:
+        return [Proto(frozenset({str(header)})), condition]
+    return [condition]
 
 
 def _nft_verdict(statement: Mapping[str, Any], sets: Mapping[str, list[Any]]) -> Action | None:
@@ -174,6 +195,16 @@ def _nft_verdict(statement: Mapping[str, Any], sets: Mapping[str, list[Any]]) ->
     return None
 
 
+def _translates(statement: Any) -> bool:
+    """A statement that rewrites a connection's destination: nft's dnat/redirect, or an
+    iptables-nft DNAT/REDIRECT target."""
+    if not isinstance(statement, dict):
+        return False
+    xt = statement.get("xt")
+    return bool(set(statement) & _TRANSLATING_STATEMENTS) or (
+        isinstance(xt, dict) and xt.get("type") == "target" and xt.get("name") in _TRANSLATING_TARGETS)
+
+
 def parse_nft_json(text: str) -> Ruleset:
     """`nft -j list ruleset` output."""
     try:
@@ -209,10 +240,12 @@ def parse_nft_json(text: str) -> Ruleset:
             conditions: list[Condition] = []
             verdict = Action("continue")
             for statement in rule.get("expr", []):
+                if _translates(statement):
+                    ruleset.translates_destinations = True
                 if not isinstance(statement, dict):
                     conditions.append(Unknown(str(statement)[:80]))
                 elif "match" in statement:
-                    conditions.append(_nft_match(statement["match"], table_sets))
+                    conditions += _nft_conditions(statement["match"], table_sets)
                 elif (found := _nft_verdict(statement, table_sets)) is not None:
                     verdict = found
                     break

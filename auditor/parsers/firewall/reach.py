@@ -17,6 +17,7 @@ from auditor.parsers.firewall.model import (
     Rule,
     Ruleset,
     Source,
+    Translated,
     Unknown,
 )
 from auditor.parsers.firewall.ranges import (
@@ -37,6 +38,7 @@ class Query:
     port: int
     proto: str
     version: int
+    translated: bool = False  # some ruleset rewrites destinations: a DNATed connection may arrive
 
 
 def _matching(rule: Rule, query: Query) -> tuple[Ranges | None, bool] | None:
@@ -48,6 +50,10 @@ def _matching(rule: Rule, query: Query) -> tuple[Ranges | None, bool] | None:
         if isinstance(condition, Never):
             return None
         if isinstance(condition, Unknown):
+            unknown = True
+        elif isinstance(condition, Translated):
+            if not query.translated:
+                return None  # nothing rewrites destinations: no connection has DNAT status
             unknown = True
         elif isinstance(condition, Family):
             if condition.version != query.version:
@@ -150,7 +156,8 @@ class Reach:
 
 
 def allowed_sources(rulesets: Iterable[Ruleset], port: int, proto: str, version: int) -> Reach:
-    query = Query(port, proto, version)
+    rulesets = list(rulesets)
+    query = Query(port, proto, version, any(r.translates_destinations for r in rulesets))
     allowed = universe(version)
     restricting: list[str] = []
     seen = 0

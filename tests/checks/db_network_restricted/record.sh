@@ -238,3 +238,123 @@ case["expect"] = {"status": "error", "summary_contains": ["the firewall could no
 print("wrote", here / "error_iptables_truncated.yaml")
 PYEOF
 fi
+
+# ufw (Ubuntu's and Debian's firewall front end), the real one: Debian's ufw package (apt-get
+# download, unpacked into $W, never installed) run with --rootdir/--datadir on a copy of its
+# stock files, inside the case's network namespace: `ufw allow ...` writes user.rules,
+# `ufw --force enable` loads before/user/after rules with iptables-restore (the nf_tables
+# backend here, as on Ubuntu 22.04+ and Debian 11+), default incoming policy deny.
+ufw_tree() {  # ufw_tree DIR: the ufw package's files as its postinst lays them out
+  [ -x "$1/usr/sbin/ufw" ] && return 0
+  mkdir -p "$1" "$W/ufw.deb" || return 1
+  (cd "$W/ufw.deb" && apt-get download -q ufw >/dev/null) || return 1
+  dpkg -x "$W"/ufw.deb/ufw_*.deb "$1" || return 1
+  cp "$1"/usr/share/ufw/*.rules "$1/usr/share/ufw/ufw.conf" "$1/etc/ufw/"
+}
+ufw_in_ns() {  # ufw_in_ns ARGS...: the real ufw, on $W/ufw's files, in the case's namespace
+  in_ns env PYTHONPATH="$W/ufw/usr/lib/python3/dist-packages" /usr/bin/python3 "$W/ufw/usr/sbin/ufw" \
+    --rootdir="$W/ufw" --datadir="$W/ufw.$UFW_CASE" "$@"
+}
+ufw_case_tree() {  # a fresh writable data tree for one case
+  rm -rf "$W/ufw.$UFW_CASE" && mkdir -p "$W/ufw.$UFW_CASE" && cp -a "$W/ufw/etc" "$W/ufw/lib" "$W/ufw.$UFW_CASE/"
+}
+UFW_SRC="A network namespace of its own with a real PostgreSQL 15 listening on 0.0.0.0:5432 and [::]:5432 (listen_addresses='*', initdb-style pg_hba.conf) and the real ufw 0.36.2 (Debian 12's package, unpacked, run with --rootdir/--datadir on its stock before.rules, after.rules, ufw.conf) enabled in that namespace with its default policy (deny incoming)"
+# The case's ufw rules: UFW_CASE names its data tree, UFW_RULES holds one `ufw allow` argument
+# list a line (db_case's subshell sees both).
+setup_pg_ufw() {
+  pg_start '*' "$HBA_LOCAL" || return 1
+  ufw_tree "$W/ufw" && ufw_case_tree || return 1
+  local rule
+  while IFS= read -r rule; do
+    # shellcheck disable=SC2086  # each line is a word list on purpose
+    ufw_in_ns allow $rule >/dev/null || return 1
+  done <<<"$UFW_RULES"
+  ufw_in_ns --force enable >/dev/null
+}
+UFW_CASE=private
+UFW_RULES=$'22/tcp\nfrom 10.0.0.0/8 to any port 5432 proto tcp'
+db_case pass_ufw_allow_from_private setup_pg_ufw --oracle "iptables-save | grep -E 'INPUT|ufw-user-input'" \
+  --source "$UFW_SRC, after 'ufw allow 22/tcp' and 'ufw allow from 10.0.0.0/8 to any port 5432 proto tcp': ufw's user.rules says -A ufw-user-input -p tcp --dport 5432 -s 10.0.0.0/8 -j ACCEPT; IPv6 has no 5432 rule, so the deny policy keeps it out" \
+  --expect-status pass --expect-summary "2 database listener(s): 0 on loopback only, 2 reachable only from firewall-restricted sources" \
+  --expect-value exposed_listeners=0
+
+UFW_CASE=open
+UFW_RULES=$'22/tcp\n5432/tcp'
+db_case fail_ufw_allow_postgres_anywhere setup_pg_ufw --oracle "iptables-save | grep -E 'INPUT|ufw-user-input'" \
+  --source "$UFW_SRC, after 'ufw allow 22/tcp' and 'ufw allow 5432/tcp' (from anywhere, IPv4 and IPv6): the ordinary way to open a database port with ufw" \
+  --expect-status fail --expect-summary "postgres listens on 0.0.0.0:5432 and no firewall rule restricts it" \
+  --expect-value exposed_listeners=2
+
+# firewalld (RHEL 8/9, Rocky, Alma, Fedora; Debian and Ubuntu too), the real one: Debian's
+# firewalld 1.3.3 with python3-firewall and python3-nftables (apt-get download, unpacked into
+# $W, never installed), its nftables backend. Each case writes its zone with the real
+# firewall-offline-cmd (--system-config on a copy of the stock /etc/firewalld, --default-config
+# on the stock /usr/lib/firewalld), then starts firewalld --nofork in the case's network
+# namespace against a private D-Bus system bus (dbus-daemon on a socket in $W), which builds its
+# `table inet firewalld` there; record.py reads it while firewalld runs. RHEL's default zone is
+# public with ssh, dhcpv6-client and cockpit: cockpit is added to the stock public zone first.
+fwd_tree() {  # fwd_tree DIR: the packages' files
+  [ -x "$1/usr/sbin/firewalld" ] && return 0
+  mkdir -p "$1" "$W/fwd.deb" || return 1
+  (cd "$W/fwd.deb" && apt-get download -q firewalld python3-firewall python3-nftables >/dev/null) || return 1
+  for deb in "$W"/fwd.deb/*.deb; do dpkg -x "$deb" "$1" || return 1; done
+}
+fwd_py() { env PYTHONPATH="$W/fwd/usr/lib/python3/dist-packages" /usr/bin/python3 "$@"; }
+fwd_zone() {  # fwd_zone CASE firewall-offline-cmd ARGS...: one change to the case's configuration
+  local case=$1
+  shift
+  fwd_py "$W/fwd/usr/bin/firewall-offline-cmd" --system-config "$W/fwd.$case/etc" \
+    --default-config "$W/fwd/usr/lib/firewalld" "$@" >/dev/null
+}
+fwd_start() {  # fwd_start CASE: firewalld with the case's configuration, in the case's namespace
+  local case=$1 bus="$W/fwd.$1/bus.sock"
+  printf '<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">\n<busconfig><type>system</type><listen>unix:path=%s</listen><auth>EXTERNAL</auth><policy context="default"><allow user="root"/><allow own="*"/><allow send_destination="*"/><allow receive_sender="*"/></policy></busconfig>\n' \
+    "$bus" >"$W/fwd.$case/bus.conf"
+  in_ns_bg dbus-daemon --config-file="$W/fwd.$case/bus.conf" --nofork --nopidfile
+  for _ in $(seq 100); do [ -S "$bus" ] && break; sleep 0.05; done
+  in_ns_bg env DBUS_SYSTEM_BUS_ADDRESS="unix:path=$bus" PYTHONPATH="$W/fwd/usr/lib/python3/dist-packages" \
+    /usr/bin/python3 "$W/fwd/usr/sbin/firewalld" --nofork --nopid --system-config "$W/fwd.$case/etc" \
+    --default-config "$W/fwd/usr/lib/firewalld" --log-target file --log-file "$W/fwd.$case/firewalld.log"
+  for _ in $(seq 300); do
+    in_ns nft list chain inet firewalld filter_IN_public_allow >/dev/null 2>&1 && sleep 1 && return 0
+    sleep 0.1
+  done
+  echo "firewalld did not build its ruleset: $(tail -3 "$W/fwd.$case/firewalld.log")" >&2
+  return 1
+}
+fwd_case_tree() {  # fwd_case_tree CASE: a copy of the stock /etc/firewalld, RHEL's default zone
+  fwd_tree "$W/fwd" || return 1
+  rm -rf "$W/fwd.$1" && mkdir -p "$W/fwd.$1" && cp -a "$W/fwd/etc/firewalld" "$W/fwd.$1/etc" || return 1
+  fwd_zone "$1" --zone=public --add-service=cockpit
+}
+FWD_SRC="A network namespace of its own with a real PostgreSQL 15 on 0.0.0.0:5432 and [::]:5432 (listen_addresses='*', initdb-style pg_hba.conf) and the real firewalld 1.3.3 (Debian 12's packages unpacked; FirewallBackend=nftables as on RHEL 8/9) running there with the stock configuration and RHEL's default zone (public: ssh, dhcpv6-client, cockpit; added with firewall-offline-cmd)"
+# The case's changes to the stock configuration: firewall-offline-cmd's arguments in FWD_ARGS
+# (and, for a second call, FWD_MORE), the case's folder name in FWD_CASE (db_case's subshell
+# sees them all).
+setup_pg_fwd() {
+  pg_start '*' "$HBA_LOCAL" && fwd_case_tree "$FWD_CASE" && fwd_zone "$FWD_CASE" "${FWD_ARGS[@]}" &&
+    { [ ${#FWD_MORE[@]} -eq 0 ] || fwd_zone "$FWD_CASE" "${FWD_MORE[@]}"; } && fwd_start "$FWD_CASE"
+}
+FWD_MORE=()
+FWD_CASE=rich
+FWD_ARGS=(--zone=public --add-rich-rule='rule family="ipv4" source address="10.0.0.0/8" port port="5432" protocol="tcp" accept')
+db_case pass_firewalld_rich_rule_private setup_pg_fwd --oracle "nft list chain inet firewalld filter_IN_public_allow" \
+  --source "$FWD_SRC, plus firewall-offline-cmd --zone=public --add-rich-rule='rule family=\"ipv4\" source address=\"10.0.0.0/8\" port port=\"5432\" protocol=\"tcp\" accept' (written to /etc/firewalld/zones/public.xml as firewall-cmd --permanent would): firewalld's table inet firewalld accepts 5432 only from 10.0.0.0/8 and rejects the rest" \
+  --expect-status pass --expect-summary "2 database listener(s): 0 on loopback only, 2 reachable only from firewall-restricted sources" \
+  --expect-value exposed_listeners=0
+
+FWD_CASE=zone
+FWD_ARGS=(--zone=internal --add-source=10.20.0.0/16)
+FWD_MORE=(--zone=internal --add-service=postgresql)
+db_case pass_firewalld_source_zone setup_pg_fwd --oracle "nft list chain inet firewalld filter_INPUT_ZONES" \
+  --source "$FWD_SRC, plus firewall-offline-cmd --zone=internal --add-source=10.20.0.0/16 and --zone=internal --add-service=postgresql: only clients from 10.20.0.0/16 land in the internal zone, which allows PostgreSQL; everyone else is in public, which does not" \
+  --expect-status pass --expect-summary "2 database listener(s): 0 on loopback only, 2 reachable only from firewall-restricted sources" \
+  --expect-value exposed_listeners=0
+
+FWD_CASE=service
+FWD_ARGS=(--zone=public --add-service=postgresql)
+FWD_MORE=()
+db_case fail_firewalld_public_service setup_pg_fwd --oracle "nft list chain inet firewalld filter_IN_public_allow" \
+  --source "$FWD_SRC, plus firewall-offline-cmd --zone=public --add-service=postgresql: the usual way to open PostgreSQL with firewalld, to every address in the default zone" \
+  --expect-status fail --expect-summary "postgres listens on 0.0.0.0:5432 and no firewall rule restricts it" \
+  --expect-value exposed_listeners=2

@@ -143,3 +143,77 @@ record password_hashing garbled --plant /etc/shadow="$W/shadow.garbled" \
 record password_hashing garbled_tab_in_name --plant /etc/shadow="$W/shadow.tab" \
   --source "$MACHINE with root set to yescrypt plus a user whose name holds a tab character (tab<TAB>user, sha512crypt): the shadow probe's tab-separated output can no longer be split" \
   --expect-status error --expect-summary "unexpected line from the shadow probe"
+
+# RHEL family (Rocky/Alma/RHEL 9): authselect's system-auth and password-auth (symbolic links
+# into /etc/authselect), RHEL 9's login.defs, a shadow file whose root and admin accounts hold
+# sha512crypt hashes (anaconda's default there) and whose service accounts are locked with
+# RHEL's `!!`. The stock files and their sources: tests/checks/password_hashing/rhel9/.
+RH=tests/checks/password_hashing/rhel9
+mkdir -p "$W/rhel9.pam.d" "$W/rhel9.authselect"
+cp "$RH/passwd" "$RH/sshd" "$W/rhel9.pam.d/"
+ln -sf /etc/authselect/system-auth "$W/rhel9.pam.d/system-auth"
+ln -sf /etc/authselect/password-auth "$W/rhel9.pam.d/password-auth"
+cp "$RH/system-auth" "$RH/password-auth" "$RH/authselect.conf" "$W/rhel9.authselect/"
+{
+  printf 'root:%s:19800:0:99999:7:::\n' "$(mkpasswd -m sha512crypt 'rocky root pw')"
+  grep -v '^root:' /etc/shadow
+  printf 'rocky:%s:19800:0:99999:7:::\n' "$(mkpasswd -m sha512crypt 'rocky admin pw')"
+  printf 'chrony:!!:19800::::::\nsshd:!!:19800::::::\n'
+} >"$W/shadow.rhel9"
+chmod 600 "$W/shadow.rhel9"
+RHEL9="RHEL 9 layout (no RHEL machine here, planted on this Debian 12 one): /etc/pam.d/system-auth and password-auth as symbolic links to /etc/authselect/, whose files are authselect 1.2.6's sssd profile as RHEL 9 writes it (pam_unix.so sha512 shadow nullok use_authtok), /etc/authselect/authselect.conf (sssd, with-silent-lastlog), RHEL 9's pam.d/passwd and sshd, RHEL 9's login.defs (ENCRYPT_METHOD SHA512); sources in tests/checks/password_hashing/rhel9/README.md"
+record password_hashing pass_rhel9_authselect_sha512 --plant /etc/shadow="$W/shadow.rhel9" \
+  --plant-dir /etc/pam.d="$W/rhel9.pam.d" --plant-dir /etc/authselect="$W/rhel9.authselect" \
+  --plant /etc/login.defs="$RH/login.defs" \
+  --source "$RHEL9; /etc/shadow: this machine's accounts (locked) plus root and rocky with sha512crypt (mkpasswd -m sha512crypt, as anaconda sets them) and chrony and sshd locked with !!" \
+  --expect-status pass --expect-summary "2 account(s) with a password, all salted and slow: 2 sha512crypt" \
+  --expect-value 'authselect_profile=sssd' \
+  --expect-value 'pam_unix_schemes={/etc/pam.d/password-auth: sha512, /etc/pam.d/system-auth: sha512}'
+
+sed 's/pam_unix.so sha512 /pam_unix.so md5 /' "$RH/system-auth" >"$W/rhel9.authselect/system-auth.md5"
+mkdir -p "$W/rhel9.authselect.md5"
+cp "$RH/password-auth" "$RH/authselect.conf" "$W/rhel9.authselect.md5/"
+cp "$W/rhel9.authselect/system-auth.md5" "$W/rhel9.authselect.md5/system-auth"
+grep -q 'pam_unix.so md5 shadow' "$W/rhel9.authselect.md5/system-auth"
+record password_hashing fail_rhel9_authselect_md5 --plant /etc/shadow="$W/shadow.rhel9" \
+  --plant-dir /etc/pam.d="$W/rhel9.pam.d" --plant-dir /etc/authselect="$W/rhel9.authselect.md5" \
+  --plant /etc/login.defs="$RH/login.defs" \
+  --source "As pass_rhel9_authselect_sha512, with /etc/authselect/system-auth saying 'pam_unix.so md5 shadow nullok use_authtok' (as a hand edit or an old custom profile would): passwd(1) would store md5crypt hashes" \
+  --expect-status fail --expect-summary "1 problem(s): /etc/pam.d/system-auth: pam_unix hashes new passwords with md5 (written by authselect profile sssd"
+
+# Ubuntu 24.04 / 22.04 and Debian 13: pam-auth-update writes common-password from
+# /usr/share/pam-configs/unix's Password-Initial line (pam_unix.so obscure yescrypt), the same
+# on all three; accounts made by their installers get yescrypt ($y$j9T$...).
+mkdir -p "$W/ubuntu.pam.d"
+cat >"$W/ubuntu.pam.d/common-password" <<'PAM'
+#
+# /etc/pam.d/common-password - password-related modules common to all services
+#
+# This file is included from other service-specific PAM config files,
+# and should contain a list of modules that define the services to be
+# used to change user passwords.  The default is pam_unix.
+#
+# As of pam 1.0.1-6, this file is managed by pam-auth-update by default.
+# To take advantage of this, it is recommended that you configure any
+# local modules either before or after the default block, and use
+# pam-auth-update to manage selection of other modules.  See
+# pam-auth-update(8) for details.
+
+# here are the per-package modules (the "Primary" block)
+password	[success=1 default=ignore]	pam_unix.so obscure yescrypt
+# here's the fallback if no module succeeds
+password	requisite			pam_deny.so
+# prime the stack with a positive return value if there isn't one already;
+# this avoids us returning an error just because nothing sets a success code
+# since the modules above will each just jump around
+password	required			pam_permit.so
+# and here are more per-package modules (the "Additional" block)
+# end of pam-auth-update config
+PAM
+printf '#%%PAM-1.0\n\n@include common-password\n' >"$W/ubuntu.pam.d/passwd"
+shadow_with "$W/shadow.ubuntu" root='*' backup="$(mkpasswd -m yescrypt 'ubuntu user pw')"
+record password_hashing pass_ubuntu_common_password_yescrypt --plant /etc/shadow="$W/shadow.ubuntu" \
+  --plant-dir /etc/pam.d="$W/ubuntu.pam.d" \
+  --source "Ubuntu 22.04/24.04 and Debian 13 layout (no such machine here, planted on this Debian 12 one): /etc/pam.d/common-password as pam-auth-update writes it from libpam-runtime's /usr/share/pam-configs/unix (Password-Initial: pam_unix.so obscure yescrypt; text as on Ubuntu 24.04) and passwd including it; root locked with * (Ubuntu's installer leaves root without a password), one user with yescrypt (mkpasswd -m yescrypt); this machine's login.defs (ENCRYPT_METHOD SHA512, as Ubuntu 22.04's)" \
+  --expect-status pass --expect-summary "1 account(s) with a password, all salted and slow: 1 yescrypt" \
+  --expect-value 'pam_unix_schemes={/etc/pam.d/common-password: yescrypt}' --expect-value 'authselect_profile=null'

@@ -199,3 +199,71 @@ record_listening pass_two_daemons_hardened \
   --source "As fail_second_daemon_password, without -o PasswordAuthentication=yes: both daemons are hardened (the stock one keeps OpenSSH's default MACs: a low advisory)" \
   --expect-status pass --expect-summary "and 2 listener(s) with their own options: PermitRootLogin no" \
   --expect-summary "advisories: low: MACs offers" --expect-value listeners=2
+
+# RHEL 9 layout: the stock sshd_config, 50-redhat.conf including the crypto-policies back-end,
+# /etc/crypto-policies/config naming the policy and the back-end as a symbolic link into
+# /usr/share/crypto-policies/<POLICY>/. Stock files and their sources: rhel9/README.md.
+R9=tests/checks/ssh_hardening/rhel9
+mkdir -p "$W/rh9.share"
+for policy in DEFAULT LEGACY FUTURE; do
+  mkdir -p "$W/rh9.share/$policy" "$W/rh9.cp.$policy/back-ends"
+  cp "$R9/crypto-policies/$policy-opensshserver.txt" "$W/rh9.share/$policy/opensshserver.txt"
+  printf '%s\n' "$policy" >"$W/rh9.cp.$policy/config"
+  ln -sf "/usr/share/crypto-policies/$policy/opensshserver.txt" "$W/rh9.cp.$policy/back-ends/opensshserver.config"
+done
+mkdir -p "$W/rh9.d.stock" "$W/rh9.d.nopw"
+cp "$R9/50-redhat.conf" "$W/rh9.d.stock/"
+cp "$R9/50-redhat.conf" "$W/rh9.d.nopw/"
+printf 'PasswordAuthentication no\n' >"$W/rh9.d.nopw/40-no-passwords.conf"
+chmod 600 "$W"/rh9.d.*/*.conf
+rh9() {  # rh9 POLICY DROPINS: the plant arguments of a RHEL 9 host with that policy
+  echo --plant /etc/ssh/sshd_config="$R9/sshd_config" --plant-dir /etc/ssh/sshd_config.d="$W/rh9.d.$2" \
+    --plant-dir /etc/crypto-policies="$W/rh9.cp.$1" --plant-dir /usr/share/crypto-policies="$W/rh9.share"
+}
+RH9SRC="RHEL 9 layout (no RHEL machine here; planted on this Debian 12 one and read by its real sshd -T, OpenSSH 9.2): RHEL 9's stock sshd_config and sshd_config.d/50-redhat.conf (mode 600), whose first line includes /etc/crypto-policies/back-ends/opensshserver.config, a symbolic link to /usr/share/crypto-policies/POLICY/opensshserver.txt (Fedora crypto-policies' generated back-end, 2023-05-31), and /etc/crypto-policies/config naming the policy; sources in tests/checks/ssh_hardening/rhel9/README.md"
+
+# shellcheck disable=SC2046
+record ssh_hardening fail_rhel9_stock_default_policy $(rh9 DEFAULT stock) "${SSH[@]}" \
+  --source "${RH9SRC/POLICY/DEFAULT}; policy DEFAULT; nothing else planted: PasswordAuthentication is at its compiled-in default" \
+  --expect-status fail --expect-summary "PasswordAuthentication yes" --expect-value crypto_policy=DEFAULT
+
+# shellcheck disable=SC2046
+record ssh_hardening pass_rhel9_default_policy_sha1_macs_advisory $(rh9 DEFAULT nopw) "${SSH[@]}" \
+  --source "${RH9SRC/POLICY/DEFAULT}; policy DEFAULT; plus sshd_config.d/40-no-passwords.conf (PasswordAuthentication no), read before 50-redhat.conf" \
+  --expect-status pass --expect-summary "hmac-sha1" \
+  --expect-summary "/etc/crypto-policies/back-ends/opensshserver.config:2, crypto-policies policy DEFAULT" \
+  --expect-value crypto_policy=DEFAULT --expect-value weak_algorithms=2
+
+# shellcheck disable=SC2046
+record ssh_hardening fail_rhel9_legacy_policy $(rh9 LEGACY nopw) "${SSH[@]}" \
+  --source "${RH9SRC/POLICY/LEGACY}; policy LEGACY (update-crypto-policies --set LEGACY); plus sshd_config.d/40-no-passwords.conf (PasswordAuthentication no): the policy brings 3des-cbc, CBC ciphers, SHA-1 key exchange and ssh-rsa/ssh-dss signatures" \
+  --expect-status fail --expect-summary "3des-cbc" \
+  --expect-summary "/etc/crypto-policies/back-ends/opensshserver.config:1, crypto-policies policy LEGACY" \
+  --expect-value crypto_policy=LEGACY
+
+# shellcheck disable=SC2046
+record ssh_hardening pass_rhel9_future_policy $(rh9 FUTURE nopw) "${SSH[@]}" \
+  --source "${RH9SRC/POLICY/FUTURE}; policy FUTURE; plus sshd_config.d/40-no-passwords.conf (PasswordAuthentication no)" \
+  --expect-status pass --expect-summary "no weak algorithms offered" --expect-value crypto_policy=FUTURE \
+  --expect-value weak_algorithms=0
+
+# RHEL 8: the back-end is CRYPTO_POLICY='-o...' for sshd.service's command line, not included.
+mkdir -p "$W/rh8.cp/back-ends" "$W/rh8.share/DEFAULT"
+cp "$R9/crypto-policies/RHEL8-FORM-DEFAULT-opensshserver.txt" "$W/rh8.share/DEFAULT/opensshserver.txt"
+printf 'DEFAULT\n' >"$W/rh8.cp/config"
+ln -sf /usr/share/crypto-policies/DEFAULT/opensshserver.txt "$W/rh8.cp/back-ends/opensshserver.config"
+record ssh_hardening pass_rhel8_policy_on_command_line --plant /etc/ssh/sshd_config="$W/sshd_config.hardened" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.empty.d" --plant-dir /etc/crypto-policies="$W/rh8.cp" \
+  --plant-dir /usr/share/crypto-policies="$W/rh8.share" "${SSH[@]}" \
+  --source "RHEL 8 crypto-policies form (no RHEL machine here): /etc/crypto-policies/back-ends/opensshserver.config holds CRYPTO_POLICY='-oCiphers=... -oMACs=...' (Fedora crypto-policies' DEFAULT back-end of 2019-05-15, the form RHEL 8 ships), which sshd.service passes on sshd's command line and no sshd_config line includes; sshd_config is this suite's hardened one (not RHEL 8's), no sshd runs with those options during recording" \
+  --expect-status pass --expect-summary "no weak algorithms offered" --expect-value crypto_policy=DEFAULT
+
+# Ubuntu 24.04 (and 22.04): stock sshd_config, cloud-init's 0600 drop-in turning passwords on.
+UB=tests/checks/ssh_hardening/ubuntu
+mkdir -p "$W/ubuntu.ssh.d"
+printf 'PasswordAuthentication yes\n' >"$W/ubuntu.ssh.d/50-cloud-init.conf"
+chmod 600 "$W/ubuntu.ssh.d/50-cloud-init.conf"
+record ssh_hardening fail_ubuntu_cloud_init_password --plant /etc/ssh/sshd_config="$UB/sshd_config" \
+  --plant-dir /etc/ssh/sshd_config.d="$W/ubuntu.ssh.d" "${SSH[@]}" \
+  --source "Ubuntu 24.04 layout (no Ubuntu machine here; planted on this Debian 12 one and read by its real sshd -T): Ubuntu's stock sshd_config and cloud-init's sshd_config.d/50-cloud-init.conf (mode 600) with PasswordAuthentication yes; sources in tests/checks/ssh_hardening/ubuntu/README.md" \
+  --expect-status fail --expect-summary "PasswordAuthentication yes (/etc/ssh/sshd_config.d/50-cloud-init.conf:1)"

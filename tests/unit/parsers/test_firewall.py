@@ -191,3 +191,51 @@ def test_iptables_save_cut_before_commit_is_an_error() -> None:
     # And so is a second table opened before the first one's COMMIT
     with pytest.raises(firewall.FirewallParseError, match="never reaches COMMIT"):
         firewall.parse_iptables_save(cut + "*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n", 4)
+
+
+# firewalld's own first rules: `ct status dnat accept` (for its forward ports) and ICMPv6 accepts.
+FIREWALLD_LIKE = """table inet fw {
+  chain input {
+    type filter hook input priority 10; policy accept;
+    ct state { established, related } accept
+    ct status dnat accept
+    iifname "lo" accept
+    icmpv6 type nd-neighbor-solicit accept
+    ip saddr 10.0.0.0/8 tcp dport 5432 accept
+    reject with icmpx admin-prohibited
+  }
+}"""
+
+
+def test_dnat_status_matches_nothing_where_no_rule_rewrites_destinations() -> None:
+    # Given firewalld's `ct status dnat accept` and an ICMPv6-only accept before a 10/8 allowlist,
+    # and no DNAT or REDIRECT rule anywhere
+    rulesets = loaded(FIREWALLD_LIKE)
+    # When who may reach 5432 is asked
+    # Then only 10/8 may (no connection can have DNAT status; `icmpv6 type` never matches TCP)
+    assert reach(rulesets, 5432) == "10.0.0.0/8"
+    assert reach(rulesets, 5432, version=6) == "no remote source"
+
+
+def test_dnat_status_may_match_where_a_rule_rewrites_destinations() -> None:
+    # Given the same chain plus a nat prerouting rule that forwards port 15432 to 5432
+    nat = ("table ip nat {\n  chain pre {\n    type nat hook prerouting priority -100; policy accept;\n"
+           "    tcp dport 15432 redirect to :5432\n  }\n}\n")
+    rulesets = loaded(FIREWALLD_LIKE + "\n" + nat)
+    # When who may reach 5432 is asked
+    # Then a redirected connection may be accepted from anywhere: not restricted
+    assert rulesets[0].translates_destinations
+    assert reach(rulesets, 5432) == "any source"
+
+
+def test_iptables_ctstate_dnat_counts_only_with_a_dnat_rule() -> None:
+    # Given firewalld's iptables-backend first rule (RELATED,ESTABLISHED,DNAT) before a 10/8 allowlist
+    rules = ("-P INPUT DROP", "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT",
+             "-A INPUT -s 10.0.0.0/8 -p tcp --dport 5432 -j ACCEPT")
+    # When no nat rule exists, and when one DNATs a port
+    plain = loaded(iptables=rules)
+    with_dnat = loaded(iptables=(*rules, "-t nat -A PREROUTING -p tcp --dport 15432 -j DNAT "
+                                          "--to-destination 127.0.0.1:5432"))
+    # Then only 10/8 may reach 5432 in the first, anyone in the second
+    assert reach(plain, 5432) == "10.0.0.0/8"
+    assert reach(with_dnat, 5432) == "any source"
