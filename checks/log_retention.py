@@ -52,6 +52,13 @@ DAY = 86400.0
 # logrotate.conf's include targets (files or directories), dumped after the main file.
 LOGROTATE_INCLUDES = "awk '$1==\"include\" {print $2}' /etc/logrotate.conf 2>/dev/null"
 NOT_LOGS = ("lastlog", "faillog", "README")  # fixed-size databases, not logs kept over time
+# Reads `MTIME PATH` lines; prints the count and the three oldest, oldest first.
+OLDEST_AWK = r"""$1 ~ /^[0-9]+$/ { n++; t = $1 + 0; path = substr($0, length($1) + 2)
+  if (k == 3 && t >= mt[3]) next
+  if (k < 3) k++
+  for (i = k; i > 1 && t < mt[i - 1]; i--) { mt[i] = mt[i - 1]; mp[i] = mp[i - 1] }
+  mt[i] = t; mp[i] = path }
+END { printf "files\t%d\n", n; for (i = 1; i <= k; i++) printf "file\t%s\t%s\n", mt[i], mp[i] }"""
 
 
 def _disk_script(params: Params) -> str:
@@ -62,12 +69,13 @@ def _disk_script(params: Params) -> str:
         "printf 'now\\t%s\\n' \"$(date +%s)\"",
         "printf 'machine_id\\t%s\\n' \"$(stat -c %Y /etc/machine-id 2>/dev/null)\"",
         "printf 'root_birth\\t%s\\n' \"$(stat -c %W / 2>/dev/null)\"",
-        "printf 'journal_dir\\t%s\\n' \"$([ -d /var/log/journal ] && echo yes || echo no)\"",
-        f"printf 'files\\t%s\\n' \"$(find {dirs} -xdev -type f {skip} 2>/dev/null | wc -l)\"",
-        # The three oldest files by modification time: a file's mtime is its newest entry,
-        # so its age is a lower bound on the age of the logs it holds.
-        f"find {dirs} -xdev -type f {skip} -printf 'file\\t%T@\\t%p\\n' 2>/dev/null "
-        "| sort -t \"$(printf '\\t')\" -k2,2n | head -n 3",
+        "if [ -d /var/log/journal ]; then printf 'journal_dir\\tyes\\n'; "
+        "else printf 'journal_dir\\tno\\n'; fi",
+        # One pass: the number of log files and the three oldest by modification time (a
+        # file's mtime is its newest entry, so its age is a lower bound on the age of the logs
+        # it holds). `stat -c` is in GNU coreutils and busybox; find's -printf is GNU only.
+        f"find {dirs} -xdev -type f {skip} -exec stat -c '%Y %n' -- {{}} + 2>/dev/null "
+        f"| awk {quote(OLDEST_AWK)}",
         "if command -v journalctl >/dev/null 2>&1; then",
         "  printf 'journal_oldest\\t%s\\n' \"$(journalctl -q --no-pager -o short-unix 2>/dev/null "
         "| head -n 1 | cut -d' ' -f1)\"",

@@ -76,8 +76,10 @@ KINDS = {
 PREFILTER = ("pass|pwd|authorization|bearer|sshpass|(mysql|mariadb)[^ ]* .*-p[^ ]|curl .*(-u|--user)"
              "|://[^/ @]*:[^/ @]*@|invalid user|failed login")
 
-# Reads `LINENO:text` lines from grep -n; prints `find\tFILE\tLINE\tKIND\tEXCERPT` for at most
-# `left` lines and `hits\tFILE\tCOUNT\tKIND...` once. Values are replaced by *** before print.
+# One awk for the whole scan. Reads `scan\tFILE` (the file the next lines come from) and that
+# file's `LINENO:text` lines from grep -n; prints `find\tFILE\tLINE\tKIND\tEXCERPT` for at most
+# `left` lines in all and `hits\tFILE\tCOUNT\tKIND...` once per file; passes every other row of
+# the shell loop through. Values are replaced by *** before print.
 SCAN_AWK = r"""
 function masked(v,   u) {
   u = tolower(v)
@@ -138,6 +140,10 @@ BEGIN {
   kind[++n] = "login_name"; key[n] = "failed login[^']* for '"; val[n] = "[^']+"; only[n] = 1
   kinds = n
 }
+!/^[0-9]+:/ {  # a row of the shell loop: `scan\tFILE` starts a file, the rest pass through
+  if (substr($0, 1, 5) == "scan\t") { flush(); file = substr($0, 6) } else print
+  next
+}
 {
   c = index($0, ":"); lineno = substr($0, 1, c - 1); line = substr($0, c + 1)
   found = 0; first = 0; kl = ""; split("", seen)
@@ -170,11 +176,13 @@ BEGIN {
     printed++
   }
 }
-END {
+function flush(   t, sep) {  # the previous file's totals
   if (total) { printf "hits\t%s\t%d\t", file, total; sep = ""
     for (t in counts) { printf "%s%s=%d", sep, t, counts[t]; sep = "," }
     printf "\n" }
+  total = 0; split("", counts)
 }
+END { flush() }
 """
 
 
@@ -187,63 +195,82 @@ def _script(params: Params) -> str:
     max_bytes = int(params["max_file_mb"]) * 1024 * 1024
     # Homes the scanner cannot search hide their histories: reported, never skipped quietly.
     histories = "\n".join([
-        "awk -F: '{print $6}' /etc/passwd 2>/dev/null | sort -u | while IFS= read -r h; do",
-        '  case $h in ""|/|/nonexistent) continue ;; esac',
+        "awk -F: '!seen[$6]++ {print $6}' /etc/passwd 2>/dev/null | while IFS= read -r h; do",
+        '  case $h in /|/nonexistent) continue ;; /*) ;; *) continue ;; esac',
         '  [ -d "$h" ] || continue',
         "  if [ ! -x \"$h\" ]; then",
         "    printf 'unreadable_dir\\t%s\\thome directory not searchable\\n' \"$h\"; continue",
         "  fi",
-        f"  for n in {' '.join(HISTORIES)}; do [ -f \"$h/$n\" ] && printf 'file\\t%s\\n' \"$h/$n\"; done",
+        f"  for n in {' '.join(HISTORIES)}; do [ -f \"$h/$n\" ] && printf '%s\\n' \"$h/$n\"; done",
         "done",
     ]) if params["histories"] else ":"
     return "\n".join([
         "export LC_ALL=C",
-        "TAB=$(printf '\\t')",
+        "TAB='\t'",  # a literal tab: no process for it
         f"SCAN={quote(MASK_AWK + SCAN_AWK)}",
         f"PRE={quote(PREFILTER)}",
-        f"MAXB={max_bytes}; left={int(params['max_findings'])}",
+        f"MAXB={max_bytes}",
         f"deadline=$(( $(date +%s) + {int(params['time_limit'])} ))",
         "printf 'uid\\t%s\\n' \"$(id -u)\"",
         f"for p in {paths}; do [ -e \"$p\" ] || printf 'missing\\t%s\\n' \"$p\"; done",
-        # Lines `file\tPATH` to scan, or `unreadable\tPATH\tWHY` for directories find cannot
-        # list or enter (it would skip them without a word).
+        # Portable to busybox find (no -printf, no -readable): directories and files come
+        # back by their (absolute or ./) path, the loop tests which is which and whether a
+        # directory can be read; files over MAXB bytes as `big\tPATH`; rows of other tags
+        # pass through.
         "list() {",
-        f"  find {paths} -xdev \\( -type d \\( ! -readable -o ! -executable \\) -prune"
-        " -printf 'unreadable_dir\\t%p\\tdirectory not readable\\n' \\)"
-        f" -o \\( -type f {_names(BINARY_NAMES)} -printf 'file\\t%p\\n' \\) 2>/dev/null",
+        f"  find {paths} -xdev \\( -type d -print \\)"
+        f" -o \\( -type f {_names(BINARY_NAMES)} \\( -size +{max_bytes}c -exec printf 'big\\t%s\\n' {{}} +"
+        " -o -print \\) \\) 2>/dev/null",
         histories,
         "}",
-        "files=0; compressed=0; cut=0; late=0",
-        # The loop and the totals share one subshell, so the counters survive the loop.
+        "files=0; compressed=0; cut=0; late=0; n=0; over=",
+        # The loop and the totals share one subshell, so the counters survive the loop; one
+        # awk reads what every file's grep printed (cheap: one grep per plain file).
         "list | sort -u | {",
+        "exec 3>&1",
         "while IFS= read -r f; do",
-        "  case $f in file\"$TAB\"*) f=${f#file\"$TAB\"} ;; *) printf '%s\\n' \"$f\"; continue ;; esac",
-        "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then late=$((late + 1)); continue; fi",
+        "  big=",
+        "  case $f in",
+        "    big\"$TAB\"*) f=${f#big\"$TAB\"} big=1 ;;",
+        "    /*|./*) if [ -d \"$f\" ]; then",
+        "        [ -r \"$f\" ] && [ -x \"$f\" ] ||",
+        "          printf 'unreadable_dir\\t%s\\tdirectory not readable\\n' \"$f\"",
+        "        continue",
+        "      fi ;;",
+        "    *) printf '%s\\n' \"$f\"; continue ;;",
+        "  esac",
         "  case $f in",
         "    *.gz) r='gzip -cd' t=gzip ;; *.xz) r='xz -cd' t=xz ;; *.bz2) r='bzip2 -cd' t=bzip2 ;;",
-        "    *.zst) r='zstd -cdq' t=zstd ;; *) r=cat t=cat ;;",
+        "    *.zst) r='zstd -cdq' t=zstd ;; *) r= t=cat ;;",
         "  esac",
+        # The clock (a process) is read before every file that may take long and every 16th.
+        "  if [ -z \"$over\" ] && { [ -n \"$big$r\" ] || [ $((n % 16)) -eq 15 ]; }; then",
+        "    [ \"$(date +%s)\" -lt \"$deadline\" ] || over=1",
+        "  fi",
+        "  n=$((n + 1))",
+        "  if [ -n \"$over\" ]; then late=$((late + 1)); continue; fi",
         "  if [ ! -r \"$f\" ]; then printf 'unreadable\\t%s\\tpermission denied\\n' \"$f\"; continue; fi",
-        "  if ! command -v $t >/dev/null 2>&1; then",
+        "  if [ -n \"$r\" ] && ! command -v $t >/dev/null 2>&1; then",
         "    printf 'unreadable\\t%s\\tno %s\\n' \"$f\" \"$t\"; continue",
+        "  fi",
+        "  printf 'scan\\t%s\\n' \"$f\"",
+        "  if [ -z \"$big$r\" ]; then",
+        "    what=grep; grep -a -n -i -E \"$PRE\" -- \"$f\"; rc=$?; [ $rc -eq 1 ] && rc=0",  # 1: no match
+        "  else",
+        # The reader's exit code comes back through fd 4: 141 (SIGPIPE) means head cut the
+        # file at MAXB; anything else but 0 means it could not be read to the end.
+        "    what=$t; rc=$( { { ${r:-cat} \"$f\" 2>/dev/null; echo $? >&4; } | head -c \"$MAXB\" "
+        "| grep -a -n -i -E \"$PRE\" >&3; } 4>&1 )",
         "  fi",
         "  [ $t = cat ] || compressed=$((compressed + 1))",
         "  files=$((files + 1))",
-        # The reader's exit code comes back through fd 5: 141 (SIGPIPE) means head cut the
-        # file at MAXB; anything else but 0 means it could not be read to the end.
-        "  out=$( { { $r \"$f\" 2>/dev/null; echo \"rc $?\" >&5; } | head -c \"$MAXB\" "
-        "| grep -a -n -i -E \"$PRE\" | awk -v file=\"$f\" -v left=\"$left\" \"$SCAN\"; } 5>&1 )",
-        "  rc=$(printf '%s\\n' \"$out\" | sed -n 's/^rc //p')",
-        "  printf '%s\\n' \"$out\" | grep -v '^rc ' | grep -v '^$'",
-        "  shown=$(printf '%s\\n' \"$out\" | grep -c '^find')",
-        "  left=$((left - shown)); [ $left -ge 0 ] || left=0",
         "  case $rc in 0) ;; 141) cut=$((cut + 1)); printf 'cut\\t%s\\n' \"$f\" ;;",
-        "    *) printf 'unreadable\\t%s\\t%s exited %s\\n' \"$f\" \"$t\" \"$rc\"",
+        "    *) printf 'unreadable\\t%s\\t%s exited %s\\n' \"$f\" \"$what\" \"$rc\"",
         "       files=$((files - 1)); [ $t = cat ] || compressed=$((compressed - 1)) ;;",
         "  esac",
         "done",
         "printf 'files\\t%s\\t%s\\t%s\\t%s\\n' \"$files\" \"$compressed\" \"$cut\" \"$late\"",
-        "}",
+        f"}} | awk -v left={int(params['max_findings'])} \"$SCAN\"",
         "exit 0",
     ])
 
