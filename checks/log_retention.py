@@ -46,6 +46,7 @@ from auditor.parsers import logrotate
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings, systemd_timespan_seconds
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.parsers.rows import Arity, rows
+from auditor.parsers.syslog import busybox
 from auditor.probes import path_args, quote, shell
 
 DAY = 86400.0
@@ -76,6 +77,7 @@ def _disk_script(params: Params) -> str:
         # it holds). `stat -c` is in GNU coreutils and busybox; find's -printf is GNU only.
         f"find {dirs} -xdev -type f {skip} -exec stat -c '%Y %n' -- {{}} + 2>/dev/null "
         f"| awk {quote(OLDEST_AWK)}",
+        busybox.SYSLOGD_SCRIPT.rstrip("\n"),  # `# syslogd` rows: its rotation (-s, -b)
         "if command -v journalctl >/dev/null 2>&1; then",
         "  printf 'journal_oldest\\t%s\\n' \"$(journalctl -q --no-pager -o short-unix 2>/dev/null "
         "| head -n 1 | cut -d' ' -f1)\"",
@@ -163,6 +165,25 @@ def judge_journald(settings: dict[str, str], disk: OnDisk, min_days: int, findin
     return persistent
 
 
+def judge_syslogd(setup: busybox.SyslogdSetup, params: Params, findings: Findings) -> int:
+    """Adds how each running syslogd rotates the file it writes; returns how many it judged.
+    Busybox rotates by size alone, so what it keeps is a number of kilobytes, not of days: a
+    burst of messages can push a login record out within hours. `-s 0` leaves the file alone
+    (to logrotate, judged above, or kept until removed)."""
+    judged = 0
+    for daemon in setup.daemons:
+        if not daemon.writes_file or any(fnmatch.fnmatch(daemon.file, g) for g in params["exclude"]):
+            continue
+        judged += 1
+        if daemon.rotate_kb <= 0:
+            findings.note(f"{daemon.file}: {daemon.name} (pid {daemon.pid}) {daemon.rotation()}")
+            continue
+        kept_kb = daemon.rotate_kb * (daemon.keep + 1)
+        findings.fail(f"{daemon.file}: {daemon.name} (pid {daemon.pid}) {daemon.rotation()}: by size alone, "
+                      f"at most {kept_kb} KB, not {params['min_days']} days")
+    return judged
+
+
 def judge_disk(oldest_days: float | None, host_days: float | None, disk: OnDisk, params: Params,
                findings: Findings) -> str:
     """Adds what the logs on disk say against the host's age; returns the pass summary, if any."""
@@ -208,7 +229,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
     for problem in config.problems:
         findings.note(problem)
     persistent = judge_journald(journald_settings(out.require("journald").stdout), disk, min_days, findings)
-    if not config.blocks and not persistent:
+    syslogd_sets = judge_syslogd(busybox.parse_syslogd(out.require("on_disk").stdout), params, findings)
+    if not config.blocks and not persistent and not syslogd_sets:
         findings.fail("no logrotate configuration and journald keeps nothing across reboots")
     config_prefix = f"{{n}} log set(s) kept less than {min_days} days: " if findings.failures else ""
 
