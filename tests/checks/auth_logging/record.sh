@@ -45,7 +45,7 @@ AL_JOURNALD_PID=
 
 AL_CASES=(pass_debian_rsyslog pass_traditional_include fail_no_logger fail_not_routed fail_no_timestamp
   fail_sshd_stderr fail_quiet_sshd fail_no_login_records pass_young_host_no_records garbled_auth_records
-  error_not_root pass_journald_only error_journal_not_root)
+  error_not_root pass_journald_only error_journal_not_root pass_rhel9_rsyslog fail_journald_volatile_only)
 al_wanted() { local c; for c in "${AL_CASES[@]}"; do [[ $c == $ONLY ]] && return 0; done; return 1; }  # shellcheck disable=SC2053
 
 if al_wanted; then
@@ -154,6 +154,14 @@ EOF
     --run-as nobody \
     --source "As pass_debian_rsyslog, but the probes run as user nobody (no sudo): /var/log/auth.log is 640 root:adm; $RUNNING" \
     --expect-status error --expect-summary "cannot read /var/log/auth.log"
+  # RHEL 9: its stock rsyslog.conf (tests/checks/auth_logging/stock/README.md), an empty
+  # rsyslog.d, and /var/log/secure in RSYSLOG_TraditionalFileFormat as RHEL writes it.
+  mkdir -p "$W/al-rsyslog-empty.d"
+  record auth_logging pass_rhel9_rsyslog --plant /etc/rsyslog.conf=tests/checks/auth_logging/stock/rhel9-rsyslog.conf \
+    --plant-dir /etc/rsyslog.d="$W/al-rsyslog-empty.d" --plant-dir /var/log="$W/al-log.secure" "${OLD_HOST[@]}" \
+    --source "RHEL 9's stock /etc/rsyslog.conf (rsyslog 8.2102; see tests/checks/auth_logging/stock/README.md; no RHEL binary runs here: rsyslogd 8.2302 of Debian 12 stood in) with an empty rsyslog.d: authpriv.* to /var/log/secure, auth.info to /var/log/messages through the catch-all; /var/log/secure holding the $RECORDS in RSYSLOG_TraditionalFileFormat (RFC 3164, no year); no /var/log/messages; $RUNNING" \
+    --expect-status pass --expect-summary "/var/log/messages (auth), /var/log/secure (authpriv)" \
+    --expect-summary "carry the date, time, user and source IP"
   al_stop_rsyslogd
 
   JOURNAL_RECORDS="${RECORDS/rsyslogd 8.2302/systemd-journald 252 (Storage=persistent, flushed to /var/log/journal)}"
@@ -167,6 +175,15 @@ EOF
     --run-as nobody \
     --source "As pass_journald_only, but the probes run as user nobody (no sudo), who may not read the system journal: $JOURNALD_ONLY" \
     --expect-status error --expect-summary "cannot read the whole journal as uid 65534"
+  # Volatile: a drop-in sets Storage=volatile (as images on SD cards or in containers do), so
+  # the records live in /run/log/journal only and no /var/log/journal exists.
+  mkdir -p "$W/al-journald.d" "$W/al-log.none"
+  printf '[Journal]\nStorage=volatile\n' >"$W/al-journald.d/50-volatile.conf"
+  record auth_logging fail_journald_volatile_only --plant-dir /var/log="$W/al-log.none" \
+    --plant-dir /run/log/journal="$W/al-log.journal/journal" --plant-dir /etc/systemd/journald.conf.d="$W/al-journald.d" \
+    "${OLD_HOST[@]}" \
+    --source "A journald-only host (as Debian 13 and Ubuntu 24.04 minimal installs are) whose journal is volatile: /etc/systemd/journald.conf.d/50-volatile.conf sets Storage=volatile; /var/log empty (no journal directory, no auth.log); /run/log/journal holding the $JOURNAL_RECORDS; no rsyslogd or syslog-ng; a real systemd-journald was running on this machine while it was recorded (inert: private /run, Storage=volatile; started and killed by record.sh); probes as root" \
+    --expect-status fail --expect-summary "systemd-journald is the only logger and keeps login records in memory only (Storage=volatile)"
   al_stop_journald
 
   record auth_logging fail_no_logger "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.info" "${OLD_HOST[@]}" \
