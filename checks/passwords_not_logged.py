@@ -218,9 +218,9 @@ def _script(params: Params) -> str:
         # directory can be read; files over MAXB bytes as `big\tPATH`; rows of other tags
         # pass through.
         "list() {",
-        f"  find {paths} -xdev \\( -type d -print \\)"
-        f" -o \\( -type f {_names(BINARY_NAMES)} \\( -size +{max_bytes}c -exec printf 'big\\t%s\\n' {{}} +"
-        " -o -print \\) \\) 2>/dev/null",
+        # (no parentheses: busybox find never runs an `-exec … {} +` batch inside them)
+        f"  find {paths} -xdev -type d -print -o -type f {_names(BINARY_NAMES)} ! -size +{max_bytes}c -print"
+        f" -o -type f {_names(BINARY_NAMES)} -exec printf 'big\\t%s\\n' {{}} + 2>/dev/null",
         histories,
         "}",
         "files=0; compressed=0; cut=0; late=0; n=0; over=",
