@@ -1,12 +1,15 @@
 """Login attempts are recorded with the date, the time, the user and the source address.
 
 Reads: in one batch, the running processes (rsyslogd, syslog-ng, systemd-journald,
-auditd, time-sync daemons) with `ps`; rsyslog's configuration (/etc/rsyslog.conf and
-every file it includes, read in rsyslog's order) to find the files that receive the auth
-and authpriv facilities at info level; journald's Storage mode; and, as root, the login
-records themselves: the last `sample` matching lines of each file in `auth_logs` (and its
-`.1` rotation) and of the journal (SYSLOG_FACILITY auth/authpriv), with their counts, and
-the uid the probe ran as. Login records are sshd Accepted/Failed/Invalid user/"Connection
+auditd, time-sync daemons) with `ps` (or /proc where ps is busybox's), and the full command
+line of every `syslogd` (busybox's, Alpine's logger); rsyslog's configuration
+(/etc/rsyslog.conf and every file it includes, read in rsyslog's order) to find the files
+that receive the auth and authpriv facilities at info level, and /etc/syslog.conf and
+/etc/conf.d/syslog for syslogd; journald's Storage mode; and, as root, the login records
+themselves: the last `sample` matching lines of each file in `auth_logs` and of the file
+each running syslogd writes (`-O`, default /var/log/messages), each with its `.0`/`.1`
+rotation, and of the journal (SYSLOG_FACILITY auth/authpriv), with their counts, and the
+uid the probe ran as. Login records are sshd Accepted/Failed/Invalid user/"Connection
 closed by authenticating user", PAM authentication failures and sessions, login, su and
 sudo.
 
@@ -15,20 +18,28 @@ ISO 27001 A.8.17), whether auditd runs, and whether this audit's own SSH login (
 $SSH_CONNECTION) is among the records.
 
 Passes when: something records authentication events — rsyslogd running with auth and
-authpriv routed to a file, syslog-ng running, or systemd-journald running — and every
-sampled login record carries a date and time and a user, and every network login (sshd)
-its source IP. A journal that is only volatile (lost at reboot) still records logins: the
-check passes and says so; keeping records is `log_retention`'s promise. A host less than
-a day old with no login record yet passes on its configuration, and the summary says so.
+authpriv routed to a file (RHEL: authpriv to /var/log/secure), syslog-ng running, busybox
+syslogd writing its file (every facility goes to it unless /etc/syslog.conf or `-f` says
+otherwise), or systemd-journald running with a persistent journal (Storage=persistent, or
+auto with /var/log/journal) — and every sampled login record carries a date and time and
+a user, and every network login (sshd) its source IP. A volatile journal beside a syslog
+daemon that writes files is only noted. A host less than a day old with no login record
+yet passes on its configuration, and the summary says so.
 
 Fails when: nothing records (no logger running, or rsyslogd alone and it routes
-auth/authpriv nowhere, or journald with Storage=none); records lack the date, the time,
-the user or the source IP (the summary says which, and how many); no login record at all
-on a host installed more than a day ago. An sshd session opened (PAM) without an Accepted
-line from the same sshd process is a network login whose source was not recorded (sshd's
-LogLevel below INFO).
+auth/authpriv nowhere, or journald with Storage=none, or busybox syslogd with `-l` 6 or
+less, which drops info messages); journald is the only logger and its journal is volatile
+(lost at every reboot; severity medium, CIS "journald writes logfiles to persistent
+disk"); busybox syslogd keeps messages only in its shared-memory ring buffer (`-C`;
+medium); records lack the date, the time, the user or the source IP (the summary says
+which, and how many); no login record at all on a host installed more than a day ago. An
+sshd session opened (PAM) without an Accepted line from the same sshd process is a network
+login whose source was not recorded (sshd's LogLevel below INFO).
 
-Error/Manual: `error` when the records probe failed; when it ran without root (`become`)
+Error/Manual: `manual` when the only logger is a syslogd that sends everything to a remote
+host (`-R` without `-L`) and no record is kept here: attach that log server's records.
+`error` when the records probe failed; when a syslogd reads its rules from a `-f` file
+other than /etc/syslog.conf (not read); when it ran without root (`become`)
 and a log file, or part of the journal, was unreadable (journalctl shows anyone else only
 their own journal, and says so on stderr, which the probe keeps); when the process list or
 a records line cannot be read; or when no sampled line could be read as a login record.
@@ -38,13 +49,14 @@ user — often a password typed at the user prompt — is replaced by `***`, and
 everything after sudo's `COMMAND=` (a command line may carry a password: `curl -u
 admin:…`, `htpasswd -b … user password`); who ran sudo, as whom, and when are kept.
 
-Blind spots: syslog-ng's configuration is not read (its files are sampled only if listed
-in `auth_logs`); rsyslog conditions other than `prifilt()` and facility comparisons, and
-property filters, are listed but not interpreted; a log that stopped being written long
-ago passes if its records are well-formed (the newest record's age is reported as
+Blind spots: rsyslog's inputs are not read (RHEL's rsyslog gets local messages only
+through imjournal, so it records nothing while journald is stopped); syslog-ng's
+configuration is not read (its files are sampled only if listed in `auth_logs`); rsyslog
+conditions other than `prifilt()` and facility comparisons, and property filters, are
+listed but not interpreted; a log that stopped being written long ago passes if its
+records are well-formed (the newest record's age is reported as
 `newest_record_age_hours`); logins by services that log elsewhere (web panels, databases)
-are not seen.
-"""
+are not seen."""
 
 from __future__ import annotations
 

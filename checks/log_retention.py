@@ -2,10 +2,11 @@
 
 Reads: the logrotate configuration as logrotate reads it (/etc/logrotate.conf, its
 includes and /etc/logrotate.d, global defaults applying to the blocks after them);
-journald's Storage and MaxRetentionSec from journald.conf and its drop-ins; and, on disk,
-the three oldest non-empty log files under `log_dirs` (by modification time), the oldest
-journal entry, and the host's age (the older of /etc/machine-id's modification time and
-the root file system's birth). For every set of rotated logs it computes the days the
+journald's Storage and MaxRetentionSec from journald.conf and its drop-ins; the command
+line of every running busybox `syslogd` (Alpine), which rotates its own file by size; and,
+on disk, the three oldest non-empty log files under `log_dirs` (by modification time), the
+oldest journal entry, and the host's age (the older of /etc/machine-id's modification time
+and the root file system's birth). For every set of rotated logs it computes the days the
 configuration is guaranteed to keep: rotate × period, capped by maxage; rotation by size
 counts as daily, since logrotate may then rotate on every run.
 
@@ -16,10 +17,12 @@ disk (a log file, or the oldest journal entry when the journal is persistent) is
 does a host whose age is unknown; the summary says so.
 
 Fails when: a log set is kept less than `min_days` days (the summary counts and names
-them, with the rotation that decides it), journald's MaxRetentionSec is shorter, there is
-no logrotate configuration and journald keeps nothing across reboots, no log file is found
-in `log_dirs`, or the host is older than `min_days` but its oldest log is younger: its
-logs are evidently removed sooner.
+them, with the rotation that decides it; busybox syslogd's `-s KB -b N` rotation, 200 KB
+and one old copy by default, keeps a size, not a number of days, and so always counts),
+journald's MaxRetentionSec is shorter, there is no logrotate configuration, no syslogd
+file and journald keeps nothing across reboots, no log file is found in `log_dirs`, or the
+host is older than `min_days` but its oldest log is younger: its logs are evidently
+removed sooner.
 
 Error/Manual: `error` when the on_disk probe did not report the host's clock (ages are
 measured by the host's clock, so that old evidence re-judges the same), or when the age

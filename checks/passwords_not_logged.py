@@ -4,20 +4,21 @@ Reads: on the host, every file under `paths` (default /var/log, recursively, rot
 `.gz`/`.xz`/`.bz2`/`.zst` files decompressed on the fly; wtmp, btmp, lastlog, faillog and
 journal files skipped as binary databases) and, with `histories`, the shell and client
 histories in every home directory of /etc/passwd (.bash_history, .zsh_history,
-.sh_history, .mysql_history, .psql_history). grep prefilters the lines; an awk program
-then finds password-bearing patterns. Only the first `max_file_mb` MiB of a file are
-scanned; the summary says when a file was longer. Patterns: `--password=VALUE`;
-`mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`; `curl -u user:VALUE` (also quoted); URLs
-with `user:VALUE@`; `Authorization: Basic VALUE`; `Bearer VALUE` (12+ characters with a
-letter and a digit); JSON or Python-dict `"password": "VALUE"` (also `'password': "VALUE"`,
-escaped `\\"password\\"`, and keys like new_password, pwd, pass); `password=`, `passwd=`,
-`pwd=`, `pass=` parameters (query strings, key=value logs; `pwd`/`pass` only as a whole
-word or after `_`, `-`, `.`; the `PWD=`/`OLDPWD=` that sudo logs are directories); sshd
-"invalid user NAME" and login's "FAILED LOGIN ... FOR 'NAME'" where NAME looks like a
-password: 8+ characters from at least 3 of lower case, upper case, digits and symbols.
-Values that are masked already do not count: empty, `***`, `xxx`, `[REDACTED]`,
-`<redacted>`, `[FILTERED]`, `%2A%2A%2A`, `null`, `None`, and shell variable references
-(`-p"$DB_PASS"`).
+.sh_history, .mysql_history, .psql_history). grep prefilters the lines (one grep per plain
+file) and one awk program reads them all and finds password-bearing patterns; the listing
+uses only what busybox find has too (no -printf or -readable), so it runs on Alpine. Only
+the first `max_file_mb` MiB of a file are scanned; the summary says when a file was
+longer. Patterns: `--password=VALUE`; `mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`;
+`curl -u user:VALUE` (also quoted); URLs with `user:VALUE@`; `Authorization: Basic VALUE`;
+`Bearer VALUE` (12+ characters with a letter and a digit); JSON or Python-dict
+`"password": "VALUE"` (also `'password': "VALUE"`, escaped `\\"password\\"`, and keys like
+new_password, pwd, pass); `password=`, `passwd=`, `pwd=`, `pass=` parameters (query
+strings, key=value logs; `pwd`/`pass` only as a whole word or after `_`, `-`, `.`; the
+`PWD=`/`OLDPWD=` that sudo logs are directories); sshd "invalid user NAME" and login's
+"FAILED LOGIN ... FOR 'NAME'" where NAME looks like a password: 8+ characters from at
+least 3 of lower case, upper case, digits and symbols. Values that are masked already do
+not count: empty, `***`, `xxx`, `[REDACTED]`, `<redacted>`, `[FILTERED]`, `%2A%2A%2A`,
+`null`, `None`, and shell variable references (`-p"$DB_PASS"`).
 
 Passes when: no finding in the files scanned, every configured path exists and every
 directory and home could be read.
