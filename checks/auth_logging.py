@@ -287,6 +287,7 @@ def _judge_syslogd(setup: SyslogdSetup, findings: Findings) -> tuple[list[str], 
             continue
         if daemon.rules != busybox.RULES:
             findings.unknown(f"{label} reads its rules from {daemon.rules} (-f), which was not read")
+            names.append(f"{daemon.name} (rules in {daemon.rules}, not read)")
             continue
         if daemon.ring_buffer:
             findings.fail(f"{label} keeps messages only in a shared-memory ring buffer (-C, read with "

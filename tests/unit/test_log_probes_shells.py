@@ -73,7 +73,8 @@ def test_the_password_scan_reads_the_same_files_and_lines_everywhere(shells, tmp
     assert all(out == first for out in scans.values()), scans
     # And they found the plain and the gzip finding, cut the big file, and skipped wtmp
     scan = read_scan(first)
-    assert scan.totals is not None and (scan.totals.files, scan.totals.compressed, scan.totals.cut) == (3, 1, 1)
+    assert scan.totals is not None
+    assert (scan.totals.files, scan.totals.compressed, scan.totals.cut) == (3, 1, 1)
     assert sorted(scan.per_file) == [str(logs / "app" / "app.log.1.gz"), str(logs / "auth.log")]
     assert scan.cut == [str(logs / "big.log")]
     assert "hunter2xyz" not in first and "S3cretPass" not in first
