@@ -62,6 +62,10 @@ from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
 from auditor.probes import path_args, quote, shell
 
+# Plain files up to this size are grepped BATCH_FILES at a time (one process for many logs);
+# larger ones one by one, so that the time limit is checked between them.
+BATCH_BYTES = 1024 * 1024
+BATCH_FILES = 64
 HISTORIES = (".bash_history", ".zsh_history", ".sh_history", ".mysql_history", ".psql_history")
 BINARY_NAMES = ("wtmp", "wtmp.*", "btmp", "btmp.*", "lastlog", "faillog", "*.journal", "*.journal~")
 # Labels avoid the shapes the local redaction pass masks (`password=x`, `-p x`), so that
@@ -77,8 +81,9 @@ KINDS = {
 PREFILTER = ("pass|pwd|authorization|bearer|sshpass|(mysql|mariadb)[^ ]* .*-p[^ ]|curl .*(-u|--user)"
              "|://[^/ @]*:[^/ @]*@|invalid user|failed login")
 
-# One awk for the whole scan. Reads `scan\tFILE` (the file the next lines come from) and that
-# file's `LINENO:text` lines from grep -n; prints `find\tFILE\tLINE\tKIND\tEXCERPT` for at most
+# One awk for the whole scan. Reads `scan\tFILE` rows (the files grep reads next, in order),
+# then grep -n's `LINENO:text` lines of one file's stream or grep -n -H's `FILE:LINENO:text`
+# lines of a batch of them; prints `find\tFILE\tLINE\tKIND\tEXCERPT` for at most
 # `left` lines in all and `hits\tFILE\tCOUNT\tKIND...` once per file; passes every other row of
 # the shell loop through. Values are replaced by *** before print.
 SCAN_AWK = r"""
@@ -141,10 +146,17 @@ BEGIN {
   kind[++n] = "login_name"; key[n] = "failed login[^']* for '"; val[n] = "[^']+"; only[n] = 1
   kinds = n
 }
-!/^[0-9]+:/ {  # a row of the shell loop: `scan\tFILE` starts a file, the rest pass through
-  if (substr($0, 1, 5) == "scan\t") { flush(); file = substr($0, 6) } else print
-  next
+function upto(i) { while (at < i) { flush(); file = queued[++at] } }  # files before i are done
+substr($0, 1, 5) == "scan\t" { queued[++queue] = substr($0, 6); next }  # in the order grep reads them
+/^[0-9]+:/ { upto(queue) }  # grep on one file's stream: the newest queued file
+/^\.?\// {  # grep -H over a batch of queued files: FILE:LINE:text
+  for (i = at > 0 ? at : 1; i <= queue; i++) {
+    p = queued[i] ":"
+    if (substr($0, 1, length(p)) == p && substr($0, length(p) + 1) ~ /^[0-9]+:/) break
+  }
+  if (i <= queue) { upto(i); $0 = substr($0, length(p) + 1) }
 }
+!/^[0-9]+:/ { print; next }  # the shell loop's other rows pass through
 {
   c = index($0, ":"); lineno = substr($0, 1, c - 1); line = substr($0, c + 1)
   found = 0; first = 0; kl = ""; split("", seen)
@@ -194,6 +206,7 @@ def _names(patterns: Iterable[str]) -> str:
 def _script(params: Params) -> str:
     paths = path_args(params["paths"])
     max_bytes = int(params["max_file_mb"]) * 1024 * 1024
+    names = _names(BINARY_NAMES)
     # Homes the scanner cannot search hide their histories: reported, never skipped quietly.
     histories = "\n".join([
         "awk -F: '!seen[$6]++ {print $6}' /etc/passwd 2>/dev/null | while IFS= read -r h; do",
@@ -214,25 +227,40 @@ def _script(params: Params) -> str:
         f"deadline=$(( $(date +%s) + {int(params['time_limit'])} ))",
         "printf 'uid\\t%s\\n' \"$(id -u)\"",
         f"for p in {paths}; do [ -e \"$p\" ] || printf 'missing\\t%s\\n' \"$p\"; done",
-        # Portable to busybox find (no -printf, no -readable): directories and files come
-        # back by their (absolute or ./) path, the loop tests which is which and whether a
-        # directory can be read; files over MAXB bytes as `big\tPATH`; rows of other tags
-        # pass through.
+        # Portable to busybox find (no -printf, no -readable): directories and files up to
+        # BATCH_BYTES come back by their (absolute or ./) path, the loop tests which is which
+        # and whether a directory can be read; larger files as `one\tPATH`, files over MAXB
+        # bytes as `big\tPATH`; rows of other tags pass through.
         "list() {",
         # (no parentheses: busybox find never runs an `-exec … {} +` batch inside them)
-        f"  find {paths} -xdev -type d -print -o -type f {_names(BINARY_NAMES)} ! -size +{max_bytes}c -print"
-        f" -o -type f {_names(BINARY_NAMES)} -exec printf 'big\\t%s\\n' {{}} + 2>/dev/null",
+        f"  find {paths} -xdev -type d -print -o -type f {names} ! -size +{BATCH_BYTES}c -print"
+        f" -o -type f {names} ! -size +{max_bytes}c -exec printf 'one\\t%s\\n' {{}} +"
+        f" -o -type f {names} -exec printf 'big\\t%s\\n' {{}} + 2>/dev/null",
         histories,
         "}",
-        "files=0; compressed=0; cut=0; late=0; n=0; over=",
+        "files=0; compressed=0; cut=0; late=0; over=",
+        # Small plain files are read BATCH_FILES at a time by one grep (-H names each line's file).
+        "batch() {",
+        "  [ -n \"$over\" ] || [ \"$(date +%s)\" -lt \"$deadline\" ] || over=1",
+        "  if [ -n \"$over\" ]; then late=$((late + $#)); return; fi",
+        "  printf 'scan\\t%s\\n' \"$@\"",
+        "  grep -a -n -H -i -E \"$PRE\" -- \"$@\"; rc=$?; files=$((files + $#))",
+        "  [ $rc -gt 1 ] || return 0",  # 1: no line matched
+        "  bad=; for g in \"$@\"; do [ -r \"$g\" ] && continue",
+        "    bad=1; files=$((files - 1)); printf 'unreadable\\t%s\\tgone or unreadable\\n' \"$g\"; done",
+        "  [ -n \"$bad\" ] || printf 'unreadable\\t%s\\tgrep exited %s on it and %s other file(s)\\n' "
+        "\"$1\" \"$rc\" \"$(($# - 1))\"",
+        "}",
         # The loop and the totals share one subshell, so the counters survive the loop; one
         # awk reads what every file's grep printed (cheap: one grep per plain file).
         "list | sort -u | {",
         "exec 3>&1",
+        "set --",
         "while IFS= read -r f; do",
-        "  big=",
+        "  big= one=",
         "  case $f in",
         "    big\"$TAB\"*) f=${f#big\"$TAB\"} big=1 ;;",
+        "    one\"$TAB\"*) f=${f#one\"$TAB\"} one=1 ;;",
         "    /*|./*) if [ -d \"$f\" ]; then",
         "        [ -r \"$f\" ] && [ -x \"$f\" ] ||",
         "          printf 'unreadable_dir\\t%s\\tdirectory not readable\\n' \"$f\"",
@@ -244,32 +272,29 @@ def _script(params: Params) -> str:
         "    *.gz) r='gzip -cd' t=gzip ;; *.xz) r='xz -cd' t=xz ;; *.bz2) r='bzip2 -cd' t=bzip2 ;;",
         "    *.zst) r='zstd -cdq' t=zstd ;; *) r= t=cat ;;",
         "  esac",
-        # The clock (a process) is read before every file that may take long and every 16th.
-        "  if [ -z \"$over\" ] && { [ -n \"$big$r\" ] || [ $((n % 16)) -eq 15 ]; }; then",
-        "    [ \"$(date +%s)\" -lt \"$deadline\" ] || over=1",
-        "  fi",
-        "  n=$((n + 1))",
-        "  if [ -n \"$over\" ]; then late=$((late + 1)); continue; fi",
         "  if [ ! -r \"$f\" ]; then printf 'unreadable\\t%s\\tpermission denied\\n' \"$f\"; continue; fi",
+        "  if [ -z \"$r$big$one\" ]; then",
+        f"    set -- \"$@\" \"$f\"; [ $# -lt {BATCH_FILES} ] || {{ batch \"$@\"; set --; }}; continue",
+        "  fi",
+        # The clock (a process) is read before each batch and each file read on its own.
+        "  [ -n \"$over\" ] || [ \"$(date +%s)\" -lt \"$deadline\" ] || over=1",
+        "  if [ -n \"$over\" ]; then late=$((late + 1)); continue; fi",
         "  if [ -n \"$r\" ] && ! command -v $t >/dev/null 2>&1; then",
         "    printf 'unreadable\\t%s\\tno %s\\n' \"$f\" \"$t\"; continue",
         "  fi",
         "  printf 'scan\\t%s\\n' \"$f\"",
-        "  if [ -z \"$big$r\" ]; then",
-        "    what=grep; grep -a -n -i -E \"$PRE\" -- \"$f\"; rc=$?; [ $rc -eq 1 ] && rc=0",  # 1: no match
-        "  else",
         # The reader's exit code comes back through fd 4: 141 (SIGPIPE) means head cut the
         # file at MAXB; anything else but 0 means it could not be read to the end.
-        "    what=$t; rc=$( { { ${r:-cat} \"$f\" 2>/dev/null; echo $? >&4; } | head -c \"$MAXB\" "
+        "  rc=$( { { ${r:-cat} \"$f\" 2>/dev/null; echo $? >&4; } | head -c \"$MAXB\" "
         "| grep -a -n -i -E \"$PRE\" >&3; } 4>&1 )",
-        "  fi",
         "  [ $t = cat ] || compressed=$((compressed + 1))",
         "  files=$((files + 1))",
         "  case $rc in 0) ;; 141) cut=$((cut + 1)); printf 'cut\\t%s\\n' \"$f\" ;;",
-        "    *) printf 'unreadable\\t%s\\t%s exited %s\\n' \"$f\" \"$what\" \"$rc\"",
+        "    *) printf 'unreadable\\t%s\\t%s exited %s\\n' \"$f\" \"$t\" \"$rc\"",
         "       files=$((files - 1)); [ $t = cat ] || compressed=$((compressed - 1)) ;;",
         "  esac",
         "done",
+        "[ $# -eq 0 ] || batch \"$@\"",
         "printf 'files\\t%s\\t%s\\t%s\\t%s\\n' \"$files\" \"$compressed\" \"$cut\" \"$late\"",
         f"}} | awk -v left={int(params['max_findings'])} \"$SCAN\"",
         "exit 0",
