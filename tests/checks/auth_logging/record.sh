@@ -196,3 +196,53 @@ EOF
     if grep -l -F "$secret" tests/checks/auth_logging/*.yaml; then FAILED+=("auth_logging: $secret in a case"); fi
   done
 fi
+
+# Alpine's logger: a real busybox syslogd (Debian's busybox, run under the name syslogd as
+# Alpine links it) receiving a real sshd's login records (this machine's OpenSSH, SyslogFacility
+# AUTH, LogLevel INFO, UsePAM no, as Alpine's sshd runs) over /dev/log, all in private mount,
+# network and PID namespaces: a tmpfs /dev (with null, zero, random, urandom and tty bound in)
+# holds their /dev/log, so neither touches this machine's. One key login as root and one
+# attempt as an unknown user. The file busybox wrote is then planted as /var/log/messages
+# while another such syslogd (-n -t, Alpine's SYSLOGD_OPTS) runs, inert, for the probes to see.
+if [[ pass_busybox_syslogd == $ONLY ]] && command -v busybox >/dev/null && [ -x /usr/sbin/sshd ]; then  # shellcheck disable=SC2053
+  BB=$W/bb
+  mkdir -p "$BB/devs" "$BB/log" "$BB/etc"
+  ln -s "$(command -v busybox)" "$BB/syslogd"
+  ssh-keygen -q -t ed25519 -N '' -C bb-host -f "$BB/host_key"
+  ssh-keygen -q -t ed25519 -N '' -C bb-client -f "$BB/client_key"
+  cp "$BB/client_key.pub" "$BB/authorized_keys"
+  echo "[127.0.0.1]:2222 $(cat "$BB/host_key.pub")" >"$BB/known_hosts"
+  printf '%s\n' 'ListenAddress 127.0.0.1:2222' "HostKey $BB/host_key" 'PidFile none' 'UsePAM no' \
+    'PermitRootLogin prohibit-password' 'PasswordAuthentication no' 'KbdInteractiveAuthentication no' \
+    "AuthorizedKeysFile $BB/authorized_keys" 'StrictModes no' 'SyslogFacility AUTH' 'LogLevel INFO' >"$BB/sshd_config"
+  unshare --mount --propagation private --net --pid --fork --kill-child -- sh -e -c '
+    BB=$1
+    ip link set lo up
+    for n in null zero random urandom tty; do touch "$BB/devs/$n"; mount --bind "/dev/$n" "$BB/devs/$n"; done
+    mount -t tmpfs -o mode=0755 bb-dev /dev
+    for n in null zero random urandom tty; do touch "/dev/$n"; mount --bind "$BB/devs/$n" "/dev/$n"; done
+    "$BB/syslogd" -n -O "$BB/log/messages" & sleep 1
+    /usr/sbin/sshd -D -f "$BB/sshd_config" & sleep 1
+    set -- ssh -F /dev/null -i "$BB/client_key" -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=yes \
+      -o UserKnownHostsFile="$BB/known_hosts" -o LogLevel=ERROR
+    "$@" root@127.0.0.1 true
+    "$@" nosuchuser@127.0.0.1 true || true
+    sleep 1
+  ' sh "$BB"
+  grep -q 'sshd\[[0-9]*\]: Accepted publickey for root from 127.0.0.1' "$BB/log/messages"
+  mkdir -p "$BB/varlog"
+  cp "$BB/log/messages" "$BB/varlog/messages"
+  cp -p /etc/machine-id "$BB/machine-id"
+  touch -d "$(ago 400)" "$BB/machine-id"
+  unshare --mount --propagation private -- sh -c \
+    'mount -t tmpfs tmpfs /dev && mount -t tmpfs tmpfs /var/log && exec "$1" -n -t' sh "$BB/syslogd" &
+  BB_SYSLOGD_PID=$!
+  sleep 1
+  kill -0 "$BB_SYSLOGD_PID"
+  record auth_logging pass_busybox_syslogd --plant-dir /var/log="$BB/varlog" --plant /etc/machine-id="$BB/machine-id" \
+    --source "Alpine's logging, on this machine's userland: a real busybox syslogd ($(busybox | head -n 1 | cut -d' ' -f1-2), as syslogd -n -t) running, no rsyslogd or journald files routing auth; /var/log/messages holding what a real busybox syslogd wrote (its default format: host, facility.priority, tag) when a real sshd ($(/usr/sbin/sshd -V 2>&1 | head -n 1 | cut -d, -f1); SyslogFacility AUTH, LogLevel INFO, no PAM) took a key login as root and an attempt as an unknown user over 127.0.0.1, made $(date -u '+%Y-%m-%d %H:%M UTC') by tests/checks/auth_logging/record.sh; /etc/machine-id dated 400 days ago; no Alpine binary here" \
+    --expect-status pass --expect-summary "busybox syslogd → /var/log/messages (every facility" \
+    --expect-summary "carry the date, time, user and source IP"
+  kill "$BB_SYSLOGD_PID" 2>/dev/null || true
+  wait "$BB_SYSLOGD_PID" 2>/dev/null || true
+fi
