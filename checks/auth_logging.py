@@ -92,7 +92,8 @@ RECORD_PATTERN = (
     r"|authentication failure;|session opened for user |FAILED LOGIN|ROOT LOGIN|FAILED SU|\(to [^)]*\) "
     r"|COMMAND=|incorrect password attempt|NOT in sudoers"
 )
-NOT_LOGINS = r"pam_unix\((cron|systemd-user):|CRON\[|cron\["
+# (RHEL's cronie logs as crond, into /var/log/secure: `crond[812]: pam_unix(crond:session): ...`)
+NOT_LOGINS = r"pam_unix\((cron|crond|systemd-user):|CRON\[|crond?\["
 
 # Keeps the last n lines (a ring buffer) and counts them all; cuts long lines; masks the
 # name given for an unknown user, which may be a password typed at the user prompt, and

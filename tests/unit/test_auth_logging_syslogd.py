@@ -6,11 +6,14 @@ busybox logger in sshd's format)."""
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from auditor.check import Outputs, ProbeOutput, Result, Status
 from auditor.engine import registry
 from auditor.parsers.files import HEADER
+from checks.auth_logging import NOT_LOGINS
 
 PS_HEADER = f"{'PID':>10} {'USER':<32} {'COMM':<64} ARGS\n"
 RECORDS = """now\t1796581316
@@ -80,3 +83,17 @@ def test_syslog_conf_rules_route_auth_like_rsyslog_legacy_lines():
     config = f"\n{HEADER}/etc/syslog.conf\n*.info;auth,authpriv.none\t/var/log/messages\n"
     got = judge("/sbin/syslogd -t", RECORDS, config)
     assert "busybox syslogd runs but routes auth,authpriv.info to no file" in got.summary, got.summary
+
+
+def test_cron_sessions_are_no_logins_on_debian_or_rhel():
+    # Given session lines of Debian's cron and RHEL's cronie (crond), and an sshd login
+    lines = ["Dec  6 03:10:01 web CRON[4242]: pam_unix(cron:session): session opened for user root(uid=0) by "
+             "(uid=0)",
+             "Dec  6 03:10:01 rocky crond[812]: pam_unix(crond:session): session opened for user root by "
+             "(uid=0)",
+             "Dec  6 03:11:07 rocky sshd[990]: Accepted publickey for ops from 10.0.0.7 port 50122 ssh2"]
+    # When the records probe's filters run (grep -E, as on the host)
+    kept = subprocess.run(["grep", "-a", "-v", "-E", NOT_LOGINS], input="\n".join(lines) + "\n",
+                          capture_output=True, text=True, check=False).stdout.splitlines()
+    # Then only the sshd login remains
+    assert kept == lines[2:]
