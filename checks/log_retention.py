@@ -175,6 +175,8 @@ def judge_syslogd(setup: busybox.SyslogdSetup, params: Params, findings: Finding
     (to logrotate, judged above, or kept until removed)."""
     judged = 0
     for daemon in setup.daemons:
+        if daemon.exe and not daemon.busybox:  # sysklogd, inetutils: logrotate rotates their files
+            continue
         if not daemon.writes_file or any(fnmatch.fnmatch(daemon.file, g) for g in params["exclude"]):
             continue
         judged += 1
