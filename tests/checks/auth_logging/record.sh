@@ -234,15 +234,10 @@ if [[ pass_busybox_syslogd == $ONLY ]] && command -v busybox >/dev/null && [ -x 
   cp "$BB/log/messages" "$BB/varlog/messages"
   cp -p /etc/machine-id "$BB/machine-id"
   touch -d "$(ago 400)" "$BB/machine-id"
-  unshare --mount --propagation private -- sh -c \
-    'mount -t tmpfs tmpfs /dev && mount -t tmpfs tmpfs /var/log && exec "$1" -n -t' sh "$BB/syslogd" &
-  BB_SYSLOGD_PID=$!
-  sleep 1
-  kill -0 "$BB_SYSLOGD_PID"
+  start_busybox_syslogd "$BB"
   record auth_logging pass_busybox_syslogd --plant-dir /var/log="$BB/varlog" --plant /etc/machine-id="$BB/machine-id" \
     --source "Alpine's logging, on this machine's userland: a real busybox syslogd ($(busybox | head -n 1 | cut -d' ' -f1-2), as syslogd -n -t) running, no rsyslogd or journald files routing auth; /var/log/messages holding what a real busybox syslogd wrote (its default format: host, facility.priority, tag) when a real sshd ($(/usr/sbin/sshd -V 2>&1 | head -n 1 | cut -d, -f1); SyslogFacility AUTH, LogLevel INFO, no PAM) took a key login as root and an attempt as an unknown user over 127.0.0.1, made $(date -u '+%Y-%m-%d %H:%M UTC') by tests/checks/auth_logging/record.sh; /etc/machine-id dated 400 days ago; no Alpine binary here" \
     --expect-status pass --expect-summary "busybox syslogd → /var/log/messages (every facility" \
     --expect-summary "carry the date, time, user and source IP"
-  kill "$BB_SYSLOGD_PID" 2>/dev/null || true
-  wait "$BB_SYSLOGD_PID" 2>/dev/null || true
+  stop_busybox_syslogd
 fi

@@ -263,9 +263,7 @@ record log_retention fail_rhel8_default --plant /etc/logrotate.conf=tests/checks
 
 # Alpine 3.20: no logrotate (an empty /etc/logrotate.conf stands for the missing one, so the
 # minirootfs's own /etc/logrotate.d, acpid only, is included by nothing), and busybox syslogd running with Alpine's
-# SYSLOGD_OPTS="-t": a real busybox syslogd, named syslogd as Alpine links it, in a mount
-# namespace of its own (tmpfs /dev and /var/log, so that it touches neither this machine's
-# /dev/log nor its logs), killed by its PID afterwards.
+# SYSLOGD_OPTS="-t": a real busybox syslogd (start_busybox_syslogd, record_lib.sh).
 ALPINE_FIXTURE=/work/shared/fixtures/alpine-minirootfs-3.20.3-x86_64.tar.gz
 if [[ fail_alpine_busybox_syslogd == $ONLY ]] && [ -f "$ALPINE_FIXTURE" ] && command -v busybox >/dev/null; then  # shellcheck disable=SC2053
   mkdir -p "$W/alpine" "$W/log.alpine"
@@ -275,18 +273,12 @@ if [[ fail_alpine_busybox_syslogd == $ONLY ]] && [ -f "$ALPINE_FIXTURE" ] && com
   head -n 100 /var/log/dpkg.log >"$W/log.alpine/messages.0"
   touch -d "$(ago 3)" "$W/log.alpine/messages.0"
   machine_id "$W/machine-id.alpine" 400
-  ln -s "$(command -v busybox)" "$W/syslogd"
-  unshare --mount --propagation private -- sh -c \
-    'mount -t tmpfs tmpfs /dev && mount -t tmpfs tmpfs /var/log && exec "$1" -n -t' sh "$W/syslogd" &
-  BB_SYSLOGD_PID=$!
-  sleep 1
-  kill -0 "$BB_SYSLOGD_PID"
+  start_busybox_syslogd "$W"
   record log_retention fail_alpine_busybox_syslogd --plant /etc/logrotate.conf="$W/alpine-logrotate.conf" \
     --plant-dir /etc/logrotate.d="$W/alpine/etc/logrotate.d" --plant-dir /var/log="$W/log.alpine" \
     --plant /etc/machine-id="$W/machine-id.alpine" \
     --source "Alpine 3.20's logging: /etc/logrotate.d from the minirootfs ($ALPINE_FIXTURE: acpid only), an empty /etc/logrotate.conf for the missing logrotate, and a real busybox syslogd (Debian's busybox $(busybox | head -n 1 | cut -d' ' -f2), run as syslogd -n -t) with its default rotation, -s 200 -b 1; /var/log holding messages (now) and messages.0 (3 days old), copies of this machine's dpkg.log; /etc/machine-id dated 400 days ago; this machine's journald.conf (journald has no place on Alpine; no /var/log/journal)" \
     --expect-status fail --expect-summary "rotates it at 200 KB and keeps 1 old copy (-s 200 -b 1)" \
     --expect-summary "/var/log/messages: busybox syslogd"
-  kill "$BB_SYSLOGD_PID" 2>/dev/null || true
-  wait "$BB_SYSLOGD_PID" 2>/dev/null || true
+  stop_busybox_syslogd
 fi
