@@ -62,8 +62,9 @@ from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
 from auditor.probes import path_args, quote, shell
 
-# Plain files up to this size are grepped BATCH_FILES at a time (one process for many logs);
-# larger ones one by one, so that the time limit is checked between them.
+# Consecutive plain files up to this size (in the sorted listing) are grepped up to BATCH_FILES
+# at a time (one process for many logs); larger and compressed ones one by one, so that the
+# time limit is checked between them.
 BATCH_BYTES = 1024 * 1024
 BATCH_FILES = 64
 HISTORIES = (".bash_history", ".zsh_history", ".sh_history", ".mysql_history", ".psql_history")
@@ -276,6 +277,8 @@ def _script(params: Params) -> str:
         "  if [ -z \"$r$big$one\" ]; then",
         f"    set -- \"$@\" \"$f\"; [ $# -lt {BATCH_FILES} ] || {{ batch \"$@\"; set --; }}; continue",
         "  fi",
+        # Files are scanned in the listing's (sorted) order: the batch so far goes first.
+        "  [ $# -eq 0 ] || { batch \"$@\"; set --; }",
         # The clock (a process) is read before each batch and each file read on its own.
         "  [ -n \"$over\" ] || [ \"$(date +%s)\" -lt \"$deadline\" ] || over=1",
         "  if [ -n \"$over\" ]; then late=$((late + 1)); continue; fi",
