@@ -18,7 +18,7 @@ from auditor.check import Status
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
 from auditor.engine import registry
 from auditor.errors import warn
-from auditor.evidence import trust
+from auditor.evidence import timestamp, trust
 from auditor.inputs import load_inventory
 from auditor.policy import claims
 from auditor.tracking import diff, history, notify, schedule, waivers
@@ -208,7 +208,9 @@ def cmd_schedule(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     spec = str(policy_file.absolute()) if policy_file and by_path else args.policy
     plan = schedule.UnitPlan(args.inventory, args.output, args.user, args.on_calendar, args.binary,
                              tuple(args.notify), policy=spec, waivers=args.waivers,
-                             checks_dirs=tuple(args.checks_dir), sign_key=args.sign_key)
+                             checks_dirs=tuple(args.checks_dir), sign_key=args.sign_key,
+                             timestamp_url=args.timestamp_url, key_fingerprints=tuple(args.key_fingerprint),
+                             trusted_signers=tuple(args.trusted_signers))
     if args.kind == "cron":
         text = schedule.cron(plan)
     elif args.kind == "notify-env":
@@ -237,6 +239,10 @@ def _check_scheduled_run(args: argparse.Namespace, policy_file: Path | None) -> 
     if args.sign_key is not None and not args.sign_key.is_file():
         raise TrackingUsageError(f"--sign-key {args.sign_key}: no such file (make one with "
                                  f"`auditor keygen --out {args.sign_key}`)")
+    if args.timestamp_url is not None:
+        timestamp.check_url(args.timestamp_url)
+    if args.key_fingerprint or args.trusted_signers:
+        signers_of(args)  # a bad fingerprint or signers file is an error now, not at 02:17
     loaded = registry.load(args.checks_dir)
     inv = load_inventory(args.inventory, loaded.checks)
     if policy_file is not None:

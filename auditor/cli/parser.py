@@ -346,3 +346,6 @@ def _history_commands(sub: Any) -> None:
     sched.add_argument("--sign-key", type=Path, metavar="PATH",
                        help="the key that signs each nightly run's manifest (readable by --user; "
                             "default: that user's ~/.config/auditor/signing-key.pem when it exists)")
+    sched.add_argument("--timestamp-url", metavar="URL",
+                       help="stamp each nightly manifest at this RFC 3161 time-stamping authority")
+    _trust_arguments(sched, what="the baseline run folder of each nightly run")

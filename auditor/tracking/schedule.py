@@ -49,13 +49,20 @@ class UnitPlan:
     waivers: Path | None = None
     checks_dirs: tuple[Path, ...] = ()
     sign_key: Path | None = None  # the run's signing key; else the service user's default key, if any
+    timestamp_url: str | None = None  # an RFC 3161 TSA that stamps every nightly manifest
+    # the signers a baseline run folder must come from (else the service user's default trust)
+    key_fingerprints: tuple[str, ...] = ()
+    trusted_signers: tuple[Path, ...] = ()
 
     def command(self) -> list[str]:
         program = [self.binary] if self.binary else auditor_program()
         extra = [*(["--policy", self.policy] if self.policy else []),
                  *(["--waivers", str(self.waivers.absolute())] if self.waivers else []),
                  *(w for d in self.checks_dirs for w in ("--checks-dir", str(d.absolute()))),
-                 *(["--sign-key", str(self.sign_key.absolute())] if self.sign_key else [])]
+                 *(["--sign-key", str(self.sign_key.absolute())] if self.sign_key else []),
+                 *(["--timestamp-url", self.timestamp_url] if self.timestamp_url else []),
+                 *(w for f in self.key_fingerprints for w in ("--key-fingerprint", f)),
+                 *(w for t in self.trusted_signers for w in ("--trusted-signers", str(t.absolute())))]
         return [*program, "run", "--inventory", str(self.inventory.absolute()),
                 "--output", str(self.output.absolute()), *extra, "--quiet", "--format", "none",
                 "--baseline", "previous", "--fail-on", "new"]

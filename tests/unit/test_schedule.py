@@ -223,3 +223,33 @@ def test_a_calendar_word_systemd_does_not_know_is_refused_without_systemd_analyz
     # Then the typo is refused with the list of accepted words, and the others pass
     assert typo.rc == 2 and "minutely, hourly, daily" in typo.stderr, typo.stderr
     assert [done.rc for done in good] == [0, 0, 0, 0], [done.stderr for done in good]
+
+
+def test_trust_and_timestamp_flags_reach_the_nightly_run_and_bad_ones_are_refused_now(tmp_path):
+    # Given a pinned signer, a trusted-signers file and a TSA URL with a percent-escape
+    from auditor.cli import parser as flags
+    inventory = an_inventory(tmp_path)
+    signers = tmp_path / "trusted signers"
+    signers.write_text("# none yet\n")
+    pin = "SHA256:" + "A" * 43
+    url = "https://tsa.example/tsr?x=%41"
+    trust = ("-i", str(inventory), "-o", "/var/lib/auditor/r", "--timestamp-url", url,
+             "--key-fingerprint", pin, "--trusted-signers", str(signers))
+    # When the unit and the cron line are printed with them
+    service = run_cli("schedule", "--print", "systemd-service", *trust)
+    cron = run_cli("schedule", "--print", "cron", *trust)
+    assert service.rc == 0 and cron.rc == 0, service.stderr + cron.stderr
+    # Then systemd gets them with % doubled, cron with % escaped, and the command parses as `auditor run`
+    assert f'--timestamp-url "{url.replace("%", "%%")}" --key-fingerprint {pin}' in service.stdout
+    assert f'--trusted-signers "{signers}"' in service.stdout
+    job = schedules.parse_crontab(cron.stdout, "/etc/cron.d/auditor", None)[0][0]
+    assert url.replace("%", "\\%") in cron.stdout and f"--timestamp-url '{url}'" in job.command
+    command = schedule.UnitPlan(inventory, Path("/r"), timestamp_url=url, key_fingerprints=(pin,),
+                                trusted_signers=(signers,), binary="/usr/bin/auditor").command()
+    parsed = flags.build().parse_args(command[1:])
+    assert (parsed.timestamp_url, parsed.key_fingerprint, parsed.trusted_signers) == (url, [pin], [signers])
+    # When the URL is not http(s) or the signers file is missing, Then the schedule is refused now (exit 2)
+    for bad in (("--timestamp-url", "ftp://tsa.example/"), ("--trusted-signers", str(tmp_path / "missing"))):
+        refused = run_cli("schedule", "--print", "cron", "-i", str(inventory), *bad)
+        assert refused.rc == 2 and bad[1] in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
