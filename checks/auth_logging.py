@@ -1,12 +1,15 @@
 """Login attempts are recorded with the date, the time, the user and the source address.
 
 Reads: in one batch, the running processes (rsyslogd, syslog-ng, systemd-journald,
-auditd, time-sync daemons) with `ps`; rsyslog's configuration (/etc/rsyslog.conf and
-every file it includes, read in rsyslog's order) to find the files that receive the auth
-and authpriv facilities at info level; journald's Storage mode; and, as root, the login
-records themselves: the last `sample` matching lines of each file in `auth_logs` (and its
-`.1` rotation) and of the journal (SYSLOG_FACILITY auth/authpriv), with their counts, and
-the uid the probe ran as. Login records are sshd Accepted/Failed/Invalid user/"Connection
+auditd, time-sync daemons) with `ps` (or /proc where ps is busybox's), and the full command
+line of every `syslogd` (busybox's, Alpine's logger); rsyslog's configuration
+(/etc/rsyslog.conf and every file it includes, read in rsyslog's order) to find the files
+that receive the auth and authpriv facilities at info level, and /etc/syslog.conf and
+/etc/conf.d/syslog for syslogd; journald's Storage mode; and, as root, the login records
+themselves: the last `sample` matching lines of each file in `auth_logs` and of the file
+each running syslogd writes (`-O`, default /var/log/messages), each with its `.0`/`.1`
+rotation, and of the journal (SYSLOG_FACILITY auth/authpriv), with their counts, and the
+uid the probe ran as. Login records are sshd Accepted/Failed/Invalid user/"Connection
 closed by authenticating user", PAM authentication failures and sessions, login, su and
 sudo.
 
@@ -15,20 +18,28 @@ ISO 27001 A.8.17), whether auditd runs, and whether this audit's own SSH login (
 $SSH_CONNECTION) is among the records.
 
 Passes when: something records authentication events — rsyslogd running with auth and
-authpriv routed to a file, syslog-ng running, or systemd-journald running — and every
-sampled login record carries a date and time and a user, and every network login (sshd)
-its source IP. A journal that is only volatile (lost at reboot) still records logins: the
-check passes and says so; keeping records is `log_retention`'s promise. A host less than
-a day old with no login record yet passes on its configuration, and the summary says so.
+authpriv routed to a file (RHEL: authpriv to /var/log/secure), syslog-ng running, busybox
+syslogd writing its file (every facility goes to it unless /etc/syslog.conf or `-f` says
+otherwise), or systemd-journald running with a persistent journal (Storage=persistent, or
+auto with /var/log/journal) — and every sampled login record carries a date and time and
+a user, and every network login (sshd) its source IP. A volatile journal beside a syslog
+daemon that writes files is only noted. A host less than a day old with no login record
+yet passes on its configuration, and the summary says so.
 
 Fails when: nothing records (no logger running, or rsyslogd alone and it routes
-auth/authpriv nowhere, or journald with Storage=none); records lack the date, the time,
-the user or the source IP (the summary says which, and how many); no login record at all
-on a host installed more than a day ago. An sshd session opened (PAM) without an Accepted
-line from the same sshd process is a network login whose source was not recorded (sshd's
-LogLevel below INFO).
+auth/authpriv nowhere, or journald with Storage=none, or busybox syslogd with `-l` 6 or
+less, which drops info messages); journald is the only logger and its journal is volatile
+(lost at every reboot; severity medium, CIS "journald writes logfiles to persistent
+disk"); busybox syslogd keeps messages only in its shared-memory ring buffer (`-C`;
+medium); records lack the date, the time, the user or the source IP (the summary says
+which, and how many); no login record at all on a host installed more than a day ago. An
+sshd session opened (PAM) without an Accepted line from the same sshd process is a network
+login whose source was not recorded (sshd's LogLevel below INFO).
 
-Error/Manual: `error` when the records probe failed; when it ran without root (`become`)
+Error/Manual: `manual` when the only logger is a syslogd that sends everything to a remote
+host (`-R` without `-L`) and no record is kept here: attach that log server's records.
+`error` when the records probe failed; when a syslogd reads its rules from a `-f` file
+other than /etc/syslog.conf (not read); when it ran without root (`become`)
 and a log file, or part of the journal, was unreadable (journalctl shows anyone else only
 their own journal, and says so on stderr, which the probe keeps); when the process list or
 a records line cannot be read; or when no sampled line could be read as a login record.
@@ -38,13 +49,14 @@ user — often a password typed at the user prompt — is replaced by `***`, and
 everything after sudo's `COMMAND=` (a command line may carry a password: `curl -u
 admin:…`, `htpasswd -b … user password`); who ran sudo, as whom, and when are kept.
 
-Blind spots: syslog-ng's configuration is not read (its files are sampled only if listed
-in `auth_logs`); rsyslog conditions other than `prifilt()` and facility comparisons, and
-property filters, are listed but not interpreted; a log that stopped being written long
-ago passes if its records are well-formed (the newest record's age is reported as
+Blind spots: rsyslog's inputs are not read (RHEL's rsyslog gets local messages only
+through imjournal, so it records nothing while journald is stopped); syslog-ng's
+configuration is not read (its files are sampled only if listed in `auth_logs`); rsyslog
+conditions other than `prifilt()` and facility comparisons, and property filters, are
+listed but not interpreted; a log that stopped being written long ago passes if its
+records are well-formed (the newest record's age is reported as
 `newest_record_age_hours`); logins by services that log elsewhere (web panels, databases)
-are not seen.
-"""
+are not seen."""
 
 from __future__ import annotations
 
@@ -53,16 +65,18 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
+from auditor.check import Check, Findings, Outputs, Param, Params, Result, Severity, Status, result
 from auditor.parsers import syslog
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings
 from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.parsers.processes import parse_ps, ps_script
 from auditor.parsers.rows import Arity, UnexpectedLine, rows
+from auditor.parsers.syslog import busybox
+from auditor.parsers.syslog.busybox import SYSLOGD_FILES_SCRIPT, SYSLOGD_SCRIPT, SyslogdSetup
 from auditor.probes import path_args, quote, shell
 
-LOGGERS = ("rsyslogd", "syslog-ng", "systemd-journald")
+LOGGERS = ("rsyslogd", "syslog-ng", "systemd-journald")  # busybox syslogd: the syslogd probe
 TIME_SYNC = ("chronyd", "ntpd", "openntpd", "systemd-timesyncd", "timesyncd")
 RSYSLOG_MAIN = "/etc/rsyslog.conf"
 AUTH_FACILITIES = ("auth", "authpriv")
@@ -78,7 +92,8 @@ RECORD_PATTERN = (
     r"|authentication failure;|session opened for user |FAILED LOGIN|ROOT LOGIN|FAILED SU|\(to [^)]*\) "
     r"|COMMAND=|incorrect password attempt|NOT in sudoers"
 )
-NOT_LOGINS = r"pam_unix\((cron|systemd-user):|CRON\[|cron\["
+# (RHEL's cronie logs as crond, into /var/log/secure: `crond[812]: pam_unix(crond:session): ...`)
+NOT_LOGINS = r"pam_unix\((cron|crond|systemd-user):|CRON\[|crond?\["
 
 # Keeps the last n lines (a ring buffer) and counts them all; cuts long lines; masks the
 # name given for an unknown user, which may be a password typed at the user prompt, and
@@ -113,7 +128,12 @@ def _records_script(params: Params) -> str:
         "printf 'machine_id\\t%s\\n' \"$(stat -c %Y /etc/machine-id 2>/dev/null)\"",
         "printf 'ssh_connection\\t%s\\n' \"${SSH_CONNECTION:-}\"",
         "printf 'uid\\t%s\\n' \"$(id -u)\"",
-        f"for p in {paths}; do for f in \"$p\" \"$p.1\"; do",
+        SYSLOGD_FILES_SCRIPT,
+        # auth_logs, then the file each running syslogd writes (busybox rotates to .0), once each
+        "seen='|'",
+        f"{{ printf '%s\\n' {paths}; syslogd_files; }} | while IFS= read -r p; do",
+        "  case $seen in *\"|$p|\"*) continue ;; esac; seen=\"$seen$p|\"",
+        "  for f in \"$p\" \"$p.0\" \"$p.1\"; do",
         "  if [ ! -e \"$f\" ]; then",
         "    [ \"$f\" = \"$p\" ] && printf 'file\\t%s\\tmissing\\n' \"$f\"; continue",
         "  fi",
@@ -155,8 +175,10 @@ CHECK = Check(
               "network logins (sshd) must record the source IP address, not a host name or nothing"),
     ),
     probes=(
-        shell("processes", ps_script(LOGGERS + TIME_SYNC + ("auditd",))),
-        shell("rsyslog_conf", dump_files_script(RSYSLOG_MAIN, "/etc/rsyslog.d", more_paths=RSYSLOG_INCLUDES)),
+        # busybox syslogd's command lines ride along as comment lines (the ps parser skips them)
+        shell("processes", ps_script(LOGGERS + TIME_SYNC + ("auditd",)) + SYSLOGD_SCRIPT),
+        shell("rsyslog_conf", dump_files_script(RSYSLOG_MAIN, "/etc/rsyslog.d", *busybox.CONFIG_FILES,
+                                                more_paths=RSYSLOG_INCLUDES)),
         shell("journald_conf", dump_files_script(*JOURNALD_CONFIG)),
         shell("records", _records_script, root=True),
         shell("clock", "timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown"),
@@ -213,39 +235,98 @@ def _number(text: str | None) -> float | None:
 
 class Recorders(NamedTuple):
     names: list[str]  # who records auth events, as the summary names them
-    routed: set[str]  # files rsyslog writes them to
+    routed: set[str]  # files rsyslog or syslogd writes them to
     persistent: bool  # the journal survives a reboot
+    remote_only: list[str]  # hosts a syslogd sends everything to, keeping no local copy
+
+
+# CIS Benchmarks (Debian, Ubuntu, RHEL): "Ensure journald is configured to write logfiles to persistent disk"
+JOURNAL_PERSISTENT_REF = "CIS Benchmark: journald writes logfiles to persistent disk (Storage=persistent)"
+
+
+def _route_auth(config: syslog.RsyslogConfig, daemon: str, main: str,
+                findings: Findings) -> dict[str, list[str]]:
+    """{file: facilities} that receive auth and authpriv at info from this configuration; adds
+    what it sends elsewhere, what was not interpreted, and a failure for a facility routed nowhere."""
+    targets: dict[str, list[str]] = {}
+    for facility in AUTH_FACILITIES:
+        for action in config.destinations(facility, "info"):
+            if action.kind == "file":
+                targets.setdefault(action.target, []).append(facility)
+            elif action.kind in ("remote", "dynafile"):
+                findings.note(f"{daemon} also sends {facility} to {action.kind} {action.target} "
+                              f"({action.source})")
+    missing = [f for f in AUTH_FACILITIES if not any(f in fs for fs in targets.values())]
+    for note in config.notes:
+        findings.note(f"{daemon}: {note}")
+    if missing:
+        findings.fail(f"{daemon} runs but routes {','.join(missing)}.info to no file"
+                      + (f" (read: {', '.join(config.files_read)})" if config.files_read
+                         else f" ({main} not found)"))
+    return targets
+
+
+def _judge_syslogd(setup: SyslogdSetup, findings: Findings) -> tuple[list[str], set[str], list[str]]:
+    """(recorder names, files written, remote-only hosts) of the running syslogds (busybox's, or
+    another that reads /etc/syslog.conf)."""
+    names: list[str] = []
+    routed: set[str] = set()
+    remote_only: list[str] = []
+    if setup.daemons and (options := setup.options()):
+        findings.note(f"/etc/conf.d/syslog: SYSLOGD_OPTS=\"{options}\"")
+    for daemon in setup.daemons:
+        label = f"{daemon.name} (pid {daemon.pid}: {' '.join(daemon.args) or 'no options'})"
+        for host in daemon.remote:
+            findings.note(f"{label} sends every message to {host} (-R)")
+        if daemon.rules in setup.files:  # selector rules, as rsyslog's legacy lines
+            config = syslog.parse_rsyslog({daemon.rules: setup.files[daemon.rules]}, daemon.rules)
+            targets = _route_auth(config, daemon.name, daemon.rules, findings)
+            routed.update(targets)
+            if targets:
+                names.append(f"{daemon.name} → " + ", ".join(f"{path} ({','.join(fs)})"
+                                                              for path, fs in sorted(targets.items())))
+            continue
+        if daemon.rules != busybox.RULES:
+            findings.unknown(f"{label} reads its rules from {daemon.rules} (-f), which was not read")
+            names.append(f"{daemon.name} (rules in {daemon.rules}, not read)")
+            continue
+        if daemon.ring_buffer:
+            findings.fail(f"{label} keeps messages only in a shared-memory ring buffer (-C, read with "
+                          "logread): overwritten when full and lost at reboot", Severity.MEDIUM)
+        elif not daemon.logs_info:
+            findings.fail(f"{label} logs only priorities more urgent than {daemon.level} (-l): sshd's login "
+                          "records (info) are dropped")
+        elif daemon.writes_file:
+            names.append(f"{daemon.name} → {daemon.file} (every facility, auth and authpriv included)")
+            routed.add(daemon.file)
+        elif daemon.remote:
+            names.append(f"{daemon.name} → {', '.join(daemon.remote)} only (-R without -L: no local copy)")
+            remote_only.extend(daemon.remote)
+    return names, routed, remote_only
 
 
 def judge_recorders(out: Outputs, journal_dirs: str, findings: Findings) -> Recorders:
     """Adds what the loggers and their configuration say; raises ValueError for an unreadable
     process list."""
-    running = {name for p in parse_ps(out.require("processes").stdout) for name in p.names()}
+    processes = out.require("processes").stdout
+    running = {name for p in parse_ps(processes) for name in p.names()}
+    config_files = parse_dump(out.require("rsyslog_conf").stdout)[0]
     recorders: list[str] = []
     routed: set[str] = set()
     if "rsyslogd" in running:
-        config = syslog.parse_rsyslog(parse_dump(out.require("rsyslog_conf").stdout)[0], RSYSLOG_MAIN)
-        targets: dict[str, list[str]] = {}
-        for facility in AUTH_FACILITIES:
-            for action in config.destinations(facility, "info"):
-                if action.kind == "file":
-                    targets.setdefault(action.target, []).append(facility)
-                    routed.add(action.target)
-                elif action.kind in ("remote", "dynafile"):
-                    findings.note(f"rsyslog also sends {facility} to {action.kind} {action.target} "
-                                   f"({action.source})")
-        missing = [f for f in AUTH_FACILITIES if not any(f in fs for fs in targets.values())]
-        for note in config.notes:
-            findings.note(f"rsyslog: {note}")
-        if missing:
-            findings.fail(f"rsyslogd runs but routes {','.join(missing)}.info to no file"
-                            + (f" (read: {', '.join(config.files_read)})" if config.files_read
-                               else f" ({RSYSLOG_MAIN} not found)"))
+        config = syslog.parse_rsyslog(config_files, RSYSLOG_MAIN)
+        targets = _route_auth(config, "rsyslogd", RSYSLOG_MAIN, findings)
+        routed.update(targets)
         if targets:
             recorders.append("rsyslogd → " + ", ".join(f"{path} ({','.join(fs)})" for path, fs in
                                                        sorted(targets.items())))
     if "syslog-ng" in running:
         recorders.append("syslog-ng (its configuration is not read)")
+    syslogd_names, syslogd_files, remote_only = _judge_syslogd(
+        busybox.parse_syslogd(processes, config_files), findings)
+    recorders.extend(syslogd_names)
+    routed.update(syslogd_files)
+    files_written = bool(routed) or "syslog-ng" in running
     journald = {"systemd-journald", "systemd-journal"} & running
     storage = journald_settings(out.require("journald_conf").stdout).get("Storage", "auto").lower()
     persistent = False
@@ -256,12 +337,16 @@ def judge_recorders(out: Outputs, journal_dirs: str, findings: Findings) -> Reco
             persistent = storage == "persistent" or (storage == "auto" and "/var/log/journal" in journal_dirs)
             recorders.append(f"systemd-journald (Storage={storage}, "
                              + ("persistent)" if persistent else "volatile: lost at reboot)"))
+            if not persistent and not files_written and not remote_only:  # the journal is the only record
+                findings.fail(f"systemd-journald is the only logger and keeps login records in memory only "
+                              f"(Storage={storage}" + (", no /var/log/journal" if storage == "auto" else "")
+                              + "): they are lost at every reboot", Severity.MEDIUM, JOURNAL_PERSISTENT_REF)
     for name in TIME_SYNC:
         if name[:15] in running or name in running:
             findings.note(f"clock: {name} runs (ISO 27001 A.8.17)")
     if "auditd" in running:
         findings.note("auditd runs")
-    return Recorders(recorders, routed, persistent)
+    return Recorders(recorders, routed, persistent, remote_only)
 
 
 Missing = dict[str, list[str]]  # what a record lacks -> where
@@ -324,7 +409,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
     if clock in ("yes", "no"):
         findings.note(f"timedatectl: NTPSynchronized={clock}")
     if not recorders.names and not findings.failures:
-        findings.fail("no syslog daemon (rsyslogd, syslog-ng) or systemd-journald is running")
+        findings.fail("no syslog daemon (rsyslogd, syslog-ng) or systemd-journald is running, "
+                      "and no (busybox) syslogd")
 
     # Records the probe could not read may be the ones that lack a field: no verdict on them.
     if denied := _not_read(found, out.require("records").stderr):
@@ -364,6 +450,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
     elif not parsed and host_hours is not None and host_hours < 24:
         ok = (f"recorded by {recorded_by}; no login record yet in {where}, but the host is only "
               f"{host_hours:.0f} hours old")
+    elif not parsed and recorders.remote_only:
+        findings.manual(f"login records go to {', '.join(recorders.remote_only)} and are kept there, not on "
+                        "this host: attach an excerpt of that log server's records")
     elif not parsed:
         findings.fail(f"no login records found in {where} although {recorded_by} runs")
     else:

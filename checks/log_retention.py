@@ -2,10 +2,11 @@
 
 Reads: the logrotate configuration as logrotate reads it (/etc/logrotate.conf, its
 includes and /etc/logrotate.d, global defaults applying to the blocks after them);
-journald's Storage and MaxRetentionSec from journald.conf and its drop-ins; and, on disk,
-the three oldest non-empty log files under `log_dirs` (by modification time), the oldest
-journal entry, and the host's age (the older of /etc/machine-id's modification time and
-the root file system's birth). For every set of rotated logs it computes the days the
+journald's Storage and MaxRetentionSec from journald.conf and its drop-ins; the command
+line of every running busybox `syslogd` (Alpine), which rotates its own file by size; and,
+on disk, the three oldest non-empty log files under `log_dirs` (by modification time), the
+oldest journal entry, and the host's age (the older of /etc/machine-id's modification time
+and the root file system's birth). For every set of rotated logs it computes the days the
 configuration is guaranteed to keep: rotate × period, capped by maxage; rotation by size
 counts as daily, since logrotate may then rotate on every run.
 
@@ -16,10 +17,12 @@ disk (a log file, or the oldest journal entry when the journal is persistent) is
 does a host whose age is unknown; the summary says so.
 
 Fails when: a log set is kept less than `min_days` days (the summary counts and names
-them, with the rotation that decides it), journald's MaxRetentionSec is shorter, there is
-no logrotate configuration and journald keeps nothing across reboots, no log file is found
-in `log_dirs`, or the host is older than `min_days` but its oldest log is younger: its
-logs are evidently removed sooner.
+them, with the rotation that decides it; busybox syslogd's `-s KB -b N` rotation, 200 KB
+and one old copy by default, keeps a size, not a number of days, and so always counts),
+journald's MaxRetentionSec is shorter, there is no logrotate configuration, no syslogd
+file and journald keeps nothing across reboots, no log file is found in `log_dirs`, or the
+host is older than `min_days` but its oldest log is younger: its logs are evidently
+removed sooner.
 
 Error/Manual: `error` when the on_disk probe did not report the host's clock (ages are
 measured by the host's clock, so that old evidence re-judges the same), or when the age
@@ -46,12 +49,20 @@ from auditor.parsers import logrotate
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings, systemd_timespan_seconds
 from auditor.parsers.files import dump_files_script, parse_dump
 from auditor.parsers.rows import Arity, rows
+from auditor.parsers.syslog import busybox
 from auditor.probes import path_args, quote, shell
 
 DAY = 86400.0
 # logrotate.conf's include targets (files or directories), dumped after the main file.
 LOGROTATE_INCLUDES = "awk '$1==\"include\" {print $2}' /etc/logrotate.conf 2>/dev/null"
 NOT_LOGS = ("lastlog", "faillog", "README")  # fixed-size databases, not logs kept over time
+# Reads `MTIME PATH` lines; prints the count and the three oldest, oldest first.
+OLDEST_AWK = r"""$1 ~ /^[0-9]+$/ { n++; t = $1 + 0; path = substr($0, length($1) + 2)
+  if (k == 3 && t >= mt[3]) next
+  if (k < 3) k++
+  for (i = k; i > 1 && t < mt[i - 1]; i--) { mt[i] = mt[i - 1]; mp[i] = mp[i - 1] }
+  mt[i] = t; mp[i] = path }
+END { printf "files\t%d\n", n; for (i = 1; i <= k; i++) printf "file\t%s\t%s\n", mt[i], mp[i] }"""
 
 
 def _disk_script(params: Params) -> str:
@@ -62,12 +73,14 @@ def _disk_script(params: Params) -> str:
         "printf 'now\\t%s\\n' \"$(date +%s)\"",
         "printf 'machine_id\\t%s\\n' \"$(stat -c %Y /etc/machine-id 2>/dev/null)\"",
         "printf 'root_birth\\t%s\\n' \"$(stat -c %W / 2>/dev/null)\"",
-        "printf 'journal_dir\\t%s\\n' \"$([ -d /var/log/journal ] && echo yes || echo no)\"",
-        f"printf 'files\\t%s\\n' \"$(find {dirs} -xdev -type f {skip} 2>/dev/null | wc -l)\"",
-        # The three oldest files by modification time: a file's mtime is its newest entry,
-        # so its age is a lower bound on the age of the logs it holds.
-        f"find {dirs} -xdev -type f {skip} -printf 'file\\t%T@\\t%p\\n' 2>/dev/null "
-        "| sort -t \"$(printf '\\t')\" -k2,2n | head -n 3",
+        "if [ -d /var/log/journal ]; then printf 'journal_dir\\tyes\\n'; "
+        "else printf 'journal_dir\\tno\\n'; fi",
+        # One pass: the number of log files and the three oldest by modification time (a
+        # file's mtime is its newest entry, so its age is a lower bound on the age of the logs
+        # it holds). `stat -c` is in GNU coreutils and busybox; find's -printf is GNU only.
+        f"find {dirs} -xdev -type f {skip} -exec stat -c '%Y %n' -- {{}} + 2>/dev/null "
+        f"| awk {quote(OLDEST_AWK)}",
+        busybox.SYSLOGD_SCRIPT.rstrip("\n"),  # `# syslogd` rows: its rotation (-s, -b)
         "if command -v journalctl >/dev/null 2>&1; then",
         "  printf 'journal_oldest\\t%s\\n' \"$(journalctl -q --no-pager -o short-unix 2>/dev/null "
         "| head -n 1 | cut -d' ' -f1)\"",
@@ -155,6 +168,27 @@ def judge_journald(settings: dict[str, str], disk: OnDisk, min_days: int, findin
     return persistent
 
 
+def judge_syslogd(setup: busybox.SyslogdSetup, params: Params, findings: Findings) -> int:
+    """Adds how each running syslogd rotates the file it writes; returns how many it judged.
+    Busybox rotates by size alone, so what it keeps is a number of kilobytes, not of days: a
+    burst of messages can push a login record out within hours. `-s 0` leaves the file alone
+    (to logrotate, judged above, or kept until removed)."""
+    judged = 0
+    for daemon in setup.daemons:
+        if daemon.exe and not daemon.busybox:  # sysklogd, inetutils: logrotate rotates their files
+            continue
+        if not daemon.writes_file or any(fnmatch.fnmatch(daemon.file, g) for g in params["exclude"]):
+            continue
+        judged += 1
+        if daemon.rotate_kb <= 0:
+            findings.note(f"{daemon.file}: {daemon.name} (pid {daemon.pid}) {daemon.rotation()}")
+            continue
+        kept_kb = daemon.rotate_kb * (daemon.keep + 1)
+        findings.fail(f"{daemon.file}: {daemon.name} (pid {daemon.pid}) {daemon.rotation()}: by size alone, "
+                      f"at most {kept_kb} KB, not {params['min_days']} days")
+    return judged
+
+
 def judge_disk(oldest_days: float | None, host_days: float | None, disk: OnDisk, params: Params,
                findings: Findings) -> str:
     """Adds what the logs on disk say against the host's age; returns the pass summary, if any."""
@@ -200,7 +234,8 @@ def evaluate(out: Outputs, params: Params) -> Result:
     for problem in config.problems:
         findings.note(problem)
     persistent = judge_journald(journald_settings(out.require("journald").stdout), disk, min_days, findings)
-    if not config.blocks and not persistent:
+    syslogd_sets = judge_syslogd(busybox.parse_syslogd(out.require("on_disk").stdout), params, findings)
+    if not config.blocks and not persistent and not syslogd_sets:
         findings.fail("no logrotate configuration and journald keeps nothing across reboots")
     config_prefix = f"{{n}} log set(s) kept less than {min_days} days: " if findings.failures else ""
 

@@ -4,20 +4,21 @@ Reads: on the host, every file under `paths` (default /var/log, recursively, rot
 `.gz`/`.xz`/`.bz2`/`.zst` files decompressed on the fly; wtmp, btmp, lastlog, faillog and
 journal files skipped as binary databases) and, with `histories`, the shell and client
 histories in every home directory of /etc/passwd (.bash_history, .zsh_history,
-.sh_history, .mysql_history, .psql_history). grep prefilters the lines; an awk program
-then finds password-bearing patterns. Only the first `max_file_mb` MiB of a file are
-scanned; the summary says when a file was longer. Patterns: `--password=VALUE`;
-`mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`; `curl -u user:VALUE` (also quoted); URLs
-with `user:VALUE@`; `Authorization: Basic VALUE`; `Bearer VALUE` (12+ characters with a
-letter and a digit); JSON or Python-dict `"password": "VALUE"` (also `'password': "VALUE"`,
-escaped `\\"password\\"`, and keys like new_password, pwd, pass); `password=`, `passwd=`,
-`pwd=`, `pass=` parameters (query strings, key=value logs; `pwd`/`pass` only as a whole
-word or after `_`, `-`, `.`; the `PWD=`/`OLDPWD=` that sudo logs are directories); sshd
-"invalid user NAME" and login's "FAILED LOGIN ... FOR 'NAME'" where NAME looks like a
-password: 8+ characters from at least 3 of lower case, upper case, digits and symbols.
-Values that are masked already do not count: empty, `***`, `xxx`, `[REDACTED]`,
-`<redacted>`, `[FILTERED]`, `%2A%2A%2A`, `null`, `None`, and shell variable references
-(`-p"$DB_PASS"`).
+.sh_history, .mysql_history, .psql_history). grep prefilters the lines (one grep per plain
+file) and one awk program reads them all and finds password-bearing patterns; the listing
+uses only what busybox find has too (no -printf or -readable), so it runs on Alpine. Only
+the first `max_file_mb` MiB of a file are scanned; the summary says when a file was
+longer. Patterns: `--password=VALUE`; `mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`;
+`curl -u user:VALUE` (also quoted); URLs with `user:VALUE@`; `Authorization: Basic VALUE`;
+`Bearer VALUE` (12+ characters with a letter and a digit); JSON or Python-dict
+`"password": "VALUE"` (also `'password': "VALUE"`, escaped `\\"password\\"`, and keys like
+new_password, pwd, pass); `password=`, `passwd=`, `pwd=`, `pass=` parameters (query
+strings, key=value logs; `pwd`/`pass` only as a whole word or after `_`, `-`, `.`; the
+`PWD=`/`OLDPWD=` that sudo logs are directories); sshd "invalid user NAME" and login's
+"FAILED LOGIN ... FOR 'NAME'" where NAME looks like a password: 8+ characters from at
+least 3 of lower case, upper case, digits and symbols. Values that are masked already do
+not count: empty, `***`, `xxx`, `[REDACTED]`, `<redacted>`, `[FILTERED]`, `%2A%2A%2A`,
+`null`, `None`, and shell variable references (`-p"$DB_PASS"`).
 
 Passes when: no finding in the files scanned, every configured path exists and every
 directory and home could be read.
@@ -61,6 +62,11 @@ from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
 from auditor.probes import path_args, quote, shell
 
+# Consecutive plain files up to this size (in the sorted listing) are grepped up to BATCH_FILES
+# at a time (one process for many logs); larger and compressed ones one by one, so that the
+# time limit is checked between them.
+BATCH_BYTES = 1024 * 1024
+BATCH_FILES = 64
 HISTORIES = (".bash_history", ".zsh_history", ".sh_history", ".mysql_history", ".psql_history")
 BINARY_NAMES = ("wtmp", "wtmp.*", "btmp", "btmp.*", "lastlog", "faillog", "*.journal", "*.journal~")
 # Labels avoid the shapes the local redaction pass masks (`password=x`, `-p x`), so that
@@ -76,8 +82,11 @@ KINDS = {
 PREFILTER = ("pass|pwd|authorization|bearer|sshpass|(mysql|mariadb)[^ ]* .*-p[^ ]|curl .*(-u|--user)"
              "|://[^/ @]*:[^/ @]*@|invalid user|failed login")
 
-# Reads `LINENO:text` lines from grep -n; prints `find\tFILE\tLINE\tKIND\tEXCERPT` for at most
-# `left` lines and `hits\tFILE\tCOUNT\tKIND...` once. Values are replaced by *** before print.
+# One awk for the whole scan. Reads `scan\tFILE` rows (the files grep reads next, in order),
+# then grep -n's `LINENO:text` lines of one file's stream or grep -n -H's `FILE:LINENO:text`
+# lines of a batch of them; prints `find\tFILE\tLINE\tKIND\tEXCERPT` for at most
+# `left` lines in all and `hits\tFILE\tCOUNT\tKIND...` once per file; passes every other row of
+# the shell loop through. Values are replaced by *** before print.
 SCAN_AWK = r"""
 function masked(v,   u) {
   u = tolower(v)
@@ -138,6 +147,17 @@ BEGIN {
   kind[++n] = "login_name"; key[n] = "failed login[^']* for '"; val[n] = "[^']+"; only[n] = 1
   kinds = n
 }
+function upto(i) { while (at < i) { flush(); file = queued[++at] } }  # files before i are done
+substr($0, 1, 5) == "scan\t" { queued[++queue] = substr($0, 6); next }  # in the order grep reads them
+/^[0-9]+:/ { upto(queue) }  # grep on one file's stream: the newest queued file
+/^\.?\// {  # grep -H over a batch of queued files: FILE:LINE:text
+  for (i = at > 0 ? at : 1; i <= queue; i++) {
+    p = queued[i] ":"
+    if (substr($0, 1, length(p)) == p && substr($0, length(p) + 1) ~ /^[0-9]+:/) break
+  }
+  if (i <= queue) { upto(i); $0 = substr($0, length(p) + 1) }
+}
+!/^[0-9]+:/ { print; next }  # the shell loop's other rows pass through
 {
   c = index($0, ":"); lineno = substr($0, 1, c - 1); line = substr($0, c + 1)
   found = 0; first = 0; kl = ""; split("", seen)
@@ -170,11 +190,13 @@ BEGIN {
     printed++
   }
 }
-END {
+function flush(   t, sep) {  # the previous file's totals
   if (total) { printf "hits\t%s\t%d\t", file, total; sep = ""
     for (t in counts) { printf "%s%s=%d", sep, t, counts[t]; sep = "," }
     printf "\n" }
+  total = 0; split("", counts)
 }
+END { flush() }
 """
 
 
@@ -185,65 +207,99 @@ def _names(patterns: Iterable[str]) -> str:
 def _script(params: Params) -> str:
     paths = path_args(params["paths"])
     max_bytes = int(params["max_file_mb"]) * 1024 * 1024
+    names = _names(BINARY_NAMES)
     # Homes the scanner cannot search hide their histories: reported, never skipped quietly.
     histories = "\n".join([
-        "awk -F: '{print $6}' /etc/passwd 2>/dev/null | sort -u | while IFS= read -r h; do",
-        '  case $h in ""|/|/nonexistent) continue ;; esac',
+        "awk -F: '!seen[$6]++ {print $6}' /etc/passwd 2>/dev/null | while IFS= read -r h; do",
+        '  case $h in /|/nonexistent) continue ;; /*) ;; *) continue ;; esac',
         '  [ -d "$h" ] || continue',
         "  if [ ! -x \"$h\" ]; then",
         "    printf 'unreadable_dir\\t%s\\thome directory not searchable\\n' \"$h\"; continue",
         "  fi",
-        f"  for n in {' '.join(HISTORIES)}; do [ -f \"$h/$n\" ] && printf 'file\\t%s\\n' \"$h/$n\"; done",
+        f"  for n in {' '.join(HISTORIES)}; do [ -f \"$h/$n\" ] && printf '%s\\n' \"$h/$n\"; done",
         "done",
     ]) if params["histories"] else ":"
     return "\n".join([
         "export LC_ALL=C",
-        "TAB=$(printf '\\t')",
+        "TAB='\t'",  # a literal tab: no process for it
         f"SCAN={quote(MASK_AWK + SCAN_AWK)}",
         f"PRE={quote(PREFILTER)}",
-        f"MAXB={max_bytes}; left={int(params['max_findings'])}",
+        f"MAXB={max_bytes}",
         f"deadline=$(( $(date +%s) + {int(params['time_limit'])} ))",
         "printf 'uid\\t%s\\n' \"$(id -u)\"",
         f"for p in {paths}; do [ -e \"$p\" ] || printf 'missing\\t%s\\n' \"$p\"; done",
-        # Lines `file\tPATH` to scan, or `unreadable\tPATH\tWHY` for directories find cannot
-        # list or enter (it would skip them without a word).
+        # Portable to busybox find (no -printf, no -readable): directories and files up to
+        # BATCH_BYTES come back by their (absolute or ./) path, the loop tests which is which
+        # and whether a directory can be read; larger files as `one\tPATH`, files over MAXB
+        # bytes as `big\tPATH`; rows of other tags pass through.
         "list() {",
-        f"  find {paths} -xdev \\( -type d \\( ! -readable -o ! -executable \\) -prune"
-        " -printf 'unreadable_dir\\t%p\\tdirectory not readable\\n' \\)"
-        f" -o \\( -type f {_names(BINARY_NAMES)} -printf 'file\\t%p\\n' \\) 2>/dev/null",
+        # (no parentheses: busybox find never runs an `-exec … {} +` batch inside them)
+        f"  find {paths} -xdev -type d -print -o -type f {names} ! -size +{BATCH_BYTES}c -print"
+        f" -o -type f {names} ! -size +{max_bytes}c -exec printf 'one\\t%s\\n' {{}} +"
+        f" -o -type f {names} -exec printf 'big\\t%s\\n' {{}} + 2>/dev/null",
         histories,
         "}",
-        "files=0; compressed=0; cut=0; late=0",
-        # The loop and the totals share one subshell, so the counters survive the loop.
+        "files=0; compressed=0; cut=0; late=0; over=",
+        # Small plain files are read BATCH_FILES at a time by one grep (-H names each line's file).
+        "batch() {",
+        "  [ -n \"$over\" ] || [ \"$(date +%s)\" -lt \"$deadline\" ] || over=1",
+        "  if [ -n \"$over\" ]; then late=$((late + $#)); return; fi",
+        "  printf 'scan\\t%s\\n' \"$@\"",
+        "  grep -a -n -H -i -E \"$PRE\" -- \"$@\"; rc=$?; files=$((files + $#))",
+        "  [ $rc -gt 1 ] || return 0",  # 1: no line matched
+        "  bad=; for g in \"$@\"; do [ -r \"$g\" ] && continue",
+        "    bad=1; files=$((files - 1)); printf 'unreadable\\t%s\\tgone or unreadable\\n' \"$g\"; done",
+        "  [ -n \"$bad\" ] || printf 'unreadable\\t%s\\tgrep exited %s on it and %s other file(s)\\n' "
+        "\"$1\" \"$rc\" \"$(($# - 1))\"",
+        "}",
+        # The loop and the totals share one subshell, so the counters survive the loop; one
+        # awk reads what every file's grep printed (cheap: one grep per plain file).
         "list | sort -u | {",
+        "exec 3>&1",
+        "set --",
         "while IFS= read -r f; do",
-        "  case $f in file\"$TAB\"*) f=${f#file\"$TAB\"} ;; *) printf '%s\\n' \"$f\"; continue ;; esac",
-        "  if [ \"$(date +%s)\" -ge \"$deadline\" ]; then late=$((late + 1)); continue; fi",
+        "  big= one=",
+        "  case $f in",
+        "    big\"$TAB\"*) f=${f#big\"$TAB\"} big=1 ;;",
+        "    one\"$TAB\"*) f=${f#one\"$TAB\"} one=1 ;;",
+        "    /*|./*) if [ -d \"$f\" ]; then",
+        "        [ -r \"$f\" ] && [ -x \"$f\" ] ||",
+        "          printf 'unreadable_dir\\t%s\\tdirectory not readable\\n' \"$f\"",
+        "        continue",
+        "      fi ;;",
+        "    *) printf '%s\\n' \"$f\"; continue ;;",
+        "  esac",
         "  case $f in",
         "    *.gz) r='gzip -cd' t=gzip ;; *.xz) r='xz -cd' t=xz ;; *.bz2) r='bzip2 -cd' t=bzip2 ;;",
-        "    *.zst) r='zstd -cdq' t=zstd ;; *) r=cat t=cat ;;",
+        "    *.zst) r='zstd -cdq' t=zstd ;; *) r= t=cat ;;",
         "  esac",
         "  if [ ! -r \"$f\" ]; then printf 'unreadable\\t%s\\tpermission denied\\n' \"$f\"; continue; fi",
-        "  if ! command -v $t >/dev/null 2>&1; then",
+        "  if [ -z \"$r$big$one\" ]; then",
+        f"    set -- \"$@\" \"$f\"; [ $# -lt {BATCH_FILES} ] || {{ batch \"$@\"; set --; }}; continue",
+        "  fi",
+        # Files are scanned in the listing's (sorted) order: the batch so far goes first.
+        "  [ $# -eq 0 ] || { batch \"$@\"; set --; }",
+        # The clock (a process) is read before each batch and each file read on its own.
+        "  [ -n \"$over\" ] || [ \"$(date +%s)\" -lt \"$deadline\" ] || over=1",
+        "  if [ -n \"$over\" ]; then late=$((late + 1)); continue; fi",
+        "  if [ -n \"$r\" ] && ! command -v $t >/dev/null 2>&1; then",
         "    printf 'unreadable\\t%s\\tno %s\\n' \"$f\" \"$t\"; continue",
         "  fi",
+        "  printf 'scan\\t%s\\n' \"$f\"",
+        # The reader's exit code comes back through fd 4: 141 (SIGPIPE) means head cut the
+        # file at MAXB; anything else but 0 means it could not be read to the end.
+        "  rc=$( { { ${r:-cat} \"$f\" 2>/dev/null; echo $? >&4; } | head -c \"$MAXB\" "
+        "| grep -a -n -i -E \"$PRE\" >&3; } 4>&1 )",
         "  [ $t = cat ] || compressed=$((compressed + 1))",
         "  files=$((files + 1))",
-        # The reader's exit code comes back through fd 5: 141 (SIGPIPE) means head cut the
-        # file at MAXB; anything else but 0 means it could not be read to the end.
-        "  out=$( { { $r \"$f\" 2>/dev/null; echo \"rc $?\" >&5; } | head -c \"$MAXB\" "
-        "| grep -a -n -i -E \"$PRE\" | awk -v file=\"$f\" -v left=\"$left\" \"$SCAN\"; } 5>&1 )",
-        "  rc=$(printf '%s\\n' \"$out\" | sed -n 's/^rc //p')",
-        "  printf '%s\\n' \"$out\" | grep -v '^rc ' | grep -v '^$'",
-        "  shown=$(printf '%s\\n' \"$out\" | grep -c '^find')",
-        "  left=$((left - shown)); [ $left -ge 0 ] || left=0",
         "  case $rc in 0) ;; 141) cut=$((cut + 1)); printf 'cut\\t%s\\n' \"$f\" ;;",
         "    *) printf 'unreadable\\t%s\\t%s exited %s\\n' \"$f\" \"$t\" \"$rc\"",
         "       files=$((files - 1)); [ $t = cat ] || compressed=$((compressed - 1)) ;;",
         "  esac",
         "done",
+        "[ $# -eq 0 ] || batch \"$@\"",
         "printf 'files\\t%s\\t%s\\t%s\\t%s\\n' \"$files\" \"$compressed\" \"$cut\" \"$late\"",
-        "}",
+        f"}} | awk -v left={int(params['max_findings'])} \"$SCAN\"",
         "exit 0",
     ])
 

@@ -35,3 +35,21 @@ start_pg() {  # start_pg [SERVER_OPTIONS]: more "-c name=value" options for the 
     -o "-c listen_addresses='' -c unix_socket_directories=$PGD${1:+ $1}" start >/dev/null
 }
 pg() { runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -h "$PGD" "$@"; }
+
+# An inert busybox syslogd, run as Alpine runs it (a link named syslogd, `-n -t`), for cases
+# whose probes must see it running: in a mount namespace of its own with tmpfs on /dev and
+# /var/log, so that it replaces neither this machine's /dev/log nor writes its logs.
+# start_busybox_syslogd DIR (DIR holds the link); stop_busybox_syslogd kills it by its PID.
+BB_SYSLOGD_PID=
+start_busybox_syslogd() {
+  [ -e "$1/syslogd" ] || ln -s "$(command -v busybox)" "$1/syslogd"
+  unshare --mount --propagation private -- sh -c \
+    'mount -t tmpfs tmpfs /dev && mount -t tmpfs tmpfs /var/log && exec "$1" -n -t' sh "$1/syslogd" &
+  BB_SYSLOGD_PID=$!
+  sleep 1
+  kill -0 "$BB_SYSLOGD_PID"
+}
+stop_busybox_syslogd() {
+  if [ -n "$BB_SYSLOGD_PID" ]; then kill "$BB_SYSLOGD_PID" 2>/dev/null || true; wait "$BB_SYSLOGD_PID" 2>/dev/null || true; fi
+  BB_SYSLOGD_PID=
+}

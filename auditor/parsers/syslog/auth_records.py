@@ -14,7 +14,9 @@ MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", 
 _RFC3164 = re.compile(r"([A-Z][a-z]{2}) ([ \d]\d) (\d\d):(\d\d):(\d\d) ")
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)[T ](\d\d):(\d\d):(\d\d)(\.\d+)?(Z|[+-]\d\d:?\d\d)? ")
 _TIME_ONLY = re.compile(r"(\d\d):(\d\d):(\d\d) ")
-_TAG = re.compile(r"(?:(\S+) )?([A-Za-z0-9_./-]+?)(?:\[(\d+)\])?: (.*)$", re.DOTALL)
+# host, busybox syslogd's `facility.priority` (its default format; -S drops it), program[pid]: message
+_TAG = re.compile(r"(?:(\S+) )?(?:[a-z0-9]+\.(?:emerg|alert|crit|err|warn|warning|notice|info|debug) )?"
+                  r"([A-Za-z0-9_./-]+?)(?:\[(\d+)\])?: (.*)$", re.DOTALL)
 
 # Events, with the fields their message carries.
 _EVENTS: tuple[tuple[str, re.Pattern[str]], ...] = (

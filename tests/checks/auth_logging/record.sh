@@ -45,7 +45,7 @@ AL_JOURNALD_PID=
 
 AL_CASES=(pass_debian_rsyslog pass_traditional_include fail_no_logger fail_not_routed fail_no_timestamp
   fail_sshd_stderr fail_quiet_sshd fail_no_login_records pass_young_host_no_records garbled_auth_records
-  error_not_root pass_journald_only error_journal_not_root)
+  error_not_root pass_journald_only error_journal_not_root pass_rhel9_rsyslog fail_journald_volatile_only)
 al_wanted() { local c; for c in "${AL_CASES[@]}"; do [[ $c == $ONLY ]] && return 0; done; return 1; }  # shellcheck disable=SC2053
 
 if al_wanted; then
@@ -154,6 +154,14 @@ EOF
     --run-as nobody \
     --source "As pass_debian_rsyslog, but the probes run as user nobody (no sudo): /var/log/auth.log is 640 root:adm; $RUNNING" \
     --expect-status error --expect-summary "cannot read /var/log/auth.log"
+  # RHEL 9: its stock rsyslog.conf (tests/checks/auth_logging/stock/README.md), an empty
+  # rsyslog.d, and /var/log/secure in RSYSLOG_TraditionalFileFormat as RHEL writes it.
+  mkdir -p "$W/al-rsyslog-empty.d"
+  record auth_logging pass_rhel9_rsyslog --plant /etc/rsyslog.conf=tests/checks/auth_logging/stock/rhel9-rsyslog.conf \
+    --plant-dir /etc/rsyslog.d="$W/al-rsyslog-empty.d" --plant-dir /var/log="$W/al-log.secure" "${OLD_HOST[@]}" \
+    --source "RHEL 9's stock /etc/rsyslog.conf (rsyslog 8.2102; see tests/checks/auth_logging/stock/README.md; no RHEL binary runs here: rsyslogd 8.2302 of Debian 12 stood in) with an empty rsyslog.d: authpriv.* to /var/log/secure, auth.info to /var/log/messages through the catch-all; /var/log/secure holding the $RECORDS in RSYSLOG_TraditionalFileFormat (RFC 3164, no year); no /var/log/messages; $RUNNING" \
+    --expect-status pass --expect-summary "/var/log/messages (auth), /var/log/secure (authpriv)" \
+    --expect-summary "carry the date, time, user and source IP"
   al_stop_rsyslogd
 
   JOURNAL_RECORDS="${RECORDS/rsyslogd 8.2302/systemd-journald 252 (Storage=persistent, flushed to /var/log/journal)}"
@@ -167,6 +175,15 @@ EOF
     --run-as nobody \
     --source "As pass_journald_only, but the probes run as user nobody (no sudo), who may not read the system journal: $JOURNALD_ONLY" \
     --expect-status error --expect-summary "cannot read the whole journal as uid 65534"
+  # Volatile: a drop-in sets Storage=volatile (as images on SD cards or in containers do), so
+  # the records live in /run/log/journal only and no /var/log/journal exists.
+  mkdir -p "$W/al-journald.d" "$W/al-log.none"
+  printf '[Journal]\nStorage=volatile\n' >"$W/al-journald.d/50-volatile.conf"
+  record auth_logging fail_journald_volatile_only --plant-dir /var/log="$W/al-log.none" \
+    --plant-dir /run/log/journal="$W/al-log.journal/journal" --plant-dir /etc/systemd/journald.conf.d="$W/al-journald.d" \
+    "${OLD_HOST[@]}" \
+    --source "A journald-only host (as Debian 13 and Ubuntu 24.04 minimal installs are) whose journal is volatile: /etc/systemd/journald.conf.d/50-volatile.conf sets Storage=volatile; /var/log empty (no journal directory, no auth.log); /run/log/journal holding the $JOURNAL_RECORDS; no rsyslogd or syslog-ng; a real systemd-journald was running on this machine while it was recorded (inert: private /run, Storage=volatile; started and killed by record.sh); probes as root" \
+    --expect-status fail --expect-summary "systemd-journald is the only logger and keeps login records in memory only (Storage=volatile)"
   al_stop_journald
 
   record auth_logging fail_no_logger "${STD_CONF[@]}" --plant-dir /var/log="$W/al-log.info" "${OLD_HOST[@]}" \
@@ -178,4 +195,49 @@ EOF
   for secret in "Tr0ub4dor" "Sup3rS3cret"; do
     if grep -l -F "$secret" tests/checks/auth_logging/*.yaml; then FAILED+=("auth_logging: $secret in a case"); fi
   done
+fi
+
+# Alpine's logger: a real busybox syslogd (Debian's busybox, run under the name syslogd as
+# Alpine links it) receiving a real sshd's login records (this machine's OpenSSH, SyslogFacility
+# AUTH, LogLevel INFO, UsePAM no, as Alpine's sshd runs) over /dev/log, all in private mount,
+# network and PID namespaces: a tmpfs /dev (with null, zero, random, urandom and tty bound in)
+# holds their /dev/log, so neither touches this machine's. One key login as root and one
+# attempt as an unknown user. The file busybox wrote is then planted as /var/log/messages
+# while another such syslogd (-n -t, Alpine's SYSLOGD_OPTS) runs, inert, for the probes to see.
+if [[ pass_busybox_syslogd == $ONLY ]] && command -v busybox >/dev/null && [ -x /usr/sbin/sshd ]; then  # shellcheck disable=SC2053
+  BB=$W/bb
+  mkdir -p "$BB/devs" "$BB/log" "$BB/etc"
+  ln -s "$(command -v busybox)" "$BB/syslogd"
+  ssh-keygen -q -t ed25519 -N '' -C bb-host -f "$BB/host_key"
+  ssh-keygen -q -t ed25519 -N '' -C bb-client -f "$BB/client_key"
+  cp "$BB/client_key.pub" "$BB/authorized_keys"
+  echo "[127.0.0.1]:2222 $(cat "$BB/host_key.pub")" >"$BB/known_hosts"
+  printf '%s\n' 'ListenAddress 127.0.0.1:2222' "HostKey $BB/host_key" 'PidFile none' 'UsePAM no' \
+    'PermitRootLogin prohibit-password' 'PasswordAuthentication no' 'KbdInteractiveAuthentication no' \
+    "AuthorizedKeysFile $BB/authorized_keys" 'StrictModes no' 'SyslogFacility AUTH' 'LogLevel INFO' >"$BB/sshd_config"
+  unshare --mount --propagation private --net --pid --fork --kill-child -- sh -e -c '
+    BB=$1
+    ip link set lo up
+    for n in null zero random urandom tty; do touch "$BB/devs/$n"; mount --bind "/dev/$n" "$BB/devs/$n"; done
+    mount -t tmpfs -o mode=0755 bb-dev /dev
+    for n in null zero random urandom tty; do touch "/dev/$n"; mount --bind "$BB/devs/$n" "/dev/$n"; done
+    "$BB/syslogd" -n -O "$BB/log/messages" & sleep 1
+    /usr/sbin/sshd -D -f "$BB/sshd_config" & sleep 1
+    set -- ssh -F /dev/null -i "$BB/client_key" -p 2222 -o BatchMode=yes -o StrictHostKeyChecking=yes \
+      -o UserKnownHostsFile="$BB/known_hosts" -o LogLevel=ERROR
+    "$@" root@127.0.0.1 true
+    "$@" nosuchuser@127.0.0.1 true || true
+    sleep 1
+  ' sh "$BB"
+  grep -q 'sshd\[[0-9]*\]: Accepted publickey for root from 127.0.0.1' "$BB/log/messages"
+  mkdir -p "$BB/varlog"
+  cp "$BB/log/messages" "$BB/varlog/messages"
+  cp -p /etc/machine-id "$BB/machine-id"
+  touch -d "$(ago 400)" "$BB/machine-id"
+  start_busybox_syslogd "$BB"
+  record auth_logging pass_busybox_syslogd --plant-dir /var/log="$BB/varlog" --plant /etc/machine-id="$BB/machine-id" \
+    --source "Alpine's logging, on this machine's userland: a real busybox syslogd ($(busybox | head -n 1 | cut -d' ' -f1-2), as syslogd -n -t) running, no rsyslogd or journald files routing auth; /var/log/messages holding what a real busybox syslogd wrote (its default format: host, facility.priority, tag) when a real sshd ($(/usr/sbin/sshd -V 2>&1 | head -n 1 | cut -d, -f1); SyslogFacility AUTH, LogLevel INFO, no PAM) took a key login as root and an attempt as an unknown user over 127.0.0.1, made $(date -u '+%Y-%m-%d %H:%M UTC') by tests/checks/auth_logging/record.sh; /etc/machine-id dated 400 days ago; no Alpine binary here" \
+    --expect-status pass --expect-summary "busybox syslogd → /var/log/messages (every facility" \
+    --expect-summary "carry the date, time, user and source IP"
+  stop_busybox_syslogd
 fi

@@ -252,3 +252,33 @@ record log_retention garbled_unterminated_block --plant /etc/logrotate.conf="$W/
   --plant-dir /etc/logrotate.d="$W/lr.unterminated" --plant-dir /var/log="$W/log.120" "${LR[@]}" \
   --source "As pass_long_rotation, plus /etc/logrotate.d/myapp whose block (daily, rotate 3) is never closed with '}' before the end of the file: logrotate 3.21 accepts it without a word and rotates /var/log/myapp/*.log daily, keeping 3" \
   --expect-status fail --expect-summary "/var/log/myapp/*.log" --expect-summary "rotate 3 × daily = 3 days"
+
+# Other families (tests/checks/log_retention/stock/README.md says where each file is from).
+record log_retention fail_rhel8_default --plant /etc/logrotate.conf=tests/checks/log_retention/stock/rhel8-logrotate.conf \
+  --plant-dir /etc/logrotate.d=tests/checks/log_retention/stock/rhel8-logrotate.d --plant-dir /var/log="$W/log.120" \
+  "${LR[@]}" \
+  --source "RHEL 8's stock /etc/logrotate.conf (weekly, rotate 4) and rsyslog's /etc/logrotate.d/syslog (/var/log/cron, maillog, messages, secure, spooler; nothing of its own), written from a public copy (no RHEL binary here: Debian 12's logrotate is the oracle); /var/log as in pass_long_rotation (oldest 120 days); the machine's own /etc/machine-id and journald.conf" \
+  --expect-status fail --expect-summary "1 log set(s) kept less than 60 days" \
+  --expect-summary "/var/log/secure" --expect-value config_min_days=28
+
+# Alpine 3.20: no logrotate (an empty /etc/logrotate.conf stands for the missing one, so the
+# minirootfs's own /etc/logrotate.d, acpid only, is included by nothing), and busybox syslogd running with Alpine's
+# SYSLOGD_OPTS="-t": a real busybox syslogd (start_busybox_syslogd, record_lib.sh).
+ALPINE_FIXTURE=/work/shared/fixtures/alpine-minirootfs-3.20.3-x86_64.tar.gz
+if [[ fail_alpine_busybox_syslogd == $ONLY ]] && [ -f "$ALPINE_FIXTURE" ] && command -v busybox >/dev/null; then  # shellcheck disable=SC2053
+  mkdir -p "$W/alpine" "$W/log.alpine"
+  tar -xzf "$ALPINE_FIXTURE" -C "$W/alpine" ./etc/logrotate.d
+  : >"$W/alpine-logrotate.conf"
+  head -n 200 /var/log/dpkg.log >"$W/log.alpine/messages"
+  head -n 100 /var/log/dpkg.log >"$W/log.alpine/messages.0"
+  touch -d "$(ago 3)" "$W/log.alpine/messages.0"
+  machine_id "$W/machine-id.alpine" 400
+  start_busybox_syslogd "$W"
+  record log_retention fail_alpine_busybox_syslogd --plant /etc/logrotate.conf="$W/alpine-logrotate.conf" \
+    --plant-dir /etc/logrotate.d="$W/alpine/etc/logrotate.d" --plant-dir /var/log="$W/log.alpine" \
+    --plant /etc/machine-id="$W/machine-id.alpine" \
+    --source "Alpine 3.20's logging: /etc/logrotate.d from the minirootfs ($ALPINE_FIXTURE: acpid only), an empty /etc/logrotate.conf for the missing logrotate, and a real busybox syslogd (Debian's busybox $(busybox | head -n 1 | cut -d' ' -f2), run as syslogd -n -t) with its default rotation, -s 200 -b 1; /var/log holding messages (now) and messages.0 (3 days old), copies of this machine's dpkg.log; /etc/machine-id dated 400 days ago; this machine's journald.conf (journald has no place on Alpine; no /var/log/journal)" \
+    --expect-status fail --expect-summary "rotates it at 200 KB and keeps 1 old copy (-s 200 -b 1)" \
+    --expect-summary "/var/log/messages: busybox syslogd"
+  stop_busybox_syslogd
+fi

@@ -1,0 +1,152 @@
+"""The log checks' probes (passwords_not_logged's scan, log_retention's on_disk, auth_logging's
+syslogd lines) give the same answer under dash and bash with GNU tools and under busybox sh
+with nothing but busybox applets on PATH (Alpine's userland: find without -printf or
+-readable, busybox stat, grep, awk, sort, head). Real files in a temporary directory, real
+shells; a process named syslogd stands in for a running busybox syslogd."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from auditor.engine import registry
+from auditor.parsers.syslog import busybox
+from checks.log_retention import read_on_disk
+from checks.passwords_not_logged import read_scan
+
+GNU_PATH = "/usr/local/bin:/usr/bin:/bin"
+# The applets the probes call; busybox sh finds nothing else on PATH.
+APPLETS = ("sh", "find", "grep", "awk", "sort", "head", "stat", "date", "id", "tr", "readlink", "printf",
+           "cat", "gzip", "xz", "bzip2", "cut", "wc", "ls", "sed", "mkdir")
+
+
+@pytest.fixture(scope="module")
+def shells(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, list[str], str]]:
+    """(label, shell argv, PATH): dash and bash with GNU tools, busybox sh with busybox applets."""
+    found = [(name, [name], GNU_PATH) for name in ("dash", "bash") if shutil.which(name)]
+    if box := shutil.which("busybox"):
+        applets = tmp_path_factory.mktemp("busybox-applets")
+        for applet in APPLETS:
+            (applets / applet).symlink_to(box)
+        found.append(("busybox", [box, "sh"], str(applets)))
+    if len(found) < 2:
+        pytest.skip("fewer than two of dash, bash and busybox are installed")
+    return found
+
+
+def _run(argv: list[str], path: str, script: str) -> str:
+    done = subprocess.run([*argv, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={"PATH": path, "LC_ALL": "C"}, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _probe(check_id: str, probe: str, **params: Any) -> str:
+    check = registry.load(plugins=False).checks[check_id]
+    return next(p for p in check.probes if p.name == probe).render({**check.default_params(), **params})
+
+
+def test_the_password_scan_reads_the_same_files_and_lines_everywhere(shells, tmp_path):
+    # Given a log directory with a plain log, a rotated gzip, a file over the size cap, a binary
+    # database and a nested directory
+    logs = tmp_path / "log"
+    (logs / "app").mkdir(parents=True)
+    (logs / "auth.log").write_text("Dec  6 10:00:00 vm app: login password=hunter2xyz ok\nnothing here\n")
+    with gzip.open(logs / "app" / "app.log.1.gz", "wt") as rotated:
+        rotated.write("curl -u admin:S3cretPass https://example.test/\n")
+    (logs / "big.log").write_text("x" * 1_200_000 + "\nmysql -u root -pTopSecret1 shop\n")
+    (logs / "wtmp").write_bytes(b"\0password=binary\0")
+    script = _probe("passwords_not_logged", "scan", paths=[str(logs)], histories=False, max_file_mb=1)
+    # When the scan runs under each shell and tool set
+    scans = {label: _run(argv, path, script) for label, argv, path in shells}
+    # Then all agree, line for line
+    first = next(iter(scans.values()))
+    assert all(out == first for out in scans.values()), scans
+    # And they found the plain and the gzip finding, cut the big file, and skipped wtmp
+    scan = read_scan(first)
+    assert scan.totals is not None
+    assert (scan.totals.files, scan.totals.compressed, scan.totals.cut) == (3, 1, 1)
+    assert sorted(scan.per_file) == [str(logs / "app" / "app.log.1.gz"), str(logs / "auth.log")]
+    assert scan.cut == [str(logs / "big.log")]
+    assert "hunter2xyz" not in first and "S3cretPass" not in first
+
+
+def test_the_oldest_logs_are_read_the_same_everywhere(shells, tmp_path):
+    # Given five log files with known modification times, an empty one and lastlog
+    logs = tmp_path / "log"
+    logs.mkdir()
+    now = int(time.time())
+    for name, days in (("a.log", 1), ("b.log", 40), ("c.log", 90), ("d.log", 10), ("e.log", 70)):
+        (logs / name).write_text("entry\n")
+        os.utime(logs / name, (now - days * 86400, now - days * 86400))
+    (logs / "empty.log").touch()
+    (logs / "lastlog").write_text("fixed-size database\n")
+    os.utime(logs / "lastlog", (now - 900 * 86400, now - 900 * 86400))
+    script = _probe("log_retention", "on_disk", log_dirs=[str(logs)])
+    # When the probe runs under each shell and tool set
+    disks = [read_on_disk(_run(argv, path, script)) for _, argv, path in shells]
+    # Then each counts the five logs and names the three oldest, oldest first, to the second
+    for disk in disks:
+        assert disk.files == "5"
+        assert [(f.path.rsplit("/", 1)[-1], f.mtime) for f in disk.oldest] == [
+            ("c.log", now - 90 * 86400), ("e.log", now - 70 * 86400), ("b.log", now - 40 * 86400)]
+
+
+@pytest.fixture
+def fake_syslogd(tmp_path: Path) -> Iterator[Path]:
+    """A process whose command name is `syslogd` and whose argv carries busybox syslogd's options."""
+    target = tmp_path / "spool" / "messages"
+    code = "import ctypes, time; ctypes.CDLL(None).prctl(15, b'syslogd', 0, 0, 0); time.sleep(60)"
+    process = subprocess.Popen([sys.executable, "-c", code, "-n", "-O", str(target), "-s", "50", "-b", "3",
+                                "-R", "logs.example:514", "-L"])
+    try:
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{process.pid}/comm").read_text().strip() != "syslogd":
+            assert time.monotonic() < deadline, "the stand-in never renamed itself"
+            time.sleep(0.05)
+        yield target
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_running_syslogd_and_its_file_are_read_the_same_everywhere(shells, fake_syslogd):
+    # Given a process named syslogd run with -O FILE -s 50 -b 3 -R HOST -L
+    script = busybox.SYSLOGD_FILES_SCRIPT + "\nsyslogd_files\n" + busybox.SYSLOGD_SCRIPT
+    for label, argv, path in shells:
+        # When the records probe's file finder and the command-line rows run
+        out = _run(argv, path, script)
+        # Then the finder prints its -O file, and the rows read back as its settings
+        assert str(fake_syslogd) in out.splitlines(), (label, out)
+        (daemon,) = [d for d in busybox.parse_syslogd(out).daemons if d.file == str(fake_syslogd)]
+        assert (daemon.rotate_kb, daemon.keep, daemon.remote, daemon.also_local) == (
+            50, 3, ("logs.example:514",), True), (label, daemon)
+        assert daemon.writes_file
+
+
+@pytest.mark.parametrize(("argv", "expected"), [
+    (["syslogd"], {"file": "/var/log/messages", "rotate_kb": 200, "keep": 1, "writes_file": True}),
+    (["syslogd", "-t"], {"file": "/var/log/messages", "writes_file": True}),
+    (["syslogd", "-nO", "/srv/log/all", "-s0"], {"file": "/srv/log/all", "rotate_kb": 0}),
+    (["syslogd", "-R", "10.0.0.9"], {"remote": ("10.0.0.9",), "writes_file": False}),
+    (["syslogd", "-R10.0.0.9:5140", "-L"], {"remote": ("10.0.0.9:5140",), "writes_file": True}),
+    (["syslogd", "-C128"], {"ring_buffer": True, "writes_file": False}),
+    (["syslogd", "-l", "5"], {"level": 5, "logs_info": False}),
+    (["syslogd", "-f", "/etc/alt.conf"], {"rules": "/etc/alt.conf"}),
+])
+def test_busybox_syslogd_options(argv: list[str], expected: dict[str, object]):
+    # Given a busybox syslogd command line
+    # When it is read as busybox's getopt reads it
+    daemon = busybox.parse_args(1, "/bin/busybox", argv)
+    # Then its file, rotation, remote hosts and buffers are as busybox syslogd(8) documents
+    assert {key: getattr(daemon, key) for key in expected} == expected
+    assert daemon.busybox and daemon.name == "busybox syslogd"
