@@ -10,12 +10,14 @@ import json
 import os
 import shlex
 import sys
+import unicodedata
 from pathlib import Path
 
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
 from auditor.errors import UsageError
 from auditor.evidence import attest, pack, rejudge, signing, timestamp, trust
 from auditor.pipeline import load_checks
+from auditor.report.console import _terminal_safe
 from auditor.tracking import chain
 
 
@@ -64,27 +66,45 @@ def _show_key(path: Path) -> int:
     return 0
 
 
+_INVISIBLE = frozenset({"Cf", "Zl", "Zp", "Co", "Cs", "Cn"})  # bidi and other format characters, separators
+
+
+def _say(line: str) -> None:
+    """Print one line whose file names, host names and texts come from the pack: the console's
+    rule for host output (no control character or escape sequence), and no bidi override or
+    other invisible character that makes a name read as another."""
+    print("".join("?" if unicodedata.category(ch) in _INVISIBLE else ch for ch in _terminal_safe(line)))
+
+
 def _read_pack(path: Path) -> pack.PackContents:
     return pack.read(path)
 
 
+def _refused(exc: pack.ArchiveRefused) -> int:
+    _say(f"REFUSED  {exc}")
+    print("NOT VERIFIED")
+    return EXIT_FAIL
+
+
 def _print_verification(result: pack.Verification, where: Path) -> None:
     for line in result.problems:
-        print(f"PROBLEM  {line}")
+        _say(f"PROBLEM  {line}")
     for path in result.missing:
-        print(f"MISSING  {path}")
+        _say(f"MISSING  {path}")
     for path in result.added:
-        print(f"ADDED    {path} (not in the manifest)")
+        _say(f"ADDED    {path} (not in the manifest)")
     for line in result.altered:
-        print(f"ALTERED  {line}")
+        _say(f"ALTERED  {line}")
     run = result.manifest.get("run", {}) if isinstance(result.manifest.get("run"), dict) else {}
-    print(f"pack:      {where}")
-    print(f"run:       {run.get('id', '?')} by {run.get('operator', '?')}, {run.get('started', '?')} .. "
-          f"{run.get('finished', '?')}, auditor {run.get('tool', {}).get('version', '?')}")
-    print(f"files:     {result.artefacts} listed, {len(result.missing)} missing, {len(result.added)} added, "
-          f"{len(result.altered)} altered")
+    tool = run.get("tool")
+    version = tool.get("version", "?") if isinstance(tool, dict) else "?"
+    _say(f"pack:      {where}")
+    _say(f"run:       {run.get('id', '?')} by {run.get('operator', '?')}, {run.get('started', '?')} .. "
+         f"{run.get('finished', '?')}, auditor {version}")
+    _say(f"files:     {result.artefacts} listed, {len(result.missing)} missing, {len(result.added)} added, "
+         f"{len(result.altered)} altered")
     for fact in result.facts():
-        print(f"{fact.name + ':':<10} {'ok' if fact.ok else 'NO'}  {fact.text}")
+        _say(f"{fact.name + ':':<10} {'ok' if fact.ok else 'NO'}  {fact.text}")
 
 
 def _untrusted_line(result: pack.Verification) -> str:
@@ -108,7 +128,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _verify_chain(args)
     if args.pack is None:
         raise UsageError("verify needs PACK (a run folder or archive), or --chain FOLDER_OR_HISTORY")
-    contents = _read_pack(args.pack)
+    try:
+        contents = _read_pack(args.pack)
+    except pack.ArchiveRefused as exc:
+        return _refused(exc)
     result = checked(contents, args, args.pack)
     certificates = timestamp.load_certificates(args.tsa_cert) if args.tsa_cert else []
     stamped = timestamp.check(contents, certificates, f"--tsa-cert {args.tsa_cert}")
@@ -157,7 +180,10 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     loaded = load_checks(args.checks_dir)
-    contents = _read_pack(args.pack)
+    try:
+        contents = _read_pack(args.pack)
+    except pack.ArchiveRefused as exc:  # never judged, not even with --skip-verify
+        return _refused(exc)
     verification = checked(contents, args, args.pack)
     if verification.untrusted_only and not args.allow_untrusted:
         _print_verification(verification, args.pack)
@@ -178,9 +204,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.pack}: cannot read its report: {exc}") from None
     changed = [v for v in verdicts if v.differs]
     for v in changed:
-        print(f"CHANGED  {v.host} {v.check_id}: recorded {v.recorded} -> today {v.today or 'not judged'}")
-        print(f"         recorded: {v.recorded_summary}")
-        print(f"         today:    {v.today_summary}")
+        _say(f"CHANGED  {v.host} {v.check_id}: recorded {v.recorded} -> today {v.today or 'not judged'}")
+        _say(f"         recorded: {v.recorded_summary}")
+        _say(f"         today:    {v.today_summary}")
     print(f"{len(verdicts) - len(changed)} of {len(verdicts)} verdicts reproduced from the evidence"
           + ("" if verification.signed else " (the pack is not signed)")
           + (f" (judged as of {args.at})" if at else ""))

@@ -92,9 +92,12 @@ def read(path: Path, limits: Limits = LIMITS) -> list[Member]:
         size = path.stat().st_size
         raw.seek(0)
         if magic.startswith(GZIP_MAGIC):
-            members = list(_tar_members(_Gunzip(raw, size, limits), limits))
+            members = list(_tar_members(_Gunzip(raw, limits), limits))
         elif magic == ZIP_MAGIC:
             members = _zip_members(raw, size, limits)
+        elif _ends_like_zip(raw, size):
+            raise ArchiveRefused("data precedes the zip's first member (a self-extractor or a polyglot); "
+                                 "tools skip or read it differently")
         else:
             raise PackError(f"not a readable tar.gz or zip archive: it starts with {magic!r}, neither gzip "
                             f"({GZIP_MAGIC!r}) nor zip ({ZIP_MAGIC!r})")
@@ -102,20 +105,32 @@ def read(path: Path, limits: Limits = LIMITS) -> list[Member]:
     return members
 
 
+def _amount(size: int) -> str:
+    for unit, name in ((MiB, "MiB"), (1024, "KiB")):
+        if size >= unit and size % unit == 0:
+            return f"{size // unit} {name}"
+    return f"{size} bytes"
+
+
 def _refuse_ratio(expanded: int, compressed: int, limits: Limits, where: str) -> None:
     if expanded > limits.ratio_floor and expanded > limits.ratio * max(compressed, 1):
         raise ArchiveRefused(f"{where} expands more than {limits.ratio}:1 ({expanded} bytes from "
                              f"{compressed}); the bound for a compression ratio is {limits.ratio}:1 beyond "
-                             f"{limits.ratio_floor // MiB} MiB (a compression bomb?)")
+                             f"{_amount(limits.ratio_floor)} (a compression bomb?)")
+
+
+def _ends_like_zip(raw: BinaryIO, size: int) -> bool:
+    raw.seek(max(size - 22, 0))
+    return raw.read(4) == b"PK\x05\x06"
 
 
 def _refuse_size(name: str, size: int, total: int, limits: Limits) -> None:
     if size > limits.member_bytes:
         raise ArchiveRefused(f"member {quoted(name)} is {size} bytes, over the bound of "
-                             f"{limits.member_bytes // MiB} MiB for one member")
+                             f"{_amount(limits.member_bytes)} for one member")
     if total > limits.total_bytes:
         raise ArchiveRefused(f"member {quoted(name)} takes the pack to {total} bytes, over the bound of "
-                             f"{limits.total_bytes // MiB} MiB for all members")
+                             f"{_amount(limits.total_bytes)} for all members")
 
 
 def _refuse_count(count: int, limits: Limits) -> None:
@@ -131,18 +146,22 @@ def _refuse_count(count: int, limits: Limits) -> None:
 class _Gunzip:
     """The decompressed bytes of a file holding exactly one gzip member, read on demand."""
 
-    def __init__(self, raw: BinaryIO, compressed: int, limits: Limits) -> None:
-        self._raw, self._compressed, self._limits = raw, compressed, limits
+    def __init__(self, raw: BinaryIO, limits: Limits) -> None:
+        self._raw, self._limits = raw, limits
         self._inflate = zlib.decompressobj(wbits=31)  # gzip framing: header, CRC-32 and length checked
         self._buffer = bytearray()
         self.expanded = 0
+        self._consumed = 0  # compressed bytes read so far: a bomb shows its ratio early
         # headers and padding of the allowed members on top of their contents
         self._cap = limits.total_bytes + limits.members * 3 * _BLOCK + limits.pax_bytes
 
     def read(self, size: int) -> bytes:
         """`size` bytes, fewer only at the end of the gzip stream."""
         while len(self._buffer) < size and not self._inflate.eof:
-            data = self._inflate.unconsumed_tail or self._raw.read(_CHUNK)
+            data = self._inflate.unconsumed_tail
+            if not data:
+                data = self._raw.read(_CHUNK)
+                self._consumed += len(data)
             try:  # with no input left, this flushes what zlib still holds
                 out = self._inflate.decompress(data, _CHUNK)
             except zlib.error as exc:
@@ -151,10 +170,10 @@ class _Gunzip:
                 raise ArchiveRefused("the gzip stream is cut short (gzip -d fails on it)")
             self.expanded += len(out)
             self._buffer += out
-            _refuse_ratio(self.expanded, self._compressed, self._limits, "the gzip stream")
+            _refuse_ratio(self.expanded, self._consumed, self._limits, "the gzip stream")
             if self.expanded > self._cap:
                 raise ArchiveRefused(f"the gzip stream expands to more than {self._cap} bytes, the bound for "
-                                     f"{self._limits.total_bytes // MiB} MiB of contents in "
+                                     f"{_amount(self._limits.total_bytes)} of contents in "
                                      f"{self._limits.members} members")
             if self._inflate.eof and (self._inflate.unused_data or self._raw.read(1)):
                 raise ArchiveRefused("data follows the gzip stream (a second gzip member or appended bytes): "
@@ -315,36 +334,37 @@ def _zip_members(raw: BinaryIO, size: int, limits: Limits) -> list[Member]:
     if disk or cd_disk or disk_count != count or cd_offset + cd_size != size - _END.size:
         raise ArchiveRefused("the zip's end record does not describe a central directory just before it")
     _refuse_count(count, limits)
-    try:
-        archive = zipfile.ZipFile(raw)
+    try:  # Python's parser for the central directory; the members are read below, strictly
+        with zipfile.ZipFile(raw) as archive:
+            infos, start = archive.infolist(), archive.start_dir
     except (zipfile.BadZipFile, NotImplementedError, ValueError) as exc:
         raise ArchiveRefused(f"the zip's central directory is unreadable ({exc})") from None
-    with archive:
-        infos = archive.infolist()
-        if len(infos) != count or archive.start_dir != cd_offset:
-            raise ArchiveRefused(f"the zip's end record counts {count} members at byte {cd_offset}, its "
-                                 f"central directory holds {len(infos)} at byte {archive.start_dir}")
-        declared = sum(info.file_size for info in infos)
-        _refuse_ratio(declared, size, limits, "the zip")
-        expected_offset = 0  # members back to back from the start: nothing prepended, hidden or shared
-        total = 0
-        for info in sorted(infos, key=lambda i: i.header_offset):
-            if info.header_offset != expected_offset:
-                raise ArchiveRefused(f"member {quoted(info.orig_filename)} starts at byte "
-                                     f"{info.header_offset}, not {expected_offset}: the zip has prepended, "
-                                     "hidden or overlapping data")
-            expected_offset = _check_zip_entry(raw, info)
-            total += info.file_size
-            _refuse_size(info.orig_filename, info.file_size, total, limits)
-            _refuse_ratio(info.file_size, info.compress_size, limits, f"member {quoted(info.orig_filename)}")
-        if expected_offset != cd_offset:
-            raise ArchiveRefused(f"{cd_offset - expected_offset} bytes between the last member and the zip's "
-                                 "central directory")
-        return [_zip_member(archive, info) for info in infos]
+    if len(infos) != count or start != cd_offset:
+        raise ArchiveRefused(f"the zip's end record counts {count} members at byte {cd_offset}, its "
+                             f"central directory holds {len(infos)} at byte {start}")
+    _refuse_ratio(sum(info.file_size for info in infos), size, limits, "the zip")
+    expected_offset = 0  # members back to back from the start: nothing prepended, hidden or shared
+    total = 0
+    starts: dict[int, int] = {}  # header offset -> where the member's compressed data starts
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        if info.header_offset != expected_offset:
+            raise ArchiveRefused(f"member {quoted(info.orig_filename)} starts at byte "
+                                 f"{info.header_offset}, not {expected_offset}: the zip has prepended, "
+                                 "hidden or overlapping data")
+        total += info.file_size
+        _refuse_size(info.orig_filename, info.file_size, total, limits)
+        _refuse_size(info.orig_filename, info.compress_size, 0, limits)
+        _refuse_ratio(info.file_size, info.compress_size, limits, f"member {quoted(info.orig_filename)}")
+        starts[info.header_offset] = _check_zip_entry(raw, info)
+        expected_offset = starts[info.header_offset] + info.compress_size
+    if expected_offset != cd_offset:
+        raise ArchiveRefused(f"{cd_offset - expected_offset} bytes between the last member and the zip's "
+                             "central directory")
+    return [_zip_member(raw, info, starts[info.header_offset]) for info in infos]
 
 
 def _check_zip_entry(raw: BinaryIO, info: zipfile.ZipInfo) -> int:
-    """Refuse what `unzip` and Python would read differently; the offset just after the member's data."""
+    """Refuse what `unzip` and Python would read differently; where the member's data starts."""
     name = quoted(info.orig_filename)
     raw.seek(info.header_offset)
     local = raw.read(_LOCAL.size)
@@ -378,7 +398,7 @@ def _check_zip_entry(raw: BinaryIO, info: zipfile.ZipInfo) -> int:
         raise ArchiveRefused(f"member {name} has the unix file type {file_type:#o} (a link or a device); "
                              "a pack holds only regular files")
     data_start: int = info.header_offset + _LOCAL.size + name_length + extra_length
-    return data_start + int(info.compress_size)
+    return data_start
 
 
 def _check_zip_extra(extra: bytes, name: str) -> None:
@@ -393,19 +413,41 @@ def _check_zip_extra(extra: bytes, name: str) -> None:
         at += 4 + length
 
 
-def _zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Member:
+def _zip_member(raw: BinaryIO, info: zipfile.ZipInfo, data_start: int) -> Member:
+    """The member's bytes as unzip inflates them: the whole compressed stream, which must end exactly
+    where the central directory says, give exactly the declared size and CRC-32 (Python's zipfile
+    stops at the declared size and would not see a longer stream)."""
+    name = quoted(info.filename)
     if info.is_dir():
-        if info.file_size:
-            raise ArchiveRefused(f"member {quoted(info.filename)} is a directory with contents")
+        if info.file_size or info.compress_size:
+            raise ArchiveRefused(f"member {name} is a directory with contents")
         return Member(info.filename[:-1], None)
+    raw.seek(data_start)
+    inflate = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+    parts: list[bytes] = []
+    size, left, pending = 0, info.compress_size, b""
     try:
-        with archive.open(info) as member:
-            data = member.read(info.file_size + 1)
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        raise ArchiveRefused(f"member {quoted(info.filename)} is corrupt ({exc})") from None
-    if len(data) != info.file_size:
-        raise ArchiveRefused(f"member {quoted(info.filename)} holds {len(data)} bytes, its header says "
-                             f"{info.file_size}")
+        while size <= info.file_size:  # one byte past the declared size is enough to refuse
+            if not pending and left:
+                pending = raw.read(min(left, _CHUNK))
+                left -= len(pending)
+                if not pending:
+                    break  # the file is cut short
+            if inflate is None:
+                out, pending = pending, b""
+            else:  # with no input left this flushes what zlib still holds
+                out, pending = inflate.decompress(pending, _CHUNK), inflate.unconsumed_tail
+            if not (out or pending or (left and not (inflate and inflate.eof))):
+                break
+            size += len(out)
+            parts.append(out)
+    except zlib.error as exc:
+        raise ArchiveRefused(f"member {name} is corrupt ({exc})") from None
+    data = b"".join(parts)
+    ended = inflate is None or (inflate.eof and not inflate.unused_data)
+    if size != info.file_size or left or pending or not ended or zlib.crc32(data) != info.CRC:
+        raise ArchiveRefused(f"member {name} does not inflate to exactly its {info.file_size} declared bytes "
+                             f"and CRC-32 (unzip and Python would extract different bytes)")
     return Member(info.filename, data)
 
 
