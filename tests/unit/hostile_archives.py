@@ -89,11 +89,14 @@ def gzip_bomb(parts: Iterable[bytes | int]) -> bytes:
 
 def zip_of(members: Iterable[tuple[str, bytes | int]], declared: dict[str, int] | None = None,
            prefix: bytes = b"", suffix: bytes = b"", local_names: dict[str, str] | None = None,
-           extras: dict[str, bytes] | None = None, modes: dict[str, int] | None = None) -> bytes:
+           extras: dict[str, bytes] | None = None, modes: dict[str, int] | None = None,
+           flags: dict[str, int] | None = None) -> bytes:
     """A deflated zip written by hand, so that each field can lie: `declared` sizes, a `prefix` the
     offsets do not count, `suffix` after the end record, a `local_names` that differ from the
-    central directory's, `extras` in both headers, unix `modes`."""
+    central directory's, `extras` in both headers, unix `modes`, general purpose `flags` (default:
+    names are UTF-8)."""
     declared, local_names, extras, modes = declared or {}, local_names or {}, extras or {}, modes or {}
+    flags = flags or {}
     body, central, entries = bytearray(), bytearray(), 0
     for name, content in members:
         entries += 1
@@ -102,10 +105,11 @@ def zip_of(members: Iterable[tuple[str, bytes | int]], declared: dict[str, int] 
         extra = extras.get(name, b"")
         local_name = local_names.get(name, name).encode()
         offset = len(body)
-        body += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, 0x800, 8, 0, 0x21, crc, len(data), size,
+        flag = flags.get(name, 0x800)
+        body += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, flag, 8, 0, 0x21, crc, len(data), size,
                             len(local_name), len(extra)) + local_name + extra + data
         mode = modes.get(name, 0o100644)
-        central += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0x800, 8, 0, 0x21, crc,
+        central += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, flag, 8, 0, 0x21, crc,
                                len(data), size, len(name.encode()), len(extra), 0, 0, 0, mode << 16, offset)
         central += name.encode() + extra
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, entries, entries, len(central), len(body), 0)
