@@ -151,6 +151,7 @@ class _Gunzip:
         self._inflate = zlib.decompressobj(wbits=31)  # gzip framing: header, CRC-32 and length checked
         self._buffer = bytearray()
         self.expanded = 0
+        self.position = 0  # bytes of the tar stream handed out so far
         self._consumed = 0  # compressed bytes read so far: a bomb shows its ratio early
         # headers and padding of the allowed members on top of their contents
         self._cap = limits.total_bytes + limits.members * 3 * _BLOCK + limits.pax_bytes
@@ -180,12 +181,14 @@ class _Gunzip:
                                      "gzip -d would read or reject it, so the pack is ambiguous")
         taken = bytes(self._buffer[:size])
         del self._buffer[:size]
+        self.position += len(taken)
         return taken
 
 
 _TAR_KINDS = {b"1": "a hard link", b"2": "a symbolic link", b"3": "a character device",
               b"4": "a block device", b"6": "a FIFO", b"7": "a contiguous file", b"g": "a pax global header",
-              b"L": "a GNU long name", b"K": "a GNU long link name", b"S": "a GNU sparse file"}
+              b"L": "a GNU long name (over 100 bytes: re-pack with `tar --format=posix`)",
+              b"K": "a GNU long link name", b"S": "a GNU sparse file"}
 # pax keywords GNU tar and this reader read the same way; others (linkpath, hdrcharset, GNU.sparse.*,
 # vendor keys) could change the name or the contents one tool extracts
 _PAX_KEYWORDS = frozenset({"path", "size", "mtime", "atime", "ctime", "uid", "gid", "uname", "gname"})
@@ -203,7 +206,7 @@ def _tar_members(stream: _Gunzip, limits: Limits) -> Iterator[Member]:
                 raise ArchiveRefused("a pax extended header is followed by the end of the archive")
             _tar_end(stream)
             return
-        offset = stream.expanded  # for messages only
+        offset = stream.position - _BLOCK  # for messages only
         _check_tar_header(header, offset)
         kind, size = header[156:157], _octal(header[124:136], "size", offset)
         if kind == b"x":
@@ -247,9 +250,12 @@ def _tar_end(stream: _Gunzip) -> None:
 
 
 def _check_tar_header(header: bytes, offset: int) -> None:
-    if header[257:265] != b"ustar\x0000":
-        raise ArchiveRefused(f"the tar header at byte {offset} is not POSIX ustar/pax (magic "
-                             f"{header[257:265]!r}); tools read GNU and old formats differently")
+    # GNU tar's own format (`tar czf`) is read alike when the field that is ustar's name prefix and
+    # GNU's times and sparse map is empty; its long names ('L') are refused below
+    gnu_plain = header[257:265] == b"ustar  \0" and not header[345:500].strip(b"\0")
+    if header[257:265] != b"ustar\x0000" and not gnu_plain:
+        raise ArchiveRefused(f"the tar header at byte {offset} is neither POSIX ustar/pax nor plain GNU "
+                             f"(magic {header[257:265]!r}); tools read old formats differently")
     stored = _octal(header[148:156], "checksum", offset)
     if stored != sum(header[:148]) + 8 * 0x20 + sum(header[156:]):
         raise ArchiveRefused(f"the tar header at byte {offset} has a wrong checksum; Python's tarfile stops "
@@ -377,8 +383,9 @@ def _check_zip_entry(raw: BinaryIO, info: zipfile.ZipInfo) -> int:
     try:
         central_name = info.orig_filename.encode(encoding)
     except UnicodeEncodeError:
-        raise ArchiveRefused(f"member {name}: a non-ASCII name without the UTF-8 flag; unzip and Python "
-                             "decode it differently") from None
+        raise ArchiveRefused(f"member {name}: a non-ASCII name without the UTF-8 flag (as Info-ZIP's zip "
+                             "writes them); unzip and Python decode it differently: re-pack with "
+                             "`auditor pack --zip`") from None
     if info.orig_filename != info.filename:
         raise ArchiveRefused(f"member {name}: the name holds a NUL or backslash that tools treat differently")
     if info.flag_bits & ~_ZIP_FLAGS or info.compress_type not in _ZIP_METHODS:

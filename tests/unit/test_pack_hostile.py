@@ -285,16 +285,24 @@ def test_pax_keywords_that_change_what_is_extracted_are_refused(tmp_path, run_di
     assert needle in refusal(path)
 
 
-def test_the_gnu_tar_format_is_refused(tmp_path, run_dir):
-    # Given a GNU-format tar.gz (its long names are 'L' records and its prefix field means something else)
-    path = tmp_path / "p.tar.gz"
-    with tarfile.open(path, "w:gz", format=tarfile.GNU_FORMAT) as handle:
-        for name, data in folder_entries(run_dir):
+def test_gnu_long_names_and_old_formats_are_refused(tmp_path, run_dir):
+    # Given a GNU-format tar.gz with a name over 100 bytes (an 'L' record before the member), and a
+    # tar.gz whose headers carry no ustar magic (the old format, read differently by tools)
+    long_name = f"{RUN}/evidence/{'h' * 120}/probe.json"
+    gnu = tmp_path / "gnu.tar.gz"
+    with tarfile.open(gnu, "w:gz", format=tarfile.GNU_FORMAT) as handle:
+        for name, data in [*folder_entries(run_dir), (long_name, b"{}")]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             handle.addfile(info, io.BytesIO(data))
-    # When it is read, Then it is refused as not POSIX ustar/pax
-    assert "is not POSIX ustar/pax" in refusal(path)
+    header = bytearray(tar_entry(f"{RUN}/old.json", b"{}"))
+    header[257:265] = bytes(8)
+    header[148:156] = b"%06o\0 " % (sum(header[:148]) + 256 + sum(header[156:]))
+    old = tmp_path / "old.tar.gz"
+    old.write_bytes(tgz(tar_of(folder_entries(run_dir))[:-len(END_BLOCKS)] + bytes(header) + END_BLOCKS))
+    # When they are read, Then each is refused with the reason
+    assert "is a GNU long name (over 100 bytes: re-pack with `tar --format=posix`)" in refusal(gnu)
+    assert "is neither POSIX ustar/pax nor plain GNU" in refusal(old)
 
 
 # -- ambiguous zip ----------------------------------------------------------------------------

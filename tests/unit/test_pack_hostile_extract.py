@@ -63,6 +63,20 @@ def test_verify_reads_exactly_the_bytes_tar_and_unzip_extract(tmp_path, flag, su
     assert verify(archive).rc == 0 and verify(tmp_path / "out" / RUN).rc == 0
 
 
+@pytest.mark.parametrize("command, name", [(["tar", "-czf"], "gnu.tar.gz"),
+                                           (["tar", "--format=posix", "-czf"], "posix.tar.gz"),
+                                           (["zip", "-qr"], "info.zip")])
+def test_a_pack_repacked_by_the_system_tools_verifies(tmp_path, command, name):
+    # Given a run folder packed again by GNU tar (its own format and POSIX) or Info-ZIP's zip
+    if not shutil.which(command[0]):
+        pytest.skip(f"needs {command[0]}")
+    run_dir = run_folder(tmp_path)
+    subprocess.run([*command, name, RUN], cwd=tmp_path, check=True, timeout=60)
+    # When verify reads it, Then it holds exactly the folder's files and verifies
+    assert pack.read(tmp_path / name).files == dict(pack.folder_files(run_dir))
+    assert verify(tmp_path / name).rc == 0
+
+
 def test_a_tar_gz_with_trailing_bytes_fails_in_tar_and_is_refused(tmp_path):
     # Given a good tar.gz with bytes appended after its gzip stream
     archive = tmp_path / "p.tar.gz"
