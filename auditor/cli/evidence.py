@@ -200,8 +200,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     at = _moment(args.at)
     try:
         verdicts = rejudge.rejudge(contents, loaded.checks, at or dt.datetime.now(dt.UTC))
-    except (pack.PackError, ValueError, KeyError) as exc:
-        raise UsageError(f"{args.pack}: cannot read its report: {exc}") from None
+    except (pack.PackError, ValueError, KeyError, RecursionError) as exc:
+        raise UsageError(_terminal_safe(f"{args.pack}: cannot read its report: {exc}")) from None
     changed = [v for v in verdicts if v.differs]
     for v in changed:
         _say(f"CHANGED  {v.host} {v.check_id}: recorded {v.recorded} -> today {v.today or 'not judged'}")

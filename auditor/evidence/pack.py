@@ -279,7 +279,7 @@ def verify(contents: PackContents, signers: trust.TrustStore | None = None) -> V
         manifest = json.loads(data)
         entries = [(str(a["path"]), a) for a in manifest["artifacts"]]
         listed = dict(entries)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: nested 10,000 deep
         result.problems.append(f"manifest.json is not a valid manifest ({type(exc).__name__}: {exc})")
         manifest, entries, listed = {}, [], {}
     result.manifest = manifest if isinstance(manifest, dict) else {}

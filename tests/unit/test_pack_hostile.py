@@ -444,3 +444,13 @@ def test_evaluate_refuses_a_hostile_pack_even_when_told_to_skip_verify(tmp_path,
     # When it is evaluated with --skip-verify, Then it is refused, not judged
     done = run_cli("evaluate", str(path), "--skip-verify")
     assert done.rc == 1 and "REFUSED" in done.stdout and "data follows the gzip stream" in done.stdout
+
+
+def test_a_manifest_nested_too_deep_to_parse_is_a_problem_not_a_traceback(run_dir):
+    # Given a manifest of 200,000 nested arrays (json.loads recurses once per level)
+    (run_dir / pack.MANIFEST).write_bytes(b"[" * 200_000 + b"]" * 200_000)
+    # When the folder is verified
+    done = run_cli("verify", "--allow-unsigned", str(run_dir))
+    # Then it is a manifest problem, on one line
+    assert done.rc == 1 and "PROBLEM  manifest.json is not a valid manifest (RecursionError" in done.stdout
+    assert "Traceback" not in done.stderr
