@@ -321,6 +321,8 @@ def _pax_records(body: bytes) -> dict[str, str]:
 # --------------------------------------------------------------------------
 
 _END = struct.Struct("<4s4H2LH")  # end of central directory record
+_END64 = struct.Struct("<4sQ2H2L4Q")  # zip64 end of central directory record, without extensible data
+_LOCATOR = struct.Struct("<4sLQL")  # zip64 end of central directory locator
 _LOCAL = struct.Struct("<4s2B4HL2L2H")  # local file header
 _ZIP_FLAGS = 0x0806  # deflate options and UTF-8 names; encryption, data descriptors and the rest refused
 _ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
@@ -333,11 +335,12 @@ def _zip_members(raw: BinaryIO, size: int, limits: Limits) -> list[Member]:
     if len(end) < _END.size or not end.startswith(b"PK\x05\x06") or end[-2:] != b"\0\0":
         raise ArchiveRefused("the zip does not end with its end-of-central-directory record (a comment or "
                              "appended data); tools look for the record in different places")
-    _, disk, cd_disk, disk_count, count, cd_size, cd_offset, _ = _END.unpack(end)
-    if 0xFFFF in (disk_count, count) or 0xFFFFFFFF in (cd_size, cd_offset):
-        raise ArchiveRefused("the zip uses zip64 end records (over 65,535 members or 4 GiB); "
-                             "pack it as .tar.gz")
-    if disk or cd_disk or disk_count != count or cd_offset + cd_size != size - _END.size:
+    fields = _END.unpack(end)[1:7]
+    cd_end = size - _END.size  # where the central directory must end
+    if 0xFFFF in fields[:4] or 0xFFFFFFFF in fields[4:]:  # over 65,535 members: zip64 end records
+        fields, cd_end = _zip64_end(raw, cd_end, fields)
+    disk, cd_disk, disk_count, count, cd_size, cd_offset = fields
+    if disk or cd_disk or disk_count != count or cd_offset + cd_size != cd_end:
         raise ArchiveRefused("the zip's end record does not describe a central directory just before it")
     _refuse_count(count, limits)
     try:  # Python's parser for the central directory; the members are read below, strictly
@@ -367,6 +370,26 @@ def _zip_members(raw: BinaryIO, size: int, limits: Limits) -> list[Member]:
         raise ArchiveRefused(f"{cd_offset - expected_offset} bytes between the last member and the zip's "
                              "central directory")
     return [_zip_member(raw, info, starts[info.header_offset]) for info in infos]
+
+
+def _zip64_end(raw: BinaryIO, end_at: int, fields: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """The zip64 record's disk numbers, counts, size and offset, and where the record starts: the
+    locator just before the end record points at a record just before it, whose values the end
+    record's own fields either leave to it (all ones) or repeat."""
+    raw.seek(max(end_at - _LOCATOR.size, 0))
+    signature, disk, record_at, disks = _LOCATOR.unpack(raw.read(_LOCATOR.size).ljust(_LOCATOR.size, b"\0"))
+    raw.seek(record_at)
+    record = raw.read(_END64.size).ljust(_END64.size, b"\0")
+    head, record_size, _, _, *values = _END64.unpack(record)
+    if (signature, disk, disks, head, record_size) != (b"PK\x06\x07", 0, 1, b"PK\x06\x06", _END64.size - 12) \
+            or record_at + _END64.size != end_at - _LOCATOR.size:
+        raise ArchiveRefused("the zip's zip64 end records are missing, misplaced or carry extensible data")
+    sentinels = (0xFFFF,) * 4 + (0xFFFFFFFF,) * 2
+    if any(field not in (sentinel, value) for field, sentinel, value in zip(fields, sentinels, values,
+                                                                            strict=True)):
+        raise ArchiveRefused("the zip's end record and its zip64 end record disagree; tools read one or "
+                             "the other")
+    return tuple(values), record_at
 
 
 def _check_zip_entry(raw: BinaryIO, info: zipfile.ZipInfo) -> int:

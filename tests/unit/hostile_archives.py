@@ -90,11 +90,11 @@ def gzip_bomb(parts: Iterable[bytes | int]) -> bytes:
 def zip_of(members: Iterable[tuple[str, bytes | int]], declared: dict[str, int] | None = None,
            prefix: bytes = b"", suffix: bytes = b"", local_names: dict[str, str] | None = None,
            extras: dict[str, bytes] | None = None, modes: dict[str, int] | None = None,
-           flags: dict[str, int] | None = None) -> bytes:
+           flags: dict[str, int] | None = None, zip64: bool = False) -> bytes:
     """A deflated zip written by hand, so that each field can lie: `declared` sizes, a `prefix` the
     offsets do not count, `suffix` after the end record, a `local_names` that differ from the
     central directory's, `extras` in both headers, unix `modes`, general purpose `flags` (default:
-    names are UTF-8)."""
+    names are UTF-8), and with `zip64` the end records of an archive of over 65,535 members."""
     declared, local_names, extras, modes = declared or {}, local_names or {}, extras or {}, modes or {}
     flags = flags or {}
     body, central, entries = bytearray(), bytearray(), 0
@@ -113,4 +113,10 @@ def zip_of(members: Iterable[tuple[str, bytes | int]], declared: dict[str, int] 
                                len(data), size, len(name.encode()), len(extra), 0, 0, 0, mode << 16, offset)
         central += name.encode() + extra
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, entries, entries, len(central), len(body), 0)
+    if zip64:
+        record_at = len(body) + len(central)
+        end = (struct.pack("<4sQ2H2L4Q", b"PK\x06\x06", 44, 45, 45, 0, 0, entries, entries, len(central),
+                           len(body))
+               + struct.pack("<4sLQL", b"PK\x06\x07", 0, record_at, 1)
+               + struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
     return prefix + bytes(body) + bytes(central) + end + suffix

@@ -454,3 +454,25 @@ def test_a_manifest_nested_too_deep_to_parse_is_a_problem_not_a_traceback(run_di
     # Then it is a manifest problem, on one line
     assert done.rc == 1 and "PROBLEM  manifest.json is not a valid manifest (RecursionError" in done.stdout
     assert "Traceback" not in done.stderr
+
+
+def test_zip64_end_records_are_read_and_must_agree(tmp_path, run_dir):
+    # Given a zip with zip64 end records (as for over 65,535 members), and one whose two end
+    # records give different member counts
+    good, forged = tmp_path / "z64.zip", tmp_path / "forged.zip"
+    good.write_bytes(zip_of(folder_entries(run_dir), zip64=True))
+    data = bytearray(good.read_bytes())
+    data[-22 + 10:-22 + 12] = struct.pack("<H", 2)  # the end record's total count: 2, zip64 says 3
+    forged.write_bytes(bytes(data))
+    # When they are read, Then the first holds the pack and the second is refused
+    assert pack.read(good).files == dict(pack.folder_files(run_dir))
+    assert "its zip64 end record disagree" in refusal(forged)
+
+
+def test_a_zip_of_over_65535_files_written_by_the_tool_verifies(tmp_path):
+    # Given a run folder of 65,600 small files, packed by the tool (Python writes zip64 end records)
+    run_dir = run_folder(tmp_path, {f"evidence/h{n // 1000}/{n}.json": b"{}" for n in range(65_600)})
+    pack.write_archive(run_dir, tmp_path / "big.zip", as_zip=True, mtime=0)
+    # When it is read, Then every file is there and intact
+    contents = pack.read(tmp_path / "big.zip")
+    assert len(contents.files) == 65_601 and pack.verify(contents).intact
