@@ -229,6 +229,7 @@ def _tar_members(stream: _Gunzip, limits: Limits) -> Iterator[Member]:
                                      "tools read it as a directory")
             total += size
             _refuse_size(name, size, total, limits)
+            _refuse_special_bits(name, _octal(header[100:108], "mode", offset))
             yield Member(name, _read_padded(stream, size))
         elif kind == b"5":
             if size:
@@ -237,6 +238,15 @@ def _tar_members(stream: _Gunzip, limits: Limits) -> Iterator[Member]:
         else:
             what = _TAR_KINDS.get(kind, f"of tar type {kind!r}")
             raise ArchiveRefused(f"member {quoted(name)} is {what}; a pack holds only regular files")
+
+
+def _refuse_special_bits(name: str, mode: int) -> None:
+    """`tar -x` run as root restores a file's set-user-ID, set-group-ID and sticky bits (and its
+    owner): a pack's files never need them, and a file extracted setuid-root is a way in. (A
+    set-group-ID directory, as in a shared group folder, is harmless and allowed.)"""
+    if mode & 0o7000:
+        raise ArchiveRefused(f"member {quoted(name)} has the mode {mode:#o} (set-user-ID, set-group-ID or "
+                             "sticky); extracting it as root would keep them")
 
 
 def _tar_end(stream: _Gunzip) -> None:
@@ -422,7 +432,10 @@ def _check_zip_entry(raw: BinaryIO, info: zipfile.ZipInfo) -> int:
                              "(name, flags, method, CRC or sizes); tools reading one or the other differ")
     for extra in (info.extra, local_extra):
         _check_zip_extra(extra, name)
-    file_type = stat.S_IFMT(info.external_attr >> 16) if info.create_system == 3 else 0
+    mode = info.external_attr >> 16 if info.create_system == 3 else 0
+    if not info.is_dir():
+        _refuse_special_bits(info.orig_filename, mode)
+    file_type = stat.S_IFMT(mode)
     allowed = (0, stat.S_IFDIR) if info.is_dir() else (0, stat.S_IFREG)
     if file_type not in allowed:
         raise ArchiveRefused(f"member {name} has the unix file type {file_type:#o} (a link or a device); "

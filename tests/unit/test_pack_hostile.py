@@ -242,6 +242,21 @@ def test_links_devices_and_fifos_are_refused(tmp_path, run_dir, kind, what):
     assert f"is {what}; a pack holds only regular files" in refusal(path)
 
 
+def test_setuid_setgid_and_sticky_modes_are_refused(tmp_path, run_dir):
+    # Given a tar.gz and a zip each holding a set-user-ID file (tar run as root would keep the bit)
+    info = tarfile.TarInfo(f"{RUN}/evidence/web1/sh")
+    info.size, info.mode = 2, 0o4755
+    tar = tmp_path / "p.tar.gz"
+    tar.write_bytes(tgz(tar_of(folder_entries(run_dir))[:-len(END_BLOCKS)] + info.tobuf(tarfile.PAX_FORMAT)
+                        + b"#!" + bytes(510) + END_BLOCKS))
+    zipped = tmp_path / "p.zip"
+    entries = folder_entries(run_dir)
+    zipped.write_bytes(zip_of(entries, modes={entries[0][0]: 0o102755}))
+    # When they are read, Then both are refused, naming the mode
+    assert "has the mode 0o4755 (set-user-ID, set-group-ID or sticky)" in refusal(tar)
+    assert "has the mode 0o102755" in refusal(zipped)
+
+
 def test_a_corrupt_header_hiding_more_members_is_refused(tmp_path, run_dir):
     # Given a pack, then a header with a wrong checksum, then one more member (GNU tar skips the bad
     # header and extracts it; Python's tarfile stops there and never sees it)
