@@ -29,6 +29,7 @@ Refusals name the member (escaped, as JSON escapes it) and the rule or bound.
 from __future__ import annotations
 
 import json
+import os
 import stat
 import struct
 import unicodedata
@@ -89,7 +90,7 @@ def read(path: Path, limits: Limits = LIMITS) -> list[Member]:
     """Every member of a tar.gz or zip pack, as `tar -xzf` / `unzip` would extract it."""
     with path.open("rb") as raw:
         magic = raw.read(4)
-        size = path.stat().st_size
+        size = os.fstat(raw.fileno()).st_size  # of the file opened, whatever the path names now
         raw.seek(0)
         if magic.startswith(GZIP_MAGIC):
             members = list(_tar_members(_Gunzip(raw, limits), limits))
@@ -101,8 +102,16 @@ def read(path: Path, limits: Limits = LIMITS) -> list[Member]:
         else:
             raise PackError(f"not a readable tar.gz or zip archive: it starts with {magic!r}, neither gzip "
                             f"({GZIP_MAGIC!r}) nor zip ({ZIP_MAGIC!r})")
+    members = [Member(name, m.data) for m in members if (name := _without_dot_prefix(m.name))]
     _check_names(members, limits)
     return members
+
+
+def _without_dot_prefix(name: str) -> str:
+    """`./x` is `x` to every tool (`tar czf pack.tar.gz .` writes such names, and `./` itself)."""
+    while name.startswith("./"):
+        name = name[2:]
+    return "" if name == "." else name
 
 
 def _amount(size: int) -> str:
@@ -120,7 +129,7 @@ def _refuse_ratio(expanded: int, compressed: int, limits: Limits, where: str) ->
 
 
 def _ends_like_zip(raw: BinaryIO, size: int) -> bool:
-    raw.seek(max(size - 22, 0))
+    raw.seek(max(size - _END.size, 0))
     return raw.read(4) == b"PK\x05\x06"
 
 

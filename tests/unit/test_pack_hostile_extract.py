@@ -63,15 +63,18 @@ def test_verify_reads_exactly_the_bytes_tar_and_unzip_extract(tmp_path, flag, su
     assert verify(archive).rc == 0 and verify(tmp_path / "out" / RUN).rc == 0
 
 
-@pytest.mark.parametrize("command, name", [(["tar", "-czf"], "gnu.tar.gz"),
-                                           (["tar", "--format=posix", "-czf"], "posix.tar.gz"),
-                                           (["zip", "-qr"], "info.zip")])
-def test_a_pack_repacked_by_the_system_tools_verifies(tmp_path, command, name):
-    # Given a run folder packed again by GNU tar (its own format and POSIX) or Info-ZIP's zip
+@pytest.mark.parametrize("command, name, inside", [(["tar", "-czf"], "gnu.tar.gz", False),
+                                                   (["tar", "--format=posix", "-czf"], "posix.tar.gz", False),
+                                                   (["tar", "-czf"], "dot.tar.gz", True),
+                                                   (["zip", "-qr"], "info.zip", False)])
+def test_a_pack_repacked_by_the_system_tools_verifies(tmp_path, command, name, inside):
+    # Given a run folder packed again by GNU tar (its own format, POSIX, or from inside the folder as
+    # `./...`) or Info-ZIP's zip
     if not shutil.which(command[0]):
         pytest.skip(f"needs {command[0]}")
     run_dir = run_folder(tmp_path)
-    subprocess.run([*command, name, RUN], cwd=tmp_path, check=True, timeout=60)
+    where, what = (run_dir, ".") if inside else (tmp_path, RUN)
+    subprocess.run([*command, str(tmp_path / name), what], cwd=where, check=True, timeout=60)
     # When verify reads it, Then it holds exactly the folder's files and verifies
     assert pack.read(tmp_path / name).files == dict(pack.folder_files(run_dir))
     assert verify(tmp_path / name).rc == 0
