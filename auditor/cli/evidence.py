@@ -69,11 +69,15 @@ def _show_key(path: Path) -> int:
 _INVISIBLE = frozenset({"Cf", "Zl", "Zp", "Co", "Cs", "Cn"})  # bidi and other format characters, separators
 
 
+def _shown(text: str) -> str:
+    """Text from a pack (file names, host names, summaries) as the terminal may get it: the
+    console's rule for host output (no control character or escape sequence), and no bidi
+    override or other invisible character that makes a name read as another."""
+    return "".join("?" if unicodedata.category(ch) in _INVISIBLE else ch for ch in _terminal_safe(text))
+
+
 def _say(line: str) -> None:
-    """Print one line whose file names, host names and texts come from the pack: the console's
-    rule for host output (no control character or escape sequence), and no bidi override or
-    other invisible character that makes a name read as another."""
-    print("".join("?" if unicodedata.category(ch) in _INVISIBLE else ch for ch in _terminal_safe(line)))
+    print(_shown(line))
 
 
 def _read_pack(path: Path) -> pack.PackContents:
@@ -201,7 +205,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         verdicts = rejudge.rejudge(contents, loaded.checks, at or dt.datetime.now(dt.UTC))
     except (pack.PackError, ValueError, KeyError, RecursionError) as exc:
-        raise UsageError(_terminal_safe(f"{args.pack}: cannot read its report: {exc}")) from None
+        raise UsageError(_shown(f"{args.pack}: cannot read its report: {exc}")) from None
     changed = [v for v in verdicts if v.differs]
     for v in changed:
         _say(f"CHANGED  {v.host} {v.check_id}: recorded {v.recorded} -> today {v.today or 'not judged'}")

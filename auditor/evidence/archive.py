@@ -362,6 +362,9 @@ def _zip_members(raw: BinaryIO, size: int, limits: Limits) -> list[Member]:
     if disk or cd_disk or disk_count != count or cd_offset + cd_size != cd_end:
         raise ArchiveRefused("the zip's end record does not describe a central directory just before it")
     _refuse_count(count, limits)
+    if cd_size > count * (46 + limits.name_bytes + 4096):  # an entry, its name, generous extras
+        raise ArchiveRefused(f"the zip's central directory takes {cd_size} bytes for {count} members, more "
+                             "than names within the bounds need")
     try:  # Python's parser for the central directory; the members are read below, strictly
         with zipfile.ZipFile(raw) as archive:
             infos, start = archive.infolist(), archive.start_dir
