@@ -491,3 +491,13 @@ def test_a_zip_of_over_65535_files_written_by_the_tool_verifies(tmp_path):
     # When it is read, Then every file is there and intact
     contents = pack.read(tmp_path / "big.zip")
     assert len(contents.files) == 65_601 and pack.verify(contents).intact
+
+
+def test_a_zip_central_directory_larger_than_its_members_need_is_refused(tmp_path, run_dir):
+    # Given a zip whose every entry carries 8 KiB of (allowed) timestamp extra field
+    entries = folder_entries(run_dir)
+    padding = struct.pack("<2H", 0x5455, 8192) + bytes(8192)
+    path = tmp_path / "p.zip"
+    path.write_bytes(zip_of(entries, extras={name: padding for name, _ in entries}))
+    # When it is read, Then the central directory bound refuses it before Python parses it
+    assert "the zip's central directory takes" in refusal(path)
