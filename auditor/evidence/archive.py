@@ -8,20 +8,23 @@ be able to hang the verifier, fill its memory or make it read something other th
 - the format comes from the leading magic bytes (gzip `1f 8b`, zip `PK 03 04`), never the name;
 - expansion is streamed and bounded (`Limits`: total and per-member bytes, member count,
   compression ratio, path depth and length) before anything is held in memory;
-- a tar.gz is one gzip member holding one POSIX (ustar/pax) tar: nothing after the gzip
-  stream (a second member, appended bytes), nothing but zeros after tar's end blocks, a valid
-  checksum on every header, only regular files and directories, only the pax keywords our
-  writer and GNU tar agree on; Python's `tarfile` stops silently at a bad header where GNU
-  tar skips ahead and extracts more, so this is read here, not with `tarfile`;
-- a zip has its members back to back from offset 0 up to the central directory and the end
-  record as its last 22 bytes (no prepended, hidden, overlapping or trailing data), each
-  local header agreeing with its central directory entry, stored or deflated, unencrypted,
-  no data descriptors, names flagged UTF-8 unless ASCII, no extra field that gives `unzip`
-  another name (Info-ZIP's Unicode path field), no symlink or device modes;
-- names are canonical relative paths without control characters or backslashes, each once:
-  no duplicates (the last one wins on extraction), no two that differ only in case or
-  Unicode normalisation (one overwrites the other on macOS and Windows), no file that is
-  also a directory.
+- a tar.gz is one gzip member holding one POSIX (ustar/pax) or plain GNU tar: nothing after
+  the gzip stream (a second member, appended bytes), nothing but zeros after tar's end
+  blocks, a valid checksum on every header, only regular files and directories, no
+  set-user-ID/set-group-ID/sticky file, only the pax keywords our writer and GNU tar agree
+  on; Python's `tarfile` stops silently at a bad header where GNU tar skips ahead and
+  extracts more, so this is read here, not with `tarfile`;
+- a zip has its members back to back from offset 0 up to the central directory, then the
+  (zip64) end records with the end record as its last 22 bytes (no prepended, hidden,
+  overlapping or trailing data), each local header agreeing with its central directory
+  entry, stored or deflated, unencrypted, no data descriptors, names flagged UTF-8 unless
+  ASCII, no extra field that gives `unzip` another name (Info-ZIP's Unicode path field), no
+  symlink, device or set-user-ID mode, each deflate stream ending exactly at its declared
+  size and CRC-32 (read here: `zipfile` stops at the declared size);
+- names are canonical relative paths (a leading `./` aside) without control, bidi or
+  backslash characters, each once: no duplicates (the last one wins on extraction), no two
+  that differ only in case or Unicode normalisation (one overwrites the other on macOS and
+  Windows), no file that is also a directory.
 
 Refusals name the member (escaped, as JSON escapes it) and the rule or bound.
 """
