@@ -175,6 +175,11 @@ def cmd_pack(args: argparse.Namespace) -> int:
     except ValueError:
         mtime = 0
     count = pack.write_archive(run_dir, args.out, as_zip=args.zip, mtime=mtime)
+    try:  # what is handed over must verify where it is received: within the bounds, unambiguous
+        pack.read(args.out)
+    except pack.ArchiveRefused as exc:
+        args.out.unlink()
+        raise UsageError(_shown(f"{exc}; the archive was not kept")) from None
     print(f"{args.out}: {count} files, {args.out.stat().st_size} bytes, "
           f"SHA-256 {pack.sha256(args.out.read_bytes())}")
     if not result.signed:

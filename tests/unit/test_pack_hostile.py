@@ -501,3 +501,14 @@ def test_a_zip_central_directory_larger_than_its_members_need_is_refused(tmp_pat
     path.write_bytes(zip_of(entries, extras={name: padding for name, _ in entries}))
     # When it is read, Then the central directory bound refuses it before Python parses it
     assert "the zip's central directory takes" in refusal(path)
+
+
+def test_pack_keeps_no_archive_that_verify_would_refuse(tmp_path):
+    # Given a run folder whose evidence folders differ only in case (hosts `Web1` and `web1`)
+    run_dir = run_folder(tmp_path, {"report.json": b"{}", "evidence/Web1/p.json": b"1",
+                                    "evidence/web1/p.json": b"2"}, hosts=("Web1", "web1"))
+    # When it is packed
+    done = run_cli("pack", str(run_dir), "-o", str(tmp_path / "p.tar.gz"))
+    # Then pack says why on one line and leaves no archive behind
+    assert done.rc == 2 and "differ only in case or Unicode normalisation" in done.stderr, done.stderr
+    assert "the archive was not kept" in done.stderr and not (tmp_path / "p.tar.gz").exists()
