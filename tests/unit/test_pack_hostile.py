@@ -84,7 +84,7 @@ def test_a_gzip_bomb_member_is_refused_before_it_is_expanded(tmp_path):
     rc, stdout, growth = measured_verify(bomb)
     # Then it refuses, naming the member and the bound, without holding the gigabyte
     assert rc == 1 and "NOT VERIFIED" in stdout
-    assert 'member "run-1/evidence/big.json" is 1073741824 bytes, over the bound of 64 MiB for one member' \
+    assert 'member "run-1/evidence/big.json" is 1073741824 bytes, over the bound of 256 MiB for one member' \
         in stdout
     assert growth < RSS_BOUND_KIB, growth
 
