@@ -141,7 +141,8 @@ def _ends_like_zip(raw: BinaryIO, size: int) -> bool:
     return raw.read(4) == b"PK\x05\x06"
 
 
-def _refuse_size(name: str, size: int, total: int, limits: Limits) -> None:
+def refuse_size(name: str, size: int, total: int, limits: Limits) -> None:
+    """Refuse a member of `size` bytes that brings the pack to `total` beyond `limits`."""
     if size > limits.member_bytes:
         raise ArchiveRefused(f"member {quoted(name)} is {size} bytes, over the bound of "
                              f"{_amount(limits.member_bytes)} for one member")
@@ -150,7 +151,7 @@ def _refuse_size(name: str, size: int, total: int, limits: Limits) -> None:
                              f"{_amount(limits.total_bytes)} for all members")
 
 
-def _refuse_count(count: int, limits: Limits) -> None:
+def refuse_count(count: int, limits: Limits) -> None:
     if count > limits.members:
         raise ArchiveRefused(f"more than {limits.members} members, the bound for one pack")
 
@@ -239,13 +240,13 @@ def _tar_members(stream: _Gunzip, limits: Limits) -> Iterator[Member]:
             size = int(pax["size"])
         pax = None
         count += 1
-        _refuse_count(count, limits)
+        refuse_count(count, limits)
         if kind in (b"0", b"\0"):
             if name.endswith("/"):
                 raise ArchiveRefused(f"member {quoted(name)} is a file whose name ends in '/'; "
                                      "tools read it as a directory")
             total += size
-            _refuse_size(name, size, total, limits)
+            refuse_size(name, size, total, limits)
             _refuse_special_bits(name, _octal(header[100:108], "mode", offset))
             yield Member(name, _read_padded(stream, size))
         elif kind == b"5":
@@ -369,7 +370,7 @@ def _zip_members(raw: BinaryIO, size: int, limits: Limits) -> list[Member]:
     disk, cd_disk, disk_count, count, cd_size, cd_offset = fields
     if disk or cd_disk or disk_count != count or cd_offset + cd_size != cd_end:
         raise ArchiveRefused("the zip's end record does not describe a central directory just before it")
-    _refuse_count(count, limits)
+    refuse_count(count, limits)
     if cd_size > count * (46 + limits.name_bytes + 4096):  # an entry, its name, generous extras
         raise ArchiveRefused(f"the zip's central directory takes {cd_size} bytes for {count} members, more "
                              "than names within the bounds need")
@@ -391,8 +392,8 @@ def _zip_members(raw: BinaryIO, size: int, limits: Limits) -> list[Member]:
                                  f"{info.header_offset}, not {expected_offset}: the zip has prepended, "
                                  "hidden or overlapping data")
         total += info.file_size
-        _refuse_size(info.orig_filename, info.file_size, total, limits)
-        _refuse_size(info.orig_filename, info.compress_size, 0, limits)
+        refuse_size(info.orig_filename, info.file_size, total, limits)
+        refuse_size(info.orig_filename, info.compress_size, 0, limits)
         _refuse_ratio(info.file_size, info.compress_size, limits, f"member {quoted(info.orig_filename)}")
         starts[info.header_offset] = _check_zip_entry(raw, info)
         expected_offset = starts[info.header_offset] + info.compress_size

@@ -84,14 +84,23 @@ def _strip_root(names: list[str]) -> str:
     return ""
 
 
-def _from_folder(folder: Path) -> PackContents:
+def _from_folder(folder: Path, limits: archives.Limits) -> PackContents:
+    """Every regular file (symlinks, devices and FIFOs are odd entries, never followed or read),
+    within the archive bounds for sizes and count: a folder handed over can be as hostile."""
     contents = PackContents({}, root_name=folder.name)
+    total = 0
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder).as_posix()
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
             contents.odd_entries.append(relative)
         elif path.is_file():
-            contents.files[relative] = path.read_bytes()
+            archives.refuse_size(relative, path.stat().st_size, total + path.stat().st_size, limits)
+            archives.refuse_count(len(contents.files) + 1, limits)
+            with path.open("rb") as handle:  # bounded even if the file grows meanwhile
+                data = handle.read(limits.member_bytes + 1)
+            total += len(data)
+            archives.refuse_size(relative, len(data), total, limits)
+            contents.files[relative] = data
     return contents
 
 
@@ -105,12 +114,10 @@ def _from_archive(path: Path, limits: archives.Limits) -> PackContents:
 def read(path: Path, limits: archives.Limits = archives.LIMITS) -> PackContents:
     """A run folder, or a tar.gz or zip pack read as `tar`/`unzip` would extract it (`ArchiveRefused`
     when it is hostile, ambiguous or beyond `limits`)."""
-    if path.is_dir():
-        return _from_folder(path)
-    if not path.is_file():
+    if not (path.is_dir() or path.is_file()):
         raise PackError(f"{path}: no such folder or archive")
     try:
-        return _from_archive(path, limits)
+        return _from_folder(path, limits) if path.is_dir() else _from_archive(path, limits)
     except ArchiveRefused as exc:
         raise ArchiveRefused(f"{path}: refused: {exc}") from None
     except OSError as exc:

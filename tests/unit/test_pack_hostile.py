@@ -512,3 +512,14 @@ def test_pack_keeps_no_archive_that_verify_would_refuse(tmp_path):
     # Then pack says why on one line and leaves no archive behind
     assert done.rc == 2 and "differ only in case or Unicode normalisation" in done.stderr, done.stderr
     assert "the archive was not kept" in done.stderr and not (tmp_path / "p.tar.gz").exists()
+
+
+def test_a_run_folder_is_read_within_the_same_bounds(run_dir):
+    # Given a run folder holding a file larger than a (small) per-member bound, and a symlink out
+    (run_dir / "evidence" / "web1" / "passwd").symlink_to("/etc/passwd")
+    # When it is read with that bound, Then it is refused naming the file; by default it is read,
+    # the symlink listed as an odd entry and never followed
+    assert 'member "evidence/web1/probe.json" is 17 bytes, over the bound of 8 bytes' in refusal(
+        run_dir, archive.Limits(member_bytes=8, total_bytes=8))
+    contents = pack.read(run_dir)
+    assert contents.odd_entries == ["evidence/web1/passwd"] and "evidence/web1/passwd" not in contents.files
