@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 # listeners, iproute2 for network namespaces and veth pairs, redis-server as the Celery broker
 # of the distributed-run test, busybox (its sh runs the batch script in a test, as dash and bash
 # do), strace (counts the forks the batch wrapper makes), chromium and poppler-utils (print
-# report.html to PDF and PNG headless, then count and read its pages).
+# report.html to PDF and PNG headless, then count and read its pages), unzip (packs are extracted
+# with the real tools and compared with what verify read).
 PACKAGES=(openssh-server sudo logrotate whois argon2 sqlite3 postgresql nginx rsyslog auditd nftables
   iptables prometheus-node-exporter smartmontools cron cryptsetup-bin socat iproute2 util-linux procps
-  e2fsprogs openssl gnutls-bin redis-server busybox strace chromium poppler-utils)
+  e2fsprogs openssl gnutls-bin redis-server busybox strace chromium poppler-utils unzip)
 need=()
 for package in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' || need+=("$package")

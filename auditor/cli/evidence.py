@@ -64,29 +64,48 @@ def _show_key(path: Path) -> int:
     return 0
 
 
+
+
+def _shown(text: str) -> str:
+    """Text from a pack (file names, host names, summaries) as the terminal may get it: on one
+    line, by the one rule for host text (no control character, escape sequence or bidi override)."""
+    return one_line(text)
+
+
+def _say(line: str) -> None:
+    print(_shown(line))
+
+
 def _read_pack(path: Path) -> pack.PackContents:
     return pack.read(path)
+
+
+def _refused(exc: pack.ArchiveRefused) -> int:
+    _say(f"REFUSED  {exc}")
+    print("NOT VERIFIED")
+    return EXIT_FAIL
 
 
 def _print_verification(result: pack.Verification, where: Path) -> None:
     # File names and run fields are the pack's words: shown (one_line), never acted on by the terminal
     for line in result.problems:
-        print(f"PROBLEM  {one_line(line)}")
+        _say(f"PROBLEM  {line}")
     for path in result.missing:
-        print(f"MISSING  {one_line(str(path))}")
+        _say(f"MISSING  {path}")
     for path in result.added:
-        print(f"ADDED    {one_line(str(path))} (not in the manifest)")
+        _say(f"ADDED    {path} (not in the manifest)")
     for line in result.altered:
-        print(f"ALTERED  {one_line(line)}")
+        _say(f"ALTERED  {line}")
     run = result.manifest.get("run", {}) if isinstance(result.manifest.get("run"), dict) else {}
-    print(f"pack:      {one_line(str(where))}")
-    described = (f"{run.get('id', '?')} by {run.get('operator', '?')}, {run.get('started', '?')} .. "
-                 f"{run.get('finished', '?')}, auditor {run.get('tool', {}).get('version', '?')}")
-    print(f"run:       {one_line(described)}")
-    print(f"files:     {result.artefacts} listed, {len(result.missing)} missing, {len(result.added)} added, "
-          f"{len(result.altered)} altered")
+    tool = run.get("tool")
+    version = tool.get("version", "?") if isinstance(tool, dict) else "?"
+    _say(f"pack:      {where}")
+    _say(f"run:       {run.get('id', '?')} by {run.get('operator', '?')}, {run.get('started', '?')} .. "
+         f"{run.get('finished', '?')}, auditor {version}")
+    _say(f"files:     {result.artefacts} listed, {len(result.missing)} missing, {len(result.added)} added, "
+         f"{len(result.altered)} altered")
     for fact in result.facts():
-        print(f"{fact.name + ':':<10} {'ok' if fact.ok else 'NO'}  {one_line(fact.text)}")
+        _say(f"{fact.name + ':':<10} {'ok' if fact.ok else 'NO'}  {fact.text}")
 
 
 def _untrusted_line(result: pack.Verification) -> str:
@@ -110,7 +129,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return _verify_chain(args)
     if args.pack is None:
         raise UsageError("verify needs PACK (a run folder or archive), or --chain FOLDER_OR_HISTORY")
-    contents = _read_pack(args.pack)
+    try:
+        contents = _read_pack(args.pack)
+    except pack.ArchiveRefused as exc:
+        return _refused(exc)
     result = checked(contents, args, args.pack)
     certificates = timestamp.load_certificates(args.tsa_cert) if args.tsa_cert else []
     stamped = timestamp.check(contents, certificates, f"--tsa-cert {args.tsa_cert}")
@@ -150,6 +172,11 @@ def cmd_pack(args: argparse.Namespace) -> int:
     except ValueError:
         mtime = 0
     count = pack.write_archive(run_dir, args.out, as_zip=args.zip, mtime=mtime)
+    try:  # what is handed over must verify where it is received: within the bounds, unambiguous
+        pack.read(args.out)
+    except pack.ArchiveRefused as exc:
+        args.out.unlink()
+        raise UsageError(_shown(f"{exc}; the archive was not kept")) from None
     print(f"{args.out}: {count} files, {args.out.stat().st_size} bytes, "
           f"SHA-256 {pack.sha256(args.out.read_bytes())}")
     if not result.signed:
@@ -159,7 +186,10 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     loaded = load_checks(args.checks_dir)
-    contents = _read_pack(args.pack)
+    try:
+        contents = _read_pack(args.pack)
+    except pack.ArchiveRefused as exc:  # never judged, not even with --skip-verify
+        return _refused(exc)
     verification = checked(contents, args, args.pack)
     if verification.untrusted_only and not args.allow_untrusted:
         _print_verification(verification, args.pack)
@@ -176,14 +206,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     at = _moment(args.at)
     try:
         verdicts = rejudge.rejudge(contents, loaded.checks, at or dt.datetime.now(dt.UTC))
-    except (pack.PackError, ValueError, KeyError) as exc:
-        raise UsageError(f"{args.pack}: cannot read its report: {exc}") from None
+    except (pack.PackError, ValueError, KeyError, RecursionError) as exc:
+        raise UsageError(_shown(f"{args.pack}: cannot read its report: {exc}")) from None
     changed = [v for v in verdicts if v.differs]
     for v in changed:
-        print("CHANGED  " + one_line(f"{v.host} {v.check_id}: recorded {v.recorded} -> today "
-                                     f"{v.today or 'not judged'}"))
-        print(f"         recorded: {one_line(v.recorded_summary)}")
-        print(f"         today:    {one_line(v.today_summary)}")
+        _say(f"CHANGED  {v.host} {v.check_id}: recorded {v.recorded} -> today {v.today or 'not judged'}")
+        _say(f"         recorded: {v.recorded_summary}")
+        _say(f"         today:    {v.today_summary}")
     print(f"{len(verdicts) - len(changed)} of {len(verdicts)} verdicts reproduced from the evidence"
           + ("" if verification.signed else " (the pack is not signed)")
           + (f" (judged as of {args.at})" if at else ""))

@@ -8,7 +8,9 @@ written in canonical form (sorted keys, no spaces, UTF-8) and manifest.sig is th
 signature of exactly those bytes, base64 on one line.
 
 `verify` accepts the folder or an archive made by `write_archive` (tar.gz or zip), reads
-archives in memory (nothing is extracted) and names every missing, added or altered file.
+archives in memory (nothing is extracted; `auditor.evidence.archive` reads them exactly as
+`tar`/`unzip` would extract them, within bounds, or refuses them) and names every missing,
+added or altered file, and a manifest whose paths or evidence folders collide.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import gzip
 import hashlib
 import io
 import json
+import posixpath
 import sys
 import tarfile
 import time
@@ -26,12 +29,15 @@ import zipfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.errors import InputError
+from auditor.evidence import archive as archives
 from auditor.evidence import atomic, signing, trust
+from auditor.evidence.archive import ArchiveRefused as ArchiveRefused
+from auditor.evidence.archive import PackError as PackError
 from auditor.evidence.redact import recorded_params
+from auditor.evidence.store import host_folder
 
 if TYPE_CHECKING:
     from auditor.check import Check
@@ -43,10 +49,6 @@ SIGNATURE = "manifest.sig"
 MANIFEST_VERSION = 1
 TIMESTAMP = "manifest.tsr"  # an RFC 3161 token over manifest.json (auditor.evidence.timestamp)
 PACK_FILES = (MANIFEST, SIGNATURE, TIMESTAMP)
-
-
-class PackError(InputError):
-    """A path that is not a pack at all (no manifest, unreadable archive)."""
 
 
 def canonical(data: Mapping[str, Any]) -> bytes:
@@ -65,15 +67,13 @@ def sha256(data: bytes) -> str:
 @dataclass
 class PackContents:
     files: dict[str, bytes]
-    odd_entries: list[str] = field(default_factory=list)  # links, devices, unsafe names
+    odd_entries: list[str] = field(default_factory=list)  # a folder's links, devices, FIFOs
     root_name: str = ""
 
 
-def _safe(name: str) -> str | None:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or not path.parts:
-        return None
-    return path.as_posix()
+def _normalised(name: str) -> str:
+    """The path a file system gives `name` (`a/./b`, `a//b` and `a/b` are one file)."""
+    return posixpath.normpath(name.lstrip("/")) if name else name
 
 
 def _strip_root(names: list[str]) -> str:
@@ -84,63 +84,46 @@ def _strip_root(names: list[str]) -> str:
     return ""
 
 
-def _from_folder(folder: Path) -> PackContents:
+def _from_folder(folder: Path, limits: archives.Limits) -> PackContents:
+    """Every regular file (symlinks, devices and FIFOs are odd entries, never followed or read),
+    within the archive bounds for sizes and count: a folder handed over can be as hostile."""
     contents = PackContents({}, root_name=folder.name)
+    total = 0
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder).as_posix()
         if path.is_symlink() or not (path.is_file() or path.is_dir()):
             contents.odd_entries.append(relative)
         elif path.is_file():
-            contents.files[relative] = path.read_bytes()
+            archives.refuse_size(relative, path.stat().st_size, total + path.stat().st_size, limits)
+            archives.refuse_count(len(contents.files) + 1, limits)
+            with path.open("rb") as handle:  # bounded even if the file grows meanwhile
+                data = handle.read(limits.member_bytes + 1)
+            total += len(data)
+            archives.refuse_size(relative, len(data), total, limits)
+            contents.files[relative] = data
     return contents
 
 
-def _from_tar(path: Path) -> PackContents:
-    contents = PackContents({})
-    with tarfile.open(path, "r:*") as archive:
-        members = archive.getmembers()
-        root = _strip_root([m.name for m in members if not m.isdir()])
-        contents.root_name = root
-        for member in members:
-            name = member.name[len(root) + 1:] if root else member.name
-            if member.isdir():
-                continue
-            safe = _safe(name)
-            extracted = archive.extractfile(member) if member.isfile() else None
-            if safe is None or extracted is None:
-                contents.odd_entries.append(member.name)
-                continue
-            contents.files[safe] = extracted.read()
-    return contents
+def _from_archive(path: Path, limits: archives.Limits) -> PackContents:
+    files = [(m.name, m.data) for m in archives.read(path, limits) if m.data is not None]
+    root = _strip_root([name for name, _ in files])
+    return PackContents({name[len(root) + 1:] if root else name: data for name, data in files},
+                        root_name=root)
 
 
-def _from_zip(path: Path) -> PackContents:
-    contents = PackContents({})
-    with zipfile.ZipFile(path) as archive:
-        infos = [i for i in archive.infolist() if not i.is_dir()]
-        root = _strip_root([i.filename for i in infos])
-        contents.root_name = root
-        for info in infos:
-            name = info.filename[len(root) + 1:] if root else info.filename
-            safe = _safe(name)
-            if safe is None:
-                contents.odd_entries.append(info.filename)
-                continue
-            contents.files[safe] = archive.read(info)
-    return contents
-
-
-def read(path: Path) -> PackContents:
-    if path.is_dir():
-        return _from_folder(path)
-    if not path.is_file():
+def read(path: Path, limits: archives.Limits = archives.LIMITS) -> PackContents:
+    """A run folder, or a tar.gz or zip pack read as `tar`/`unzip` would extract it (`ArchiveRefused`
+    when it is hostile, ambiguous or beyond `limits`)."""
+    if not (path.is_dir() or path.is_file()):
         raise PackError(f"{path}: no such folder or archive")
     try:
-        if zipfile.is_zipfile(path):
-            return _from_zip(path)
-        return _from_tar(path)
-    except (tarfile.TarError, zipfile.BadZipFile, OSError, EOFError) as exc:
+        return _from_folder(path, limits) if path.is_dir() else _from_archive(path, limits)
+    except ArchiveRefused as exc:
+        raise ArchiveRefused(f"{path}: refused: {exc}") from None
+    except OSError as exc:
         raise PackError(f"{path}: not a readable tar.gz or zip archive ({exc})") from None
+    except PackError as exc:
+        raise PackError(f"{path}: {exc}") from None
 
 
 # --------------------------------------------------------------------------
@@ -301,12 +284,14 @@ def verify(contents: PackContents, signers: trust.TrustStore | None = None) -> V
         raise PackError("not an evidence pack: manifest.json is missing")
     try:
         manifest = json.loads(data)
-        listed = {a["path"]: a for a in manifest["artifacts"]}
-    except (ValueError, KeyError, TypeError) as exc:
+        entries = [(str(a["path"]), a) for a in manifest["artifacts"]]
+        listed = dict(entries)
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # RecursionError: nested 10,000 deep
         result.problems.append(f"manifest.json is not a valid manifest ({type(exc).__name__}: {exc})")
-        manifest, listed = {}, {}
+        manifest, entries, listed = {}, [], {}
     result.manifest = manifest if isinstance(manifest, dict) else {}
     result.artefacts = len(listed)
+    result.problems += _colliding_paths([path for path, _ in entries]) + _colliding_evidence(result.manifest)
 
     for path, entry in sorted(listed.items()):
         actual = contents.files.get(path)
@@ -326,6 +311,44 @@ def verify(contents: PackContents, signers: trust.TrustStore | None = None) -> V
             judged = signers.judge(result.fingerprint, result.started)
             result.trusted, result.trust = judged.trusted, judged.reason
     return result
+
+
+def _colliding_paths(paths: list[str]) -> list[str]:
+    """Manifest paths that are not one file each: listed twice, or two spellings of one path."""
+    problems: list[str] = []
+    first: dict[str, str] = {}
+    for path in paths:
+        normal = _normalised(path)
+        if normal in first:
+            spelled = "" if first[normal] == path else f" (as {first[normal]!r} and {path!r})"
+            problems.append(f"the manifest lists {normal!r} twice{spelled}; one entry hides the other")
+        elif path != normal or normal.startswith("..") or not path:
+            problems.append(f"the manifest lists {path!r}, not a plain relative path inside the pack")
+        first.setdefault(normal, path)
+    return problems
+
+
+def _colliding_evidence(manifest: Mapping[str, Any]) -> list[str]:
+    """Two hosts of the run whose evidence lands in one folder (ignoring case, as an unpacked pack on
+    a case-insensitive file system would): one's evidence overwrote the other's. The folders are the
+    signed `run.evidence_folders`; a manifest without it, its hosts' folders by today's naming."""
+    run = manifest.get("run")
+    run = run if isinstance(run, dict) else {}
+    listed = run.get("evidence_folders")
+    if isinstance(listed, dict):
+        pairs = [(name, folder) for name, folder in listed.items() if isinstance(folder, str)]
+    else:
+        hosts = run.get("hosts")
+        pairs = [(h["name"], host_folder(h["name"])) for h in hosts
+                 if isinstance(h, dict) and isinstance(h.get("name"), str)] if isinstance(hosts, list) else []
+    owners: dict[str, str] = {}
+    problems: list[str] = []
+    for name, folder in pairs:
+        other = owners.setdefault(folder.casefold(), name)
+        if other != name:
+            problems.append(f"hosts {other!r} and {name!r} share the evidence folder {folder}; "
+                            "one's evidence overwrote the other's")
+    return problems
 
 
 def _verify_signature(result: Verification, data: bytes, sig_text: bytes | None) -> None:
