@@ -362,7 +362,7 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
                     mine = host.vars.get(check_id, {})
                     if name in mine and mine[name] != value:
                         overridden.setdefault((claim.id, check_id, name), []).append(
-                            f"{host.name} ({mine[name]!r})")
+                            f"{host.name} ({_quoted(checks[check_id], name, mine[name])})")
                     set_by[(check_id, name)] = claim.id
                 vars_[check_id] = {**vars_.get(check_id, {}), **params}
         if not any(c.checks for c in applying):
@@ -374,8 +374,9 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
         checks_for[host.name] = tuple(checks[i] for i in sorted(ids))
     for (claim_id, check_id, name), where in overridden.items():
         claim = next(c for c in policy.claims if c.id == claim_id)
-        warnings.append(f"{policy.where(claim)}: claim {claim_id} sets {check_id}.{name} = "
-                        f"{claim.checks[check_id][name]!r}, over the inventory's value on "
+        value = _quoted(checks[check_id], name, claim.checks[check_id][name])
+        warnings.append(f"{policy.where(claim)}: claim {claim_id} sets {check_id}.{name} = {value}, "
+                        "over the inventory's value on "
                         f"{', '.join(where)}; the policy's value is audited")
     if unclaimed:
         warnings.append(f"no claim of policy {policy.id} applies to {', '.join(unclaimed)}; not audited")
@@ -384,6 +385,12 @@ def plan(policy: Policy, inv: Inventory, hosts: Sequence[Host], checks: Mapping[
     audited = AuditedPolicy(policy, claim_hosts, tuple(sorted(selected)), other_params, tuple(unclaimed),
                             tuple(warnings))
     return Plan(tuple(planned_hosts), tuple(checks[i] for i in used), checks_for, audited, tuple(warnings))
+
+
+def _quoted(check: Check, name: str, value: Any) -> str:
+    """A parameter's value as a warning may quote it: a secret one (a connection string) never."""
+    param = check.param(name)
+    return "(a secret, not shown)" if param is not None and param.secret else repr(value)
 
 
 def nothing_to_verify(plan: Plan) -> str:

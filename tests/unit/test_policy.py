@@ -546,3 +546,21 @@ def test_an_inline_policys_conflict_and_a_list_as_policy_name_the_inventory_key(
         claims.from_inventory(inventory.load(listed, CHECKS), CHECKS)
     assert str(error.value) == (f"{listed}:7: policy: expected a shipped set's name or a claims file's path "
                                 "(policy: apifonica), or a mapping with policy: and claims:")
+
+
+def test_an_overridden_secret_parameter_is_never_quoted_in_the_warning(tmp_path):
+    # Given an inventory and a claim that both set app_password_hashing's sources, each with a password
+    inv_text = ('hosts:\n  web1:\n    address: 10.0.0.1\n    vars: {app_password_hashing: {sources: '
+                '[{kind: postgres, database: "host=10.0.0.9 password=InvS3cret", query: "select 1"}]}}\n'
+                "groups:\n  web: {hosts: [web1]}\n")
+    claimed = ("      app_password_hashing:\n        sources: [{kind: postgres, "
+               "database: 'host=10.0.0.9 password=ClaimS3cret', query: 'select 2'}]\n")
+    policy = GOOD.replace("      app_password_hashing:\n", claimed)
+    inv = inventory.load(write(tmp_path, inv_text, "inv.yaml"), CHECKS)
+    # When the run is planned
+    plan = claims.plan(load(tmp_path, policy), inv, inv.hosts, CHECKS)
+    # Then the override is warned about, naming the claim and host, and neither password is in it
+    overrides = [w for w in plan.warnings if "over the inventory's value" in w]
+    assert len(overrides) == 1 and "app_password_hashing.sources = (a secret, not shown)" in overrides[0]
+    assert "web1 ((a secret, not shown))" in overrides[0]
+    assert not any("S3cret" in w for w in plan.warnings)
