@@ -85,13 +85,23 @@ def cmd_run_distributed(args: argparse.Namespace) -> int:
     signers = trust.for_verifier(args.key_fingerprint, args.trusted_signers)
     prepared = prepare(request)
     plan, cut = shards.split(prepared, args.shard_size, accept_new_host_keys=args.accept_new_host_keys)
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM, like Ctrl-C, writes the partial report
+    terminated = threading.Event()
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        terminated.set()
+        raise KeyboardInterrupt  # stops the waiting; the partial report is merged and written
+
+    def dispatched() -> None:
+        print(f"run {plan.run_id}: {len(cut)} shard(s) dispatched at {iso(prepared.started)}; waiting "
+              f"for them (at most {args.shard_deadline:g} s)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)  # SIGTERM, like Ctrl-C, writes the partial report
     try:
-        outcome = celery_app.dispatch(prepared, plan, cut, args.dispatch, args.shard_deadline, signers)
+        outcome = celery_app.dispatch(prepared, plan, cut, args.dispatch, args.shard_deadline, signers,
+                                      dispatched)
     finally:
         signal.signal(signal.SIGTERM, previous)
-    print(f"run {plan.run_id}: {len(cut)} shard(s) dispatched at {iso(prepared.started)}", file=sys.stderr)
-    return show_outcome(args, outcome)
+    return show_outcome(args, outcome, signal.SIGTERM if terminated.is_set() else signal.SIGINT)
 
 
 def _celery() -> ModuleType:
@@ -103,7 +113,3 @@ def _celery() -> ModuleType:
             raise
         raise UsageError("distributed runs over Celery need the celery extra: "
                          "pip install 'auditor[celery]'") from None
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt

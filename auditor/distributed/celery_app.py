@@ -21,7 +21,7 @@ import base64
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,11 +97,14 @@ def serve(broker: str, segment: str, name: str | None, redeliver_after: float | 
 
 
 def dispatch(prepared: PreparedRun, plan: shards.RunPlan, cut: Sequence[shards.Shard], broker: str,
-             deadline_s: float, signers: trust.TrustStore | None) -> AuditOutcome:
-    """Send every shard to its segment's queue, wait until all are back or the deadline passes
-    (Ctrl-C or SIGTERM stop waiting: the run is then marked incomplete), and merge."""
+             deadline_s: float, signers: trust.TrustStore | None,
+             dispatched: Callable[[], None] = lambda: None) -> AuditOutcome:
+    """Send every shard to its segment's queue (then call `dispatched`), wait until all are back
+    or the deadline passes (Ctrl-C or SIGTERM stop waiting: the run is then marked incomplete),
+    and merge."""
     configure(broker)
     out = {s.shard_id: audit_shard.apply_async(args=(s.to_json(),), queue=queue_name(s.segment)) for s in cut}
+    dispatched()
     subpacks: list[merge.SubPack] = []
     lost_on: dict[str, str] = {}
     complete = True

@@ -303,9 +303,13 @@ def test_a_segment_without_workers_is_lost_at_the_deadline_and_sigterm_writes_th
     # And given no worker at all, SIGTERM on the coordinator writes the merged partial report
     setup.parts.stop(setup.workers["east-b"].process)
     coordinator = dispatch(setup, "stopped", "--shard-deadline", "60")
-    time.sleep(4)  # prepared and dispatched
+    log = setup.tmp / "stopped.log"
+    waited = time.monotonic() + 60  # a loaded machine takes a while to import and prepare
+    while "dispatched" not in log.read_text() and time.monotonic() < waited and coordinator.poll() is None:
+        time.sleep(0.2)
+    assert "shard(s) dispatched" in log.read_text(), log.read_text()
     coordinator.send_signal(signal.SIGTERM)
-    assert coordinator.wait(timeout=30) == 130, (setup.tmp / "stopped.log").read_text()
+    assert coordinator.wait(timeout=30) == 143, log.read_text()  # 143: stopped by SIGTERM
     _, report = report_of(setup, "stopped")
     assert report["run"]["complete"] is False
     assert {h["name"] for h in report["hosts"]} == {"east1", "east2", "west1"}
