@@ -18,13 +18,12 @@ what it names, so the same run gives the same bytes and a signed pack reproduces
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from auditor.evidence import store
+from auditor.evidence import jsontext, store
 from auditor.model import CheckResult, HostReport, RunReport
 from auditor.policy import iso27001
 from auditor.policy.verdicts import ClaimVerdict, PolicyVerdicts
@@ -56,7 +55,7 @@ def _control(reference: str) -> str | None:
 def render(report: RunReport, verdicts: PolicyVerdicts | None, records: Records) -> str:
     """oscal.json's text for a run; `records` are its evidence files as `store.read_records` reads them."""
     document = {"assessment-results": assessment_results(report, verdicts, records)}
-    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+    return jsontext.dumps(document, indent=1) + "\n"
 
 
 def assessment_results(report: RunReport, verdicts: PolicyVerdicts | None,

@@ -31,6 +31,7 @@ from typing import Any
 from cryptography import x509
 
 from auditor.check import EVIDENCE_DAYS, ProbeOutput
+from auditor.evidence import jsontext
 from auditor.evidence.redact import redact, redact_value
 from auditor.model import CheckResult, EvidenceRef, Peer
 
@@ -192,7 +193,7 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
         if observed is not None:
             record.update(target=observed.target(), collected_at=iso(observed.collected_at),
                           expires_at=iso(observed.expires_at(probe.key, out)))
-        data = (json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+        data = (jsontext.dumps(record, indent=1, sort_keys=True) + "\n").encode()
         relative = host_dir / f"{safe_name(probe.key)}.json"
         (run_dir / relative).write_bytes(data)
         digest = hashlib.sha256(data).hexdigest()

@@ -18,8 +18,9 @@ def dump_files_script(*paths: str, more_paths: str | None = None) -> str:
     quoted = " ".join(shlex.quote(p) for p in paths)
     lines = [
         "__seen=' '",
-        # A link to /dev/null masks a file (systemd): it is listed, empty, never read.
-        "masked() { [ \"$(readlink -f \"$1\")\" = /dev/null ]; }",
+        # A link to /dev/null masks a file (systemd): it is listed, empty, never read. Only a link
+        # can be one: readlink(1) is forked for links alone, not for every file dumped.
+        "masked() { [ -L \"$1\" ] && [ \"$(readlink -f \"$1\")\" = /dev/null ]; }",
         "emit() { case \"$__seen\" in *\" $1 \"*) return;; esac; __seen=\"$__seen$1 \"; "
         f"if masked \"$1\"; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$1\"; "
         f"elif [ -r \"$1\" ]; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$1\"; cat -- \"$1\"; "

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from auditor.check import Finding, Severity, by_severity
+from auditor.evidence import jsontext
 from auditor.model import CheckResult, HostReport, RunReport, Tracking, WaiverNote
 from auditor.policy.verdicts import ClaimVerdict, PolicyVerdicts, judge
 
@@ -156,4 +156,4 @@ def _tracking(t: Tracking | None) -> dict[str, Any]:
 
 
 def render(report: RunReport, verdicts: PolicyVerdicts | None = None) -> str:
-    return json.dumps(to_dict(report, verdicts), indent=2, ensure_ascii=False, default=str) + "\n"
+    return jsontext.dumps(to_dict(report, verdicts), indent=2, default=str) + "\n"

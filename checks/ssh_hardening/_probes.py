@@ -57,7 +57,8 @@ EOF
 }}
 count=0
 for d in /proc/[0-9]*; do
-  [ "$(cat "$d/comm" 2>/dev/null)" = sshd ] || continue
+  comm=; {{ read -r comm <"$d/comm"; }} 2>/dev/null  # the shell's own read: no fork per process
+  [ "$comm" = sshd ] || continue
   inodes=""
   for i in $(ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p'); do
     case "$listening" in *" $i "*) inodes="$inodes,$i" ;; esac

@@ -20,7 +20,7 @@ for d in /sys/class/block/*; do
   [ -r "$d/dev" ] || continue
   majmin=; uuid=; name=; vendor=; model=; rota=; bdev=; bpath=; slaves=
   read -r majmin <"$d/dev"
-  real=$(readlink -f "$d")
+  real=; cd -P "$d" 2>/dev/null && real=$PWD  # readlink -f without a fork per device
   [ -r "$d/dm/uuid" ] && read -r uuid <"$d/dm/uuid"
   [ -r "$d/dm/name" ] && read -r name <"$d/dm/name"
   for s in "$d"/slaves/*; do [ -e "$s" ] && slaves="$slaves${slaves:+,}${s##*/}"; done
