@@ -10,9 +10,9 @@ the same C function the standard library uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring  # the C function when there is one
-from typing import Any
+from typing import Any, TextIO
 
 _CONSTANTS = {True: "true", False: "false", None: "null"}
 
@@ -41,8 +41,34 @@ def dumps(value: Any, indent: int, sort_keys: bool = False,
           default: Callable[[Any], Any] | None = None) -> str:
     """`json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=sort_keys, default=default)`."""
     out: list[str] = []
+    _encoder(out.append, indent, sort_keys, default)(value, "\n")
+    return "".join(out)
+
+
+def dump(value: Any, file: TextIO, indent: int, sort_keys: bool = False,
+         default: Callable[[Any], Any] | None = None) -> None:
+    """The text `dumps` makes, written to `file` as it is made. A list may also be given as an
+    iterator (a generator), read one item at a time: a document of a thousand hosts then never
+    needs to be held whole, neither as objects nor as text."""
+    out: list[str] = []
+
+    def append(piece: str) -> None:
+        out.append(piece)
+        if len(out) >= _FLUSH_PIECES:
+            file.write("".join(out))
+            out.clear()
+
+    _encoder(append, indent, sort_keys, default)(value, "\n")
+    file.write("".join(out))
+
+
+_FLUSH_PIECES = 8192
+_END = object()
+
+
+def _encoder(append: Callable[[str], None], indent: int, sort_keys: bool,
+             default: Callable[[Any], Any] | None) -> Callable[[Any, str], None]:
     step = " " * indent
-    append = out.append
 
     def encode(item: Any, newline: str) -> None:
         if isinstance(item, str):
@@ -65,22 +91,22 @@ def dumps(value: Any, indent: int, sort_keys: bool = False,
                 encode(member, inner)
                 separator = "," + inner
             append(newline + "}")
-        elif isinstance(item, list | tuple):
-            if not item:
+        elif isinstance(item, list | tuple | Iterator):
+            members = iter(item)
+            first = next(members, _END)
+            if first is _END:
                 append("[]")
                 return
             inner = newline + step
-            separator = "[" + inner
-            for member in item:
-                append(separator)
+            append("[" + inner)
+            encode(first, inner)
+            for member in members:
+                append("," + inner)
                 encode(member, inner)
-                separator = "," + inner
             append(newline + "]")
         elif default is not None:
             encode(default(item), newline)
         else:
             raise TypeError(f"Object of type {type(item).__name__} is not JSON serializable")
 
-    encode(value, "\n")
-    return "".join(out)
-
+    return encode
