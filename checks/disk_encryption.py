@@ -68,20 +68,40 @@ FSCRYPT_FS = ("ext4", "f2fs", "ubifs")
 MAX_TOP_ENTRIES = 200
 
 # For each ext4/f2fs/ubifs file system mounted at its root: the lsattr flags of every
-# top-level entry ('L' for a symbolic link, '?' when lsattr could not read it).
+# top-level entry ('L' for a symbolic link, '?' when lsattr could not read it). One lsattr per
+# file system: it prints the entries in the order given and skips those it cannot read, so its
+# lines are matched to the entries in step (a name holding a newline is asked alone).
 FSCRYPT_SCRIPT = r"""
 command -v lsattr >/dev/null 2>&1 || { echo '#no-lsattr'; exit 0; }
+nl='
+'
+attrs() {  # lsattr -d of the entries among "$@" that are no link and hold no newline
+  for e; do shift; [ -L "$e" ] && continue; case $e in *"$nl"*) continue ;; esac; set -- "$@" "$e"; done
+  [ $# -eq 0 ] || lsattr -d -- "$@" 2>/dev/null
+}
 awk '{ for (i = 7; i <= NF && $i != "-"; i++) ;
        if ($4 == "/" && ($(i + 1) == "ext4" || $(i + 1) == "f2fs" || $(i + 1) == "ubifs")) print $5 }' \
   /proc/self/mountinfo | sort -u | while IFS= read -r m; do
   m=$(printf '%b' "$m")
   case $m in /) p= ;; *) p=$m ;; esac
+  set --
   for e in "$p"/* "$p"/.[!.]* "$p"/..?*; do
-    if [ -L "$e" ]; then f=L
-    elif [ -e "$e" ]; then f=$(lsattr -d -- "$e" 2>/dev/null) && f=${f%% *} || f='?'
-    else continue; fi
-    printf '%s\t%s\t%s\n' "$m" "$f" "${e##*/}"
-  done | head -n LIMIT
+    [ -L "$e" ] || [ -e "$e" ] || continue
+    [ $# -lt LIMIT ] || break
+    set -- "$@" "$e"
+  done
+  attrs "$@" | {
+    line=; have=
+    for e; do
+      if [ -L "$e" ]; then f=L
+      else case $e in
+        *"$nl"*) f=$(lsattr -d -- "$e" 2>/dev/null) && f=${f%% *} || f='?' ;;
+        *) [ -n "$have" ] || { IFS= read -r line && have=1; }
+           if [ -n "$have" ] && [ "${line#* }" = "$e" ]; then f=${line%% *}; have=; else f='?'; fi ;;
+      esac; fi
+      printf '%s\t%s\t%s\n' "$m" "$f" "${e##*/}"
+    done
+  } | head -n LIMIT
 done
 exit 0
 """.replace("LIMIT", str(MAX_TOP_ENTRIES + 1))  # one more than judged: shows the list was cut
