@@ -71,7 +71,11 @@ class AuditOutcome:
     report: RunReport
     verdicts: claim_verdicts.PolicyVerdicts | None  # the policy's claim verdicts, when one was audited
     run_dir: Path
-    report_json: str  # report.json's text as written
+
+    @property
+    def report_json(self) -> str:
+        """report.json's text as written; read when asked (tens of MB at 1,000 hosts)."""
+        return (self.run_dir / "report.json").read_text(encoding="utf-8")
 
 
 def load_checks(checks_dirs: Sequence[Path] = ()) -> registry.Registry:
@@ -215,7 +219,7 @@ def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
     tracked, run_dir = prepared.tracked, prepared.run_dir
     report = tracked.finish(report, run_dir)
     verdicts = claim_verdicts.judged(report)  # final once waivers are applied; every reporter reads them
-    report_json = write_reports(report, run_dir, verdicts)
+    write_reports(report, run_dir, verdicts)
     run = pack.manifest_run(report, prepared.hosts, checks, chain_link(tracked.history_path, prepared.scope))
     if shards:
         run["shards"] = [dict(shard) for shard in shards]
@@ -226,7 +230,7 @@ def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
         except timestamp.TimestampError as exc:
             warn(f"this run's manifest is NOT timestamped: {exc}")
     tracked.record(report, run_dir)
-    return AuditOutcome(report, verdicts, run_dir, report_json)
+    return AuditOutcome(report, verdicts, run_dir)
 
 
 def with_fail_on(host: Host, checks: Sequence[Check], level: Severity) -> Host:
@@ -254,19 +258,20 @@ def chain_link(history_path: Path | None, scope: history.Scope) -> dict[str, obj
             "previous_manifest_sha256": previous}
 
 
-def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> str:
-    """Writes report.json, junit.xml, report.html, controls.csv and oscal.json; returns report.json's text."""
-    report_json = json_report.render(report, verdicts)
-    (run_dir / "report.json").write_text(report_json, encoding="utf-8")
+def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> None:
+    """Writes report.json, junit.xml, report.html, controls.csv and oscal.json; the large ones streamed,
+    so that memory stays flat however many hosts."""
+    with (run_dir / "report.json").open("w", encoding="utf-8") as out:
+        json_report.write(report, verdicts, out)
     (run_dir / "junit.xml").write_text(junit.render(report), encoding="utf-8")
     matrix = claim_verdicts.controls_matrix(report, verdicts)
-    (run_dir / "report.html").write_text(html.render(report, verdicts, matrix), encoding="utf-8")
+    with (run_dir / "report.html").open("w", encoding="utf-8") as out:
+        html.write(report, verdicts, matrix, out)
     # newline="" keeps the CSV's own CRLF line ends (RFC 4180) on every platform
     with (run_dir / "controls.csv").open("w", encoding="utf-8", newline="") as out:
         out.write(controls_csv.render(matrix))
     results_csv.write(run_dir, report)
     oscal.write(run_dir, report, verdicts)  # before the manifest, which lists and so signs it
-    return report_json
 
 
 def _make_run_dir(output: Path, started: dt.datetime, run_id: str | None = None, make: bool = True) -> Path:
