@@ -71,11 +71,12 @@ MAX_TOP_ENTRIES = 200
 # for a symbolic link, '?' when lsattr could not read it), at most one more than judged (shows
 # the list was cut). One lsattr for them all: it prints the entries in the order given and
 # skips those it cannot read, so its lines are matched to the entries in step (a name that
-# holds a newline is asked alone). One lsattr per entry cost a fork each (~20 ms a host).
+# holds a newline is asked alone; `attrs` passes lsattr the others but links). One lsattr per
+# entry cost a fork each (~20 ms a host).
 TOP_ENTRIES = r"""
 nl='
 '
-attrs() {  # lsattr -d of the entries among "$@" that are no link and hold no newline
+attrs() {
   for e; do shift; [ -L "$e" ] && continue; case $e in *"$nl"*) continue ;; esac; set -- "$@" "$e"; done
   [ $# -eq 0 ] || lsattr -d -- "$@" 2>/dev/null
 }

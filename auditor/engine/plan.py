@@ -11,7 +11,8 @@ from auditor.engine import batch
 from auditor.inventory import Host
 
 FACTS_KEY = "_host.facts"
-# Three forks (uname, id, date): the hostname and /etc/os-release are read by the shell itself.
+# Three forks (uname, id, date): the hostname and /etc/os-release are read by the shell itself,
+# and `id` says both uid and user name (a uid without a name gives the number, as `id -un` does).
 FACTS_SCRIPT = r"""
 export LC_ALL=C
 h=; { read -r h </proc/sys/kernel/hostname; } 2>/dev/null || h=$(hostname 2>/dev/null)
@@ -23,7 +24,7 @@ printf 'os=%s\n' "$os"
 u=$(uname -srm)
 printf 'kernel=%s\narch=%s\n' "${u% *}" "${u##* }"
 i=$(id); i=${i#uid=}; n=${i%%[!0-9]*}; i=${i%% *}
-case $i in *\(*\)) i=${i#*\(}; i=${i%\)} ;; *) i=$n ;; esac  # no name: id -un prints the number
+case $i in *\(*\)) i=${i#*\(}; i=${i%\)} ;; *) i=$n ;; esac
 printf 'user=%s\nuid=%s\n' "$i" "$n"
 printf 'clock_utc=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 """
