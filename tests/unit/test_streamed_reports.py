@@ -8,6 +8,8 @@ import io
 import json
 import random
 
+import pytest
+
 from auditor import AuditRequest, audit
 from auditor.evidence import jsontext, oscal, store
 from auditor.policy import verdicts as claim_verdicts
@@ -66,3 +68,16 @@ def test_the_streamed_report_files_are_what_the_renderers_give(tmp_path):
     assert (run_dir / "report.html").read_text() == html.render(report, verdicts, matrix)
     assert (run_dir / oscal.FILE).read_text() == oscal.render(report, verdicts, records)
     assert len(json.loads(text)["hosts"]) == 2
+
+
+def test_jsontext_refuses_what_json_refuses_without_nan():
+    # Given values JSON cannot hold as numbers, at any depth and as a key
+    for value in ({"a": [1.0, float("nan")]}, [float("inf")], {float("-inf"): 1}):
+        # When encoded with allow_nan=False, as the standard library would be
+        # Then both refuse with the same message the atomic writer looks for
+        with pytest.raises(ValueError, match="Out of range float"):
+            json.dumps(value, indent=1, allow_nan=False)
+        with pytest.raises(ValueError, match="Out of range float"):
+            jsontext.dumps(value, 1, allow_nan=False)
+    # And finite numbers pass
+    assert jsontext.dumps([0.5, -2.0], 1, allow_nan=False) == json.dumps([0.5, -2.0], indent=1)
