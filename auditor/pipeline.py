@@ -25,7 +25,7 @@ import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import psutil
 
@@ -75,7 +75,11 @@ class AuditOutcome:
     report: RunReport
     verdicts: claim_verdicts.PolicyVerdicts | None  # the policy's claim verdicts, when one was audited
     run_dir: Path
-    report_json: str  # report.json's text as written
+
+    @property
+    def report_json(self) -> str:
+        """report.json's text as written; read when asked (tens of MB at 1,000 hosts)."""
+        return (self.run_dir / "report.json").read_text(encoding="utf-8")
 
 
 def load_checks(checks_dirs: Sequence[Path] = ()) -> registry.Registry:
@@ -231,19 +235,18 @@ def finish(prepared: PreparedRun, results: Sequence[HostReport], complete: bool,
     run["evidence_folders"] = store.check_unique(h.name for h in prepared.hosts)  # which is whose, signed
     if shards:
         run["shards"] = [dict(shard) for shard in shards]
-    rendered = render_reports(report, run_dir, verdicts)
     try:  # the reports, then the manifest that lists and signs them: a run is signed complete or not at all
-        write_rendered(run_dir, rendered)
+        write_reports(report, run_dir, verdicts)
         pack.write_manifest(run_dir, run, request.signer)
     except atomic.NoSpaceError as exc:
-        raise _withdrawn(run_dir, rendered, exc) from None
+        raise _withdrawn(run_dir, exc) from None
     if request.timestamp_url is not None:
         try:  # after the manifest it stamps; a TSA that fails costs the timestamp, not the run
             timestamp.stamp(run_dir, request.timestamp_url)
         except (timestamp.TimestampError, atomic.NoSpaceError) as exc:
             warn(f"this run's manifest is NOT timestamped: {exc}")
     tracked.record(report, run_dir)
-    return AuditOutcome(report, verdicts, run_dir, rendered[REPORT_JSON].decode("utf-8"))
+    return AuditOutcome(report, verdicts, run_dir)
 
 
 def with_fail_on(host: Host, checks: Sequence[Check], level: Severity) -> Host:
@@ -272,49 +275,41 @@ def chain_link(history_path: Path | None, scope: history.Scope) -> dict[str, obj
 
 
 REPORT_JSON = "report.json"
+REPORTS = (REPORT_JSON, "junit.xml", "report.html", "controls.csv", results_csv.FILE, oscal.FILE)
 # What a full disk's message counts for manifest.json (a line per file) and manifest.sig
 MANIFEST_BASE, MANIFEST_PER_FILE, SIGNATURE_SIZE = 4096, 200, 100
 
 
-def _withdrawn(run_dir: Path, rendered: Mapping[str, bytes], exc: atomic.NoSpaceError) -> atomic.NoSpaceError:
+def _withdrawn(run_dir: Path, exc: atomic.NoSpaceError) -> atomic.NoSpaceError:
     """A run the disk could not hold: none of its reports, nor a manifest or signature, may stand for
-    it; returns the error to raise, which says what the reports and manifest would have taken."""
-    for name in (*rendered, pack.MANIFEST, pack.SIGNATURE):
+    it; returns the error to raise, which says what the reports and manifest would have taken at
+    least (the reports are streamed: the one cut short counts as far as it got)."""
+    written = [(run_dir / name).stat().st_size for name in REPORTS if (run_dir / name).is_file()]
+    for name in (*REPORTS, pack.MANIFEST, pack.SIGNATURE):
         (run_dir / name).unlink(missing_ok=True)
     evidence = sum(1 for _ in (run_dir / store.EVIDENCE_DIR).rglob("*.json"))
-    manifest = MANIFEST_BASE + MANIFEST_PER_FILE * (evidence + len(rendered))
-    needed = atomic.space_for(run_dir, [*(len(data) for data in rendered.values()), manifest, SIGNATURE_SIZE])
+    manifest = MANIFEST_BASE + MANIFEST_PER_FILE * (evidence + len(REPORTS))
+    needed = atomic.space_for(run_dir, [*written, exc.needed, manifest, SIGNATURE_SIZE])
     return atomic.NoSpaceError(exc.folder, "writing the run's reports and signed manifest", needed,
-                               f" (it stopped {exc.what}); the run is not finished: its evidence so far "
-                               "is kept, no report or manifest was written")
+                               f" at least (it stopped {exc.what}); the run is not finished: its evidence "
+                               "so far is kept, no report or manifest was written")
 
 
-def render_reports(report: RunReport, run_dir: Path,
-                   verdicts: claim_verdicts.PolicyVerdicts | None) -> dict[str, bytes]:
-    """report.json, junit.xml, report.html, controls.csv, results.csv and oscal.json, by file name,
-    rendered before any is written (so a full disk can say how much the run needed)."""
+def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> None:
+    """Writes report.json, junit.xml, report.html, the CSVs and oscal.json, each streamed into its
+    temporary file and renamed when whole: memory stays flat however many hosts."""
     matrix = claim_verdicts.controls_matrix(report, verdicts)
-    texts = {
-        REPORT_JSON: json_report.render(report, verdicts),
-        "junit.xml": junit.render(report),
-        "report.html": html.render(report, verdicts, matrix),
-        "controls.csv": controls_csv.render(matrix),  # CRLF line ends (RFC 4180) kept as rendered
-        results_csv.FILE: results_csv.render(report),
-        oscal.FILE: oscal.render_run(run_dir, report, verdicts),
+    writers: dict[str, Callable[[TextIO], object]] = {
+        REPORT_JSON: lambda out: json_report.write(report, verdicts, out),
+        "junit.xml": lambda out: out.write(junit.render(report)),
+        "report.html": lambda out: html.write(report, verdicts, matrix, out),
+        "controls.csv": lambda out: out.write(controls_csv.render(matrix)),  # CRLF line ends (RFC 4180)
+        results_csv.FILE: lambda out: out.write(results_csv.render(report)),
+        oscal.FILE: lambda out: oscal.write(run_dir, report, verdicts, out),  # reads the evidence now there
     }
-    return {name: text.encode("utf-8") for name, text in texts.items()}
-
-
-def write_rendered(run_dir: Path, rendered: Mapping[str, bytes]) -> None:
-    for name, data in rendered.items():
-        atomic.write_bytes(run_dir / name, data)
-
-
-def write_reports(report: RunReport, run_dir: Path, verdicts: claim_verdicts.PolicyVerdicts | None) -> str:
-    """Writes report.json, junit.xml, report.html, the CSVs and oscal.json; returns report.json's text."""
-    rendered = render_reports(report, run_dir, verdicts)
-    write_rendered(run_dir, rendered)
-    return rendered[REPORT_JSON].decode("utf-8")
+    for name, write in writers.items():
+        with atomic.streamed(run_dir / name) as out:
+            write(out)
 
 
 def _make_run_dir(output: Path, started: dt.datetime, run_id: str | None = None, make: bool = True) -> Path:

@@ -2,6 +2,9 @@
 
 `python -m cProfile` sees only the main thread, and `auditor run` audits each host on a
 worker thread; this profiles each thread with its own profiler and writes one merged file.
+Each profiler times its own thread's CPU (time.thread_time), not the wall clock: with 16
+threads mostly waiting on sockets, and other work sharing the cores, wall time says how long
+a thread waited, not what it cost.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import pstats
 import runpy
 import sys
 import threading
+import time
 from types import FrameType
 from typing import Any
 
@@ -20,7 +24,7 @@ _lock = threading.Lock()
 
 def _start_in_thread(frame: FrameType, event: str, arg: Any) -> None:
     """The first profile event of a new thread: from here on its own profiler takes over."""
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.thread_time)
     with _lock:
         _profilers.append(profiler)
     profiler.enable()
@@ -33,7 +37,7 @@ def main() -> int:
     out, module = sys.argv[1], sys.argv[3]
     sys.argv = [module, *sys.argv[4:]]
     threading.setprofile(_start_in_thread)
-    main_profiler = cProfile.Profile()
+    main_profiler = cProfile.Profile(time.thread_time)
     code = 0
     main_profiler.enable()
     try:

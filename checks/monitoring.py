@@ -42,6 +42,8 @@ than smartd.
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -131,8 +133,16 @@ def _matches(agent: Agent, process: ps.Process, names: set[str], short: set[str]
     worked out once per process and per agent rather than once per pair."""
     if not names.isdisjoint(agent.programs) or process.comm in short:
         return True
-    return any(fnmatch.fnmatch(path, glob) for glob in agent.paths for path in (process.exe, process.argv0)
-               if path)
+    if not agent.paths:  # most agents: judged for every process of every host, so kept cheap
+        return False
+    pattern = _path_pattern(agent.paths)
+    return any(pattern.match(path) for path in (process.exe, process.argv0) if path)
+
+
+@functools.cache
+def _path_pattern(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """The agent's executable globs as one pattern, as fnmatch(3) on POSIX reads them."""
+    return re.compile("|".join(fnmatch.translate(glob) for glob in globs))
 
 
 @dataclass(frozen=True)

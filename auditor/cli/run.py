@@ -29,7 +29,7 @@ from auditor.inventory import Host
 from auditor.model import Regression, RunReport
 from auditor.pipeline import AuditOutcome, AuditRequest, audit
 from auditor.report import console, junit
-from auditor.report.visible import one_line
+from auditor.report.visible import json_escaped, one_line
 from auditor.tracking import history
 from auditor.tracking.run import TrackingOptions
 from auditor.transports import debuglog
@@ -117,7 +117,8 @@ def _print(outcome: AuditOutcome, what: str, color: str) -> None:
     elif what == "junit":
         sys.stdout.write(junit.render(outcome.report))
     elif what == "oscal":
-        sys.stdout.write((outcome.run_dir / oscal.FILE).read_text(encoding="utf-8"))
+        # as report.json is: a host's control or bidi characters reach the terminal as JSON escapes
+        sys.stdout.write(json_escaped((outcome.run_dir / oscal.FILE).read_text(encoding="utf-8")))
     elif what == "csv":
         sys.stdout.flush()  # the bytes as written, CRLF line ends included (text mode would translate them)
         sys.stdout.buffer.write((outcome.run_dir / "controls.csv").read_bytes())

@@ -23,6 +23,7 @@ Parsing is one pass over the output, linear in its size whatever a hostile host 
 
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import secrets
@@ -62,11 +63,21 @@ class Batch:
     probes: tuple[PlannedProbe, ...]
     runs: tuple[int, ...] = ()  # probes[i] is run number runs[i] (identical probes share one)
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT
+    head_size: int = 0  # script[:head_size] holds the token; the rest is the same for every host
 
     @property
     def payload(self) -> bytes:
-        """What COMPRESSED_COMMAND reads on stdin (mtime 0: the same script, the same bytes)."""
-        return gzip.compress(self.script, compresslevel=9, mtime=0)
+        """What COMPRESSED_COMMAND reads on stdin: two gzip members, which gzip -d (GNU, busybox)
+        writes out one after the other. The second holds all but the token, so it is compressed
+        once per run, not once per host (mtime 0: the same text, the same bytes)."""
+        head = self.script[:self.head_size]
+        return (gzip.compress(head, compresslevel=9, mtime=0) if head else b"") + _compressed(
+            self.script[self.head_size:])
+
+
+@functools.lru_cache(maxsize=16)
+def _compressed(script: bytes) -> bytes:
+    return gzip.compress(script, compresslevel=9, mtime=0)
 
 
 def new_token() -> str:
@@ -89,13 +100,16 @@ def _quoted(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+_HEAD_LINES = 2  # the prelude's lines that hold the token
+
+
 def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -> list[str]:
     blocks = math.ceil((cap + 1) / 512)  # ulimit -f counts 512-byte blocks (bash: 1024, so 2x)
     return [
         f"# auditor batch {token}",
+        f"T={token}",
         "__auditor_batch() {",
         "export LC_ALL=C",
-        f"T={token}",
         # A root login needs no sudo; anyone else gets it only for probes that ask.
         'if [ "$(id -u)" = 0 ]; then __sudo=; else __sudo="sudo -n"; fi',
         # The clock without a fork where Linux offers it (centiseconds); date(1) elsewhere.
@@ -177,7 +191,9 @@ def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP,
                 lines.append("__f")
         runs.append(run)
     lines += ["__f", '[ -z "$__d" ] || kill $__wdp 2>/dev/null', "}", "__auditor_batch </dev/null", ""]
-    return Batch(token, "\n".join(lines).encode(), tuple(probes), tuple(runs), float(deadline))
+    head = "\n".join(lines[:_HEAD_LINES]) + "\n"
+    return Batch(token, (head + "\n".join(lines[_HEAD_LINES:])).encode(), tuple(probes), tuple(runs),
+                 float(deadline), head_size=len(head))
 
 
 @dataclass

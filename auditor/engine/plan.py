@@ -11,13 +11,21 @@ from auditor.engine import batch
 from auditor.inventory import Host
 
 FACTS_KEY = "_host.facts"
+# Three forks (uname, id, date): the hostname and /etc/os-release are read by the shell itself,
+# and `id` says both uid and user name (a uid without a name gives the number, as `id -un` does).
 FACTS_SCRIPT = r"""
-printf 'hostname=%s\n' "$(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
-printf 'os=%s\n' "$(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
-printf 'kernel=%s\n' "$(uname -sr)"
-printf 'arch=%s\n' "$(uname -m)"
-printf 'user=%s\n' "$(id -un)"
-printf 'uid=%s\n' "$(id -u)"
+export LC_ALL=C
+h=; { read -r h </proc/sys/kernel/hostname; } 2>/dev/null || h=$(hostname 2>/dev/null)
+printf 'hostname=%s\n' "$h"
+os=; while IFS= read -r l || [ -n "$l" ]; do case $l in PRETTY_NAME=*) os=${l#PRETTY_NAME=} ;; esac
+  l=; done 2>/dev/null </etc/os-release
+case $os in \"*\") os=${os#\"}; os=${os%\"} ;; \'*\') os=${os#\'}; os=${os%\'} ;; esac
+printf 'os=%s\n' "$os"
+u=$(uname -srm)
+printf 'kernel=%s\narch=%s\n' "${u% *}" "${u##* }"
+i=$(id); i=${i#uid=}; n=${i%%[!0-9]*}; i=${i%% *}
+case $i in *\(*\)) i=${i#*\(}; i=${i%\)} ;; *) i=$n ;; esac
+printf 'user=%s\nuid=%s\n' "$i" "$n"
 printf 'clock_utc=%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 """
 

@@ -23,11 +23,12 @@ import math
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from auditor.errors import warn
+from auditor.evidence import jsontext
 
 FOLDER_MODE = 0o750  # run and evidence folders: the owner writes, its group may read
 FILE_MODE = 0o640  # reports, evidence, manifest, signature, packs
@@ -117,6 +118,24 @@ def make_folder(path: Path, mode: int = FOLDER_MODE, new: bool = False) -> Path:
     return path
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _open_temporary(path: Path, mode: int, needed: int) -> tuple[Path, int]:
+    """A new temporary file beside `path` (never an existing name, never through a symlink)
+    with `mode` whatever the umask; `needed` is what a full disk's error says it needed."""
+    folder = path.parent
+    temporary = folder / f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+    try:
+        fd = os.open(temporary, _CREATE, mode)
+    except OSError as exc:
+        if full_disk(exc):
+            raise _no_space(folder, f"writing {path.name}", space_for(folder, [needed])) from None
+        raise
+    os.fchmod(fd, mode)
+    return temporary, fd
+
+
 def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool = False,
                 sync_folder: bool = False) -> None:
     """Write `data` as `path`, atomically: complete under its final name, or not there at all.
@@ -124,16 +143,9 @@ def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool 
     `sync_folder`: also flush the folder, so the new name itself survives a power cut (the
     manifest: written last, it makes the run's earlier renames durable on a journalling disk)."""
     folder = path.parent
-    temporary = folder / f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
-    except OSError as exc:
-        if full_disk(exc):
-            raise _no_space(folder, f"writing {path.name}", space_for(folder, [len(data)])) from None
-        raise
+    temporary, fd = _open_temporary(path, mode, len(data))
     try:
         try:
-            os.fchmod(fd, mode)
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
@@ -157,6 +169,54 @@ def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool 
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+@contextlib.contextmanager
+def streamed(path: Path, mode: int = FILE_MODE) -> Iterator[TextIO]:
+    """A UTF-8 text file written as it is made (line ends as given), atomically like
+    `write_bytes`: under its final name once the block ends without error, else not there at all.
+    For the reports of a large run, which need not be held whole in memory. A full disk raises
+    NoSpaceError with what was written so far as the space needed: a lower bound."""
+    folder = path.parent
+    temporary, fd = _open_temporary(path, mode, 1)
+    written = 0
+    try:
+        with open(fd, "w", encoding="utf-8", newline="") as out:
+            try:
+                yield out
+                out.flush()
+                os.fsync(fd)
+            finally:
+                with contextlib.suppress(OSError, ValueError):
+                    written = os.fstat(fd).st_size
+        os.replace(temporary, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        if full_disk(exc):
+            raise _no_space(folder, f"writing {path.name}", space_for(folder, [written + 1])) from None
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def dump_json(make: Callable[[], Any], out: TextIO, where: str, **options: Any) -> None:
+    """`make()`'s value as JSON written to `out` as it is encoded (lists may be generators, so a
+    large document is never whole in memory), then a newline. A number JSON cannot hold (NaN,
+    infinity) is, as in `json_text`, written as null with a warning: the rare document that has
+    one is rewritten whole from a fresh `make()` (so `out` must be a file that can seek)."""
+    start = out.tell()
+    try:
+        jsontext.dump(make(), out, allow_nan=False, **options)
+    except ValueError as exc:
+        if "Out of range float" not in str(exc):
+            raise
+        out.seek(start)
+        out.truncate()
+        jsontext.dump(_finite_warned(make(), where), out, allow_nan=False, **options)
+    out.write("\n")
 
 
 def _sync(folder: Path) -> None:
@@ -183,15 +243,32 @@ def json_text(value: Any, where: str = "JSON", **options: Any) -> str:
     """json.dumps that never writes NaN or Infinity: a non-finite number becomes null, and the
     warning names where (`where`: the file) and at which keys."""
     try:
-        return json.dumps(value, allow_nan=False, **options)
+        return _dumps(value, **options)
     except ValueError as exc:
         if "Out of range float" not in str(exc):
             raise
+    return _dumps(_finite_warned(value, where), **options)
+
+
+_JSONTEXT_OPTIONS = {"indent", "sort_keys", "default", "ensure_ascii"}
+
+
+def _dumps(value: Any, **options: Any) -> str:
+    """json.dumps(allow_nan=False); indented non-ASCII text (evidence records, reports) through the
+    faster `jsontext`, which writes the same bytes."""
+    if options.get("ensure_ascii") is False and options.get("indent") and set(options) <= _JSONTEXT_OPTIONS:
+        return jsontext.dumps(value, options["indent"], options.get("sort_keys", False),
+                              options.get("default"), allow_nan=False)
+    return json.dumps(value, allow_nan=False, **options)
+
+
+def _finite_warned(value: Any, where: str) -> Any:
+    """`value` with each NaN or infinity replaced by None, and a warning naming `where` and the keys."""
     replaced: list[str] = []
     finite = _finite(value, "$", replaced)
     warn(f"{where}: {len(replaced)} number(s) that JSON cannot hold (NaN or infinity) written as null: "
          + ", ".join(replaced[:5]) + (" …" if len(replaced) > 5 else ""))
-    return json.dumps(finite, allow_nan=False, **options)
+    return finite
 
 
 def _finite(value: Any, at: str, replaced: list[str]) -> Any:
@@ -200,7 +277,7 @@ def _finite(value: Any, at: str, replaced: list[str]) -> Any:
         return None
     if isinstance(value, dict):
         return {k: _finite(v, f"{at}.{k}", replaced) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, Iterator)):
         return [_finite(v, f"{at}[{i}]", replaced) for i, v in enumerate(value)]
     return value
 

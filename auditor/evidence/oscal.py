@@ -18,10 +18,11 @@ what it names, so the same run gives the same bytes and a signed pack reproduces
 
 from __future__ import annotations
 
+import io
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from auditor.evidence import atomic, store
 from auditor.model import CheckResult, HostReport, RunReport
@@ -35,6 +36,7 @@ _UUIDS = uuid.UUID("7c0f6bde-3f0e-5a43-9a8e-6f1d2f7a9c41")  # the namespace ever
 MANIFEST = "manifest.json"
 
 Records = Mapping[tuple[str, str], Mapping[str, Any]]  # (host, probe key) -> its evidence record
+RecordsOf = Callable[[str], Mapping[str, Mapping[str, Any]]]  # host -> {probe key: its evidence record}
 
 
 def _uuid(run_id: str, *names: str) -> str:
@@ -54,12 +56,36 @@ def _control(reference: str) -> str | None:
 
 def render(report: RunReport, verdicts: PolicyVerdicts | None, records: Records) -> str:
     """oscal.json's text for a run; `records` are its evidence files as `store.read_records` reads them."""
-    document = {"assessment-results": assessment_results(report, verdicts, records)}
-    return atomic.json_text(document, where=FILE, indent=1, ensure_ascii=False) + "\n"
+    by_host: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for (host, probe), record in sorted(records.items()):
+        by_host.setdefault(host, {})[probe] = record
+
+    def target_of(host: str) -> Mapping[str, Any]:
+        return _first_target(by_host.get(host, {}).values())
+
+    text = io.StringIO()
+    _dump(report, verdicts, lambda host: by_host.get(host, {}), target_of, text)
+    return text.getvalue()
 
 
-def assessment_results(report: RunReport, verdicts: PolicyVerdicts | None,
-                       records: Records) -> dict[str, Any]:
+def _dump(report: RunReport, verdicts: PolicyVerdicts | None, records_of: RecordsOf,
+          target_of: Callable[[str], Mapping[str, Any]], out: TextIO) -> None:
+    def document() -> dict[str, Any]:
+        return {"assessment-results": assessment_results(report, verdicts, records_of, target_of)}
+
+    atomic.dump_json(document, out, where=FILE, indent=1)
+
+
+def _first_target(records: Iterable[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The host as connected, from the first of its records that says (they all say the same:
+    one collection per host)."""
+    return next((r["target"] for r in records if isinstance(r.get("target"), dict)), {})
+
+
+def assessment_results(report: RunReport, verdicts: PolicyVerdicts | None, records_of: RecordsOf,
+                       target_of: Callable[[str], Mapping[str, Any]]) -> dict[str, Any]:
+    """The document, with its observations and findings as generators: `jsontext.dump` writes
+    them one at a time, and `records_of(host)` is asked for one host's records at a time."""
     run = report.run_id
     manifest_resource = _uuid(run, "resource", MANIFEST)
     resources: list[dict[str, Any]] = [{
@@ -82,7 +108,7 @@ def assessment_results(report: RunReport, verdicts: PolicyVerdicts | None,
         "uuid": _uuid(run, "assessment-results"),
         "metadata": _metadata(report),
         "import-ap": {"href": f"#{manifest_resource}"},
-        "results": [_result(report, verdicts, records)],
+        "results": [_result(report, verdicts, records_of, target_of)],
         "back-matter": {"resources": resources},
     }
 
@@ -124,7 +150,8 @@ def _metadata(report: RunReport) -> dict[str, Any]:
     }
 
 
-def _result(report: RunReport, verdicts: PolicyVerdicts | None, records: Records) -> dict[str, Any]:
+def _result(report: RunReport, verdicts: PolicyVerdicts | None, records_of: RecordsOf,
+            target_of: Callable[[str], Mapping[str, Any]]) -> dict[str, Any]:
     run = report.run_id
     controls_of = {c.id: tuple(sorted({c for c in map(_control, c.controls) if c}, key=iso27001.sort_key))
                    for c in report.checks}
@@ -133,12 +160,14 @@ def _result(report: RunReport, verdicts: PolicyVerdicts | None, records: Records
         reviewed.update(c for v in verdicts.claims for c in map(_control, v.claim.controls) if c)
     tool = _uuid(run, "component", "auditor")
     hosts = sorted(report.hosts, key=lambda h: h.name)
-    targets: dict[str, dict[str, Any]] = {}  # each host's first record's target, in one pass, not per host
-    for (name, _), record in sorted(records.items()):
-        if name not in targets and isinstance(record.get("target"), dict):
-            targets[name] = record["target"]
-    observations = [_observation(report, host, r, tool, records, controls_of.get(r.check_id, ()))
-                    for host in hosts for r in sorted(host.results, key=lambda r: r.check_id)]
+
+    def observations() -> Iterator[dict[str, Any]]:
+        for host in hosts:
+            if host.results:
+                mine = records_of(host.name)
+                for r in sorted(host.results, key=lambda r: r.check_id):
+                    yield _observation(report, host, r, tool, mine, controls_of.get(r.check_id, ()))
+
     result: dict[str, Any] = {
         "uuid": _uuid(run, "result"),
         "title": f"auditor run {run}",
@@ -157,13 +186,15 @@ def _result(report: RunReport, verdicts: PolicyVerdicts | None, records: Records
                 "props": [_prop("version", report.tool_version)],
                 "status": {"state": "operational"},
             }],
-            "inventory-items": [_inventory_item(run, h, targets.get(h.name, {})) for h in hosts] or None,
+            "inventory-items": [_inventory_item(run, h, target_of(h.name)) for h in hosts] or None,
         },
         "reviewed-controls": {"control-selections": [
             {"include-controls": [{"control-id": c} for c in sorted(reviewed, key=iso27001.sort_key)]}
             if reviewed else {"include-all": {}}]},
-        "observations": observations or None,
-        "findings": _findings(report, verdicts, controls_of) or None,
+        # OSCAL forbids empty arrays: whether there is any is known without making them
+        "observations": observations() if any(h.results for h in hosts) else None,
+        "findings": _findings(report, verdicts, controls_of)
+        if verdicts is not None and any(v.hosts for v in verdicts.claims) else None,
     }
     return _without_none(result)
 
@@ -194,10 +225,10 @@ def _inventory_item(run: str, host: HostReport, target: Mapping[str, Any]) -> di
             "props": props}
 
 
-def _observation(report: RunReport, host: HostReport, result: CheckResult, tool: str, records: Records,
-                 controls: Sequence[str]) -> dict[str, Any]:
+def _observation(report: RunReport, host: HostReport, result: CheckResult, tool: str,
+                 records: Mapping[str, Mapping[str, Any]], controls: Sequence[str]) -> dict[str, Any]:
     run = report.run_id
-    used = [(ref, records.get((host.name, ref.probe), {}))
+    used = [(ref, records.get(ref.probe, {}))
             for ref in sorted(result.evidence, key=lambda e: e.path)]
     scripts = "".join(f"\n\nProbe `{ref.probe}` (script SHA-256 {record.get('script_sha256', '?')}, "
                       f"{'as root, ' if record.get('root') else ''}exit code {record.get('rc')}):\n\n"
@@ -236,19 +267,15 @@ _NOT_VERIFIED = ("not-satisfied", "other", "not-verified")
 _BY_STATE = {"pass": _SATISFIED, "fail": _NOT_SATISFIED, "waived": _NOT_SATISFIED}
 
 
-def _findings(report: RunReport, verdicts: PolicyVerdicts | None,
-              controls_of: Mapping[str, Sequence[str]]) -> list[dict[str, Any]]:
-    if verdicts is None:
-        return []
+def _findings(report: RunReport, verdicts: PolicyVerdicts,
+              controls_of: Mapping[str, Sequence[str]]) -> Iterator[dict[str, Any]]:
     ran = {(h.name, r.check_id) for h in report.hosts for r in h.results}
-    findings = []
     for verdict in sorted(verdicts.claims, key=lambda v: v.claim.id):
         state_of = {host: state for state, hosts in verdict.hosts_by_state.items() for host in hosts}
         controls = _claim_controls(verdict, controls_of)
         for host in sorted(verdict.hosts):
-            findings.append(_finding(report.run_id, verdict, host, state_of.get(host, "not_run"), controls,
-                                     sorted(c for c in verdict.claim.checks if (host, c) in ran)))
-    return findings
+            yield _finding(report.run_id, verdict, host, state_of.get(host, "not_run"), controls,
+                           sorted(c for c in verdict.claim.checks if (host, c) in ran))
 
 
 def _claim_controls(verdict: ClaimVerdict, controls_of: Mapping[str, Sequence[str]]) -> list[str]:
@@ -283,21 +310,34 @@ def _finding(run: str, verdict: ClaimVerdict, host: str, state: str, controls: S
     })
 
 
-def render_run(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None) -> str:
-    """oscal.json's text from the report and the evidence files now in run_dir."""
+def write(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None, out: TextIO) -> None:
+    """Write oscal.json to `out` from the report and the evidence files now in run_dir, streamed: one
+    host's records (without their outputs) and one observation in memory at a time; reading the
+    whole evidence at once held ~1 GB at 1,000 hosts, and the whole document ~130 KB a host."""
     evidence = run_dir / store.EVIDENCE_DIR
-    records: dict[tuple[str, str], dict[str, Any]] = {}
-    commands: dict[str, str] = {}
-    # One file at a time, keeping what oscal.json cites: not the outputs, and each probe's script
-    # once (the same on every host): reading the whole evidence at once held ~1 GB at 1,000 hosts.
-    for path in sorted(evidence.rglob("*.json")):
-        if not path.is_file() or path.is_symlink():
-            continue
-        one = {path.relative_to(run_dir).as_posix(): path.read_bytes()}
-        for key, record in store.read_records(one).items():
-            record.pop("stdout", None)
-            record.pop("stderr", None)
-            if isinstance(record.get("command"), str):
-                record["command"] = commands.setdefault(record["command"], record["command"])
-            records[key] = record
-    return render(report, verdicts, records)
+    commands: dict[str, str] = {}  # each probe's script once: the same on every host
+
+    def files_of(host: str) -> Iterator[Path]:
+        folder = evidence / store.safe_name(host)
+        paths = sorted(folder.glob("*.json")) if folder.is_dir() and not folder.is_symlink() else []
+        return (p for p in paths if p.is_file() and not p.is_symlink())
+
+    def read(host: str, path: Path) -> dict[str, dict[str, Any]]:
+        found = {}
+        for (name, probe), record in store.read_records({path.relative_to(run_dir).as_posix():
+                                                         path.read_bytes()}).items():
+            if name == host:
+                record.pop("stdout", None)
+                record.pop("stderr", None)
+                if isinstance(record.get("command"), str):
+                    record["command"] = commands.setdefault(record["command"], record["command"])
+                found[probe] = record
+        return found
+
+    def records_of(host: str) -> dict[str, dict[str, Any]]:
+        return {probe: record for path in files_of(host) for probe, record in read(host, path).items()}
+
+    def target_of(host: str) -> Mapping[str, Any]:  # mostly one file read: its first record says
+        return _first_target(record for path in files_of(host) for record in read(host, path).values())
+
+    _dump(report, verdicts, records_of, target_of, out)

@@ -8,14 +8,15 @@ are written as `\\u` escapes, which read back as the same text.
 
 from __future__ import annotations
 
-from typing import Any
+import io
+from typing import Any, TextIO, cast
 
 from auditor.check import Finding, Severity, by_severity
 from auditor.evidence import atomic
 from auditor.evidence.redact import mask_all
 from auditor.model import CheckResult, HostReport, RunReport, Tracking, WaiverNote
 from auditor.policy.verdicts import ClaimVerdict, PolicyVerdicts, judge
-from auditor.report.visible import UNSAFE
+from auditor.report.visible import json_escaped
 
 SCHEMA_VERSION = 1
 
@@ -106,6 +107,11 @@ def _policy(verdicts: PolicyVerdicts) -> dict[str, Any]:
 def to_dict(report: RunReport, verdicts: PolicyVerdicts | None = None) -> dict[str, Any]:
     """The report as report.json holds it; `verdicts` are the run's claim verdicts when the caller
     has them already (judged from the report otherwise)."""
+    return {**_document(report, verdicts), "hosts": [_host(h) for h in report.hosts]}
+
+
+def _document(report: RunReport, verdicts: PolicyVerdicts | None) -> dict[str, Any]:
+    """to_dict with its hosts as a generator: jsontext.dump writes them one host at a time."""
     data: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run": {
@@ -130,7 +136,7 @@ def to_dict(report: RunReport, verdicts: PolicyVerdicts | None = None) -> dict[s
              "description": c.description}
             for c in report.checks
         ],
-        "hosts": [_host(h) for h in report.hosts],
+        "hosts": (_host(h) for h in report.hosts),
         "totals": report.totals(),
         **_tracking(report.tracking),
     }
@@ -166,7 +172,34 @@ def _tracking(t: Tracking | None) -> dict[str, Any]:
 
 
 def render(report: RunReport, verdicts: PolicyVerdicts | None = None) -> str:
-    text = atomic.json_text(to_dict(report, verdicts), where="report.json", indent=2, ensure_ascii=False,
-                            default=str)
-    # Outside strings JSON is ASCII, so each unsafe character is inside one and its escape means the same
-    return UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text) + "\n"
+    out = io.StringIO()
+    write(report, verdicts, out)
+    return out.getvalue()
+
+
+def write(report: RunReport, verdicts: PolicyVerdicts | None, out: TextIO) -> None:
+    """report.json written as it is made (at 1,000 hosts the whole document as objects and text
+    took ~300 MB at once), every unsafe character written as its `\\u` escape."""
+    escaping = cast(TextIO, _JsonEscaping(out))
+    atomic.dump_json(lambda: _document(report, verdicts), escaping, where="report.json", indent=2,
+                     default=str)
+
+
+class _JsonEscaping:
+    """A text file whose writes have each unsafe character as its JSON `\\u` escape: outside strings
+    JSON is ASCII, so every such character is inside one and its escape means the same."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        return self._out.write(json_escaped(text))
+
+    def tell(self) -> int:
+        return self._out.tell()
+
+    def seek(self, offset: int) -> int:
+        return self._out.seek(offset)
+
+    def truncate(self) -> int:
+        return self._out.truncate()

@@ -36,3 +36,9 @@ def one_line(text: str) -> str:
     """`text` for one line of a terminal: each tab and line break becomes a blank (a
     line break in host output cannot start a line that looks like ours), the rest as `visible`."""
     return visible(_BLANKS.sub(" ", text))
+
+
+def json_escaped(json_text: str) -> str:
+    """JSON text with every unsafe character written as its `\\u` escape (the same string to a
+    JSON reader; outside strings JSON is ASCII, so each such character is inside one)."""
+    return UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", json_text)

@@ -23,7 +23,8 @@ RC_LINE = "#sshd-T-rc "
 # gives its listener ("sshd: /usr/sbin/sshd -D -f FILE [listener] ..."), whose words are split
 # on blanks (`-o Key value` is joined back). POSIX getopts with sshd's own option string picks
 # its -f and -o arguments, and its own binary (/proc/<pid>/exe) runs `sshd -T` with them; values
-# pass as separate arguments, never through eval. Only a daemon root started is judged: running
+# pass as separate arguments, never through eval. Each process's comm is read by the shell itself
+# (a `cat` per process cost ~80 ms a host). Only a daemon root started is judged: running
 # `sshd -T -f FILE` as root on a file another user controls could print that file's lines.
 DAEMONS_SCRIPT = rf"""
 echo '{sshd.DAEMONS_LINE}'
@@ -60,7 +61,8 @@ EOF
 }}
 count=0
 for d in /proc/[0-9]*; do
-  [ "$(cat "$d/comm" 2>/dev/null)" = sshd ] || continue
+  comm=; {{ read -r comm <"$d/comm"; }} 2>/dev/null
+  [ "$comm" = sshd ] || continue
   inodes=""
   for i in $(ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p'); do
     case "$listening" in *" $i "*) inodes="$inodes,$i" ;; esac

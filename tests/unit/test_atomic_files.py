@@ -79,6 +79,52 @@ def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary_one(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
 
+def test_a_streamed_report_appears_only_whole_with_its_mode(tmp_path: Path):
+    # Given an old report, and a new one streamed in pieces under umask 000
+    target = tmp_path / "report.html"
+    atomic.write_bytes(target, b"old\n")
+    old_umask = os.umask(0)
+    try:
+        with atomic.streamed(target) as out:
+            out.write("<p>new</p>\r\n")
+            # Then while it is written the old report is still the one under the name
+            assert target.read_bytes() == b"old\n"
+            out.write("<p>end</p>\n")
+    finally:
+        os.umask(old_umask)
+    # And once the block ends the new bytes stand, line ends as given, mode 0640, no leftovers
+    assert target.read_bytes() == b"<p>new</p>\r\n<p>end</p>\n"
+    assert stat.S_IMODE(target.stat().st_mode) == atomic.FILE_MODE
+    assert list(atomic.leftovers(tmp_path)) == []
+
+
+def test_a_stream_that_fails_half_way_leaves_the_old_report_and_no_temporary_file(tmp_path: Path):
+    # Given an old report; When a new one's writer fails half-way
+    target = tmp_path / "report.json"
+    atomic.write_bytes(target, b"old\n")
+    with pytest.raises(RuntimeError), atomic.streamed(target) as out:
+        out.write("{" * 100_000)
+        raise RuntimeError("the renderer broke")
+    # Then the old report stands, and nothing half-written is left beside it
+    assert target.read_bytes() == b"old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+def test_a_streamed_json_document_with_nan_is_rewritten_with_null(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]):
+    # Given a document whose hosts come as a generator and whose last value is NaN
+    def document() -> dict:
+        return {"hosts": ({"name": f"h{i}", "ratio": 0.5 if i < 2 else float("nan")} for i in range(3))}
+    # When it is streamed to a file
+    with atomic.streamed(tmp_path / "oscal.json") as out:
+        atomic.dump_json(document, out, where="oscal.json", indent=1)
+    # Then the file is strict JSON, the NaN null, and the warning names the file and the key
+    text = (tmp_path / "oscal.json").read_text()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(c))["hosts"][2]["ratio"] is None
+    assert text.count('"name"') == 3 and text.endswith("}\n")
+    assert "oscal.json" in capsys.readouterr().err
+
+
 def test_an_exclusive_write_never_replaces_a_file(tmp_path: Path):
     # Given a key already there; When another is written exclusively under its name
     key = tmp_path / "key.pem"

@@ -150,6 +150,27 @@ def test_the_compressed_form_runs_what_the_plain_one_does():
     assert outputs["a.one"].stdout == "quoted twice\n" and outputs["a.one"].stderr == "e\n"
 
 
+GUNZIPS = [tool for tool in (["gzip", "-dc"], ["busybox", "gzip", "-dc"]) if shutil.which(tool[0])]
+
+
+@pytest.mark.parametrize("gunzip", GUNZIPS, ids=lambda t: " ".join(t))
+def test_the_payload_is_the_script_and_only_its_token_part_differs_between_hosts(gunzip):
+    # Given the same probes built for two hosts (two tokens)
+    probes = [probe("a.one", "echo one"), probe("a.two", "echo two")]
+    first, second = batch.build(probes, sudo=False), batch.build(probes, sudo=False)
+    # When each payload is decompressed by GNU gzip and by busybox gzip
+    for planned in (first, second):
+        done = subprocess.run(gunzip, input=planned.payload, capture_output=True, check=True, timeout=60)
+        # Then it gives the plain script back, byte for byte
+        assert done.stdout == planned.script
+    # And the token sits in the head alone, so the rest is compressed once for both
+    assert first.token != second.token
+    assert first.token.encode() in first.script[:first.head_size]
+    assert first.token.encode() not in first.script[first.head_size:]
+    assert first.script[first.head_size:] == second.script[second.head_size:]
+    assert first.payload.endswith(batch._compressed(first.script[first.head_size:]))
+
+
 def test_identical_probes_run_once_and_both_keys_get_the_output():
     # Given two checks asking for the same script
     probes = [probe("a.lsblk", "echo $$"), probe("b.lsblk", "echo $$", ok_rc=(0, 1))]

@@ -10,8 +10,8 @@ from dataclasses import replace
 from auditor.parsers.block_devices.lsblk import _flag, parse_lsblk
 from auditor.parsers.block_devices.model import BlockDevice, DeviceGraph, decode_dev_number
 
-# One tab-separated line per block device, read with the shell's `read` (no fork per file):
-# kname, maj:min, resolved sysfs path, dm uuid, dm name, slaves, vendor, model, rotational,
+# One tab-separated line per block device, read with the shell's `read` and `cd -P` (no fork per file
+# or device): kname, maj:min, resolved sysfs path, dm uuid, dm name, slaves, vendor, model, rotational,
 # backing device (loop: the device holding the backing file, as decimal st_dev; zram:
 # the writeback device, as hex major:minor after "b"), backing path. All world-readable.
 SYSFS_SCRIPT = r"""
@@ -20,7 +20,7 @@ for d in /sys/class/block/*; do
   [ -r "$d/dev" ] || continue
   majmin=; uuid=; name=; vendor=; model=; rota=; bdev=; bpath=; slaves=
   read -r majmin <"$d/dev"
-  real=$(readlink -f "$d")
+  real=; cd -P "$d" 2>/dev/null && real=$PWD
   [ -r "$d/dm/uuid" ] && read -r uuid <"$d/dm/uuid"
   [ -r "$d/dm/name" ] && read -r name <"$d/dm/name"
   for s in "$d"/slaves/*; do [ -e "$s" ] && slaves="$slaves${slaves:+,}${s##*/}"; done
