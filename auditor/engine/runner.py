@@ -22,6 +22,7 @@ from auditor import collectors
 from auditor.check import EVIDENCE_DAYS, Check, Outputs, ProbeOutput, ProbeSite, Result, Status
 from auditor.engine import batch
 from auditor.engine.plan import FACTS_KEY, Planned, parse_facts, plan
+from auditor.evidence.atomic import NoSpaceError
 from auditor.evidence.redact import recorded_params
 from auditor.evidence.store import Observation, ProbeRun, redact_outputs, redact_results, store_evidence
 from auditor.inventory import Host
@@ -341,6 +342,9 @@ def run(
             host_checks = selected(host)
             try:
                 report = audit_host(host, host_checks, run_dir, options, live)
+            except NoSpaceError as exc:  # the auditor's disk, not the host: the run ends incomplete
+                report = host_failed(host, host_checks, f"evidence not written: {exc}",
+                                     HostErrorKind.INTERNAL, time.perf_counter(), True)
             except Exception as exc:  # an engine bug on one host must not lose the others
                 report = host_failed(host, host_checks, f"internal error: {type(exc).__name__}: {exc}",
                                      HostErrorKind.INTERNAL, time.perf_counter(), True)
