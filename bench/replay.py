@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runner.collect = collect  # type: ignore[assignment]
     runner.make_transport = lambda host, options: _NoTransport()
-    for owner, name in ((json_report, "write"), (junit, "render"), (html, "write"), (results_csv, "write"),
+    for owner, name in ((json_report, "write"), (junit, "render"), (html, "write"), (results_csv, "render"),
                         (oscal, "write"), (pack, "write_manifest")):
         _timed(owner, name, args.hosts, print)
     tmp = Path(tempfile.mkdtemp(prefix="auditor-replay-"))

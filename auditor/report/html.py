@@ -109,4 +109,19 @@ def _pieces(report: RunReport, verdicts: claim_verdicts.PolicyVerdicts | None,
                                checks=report.checks, Status=Status, policy_view=policy_view,
                                controls=controls, findings=findings.fleet_findings(report),
                                trend_names={c.id: c.trend_values[0] for c in report.checks if c.trend_values})
-    return (visible(piece) for piece in pieces)  # host text is shown, never acted on
+    return (visible(chunk) for chunk in _chunks(pieces))  # host text is shown, never acted on
+
+
+def _chunks(pieces: Iterator[str], size: int = 1 << 16) -> Iterator[str]:
+    """The template's pieces (a few hundred thousand at 100 hosts, most a few characters long)
+    joined into pieces of about `size` characters, so the page is made visible in few calls."""
+    held: list[str] = []
+    length = 0
+    for piece in pieces:
+        held.append(piece)
+        length += len(piece)
+        if length >= size:
+            yield "".join(held)
+            held, length = [], 0
+    if held:
+        yield "".join(held)
