@@ -31,6 +31,7 @@ import shlex
 from dataclasses import dataclass
 
 from auditor.check import ProbeOutput
+from auditor.parsers.credentials import MASK_AWK
 
 DEFAULT_CAP = 1 << 20  # bytes per probe per stream
 DEFAULT_PROBE_TIMEOUT = 150.0  # seconds; the runner derives a host's from its command_timeout
@@ -173,6 +174,9 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
     ]
 
 
+_MASKING_AWK = MASK_AWK.strip().splitlines()[0]  # its first line, as every probe carrying it holds it
+
+
 def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP,
           probe_timeout: float = DEFAULT_PROBE_TIMEOUT, spool_dirs: tuple[str, ...] = SPOOL_DIRS) -> Batch:
     """`spool_dirs`: where the probes' output files may go, the first writable one."""
@@ -180,8 +184,12 @@ def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP,
     deadline = max(1, math.ceil(probe_timeout))
     lines = _prelude(token, cap, deadline, spool_dirs)
     run_of: dict[tuple[str, bool], int] = {}
-    runs: list[int] = []
-    for probe in probes:
+    runs = [0] * len(probes)
+    # The probes that carry the credential-masking awk run one after the other, so that gzip's
+    # 32 KB window finds each copy's twin (full catalogue: 24.8 -> 23.5 KB sent); the others keep
+    # their order, the facts probe first.
+    for index in sorted(range(len(probes)), key=lambda i: _MASKING_AWK in probes[i].script):
+        probe = probes[index]
         as_root = probe.root and sudo
         run = run_of.get((probe.script, as_root))
         if run is None:
@@ -189,7 +197,7 @@ def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP,
             lines.append(f"__r {run} {int(as_root)} {_quoted(probe.script)}")
             if (run + 1) % FLUSH_EVERY == 0:
                 lines.append("__f")
-        runs.append(run)
+        runs[index] = run
     lines += ["__f", '[ -z "$__d" ] || kill $__wdp 2>/dev/null', "}", "__auditor_batch </dev/null", ""]
     head = "\n".join(lines[:_HEAD_LINES]) + "\n"
     return Batch(token, (head + "\n".join(lines[_HEAD_LINES:])).encode(), tuple(probes), tuple(runs),

@@ -183,6 +183,26 @@ def test_identical_probes_run_once_and_both_keys_get_the_output():
     assert outputs["b.lsblk"].ok_rc == (0, 1)
 
 
+def test_probes_carrying_the_masking_awk_run_together_and_each_key_keeps_its_own_output():
+    # Given probes interleaved: some carry the shared credential-masking awk, some do not
+    from auditor.parsers.credentials import MASK_AWK
+    masked = "awk '" + MASK_AWK.replace("'", "'\\''") + " { print mask_credentials($0, \"***\", 1) }'"
+    probes = [probe("_host.facts", "echo facts"), probe("a.masked", f"echo 'password=S3cret' | {masked}"),
+              probe("b.plain", "echo plain"), probe("c.masked", f"echo 'token=T0ken' | {masked} # c"),
+              probe("d.plain", "echo last")]
+    planned = batch.build(probes, sudo=False)
+    # When the batch runs
+    _, outputs = run_batch(probes)
+    # Then the two masking probes are neighbours in the script, after the others in their order
+    script = planned.script.decode()
+    at = {p.key: script.index(p.script.replace("'", "'\\''")) for p in probes}
+    assert at["_host.facts"] < at["b.plain"] < at["d.plain"] < at["a.masked"] < at["c.masked"]
+    # And every key still gets its own output, masked where it was asked to be
+    assert outputs["_host.facts"].stdout == "facts\n" and outputs["d.plain"].stdout == "last\n"
+    assert "S3cret" not in outputs["a.masked"].stdout and "password=" in outputs["a.masked"].stdout
+    assert "T0ken" not in outputs["c.masked"].stdout and outputs["b.plain"].stdout == "plain\n"
+
+
 def test_the_wrapper_forks_at_most_two_processes_per_probe():
     # Given a batch of 40 probes that fork nothing themselves, run under strace counting forks
     if not shutil.which("strace"):
