@@ -156,11 +156,7 @@ def audit(request: AuditRequest, loaded: registry.Registry | None = None) -> Aud
         options = dataclasses.replace(options, ssh=ssh)
     results, complete = runner.run(prepared.hosts, prepared.checks, prepared.run_dir, options,
                                    on_done=request.on_done, checks_for=prepared.checks_for)
-    full = atomic.space_failures(prepared.run_dir)  # a host's evidence not written: that host's error
-    outcome = finish(prepared, results, complete and not full)
-    if full:
-        warn(f"this run is incomplete: {full[0]}")
-    return outcome
+    return finish(prepared, results, complete)
 
 
 def prepare(request: AuditRequest, loaded: registry.Registry | None = None,

@@ -22,6 +22,7 @@ from auditor import collectors
 from auditor.check import EVIDENCE_DAYS, Check, Outputs, ProbeOutput, ProbeSite, Result, Status
 from auditor.engine import batch
 from auditor.engine.plan import FACTS_KEY, Planned, parse_facts, plan
+from auditor.errors import warn
 from auditor.evidence.atomic import NoSpaceError
 from auditor.evidence.redact import recorded_params
 from auditor.evidence.store import Observation, ProbeRun, redact_outputs, redact_results, store_evidence
@@ -332,6 +333,7 @@ def run(
     done: queue.Queue[HostReport] = queue.Queue()
     live = _LiveTransports()
     stop = options.stop or threading.Event()
+    unwritten: list[NoSpaceError] = []  # hosts whose evidence the auditor's full disk could not hold
 
     def worker() -> None:
         while not stop.is_set():
@@ -343,6 +345,7 @@ def run(
             try:
                 report = audit_host(host, host_checks, run_dir, options, live)
             except NoSpaceError as exc:  # the auditor's disk, not the host: the run ends incomplete
+                unwritten.append(exc)
                 report = host_failed(host, host_checks, f"evidence not written: {exc}",
                                      HostErrorKind.INTERNAL, time.perf_counter(), True)
             except Exception as exc:  # an engine bug on one host must not lose the others
@@ -369,7 +372,10 @@ def run(
         stop.set()
     if len(finished) < len(hosts):
         _stopped(done, finished, live, workers)
-    complete = len(finished) == len(hosts)  # every host may have finished just before the stop
+    # every host may have finished just before the stop; one whose evidence is lost did not
+    complete = len(finished) == len(hosts) and not unwritten
+    if unwritten:
+        warn(f"this run is incomplete: {unwritten[0]}")
     ordered = []
     for host in hosts:
         if host.name in finished:

@@ -22,7 +22,6 @@ import json
 import math
 import os
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -49,21 +48,6 @@ class NoSpaceError(Exception):
         free = f", {size_text(self.free)} free there" if self.free is not None else ""
         return (f"no space left in {self.folder}: {self.what} needs {size_text(self.needed)}{free}"
                 f"{self.note}; free some space or write the run elsewhere (--output)")
-
-
-# Folders whose writes ran out of space since `space_failures` last asked (a run's hosts write
-# their evidence on worker threads, which report a failure only as that host's error).
-_failures: list[NoSpaceError] = []
-_failures_lock = threading.Lock()
-
-
-def space_failures(under: Path) -> list[NoSpaceError]:
-    """The full-disk failures of writes under `under` since the last call, oldest first (forgotten)."""
-    root = under.absolute()
-    with _failures_lock:
-        mine = [f for f in _failures if f.folder.absolute() == root or root in f.folder.absolute().parents]
-        _failures[:] = [f for f in _failures if f not in mine]
-    return mine
 
 
 def free_bytes(folder: Path) -> int | None:
@@ -112,7 +96,8 @@ def make_folder(path: Path, mode: int = FOLDER_MODE, new: bool = False) -> Path:
             continue  # made meanwhile by another thread or process
         except OSError as exc:
             if full_disk(exc):
-                raise _no_space(folder.parent, f"making {folder.name}", block_size(folder.parent)) from None
+                needed = block_size(folder.parent)
+                raise NoSpaceError(folder.parent, f"making {folder.name}", needed) from None
             raise
         os.chmod(folder, mode)  # mkdir's mode is filtered by the umask; this is not
     return path
@@ -130,7 +115,7 @@ def _open_temporary(path: Path, mode: int, needed: int) -> tuple[Path, int]:
         fd = os.open(temporary, _CREATE, mode)
     except OSError as exc:
         if full_disk(exc):
-            raise _no_space(folder, f"writing {path.name}", space_for(folder, [needed])) from None
+            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [needed])) from None
         raise
     os.fchmod(fd, mode)
     return temporary, fd
@@ -163,7 +148,7 @@ def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool 
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if full_disk(exc):
-            raise _no_space(folder, f"writing {path.name}", space_for(folder, [len(data)])) from None
+            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [len(data)])) from None
         raise
     except BaseException:
         with contextlib.suppress(OSError):
@@ -194,7 +179,7 @@ def streamed(path: Path, mode: int = FILE_MODE) -> Iterator[TextIO]:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         if full_disk(exc):
-            raise _no_space(folder, f"writing {path.name}", space_for(folder, [written + 1])) from None
+            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [written + 1])) from None
         raise
     except BaseException:
         with contextlib.suppress(OSError):
@@ -285,10 +270,3 @@ def _finite(value: Any, at: str, replaced: list[str]) -> Any:
 def leftovers(folder: Path) -> Iterator[Path]:
     """Temporary files a killed writer left under `folder` (a full disk removes its own)."""
     return (p for p in folder.rglob(f".*{TEMPORARY_SUFFIX}") if p.is_file())
-
-
-def _no_space(folder: Path, what: str, needed: int) -> NoSpaceError:
-    error = NoSpaceError(folder, what, needed)
-    with _failures_lock:
-        _failures.append(error)
-    return error
