@@ -106,36 +106,32 @@ def make_folder(path: Path, mode: int = FOLDER_MODE, new: bool = False) -> Path:
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _open_temporary(path: Path, mode: int, needed: int) -> tuple[Path, int]:
-    """A new temporary file beside `path` (never an existing name, never through a symlink)
-    with `mode` whatever the umask; `needed` is what a full disk's error says it needed."""
+@contextlib.contextmanager
+def _replacing(path: Path, mode: int, needed: Callable[[int], int], exclusive: bool = False,
+               sync_folder: bool = False) -> Iterator[int]:
+    """A new temporary file beside `path` (never an existing name, never through a symlink) with
+    `mode` whatever the umask, as a descriptor to write; when the block ends without error it is
+    flushed to the disk and takes `path`'s name, else it is removed. A full disk raises
+    NoSpaceError with `needed(bytes written so far)`. `exclusive`: never over an existing file
+    (FileExistsError). `sync_folder`: also flush the folder, so the new name itself survives a
+    power cut (the manifest: written last, it makes the run's earlier renames durable)."""
     folder = path.parent
     temporary = folder / f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
     try:
         fd = os.open(temporary, _CREATE, mode)
     except OSError as exc:
         if full_disk(exc):
-            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [needed])) from None
+            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [needed(0)])) from None
         raise
-    os.fchmod(fd, mode)
-    return temporary, fd
-
-
-def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool = False,
-                sync_folder: bool = False) -> None:
-    """Write `data` as `path`, atomically: complete under its final name, or not there at all.
-    `exclusive`: never over an existing file (FileExistsError), e.g. a key that may sign packs.
-    `sync_folder`: also flush the folder, so the new name itself survives a power cut (the
-    manifest: written last, it makes the run's earlier renames durable on a journalling disk)."""
-    folder = path.parent
-    temporary, fd = _open_temporary(path, mode, len(data))
+    written = 0
     try:
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            os.fchmod(fd, mode)
+            yield fd
             os.fsync(fd)
         finally:
+            with contextlib.suppress(OSError):
+                written = os.fstat(fd).st_size
             os.close(fd)
         if exclusive:  # link(2) refuses an existing name, atomically; the temporary name then goes
             os.link(temporary, path)
@@ -144,16 +140,22 @@ def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool 
             os.replace(temporary, path)
         if sync_folder:
             _sync(folder)
-    except OSError as exc:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
-        if full_disk(exc):
-            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [len(data)])) from None
+        if isinstance(exc, OSError) and full_disk(exc):
+            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [needed(written)])) from None
         raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+
+
+def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool = False,
+                sync_folder: bool = False) -> None:
+    """Write `data` as `path`, atomically: complete under its final name, or not there at all
+    (`exclusive`, `sync_folder`: see `_replacing`)."""
+    with _replacing(path, mode, lambda _: len(data), exclusive, sync_folder) as fd:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 @contextlib.contextmanager
@@ -162,29 +164,9 @@ def streamed(path: Path, mode: int = FILE_MODE) -> Iterator[TextIO]:
     `write_bytes`: under its final name once the block ends without error, else not there at all.
     For the reports of a large run, which need not be held whole in memory. A full disk raises
     NoSpaceError with what was written so far as the space needed: a lower bound."""
-    folder = path.parent
-    temporary, fd = _open_temporary(path, mode, 1)
-    written = 0
-    try:
-        with open(fd, "w", encoding="utf-8", newline="") as out:
-            try:
-                yield out
-                out.flush()
-                os.fsync(fd)
-            finally:
-                with contextlib.suppress(OSError, ValueError):
-                    written = os.fstat(fd).st_size
-        os.replace(temporary, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if full_disk(exc):
-            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [written + 1])) from None
-        raise
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    with _replacing(path, mode, lambda written: written + 1) as fd, \
+            open(fd, "w", encoding="utf-8", newline="", closefd=False) as out:
+        yield out
 
 
 def dump_json(make: Callable[[], Any], out: TextIO, where: str, **options: Any) -> None:
