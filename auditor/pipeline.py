@@ -79,7 +79,7 @@ class AuditOutcome:
     @property
     def report_json(self) -> str:
         """report.json's text as written; read when asked (tens of MB at 1,000 hosts)."""
-        return (self.run_dir / "report.json").read_text(encoding="utf-8")
+        return (self.run_dir / REPORT_JSON).read_text(encoding="utf-8")
 
 
 def load_checks(checks_dirs: Sequence[Path] = ()) -> registry.Registry:

@@ -8,7 +8,7 @@ import importlib
 import signal
 import sys
 import threading
-from types import FrameType, ModuleType
+from types import ModuleType
 
 from auditor.cli.exits import EXIT_TERMINATED
 from auditor.cli.run import audit_request, show_outcome, signer_of, sigterm_stops
@@ -85,22 +85,14 @@ def cmd_run_distributed(args: argparse.Namespace) -> int:
     signers = trust.for_verifier(args.key_fingerprint, args.trusted_signers)
     prepared = prepare(request)
     plan, cut = shards.split(prepared, args.shard_size, accept_new_host_keys=args.accept_new_host_keys)
-    terminated = threading.Event()
-
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        terminated.set()
-        raise KeyboardInterrupt  # stops the waiting; the partial report is merged and written
-
     def dispatched() -> None:
         print(f"run {plan.run_id}: {len(cut)} shard(s) dispatched at {iso(prepared.started)}; waiting "
               f"for them (at most {args.shard_deadline:g} s)", file=sys.stderr, flush=True)
 
-    previous = signal.signal(signal.SIGTERM, on_sigterm)  # SIGTERM, like Ctrl-C, writes the partial report
-    try:
+    stop = threading.Event()
+    with sigterm_stops(stop) as terminated:  # SIGTERM, like Ctrl-C, writes the merged partial report
         outcome = celery_app.dispatch(prepared, plan, cut, args.dispatch, args.shard_deadline, signers,
-                                      dispatched)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+                                      dispatched, stop)
     return show_outcome(args, outcome, signal.SIGTERM if terminated.is_set() else signal.SIGINT)
 
 

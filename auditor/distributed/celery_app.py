@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -98,27 +99,29 @@ def serve(broker: str, segment: str, name: str | None, redeliver_after: float | 
 
 def dispatch(prepared: PreparedRun, plan: shards.RunPlan, cut: Sequence[shards.Shard], broker: str,
              deadline_s: float, signers: trust.TrustStore | None,
-             dispatched: Callable[[], None] = lambda: None) -> AuditOutcome:
+             dispatched: Callable[[], None] = lambda: None,
+             stop: threading.Event | None = None) -> AuditOutcome:
     """Send every shard to its segment's queue (then call `dispatched`), wait until all are back
-    or the deadline passes (Ctrl-C or SIGTERM stop waiting: the run is then marked incomplete),
-    and merge."""
+    or the deadline passes (Ctrl-C or `stop`, which SIGTERM sets, stop waiting: the run is then
+    marked incomplete), and merge."""
+    stop = stop or threading.Event()
     configure(broker)
     out = {s.shard_id: audit_shard.apply_async(args=(s.to_json(),), queue=queue_name(s.segment)) for s in cut}
     dispatched()
     subpacks: list[merge.SubPack] = []
     lost_on: dict[str, str] = {}
-    complete = True
     deadline = time.monotonic() + deadline_s
     with tempfile.TemporaryDirectory(prefix="auditor-subpacks-") as tmp:
         try:
-            while out and time.monotonic() < deadline:
+            while out and time.monotonic() < deadline and not stop.is_set():
                 for shard_id, result in list(out.items()):
                     if result.ready():
                         _collect(shard_id, out.pop(shard_id), Path(tmp), subpacks, lost_on)
                 if out:
-                    time.sleep(POLL_S)
+                    stop.wait(POLL_S)
         except KeyboardInterrupt:
-            complete = False
+            stop.set()
+        complete = not stop.is_set()
         for shard_id, result in out.items():
             last = _last_worker(result)
             if last:
