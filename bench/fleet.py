@@ -6,7 +6,8 @@ Needs root, sshd and mount namespaces (the same as the integration tests). Run i
     python bench/fleet.py --hosts 100 --json       # raw numbers as JSON on stdout instead
 
 What it does. It starts `--sshd` real OpenSSH test hosts (tests/integration/sshhosts/;
-each plants a small /etc/logrotate.conf and an empty /root/.bashrc) and writes an
+each in its own mount and PID namespace, with a small /etc/logrotate.conf and an empty
+/root/.bashrc planted) and writes an
 inventory of `--hosts` hosts whose distinct names are aliased round-robin onto them:
 100 hosts = 100 SSH connections and 100 batches, served by 4 sshd listeners (the harness
 sets MaxStartups 200, MaxSessions 50).
@@ -485,27 +486,48 @@ def _exec_batches(address: str, port: int, key_path: Path, known_hosts: Path, bu
         client.close()
 
 
+@dataclass
+class HostCpu:
+    """Host CPU (sshd's listener and everything it forked) of batches run on one host, in ms."""
+
+    inventory_path: Path
+    known_hosts: Path
+    key_path: Path
+    sshd_pids: list[int]
+    times: int = 10  # runs per figure, on one connection; the figure is their mean
+
+    def __post_init__(self) -> None:
+        loaded = registry.load([])
+        self.host = inventory.load(self.inventory_path, loaded.checks).hosts[0]
+        probes, _ = plan.plan(self.host, loaded.select([]))  # all checks, as `auditor run`
+        self.on_host = [p for p in probes if isinstance(p, batch.PlannedProbe)]
+        self.timeout = batch.probe_timeout_for(self.host.command_timeout)
+
+    def built(self, chosen: list[batch.PlannedProbe]) -> batch.Batch:
+        return batch.build(chosen, sudo=False, probe_timeout=self.timeout)
+
+    def cost(self, chosen: list[batch.PlannedProbe] | None, runs: int | None = None) -> float:
+        """Mean ms of one exec of a batch of `chosen`; None: a connection with no exec."""
+        times = self.times if runs is None else runs
+        wait_sshd_idle(self.sshd_pids)
+        before = _server_cpu_s(self.sshd_pids)
+        for _ in range(1 if chosen is not None else times):
+            _exec_batches(self.host.address, self.host.port or 22, self.key_path, self.known_hosts,
+                          self.built(chosen or []), times if chosen is not None else 0)
+        wait_sshd_idle(self.sshd_pids)
+        return float(_server_cpu_s(self.sshd_pids) - before) * 1000 / times
+
+    def per_probe(self, only: set[str] | None = None) -> list[tuple[float, str]]:
+        """Each probe alone, less an empty batch (so with the wrapper's cost for one probe)."""
+        empty = self.cost([])
+        return sorted(((self.cost([p]) - empty, p.key) for p in self.on_host if not only or p.key in only),
+                      reverse=True)
+
+
 def probe_profile(inventory_path: Path, known_hosts: Path, key_path: Path, sshd_pids: list[int],
                   times: int = 10) -> list[tuple[float, str]]:
-    """Host CPU (sshd's children: the wrapper and the probe) of each probe alone, in ms,
-    less an empty batch's: one connection per probe running it `times` times."""
-    loaded = registry.load([])
-    checks = loaded.select([])
-    host = inventory.load(inventory_path, loaded.checks).hosts[0]
-    probes, _ = plan.plan(host, checks)
-    on_host = [p for p in probes if isinstance(p, batch.PlannedProbe)]
-    timeout = batch.probe_timeout_for(host.command_timeout)
-
-    def cost(chosen: list[batch.PlannedProbe]) -> float:
-        built = batch.build(chosen, sudo=False, probe_timeout=timeout)
-        wait_sshd_idle(sshd_pids)
-        before = _server_cpu_s(sshd_pids)
-        _exec_batches(host.address, host.port, key_path, known_hosts, built, times)
-        wait_sshd_idle(sshd_pids)
-        return (_server_cpu_s(sshd_pids) - before) * 1000 / times
-
-    empty = cost([])
-    return sorted(((cost([p]) - empty, p.key) for p in on_host), reverse=True)
+    """Host CPU of each probe alone, in ms, less an empty batch's."""
+    return HostCpu(inventory_path, known_hosts, key_path, sshd_pids, times).per_probe()
 
 
 def render_profile(costs: list[tuple[float, str]], top: int = 10) -> list[str]:
@@ -655,7 +677,10 @@ def main(argv: list[str] | None = None) -> int:
                 # killed session leaves behind stalls every later exec for 60 s). A server's
                 # root has no such thing: plant an empty one, inside the hosts' namespaces.
                 planted[ROOT_BASHRC] = "# planted by bench/fleet.py\n"
-            servers = [fleet.start(sshhosts.HostSpec(f"sshd{i}", files=planted)) for i in range(args.sshd)]
+            # Each in its own PID namespace: a probe that walks /proc sees its own host's
+            # processes only, as on a real server, not every test host's sshd.
+            servers = [fleet.start(sshhosts.HostSpec(f"sshd{i}", files=planted, pid_namespace=True))
+                       for i in range(args.sshd)]
             sshd_pids = [s.pid for s in servers]
             say(f"started {len(servers)} sshd in {time.monotonic() - began:.1f} s on ports "
                 f"{', '.join(str(s.port) for s in servers)}")

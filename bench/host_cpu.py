@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,9 +34,6 @@ if str(REPO) not in sys.path:
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import fleet  # noqa: E402 - the sshd harness, the CPU reading and the batch runner live there
-
-from auditor import inventory  # noqa: E402
-from auditor.engine import batch, plan, registry  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,49 +58,24 @@ def main(argv: list[str] | None = None) -> int:
         if Path(fleet.ROOT_BASHRC).is_file():
             planted[fleet.ROOT_BASHRC] = "# planted by bench/host_cpu.py\n"  # see bench/fleet.py
         server = hosts.start(sshhosts.HostSpec("cpu0", files=planted, pid_namespace=True))
-        pids = [server.pid]
         setup = fleet.write_setup(tmp, 0.0, [server.port], hosts.host_public_key, hosts.client_key,
                                   1, 1, tmp / "scripts", None, 0)
-        known_hosts = tmp / "known_hosts.rtt0"
-        loaded = registry.load([])
-        host = inventory.load(setup.inventory, loaded.checks).hosts[0]
-        probes, _ = plan.plan(host, loaded.select([]))
-        on_host = [p for p in probes if isinstance(p, batch.PlannedProbe)]
-        timeout = batch.probe_timeout_for(host.command_timeout)
-
-        def mean_ms(run: Callable[[], None]) -> float:
-            fleet.wait_sshd_idle(pids)
-            before = fleet._server_cpu_s(pids)
-            run()
-            fleet.wait_sshd_idle(pids)
-            return float(fleet._server_cpu_s(pids) - before) * 1000 / args.times
-
-        def batch_of(chosen: list[batch.PlannedProbe]) -> Callable[[], None]:
-            built = batch.build(chosen, sudo=False, probe_timeout=timeout)
-            return lambda: fleet._exec_batches(host.address, server.port, hosts.client_key, known_hosts,
-                                               built, args.times)
-
-        def connections() -> None:
-            for _ in range(args.times):
-                fleet._exec_batches(host.address, server.port, hosts.client_key, known_hosts,
-                                    batch.build([], sudo=False), 0)
-
-        connection = mean_ms(connections)
-        empty = mean_ms(batch_of([]))
-        full = mean_ms(batch_of(on_host))
-        built = batch.build(on_host, sudo=False, probe_timeout=timeout)
-        print(f"{len(on_host)} probes, batch script {len(built.script)} bytes ({len(built.payload)} sent)")
+        cpu = fleet.HostCpu(setup.inventory, tmp / "known_hosts.rtt0", hosts.client_key, [server.pid],
+                            args.times)
+        connection = cpu.cost(None)
+        # A batch figure's runs share one connection: its share is not the batch's.
+        empty, full = (cpu.cost(chosen) - connection / args.times for chosen in ([], cpu.on_host))
+        built = cpu.built(cpu.on_host)
+        print(f"{len(cpu.on_host)} probes, batch script {len(built.script)} bytes "
+              f"({len(built.payload)} sent)")
         print(f"connection    {connection:7.1f} ms")
         print(f"empty batch   {empty:7.1f} ms")
         print(f"full batch    {full:7.1f} ms")
         print(f"per host      {connection + full:7.1f} ms   (goal <= 150)")
-        if args.no_probes:
-            return 0
-        wanted = {key for key in args.only.split(",") if key}
-        chosen = [p for p in on_host if not wanted or p.key in wanted]
-        costs = sorted(((mean_ms(batch_of([p])) - empty, p.key) for p in chosen), reverse=True)
-        for line in fleet.render_profile(costs, top=args.top):
-            print(line)
+        if not args.no_probes:
+            costs = cpu.per_probe({key for key in args.only.split(",") if key})
+            for line in fleet.render_profile(costs, top=args.top):
+                print(line)
     return 0
 
 
