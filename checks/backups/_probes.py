@@ -59,9 +59,9 @@ function emit(line,    keep, rest) {
 """
 
 
-def _masking(program: str = "{ emit($0) }", env: str = "") -> str:
+def _masking(program: str = "{ emit($0) }") -> str:
     """The awk every probe's output goes through last: `program` with `emit` (mask, print)."""
-    return f"{env}LC_ALL=C awk " + quote(MASK_AWK + _EMIT_AWK + program)
+    return "LC_ALL=C awk " + quote(MASK_AWK + _EMIT_AWK + program)
 
 
 MASK_SECRETS = _masking()
@@ -317,10 +317,12 @@ BEGIN { f = ENVIRON["RUN_PARTS"]; kind = "binary"
 RUN_PARTS = r"""
 @FOLLOW@
 RUN_PARTS=
-IFS=:; for __d in $PATH; do
+set -f; IFS=:
+for __d in $PATH; do  # as `command -v run-parts` finds it, without a subshell
   __p=${__d:-.}/run-parts
   if [ -f "$__p" ] && [ -x "$__p" ]; then RUN_PARTS=$__p; break; fi
-done; IFS=$__ifs
+done
+IFS=$__ifs; set +f
 export RUN_PARTS
 {
 __files=
