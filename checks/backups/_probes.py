@@ -390,16 +390,23 @@ for d in /etc/systemd/system /run/systemd/system /usr/local/lib/systemd/system \
   dirs="$dirs $d"
 done
 __units=; __services=
-for d in $dirs; do
-  for f in "$d"/*.timer; do
-    if [ -L "$f" ] && [ "$f" -ef /dev/null ]; then __units="${__units}Pmasked$__tab$f$__nl"
-    elif [ -f "$f" ]; then __units="${__units}Ptimer$__tab$f$__nl"; fi
+for d in $dirs; do  # one listing of each directory, in glob order per kind
+  __wants=; __timers=; __timer_d=; __service=; __service_d=
+  for f in "$d"/*; do
+    case "$f" in
+      *.timer)
+        if [ -L "$f" ] && [ "$f" -ef /dev/null ]; then __units="${__units}Pmasked$__tab$f$__nl"
+        elif [ -f "$f" ]; then __units="${__units}Ptimer$__tab$f$__nl"; __timers="${__timers}T$f$__nl"; fi ;;
+      *.wants)
+        for g in "$f"/*.timer; do
+          if [ -e "$g" ] || [ -L "$g" ]; then __wants="${__wants}Pwants$__tab$g$__nl"; fi
+        done ;;
+      *.timer.d) for g in "$f"/*.conf; do [ -f "$g" ] && __timer_d="${__timer_d}T$g$__nl"; done ;;
+      *.service) [ -f "$f" ] && __service="${__service}S$f$__nl" ;;
+      *.service.d) for g in "$f"/*.conf; do [ -f "$g" ] && __service_d="${__service_d}S$g$__nl"; done ;;
+    esac
   done
-  for f in "$d"/*.wants/*.timer; do
-    if [ -e "$f" ] || [ -L "$f" ]; then __units="${__units}Pwants$__tab$f$__nl"; fi
-  done
-  for f in "$d"/*.timer "$d"/*.timer.d/*.conf; do [ -f "$f" ] && __units="${__units}T$f$__nl"; done
-  for f in "$d"/*.service "$d"/*.service.d/*.conf; do [ -f "$f" ] && __services="${__services}S$f$__nl"; done
+  __units="$__units$__wants$__timers$__timer_d"; __services="$__services$__service$__service_d"
 done
 set -f; IFS=$__nl
 { __paths=$(awk '@UNITS_AWK@' $__units $__services 2>&1 >&3); } 3>&1
