@@ -22,7 +22,8 @@ MASK = "[REDACTED]"
 # The first digit comes before its look-behind (which then spans it) so that the regex engine can
 # skip to the next digit at C speed instead of trying the look-behind at every character.
 _CARD_CANDIDATE = re.compile(
-    rf"[0-9](?<![0-9A-Za-z][0-9])(?:[ -]?[0-9]){{{CARD_MIN_DIGITS - 1},{CARD_MAX_DIGITS - 1}}}(?![0-9A-Za-z])")
+    rf"[0-9](?<![0-9A-Za-z][0-9])(?:[ -]?[0-9]){{{CARD_MIN_DIGITS - 1},{CARD_MAX_DIGITS - 1}}}"
+    r"(?![0-9A-Za-z])")
 
 
 def _is_card(candidate: str) -> bool:
@@ -106,7 +107,8 @@ def redact(text: str) -> tuple[str, int]:
     """`text` with secrets masked, and how many were masked."""
     text, total = mask_credentials(text, MASK, strict=False)
     present = _words_in(text)
-    for (pattern, replacement), needles in zip(_RULES, _NEEDLES, strict=True) if present != frozenset() else ():
+    rules = zip(_RULES, _NEEDLES, strict=True) if present != frozenset() else ()
+    for (pattern, replacement), needles in rules:
         if present is not None and present.isdisjoint(needles):
             continue
         text, count = pattern.subn(replacement, text)
