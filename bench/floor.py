@@ -1,7 +1,7 @@
 """The floor for bench/fleet.py: the least a paramiko client must do to collect a fleet.
 
 Per host, with `jobs` hosts at a time (threads, like the auditor): TCP connect with
-TCP_NODELAY (as auditor/transports/ssh.py does), SSH handshake, host key compared with
+TCP_NODELAY and AES-GCM first (as auditor/transports/ssh.py does), SSH handshake, host key compared with
 known_hosts, public-key login, ONE exec channel running the already built batch (sent
 compressed, with the auditor's command), read stdout and stderr to EOF, and the exit status. Nothing else: no
 ssh_config, no parsing, no redaction, no evidence files, no evaluation, no reports.
@@ -29,6 +29,8 @@ from typing import Any
 
 import paramiko
 
+AEAD_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
 
 def collect(host: dict[str, Any], spec: dict[str, Any], key: paramiko.PKey,
             known: paramiko.HostKeys) -> dict[str, Any]:
@@ -39,6 +41,10 @@ def collect(host: dict[str, Any], spec: dict[str, Any], key: paramiko.PKey,
     # paramiko leaves Nagle on; every small SSH packet would wait for an ACK.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     transport = paramiko.Transport(sock)
+    # The auditor's cipher order (auditor/transports/ssh.py: AES-GCM first), so the floor does the same work.
+    options = transport.get_security_options()
+    options.ciphers = tuple(c for c in AEAD_FIRST if c in options.ciphers) + tuple(
+        c for c in options.ciphers if c not in AEAD_FIRST)
     try:
         transport.start_client(timeout=timeout)
         server_key = transport.get_remote_server_key()

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import math
 import os
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -103,59 +104,153 @@ def make_folder(path: Path, mode: int = FOLDER_MODE, new: bool = False) -> Path:
     return path
 
 
+_tag_prefix = secrets.token_hex(4)  # this process's: other writers cannot foresee its names
+_tags = itertools.count()
+
+
+def _new_tag_prefix() -> None:
+    global _tag_prefix
+    _tag_prefix = secrets.token_hex(4)
+
+
+os.register_at_fork(after_in_child=_new_tag_prefix)  # a forked worker must not repeat its parent's
+
+
+def _temporary_tag() -> str:
+    """Unique in this process without a getrandom(2) per file (next() on a count is atomic)."""
+    return f"{_tag_prefix}{next(_tags):x}"
+
+
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class _Temporary:
+    """A new file beside `path` under a temporary name (never an existing name, never through a
+    symlink) with `mode` whatever the umask; `flush` puts it on the disk, `commit` gives it
+    `path`'s name, `discard` removes it. A full disk raises NoSpaceError with `needed(bytes
+    written so far)`."""
+
+    def __init__(self, path: Path, mode: int, needed: Callable[[int], int]) -> None:
+        self.path, self.needed, self.written = path, needed, 0
+        self.temporary = path.parent / f".{path.name}.{_temporary_tag()}{TEMPORARY_SUFFIX}"
+        try:
+            self.fd: int | None = os.open(self.temporary, _CREATE, mode)
+        except OSError as exc:
+            if full_disk(exc):
+                raise self.no_space(exc) from None
+            raise
+        try:
+            os.fchmod(self.fd, mode)
+        except BaseException:
+            self.discard()
+            raise
+
+    def flush(self) -> None:
+        """fsync, then close (on an error the size written is kept for a full disk's message)."""
+        fd = self.fd
+        if fd is None:
+            return
+        os.fsync(fd)
+        self.fd = None
+        os.close(fd)
+
+    def commit(self, exclusive: bool = False) -> None:
+        if exclusive:  # link(2) refuses an existing name, atomically; the temporary name then goes
+            os.link(self.temporary, self.path)
+            os.unlink(self.temporary)
+        else:
+            os.replace(self.temporary, self.path)
+
+    def discard(self) -> None:
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                self.written = os.fstat(self.fd).st_size
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = None
+        with contextlib.suppress(OSError):
+            os.unlink(self.temporary)
+
+    def no_space(self, exc: BaseException) -> BaseException:
+        """A full disk's OSError as NoSpaceError naming this file; any other exception as it is."""
+        if isinstance(exc, OSError) and full_disk(exc):
+            folder = self.path.parent
+            needed = space_for(folder, [self.needed(self.written)])
+            return NoSpaceError(folder, f"writing {self.path.name}", needed)
+        return exc
 
 
 @contextlib.contextmanager
 def _replacing(path: Path, mode: int, needed: Callable[[int], int], exclusive: bool = False,
                sync_folder: bool = False) -> Iterator[int]:
-    """A new temporary file beside `path` (never an existing name, never through a symlink) with
-    `mode` whatever the umask, as a descriptor to write; when the block ends without error it is
-    flushed to the disk and takes `path`'s name, else it is removed. A full disk raises
-    NoSpaceError with `needed(bytes written so far)`. `exclusive`: never over an existing file
-    (FileExistsError). `sync_folder`: also flush the folder, so the new name itself survives a
-    power cut (the manifest: written last, it makes the run's earlier renames durable)."""
-    folder = path.parent
-    temporary = folder / f".{path.name}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+    """A new temporary file beside `path` (see _Temporary) as a descriptor to write; when the block
+    ends without error it is flushed to the disk and takes `path`'s name, else it is removed.
+    `exclusive`: never over an existing file (FileExistsError). `sync_folder`: also flush the
+    folder, so the new name itself survives a power cut (the manifest: written last, it makes the
+    run's earlier renames durable)."""
+    temporary = _Temporary(path, mode, needed)
     try:
-        fd = os.open(temporary, _CREATE, mode)
-    except OSError as exc:
-        if full_disk(exc):
-            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [needed(0)])) from None
-        raise
-    written = 0
-    try:
-        try:
-            os.fchmod(fd, mode)
-            yield fd
-            os.fsync(fd)
-        finally:
-            with contextlib.suppress(OSError):
-                written = os.fstat(fd).st_size
-            os.close(fd)
-        if exclusive:  # link(2) refuses an existing name, atomically; the temporary name then goes
-            os.link(temporary, path)
-            os.unlink(temporary)
-        else:
-            os.replace(temporary, path)
+        assert temporary.fd is not None
+        yield temporary.fd
+        temporary.flush()
+        temporary.commit(exclusive)
         if sync_folder:
-            _sync(folder)
+            _sync(path.parent)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        if isinstance(exc, OSError) and full_disk(exc):
-            raise NoSpaceError(folder, f"writing {path.name}", space_for(folder, [needed(written)])) from None
+        temporary.discard()
+        failure = temporary.no_space(exc)
+        if failure is not exc:
+            raise failure from None
         raise
+
+
+def _write_whole(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def write_bytes(path: Path, data: bytes, mode: int = FILE_MODE, exclusive: bool = False,
                 sync_folder: bool = False) -> None:
     """Write `data` as `path`, atomically: complete under its final name, or not there at all
     (`exclusive`, `sync_folder`: see `_replacing`)."""
-    with _replacing(path, mode, lambda _: len(data), exclusive, sync_folder) as fd:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
+    with _replacing(path, mode, _whole_size(len(data)), exclusive, sync_folder) as fd:
+        _write_whole(fd, data)
+
+
+def _whole_size(size: int) -> Callable[[int], int]:
+    return lambda _: size
+
+
+WRITTEN_TOGETHER = 16  # files `write_all` holds open at once: bounded descriptors at any -j
+
+
+def write_all(files: Sequence[tuple[Path, bytes]], mode: int = FILE_MODE) -> None:
+    """Each (path, data) written as `write_bytes` writes it (flushed under a temporary name, then
+    renamed), WRITTEN_TOGETHER at a time: every file of a group is written and flushed before any
+    is renamed, so that the group's flushes share journal commits instead of each rename starting
+    a new one (a host's 45 evidence files: about 30% less CPU at -j 16, bench/atomic_writes.py).
+    On an error the group's temporary files are removed; groups renamed before it stay."""
+    for start in range(0, len(files), WRITTEN_TOGETHER):
+        group: list[_Temporary] = []
+        current: _Temporary | None = None
+        try:
+            for path, data in files[start:start + WRITTEN_TOGETHER]:
+                current = _Temporary(path, mode, _whole_size(len(data)))
+                group.append(current)
+                assert current.fd is not None
+                _write_whole(current.fd, data)
+            for current in group:
+                current.flush()
+            for current in group:
+                current.commit()
+        except BaseException as exc:
+            for temporary in group:
+                temporary.discard()
+            failure = current.no_space(exc) if current is not None else exc
+            if failure is not exc:
+                raise failure from None
+            raise
 
 
 @contextlib.contextmanager
@@ -201,9 +296,14 @@ def write_text(path: Path, text: str, mode: int = FILE_MODE) -> None:
 
 def write_json(path: Path, value: Any, mode: int = FILE_MODE, **options: Any) -> bytes:
     """`value` as JSON (`json_text` with `options`) plus a newline; returns the bytes written."""
-    data = (json_text(value, where=str(path), **options) + "\n").encode("utf-8")
+    data = json_bytes(value, str(path), **options)
     write_bytes(path, data, mode)
     return data
+
+
+def json_bytes(value: Any, where: str, **options: Any) -> bytes:
+    """What `write_json` writes: `json_text` with `options`, a newline, UTF-8."""
+    return (json_text(value, where=where, **options) + "\n").encode("utf-8")
 
 
 def json_text(value: Any, where: str = "JSON", **options: Any) -> str:

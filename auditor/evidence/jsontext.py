@@ -14,6 +14,7 @@ caller that turns them into null (evidence.atomic) can use either encoder.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from json.encoder import encode_basestring  # the C function when there is one
 from typing import Any, TextIO
@@ -49,7 +50,7 @@ def dumps(value: Any, indent: int, sort_keys: bool = False,
     """`json.dumps(value, indent=indent, ensure_ascii=False, sort_keys=sort_keys, default=default,
     allow_nan=allow_nan)`."""
     out: list[str] = []
-    _encoder(out.append, indent, sort_keys, default, allow_nan)(value, "\n")
+    _encoder(out, None, indent, sort_keys, default, allow_nan)(value, "\n")
     return "".join(out)
 
 
@@ -60,23 +61,22 @@ def dump(value: Any, file: TextIO, indent: int, sort_keys: bool = False,
     needs to be held whole, neither as objects nor as text."""
     out: list[str] = []
 
-    def append(piece: str) -> None:
-        out.append(piece)
-        if len(out) >= _FLUSH_PIECES:
-            file.write("".join(out))
-            out.clear()
+    def flush() -> None:
+        file.write("".join(out))
+        out.clear()
 
-    _encoder(append, indent, sort_keys, default, allow_nan)(value, "\n")
-    file.write("".join(out))
+    _encoder(out, flush, indent, sort_keys, default, allow_nan)(value, "\n")
+    flush()
 
 
-_FLUSH_PIECES = 8192
+_FLUSH_PIECES = 8192  # pieces of text held before `dump` writes them (looked at between members)
 _END = object()
 
 
-def _encoder(append: Callable[[str], None], indent: int, sort_keys: bool,
+def _encoder(out: list[str], flush: Callable[[], None] | None, indent: int, sort_keys: bool,
              default: Callable[[Any], Any] | None, allow_nan: bool) -> Callable[[Any, str], None]:
     step = " " * indent
+    append = out.append  # the list's own method: no Python call per piece
 
     def encode(item: Any, newline: str) -> None:
         if isinstance(item, str):
@@ -95,8 +95,15 @@ def _encoder(append: Callable[[str], None], indent: int, sort_keys: bool,
             pairs = sorted(item.items()) if sort_keys else item.items()
             separator = "{" + inner
             for key, member in pairs:
-                append(separator + encode_basestring(_key(key, allow_nan)) + ": ")
-                encode(member, inner)
+                name = key if isinstance(key, str) else _key(key, allow_nan)
+                head = separator + encode_basestring(name) + ": "
+                if isinstance(member, str):  # most members: one piece, no call
+                    append(head + encode_basestring(member))
+                else:
+                    append(head)
+                    encode(member, inner)
+                    if flush is not None and len(out) >= _FLUSH_PIECES:
+                        flush()
                 separator = "," + inner
             append(newline + "}")
         elif isinstance(item, list | tuple | Iterator):
@@ -106,11 +113,16 @@ def _encoder(append: Callable[[str], None], indent: int, sort_keys: bool,
                 append("[]")
                 return
             inner = newline + step
-            append("[" + inner)
-            encode(first, inner)
-            for member in members:
-                append("," + inner)
-                encode(member, inner)
+            separator = "[" + inner
+            for member in itertools.chain((first,), members):
+                if isinstance(member, str):
+                    append(separator + encode_basestring(member))
+                else:
+                    append(separator)
+                    encode(member, inner)
+                separator = "," + inner
+                if flush is not None and len(out) >= _FLUSH_PIECES:
+                    flush()
             append(newline + "]")
         elif default is not None:
             encode(default(item), newline)

@@ -18,7 +18,9 @@ what it names, so the same run gives the same bytes and a signed pack reproduces
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -318,9 +320,14 @@ def write(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None, out
     commands: dict[str, str] = {}  # each probe's script once: the same on every host
 
     def files_of(host: str) -> Iterator[Path]:
+        """The host's regular *.json files (no symlink), by name; the directory entries say which."""
         folder = evidence / store.safe_name(host)
-        paths = sorted(folder.glob("*.json")) if folder.is_dir() and not folder.is_symlink() else []
-        return (p for p in paths if p.is_file() and not p.is_symlink())
+        names: list[str] = []
+        if not folder.is_symlink():  # no evidence folder is one
+            with contextlib.suppress(OSError), os.scandir(folder) as scan:
+                names = sorted(e.name for e in scan
+                               if e.name.endswith(".json") and e.is_file(follow_symlinks=False))
+        return (folder / name for name in names)
 
     def read(host: str, path: Path) -> dict[str, dict[str, Any]]:
         found = {}

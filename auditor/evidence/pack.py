@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import posixpath
 import sys
 import tarfile
@@ -131,17 +132,38 @@ def read(path: Path, limits: archives.Limits = archives.LIMITS) -> PackContents:
 # --------------------------------------------------------------------------
 
 
+def regular_files(folder: Path) -> list[tuple[str, Path]]:
+    """(relative "/"-separated path, path) of every regular file under `folder` (no symlink, and
+    none followed), in the order of `sorted(folder.rglob("*"))`: by path component. The directory
+    entries say each file's type, so no file is stat'ed (a run folder holds ~45 files a host)."""
+    found: list[tuple[tuple[str, ...], Path]] = []
+
+    def walk(at: Path, parts: tuple[str, ...]) -> None:
+        try:
+            with os.scandir(at) as scan:
+                entries = list(scan)
+        except OSError:
+            return  # as rglob: a folder that cannot be listed adds nothing
+        for entry in entries:
+            if entry.is_file(follow_symlinks=False):
+                found.append(((*parts, entry.name), at / entry.name))
+            elif entry.is_dir(follow_symlinks=False):
+                walk(at / entry.name, (*parts, entry.name))
+
+    walk(folder, ())
+    return [("/".join(parts), path) for parts, path in sorted(found)]
+
+
 def folder_files(run_dir: Path) -> Iterator[tuple[str, bytes]]:
     """(relative "/"-separated path, bytes) of every regular file, sorted by path."""
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()):
-        yield path.relative_to(run_dir).as_posix(), path.read_bytes()
+    for name, path in regular_files(run_dir):
+        yield name, path.read_bytes()
 
 
 def artifacts(run_dir: Path) -> list[dict[str, Any]]:
     """Each file hashed as it is read in blocks: oscal.json alone is ~130 MB at 1,000 hosts."""
     found = []
-    for path in sorted(p for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink()):
-        name = path.relative_to(run_dir).as_posix()
+    for name, path in regular_files(run_dir):
         if name not in PACK_FILES:
             with path.open("rb") as data:
                 found.append({"path": name, "sha256": hashlib.file_digest(data, "sha256").hexdigest(),

@@ -20,7 +20,7 @@ import hmac
 import shlex
 import struct
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
@@ -224,13 +224,18 @@ class KnownHosts:
     """The lines of a host's known_hosts files, user files first, as `ssh` reads them."""
 
     lines: tuple[KnownHostLine, ...]
+    # A connection asks for its host's lines three times (CA?, key types, the key itself); each
+    # time is a pattern match, or an HMAC for a hashed name, per line of a file that lists the fleet.
+    _matched: dict[str, tuple[KnownHostLine, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, paths: list[Path]) -> KnownHosts:
         return cls(tuple(line for path in paths for line in _parsed(path)))
 
     def for_name(self, name: str) -> list[KnownHostLine]:
-        return [line for line in self.lines if line.matches(name)]
+        if name not in self._matched:
+            self._matched[name] = tuple(line for line in self.lines if line.matches(name))
+        return list(self._matched[name])
 
     def trusts_a_ca(self, name: str) -> bool:
         return any(line.marker is Marker.CERT_AUTHORITY for line in self.for_name(name))

@@ -22,6 +22,7 @@ import logging
 import os
 import select
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -212,7 +213,9 @@ class SshTransport(Transport):
 
         def transport_factory(sock: Any, **kwargs: Any) -> paramiko.Transport:
             transport = paramiko.Transport(sock, **kwargs)
-            transport.get_security_options().key_types = key_types
+            options = transport.get_security_options()
+            options.key_types = key_types
+            options.ciphers = _cipher_order(options.ciphers)
             return transport
 
         self._client = client
@@ -362,6 +365,15 @@ class SshTransport(Transport):
         if self._jump is not None:
             self._jump.close()
             self._jump = None
+
+
+# AES-GCM first (OpenSSH offers it too): an AEAD cipher needs no separate MAC, which paramiko
+# computes and compares in Python for every packet; the others stay as paramiko orders them.
+_AEAD_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _cipher_order(offered: Sequence[str]) -> tuple[str, ...]:
+    return tuple(c for c in _AEAD_FIRST if c in offered) + tuple(c for c in offered if c not in _AEAD_FIRST)
 
 
 def _peer_of(client: paramiko.SSHClient, hostname: str, port: int) -> Peer:

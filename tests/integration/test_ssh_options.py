@@ -20,6 +20,7 @@ def fleet(sshd_fleet):
         # Same as "jump" but refusing to forward: proves the audit really goes through the hop.
         fleet.start(HostSpec("jump-noforward", extra_sshd_config="AllowTcpForwarding no\n"))
         fleet.start(HostSpec("target"))
+        fleet.start(HostSpec("ctr-only", extra_sshd_config="Ciphers aes256-ctr\n"))
         yield fleet
 
 
@@ -121,3 +122,30 @@ def test_an_encrypted_key_without_a_passphrase_says_how_to_give_one(fleet, encry
     assert t["error_kind"] == "authentication"
     assert "AUDITOR_SSH_PASSPHRASE" in t["error"]
     assert result.rc == 3
+
+
+def test_the_session_uses_aes_gcm_and_falls_back_where_the_server_has_none(fleet):
+    from auditor.transports.ssh import SshOptions, SshTarget, SshTransport
+
+    target = host(fleet, "target")
+
+    def cipher(transport: SshTransport) -> str:
+        assert transport._client is not None
+        session = transport._client.get_transport()
+        assert session is not None
+        return str(session.local_cipher)
+
+    # Given the real sshd, which offers AES-GCM like any OpenSSH; When the auditor connects
+    where = SshTarget("127.0.0.1", port=target.port, user="root", identity_file=str(fleet.client_key),
+                      known_hosts=str(fleet.known_hosts))
+    with SshTransport(where, SshOptions()) as transport:
+        # Then the session cipher is AES-GCM (no MAC computed in Python per packet), and it works
+        assert cipher(transport) == "aes128-gcm@openssh.com"
+        assert transport.run("echo ok", b"", timeout=30).stdout == b"ok\n"
+    # Given a server that offers only CTR with an HMAC (AES-GCM not among its Ciphers)
+    only_ctr = SshTarget("127.0.0.1", port=host(fleet, "ctr-only").port, user="root",
+                         identity_file=str(fleet.client_key), known_hosts=str(fleet.known_hosts))
+    # When the auditor connects, Then it takes what the server has, and works as well
+    with SshTransport(only_ctr, SshOptions()) as transport:
+        assert cipher(transport) == "aes256-ctr"
+        assert transport.run("echo ok", b"", timeout=30).stdout == b"ok\n"

@@ -303,3 +303,24 @@ def test_evaluate_refuses_altered_evidence_unless_told(signed_run, workspace, tm
     assert refused.rc == 1 and "NOT VERIFIED" in refused.stdout and "ALTERED" in refused.stdout
     judged = run_cli("evaluate", str(pack), "--skip-verify", *checks)
     assert judged.rc == 1 and "recorded pass -> today fail" in judged.stdout
+
+
+def test_the_files_of_a_folder_come_in_rglob_order_without_symlinks(tmp_path: Path):
+    from auditor.evidence import pack as evidence_pack
+
+    # Given names whose order differs by path component and by string ("a/x" before "a-b/1"),
+    # hidden files, non-ASCII names, a symlink to a file and one to a folder, and a fifo
+    for name in ("a/x-y/2", "a/x/2", "a/1", "a-b/1", "a.b/1", "A/1", "z/.hidden", ".h/f", "e/ü/f", "e/u/f",
+                 "top", "a0"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(name)
+    os.symlink(tmp_path / "a", tmp_path / "link_dir")
+    os.symlink(tmp_path / "top", tmp_path / "link_file")
+    os.mkfifo(tmp_path / "fifo")
+    # When the regular files are listed
+    listed = [name for name, _ in evidence_pack.regular_files(tmp_path)]
+    # Then they are the regular files sorted(rglob) finds, in its order (the manifest's bytes keep)
+    expected = [p.relative_to(tmp_path).as_posix()
+                for p in sorted(p for p in tmp_path.rglob("*") if p.is_file() and not p.is_symlink())]
+    assert listed == expected and "a/1" in listed and "link_file" not in listed
+    assert listed.index("a/x/2") < listed.index("a-b/1")
