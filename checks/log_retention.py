@@ -53,8 +53,11 @@ from auditor.parsers.syslog import busybox
 from auditor.probes import path_args, quote, shell
 
 DAY = 86400.0
-# logrotate.conf's include targets (files or directories), dumped after the main file.
-LOGROTATE_INCLUDES = "awk '$1==\"include\" {print $2}' /etc/logrotate.conf 2>/dev/null"
+# logrotate.conf's include targets (files or directories), dumped after the main file: its
+# `include PATH` lines, read by the shell (no awk for a file of a few lines).
+LOGROTATE_INCLUDES = ("{ while read -r key path _ || [ -n \"$key\" ]; do "
+                      "if [ \"$key\" = include ]; then printf '%s\\n' \"$path\"; fi; "
+                      "done </etc/logrotate.conf; } 2>/dev/null")
 NOT_LOGS = ("lastlog", "faillog", "README")  # fixed-size databases, not logs kept over time
 # Reads `@ MTIME BIRTH PATH` lines of /etc/machine-id and / (the first two lines at most: a log's
 # name may hold a newline and an @ line of its own), then `MTIME PATH` lines; prints the

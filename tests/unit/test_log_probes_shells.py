@@ -21,7 +21,7 @@ import pytest
 from auditor.engine import registry
 from auditor.parsers.syslog import busybox
 from auditor.probes import CLOCK_SH, EUID_SH
-from checks.log_retention import read_on_disk
+from checks.log_retention import LOGROTATE_INCLUDES, read_on_disk
 from checks.passwords_not_logged import read_scan
 
 GNU_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -184,3 +184,16 @@ def test_the_uid_and_the_deadline_clock_are_read_without_a_process(shells):
         # Then the uid is `id -u`'s, and the clock counts whole seconds of uptime, never backwards
         assert int(uid) == os.geteuid(), label
         assert 0 <= int(second) - int(first) <= 1 and abs(int(first) - uptime) < 60, label
+
+
+def test_logrotate_includes_are_read_by_the_shell_as_awk_read_them(shells, tmp_path):
+    # Given a logrotate.conf with include lines: indented, tab-separated, commented out, and last
+    # without a newline
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text("weekly\n  include /etc/a.d\ninclude\t/etc/b extra\n#include /no\nrotate 4\n"
+                    "include /last")
+    script = LOGROTATE_INCLUDES.replace("/etc/logrotate.conf", str(conf))
+    for label, argv, path in shells:
+        # When the shell reads them
+        # Then it names what awk '$1 == "include" {print $2}' names
+        assert _run(argv, path, script).split() == ["/etc/a.d", "/etc/b", "/last"], label
