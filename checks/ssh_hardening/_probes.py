@@ -23,15 +23,15 @@ RC_LINE = "#sshd-T-rc "
 # ONE `ls -l` lists their fd and exe links and ONE awk prints the listeners and, for each sshd
 # holding one, its pid, uid (from its status), inodes and binary (a `ls | sed`, an awk and a
 # readlink per process cost ~3 ms each). Each one's arguments come from /proc/<pid>/cmdline: its
-# argv, or the title sshd gives its listener ("sshd: /usr/sbin/sshd -D -f FILE [listener] ..."),
-# whose words are split on blanks (`-o Key value` is joined back). POSIX getopts with sshd's own
-# option string picks its -f and -o arguments, and its own binary (/proc/<pid>/exe) runs `sshd -T`
-# with them; values pass as separate arguments, never through eval. Only a daemon root started is
-# judged: running `sshd -T -f FILE` as root on a file another user controls could print that
-# file's lines. Arguments with no `-` followed by an f or an o hold no -f or -o (getopts could
-# find neither), so they are not split; a daemon so started by the binary that printed the
-# installed configuration would print it again (~15 ms of host keys loaded for nothing):
-# `#runs-installed` stands for that `sshd -T`.
+# argv (split by tr and awk), or the title sshd gives its listener ("sshd: /usr/sbin/sshd -D -f
+# FILE [listener] ..."), whose words the shell splits on blanks (`-o Key value` is joined back).
+# POSIX getopts with sshd's own option string picks its -f and -o arguments, and its own binary
+# (/proc/<pid>/exe) runs `sshd -T` with them; values pass as separate arguments, never through
+# eval. Only a daemon root started is judged: running `sshd -T -f FILE` as root on a file
+# another user controls could print that file's lines. Arguments with no `-` followed by an f or
+# an o hold no -f or -o (getopts could find neither), so they are not split; a daemon so started
+# by the binary that printed the installed configuration would print it again (~15 ms of host
+# keys loaded for nothing): `#runs-installed` stands for that `sshd -T`.
 DAEMONS_SCRIPT = rf"""
 echo '{sshd.DAEMONS_LINE}'
 pids=; links=
@@ -68,14 +68,25 @@ rows=$(if [ -n "$links" ]; then ls -l $links 2>/dev/null; fi | awk -v pids="$pid
       print p[i] " " (uid == "" ? "-" : uid) " " substr(inodes[p[i]], 2) " " exe[p[i]]
     }}
   }}')
-words() {{
-  tr '\000' '\n' < "/proc/$1/cmdline" | awk '
-    NR == 1 && /^sshd: / {{ title = 1; sub(/^sshd: /, ""); sub(/ \[listener\].*$/, ""); n = split($0, w, " ")
-      for (i = 2; i <= n; i++) {{
-        if (w[i] == "-o" && i + 2 <= n && w[i + 1] !~ /=/) {{
-          print w[i]; print w[i + 1] " " w[i + 2]; i += 2 }}
-        else print w[i] }} }}
-    NR > 1 && !title {{ print }}'
+words() {{  # one a line; a listener's title is split by the shell itself, other titles and argv by awk
+  case $cmdline in
+    "sshd: "*" [listener]"*)
+      set -f; set -- $args; set +f
+      while [ $# -gt 0 ]; do
+        if [ "$1" = -o ] && [ $# -ge 3 ]; then
+          case $2 in *=*) ;; *) printf '%s\n%s\n' "$1" "$2 $3"; shift 3; continue ;; esac
+        fi
+        printf '%s\n' "$1"; shift
+      done ;;
+    *) tr '\000' '\n' < "/proc/$1/cmdline" | awk '
+      NR == 1 && /^sshd: / {{ title = 1; sub(/^sshd: /, ""); sub(/ \[listener\].*$/, "")
+        n = split($0, w, " ")
+        for (i = 2; i <= n; i++) {{
+          if (w[i] == "-o" && i + 2 <= n && w[i + 1] !~ /=/) {{
+            print w[i]; print w[i + 1] " " w[i + 2]; i += 2 }}
+          else print w[i] }} }}
+      NR > 1 && !title {{ print }}' ;;
+  esac
 }}
 options() {{
   OPTIND=1

@@ -146,3 +146,35 @@ def test_a_listener_line_of_the_old_probe_and_the_marker_parse():
     assert (before.pid, before.options, before.rc, before.runs_installed) == (7, [], 0, False)
     assert (after.pid, after.options, after.rc, after.runs_installed) == (7, [], None, True)
     assert after.output == [] and after.cmdline == before.cmdline
+
+
+@pytest.mark.parametrize("title", [
+    "sshd: /usr/sbin/sshd -D -f /etc/ssh/x -o Ciphers aes128-ctr -o Port=2 -p 22 [listener] 0 of 10-100 x",
+    "sshd: /usr/sbin/sshd -D  -oMaxAuthTries=3 -o Banner [listener] 1 of 10-100 startups",
+    "sshd: /usr/sbin/sshd [listener] 0 of 10-100 startups",
+])
+def test_a_listener_title_is_split_by_the_shell_as_awk_splits_it(title, tmp_path):
+    # Given a listener's title as /proc/<pid>/cmdline holds it (one argument, then NUL padding)
+    (tmp_path / "cmdline").write_bytes(title.encode() + b"\0")
+    # The probe's words() reads /proc/$1/cmdline: a relative $1 reaches the file written here
+    where = os.path.relpath(tmp_path, "/proc")
+    args = title.removeprefix("sshd: ").split(" [listener]")[0].partition(" ")[2]
+    for label, argv, path in _shells(tmp_path):
+        # When words() splits it by the shell (a title with [listener]) and by awk (any other)
+        script = (f"{DAEMONS_SCRIPT}\nargs='{args}'\ncmdline='{title}'\necho +++\nwords {where}\n"
+                  f"echo ---\ncmdline=argv\nwords {where}\n")
+        by_shell, _, by_awk = _run(argv, path, script).partition("+++\n")[2].partition("---\n")
+        # Then both give the same words, one a line, with `-o Key value` joined back
+        assert by_shell == by_awk, label
+        assert by_awk.splitlines() == _expected_words(args), label
+
+
+def _expected_words(args: str) -> list[str]:
+    words, found = args.split(), []
+    while words:
+        if words[0] == "-o" and len(words) >= 3 and "=" not in words[1]:
+            found += ["-o", f"{words[1]} {words[2]}"]
+            words = words[3:]
+        else:
+            found.append(words.pop(0))
+    return found
