@@ -16,6 +16,7 @@ POLICY_CONFIG = "/etc/crypto-policies/config"
 SERVER_BACKEND = "/etc/crypto-policies/back-ends/opensshserver.config"
 SSHD_LINE = "#sshd "
 RC_LINE = "#sshd-T-rc "
+LS_PIDS = 256  # sshd processes whose fd and exe links one `ls -l` lists
 
 # The sshd processes that hold a listening TCP socket, read from /proc only (no ps, no ss):
 # /proc/net/tcp{,6} LISTEN inodes, matched to /proc/<pid>/fd/* socket links (root sees every
@@ -34,13 +35,17 @@ RC_LINE = "#sshd-T-rc "
 # keys loaded for nothing): `#runs-installed` stands for that `sshd -T`.
 DAEMONS_SCRIPT = rf"""
 echo '{sshd.DAEMONS_LINE}'
-pids=; links=
+pids=
 for d in /proc/[0-9]*; do
   comm=; {{ read -r comm <"$d/comm"; }} 2>/dev/null
   [ "$comm" = sshd ] || continue
-  pids="$pids ${{d##*/}}"; links="$links $d/exe $d/fd"
+  pids="$pids ${{d##*/}}"
 done
-rows=$(if [ -n "$links" ]; then ls -l $links 2>/dev/null; fi | awk -v pids="$pids" '
+rows=$({{ set --; for p in $pids; do  # {LS_PIDS} processes an ls: thousands of sessions stay under ARG_MAX
+    set -- "$@" "/proc/$p/exe" "/proc/$p/fd"
+    if [ $# -ge {2 * LS_PIDS} ]; then ls -l "$@" 2>/dev/null; set --; fi
+  done
+  if [ $# -gt 0 ]; then ls -l "$@" 2>/dev/null; fi; }} | awk '
   BEGIN {{
     split("tcp tcp6", tables, " ")
     for (t = 1; t <= 2; t++) {{
@@ -53,19 +58,18 @@ rows=$(if [ -n "$links" ]; then ls -l $links 2>/dev/null; fi | awk -v pids="$pid
       close(f)
     }}
   }}
-  /^\/proc\/[0-9]+\/fd:$/ {{ split($0, path, "/"); pid = path[3]; next }}
+  /^\/proc\/[0-9]+\/fd:$/ {{ split($0, path, "/"); pid = path[3]; order[++n] = pid; next }}
   match($0, / \/proc\/[0-9]+\/exe -> /) {{
     exe[substr($0, RSTART + 7, RLENGTH - 15)] = substr($0, RSTART + RLENGTH); next }}
   pid != "" && /-> socket:\[[0-9]+\]$/ {{
     s = $NF; gsub(/[^0-9]/, "", s); if (s in listening) inodes[pid] = inodes[pid] "," s }}
   END {{
-    n = split(pids, p, " ")
-    for (i = 1; i <= n; i++) {{
-      if (!(p[i] in inodes)) continue
-      uid = ""; f = "/proc/" p[i] "/status"
+    for (i = 1; i <= n; i++) {{  # in the order ls listed them: that of the glob of /proc
+      if (!(order[i] in inodes)) continue
+      pid = order[i]; uid = ""; f = "/proc/" pid "/status"
       while ((getline line < f) > 0) if (line ~ /^Uid:/) {{ split(line, u, " "); uid = u[2]; break }}
       close(f)
-      print p[i] " " (uid == "" ? "-" : uid) " " substr(inodes[p[i]], 2) " " exe[p[i]]
+      print pid " " (uid == "" ? "-" : uid) " " substr(inodes[pid], 2) " " exe[pid]
     }}
   }}')
 words() {{  # one a line; a listener's title is split by the shell itself, other titles and argv by awk

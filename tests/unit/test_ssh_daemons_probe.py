@@ -19,6 +19,7 @@ import pytest
 
 from auditor.parsers import sshd
 from checks.ssh_hardening import DAEMONS_SCRIPT
+from checks.ssh_hardening._probes import LS_PIDS
 
 GNU_PATH = "/usr/local/bin:/usr/bin:/bin"
 APPLETS = ("sh", "ls", "awk", "tr")  # what the daemons shell calls
@@ -178,3 +179,17 @@ def _expected_words(args: str) -> list[str]:
         else:
             found.append(words.pop(0))
     return found
+
+
+def test_sshd_processes_are_listed_in_bounded_ls_calls_with_the_same_result(daemons):
+    exe, quiet, loud = daemons
+    # Given the daemons shell as it is, and with one process per ls (as past LS_PIDS processes)
+    whole = f"bin={exe}\n{DAEMONS_SCRIPT}"
+    limit = f"-ge {2 * LS_PIDS} ]"
+    assert limit in whole
+    one_by_one = whole.replace(limit, "-ge 2 ]")
+    # When both run
+    pids = {quiet.process.pid, loud.process.pid}
+    # Then they name the same daemons, in the same order, alike
+    assert _ours(_run(["sh"], GNU_PATH, one_by_one), pids) == _ours(_run(["sh"], GNU_PATH, whole), pids)
+    assert len(_ours(_run(["sh"], GNU_PATH, whole), pids)) > 2
