@@ -170,7 +170,8 @@ def _script(params: Params) -> str:
             periods.append(f"DAYS={period_days(source, params)}")
         except ValueError as exc:
             raise ValueError(f"sources[{index}].{exc}") from exc
-    return "NOW=$(date +%s); printf 'now\\t%s\\n' \"$NOW\"\n" + app_sources.reader_script(
+    clock = "NOW=$(date +%s); printf 'now\\t%s\\n' \"$NOW\"\n" if sources else ""  # evaluate() skips
+    return clock + app_sources.reader_script(
         sources, max_rows, int(params["query_timeout"]), "ages", _ages_function(max_rows),
         order_by_first=True, before_source=periods)
 

@@ -66,7 +66,7 @@ from auditor.parsers.sockets import (
     parse_proc_listeners,
     parse_ss,
 )
-from auditor.probes import shell
+from auditor.probes import EUID_SH, shell
 
 UID_LINE = "#uid "
 ABSENT = "#absent"
@@ -74,7 +74,8 @@ SECTION = "#### "
 
 LISTENERS = rf"""
 PATH="$PATH:/usr/sbin:/sbin"
-printf '{UID_LINE}%s\n' "$(id -u)"
+{EUID_SH}
+printf '{UID_LINE}%s\n' "$uid"
 if command -v ss >/dev/null 2>&1; then ss -H -ltunp; else {PROC_LISTENERS_SCRIPT}
 fi
 """
@@ -99,8 +100,10 @@ exit 0
 """
 
 # pg_hba.conf files: Debian's and RHEL's places, hba_file in postgresql.conf, and the -D /
-# hba_file of running postmasters. Only type, database, user, address (and mask) and method
-# leave the host: options such as ldapbindpasswd never do.
+# hba_file of running postmasters (processes named postgres whose parent is not: the shell reads
+# comm and stat itself, and a postmaster's backends, whose titles hold no arguments, cost no
+# `tr | awk` each). Only type, database, user, address (and mask) and method leave the host:
+# options such as ldapbindpasswd never do.
 PG_HBA = r"""
 {
   for f in /etc/postgresql/*/*/pg_hba.conf /var/lib/pgsql/data/pg_hba.conf \
@@ -110,8 +113,13 @@ PG_HBA = r"""
   for c in /etc/postgresql/*/*/postgresql.conf; do
     [ -r "$c" ] && sed -n "s/^[[:space:]]*hba_file[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$c"
   done
-  for c in $(grep -lx postgres /proc/[0-9]*/comm 2>/dev/null); do
-    tr '\0' '\n' <"${c%/comm}/cmdline" 2>/dev/null | awk '
+  for d in /proc/[0-9]*; do
+    c=; read -r c <"$d/comm" || continue
+    [ "$c" = postgres ] || continue
+    ppid=; read -r _ _ _ ppid _ <"$d/stat" || continue
+    pc=; read -r pc <"/proc/$ppid/comm"
+    [ "$pc" != postgres ] || continue  # a backend: its title replaced the postmaster's arguments
+    tr '\0' '\n' <"$d/cmdline" 2>/dev/null | awk '
       d { print $0 "/pg_hba.conf"; d = 0; next }
       $0 == "-D" { d = 1; next }
       /^-D./ { print substr($0, 3) "/pg_hba.conf"; next }

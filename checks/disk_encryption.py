@@ -68,8 +68,9 @@ FSCRYPT_FS = ("ext4", "f2fs", "ubifs")
 MAX_TOP_ENTRIES = 200
 
 # `top_entries MOUNT`: the lsattr flags of each top-level entry of MOUNT, one line each ('L'
-# for a symbolic link, '?' when lsattr could not read it), at most one more than judged (shows
-# the list was cut). One lsattr for them all: it prints the entries in the order given and
+# for a symbolic link, '?' when lsattr could not read it), at most one more entry than judged
+# (shows the list was cut; counted in entries, not lines: a name may hold a newline, and no
+# `head` runs). One lsattr for them all: it prints the entries in the order given and
 # skips those it cannot read, so its lines are matched to the entries in step (a name that
 # holds a newline is asked alone; `attrs` passes lsattr the others but links). One lsattr per
 # entry cost a fork each (~20 ms a host).
@@ -100,17 +101,19 @@ top_entries() {
       esac; fi
       printf '%s\t%s\t%s\n' "$m" "$f" "${e##*/}"
     done
-  } | head -n LIMIT
+  }
 }
 """.replace("LIMIT", str(MAX_TOP_ENTRIES + 1))
 
-# For each ext4/f2fs/ubifs file system mounted at its root: its top-level entries' flags.
+# For each ext4/f2fs/ubifs file system mounted at its root (each mount point once, in mountinfo's
+# order): its top-level entries' flags.
 FSCRYPT_SCRIPT = r"""
 command -v lsattr >/dev/null 2>&1 || { echo '#no-lsattr'; exit 0; }
 """ + TOP_ENTRIES + r"""
 awk '{ for (i = 7; i <= NF && $i != "-"; i++) ;
-       if ($4 == "/" && ($(i + 1) == "ext4" || $(i + 1) == "f2fs" || $(i + 1) == "ubifs")) print $5 }' \
-  /proc/self/mountinfo | sort -u | while IFS= read -r m; do top_entries "$(printf '%b' "$m")"; done
+       if ($4 == "/" && ($(i + 1) == "ext4" || $(i + 1) == "f2fs" || $(i + 1) == "ubifs") && !seen[$5]++)
+         print $5 }' \
+  /proc/self/mountinfo | while IFS= read -r m; do top_entries "$(printf '%b' "$m")"; done
 exit 0
 """
 

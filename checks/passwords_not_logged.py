@@ -60,7 +60,7 @@ from typing import Any, NamedTuple
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
-from auditor.probes import path_args, quote, shell
+from auditor.probes import CLOCK_SH, EUID_SH, path_args, quote, shell
 
 # Consecutive plain files up to this size (in the sorted listing) are grepped up to BATCH_FILES
 # at a time (one process for many logs); larger and compressed ones one by one, so that the
@@ -225,8 +225,10 @@ def _script(params: Params) -> str:
         f"SCAN={quote(MASK_AWK + SCAN_AWK)}",
         f"PRE={quote(PREFILTER)}",
         f"MAXB={max_bytes}",
-        f"deadline=$(( $(date +%s) + {int(params['time_limit'])} ))",
-        "printf 'uid\\t%s\\n' \"$(id -u)\"",
+        CLOCK_SH,
+        f"clock; deadline=$((now + {int(params['time_limit'])}))",
+        EUID_SH,
+        "printf 'uid\\t%s\\n' \"$uid\"",
         f"for p in {paths}; do [ -e \"$p\" ] || printf 'missing\\t%s\\n' \"$p\"; done",
         # Portable to busybox find (no -printf, no -readable): directories and files up to
         # BATCH_BYTES come back by their (absolute or ./) path, the loop tests which is which
@@ -242,7 +244,7 @@ def _script(params: Params) -> str:
         "files=0; compressed=0; cut=0; late=0; over=",
         # Small plain files are read BATCH_FILES at a time by one grep (-H names each line's file).
         "batch() {",
-        "  [ -n \"$over\" ] || [ \"$(date +%s)\" -lt \"$deadline\" ] || over=1",
+        "  [ -n \"$over\" ] || { clock; [ \"$now\" -lt \"$deadline\" ]; } || over=1",
         "  if [ -n \"$over\" ]; then late=$((late + $#)); return; fi",
         "  printf 'scan\\t%s\\n' \"$@\"",
         "  grep -a -n -H -i -E \"$PRE\" -- \"$@\"; rc=$?; files=$((files + $#))",
@@ -279,8 +281,8 @@ def _script(params: Params) -> str:
         "  fi",
         # Files are scanned in the listing's (sorted) order: the batch so far goes first.
         "  [ $# -eq 0 ] || { batch \"$@\"; set --; }",
-        # The clock (a process) is read before each batch and each file read on its own.
-        "  [ -n \"$over\" ] || [ \"$(date +%s)\" -lt \"$deadline\" ] || over=1",
+        # The clock (no process: /proc/uptime) is read before each batch and each file read on its own.
+        "  [ -n \"$over\" ] || { clock; [ \"$now\" -lt \"$deadline\" ]; } || over=1",
         "  if [ -n \"$over\" ]; then late=$((late + 1)); continue; fi",
         "  if [ -n \"$r\" ] && ! command -v $t >/dev/null 2>&1; then",
         "    printf 'unreadable\\t%s\\tno %s\\n' \"$f\" \"$t\"; continue",

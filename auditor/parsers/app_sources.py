@@ -189,6 +189,8 @@ def reader_script(sources: Sequence[Any], max_rows: int, query_timeout: int, con
     for key, value in (("max_rows", max_rows), ("query_timeout", query_timeout)):
         if value < 1:
             raise ValueError(f"{key} must be at least 1, got {value}")
+    if not sources:  # the checks skip unread: no sqlite3 -safe test, no clock, no process
+        return "exit 0"
     lines = reader_prelude(consumer, consumer_definition, query_timeout)
     for index, source in enumerate(sources):
         if before_source:

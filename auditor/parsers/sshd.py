@@ -208,10 +208,13 @@ def resolve_algorithms(configured: str | None, default: str) -> list[str]:
 #   #option -f                                  the arguments given to `sshd -T`, one a line
 #   #option /etc/ssh/x
 #   port 22 ...                                 its `sshd -T` output (or its error)
-#   #sshd-T-rc 0                                or `#not-judged REASON` instead of the two above
+#   #sshd-T-rc 0                                or `#not-judged REASON` instead of the two above,
+#                                               or `#runs-installed` (no -f or -o, the binary of
+#                                               the installed sshd -T above: its sshd -T is that one)
 # --------------------------------------------------------------------------
 
 DAEMONS_LINE = "#daemons"
+RUNS_INSTALLED_LINE = "#runs-installed"
 MAX_DAEMONS = 16  # sshd listeners judged per host; more is reported, not judged
 
 
@@ -228,6 +231,7 @@ class Daemon:
     output: list[str] = field(default_factory=list)  # sshd -T's lines (or its error)
     rc: int | None = None
     not_judged: str = ""  # why sshd -T was not run for it
+    runs_installed: bool = False  # no -f or -o, same binary: the installed sshd -T stands for its own
 
     @property
     def config_file(self) -> str:
@@ -307,6 +311,8 @@ def parse_daemons(section: str) -> Daemons:
             current.cmdline = raw[len("#cmdline "):].strip()
         elif raw.startswith("#option "):
             current.options.append(raw[len("#option "):])
+        elif raw == RUNS_INSTALLED_LINE:
+            current.runs_installed = True
         elif raw.startswith("#not-judged "):
             current.not_judged = raw[len("#not-judged "):].strip()
         elif raw.startswith("#sshd-T-rc "):

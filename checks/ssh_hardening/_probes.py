@@ -8,7 +8,7 @@ import shlex
 
 from auditor.parsers import sshd
 from auditor.parsers.files import HEADER, UNREADABLE
-from auditor.parsers.sockets import PROC_NET_LISTEN, proc_listen_script
+from auditor.parsers.sockets import PROC_NET_LISTEN
 
 NO_SSHD = "#no-sshd"
 # RHEL-family crypto-policies: the policy's name, and its OpenSSH server back-end.
@@ -16,28 +16,81 @@ POLICY_CONFIG = "/etc/crypto-policies/config"
 SERVER_BACKEND = "/etc/crypto-policies/back-ends/opensshserver.config"
 SSHD_LINE = "#sshd "
 RC_LINE = "#sshd-T-rc "
+LS_PIDS = 256  # sshd processes whose fd and exe links one `ls -l` lists
 
 # The sshd processes that hold a listening TCP socket, read from /proc only (no ps, no ss):
 # /proc/net/tcp{,6} LISTEN inodes, matched to /proc/<pid>/fd/* socket links (root sees every
-# process's). Each one's arguments come from /proc/<pid>/cmdline: its argv, or the title sshd
-# gives its listener ("sshd: /usr/sbin/sshd -D -f FILE [listener] ..."), whose words are split
-# on blanks (`-o Key value` is joined back). POSIX getopts with sshd's own option string picks
-# its -f and -o arguments, and its own binary (/proc/<pid>/exe) runs `sshd -T` with them; values
-# pass as separate arguments, never through eval. Each process's comm is read by the shell itself
-# (a `cat` per process cost ~80 ms a host). Only a daemon root started is judged: running
-# `sshd -T -f FILE` as root on a file another user controls could print that file's lines.
+# process's). The shell picks the processes named sshd (their comm, read by the shell itself);
+# ONE `ls -l` lists their fd and exe links and ONE awk prints the listeners and, for each sshd
+# holding one, its pid, uid (from its status), inodes and binary (a `ls | sed`, an awk and a
+# readlink per process cost ~3 ms each). Each one's arguments come from /proc/<pid>/cmdline: its
+# argv (split by tr and awk), or the title sshd gives its listener ("sshd: /usr/sbin/sshd -D -f
+# FILE [listener] ..."), whose words the shell splits on blanks (`-o Key value` is joined back).
+# POSIX getopts with sshd's own option string picks its -f and -o arguments, and its own binary
+# (/proc/<pid>/exe) runs `sshd -T` with them; values pass as separate arguments, never through
+# eval. Only a daemon root started is judged: running `sshd -T -f FILE` as root on a file
+# another user controls could print that file's lines. Arguments with no `-` followed by an f or
+# an o hold no -f or -o (getopts could find neither), so they are not split; a daemon so started
+# by the binary that printed the installed configuration would print it again (~15 ms of host
+# keys loaded for nothing): `#runs-installed` stands for that `sshd -T`.
 DAEMONS_SCRIPT = rf"""
 echo '{sshd.DAEMONS_LINE}'
-listening=" $(awk '$4 == "{PROC_NET_LISTEN}" {{ printf "%s ", $10 }}' /proc/net/tcp /proc/net/tcp6 \
-  2>/dev/null)"
-{proc_listen_script("tcp tcp6")}words() {{
-  tr '\000' '\n' < "/proc/$1/cmdline" | awk '
-    NR == 1 && /^sshd: / {{ title = 1; sub(/^sshd: /, ""); sub(/ \[listener\].*$/, ""); n = split($0, w, " ")
-      for (i = 2; i <= n; i++) {{
-        if (w[i] == "-o" && i + 2 <= n && w[i + 1] !~ /=/) {{
-          print w[i]; print w[i + 1] " " w[i + 2]; i += 2 }}
-        else print w[i] }} }}
-    NR > 1 && !title {{ print }}'
+pids=
+for d in /proc/[0-9]*; do
+  comm=; {{ read -r comm <"$d/comm"; }} 2>/dev/null
+  [ "$comm" = sshd ] || continue
+  pids="$pids ${{d##*/}}"
+done
+rows=$({{ set --; for p in $pids; do  # {LS_PIDS} processes an ls: thousands of sessions stay under ARG_MAX
+    set -- "$@" "/proc/$p/exe" "/proc/$p/fd"
+    if [ $# -ge {2 * LS_PIDS} ]; then ls -l "$@" 2>/dev/null; set --; fi
+  done
+  if [ $# -gt 0 ]; then ls -l "$@" 2>/dev/null; fi; }} | awk '
+  BEGIN {{
+    split("tcp tcp6", tables, " ")
+    for (t = 1; t <= 2; t++) {{
+      f = "/proc/net/" tables[t]; row = 0
+      while ((getline line < f) > 0) {{
+        split(line, w, " ")
+        if (++row > 1 && w[4] == "{PROC_NET_LISTEN}") {{
+          print "#listen " tables[t] " " w[2] " " w[10]; listening[w[10]] = 1 }}
+      }}
+      close(f)
+    }}
+  }}
+  /^\/proc\/[0-9]+\/fd:$/ {{ split($0, path, "/"); pid = path[3]; order[++n] = pid; next }}
+  match($0, / \/proc\/[0-9]+\/exe -> /) {{
+    exe[substr($0, RSTART + 7, RLENGTH - 15)] = substr($0, RSTART + RLENGTH); next }}
+  pid != "" && /-> socket:\[[0-9]+\]$/ {{
+    s = $NF; gsub(/[^0-9]/, "", s); if (s in listening) inodes[pid] = inodes[pid] "," s }}
+  END {{
+    for (i = 1; i <= n; i++) {{  # in the order ls listed them: that of the glob of /proc
+      if (!(order[i] in inodes)) continue
+      pid = order[i]; uid = ""; f = "/proc/" pid "/status"
+      while ((getline line < f) > 0) if (line ~ /^Uid:/) {{ split(line, u, " "); uid = u[2]; break }}
+      close(f)
+      print pid " " (uid == "" ? "-" : uid) " " substr(inodes[pid], 2) " " exe[pid]
+    }}
+  }}')
+words() {{  # one a line; a listener's title is split by the shell itself, other titles and argv by awk
+  case $cmdline in
+    "sshd: "*" [listener]"*)
+      set -f; set -- $args; set +f
+      while [ $# -gt 0 ]; do
+        if [ "$1" = -o ] && [ $# -ge 3 ]; then
+          case $2 in *=*) ;; *) printf '%s\n%s\n' "$1" "$2 $3"; shift 3; continue ;; esac
+        fi
+        printf '%s\n' "$1"; shift
+      done ;;
+    *) tr '\000' '\n' < "/proc/$1/cmdline" | awk '
+      NR == 1 && /^sshd: / {{ title = 1; sub(/^sshd: /, ""); sub(/ \[listener\].*$/, "")
+        n = split($0, w, " ")
+        for (i = 2; i <= n; i++) {{
+          if (w[i] == "-o" && i + 2 <= n && w[i + 1] !~ /=/) {{
+            print w[i]; print w[i + 1] " " w[i + 2]; i += 2 }}
+          else print w[i] }} }}
+      NR > 1 && !title {{ print }}' ;;
+  esac
 }}
 options() {{
   OPTIND=1
@@ -46,40 +99,46 @@ options() {{
   done
 }}
 judge() {{
-  set --  # the heredoc below is expanded after this: it reads $pid, not $1
-  while IFS= read -r w; do [ -n "$w" ] && set -- "$@" "$w"; done <<EOF
+  case $cmdline in  # its arguments, past the binary
+    "sshd: "*) args=${{cmdline#"sshd: "}}; args=${{args%%" [listener]"*}} ;;
+    *) args=$cmdline ;;
+  esac
+  case $args in *" "*) args=${{args#* }} ;; *) args= ;; esac
+  set --
+  case $args in
+    *-*[fo]*)
+      while IFS= read -r w; do [ -n "$w" ] && set -- "$@" "$w"; done <<EOF
 $(words "$pid")
 EOF
-  opts=$(options "$@")
-  set --
-  while IFS= read -r w; do [ -n "$w" ] && set -- "$@" "$w"; done <<EOF
+      opts=$(options "$@")
+      set --
+      while IFS= read -r w; do [ -n "$w" ] && set -- "$@" "$w"; done <<EOF
 $opts
 EOF
+      ;;
+    *) if [ "$exe" = "$bin" ]; then echo '{sshd.RUNS_INSTALLED_LINE}'; return; fi ;;
+  esac
   for w in "$@"; do printf '#option %s\n' "$w"; done
-  out=$("$exe" -T "$@" 2>&1); rc=$?
+  out=$("$exe" -T "$@" 2>&1 </dev/null); rc=$?
   printf '%s\n#sshd-T-rc %s\n' "$out" "$rc"
 }}
 count=0
-for d in /proc/[0-9]*; do
-  comm=; {{ read -r comm <"$d/comm"; }} 2>/dev/null
-  [ "$comm" = sshd ] || continue
-  inodes=""
-  for i in $(ls -l "$d/fd" 2>/dev/null | sed -n 's/.*socket:\[\([0-9]*\)\].*/\1/p'); do
-    case "$listening" in *" $i "*) inodes="$inodes,$i" ;; esac
-  done
-  [ -n "$inodes" ] || continue
-  pid=${{d##*/}}
-  uid=$(awk '/^Uid:/ {{ print $2 }}' "$d/status" 2>/dev/null)
-  exe=$(readlink "$d/exe" 2>/dev/null)
+while IFS= read -r row; do
+  case $row in "") continue ;; "#"*) printf '%s\n' "$row"; continue ;; esac
+  pid=${{row%% *}}; row=${{row#* }}; uid=${{row%% *}}; row=${{row#* }}; inodes=${{row%% *}}; exe=${{row#* }}
+  [ "$uid" != - ] || uid=
   case "$exe" in ""|*" (deleted)") exe=$bin ;; esac
-  echo "#daemon $pid uid=$uid inodes=${{inodes#,}} exe=$exe"
-  echo "#cmdline $(tr '\000\n\t' '   ' < "$d/cmdline")"
+  echo "#daemon $pid uid=$uid inodes=$inodes exe=$exe"
+  cmdline=$(tr '\000\n\t' '   ' < "/proc/$pid/cmdline")
+  echo "#cmdline $cmdline"
   count=$((count + 1))
   if [ "$count" -gt {sshd.MAX_DAEMONS} ]; then echo "#not-judged more than {sshd.MAX_DAEMONS} listeners"
   elif [ "$uid" != 0 ]; then echo "#not-judged started by uid $uid, not root"
   elif [ ! -x "$exe" ]; then echo "#not-judged its binary $exe cannot be run"
   else judge; fi
-done
+done <<EOF
+$rows
+EOF
 """
 
 # Finds sshd (also outside a non-root PATH), prints its path and version, then `sshd -T`
@@ -87,11 +146,15 @@ done
 SSHD_T = rf"""
 PATH="$PATH:/usr/sbin:/sbin:/usr/local/sbin"
 bin=""
-for p in /usr/sbin/sshd /usr/local/sbin/sshd /sbin/sshd "$(command -v sshd 2>/dev/null)"; do
-  if [ -n "$p" ] && [ -x "$p" ]; then bin=$p; break; fi
+for p in /usr/sbin/sshd /usr/local/sbin/sshd /sbin/sshd; do
+  if [ -x "$p" ]; then bin=$p; break; fi
 done
+if [ -z "$bin" ]; then p=$(command -v sshd 2>/dev/null); if [ -n "$p" ] && [ -x "$p" ]; then bin=$p; fi; fi
 if [ -z "$bin" ]; then echo '{NO_SSHD}'; exit 0; fi
-echo "{SSHD_LINE}$bin $("$bin" -V 2>&1 | head -n 1)"
+version=$("$bin" -V 2>&1 </dev/null)
+version=${{version%%"
+"*}}
+echo "{SSHD_LINE}$bin $version"
 "$bin" -T
 echo "{RC_LINE}$?"
 {DAEMONS_SCRIPT}

@@ -115,8 +115,9 @@ def _daemon_settings(daemon: sshd.Daemon, config: sshd.SshdConfig) -> Effective:
 
 
 def _runs_installed(daemon: sshd.Daemon) -> bool:
-    """A daemon started without -f or -o runs the installed configuration, judged already."""
-    return not daemon.options
+    """A daemon started without -f or -o runs the installed configuration, judged already (the
+    probe says `#runs-installed` instead of printing the same sshd -T twice)."""
+    return daemon.runs_installed or not daemon.options
 
 
 def own_count(listening: list[sshd.Daemon]) -> int:

@@ -20,7 +20,8 @@ import pytest
 
 from auditor.engine import registry
 from auditor.parsers.syslog import busybox
-from checks.log_retention import read_on_disk
+from auditor.probes import CLOCK_SH, EUID_SH
+from checks.log_retention import LOGROTATE_INCLUDES, read_on_disk
 from checks.passwords_not_logged import read_scan
 
 GNU_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -150,3 +151,49 @@ def test_busybox_syslogd_options(argv: list[str], expected: dict[str, object]):
     # Then its file, rotation, remote hosts and buffers are as busybox syslogd(8) documents
     assert {key: getattr(daemon, key) for key in expected} == expected
     assert daemon.busybox and daemon.name == "busybox syslogd"
+
+
+def test_the_host_age_is_read_by_one_stat_and_a_log_name_cannot_forge_it(shells, tmp_path):
+    # Given a log whose path holds a newline and a forged host-age line dating the host in the future
+    logs = tmp_path / "log"
+    forged = logs / "x\n@ 9999999999 9999999999 " / "etc" / "machine-id"
+    forged.parent.mkdir(parents=True)
+    forged.write_text("entry\n")
+    script = _probe("log_retention", "on_disk", log_dirs=[str(logs)])
+    machine_id = Path("/etc/machine-id")
+    for label, argv, path in shells:
+        # When the on_disk probe runs
+        out = _run(argv, path, script)
+        disk = read_on_disk(out)
+        facts = dict(line.split("\t", 1) for line in out.splitlines() if line.count("\t") == 1)
+        # Then the host's clock, /etc/machine-id's mtime and the root's birth are the real ones
+        assert abs(float(facts["now"]) - time.time()) < 60, (label, out)
+        if machine_id.exists():
+            assert facts["machine_id"] == str(int(machine_id.stat().st_mtime)), (label, out)
+            assert disk.host_birth is not None and disk.host_birth < 9999999999, (label, out)
+        assert "root_birth" in facts, (label, out)
+
+
+def test_the_uid_and_the_deadline_clock_are_read_without_a_process(shells):
+    # Given the shell that reads the effective uid and the one that reads a seconds clock
+    script = f"{EUID_SH}\n{CLOCK_SH}\nclock; a=$now; clock; printf '%s %s %s\\n' \"$uid\" \"$a\" \"$now\""
+    uptime = float(Path("/proc/uptime").read_text().split()[0])
+    for label, argv, path in shells:
+        # When they run
+        uid, first, second = _run(argv, path, script).split()
+        # Then the uid is `id -u`'s, and the clock counts whole seconds of uptime, never backwards
+        assert int(uid) == os.geteuid(), label
+        assert 0 <= int(second) - int(first) <= 1 and abs(int(first) - uptime) < 60, label
+
+
+def test_logrotate_includes_are_read_by_the_shell_as_awk_read_them(shells, tmp_path):
+    # Given a logrotate.conf with include lines: indented, tab-separated, commented out, and last
+    # without a newline
+    conf = tmp_path / "logrotate.conf"
+    conf.write_text("weekly\n  include /etc/a.d\ninclude\t/etc/b extra\n#include /no\nrotate 4\n"
+                    "include /last")
+    script = LOGROTATE_INCLUDES.replace("/etc/logrotate.conf", str(conf))
+    for label, argv, path in shells:
+        # When the shell reads them
+        # Then it names what awk '$1 == "include" {print $2}' names
+        assert _run(argv, path, script).split() == ["/etc/a.d", "/etc/b", "/last"], label

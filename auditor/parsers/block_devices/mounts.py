@@ -18,14 +18,18 @@ awk '{ for (i = 7; i <= NF && $i != "-"; i++) ;
 """
 
 # Active swap areas: type, name, and the device: hex major:minor of a partition's device
-# node, or the decimal st_dev of the file system holding a swap file.
+# node, or the decimal st_dev of the file system holding a swap file. The shell reads the table
+# itself, past its header line (no `tail`).
 SWAPS_SCRIPT = r"""
 [ -r /proc/swaps ] || { echo '#absent'; exit 0; }
-tail -n +2 /proc/swaps | while read -r name type rest; do
-  if [ "$type" = partition ]; then dev=b$(stat -L -c %t:%T "$name" 2>/dev/null)
-  else dev=$(stat -c %d "$name" 2>/dev/null); fi
-  printf '%s\t%s\t%s\n' "$type" "$name" "$dev"
-done
+{
+  read -r header
+  while read -r name type rest; do
+    if [ "$type" = partition ]; then dev=b$(stat -L -c %t:%T "$name" 2>/dev/null)
+    else dev=$(stat -c %d "$name" 2>/dev/null); fi
+    printf '%s\t%s\t%s\n' "$type" "$name" "$dev"
+  done
+} </proc/swaps
 exit 0
 """
 

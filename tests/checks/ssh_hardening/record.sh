@@ -173,12 +173,14 @@ record_listening() {  # record_listening CASE "DAEMON ARGS; DAEMON ARGS" RECORD-
 mkdir -p "$W/ssh.hardening.d"
 printf '# the usual hardening drop-in\nPermitRootLogin no\nPasswordAuthentication no\n' \
   >"$W/ssh.hardening.d/10-hardening.conf"
-record_listening pass_debian_stock_macs_advisory "" \
-  --plant-dir /etc/ssh/sshd_config.d="$W/ssh.hardening.d" "${SSH[@]}" \
+# The stock configuration with that drop-in passes, with OpenSSH's default MACs as an advisory.
+STOCK_HARDENED=(--plant-dir /etc/ssh/sshd_config.d="$W/ssh.hardening.d" "${SSH[@]}")
+STOCK_PASSES=(--expect-status pass --expect-summary "PermitRootLogin no"
+  --expect-summary "(1 advisory: low: MACs offers umac-64-etm@openssh.com, hmac-sha1-etm@openssh.com, umac-64@openssh.com, hmac-sha1"
+  --expect-value weak_algorithms=4)
+record_listening pass_debian_stock_macs_advisory "" "${STOCK_HARDENED[@]}" "${STOCK_PASSES[@]}" \
   --source "This machine's own, unmodified Debian 12 /etc/ssh/sshd_config (OpenSSH 9.2) with sshd_config.d/10-hardening.conf (PermitRootLogin no, PasswordAuthentication no), in a network namespace where no sshd listens: the configuration sshd starts with is judged. OpenSSH's default MACs (umac-64, hmac-sha1, with and without -etm) are an advisory of severity low" \
-  --expect-status pass --expect-summary "PermitRootLogin no" \
-  --expect-summary "(1 advisory: low: MACs offers umac-64-etm@openssh.com, hmac-sha1-etm@openssh.com, umac-64@openssh.com, hmac-sha1" \
-  --expect-value weak_algorithms=4 --expect-value listeners=0
+  --expect-value listeners=0
 
 # Two daemons: the stock one on port 22 and a second one with its own config file plus
 # -o PasswordAuthentication=yes on port 2222. The second one fails the check, named by its
@@ -199,6 +201,31 @@ record_listening pass_two_daemons_hardened \
   --source "As fail_second_daemon_password, without -o PasswordAuthentication=yes: both daemons are hardened (the stock one keeps OpenSSH's default MACs: a low advisory)" \
   --expect-status pass --expect-summary "and 2 listener(s) with their own options: PermitRootLogin no" \
   --expect-summary "advisories: low: MACs offers" --expect-value listeners=2
+
+# One daemon started the stock way, `sshd` with no -f and no -o, by the binary that prints the
+# installed configuration: the probe says `#runs-installed` for it instead of running that same
+# sshd -T twice. The daemon runs in a mount namespace of its own too, reading the planted drop-in
+# and writing its default pid file into a private /run, and is stopped by that pid.
+record_stock_daemon() {  # record_stock_daemon CASE DROPIN-DIR RECORD-ARGS...
+  local case=$1 dropins=$2
+  shift 2
+  [[ $case == $ONLY ]] || return 0
+  echo "=== ssh_hardening/$case"
+  W="$W" DROPINS="$dropins" unshare --net --mount --fork -- bash -c '
+    ip link set lo up
+    mount --make-rprivate /
+    mkdir -p "$W/run" && mount --bind "$W/run" /run && mkdir -p /run/sshd || exit 1
+    mount --bind "$DROPINS" /etc/ssh/sshd_config.d || exit 1
+    /usr/sbin/sshd || exit 1
+    sleep 0.3
+    python3 tests/checks/record.py ssh_hardening "$0" "$@"; rc=$?
+    kill "$(cat /run/sshd.pid)"
+    exit $rc' "$case" "$@" || FAILED+=("ssh_hardening/$case")
+}
+
+record_stock_daemon pass_stock_daemon_runs_installed "$W/ssh.hardening.d" "${STOCK_HARDENED[@]}" "${STOCK_PASSES[@]}" \
+  --source "This machine's own, unmodified Debian 12 /etc/ssh/sshd_config (OpenSSH 9.2) with sshd_config.d/10-hardening.conf (PermitRootLogin no, PasswordAuthentication no), and one sshd listening on port 22 in a network namespace of its own, started as plain '/usr/sbin/sshd' (no -f, no -o): it runs the installed configuration, judged once (the probe prints #runs-installed for it). OpenSSH's default MACs are an advisory of severity low" \
+  --expect-value listeners=1
 
 # RHEL 9 layout: the stock sshd_config, 50-redhat.conf including the crypto-policies back-end,
 # /etc/crypto-policies/config naming the policy and the back-end as a symbolic link into
