@@ -679,7 +679,8 @@ def main(argv: list[str] | None = None) -> int:
                 planted[ROOT_BASHRC] = "# planted by bench/fleet.py\n"
             # Each in its own PID namespace: a probe that walks /proc sees its own host's
             # processes only, as on a real server, not every test host's sshd.
-            servers = [fleet.start(sshhosts.HostSpec(f"sshd{i}", files=planted, pid_namespace=True))
+            servers = [fleet.start(sshhosts.HostSpec(f"sshd{i}", files=planted, pid_namespace=True,
+                                                       stock_daemon=True))
                        for i in range(args.sshd)]
             sshd_pids = [s.pid for s in servers]
             say(f"started {len(servers)} sshd in {time.monotonic() - began:.1f} s on ports "

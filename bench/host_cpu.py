@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         planted = {"/etc/logrotate.conf": fleet.LOGROTATE_CONF}
         if Path(fleet.ROOT_BASHRC).is_file():
             planted[fleet.ROOT_BASHRC] = "# planted by bench/host_cpu.py\n"  # see bench/fleet.py
-        server = hosts.start(sshhosts.HostSpec("cpu0", files=planted, pid_namespace=True))
+        server = hosts.start(sshhosts.HostSpec("cpu0", files=planted, pid_namespace=True,
+                                                       stock_daemon=True))
         setup = fleet.write_setup(tmp, 0.0, [server.port], hosts.host_public_key, hosts.client_key,
                                   1, 1, tmp / "scripts", None, 0)
         cpu = fleet.HostCpu(setup.inventory, tmp / "known_hosts.rtt0", hosts.client_key, [server.pid],

@@ -39,6 +39,7 @@ from .spec import (
     ROOT_USER,
     SSHD,
     STOCK_ENV,
+    STOCK_SSHD_CONFIG,
     HostSpec,
     Service,
     SshdStartError,
@@ -214,7 +215,9 @@ class SshdFleet:
             ["set -e", "trap 'exit 143' TERM", *fresh_sysfs]
             + [f"mount --bind {shlex.quote(str(src))} {shlex.quote(dst)}" for src, dst in mounts]
             + ["echo mounted", "exec >&2", "read go", "exec </dev/null"]
-            + [f"exec {shlex.quote(str(SSHD))} -D -e -f {shlex.quote(str(config_path))}"]
+            + ([f"mount --bind {shlex.quote(str(config_path))} {STOCK_SSHD_CONFIG}",
+                 f"exec {shlex.quote(str(SSHD))} -D -e"] if spec.stock_daemon
+               else [f"exec {shlex.quote(str(SSHD))} -D -e -f {shlex.quote(str(config_path))}"])
         )
         unshare = ["unshare", "--mount", "--propagation", "private"]
         if spec.network_namespace:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SSHD = Path("/usr/sbin/sshd")
+STOCK_SSHD_CONFIG = "/etc/ssh/sshd_config"  # where a stock daemon reads its configuration
 LOOPBACK = "127.0.0.1"
 ROOT_USER = "root"
 READY_TIMEOUT_S = 10.0
@@ -88,7 +89,11 @@ class HostSpec:
     lines before its first ``Match`` go *before* the harness defaults (sshd
     keeps the first value it reads, so they can override them), ``Match``
     blocks go at the end.  ``network_namespace``, ``pid_namespace``, ``setup``
-    and ``services`` are described in the module docstring.
+    and ``services`` are described in the module docstring.  ``stock_daemon``:
+    sshd starts as a distribution starts it, ``sshd -D`` reading
+    /etc/ssh/sshd_config (the generated config bind-mounted there, inside the
+    host's mount namespace), not ``-f <config>``: what the process-walking
+    probes then see is a stock daemon.
     """
 
     name: str
@@ -99,6 +104,7 @@ class HostSpec:
     pid_namespace: bool = False
     setup: tuple[tuple[str, ...], ...] = ()
     services: tuple[Service, ...] = ()
+    stock_daemon: bool = False
 
 
 @dataclass(frozen=True)
