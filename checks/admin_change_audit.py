@@ -46,7 +46,7 @@ from typing import NamedTuple
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import audit_rules
 from auditor.parsers.files import dump_files_script, parse_dump
-from auditor.parsers.processes import parse_ps, ps_script
+from auditor.parsers.processes import daemons_ps_script, parse_ps
 from auditor.probes import shell
 
 RULES_DIR = "/etc/audit/rules.d"
@@ -78,7 +78,8 @@ CHECK = Check(
               "notification, e.g. a ticket or evidence-pack path); when set, watched paths pass"),
     ),
     probes=(
-        shell("processes", ps_script(("auditd",))),
+        # one `ps` for this check, auth_logging and monitoring (the same script, run once)
+        shell("processes", daemons_ps_script(("auditd",))),
         shell("kernel", KERNEL_STATE, root=True),
         shell("files", dump_files_script(RULES_DIR, AUDIT_RULES, "/etc/audit/auditd.conf", PLUGINS_DIR),
               root=True),

@@ -97,9 +97,10 @@ def _units_script(params: Params) -> str:
     services = " ".join(quote(f"{u}.service") for u in units)
     return "\n".join([
         "if command -v systemctl >/dev/null 2>&1; then",
-        "  printf 'systemd_running\\t%s\\n' \"$([ -d /run/systemd/system ] && echo yes || echo no)\"",
+        "  if [ -d /run/systemd/system ]; then r=yes; else r=no; fi; printf 'systemd_running\\t%s\\n' \"$r\"",
+        # The unit and its state, the first two words, by the shell's read (no awk).
         f"  systemctl list-unit-files --no-legend --no-pager -- {services} 2>/dev/null "
-        "| awk '{ print \"unit\\t\" $1 \"\\t\" $2 }'",
+        "| while read -r u s _; do [ -n \"$u\" ] && printf 'unit\\t%s\\t%s\\n' \"$u\" \"$s\"; done",
         "else printf 'systemctl\\tabsent\\n'; fi",  # busybox echo does not expand \t
         "for d in /etc/rc2.d /etc/rc3.d /etc/rc5.d; do for f in \"$d\"/S*; do",
         "  [ -e \"$f\" ] && printf 'rc\\t%s\\t%s\\n' \"${d##*/}\" \"${f##*/}\"",
@@ -119,7 +120,8 @@ CHECK = Check(
               "each one's unit is taken to be <name>.service", path=True),
     ),
     probes=(
-        shell("processes", lambda params: ps.ps_script(_program_names(params))),
+        # one `ps` for this check, auth_logging and admin_change_audit while `agents` adds no name
+        shell("processes", lambda params: ps.daemons_ps_script(_program_names(params))),
         shell("executables", ps.EXE_SCRIPT, root=True),  # others' /proc/<pid>/exe need root
         shell("units", _units_script),
         shell("lsblk", bd.LSBLK_SCRIPT),

@@ -20,6 +20,7 @@ import pytest
 
 from auditor.engine import registry
 from auditor.parsers.syslog import busybox
+from checks.auth_logging import read_records
 from checks.log_retention import read_on_disk
 from checks.passwords_not_logged import read_scan
 
@@ -150,3 +151,42 @@ def test_busybox_syslogd_options(argv: list[str], expected: dict[str, object]):
     # Then its file, rotation, remote hosts and buffers are as busybox syslogd(8) documents
     assert {key: getattr(daemon, key) for key in expected} == expected
     assert daemon.busybox and daemon.name == "busybox syslogd"
+
+
+def test_the_records_probe_samples_masks_and_reads_syslogd_the_same_everywhere(shells, fake_syslogd):
+    # Given the file a running syslogd writes, holding login records, a cron session (not a
+    # login), a password typed at the user prompt and a sudo command line with a password
+    fake_syslogd.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "Dec  6 18:20:38 vm auth.info sshd[123]: Accepted password for root from 10.0.0.1 port 2222 ssh2",
+        "Dec  6 18:20:39 vm authpriv.info CRON[77]: pam_unix(cron:session): session opened for user "
+        "root(uid=0)",
+        "Dec  6 18:20:40 vm auth.info sshd[124]: Invalid user Hunter2pass from 10.0.0.2 port 4000",
+        "Dec  6 18:20:41 vm authpriv.notice sudo: bob : TTY=pts/0 ; PWD=/ ; USER=root ; "
+        "COMMAND=/usr/bin/curl -u a:S3cret",
+        "Dec  6 18:20:42 vm daemon.info ntpd[5]: not a login",
+    ]
+    fake_syslogd.write_text("\n".join(lines) + "\n")
+    check = registry.load(plugins=False).checks["auth_logging"]
+    params = {**check.default_params(), "auth_logs": [str(fake_syslogd.parent / "missing.log")]}
+    script = next(p for p in check.probes if p.name == "records").render(params)
+    seen = []
+    for label, argv, path in shells:
+        # When the records probe runs
+        out = _run(argv, path, script)
+        found = read_records(out)
+        # Then the facts are read, the file the syslogd writes is sampled (the cron session
+        # dropped, the typed password and the sudo command masked), and its `# syslogd` row reads
+        # back as the daemon
+        assert found.facts["uid"] == str(os.getuid()) and found.facts["now"].isdigit(), (label, out)
+        assert found.facts["utc_offset"][:1] in "+-" and len(found.facts["utc_offset"]) == 5, label
+        assert found.files[str(fake_syslogd.parent / "missing.log")].state == "missing"
+        assert found.files[str(fake_syslogd)].state == "ok" and found.counts[str(fake_syslogd)] == 3, label
+        sampled = found.lines[str(fake_syslogd)]
+        assert "Hunter2pass" not in out and "S3cret" not in out and "Invalid user *** from" in sampled[1]
+        assert sampled[2].endswith("COMMAND=***"), (label, sampled)
+        (daemon,) = [d for d in busybox.parse_syslogd(out).daemons if d.file == str(fake_syslogd)]
+        assert daemon.remote == ("logs.example:514",), label
+        seen.append((found.files[str(fake_syslogd)], sampled))
+    # And every shell read the same
+    assert all(one == seen[0] for one in seen), seen
