@@ -1,6 +1,7 @@
 """Changes to users, groups and privileges are recorded by auditd (notification: manual).
 
-Reads: the running processes (`ps`: is auditd there), the kernel's audit status and
+Reads: the running processes (`ps`: is auditd there; the list of known daemons, argv[0]
+only, that auth_logging and monitoring share), the kernel's audit status and
 loaded rules (`auditctl -s` and `auditctl -l`, as root) and the rule files auditd loads at
 start (/etc/audit/rules.d/*.rules in name order, as augenrules joins them, or else
 /etc/audit/audit.rules), plus auditd.conf and the audisp plugins (which forward events).

@@ -1,7 +1,8 @@
 """A monitoring agent runs around the clock, and disk health is watched on physical disks.
 
 Reads: the real process list (`ps`, reduced on the host to the processes whose command
-name or argv[0] is a known agent, with their arguments cut to argv[0]), every process's
+name or argv[0] is a known agent or another daemon a check looks for, with their arguments
+cut to argv[0]; one list shared with auth_logging and admin_change_audit), every process's
 executable (/proc/<pid>/exe, root), the agents' systemd unit files (`systemctl
 list-unit-files`, which works whether or not systemd is PID 1) and SysV start links
 (/etc/rc[235].d/S*), and the block devices (lsblk -J, sysfs). Known agents: Prometheus
@@ -30,7 +31,8 @@ alerted 24/7, needs evidence from the monitoring system (attach alert-rule and o
 exports to the audit).
 
 Secrets: command lines never leave the host: the process list is reduced on the host to
-the known agents, with their arguments cut to argv[0] (command lines may carry passwords);
+the known agents and daemons, with their arguments cut to argv[0] (command lines may carry
+passwords);
 otherwise only executable paths, unit states, start-link names and disk descriptions.
 
 Blind spots: an agent running inside a container or on another host (agentless SNMP,
