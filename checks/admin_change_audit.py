@@ -47,7 +47,7 @@ from typing import NamedTuple
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import audit_rules
 from auditor.parsers.files import dump_files_script, parse_dump
-from auditor.parsers.processes import daemons_ps_script, parse_ps
+from auditor.parsers.processes import daemons_ps_script, effective_uid, parse_ps
 from auditor.probes import shell
 
 RULES_DIR = "/etc/audit/rules.d"
@@ -56,8 +56,8 @@ PLUGINS_DIR = "/etc/audit/plugins.d"
 
 # auditctl's answers between markers; its exit code and first error line are kept, since
 # "Operation not permitted" means something different for root and for anyone else.
-KERNEL_STATE = r"""
-printf '#uid %s\n' "$(id -u)"
+KERNEL_STATE = effective_uid("uid") + r"""
+printf '#uid %s\n' "$uid"
 if ! command -v auditctl >/dev/null 2>&1; then echo '#auditctl absent'; exit 0; fi
 echo '#status'; auditctl -s 2>&1; echo "#status-rc $?"
 echo '#rules'; auditctl -l 2>&1; echo "#rules-rc $?"

@@ -71,7 +71,7 @@ from auditor.parsers import syslog
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings
 from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.files import dump_files_script, parse_dump
-from auditor.parsers.processes import daemons_ps_script, parse_ps
+from auditor.parsers.processes import daemons_ps_script, effective_uid, parse_ps
 from auditor.parsers.rows import Arity, UnexpectedLine, rows
 from auditor.parsers.syslog import busybox
 from auditor.parsers.syslog.busybox import SYSLOGD_FILES_SCRIPT, SYSLOGD_SCRIPT, SyslogdSetup
@@ -130,9 +130,8 @@ def _records_script(params: Params) -> str:
         "date +'now%t%s%nutc_offset%t%z'",
         "printf 'machine_id\\t%s\\n' \"$(stat -c %Y /etc/machine-id 2>/dev/null)\"",
         "printf 'ssh_connection\\t%s\\n' \"${SSH_CONNECTION:-}\"",
-        "uid=; { while read -r k r e _; do [ \"$k\" = Uid: ] && { uid=$e; break; }; done "
-        "</proc/self/status; } 2>/dev/null",
-        "printf 'uid\\t%s\\n' \"${uid:-$(id -u)}\"",
+        effective_uid("uid"),
+        "printf 'uid\\t%s\\n' \"$uid\"",
         SYSLOGD_FILES_SCRIPT,
         # auth_logs, then the file each running syslogd writes (busybox rotates to .0), once each
         "seen='|'",
@@ -191,7 +190,10 @@ CHECK = Check(
                                                 more_paths=RSYSLOG_INCLUDES)),
         shell("journald_conf", dump_files_script(*JOURNALD_CONFIG)),
         shell("records", _records_script, root=True),
-        shell("clock", "timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown"),
+        # timedatectl asks systemd-timedated, which only a system booted with systemd has (sd_booted)
+        shell("clock", "if [ -d /run/systemd/system ]; then "
+                       "timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown; "
+                       "else echo unknown; fi"),
     ),
 )
 

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from auditor.check import ProbeOutput
 from auditor.parsers.credentials import MASK_AWK
+from auditor.parsers.processes import effective_uid
 
 DEFAULT_CAP = 1 << 20  # bytes per probe per stream
 DEFAULT_PROBE_TIMEOUT = 150.0  # seconds; the runner derives a host's from its command_timeout
@@ -131,9 +132,7 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         "export LC_ALL=C",
         # A root login needs no sudo; anyone else gets it only for probes that ask. The
         # effective uid from /proc without a fork (`id -u` where there is no /proc).
-        "__u=; { while read -r __a __b __u __y; do [ \"$__a\" = Uid: ] && break; __u=; done "
-        "</proc/self/status; } 2>/dev/null",
-        '[ -n "$__u" ] || __u=$(id -u)',
+        effective_uid("__u"),
         'if [ "$__u" = 0 ]; then __sudo=; else __sudo="sudo -n"; fi',
         # The clock without a fork where Linux offers it (centiseconds); date(1) elsewhere.
         "if [ -r /proc/uptime ]; then __now() { read -r __t __x </proc/uptime; }; "

@@ -50,6 +50,13 @@ $1 != "" { args = $4; sub(/ +$/, "", args); if (args == "") args = "[" $3 "]"
            printf "%10s %-32s %-64s %s\n", $1, ($2 in user) ? user[$2] : $2, $3, args }'
 """
 
+def effective_uid(var: str) -> str:
+    """Shell that sets `var` to the shell's effective uid: read from /proc/self/status by the
+    shell itself (no fork), or from `id -u` where there is no /proc."""
+    return (f"{var}=; {{ while read -r {var}_k {var}_r {var} {var}_s; do [ \"${var}_k\" = Uid: ] && break; "
+            f"{var}=; done </proc/self/status; }} 2>/dev/null; [ -n \"${var}\" ] || {var}=$(id -u)")
+
+
 # GNU find reads each link given (the shell's glob lists the processes: find descends into no
 # /proc/<pid> directory) and prints "/proc/<pid><TAB>target", which parse_exe_links reads as
 # well as the "pid<TAB>target" lines of the busybox branch. Busybox find has no -printf: `ls

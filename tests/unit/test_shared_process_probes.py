@@ -1,7 +1,8 @@
 """The process probes that fork less on the host: auth_logging, monitoring and
 admin_change_audit share one `ps` script (the batch runs it once), the executables probe has
 find read the links the shell's glob lists, and monitoring's units probe formats systemctl's
-lines with the shell's read. Real shells, this machine's /proc, a stand-in systemctl."""
+lines with the shell's read; the clock probe asks timedatectl only where systemd runs, and
+the uid is read by the shell. Real shells, this machine's /proc, stand-in commands."""
 
 from __future__ import annotations
 
@@ -151,3 +152,32 @@ def test_the_units_probe_reads_systemctl_as_the_awk_did(shell, tmp_path):
     # Then the unit states are the same
     assert got.states == {k: v for k, v in awk.states.items() if k}
     assert got.states["smartmontools.service"] == "masked-runtime" and got.systemctl
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: os.path.basename(s[-1]))
+def test_the_clock_probe_asks_timedatectl_only_on_a_system_booted_with_systemd(shell, tmp_path):
+    # Given a stand-in timedatectl that would say the clock is synchronised
+    fake = tmp_path / "timedatectl"
+    fake.write_text("#!/bin/sh\necho yes\n")
+    fake.chmod(0o755)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "LC_ALL": "C"}
+    # When the clock probe runs
+    out = subprocess.run([*shell, "-c", _script("auth_logging", "clock")], capture_output=True, text=True,
+                         check=True, timeout=60, env=env).stdout
+    # Then it asked timedatectl where systemd runs (sd_booted), and says unknown elsewhere
+    assert out == ("yes\n" if Path("/run/systemd/system").is_dir() else "unknown\n")
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: os.path.basename(s[-1]))
+def test_probes_read_their_uid_without_id(shell, tmp_path):
+    # Given the probes that report the uid they ran as, with no `id` on PATH
+    env = {"PATH": str(tmp_path), "LC_ALL": "C"}
+    for script in (ps.effective_uid("uid") + '\necho "uid $uid"',):
+        # When they run
+        out = subprocess.run([*shell, "-c", script], capture_output=True, text=True, check=False, timeout=60,
+                             env=env).stdout
+        # Then the shell read it from /proc/self/status
+        assert out == f"uid {os.geteuid()}\n"
+    kernel = subprocess.run([*shell, "-c", _script("admin_change_audit", "kernel")], capture_output=True,
+                            text=True, check=True, timeout=60, env=env).stdout
+    assert kernel.splitlines()[0] == f"#uid {os.geteuid()}"
