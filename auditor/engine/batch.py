@@ -12,14 +12,14 @@ runs past it) so that one hung probe costs only itself.
 
 What a probe costs on the host is what the wrapper forks: one fork of the shell (no exec),
 nothing else; the watchdog is one process per batch, started with its first probe and
-waking once a second. The probe's stdout and
-stderr go to files in a private directory on /dev/shm (else /tmp, /var/tmp) whose size
-`ulimit -f` caps near `cap` bytes (SIGXFSZ is ignored, so the probe sees a failed write,
-not a signal); one `cat` per group of probes
-sends the files with the markers between them. The clock is read from /proc/uptime by
-the shell itself. Marker lines carry a per-run random token, so output from a probe
-cannot forge a boundary. Where no directory is writable the probes write straight into
-the batch's streams, uncapped on the host (the auditor still cuts at `cap`).
+waking once a second. The probe's stdout and stderr go to files in a private directory on
+/dev/shm (else /tmp, /var/tmp) whose size `ulimit -f` caps near `cap` bytes (SIGXFSZ is
+ignored, so the probe sees a failed write, not a signal); one `cat` per group of probes
+sends the files with the markers between them. The clock is read from /proc/uptime, and
+the uid from /proc/self/status, by the shell itself. Marker lines carry a per-run random
+token, so output from a probe cannot forge a boundary. Where no directory is writable the
+probes write straight into the batch's streams, uncapped on the host (the auditor still
+cuts at `cap`).
 
 Probes with the same script and privilege run once; every key that asked gets the output.
 Parsing is one pass over the output, linear in its size whatever a hostile host sends.
