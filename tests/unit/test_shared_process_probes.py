@@ -83,10 +83,19 @@ def test_the_shared_list_keeps_only_the_named_daemons_with_argv0_only(tmp_path):
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: os.path.basename(s[-1]))
 def test_the_executables_probe_reads_the_links_of_every_process(shell):
-    # Given this machine's processes, their exe links as Python reads them
+    # Given this machine's processes, their exe links as Python reads them before and after the
+    # probe (other processes start, exec and end meanwhile: only the steady ones are compared)
+    before = _readable_exe_links()
     links = ps.parse_exe_links(subprocess.run([*shell, "-c", ps.EXE_SCRIPT], capture_output=True, text=True,
                                               check=True, timeout=60).stdout)
-    # Then every process whose link Python can read is there, as readlink gives it
+    after = _readable_exe_links()
+    steady = {pid: path for pid, path in before.items() if after.get(pid) == path}
+    # Then every steady process is there, as readlink gives it, this one included
+    assert links[os.getpid()] == steady[os.getpid()]
+    assert {pid: links.get(pid) for pid in steady} == steady
+
+
+def _readable_exe_links() -> dict[int, str]:
     readable = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -94,10 +103,7 @@ def test_the_executables_probe_reads_the_links_of_every_process(shell):
                 readable[int(entry.name)] = os.readlink(entry / "exe").removesuffix(" (deleted)")
             except OSError:
                 continue
-    assert links[os.getpid()] == readable[os.getpid()]
-    assert {pid: path for pid, path in links.items() if pid in readable} == {
-        pid: path for pid, path in readable.items() if pid in links}
-    assert len(links) >= len(readable) - 5  # processes that started after the probe ran
+    return readable
 
 
 def test_the_busybox_branch_of_the_executables_probe_reads_the_same_links(tmp_path):
