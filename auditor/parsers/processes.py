@@ -59,11 +59,13 @@ def effective_uid(var: str) -> str:
 
 # GNU find reads each link given (the shell's glob lists the processes: find descends into no
 # /proc/<pid> directory) and prints "/proc/<pid><TAB>target", which parse_exe_links reads as
-# well as the "pid<TAB>target" lines of the busybox branch. Busybox find has no -printf: `ls
-# -l` prints the links there ("... /proc/12/exe -> /sbin/crond").
+# well as the "pid<TAB>target" lines of the busybox branch. Busybox find has no -printf (it
+# prints nothing, and the probe's own shell always has a readable link): `ls -l` prints the
+# links there ("... /proc/12/exe -> /sbin/crond").
 EXE_SCRIPT = r"""
-if find /proc -maxdepth 0 -printf '' >/dev/null 2>&1; then
-  find /proc/[0-9]*/exe -maxdepth 0 -lname '?*' -printf '%h\t%l\n' 2>/dev/null
+links=$(find /proc/[0-9]*/exe -maxdepth 0 -lname '?*' -printf '%h\t%l\n' 2>/dev/null)
+if [ -n "$links" ]; then
+  printf '%s\n' "$links"
 else
   ls -l /proc/[0-9]*/exe 2>/dev/null | awk '{ i = index($0, " -> "); if (!i) next
     h = substr($0, 1, i - 1); sub(/.* \/proc\//, "", h); sub(/\/exe$/, "", h)
