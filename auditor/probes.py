@@ -7,17 +7,20 @@ from shlex import quote
 
 from auditor.check import Probe, ProbeSite, ScriptSource
 
-__all__ = ["CLOCK_SH", "EUID_SH", "network", "path_args", "quote", "shell"]
+__all__ = ["CLOCK_SH", "effective_uid", "network", "path_args", "quote", "shell"]
 
-# Shell that sets $uid to the effective uid, as `id -u` prints it, read by the shell itself from
-# /proc/self/status (a process costs ~1 ms of host CPU); `id -u` where /proc is missing.
-EUID_SH = ('uid=; { while read -r uid_label uid_real uid_effective _; do '
-           'if [ "$uid_label" = Uid: ]; then uid=$uid_effective; break; fi; done '
-           '</proc/self/status; } 2>/dev/null; [ -n "$uid" ] || uid=$(id -u)')
 # Shell defining `clock`, which sets $now to a count of whole seconds for deadlines (not a date):
 # the system's uptime, read by the shell itself, or `date +%s` where /proc/uptime is missing.
 CLOCK_SH = ('if [ -r /proc/uptime ]; then clock() { read -r now _ </proc/uptime; now=${now%%.*}; }; '
             'else clock() { now=$(date +%s); }; fi')
+
+
+def effective_uid(var: str = "uid") -> str:
+    """Shell that sets `var` to the shell's effective uid, as `id -u` prints it: read from
+    /proc/self/status by the shell itself (a process costs ~1 ms of host CPU), or from `id -u`
+    where there is no /proc."""
+    return (f"{var}=; {{ while read -r {var}_k {var}_r {var} {var}_s; do [ \"${var}_k\" = Uid: ] && break; "
+            f"{var}=; done </proc/self/status; }} 2>/dev/null; [ -n \"${var}\" ] || {var}=$(id -u)")
 
 
 def shell(name: str, script: ScriptSource, *, root: bool = False, ok_rc: tuple[int, ...] = (0,)) -> Probe:

@@ -1,6 +1,7 @@
 """Changes to users, groups and privileges are recorded by auditd (notification: manual).
 
-Reads: the running processes (`ps`: is auditd there), the kernel's audit status and
+Reads: the running processes (`ps`: is auditd there; the list of known daemons, argv[0]
+only, that auth_logging and monitoring share), the kernel's audit status and
 loaded rules (`auditctl -s` and `auditctl -l`, as root) and the rule files auditd loads at
 start (/etc/audit/rules.d/*.rules in name order, as augenrules joins them, or else
 /etc/audit/audit.rules), plus auditd.conf and the audisp plugins (which forward events).
@@ -46,8 +47,8 @@ from typing import NamedTuple
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import audit_rules
 from auditor.parsers.files import dump_files_script, parse_dump
-from auditor.parsers.processes import parse_ps, ps_script
-from auditor.probes import shell
+from auditor.parsers.processes import daemons_ps_script, parse_ps
+from auditor.probes import effective_uid, shell
 
 RULES_DIR = "/etc/audit/rules.d"
 AUDIT_RULES = "/etc/audit/audit.rules"
@@ -55,8 +56,8 @@ PLUGINS_DIR = "/etc/audit/plugins.d"
 
 # auditctl's answers between markers; its exit code and first error line are kept, since
 # "Operation not permitted" means something different for root and for anyone else.
-KERNEL_STATE = r"""
-printf '#uid %s\n' "$(id -u)"
+KERNEL_STATE = effective_uid("uid") + r"""
+printf '#uid %s\n' "$uid"
 if ! command -v auditctl >/dev/null 2>&1; then echo '#auditctl absent'; exit 0; fi
 echo '#status'; auditctl -s 2>&1; echo "#status-rc $?"
 echo '#rules'; auditctl -l 2>&1; echo "#rules-rc $?"
@@ -78,7 +79,8 @@ CHECK = Check(
               "notification, e.g. a ticket or evidence-pack path); when set, watched paths pass"),
     ),
     probes=(
-        shell("processes", ps_script(("auditd",))),
+        # one `ps` for this check, auth_logging and monitoring (the same script, run once)
+        shell("processes", daemons_ps_script(("auditd",))),
         shell("kernel", KERNEL_STATE, root=True),
         shell("files", dump_files_script(RULES_DIR, AUDIT_RULES, "/etc/audit/auditd.conf", PLUGINS_DIR),
               root=True),

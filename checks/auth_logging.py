@@ -1,8 +1,9 @@
 """Login attempts are recorded with the date, the time, the user and the source address.
 
 Reads: in one batch, the running processes (rsyslogd, syslog-ng, systemd-journald,
-auditd, time-sync daemons) with `ps` (or /proc where ps is busybox's), and the full command
-line of every `syslogd` (busybox's, Alpine's logger); rsyslog's configuration
+auditd, time-sync daemons) with `ps` (or /proc where ps is busybox's; one list shared with
+monitoring and admin_change_audit), and, with the records, the full command line of every
+`syslogd` (busybox's, Alpine's logger); rsyslog's configuration
 (/etc/rsyslog.conf and every file it includes, read in rsyslog's order) to find the files
 that receive the auth and authpriv facilities at info level, and /etc/syslog.conf and
 /etc/conf.d/syslog for syslogd; journald's Storage mode; and, as root, the login records
@@ -70,11 +71,11 @@ from auditor.parsers import syslog
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings
 from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.files import dump_files_script, parse_dump
-from auditor.parsers.processes import parse_ps, ps_script
+from auditor.parsers.processes import daemons_ps_script, parse_ps
 from auditor.parsers.rows import Arity, UnexpectedLine, rows
 from auditor.parsers.syslog import busybox
 from auditor.parsers.syslog.busybox import SYSLOGD_FILES_SCRIPT, SYSLOGD_SCRIPT, SyslogdSetup
-from auditor.probes import path_args, quote, shell
+from auditor.probes import effective_uid, path_args, quote, shell
 
 LOGGERS = ("rsyslogd", "syslog-ng", "systemd-journald")  # busybox syslogd: the syslogd probe
 TIME_SYNC = ("chronyd", "ntpd", "openntpd", "systemd-timesyncd", "timesyncd")
@@ -95,10 +96,12 @@ RECORD_PATTERN = (
 # (RHEL's cronie logs as crond, into /var/log/secure: `crond[812]: pam_unix(crond:session): ...`)
 NOT_LOGINS = r"pam_unix\((cron|crond|systemd-user):|CRON\[|crond?\["
 
-# Keeps the last n lines (a ring buffer) and counts them all; cuts long lines; masks the
+# Drops what is not a login (EXCL, from the environment: an ERE as grep -E read it); keeps the
+# last n lines (a ring buffer) and counts them all; cuts long lines; masks the
 # name given for an unknown user, which may be a password typed at the user prompt, and
 # sudo's command line, which may carry one (curl -u user:password, htpasswd -b, chpasswd).
 SAMPLE_AWK = r"""
+$0 ~ ENVIRON["EXCL"] { next }
 { c++; line = substr($0, 1, 600); sub(/\r$/, "", line); sub(/COMMAND=.*/, "COMMAND=***", line)
   line = mask_credentials(line, "***", 1)
   if (match(line, /[Ii]nvalid user /)) {
@@ -120,14 +123,15 @@ def _records_script(params: Params) -> str:
     return "\n".join([
         f"N={int(params['sample'])}",
         f"PAT={quote(RECORD_PATTERN)}",
-        f"EXCL={quote(NOT_LOGINS)}",
+        f"EXCL={quote(NOT_LOGINS)}; export EXCL",
         f"AWK={quote(MASK_AWK + SAMPLE_AWK)}",
-        'sample() { grep -a -E "$PAT" | grep -a -v -E "$EXCL" | awk -v n="$N" -v src="$1" "$AWK"; }',
-        "printf 'now\\t%s\\n' \"$(date +%s)\"",
-        "printf 'utc_offset\\t%s\\n' \"$(date +%z)\"",
+        'sample() { grep -a -E "$PAT" | awk -v n="$N" -v src="$1" "$AWK"; }',
+        # One date for both (%t, %n: a tab, a newline); the uid as the shell reads it (no fork).
+        "date +'now%t%s%nutc_offset%t%z'",
         "printf 'machine_id\\t%s\\n' \"$(stat -c %Y /etc/machine-id 2>/dev/null)\"",
         "printf 'ssh_connection\\t%s\\n' \"${SSH_CONNECTION:-}\"",
-        "printf 'uid\\t%s\\n' \"$(id -u)\"",
+        effective_uid("uid"),
+        "printf 'uid\\t%s\\n' \"$uid\"",
         SYSLOGD_FILES_SCRIPT,
         # auth_logs, then the file each running syslogd writes (busybox rotates to .0), once each
         "seen='|'",
@@ -142,12 +146,17 @@ def _records_script(params: Params) -> str:
         "  sample \"$f\" <\"$f\"",
         "done; done",
         "if command -v journalctl >/dev/null 2>&1; then",
-        "  printf 'journal_dirs\\t%s\\n' \"$(ls -d /var/log/journal /run/log/journal 2>/dev/null "
-        "| tr '\\n' ' ')\"",
+        # The journal directories that exist, in the order `ls -d` printed them.
+        "  j=; for d in /run/log/journal /var/log/journal; do",
+        "    { [ -e \"$d\" ] || [ -L \"$d\" ]; } && j=\"$j$d \"; done",
+        "  printf 'journal_dirs\\t%s\\n' \"$j\"",
         # Not -q, and stderr kept: as anyone but root, journalctl says there what it could not read.
         "  journalctl --no-pager -o short-iso -n 20000 SYSLOG_FACILITY=4 SYSLOG_FACILITY=10 "
         f"| sample {JOURNAL}",
         "fi",
+        # Each running syslogd's command line (`# syslogd` rows), read as root: the process list
+        # is the one other checks share, so it carries no syslogd row of its own.
+        SYSLOGD_SCRIPT.rstrip("\n"),
         "exit 0",
     ])
 
@@ -175,13 +184,16 @@ CHECK = Check(
               "network logins (sshd) must record the source IP address, not a host name or nothing"),
     ),
     probes=(
-        # busybox syslogd's command lines ride along as comment lines (the ps parser skips them)
-        shell("processes", ps_script(LOGGERS + TIME_SYNC + ("auditd",)) + SYSLOGD_SCRIPT),
+        # one `ps` for this check, monitoring and admin_change_audit (the same script, run once)
+        shell("processes", daemons_ps_script(LOGGERS + TIME_SYNC + ("auditd",))),
         shell("rsyslog_conf", dump_files_script(RSYSLOG_MAIN, "/etc/rsyslog.d", *busybox.CONFIG_FILES,
                                                 more_paths=RSYSLOG_INCLUDES)),
         shell("journald_conf", dump_files_script(*JOURNALD_CONFIG)),
         shell("records", _records_script, root=True),
-        shell("clock", "timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown"),
+        # timedatectl asks systemd-timedated, which only a system booted with systemd has (sd_booted)
+        shell("clock", "if [ -d /run/systemd/system ]; then "
+                       "timedatectl show -p NTPSynchronized --value 2>/dev/null || echo unknown; "
+                       "else echo unknown; fi"),
     ),
 )
 
@@ -202,7 +214,8 @@ class Records:
 
 
 FACTS = ("now", "utc_offset", "machine_id", "ssh_connection", "uid", "journal_dirs")
-RECORDS_ARITY: dict[str, Arity] = {**dict.fromkeys(FACTS, 1), "file": (2, None), "count": 2, "rec": (2, None)}
+RECORDS_ARITY: dict[str, Arity] = {**dict.fromkeys(FACTS, 1), "file": (2, None), "count": 2, "rec": (2, None),
+                                   busybox.ROW.rstrip("\t"): (2, None)}  # read by busybox.parse_syslogd
 
 
 def read_records(text: str) -> Records:
@@ -214,7 +227,7 @@ def read_records(text: str) -> Records:
             found.counts[row.fields[0]] = int(row.fields[1]) if row.fields[1].isdigit() else 0
         elif row.tag == "file":
             found.files[row.fields[0]] = LogFile(row.fields[1], row.rest(2))
-        else:
+        elif row.tag in FACTS:
             found.facts[row.tag] = row.fields[0]
     return found
 
@@ -322,8 +335,10 @@ def judge_recorders(out: Outputs, journal_dirs: str, findings: Findings) -> Reco
                                                        sorted(targets.items())))
     if "syslog-ng" in running:
         recorders.append("syslog-ng (its configuration is not read)")
+    # The syslogd rows: in the records (today), or in the process list (evidence of earlier versions).
+    syslogd_rows = processes + "\n" + out.require("records").stdout
     syslogd_names, syslogd_files, remote_only = _judge_syslogd(
-        busybox.parse_syslogd(processes, config_files), findings)
+        busybox.parse_syslogd(syslogd_rows, config_files), findings)
     recorders.extend(syslogd_names)
     routed.update(syslogd_files)
     files_written = bool(routed) or "syslog-ng" in running

@@ -66,7 +66,7 @@ from auditor.parsers.sockets import (
     parse_proc_listeners,
     parse_ss,
 )
-from auditor.probes import EUID_SH, shell
+from auditor.probes import effective_uid, shell
 
 UID_LINE = "#uid "
 ABSENT = "#absent"
@@ -74,7 +74,7 @@ SECTION = "#### "
 
 LISTENERS = rf"""
 PATH="$PATH:/usr/sbin:/sbin"
-{EUID_SH}
+{effective_uid()}
 printf '{UID_LINE}%s\n' "$uid"
 if command -v ss >/dev/null 2>&1; then ss -H -ltunp; else {PROC_LISTENERS_SCRIPT}
 fi

@@ -1,7 +1,8 @@
 """A monitoring agent runs around the clock, and disk health is watched on physical disks.
 
 Reads: the real process list (`ps`, reduced on the host to the processes whose command
-name or argv[0] is a known agent, with their arguments cut to argv[0]), every process's
+name or argv[0] is a known agent or another daemon a check looks for, with their arguments
+cut to argv[0]; one list shared with auth_logging and admin_change_audit), every process's
 executable (/proc/<pid>/exe, root), the agents' systemd unit files (`systemctl
 list-unit-files`, which works whether or not systemd is PID 1) and SysV start links
 (/etc/rc[235].d/S*), and the block devices (lsblk -J, sysfs). Known agents: Prometheus
@@ -30,7 +31,8 @@ alerted 24/7, needs evidence from the monitoring system (attach alert-rule and o
 exports to the audit).
 
 Secrets: command lines never leave the host: the process list is reduced on the host to
-the known agents, with their arguments cut to argv[0] (command lines may carry passwords);
+the known agents and daemons, with their arguments cut to argv[0] (command lines may carry
+passwords);
 otherwise only executable paths, unit states, start-link names and disk descriptions.
 
 Blind spots: an agent running inside a container or on another host (agentless SNMP,
@@ -97,9 +99,10 @@ def _units_script(params: Params) -> str:
     services = " ".join(quote(f"{u}.service") for u in units)
     return "\n".join([
         "if command -v systemctl >/dev/null 2>&1; then",
-        "  printf 'systemd_running\\t%s\\n' \"$([ -d /run/systemd/system ] && echo yes || echo no)\"",
+        "  if [ -d /run/systemd/system ]; then r=yes; else r=no; fi; printf 'systemd_running\\t%s\\n' \"$r\"",
+        # The unit and its state, the first two words, by the shell's read (no awk).
         f"  systemctl list-unit-files --no-legend --no-pager -- {services} 2>/dev/null "
-        "| awk '{ print \"unit\\t\" $1 \"\\t\" $2 }'",
+        "| while read -r u s _; do [ -n \"$u\" ] && printf 'unit\\t%s\\t%s\\n' \"$u\" \"$s\"; done",
         "else printf 'systemctl\\tabsent\\n'; fi",  # busybox echo does not expand \t
         "for d in /etc/rc2.d /etc/rc3.d /etc/rc5.d; do for f in \"$d\"/S*; do",
         "  [ -e \"$f\" ] && printf 'rc\\t%s\\t%s\\n' \"${d##*/}\" \"${f##*/}\"",
@@ -119,7 +122,8 @@ CHECK = Check(
               "each one's unit is taken to be <name>.service", path=True),
     ),
     probes=(
-        shell("processes", lambda params: ps.ps_script(_program_names(params))),
+        # one `ps` for this check, auth_logging and admin_change_audit while `agents` adds no name
+        shell("processes", lambda params: ps.daemons_ps_script(_program_names(params))),
         shell("executables", ps.EXE_SCRIPT, root=True),  # others' /proc/<pid>/exe need root
         shell("units", _units_script),
         shell("lsblk", bd.LSBLK_SCRIPT),

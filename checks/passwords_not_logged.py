@@ -60,7 +60,7 @@ from typing import Any, NamedTuple
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
-from auditor.probes import CLOCK_SH, EUID_SH, path_args, quote, shell
+from auditor.probes import CLOCK_SH, effective_uid, path_args, quote, shell
 
 # Consecutive plain files up to this size (in the sorted listing) are grepped up to BATCH_FILES
 # at a time (one process for many logs); larger and compressed ones one by one, so that the
@@ -227,7 +227,7 @@ def _script(params: Params) -> str:
         f"MAXB={max_bytes}",
         CLOCK_SH,
         f"clock; deadline=$((now + {int(params['time_limit'])}))",
-        EUID_SH,
+        effective_uid(),
         "printf 'uid\\t%s\\n' \"$uid\"",
         f"for p in {paths}; do [ -e \"$p\" ] || printf 'missing\\t%s\\n' \"$p\"; done",
         # Portable to busybox find (no -printf, no -readable): directories and files up to

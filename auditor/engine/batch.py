@@ -1,21 +1,25 @@
 """One shell script per host: every probe of every selected check, one round trip.
 
-The script is sent gzip-compressed on stdin to `/bin/sh -s` behind `gzip -dc` (never on
-the command line, so it does not show in `ps`); a host without gzip(1) says so and gets
-the plain text instead. Each probe runs in its own `/bin/sh -c` so that a syntax error in
-one probe cannot break the others, with stdin from /dev/null so that no probe can swallow
-the rest of the script, under a deadline of its own (a watchdog sends TERM, then KILL, to
-a probe and its children once it runs past it) so that one hung probe costs only itself.
+The script is sent gzip-compressed on stdin to `/bin/sh`, which reads it from `gzip -dc`
+and runs it (never on the command line, so it does not show in `ps`); a host without
+gzip(1) says so and gets the plain text on `/bin/sh -s` instead. Each probe runs in a
+process of its own, so that a syntax error in one probe cannot break the others: a fork
+of the wrapper's shell that drops the wrapper's traps, variables, functions and arguments
+before it reads the probe's text (`eval`), or, through sudo, `/bin/sh -c`. Its stdin is
+/dev/null so that no probe can swallow the rest of the script, and it runs under a
+deadline of its own (a watchdog sends TERM, then KILL, to a probe and its children once it
+runs past it) so that one hung probe costs only itself.
 
-What a probe costs on the host is what the wrapper forks: the probe's shell, nothing
-else; the watchdog is one process per batch, waking once a second. The probe's stdout and
-stderr go to files in a private directory on /dev/shm (else /tmp, /var/tmp) whose size
-`ulimit -f` caps near `cap` bytes (SIGXFSZ is ignored, so the probe sees a failed write,
-not a signal); one `cat` per group of probes
-sends the files with the markers between them. The clock is read from /proc/uptime by
-the shell itself. Marker lines carry a per-run random token, so output from a probe
-cannot forge a boundary. Where no directory is writable the probes write straight into
-the batch's streams, uncapped on the host (the auditor still cuts at `cap`).
+What a probe costs on the host is what the wrapper forks: one fork of the shell (no exec),
+nothing else; the watchdog is one process per batch, started with its first probe and
+waking once a second. The probe's stdout and stderr go to files in a private directory on
+/dev/shm (else /tmp, /var/tmp) whose size `ulimit -f` caps near `cap` bytes (SIGXFSZ is
+ignored, so the probe sees a failed write, not a signal); one `cat` per group of probes
+sends the files with the markers between them. The clock is read from /proc/uptime, and
+the uid from /proc/self/status, by the shell itself. Marker lines carry a per-run random
+token, so output from a probe cannot forge a boundary. Where no directory is writable the
+probes write straight into the batch's streams, uncapped on the host (the auditor still
+cuts at `cap`).
 
 Probes with the same script and privilege run once; every key that asked gets the output.
 Parsing is one pass over the output, linear in its size whatever a hostile host sends.
@@ -26,12 +30,14 @@ from __future__ import annotations
 import functools
 import gzip
 import math
+import re
 import secrets
 import shlex
 from dataclasses import dataclass
 
 from auditor.check import ProbeOutput
 from auditor.parsers.credentials import MASK_AWK
+from auditor.probes import effective_uid
 
 DEFAULT_CAP = 1 << 20  # bytes per probe per stream
 DEFAULT_PROBE_TIMEOUT = 150.0  # seconds; the runner derives a host's from its command_timeout
@@ -39,9 +45,10 @@ SPOOL_DIRS = ("/dev/shm", "/tmp", "/var/tmp")
 FLUSH_EVERY = 8  # probes whose files one `cat` sends
 NO_GZIP_RC = 97  # the compressed form's command exits with this where gzip(1) is missing
 PLAIN_COMMAND = "/bin/sh -s"
-# Run by the login shell, whatever it is: only quoting every shell understands.
+# Run by the login shell, whatever it is: only quoting every shell understands. The shell that
+# checks for gzip runs the script itself (eval), rather than a second shell behind a pipe.
 COMPRESSED_COMMAND = (
-    "/bin/sh -c 'command -v gzip >/dev/null 2>&1 || exit " + str(NO_GZIP_RC) + "; gzip -dc | /bin/sh -s'"
+    "/bin/sh -c 'command -v gzip >/dev/null 2>&1 || exit " + str(NO_GZIP_RC) + "; eval \"$(gzip -dc)\"'"
 )
 # What a probe ended at its deadline exits with: killed by TERM, or by KILL a second later.
 _KILLED_RCS = (143, 137)
@@ -104,28 +111,59 @@ def _quoted(text: str) -> str:
 _HEAD_LINES = 2  # the prelude's lines that hold the token
 
 
+_FORGET = "@FORGET@"  # where the wrapper's names go, once the prelude's text is known
+_WRAPPER_NAME = re.compile(r"(?<![\w$])__[A-Za-z_]\w*")
+
+
+def _forget(prelude: list[str]) -> list[str]:
+    """The prelude with `_FORGET` replaced by the unset of every name it defines (T, and all
+    its __ names), variables and functions alike: a probe forked from the wrapper's shell
+    starts from what a fresh shell holds, whatever names the wrapper comes to use."""
+    names = " ".join(["T", *sorted(set(_WRAPPER_NAME.findall("\n".join(prelude))))])
+    return [line.replace(_FORGET, f"unset -v {names}; unset -f {names}") for line in prelude]
+
+
 def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -> list[str]:
     blocks = math.ceil((cap + 1) / 512)  # ulimit -f counts 512-byte blocks (bash: 1024, so 2x)
-    return [
+    return _forget([
         f"# auditor batch {token}",
         f"T={token}",
         "__auditor_batch() {",
         "export LC_ALL=C",
-        # A root login needs no sudo; anyone else gets it only for probes that ask.
-        'if [ "$(id -u)" = 0 ]; then __sudo=; else __sudo="sudo -n"; fi',
+        # A root login needs no sudo; anyone else gets it only for probes that ask. The
+        # effective uid from /proc without a fork (`id -u` where there is no /proc).
+        effective_uid("__u"),
+        'if [ "$__u" = 0 ]; then __sudo=; else __sudo="sudo -n"; fi',
         # The clock without a fork where Linux offers it (centiseconds); date(1) elsewhere.
         "if [ -r /proc/uptime ]; then __now() { read -r __t __x </proc/uptime; }; "
         "else __now() { __t=$(date +%s%N 2>/dev/null); }; fi",
-        # __x ROOT SCRIPT runs one probe in the background, so that a deadline can end it:
-        # with a spool directory one watchdog per batch (below), else one per probe.
-        '__x() { if [ "$1" = 1 ]; then $__sudo /bin/sh -c "$2" </dev/null &',
-        'else /bin/sh -c "$2" </dev/null & fi; __p=$!',
+        # __y SCRIPT, in a fork of this shell (no exec: the shell is not loaded again), is what a
+        # new shell running the probe would be: it drops the wrapper's traps that are not ignored
+        # (the EXIT trap would remove the spool directory), ignores INT and QUIT as any
+        # background command does, and forgets the arguments and every variable and function of
+        # the wrapper before it reads the probe's text. A syntax error ends that fork alone.
+        "__y() { trap - EXIT HUP TERM; trap '' INT QUIT; __e=$1; set --",
+        f'  eval "{_FORGET}',
+        '$__e"; }',
+        # __x ROOT SCRIPT RUN runs one probe in the background, so that a deadline can end it:
+        # with a spool directory one watchdog per batch (below), else one per probe. Through
+        # sudo it is a new shell. Its files are opened by the background command itself: a
+        # function called with them would have its shell restore the batch's streams before
+        # the probe's own EXIT trap runs (dash, busybox).
+        '__x() { if [ "$1" = 1 ] && [ -n "$__sudo" ]; then',
+        '    if [ -n "$__d" ]; then $__sudo /bin/sh -c "$2" </dev/null >"$__d/$3.o" 2>"$__d/$3.e" &',
+        '    else $__sudo /bin/sh -c "$2" </dev/null & fi',
+        '  elif [ -n "$__d" ]; then { __y "$2"; } </dev/null >"$__d/$3.o" 2>"$__d/$3.e" &',
+        '  else { __y "$2"; } </dev/null & fi; __p=$!',
         '  if [ -z "$__d" ]; then',
         f"    (sleep {deadline}; __k TERM $__p; sleep 1; __k KILL $__p) </dev/null >/dev/null 2>&1 & __w=$!",
         # Reaped under 2>/dev/null: bash would report the killed watchdog in the probe's stderr.
         '    wait $__p; __c=$?; { kill -9 $__w; wait $__w; } 2>/dev/null; return $__c',
         "  fi",
-        '  echo "$__p" >"$__d/run"; wait $__p; __c=$?; : >"$__d/run"; return $__c; }',
+        # The batch's watchdog starts with its first probe (an empty batch needs none).
+        '  [ -n "$__wdp" ] || { __wd </dev/null >/dev/null 2>&1 & __wdp=$!; }',
+        # What the shell says of the probe's end (dash: "Terminated") goes with its stderr.
+        '  echo "$__p" >"$__d/run"; wait $__p 2>>"$__d/$3.e"; __c=$?; : >"$__d/run"; return $__c; }',
         # __k SIGNAL PID: the probe and what it started (sudo relays TERM to what it runs).
         # The probe's shell is stopped first, so that it cannot go on to its next command nor
         # end (and wake the batch) before its children have had the signal.
@@ -139,7 +177,7 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         '  if [ -n "$__wr" ] && [ "$__wr" = "$__wn" ]; then __wc=$((__wc + 1)); else __wn=$__wr; __wc=1; fi',
         f'  if [ -n "$__wr" ] && [ $__wc -gt {deadline + 1} ]; then __k KILL "$__wr";',
         f'  elif [ -n "$__wr" ] && [ $__wc -gt {deadline} ]; then __k TERM "$__wr"; fi; done; }}',
-        "__d=",
+        "__d=; __wdp=",
         f"for __b in {' '.join(map(_quoted, spool_dirs))}; do",
         '  if [ -d "$__b" ] && [ -w "$__b" ] && mkdir -m 700 "$__b/$T" 2>/dev/null; then',
         "    __d=$__b/$T; break",
@@ -150,8 +188,6 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         # Past the cap a write fails (EFBIG) instead of killing the probe with SIGXFSZ.
         f"  trap '' XFSZ; ulimit -S -f {blocks} 2>/dev/null",
         "  printf '\\n%s S\\n' \"$T\" >\"$__d/s\"",
-        "  __wd </dev/null >/dev/null 2>&1 &",
-        "  __wdp=$!",
         "fi",
         "__l=",
         # __r N ROOT SCRIPT: run N; in the private directory its files are sent by __f.
@@ -159,7 +195,7 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         "  __now; __s=$__t",
         '  if [ -n "$__d" ]; then',
         "    printf '\\n%s B %s\\n' \"$T\" \"$1\" >\"$__d/$1.b\"",
-        '    __x "$2" "$3" >"$__d/$1.o" 2>"$__d/$1.e"; __rc=$?',
+        '    __x "$2" "$3" "$1"; __rc=$?',
         "    __now; printf '\\n%s E %s %s %s %s\\n' \"$T\" \"$1\" \"$__rc\" \"$__s\" \"$__t\" >\"$__d/$1.x\"",
         '    __l="$__l $1.b $1.o s $1.e $1.x"',
         "  else",
@@ -171,7 +207,7 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         "}",
         # One fork sends a group of probes' files, markers and all, in order.
         '__f() { if [ -n "$__l" ]; then (cd "$__d" && exec cat $__l); __l=; fi; }',
-    ]
+    ])
 
 
 _MASKING_AWK = MASK_AWK.strip().splitlines()[0]  # its first line, as every probe carrying it holds it
@@ -198,7 +234,7 @@ def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP,
             if (run + 1) % FLUSH_EVERY == 0:
                 lines.append("__f")
         runs[index] = run
-    lines += ["__f", '[ -z "$__d" ] || kill $__wdp 2>/dev/null', "}", "__auditor_batch </dev/null", ""]
+    lines += ["__f", '[ -z "$__wdp" ] || kill $__wdp 2>/dev/null', "}", "__auditor_batch </dev/null", ""]
     head = "\n".join(lines[:_HEAD_LINES]) + "\n"
     return Batch(token, (head + "\n".join(lines[_HEAD_LINES:])).encode(), tuple(probes), tuple(runs),
                  float(deadline), head_size=len(head))

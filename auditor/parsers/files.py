@@ -8,31 +8,43 @@ HEADER = "### auditor-file "
 UNREADABLE = "### auditor-unreadable "
 
 
+# Prints each path it is given (files, a link to /dev/null, anything else), the first time only:
+# a header, then the file's lines; an unreadable one gets the UNREADABLE header alone. One
+# process for every file of a dump. A last line without a newline gets one (parse_dump reads
+# both alike); a masked file (a link to /dev/null) reads empty, so only its header is printed.
+DUMP_AWK = r"""BEGIN {
+  for (i = 1; i < ARGC; i++) {
+    path = ARGV[i]; if (path in seen) continue; seen[path] = 1
+    more = (getline line < path)
+    if (more < 0) { printf "\n%s%s\n", "@UNREADABLE@", path; continue }
+    printf "\n%s%s\n", "@HEADER@", path
+    while (more > 0) { print line; more = (getline line < path) }
+    close(path)
+  }
+}""".replace("@UNREADABLE@", UNREADABLE).replace("@HEADER@", HEADER)
+
+
 def dump_files_script(*paths: str, more_paths: str | None = None) -> str:
     """Shell that prints each regular file under `paths` (files, or dirs one level deep).
 
     `more_paths` is shell that prints further paths to dump, e.g. the targets of a
     configuration's include lines (globs expand on the host). A file is printed once,
-    however many ways lead to it.
+    however many ways lead to it. The shell only lists the paths (builtins: tests and
+    globs); one awk reads them all.
     """
     quoted = " ".join(shlex.quote(p) for p in paths)
     lines = [
-        "__seen=' '",
+        # The paths are gathered as the positional parameters, in order, then handed to awk.
+        "set --",
         # A link to /dev/null masks a file (systemd): it is listed, empty, never read.
-        # (-L first: only a link costs a readlink process)
-        "masked() { [ -L \"$1\" ] && [ \"$(readlink -f \"$1\")\" = /dev/null ]; }",
-        "emit() { case \"$__seen\" in *\" $1 \"*) return;; esac; __seen=\"$__seen$1 \"; "
-        f"if masked \"$1\"; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$1\"; "
-        f"elif [ -r \"$1\" ]; then printf '\\n%s%s\\n' {shlex.quote(HEADER)} \"$1\"; cat -- \"$1\"; "
-        f"else printf '\\n%s%s\\n' {shlex.quote(UNREADABLE)} \"$1\"; fi; }}",
-        "dump() { for f in \"$@\"; do if [ -d \"$f\" ]; then for g in \"$f\"/* \"$f\"/.[!.]*; do "
-        "if masked \"$g\" || [ -f \"$g\" ]; then emit \"$g\"; fi; done; "
-        "elif [ -f \"$f\" ]; then emit \"$f\"; fi; done; }",
-        f"dump {quoted}",
+        "for f in " + quoted + (f" $({more_paths})" if more_paths else "") + "; do",
+        '  if [ -d "$f" ]; then for g in "$f"/* "$f"/.[!.]*; do',
+        '    if [ -f "$g" ] || { [ -L "$g" ] && [ "$g" -ef /dev/null ]; }; then set -- "$@" "$g"; fi',
+        '  done; elif [ -f "$f" ]; then set -- "$@" "$f"; fi',
+        "done",
+        f'[ "$#" -eq 0 ] || awk -- {shlex.quote(DUMP_AWK)} "$@"',
+        "exit 0",
     ]
-    if more_paths:
-        lines.append(f"dump $({more_paths})")
-    lines.append("exit 0")
     return "\n".join(lines)
 
 

@@ -97,3 +97,23 @@ def test_cron_sessions_are_no_logins_on_debian_or_rhel():
                           capture_output=True, text=True, check=False).stdout.splitlines()
     # Then only the sshd login remains
     assert kept == lines[2:]
+
+
+def test_the_syslogd_row_is_read_from_the_records_as_from_the_process_list_before():
+    # Given the same busybox syslogd row where earlier versions put it (the process list) and
+    # where the records probe prints it now (the process list is shared with other checks)
+    check = registry.load(plugins=False).checks["auth_logging"]
+    row = "# syslogd\t5\t/bin/busybox\t/sbin/syslogd\t-t\t\n"
+    shapes = {"before": {"processes": PS_HEADER + "# 7 processes\n" + row, "records": RECORDS},
+              "today": {"processes": PS_HEADER + "# 7 processes\n", "records": RECORDS + row}}
+    results = {}
+    for shape, stdouts in shapes.items():
+        printed = {**stdouts, "clock": "unknown\n"}
+        outputs = Outputs({p.name: ProbeOutput(p.name, printed.get(p.name, ""), "", 0, None)
+                           for p in check.probes})
+        # When each is judged
+        results[shape] = check.judge(outputs, check.default_params(), crash=True)
+    # Then both pass with the same summary, naming busybox syslogd's file
+    assert results["before"].status is results["today"].status is Status.PASS
+    assert results["before"].summary == results["today"].summary
+    assert "busybox syslogd → /var/log/messages" in results["today"].summary

@@ -1,6 +1,8 @@
 """The batch script runs every probe once, isolated, and its framing cannot be forged."""
 
+import math
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -111,10 +113,10 @@ def test_both_clock_formats_give_milliseconds():
 SHELLS = [shell for shell in (["dash"], ["bash"], ["busybox", "sh"]) if shutil.which(shell[0])]
 
 
-def run_under(shell, planned, command_input=None):
+def run_under(shell, planned, command_input=None, cap=batch.DEFAULT_CAP):
     done = subprocess.run([*shell, "-s"], input=command_input or planned.script, capture_output=True,
                           check=False, timeout=60)
-    return batch.parse(planned, done.stdout, done.stderr)
+    return batch.parse(planned, done.stdout, done.stderr, cap=cap)
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
@@ -281,3 +283,110 @@ def test_a_hung_probe_costs_only_its_own_deadline(shell, spool, tmp_path):
     assert not stuck.ok and stuck.failure_reason() == "probe a.stuck timed out after 1 s"
     assert elapsed < 10, elapsed
     assert subprocess.run(["pgrep", "-f", f"^cat {fifo}$"], capture_output=True).stdout == b""
+
+
+def _wrapper_names(planned):
+    """Every name the wrapper's own text defines or uses: T and the __-prefixed ones."""
+    text = planned.script.decode()
+    wrapper = text[:text.index("\n__r 0 ")]  # the prelude, before the first probe
+    return sorted(set(re.findall(r"(?<![\w$])(__[A-Za-z_]\w*)", wrapper)) | {"T"})
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+@pytest.mark.parametrize("spool", [batch.SPOOL_DIRS, ("/nonexistent-auditor-spool",)],
+                         ids=["files", "direct"])
+def test_a_probe_starts_from_what_a_fresh_shell_holds(shell, spool):
+    # Given a probe that looks for every name of the wrapper, as a variable or a function, and
+    # for arguments (a probe looping over "$@" must find none)
+    planned = batch.build([probe("a.p", "true")], sudo=False, spool_dirs=spool)
+    names = _wrapper_names(planned)
+    assert {"T", "__d", "__sudo", "__x", "__r", "__auditor_batch"} <= set(names)
+    look = ("for n in " + " ".join(names) + "; do eval \"[ -z \\\"\\${$n+x}\\\" ]\" || echo \"var $n\"; "
+            "command -v \"$n\" >/dev/null 2>&1 && echo \"function $n\"; done; echo \"args $#\"; "
+            "for a; do echo \"arg $a\"; done")
+    # When it runs in a batch under dash, bash and busybox sh
+    outputs = run_under(shell, batch.build([probe("a.look", look)], sudo=False, spool_dirs=spool))
+    # Then it sees none of them, and no argument
+    assert outputs["a.look"].stdout == "args 0\n", outputs["a.look"]
+    assert outputs["a.look"].rc == 0
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+def test_a_probe_cannot_run_the_wrapper_s_traps_nor_leave_its_own_behind(shell):
+    # Given probes that end in every way a probe can: exit, a syntax error after output, an EXIT
+    # trap of its own, TERM sent to its own shell; and one that defines a function and a variable
+    killer = "echo before; kill -TERM $(sh -c 'echo $PPID'); echo after"
+    probes = [probe("a.exit", "echo x; exit 4", (4,)), probe("a.syntax", "echo y\nif then fi", (2,)),
+              probe("a.trap", "trap 'echo own-trap' EXIT; echo z"), probe("a.term", killer, (143,)),
+              probe("a.defines", "echo() { :; }; X=1; printf 'defined\\n'"),
+              probe("a.after", "echo after-all; echo \"X=${X-unset}\"")]
+    planned = batch.build(probes, sudo=False)
+    # When they run as one batch, with its spool directory and EXIT trap
+    outputs = run_under(shell, planned)
+    # Then each ended alone: the spool directory outlived them all (the last probe's output came
+    # back through it), its own EXIT trap ran, and nothing it defined reached the next probe
+    assert outputs["a.exit"].rc == 4 and outputs["a.exit"].stdout == "x\n"
+    assert outputs["a.syntax"].rc == 2 and outputs["a.syntax"].stdout == "y\n"
+    assert outputs["a.trap"].stdout == "z\nown-trap\n"
+    assert outputs["a.term"].rc == 143 and outputs["a.term"].stdout == "before\n"
+    assert outputs["a.defines"].stdout == "defined\n"
+    assert outputs["a.after"].stdout == "after-all\nX=unset\n" and outputs["a.after"].rc == 0
+    assert not any(Path(d, planned.token).exists() for d in batch.SPOOL_DIRS)
+
+
+def _signal_masks(text):
+    return {line.split(":")[0]: line.split(":")[1].strip() for line in text.splitlines()
+            if line.startswith(("SigIgn", "SigCgt", "SigBlk"))}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+def test_a_probe_s_commands_get_the_signals_and_file_limit_a_new_shell_gave_them(shell):
+    # Given a probe whose command prints its signal dispositions and the file-size limit, and
+    # the same command as a probe ran before: `/bin/sh -c` in the background of a shell with the
+    # wrapper's traps (EXIT, HUP, INT, TERM caught; XFSZ ignored) and its ulimit
+    command = "grep -E '^Sig(Ign|Cgt|Blk)' /proc/self/status; grep 'Max file size' /proc/self/limits"
+    cap = 4096
+    planned = batch.build([probe("a.sig", command)], sudo=False, cap=cap)
+    before = subprocess.run(
+        [*shell, "-c", "trap 'rm -f /nonexistent' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; "
+         f"trap 'exit 143' TERM; trap '' XFSZ; ulimit -S -f {math.ceil((cap + 1) / 512)}; "
+         "/bin/sh -c \"$0\" </dev/null & wait $!", command],
+        capture_output=True, text=True, check=True, timeout=60).stdout
+    # When it runs in a batch
+    outputs = run_under(shell, planned)
+    # Then its command sees what the new shell's did: INT and QUIT ignored (a background
+    # command's), XFSZ ignored (a write past the cap fails, no signal), no handler, the same limit
+    assert _signal_masks(outputs["a.sig"].stdout) == _signal_masks(before)
+    assert outputs["a.sig"].stdout.splitlines()[-1] == before.splitlines()[-1]
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+def test_a_write_past_the_cap_fails_in_the_probe_and_the_next_probe_runs(shell):
+    # Given a probe writing far past a 2000-byte cap, and a probe after it
+    probes = [probe("a.flood", "head -c 100000 /dev/zero; echo \"head rc $?\" >&2"),
+              probe("a.next", "echo next")]
+    planned = batch.build(probes, sudo=False, cap=2000)
+    # When the batch runs
+    outputs = run_under(shell, planned, cap=2000)
+    # Then head was refused the write (EFBIG: rc 1, not killed by SIGXFSZ), what came is cut at
+    # the cap, and the next probe ran
+    flood = outputs["a.flood"]
+    assert "head rc 1" in flood.stderr and flood.truncated and len(flood.stdout) == 2000
+    assert outputs["a.next"].stdout == "next\n"
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+def test_the_wrapper_reads_its_uid_itself_and_asks_sudo_only_when_not_root(shell, tmp_path):
+    # Given a root probe in a batch built for `become: sudo`, which names the uid it ran as and
+    # whether sudo ran it (sudo sets SUDO_USER)
+    script = "echo \"uid $(id -u) sudo ${SUDO_USER:-no}\""
+    planned = batch.build([batch.PlannedProbe("a.root", script, root=True, ok_rc=(0,))], sudo=True)
+    # When the batch runs as root, and as nobody (sudo -n there either refuses or is missing)
+    as_root = run_under(shell, planned)["a.root"]
+    done = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", *shell, "-s"],
+                          input=planned.script, capture_output=True, check=False, timeout=60, cwd=tmp_path)
+    as_nobody = batch.parse(planned, done.stdout, done.stderr)["a.root"]
+    # Then root runs it itself, and nobody goes through sudo, which does not let it through
+    assert as_root.stdout == "uid 0 sudo no\n" and as_root.rc == 0
+    assert as_nobody.rc != 0 and "uid 0" not in as_nobody.stdout and "sudo" in as_nobody.stderr.lower()

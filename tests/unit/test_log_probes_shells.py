@@ -20,7 +20,8 @@ import pytest
 
 from auditor.engine import registry
 from auditor.parsers.syslog import busybox
-from auditor.probes import CLOCK_SH, EUID_SH
+from auditor.probes import CLOCK_SH, effective_uid
+from checks.auth_logging import read_records
 from checks.log_retention import LOGROTATE_INCLUDES, read_on_disk
 from checks.passwords_not_logged import read_scan
 
@@ -176,7 +177,8 @@ def test_the_host_age_is_read_by_one_stat_and_a_log_name_cannot_forge_it(shells,
 
 def test_the_uid_and_the_deadline_clock_are_read_without_a_process(shells):
     # Given the shell that reads the effective uid and the one that reads a seconds clock
-    script = f"{EUID_SH}\n{CLOCK_SH}\nclock; a=$now; clock; printf '%s %s %s\\n' \"$uid\" \"$a\" \"$now\""
+    script = (f"{effective_uid()}\n{CLOCK_SH}\n"
+              "clock; a=$now; clock; printf '%s %s %s\\n' \"$uid\" \"$a\" \"$now\"")
     uptime = float(Path("/proc/uptime").read_text().split()[0])
     for label, argv, path in shells:
         # When they run
@@ -197,3 +199,40 @@ def test_logrotate_includes_are_read_by_the_shell_as_awk_read_them(shells, tmp_p
         # When the shell reads them
         # Then it names what awk '$1 == "include" {print $2}' names
         assert _run(argv, path, script).split() == ["/etc/a.d", "/etc/b", "/last"], label
+def test_the_records_probe_samples_masks_and_reads_syslogd_the_same_everywhere(shells, fake_syslogd):
+    # Given the file a running syslogd writes, holding login records, a cron session (not a
+    # login), a password typed at the user prompt and a sudo command line with a password
+    fake_syslogd.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "Dec  6 18:20:38 vm auth.info sshd[123]: Accepted password for root from 10.0.0.1 port 2222 ssh2",
+        "Dec  6 18:20:39 vm authpriv.info CRON[77]: pam_unix(cron:session): session opened for user "
+        "root(uid=0)",
+        "Dec  6 18:20:40 vm auth.info sshd[124]: Invalid user Hunter2pass from 10.0.0.2 port 4000",
+        "Dec  6 18:20:41 vm authpriv.notice sudo: bob : TTY=pts/0 ; PWD=/ ; USER=root ; "
+        "COMMAND=/usr/bin/curl -u a:S3cret",
+        "Dec  6 18:20:42 vm daemon.info ntpd[5]: not a login",
+    ]
+    fake_syslogd.write_text("\n".join(lines) + "\n")
+    check = registry.load(plugins=False).checks["auth_logging"]
+    params = {**check.default_params(), "auth_logs": [str(fake_syslogd.parent / "missing.log")]}
+    script = next(p for p in check.probes if p.name == "records").render(params)
+    seen = []
+    for label, argv, path in shells:
+        # When the records probe runs
+        out = _run(argv, path, script)
+        found = read_records(out)
+        # Then the facts are read, the file the syslogd writes is sampled (the cron session
+        # dropped, the typed password and the sudo command masked), and its `# syslogd` row reads
+        # back as the daemon
+        assert found.facts["uid"] == str(os.getuid()) and found.facts["now"].isdigit(), (label, out)
+        assert found.facts["utc_offset"][:1] in "+-" and len(found.facts["utc_offset"]) == 5, label
+        assert found.files[str(fake_syslogd.parent / "missing.log")].state == "missing"
+        assert found.files[str(fake_syslogd)].state == "ok" and found.counts[str(fake_syslogd)] == 3, label
+        sampled = found.lines[str(fake_syslogd)]
+        assert "Hunter2pass" not in out and "S3cret" not in out and "Invalid user *** from" in sampled[1]
+        assert sampled[2].endswith("COMMAND=***"), (label, sampled)
+        (daemon,) = [d for d in busybox.parse_syslogd(out).daemons if d.file == str(fake_syslogd)]
+        assert daemon.remote == ("logs.example:514",), label
+        seen.append((found.files[str(fake_syslogd)], sampled))
+    # And every shell read the same
+    assert all(one == seen[0] for one in seen), seen
