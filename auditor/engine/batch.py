@@ -42,7 +42,7 @@ from auditor.probes import effective_uid
 DEFAULT_CAP = 1 << 20  # bytes per probe per stream
 DEFAULT_PROBE_TIMEOUT = 150.0  # seconds; the runner derives a host's from its command_timeout
 SPOOL_DIRS = ("/dev/shm", "/tmp", "/var/tmp")
-FLUSH_EVERY = 8  # probes whose files one `cat` sends
+FLUSH_EVERY = 16  # probes whose files one `cat` sends: a run cut short keeps whole groups sent
 NO_GZIP_RC = 97  # the compressed form's command exits with this where gzip(1) is missing
 PLAIN_COMMAND = "/bin/sh -s"
 # Run by the login shell, whatever it is: only quoting every shell understands. The shell that
