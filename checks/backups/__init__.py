@@ -142,6 +142,8 @@ def judge_freshness(now: float | None, found: list[Artefacts], paths: Sequence[s
     error; so is a configured path the probe printed no line for (its output cut short, or
     awk failed)."""
     ages: list[float] = []
+    if not paths:  # no backup path configured: nothing to date (the probe does not run)
+        return None
     if now is None:
         findings.unknown("the artefacts probe did not report the host's clock")
         return None
