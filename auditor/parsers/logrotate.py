@@ -8,6 +8,7 @@ directives applying to the blocks after them.
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -18,6 +19,10 @@ TABOO_SUFFIXES = (",v", ".cfsaved", ".disabled", ".dpkg-bak", ".dpkg-del", ".dpk
                   ".ucf-new", ".ucf-old", "~")
 TABOO_INFIX = ".rhn-cfg-tmp-"
 UNLIMITED = float("inf")
+# shlex's (posix) special characters and its whitespace: a line without the first is split
+# by the second alone, with the same words, at a tenth of shlex's cost.
+SHLEX_SPECIAL = ("'", '"', "\\", "#")
+SHLEX_WORD = re.compile(r"[^ \t\r\n]+")
 
 
 @dataclass
@@ -74,6 +79,8 @@ class Config:
 
 
 def _tokens(line: str) -> list[str]:
+    if not any(char in line for char in SHLEX_SPECIAL):
+        return SHLEX_WORD.findall(line)
     # Double backslashes first: the engine renders a non-UTF-8 byte as \xNN, and shlex
     # would take that backslash as an escape and lose it.
     try:

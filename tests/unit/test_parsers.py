@@ -1,5 +1,6 @@
 """Shared parsers: systemd drop-in order and time spans, multi-file dumps, logrotate includes."""
 
+import shlex
 import subprocess
 
 import pytest
@@ -66,6 +67,18 @@ def test_logrotate_follows_includes_in_place_and_skips_taboo_files():
     # The include is read where it stands: "rotate 99" comes after it
     assert days == {"/var/log/app/*.log": 30, "/var/log/inherit.log": 28, "/var/log/late.log": 693}
     assert "/etc/logrotate.d/app.dpkg-old" not in config.files_read
+
+
+@pytest.mark.parametrize("line", [
+    "/var/log/a.log /var/log/b.log {", "\trotate\t7\r", "size=10M", "/var/log/x\xa0y.log  /var/log/\u2028z",
+    "/var/log/\\xff.log", "rotate 4 # four weeks", "/var/log/'my app'/*.log", '"/var/log/a b.log"', "",
+])
+def test_logrotate_words_are_shlex_s_words_with_or_without_its_special_characters(line):
+    # Given a line with or without quotes, backslashes, comments or non-shlex whitespace
+    # When the logrotate parser splits it
+    words = logrotate._tokens(line)
+    # Then it has shlex's words (a rendered \xNN byte kept whole), whichever way it was split
+    assert words == shlex.split(line.replace("\\", "\\\\"), comments=True)
 
 
 def test_dump_prints_a_file_once_however_many_ways_lead_to_it(tmp_path):
