@@ -8,9 +8,9 @@ directives applying to the blocks after them.
 from __future__ import annotations
 
 import posixpath
-import re
-import shlex
 from dataclasses import dataclass, field
+
+from auditor.parsers.conf import shell_words
 
 PERIOD_DAYS = {"hourly": 1 / 24, "daily": 1, "weekly": 7, "monthly": 30, "yearly": 365}
 # logrotate 3.21's default tabooext; ".rhn-cfg-tmp-*" is a pattern, the rest are suffixes.
@@ -19,10 +19,6 @@ TABOO_SUFFIXES = (",v", ".cfsaved", ".disabled", ".dpkg-bak", ".dpkg-del", ".dpk
                   ".ucf-new", ".ucf-old", "~")
 TABOO_INFIX = ".rhn-cfg-tmp-"
 UNLIMITED = float("inf")
-# shlex's (posix) special characters and its whitespace: a line without the first is split
-# by the second alone, with the same words, at a tenth of shlex's cost.
-SHLEX_SPECIAL = ("'", '"', "\\", "#")
-SHLEX_WORD = re.compile(r"[^ \t\r\n]+")
 
 
 @dataclass
@@ -79,12 +75,10 @@ class Config:
 
 
 def _tokens(line: str) -> list[str]:
-    if not any(char in line for char in SHLEX_SPECIAL):
-        return SHLEX_WORD.findall(line)
     # Double backslashes first: the engine renders a non-UTF-8 byte as \xNN, and shlex
     # would take that backslash as an escape and lose it.
     try:
-        return shlex.split(line.replace("\\", "\\\\"), comments=True)
+        return shell_words(line.replace("\\", "\\\\"))
     except ValueError:
         return line.split()
 

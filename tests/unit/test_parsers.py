@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 from auditor.parsers import logrotate
-from auditor.parsers.conf import systemd_dropin_order, systemd_section, systemd_timespan_seconds
+from auditor.parsers.conf import shell_words, systemd_dropin_order, systemd_section, systemd_timespan_seconds
 from auditor.parsers.files import dump_files_script, parse_dump
 
 
@@ -72,13 +72,30 @@ def test_logrotate_follows_includes_in_place_and_skips_taboo_files():
 @pytest.mark.parametrize("line", [
     "/var/log/a.log /var/log/b.log {", "\trotate\t7\r", "size=10M", "/var/log/x\xa0y.log  /var/log/\u2028z",
     "/var/log/\\xff.log", "rotate 4 # four weeks", "/var/log/'my app'/*.log", '"/var/log/a b.log"', "",
+    "Ciphers aes256-ctr,aes128-ctr", "AllowUsers a\x0bb c#d", "Banner 'unclosed",
 ])
-def test_logrotate_words_are_shlex_s_words_with_or_without_its_special_characters(line):
-    # Given a line with or without quotes, backslashes, comments or non-shlex whitespace
-    # When the logrotate parser splits it
-    words = logrotate._tokens(line)
-    # Then it has shlex's words (a rendered \xNN byte kept whole), whichever way it was split
-    assert words == shlex.split(line.replace("\\", "\\\\"), comments=True)
+def test_shell_words_are_shlex_s_words_with_or_without_its_special_characters(line):
+    # Given a config line with or without quotes, backslashes, comments or non-shlex whitespace
+    # When it is split into words
+    try:
+        expected = shlex.split(line, comments=True)
+    except ValueError:
+        expected = None
+    # Then it has shlex's words, or shlex's error, whichever way it was split
+    if expected is None:
+        with pytest.raises(ValueError):
+            shell_words(line)
+    else:
+        assert shell_words(line) == expected
+
+
+def test_logrotate_keeps_a_rendered_non_utf8_byte_in_a_path_whole():
+    # Given a logrotate line naming a path with a byte the engine rendered as \xff
+    files = {"/etc/logrotate.conf": "/var/log/\\xff.log {\n rotate 9\n}\n"}
+    # When it is parsed
+    config = logrotate.parse(files)
+    # Then the backslash is kept, not taken as shlex's escape
+    assert [b.paths for b in config.blocks] == [["/var/log/\\xff.log"]]
 
 
 def test_dump_prints_a_file_once_however_many_ways_lead_to_it(tmp_path):
