@@ -41,15 +41,13 @@ than smartd.
 
 from __future__ import annotations
 
-import fnmatch
-import functools
-import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import block_devices as bd
 from auditor.parsers import processes as ps
+from auditor.parsers.conf import glob_pattern
 from auditor.parsers.rows import Arity, rows
 from auditor.probes import quote, shell
 
@@ -148,16 +146,10 @@ class _ProcessIndex:
         hits = {i for program in agent.programs for i in self.by_name.get(program, ())}
         hits.update(i for program in agent.programs for i in self.by_comm.get(program[:15], ()))
         if agent.paths:
-            pattern = _path_pattern(agent.paths)
+            pattern = glob_pattern(agent.paths)
             hits.update(i for i, p in enumerate(self.processes)
                         if any(pattern.match(path) for path in (p.exe, p.argv0) if path))
         return [self.processes[i] for i in sorted(hits)]
-
-
-@functools.cache
-def _path_pattern(globs: tuple[str, ...]) -> re.Pattern[str]:
-    """The agent's executable globs as one pattern, as fnmatch(3) on POSIX reads them."""
-    return re.compile("|".join(fnmatch.translate(glob) for glob in globs))
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ shell-like words of sshd_config and logrotate lines."""
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import re
 import shlex
 
@@ -22,6 +24,13 @@ def shell_words(line: str) -> list[str]:
     if SHLEX_SPECIAL.search(line) is None:
         return SHLEX_WORD.findall(line)
     return shlex.split(line, comments=True)
+
+
+@functools.cache
+def glob_pattern(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern that matches what any of the fnmatch globs matches (case-sensitive, as
+    fnmatchcase); an empty tuple matches nothing."""
+    return re.compile("|".join(fnmatch.translate(glob) for glob in globs) or r"(?!)")
 
 
 def systemd_section(texts: list[str], section: str) -> dict[str, str]:

@@ -1,12 +1,19 @@
 """Shared parsers: systemd drop-in order and time spans, multi-file dumps, logrotate includes."""
 
+import fnmatch
 import shlex
 import subprocess
 
 import pytest
 
 from auditor.parsers import logrotate
-from auditor.parsers.conf import shell_words, systemd_dropin_order, systemd_section, systemd_timespan_seconds
+from auditor.parsers.conf import (
+    glob_pattern,
+    shell_words,
+    systemd_dropin_order,
+    systemd_section,
+    systemd_timespan_seconds,
+)
 from auditor.parsers.files import dump_files_script, parse_dump
 
 
@@ -87,6 +94,17 @@ def test_shell_words_are_shlex_s_words_with_or_without_its_special_characters(li
             shell_words(line)
     else:
         assert shell_words(line) == expected
+
+
+@pytest.mark.parametrize("globs", [(), ("aes*-cbc", "3des-cbc"), ("*-96*",), ("/opt/x/bin/*", "[ab]?")])
+def test_glob_pattern_matches_what_any_of_its_globs_matches(globs):
+    # Given globs and names that some of them match
+    names = ["aes128-cbc", "aes128-ctr", "3des-cbc", "hmac-md5-96", "/opt/x/bin/a/b", "ax", "c", ""]
+    # When they are combined into one pattern
+    pattern = glob_pattern(globs)
+    # Then it matches exactly the names fnmatchcase matches with one of them (none for no glob)
+    assert [n for n in names if pattern.match(n)] == [
+        n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
 
 
 def test_logrotate_keeps_a_rendered_non_utf8_byte_in_a_path_whole():
