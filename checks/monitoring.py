@@ -43,15 +43,13 @@ than smartd.
 
 from __future__ import annotations
 
-import fnmatch
-import functools
-import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import block_devices as bd
 from auditor.parsers import processes as ps
+from auditor.parsers.conf import glob_pattern
 from auditor.parsers.rows import Arity, rows
 from auditor.probes import quote, shell
 
@@ -132,21 +130,30 @@ CHECK = Check(
 )
 
 
-def _matches(agent: Agent, process: ps.Process, names: set[str], short: set[str]) -> bool:
-    """`names`: process.names(), and `short`: the agent's programs cut to comm's 15 characters,
-    worked out once per process and per agent rather than once per pair."""
-    if not names.isdisjoint(agent.programs) or process.comm in short:
-        return True
-    if not agent.paths:  # most agents: judged for every process of every host, so kept cheap
-        return False
-    pattern = _path_pattern(agent.paths)
-    return any(pattern.match(path) for path in (process.exe, process.argv0) if path)
+class _ProcessIndex:
+    """The live processes by each name they go by and by comm, so that each agent looks up its
+    programs instead of testing every process of every host (agents × processes)."""
 
+    def __init__(self, processes: list[ps.Process]) -> None:
+        self.processes = processes
+        self.by_name: dict[str, list[int]] = {}
+        self.by_comm: dict[str, list[int]] = {}
+        for i, process in enumerate(processes):
+            for name in process.names():
+                self.by_name.setdefault(name, []).append(i)
+            self.by_comm.setdefault(process.comm, []).append(i)
 
-@functools.cache
-def _path_pattern(globs: tuple[str, ...]) -> re.Pattern[str]:
-    """The agent's executable globs as one pattern, as fnmatch(3) on POSIX reads them."""
-    return re.compile("|".join(fnmatch.translate(glob) for glob in globs))
+    def of(self, agent: Agent) -> list[ps.Process]:
+        """The agent's processes, in process-list order: one of its programs is among a process's
+        names, or is its comm cut to the kernel's 15 characters, or its exe/argv[0] matches the
+        agent's path globs."""
+        hits = {i for program in agent.programs for i in self.by_name.get(program, ())}
+        hits.update(i for program in agent.programs for i in self.by_comm.get(program[:15], ()))
+        if agent.paths:
+            pattern = glob_pattern(agent.paths)
+            hits.update(i for i, p in enumerate(self.processes)
+                        if any(pattern.match(path) for path in (p.exe, p.argv0) if path))
+        return [self.processes[i] for i in sorted(hits)]
 
 
 @dataclass(frozen=True)
@@ -226,8 +233,9 @@ def judge_disks(out: Outputs, smartd: Running | None, findings: Findings) -> tup
     the pass summary's disk half."""
     lsblk, sysfs = out["lsblk"], out.require("sysfs")
     graph, problems = bd.device_graph(lsblk.stdout if lsblk.ok else None, sysfs.stdout)
-    physical = [d for d in graph.disks() if bd.virtual_reason(d) is None]
-    virtual = [(d, bd.virtual_reason(d)) for d in graph.disks() if bd.virtual_reason(d) is not None]
+    reasons = [(d, bd.virtual_reason(d)) for d in graph.disks()]  # each disk's worked out once
+    physical = [d for d, why in reasons if why is None]
+    virtual = [(d, why) for d, why in reasons if why is not None]
     shown_virtual = [f"{d.kname}: {why}" for d, why in virtual if not d.kname.startswith(("loop", "ram"))]
     if physical:
         findings.note("physical disks: " + ", ".join(f"{d.kname} ({d.describe()})" for d in physical))
@@ -258,10 +266,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
 
     findings = Findings()
     running: list[Running] = []
-    live = [(p, p.names()) for p in processes if not p.is_kernel_thread]
+    live = _ProcessIndex([p for p in processes if not p.is_kernel_thread])
     for agent in _agents(params):
-        short = {program[:15] for program in agent.programs}
-        found = [p for p, names in live if _matches(agent, p, names, short)]
+        found = live.of(agent)
         boot = _boot(agent, units)
         if found:
             running.append(Running(agent, found, boot))

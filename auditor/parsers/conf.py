@@ -1,14 +1,36 @@
-"""Key = value configuration files (systemd units and .conf drop-ins, login.defs)."""
+"""Key = value configuration files (systemd units and .conf drop-ins, login.defs), and the
+shell-like words of sshd_config and logrotate lines."""
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import re
+import shlex
 
 from auditor.parsers.files import parse_dump
 
 # journald.conf and its drop-in directories, the main file first (journald.conf(5)).
 JOURNALD_CONFIG = ("/etc/systemd/journald.conf", "/usr/lib/systemd/journald.conf.d",
                    "/run/systemd/journald.conf.d", "/etc/systemd/journald.conf.d")
+# shlex's (posix) quotes, escape and comment characters, and its whitespace: a line with none
+# of the first splits on the second alone into the same words, at a tenth of shlex's cost.
+SHLEX_SPECIAL = re.compile(r"['\"\\#]")
+SHLEX_WORD = re.compile(r"[^ \t\r\n]+")
+
+
+def shell_words(line: str) -> list[str]:
+    """shlex.split(line, comments=True), ValueError included (an unbalanced quote)."""
+    if SHLEX_SPECIAL.search(line) is None:
+        return SHLEX_WORD.findall(line)
+    return shlex.split(line, comments=True)
+
+
+@functools.cache
+def glob_pattern(globs: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern that matches what any of the fnmatch globs matches (case-sensitive, as
+    fnmatchcase); an empty tuple matches nothing."""
+    return re.compile("|".join(fnmatch.translate(glob) for glob in globs) or r"(?!)")
 
 
 def systemd_section(texts: list[str], section: str) -> dict[str, str]:

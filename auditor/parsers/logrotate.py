@@ -8,8 +8,9 @@ directives applying to the blocks after them.
 from __future__ import annotations
 
 import posixpath
-import shlex
 from dataclasses import dataclass, field
+
+from auditor.parsers.conf import shell_words
 
 PERIOD_DAYS = {"hourly": 1 / 24, "daily": 1, "weekly": 7, "monthly": 30, "yearly": 365}
 # logrotate 3.21's default tabooext; ".rhn-cfg-tmp-*" is a pattern, the rest are suffixes.
@@ -77,7 +78,7 @@ def _tokens(line: str) -> list[str]:
     # Double backslashes first: the engine renders a non-UTF-8 byte as \xNN, and shlex
     # would take that backslash as an escape and lose it.
     try:
-        return shlex.split(line.replace("\\", "\\\\"), comments=True)
+        return shell_words(line.replace("\\", "\\\\"))
     except ValueError:
         return line.split()
 

@@ -23,6 +23,10 @@ class Row(NamedTuple):
         return "\t".join(self.fields[start:])
 
 
+# Row's own constructor without NamedTuple's Python-level __new__ in between.
+_new_row = tuple.__new__
+
+
 class UnexpectedLine(ValueError):
     """A probe line whose tag is unknown or whose field count is wrong."""
 
@@ -31,34 +35,40 @@ def unexpected(probe: str, line: str) -> UnexpectedLine:
     return UnexpectedLine(f"unexpected line from the {probe} probe: {line[:80]!r}")
 
 
-def _fits(arity: Arity, count: int) -> bool:
-    return count == arity if isinstance(arity, int) else count >= arity[0]
-
-
 def rows(text: str, probe: str, arity: Mapping[str, Arity] | None = None, *,
          lenient: bool = False, untagged: int | None = None) -> list[Row]:
     """The probe's non-empty lines as rows. With `arity`, a line whose tag is not listed or
     whose field count differs raises UnexpectedLine naming the probe; `lenient` skips such
     lines instead (where the probe's own text may hold stray lines). With `untagged`, lines
     have no tag: each must have exactly that many fields (tag is "")."""
+    if untagged is not None:
+        return _untagged_rows(text, probe, untagged, lenient=lenient)
+    found = []
+    # Every line of every probe of every host passes here: one split and no call per line.
+    for line in text.splitlines():
+        if not line:
+            continue
+        tag, tab, rest = line.partition("\t")
+        fields = tuple(rest.split("\t")) if tab else ()
+        if arity is not None:
+            want = arity.get(tag)
+            if want is None or not (len(fields) == want if isinstance(want, int) else len(fields) >= want[0]):
+                if lenient:
+                    continue
+                raise unexpected(probe, line)
+        found.append(_new_row(Row, (tag, fields)))
+    return found
+
+
+def _untagged_rows(text: str, probe: str, count: int, *, lenient: bool) -> list[Row]:
     found = []
     for line in text.splitlines():
         if not line:
             continue
-        parts = line.split("\t")
-        if untagged is not None:
-            if len(parts) != untagged:
-                if lenient:
-                    continue
-                raise unexpected(probe, line)
-            found.append(Row("", tuple(parts)))
-            continue
-        row = Row(parts[0], tuple(parts[1:]))
-        if arity is not None:
-            want = arity.get(row.tag)
-            if want is None or not _fits(want, len(row.fields)):
-                if lenient:
-                    continue
-                raise unexpected(probe, line)
-        found.append(row)
+        fields = tuple(line.split("\t"))
+        if len(fields) != count:
+            if lenient:
+                continue
+            raise unexpected(probe, line)
+        found.append(_new_row(Row, ("", fields)))
     return found

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-import shlex
 from dataclasses import dataclass, field
+
+from auditor.parsers.conf import shell_words
 
 MAIN_CONFIG = "/etc/ssh/sshd_config"
 CONFIG_DIR = "/etc/ssh"
@@ -112,7 +113,7 @@ def split_line(line: str) -> tuple[str, list[str]] | None:
     if rest.startswith("="):
         rest = rest[1:].strip()
     try:
-        args = shlex.split(rest, comments=True)
+        args = shell_words(rest)
     except ValueError:  # an unbalanced quote: sshd refuses the line; keep the raw words
         args = rest.split()
     return keyword, args

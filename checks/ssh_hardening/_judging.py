@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 from auditor.check import Findings, Params, Severity
 from auditor.parsers import sshd
+from auditor.parsers.conf import glob_pattern
 
 from ._reading import (
     ALGORITHM_KEYWORDS,
@@ -122,7 +123,8 @@ def _judge_settings(effective: Effective, params: Params, findings: Findings, pr
         if keyword not in effective or (keyword == "gssapikexalgorithms" and not gss_on):
             continue
         value, location = effective[keyword]
-        weak = [a for a in value.split(",") if any(fnmatch.fnmatchcase(a, p) for p in params[param])]
+        weak_pattern = glob_pattern(tuple(params[param]))
+        weak = [a for a in value.split(",") if weak_pattern.match(a)]
         weak_count += len(weak)
         graded: dict[tuple[Severity, str], list[str]] = {}
         for algorithm in weak:

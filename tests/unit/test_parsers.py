@@ -1,11 +1,19 @@
 """Shared parsers: systemd drop-in order and time spans, multi-file dumps, logrotate includes."""
 
+import fnmatch
+import shlex
 import subprocess
 
 import pytest
 
 from auditor.parsers import logrotate
-from auditor.parsers.conf import systemd_dropin_order, systemd_section, systemd_timespan_seconds
+from auditor.parsers.conf import (
+    glob_pattern,
+    shell_words,
+    systemd_dropin_order,
+    systemd_section,
+    systemd_timespan_seconds,
+)
 from auditor.parsers.files import dump_files_script, parse_dump
 
 
@@ -66,6 +74,46 @@ def test_logrotate_follows_includes_in_place_and_skips_taboo_files():
     # The include is read where it stands: "rotate 99" comes after it
     assert days == {"/var/log/app/*.log": 30, "/var/log/inherit.log": 28, "/var/log/late.log": 693}
     assert "/etc/logrotate.d/app.dpkg-old" not in config.files_read
+
+
+@pytest.mark.parametrize("line", [
+    "/var/log/a.log /var/log/b.log {", "\trotate\t7\r", "size=10M", "/var/log/x\xa0y.log  /var/log/\u2028z",
+    "/var/log/\\xff.log", "rotate 4 # four weeks", "/var/log/'my app'/*.log", '"/var/log/a b.log"', "",
+    "Ciphers aes256-ctr,aes128-ctr", "AllowUsers a\x0bb c#d", "Banner 'unclosed",
+])
+def test_shell_words_are_shlex_s_words_with_or_without_its_special_characters(line):
+    # Given a config line with or without quotes, backslashes, comments or non-shlex whitespace
+    # When it is split into words
+    try:
+        expected = shlex.split(line, comments=True)
+    except ValueError:
+        expected = None
+    # Then it has shlex's words, or shlex's error, whichever way it was split
+    if expected is None:
+        with pytest.raises(ValueError):
+            shell_words(line)
+    else:
+        assert shell_words(line) == expected
+
+
+@pytest.mark.parametrize("globs", [(), ("aes*-cbc", "3des-cbc"), ("*-96*",), ("/opt/x/bin/*", "[ab]?")])
+def test_glob_pattern_matches_what_any_of_its_globs_matches(globs):
+    # Given globs and names that some of them match
+    names = ["aes128-cbc", "aes128-ctr", "3des-cbc", "hmac-md5-96", "/opt/x/bin/a/b", "ax", "c", ""]
+    # When they are combined into one pattern
+    pattern = glob_pattern(globs)
+    # Then it matches exactly the names fnmatchcase matches with one of them (none for no glob)
+    assert [n for n in names if pattern.match(n)] == [
+        n for n in names if any(fnmatch.fnmatchcase(n, g) for g in globs)]
+
+
+def test_logrotate_keeps_a_rendered_non_utf8_byte_in_a_path_whole():
+    # Given a logrotate line naming a path with a byte the engine rendered as \xff
+    files = {"/etc/logrotate.conf": "/var/log/\\xff.log {\n rotate 9\n}\n"}
+    # When it is parsed
+    config = logrotate.parse(files)
+    # Then the backslash is kept, not taken as shlex's escape
+    assert [b.paths for b in config.blocks] == [["/var/log/\\xff.log"]]
 
 
 def test_dump_prints_a_file_once_however_many_ways_lead_to_it(tmp_path):

@@ -44,6 +44,8 @@ NETWORK_FS = ("nfs", "nfs4", "cifs", "smb3", "smbfs", "ceph", "glusterfs", "fuse
 
 def unescape_octal(text: str) -> str:
     r"""Mount table escapes: '\040' is a space, '\011' a tab, '\134' a backslash."""
+    if "\\" not in text:  # nearly every field: no re.sub
+        return text
     return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)
 
 
