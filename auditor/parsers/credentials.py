@@ -35,7 +35,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 WORDS = ("key", "token", "secret", "passw", "passphrase", "pwd", "auth", "credential", "session", "cookie",
          "signature")
@@ -226,10 +226,17 @@ def _rules(strict: bool) -> list[Callable[[_Line], None]]:
 
 def mask_credentials(text: str, mask: str = "***", strict: bool = True) -> tuple[str, int]:
     """`text` with every value that could be a credential replaced by `mask`, and how many."""
-    lines = text.split("\n")
+    if strict:
+        lines = text.split("\n")
+        indexes: Iterable[int] = range(len(lines))
+    else:
+        hinted = _hinted(text)
+        if hinted is None:  # no line holds a hint: the text is not even split
+            return text, 0
+        lines, indexes = hinted
     rules = _rules(strict)
     total = 0
-    for index in range(len(lines)) if strict else _hinted(text, lines):
+    for index in indexes:
         line = _Line(lines[index], mask)
         for rule in rules:
             rule(line)
@@ -239,16 +246,20 @@ def mask_credentials(text: str, mask: str = "***", strict: bool = True) -> tuple
     return "\n".join(lines), total
 
 
-def _hinted(text: str, lines: list[str]) -> list[int]:
-    """The indexes of `lines` (`text` split at newlines) that hold a hint: one scan of the text."""
+def _hinted(text: str) -> tuple[list[str], list[int]] | None:
+    """`text` split at newlines and the indexes of the lines that hold a hint (one scan of the
+    text), or None when none does."""
     subject, hint = (text.lower(), _HINT_LOWERED) if text.isascii() else (text, _HINT)
+    match = hint.search(subject)
+    if match is None:
+        return None
+    lines = text.split("\n")
     starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
     found: list[int] = []
-    at = 0
-    while (match := hint.search(subject, at)) is not None:
+    while match is not None:
         found.append(bisect.bisect_right(starts, match.start()) - 1)
-        at = starts[found[-1] + 1]  # the next line: a line is looked at once
-    return found
+        match = hint.search(subject, starts[found[-1] + 1])  # the next line: a line is looked at once
+    return lines, found
 
 
 def _awk_string(text: str) -> str:
