@@ -24,9 +24,12 @@ The clock ticks at 100 Hz, so a single figure under ~2 ms is noise; raise --time
 from __future__ import annotations
 
 import argparse
+import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -52,7 +55,15 @@ def main(argv: list[str] | None = None) -> int:
     if problem is not None:
         print(f"host_cpu.py: cannot start an sshd test host: {problem}", file=sys.stderr)
         return 2
+    signal.signal(signal.SIGTERM, fleet._raise_interrupt)  # the host is stopped on SIGTERM as on Ctrl-C
     tmp = Path(tempfile.mkdtemp(prefix="auditor-hostcpu-"))
+    try:
+        return _measure(args, sshhosts, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _measure(args: argparse.Namespace, sshhosts: Any, tmp: Path) -> int:
     with sshhosts.SshdFleet(tmp) as hosts:
         planted = {"/etc/logrotate.conf": fleet.LOGROTATE_CONF}
         if Path(fleet.ROOT_BASHRC).is_file():

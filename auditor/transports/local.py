@@ -6,10 +6,13 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 
 import psutil
 
 from auditor.transports.base import CommandResult, CommandTimeout, Peer, Transport
+
+TERM_GRACE_S = 0.5  # what an aborted batch has to end on TERM, removing its files, before KILL
 
 
 class LocalTransport(Transport):
@@ -57,6 +60,13 @@ class LocalTransport(Transport):
             descendants: list[psutil.Process] = []
             with contextlib.suppress(psutil.Error):
                 descendants = psutil.Process(proc.pid).children(recursive=True)
+            # TERM first: the batch's trap then removes its spool directory (KILL would leave it
+            # in /dev/shm); KILL whatever is still there after a moment.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            deadline = time.monotonic() + TERM_GRACE_S
+            while not all(map(_ended, descendants)) and time.monotonic() < deadline:
+                time.sleep(0.01)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             for child in descendants:
@@ -65,3 +75,11 @@ class LocalTransport(Transport):
 
     def close(self) -> None:
         pass
+
+
+def _ended(process: psutil.Process) -> bool:
+    """Gone, or a zombie waiting for its parent: it runs nothing more."""
+    try:
+        return bool(process.status() == psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return True
