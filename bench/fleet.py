@@ -506,28 +506,25 @@ class HostCpu:
     def built(self, chosen: list[batch.PlannedProbe]) -> batch.Batch:
         return batch.build(chosen, sudo=False, probe_timeout=self.timeout)
 
-    def cost(self, chosen: list[batch.PlannedProbe] | None, runs: int | None = None) -> float:
-        """Mean ms of one exec of a batch of `chosen`; None: a connection with no exec."""
-        times = self.times if runs is None else runs
+    def cost(self, chosen: list[batch.PlannedProbe] | None) -> float:
+        """Mean ms of one exec of a batch of `chosen` (`times` execs on one connection); None: of
+        one connection that runs nothing (`times` connections)."""
         wait_sshd_idle(self.sshd_pids)
         before = _server_cpu_s(self.sshd_pids)
-        for _ in range(1 if chosen is not None else times):
-            _exec_batches(self.host.address, self.host.port or 22, self.key_path, self.known_hosts,
-                          self.built(chosen or []), times if chosen is not None else 0)
+        address, port = self.host.address, self.host.port or 22
+        if chosen is None:
+            for _ in range(self.times):
+                _exec_batches(address, port, self.key_path, self.known_hosts, self.built([]), 0)
+        else:
+            _exec_batches(address, port, self.key_path, self.known_hosts, self.built(chosen), self.times)
         wait_sshd_idle(self.sshd_pids)
-        return float(_server_cpu_s(self.sshd_pids) - before) * 1000 / times
+        return float(_server_cpu_s(self.sshd_pids) - before) * 1000 / self.times
 
     def per_probe(self, only: set[str] | None = None) -> list[tuple[float, str]]:
         """Each probe alone, less an empty batch (so with the wrapper's cost for one probe)."""
         empty = self.cost([])
         return sorted(((self.cost([p]) - empty, p.key) for p in self.on_host if not only or p.key in only),
                       reverse=True)
-
-
-def probe_profile(inventory_path: Path, known_hosts: Path, key_path: Path, sshd_pids: list[int],
-                  times: int = 10) -> list[tuple[float, str]]:
-    """Host CPU of each probe alone, in ms, less an empty batch's."""
-    return HostCpu(inventory_path, known_hosts, key_path, sshd_pids, times).per_probe()
 
 
 def render_profile(costs: list[tuple[float, str]], top: int = 10) -> list[str]:
@@ -693,8 +690,8 @@ def main(argv: list[str] | None = None) -> int:
             profile: list[tuple[float, str]] = []
             if args.profile > 0:
                 say(f"profiling each probe alone ({args.profile} runs each)")
-                profile = probe_profile(setups[0.0].inventory, tmp / "known_hosts.rtt0", fleet.client_key,
-                                        sshd_pids, args.profile)
+                profile = HostCpu(setups[0.0].inventory, tmp / "known_hosts.rtt0", fleet.client_key,
+                                  sshd_pids, args.profile).per_probe()
             if args.rtt > 0:
                 runs_total = args.repeat * len(modes) * len(rtts) + 2
                 relays = DelayRelays([s.port for s in servers], args.rtt / 2000,

@@ -76,9 +76,9 @@ class _Watchdog:
     def arm(self, phase: str, seconds: float) -> None:
         with self._lock:
             self._armings += 1
-            self._arming = self._armings
+            arming = self._arming = self._armings
             self.phase, self.seconds = phase, seconds
-        _deadlines.add(seconds, self, self._armings)
+        _deadlines.add(seconds, self, arming)
 
     def step(self, phase: str) -> None:
         """A new phase under the same deadline."""
