@@ -150,8 +150,12 @@ def worker_command(name: str, segment: str) -> list[str]:
 
 
 def worker_env(tmp: Path) -> dict[str, str]:
+    # TMPDIR in the test's own folder: the worker this test SIGKILLs mid-shard never removes its
+    # shard's temporary folder, and the test must not leave it in /tmp.
+    scratch = tmp / "worker-tmp"
+    scratch.mkdir(exist_ok=True)
     return {**os.environ, "XDG_CONFIG_HOME": str(NO_CONFIG), "AUDITOR_SIGNING_KEY": str(tmp / "worker.pem"),
-            "AUDITOR_CHECKS_DIRS": str(tmp / "checks")}
+            "AUDITOR_CHECKS_DIRS": str(tmp / "checks"), "TMPDIR": str(scratch)}
 
 
 def go(worker: Worker, port: int) -> None:
