@@ -23,10 +23,20 @@ if TYPE_CHECKING:
     import jinja2
 
 
+_JSON_SCALARS: dict[object, str] = {True: "true", False: "false", None: "null"}
+
+
 def _plain(value: Any) -> str:
     """A parameter or measured value as people write it: strings bare, the rest as JSON."""
     if isinstance(value, str):
         return value
+    # Most values are numbers, flags and None: their JSON without json.dumps' encoder per call
+    # (10,000 calls at 100 hosts). 1 == True as a key, hence the exact type tests.
+    kind = type(value)
+    if kind is int:
+        return int.__repr__(value)
+    if kind is bool or value is None:
+        return _JSON_SCALARS[value]
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
