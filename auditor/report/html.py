@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import functools
 import json
+import operator
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TextIO
 
 from markupsafe import Markup, escape
 
-from auditor.check import Status
+from auditor.check import Finding, Status
 from auditor.evidence.redact import mask_all
 from auditor.model import RunReport
 from auditor.policy import verdicts as claim_verdicts
@@ -38,6 +39,15 @@ def _plain(value: Any) -> str:
     if kind is bool or value is None:
         return _JSON_SCALARS[value]
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+_SEVERITY_RANK = operator.attrgetter("severity.rank")
+
+
+def _worst_first(findings: tuple[Finding, ...]) -> list[Finding]:
+    """A result card's findings, worst severity first and in the order found within one (jinja's
+    `sort(attribute=...)` did the same at ten times the cost: it was an eighth of the page's)."""
+    return sorted(findings, key=_SEVERITY_RANK, reverse=True)
 
 
 # The little Markdown the check docstrings use. Applied to text already escaped, so a `<` in a
@@ -98,6 +108,7 @@ def _environment() -> jinja2.Environment:
     env.filters["markdown"] = _markdown
     env.filters["description"] = _description
     env.filters["trend_svg"] = trend.svg
+    env.filters["worst_first"] = _worst_first
     return env
 
 
