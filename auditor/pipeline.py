@@ -33,6 +33,8 @@ from auditor import inventory
 from auditor.check import FAIL_ON, Check, Severity
 from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
 from auditor.engine import registry, runner
+from auditor.engine.registry import load_checks as load_checks  # re-exported for the pipeline's callers
+from auditor.engine.registry import select_checks
 from auditor.errors import UsageError, warn
 from auditor.evidence import atomic, oscal, pack, signing, store, timestamp
 from auditor.inputs import load_inventory
@@ -80,21 +82,6 @@ class AuditOutcome:
     def report_json(self) -> str:
         """report.json's text as written; read when asked (tens of MB at 1,000 hosts)."""
         return (self.run_dir / REPORT_JSON).read_text(encoding="utf-8")
-
-
-def load_checks(checks_dirs: Sequence[Path] = ()) -> registry.Registry:
-    """The built-in, entry-point and --checks-dir checks; one that cannot load is warned about."""
-    loaded = registry.load(checks_dirs)
-    for error in loaded.errors:
-        warn(f"check not loaded: {error}")
-    return loaded
-
-
-def select_checks(loaded: registry.Registry, ids: Sequence[str]) -> list[Check]:
-    try:
-        return loaded.select(ids)
-    except KeyError as exc:
-        raise UsageError(f"unknown check id {exc.args[0]} (see `auditor list`)") from None
 
 
 def load_policy(spec: str | None, inv: inventory.Inventory, loaded: registry.Registry) -> Policy | None:

@@ -8,9 +8,9 @@ import json
 import sys
 
 from auditor.cli.exits import EXIT_USAGE
+from auditor.engine.registry import load_checks
 from auditor.errors import InputError, UsageError
 from auditor.model import ALL
-from auditor.pipeline import load_checks
 from auditor.policy import claims
 from auditor.report.visible import one_line
 

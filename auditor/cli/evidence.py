@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 from auditor.cli.exits import EXIT_FAIL, EXIT_OK, EXIT_UNTRUSTED
+from auditor.engine.registry import load_checks
 from auditor.errors import UsageError
 from auditor.evidence import atomic, attest, pack, rejudge, signing, timestamp, trust
-from auditor.pipeline import load_checks
 from auditor.report.visible import one_line
 from auditor.tracking import chain
 

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import signal
+from typing import TYPE_CHECKING
 
 from auditor.check import Status
-from auditor.model import RunReport
+
+if TYPE_CHECKING:  # `auditor --help` prints EPILOG without loading the run records
+    from auditor.model import RunReport
 
 EXIT_OK = 0  # every result pass, skip, manual or waived
 EXIT_FAIL = 1  # at least one fail

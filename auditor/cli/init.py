@@ -7,9 +7,9 @@ import json
 import sys
 from pathlib import Path
 
+from auditor.engine.registry import load_checks
 from auditor.errors import UsageError, warn
 from auditor.inputs import ansible, schema, starter
-from auditor.pipeline import load_checks
 
 
 def _write_new(path: Path, text: str) -> bool:

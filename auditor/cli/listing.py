@@ -8,8 +8,8 @@ import json
 import re
 import textwrap
 
+from auditor.engine.registry import load_checks
 from auditor.inputs import load_inventory
-from auditor.pipeline import load_checks
 from auditor.report import catalogue
 from auditor.report.visible import one_line
 

@@ -3,6 +3,7 @@ line on stderr and exit code 2. Command modules are imported only when their com
 
 from __future__ import annotations
 
+import gc
 import importlib
 import os
 import sys
@@ -49,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     module, function = ("worker:cmd_run_distributed" if distributed else COMMANDS[args.command]).split(":")
     try:
         command = getattr(importlib.import_module(f"auditor.cli.{module}"), function)
+        # What the imports made lives as long as the process: the collector's full passes skip it
+        # from here on (at 100 hosts they took ~160 ms of a run's CPU; ~100 ms with this).
+        gc.freeze()
         return int(command(args))
     except AuditorError as exc:  # it may quote an input file's value: shown, never acted on
         print(f"auditor: error: {visible(str(exc))}", file=sys.stderr)

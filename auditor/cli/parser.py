@@ -11,9 +11,14 @@ from typing import Any
 from auditor.check import FAIL_ON, SEVERITIES
 from auditor.cli import completers
 from auditor.cli.exits import EPILOG
-from auditor.defaults import DEFAULT_INVENTORY, DEFAULT_OUTPUT, __version__
-from auditor.evidence import signing
-from auditor.tracking import history
+from auditor.defaults import (
+    DEFAULT_INVENTORY,
+    DEFAULT_OUTPUT,
+    SIGNING_KEY_ENV,
+    SIGNING_PASSPHRASE_ENV,
+    __version__,
+)
+from auditor.tracking.history_schema import BUSY_TIMEOUT_S
 
 
 class _CommandParser(argparse.ArgumentParser):
@@ -90,7 +95,7 @@ def build() -> argparse.ArgumentParser:
     run.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     signing_group = run.add_mutually_exclusive_group()
     signing_group.add_argument("--sign-key", type=Path, metavar="PATH",
-                               help=f"sign the run's manifest with this key (default: ${signing.ENV_KEY}, "
+                               help=f"sign the run's manifest with this key (default: ${SIGNING_KEY_ENV}, "
                                     "else ~/.config/auditor/signing-key.pem when it exists)")
     signing_group.add_argument("--no-sign", action="store_true", help="do not sign, even if a key is set up")
     run.add_argument("--timestamp-url", metavar="URL",
@@ -109,7 +114,7 @@ def build() -> argparse.ArgumentParser:
                         help="private key file (default: ~/.config/auditor/signing-key.pem); "
                              "the public key goes to PATH.pub")
     keygen.add_argument("--passphrase", action="store_true",
-                        help=f"encrypt the key: asks on the terminal, or reads ${signing.ENV_PASSPHRASE}")
+                        help=f"encrypt the key: asks on the terminal, or reads ${SIGNING_PASSPHRASE_ENV}")
     keygen.add_argument("--show", action="store_true",
                         help="print the existing key's fingerprint and path; make nothing")
 
@@ -146,7 +151,7 @@ def build() -> argparse.ArgumentParser:
     attest.add_argument("pack", type=Path, metavar="RUN", help="run folder, .tar.gz or .zip")
     attest.add_argument("-o", "--out", type=Path, help="write the envelope here (default: stdout)")
     attest.add_argument("--sign-key", type=Path, metavar="PATH",
-                        help=f"the run's signing key (default: ${signing.ENV_KEY}, "
+                        help=f"the run's signing key (default: ${SIGNING_KEY_ENV}, "
                              "else ~/.config/auditor/signing-key.pem)")
 
     claims = sub.add_parser("claims", help="claims files: draft one from a policy text, or show a set")
@@ -192,7 +197,7 @@ def _distributed_arguments(sub: Any, run: argparse.ArgumentParser, run_signing: 
     signing_choice = work.add_mutually_exclusive_group()
     signing_choice.add_argument("--sign-key", type=Path, metavar="PATH",
                                 help="sign with this key (default: the shard's key reference, else "
-                                     f"${signing.ENV_KEY}, else ~/.config/auditor/signing-key.pem)")
+                                     f"${SIGNING_KEY_ENV}, else ~/.config/auditor/signing-key.pem)")
     signing_choice.add_argument("--no-sign", action="store_true", help="write an unsigned sub-pack")
     work.add_argument("--celery", action="store_true", help="serve Celery queue auditor.<segment> instead")
     work.add_argument("--broker", metavar="redis://HOST:PORT/DB", help="with --celery: the broker")
@@ -258,7 +263,7 @@ def _tracking_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--history", type=Path, metavar="PATH",
                      help="history database (default: OUTPUT/history.sqlite)")
     run.add_argument("--no-history", action="store_true", help="do not record this run in the history")
-    run.add_argument("--history-timeout", type=float, default=history.BUSY_TIMEOUT_S, metavar="SECONDS",
+    run.add_argument("--history-timeout", type=float, default=BUSY_TIMEOUT_S, metavar="SECONDS",
                      help="how long to wait for another run's write to the history (default 30)")
     run.add_argument("--waivers", type=Path, metavar="PATH",
                      help="waivers file (default: waivers.yaml next to the inventory, when it exists)")

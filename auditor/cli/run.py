@@ -15,8 +15,6 @@ from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
-import paramiko
-
 from auditor.check import Severity, Status
 from auditor.cli.exits import run_exit_code
 from auditor.cli.history import signers_of
@@ -33,7 +31,7 @@ from auditor.report.visible import json_escaped, one_line
 from auditor.tracking import history
 from auditor.tracking.run import TrackingOptions
 from auditor.transports import debuglog
-from auditor.transports.ssh import SshOptions, needs_passphrase
+from auditor.transports.ssh_options import SshOptions
 
 PASSPHRASE_ENV = "AUDITOR_SSH_PASSPHRASE"
 
@@ -164,7 +162,14 @@ def _passphrase(hosts: Sequence[Host]) -> str | None:
     """Ask once for a passphrase when an identity file in use is encrypted."""
     if os.environ.get(PASSPHRASE_ENV):
         return os.environ[PASSPHRASE_ENV]
-    for path in sorted({os.path.expanduser(h.identity_file) for h in hosts if h.identity_file}):
+    paths = sorted({os.path.expanduser(h.identity_file) for h in hosts if h.identity_file})
+    if not paths:
+        return None
+    import paramiko  # only to read an SSH key: a run of local hosts never loads it
+
+    from auditor.transports.ssh import needs_passphrase
+
+    for path in paths:
         try:
             paramiko.PKey.from_path(path)
         except Exception as exc:

@@ -24,6 +24,7 @@ from types import ModuleType
 
 from auditor import collectors
 from auditor.check import Check, ProbeSite
+from auditor.errors import UsageError, warn
 from auditor.yamlfile import suggest
 
 CHECK_ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -124,3 +125,18 @@ def load(checks_dirs: Iterable[Path] = (), builtin: bool = True, plugins: bool =
         for entry in entry_points(group=ENTRY_POINT_GROUP):
             add(entry.load, f"entry point {entry.name} ({entry.value})")
     return registry
+
+
+def load_checks(checks_dirs: Iterable[Path] = ()) -> Registry:
+    """The built-in, entry-point and --checks-dir checks; one that cannot load is warned about."""
+    loaded = load(checks_dirs)
+    for error in loaded.errors:
+        warn(f"check not loaded: {error}")
+    return loaded
+
+
+def select_checks(loaded: Registry, ids: Iterable[str]) -> list[Check]:
+    try:
+        return loaded.select(ids)
+    except KeyError as exc:
+        raise UsageError(f"unknown check id {exc.args[0]} (see `auditor list`)") from None

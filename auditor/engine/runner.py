@@ -30,7 +30,7 @@ from auditor.inventory import Host
 from auditor.model import NOT_CHECKED, CheckResult, EvidenceRef, HostReport
 from auditor.transports import HostErrorKind, Transport, TransportError
 from auditor.transports.local import LocalTransport
-from auditor.transports.ssh import SshOptions, SshTarget, SshTransport
+from auditor.transports.ssh_options import SshOptions, SshTarget
 
 _timings_log = logging.getLogger("auditor.timings")  # -v and --debug-log show it
 HOST_STREAM_CAP = 32 << 20  # bytes per stream per host, whatever the probes' caps add up to
@@ -55,6 +55,8 @@ class RunOptions:
 def make_transport(host: Host, options: SshOptions) -> Transport:
     if host.transport == "local":
         return LocalTransport()
+    from auditor.transports.ssh import SshTransport  # paramiko: only when a host is reached over SSH
+
     target = SshTarget(
         address=host.address,
         port=host.port,

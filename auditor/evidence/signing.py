@@ -17,12 +17,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from auditor.defaults import SIGNING_KEY_ENV, SIGNING_PASSPHRASE_ENV
 from auditor.errors import InputError
 from auditor.evidence import atomic
 
 ALGORITHM = "Ed25519"
-ENV_KEY = "AUDITOR_SIGNING_KEY"
-ENV_PASSPHRASE = "AUDITOR_SIGNING_PASSPHRASE"
+ENV_KEY, ENV_PASSPHRASE = SIGNING_KEY_ENV, SIGNING_PASSPHRASE_ENV
 KEY_FOLDER_MODE = 0o700  # a key folder that did not exist: only its owner lists it
 PUBLIC_KEY_MODE = 0o644  # a public key is for anyone who verifies
 

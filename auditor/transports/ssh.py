@@ -23,7 +23,6 @@ import os
 import select
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -53,6 +52,7 @@ from auditor.transports.ssh_keys import (
     known_hosts_name,
     needs_passphrase,
 )
+from auditor.transports.ssh_options import SshOptions, SshTarget
 
 # Every public name this module had before it was split, for its callers.
 __all__ = [
@@ -66,25 +66,6 @@ SYSTEM_KNOWN_HOSTS = Path("/etc/ssh/ssh_known_hosts")
 # --debug-log attaches its own (redacting) handler to this logger.
 logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    """Where and how to connect, before ssh_config fills in what is not set."""
-
-    address: str
-    port: int | None = None
-    user: str | None = None
-    identity_file: str | None = None
-    known_hosts: str | None = None
-    connect_timeout: float = 10.0
-
-
-@dataclass(frozen=True)
-class SshOptions:
-    accept_new_host_keys: bool = False
-    ssh_config: Path | None = None  # None: ~/.ssh/config then /etc/ssh/ssh_config
-    passphrase: str | None = None
 
 
 class SshTransport(Transport):

@@ -101,6 +101,38 @@ def test_the_cli_imports_no_ssh_library_and_no_check_until_a_command_needs_them(
     assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout
 
 
+def loaded_after(code: str, cwd: Path) -> set[str]:
+    """Which of paramiko, invoke (paramiko's) and jinja2 a fresh interpreter has loaded after `code`."""
+    probe = code + ("\nimport json, sys\nprint(json.dumps(sorted({m.split('.')[0] for m in sys.modules} "
+                    "& {'paramiko', 'invoke', 'jinja2'})))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=cwd,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(cwd)},
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_a_local_run_loads_no_ssh_library_and_the_templates_only_to_write_the_page(tmp_path):
+    # Given a workspace of local hosts
+    work = workspace(tmp_path)
+    # When the pipeline is imported, and when it audits the local hosts
+    imported = loaded_after("import auditor.pipeline", work)
+    audited = loaded_after("from pathlib import Path\nfrom auditor import AuditRequest, audit\n"
+                           "audit(AuditRequest(inventory=Path('inv.yaml'), checks_dirs=(Path('checks'),), "
+                           "checks=('says_yes',), output=Path('out')))", work)
+    # Then importing loads neither paramiko nor jinja2, and the local run loads jinja2 for
+    # report.html but never paramiko (nor invoke, which paramiko pulls in)
+    assert imported == set(), imported
+    assert audited == {"jinja2"}, audited
+
+
+def test_listing_the_checks_loads_no_ssh_library_nor_templates(tmp_path):
+    # Given a fresh interpreter, When `auditor list` runs
+    listed = loaded_after("from auditor.cli.main import main\nmain(['list'])", tmp_path)
+    # Then neither paramiko nor jinja2 was loaded
+    assert listed == set(), listed
+
+
 def test_the_readme_example_runs_as_written(tmp_path):
     # Given the README's "Using auditor from Python" example, a fleet.yaml with a local db host
     # and a signing key where the example expects them
