@@ -16,7 +16,8 @@ run records). What counts as a credential:
 - the name login(1) logs for a failed login (`FAILED LOGIN (1) on '/dev/tty1' FOR 'NAME'`:
   often a password typed at the user prompt);
 - a long high-entropy token: 32 or more of `[A-Za-z0-9+/=_-]` with upper case, lower case
-  and a digit.
+  and a digit; a name and `=` before a path are judged apart from it (base64 holds `=` only at
+  its end), so that `ExecStart=-/usr/lib/polkit-1/polkitd` is a unit's command, not a token.
 
 Values masked already (`***`, `[REDACTED]`, `<redacted>`, `xxx`, a shell variable) are left, and so
 are switches that hold no secret (`yes`, `no`, `true`, `false`, `on`, `off`).
@@ -73,6 +74,10 @@ _LOGIN_NAME = re.compile(r"[^']+")
 _USER_NAME = re.compile("[A-Za-z0-9._@-]+")
 _USER_VALUE = {"'": re.compile("[^']*"), '"': re.compile('[^"]*'), "": re.compile("[^ \t\"']*")}
 _TOKEN = re.compile(f"[{TOKEN_CHARS}]+")
+# Where a token's value is a path: after `=` and systemd's Exec prefixes that are token characters
+# (`-`, `+`; `@ : !` end a token already). Base64 holds `=` only as padding at its end.
+PATH_VALUE_ERE = "=[-+]*/"
+_PATH_VALUE = re.compile(r"=(?=[-+]*/)")
 _HEADER = re.compile(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)+|authorization|cookie", re.IGNORECASE)
 # What a line holds wherever a rule but the token rule can match in it: a credential word (names,
 # `--api-token`), `-p`/`-u` options (`--user` and `--proxy-user` hold `-u`), a URL, a failed login.
@@ -211,7 +216,14 @@ def _after(line: _Line, head: re.Pattern[str], value: re.Pattern[str], trim: int
 def _tokens(line: _Line) -> None:
     at = 0
     while (token := _TOKEN.search(line.text, at)) is not None:
-        at = line.replace(token.start(), token.end()) if _high_entropy(token.group()) else token.end()
+        # A name and `=` before a path are judged apart from the path: `ExecStart=-/tmp/pytest-3/x`
+        # is a unit's command, whose name's capitals made a lower-case path with digits "entropic".
+        start = token.start()
+        for end in [*(cut.end() for cut in _PATH_VALUE.finditer(line.text, start, token.end())), token.end()]:
+            if _high_entropy(line.text[start:end]):
+                line.replace(start, end)
+            start = end
+        at = token.end()
 
 
 def _rules(strict: bool) -> list[Callable[[_Line], None]]:
@@ -356,13 +368,17 @@ function mc_after(head, value, trim, lower,   at, s0, e) {
     at = e > s0 ? mc_put(s0, e) : s0
   }
 }
-function mc_tokens(   at, t) {
+function mc_tokens(   at, t, p, piece) {
   at = 1
   while (match(substr(mc_s, at), /[A-Za-z0-9+\/=_-]+/)) {
-    t = substr(mc_s, at + RSTART - 1, RLENGTH)
-    if (length(t) >= @MIN_TOKEN@ && t ~ /[A-Z]/ && t ~ /[a-z]/ && t ~ /[0-9]/)
-      at = mc_put(at + RSTART - 1, at + RSTART - 1 + RLENGTH)
-    else at = at + RSTART - 1 + RLENGTH
+    t = substr(mc_s, at + RSTART - 1, RLENGTH); at = at + RSTART - 1
+    while (t != "") {
+      p = match(t, @PATH_VALUE@) ? RSTART : length(t)
+      piece = substr(t, 1, p); t = substr(t, p + 1)
+      if (length(piece) >= @MIN_TOKEN@ && piece ~ /[A-Z]/ && piece ~ /[a-z]/ && piece ~ /[0-9]/)
+        at = mc_put(at, at + p)
+      else at = at + p
+    }
   }
 }
 function mask_credentials(s, mask, strict) {
@@ -380,5 +396,6 @@ for _name, _value in (("WORDS", "|".join(WORDS)), ("QUOTED", _QUOTED.pattern),
                       ("BARE_LOCAL", _BARE_LOCAL.pattern),
                       ("HEADER", "^(" + _HEADER.pattern.lower() + ")$"),
                       ("SHELL_WORD", SHELL_WORD), ("URL", URL_ERE), ("FAILED_LOGIN", FAILED_LOGIN_ERE),
+                      ("PATH_VALUE", PATH_VALUE_ERE),
                       ("MIN_TOKEN", str(MIN_TOKEN))):
     MASK_AWK = MASK_AWK.replace(f"@{_name}@", _value if _name == "MIN_TOKEN" else _awk_string(_value))
