@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -175,3 +176,15 @@ def test_the_hosts_awk_keeps_unit_command_paths_exactly_as_python(awk):
                           check=True)
     # Then it prints what Python computes
     assert done.stdout.splitlines() == [mask_credentials(line)[0] for line in lines]
+
+
+@pytest.mark.parametrize("unit", ["a=/", "=-", "Ab1=/", "=--------/",
+                                  "AbCdEf0123456789AbCdEf0123456789xyZ=/"])
+def test_the_token_rule_is_linear_over_names_glued_to_paths(unit):
+    # Given 1 MiB of one line of names and `=` glued to paths, each a place the token rule cuts
+    text = unit * ((1 << 20) // len(unit))
+    # When masked as the host masks excerpts
+    started = time.perf_counter()
+    mask_credentials(text)
+    # Then it finishes within a bound far above linear time (tenths of a second) and far below quadratic
+    assert time.perf_counter() - started < 4.0
