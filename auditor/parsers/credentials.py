@@ -53,8 +53,10 @@ _ALREADY_MASKED = re.compile(r"(\*+|\[redacted\]|<redacted>|xxx+|\$\{?[a-z_][a-z
                              r"|yes|no|true|false|on|off|)", re.IGNORECASE)
 _SWITCH = re.compile("yes|no|true|false|on|off", re.IGNORECASE)
 _WORD = re.compile("|".join(WORDS), re.IGNORECASE)
-_NAME = re.compile(f"[{NAME_CHARS}]+")
 _SEPARATOR = re.compile(r"(\\?[\"'])?[ \t]*([:=])[ \t]*")
+# A whole name (possessive, and not begun inside another) right before a separator: one search finds
+# the next name that could be assigned, instead of a search and a match for every word of the line.
+_NAME_BEFORE_SEPARATOR = re.compile(f"(?<![{NAME_CHARS}])[{NAME_CHARS}]++(?={_SEPARATOR.pattern})")
 # Patterns shared with awk: no backslash inside a bracket but the one for a backslash, blanks as
 # a real tab, so that every awk (busybox's too) reads them as Python does.
 _QUOTED = re.compile("\"(\\\\.|[^\"\\\\])*(\"|$)|'[^']*('|$)")
@@ -81,11 +83,21 @@ _PATH_VALUE = re.compile(r"=(?=[-+]*/)")
 _HEADER = re.compile(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)+|authorization|cookie", re.IGNORECASE)
 # What a line holds wherever a rule but the token rule can match in it: a credential word (names,
 # `--api-token`), `-p`/`-u` options (`--user` and `--proxy-user` hold `-u`), a URL, a failed login.
-# Most evidence lines hold none. The same hint without IGNORECASE over ASCII text lowered: the
-# regex engine scans that several times faster (under IGNORECASE "ſ" matches "s", lower() does not).
-_HINT_WORDS = "|".join(WORDS) + r"|-[pu]|://|failed login"
-_HINT = re.compile(_HINT_WORDS, re.IGNORECASE)
-_HINT_LOWERED = re.compile(_HINT_WORDS)
+# Most evidence lines hold none. Searched without IGNORECASE in the text `folded`: the regex engine
+# scans that several times faster.
+_HINT = re.compile("|".join(WORDS) + r"|-[pu]|://|failed login")
+# Under IGNORECASE Python's re matches an ASCII letter to its other case and to four letters beyond
+# ASCII (its documentation says which): İ and ı to i, ſ to s, K (the Kelvin sign) to k.
+_ASCII_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def folded(text: str) -> str:
+    """`text` in lower case, one character for one, where each of the four letters beyond ASCII that
+    IGNORECASE takes for an ASCII letter is that letter and every other one beyond ASCII is `?`: a
+    pattern of ASCII characters (no `?`) matches it at the places where it matches `text` ignoring case."""
+    if text.isascii():
+        return text.lower()
+    return text.translate(_ASCII_FOLDS).encode("ascii", "replace").decode("ascii").lower()
 
 
 def is_credential_name(name: str, strict: bool = True) -> bool:
@@ -135,8 +147,8 @@ def _span(pattern: re.Pattern[str], text: str, at: int) -> int:
 
 
 def _assignments(line: _Line, strict: bool) -> None:
-    at = 0
-    while (name := _NAME.search(line.text, at)) is not None:
+    at = 0  # only ever where no name goes on (after a name, a separator or a value): each name is whole
+    while (name := _NAME_BEFORE_SEPARATOR.search(line.text, at)) is not None:
         at = name.end()
         sep = _SEPARATOR.match(line.text, at)
         if sep is None or not is_credential_name(name.group(), strict):
@@ -226,43 +238,52 @@ def _tokens(line: _Line) -> None:
         at = token.end()
 
 
-def _rules(strict: bool) -> list[Callable[[_Line], None]]:
-    rules: list[Callable[[_Line], None]] = [
-        lambda line: _after(line, _URL, _USERINFO, trim=1),
-        lambda line: _assignments(line, strict),
-        lambda line: _options(line, strict),
-        lambda line: _after(line, _FAILED_LOGIN, _LOGIN_NAME),
+def _rules(strict: bool) -> list[tuple[tuple[str, ...], Callable[[_Line], None]]]:
+    """The rules in their order, each after the characters of which a line must hold one for it to
+    match (a substring test skips it on most lines); none: it always runs."""
+    rules: list[tuple[tuple[str, ...], Callable[[_Line], None]]] = [
+        (("://",), lambda line: _after(line, _URL, _USERINFO, trim=1)),
+        ((":", "="), lambda line: _assignments(line, strict)),  # a name, then `:` or `=`
+        (("-",), lambda line: _options(line, strict)),
+        (("'",), lambda line: _after(line, _FAILED_LOGIN, _LOGIN_NAME)),  # ... FOR 'NAME'
     ]
-    return [*rules, _tokens] if strict else rules
+    return [*rules, ((), _tokens)] if strict else rules
 
 
 def mask_credentials(text: str, mask: str = "***", strict: bool = True) -> tuple[str, int]:
     """`text` with every value that could be a credential replaced by `mask`, and how many."""
     if strict:
         lines = text.split("\n")
-        indexes: Iterable[int] = range(len(lines))
-    else:
-        hinted = _hinted(text)
-        if hinted is None:  # no line holds a hint: the text is not even split
-            return text, 0
-        lines, indexes = hinted
+        return _masked_lines(lines, range(len(lines)), mask, strict)
+    return mask_folded(text, folded(text), mask)
+
+
+def mask_folded(text: str, folded_text: str, mask: str) -> tuple[str, int]:
+    """The local pass (`strict=False`) over `text`, given `folded(text)` (for a caller that scans it too)."""
+    hinted = _hinted(text, folded_text)
+    if hinted is None:  # no line holds a hint: the text is not even split
+        return text, 0
+    return _masked_lines(*hinted, mask, strict=False)
+
+
+def _masked_lines(lines: list[str], indexes: Iterable[int], mask: str, strict: bool) -> tuple[str, int]:
     rules = _rules(strict)
     total = 0
     for index in indexes:
         line = _Line(lines[index], mask)
-        for rule in rules:
-            rule(line)
-            line.commit()
+        for needs, rule in rules:
+            if not needs or any(mark in line.text for mark in needs):
+                rule(line)
+                line.commit()
         lines[index] = line.text
         total += line.count
     return "\n".join(lines), total
 
 
-def _hinted(text: str) -> tuple[list[str], list[int]] | None:
-    """`text` split at newlines and the indexes of the lines that hold a hint (one scan of the
-    text), or None when none does."""
-    subject, hint = (text.lower(), _HINT_LOWERED) if text.isascii() else (text, _HINT)
-    match = hint.search(subject)
+def _hinted(text: str, subject: str) -> tuple[list[str], list[int]] | None:
+    """`text` split at newlines and the indexes of the lines that hold a hint (one scan of
+    `subject`, the text folded), or None when none does."""
+    match = _HINT.search(subject)
     if match is None:
         return None
     lines = text.split("\n")
@@ -270,7 +291,7 @@ def _hinted(text: str) -> tuple[list[str], list[int]] | None:
     found: list[int] = []
     while match is not None:
         found.append(bisect.bisect_right(starts, match.start()) - 1)
-        match = hint.search(subject, starts[found[-1] + 1])  # the next line: a line is looked at once
+        match = _HINT.search(subject, starts[found[-1] + 1])  # the next line: a line is looked at once
     return lines, found
 
 

@@ -188,3 +188,56 @@ def test_the_token_rule_is_linear_over_names_glued_to_paths(unit):
     mask_credentials(text)
     # Then it finishes within a bound far above linear time (tenths of a second) and far below quadratic
     assert time.perf_counter() - started < 4.0
+
+
+def test_folding_takes_every_letter_ignorecase_matches_to_ascii_for_that_letter():
+    # Given every character beyond ASCII, and the case-insensitive match of each ASCII character
+    import re
+
+    from auditor.parsers.credentials import folded
+    any_ascii = re.compile("[\x00-\x7f]", re.IGNORECASE)
+    for code in range(0x80, 0x110000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue
+        char = chr(code)
+        # When folded, Then it is the ASCII character IGNORECASE takes it for, or `?` when there is none
+        if any_ascii.fullmatch(char):
+            assert re.fullmatch(re.escape(folded(char)), char, re.IGNORECASE), hex(code)
+        else:
+            assert folded(char) == "?", hex(code)
+
+
+def test_the_hint_scan_over_folded_text_finds_what_ignorecase_finds():
+    # Given random text of credential words' letters in both cases, IGNORECASE's four letters
+    # beyond ASCII, other letters beyond ASCII and separators
+    import random
+    import re
+
+    from auditor.parsers import credentials
+    rng = random.Random(11)
+    alphabet = "kKeEyYtToOnNsSpPaAwWdDuUhHcCiIlLgG:/- İıſ\u212a×ąéß\u00a0\n"
+    ignoring_case = re.compile(credentials._HINT.pattern, re.IGNORECASE)
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 24)))
+        # When the hint is looked for in it folded, Then it is found exactly where IGNORECASE finds it
+        folded = credentials.folded(text)
+        assert len(folded) == len(text)
+        assert [m.span() for m in credentials._HINT.finditer(folded)] == \
+            [m.span() for m in ignoring_case.finditer(text)], text
+
+
+def test_a_rule_is_skipped_only_on_lines_where_it_cannot_match():
+    # Given lines of every kind the tests hold, and each rule's characters that a line must hold
+    from auditor.parsers import credentials
+    lines = [line for line, _ in MASKED] + KEPT_LOCALLY + UNIT_LINES + [line for line, _ in UNIT_SECRETS] + [
+        "password secret", "token\t'x'", "FAILED LOGIN (1) on 'x' FOR 'y'", "a://b:c@d", "-pX", "x -u a:b"]
+    for strict in (True, False):
+        for needs, rule in credentials._rules(strict):
+            for text in lines:
+                if not needs or any(mark in text for mark in needs):
+                    continue
+                # When the rule runs on a line without them, Then it masks nothing
+                line = credentials._Line(text, "***")
+                rule(line)
+                line.commit()
+                assert line.text == text, (needs, text)
