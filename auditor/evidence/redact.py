@@ -16,7 +16,7 @@ from typing import Any
 
 from auditor.check import Check
 from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, card_scheme, luhn_valid
-from auditor.parsers.credentials import folded, mask_credentials, mask_folded
+from auditor.parsers.credentials import HINT, folded, mask_credentials, mask_folded
 
 MASK = "[REDACTED]"
 
@@ -98,9 +98,13 @@ _NEEDLES: tuple[tuple[str, ...], ...] = (
 _ALL_NEEDLES = tuple(dict.fromkeys(needle for needles in _NEEDLES for needle in needles))
 
 
-def _words_in(folded_text: str) -> frozenset[str]:
-    """The rules' words that `folded_text` (a text folded) holds."""
-    return frozenset(filter(folded_text.__contains__, _ALL_NEEDLES))
+# The words that hold no HINT of the credential rules, which a text without one may still hold.
+_UNHINTED_NEEDLES = tuple(needle for needle in _ALL_NEEDLES if not HINT.search(needle))
+
+
+def _words_in(folded_text: str, hinted: bool) -> frozenset[str]:
+    """The rules' words that `folded_text` (a text folded) holds; not `hinted`: it holds no HINT."""
+    return frozenset(filter(folded_text.__contains__, _ALL_NEEDLES if hinted else _UNHINTED_NEEDLES))
 
 
 class _CleanTexts:
@@ -151,15 +155,15 @@ def redact(text: str) -> tuple[str, int]:
 
 def _redact(text: str) -> tuple[str, int]:
     folded_text = folded(text)
-    text, total = mask_folded(text, folded_text, MASK)
-    present = _words_in(folded(text) if total else folded_text)
-    for (pattern, replacement), needles in zip(_RULES, _NEEDLES, strict=True):
+    text, total, hinted = mask_folded(text, folded_text, MASK)
+    present = _words_in(folded(text) if total else folded_text, hinted or bool(total))
+    for (pattern, replacement), needles in zip(_RULES, _NEEDLES, strict=True) if present else ():
         if present.isdisjoint(needles):
             continue
         text, count = pattern.subn(replacement, text)
         if count:
             total += count
-            present = _words_in(folded(text))
+            present = _words_in(folded(text), True)
     cards = [m for m in _CARD_CANDIDATE.finditer(text) if _is_card(m.group())]
     if cards:  # one join: re-slicing the text per card would be quadratic in a page of card numbers
         pieces, at = [], 0

@@ -33,8 +33,6 @@ high-entropy tokens (host key fingerprints).
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import re
 from collections.abc import Callable, Iterable
 
@@ -85,7 +83,7 @@ _HEADER = re.compile(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)+|authorization|cookie", re.IG
 # `--api-token`), `-p`/`-u` options (`--user` and `--proxy-user` hold `-u`), a URL, a failed login.
 # Most evidence lines hold none. Searched without IGNORECASE in the text `folded`: the regex engine
 # scans that several times faster.
-_HINT = re.compile("|".join(WORDS) + r"|-[pu]|://|failed login")
+HINT = re.compile("|".join(WORDS) + r"|-[pu]|://|failed login")
 # Under IGNORECASE Python's re matches an ASCII letter to its other case and to four letters beyond
 # ASCII (its documentation says which): İ and ı to i, ſ to s, K (the Kelvin sign) to k.
 _ASCII_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
@@ -255,15 +253,17 @@ def mask_credentials(text: str, mask: str = "***", strict: bool = True) -> tuple
     if strict:
         lines = text.split("\n")
         return _masked_lines(lines, range(len(lines)), mask, strict)
-    return mask_folded(text, folded(text), mask)
+    return mask_folded(text, folded(text), mask)[:2]
 
 
-def mask_folded(text: str, folded_text: str, mask: str) -> tuple[str, int]:
-    """The local pass (`strict=False`) over `text`, given `folded(text)` (for a caller that scans it too)."""
+def mask_folded(text: str, folded_text: str, mask: str) -> tuple[str, int, bool]:
+    """The local pass (`strict=False`) over `text`, given `folded(text)` (for a caller that scans it
+    too): the text, how many were masked, and whether a line held a HINT (none: no word of it is in
+    the text)."""
     hinted = _hinted(text, folded_text)
     if hinted is None:  # no line holds a hint: the text is not even split
-        return text, 0
-    return _masked_lines(*hinted, mask, strict=False)
+        return text, 0, False
+    return *_masked_lines(*hinted, mask, strict=False), True
 
 
 def _masked_lines(lines: list[str], indexes: Iterable[int], mask: str, strict: bool) -> tuple[str, int]:
@@ -283,16 +283,17 @@ def _masked_lines(lines: list[str], indexes: Iterable[int], mask: str, strict: b
 def _hinted(text: str, subject: str) -> tuple[list[str], list[int]] | None:
     """`text` split at newlines and the indexes of the lines that hold a hint (one scan of
     `subject`, the text folded), or None when none does."""
-    match = _HINT.search(subject)
+    match = HINT.search(subject)
     if match is None:
         return None
-    lines = text.split("\n")
-    starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
     found: list[int] = []
+    index = at = 0
     while match is not None:
-        found.append(bisect.bisect_right(starts, match.start()) - 1)
-        match = _HINT.search(subject, starts[found[-1] + 1])  # the next line: a line is looked at once
-    return lines, found
+        index += subject.count("\n", at, match.start())
+        found.append(index)
+        at = subject.find("\n", match.end())  # the end of the line: a line is looked at once
+        match = HINT.search(subject, at + 1) if at >= 0 else None
+    return text.split("\n"), found
 
 
 def _awk_string(text: str) -> str:

@@ -216,13 +216,13 @@ def test_the_hint_scan_over_folded_text_finds_what_ignorecase_finds():
     from auditor.parsers import credentials
     rng = random.Random(11)
     alphabet = "kKeEyYtToOnNsSpPaAwWdDuUhHcCiIlLgG:/- İıſ\u212a×ąéß\u00a0\n"
-    ignoring_case = re.compile(credentials._HINT.pattern, re.IGNORECASE)
+    ignoring_case = re.compile(credentials.HINT.pattern, re.IGNORECASE)
     for _ in range(20000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 24)))
         # When the hint is looked for in it folded, Then it is found exactly where IGNORECASE finds it
         folded = credentials.folded(text)
         assert len(folded) == len(text)
-        assert [m.span() for m in credentials._HINT.finditer(folded)] == \
+        assert [m.span() for m in credentials.HINT.finditer(folded)] == \
             [m.span() for m in ignoring_case.finditer(text)], text
 
 
