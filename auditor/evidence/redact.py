@@ -125,8 +125,10 @@ class _CleanTexts:
             self._texts.move_to_end(text)
             return True
 
+    _ENTRY = 128  # bytes the ordered dict spends on an entry besides the text: tiny texts count too
+
     def add(self, text: str) -> None:
-        size = sys.getsizeof(text)
+        size = sys.getsizeof(text) + self._ENTRY
         if size > self._largest:
             return
         with self._lock:
