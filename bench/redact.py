@@ -20,9 +20,11 @@ lookup) and with every text new to it (what a host whose every output differs co
 Measured on the 2-core development machine (2026-12, a shared, loaded VM: +-10 %), the replay
 run of 45 probe outputs and 45 results, 100 hosts:
 
-    before (main da31f4c)            outputs 1.73-1.87 ms/host, results 2.18-2.40 ms/host
-    after, every text new            outputs 1.43-1.61 ms/host, results 1.34-1.50 ms/host
-    after, as built                  outputs 0.04 ms/host, results 0.17-0.18 ms/host
+    before (main da31f4c)            outputs 1.73-2.19 ms/host, results 2.18-2.87 ms/host
+    after, every text new            outputs 1.35-1.51 ms/host, results 1.25-1.44 ms/host
+    after, as built                  outputs 0.04 ms/host, results 0.17-0.22 ms/host
+
+(the same store.redact_outputs/redact_results calls timed in interleaved runs, load 7-8 on 2 cores).
 
     python bench/redact.py --adversarial
 
