@@ -8,12 +8,15 @@ this pass catches what a probe did not foresee. Each rule keeps enough context t
 from __future__ import annotations
 
 import re
+import sys
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from auditor.check import Check
 from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, card_scheme, luhn_valid
-from auditor.parsers.credentials import mask_credentials
+from auditor.parsers.credentials import HINT, folded, mask_credentials, mask_folded
 
 MASK = "[REDACTED]"
 
@@ -81,9 +84,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 
 
 _KEY_WORDS = ("passw", "pwd", "secret", "token", "api_key", "apikey", "access_key", "accesskey")
-# Per rule, words (lower case) without one of which in the text the rule cannot match: most probe
-# output holds none, and a substring test costs far less than a regex scan (the pass was ~11 ms a host).
-# Only for ASCII text: under IGNORECASE "ſ" matches "s" and "ı" matches "i", which lower() keeps apart.
+# Per rule, words (lower case) without one of which in the text folded (credentials.folded: what
+# IGNORECASE takes for an ASCII letter is that letter) the rule cannot match: most probe output holds
+# none, and a substring test costs far less than a regex scan (the pass was ~11 ms a host).
 _NEEDLES: tuple[tuple[str, ...], ...] = (
     ("private key",), ("$",), ("bearer", "basic"), ("://",), _KEY_WORDS, _KEY_WORDS,
     ("mysql",), ("sshpass",), ("curl",), ("lftp",), ("smbclient",),
@@ -95,26 +98,74 @@ _NEEDLES: tuple[tuple[str, ...], ...] = (
 _ALL_NEEDLES = tuple(dict.fromkeys(needle for needles in _NEEDLES for needle in needles))
 
 
-def _words_in(text: str) -> frozenset[str] | None:
-    """The rules' words that `text` holds; None (every rule may match) when it is not ASCII."""
-    if not text.isascii():
-        return None
-    lowered = text.lower()
-    return frozenset(needle for needle in _ALL_NEEDLES if needle in lowered)
+# The words that hold no HINT of the credential rules, which a text without one may still hold.
+_UNHINTED_NEEDLES = tuple(needle for needle in _ALL_NEEDLES if not HINT.search(needle))
+
+
+def _words_in(folded_text: str, hinted: bool) -> frozenset[str]:
+    """The rules' words that `folded_text` (a text folded) holds; not `hinted`: it holds no HINT."""
+    return frozenset(filter(folded_text.__contains__, _ALL_NEEDLES if hinted else _UNHINTED_NEEDLES))
+
+
+class _CleanTexts:
+    """Texts redacted lately in which nothing was masked, up to `budget` bytes of them (the least
+    recently seen go first). The hosts of a fleet send the same texts (a configuration dump, the
+    empty stderr of a probe, a check's summary): finding one here costs a hash and a compare instead
+    of every rule's scan. Only texts that hold nothing to mask are kept, so no secret is kept here."""
+
+    def __init__(self, budget: int, largest: int) -> None:
+        self._texts: OrderedDict[str, int] = OrderedDict()  # text -> its size in bytes
+        self._budget, self._largest, self._held = budget, largest, 0
+        self._lock = threading.Lock()
+
+    def __contains__(self, text: str) -> bool:
+        with self._lock:
+            if text not in self._texts:
+                return False
+            self._texts.move_to_end(text)
+            return True
+
+    _ENTRY = 128  # bytes the ordered dict spends on an entry besides the text: tiny texts count too
+
+    def add(self, text: str) -> None:
+        size = sys.getsizeof(text) + self._ENTRY
+        if size > self._largest:
+            return
+        with self._lock:
+            if text in self._texts:
+                return
+            self._texts[text] = size
+            self._held += size
+            while self._held > self._budget:
+                self._held -= self._texts.popitem(last=False)[1]
+
+
+# 8 MiB: a few hundred distinct hosts' worth of the catalogue's outputs and results (~35 KB a host)
+_CLEAN = _CleanTexts(budget=8 << 20, largest=256 << 10)
 
 
 def redact(text: str) -> tuple[str, int]:
     """`text` with secrets masked, and how many were masked."""
-    text, total = mask_credentials(text, MASK, strict=False)
-    present = _words_in(text)
-    rules = zip(_RULES, _NEEDLES, strict=True) if present != frozenset() else ()
-    for (pattern, replacement), needles in rules:
-        if present is not None and present.isdisjoint(needles):
+    if not text or text in _CLEAN:
+        return text, 0
+    masked, total = _redact(text)
+    if not total:  # `text` itself: a caller can tell "unchanged" by identity
+        _CLEAN.add(text)
+        return text, 0
+    return masked, total
+
+
+def _redact(text: str) -> tuple[str, int]:
+    folded_text = folded(text)
+    text, total, hinted = mask_folded(text, folded_text, MASK)
+    present = _words_in(folded(text) if total else folded_text, hinted or bool(total))
+    for (pattern, replacement), needles in zip(_RULES, _NEEDLES, strict=True) if present else ():
+        if present.isdisjoint(needles):
             continue
         text, count = pattern.subn(replacement, text)
         if count:
             total += count
-            present = _words_in(text)
+            present = _words_in(folded(text), True)
     cards = [m for m in _CARD_CANDIDATE.finditer(text) if _is_card(m.group())]
     if cards:  # one join: re-slicing the text per card would be quadratic in a page of card numbers
         pieces, at = [], 0
@@ -125,15 +176,26 @@ def redact(text: str) -> tuple[str, int]:
     return text, total + len(cards)
 
 
+_SCALARS = (int, float, bool, type(None))  # nothing in them to walk
+
+
 def redact_value(value: Any) -> tuple[Any, int]:
-    """`value` (str, or lists/tuples/mappings of them) with every string redacted."""
+    """`value` (str, or lists/tuples/mappings of them) with every string redacted. A value in which
+    nothing changed is returned itself (str, and lists, tuples and dicts of them): callers may keep
+    what they hold; other sequences and mappings come back as their type, and as a dict."""
     if isinstance(value, str):
         return redact(value)
+    if type(value) in _SCALARS:
+        return value, 0
     if isinstance(value, list | tuple):
         items = [redact_value(v) for v in value]
+        if type(value) in (list, tuple) and all(new is v for (new, _), v in zip(items, value, strict=True)):
+            return value, 0
         return type(value)(v for v, _ in items), sum(n for _, n in items)
     if isinstance(value, Mapping):
         pairs = {k: redact_value(v) for k, v in value.items()}
+        if type(value) is dict and all(new is value[k] for k, (new, _) in pairs.items()):
+            return value, 0
         return {k: v for k, (v, _) in pairs.items()}, sum(n for _, n in pairs.values())
     return value, 0
 

@@ -166,7 +166,7 @@ def redact_outputs(outputs: Mapping[str, ProbeOutput]) -> tuple[dict[str, ProbeO
         stdout, n_out = redact(out.stdout)
         stderr, n_err = redact(out.stderr)
         total += n_out + n_err
-        cleaned[key] = dataclasses.replace(out, stdout=stdout, stderr=stderr)
+        cleaned[key] = dataclasses.replace(out, stdout=stdout, stderr=stderr) if n_out or n_err else out
     return cleaned, total
 
 
@@ -178,8 +178,13 @@ def redact_results(results: Sequence[CheckResult]) -> tuple[list[CheckResult], i
     """
     cleaned, total = [], 0
     for r in results:
-        texts = tuple(f.text for f in r.findings)
-        (summary, details, values, texts), count = redact_value((r.summary, r.details, dict(r.values), texts))
+        held = (r.summary, r.details, r.values if type(r.values) is dict else dict(r.values),
+                tuple(f.text for f in r.findings))
+        redacted, count = redact_value(held)
+        if redacted is held and held[2] is r.values:  # nothing masked: the result as it is
+            cleaned.append(r)
+            continue
+        summary, details, values, texts = redacted
         findings = tuple(dataclasses.replace(f, text=text) for f, text in zip(r.findings, texts, strict=True))
         cleaned.append(dataclasses.replace(r, summary=summary, details=details, values=values,
                                            findings=findings))

@@ -16,7 +16,8 @@ run records). What counts as a credential:
 - the name login(1) logs for a failed login (`FAILED LOGIN (1) on '/dev/tty1' FOR 'NAME'`:
   often a password typed at the user prompt);
 - a long high-entropy token: 32 or more of `[A-Za-z0-9+/=_-]` with upper case, lower case
-  and a digit.
+  and a digit; a name and `=` before a path are judged apart from it (base64 holds `=` only at
+  its end), so that `ExecStart=-/usr/lib/polkit-1/polkitd` is a unit's command, not a token.
 
 Values masked already (`***`, `[REDACTED]`, `<redacted>`, `xxx`, a shell variable) are left, and so
 are switches that hold no secret (`yes`, `no`, `true`, `false`, `on`, `off`).
@@ -32,8 +33,6 @@ high-entropy tokens (host key fingerprints).
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import re
 from collections.abc import Callable, Iterable
 
@@ -52,8 +51,10 @@ _ALREADY_MASKED = re.compile(r"(\*+|\[redacted\]|<redacted>|xxx+|\$\{?[a-z_][a-z
                              r"|yes|no|true|false|on|off|)", re.IGNORECASE)
 _SWITCH = re.compile("yes|no|true|false|on|off", re.IGNORECASE)
 _WORD = re.compile("|".join(WORDS), re.IGNORECASE)
-_NAME = re.compile(f"[{NAME_CHARS}]+")
 _SEPARATOR = re.compile(r"(\\?[\"'])?[ \t]*([:=])[ \t]*")
+# A whole name (possessive, and not begun inside another) right before a separator: one search finds
+# the next name that could be assigned, instead of a search and a match for every word of the line.
+_NAME_BEFORE_SEPARATOR = re.compile(f"(?<![{NAME_CHARS}])[{NAME_CHARS}]++(?={_SEPARATOR.pattern})")
 # Patterns shared with awk: no backslash inside a bracket but the one for a backslash, blanks as
 # a real tab, so that every awk (busybox's too) reads them as Python does.
 _QUOTED = re.compile("\"(\\\\.|[^\"\\\\])*(\"|$)|'[^']*('|$)")
@@ -61,7 +62,9 @@ _BARE = re.compile("(\\\\.|[^ \t&\"'\\\\])+")
 _BARE_LOCAL = re.compile("(\\\\.|[^ \t&,;\"'\\\\])+")
 _JSON_BARE = re.compile("[^] \t,}\"'{[][^] \t,}\"']*")
 _TO_QUOTE = re.compile("[^\"']+")
-_OPTION = re.compile(r"(?:^|(?<=[ \t]))--?[A-Za-z0-9_-]+")
+# An option starts a word: the `-` comes first so that the engine skips to the next `-` at C speed,
+# and the look-behind then says no other character than a blank is right before it.
+_OPTION = re.compile(r"-(?<![^ \t]-)-?[A-Za-z0-9_-]+")
 _SHELL_WORD = re.compile(SHELL_WORD)
 URL_ERE = "[a-zA-Z][a-zA-Z0-9+.-]*://[^ \t/@:\"']+:"
 # A scheme starts where a run of scheme characters starts, and the run is never re-scanned.
@@ -73,14 +76,28 @@ _LOGIN_NAME = re.compile(r"[^']+")
 _USER_NAME = re.compile("[A-Za-z0-9._@-]+")
 _USER_VALUE = {"'": re.compile("[^']*"), '"': re.compile('[^"]*'), "": re.compile("[^ \t\"']*")}
 _TOKEN = re.compile(f"[{TOKEN_CHARS}]+")
+# Where a token's value is a path: after `=` and systemd's Exec prefixes that are token characters
+# (`-`, `+`; `@ : !` end a token already). Base64 holds `=` only as padding at its end.
+PATH_VALUE_ERE = "=[-+]*/"
+_PATH_VALUE = re.compile(r"=(?=[-+]*/)")
 _HEADER = re.compile(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)+|authorization|cookie", re.IGNORECASE)
 # What a line holds wherever a rule but the token rule can match in it: a credential word (names,
 # `--api-token`), `-p`/`-u` options (`--user` and `--proxy-user` hold `-u`), a URL, a failed login.
-# Most evidence lines hold none. The same hint without IGNORECASE over ASCII text lowered: the
-# regex engine scans that several times faster (under IGNORECASE "ſ" matches "s", lower() does not).
-_HINT_WORDS = "|".join(WORDS) + r"|-[pu]|://|failed login"
-_HINT = re.compile(_HINT_WORDS, re.IGNORECASE)
-_HINT_LOWERED = re.compile(_HINT_WORDS)
+# Most evidence lines hold none. Searched without IGNORECASE in the text `folded`: the regex engine
+# scans that several times faster.
+HINT = re.compile("|".join(WORDS) + r"|-[pu]|://|failed login")
+# Under IGNORECASE Python's re matches an ASCII letter to its other case and to four letters beyond
+# ASCII (its documentation says which): İ and ı to i, ſ to s, K (the Kelvin sign) to k.
+_ASCII_FOLDS = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+
+
+def folded(text: str) -> str:
+    """`text` in lower case, one character for one, where each of the four letters beyond ASCII that
+    IGNORECASE takes for an ASCII letter is that letter and every other one beyond ASCII is `?`: a
+    pattern of ASCII characters (no `?`) matches it at the places where it matches `text` ignoring case."""
+    if text.isascii():
+        return text.lower()
+    return text.translate(_ASCII_FOLDS).encode("ascii", "replace").decode("ascii").lower()
 
 
 def is_credential_name(name: str, strict: bool = True) -> bool:
@@ -130,8 +147,8 @@ def _span(pattern: re.Pattern[str], text: str, at: int) -> int:
 
 
 def _assignments(line: _Line, strict: bool) -> None:
-    at = 0
-    while (name := _NAME.search(line.text, at)) is not None:
+    at = 0  # only ever where no name goes on (after a name, a separator or a value): each name is whole
+    while (name := _NAME_BEFORE_SEPARATOR.search(line.text, at)) is not None:
         at = name.end()
         sep = _SEPARATOR.match(line.text, at)
         if sep is None or not is_credential_name(name.group(), strict):
@@ -211,55 +228,74 @@ def _after(line: _Line, head: re.Pattern[str], value: re.Pattern[str], trim: int
 def _tokens(line: _Line) -> None:
     at = 0
     while (token := _TOKEN.search(line.text, at)) is not None:
-        at = line.replace(token.start(), token.end()) if _high_entropy(token.group()) else token.end()
+        # A name and `=` before a path are judged apart from the path: `ExecStart=-/tmp/pytest-3/x`
+        # is a unit's command, whose name's capitals made a lower-case path with digits "entropic".
+        start = token.start()
+        for end in [*(cut.end() for cut in _PATH_VALUE.finditer(line.text, start, token.end())), token.end()]:
+            if _high_entropy(line.text[start:end]):
+                line.replace(start, end)
+            start = end
+        at = token.end()
 
 
-def _rules(strict: bool) -> list[Callable[[_Line], None]]:
-    rules: list[Callable[[_Line], None]] = [
-        lambda line: _after(line, _URL, _USERINFO, trim=1),
-        lambda line: _assignments(line, strict),
-        lambda line: _options(line, strict),
-        lambda line: _after(line, _FAILED_LOGIN, _LOGIN_NAME),
+def _rules(strict: bool) -> list[tuple[Callable[[str], bool], Callable[[_Line], None]]]:
+    """The rules in their order, each after a test that a line holds what it cannot match without
+    (a substring test skips it on most lines)."""
+    rules: list[tuple[Callable[[str], bool], Callable[[_Line], None]]] = [
+        (lambda text: "://" in text, lambda line: _after(line, _URL, _USERINFO, trim=1)),
+        (lambda text: ":" in text or "=" in text, lambda line: _assignments(line, strict)),  # name, `:`/`=`
+        (lambda text: "-" in text, lambda line: _options(line, strict)),
+        (lambda text: "'" in text, lambda line: _after(line, _FAILED_LOGIN, _LOGIN_NAME)),  # FOR 'NAME'
     ]
-    return [*rules, _tokens] if strict else rules
+    return [*rules, (lambda text: True, _tokens)] if strict else rules
 
 
 def mask_credentials(text: str, mask: str = "***", strict: bool = True) -> tuple[str, int]:
     """`text` with every value that could be a credential replaced by `mask`, and how many."""
     if strict:
         lines = text.split("\n")
-        indexes: Iterable[int] = range(len(lines))
-    else:
-        hinted = _hinted(text)
-        if hinted is None:  # no line holds a hint: the text is not even split
-            return text, 0
-        lines, indexes = hinted
+        return _masked_lines(lines, range(len(lines)), mask, strict)
+    return mask_folded(text, folded(text), mask)[:2]
+
+
+def mask_folded(text: str, folded_text: str, mask: str) -> tuple[str, int, bool]:
+    """The local pass (`strict=False`) over `text`, given `folded(text)` (for a caller that scans it
+    too): the text, how many were masked, and whether a line held a HINT (none: no word of it is in
+    the text)."""
+    hinted = _hinted(text, folded_text)
+    if hinted is None:  # no line holds a hint: the text is not even split
+        return text, 0, False
+    return *_masked_lines(*hinted, mask, strict=False), True
+
+
+def _masked_lines(lines: list[str], indexes: Iterable[int], mask: str, strict: bool) -> tuple[str, int]:
     rules = _rules(strict)
     total = 0
     for index in indexes:
         line = _Line(lines[index], mask)
-        for rule in rules:
-            rule(line)
-            line.commit()
+        for may_match, rule in rules:
+            if may_match(line.text):
+                rule(line)
+                line.commit()
         lines[index] = line.text
         total += line.count
     return "\n".join(lines), total
 
 
-def _hinted(text: str) -> tuple[list[str], list[int]] | None:
-    """`text` split at newlines and the indexes of the lines that hold a hint (one scan of the
-    text), or None when none does."""
-    subject, hint = (text.lower(), _HINT_LOWERED) if text.isascii() else (text, _HINT)
-    match = hint.search(subject)
+def _hinted(text: str, subject: str) -> tuple[list[str], list[int]] | None:
+    """`text` split at newlines and the indexes of the lines that hold a hint (one scan of
+    `subject`, the text folded), or None when none does."""
+    match = HINT.search(subject)
     if match is None:
         return None
-    lines = text.split("\n")
-    starts = list(itertools.accumulate((len(line) + 1 for line in lines), initial=0))
     found: list[int] = []
+    index = at = 0
     while match is not None:
-        found.append(bisect.bisect_right(starts, match.start()) - 1)
-        match = hint.search(subject, starts[found[-1] + 1])  # the next line: a line is looked at once
-    return lines, found
+        index += subject.count("\n", at, match.start())
+        found.append(index)
+        at = subject.find("\n", match.end())  # the end of the line: a line is looked at once
+        match = HINT.search(subject, at + 1) if at >= 0 else None
+    return text.split("\n"), found
 
 
 def _awk_string(text: str) -> str:
@@ -356,13 +392,17 @@ function mc_after(head, value, trim, lower,   at, s0, e) {
     at = e > s0 ? mc_put(s0, e) : s0
   }
 }
-function mc_tokens(   at, t) {
+function mc_tokens(   at, t, p, piece) {
   at = 1
   while (match(substr(mc_s, at), /[A-Za-z0-9+\/=_-]+/)) {
-    t = substr(mc_s, at + RSTART - 1, RLENGTH)
-    if (length(t) >= @MIN_TOKEN@ && t ~ /[A-Z]/ && t ~ /[a-z]/ && t ~ /[0-9]/)
-      at = mc_put(at + RSTART - 1, at + RSTART - 1 + RLENGTH)
-    else at = at + RSTART - 1 + RLENGTH
+    t = substr(mc_s, at + RSTART - 1, RLENGTH); at = at + RSTART - 1
+    while (t != "") {
+      p = match(t, @PATH_VALUE@) ? RSTART : length(t)
+      piece = substr(t, 1, p); t = substr(t, p + 1)
+      if (length(piece) >= @MIN_TOKEN@ && piece ~ /[A-Z]/ && piece ~ /[a-z]/ && piece ~ /[0-9]/)
+        at = mc_put(at, at + p)
+      else at = at + p
+    }
   }
 }
 function mask_credentials(s, mask, strict) {
@@ -380,5 +420,6 @@ for _name, _value in (("WORDS", "|".join(WORDS)), ("QUOTED", _QUOTED.pattern),
                       ("BARE_LOCAL", _BARE_LOCAL.pattern),
                       ("HEADER", "^(" + _HEADER.pattern.lower() + ")$"),
                       ("SHELL_WORD", SHELL_WORD), ("URL", URL_ERE), ("FAILED_LOGIN", FAILED_LOGIN_ERE),
+                      ("PATH_VALUE", PATH_VALUE_ERE),
                       ("MIN_TOKEN", str(MIN_TOKEN))):
     MASK_AWK = MASK_AWK.replace(f"@{_name}@", _value if _name == "MIN_TOKEN" else _awk_string(_value))

@@ -153,3 +153,70 @@ def test_the_linear_command_rules_still_find_the_option_after_a_repeated_command
     masked, _ = redact("mysql x | mysqldump -pSecret-1 db; curl a curl -u bob:Secret-2 x; "
                        "mysqlx mysql -pSecret-3")
     assert "Secret-1" not in masked and "Secret-2" not in masked and "Secret-3" not in masked
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("rotate 1 × monthly; paſſword=Fold-Pw-1", "Fold-Pw-1"),  # ſ is s under IGNORECASE
+    ("× Authorization: BEARER eyJhbGciOiJIUzI1NiJ9ı", "eyJhbGciOiJIUzI1NiJ9ı"),
+    ('{"apı_\u212aey": "Fold-Pw-2"} ✓', "Fold-Pw-2"),  # dotless ı, the Kelvin sign
+    ("ąę postgres://app:Fold-Pw-3@db/app", "Fold-Pw-3"),
+])
+def test_secrets_in_text_beyond_ascii_are_masked(text, secret):
+    # Given a secret in text that is not ASCII, its name spelled with letters IGNORECASE takes for ASCII
+    # When redacted, Then it is masked: such text is folded for the rules' word tests, not let through
+    masked, count = redact(text)
+    assert secret not in masked and count >= 1
+
+
+def test_only_texts_without_a_secret_are_remembered_and_within_the_budget():
+    # Given the pass's memory of clean texts, and a fresh small one
+    from auditor.evidence import redact as redaction
+    secret = "DB_PASSWORD=Remembered-Pw-1 on host a"
+    # When a text with a secret is redacted twice, Then it is masked both times and never remembered
+    assert redact(secret) == redact(secret) == ("DB_PASSWORD=[REDACTED] on host a", 1)
+    assert secret not in redaction._CLEAN
+    clean = "PasswordAuthentication no\nrotate 4 × weekly"
+    assert redact(clean) == (clean, 0) and clean in redaction._CLEAN
+    small = redaction._CleanTexts(budget=10_000, largest=2_000)
+    for n in range(100):
+        small.add(f"text {n} " + "x" * 500)
+    small.add("y" * 5_000)  # larger than `largest`: not kept
+    # Then what it holds stays within its budget, the most recent texts stay, and the large one is not held
+    assert small._held <= 10_000 and f"text 99 {'x' * 500}" in small and f"text 0 {'x' * 500}" not in small
+    assert "y" * 5_000 not in small
+
+
+def test_a_value_with_nothing_to_mask_comes_back_as_itself_and_others_as_before():
+    # Given values of every shape a result holds
+    from types import MappingProxyType
+
+    from auditor.evidence.redact import redact_value
+    plain = {"n": 3, "ok": True, "ratio": 0.5, "none": None, "paths": ["/etc/a", ("x", "y")], "s": "text"}
+    # When redacted, Then an unchanged value is the same object, and a secret is masked and counted
+    assert redact_value(plain) == (plain, 0) and redact_value(plain)[0] is plain
+    leaked, count = redact_value({"n": 3, "paths": ["/etc/a", "token=Value-Pw-1"]})
+    assert leaked == {"n": 3, "paths": ["/etc/a", "token=[REDACTED]"]} and count == 1
+    # and a mapping that is not a dict still comes back as a dict
+    proxied, count = redact_value(MappingProxyType({"a": "b"}))
+    assert type(proxied) is dict and proxied == {"a": "b"} and count == 0
+
+
+def test_the_safety_net_keeps_clean_results_and_masks_a_rebuilt_secret():
+    # Given a clean result, and one whose summary, details, values and finding rebuilt a secret
+    from types import MappingProxyType
+
+    from auditor.check import Finding, Severity, Status
+    from auditor.evidence.store import redact_results
+    from auditor.model import CheckResult
+    clean = CheckResult("a", "t", Status.PASS, "rotate 4 × weekly", ("ok",), values={"n": 1, "l": ["x"]})
+    proxied = CheckResult("b", "t", Status.PASS, "fine", values=MappingProxyType({"n": 2}))
+    leaky = CheckResult("c", "t", Status.FAIL, "found password=Net-Pw-1", ("token=Net-Pw-2",),
+                        values={"sample": ["pwd=Net-Pw-3"]},
+                        findings=(Finding(Status.FAIL, "secret=Net-Pw-4", Severity.HIGH, "ref"),))
+    # When the safety net runs over them
+    cleaned, count = redact_results([clean, proxied, leaky])
+    # Then the clean one is kept as it is, the other's values become a dict, and every secret is masked
+    assert cleaned[0] is clean and cleaned[1].values == {"n": 2} and type(cleaned[1].values) is dict
+    assert count == 4 and "Net-Pw" not in repr(cleaned[2])
+    assert cleaned[2].findings[0].text == "secret=[REDACTED]"
+    assert cleaned[2].summary == "found password=[REDACTED]"
