@@ -90,7 +90,11 @@ def test_root_probes_go_through_sudo_only_when_asked():
     root_probe = batch.PlannedProbe("a.root", "cat /etc/shadow", root=True, ok_rc=(0,))
     assert batch.probe_command(root_probe, sudo=True).startswith("sudo -n ")
     assert not batch.probe_command(root_probe, sudo=False).startswith("sudo")
-    assert b"$__sudo /bin/sh -c" in batch.build([root_probe], sudo=True).script
+    # And in a batch, every root probe goes to the one sudo of __R, and only when asked
+    two = [root_probe, batch.PlannedProbe("b.root", "cat /etc/gshadow", root=True, ok_rc=(0,))]
+    script = batch.build(two, sudo=True).script
+    assert script.count(b"$__sudo ") == 1 and b"\n__R\n" in script
+    assert b"\n__R\n" not in batch.build(two, sudo=False).script
 
 
 def test_durations_are_measured_by_the_host_clock():
