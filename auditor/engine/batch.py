@@ -2,10 +2,10 @@
 
 The script is sent gzip-compressed on stdin to `/bin/sh`, which reads it from `gzip -dc`
 and runs it (never on the command line, so it does not show in `ps`); a host without
-gzip(1) says so and gets the plain text on `/bin/sh -s` instead. Each probe runs in a
+gzip(1) says so and gets the plain text from cat(1) instead. Each probe runs in a
 process of its own, so that a syntax error in one probe cannot break the others: a fork
 of the wrapper's shell that drops the wrapper's traps, variables, functions and arguments
-before it reads the probe's text (`eval`), or, through sudo, `/bin/sh -c`. Its stdin is
+before it reads the probe's text (`eval`). Its stdin is
 /dev/null so that no probe can swallow the rest of the script, and it runs under a
 deadline of its own (a watchdog sends TERM, then KILL, to a probe and its children once it
 runs past it) so that one hung probe costs only itself.
@@ -20,6 +20,14 @@ the uid from /proc/self/status, by the shell itself. Marker lines carry a per-ru
 token, so output from a probe cannot forge a boundary. Where no directory is writable the
 probes write straight into the batch's streams, uncapped on the host (the auditor still
 cuts at `cap`).
+
+With `become: sudo` and a login that is not root, the probes that need root all run
+through ONE `sudo -n`, before the others: the same script, handed to `sudo -n /bin/sh -s
+auditor-root-probes` on its stdin, runs the root probes as the wrapper runs the others
+(their deadline, caps, spool directory, framing), under a token that root draws on the
+host and announces first, so that no unprivileged probe, even one that learns the batch's
+token, can frame a root probe's output (see __R). Where sudo refuses, every root probe
+gets its exit code and its stderr, as when each had a sudo of its own.
 
 Probes with the same script and privilege run once; every key that asked gets the output.
 Parsing is one pass over the output, linear in its size whatever a hostile host sends.
@@ -365,20 +373,26 @@ def _root_part(stdout: bytes, stderr: bytes, token: str, cap: int) -> _RootPart 
     ended = stdout.find(mark + b"Q ")
     if ended < 0:
         return None
-    fields = tuple(stdout[ended + len(mark) + 2:].split(b"\n", 1)[0].split(b" "))
+    fields = tuple(_line_at(stdout, ended + len(mark) + 2).split(b" "))
     said = stderr.find(mark + b"Q\n")
     sudo_stderr = b""
     if said >= 0:
-        body = stderr[said + len(mark) + 2:]
-        sudo_stderr = body[:body.find(mark)] if mark in body else body
-    exit_frame = _Frame(stdout=sudo_stderr[:cap], fields=fields if len(fields) == 3 else ())
+        start = said + len(mark) + 2
+        end = stderr.find(mark, start)
+        sudo_stderr = stderr[start:min(end if end >= 0 else len(stderr), start + cap)]
+    exit_frame = _Frame(stdout=sudo_stderr, fields=fields if len(fields) == 3 else ())
     at = stdout.find(mark + b"R ", 0, ended)
-    root_token = stdout[at + len(mark) + 2:].split(b"\n", 1)[0] if at >= 0 else b""
+    root_token = _line_at(stdout, at + len(mark) + 2) if at >= 0 else b""
     if not _ROOT_TOKEN.fullmatch(root_token):
         return _RootPart({}, {}, False, exit_frame)
     theirs = root_token.decode()
     return _RootPart(_frames(stdout, theirs, with_status=True), _frames(stderr, theirs, with_status=False),
                      True, exit_frame)
+
+
+def _line_at(data: bytes, start: int, longest: int = 200) -> bytes:
+    """The marker line's words from `start` to its newline (a marker line is short)."""
+    return data[start:start + longest].split(b"\n", 1)[0]
 
 
 def parse(batch: Batch, stdout: bytes, stderr: bytes, cap: int = DEFAULT_CAP) -> dict[str, ProbeOutput]:
