@@ -134,3 +134,33 @@ def test_an_unprivileged_probe_cannot_frame_a_root_probe_s_output(rule, tmp_path
     else:
         assert root.rc == 1 and not root.ok and root.stdout == ""
         assert root.stderr.startswith("sudo: ") and "password is required" in root.stderr
+
+
+@pytest.mark.parametrize("defaults", ["Defaults use_pty", "Defaults use_pty, log_input, log_output"],
+                         ids=["use_pty", "I/O logging"])
+def test_the_root_part_reaches_root_through_sudo_s_pty_and_io_logging(defaults, tmp_path):
+    # Given sudoers as Debian ships it (use_pty), and with I/O logging, and a root probe that
+    # reads its stdin (which must be empty, not the rest of the script)
+    rule = f"{defaults}\nDefaults iolog_dir={tmp_path}/io\n{ALLOWED}"
+    probes = [probe("a.root", "echo root $(id -u); cat; echo after-cat", root=True),
+              probe("b.plain", "echo b")]
+    planned = batch.build(probes, sudo=True)
+    # When the batch runs as nobody
+    outputs, logged = run_as_nobody(planned, tmp_path, rule=rule)
+    # Then root ran it, once, with nothing on its stdin
+    assert outputs["a.root"].stdout == "root 0\nafter-cat\n" and outputs["a.root"].rc == 0
+    assert outputs["b.plain"].stdout == "b\n" and logged.count("COMMAND=") == 1
+
+
+def test_a_sudo_that_wants_a_tty_is_each_root_probe_s_error_with_its_words(tmp_path):
+    # Given sudoers with requiretty, and two root probes and one that needs no root
+    probes = [probe("a.root", "id -u", root=True), probe("b.root", "true", root=True),
+              probe("c.plain", "echo c")]
+    planned = batch.build(probes, sudo=True)
+    # When the batch runs as nobody (no terminal)
+    outputs, _ = run_as_nobody(planned, tmp_path, rule=f"Defaults requiretty\n{ALLOWED}")
+    # Then each root probe fails with sudo's exit code and words, and the other runs
+    for key in ("a.root", "b.root"):
+        assert outputs[key].rc == 1 and outputs[key].stdout == "", outputs[key]
+        assert outputs[key].stderr == "sudo: sorry, you must have a tty to run sudo\n"
+    assert outputs["c.plain"].stdout == "c\n"
