@@ -173,16 +173,17 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         # opened by the background command itself: a function called with them would have its
         # shell restore the batch's streams before the probe's own EXIT trap runs (dash, busybox).
         '__x() { if [ -n "$__d" ]; then { __y "$1"; } </dev/null >"$__d/$2.o" 2>"$__d/$2.e" &',
-        '  else { __y "$1"; } </dev/null & fi; __p=$!',
-        '  if [ -z "$__d" ]; then',
-        f"    (sleep {deadline}; __k TERM $__p; sleep 1; __k KILL $__p) </dev/null >/dev/null 2>&1 & __w=$!",
+        f'  else {{ __y "$1"; }} </dev/null & fi; __p=$!; __v {deadline} "$__d/$2.e"; }}',
+        # __v SECONDS WORDS waits for $__p, which TERM, then KILL, end past SECONDS.
+        '__v() { if [ -z "$__d" ]; then',
+        "    (sleep $1; __k TERM $__p; sleep 1; __k KILL $__p) </dev/null >/dev/null 2>&1 & __w=$!",
         # Reaped under 2>/dev/null: bash would report the killed watchdog in the probe's stderr.
         '    wait $__p; __c=$?; { kill -9 $__w; wait $__w; } 2>/dev/null; return $__c',
         "  fi",
         # The batch's watchdog starts with its first probe (an empty batch needs none).
         '  [ -n "$__wdp" ] || { __wd </dev/null >/dev/null 2>&1 & __wdp=$!; }',
-        # What the shell says of the probe's end (dash: "Terminated") goes with its stderr.
-        '  echo "$__p" >"$__d/run"; wait $__p 2>>"$__d/$2.e"; __c=$?; : >"$__d/run"; return $__c; }',
+        # What the shell says of the probe's end (dash: "Terminated") goes to WORDS (its stderr).
+        '  echo "$__p $1" >"$__d/run"; wait $__p 2>>"$2"; __c=$?; : >"$__d/run"; return $__c; }',
         # __k SIGNAL PID: the probe and what it started.
         # The probe's shell is stopped first, so that it cannot go on to its next command nor
         # end (and wake the batch) before its children have had the signal.
@@ -190,12 +191,12 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         '  { read -r __a __b __y __q __r <"$__f"; } 2>/dev/null',
         '  if [ "$__q" = "$2" ]; then __ch="$__ch $__a"; fi',
         '  done; kill -"$1" $__ch "$2" 2>/dev/null; kill -CONT "$2" 2>/dev/null; }',
-        # Polls once a second: a probe seen running past the deadline gets TERM, then KILL.
+        # Polls once a second: a probe seen running past its deadline gets TERM, then KILL.
         "__wd() { __wn=; __wc=0; while [ -d \"$__d\" ]; do sleep 1; __wr=; "
-        "{ read -r __wr <\"$__d/run\"; } 2>/dev/null",
+        "{ read -r __wr __wl <\"$__d/run\"; } 2>/dev/null",
         '  if [ -n "$__wr" ] && [ "$__wr" = "$__wn" ]; then __wc=$((__wc + 1)); else __wn=$__wr; __wc=1; fi',
-        f'  if [ -n "$__wr" ] && [ $__wc -gt {deadline + 1} ]; then __k KILL "$__wr";',
-        f'  elif [ -n "$__wr" ] && [ $__wc -gt {deadline} ]; then __k TERM "$__wr"; fi; done; }}',
+        '  if [ -n "$__wr" ] && [ $__wc -gt $((__wl + 1)) ]; then __k KILL "$__wr";',
+        '  elif [ -n "$__wr" ] && [ $__wc -gt "$__wl" ]; then __k TERM "$__wr"; fi; done; }',
         "__d=; __wdp=",
         f"for __b in {' '.join(map(_quoted, spool_dirs))}; do",
         '  if [ -d "$__b" ] && [ -w "$__b" ] && mkdir -m 700 "$__b/$__n" 2>/dev/null; then',
@@ -237,9 +238,12 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         # and announced before any unprivileged probe has run, so no unprivileged output can
         # frame a root probe's. The Q markers carry sudo's exit and stderr (a refusal's
         # words), which become each root probe's when sudo never ran the root shell.
+        # __R SECONDS: a sudo that hangs (a stalled PAM or sudoers lookup) is ended past SECONDS,
+        # the sum of its probes' deadlines, and the unprivileged probes still run.
         '__R() { [ "$__o" = 1 ] || return 0',
         "  __now; __s=$__t; printf '\\n%s Q\\n' \"$T\" >&2",
-        f'  {{ printf "%s\\n" "$__S"; }} 2>/dev/null | $__sudo /bin/sh -s {ROOT_ARGUMENT}',
+        f'  {{ printf "%s\\n" "$__S"; }} 2>/dev/null | $__sudo /bin/sh -s {ROOT_ARGUMENT} & __p=$!',
+        '  __v "$1" /dev/null',
         "  __z=$?; __now; printf '\\n%s Q %s %s %s\\n' \"$T\" \"$__z\" \"$__s\" \"$__t\"; }",
         # One fork sends a group of probes' files, markers and all, in order.
         '__f() { if [ -n "$__l" ]; then (cd "$__d" && exec cat $__l); __l=; fi; }',
@@ -275,7 +279,9 @@ def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP,
                 lines.append("__f")
         runs[index] = run
     if root_runs:
-        lines.insert(first_probe_line, "__R")
+        # Each root probe may take its deadline, a second to die and a second of the root
+        # watchdog's polling; past their sum the root part itself is overdue.
+        lines.insert(first_probe_line, f"__R {len(root_runs) * (deadline + 2) + 2}")
     lines += ["__f", '[ -z "$__wdp" ] || kill $__wdp 2>/dev/null', "}", '__auditor_batch "$@" </dev/null', ""]
     head = "\n".join(lines[:_HEAD_LINES]) + "\n"
     return Batch(token, (head + "\n".join(lines[_HEAD_LINES:])).encode(), tuple(probes), tuple(runs),

@@ -92,9 +92,10 @@ def test_root_probes_go_through_sudo_only_when_asked():
     assert not batch.probe_command(root_probe, sudo=False).startswith("sudo")
     # And in a batch, every root probe goes to the one sudo of __R, and only when asked
     two = [root_probe, batch.PlannedProbe("b.root", "cat /etc/gshadow", root=True, ok_rc=(0,))]
-    script = batch.build(two, sudo=True).script
-    assert script.count(b"$__sudo ") == 1 and b"\n__R\n" in script
-    assert b"\n__R\n" not in batch.build(two, sudo=False).script
+    script = batch.build(two, sudo=True, probe_timeout=10).script
+    # (given 10 s deadlines, the root part's own bound is 2 x (10 + 2) + 2 seconds)
+    assert script.count(b"$__sudo ") == 1 and b"\n__R 26\n" in script
+    assert b"\n__R " not in batch.build(two, sudo=False).script
 
 
 def test_durations_are_measured_by_the_host_clock():

@@ -6,6 +6,7 @@ import os
 import shlex
 import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -164,3 +165,29 @@ def test_a_sudo_that_wants_a_tty_is_each_root_probe_s_error_with_its_words(tmp_p
         assert outputs[key].rc == 1 and outputs[key].stdout == "", outputs[key]
         assert outputs[key].stderr == "sudo: sorry, you must have a tty to run sudo\n"
     assert outputs["c.plain"].stdout == "c\n"
+
+
+def test_a_sudo_that_hangs_is_ended_and_the_other_probes_still_run(tmp_path):
+    # Given a login whose sudo hangs before it runs anything (a stalled PAM or sudoers lookup:
+    # here a `sudo` first on PATH that sleeps), a root probe, and one that needs no root, 1 s
+    # deadlines: the root part is overdue past 1 x (1 + 2) + 2 = 5 s
+    fake = Path(tempfile.mkdtemp(prefix="auditor-fake-sudo-", dir="/tmp"))
+    try:
+        fake.chmod(0o755)
+        (fake / "sudo").write_text("#!/bin/sh\nexec sleep 59.75\n")
+        (fake / "sudo").chmod(0o755)
+        probes = [probe("a.root", "echo root", root=True), probe("b.plain", "echo plain")]
+        planned = batch.build(probes, sudo=True, probe_timeout=1)
+        # When the batch runs as nobody with that sudo
+        started = time.monotonic()
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+            outputs, _ = run_as_nobody(planned, tmp_path)
+        elapsed = time.monotonic() - started
+    finally:
+        shutil.rmtree(fake)
+    # Then sudo was ended near that bound, the root probe is an error, and the other ran after it
+    assert elapsed < 15, elapsed
+    assert not outputs["a.root"].ok and outputs["a.root"].stdout == ""
+    assert outputs["b.plain"].stdout == "plain\n"
+    assert subprocess.run(["pgrep", "-f", "^sleep 59.75$"], capture_output=True).stdout == b""
