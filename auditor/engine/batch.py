@@ -227,7 +227,7 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         "    printf '\\n%s E %s\\n' \"$T\" \"$1\" >&2",
         "  fi",
         "}",
-        # __R, before any other probe: every root probe through ONE `sudo -n`, a second run of this
+        # __R SECONDS, before any other probe: every root probe through ONE `sudo -n`, a second run of this
         # very script (its text, __S, on sudo's stdin) as root with ROOT_ARGUMENT, which runs
         # the root probes with the wrapper's per-probe deadline, caps, spool and framing, and
         # writes its frames straight into the batch's streams. So sudo runs once, logs one
@@ -237,9 +237,9 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         # file another user could touch. The root shell's token is drawn on the host by root
         # and announced before any unprivileged probe has run, so no unprivileged output can
         # frame a root probe's. The Q markers carry sudo's exit and stderr (a refusal's
-        # words), which become each root probe's when sudo never ran the root shell.
-        # __R SECONDS: a sudo that hangs (a stalled PAM or sudoers lookup) is ended past SECONDS,
-        # the sum of its probes' deadlines, and the unprivileged probes still run.
+        # words), which become each root probe's when sudo never ran the root shell. SECONDS,
+        # the sum of the root probes' deadlines, bounds a sudo that hangs (a stalled PAM or
+        # sudoers lookup), so that the unprivileged probes still run.
         '__R() { [ "$__o" = 1 ] || return 0',
         "  __now; __s=$__t; printf '\\n%s Q\\n' \"$T\" >&2",
         f'  {{ printf "%s\\n" "$__S"; }} 2>/dev/null | $__sudo /bin/sh -s {ROOT_ARGUMENT} & __p=$!',

@@ -153,13 +153,15 @@ def test_the_root_part_reaches_root_through_sudo_s_pty_and_io_logging(defaults, 
     assert outputs["b.plain"].stdout == "b\n" and logged.count("COMMAND=") == 1
 
 
-def test_a_sudo_that_wants_a_tty_is_each_root_probe_s_error_with_its_words(tmp_path):
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+@pytest.mark.parametrize("spool", SPOOLS, ids=["files", "direct"])
+def test_a_sudo_that_wants_a_tty_is_each_root_probe_s_error_with_its_words(shell, spool, tmp_path):
     # Given sudoers with requiretty, and two root probes and one that needs no root
     probes = [probe("a.root", "id -u", root=True), probe("b.root", "true", root=True),
               probe("c.plain", "echo c")]
-    planned = batch.build(probes, sudo=True)
-    # When the batch runs as nobody (no terminal)
-    outputs, _ = run_as_nobody(planned, tmp_path, rule=f"Defaults requiretty\n{ALLOWED}")
+    planned = batch.build(probes, sudo=True, spool_dirs=spool)
+    # When the batch runs as nobody (no terminal) under dash, bash and busybox sh
+    outputs, _ = run_as_nobody(planned, tmp_path, shell, rule=f"Defaults requiretty\n{ALLOWED}")
     # Then each root probe fails with sudo's exit code and words, and the other runs
     for key in ("a.root", "b.root"):
         assert outputs[key].rc == 1 and outputs[key].stdout == "", outputs[key]
