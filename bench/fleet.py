@@ -466,13 +466,13 @@ def write_batch_scripts(inventory_path: Path, scripts: Path) -> tuple[int, int]:
 
 
 def _exec_batches(address: str, port: int, key_path: Path, known_hosts: Path, built: batch.Batch,
-                  times: int) -> None:
+                  times: int, user: str = "root") -> None:
     """One SSH connection running `built` `times` times, one exec channel each."""
     key = paramiko.Ed25519Key.from_private_key_file(str(key_path))
     client = paramiko.SSHClient()
     client.load_host_keys(str(known_hosts))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(address, port=port, username="root", pkey=key, allow_agent=False, look_for_keys=False,
+    client.connect(address, port=port, username=user, pkey=key, allow_agent=False, look_for_keys=False,
                    timeout=30)
     try:
         for _ in range(times):
@@ -504,19 +504,20 @@ class HostCpu:
         self.timeout = batch.probe_timeout_for(self.host.command_timeout)
 
     def built(self, chosen: list[batch.PlannedProbe]) -> batch.Batch:
-        return batch.build(chosen, sudo=False, probe_timeout=self.timeout)
+        return batch.build(chosen, sudo=self.host.become == "sudo", probe_timeout=self.timeout)
 
     def cost(self, chosen: list[batch.PlannedProbe] | None) -> float:
         """Mean ms of one exec of a batch of `chosen` (`times` execs on one connection); None: of
         one connection that runs nothing (`times` connections)."""
         wait_sshd_idle(self.sshd_pids)
         before = _server_cpu_s(self.sshd_pids)
-        address, port = self.host.address, self.host.port or 22
+        at = (self.host.address, self.host.port or 22, self.key_path, self.known_hosts)
+        user = self.host.user or "root"
         if chosen is None:
             for _ in range(self.times):
-                _exec_batches(address, port, self.key_path, self.known_hosts, self.built([]), 0)
+                _exec_batches(*at, self.built([]), 0, user)
         else:
-            _exec_batches(address, port, self.key_path, self.known_hosts, self.built(chosen), self.times)
+            _exec_batches(*at, self.built(chosen), self.times, user)
         wait_sshd_idle(self.sshd_pids)
         return float(_server_cpu_s(self.sshd_pids) - before) * 1000 / self.times
 

@@ -2,10 +2,10 @@
 
 The script is sent gzip-compressed on stdin to `/bin/sh`, which reads it from `gzip -dc`
 and runs it (never on the command line, so it does not show in `ps`); a host without
-gzip(1) says so and gets the plain text on `/bin/sh -s` instead. Each probe runs in a
+gzip(1) says so and gets the plain text from cat(1) instead. Each probe runs in a
 process of its own, so that a syntax error in one probe cannot break the others: a fork
 of the wrapper's shell that drops the wrapper's traps, variables, functions and arguments
-before it reads the probe's text (`eval`), or, through sudo, `/bin/sh -c`. Its stdin is
+before it reads the probe's text (`eval`). Its stdin is
 /dev/null so that no probe can swallow the rest of the script, and it runs under a
 deadline of its own (a watchdog sends TERM, then KILL, to a probe and its children once it
 runs past it) so that one hung probe costs only itself.
@@ -20,6 +20,14 @@ the uid from /proc/self/status, by the shell itself. Marker lines carry a per-ru
 token, so output from a probe cannot forge a boundary. Where no directory is writable the
 probes write straight into the batch's streams, uncapped on the host (the auditor still
 cuts at `cap`).
+
+With `become: sudo` and a login that is not root, the probes that need root all run
+through ONE `sudo -n`, before the others: the same script, handed to `sudo -n /bin/sh -s
+auditor-root-probes` on its stdin, runs the root probes as the wrapper runs the others
+(their deadline, caps, spool directory, framing), under a token that root draws on the
+host and announces first, so that no unprivileged probe, even one that learns the batch's
+token, can frame a root probe's output (see __R). Where sudo refuses, every root probe
+gets its exit code and its stderr, as when each had a sudo of its own.
 
 Probes with the same script and privilege run once; every key that asked gets the output.
 Parsing is one pass over the output, linear in its size whatever a hostile host sends.
@@ -44,12 +52,15 @@ DEFAULT_PROBE_TIMEOUT = 150.0  # seconds; the runner derives a host's from its c
 SPOOL_DIRS = ("/dev/shm", "/tmp", "/var/tmp")
 FLUSH_EVERY = 16  # probes whose files one `cat` sends: a run cut short keeps whole groups sent
 NO_GZIP_RC = 97  # the compressed form's command exits with this where gzip(1) is missing
-PLAIN_COMMAND = "/bin/sh -s"
+# Both keep the script's text in __S: with `become: sudo` the batch hands it to its one sudo.
+PLAIN_COMMAND = "/bin/sh -c '__S=$(cat); eval \"$__S\"'"
 # Run by the login shell, whatever it is: only quoting every shell understands. The shell that
 # checks for gzip runs the script itself (eval), rather than a second shell behind a pipe.
 COMPRESSED_COMMAND = (
-    "/bin/sh -c 'command -v gzip >/dev/null 2>&1 || exit " + str(NO_GZIP_RC) + "; eval \"$(gzip -dc)\"'"
+    "/bin/sh -c 'command -v gzip >/dev/null 2>&1 || exit " + str(NO_GZIP_RC)
+    + "; __S=$(gzip -dc); eval \"$__S\"'"
 )
+ROOT_ARGUMENT = "auditor-root-probes"  # what sudo logs: COMMAND=/bin/sh -s auditor-root-probes
 # What a probe ended at its deadline exits with: killed by TERM, or by KILL a second later.
 _KILLED_RCS = (143, 137)
 
@@ -72,6 +83,7 @@ class Batch:
     runs: tuple[int, ...] = ()  # probes[i] is run number runs[i] (identical probes share one)
     probe_timeout: float = DEFAULT_PROBE_TIMEOUT
     head_size: int = 0  # script[:head_size] holds the token; the rest is the same for every host
+    root_runs: frozenset[int] = frozenset()  # runs left to the one sudo (become: sudo, not a root login)
 
     @property
     def payload(self) -> bytes:
@@ -134,6 +146,17 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         # effective uid from /proc without a fork (`id -u` where there is no /proc).
         effective_uid("__u"),
         'if [ "$__u" = 0 ]; then __sudo=; else __sudo="sudo -n"; fi',
+        # Which probes this shell runs: __r skips those flagged $__o. A login that is not root
+        # leaves its root probes (flag 1) to __R; the shell __R starts through sudo, the same
+        # script with ROOT_ARGUMENT, runs those alone (it skips flag 0) under a token of its own
+        # that it draws itself and announces first (see __R). A root login runs every probe.
+        # __n names the spool directory (the root shell's own, never its secret token).
+        "__n=$T; __o=",
+        f'if [ "$1" = {ROOT_ARGUMENT} ]; then __o=0; __n=$T.root',
+        "  { read -r __i </proc/sys/kernel/random/uuid; } 2>/dev/null || "
+        "__i=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n')",
+        "  [ ${#__i} -ge 16 ] || exit 1; printf '\\n%s R %s\\n' \"$T\" \"$__i\"; T=$__i",
+        'elif [ -n "$__sudo" ]; then __o=1; fi',
         # The clock without a fork where Linux offers it (centiseconds); date(1) elsewhere.
         "if [ -r /proc/uptime ]; then __now() { read -r __t __x </proc/uptime; }; "
         "else __now() { __t=$(date +%s%N 2>/dev/null); }; fi",
@@ -145,42 +168,39 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         "__y() { trap - EXIT HUP TERM; trap '' INT QUIT; __e=$1; set --",
         f'  eval "{_FORGET}',
         '$__e"; }',
-        # __x ROOT SCRIPT RUN runs one probe in the background, so that a deadline can end it:
-        # with a spool directory one watchdog per batch (below), else one per probe. Through
-        # sudo it is a new shell. Its files are opened by the background command itself: a
-        # function called with them would have its shell restore the batch's streams before
-        # the probe's own EXIT trap runs (dash, busybox).
-        '__x() { if [ "$1" = 1 ] && [ -n "$__sudo" ]; then',
-        '    if [ -n "$__d" ]; then $__sudo /bin/sh -c "$2" </dev/null >"$__d/$3.o" 2>"$__d/$3.e" &',
-        '    else $__sudo /bin/sh -c "$2" </dev/null & fi',
-        '  elif [ -n "$__d" ]; then { __y "$2"; } </dev/null >"$__d/$3.o" 2>"$__d/$3.e" &',
-        '  else { __y "$2"; } </dev/null & fi; __p=$!',
-        '  if [ -z "$__d" ]; then',
-        f"    (sleep {deadline}; __k TERM $__p; sleep 1; __k KILL $__p) </dev/null >/dev/null 2>&1 & __w=$!",
+        # __x SCRIPT RUN runs one probe in the background, so that a deadline can end it: with a
+        # spool directory one watchdog per batch (below), else one per probe. Its files are
+        # opened by the background command itself: a function called with them would have its
+        # shell restore the batch's streams before the probe's own EXIT trap runs (dash, busybox).
+        '__x() { if [ -n "$__d" ]; then { __y "$1"; } </dev/null >"$__d/$2.o" 2>"$__d/$2.e" &',
+        f'  else {{ __y "$1"; }} </dev/null & fi; __p=$!; __v {deadline} "$__d/$2.e"; }}',
+        # __v SECONDS WORDS waits for $__p, which TERM, then KILL, end past SECONDS.
+        '__v() { if [ -z "$__d" ]; then',
+        "    (sleep $1; __k TERM $__p; sleep 1; __k KILL $__p) </dev/null >/dev/null 2>&1 & __w=$!",
         # Reaped under 2>/dev/null: bash would report the killed watchdog in the probe's stderr.
         '    wait $__p; __c=$?; { kill -9 $__w; wait $__w; } 2>/dev/null; return $__c',
         "  fi",
         # The batch's watchdog starts with its first probe (an empty batch needs none).
         '  [ -n "$__wdp" ] || { __wd </dev/null >/dev/null 2>&1 & __wdp=$!; }',
-        # What the shell says of the probe's end (dash: "Terminated") goes with its stderr.
-        '  echo "$__p" >"$__d/run"; wait $__p 2>>"$__d/$3.e"; __c=$?; : >"$__d/run"; return $__c; }',
-        # __k SIGNAL PID: the probe and what it started (sudo relays TERM to what it runs).
+        # What the shell says of the probe's end (dash: "Terminated") goes to WORDS (its stderr).
+        '  echo "$__p $1" >"$__d/run"; wait $__p 2>>"$2"; __c=$?; : >"$__d/run"; return $__c; }',
+        # __k SIGNAL PID: the probe and what it started.
         # The probe's shell is stopped first, so that it cannot go on to its next command nor
         # end (and wake the batch) before its children have had the signal.
         "__k() { kill -STOP \"$2\" 2>/dev/null; __ch=; for __f in /proc/[0-9]*/stat; do",
         '  { read -r __a __b __y __q __r <"$__f"; } 2>/dev/null',
         '  if [ "$__q" = "$2" ]; then __ch="$__ch $__a"; fi',
         '  done; kill -"$1" $__ch "$2" 2>/dev/null; kill -CONT "$2" 2>/dev/null; }',
-        # Polls once a second: a probe seen running past the deadline gets TERM, then KILL.
+        # Polls once a second: a probe seen running past its deadline gets TERM, then KILL.
         "__wd() { __wn=; __wc=0; while [ -d \"$__d\" ]; do sleep 1; __wr=; "
-        "{ read -r __wr <\"$__d/run\"; } 2>/dev/null",
+        "{ read -r __wr __wl <\"$__d/run\"; } 2>/dev/null",
         '  if [ -n "$__wr" ] && [ "$__wr" = "$__wn" ]; then __wc=$((__wc + 1)); else __wn=$__wr; __wc=1; fi',
-        f'  if [ -n "$__wr" ] && [ $__wc -gt {deadline + 1} ]; then __k KILL "$__wr";',
-        f'  elif [ -n "$__wr" ] && [ $__wc -gt {deadline} ]; then __k TERM "$__wr"; fi; done; }}',
+        '  if [ -n "$__wr" ] && [ $__wc -gt $((__wl + 1)) ]; then __k KILL "$__wr";',
+        '  elif [ -n "$__wr" ] && [ $__wc -gt "$__wl" ]; then __k TERM "$__wr"; fi; done; }',
         "__d=; __wdp=",
         f"for __b in {' '.join(map(_quoted, spool_dirs))}; do",
-        '  if [ -d "$__b" ] && [ -w "$__b" ] && mkdir -m 700 "$__b/$T" 2>/dev/null; then',
-        "    __d=$__b/$T; break",
+        '  if [ -d "$__b" ] && [ -w "$__b" ] && mkdir -m 700 "$__b/$__n" 2>/dev/null; then',
+        "    __d=$__b/$__n; break",
         "  fi",
         "done",
         'if [ -n "$__d" ]; then',
@@ -190,21 +210,41 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         "  printf '\\n%s S\\n' \"$T\" >\"$__d/s\"",
         "fi",
         "__l=",
-        # __r N ROOT SCRIPT: run N; in the private directory its files are sent by __f.
+        # __r N ROOT SCRIPT: run N (unless this shell leaves it to the other); in the private
+        # directory its files are sent by __f.
         "__r() {",
+        '  [ "$2" = "$__o" ] && return',
         "  __now; __s=$__t",
         '  if [ -n "$__d" ]; then',
         "    printf '\\n%s B %s\\n' \"$T\" \"$1\" >\"$__d/$1.b\"",
-        '    __x "$2" "$3" "$1"; __rc=$?',
+        '    __x "$3" "$1"; __rc=$?',
         "    __now; printf '\\n%s E %s %s %s %s\\n' \"$T\" \"$1\" \"$__rc\" \"$__s\" \"$__t\" >\"$__d/$1.x\"",
         '    __l="$__l $1.b $1.o s $1.e $1.x"',
         "  else",
         "    printf '\\n%s B %s\\n' \"$T\" \"$1\"; printf '\\n%s B %s\\n' \"$T\" \"$1\" >&2",
-        '    __x "$2" "$3"; __rc=$?',
+        '    __x "$3" "$1"; __rc=$?',
         "    __now; printf '\\n%s E %s %s %s %s\\n' \"$T\" \"$1\" \"$__rc\" \"$__s\" \"$__t\"",
         "    printf '\\n%s E %s\\n' \"$T\" \"$1\" >&2",
         "  fi",
         "}",
+        # __R SECONDS, before any other probe: every root probe through ONE `sudo -n`, a second run of this
+        # very script (its text, __S, on sudo's stdin) as root with ROOT_ARGUMENT, which runs
+        # the root probes with the wrapper's per-probe deadline, caps, spool and framing, and
+        # writes its frames straight into the batch's streams. So sudo runs once, logs one
+        # short line (COMMAND=/bin/sh -s auditor-root-probes), and no script text reaches a
+        # command line. Trust: the text comes from the login user, who may already run any
+        # /bin/sh as root through that sudoers rule; it travels on a pipe, never through a
+        # file another user could touch. The root shell's token is drawn on the host by root
+        # and announced before any unprivileged probe has run, so no unprivileged output can
+        # frame a root probe's. The Q markers carry sudo's exit and stderr (a refusal's
+        # words), which become each root probe's when sudo never ran the root shell. SECONDS,
+        # the sum of the root probes' deadlines, bounds a sudo that hangs (a stalled PAM or
+        # sudoers lookup), so that the unprivileged probes still run.
+        '__R() { [ "$__o" = 1 ] || return 0',
+        "  __now; __s=$__t; printf '\\n%s Q\\n' \"$T\" >&2",
+        f'  {{ printf "%s\\n" "$__S"; }} 2>/dev/null | $__sudo /bin/sh -s {ROOT_ARGUMENT} & __p=$!',
+        '  __v "$1" /dev/null',
+        "  __z=$?; __now; printf '\\n%s Q %s %s %s\\n' \"$T\" \"$__z\" \"$__s\" \"$__t\"; }",
         # One fork sends a group of probes' files, markers and all, in order.
         '__f() { if [ -n "$__l" ]; then (cd "$__d" && exec cat $__l); __l=; fi; }',
     ])
@@ -219,8 +259,10 @@ def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP,
     token = new_token()
     deadline = max(1, math.ceil(probe_timeout))
     lines = _prelude(token, cap, deadline, spool_dirs)
+    first_probe_line = len(lines)
     run_of: dict[tuple[str, bool], int] = {}
     runs = [0] * len(probes)
+    root_runs: set[int] = set()
     # The probes that carry the credential-masking awk run one after the other, so that gzip's
     # 32 KB window finds each copy's twin (full catalogue: 24.8 -> 23.5 KB sent); the others keep
     # their order, the facts probe first.
@@ -231,13 +273,19 @@ def build(probes: list[PlannedProbe], sudo: bool, cap: int = DEFAULT_CAP,
         if run is None:
             run = run_of[(probe.script, as_root)] = len(run_of)
             lines.append(f"__r {run} {int(as_root)} {_quoted(probe.script)}")
+            if as_root:
+                root_runs.add(run)
             if (run + 1) % FLUSH_EVERY == 0:
                 lines.append("__f")
         runs[index] = run
-    lines += ["__f", '[ -z "$__wdp" ] || kill $__wdp 2>/dev/null', "}", "__auditor_batch </dev/null", ""]
+    if root_runs:
+        # Each root probe may take its deadline, a second to die and a second of the root
+        # watchdog's polling; past their sum the root part itself is overdue.
+        lines.insert(first_probe_line, f"__R {len(root_runs) * (deadline + 2) + 2}")
+    lines += ["__f", '[ -z "$__wdp" ] || kill $__wdp 2>/dev/null', "}", '__auditor_batch "$@" </dev/null', ""]
     head = "\n".join(lines[:_HEAD_LINES]) + "\n"
     return Batch(token, (head + "\n".join(lines[_HEAD_LINES:])).encode(), tuple(probes), tuple(runs),
-                 float(deadline), head_size=len(head))
+                 float(deadline), head_size=len(head), root_runs=frozenset(root_runs))
 
 
 @dataclass
@@ -281,6 +329,15 @@ def _frames(stream: bytes, token: str, with_status: bool) -> dict[int, _Frame]:
     return complete
 
 
+def _refused(root: _RootPart) -> _Frame:
+    """A root probe with no frame of the root shell's: sudo's stderr, and its exit code where
+    it never ran that shell (a refusal: rc 1); otherwise it did not complete (no rc)."""
+    fields = root.sudo_exit.fields
+    if root.announced or not fields or fields[0] == b"0":
+        fields = (b"",) + fields[1:] if fields else ()
+    return _Frame(stdout=b"", stderr=root.sudo_exit.stdout, fields=fields)
+
+
 def decode(data: bytes) -> str:
     # Lossless for ASCII, visible for anything else: non-UTF-8 bytes stay as \xNN.
     return data.decode("utf-8", errors="backslashreplace")
@@ -300,15 +357,66 @@ def _duration_ms(start: bytes, end: bytes) -> float | None:
         return None
 
 
+_ROOT_TOKEN = re.compile(rb"[0-9A-Za-z-]{16,64}")
+
+
+@dataclass(frozen=True)
+class _RootPart:
+    """What the one sudo of a batch left: the root shell's frames, and sudo's exit and stderr."""
+
+    out_frames: dict[int, _Frame]
+    err_frames: dict[int, _Frame]
+    announced: bool  # the root shell ran and drew its token
+    sudo_exit: _Frame  # fields: sudo's exit, start and end clock; stdout: its stderr (cut)
+
+
+def _root_part(stdout: bytes, stderr: bytes, token: str, cap: int) -> _RootPart | None:
+    """None where the wrapper ran the root probes itself (a root login: no Q marker).
+
+    Only a token announced before the wrapper's Q line counts: nothing unprivileged has run by
+    then, so no probe's output can announce one (nor know the real one, which root drew)."""
+    mark = b"\n" + token.encode() + b" "
+    ended = stdout.find(mark + b"Q ")
+    if ended < 0:
+        return None
+    fields = tuple(_line_at(stdout, ended + len(mark) + 2).split(b" "))
+    said = stderr.find(mark + b"Q\n")
+    sudo_stderr = b""
+    if said >= 0:
+        start = said + len(mark) + 2
+        end = stderr.find(mark, start)
+        sudo_stderr = stderr[start:min(end if end >= 0 else len(stderr), start + cap)]
+    exit_frame = _Frame(stdout=sudo_stderr, fields=fields if len(fields) == 3 else ())
+    at = stdout.find(mark + b"R ", 0, ended)
+    root_token = _line_at(stdout, at + len(mark) + 2) if at >= 0 else b""
+    if not _ROOT_TOKEN.fullmatch(root_token):
+        return _RootPart({}, {}, False, exit_frame)
+    theirs = root_token.decode()
+    return _RootPart(_frames(stdout, theirs, with_status=True), _frames(stderr, theirs, with_status=False),
+                     True, exit_frame)
+
+
+def _line_at(data: bytes, start: int, longest: int = 200) -> bytes:
+    """The marker line's words from `start` to its newline (a marker line is short)."""
+    return data[start:start + longest].split(b"\n", 1)[0]
+
+
 def parse(batch: Batch, stdout: bytes, stderr: bytes, cap: int = DEFAULT_CAP) -> dict[str, ProbeOutput]:
-    """Split a batch's output back into per-probe outputs, keyed by probe key."""
+    """Split a batch's output back into per-probe outputs, keyed by probe key.
+
+    A probe left to the batch's one sudo is read from the root shell's frames only; where that
+    shell never ran (sudo refused), it gets sudo's exit code and stderr, as when it had its own."""
     out_frames = _frames(stdout, batch.token, with_status=True)
     err_frames = _frames(stderr, batch.token, with_status=False)
+    root = _root_part(stdout, stderr, batch.token, cap) if batch.root_runs else None
     runs = batch.runs or tuple(range(len(batch.probes)))
     results: dict[str, ProbeOutput] = {}
     for probe, run in zip(batch.probes, runs, strict=True):
         frame = out_frames.get(run, _Frame())
         err_frame = err_frames.get(run)
+        if root is not None and run in batch.root_runs:
+            frame = root.out_frames.get(run) or _refused(root)
+            err_frame = root.err_frames.get(run)
         err_bytes = frame.stderr if frame.stderr is not None else (err_frame.stdout if err_frame else b"")
         out, out_cut = _cut(frame.stdout, cap)
         err, err_cut = _cut(err_bytes, cap)

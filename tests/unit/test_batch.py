@@ -90,7 +90,12 @@ def test_root_probes_go_through_sudo_only_when_asked():
     root_probe = batch.PlannedProbe("a.root", "cat /etc/shadow", root=True, ok_rc=(0,))
     assert batch.probe_command(root_probe, sudo=True).startswith("sudo -n ")
     assert not batch.probe_command(root_probe, sudo=False).startswith("sudo")
-    assert b"$__sudo /bin/sh -c" in batch.build([root_probe], sudo=True).script
+    # And in a batch, every root probe goes to the one sudo of __R, and only when asked
+    two = [root_probe, batch.PlannedProbe("b.root", "cat /etc/gshadow", root=True, ok_rc=(0,))]
+    script = batch.build(two, sudo=True, probe_timeout=10).script
+    # (given 10 s deadlines, the root part's own bound is 2 x (10 + 2) + 2 seconds)
+    assert script.count(b"$__sudo ") == 1 and b"\n__R 26\n" in script
+    assert b"\n__R " not in batch.build(two, sudo=False).script
 
 
 def test_durations_are_measured_by_the_host_clock():
@@ -390,3 +395,25 @@ def test_the_wrapper_reads_its_uid_itself_and_asks_sudo_only_when_not_root(shell
     # Then root runs it itself, and nobody goes through sudo, which does not let it through
     assert as_root.stdout == "uid 0 sudo no\n" and as_root.rc == 0
     assert as_nobody.rc != 0 and "uid 0" not in as_nobody.stdout and "sudo" in as_nobody.stderr.lower()
+
+
+def test_parsing_hostile_output_for_a_batch_with_root_probes_is_linear():
+    # Given a batch for `become: sudo` with root probes, and streams of the cap's size made of
+    # the markers the root part adds (announcements, sudo's Q lines), besides the others
+    probes = [batch.PlannedProbe(f"a.p{i}", f"true {i}", root=i > 0, ok_rc=(0,)) for i in range(3)]
+    planned = batch.build(probes, sudo=True)
+    mark = b"\n" + planned.token.encode() + b" "
+    root_mark = b"\n0123456789abcdef0123 "
+    size = batch.DEFAULT_CAP
+    announced = mark + b"R 0123456789abcdef0123\n" + (root_mark + b"B 1\n") * (size // (len(root_mark) + 4))
+    streams = [*_hostile_streams(planned.token), ("announcements", (mark + b"R 0123456789abcdef\n") * 30000),
+               ("sudo exits", (mark + b"Q 0 1 2\n") * 40000),
+               ("root begin markers", announced + mark + b"Q 0 1 2\n")]
+    for name, stream in streams:
+        # When it is parsed (as stdout and as stderr)
+        started = time.process_time()
+        outputs = batch.parse(planned, stream, stream)
+        spent = time.process_time() - started
+        # Then it finishes within a bound linear parsing keeps, with every key
+        assert spent < 2.0, (name, spent)
+        assert set(outputs) == {"a.p0", "a.p1", "a.p2"}
