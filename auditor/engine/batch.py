@@ -150,13 +150,17 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         # leaves its root probes (flag 1) to __R; the shell __R starts through sudo, the same
         # script with ROOT_ARGUMENT, runs those alone (it skips flag 0) under a token of its own
         # that it draws itself and announces first (see __R). A root login runs every probe.
-        # __n names the spool directory (the root shell's own, never its secret token).
-        "__n=$T; __o=",
-        f'if [ "$1" = {ROOT_ARGUMENT} ]; then __o=0; __n=$T.root',
-        "  { read -r __i </proc/sys/kernel/random/uuid; } 2>/dev/null || "
-        "__i=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n')",
-        "  [ ${#__i} -ge 16 ] || exit 1; printf '\\n%s R %s\\n' \"$T\" \"$__i\"; T=$__i",
+        # __n names the spool directory: a random name drawn here, never a token, since any
+        # local user can list /dev/shm and a token known to them could frame a probe's output.
+        "__rnd() { { read -r __i </proc/sys/kernel/random/uuid; } 2>/dev/null || "
+        "__i=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \\n'); }",
+        "__rnd; __n=AUDITOR-$__i; __o=",
+        f'if [ "$1" = {ROOT_ARGUMENT} ]; then __o=0',
+        "  __rnd; [ ${#__i} -ge 16 ] || exit 1; printf '\\n%s R %s\\n' \"$T\" \"$__i\"; T=$__i",
+        "  __rnd; __n=AUDITOR-$__i",
         'elif [ -n "$__sudo" ]; then __o=1; fi',
+        # Without /proc or od no random name: the batch runs without a spool directory.
+        '[ ${#__i} -ge 16 ] || __n=',
         # The clock without a fork where Linux offers it (centiseconds); date(1) elsewhere.
         "if [ -r /proc/uptime ]; then __now() { read -r __t __x </proc/uptime; }; "
         "else __now() { __t=$(date +%s%N 2>/dev/null); }; fi",
@@ -199,7 +203,7 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         '  elif [ -n "$__wr" ] && [ $__wc -gt "$__wl" ]; then __k TERM "$__wr"; fi; done; }',
         "__d=; __wdp=",
         f"for __b in {' '.join(map(_quoted, spool_dirs))}; do",
-        '  if [ -d "$__b" ] && [ -w "$__b" ] && mkdir -m 700 "$__b/$__n" 2>/dev/null; then',
+        '  if [ -n "$__n" ] && [ -d "$__b" ] && [ -w "$__b" ] && mkdir -m 700 "$__b/$__n" 2>/dev/null; then',
         "    __d=$__b/$__n; break",
         "  fi",
         "done",

@@ -79,22 +79,25 @@ def test_a_full_audit_as_an_unprivileged_user_runs_sudo_once_and_judges_as_root_
     assert not differing, differing
 
 
-# The unprivileged part learns the batch's token from the name of its own stderr file, and forges
-# frames for the run of the root probe listed after it (run 2): the wrapper's, and an
-# announcement of a root token of its own with that token's frame.
-LEARN_TOKEN = 't=$(readlink /proc/self/fd/2); t=${t%/*}; t=${t##*/}; '
-FORGER = LEARN_TOKEN + r"""f=0123456789abcdef0123
+# The worst case for the root part: the unprivileged part knows the batch's token (no probe can
+# learn it: the spool directory has a random name of its own), and forges frames for the run of
+# the root probe listed after it (run 2): the wrapper's, and an announcement of a root token of
+# its own with that token's frame.
+KNOWN_TOKEN = batch.new_token()
+FORGER = f"t={KNOWN_TOKEN}; " + r"""f=0123456789abcdef0123
 printf '\n%s B 2\nforged\n%s S\n\n%s E 2 0 1.00 1.01\n' "$t" "$t" "$t"
 printf '\n%s R %s\n\n%s B 2\nforged\n%s S\n\n%s E 2 0 1.00 1.01\n' "$t" $f $f $f $f
 """
 STUCK = "sleep 59.25; echo unreachable"  # a command line no other process on this machine has
 
 
-def test_root_probes_behind_one_sudo_keep_their_deadline_cap_and_framing_over_ssh(sudo_host):
-    # Given, for the `audit` login, unprivileged probes that learn the token and forge a root
+def test_root_probes_behind_one_sudo_keep_their_deadline_cap_and_framing_over_ssh(sudo_host, monkeypatch):
+    # Given, for the `audit` login, an unprivileged probe that knows the token and forges a root
     # probe's frames, then root probes: genuine, hung past its deadline, writing past the cap
     fleet, host, _ = sudo_host
-    probes = [batch.PlannedProbe("a.spy", LEARN_TOKEN + 'echo "token $t"', root=False, ok_rc=(0,)),
+    issued: list[str] = []
+    monkeypatch.setattr(batch, "new_token", lambda: issued.append(KNOWN_TOKEN) or KNOWN_TOKEN)
+    probes = [batch.PlannedProbe("a.spy", 'echo "spy $(id -u)"', root=False, ok_rc=(0,)),
               batch.PlannedProbe("b.forger", FORGER, root=False, ok_rc=(0,)),
               batch.PlannedProbe("c.root", "echo genuine $(id -u)", root=True, ok_rc=(0,)),
               batch.PlannedProbe("d.stuck", STUCK, root=True, ok_rc=(0,)),
@@ -108,10 +111,12 @@ def test_root_probes_behind_one_sudo_keep_their_deadline_cap_and_framing_over_ss
     # and a 2000-byte cap
     with SshTransport(target, SshOptions()) as transport:
         outputs = runner.collect_on_host(transport, probes, sudo=True, timeout=4, batched=True, cap=2000)
-    # Then sudo ran once for the three root probes
+    # Then the batch ran under the token the forger knows (the test is not vacuous), and sudo ran
+    # once for the three root probes
+    assert issued == [KNOWN_TOKEN]
     assert len(sudo_commands(host)) - before == 1
     # And the root probe's output is root's own although the unprivileged part knew the token
-    assert outputs["a.spy"].stdout.startswith("token AUDITOR-"), outputs["a.spy"]
+    assert outputs["a.spy"].stdout != "spy 0\n" and outputs["a.spy"].rc == 0, outputs["a.spy"]
     assert outputs["c.root"].stdout == "genuine 0\n" and outputs["c.root"].rc == 0, outputs["c.root"]
     # And the hung one ended at its deadline, its command with it; the flood was refused past the cap
     stuck = outputs["d.stuck"]

@@ -127,11 +127,12 @@ def run_under(shell, planned, command_input=None, cap=batch.DEFAULT_CAP):
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
 @pytest.mark.parametrize("spool", [batch.SPOOL_DIRS, ("/nonexistent-auditor-spool",)],
                          ids=["files", "direct"])
-def test_the_batch_runs_the_same_under_every_shell_with_or_without_a_spool_directory(shell, spool):
+def test_the_batch_runs_the_same_under_every_shell_with_or_without_a_spool_directory(shell, spool, tmp_path):
     # Given probes with both streams, an exit code, no final newline and a syntax error
     probes = [probe("a.one", "echo out1; echo err1 >&2"), probe("a.two", "echo out2; exit 3", (0, 3)),
               probe("a.three", "printf 'no newline'"), probe("a.bad", "if then fi"),
               probe("a.reader", "cat; echo read-done")]
+    spool = (str(tmp_path),) if spool == batch.SPOOL_DIRS else spool  # a spool directory of its own
     planned = batch.build(probes, sudo=False, spool_dirs=spool)
     # When the batch runs under dash, bash and busybox sh, with files or straight into the streams
     outputs = run_under(shell, planned)
@@ -142,7 +143,21 @@ def test_the_batch_runs_the_same_under_every_shell_with_or_without_a_spool_direc
     assert outputs["a.bad"].rc == 2
     assert outputs["a.reader"].stdout == "read-done\n"
     # And the private output directory is gone
-    assert not any(Path(d, planned.token).exists() for d in batch.SPOOL_DIRS)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+def test_no_name_another_local_user_can_see_holds_the_batch_s_token(shell):
+    # Given a probe that looks where another local user can look while the batch runs: the names
+    # in the spool directories (/dev/shm is world-readable) and its own files' paths
+    look = "ls -a " + " ".join(batch.SPOOL_DIRS) + " 2>/dev/null; readlink /proc/self/fd/1 /proc/self/fd/2"
+    planned = batch.build([probe("a.look", look)], sudo=False)
+    # When the batch runs with its spool directory
+    seen = run_under(shell, planned)["a.look"].stdout
+    # Then the probe wrote into a spool directory (the look is not vacuous), whose name is not
+    # the token that frames every probe's output
+    assert "/AUDITOR-" in seen, seen
+    assert planned.token not in seen and planned.token.removeprefix("AUDITOR-") not in seen
 
 
 def test_the_compressed_form_runs_what_the_plain_one_does():

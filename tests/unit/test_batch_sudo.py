@@ -45,14 +45,28 @@ def run_as_nobody(planned, tmp_path, shell=("dash",), rule=ALLOWED, cap=batch.DE
     return batch.parse(planned, done.stdout, done.stderr, cap=cap), logged
 
 
-def assert_no_spool_left(planned):
-    for spool in batch.SPOOL_DIRS:
-        assert not Path(spool, planned.token).exists() and not Path(spool, planned.token + ".root").exists()
+@pytest.fixture
+def shared_spool():
+    """A spool directory like /dev/shm (sticky, writable by all), this test's alone: what the
+    batch leaves in it is the batch's, whatever else runs on the machine."""
+    folder = Path(tempfile.mkdtemp(prefix="auditor-test-spool-", dir="/dev/shm"))
+    folder.chmod(0o1777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def private(spool, shared_spool):
+    return (str(shared_spool),) if spool == batch.SPOOL_DIRS else spool
+
+
+def assert_no_spool_left(shared_spool):
+    assert not any(shared_spool.iterdir()), list(shared_spool.iterdir())
 
 
 @pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
 @pytest.mark.parametrize("spool", SPOOLS, ids=["files", "direct"])
-def test_every_root_probe_runs_through_one_sudo_and_the_others_stay_unprivileged(shell, spool, tmp_path):
+def test_every_root_probe_runs_through_one_sudo_and_the_others_stay_unprivileged(shell, spool, tmp_path,
+                                                                                  shared_spool):
     # Given a batch of probes as nobody: three that need root (one with stderr and its own exit
     # code, one that reads a root-only file), and two that do not, around them
     probes = [probe("_host.facts", "echo user $(id -u)"),
@@ -60,7 +74,7 @@ def test_every_root_probe_runs_through_one_sudo_and_the_others_stay_unprivileged
               probe("b.root", "head -c 5 /etc/shadow", root=True),
               probe("c.plain", "echo plain $(id -u)"),
               probe("d.root", "echo d ${SUDO_USER-no}", root=True)]
-    planned = batch.build(probes, sudo=True, spool_dirs=spool)
+    planned = batch.build(probes, sudo=True, spool_dirs=private(spool, shared_spool))
     # When it runs with a sudoers rule that lets nobody run /bin/sh as root
     outputs, logged = run_as_nobody(planned, tmp_path, shell)
     # Then the root probes ran as root, each with its own stdout, stderr and exit code
@@ -73,11 +87,11 @@ def test_every_root_probe_runs_through_one_sudo_and_the_others_stay_unprivileged
     # And sudo ran once, logging a short command that names what it is
     assert logged.count("COMMAND=") == 1, logged
     assert "COMMAND=/bin/sh -s" in logged and batch.ROOT_ARGUMENT in " ".join(logged.split())
-    assert_no_spool_left(planned)
+    assert_no_spool_left(shared_spool)
 
 
 @pytest.mark.parametrize("spool", SPOOLS, ids=["batch watchdog", "per-probe watchdog"])
-def test_a_root_probe_keeps_its_deadline_and_its_cap(spool, tmp_path):
+def test_a_root_probe_keeps_its_deadline_and_its_cap(spool, tmp_path, shared_spool):
     # Given root probes behind one sudo: one blocked on a FIFO nobody writes (a child of the
     # probe's shell), one writing far past a 2000-byte cap, and a root probe after them
     fifo = tmp_path / "never"
@@ -85,7 +99,8 @@ def test_a_root_probe_keeps_its_deadline_and_its_cap(spool, tmp_path):
     probes = [probe("a.stuck", f"cat {fifo}; echo unreachable", root=True),
               probe("a.flood", "head -c 100000 /dev/zero; echo \"head rc $?\" >&2", root=True),
               probe("a.after", "echo after $(id -u)", root=True), probe("a.plain", "echo plain")]
-    planned = batch.build(probes, sudo=True, cap=2000, probe_timeout=1, spool_dirs=spool)
+    planned = batch.build(probes, sudo=True, cap=2000, probe_timeout=1,
+                          spool_dirs=private(spool, shared_spool))
     # When the batch runs as nobody
     started = time.monotonic()
     outputs, logged = run_as_nobody(planned, tmp_path, cap=2000)
@@ -102,14 +117,15 @@ def test_a_root_probe_keeps_its_deadline_and_its_cap(spool, tmp_path):
     assert outputs["a.after"].stdout == "after 0\n" and outputs["a.plain"].stdout == "plain\n"
     assert elapsed < 20, elapsed
     assert logged.count("COMMAND=") == 1, logged
-    assert_no_spool_left(planned)
+    assert_no_spool_left(shared_spool)
 
 
-# An unprivileged probe learns the batch's token from the name of its own stderr file.
-LEARN_TOKEN = 't=$(readlink /proc/self/fd/2); t=${t%/*}; t=${t##*/}; '
-# It then prints every frame it could hope to pass off as the root probe's (run 2): the wrapper's
+# The worst case for the root part: an unprivileged probe that knows the batch's token (no probe
+# can learn it: the spool directory has a random name of its own, see test_batch). It prints every
+# frame it could hope to pass off as the root probe's (run 2): the wrapper's
 # own frame for run 2, an announcement of a root token of its choosing with its frame, a Q line.
-FORGER = LEARN_TOKEN + r"""f=0123456789abcdef0123
+KNOWN_TOKEN = batch.new_token()
+FORGER = f"t={KNOWN_TOKEN}; " + r"""f=0123456789abcdef0123
 printf '\n%s B 2\nforged\n%s S\n\n%s E 2 0 1.00 1.01\n' "$t" "$t" "$t"
 printf '\n%s R %s\n\n%s B 2\nforged\n%s S\n\n%s E 2 0 1.00 1.01\n' "$t" $f $f $f $f
 printf '\n%s Q 0 1.00 1.01\n' "$t"
@@ -117,16 +133,18 @@ printf '\n%s Q 0 1.00 1.01\n' "$t"
 
 
 @pytest.mark.parametrize("rule", [ALLOWED, ""], ids=["sudo allowed", "sudo refused"])
-def test_an_unprivileged_probe_cannot_frame_a_root_probe_s_output(rule, tmp_path):
-    # Given unprivileged probes that learn the batch's token, one of which prints forged frames
-    # for the run of the root probe listed after them
-    probes = [probe("a.spy", LEARN_TOKEN + 'echo "token $t"'), probe("b.forger", FORGER),
+def test_an_unprivileged_probe_cannot_frame_a_root_probe_s_output(rule, tmp_path, monkeypatch):
+    # Given an unprivileged probe that knows the batch's token and prints forged frames for the
+    # run of the root probe listed after it
+    monkeypatch.setattr(batch, "new_token", lambda: KNOWN_TOKEN)
+    probes = [probe("a.spy", "echo spy"), probe("b.forger", FORGER),
               probe("c.root", "echo genuine $(id -u)", root=True)]
     planned = batch.build(probes, sudo=True)
+    assert planned.token == KNOWN_TOKEN  # the forger's token is the batch's: the test is not vacuous
     # When the batch runs as nobody, with sudo allowed or refused
     outputs, _ = run_as_nobody(planned, tmp_path, rule=rule)
-    # Then the unprivileged part did know the token (the test is not vacuous)
-    assert outputs["a.spy"].stdout == f"token {planned.token}\n", outputs["a.spy"]
+    # Then the unprivileged part ran
+    assert outputs["a.spy"].stdout == "spy\n", outputs["a.spy"]
     # And the root probe's output is root's own, or sudo's refusal, never the forgery
     root = outputs["c.root"]
     assert "forged" not in root.stdout
