@@ -1,8 +1,8 @@
 """Login attempts are recorded with the date, the time, the user and the source address.
 
 Reads: in one batch, the running processes (rsyslogd, syslog-ng, systemd-journald,
-auditd, time-sync daemons) with `ps` (or /proc where ps is busybox's; one list shared with
-monitoring and admin_change_audit), and, with the records, the full command line of every
+auditd, time-sync daemons) read from /proc by one awk (`ps` where there is no /proc; one list
+shared with monitoring and admin_change_audit), and, with the records, the full command line of every
 `syslogd` (busybox's, Alpine's logger); rsyslog's configuration
 (/etc/rsyslog.conf and every file it includes, read in rsyslog's order) to find the files
 that receive the auth and authpriv facilities at info level, and /etc/syslog.conf and
@@ -195,7 +195,7 @@ CHECK = Check(
               "network logins (sshd) must record the source IP address, not a host name or nothing"),
     ),
     probes=(
-        # one `ps` for this check, monitoring and admin_change_audit (the same script, run once)
+        # one process list for this check, monitoring and admin_change_audit (the same script, run once)
         shell("processes", daemons_ps_script(LOGGERS + TIME_SYNC + ("auditd",))),
         shell("rsyslog_conf", dump_files_script(RSYSLOG_MAIN, "/etc/rsyslog.d", *busybox.CONFIG_FILES,
                                                 more_paths=RSYSLOG_INCLUDES)),
