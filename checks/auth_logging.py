@@ -70,7 +70,7 @@ from auditor.check import Check, Findings, Outputs, Param, Params, Result, Sever
 from auditor.parsers import syslog
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings
 from auditor.parsers.credentials import MASK_AWK
-from auditor.parsers.files import dump_files_script, parse_dump
+from auditor.parsers.files import Includes, dump_files_script, parse_dump
 from auditor.parsers.processes import daemons_ps_script, parse_ps
 from auditor.parsers.rows import Arity, UnexpectedLine, rows
 from auditor.parsers.syslog import busybox
@@ -80,6 +80,7 @@ from auditor.probes import effective_uid, path_args, quote, shell
 LOGGERS = ("rsyslogd", "syslog-ng", "systemd-journald")  # busybox syslogd: the syslogd probe
 TIME_SYNC = ("chronyd", "ntpd", "openntpd", "systemd-timesyncd", "timesyncd")
 RSYSLOG_MAIN = "/etc/rsyslog.conf"
+RSYSLOG_DIR = "/etc/rsyslog.d"
 AUTH_FACILITIES = ("auth", "authpriv")
 HOUR = 3600.0
 JOURNAL = "journal"
@@ -172,12 +173,14 @@ def _records_script(params: Params) -> str:
     ])
 
 
-# What rsyslog.conf and rsyslog.d include ($IncludeConfig, include(file=...)), dumped too.
-RSYSLOG_INCLUDES = r"""awk '
-  tolower($1) == "$includeconfig" { print $2 }
-  { while (match($0, /include\([^)]*file="[^"]*"/)) { s = substr($0, RSTART, RLENGTH); sub(/.*file="/, "", s);
-      sub(/"$/, "", s); print s; $0 = substr($0, RSTART + RLENGTH) } }' \
-  """ + RSYSLOG_MAIN + r""" /etc/rsyslog.d/*.conf 2>/dev/null"""
+# What rsyslog.conf and rsyslog.d/*.conf include ($IncludeConfig, include(file=...)), dumped too:
+# read by the awk that prints those files (no awk of its own).
+RSYSLOG_INCLUDES = Includes(
+    holds=f'path == "{RSYSLOG_MAIN}" || (index(path, "{RSYSLOG_DIR}/") == 1 '
+          f'&& substr(path, length("{RSYSLOG_DIR}/") + 1) ~ /^[^.\\/][^\\/]*\\.conf$/)',
+    extract=r"""split(line, w, " "); if (tolower(w[1]) == "$includeconfig") inc(w[2])
+        s0 = line; while (match(s0, /include\([^)]*file="[^"]*"/)) { s = substr(s0, RSTART, RLENGTH)
+          sub(/.*file="/, "", s); sub(/"$/, "", s); inc(s); s0 = substr(s0, RSTART + RLENGTH) }""")
 
 
 CHECK = Check(
@@ -197,8 +200,8 @@ CHECK = Check(
     probes=(
         # one process list for this check, monitoring and admin_change_audit (the same script, run once)
         shell("processes", daemons_ps_script(LOGGERS + TIME_SYNC + ("auditd",))),
-        shell("rsyslog_conf", dump_files_script(RSYSLOG_MAIN, "/etc/rsyslog.d", *busybox.CONFIG_FILES,
-                                                more_paths=RSYSLOG_INCLUDES)),
+        shell("rsyslog_conf", dump_files_script(RSYSLOG_MAIN, RSYSLOG_DIR, *busybox.CONFIG_FILES,
+                                                includes=RSYSLOG_INCLUDES)),
         shell("journald_conf", dump_files_script(*JOURNALD_CONFIG)),
         shell("records", _records_script, root=True),
         # timedatectl asks systemd-timedated, which only a system booted with systemd has (sd_booted)
