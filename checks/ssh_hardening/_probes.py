@@ -122,14 +122,22 @@ EOF
   out=$("$exe" -T "$@" 2>&1 </dev/null); rc=$?
   printf '%s\n#sshd-T-rc %s\n' "$out" "$rc"
 }}
-count=0
+count=0; tab='	'
 while IFS= read -r row; do
   case $row in "") continue ;; "#"*) printf '%s\n' "$row"; continue ;; esac
   pid=${{row%% *}}; row=${{row#* }}; uid=${{row%% *}}; row=${{row#* }}; inodes=${{row%% *}}; exe=${{row#* }}
   [ "$uid" != - ] || uid=
   case "$exe" in ""|*" (deleted)") exe=$bin ;; esac
   echo "#daemon $pid uid=$uid inodes=$inodes exe=$exe"
-  cmdline=$(tr '\000\n\t' '   ' < "/proc/$pid/cmdline")
+  # The title sshd gives its listener is read by the shell, which drops the NULs that pad it (no
+  # tr); a title with a tab, or any other command line, goes through tr (NULs, tabs and newlines
+  # become blanks).
+  cmdline=; {{ read -r cmdline < "/proc/$pid/cmdline"; }} 2>/dev/null
+  case $cmdline in
+    *"$tab"*) cmdline=$(tr '\000\n\t' '   ' < "/proc/$pid/cmdline") ;;
+    "sshd: "*" [listener] "*) ;;
+    *) cmdline=$(tr '\000\n\t' '   ' < "/proc/$pid/cmdline") ;;
+  esac
   echo "#cmdline $cmdline"
   count=$((count + 1))
   if [ "$count" -gt {sshd.MAX_DAEMONS} ]; then echo "#not-judged more than {sshd.MAX_DAEMONS} listeners"
