@@ -1,7 +1,7 @@
 """Changes to users, groups and privileges are recorded by auditd (notification: manual).
 
-Reads: the running processes (`ps`: is auditd there; the list of known daemons, argv[0]
-only, that auth_logging and monitoring share), the kernel's audit status and
+Reads: the running processes (from /proc, or `ps` without it: is auditd there; the list of
+known daemons, argv[0] only, that auth_logging and monitoring share), the kernel's audit status and
 loaded rules (`auditctl -s` and `auditctl -l`, as root) and the rule files auditd loads at
 start (/etc/audit/rules.d/*.rules in name order, as augenrules joins them, or else
 /etc/audit/audit.rules), plus auditd.conf and the audisp plugins (which forward events).
@@ -79,7 +79,7 @@ CHECK = Check(
               "notification, e.g. a ticket or evidence-pack path); when set, watched paths pass"),
     ),
     probes=(
-        # one `ps` for this check, auth_logging and monitoring (the same script, run once)
+        # one process list for this check, auth_logging and monitoring (the same script, run once)
         shell("processes", daemons_ps_script(("auditd",))),
         shell("kernel", KERNEL_STATE, root=True),
         shell("files", dump_files_script(RULES_DIR, AUDIT_RULES, "/etc/audit/auditd.conf", PLUGINS_DIR),

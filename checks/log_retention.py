@@ -61,7 +61,8 @@ LOGROTATE_INCLUDES = ("{ while read -r key path _ || [ -n \"$key\" ]; do "
 NOT_LOGS = ("lastlog", "faillog", "README")  # fixed-size databases, not logs kept over time
 # Reads `@ MTIME BIRTH PATH` lines of /etc/machine-id and / (the first two lines at most: a log's
 # name may hold a newline and an @ line of its own), then `MTIME PATH` lines; prints the
-# machine-id's mtime and the root's birth, the number of log files and the three oldest, oldest first.
+# host's clock (epoch seconds: awk's srand() seeds from it, so no `date` is run), the machine-id's
+# mtime and the root's birth, the number of log files and the three oldest, oldest first.
 OLDEST_AWK = r"""NR <= 2 && $1 == "@" { path = $0; sub(/^@ [^ ]* [^ ]* /, "", path)
   if (path == "/etc/machine-id") machine_id = $2; else if (path == "/") root_birth = $3; next }
 $1 ~ /^[0-9]+$/ { n++; t = $1 + 0; path = substr($0, length($1) + 2)
@@ -69,7 +70,8 @@ $1 ~ /^[0-9]+$/ { n++; t = $1 + 0; path = substr($0, length($1) + 2)
   if (k < 3) k++
   for (i = k; i > 1 && t < mt[i - 1]; i--) { mt[i] = mt[i - 1]; mp[i] = mp[i - 1] }
   mt[i] = t; mp[i] = path }
-END { printf "machine_id\t%s\nroot_birth\t%s\n", machine_id, root_birth
+END { srand(); printf "now\t%d\n", srand()  # POSIX: srand() seeds from the time of day, in seconds
+  printf "machine_id\t%s\nroot_birth\t%s\n", machine_id, root_birth
   printf "files\t%d\n", n; for (i = 1; i <= k; i++) printf "file\t%s\t%s\n", mt[i], mp[i] }"""
 
 
@@ -78,7 +80,6 @@ def _disk_script(params: Params) -> str:
     # Empty files hold no entry, so their age proves nothing about retention.
     skip = "-size +0 " + " ".join(f"! -name {quote(n)}" for n in NOT_LOGS)
     return "\n".join([
-        "printf 'now\\t%s\\n' \"$(date +%s)\"",
         "if [ -d /var/log/journal ]; then printf 'journal_dir\\tyes\\n'; "
         "else printf 'journal_dir\\tno\\n'; fi",
         # One pass: the host's age (/etc/machine-id's mtime, the root's birth: one `stat`), the

@@ -1,10 +1,10 @@
 """A monitoring agent runs around the clock, and disk health is watched on physical disks.
 
-Reads: the real process list (`ps`, reduced on the host to the processes whose command
-name or argv[0] is a known agent or another daemon a check looks for, with their arguments
-cut to argv[0]; one list shared with auth_logging and admin_change_audit), every process's
-executable (/proc/<pid>/exe, root), the agents' systemd unit files (`systemctl
-list-unit-files`, which works whether or not systemd is PID 1) and SysV start links
+Reads: the real process list (from /proc, or `ps` without it; reduced on the host to the
+processes whose command name or argv[0] is a known agent or another daemon a check looks
+for, with their arguments cut to argv[0]; one list shared with auth_logging and
+admin_change_audit), every process's executable (/proc/<pid>/exe, root), the agents' systemd
+unit files (`systemctl list-unit-files`, which works whether or not systemd is PID 1) and SysV start links
 (/etc/rc[235].d/S*), and the block devices (lsblk -J, sysfs). Known agents: Prometheus
 node_exporter, Zabbix agent (zabbix_agentd, zabbix_agent2), Telegraf, Datadog agent (by
 its /opt/datadog-agent executable), Netdata, Nagios NRPE, collectd, Wazuh/OSSEC agent,
@@ -120,7 +120,7 @@ CHECK = Check(
               "each one's unit is taken to be <name>.service", path=True),
     ),
     probes=(
-        # one `ps` for this check, auth_logging and admin_change_audit while `agents` adds no name
+        # one process list for this check, auth_logging and admin_change_audit while `agents` adds no name
         shell("processes", lambda params: ps.daemons_ps_script(_program_names(params))),
         shell("executables", ps.EXE_SCRIPT, root=True),  # others' /proc/<pid>/exe need root
         shell("units", _units_script),

@@ -8,8 +8,9 @@ the parsed files plus OpenSSH 9.2's compiled-in defaults for what they do not se
 summary says which source was used. Then what listens: every running sshd holding a
 listening TCP socket, found from /proc alone (`comm`, `cmdline` or the title sshd gives its
 listener, /proc/net/tcp and tcp6 socket inodes matched to /proc/<pid>/fd links; no `ps`, no
-`ss`), and for each one started with its own `-f FILE` or `-o key=value`, `sshd -T` run by
-its own binary with those options. On RHEL-family hosts the crypto-policies include
+`ss`), and for each one started with its own `-f FILE` or `-o key=value`, or by a binary
+other than the installed one (a build of its own may read another file), `sshd -T` run by its
+own binary with those options. On RHEL-family hosts the crypto-policies include
 (/etc/crypto-policies/back-ends/opensshserver.config, pulled in by RHEL 9's
 sshd_config.d/50-redhat.conf) is part of what `sshd -T` prints, so the algorithms judged are
 the policy's: the policy named in /etc/crypto-policies/config is reported (`crypto_policy`),
@@ -168,6 +169,7 @@ def evaluate(out: Outputs, params: Params) -> Result:
     notes += policy.notes
     findings = Findings(limit=4)
     version = first[len(SSHD_LINE):].strip() if first.startswith(SSHD_LINE) else ""
+    installed = version.split(" ", 1)[0]  # the binary that printed the installed configuration
     notes += [f"sshd: {version}"] if version else []
     for note in notes + [f"cannot read {path}" for path in unreadable] + config.problems:
         findings.note(note)
@@ -176,15 +178,16 @@ def evaluate(out: Outputs, params: Params) -> Result:
     weak_count = _judge_settings(effective, params, findings)
     _judge_matches(config, effective, findings)
     _note_access(effective, config, findings)
-    own = _judge_daemons(daemons, config, params, findings) if daemons_text is not None else None
+    own = _judge_daemons(daemons, config, params, findings, installed) if daemons_text is not None else None
     weak_count += own or 0
     if daemons_text is not None and not listening:
         findings.note("no running sshd listens here (stopped, or started by socket activation): the "
                       "configuration sshd starts with is what was judged")
 
     root = _value(effective, "permitrootlogin", "?")
-    where = f"sshd (from {source})" + (f" and {own_count(listening)} listener(s) with their own options"
-                                       if own_count(listening) else "")
+    own_listeners = own_count(listening, installed)
+    where = f"sshd (from {source})" + (f" and {own_listeners} listener(s) with their own options"
+                                       if own_listeners else "")
     algorithms = "no broken algorithms offered" if findings.advisories else "no weak algorithms offered"
     return findings.result(evidence=evidence, ok_summary=f"{where}: PermitRootLogin {root}, "
                            f"password and keyboard-interactive logins off, {algorithms}",

@@ -151,16 +151,17 @@ def _judge_matches(config: sshd.SshdConfig, effective: Effective, findings: Find
 
 
 def _judge_daemons(daemons: sshd.Daemons, config: sshd.SshdConfig, params: Params,
-                   findings: Findings) -> int:
-    """Each listening sshd started with its own -f or -o: its findings, named by pid, options and ports.
-    Returns the number of weak algorithms they offer."""
+                   findings: Findings, installed: str) -> int:
+    """Each listening sshd started with its own -f or -o, or by a binary other than the installed
+    one (`installed`): its findings, named by pid, options, binary and ports. Returns the number of
+    weak algorithms they offer."""
     weak_count = 0
     for daemon in daemons.daemons:
-        label = _daemon_label(daemons, daemon)
+        label = _daemon_label(daemons, daemon, installed)
         if daemon.not_judged:
             findings.unknown(f"{label}: not judged: {daemon.not_judged}")
             continue
-        if _runs_installed(daemon):
+        if _runs_installed(daemon, installed):
             findings.note(f"{label}: runs the installed configuration ({daemon.cmdline})")
             continue
         findings.note(f"{label}: {daemon.cmdline}")
@@ -170,7 +171,7 @@ def _judge_daemons(daemons: sshd.Daemons, config: sshd.SshdConfig, params: Param
                              + (f": {error}" if error else ""))
             continue
         try:
-            settings = _daemon_settings(daemon, config)
+            settings = _daemon_settings(daemon, config, installed)
         except ValueError as exc:
             findings.unknown(f"{label}: cannot read its sshd -T output: {exc}")
             continue

@@ -122,14 +122,22 @@ EOF
   out=$("$exe" -T "$@" 2>&1 </dev/null); rc=$?
   printf '%s\n#sshd-T-rc %s\n' "$out" "$rc"
 }}
-count=0
+count=0; tab='	'
 while IFS= read -r row; do
   case $row in "") continue ;; "#"*) printf '%s\n' "$row"; continue ;; esac
   pid=${{row%% *}}; row=${{row#* }}; uid=${{row%% *}}; row=${{row#* }}; inodes=${{row%% *}}; exe=${{row#* }}
   [ "$uid" != - ] || uid=
   case "$exe" in ""|*" (deleted)") exe=$bin ;; esac
   echo "#daemon $pid uid=$uid inodes=$inodes exe=$exe"
-  cmdline=$(tr '\000\n\t' '   ' < "/proc/$pid/cmdline")
+  # The title sshd gives its listener is read by the shell, which drops the NULs that pad it (no
+  # tr); a title with a tab, or any other command line, goes through tr (NULs, tabs and newlines
+  # become blanks).
+  cmdline=; {{ read -r cmdline < "/proc/$pid/cmdline"; }} 2>/dev/null
+  case $cmdline in
+    *"$tab"*) cmdline=$(tr '\000\n\t' '   ' < "/proc/$pid/cmdline") ;;
+    "sshd: "*" [listener] "*) ;;
+    *) cmdline=$(tr '\000\n\t' '   ' < "/proc/$pid/cmdline") ;;
+  esac
   echo "#cmdline $cmdline"
   count=$((count + 1))
   if [ "$count" -gt {sshd.MAX_DAEMONS} ]; then echo "#not-judged more than {sshd.MAX_DAEMONS} listeners"
@@ -167,13 +175,17 @@ exit 0
 # never leaves it. A matched file that cannot be read, and the directory of a glob that
 # cannot be listed or searched (the glob then stays literal), are reported unreadable (a
 # directory with a trailing /): the files read are then not all that sshd reads. On RHEL-family
-# hosts, the crypto-policies state (which policy) and its sshd back-end are dumped too.
+# hosts, the crypto-policies state (which policy) and its sshd back-end are dumped too. One awk
+# reads each file: its text to the probe's stdout (fd 3), its Include arguments to its stderr,
+# which the shell captures (a sed and an awk per file before).
 SSHD_CONFIG = rf"""
 H={shlex.quote(HEADER)}; U={shlex.quote(UNREADABLE)}
-emit() {{ if [ -r "$1" ]; then printf '\n%s%s\n' "$H" "$1"; sed 's/^[[:space:]]*#.*$//' -- "$1"
+exec 3>&1
+emit() {{ patterns=; if [ -r "$1" ]; then printf '\n%s%s\n' "$H" "$1"
+    patterns=$(awk '{{ if ($0 ~ /^[[:space:]]*#/) print ""; else print; sub(/^[ \t]+/, "")
+      if (tolower($0) ~ /^include([ \t]|=)/) {{
+        sub(/^[^ \t=]+[ \t]*=?[ \t]*/, ""); gsub(/"/, ""); print > "/dev/stderr" }} }}' "$1" 2>&1 >&3)
   else printf '\n%s%s\n' "$U" "$1"; fi; }}
-includes() {{ awk '{{ sub(/^[ \t]+/, ""); if (tolower($0) ~ /^include([ \t]|=)/) {{
-  sub(/^[^ \t=]+[ \t]*=?[ \t]*/, ""); gsub(/"/, ""); print }} }}' "$1" 2>/dev/null; }}
 todo={sshd.MAIN_CONFIG}; seen=" "; depth=0
 [ -e {sshd.MAIN_CONFIG} ] || exit 0
 while [ -n "$todo" ] && [ "$depth" -le {sshd.MAX_INCLUDE_DEPTH} ]; do
@@ -182,7 +194,7 @@ while [ -n "$todo" ] && [ "$depth" -le {sshd.MAX_INCLUDE_DEPTH} ]; do
     case "$seen" in *" $f "*) continue ;; esac
     seen="$seen$f "
     emit "$f"
-    set -f; patterns=$(includes "$f")
+    set -f
     for pattern in $patterns; do
       case "$pattern" in /*) ;; *) pattern="{sshd.CONFIG_DIR}/$pattern" ;; esac
       set +f

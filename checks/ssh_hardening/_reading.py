@@ -100,25 +100,42 @@ def _effective(text: str, stderr: str, config: sshd.SshdConfig, unreadable: list
     return Judged(effective, "sshd_config", notes)
 
 
-def _daemon_label(daemons: sshd.Daemons, daemon: sshd.Daemon) -> str:
-    """"sshd pid 812 (/etc/ssh/sshd_config_internal, -o PasswordAuthentication=yes) on 0.0.0.0:2222"."""
-    how = ", ".join([daemon.config_file] + [f"-o {o}" for o in daemon.command_line_options])
+def _other_binary(daemon: sshd.Daemon, installed: str) -> bool:
+    """The daemon runs a binary known to differ from `installed`, the one that printed the installed
+    configuration (evidence from before the probe printed `exe=` says neither)."""
+    return bool(daemon.exe and installed and daemon.exe != installed)
+
+
+def _daemon_label(daemons: sshd.Daemons, daemon: sshd.Daemon, installed: str) -> str:
+    """"sshd pid 812 (/etc/ssh/sshd_config_internal, -o PasswordAuthentication=yes) on 0.0.0.0:2222";
+    a binary other than the installed one is named too ("sshd pid 812 (/opt/sbin/sshd, its default
+    sshd_config) on 0.0.0.0:22")."""
+    config = [daemon.config_file]
+    if _other_binary(daemon, installed):  # without -f it reads its own compiled-in path
+        config = [daemon.exe] + (config if "-f" in daemon.options else ["its default sshd_config"])
+    how = ", ".join(config + [f"-o {o}" for o in daemon.command_line_options])
     return f"sshd pid {daemon.pid} ({how}) on {', '.join(daemons.endpoints(daemon)) or 'no port'}"
 
 
-def _daemon_settings(daemon: sshd.Daemon, config: sshd.SshdConfig) -> Effective:
-    """A daemon's sshd -T settings, located in sshd_config when it reads that file, or on its command line."""
+def _daemon_settings(daemon: sshd.Daemon, config: sshd.SshdConfig, installed: str) -> Effective:
+    """A daemon's sshd -T settings, located in sshd_config when it reads that file (another binary
+    may read another file by default), or on its command line."""
     located = ({k: v[0].where for k, v in config.settings.items()}
-               if daemon.config_file == sshd.MAIN_CONFIG else {})
+               if daemon.config_file == sshd.MAIN_CONFIG and not _other_binary(daemon, installed) else {})
     located.update({k: "-o on its command line" for k in daemon.option_keywords()})
     return _sshd_t_settings(daemon.output, located)
 
 
-def _runs_installed(daemon: sshd.Daemon) -> bool:
-    """A daemon started without -f or -o runs the installed configuration, judged already (the
-    probe says `#runs-installed` instead of printing the same sshd -T twice)."""
-    return daemon.runs_installed or not daemon.options
+def _runs_installed(daemon: sshd.Daemon, installed: str) -> bool:
+    """A daemon started without -f or -o by the installed binary (`installed`) runs the installed
+    configuration, judged already (the probe says `#runs-installed` instead of printing the same
+    sshd -T twice). Another binary may read another file or have other defaults: one the probe
+    ran `sshd -T` for is judged from that output; one with no output of its own, or whose binary
+    is not known, counts as the installed one."""
+    if daemon.runs_installed:
+        return True
+    return not daemon.options and (daemon.rc is None or not _other_binary(daemon, installed))
 
 
-def own_count(listening: list[sshd.Daemon]) -> int:
-    return sum(1 for d in listening if not _runs_installed(d))
+def own_count(listening: list[sshd.Daemon], installed: str) -> int:
+    return sum(1 for d in listening if not _runs_installed(d, installed))

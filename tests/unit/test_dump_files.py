@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from auditor.engine import registry
 from auditor.parsers.files import HEADER, UNREADABLE, dump_files_script, parse_dump
+from auditor.parsers.syslog import busybox
 
 GNU_PATH = "/usr/local/bin:/usr/bin:/bin"
 APPLETS = ("sh", "awk", "cat", "readlink", "printf", "echo", "ls")
@@ -144,3 +146,60 @@ def test_a_dump_of_nothing_starts_no_process(shells, tmp_path):
         out = _run(shell, "/nonexistent-auditor-path", script, as_nobody=False)
         # Then it prints nothing, and needed no command
         assert out == "", label
+
+
+# rsyslog's include reader as it ran before auth_logging's dump read the include lines itself.
+_RSYSLOG_INCLUDES_AWK = r"""awk '
+  tolower($1) == "$includeconfig" { print $2 }
+  { while (match($0, /include\([^)]*file="[^"]*"/)) { s = substr($0, RSTART, RLENGTH); sub(/.*file="/, "", s);
+      sub(/"$/, "", s); print s; $0 = substr($0, RSTART + RLENGTH) } }' \
+  /etc/rsyslog.conf /etc/rsyslog.d/*.conf 2>/dev/null"""
+
+
+@pytest.fixture
+def open_dir() -> Iterator[Path]:
+    """An empty directory under /tmp, where any user may look."""
+    top = Path(tempfile.mkdtemp(prefix="auditor-rsyslog-", dir="/tmp"))
+    os.chmod(top, 0o755)
+    try:
+        yield top
+    finally:
+        shutil.rmtree(top)
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_rsyslog_includes_read_by_the_dump_give_what_their_own_awk_gave(shells, open_dir, user):
+    # Given an rsyslog layout: a main file including a directory glob (legacy), a file outside
+    # (RainerScript, twice on one line), a glob matching nothing; drop-ins, one including a
+    # further file, a dotfile and a non-.conf file whose include lines rsyslog does not read
+    etc = open_dir / "etc"
+    (etc / "rsyslog.d").mkdir(parents=True)
+    (etc / "extra").mkdir()
+    (etc / "rsyslog.conf").write_text(
+        f"$IncludeConfig {etc}/rsyslog.d/*.conf\n"
+        f'include(file="{etc}/extra/a.conf") include(file="{etc}/extra/b.conf" mode="optional")\n'
+        f"$IncludeConfig {etc}/none/*.conf\nauth,authpriv.* /var/log/auth.log\n")
+    (etc / "rsyslog.d" / "10-x.conf").write_text(f"  $IncludeConfig {etc}/extra/c.conf\n*.* -/var/log/x\n")
+    (etc / "rsyslog.d" / "20-y.conf").write_text("mail.* /var/log/mail.log")
+    (etc / "rsyslog.d" / ".hidden.conf").write_text(f"$IncludeConfig {etc}/extra/hidden-only.conf\n")
+    (etc / "rsyslog.d" / "notes.txt").write_text(f"$IncludeConfig {etc}/extra/txt-only.conf\n")
+    for name in ("a.conf", "b.conf", "c.conf", "hidden-only.conf", "txt-only.conf"):
+        (etc / "extra" / name).write_text(f"# {name}\n")
+    for d in (etc, etc / "rsyslog.d", etc / "extra"):
+        os.chmod(d, 0o755)
+    check = registry.load(plugins=False).checks["auth_logging"]
+    now = next(p for p in check.probes if p.name == "rsyslog_conf").render(check.default_params())
+    before = dump_files_script("/etc/rsyslog.conf", "/etc/rsyslog.d", *busybox.CONFIG_FILES,
+                               more_paths=_RSYSLOG_INCLUDES_AWK)
+    now, before = (s.replace("/etc/rsyslog", f"{etc}/rsyslog") for s in (now, before))
+    for label, shell, path in shells:
+        # When the probe and the form with its own include awk run
+        out_now = _run(shell, path, now, user == "nobody")
+        out_before = _run(shell, path, before, user == "nobody")
+        # Then they print the same bytes: the same files, in the same order, each once
+        assert out_now == out_before, label
+        files, _ = parse_dump(out_now)
+        assert list(files) == [f"{etc}/rsyslog.conf", f"{etc}/rsyslog.d/10-x.conf",
+                               f"{etc}/rsyslog.d/20-y.conf", f"{etc}/rsyslog.d/notes.txt",
+                               f"{etc}/rsyslog.d/.hidden.conf",
+                               f"{etc}/extra/a.conf", f"{etc}/extra/b.conf", f"{etc}/extra/c.conf"], label

@@ -236,3 +236,76 @@ def test_the_records_probe_samples_masks_and_reads_syslogd_the_same_everywhere(s
         seen.append((found.files[str(fake_syslogd)], sampled))
     # And every shell read the same
     assert all(one == seen[0] for one in seen), seen
+
+
+def _records_with_journal_at(journal: Path, journalctl_log: Path) -> tuple[str, str]:
+    """The records probe reading `journal` for /var/log/journal (no /run/log/journal), and a PATH
+    whose journalctl notes its call in `journalctl_log` and prints one login record."""
+    check = registry.load(plugins=False).checks["auth_logging"]
+    params = {**check.default_params(), "auth_logs": [str(journal.parent / "missing.log")]}
+    script = next(p for p in check.probes if p.name == "records").render(params)
+    script = script.replace("/var/log/journal", str(journal))
+    script = script.replace("/run/log/journal", str(journal / "none"))
+    bin_dir = journal.parent / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "journalctl"
+    fake.write_text(f"#!/bin/sh\necho called >>{journalctl_log}\n"
+                    "echo '2026-12-06T18:20:38+0000 vm sshd[1]: Accepted publickey for root "
+                    "from 10.0.0.1 port 2 ssh2'\n")
+    fake.chmod(0o755)
+    return script, str(bin_dir)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the journal is skipped for root only")
+def test_root_with_no_journal_file_gets_the_empty_sample_without_journalctl(shells, tmp_path):
+    # Given a journal directory with a machine-id subdirectory but no journal file in it
+    journal = tmp_path / "journal"
+    (journal / "0123456789abcdef").mkdir(parents=True)
+    called = tmp_path / "called"
+    script, bin_dir = _records_with_journal_at(journal, called)
+    for label, argv, path in shells:
+        # When the records probe runs as root
+        out = _run(argv, f"{bin_dir}:{path}", script)
+        # Then journalctl is not run, and the journal's rows are what sample prints for no line
+        assert not called.exists(), label
+        empty = _run(argv, f"{bin_dir}:{path}",
+                     script.replace("\nexit 0", "") + "\nsample journal </dev/null")
+        assert [ln for ln in out.splitlines() if "\tjournal\t" in ln] == ["count\tjournal\t0"], (label, out)
+        assert empty.endswith("count\tjournal\t0\n"), (label, empty)
+        assert read_records(out).counts["journal"] == 0, label
+
+
+def test_a_journal_file_or_a_user_who_may_not_read_it_all_runs_journalctl(shells, tmp_path):
+    # Given a journal directory holding a journal file
+    journal = tmp_path / "journal"
+    (journal / "0123456789abcdef").mkdir(parents=True)
+    (journal / "0123456789abcdef" / "system.journal").write_bytes(b"LPKSHHRH")
+    called = tmp_path / "called"
+    script, bin_dir = _records_with_journal_at(journal, called)
+    for label, argv, path in shells:
+        # When the records probe runs
+        called.unlink(missing_ok=True)
+        out = _run(argv, f"{bin_dir}:{path}", script)
+        # Then journalctl ran and its login record is sampled
+        assert called.read_text() == "called\n", label
+        assert read_records(out).counts["journal"] == 1, (label, out)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("setpriv"), reason="needs root and setpriv")
+def test_root_without_file_access_override_runs_journalctl_on_an_unreadable_journal_dir(shells, tmp_path):
+    # Given a journal subdirectory root cannot search without CAP_DAC_*: a file may hide in it
+    journal = tmp_path / "journal"
+    (journal / "0123456789abcdef").mkdir(parents=True, mode=0o000)
+    called = tmp_path / "called"
+    script, bin_dir = _records_with_journal_at(journal, called)
+    drop = [str(shutil.which("setpriv")), "--inh-caps=-all",
+            "--bounding-set=-dac_override,-dac_read_search", "--"]
+    try:
+        for label, argv, path in shells:
+            # When the records probe runs as that root
+            called.unlink(missing_ok=True)
+            _run([*drop, *argv], f"{bin_dir}:{path}", script)
+            # Then journalctl is run (and would say on stderr what it could not read)
+            assert called.read_text() == "called\n", label
+    finally:
+        (journal / "0123456789abcdef").chmod(0o755)

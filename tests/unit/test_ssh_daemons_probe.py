@@ -193,3 +193,42 @@ def test_sshd_processes_are_listed_in_bounded_ls_calls_with_the_same_result(daem
     # Then they name the same daemons, in the same order, alike
     assert _ours(_run(["sh"], GNU_PATH, one_by_one), pids) == _ours(_run(["sh"], GNU_PATH, whole), pids)
     assert len(_ours(_run(["sh"], GNU_PATH, whole), pids)) > 2
+
+
+# Listens on loopback, says its port and sleeps: read from stdin, where a program whose only
+# argument is a title finds its code.
+TITLED = ("import socket,time;s=socket.socket();s.bind(('127.0.0.1',0));s.listen();"
+          "print(s.getsockname()[1],flush=True);time.sleep(60)")
+
+
+@pytest.mark.parametrize("title", [
+    "sshd: /usr/sbin/sshd -D -f /etc/ssh/x -o Port=2 [listener] 0 of 10-100 startups",
+    "sshd: /usr/sbin/sshd -D -o Banner=/etc/a\tb [listener] 0 of 10-100 startups",  # a tab: tr
+])
+def test_a_listener_title_is_read_by_the_shell_as_tr_read_it(title, tmp_path):
+    # Given a process named sshd whose whole command line is a listener's title, as sshd sets it
+    where = tmp_path / "bin"
+    where.mkdir()
+    (where / "sshd").symlink_to(os.path.realpath(sys.executable))
+    process = subprocess.Popen([title], executable=where / "sshd", text=True, stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, env={"PYTHONHOME": sys.base_prefix})
+    try:
+        assert process.stdin is not None and process.stdout is not None
+        process.stdin.write(TITLED)
+        process.stdin.close()
+        int(process.stdout.readline())
+        with_tr = title.replace("\t", " ")
+        assert Path(f"/proc/{process.pid}/cmdline").read_text() == title + "\0"
+        for label, argv, path in _shells(tmp_path):
+            # When the daemons shell runs
+            out = _run(argv, path, f"bin=/usr/sbin/sshd\n{DAEMONS_SCRIPT}")
+            (daemon,) = [d for d in sshd.parse_daemons(sshd.split_daemons(out)[1] or "").daemons
+                         if d.pid == process.pid]
+            # Then its command line is the title, as tr made it (NULs, tabs as blanks, trimmed)
+            assert daemon.cmdline == with_tr.strip(), (label, daemon.cmdline)
+            if os.getuid() == 0 and "-f" in title:
+                # And its -f and -o are read from it
+                assert daemon.options == ["-f", "/etc/ssh/x", "-o", "Port=2"], (label, daemon.options)
+    finally:
+        process.kill()
+        process.wait()

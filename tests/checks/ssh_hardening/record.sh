@@ -227,6 +227,39 @@ record_stock_daemon pass_stock_daemon_runs_installed "$W/ssh.hardening.d" "${STO
   --source "This machine's own, unmodified Debian 12 /etc/ssh/sshd_config (OpenSSH 9.2) with sshd_config.d/10-hardening.conf (PermitRootLogin no, PasswordAuthentication no), and one sshd listening on port 22 in a network namespace of its own, started as plain '/usr/sbin/sshd' (no -f, no -o): it runs the installed configuration, judged once (the probe prints #runs-installed for it). OpenSSH's default MACs are an advisory of severity low" \
   --expect-value listeners=1
 
+# One daemon started with no -f and no -o, but by another binary than the installed one: a build
+# of its own in /opt (this machine's sshd, its compiled-in config path patched to
+# /opt/ssh/sshd_config, as a source build's --sysconfdir would set it), whose config lets
+# passwords in. The installed configuration is hardened; that daemon is judged from its own
+# sshd -T (it was taken for the installed configuration before). /opt is a private bind mount.
+record_other_binary_daemon() {  # record_other_binary_daemon CASE RECORD-ARGS...
+  local case=$1
+  shift
+  [[ $case == $ONLY ]] || return 0
+  echo "=== ssh_hardening/$case"
+  mkdir -p "$W/opt/sbin" "$W/opt/ssh"
+  python3 -c 'import sys; d = open("/usr/sbin/sshd", "rb").read(); old = b"/etc/ssh/sshd_config\0"
+assert d.count(old) == 1; open(sys.argv[1], "wb").write(d.replace(old, b"/opt/ssh/sshd_config\0"))' "$W/opt/sbin/sshd"
+  chmod 755 "$W/opt/sbin/sshd"
+  printf 'PermitRootLogin no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nUsePAM yes\n' \
+    >"$W/opt/ssh/sshd_config"
+  W="$W" unshare --net --mount --fork -- bash -c '
+    ip link set lo up
+    mount --make-rprivate /
+    mkdir -p "$W/run" && mount --bind "$W/run" /run && mkdir -p /run/sshd || exit 1
+    mount --bind "$W/opt" /opt || exit 1
+    /opt/sbin/sshd || exit 1
+    sleep 0.3
+    python3 tests/checks/record.py ssh_hardening "$0" "$@"; rc=$?
+    kill "$(cat /run/sshd.pid)"
+    exit $rc' "$case" "$@" || FAILED+=("ssh_hardening/$case")
+}
+
+record_other_binary_daemon fail_other_binary_daemon_own_config "${STOCK_HARDENED[@]}" \
+  --source "This machine's own, unmodified Debian 12 /etc/ssh/sshd_config (OpenSSH 9.2) with sshd_config.d/10-hardening.conf (PermitRootLogin no, PasswordAuthentication no): the installed configuration is hardened. One sshd listens on port 22 in a network namespace of its own, started with no -f and no -o as /opt/sbin/sshd: a copy of /usr/sbin/sshd whose compiled-in config path is patched to /opt/ssh/sshd_config, which sets PasswordAuthentication yes. It is not the installed binary, so its own sshd -T is judged" \
+  --expect-status fail --expect-summary "sshd pid" --expect-summary "(/opt/sbin/sshd, its default sshd_config) on 0.0.0.0:22" \
+  --expect-summary "PasswordAuthentication yes" --expect-value listeners=1
+
 # RHEL 9 layout: the stock sshd_config, 50-redhat.conf including the crypto-policies back-end,
 # /etc/crypto-policies/config naming the policy and the back-end as a symbolic link into
 # /usr/share/crypto-policies/<POLICY>/. Stock files and their sources: rhel9/README.md.

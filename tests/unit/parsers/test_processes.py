@@ -119,3 +119,60 @@ def test_no_header_is_an_error():
     # Given what the probe printed when ps could not run (recorded)
     with pytest.raises(ValueError, match="no ps header"):
         ps.parse_ps(recorded("error_ps_unusable", "processes"))
+
+
+def _daemon_list_branches() -> tuple[str, str]:
+    """The filtered list's /proc awk branch and its ps branch, each as a script of its own."""
+    script = ps.ps_script(["chronyd", "rsyslogd", "my agent x", "zabbix_agentd"])
+    then, _, rest = script.partition("\nelse ")
+    return then.removeprefix("if [ -r /proc/self/comm ]; then "), rest.rsplit("\nfi", 1)[0]
+
+
+@pytest.fixture
+def daemons(tmp_path: Path, odd_process: tuple[subprocess.Popen[bytes], Path]) -> Iterator[set[int]]:
+    """Named processes as the shared list meets them: one by its path, one with a title
+    ("rsyslogd: main", argv[0] with a blank), one with a secret argument run by nobody when the
+    tests run as root, and one whose comm differs from its argv[0] (matched by argv[0] alone)."""
+    chronyd, rsyslogd, zabbix = (tmp_path / n for n in ("chronyd", "rsyslogd", "zabbix_agentd"))
+    for program in (chronyd, rsyslogd, zabbix):
+        shutil.copy("/bin/sleep", program)
+    nobody = ([str(shutil.which("setpriv")), "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
+              if os.geteuid() == 0 and shutil.which("setpriv") else [])
+    tmp_path.chmod(0o755)
+    children = [
+        subprocess.Popen([*nobody, str(chronyd), "30", "--password=S3cret"]),
+        subprocess.Popen(["bash", "-c", f"exec -a 'rsyslogd: main' {rsyslogd} 30"]),
+        subprocess.Popen(["bash", "-c", f"exec -a {zabbix} sleep 30"]),
+    ]
+    try:
+        time.sleep(0.3)
+        yield {odd_process[0].pid, *(c.pid for c in children)}
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
+def test_the_proc_awk_lists_the_named_daemons_as_the_ps_branch_does(daemons, tmp_path):
+    # Given the filtered list's two branches: one awk over /proc, and ps with its filter
+    by_awk, by_ps = _daemon_list_branches()
+    gnu = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+    shells: list[tuple[list[str], dict[str, str]]] = [(["dash"], gnu), (["bash"], gnu)]
+    if box := shutil.which("busybox"):  # busybox's awk (its strings end at a NUL), the system's ps
+        for applet in ("sh", "awk"):
+            (tmp_path / applet).symlink_to(box)
+        shells.append(([box, "sh"], {**gnu, "PATH": f"{tmp_path}:/usr/bin:/bin"}))
+    seen = []
+    for shell, env in shells:
+        # When each branch runs
+        listed = []
+        for script in (by_awk, by_ps):
+            out = subprocess.run([*shell, "-c", script], capture_output=True, text=True, check=True,
+                                 env=env, timeout=60).stdout
+            assert out.rstrip().splitlines()[-1].endswith("processes") and "S3cret" not in out
+            listed.append({(p.pid, p.user, p.comm, p.args) for p in ps.parse_ps(out) if p.pid in daemons})
+        # Then both list the four processes alike: user, comm and argv[0]'s first word
+        assert listed[0] == listed[1] and len(listed[0]) == 4, (shell, listed)
+        seen.append(listed[0])
+    # And every shell lists the same
+    assert all(one == seen[0] for one in seen), seen
