@@ -276,7 +276,9 @@ def _log_timings(host: Host, transport: Transport, started: float, kind: HostErr
 
 SUDO_REFUSED_SUMMARY = f"{NOT_CHECKED}it needs root, and sudo was refused on this host (see the host's error)"
 _SUDO_REFUSAL = re.compile(r"^sudo: .*(password is required|terminal is required|not in the sudoers|"
-                           r"not allowed|may not run sudo|no tty present)", re.MULTILINE)
+                           r"not allowed|may not run sudo|no tty present|must have a tty).*", re.MULTILINE)
+# sudoers' requiretty (RHEL 6 and 7 set it): the rule allows sudo, a default refuses it.
+_REQUIRETTY = "must have a tty"
 
 
 def sudo_refused(host: Host, checks: Sequence[Check], outputs: dict[str, ProbeOutput],
@@ -297,10 +299,14 @@ def sudo_refused(host: Host, checks: Sequence[Check], outputs: dict[str, ProbeOu
     if not affected:
         return results, None
     user = facts.get("user") or host.user or "the login user"
-    error = (f"sudo -n was refused for {user} ({refusals[affected[0]]}), so {len(affected)} check(s) that "
-             f"read root-only files could not run ({', '.join(affected)}); allow it with the sudoers rule "
-             f"`{user} ALL=(root) NOPASSWD: /bin/sh` (README, \"SSH, the way OpenSSH does it\"), "
-             "or audit as root")
+    refusal = refusals[affected[0]]
+    if _REQUIRETTY in refusal:
+        remedy = f"lift it for this user with the sudoers line `Defaults:{user} !requiretty`"
+    else:
+        remedy = f"allow it with the sudoers rule `{user} ALL=(root) NOPASSWD: /bin/sh`"
+    error = (f"sudo -n was refused for {user} ({refusal}), so {len(affected)} check(s) that "
+             f"read root-only files could not run ({', '.join(affected)}); {remedy} "
+             "(README, \"SSH, the way OpenSSH does it\"), or audit as root")
     return [dataclasses.replace(r, summary=SUDO_REFUSED_SUMMARY, details=(refusals[r.check_id], *r.details))
             if r.check_id in affected else r for r in results], error
 

@@ -349,9 +349,13 @@ def sudo_refused_run(sshd_fleet, secrets_planted):
     with sshd_fleet("sudo-refused") as (fleet, tmp):
         fleet.start(audit_user_host("sudo-password", "audit ALL=(root) ALL", shadow,
                                     fleet.authorized_keys.read_text()))
+        # sudoers as RHEL 6 and 7 shipped it: requiretty, which refuses even a NOPASSWD rule over SSH
+        fleet.start(audit_user_host("sudo-tty", "Defaults requiretty\naudit ALL=(root) NOPASSWD: /bin/sh",
+                                    shadow, fleet.authorized_keys.read_text()))
         hosts = fleet.inventory_hosts()
         hosts["sudo-password"].update(user="audit", known_hosts=str(fleet.known_hosts), become="sudo",
                                       vars={"data_residency": {"region": "US"}})  # a fail that needs no root
+        hosts["sudo-tty"].update(user="audit", known_hosts=str(fleet.known_hosts), become="sudo")
         inventory = tmp / "fleet.yaml"
         inventory.write_text(yaml.safe_dump({"hosts": hosts}))
         result = run_cli("run", "-i", str(inventory), "-o", str(tmp / "r"), "--check", "password_hashing",
@@ -378,6 +382,21 @@ def test_a_refused_sudo_is_one_host_line_saying_what_to_do(sudo_refused_run):
         assert by["sudo-password", check_id]["status"] == "error", by["sudo-password", check_id]
         assert by["sudo-password", check_id]["summary"].startswith("not checked: it needs root")
     assert result.rc == 3
+
+
+def test_a_sudo_that_wants_a_tty_is_one_host_line_with_the_default_that_lifts_it(sudo_refused_run):
+    # Given a host whose sudoers allow the audit user /bin/sh but require a terminal (requiretty)
+    result, report, _ = sudo_refused_run
+    # Then the console names the refusal once, with the sudoers default that lifts it, not a rule
+    # the host already has
+    assert result.stdout.count("sudo: sorry, you must have a tty to run sudo") == 1, result.stdout
+    host_line = next(line for line in result.stdout.splitlines() if line.startswith("sudo-tty: "))
+    assert "`Defaults:audit !requiretty`" in host_line and "NOPASSWD" not in host_line, host_line
+    # And each check that needed root is an error saying why in a few words
+    by = results(report)
+    for check_id in ("password_hashing", "ssh_hardening", "log_retention"):
+        summary = by["sudo-tty", check_id]["summary"]
+        assert summary.startswith("not checked: it needs root"), summary
 
 
 def test_quiet_shows_what_other_checks_found_beside_a_refused_sudo(sudo_refused_run):
