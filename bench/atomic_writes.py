@@ -34,7 +34,8 @@ from auditor.evidence import atomic  # noqa: E402
 MODES = ("plain", "each", "create")
 
 
-def one_round(folder: Path, mode: str, hosts: int, files: int, data: bytes, threads: int) -> tuple[float, float]:
+def one_round(folder: Path, mode: str, hosts: int, files: int, data: bytes,
+              threads: int) -> tuple[float, float]:
     """(CPU ms, wall ms) per host: `hosts` folders of `files` files, `threads` hosts at a time."""
     todo = list(range(hosts))
     lock = threading.Lock()

@@ -5,8 +5,9 @@ renamed over its final name (`os.replace`, atomic on POSIX). A reader, a crash o
 therefore never finds a truncated file under the final name, and a failed write removes its
 temporary file. A run's evidence files are the exception (`create_all`): made new under their
 final names in the run's own fresh folder, not flushed one by one, and the whole file system
-flushed once (`sync_filesystem`) before the manifest, the run's commit point, lists them. Modes are set on the open descriptor (`fchmod`), so `umask 000` cannot make
-evidence world-writable and `umask 077` cannot hide a report from the run folder's group.
+flushed once (`sync_filesystem`) before the manifest, the run's commit point, lists them.
+Modes are set on the open descriptor (`fchmod`), so `umask 000` cannot make evidence
+world-writable and `umask 077` cannot hide a report from the run folder's group.
 
 A full disk or quota (ENOSPC, EDQUOT) raises `NoSpaceError`, naming the folder, what was being
 written and the space it needed; a run turns it into one line and an incomplete run.

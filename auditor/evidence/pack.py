@@ -131,13 +131,14 @@ def read(path: Path, limits: archives.Limits = archives.LIMITS) -> PackContents:
 # --------------------------------------------------------------------------
 
 
-def regular_files(folder: Path) -> list[tuple[str, Path]]:
+def regular_files(folder: Path) -> list[tuple[str, str]]:
     """(relative "/"-separated path, path) of every regular file under `folder` (no symlink, and
     none followed), in the order of `sorted(folder.rglob("*"))`: by path component. The directory
-    entries say each file's type, so no file is stat'ed (a run folder holds ~45 files a host)."""
-    found: list[tuple[tuple[str, ...], Path]] = []
+    entries say each file's type, so no file is stat'ed (a run folder holds ~45 files a host); the
+    paths are strings, not Path objects, for the same reason."""
+    found: list[tuple[tuple[str, ...], str]] = []
 
-    def walk(at: Path, parts: tuple[str, ...]) -> None:
+    def walk(at: str, parts: tuple[str, ...]) -> None:
         try:
             with os.scandir(at) as scan:
                 entries = list(scan)
@@ -145,18 +146,19 @@ def regular_files(folder: Path) -> list[tuple[str, Path]]:
             return  # as rglob: a folder that cannot be listed adds nothing
         for entry in entries:
             if entry.is_file(follow_symlinks=False):
-                found.append(((*parts, entry.name), at / entry.name))
+                found.append(((*parts, entry.name), entry.path))
             elif entry.is_dir(follow_symlinks=False):
-                walk(at / entry.name, (*parts, entry.name))
+                walk(entry.path, (*parts, entry.name))
 
-    walk(folder, ())
+    walk(os.fspath(folder), ())
     return [("/".join(parts), path) for parts, path in sorted(found)]
 
 
 def folder_files(run_dir: Path) -> Iterator[tuple[str, bytes]]:
     """(relative "/"-separated path, bytes) of every regular file, sorted by path."""
     for name, path in regular_files(run_dir):
-        yield name, path.read_bytes()
+        with open(path, "rb") as data:
+            yield name, data.read()
 
 
 def artifacts(run_dir: Path, written: store.Sealed | None = None) -> list[dict[str, Any]]:
@@ -174,7 +176,7 @@ def artifacts(run_dir: Path, written: store.Sealed | None = None) -> list[dict[s
         elif written is not None and name.rpartition("/")[0] in written.in_flight:
             continue
         else:
-            with path.open("rb") as data:
+            with open(path, "rb") as data:
                 found.append({"path": name, "sha256": hashlib.file_digest(data, "sha256").hexdigest(),
                               "size": data.tell()})
     return found

@@ -301,21 +301,27 @@ class WrittenHost:
         return found
 
 
-@dataclass(frozen=True)
 class Sealed:
     """A run folder's evidence as written by this process, once its manifest is being written."""
 
-    run_dir: Path
-    hosts: Mapping[str, WrittenHost]  # by folder ("evidence/<safe name>")
-    in_flight: frozenset[str]  # folders still being written: listed by no manifest; their writer removes them
+    def __init__(self, run_dir: Path, hosts: Mapping[str, WrittenHost], in_flight: frozenset[str]) -> None:
+        self.run_dir = run_dir
+        self.hosts = hosts  # by folder ("evidence/<safe name>")
+        self.in_flight = in_flight  # folders still being written: in no manifest; their writer removes them
+        self._names: tuple[str, dict[str, int]] = ("", {})  # the last folder asked about: its files' indexes
 
-    def digest(self, relative: str, path: Path) -> tuple[str, int] | None:
+    def digest(self, relative: str, path: str) -> tuple[str, int] | None:
         """(SHA-256, size) of a file this process wrote, when it is still the file written; else None."""
         folder, _, name = relative.rpartition("/")
         host = self.hosts.get(folder)
-        if host is None or name not in host.names:
+        if host is None:
             return None
-        ino, mtime_ns, size, digest = host.stamp(host.names.index(name))
+        if self._names[0] != folder:  # the manifest asks folder by folder
+            self._names = folder, {known: i for i, known in enumerate(host.names)}
+        index = self._names[1].get(name)
+        if index is None:
+            return None
+        ino, mtime_ns, size, digest = host.stamp(index)
         try:
             now = os.lstat(path)
         except OSError:
@@ -425,10 +431,10 @@ def seal(run_dir: Path, commit_file: str) -> Sealed | None:
     return ledger.seal(run_dir, commit_file) if ledger is not None else None
 
 
-def written_records(run_dir: Path, ledger: Ledger | None, host_name: str) -> dict[str, dict[str, Any]] | None:
-    """The fields oscal.json cites of a host's records, from `ledger` instead of the files, when the
-    host's folder holds exactly the regular *.json files written (by inode, from the directory
-    entries: no file is opened); None when it does not (then read the files)."""
+def written_host(run_dir: Path, ledger: Ledger | None, host_name: str) -> WrittenHost | None:
+    """What `ledger` remembers of a host's evidence, when the host's folder holds exactly the regular
+    *.json files written (by inode, from the directory entries: no file is opened); None when it
+    does not (then read the files)."""
     if ledger is None:
         return None
     folder = host_folder(host_name)
@@ -443,9 +449,7 @@ def written_records(run_dir: Path, ledger: Ledger | None, host_name: str) -> dic
                        if e.name.endswith(".json") and e.is_file(follow_symlinks=False)}
     except OSError:
         return None
-    if on_disk != {name: host.stamp(i)[0] for i, name in enumerate(host.names)}:
-        return None
-    return host.records(host_name)
+    return host if on_disk == {name: host.stamp(i)[0] for i, name in enumerate(host.names)} else None
 
 
 def read_records(files: Mapping[str, bytes]) -> dict[tuple[str, str], dict[str, Any]]:

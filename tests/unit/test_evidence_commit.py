@@ -250,7 +250,7 @@ def test_oscal_and_manifest_from_memory_are_those_read_from_the_files(tmp_path: 
     inventory.write_text(inventory.read_text() + f"  gamma: {{transport: local, vars: {{says_yes: "
                          f"{{path: {work / 'alpha.txt'}}}}}}}\n")
     from_memory: list[str] = []
-    remembered = store.written_records
+    remembered = store.written_host
 
     def watched(run_dir: Path, ledger: store.Ledger | None, host: str) -> object:
         found = remembered(run_dir, ledger, host)
@@ -258,7 +258,7 @@ def test_oscal_and_manifest_from_memory_are_those_read_from_the_files(tmp_path: 
             from_memory.append(host)
         return found
 
-    monkeypatch.setattr(store, "written_records", watched)
+    monkeypatch.setattr(store, "written_host", watched)
     # When it is audited
     outcome = audit(AuditRequest(inventory=inventory, checks_dirs=(work / "checks",), checks=("says_yes",),
                                  output=work / "out"))
@@ -284,7 +284,8 @@ def test_remembered_records_hold_what_the_files_hold(tmp_path: Path):
                                  {"check1": 3.0})
     store_evidence(run_dir, "web1", probes, outputs, observed)
     # When the records are taken from memory and from the files
-    remembered = store.written_records(run_dir, store.Ledger.found(run_dir), "web1")
+    written = store.written_host(run_dir, store.Ledger.found(run_dir), "web1")
+    remembered = written.records("web1") if written is not None else None
     files = {p.relative_to(run_dir).as_posix(): p.read_bytes()
              for p in (run_dir / store.host_folder("web1")).iterdir()}
     read = {probe: record for (_, probe), record in store.read_records(files).items()}
@@ -296,7 +297,7 @@ def test_remembered_records_hold_what_the_files_hold(tmp_path: Path):
             record)
     # And once a file is added to the folder, memory is no longer trusted for that host
     (run_dir / store.host_folder("web1") / "extra.json").write_text("{}")
-    assert store.written_records(run_dir, store.Ledger.found(run_dir), "web1") is None
+    assert store.written_host(run_dir, store.Ledger.found(run_dir), "web1") is None
 
 
 def test_the_evidence_store_imports_no_x509_until_a_certificate_is_read():
