@@ -29,16 +29,8 @@ from auditor.evidence import atomic, oscal, pack, store
 from auditor.evidence.store import ProbeRun, store_evidence
 from auditor.model import Peer
 from tests.conftest import REPO, run_cli
+from tests.unit.test_atomic_files import umask  # noqa: F401 - a fixture, used by name
 from tests.unit.test_pipeline import workspace
-
-
-@pytest.fixture(params=[0o000, 0o077, 0o022], ids=["umask000", "umask077", "umask022"])
-def umask(request: pytest.FixtureRequest) -> Iterator[int]:
-    before = os.umask(request.param)
-    try:
-        yield request.param
-    finally:
-        os.umask(before)
 
 
 def probes_and_outputs(count: int) -> tuple[list[ProbeRun], dict[str, ProbeOutput]]:
@@ -54,7 +46,8 @@ def new_run_dir(tmp_path: Path) -> Path:
 # -- writing straight under the final names ------------------------------------------------------
 
 
-def test_new_files_appear_whole_with_their_mode_whatever_the_umask(tmp_path: Path, umask: int):
+@pytest.mark.usefixtures("umask")
+def test_new_files_appear_whole_with_their_mode_whatever_the_umask(tmp_path: Path):
     # Given a folder and files to make in it
     files = [(f"{i:02d}.json", f"record {i}\n".encode() * (i + 1)) for i in range(40)]
     # When they are made
