@@ -216,6 +216,7 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
     refs: dict[str, EvidenceRef] = {}
     files: list[tuple[str, bytes]] = []
     kept: list[tuple[Any, ...]] = []
+    expiries: list[str | None] = []
     digests: list[bytes] = []
     for probe in probes:
         out = outputs.get(probe.key)
@@ -252,9 +253,10 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
         digest = hashlib.sha256(data)
         digests.append(digest.digest())
         refs[probe.key] = EvidenceRef(probe.key, relative, digest.hexdigest(), len(data))
-        kept.append(same((same(probe.key), probe.root, out.rc, script_sha256, command, same(expires_at))))
+        kept.append(same((same(probe.key), probe.root, out.rc, script_sha256, command)))
+        expiries.append(same(expires_at))
     ledger.write(run_dir, folder, files, lambda stats: WrittenHost(
-        target, collected_at, tuple(name for name, _ in files), tuple(kept),
+        target, collected_at, tuple(name for name, _ in files), tuple(kept), tuple(expiries),
         b"".join(_STAMP.pack(s.st_ino, s.st_mtime_ns, s.st_size, digest)
                  for s, digest in zip(stats, digests, strict=True))))
     return refs
@@ -276,13 +278,14 @@ class RunSealedError(Exception):
 class WrittenHost:
     """One host's evidence files as this process wrote them: for each, what oscal.json cites of its
     record and, packed, what the manifest lists (inode, mtime and size say the file is still the one
-    written; the SHA-256 is then its digest). About 3 KB a host: the same scripts, probe keys and
-    expiry stamps are one object for every host."""
+    written; the SHA-256 is then its digest). About 3 KB a host: what every host shares (probe
+    keys, scripts, expiry stamps of the same second) is one object for all."""
 
     target: Mapping[str, Any] | None
     collected_at: str | None
     names: tuple[str, ...]  # file names in the host's folder
-    kept: tuple[tuple[Any, ...], ...]  # per file: probe key, root, rc, script_sha256, command, expires_at
+    kept: tuple[tuple[Any, ...], ...]  # per file: probe key, root, rc, script_sha256, command
+    expiries: tuple[str | None, ...]  # per file: expires_at (None: the run did not say who answered)
     stamps: bytes  # per file: _STAMP
 
     def stamp(self, index: int) -> tuple[int, int, int, bytes]:
@@ -292,7 +295,8 @@ class WrittenHost:
     def records(self, host_name: str) -> dict[str, dict[str, Any]]:
         """Probe key -> the fields of its record that oscal.json cites, as `read_records` reads them."""
         found: dict[str, dict[str, Any]] = {}
-        for probe, root, rc, script_sha256, command, expires_at in self.kept:
+        for (probe, root, rc, script_sha256, command), expires_at in zip(self.kept, self.expiries,
+                                                                          strict=True):
             record = {"host": host_name, "probe": probe, "root": root, "rc": rc, "command": command,
                       "script_sha256": script_sha256}
             if self.target is not None:

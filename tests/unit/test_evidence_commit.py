@@ -167,7 +167,7 @@ def test_a_host_still_writing_when_the_manifest_is_written_is_listed_nowhere_and
 
     def write_late() -> None:
         try:
-            ledger.write(run_dir, late, held, lambda stats: store.WrittenHost(None, None, (), (), b""))
+            ledger.write(run_dir, late, held, lambda stats: store.WrittenHost(None, None, (), (), (), b""))
         except BaseException as exc:  # noqa: BLE001 - the test looks at what the writer met
             failures.append(exc)
 
