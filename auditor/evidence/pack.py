@@ -235,23 +235,23 @@ def write_manifest(run_dir: Path, run: Mapping[str, Any], signer: signing.Signer
     The commit point of a run: the evidence files were written without a flush each, so the file
     system is flushed once first (`atomic.sync_filesystem`); the manifest is then written whole and
     flushed, with its folder. A run folder cut before it has no manifest, and `verify` refuses it."""
-    written = store.seal(run_dir, MANIFEST)
-    if written is not None and written.hosts:
-        atomic.sync_filesystem(run_dir, written.paths)
-    manifest: dict[str, Any] = {
-        "manifest_version": MANIFEST_VERSION,
-        "run": dict(run),
-        "artifacts": artifacts(run_dir, written),
-        "signer": None if signer is None else {
-            "algorithm": signing.ALGORITHM,
-            "public_key": signing.public_text(signer.public),
-            "fingerprint": signer.fingerprint,
-        },
-    }
-    data = canonical(manifest)
-    if signer is not None:  # the signature first: a manifest.json present is never waiting for its .sig
-        atomic.write_text(run_dir / SIGNATURE, base64.b64encode(signer.sign(data)).decode() + "\n")
-    atomic.write_bytes(run_dir / MANIFEST, data, sync_folder=True)
+    with store.sealed(run_dir, MANIFEST) as written:
+        if written is not None and written.hosts:
+            atomic.sync_filesystem(run_dir, written.paths)
+        manifest: dict[str, Any] = {
+            "manifest_version": MANIFEST_VERSION,
+            "run": dict(run),
+            "artifacts": artifacts(run_dir, written),
+            "signer": None if signer is None else {
+                "algorithm": signing.ALGORITHM,
+                "public_key": signing.public_text(signer.public),
+                "fingerprint": signer.fingerprint,
+            },
+        }
+        data = canonical(manifest)
+        if signer is not None:  # the signature first: a manifest.json present is never waiting for its .sig
+            atomic.write_text(run_dir / SIGNATURE, base64.b64encode(signer.sign(data)).decode() + "\n")
+        atomic.write_bytes(run_dir / MANIFEST, data, sync_folder=True)
     return manifest
 
 

@@ -346,6 +346,7 @@ class Ledger:
     def __init__(self, identity: tuple[int, int]) -> None:
         self.identity = identity  # the folder's (device, inode): a folder made anew is another run
         self.commit_file: str | None = None  # set when sealed: the manifest's name
+        self.committing = False  # sealed, and the manifest not yet written (or failed)
         self._lock = threading.Lock()
         self._hosts: dict[str, WrittenHost] = {}
         self._in_flight: set[str] = set()
@@ -383,16 +384,17 @@ class Ledger:
 
     def seal(self, run_dir: Path, commit_file: str) -> Sealed:
         with self._lock:
-            self.commit_file = commit_file
+            self.commit_file, self.committing = commit_file, True
             hosts, self._hosts = self._hosts, {}
             in_flight = frozenset(self._in_flight)
         self._same = {}
         return Sealed(run_dir, hosts, in_flight)
 
     def refuses(self, run_dir: Path) -> bool:
-        """Sealed, and its folder the same one (not made anew) still committed by its manifest."""
-        return (self.commit_file is not None and _identity(run_dir) == self.identity
-                and (run_dir / self.commit_file).exists())
+        """Sealed, and its manifest being written, or written in this same folder (not one made anew
+        at the same path, which is another run)."""
+        return self.commit_file is not None and (self.committing or (
+            _identity(run_dir) == self.identity and (run_dir / self.commit_file).exists()))
 
     @classmethod
     def of(cls, run_dir: Path) -> Ledger:
@@ -429,10 +431,19 @@ def _identity(folder: Path) -> tuple[int, int]:
     return found.st_dev, found.st_ino
 
 
-def seal(run_dir: Path, commit_file: str) -> Sealed | None:
-    """What this process wrote in run_dir, now final: a host still writing removes its files."""
+@contextlib.contextmanager
+def sealed(run_dir: Path, commit_file: str) -> Iterator[Sealed | None]:
+    """What this process wrote in run_dir (None: nothing), final while the block writes `commit_file`
+    (the manifest): a host still writing removes its files, and none may start, then or later while
+    the manifest stands."""
     ledger = Ledger.found(run_dir)
-    return ledger.seal(run_dir, commit_file) if ledger is not None else None
+    if ledger is None:
+        yield None
+        return
+    try:
+        yield ledger.seal(run_dir, commit_file)
+    finally:
+        ledger.committing = False
 
 
 def written_host(run_dir: Path, ledger: Ledger | None, host_name: str) -> WrittenHost | None:

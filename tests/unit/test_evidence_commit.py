@@ -302,3 +302,22 @@ def test_the_evidence_store_imports_no_x509_until_a_certificate_is_read():
     # Then cryptography.x509 (~20 ms of import) is not loaded (a certificate's expiry still is read:
     # test_pack_trust)
     assert done.stdout.strip() == "False"
+
+
+def test_no_host_starts_writing_while_the_manifest_is_written_but_a_run_folder_made_anew_may(
+        tmp_path: Path):
+    # Given a run whose manifest is being written
+    run_dir = new_run_dir(tmp_path)
+    probes, outputs = probes_and_outputs(2)
+    store_evidence(run_dir, "done1", probes, outputs)
+    with store.sealed(run_dir, pack.MANIFEST) as written:
+        # When a host starts writing meanwhile, Then it is refused and writes nothing
+        with pytest.raises(store.RunSealedError):
+            store_evidence(run_dir, "late1", probes, outputs)
+        assert written is not None and list(written.hosts) == [store.host_folder("done1")]
+    assert not any((run_dir / store.host_folder("late1")).iterdir())
+    # And once the folder is removed and made anew at the same path (another run), it is written
+    shutil.rmtree(run_dir)
+    run_dir = new_run_dir(tmp_path)
+    refs = store_evidence(run_dir, "done1", probes, outputs)
+    assert all((run_dir / ref.path).is_file() for ref in refs.values())
