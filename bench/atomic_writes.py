@@ -1,21 +1,20 @@
-"""What writing each file whole costs (auditor.evidence.atomic: temporary name, fsync, rename,
-fchmod) against a plain `Path.write_bytes`, for evidence-sized files.
+"""What writing a host's evidence files costs, three ways, in the auditor's own CPU and in wall time.
 
-    python bench/atomic_writes.py [--files 2000] [--size 2600] [--folder /var/tmp] [--threads 16]
+    python bench/atomic_writes.py [--hosts 60] [--files 45] [--size 2600] [--folder /var/tmp] [--threads 16]
 
-A run writes about one evidence file per probe and host (a 32-host run of the full catalogue:
-45 files per host, 2.6 KB on average) plus seven reports and the manifest. Prints the time per
-file both ways, the median of 3 rounds, in a fresh folder under `--folder` (the disk the run
-folder goes to is what counts: fsync on tmpfs is free, on a real disk it waits for the device).
-Measured on the 2-core development machine (ext4 on a virtual disk, 2026-12, load average 20-28
-from other work), per 2.6 KB file:
+    plain    Path.write_bytes: the floor (no mode, no refusal of an existing name, no durability)
+    each     atomic.write_bytes per file: temporary name, fchmod, fsync, rename (reports still are
+             written so; evidence was until issue 14, in groups of 16 sharing journal commits)
+    create   atomic.create_all per host (final name, O_EXCL|O_NOFOLLOW, fchmod, no fsync) and one
+             atomic.sync_filesystem (syncfs) at the end: what a run does now
 
-    one writer          plain 147-168 µs   atomic 2.8-4.1 ms   (the fsync waits for the journal)
-    16 writers (-j 16)  plain 39-57 µs     atomic 186-222 µs   (concurrent fsyncs share commits)
-    tmpfs, one writer   plain 20 µs        atomic 32 µs
-
-So a host's 45 evidence files cost about 10 ms at -j 16, and up to 0.2 s for a single host run
-alone; a plain write plus one syncfs of the folder afterwards measured 145 µs a file at -j 16.
+A run writes one evidence file per probe and host (the full catalogue: 45 files a host, 2.6 KB
+on average). Prints the median of 3 rounds, each in a fresh folder under `--folder`: the disk the
+run folder goes to is what counts (fsync on tmpfs is free), and so is where on it: on the
+development VM (ext4, 2026-12) making a new file cost ~30 µs of CPU in /var/tmp but ~130-250 µs in
+/tmp, whatever the writer does (ext4 looks for a free inode near the parent folder).
+Measured there with --threads 1, /var/tmp, load 5: each ~15-23 ms/host CPU (the machine ~230-350
+ms/host, journal commits), create ~10-11 ms/host (the machine ~21-27).
 """
 
 from __future__ import annotations
@@ -32,42 +31,61 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from auditor.evidence import atomic  # noqa: E402
 
+MODES = ("plain", "each", "create")
 
-def one_round(folder: Path, files: int, data: bytes, whole: bool, threads: int) -> float:
-    """Seconds per file, `files` written by each of `threads` threads (a run's hosts in parallel)."""
-    def write(thread: int) -> None:
-        for i in range(files):
-            path = folder / f"host{thread}-probe{i}.json"
-            if whole:
-                atomic.write_bytes(path, data)
-            else:
-                path.write_bytes(data)
 
-    workers = [threading.Thread(target=write, args=(n,)) for n in range(threads)]
-    start = time.perf_counter()
+def one_round(folder: Path, mode: str, hosts: int, files: int, data: bytes,
+              threads: int) -> tuple[float, float]:
+    """(CPU ms, wall ms) per host: `hosts` folders of `files` files, `threads` hosts at a time."""
+    todo = list(range(hosts))
+    lock = threading.Lock()
+
+    def write() -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                host = todo.pop()
+            where = atomic.make_folder(folder / f"host{host}")
+            names = [f"probe{i}.json" for i in range(files)]
+            if mode == "create":
+                atomic.create_all(where, [(name, data) for name in names])
+            for name in names if mode != "create" else ():
+                if mode == "each":
+                    atomic.write_bytes(where / name, data)
+                else:
+                    (where / name).write_bytes(data)
+
+    workers = [threading.Thread(target=write) for _ in range(threads)]
+    cpu, wall = time.process_time(), time.perf_counter()
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
-    return (time.perf_counter() - start) / (files * threads)
+    if mode == "create":
+        atomic.sync_filesystem(folder, lambda: folder.rglob("*.json"))
+    return (time.process_time() - cpu) * 1000 / hosts, (time.perf_counter() - wall) * 1000 / hosts
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=2000)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=60)
+    parser.add_argument("--files", type=int, default=45, help="evidence files a host")
     parser.add_argument("--size", type=int, default=2600)
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()))
-    parser.add_argument("--threads", type=int, default=1, help="writers in parallel (-j of a run)")
+    parser.add_argument("--threads", type=int, default=16, help="hosts written in parallel (-j of a run)")
     args = parser.parse_args()
     data = b"x" * args.size
-    for whole in (False, True):
-        times = []
-        for _ in range(3):
-            with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
-                times.append(one_round(Path(tmp), args.files, data, whole, args.threads))
-        label = "atomic (tmp, fsync, rename)" if whole else "plain write_bytes"
-        print(f"{label:30} {statistics.median(times) * 1e6:8.0f} µs per file "
-              f"({args.threads} x {args.files} files of {args.size} bytes in {args.folder})")
+    rounds: dict[str, list[tuple[float, float]]] = {mode: [] for mode in MODES}
+    for _ in range(3):  # the modes side by side in one folder: where a folder lands changes the cost
+        with tempfile.TemporaryDirectory(dir=args.folder) as tmp:
+            for mode in MODES:
+                folder = atomic.make_folder(Path(tmp) / mode)
+                rounds[mode].append(one_round(folder, mode, args.hosts, args.files, data, args.threads))
+    for mode, found in rounds.items():
+        cpu, wall = (statistics.median(r[i] for r in found) for i in (0, 1))
+        print(f"{mode:7} {cpu:6.2f} ms CPU/host, {wall:6.2f} ms wall/host ({args.threads} writers, "
+              f"{args.hosts} hosts x {args.files} files of {args.size} bytes in {args.folder})")
 
 
 if __name__ == "__main__":

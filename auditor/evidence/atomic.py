@@ -3,8 +3,11 @@
 A file is written under a temporary name in its own folder, flushed to the disk (fsync), then
 renamed over its final name (`os.replace`, atomic on POSIX). A reader, a crash or a full disk
 therefore never finds a truncated file under the final name, and a failed write removes its
-temporary file. Modes are set on the open descriptor (`fchmod`), so `umask 000` cannot make
-evidence world-writable and `umask 077` cannot hide a report from the run folder's group.
+temporary file. A run's evidence files are the exception (`create_all`): made new under their
+final names in the run's own fresh folder, not flushed one by one, and the whole file system
+flushed once (`sync_filesystem`) before the manifest, the run's commit point, lists them.
+Modes are set on the open descriptor (`fchmod`), so `umask 000` cannot make evidence
+world-writable and `umask 077` cannot hide a report from the run folder's group.
 
 A full disk or quota (ENOSPC, EDQUOT) raises `NoSpaceError`, naming the folder, what was being
 written and the space it needed; a run turns it into one line and an incomplete run.
@@ -18,12 +21,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import itertools
 import json
 import math
 import os
 import secrets
-from collections.abc import Callable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -222,35 +227,90 @@ def _whole_size(size: int) -> Callable[[int], int]:
     return lambda _: size
 
 
-WRITTEN_TOGETHER = 16  # files `write_all` holds open at once: bounded descriptors at any -j
+def create_all(folder: Path, files: Sequence[tuple[str, bytes]],
+               mode: int = FILE_MODE) -> list[os.stat_result]:
+    """Each (name, data) as a new file in `folder`, straight under its final name and not flushed:
+    for a run's evidence, which `sync_filesystem` then flushes at once before the manifest that
+    lists it is written (see store.Ledger). Never over an existing name, never through a symlink,
+    never into a folder that is a symlink (each file is opened relative to the folder, opened
+    with O_NOFOLLOW); `mode` whatever the umask. Returns each file's stat as written.
+
+    A file under its final name may thus be cut short by a crash: the run's manifest is what
+    says a file is whole, and a run folder without one is refused by `verify`. On an error the
+    files this call made are removed (a full disk raises NoSpaceError)."""
+    folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    made: list[str] = []
+    stats: list[os.stat_result] = []
+    name, data = "", b""
+    try:
+        for name, data in files:
+            fd = os.open(name, _CREATE, mode, dir_fd=folder_fd)
+            made.append(name)
+            try:
+                os.fchmod(fd, mode)
+                _write_whole(fd, data)
+                stats.append(os.fstat(fd))
+            finally:
+                os.close(fd)
+    except BaseException as exc:
+        for done in made:
+            with contextlib.suppress(OSError):
+                os.unlink(done, dir_fd=folder_fd)
+        if isinstance(exc, OSError) and full_disk(exc):
+            raise NoSpaceError(folder, f"writing {name}", space_for(folder, [len(data)])) from None
+        raise
+    finally:
+        os.close(folder_fd)
+    return stats
 
 
-def write_all(files: Sequence[tuple[Path, bytes]], mode: int = FILE_MODE) -> None:
-    """Each (path, data) written as `write_bytes` writes it (flushed under a temporary name, then
-    renamed), WRITTEN_TOGETHER at a time: every file of a group is written and flushed before any
-    is renamed, so that the group's flushes share journal commits instead of each rename starting
-    a new one (a host's 45 evidence files: about 30% less CPU at -j 16, bench/atomic_writes.py).
-    On an error the group's temporary files are removed; groups renamed before it stay."""
-    for start in range(0, len(files), WRITTEN_TOGETHER):
-        group: list[_Temporary] = []
-        current: _Temporary | None = None
-        try:
-            for path, data in files[start:start + WRITTEN_TOGETHER]:
-                current = _Temporary(path, mode, _whole_size(len(data)))
-                group.append(current)
-                assert current.fd is not None
-                _write_whole(current.fd, data)
-            for current in group:
-                current.flush()
-            for current in group:
-                current.commit()
-        except BaseException as exc:
-            for temporary in group:
-                temporary.discard()
-            failure = current.no_space(exc) if current is not None else exc
-            if failure is not exc:
-                raise failure from None
-            raise
+def sync_filesystem(folder: Path, written: Callable[[], Iterable[Path]]) -> None:
+    """Everything written to the file system that holds `folder` flushed to the disk: one syncfs(2)
+    (a host's 45 evidence files then cost no fsync each: about half their writing CPU at -j 16,
+    bench/atomic_writes.py). Where there is no syncfs (not Linux) or it fails, each of the files
+    `written()` names and its folder are fsync'ed instead: the same guarantee, one file at a time;
+    an error there is raised."""
+    if _syncfs_ok(folder):
+        return
+    folders: set[Path] = set()
+    for path in written():
+        _sync_file(path)
+        folders.add(path.parent)
+    for parent in sorted(folders):
+        _sync(parent)
+
+
+def _syncfs_ok(folder: Path) -> bool:
+    call = _syncfs()
+    if call is None:
+        return False
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        return bool(call(fd) == 0)  # since Linux 5.8 it also reports a writeback error: then fsync each
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _syncfs() -> Callable[[int], int] | None:
+    """libc's syncfs(2), or None where there is none (the os module has only sync(2))."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes  # here: only a run that wrote evidence pays for the import
+
+    try:
+        call: Callable[[int], int] = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    return call
+
+
+def _sync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager

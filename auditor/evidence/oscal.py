@@ -313,10 +313,15 @@ def _finding(run: str, verdict: ClaimVerdict, host: str, state: str, controls: S
 
 
 def write(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None, out: TextIO) -> None:
-    """Write oscal.json to `out` from the report and the evidence files now in run_dir, streamed: one
-    host's records (without their outputs) and one observation in memory at a time; reading the
-    whole evidence at once held ~1 GB at 1,000 hosts, and the whole document ~130 KB a host."""
+    """Write oscal.json to `out` from the report and the evidence in run_dir, streamed: one host's
+    records (without their outputs) and one observation in memory at a time; reading the whole
+    evidence at once held ~1 GB at 1,000 hosts, and the whole document ~130 KB a host.
+
+    A host's records are what this process remembers of writing them (`store.written_host`:
+    a few fields a record, ~3 KB a host) while its folder holds just those files; otherwise (a
+    merged run, a folder changed since) they are read from its files."""
     evidence = run_dir / store.EVIDENCE_DIR
+    ledger = store.Ledger.found(run_dir)
     commands: dict[str, str] = {}  # each probe's script once: the same on every host
 
     def files_of(host: str) -> Iterator[Path]:
@@ -342,9 +347,15 @@ def write(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None, out
         return found
 
     def records_of(host: str) -> dict[str, dict[str, Any]]:
+        written = store.written_host(run_dir, ledger, host)
+        if written is not None:
+            return written.records(host)
         return {probe: record for path in files_of(host) for probe, record in read(host, path).items()}
 
     def target_of(host: str) -> Mapping[str, Any]:  # mostly one file read: its first record says
+        written = store.written_host(run_dir, ledger, host)
+        if written is not None:
+            return written.target if written.names and written.target is not None else {}
         return _first_target(record for path in files_of(host) for record in read(host, path).values())
 
     _dump(report, verdicts, records_of, target_of, out)

@@ -34,11 +34,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor.evidence import archive as archives
-from auditor.evidence import atomic, signing, trust
+from auditor.evidence import atomic, signing, store, trust
 from auditor.evidence.archive import ArchiveRefused as ArchiveRefused
 from auditor.evidence.archive import PackError as PackError
 from auditor.evidence.redact import recorded_params
-from auditor.evidence.store import host_folder
 
 if TYPE_CHECKING:
     from auditor.check import Check
@@ -132,13 +131,14 @@ def read(path: Path, limits: archives.Limits = archives.LIMITS) -> PackContents:
 # --------------------------------------------------------------------------
 
 
-def regular_files(folder: Path) -> list[tuple[str, Path]]:
+def regular_files(folder: Path) -> list[tuple[str, str]]:
     """(relative "/"-separated path, path) of every regular file under `folder` (no symlink, and
     none followed), in the order of `sorted(folder.rglob("*"))`: by path component. The directory
-    entries say each file's type, so no file is stat'ed (a run folder holds ~45 files a host)."""
-    found: list[tuple[tuple[str, ...], Path]] = []
+    entries say each file's type, so no file is stat'ed (a run folder holds ~45 files a host); the
+    paths are strings, not Path objects, for the same reason."""
+    found: list[tuple[tuple[str, ...], str]] = []
 
-    def walk(at: Path, parts: tuple[str, ...]) -> None:
+    def walk(at: str, parts: tuple[str, ...]) -> None:
         try:
             with os.scandir(at) as scan:
                 entries = list(scan)
@@ -146,26 +146,37 @@ def regular_files(folder: Path) -> list[tuple[str, Path]]:
             return  # as rglob: a folder that cannot be listed adds nothing
         for entry in entries:
             if entry.is_file(follow_symlinks=False):
-                found.append(((*parts, entry.name), at / entry.name))
+                found.append(((*parts, entry.name), entry.path))
             elif entry.is_dir(follow_symlinks=False):
-                walk(at / entry.name, (*parts, entry.name))
+                walk(entry.path, (*parts, entry.name))
 
-    walk(folder, ())
+    walk(os.fspath(folder), ())
     return [("/".join(parts), path) for parts, path in sorted(found)]
 
 
 def folder_files(run_dir: Path) -> Iterator[tuple[str, bytes]]:
     """(relative "/"-separated path, bytes) of every regular file, sorted by path."""
     for name, path in regular_files(run_dir):
-        yield name, path.read_bytes()
+        with open(path, "rb") as data:
+            yield name, data.read()
 
 
-def artifacts(run_dir: Path) -> list[dict[str, Any]]:
-    """Each file hashed as it is read in blocks: oscal.json alone is ~130 MB at 1,000 hosts."""
+def artifacts(run_dir: Path, written: store.Sealed | None = None) -> list[dict[str, Any]]:
+    """Each file hashed as it is read in blocks (oscal.json alone is ~130 MB at 1,000 hosts), but
+    for the evidence this process wrote (`written`): while a file is the one written (same inode,
+    mtime and size) its digest is the one taken as it was written. A folder still being written
+    (a host cut by a stop) is left out: its writer removes it."""
     found = []
     for name, path in regular_files(run_dir):
-        if name not in PACK_FILES:
-            with path.open("rb") as data:
+        if name in PACK_FILES:
+            continue
+        known = written.digest(name, path) if written is not None else None
+        if known is not None:
+            found.append({"path": name, "sha256": known[0], "size": known[1]})
+        elif written is not None and name.rpartition("/")[0] in written.in_flight:
+            continue
+        else:
+            with open(path, "rb") as data:
                 found.append({"path": name, "sha256": hashlib.file_digest(data, "sha256").hexdigest(),
                               "size": data.tell()})
     return found
@@ -219,21 +230,28 @@ def manifest_run(report: RunReport, hosts: Sequence[Host], checks: Sequence[Chec
 
 
 def write_manifest(run_dir: Path, run: Mapping[str, Any], signer: signing.Signer | None) -> dict[str, Any]:
-    """Write manifest.json (and manifest.sig with a signer) for every file now in run_dir."""
-    manifest: dict[str, Any] = {
-        "manifest_version": MANIFEST_VERSION,
-        "run": dict(run),
-        "artifacts": artifacts(run_dir),
-        "signer": None if signer is None else {
-            "algorithm": signing.ALGORITHM,
-            "public_key": signing.public_text(signer.public),
-            "fingerprint": signer.fingerprint,
-        },
-    }
-    data = canonical(manifest)
-    if signer is not None:  # the signature first: a manifest.json present is never waiting for its .sig
-        atomic.write_text(run_dir / SIGNATURE, base64.b64encode(signer.sign(data)).decode() + "\n")
-    atomic.write_bytes(run_dir / MANIFEST, data, sync_folder=True)
+    """Write manifest.json (and manifest.sig with a signer) for every file now in run_dir.
+
+    The commit point of a run: the evidence files were written without a flush each, so the file
+    system is flushed once first (`atomic.sync_filesystem`); the manifest is then written whole and
+    flushed, with its folder. A run folder cut before it has no manifest, and `verify` refuses it."""
+    with store.sealed(run_dir, MANIFEST) as written:
+        if written is not None and written.hosts:
+            atomic.sync_filesystem(run_dir, written.paths)
+        manifest: dict[str, Any] = {
+            "manifest_version": MANIFEST_VERSION,
+            "run": dict(run),
+            "artifacts": artifacts(run_dir, written),
+            "signer": None if signer is None else {
+                "algorithm": signing.ALGORITHM,
+                "public_key": signing.public_text(signer.public),
+                "fingerprint": signer.fingerprint,
+            },
+        }
+        data = canonical(manifest)
+        if signer is not None:  # the signature first: a manifest.json present is never waiting for its .sig
+            atomic.write_text(run_dir / SIGNATURE, base64.b64encode(signer.sign(data)).decode() + "\n")
+        atomic.write_bytes(run_dir / MANIFEST, data, sync_folder=True)
     return manifest
 
 
@@ -368,7 +386,7 @@ def _colliding_evidence(manifest: Mapping[str, Any]) -> list[str]:
         pairs = [(name, folder) for name, folder in listed.items() if isinstance(folder, str)]
     else:
         hosts = run.get("hosts")
-        pairs = [(h["name"], host_folder(h["name"])) for h in hosts
+        pairs = [(h["name"], store.host_folder(h["name"])) for h in hosts
                  if isinstance(h, dict) and isinstance(h.get("name"), str)] if isinstance(hosts, list) else []
     owners: dict[str, str] = {}
     problems: list[str] = []

@@ -17,18 +17,21 @@ imports nothing from the engine.
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
 import hashlib
 import json
+import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import struct
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from cryptography import x509
 
 from auditor.check import EVIDENCE_DAYS, ProbeOutput
 from auditor.evidence import atomic
@@ -97,6 +100,8 @@ def certificate_expiries(text: str) -> list[dt.datetime]:
         done = end + len(_END)
         if begin < 0:
             continue
+        from cryptography import x509  # here: ~20 ms of import, needed only by a certificate
+
         try:
             found.append(x509.load_pem_x509_certificate(text[begin:done].encode()).not_valid_after_utc)
         except ValueError:
@@ -193,9 +198,9 @@ def redact_results(results: Sequence[CheckResult]) -> tuple[list[CheckResult], i
 
 
 @functools.lru_cache(maxsize=1024)
-def _redacted_script(script: str) -> str:
-    # The same probe text goes to every host: mask it once per run, not once per host.
-    return redact(script)[0]
+def _script_facts(script: str) -> tuple[str, str]:
+    # The same probe text goes to every host: mask and hash it once per run, not once per host.
+    return redact(script)[0], hashlib.sha256(script.encode()).hexdigest()
 
 
 def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
@@ -203,18 +208,28 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
                    observed: Observation | None = None) -> dict[str, EvidenceRef]:
     """One JSON file per probe that produced output: what ran, and what came back (already
     redacted), and with `observed`, who answered and until when it is current. Returns the
-    references the results cite, by probe key."""
-    host_dir = Path(host_folder(host_name))
-    atomic.make_folder(run_dir / host_dir)
+    references the results cite, by probe key.
+
+    The files are made new under their final names and not flushed one by one: the run's
+    manifest flushes the file system once before it lists them (`Ledger`, `atomic.create_all`)."""
+    folder = host_folder(host_name)
+    atomic.make_folder(run_dir / folder)
+    ledger = Ledger.of(run_dir)
+    same = ledger.interned
+    target = observed.target() if observed is not None else None
+    collected_at = iso(observed.collected_at) if observed is not None else None
     refs: dict[str, EvidenceRef] = {}
-    files: list[tuple[Path, bytes]] = []
+    files: list[tuple[str, bytes]] = []
+    kept: list[tuple[Any, ...]] = []
+    expiries: list[str | None] = []
+    digests: list[bytes] = []
     for probe in probes:
         out = outputs.get(probe.key)
         if out is None:
             continue
         # script_sha256 is of the script as it ran; `command` is that script with anything that
         # looks like a credential masked, and says so, since it then no longer hashes to it.
-        command = _redacted_script(probe.command)
+        command, script_sha256 = _script_facts(probe.command)
         record: dict[str, Any] = {
             "host": host_name,
             "probe": probe.key,
@@ -228,20 +243,233 @@ def store_evidence(run_dir: Path, host_name: str, probes: Iterable[ProbeRun],
             **({"timed_out_s": out.timed_out_s} if out.timed_out_s is not None else {}),
             "stdout": out.stdout,
             "stderr": out.stderr,
-            "script_sha256": hashlib.sha256(probe.command.encode()).hexdigest(),
+            "script_sha256": script_sha256,
             **({"command_masked": True} if command != probe.command else {}),
         }
+        expires_at = None
         if observed is not None:
-            record.update(target=observed.target(), collected_at=iso(observed.collected_at),
-                          expires_at=iso(observed.expires_at(probe.key, out)))
-        relative = host_dir / f"{safe_name(probe.key)}.json"
-        path = run_dir / relative
-        data = atomic.json_bytes(record, str(path), indent=1, sort_keys=True, ensure_ascii=False)
-        files.append((path, data))
-        digest = hashlib.sha256(data).hexdigest()
-        refs[probe.key] = EvidenceRef(probe.key, relative.as_posix(), digest, len(data))
-    atomic.write_all(files)  # the host's files flushed together: far fewer journal commits
+            expires_at = iso(observed.expires_at(probe.key, out))
+            record.update(target=target, collected_at=collected_at, expires_at=expires_at)
+        name = same(f"{safe_name(probe.key)}.json")
+        relative = f"{folder}/{name}"
+        data = atomic.json_bytes(record, f"{run_dir}/{relative}", indent=1, sort_keys=True,
+                                 ensure_ascii=False)
+        files.append((name, data))
+        digest = hashlib.sha256(data)
+        digests.append(digest.digest())
+        refs[probe.key] = EvidenceRef(probe.key, relative, digest.hexdigest(), len(data))
+        kept.append(same((same(probe.key), probe.root, out.rc, script_sha256, command)))
+        expiries.append(same(expires_at))
+    ledger.write(run_dir, folder, files, lambda stats: WrittenHost(
+        target, collected_at, tuple(name for name, _ in files), tuple(kept), tuple(expiries),
+        b"".join(_STAMP.pack(s.st_ino, s.st_mtime_ns, s.st_size, digest)
+                 for s, digest in zip(stats, digests, strict=True))))
     return refs
+
+
+# --------------------------------------------------------------------------
+# What this process wrote in a run folder: the manifest and oscal.json read it instead of the files
+# --------------------------------------------------------------------------
+
+_STAMP = struct.Struct("<QqQ32s")  # a file as written: inode, mtime (ns), size, SHA-256
+MAX_LEDGERS = 32  # run folders remembered (a worker process runs many); an older one is read from disk
+
+
+class RunSealedError(Exception):
+    """Evidence that arrived once the run's manifest was being written (a host cut by a stop)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenHost:
+    """One host's evidence files as this process wrote them: for each, what oscal.json cites of its
+    record and, packed, what the manifest lists (inode, mtime and size say the file is still the one
+    written; the SHA-256 is then its digest). About 3 KB a host: what every host shares (probe
+    keys, scripts, expiry stamps of the same second) is one object for all."""
+
+    target: Mapping[str, Any] | None
+    collected_at: str | None
+    names: tuple[str, ...]  # file names in the host's folder
+    kept: tuple[tuple[Any, ...], ...]  # per file: probe key, root, rc, script_sha256, command
+    expiries: tuple[str | None, ...]  # per file: expires_at (None: the run did not say who answered)
+    stamps: bytes  # per file: _STAMP
+
+    def stamp(self, index: int) -> tuple[int, int, int, bytes]:
+        found: tuple[int, int, int, bytes] = _STAMP.unpack_from(self.stamps, index * _STAMP.size)
+        return found
+
+    def records(self, host_name: str) -> dict[str, dict[str, Any]]:
+        """Probe key -> the fields of its record that oscal.json cites, as `read_records` reads them."""
+        found: dict[str, dict[str, Any]] = {}
+        for (probe, root, rc, script_sha256, command), expires_at in zip(self.kept, self.expiries,
+                                                                          strict=True):
+            record = {"host": host_name, "probe": probe, "root": root, "rc": rc, "command": command,
+                      "script_sha256": script_sha256}
+            if self.target is not None:
+                record.update(target=self.target, collected_at=self.collected_at, expires_at=expires_at)
+            found[probe] = record
+        return found
+
+
+class Sealed:
+    """A run folder's evidence as written by this process, once its manifest is being written."""
+
+    def __init__(self, run_dir: Path, hosts: Mapping[str, WrittenHost], in_flight: frozenset[str]) -> None:
+        self.run_dir = run_dir
+        self.hosts = hosts  # by folder ("evidence/<safe name>")
+        self.in_flight = in_flight  # folders still being written: in no manifest; their writer removes them
+        self._names: tuple[str, dict[str, int]] = ("", {})  # the last folder asked about: its files' indexes
+
+    def digest(self, relative: str, path: str) -> tuple[str, int] | None:
+        """(SHA-256, size) of a file this process wrote, when it is still the file written; else None."""
+        folder, _, name = relative.rpartition("/")
+        host = self.hosts.get(folder)
+        if host is None:
+            return None
+        if self._names[0] != folder:  # the manifest asks folder by folder
+            self._names = folder, {known: i for i, known in enumerate(host.names)}
+        index = self._names[1].get(name)
+        if index is None:
+            return None
+        ino, mtime_ns, size, digest = host.stamp(index)
+        try:
+            now = os.lstat(path)
+        except OSError:
+            return None
+        unchanged = (now.st_ino, now.st_mtime_ns, now.st_size) == (ino, mtime_ns, size)
+        return (digest.hex(), size) if unchanged else None
+
+    def paths(self) -> Iterator[Path]:
+        for folder, host in self.hosts.items():
+            yield from (self.run_dir / folder / name for name in host.names)
+
+
+class Ledger:
+    """The evidence files this process wrote in one run folder, host by host, until the manifest
+    seals it: from then on a host still writing (cut by a stop) removes its files instead of
+    leaving them unlisted, and no host may start writing."""
+
+    def __init__(self, identity: tuple[int, int]) -> None:
+        self.identity = identity  # the folder's (device, inode): a folder made anew is another run
+        self.commit_file: str | None = None  # set when sealed: the manifest's name
+        self.committing = False  # sealed, and the manifest not yet written (or failed)
+        self._lock = threading.Lock()
+        self._hosts: dict[str, WrittenHost] = {}
+        self._in_flight: set[str] = set()
+        self._same: dict[Any, Any] = {}
+
+    def interned(self, value: Any) -> Any:
+        """One object for equal values across hosts (dict.setdefault is atomic under the GIL)."""
+        return self._same.setdefault(value, value)
+
+    def write(self, run_dir: Path, folder: str, files: Sequence[tuple[str, bytes]],
+              written: Callable[[list[os.stat_result]], WrittenHost]) -> None:
+        """`files` made in run_dir/folder (`atomic.create_all`) and remembered as `written(stats)`."""
+        with self._lock:
+            if self.commit_file is not None:
+                raise RunSealedError(f"{folder}: not written, the run's manifest is being written")
+            self._in_flight.add(folder)
+        try:
+            host = written(atomic.create_all(run_dir / folder, files))
+        except BaseException:
+            with self._lock:
+                self._in_flight.discard(folder)
+            raise
+        with self._lock:
+            self._in_flight.discard(folder)
+            if self.commit_file is None:
+                self._hosts[folder] = host
+                return
+        for name, _ in files:  # too late: the manifest lists this folder as it was before
+            with contextlib.suppress(OSError):
+                (run_dir / folder / name).unlink()
+        raise RunSealedError(f"{folder}: written once the run's manifest was being written; removed")
+
+    def host(self, folder: str) -> WrittenHost | None:
+        return self._hosts.get(folder)
+
+    def seal(self, run_dir: Path, commit_file: str) -> Sealed:
+        with self._lock:
+            self.commit_file, self.committing = commit_file, True
+            hosts, self._hosts = self._hosts, {}
+            in_flight = frozenset(self._in_flight)
+        self._same = {}
+        return Sealed(run_dir, hosts, in_flight)
+
+    def refuses(self, run_dir: Path) -> bool:
+        """Sealed, and its manifest being written, or written in this same folder (not one made anew
+        at the same path, which is another run)."""
+        return self.commit_file is not None and (self.committing or (
+            _identity(run_dir) == self.identity and (run_dir / self.commit_file).exists()))
+
+    @classmethod
+    def of(cls, run_dir: Path) -> Ledger:
+        """The run folder's ledger for writing (a new one for a new folder)."""
+        key = os.path.abspath(run_dir)
+        with _LEDGERS_LOCK:
+            ledger = _LEDGERS.get(key)
+            if ledger is not None and (ledger.commit_file is None or ledger.refuses(run_dir)):
+                return ledger
+            ledger = _LEDGERS[key] = cls(_identity(run_dir))
+            while len(_LEDGERS) > MAX_LEDGERS:
+                _LEDGERS.popitem(last=False)
+            return ledger
+
+    @staticmethod
+    def found(run_dir: Path) -> Ledger | None:
+        """The ledger of this very run folder, if this process wrote evidence there."""
+        with _LEDGERS_LOCK:
+            ledger = _LEDGERS.get(os.path.abspath(run_dir))
+        if ledger is None:
+            return None
+        try:
+            return ledger if _identity(run_dir) == ledger.identity else None
+        except OSError:
+            return None
+
+
+_LEDGERS: collections.OrderedDict[str, Ledger] = collections.OrderedDict()
+_LEDGERS_LOCK = threading.Lock()
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    found = os.stat(folder)
+    return found.st_dev, found.st_ino
+
+
+@contextlib.contextmanager
+def sealed(run_dir: Path, commit_file: str) -> Iterator[Sealed | None]:
+    """What this process wrote in run_dir (None: nothing), final while the block writes `commit_file`
+    (the manifest): a host still writing removes its files, and none may start, then or later while
+    the manifest stands."""
+    ledger = Ledger.found(run_dir)
+    if ledger is None:
+        yield None
+        return
+    try:
+        yield ledger.seal(run_dir, commit_file)
+    finally:
+        ledger.committing = False
+
+
+def written_host(run_dir: Path, ledger: Ledger | None, host_name: str) -> WrittenHost | None:
+    """What `ledger` remembers of a host's evidence, when the host's folder holds exactly the regular
+    *.json files written (by inode, from the directory entries: no file is opened); None when it
+    does not (then read the files)."""
+    if ledger is None:
+        return None
+    folder = host_folder(host_name)
+    host = ledger.host(folder)
+    if host is None:
+        return None
+    try:
+        if (run_dir / folder).is_symlink():  # never one as written
+            return None
+        with os.scandir(run_dir / folder) as scan:
+            on_disk = {e.name: e.inode() for e in scan
+                       if e.name.endswith(".json") and e.is_file(follow_symlinks=False)}
+    except OSError:
+        return None
+    return host if on_disk == {name: host.stamp(i)[0] for i, name in enumerate(host.names)} else None
 
 
 def read_records(files: Mapping[str, bytes]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -261,32 +261,6 @@ def test_a_run_whose_check_reads_nan_writes_only_strict_json(tmp_path: Path,
     assert "report.json" in capsys.readouterr().err
 
 
-def test_files_written_together_each_appear_whole_with_their_mode(tmp_path: Path, umask: int):
-    # Given more files than are written in one group, one of them replacing an older file
-    files = [(tmp_path / f"{i:02d}.json", f"record {i}\n".encode() * (i + 1))
-             for i in range(atomic.WRITTEN_TOGETHER * 2 + 3)]
-    files[5][0].write_bytes(b"old")
-    # When they are written together
-    atomic.write_all(files)
-    # Then each holds its bytes, 0640 whatever the umask, and no temporary file is left
-    for path, data in files:
-        assert path.read_bytes() == data and mode(path) == atomic.FILE_MODE
-    assert list(atomic.leftovers(tmp_path)) == []
-
-
-def test_a_group_that_fails_removes_its_temporary_files_and_keeps_earlier_groups(tmp_path: Path):
-    # Given a second group whose last name is taken by a folder, so its rename fails
-    count = atomic.WRITTEN_TOGETHER * 2
-    files = [(tmp_path / f"{i:02d}.json", b"x\n") for i in range(count)]
-    files[-1][0].mkdir()
-    # When they are written together, Then the failure is raised
-    with pytest.raises(OSError):
-        atomic.write_all(files)
-    # And the first group stands whole, and no temporary file of the second is left
-    assert all(path.read_bytes() == b"x\n" for path, _ in files[:atomic.WRITTEN_TOGETHER])
-    assert list(atomic.leftovers(tmp_path)) == []
-
-
 def test_temporary_names_differ_in_a_forked_child(tmp_path: Path):
     # Given a temporary name made here; When a forked child makes one
     reader, writer = os.pipe()
