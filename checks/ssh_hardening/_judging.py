@@ -5,6 +5,7 @@ references), Match blocks and each listening daemon's own settings.
 from __future__ import annotations
 
 import fnmatch
+import re
 from typing import NamedTuple
 
 from auditor.check import Findings, Params, Severity
@@ -150,6 +151,17 @@ def _judge_matches(config: sshd.SshdConfig, effective: Effective, findings: Find
                           + ", ".join(f"{NAMES[k]} {inside[k].value}" for k in judged))
 
 
+# The listener's title counts the connections it is authenticating at that instant ("[listener]
+# 1 of 10-100 startups"): a count that only says when the look was taken, so two audits of the
+# same daemon would differ (and drift) by whoever was logging in, the audit itself included.
+# The probe cuts it since 2026-12; evidence recorded before still holds it.
+_STARTUPS = re.compile(r"(\[listener\]) \d+ of \S+ startups")
+
+
+def _steady_title(cmdline: str) -> str:
+    return _STARTUPS.sub(r"\1", cmdline)
+
+
 def _judge_daemons(daemons: sshd.Daemons, config: sshd.SshdConfig, params: Params,
                    findings: Findings, installed: str) -> int:
     """Each listening sshd started with its own -f or -o, or by a binary other than the installed
@@ -161,10 +173,11 @@ def _judge_daemons(daemons: sshd.Daemons, config: sshd.SshdConfig, params: Param
         if daemon.not_judged:
             findings.unknown(f"{label}: not judged: {daemon.not_judged}")
             continue
+        title = _steady_title(daemon.cmdline)
         if _runs_installed(daemon, installed):
-            findings.note(f"{label}: runs the installed configuration ({daemon.cmdline})")
+            findings.note(f"{label}: runs the installed configuration ({title})")
             continue
-        findings.note(f"{label}: {daemon.cmdline}")
+        findings.note(f"{label}: {title}")
         if daemon.rc != 0:
             error = next((ln.strip() for ln in daemon.output if ln.strip()), "")
             findings.unknown(f"{label}: sshd -T with its options exited {daemon.rc}"

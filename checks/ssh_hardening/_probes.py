@@ -138,6 +138,9 @@ while IFS= read -r row; do
     "sshd: "*" [listener] "*) ;;
     *) cmdline=$(tr '\000\n\t' '   ' < "/proc/$pid/cmdline") ;;
   esac
+  # The count of logins being authenticated at this instant ("[listener] 0 of 10-100 startups")
+  # says nothing of the daemon and would make two looks at the same one differ: cut after it.
+  case $cmdline in "sshd: "*" [listener] "*) cmdline="${{cmdline%%" [listener] "*}} [listener]" ;; esac
   echo "#cmdline $cmdline"
   count=$((count + 1))
   if [ "$count" -gt {sshd.MAX_DAEMONS} ]; then echo "#not-judged more than {sshd.MAX_DAEMONS} listeners"

@@ -37,7 +37,10 @@ def fleet_inventory(sshd_fleet):
     with sshd_fleet("distributed") as (fleet, tmp):
         for name in ("alpha", "beta", "gamma", "delta"):
             method = "SHA512" if name < "c" else "MD5"  # some pass, some fail
-            fleet.start(HostSpec(name, files={"/etc/login.defs": f"ENCRYPT_METHOD {method}\n"}))
+            # Each in its own PID namespace, as a server is: ssh_hardening reads the host's sshd
+            # processes, and other test hosts on this machine must not show up among them.
+            fleet.start(HostSpec(name, pid_namespace=True,
+                                 files={"/etc/login.defs": f"ENCRYPT_METHOD {method}\n"}))
         hosts = {f"{name}{i}": entry for name, entry in fleetrun.fleet_hosts(fleet).items()
                  for i in range(NAMES_PER_HOST)}
         yield fleetrun.write_inventory(tmp / "inventory.yaml", hosts), tmp
