@@ -16,8 +16,9 @@ RuPay (508, 60, 81, 82; 16), Maestro (5018, 5020, 5038, 5893, 6304, 6759, 6761â€
 `auditor.parsers.cards.CARD_SCHEMES`, shared with the redaction pass. In a grouped run every span
 of whole groups is tried, except, in a run of more than 19 digits, spans that cut through a
 chain of 4-digit groups. So these are not card numbers: a longer unbroken digit run (an
-order id), digits inside a hex string or a UUID (a letter touches them), an IBAN (its
-country code touches its digits) or an account number written in fours without one.
+order id), digits inside a hex string or a UUID (a letter touches them, or a dash joins them
+to one: a UUID's first three groups can make a Luhn-valid number), an IBAN (its country code
+touches its digits) or an account number written in fours without one.
 
 Sources (`vars.app_data_encryption.sources`), the same shape as app_password_hashing's:
 
@@ -115,9 +116,10 @@ function try_run(g, a, b, col,   i, j, d, s, total, k) {
     }
   }
 }
-# scan(v, col): the digit runs of v that have no letter or digit directly before or after
-# (so none inside a hex string, a UUID, or an IBAN after its country code).
-function scan(v, col,   digits, n, piece, k, pos, len, before, after, m, g, a, b) {
+# scan(v, col): the digit runs of v that have no letter or digit directly before or after, nor
+# one joined to them by a dash (so none inside a hex string, a UUID, or an IBAN after its
+# country code).
+function scan(v, col,   digits, n, piece, k, pos, len, before, after, lead, tail, m, g, a, b) {
   digits = v
   if (gsub(/[0-9]/, "", digits) < MIN) return
   n = split(v, piece, /[^0-9 -]/)
@@ -127,11 +129,14 @@ function scan(v, col,   digits, n, piece, k, pos, len, before, after, m, g, a, b
     if (len >= MIN) {
       before = k > 1 ? substr(v, pos - 1, 1) : ""
       after = k < n ? substr(v, pos + len, 1) : ""
+      lead = substr(piece[k], 1, 1); tail = substr(piece[k], len, 1)
       m = split(piece[k], g, /[ -]/)
       for (a = 1; a <= m; a = b + 1) {
         if (g[a] == "") { b = a; continue }
         for (b = a; b < m && g[b + 1] != ""; b++) ;
         if ((a == 1 && before ~ /[A-Za-z]/) || (b == m && after ~ /[A-Za-z]/)) continue
+        if ((a == 2 && lead == "-" && before ~ /[A-Za-z]/) ||
+            (b == m - 1 && tail == "-" && after ~ /[A-Za-z]/)) continue
         try_run(g, a, b, col)
       }
     }

@@ -21,12 +21,13 @@ from auditor.parsers.credentials import HINT, folded, mask_credentials, mask_fol
 MASK = "[REDACTED]"
 
 # A card-shaped run: 12-19 digits, together or in groups split by single spaces or dashes, with
-# no letter or digit directly before or after (so a hex string, a UUID or an IBAN is no card).
-# The first digit comes before its look-behind (which then spans it) so that the regex engine can
-# skip to the next digit at C speed instead of trying the look-behind at every character.
+# no letter or digit directly before or after, nor joined to one by a dash (so a hex string, an
+# IBAN, or a UUID whose first three groups happen to make a Luhn-valid number is no card).
+# The first digit comes before its look-behinds (which then span it) so that the regex engine can
+# skip to the next digit at C speed instead of trying them at every character.
 _CARD_CANDIDATE = re.compile(
-    rf"[0-9](?<![0-9A-Za-z][0-9])(?:[ -]?[0-9]){{{CARD_MIN_DIGITS - 1},{CARD_MAX_DIGITS - 1}}}"
-    r"(?![0-9A-Za-z])")
+    r"[0-9](?<![0-9A-Za-z][0-9])(?<![0-9A-Za-z]-[0-9])"
+    rf"(?:[ -]?[0-9]){{{CARD_MIN_DIGITS - 1},{CARD_MAX_DIGITS - 1}}}(?![0-9A-Za-z]|-[0-9A-Za-z])")
 
 
 def _is_card(candidate: str) -> bool:

@@ -85,6 +85,8 @@ def test_card_numbers_are_masked(text, secret):
     "4111 1111 1111 1112",  # fails the Luhn check
     "inodes: 4111111111111111x used",  # a letter right after: part of a longer token
     "a2466025-1565-4783-8ed5-7a5c6adc9649",  # a UUID
+    "35771902-7136-4511-bc4a-4f6a2b1e9d3c",  # a UUID whose first three groups make a Luhn-valid JCB number
+    "job 8f3a-4111111111111111 done",  # joined to an id by a dash: part of it
     "PL84 9441 1771 5162 0466 1099 0695",  # an IBAN
     "1700000000123 ms since the epoch",  # 13 digits from 1: UATP only issues 15
     "9876543210123456",  # no scheme starts with 98
