@@ -16,8 +16,8 @@ RuPay (508, 60, 81, 82; 16), Maestro (5018, 5020, 5038, 5893, 6304, 6759, 6761â€
 `auditor.parsers.cards.CARD_SCHEMES`, shared with the redaction pass. In a grouped run every span
 of whole groups is tried, except, in a run of more than 19 digits, spans that cut through a
 chain of 4-digit groups. So these are not card numbers: a longer unbroken digit run (an
-order id), digits inside a hex string or a UUID (a letter touches them, or a dash joins them
-to one: a UUID's first three groups can make a Luhn-valid number), an IBAN (its country code
+order id), digits inside a hex string (a letter touches them) or a UUID (8-4-4-4-12 hex
+digits: its first three groups can make a Luhn-valid number), an IBAN (its country code
 touches its digits) or an account number written in fours without one.
 
 Sources (`vars.app_data_encryption.sources`), the same shape as app_password_hashing's:
@@ -60,7 +60,7 @@ from typing import NamedTuple
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
 from auditor.parsers import app_sources
-from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, CARD_SCHEMES
+from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, CARD_SCHEMES, UUID_PATTERN
 from auditor.parsers.rows import UnexpectedLine, rows, unexpected
 from auditor.probes import quote, shell
 
@@ -116,12 +116,12 @@ function try_run(g, a, b, col,   i, j, d, s, total, k) {
     }
   }
 }
-# scan(v, col): the digit runs of v that have no letter or digit directly before or after, nor
-# one joined to them by a dash (so none inside a hex string, a UUID, or an IBAN after its
-# country code).
-function scan(v, col,   digits, n, piece, k, pos, len, before, after, lead, tail, m, g, a, b) {
+# scan(v, col): the digit runs of v that have no letter or digit directly before or after (so
+# none inside a hex string or an IBAN after its country code), once each UUID is a letter.
+function scan(v, col,   digits, n, piece, k, pos, len, before, after, m, g, a, b) {
   digits = v
   if (gsub(/[0-9]/, "", digits) < MIN) return
+  if (index(v, "-")) gsub(UUID, "u", v)
   n = split(v, piece, /[^0-9 -]/)
   pos = 1
   for (k = 1; k <= n; k++) {
@@ -129,21 +129,19 @@ function scan(v, col,   digits, n, piece, k, pos, len, before, after, lead, tail
     if (len >= MIN) {
       before = k > 1 ? substr(v, pos - 1, 1) : ""
       after = k < n ? substr(v, pos + len, 1) : ""
-      lead = substr(piece[k], 1, 1); tail = substr(piece[k], len, 1)
       m = split(piece[k], g, /[ -]/)
       for (a = 1; a <= m; a = b + 1) {
         if (g[a] == "") { b = a; continue }
         for (b = a; b < m && g[b + 1] != ""; b++) ;
         if ((a == 1 && before ~ /[A-Za-z]/) || (b == m && after ~ /[A-Za-z]/)) continue
-        if ((a == 2 && lead == "-" && before ~ /[A-Za-z]/) ||
-            (b == m - 1 && tail == "-" && after ~ /[A-Za-z]/)) continue
         try_run(g, a, b, col)
       }
     }
     pos += len + 1
   }
 }
-BEGIN { FS = fs; RS = rs; MIN = """ + str(CARD_MIN_DIGITS) + "; MAX = " + str(CARD_MAX_DIGITS) + r""" }
+BEGIN { FS = fs; RS = rs; MIN = """ + str(CARD_MIN_DIGITS) + "; MAX = " + str(CARD_MAX_DIGITS) + r"""
+  UUID = """ + f'"{UUID_PATTERN}"' + r""" }
 {
   sub(/\n$/, "")  # psql ends its last record with a newline instead of the record separator
   if (NR > max) { more = 1; next }

@@ -15,19 +15,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from auditor.check import Check
-from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, card_scheme, luhn_valid
+from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, UUID_PATTERN, card_scheme, luhn_valid
 from auditor.parsers.credentials import HINT, folded, mask_credentials, mask_folded
 
 MASK = "[REDACTED]"
 
 # A card-shaped run: 12-19 digits, together or in groups split by single spaces or dashes, with
-# no letter or digit directly before or after, nor joined to one by a dash (so a hex string, an
-# IBAN, or a UUID whose first three groups happen to make a Luhn-valid number is no card).
-# The first digit comes before its look-behinds (which then span it) so that the regex engine can
-# skip to the next digit at C speed instead of trying them at every character.
+# no letter or digit directly before or after (so a hex string or an IBAN is no card).
+# The first digit comes before its look-behind (which then spans it) so that the regex engine can
+# skip to the next digit at C speed instead of trying the look-behind at every character.
 _CARD_CANDIDATE = re.compile(
-    r"[0-9](?<![0-9A-Za-z][0-9])(?<![0-9A-Za-z]-[0-9])"
-    rf"(?:[ -]?[0-9]){{{CARD_MIN_DIGITS - 1},{CARD_MAX_DIGITS - 1}}}(?![0-9A-Za-z]|-[0-9A-Za-z])")
+    rf"[0-9](?<![0-9A-Za-z][0-9])(?:[ -]?[0-9]){{{CARD_MIN_DIGITS - 1},{CARD_MAX_DIGITS - 1}}}"
+    r"(?![0-9A-Za-z])")
+# Nor is a run within a UUID: its first three groups can make a Luhn-valid number in a card range
+# (35771902-7136-4511-...: about 1 UUID in 5,000), and its last group can start one.
+_UUID = re.compile(UUID_PATTERN)
+
+
+def _outside(spans: list[tuple[int, int]], matches: list[re.Match[str]]) -> list[re.Match[str]]:
+    """The matches that overlap no span; both lists in text order (one pass over each)."""
+    kept, i = [], 0
+    for match in matches:
+        while i < len(spans) and spans[i][1] <= match.start():
+            i += 1
+        if i == len(spans) or spans[i][0] >= match.end():
+            kept.append(match)
+    return kept
 
 
 def _is_card(candidate: str) -> bool:
@@ -168,6 +181,8 @@ def _redact(text: str) -> tuple[str, int]:
             total += count
             present = _words_in(folded(text), True)
     cards = [m for m in _CARD_CANDIDATE.finditer(text) if _is_card(m.group())]
+    if cards and "-" in text:
+        cards = _outside([m.span() for m in _UUID.finditer(text)], cards)
     if cards:  # one join: re-slicing the text per card would be quadratic in a page of card numbers
         pieces, at = [], 0
         for match in cards:

@@ -26,6 +26,10 @@ CARD_SCHEMES: tuple[tuple[str, tuple[tuple[str, str], ...], tuple[int, ...]], ..
     ("Troy", (("9792", "9792"),), (16,)),
     ("UATP", (("1", "1"),), (15,)),
 )
+# A UUID (8-4-4-4-12 hex digits) is no card number, though its first three groups can make a
+# Luhn-valid number in a card range. Spelled out, without {n}: old mawk has no intervals.
+_HEX = "[0-9A-Fa-f]"
+UUID_PATTERN = "-".join(_HEX * n for n in (8, 4, 4, 4, 12))
 CARD_MIN_DIGITS = min(n for _, _, lengths in CARD_SCHEMES for n in lengths)
 CARD_MAX_DIGITS = max(n for _, _, lengths in CARD_SCHEMES for n in lengths)
 

@@ -17,7 +17,14 @@ from collections import Counter
 
 import pytest
 
-from auditor.parsers.cards import CARD_MAX_DIGITS, CARD_MIN_DIGITS, CARD_SCHEMES, card_scheme, luhn_valid
+from auditor.parsers.cards import (
+    CARD_MAX_DIGITS,
+    CARD_MIN_DIGITS,
+    CARD_SCHEMES,
+    UUID_PATTERN,
+    card_scheme,
+    luhn_valid,
+)
 from checks.app_data_encryption import SCAN_AWK
 
 AWKS = [awk for awk in ("mawk", "nawk", "gawk", "busybox") if shutil.which(awk)]
@@ -56,14 +63,11 @@ RUN = re.compile(r"[0-9]+(?:[ -][0-9]+)*")
 def reference_cards(value: str) -> list[tuple[str, str]]:
     """(scheme, digits) of every card number in `value`, by the rules in the docstring."""
     found = []
+    value = re.sub(UUID_PATTERN, "u", value)  # a UUID is no card, nor part of one: a letter
     for match in RUN.finditer(value):
         before = value[match.start() - 1] if match.start() else ""
         after = value[match.end()] if match.end() < len(value) else ""
         if re.fullmatch(r"[A-Za-z]", before) or re.fullmatch(r"[A-Za-z]", after):
-            continue
-        # nor joined to one by a dash: the first groups of a UUID (or any id) are no card
-        if re.fullmatch(r"[A-Za-z]-", value[max(0, match.start() - 2):match.start()]) \
-                or re.match(r"-[A-Za-z]", value[match.end():]):
             continue
         groups = re.split(r"[ -]", match.group())
         long_run = sum(map(len, groups)) > CARD_MAX_DIGITS
@@ -183,7 +187,9 @@ def test_encrypted_and_tokenised_values_and_ibans_are_no_card_numbers(kind):
     ("ref 100234 3782 822463 10005", [(1, 1, "American Express", "0005")]),
     ("a2466025-1565-4783-8ed5-7a5c6adc9649", []),  # the reviewer's UUID ("Mastercard 7838")
     ("35771902-7136-4511-bc4a-4f6a2b1e9d3c", []),  # a UUID whose first three groups make a JCB number
-    ("user-4111111111111111", []),  # joined to a word by a dash: part of an id
+    ("0f1e2d3c-4b5a-4978-8a1b-123456789012 3456", []),  # a UUID's last group is no card's start
+    ("card-4111111111111111", [(1, 1, "Visa", "1111")]),  # a label joined by a dash
+    ("PAN 4111-1111-1111-1111-A", [(1, 1, "Visa", "1111")]),
     ("4111-1111-1111-1111 exp 12/25", [(1, 1, "Visa", "1111")]),  # a card in dashes, then words
     ("PL84 9441 1771 5162 0466 1099 0695", []),
     ("visa4111111111111111", []),  # glued to a letter: a blind spot the docstring names

@@ -74,6 +74,9 @@ def test_a_check_that_rebuilds_a_secret_cannot_publish_it(tmp_path):
     ("pan=5555-5555-5555-4444;", "5555-5555-5555-4444"),
     ("note: use 378282246310005 next time", "378282246310005"),
     ("6011000990139424", "6011000990139424"),
+    ("card-4111111111111111", "4111111111111111"),  # a label joined by a dash
+    ("cc=5500-0000-0000-0004-CVV123", "5500-0000-0000-0004"),
+    ("35771902-7136-4511-bc4a-4f6a2b1e9d3c 4111 1111 1111 1111", "4111 1111 1111 1111"),  # after a UUID
 ])
 def test_card_numbers_are_masked(text, secret):
     masked, count = redact(text)
@@ -86,7 +89,7 @@ def test_card_numbers_are_masked(text, secret):
     "inodes: 4111111111111111x used",  # a letter right after: part of a longer token
     "a2466025-1565-4783-8ed5-7a5c6adc9649",  # a UUID
     "35771902-7136-4511-bc4a-4f6a2b1e9d3c",  # a UUID whose first three groups make a Luhn-valid JCB number
-    "job 8f3a-4111111111111111 done",  # joined to an id by a dash: part of it
+    "0f1e2d3c-4b5a-4978-8a1b-123456789012 3456",  # a UUID's last group, then digits: no card
     "PL84 9441 1771 5162 0466 1099 0695",  # an IBAN
     "1700000000123 ms since the epoch",  # 13 digits from 1: UATP only issues 15
     "9876543210123456",  # no scheme starts with 98
