@@ -182,7 +182,8 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         '__v() { if [ -z "$__d" ]; then',
         "    (sleep $1; __k TERM $__p; sleep 1; __k KILL $__p) </dev/null >/dev/null 2>&1 & __w=$!",
         # Reaped under 2>/dev/null: bash would report the killed watchdog in the probe's stderr.
-        '    wait $__p; __c=$?; { kill -9 $__w; wait $__w; } 2>/dev/null; return $__c',
+        # The watchdog with its sleep (kill -9 of the subshell alone would leave the sleep behind).
+        '    wait $__p; __c=$?; { __k KILL $__w; wait $__w; } 2>/dev/null; return $__c',
         "  fi",
         # The batch's watchdog starts with its first probe (an empty batch needs none).
         '  [ -n "$__wdp" ] || { __wd </dev/null >/dev/null 2>&1 & __wdp=$!; }',
@@ -208,7 +209,12 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         "  fi",
         "done",
         'if [ -n "$__d" ]; then',
-        "  trap 'rm -rf \"$__d\"' EXIT; trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
+        # Stopped by a signal, the shell ends the probe it runs first: nothing else would once the
+        # EXIT trap has removed the directory the watchdog polls (root's part, TERMed through
+        # sudo when it overruns, would leave a hung root probe behind).
+        "  __stop() { { read -r __wr __wl <\"$__d/run\"; } 2>/dev/null",
+        '    [ -z "$__wr" ] || __k KILL "$__wr"; exit $1; }',
+        "  trap 'rm -rf \"$__d\"' EXIT; trap '__stop 129' HUP; trap '__stop 130' INT; trap '__stop 143' TERM",
         # Past the cap a write fails (EFBIG) instead of killing the probe with SIGXFSZ.
         f"  trap '' XFSZ; ulimit -S -f {blocks} 2>/dev/null",
         "  printf '\\n%s S\\n' \"$T\" >\"$__d/s\"",

@@ -432,3 +432,19 @@ def test_parsing_hostile_output_for_a_batch_with_root_probes_is_linear():
         # Then it finishes within a bound linear parsing keeps, with every key
         assert spent < 2.0, (name, spent)
         assert set(outputs) == {"a.p0", "a.p1", "a.p2"}
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+def test_without_a_spool_directory_each_probe_s_watchdog_goes_with_its_sleep(shell):
+    # Given a batch with no spool directory (a watchdog per probe) and a deadline no other
+    # process on this machine sleeps for
+    planned = batch.build([probe("a.quick", "echo quick")], sudo=False, probe_timeout=317,
+                          spool_dirs=("/nonexistent-auditor-spool",))
+    # When the probe ends long before its deadline
+    outputs = run_under(shell, planned)
+    # Then its watchdog is gone, sleep and all (kill -9 of the watchdog alone left `sleep 317`)
+    assert outputs["a.quick"].stdout == "quick\n"
+    left = subprocess.run(["pgrep", "-x", "-f", "sleep 317"], capture_output=True, text=True).stdout.split()
+    for pid in left:  # this test's own sleeps (no other process sleeps 317 s): gone even on a failure
+        os.kill(int(pid), 9)
+    assert left == []

@@ -2,6 +2,7 @@
 deadline, cap and framing as any probe, and the unprivileged part cannot frame a root probe's
 output. The login user is `nobody` in a private mount namespace whose /etc/sudoers is ours."""
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -211,3 +212,39 @@ def test_a_sudo_that_hangs_is_ended_and_the_other_probes_still_run(tmp_path):
     assert not outputs["a.root"].ok and outputs["a.root"].stdout == ""
     assert outputs["b.plain"].stdout == "plain\n"
     assert subprocess.run(["pgrep", "-f", "^sleep 59.75$"], capture_output=True).stdout == b""
+
+
+def test_a_root_part_ended_at_its_bound_ends_the_root_probe_it_was_running(tmp_path, shared_spool):
+    # Given a login whose sudo is slow to start the root part (here a `sudo` first on PATH that
+    # waits 5.5 s), so that the part has just started a root probe blocked on a FIFO nobody
+    # writes (3 s deadline) when the part's own bound, 1 x (3 + 2) + 2 = 7 s, ends it through sudo
+    fifo, started = tmp_path / "never", tmp_path / "started"
+    os.mkfifo(fifo)
+    fake = Path(tempfile.mkdtemp(prefix="auditor-slow-sudo-", dir="/tmp"))
+    try:
+        fake.chmod(0o755)
+        (fake / "sudo").write_text(f"#!/bin/sh\nsleep 5.5\nexec {shutil.which('sudo')} \"$@\"\n")
+        (fake / "sudo").chmod(0o755)
+        probes = [probe("a.root", f"touch {started}; cat {fifo}", root=True), probe("b.plain", "echo plain")]
+        planned = batch.build(probes, sudo=True, probe_timeout=3, spool_dirs=(str(shared_spool),))
+        # When the batch runs as nobody with that sudo
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("PATH", f"{fake}:{os.environ['PATH']}")
+            outputs, _ = run_as_nobody(planned, tmp_path)
+    finally:
+        shutil.rmtree(fake)
+    # Then the root probe had started (the test is not vacuous) and the other probe ran
+    assert started.exists()
+    assert outputs["b.plain"].stdout == "plain\n"
+    # And no root process is left reading the FIFO (before, the root shell exited on sudo's TERM
+    # and left its probe running for good), nor a spool directory
+    reading = ["pgrep", "-f", f"^cat {fifo}$"]
+    deadline = time.monotonic() + 5
+    try:
+        while subprocess.run(reading, capture_output=True).stdout and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert subprocess.run(reading, capture_output=True).stdout == b""
+    finally:  # a reader left behind gets its end of file, so that a failing run leaves nothing
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert_no_spool_left(shared_spool)
