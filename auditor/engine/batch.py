@@ -196,9 +196,10 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         '  { read -r __a __b __y __q __r <"$__f"; } 2>/dev/null',
         '  if [ "$__q" = "$2" ]; then __ch="$__ch $__a"; fi',
         '  done; kill -"$1" $__ch "$2" 2>/dev/null; kill -CONT "$2" 2>/dev/null; }',
+        # __on: the probe running now ($__wr, and its deadline $__wl) as __v wrote it; none: empty.
+        "__on() { __wr=; { read -r __wr __wl <\"$__d/run\"; } 2>/dev/null; }",
         # Polls once a second: a probe seen running past its deadline gets TERM, then KILL.
-        "__wd() { __wn=; __wc=0; while [ -d \"$__d\" ]; do sleep 1; __wr=; "
-        "{ read -r __wr __wl <\"$__d/run\"; } 2>/dev/null",
+        "__wd() { __wn=; __wc=0; while [ -d \"$__d\" ]; do sleep 1; __on",
         '  if [ -n "$__wr" ] && [ "$__wr" = "$__wn" ]; then __wc=$((__wc + 1)); else __wn=$__wr; __wc=1; fi',
         '  if [ -n "$__wr" ] && [ $__wc -gt $((__wl + 1)) ]; then __k KILL "$__wr";',
         '  elif [ -n "$__wr" ] && [ $__wc -gt "$__wl" ]; then __k TERM "$__wr"; fi; done; }',
@@ -212,8 +213,7 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         # Stopped by a signal, the shell ends the probe it runs first: nothing else would once the
         # EXIT trap has removed the directory the watchdog polls (root's part, TERMed through
         # sudo when it overruns, would leave a hung root probe behind).
-        "  __stop() { { read -r __wr __wl <\"$__d/run\"; } 2>/dev/null",
-        '    [ -z "$__wr" ] || __k KILL "$__wr"; exit $1; }',
+        '  __stop() { __on; [ -z "$__wr" ] || __k KILL "$__wr"; exit $1; }',
         "  trap 'rm -rf \"$__d\"' EXIT; trap '__stop 129' HUP; trap '__stop 130' INT; trap '__stop 143' TERM",
         # Past the cap a write fails (EFBIG) instead of killing the probe with SIGXFSZ.
         f"  trap '' XFSZ; ulimit -S -f {blocks} 2>/dev/null",

@@ -274,7 +274,7 @@ def sync_filesystem(folder: Path, written: Callable[[], Iterable[Path]]) -> None
         return
     folders: set[Path] = set()
     for path in written():
-        _sync_file(path)
+        _sync(path, os.O_NOFOLLOW)
         folders.add(path.parent)
     for parent in sorted(folders):
         _sync(parent)
@@ -305,14 +305,6 @@ def _syncfs() -> Callable[[int], int] | None:
     return call
 
 
-def _sync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 @contextlib.contextmanager
 def streamed(path: Path, mode: int = FILE_MODE) -> Iterator[TextIO]:
     """A UTF-8 text file written as it is made (line ends as given), atomically like
@@ -341,8 +333,9 @@ def dump_json(make: Callable[[], Any], out: TextIO, where: str, **options: Any) 
     out.write("\n")
 
 
-def _sync(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+def _sync(path: Path, flags: int = os.O_DIRECTORY) -> None:
+    """fsync of a folder, or with `flags` O_NOFOLLOW of a file (never through a symlink)."""
+    fd = os.open(path, os.O_RDONLY | flags | os.O_CLOEXEC)
     try:
         os.fsync(fd)
     finally:

@@ -19,6 +19,7 @@ what it names, so the same run gives the same bytes and a signed pack reproduces
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import uuid
@@ -324,6 +325,10 @@ def write(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None, out
     ledger = store.Ledger.found(run_dir)
     commands: dict[str, str] = {}  # each probe's script once: the same on every host
 
+    @functools.cache  # asked for a host's target, then its records: its folder listed once
+    def written_host(host: str) -> store.WrittenHost | None:
+        return store.written_host(run_dir, ledger, host)
+
     def files_of(host: str) -> Iterator[Path]:
         """The host's regular *.json files (no symlink), by name; the directory entries say which."""
         folder = evidence / store.safe_name(host)
@@ -347,13 +352,13 @@ def write(run_dir: Path, report: RunReport, verdicts: PolicyVerdicts | None, out
         return found
 
     def records_of(host: str) -> dict[str, dict[str, Any]]:
-        written = store.written_host(run_dir, ledger, host)
+        written = written_host(host)
         if written is not None:
             return written.records(host)
         return {probe: record for path in files_of(host) for probe, record in read(host, path).items()}
 
     def target_of(host: str) -> Mapping[str, Any]:  # mostly one file read: its first record says
-        written = store.written_host(run_dir, ledger, host)
+        written = written_host(host)
         if written is not None:
             return written.target if written.names and written.target is not None else {}
         return _first_target(record for path in files_of(host) for record in read(host, path).values())
