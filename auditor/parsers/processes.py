@@ -21,6 +21,8 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from auditor.parsers.awk import rerun_on_read_error
+
 # ps prints these columns right-aligned (procps-ng); every other column is left-aligned.
 RIGHT_ALIGNED = frozenset({
     "PID", "PPID", "PGID", "SID", "TGID", "LWP", "NLWP", "UID", "RUID", "EUID", "SUID", "FUID",
@@ -81,8 +83,9 @@ def ps_script(names: Iterable[str] = ()) -> str:
     if not wanted:
         return ps + "\n"
     names = shlex.quote(" ".join(wanted))
-    return ("if [ -r /proc/self/comm ]; then awk -v names=" + names + " " + shlex.quote(PROC_DAEMONS_AWK)
-            + " /proc/[0-9]*\nelse " + ps + " | awk -v names=" + names + r""" '
+    return ("if [ -r /proc/self/comm ]; then\n"
+            + rerun_on_read_error(f"awk -v names={names} {shlex.quote(PROC_DAEMONS_AWK)} /proc/[0-9]*")
+            + "\nelse " + ps + " | awk -v names=" + names + r""" '
 NR == 1 { c = index($0, "COMM"); a = index($0, "ARGS"); n = split(names, w, " ")
           for (i = 1; i <= n; i++) { ok[w[i]] = 1; ok[substr(w[i], 1, 15)] = 1 }
           print; next }

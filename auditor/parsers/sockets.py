@@ -14,6 +14,8 @@ import ipaddress
 import re
 from dataclasses import dataclass, replace
 
+from auditor.parsers.awk import rerun_on_read_error
+
 _NETIDS = {"tcp", "udp", "sctp", "raw", "mptcp", "dccp"}
 _STATES = {"LISTEN", "UNCONN"}
 _LOCAL = re.compile(r"^(?:\[(?P<v6>[^\]]+)\]|(?P<plain>[^%\[\]]*?))(?:%(?P<dev>[^:]+))?:(?P<port>\d+|\*)$")
@@ -134,14 +136,12 @@ done
 
 
 PROC_LISTENERS_LINE = "#proc-net-listeners"
-PROC_LISTENERS_SCRIPT = (f"\necho '{PROC_LISTENERS_LINE}'\n" + proc_listen_script("tcp tcp6 udp udp6") + r"""
-ls -l /proc/[0-9]*/fd 2>/dev/null | awk '
+PROC_LISTENERS_SCRIPT = (f"\necho '{PROC_LISTENERS_LINE}'\n" + proc_listen_script("tcp tcp6 udp udp6")
+                         + rerun_on_read_error(r"""ls -l /proc/[0-9]*/fd 2>/dev/null | awk '
   /^\/proc\/[0-9]+\/fd:$/ { split($0, p, "/"); pid = p[3]; next }
   pid != "" && /-> socket:\[[0-9]+\]$/ { s = $NF; gsub(/[^0-9]/, "", s)
     if (!(pid in comm)) { c = ""; f = "/proc/" pid "/comm"; getline c < f; close(f); comm[pid] = c }
-    print "#owner " s " " pid " " comm[pid] }'
-exit 0
-""")
+    print "#owner " s " " pid " " comm[pid] }'""") + "\nexit 0\n")
 
 
 def parse_proc_listeners(text: str) -> list[Listener]:

@@ -6,6 +6,7 @@ import json
 import re
 
 from auditor.check import Params
+from auditor.parsers.awk import rerun_on_read_error
 from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.files import HEADER, UNREADABLE
 from auditor.parsers.schedules import CRON_DAEMONS, HOUSEKEEPING
@@ -422,9 +423,9 @@ exit 0
 
 # What runs jobs: PID 1, and the cron daemons and backup file daemons that are running (one
 # awk reads every process's name).
-SCHEDULER = r"""
+SCHEDULER = ("""
 if [ -d /run/systemd/system ]; then __s=yes; else __s=no; fi
-SYSTEMD_DIR=$__s LC_ALL=C awk 'BEGIN {
+""" + rerun_on_read_error(r"""SYSTEMD_DIR=$__s LC_ALL=C awk 'BEGIN {
   p = ""; if ((getline p < "/proc/1/comm") <= 0) p = ""
   printf "pid1\t%s\nsystemd_dir\t%s\n", p, ENVIRON["SYSTEMD_DIR"]
   n = split(@WATCHED@, names, " "); for (i = 1; i <= n; i++) watched[names[i]] = 1
@@ -432,9 +433,9 @@ SYSTEMD_DIR=$__s LC_ALL=C awk 'BEGIN {
     c = ""; if ((getline c < ARGV[a]) > 0 && c in watched) running[c] = 1
     close(ARGV[a]) }
   for (i = 1; i <= n; i++) if (names[i] in running) printf "process\t%s\n", names[i]
-  exit }' /proc/[0-9]*/comm
+  exit }' /proc/[0-9]*/comm""") + """
 exit 0
-""".replace("@WATCHED@", '"' + " ".join(sorted(WATCHED_PROCESSES)) + '"')
+""").replace("@WATCHED@", '"' + " ".join(sorted(WATCHED_PROCESSES)) + '"')
 
 
 # For each backup path: how many files, and the newest one's time, size and name (never a

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shlex
 
 from auditor.parsers import sshd
+from auditor.parsers.awk import rerun_on_read_error
 from auditor.parsers.files import HEADER, UNREADABLE
 from auditor.parsers.sockets import PROC_NET_LISTEN
 
@@ -18,30 +19,10 @@ SSHD_LINE = "#sshd "
 RC_LINE = "#sshd-T-rc "
 LS_PIDS = 256  # sshd processes whose fd and exe links one `ls -l` lists
 
-# The sshd processes that hold a listening TCP socket, read from /proc only (no ps, no ss):
-# /proc/net/tcp{,6} LISTEN inodes, matched to /proc/<pid>/fd/* socket links (root sees every
-# process's). The shell picks the processes named sshd (their comm, read by the shell itself);
-# ONE `ls -l` lists their fd and exe links and ONE awk prints the listeners and, for each sshd
-# holding one, its pid, uid (from its status), inodes and binary (a `ls | sed`, an awk and a
-# readlink per process cost ~3 ms each). Each one's arguments come from /proc/<pid>/cmdline: its
-# argv (split by tr and awk), or the title sshd gives its listener ("sshd: /usr/sbin/sshd -D -f
-# FILE [listener] ..."), whose words the shell splits on blanks (`-o Key value` is joined back).
-# POSIX getopts with sshd's own option string picks its -f and -o arguments, and its own binary
-# (/proc/<pid>/exe) runs `sshd -T` with them; values pass as separate arguments, never through
-# eval. Only a daemon root started is judged: running `sshd -T -f FILE` as root on a file
-# another user controls could print that file's lines. Arguments with no `-` followed by an f or
-# an o hold no -f or -o (getopts could find neither), so they are not split; a daemon so started
-# by the binary that printed the installed configuration would print it again (~15 ms of host
-# keys loaded for nothing): `#runs-installed` stands for that `sshd -T`.
-DAEMONS_SCRIPT = rf"""
-echo '{sshd.DAEMONS_LINE}'
-pids=
-for d in /proc/[0-9]*; do
-  comm=; {{ read -r comm <"$d/comm"; }} 2>/dev/null
-  [ "$comm" = sshd ] || continue
-  pids="$pids ${{d##*/}}"
-done
-rows=$({{ set --; for p in $pids; do  # {LS_PIDS} processes an ls: thousands of sessions stay under ARG_MAX
+# The listeners, and the sshd processes holding one: ONE `ls -l` (of LS_PIDS processes at most,
+# so that thousands of sessions stay under ARG_MAX) and ONE awk; see DAEMONS_SCRIPT. The awk
+# runs again when a daemon ends as it reads its status (rerun_on_read_error).
+_LISTENER_ROWS = rf"""{{ set --; for p in $pids; do
     set -- "$@" "/proc/$p/exe" "/proc/$p/fd"
     if [ $# -ge {2 * LS_PIDS} ]; then ls -l "$@" 2>/dev/null; set --; fi
   done
@@ -71,7 +52,32 @@ rows=$({{ set --; for p in $pids; do  # {LS_PIDS} processes an ls: thousands of 
       close(f)
       print pid " " (uid == "" ? "-" : uid) " " substr(inodes[pid], 2) " " exe[pid]
     }}
-  }}')
+  }}'"""
+
+# The sshd processes that hold a listening TCP socket, read from /proc only (no ps, no ss):
+# /proc/net/tcp{,6} LISTEN inodes, matched to /proc/<pid>/fd/* socket links (root sees every
+# process's). The shell picks the processes named sshd (their comm, read by the shell itself);
+# ONE `ls -l` lists their fd and exe links and ONE awk prints the listeners and, for each sshd
+# holding one, its pid, uid (from its status), inodes and binary (a `ls | sed`, an awk and a
+# readlink per process cost ~3 ms each). Each one's arguments come from /proc/<pid>/cmdline: its
+# argv (split by tr and awk), or the title sshd gives its listener ("sshd: /usr/sbin/sshd -D -f
+# FILE [listener] ..."), whose words the shell splits on blanks (`-o Key value` is joined back).
+# POSIX getopts with sshd's own option string picks its -f and -o arguments, and its own binary
+# (/proc/<pid>/exe) runs `sshd -T` with them; values pass as separate arguments, never through
+# eval. Only a daemon root started is judged: running `sshd -T -f FILE` as root on a file
+# another user controls could print that file's lines. Arguments with no `-` followed by an f or
+# an o hold no -f or -o (getopts could find neither), so they are not split; a daemon so started
+# by the binary that printed the installed configuration would print it again (~15 ms of host
+# keys loaded for nothing): `#runs-installed` stands for that `sshd -T`.
+DAEMONS_SCRIPT = rf"""
+echo '{sshd.DAEMONS_LINE}'
+pids=
+for d in /proc/[0-9]*; do
+  comm=; {{ read -r comm <"$d/comm"; }} 2>/dev/null
+  [ "$comm" = sshd ] || continue
+  pids="$pids ${{d##*/}}"
+done
+rows=$({rerun_on_read_error(_LISTENER_ROWS)})
 words() {{  # one a line; a listener's title is split by the shell itself, other titles and argv by awk
   case $cmdline in
     "sshd: "*" [listener]"*)

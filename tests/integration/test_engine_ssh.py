@@ -211,8 +211,11 @@ def test_one_exec_per_probe_gives_the_same_verdicts(fleet, fleet_run, tmp_path):
     result = run_cli("run", "-i", str(inventory), "-o", str(tmp_path / "r"), "--no-batch",
                      "--format", "json")
     batched = {k: v["status"] for k, v in results(fleet_run[0].json()).items()}
-    unbatched = {k: v["status"] for k, v in results(result.json()).items()}
-    assert unbatched == batched
+    unbatched_results = results(result.json())
+    unbatched = {k: v["status"] for k, v in unbatched_results.items()}
+    differing = {k: (batched.get(k), unbatched_results[k].get("summary"), unbatched_results[k].get("error"))
+                 for k in unbatched if unbatched[k] != batched.get(k)}
+    assert unbatched == batched, differing
     assert result.json()["run"]["batched"] is False
 
 

@@ -20,6 +20,7 @@ import pytest
 from auditor.parsers import sshd
 from checks.ssh_hardening import DAEMONS_SCRIPT
 from checks.ssh_hardening._probes import LS_PIDS
+from tests.unit.proc_race import awk_paths, run_while_ending
 
 GNU_PATH = "/usr/local/bin:/usr/bin:/bin"
 APPLETS = ("sh", "ls", "awk", "tr")  # what the daemons shell calls
@@ -193,6 +194,25 @@ def test_sshd_processes_are_listed_in_bounded_ls_calls_with_the_same_result(daem
     # Then they name the same daemons, in the same order, alike
     assert _ours(_run(["sh"], GNU_PATH, one_by_one), pids) == _ours(_run(["sh"], GNU_PATH, whole), pids)
     assert len(_ours(_run(["sh"], GNU_PATH, whole), pids)) > 2
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+def test_a_daemon_that_ends_as_its_status_is_read_leaves_the_other_listed(daemons, tmp_path):
+    exe, quiet, loud = daemons
+    awks = awk_paths(tmp_path)
+    if "mawk" not in awks and "gawk" not in awks:
+        pytest.skip("neither mawk nor gawk (the awks that end on a read error) is installed")
+    # Given the quiet daemon ending while the probe's awk reads its status (mawk and gawk end
+    # on that read error: before, no daemon was listed and ssh_hardening said `error`)
+    label, path = next((name, awks[name]) for name in ("mawk", "gawk") if name in awks)
+    # When the daemons shell runs
+    done = run_while_ending(["sh", "-c", f"bin={exe}\n{DAEMONS_SCRIPT}"], quiet.process, "status",
+                            {"PATH": path, "LC_ALL": "C"}, tmp_path / "strace")
+    # Then it ends well, and the loud daemon is listed with its listener, the quiet one not at all
+    assert done.returncode == 0, (label, done.stderr)
+    found = {d.pid: d for d in sshd.parse_daemons(sshd.split_daemons(done.stdout)[1] or "").daemons}
+    assert loud.process.pid in found and quiet.process.pid not in found, done.stdout
+    assert len(found[loud.process.pid].inodes) == 1
 
 
 # Listens on loopback, says its port and sleeps: read from stdin, where a program whose only

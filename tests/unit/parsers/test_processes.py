@@ -125,7 +125,7 @@ def _daemon_list_branches() -> tuple[str, str]:
     """The filtered list's /proc awk branch and its ps branch, each as a script of its own."""
     script = ps.ps_script(["chronyd", "rsyslogd", "my agent x", "zabbix_agentd"])
     then, _, rest = script.partition("\nelse ")
-    return then.removeprefix("if [ -r /proc/self/comm ]; then "), rest.rsplit("\nfi", 1)[0]
+    return then.removeprefix("if [ -r /proc/self/comm ]; then"), rest.rsplit("\nfi", 1)[0]
 
 
 @pytest.fixture
