@@ -14,24 +14,26 @@ from auditor.parsers.block_devices.model import BlockDevice, DeviceGraph, decode
 # or device): kname, maj:min, resolved sysfs path, dm uuid, dm name, slaves, vendor, model, rotational,
 # backing device (loop: the device holding the backing file, as decimal st_dev; zram:
 # the writeback device, as hex major:minor after "b"), backing path. All world-readable.
+# Devices come and go while the loop runs (volumes attached and detached, LVM snapshots of a
+# backup, loop devices): one removed before its `dev` is read is not listed, and a read of one
+# removed later fails quietly (ENOENT or ENODEV), its field left empty.
 SYSFS_SCRIPT = r"""
 [ -d /sys/class/block ] || { echo '#absent'; exit 0; }  # no sysfs mounted (a container, a chroot)
 for d in /sys/class/block/*; do
-  [ -r "$d/dev" ] || continue
   majmin=; uuid=; name=; vendor=; model=; rota=; bdev=; bpath=; slaves=
-  read -r majmin <"$d/dev"
+  { read -r majmin <"$d/dev"; } 2>/dev/null; [ -n "$majmin" ] || continue
   real=; cd -P "$d" 2>/dev/null && real=$PWD
-  [ -r "$d/dm/uuid" ] && read -r uuid <"$d/dm/uuid"
-  [ -r "$d/dm/name" ] && read -r name <"$d/dm/name"
+  { [ -r "$d/dm/uuid" ] && read -r uuid <"$d/dm/uuid"
+    [ -r "$d/dm/name" ] && read -r name <"$d/dm/name"; } 2>/dev/null
   for s in "$d"/slaves/*; do [ -e "$s" ] && slaves="$slaves${slaves:+,}${s##*/}"; done
-  [ -r "$d/device/vendor" ] && read -r vendor <"$d/device/vendor"
-  [ -r "$d/device/model" ] && read -r model <"$d/device/model"
-  [ -r "$d/queue/rotational" ] && read -r rota <"$d/queue/rotational"
+  { [ -r "$d/device/vendor" ] && read -r vendor <"$d/device/vendor"
+    [ -r "$d/device/model" ] && read -r model <"$d/device/model"
+    [ -r "$d/queue/rotational" ] && read -r rota <"$d/queue/rotational"; } 2>/dev/null
   if [ -r "$d/loop/backing_file" ]; then
-    read -r bpath <"$d/loop/backing_file"
+    { read -r bpath <"$d/loop/backing_file"; } 2>/dev/null
     bdev=$(stat -c %d "$bpath" 2>/dev/null)
   elif [ -r "$d/backing_dev" ]; then
-    read -r bpath <"$d/backing_dev"
+    { read -r bpath <"$d/backing_dev"; } 2>/dev/null
     [ "$bpath" = none ] && bpath=
     [ -n "$bpath" ] && bdev=b$(stat -L -c %t:%T "$bpath" 2>/dev/null)
   fi
@@ -57,13 +59,17 @@ def _sysfs_type(kname: str, path: str, dm_uuid: str, is_partition: bool) -> str:
 
 
 def parse_sysfs(text: str) -> DeviceGraph:
-    """The lines of SYSFS_SCRIPT. Raises ValueError on a line that is not one."""
+    """The lines of SYSFS_SCRIPT. Raises ValueError on a line that is not one. A row without
+    maj:min, a device removed as the probe read it (probes before the script skipped such
+    devices printed them so), is left out."""
     graph = DeviceGraph(source="sysfs")
     rows = []
     for line in text.splitlines():
         if not line.strip():
             continue
         fields = line.split("\t")
+        if len(fields) == 11 and not fields[1]:
+            continue
         if len(fields) != 11 or not re.fullmatch(r"\d+:\d+", fields[1]):
             raise ValueError(f"unexpected line from the sysfs probe: {line[:80]!r}")
         rows.append(fields)

@@ -112,6 +112,41 @@ def test_missing_lsblk_and_sysfs_is_a_named_problem(tmp_path):
     assert problems == ["lsblk is not installed", "/sys/class/block is missing",
                         "lsblk and /sys/class/block both unavailable"]
 
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.parametrize("fault", ["read:error=ENODEV", "openat:error=ENOENT"])
+def test_a_device_removed_as_the_sysfs_probe_reads_it_leaves_the_others(fault, tmp_path):
+    # Given this machine's block devices, the first of which is removed as the probe reads its
+    # maj:min (a volume detached, a snapshot dropped: the read fails with ENODEV, or the open
+    # with ENOENT; strace makes the kernel's answer so)
+    devices = sorted(os.listdir("/sys/class/block"))
+    if len(devices) < 2:
+        pytest.skip("fewer than two block devices here")
+    gone = f"/sys/class/block/{devices[0]}/dev"
+    shells = [[name] for name in ("dash", "bash") if shutil.which(name)]
+    if box := shutil.which("busybox"):
+        shells.append([box, "sh"])
+    for shell in shells:
+        # When the sysfs probe runs
+        done = subprocess.run(["strace", "-f", "-qq", "-o", str(tmp_path / "strace"), "-P", gone,
+                               "-e", f"trace={fault.split(':')[0]}", "-e", f"inject={fault}",
+                               *shell, "-c", bd.SYSFS_SCRIPT],
+                              capture_output=True, text=True, check=False, timeout=60)
+        # Then it ends well and quietly, and the graph holds every other device, not that one
+        said = [line for line in done.stderr.splitlines() if not line.startswith("strace: Requested path")]
+        assert done.returncode == 0 and said == [], (shell, done.stderr)
+        assert fault.split("=")[1] in (tmp_path / "strace").read_text(), shell  # the fault happened
+        graph = bd.parse_sysfs(done.stdout)
+        assert devices[0] not in graph.devices and set(devices[1:]) <= set(graph.devices), shell
+
+
+def test_a_row_of_a_device_gone_in_an_older_probe_is_left_out():
+    # Given the sysfs output of a probe that printed a removed device with no maj:min
+    text = ("loop3\t\t/sys/devices/virtual/block/loop3\t\t\t\t\t\t0\t\t\n"
+            "vda\t254:0\t/sys/devices/pci0000:00/0000:00:04.0/virtio1/block/vda\t\t\t\t0x1af4\t\t1\t\t\n")
+    # Then the graph holds the other device
+    assert list(bd.parse_sysfs(text).devices) == ["vda"]
+
+
 def test_device_numbers_decode_like_the_kernel():
     # Given this machine's real device number of / (st_dev) as stat prints it
     dev = os.stat("/").st_dev
