@@ -205,7 +205,9 @@ class ProbeOutput:
         if self.rc is None:
             return f"probe {self.name} did not complete"
         first = next((ln for ln in self.stderr.splitlines() if ln.strip()), "")
-        return f"probe {self.name} exited {self.rc}" + (f": {first.strip()}" if first else "")
+        # At the size cap a write fails (EFBIG), and mawk or gawk end on it: the cap, not the host.
+        cut = " after its output was cut at the size cap" if self.truncated else ""
+        return f"probe {self.name} exited {self.rc}{cut}" + (f": {first.strip()}" if first else "")
 
 
 class ProbeFailed(Exception):

@@ -69,6 +69,18 @@ def test_output_beyond_the_cap_is_cut_and_marked_but_the_exit_code_stays_true():
     assert len(big.stdout) == 1000 and big.truncated and big.rc == 0
 
 
+@pytest.mark.skipif(shutil.which("mawk") is None, reason="mawk is not installed")
+def test_an_awk_ended_by_the_cap_is_said_to_be_cut_not_to_have_failed_on_the_host():
+    # Given mawk printing far past a 2000-byte cap (its write fails, EFBIG, and mawk ends with 2)
+    flood = "mawk 'BEGIN { for (i = 0; i < 100000; i++) print \"xxxxxxxx\" }'"
+    _, outputs = run_batch([probe("a.big", flood)], cap=2000)
+    big = outputs["a.big"]
+    # Then the check's error says the cap cut the output, with awk's own words
+    assert big.rc == 2 and big.truncated and len(big.stdout) == 2000
+    said = "probe a.big exited 2 after its output was cut at the size cap: mawk: "
+    assert big.failure_reason().startswith(said)
+
+
 def test_non_utf8_bytes_survive_as_escapes():
     _, outputs = run_batch([probe("a.bytes", "printf 'caf\\351\\n'")])
     assert outputs["a.bytes"].stdout == "caf\\xe9\n"
