@@ -192,9 +192,11 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         # __k SIGNAL PID: the probe and what it started.
         # The probe's shell is stopped first, so that it cannot go on to its next command nor
         # end (and wake the batch) before its children have had the signal.
+        # A child's parent is the word after the state, itself after the last ") ": the name
+        # before it may hold blanks and parentheses (a process names itself).
         "__k() { kill -STOP \"$2\" 2>/dev/null; __ch=; for __f in /proc/[0-9]*/stat; do",
-        '  { read -r __a __b __y __q __r <"$__f"; } 2>/dev/null',
-        '  if [ "$__q" = "$2" ]; then __ch="$__ch $__a"; fi',
+        '  __q=; { read -r __q <"$__f"; } 2>/dev/null; __a=${__q%% *}; __q=${__q##*") "}; __q=${__q#* }',
+        '  if [ "${__q%% *}" = "$2" ]; then __ch="$__ch $__a"; fi',
         '  done; kill -"$1" $__ch "$2" 2>/dev/null; kill -CONT "$2" 2>/dev/null; }',
         # __on: the probe running now ($__wr, and its deadline $__wl) as __v wrote it; none: empty.
         "__on() { __wr=; { read -r __wr __wl <\"$__d/run\"; } 2>/dev/null; }",

@@ -4,6 +4,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -315,6 +316,32 @@ def test_a_hung_probe_costs_only_its_own_deadline(shell, spool, tmp_path):
     assert not stuck.ok and stuck.failure_reason() == "probe a.stuck timed out after 1 s"
     assert elapsed < 10, elapsed
     assert subprocess.run(["pgrep", "-f", f"^cat {fifo}$"], capture_output=True).stdout == b""
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+@pytest.mark.parametrize("spool", [batch.SPOOL_DIRS, ("/nonexistent-auditor-spool",)],
+                         ids=["batch watchdog", "per-probe watchdog"])
+def test_a_hung_probe_s_child_with_blanks_and_a_parenthesis_in_its_name_is_ended(shell, spool, tmp_path):
+    # Given a probe whose child names itself "x) S 1 (y" (its kernel name: the link it was run
+    # through) and hangs, with a 1 s deadline
+    named = tmp_path / "x) S 1 (y"
+    named.symlink_to(shutil.which("sleep") or "/bin/sleep")
+    marker = f"{time.time_ns() % 10**9}.5"  # its argument: found by pgrep afterwards, never reached
+    planned = batch.build([probe("a.stuck", f"'{named}' {marker}; echo unreachable")], sudo=False,
+                          probe_timeout=1, spool_dirs=spool)
+    # When the batch runs
+    try:
+        done = subprocess.run([*shell, "-s"], input=planned.script, capture_output=True, check=False,
+                              timeout=30)
+    finally:
+        left = subprocess.run(["pgrep", "-f", f" {marker}$"], capture_output=True, text=True).stdout.split()
+        for pid in left:
+            os.kill(int(pid), signal.SIGKILL)
+    # Then the probe timed out and its child was ended with it (its name's blanks and parenthesis
+    # hid its parent before)
+    assert batch.parse(planned, done.stdout, done.stderr)["a.stuck"].failure_reason() == (
+        "probe a.stuck timed out after 1 s")
+    assert left == []
 
 
 def _wrapper_names(planned):
