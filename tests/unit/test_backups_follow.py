@@ -112,6 +112,24 @@ def test_binaries_housekeeping_and_missing_paths_are_not_read(tmp_path, shell):
     assert out.strip() == ""
 
 
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.parametrize("shell", SHELLS)
+def test_files_of_proc_and_sys_a_job_names_are_never_opened(tmp_path, shell):
+    # Given a job that names /proc/kmsg (a reader takes each kernel message from rsyslog, and
+    # blocks while there is none) and a /sys file
+    script = _with_tools('{\n@FOLLOW@\nfollow_scripts no "$1"\n} | @MASK@', PARAMS)
+    log = tmp_path / "strace"
+    # When the follower is given them (strace lists every file it opens)
+    done = subprocess.run(["strace", "-f", "-qq", "-o", str(log), "-e", "trace=openat,open",
+                           "-e", "signal=none", *shell, "-c", script, "follow",
+                           "/proc/kmsg\n/sys/kernel/uevent_seqnum"],
+                          capture_output=True, text=True, timeout=20, check=False)
+    # Then neither was opened, and neither leaves a record
+    assert done.returncode == 0, done.stderr
+    opened = log.read_text()
+    assert "kmsg" not in opened and "uevent_seqnum" not in opened and done.stdout.strip() == ""
+
+
 @pytest.mark.parametrize("shell", SHELLS)
 def test_reads_are_bounded(tmp_path, shell):
     # Given a script far longer than the probe reads, whose tool line is past the cap; a script naming
