@@ -495,8 +495,9 @@ def evaluate(out: Outputs, params: Params) -> Result:
     elif not parsed and recorders.remote_only:
         findings.manual(f"login records go to {', '.join(recorders.remote_only)} and are kept there, not on "
                         "this host: attach an excerpt of that log server's records")
-    elif not parsed and not_files:  # syslogd -O /dev/console, a pipe to a log shipper
-        findings.manual(f"no login record was read here: {'; '.join(map(str, not_files))}: attach an "
+    elif not parsed and (sinks := [o for o in not_files if o.kind != "directory"]):
+        # syslogd -O /dev/console, a pipe to a log shipper: the records may be kept there
+        findings.manual(f"no login record was read here: {'; '.join(map(str, sinks))}: attach an "
                         "excerpt of the records from where its output is kept")
     elif not parsed:
         findings.fail(f"no login records found in {where} although {recorded_by} runs")
