@@ -70,7 +70,10 @@ def _named_process(comm: str, *argv: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen([sys.executable, "-c", code, *argv])
     deadline = time.monotonic() + 10
     while Path(f"/proc/{process.pid}/comm").read_text().strip() != comm:
-        assert time.monotonic() < deadline, "the stand-in never renamed itself"
+        if time.monotonic() > deadline:
+            process.kill()
+            process.wait()
+            pytest.fail(f"the {comm} stand-in never renamed itself")
         time.sleep(0.05)
     return process
 
