@@ -38,7 +38,9 @@ sshd session opened (PAM) without an Accepted line from the same sshd process is
 login whose source was not recorded (sshd's LogLevel below INFO).
 
 Error/Manual: `manual` when the only logger is a syslogd that sends everything to a remote
-host (`-R` without `-L`) and no record is kept here: attach that log server's records.
+host (`-R` without `-L`) and no record is kept here: attach that log server's records; and
+when no login record was read but a log is a named pipe (FIFO) or a device (busybox `syslogd
+-O /dev/console`), which is never opened (reading it would block): attach where its output is kept.
 `error` when the records probe failed; when a syslogd reads its rules from a `-f` file
 other than /etc/syslog.conf (not read); when it ran without root (`become`)
 and a log file, or part of the journal, was unreadable (journalctl shows anyone else only
@@ -71,6 +73,7 @@ from auditor.parsers import syslog
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings
 from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.files import Includes, dump_files_script, parse_dump
+from auditor.parsers.not_a_file import NOT_A_FILE_SH, NotAFile
 from auditor.parsers.processes import daemons_ps_script, parse_ps
 from auditor.parsers.rows import Arity, UnexpectedLine, rows
 from auditor.parsers.syslog import busybox
@@ -84,6 +87,7 @@ RSYSLOG_DIR = "/etc/rsyslog.d"
 AUTH_FACILITIES = ("auth", "authpriv")
 HOUR = 3600.0
 JOURNAL = "journal"
+NOT_A_FILE_STATE = "not-a-file"  # a log file's state: a FIFO or a device, not read
 # What journalctl says on stderr when it runs as a user who may not read the whole journal.
 JOURNAL_DENIED = ("insufficient permissions", "not seeing messages from other users", "Permission denied")
 
@@ -134,13 +138,18 @@ def _records_script(params: Params) -> str:
         effective_uid("uid"),
         "printf 'uid\\t%s\\n' \"$uid\"",
         SYSLOGD_FILES_SCRIPT,
-        # auth_logs, then the file each running syslogd writes (busybox rotates to .0), once each
+        NOT_A_FILE_SH,
+        # auth_logs, then the file each running syslogd writes (busybox rotates to .0), once each.
+        # A FIFO or a device (syslogd -O /dev/console) is named, not opened: reading would block.
         "seen='|'",
         f"{{ printf '%s\\n' {paths}; syslogd_files; }} | while IFS= read -r p; do",
         "  case $seen in *\"|$p|\"*) continue ;; esac; seen=\"$seen$p|\"",
         "  for f in \"$p\" \"$p.0\" \"$p.1\"; do",
         "  if [ ! -e \"$f\" ]; then",
         "    [ \"$f\" = \"$p\" ] && printf 'file\\t%s\\tmissing\\n' \"$f\"; continue",
+        "  fi",
+        "  if not_a_file \"$f\"; then",
+        f"    printf 'file\\t%s\\t{NOT_A_FILE_STATE}\\t%s\\n' \"$f\" \"$kind\"; continue",
         "  fi",
         "  if [ ! -r \"$f\" ]; then printf 'file\\t%s\\tunreadable\\n' \"$f\"; continue; fi",
         "  printf 'file\\t%s\\tok\\t%s\\n' \"$f\" \"$(stat -c %Y -- \"$f\")\"",
@@ -213,8 +222,8 @@ CHECK = Check(
 
 
 class LogFile(NamedTuple):
-    state: str  # ok, missing or unreadable
-    mtime: str  # "" unless ok
+    state: str  # ok, missing, unreadable or not-a-file
+    detail: str  # ok: the mtime; not-a-file: what it is (a key of not_a_file.KINDS); else ""
 
 
 @dataclass
@@ -454,6 +463,10 @@ def evaluate(out: Outputs, params: Params) -> Result:
     sources = ", ".join(sorted(sampled) + ([JOURNAL] if counts.get(JOURNAL) else []))
     by_kind = Counter(r.service if r.service in ("sshd", "su", "sudo", "login") else "other" for r in parsed)
     newest = max((r.epoch for r in parsed if r.epoch is not None), default=None)
+    not_files = [NotAFile(f.detail, path) for path, f in sorted(found.files.items())
+                 if f.state == NOT_A_FILE_STATE]
+    for odd in not_files:
+        findings.note(f"{odd}: its records were not read")
     machine_id = _number(facts.get("machine_id"))
     host_hours = (now - machine_id) / HOUR if now and machine_id else None
     _note_records(findings, facts.get("ssh_connection", ""), parsed, unreadable, newest, now, missing)
@@ -482,6 +495,10 @@ def evaluate(out: Outputs, params: Params) -> Result:
     elif not parsed and recorders.remote_only:
         findings.manual(f"login records go to {', '.join(recorders.remote_only)} and are kept there, not on "
                         "this host: attach an excerpt of that log server's records")
+    elif not parsed and (sinks := [o for o in not_files if o.kind != "directory"]):
+        # syslogd -O /dev/console, a pipe to a log shipper: the records may be kept there
+        findings.manual(f"no login record was read here: {'; '.join(map(str, sinks))}: attach an "
+                        "excerpt of the records from where its output is kept")
     elif not parsed:
         findings.fail(f"no login records found in {where} although {recorded_by} runs")
     else:

@@ -14,7 +14,8 @@ and source zones), ufw's chains (Ubuntu, Debian: ufw-before-input → ufw-user-i
 through iptables-nft), or hand-written rules. What is judged is the ruleset loaded now, not
 firewalld's zone XML or ufw's user.rules (saved but not yet loaded rules protect nothing).
 PostgreSQL pg_hba.conf `host*` lines, from /etc/postgresql/*/*/, /var/lib/pgsql and the
-`-D`/`hba_file` of running postgres processes, and MySQL/MariaDB
+`-D`/`hba_file` of running postgres processes (a named pipe or a device at one of those
+paths is noted, never opened), and MySQL/MariaDB
 `bind-address`/`skip-networking` from my.cnf and its !include/!includedir files.
 
 Passes when: every database listens only on loopback (127.0.0.0/8, ::1, or bound to the lo
@@ -57,6 +58,7 @@ from typing import NamedTuple
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, first, result
 from auditor.parsers import firewall
+from auditor.parsers.not_a_file import NOT_A_FILE, NOT_A_FILE_SH, read_not_a_file
 from auditor.parsers.rows import Row, rows
 from auditor.parsers.sockets import (
     PROC_LISTENERS_LINE,
@@ -103,15 +105,20 @@ exit 0
 # hba_file of running postmasters (processes named postgres whose parent is not: the shell reads
 # comm and stat itself, and a postmaster's backends, whose titles hold no arguments, cost no
 # `tr | awk` each). Only type, database, user, address (and mask) and method leave the host:
-# options such as ldapbindpasswd never do.
-PG_HBA = r"""
-{
+# options such as ldapbindpasswd never do. A FIFO or a device where a postgresql.conf or a
+# pg_hba.conf should be is named (NOT_A_FILE), never opened: reading it would block.
+PG_HBA = rf"""
+{NOT_A_FILE_SH}
+exec 3>&1
+{{
   for f in /etc/postgresql/*/*/pg_hba.conf /var/lib/pgsql/data/pg_hba.conf \
            /var/lib/pgsql/*/data/pg_hba.conf; do
     [ -e "$f" ] && echo "$f"
   done
   for c in /etc/postgresql/*/*/postgresql.conf; do
-    [ -r "$c" ] && sed -n "s/^[[:space:]]*hba_file[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$c"
+    if not_a_file "$c"; then echo "{NOT_A_FILE}$kind $c" >&3
+    elif [ -r "$c" ]; then sed -n "s/^[[:space:]]*hba_file[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$c"
+    fi
   done
   for d in /proc/[0-9]*; do
     c=; read -r c <"$d/comm" || continue
@@ -120,22 +127,23 @@ PG_HBA = r"""
     pc=; read -r pc <"/proc/$ppid/comm"
     [ "$pc" != postgres ] || continue  # a backend: its title replaced the postmaster's arguments
     tr '\0' '\n' <"$d/cmdline" 2>/dev/null | awk '
-      d { print $0 "/pg_hba.conf"; d = 0; next }
-      $0 == "-D" { d = 1; next }
-      /^-D./ { print substr($0, 3) "/pg_hba.conf"; next }
-      /^(--|-c)?hba_file=/ { sub(/^[^=]*=/, ""); print }'
+      d {{ print $0 "/pg_hba.conf"; d = 0; next }}
+      $0 == "-D" {{ d = 1; next }}
+      /^-D./ {{ print substr($0, 3) "/pg_hba.conf"; next }}
+      /^(--|-c)?hba_file=/ {{ sub(/^[^=]*=/, ""); print }}'
   done
-} 2>/dev/null | sort -u | while IFS= read -r f; do
+}} 2>/dev/null | sort -u | while IFS= read -r f; do
   [ -e "$f" ] || continue
+  if not_a_file "$f"; then echo "{NOT_A_FILE}$kind $f"; continue; fi
   if [ ! -r "$f" ]; then echo "#unreadable $f"; continue; fi
   echo "#file $f"
-  awk -v F="$f" '{ sub(/#.*/, "") }
-    $1 ~ /^host/ && NF >= 5 {
+  awk -v F="$f" '{{ sub(/#.*/, "") }}
+    $1 ~ /^host/ && NF >= 5 {{
       mask = "-"; method = $5
-      if ($4 !~ /\// && ($5 ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/ || $5 ~ /^[0-9a-fA-F]*:[0-9a-fA-F:]*$/)) {
-        mask = $5; method = $6 }
-      printf "%s:%d\t%s\t%s\t%s\t%s\t%s\t%s\n", F, FNR, $1, $2, $3, $4, mask, method }
-    $1 ~ /^include/ { printf "%s:%d\t%s\t%s\n", F, FNR, $1, $2 }' "$f"
+      if ($4 !~ /\// && ($5 ~ /^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$/ || $5 ~ /^[0-9a-fA-F]*:[0-9a-fA-F:]*$/)) {{
+        mask = $5; method = $6 }}
+      printf "%s:%d\t%s\t%s\t%s\t%s\t%s\t%s\n", F, FNR, $1, $2, $3, $4, mask, method }}
+    $1 ~ /^include/ {{ printf "%s:%d\t%s\t%s\n", F, FNR, $1, $2 }}' "$f"
 done
 exit 0
 """
@@ -297,8 +305,12 @@ def read_firewall(out: Outputs) -> FirewallReading:
 
 
 def _marker(row: Row) -> str | None:
-    """The note for a probe's `#file PATH` / `#unreadable PATH` line; None for a data row."""
-    marker, _, path = "\t".join((row.tag, *row.fields)).partition(" ")
+    """The note for a probe's `#file PATH` / `#unreadable PATH` / `#not-a-file KIND PATH` line;
+    None for a data row."""
+    line = "\t".join((row.tag, *row.fields))
+    if (odd := read_not_a_file(line)) is not None:
+        return f"{odd}: not read"
+    marker, _, path = line.partition(" ")
     return {"#file": f"read {path}", "#unreadable": f"cannot read {path}"}.get(marker)
 
 

@@ -26,7 +26,9 @@ removed sooner.
 
 Error/Manual: `error` when the on_disk probe did not report the host's clock (ages are
 measured by the host's clock, so that old evidence re-judges the same), or when the age
-of the logs on disk could not be read.
+of the logs on disk could not be read, or when /etc/logrotate.conf is a named pipe (FIFO) or a
+device: it is not opened (reading it blocks; logrotate itself would hang on it), so the
+defaults the other blocks inherit are unknown.
 
 Secrets: no log content leaves the host: only the logrotate and journald configuration
 files, the number of log files, and the names and modification times of the three oldest.
@@ -48,16 +50,27 @@ from auditor.check import Check, Findings, Outputs, Param, Params, Result, Statu
 from auditor.parsers import logrotate
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings, systemd_timespan_seconds
 from auditor.parsers.files import dump_files_script, parse_dump
+from auditor.parsers.not_a_file import NOT_A_FILE, NOT_A_FILE_SH, read_not_a_file
 from auditor.parsers.rows import Arity, rows
 from auditor.parsers.syslog import busybox
 from auditor.probes import path_args, quote, shell
 
 DAY = 86400.0
+LOGROTATE_CONF = "/etc/logrotate.conf"
 # logrotate.conf's include targets (files or directories), dumped after the main file: its
-# `include PATH` lines, read by the shell (no awk for a file of a few lines).
-LOGROTATE_INCLUDES = ("{ while read -r key path _ || [ -n \"$key\" ]; do "
+# `include PATH` lines, read by the shell (no awk for a file of a few lines), from a regular
+# file only: the shell's own open of a FIFO would block.
+LOGROTATE_INCLUDES = (f"{{ [ -f {LOGROTATE_CONF} ] && while read -r key path _ || [ -n \"$key\" ]; do "
                       "if [ \"$key\" = include ]; then printf '%s\\n' \"$path\"; fi; "
-                      "done </etc/logrotate.conf; } 2>/dev/null")
+                      f"done <{LOGROTATE_CONF}; }} 2>/dev/null")
+# The dump reads regular files only (and a directory's, as logrotate does); a FIFO or a device
+# at logrotate.conf is named first (NOT_A_FILE, before any file, so parse_dump skips it).
+LOGROTATE_SCRIPT = "\n".join([
+    NOT_A_FILE_SH,
+    f'if not_a_file {LOGROTATE_CONF} && [ "$kind" != directory ]; then '
+    f'echo "{NOT_A_FILE}$kind {LOGROTATE_CONF}"; fi',
+    dump_files_script(LOGROTATE_CONF, "/etc/logrotate.d", more_paths=LOGROTATE_INCLUDES),
+])
 NOT_LOGS = ("lastlog", "faillog", "README")  # fixed-size databases, not logs kept over time
 # Reads `@ MTIME BIRTH PATH` lines of /etc/machine-id and / (the first two lines at most: a log's
 # name may hold a newline and an @ line of its own), then `MTIME PATH` lines; prints the
@@ -116,8 +129,7 @@ CHECK = Check(
         Param("exclude", list, [], "glob patterns of log paths this promise does not cover"),
     ),
     probes=(
-        shell("logrotate", dump_files_script("/etc/logrotate.conf", "/etc/logrotate.d",
-                                             more_paths=LOGROTATE_INCLUDES)),
+        shell("logrotate", LOGROTATE_SCRIPT),
         shell("journald", dump_files_script(*JOURNALD_CONFIG)),
         shell("on_disk", _disk_script, root=True),
     ),
@@ -231,7 +243,8 @@ def judge_disk(oldest_days: float | None, host_days: float | None, disk: OnDisk,
 def evaluate(out: Outputs, params: Params) -> Result:
     min_days: int = params["min_days"]
     evidence = ["logrotate", "journald", "on_disk"]
-    config = logrotate.parse(parse_dump(out.require("logrotate").stdout)[0])
+    dump = out.require("logrotate").stdout
+    config = logrotate.parse(parse_dump(dump)[0])
     disk = read_on_disk(out.require("on_disk").stdout)
     if disk.now is None:  # ages are measured by the host's clock, so that old evidence re-judges the same
         return result(Status.ERROR, "the on_disk probe did not report the host's clock (date +%s)",
@@ -248,9 +261,12 @@ def evaluate(out: Outputs, params: Params) -> Result:
             record(f"{' '.join(paths)} ({block.source}): {block.explain()}")
     for problem in config.problems:
         findings.note(problem)
+    if (odd := read_not_a_file(dump.partition("\n")[0])) is not None:  # logrotate would block on it
+        findings.unknown(f"{odd}: not read, so the defaults the blocks of /etc/logrotate.d inherit, and "
+                         "the logs it rotates, are unknown")
     persistent = judge_journald(journald_settings(out.require("journald").stdout), disk, min_days, findings)
     syslogd_sets = judge_syslogd(busybox.parse_syslogd(out.require("on_disk").stdout), params, findings)
-    if not config.blocks and not persistent and not syslogd_sets:
+    if not config.blocks and not persistent and not syslogd_sets and odd is None:
         findings.fail("no logrotate configuration and journald keeps nothing across reboots")
     config_prefix = f"{{n}} log set(s) kept less than {min_days} days: " if findings.failures else ""
 

@@ -15,7 +15,9 @@ Fails when: an account uses md5crypt, DES, an empty or unknown field, a missing 
 salt shared by two accounts; login.defs sets no or a weak ENCRYPT_METHOD; pam_unix hashes
 new passwords with a weak scheme.
 
-Error/Manual: a probe that fails or a shadow line that cannot be read is an `error`.
+Error/Manual: a probe that fails or a shadow line that cannot be read is an `error`; so is a
+named pipe (FIFO), a device or a socket where /etc/login.defs or a file of /etc/pam.d should
+be: it is not opened (reading it would block), so the scheme of new passwords is unknown.
 
 Secrets: only the user name, the scheme, its cost parameters and the salt length leave the
 host — never a hash.
@@ -30,6 +32,7 @@ from typing import NamedTuple
 from auditor.check import Check, Findings, Outputs, Params, Result, Status, result
 from auditor.parsers import crypt
 from auditor.parsers.conf import whitespace_keys
+from auditor.parsers.not_a_file import NOT_A_FILE, NOT_A_FILE_SH, read_not_a_file
 from auditor.parsers.rows import UnexpectedLine, rows, unexpected
 from auditor.probes import shell
 
@@ -64,8 +67,12 @@ END {
 }' /etc/shadow
 """
 
-LOGIN_DEFS = r"""
-[ -r /etc/login.defs ] || { echo "#absent"; exit 0; }
+# A FIFO or a device there is not opened (it would block until the probe's deadline): the
+# probe says what it is (NOT_A_FILE), which is not the same as no login.defs.
+LOGIN_DEFS = rf"""
+{NOT_A_FILE_SH}
+if not_a_file /etc/login.defs; then echo "{NOT_A_FILE}$kind /etc/login.defs"; exit 0; fi
+[ -r /etc/login.defs ] || {{ echo "#absent"; exit 0; }}
 grep -E '^[[:space:]]*(ENCRYPT_METHOD|MD5_CRYPT_ENAB|[A-Z_]*_ROUNDS|YESCRYPT_COST_FACTOR)([[:space:]]|$)' \
   /etc/login.defs
 exit 0
@@ -73,12 +80,22 @@ exit 0
 
 # The pam_unix password lines of every PAM service, and (RHEL family) the authselect profile
 # that writes /etc/pam.d/system-auth and password-auth, from the first line of its state file.
+# grep reads the regular files of /etc/pam.d only: a FIFO or a device there is named
+# (NOT_A_FILE), not opened; a directory or a link to /dev/null is skipped, as grep -s did.
 AUTHSELECT_LINE = "#authselect "
+AUTHSELECT_CONF = "/etc/authselect/authselect.conf"
 AUTHSELECT_FILES = ("/etc/pam.d/system-auth", "/etc/pam.d/password-auth")
 PAM_UNIX = rf"""
-grep -sHE '^[[:space:]]*-?password[[:space:]].*pam_unix\.so' /etc/pam.d/* 2>/dev/null
-if [ -r /etc/authselect/authselect.conf ]; then
-  sed -n '/^[[:space:]]*[^#[:space:]]/{{s/^/{AUTHSELECT_LINE}/p;q;}}' /etc/authselect/authselect.conf
+{NOT_A_FILE_SH}
+set --
+for f in /etc/pam.d/*; do
+  if [ -f "$f" ]; then set -- "$@" "$f"
+  elif not_a_file "$f" && [ "$kind" != directory ]; then echo "{NOT_A_FILE}$kind $f"; fi
+done
+[ "$#" -eq 0 ] || grep -sHE '^[[:space:]]*-?password[[:space:]].*pam_unix\.so' "$@" 2>/dev/null
+if not_a_file {AUTHSELECT_CONF}; then echo "{NOT_A_FILE}$kind {AUTHSELECT_CONF}"
+elif [ -r {AUTHSELECT_CONF} ]; then
+  sed -n '/^[[:space:]]*[^#[:space:]]/{{s/^/{AUTHSELECT_LINE}/p;q;}}' {AUTHSELECT_CONF}
 fi
 exit 0
 """
@@ -124,6 +141,12 @@ def _judge_pam_unix(text: str, login_defs_method: str | None,
     for line in lines:
         if line.startswith(AUTHSELECT_LINE):
             continue
+        if (odd := read_not_a_file(line)) is not None:
+            if odd.path == AUTHSELECT_CONF:
+                findings.note(f"{odd}: not read, so the authselect profile is not named")
+            else:  # PAM would block on it too, or read what a writer feeds it
+                findings.unknown(f"{odd}: not read, so the pam_unix options it may set are unknown")
+            continue
         location, _, rule = line.partition(":")
         options = rule.split("pam_unix.so", 1)[-1].split()
         weak = [o for o in options if crypt.PAM_UNIX_METHODS.get(o) is False]
@@ -165,7 +188,10 @@ def evaluate(out: Outputs, params: Params) -> Result:
 
     defs = out.require("login_defs").stdout
     method: str | None = None
-    if "#absent" not in defs:
+    if (odd := read_not_a_file(defs.partition("\n")[0])) is not None:
+        findings.unknown(f"{odd}: not read, so the scheme chpasswd, newusers and pam_unix without "
+                         "a scheme of its own give new passwords is unknown")
+    elif "#absent" not in defs:
         method = whitespace_keys(defs).get("ENCRYPT_METHOD")
         if method is None:
             md5 = whitespace_keys(defs).get("MD5_CRYPT_ENAB", "no").lower() == "yes"

@@ -9,6 +9,7 @@ import shlex
 from auditor.parsers import sshd
 from auditor.parsers.awk import rerun_on_read_error
 from auditor.parsers.files import HEADER, UNREADABLE
+from auditor.parsers.not_a_file import NOT_A_FILE, NOT_A_FILE_SH
 from auditor.parsers.sockets import PROC_NET_LISTEN
 
 NO_SSHD = "#no-sshd"
@@ -186,11 +187,16 @@ exit 0
 # directory with a trailing /): the files read are then not all that sshd reads. On RHEL-family
 # hosts, the crypto-policies state (which policy) and its sshd back-end are dumped too. One awk
 # reads each file: its text to the probe's stdout (fd 3), its Include arguments to its stderr,
-# which the shell captures (a sed and an awk per file before).
+# which the shell captures (a sed and an awk per file before). A named pipe or a device where
+# a file should be (sshd_config, a crypto-policies file: tested with -e) is reported unreadable
+# and never opened, which would block; a NOT_A_FILE line after its header, which parse_dump
+# skips, says what it is.
 SSHD_CONFIG = rf"""
 H={shlex.quote(HEADER)}; U={shlex.quote(UNREADABLE)}
 exec 3>&1
-emit() {{ patterns=; if [ -r "$1" ]; then printf '\n%s%s\n' "$H" "$1"
+{NOT_A_FILE_SH}
+emit() {{ patterns=; if not_a_file "$1"; then printf '\n%s%s\n{NOT_A_FILE}%s %s\n' "$U" "$1" "$kind" "$1"
+  elif [ -r "$1" ]; then printf '\n%s%s\n' "$H" "$1"
     patterns=$(awk '{{ if ($0 ~ /^[[:space:]]*#/) print ""; else print; sub(/^[ \t]+/, "")
       if (tolower($0) ~ /^include([ \t]|=)/) {{
         sub(/^[^ \t=]+[ \t]*=?[ \t]*/, ""); gsub(/"/, ""); print > "/dev/stderr" }} }}' "$1" 2>&1 >&3)

@@ -241,3 +241,25 @@ if [[ pass_busybox_syslogd == $ONLY ]] && command -v busybox >/dev/null && [ -x 
     --expect-summary "carry the date, time, user and source IP"
   stop_busybox_syslogd
 fi
+
+# busybox syslogd writing every message to the console (-O /dev/console: embedded hosts, some
+# containers): a real busybox syslogd, run under the name syslogd in a private mount namespace
+# with a tmpfs /dev (there its -O is a file of its own, and its /dev/log not this machine's),
+# so that the probes see its command line, and /dev/console is this machine's console device.
+# Reading a device blocks: the probe names it instead, and asks for where its output is kept.
+if [[ manual_syslogd_console == $ONLY ]] && command -v busybox >/dev/null; then  # shellcheck disable=SC2053
+  BC=$W/bc
+  mkdir -p "$BC/varlog"
+  ln -s "$(command -v busybox)" "$BC/syslogd"
+  cp -p /etc/machine-id "$BC/machine-id"
+  touch -d "$(ago 400)" "$BC/machine-id"
+  unshare --mount --propagation private -- sh -c \
+    'mount -t tmpfs tmpfs /dev && exec "$1" -n -O /dev/console' sh "$BC/syslogd" &
+  BB_SYSLOGD_PID=$!
+  sleep 1
+  kill -0 "$BB_SYSLOGD_PID"
+  record auth_logging manual_syslogd_console --plant-dir /var/log="$BC/varlog" --plant /etc/machine-id="$BC/machine-id" \
+    --source "A real busybox syslogd ($(busybox | head -n 1 | cut -d' ' -f1-2), as syslogd -n -O /dev/console) running, and no other logger; /dev/console this machine's console (a character device); /var/log empty (no auth.log, no secure, no journal); /etc/machine-id dated 400 days ago" \
+    --expect-status manual --expect-summary "no login record was read here: /dev/console is a device, not a regular file"
+  stop_busybox_syslogd
+fi

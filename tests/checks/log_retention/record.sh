@@ -282,3 +282,16 @@ if [[ fail_alpine_busybox_syslogd == $ONLY ]] && [ -f "$ALPINE_FIXTURE" ] && com
     --expect-summary "/var/log/messages: busybox syslogd"
   stop_busybox_syslogd
 fi
+
+# /etc/logrotate.conf a link to a named pipe that nothing writes to (logrotate itself would hang
+# on it): the probe names it instead of opening it, and the defaults it sets are unknown.
+mkfifo "$W/lr-fifo"
+mkdir -p "$W/lr.fifo" "$W/log.fifo"
+printf '/var/log/app.log {\n  daily\n  rotate 90\n}\n' >"$W/lr.fifo/app"
+head -n 100 /var/log/dpkg.log >"$W/log.fifo/app.log"
+machine_id "$W/machine-id.fifo" 10
+record log_retention error_logrotate_conf_fifo --plant-symlink /etc/logrotate.conf="$W/lr-fifo" \
+  --plant-dir /etc/logrotate.d="$W/lr.fifo" --plant-dir /var/log="$W/log.fifo" \
+  --plant /etc/machine-id="$W/machine-id.fifo" \
+  --source "/etc/logrotate.conf a link to a named pipe (mkfifo) that no process writes to, so that reading it would block; /etc/logrotate.d holding one block (/var/log/app.log: daily, rotate 90); /var/log holding app.log (a copy of this machine's dpkg.log, written now); /etc/machine-id dated 10 days ago; this machine's journald.conf" \
+  --expect-status error --expect-summary "/etc/logrotate.conf is a named pipe (FIFO), not a regular file: not read"

@@ -217,3 +217,14 @@ record password_hashing pass_ubuntu_common_password_yescrypt --plant /etc/shadow
   --source "Ubuntu 22.04/24.04 and Debian 13 layout (no such machine here, planted on this Debian 12 one): /etc/pam.d/common-password as pam-auth-update writes it from libpam-runtime's /usr/share/pam-configs/unix (Password-Initial: pam_unix.so obscure yescrypt; text as on Ubuntu 24.04) and passwd including it; root locked with * (Ubuntu's installer leaves root without a password), one user with yescrypt (mkpasswd -m yescrypt); this machine's login.defs (ENCRYPT_METHOD SHA512, as Ubuntu 22.04's)" \
   --expect-status pass --expect-summary "1 account(s) with a password, all salted and slow: 1 yescrypt" \
   --expect-value 'pam_unix_schemes={/etc/pam.d/common-password: yescrypt}' --expect-value 'authselect_profile=null'
+
+# A named pipe where a configuration file should be, that nothing writes to: opening it for
+# reading blocks, so the probes name it instead of opening it, and what it would set is unknown.
+mkfifo "$W/ph-fifo"
+record password_hashing error_login_defs_fifo --plant-symlink /etc/login.defs="$W/ph-fifo" \
+  --source "This machine's own /etc/shadow (every account locked) and /etc/pam.d (pam_unix yescrypt); /etc/login.defs a link to a named pipe (mkfifo) that no process writes to, so that reading it would block" \
+  --expect-status error --expect-summary "/etc/login.defs is a named pipe (FIFO), not a regular file: not read"
+record password_hashing error_pam_d_fifo --plant-symlink /etc/pam.d/zz-fifo="$W/ph-fifo" \
+  --source "This machine's own /etc/shadow (every account locked), /etc/login.defs (ENCRYPT_METHOD SHA512) and /etc/pam.d (pam_unix yescrypt), plus /etc/pam.d/zz-fifo, a link to a named pipe (mkfifo) that no process writes to, so that reading it would block" \
+  --expect-status error --expect-summary "/etc/pam.d/zz-fifo is a named pipe (FIFO), not a regular file: not read" \
+  --expect-value 'pam_unix_schemes={/etc/pam.d/common-password: yescrypt}'
