@@ -20,8 +20,10 @@ SSHD_LINE = "#sshd "
 RC_LINE = "#sshd-T-rc "
 LS_PIDS = 256  # sshd processes whose fd and exe links one `ls -l` lists
 
-# The listeners, and the sshd processes holding one: ONE `ls -l` (of LS_PIDS processes at most,
-# so that thousands of sessions stay under ARG_MAX) and ONE awk; see DAEMONS_SCRIPT. The awk
+# The listeners sshd holds, and the sshd processes holding one: ONE `ls -l` (of LS_PIDS
+# processes at most, so that thousands of sessions stay under ARG_MAX) and ONE awk; see
+# DAEMONS_SCRIPT. The host's other listeners stay on the host: they are not this check's, and
+# each one opened or closed would change the evidence (drift where sshd did not move). The awk
 # runs again when a daemon ends as it reads its status (rerun_on_read_error).
 _LISTENER_ROWS = rf"""{{ set --; for p in $pids; do
     set -- "$@" "/proc/$p/exe" "/proc/$p/fd"
@@ -35,7 +37,7 @@ _LISTENER_ROWS = rf"""{{ set --; for p in $pids; do
       while ((getline line < f) > 0) {{
         split(line, w, " ")
         if (++row > 1 && w[4] == "{PROC_NET_LISTEN}") {{
-          print "#listen " tables[t] " " w[2] " " w[10]; listening[w[10]] = 1 }}
+          listening[w[10]] = "#listen " tables[t] " " w[2] " " w[10]; sockets[++m] = w[10] }}
       }}
       close(f)
     }}
@@ -46,6 +48,9 @@ _LISTENER_ROWS = rf"""{{ set --; for p in $pids; do
   pid != "" && /-> socket:\[[0-9]+\]$/ {{
     s = $NF; gsub(/[^0-9]/, "", s); if (s in listening) inodes[pid] = inodes[pid] "," s }}
   END {{
+    for (i = 1; i <= n; i++) if (order[i] in inodes) {{
+      k = split(substr(inodes[order[i]], 2), held, ","); for (j = 1; j <= k; j++) sshd[held[j]] = 1 }}
+    for (i = 1; i <= m; i++) if (sockets[i] in sshd) print listening[sockets[i]]
     for (i = 1; i <= n; i++) {{  # in the order ls listed them: that of the glob of /proc
       if (!(order[i] in inodes)) continue
       pid = order[i]; uid = ""; f = "/proc/" pid "/status"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -194,6 +195,27 @@ def test_sshd_processes_are_listed_in_bounded_ls_calls_with_the_same_result(daem
     # Then they name the same daemons, in the same order, alike
     assert _ours(_run(["sh"], GNU_PATH, one_by_one), pids) == _ours(_run(["sh"], GNU_PATH, whole), pids)
     assert len(_ours(_run(["sh"], GNU_PATH, whole), pids)) > 2
+
+
+def test_only_the_listeners_sshd_holds_leave_the_host(daemons, tmp_path):
+    exe, quiet, loud = daemons
+    # Given a listener on loopback that no sshd holds (this test's own), beside the two daemons
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        # When the daemons shell runs under each shell
+        script = f"bin={exe}\n{DAEMONS_SCRIPT}"
+        outputs = {label: _run(argv, path, script) for label, argv, path in _shells(tmp_path)}
+    for label, out in outputs.items():
+        listening = sshd.parse_daemons(sshd.split_daemons(out)[1] or "").listening
+        ports = {found_port for _, _, found_port in listening.values()}
+        # Then the daemons' listeners are there and the other one is not (it is not this
+        # check's, and each one opened or closed elsewhere would change the evidence)
+        assert {quiet.port, loud.port} <= ports and port not in ports, (label, out)
+        held = {int(i) for line in out.splitlines() if line.startswith("#daemon ")
+                for i in line.split("inodes=")[1].split()[0].split(",") if i}
+        assert set(listening) <= held, (label, out)
 
 
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
