@@ -66,8 +66,10 @@ def secrets_planted() -> dict[str, str]:
 def fleet(sshd_fleet, secrets_planted):
     s = secrets_planted
     with sshd_fleet("fleet") as (fleet, _):
+        # Each host has its own PID namespace: it sees its own processes, never another
+        # test's daemon that starts or stops between two runs compared below.
         fleet.start(HostSpec(
-            "good",
+            "good", pid_namespace=True,
             files={
                 "/etc/shadow": shadow_with(alice=s["alice_yescrypt"], bob=s["bob_sha512"],
                                            carol=s["carol_bcrypt"], locked="!" + s["mallory_md5"]),
@@ -80,7 +82,7 @@ def fleet(sshd_fleet, secrets_planted):
             replace_dirs=("/etc/logrotate.d", "/var/log"),
         ))
         fleet.start(HostSpec(
-            "bad",
+            "bad", pid_namespace=True,
             files={
                 "/etc/shadow": shadow_with(mallory=s["mallory_md5"], dave=s["dave_des"]),
                 "/etc/login.defs": "ENCRYPT_METHOD MD5\n",
@@ -91,7 +93,7 @@ def fleet(sshd_fleet, secrets_planted):
             },
             replace_dirs=("/etc/logrotate.d", "/var/log"),
         ))
-        fleet.start(HostSpec("stranger", files={}), own_host_key=True)
+        fleet.start(HostSpec("stranger", files={}, pid_namespace=True), own_host_key=True)
         yield fleet
 
 
