@@ -216,8 +216,10 @@ def test_a_sudo_that_hangs_is_ended_and_the_other_probes_still_run(tmp_path):
 
 def test_a_root_part_ended_at_its_bound_ends_the_root_probe_it_was_running(tmp_path, shared_spool):
     # Given a login whose sudo is slow to start the root part (here a `sudo` first on PATH that
-    # waits 5.5 s), so that the part has just started a root probe blocked on a FIFO nobody
-    # writes (3 s deadline) when the part's own bound, 1 x (3 + 2) + 2 = 7 s, ends it through sudo
+    # waits 5.5 s), so that the part has started a root probe blocked on a FIFO nobody writes
+    # (5 s deadline, which would end it near 10.5 s) when the part's own bound, 1 x (5 + 2) + 2
+    # = 9 s, ends it through sudo (3.5 s for sudo to start the root shell: under load it took
+    # 0.1 s, and a 7 s bound left too little)
     fifo, started = tmp_path / "never", tmp_path / "started"
     os.mkfifo(fifo)
     fake = Path(tempfile.mkdtemp(prefix="auditor-slow-sudo-", dir="/tmp"))
@@ -226,7 +228,7 @@ def test_a_root_part_ended_at_its_bound_ends_the_root_probe_it_was_running(tmp_p
         (fake / "sudo").write_text(f"#!/bin/sh\nsleep 5.5\nexec {shutil.which('sudo')} \"$@\"\n")
         (fake / "sudo").chmod(0o755)
         probes = [probe("a.root", f"touch {started}; cat {fifo}", root=True), probe("b.plain", "echo plain")]
-        planned = batch.build(probes, sudo=True, probe_timeout=3, spool_dirs=(str(shared_spool),))
+        planned = batch.build(probes, sudo=True, probe_timeout=5, spool_dirs=(str(shared_spool),))
         # When the batch runs as nobody with that sudo
         with pytest.MonkeyPatch.context() as env:
             env.setenv("PATH", f"{fake}:{os.environ['PATH']}")

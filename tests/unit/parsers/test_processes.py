@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -128,29 +130,50 @@ def _daemon_list_branches() -> tuple[str, str]:
     return then.removeprefix("if [ -r /proc/self/comm ]; then"), rest.rsplit("\nfi", 1)[0]
 
 
+def _program(pid: int) -> str:
+    """The base name of the program `pid` runs now ("" when it cannot be read)."""
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return ""
+
+
 @pytest.fixture
 def daemons(tmp_path: Path, odd_process: tuple[subprocess.Popen[bytes], Path]) -> Iterator[set[int]]:
     """Named processes as the shared list meets them: one by its path, one with a title
     ("rsyslogd: main", argv[0] with a blank), one with a secret argument run by nobody when the
     tests run as root, and one whose comm differs from its argv[0] (matched by argv[0] alone)."""
-    chronyd, rsyslogd, zabbix = (tmp_path / n for n in ("chronyd", "rsyslogd", "zabbix_agentd"))
-    for program in (chronyd, rsyslogd, zabbix):
+    # The programs sit where nobody may run them (pytest's folders are root's alone: a program
+    # there never ran as nobody, and the list held only its zombie).
+    where = Path(tempfile.mkdtemp(prefix="auditor-daemons-", dir="/tmp"))
+    where.chmod(0o755)
+    chronyd, rsyslogd, zabbix = (where / n for n in ("chronyd", "rsyslogd", "zabbix_agentd"))
+    for program in (rsyslogd, zabbix):
         shutil.copy("/bin/sleep", program)
+    shutil.copy("/bin/sh", chronyd)  # a shell takes the secret argument (sleep refused it and ended)
     nobody = ([str(shutil.which("setpriv")), "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
               if os.geteuid() == 0 and shutil.which("setpriv") else [])
-    tmp_path.chmod(0o755)
     children = [
-        subprocess.Popen([*nobody, str(chronyd), "30", "--password=S3cret"]),
+        # its own session, so that its sleep ends with it; `; :` keeps the shell from exec-ing sleep
+        subprocess.Popen([*nobody, str(chronyd), "-c", "sleep 30; :", "chronyd", "--password=S3cret"],
+                         start_new_session=True),
         subprocess.Popen(["bash", "-c", f"exec -a 'rsyslogd: main' {rsyslogd} 30"]),
         subprocess.Popen(["bash", "-c", f"exec -a {zabbix} sleep 30"]),
     ]
     try:
-        time.sleep(0.3)
+        # Popen returns after the first exec (setpriv, bash); wait for the programs themselves
+        final = dict(zip((c.pid for c in children), ("chronyd", "rsyslogd", "sleep"), strict=True))
+        deadline = time.monotonic() + 10
+        while any(_program(pid) != name for pid, name in final.items()):
+            assert time.monotonic() < deadline, {pid: _program(pid) for pid in final}
+            time.sleep(0.01)
         yield {odd_process[0].pid, *(c.pid for c in children)}
     finally:
+        os.killpg(children[0].pid, signal.SIGKILL)
         for child in children:
             child.kill()
             child.wait()
+        shutil.rmtree(where)
 
 
 def test_the_proc_awk_lists_the_named_daemons_as_the_ps_branch_does(daemons, tmp_path):
