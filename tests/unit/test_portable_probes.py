@@ -28,7 +28,7 @@ def test_the_proc_process_list_reads_as_ps_output():
     # Then this test's own process is there, with its user, command name and argv
     me = processes[os.getpid()]
     assert me.user == pwd.getpwuid(os.getuid()).pw_name
-    assert me.args.split() == Path(f"/proc/{os.getpid()}/cmdline").read_text().split("\0")[:-1]
+    assert me.args == " ".join(Path(f"/proc/{os.getpid()}/cmdline").read_text().split("\0")[:-1])
     assert me.comm == Path(f"/proc/{os.getpid()}/comm").read_text().strip()
 
 
