@@ -8,7 +8,9 @@ histories in every home directory of /etc/passwd (.bash_history, .zsh_history,
 file) and one awk program reads them all and finds password-bearing patterns; the listing
 uses only what busybox find has too (no -printf or -readable), so it runs on Alpine. Only
 the first `max_file_mb` MiB of a file are scanned; the summary says when a file was
-longer. Patterns: `--password=VALUE`; `mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`;
+longer. Every line is scanned whole, at a cost linear in its length: a long line is read through
+windows of a few kB, so one line of many MB with a hundred thousand hits costs seconds, not the
+probe's deadline. Patterns: `--password=VALUE`; `mysql`/`mariadb` `-pVALUE`; `sshpass -p VALUE`;
 `curl -u user:VALUE` (also quoted); URLs with `user:VALUE@`; `Authorization: Basic VALUE`;
 `Bearer VALUE` (12+ characters with a letter and a digit); JSON or Python-dict
 `"password": "VALUE"` (also `'password': "VALUE"`, escaped `\\"password\\"`, and keys like
@@ -125,16 +127,20 @@ BEGIN {
   kind[++n] = "cmdline";  key[n] = "--password="; val[n] = word
   kind[++n] = "mysql";    key[n] = "[ \t]-p"; val[n] = word; exact[n] = 1
   need[n] = "(mysql|mariadb)"
-  kind[++n] = "sshpass";  key[n] = "sshpass[ \t]+-p[ \t]*"; val[n] = word; exact[n] = 1
+  kind[++n] = "sshpass";  key[n] = "sshpass[ \t]+-p[ \t]*"; val[n] = word; exact[n] = 1; margin[n] = 1
+  # .* is longest: the key runs to the last user option of the line (scanned for as `tail` below)
   kind[++n] = "curl";     key[n] = "curl[ \t].*(-u[ \t]*|--user[ \t=])[^ \t:'\"]+:"
-  val[n] = "(\\\\.|[^ \t\\\\])+"
+  val[n] = "(\\\\.|[^ \t\\\\])+"; tail[n] = "[^ \t:'\"]+"
   kind[++n] = "curl";     key[n] = "curl[ \t].*(-u[ \t]*|--user[ \t=])\"[^\":]*:"; val[n] = dq
+  tail[n] = "\"[^\":]*"
   kind[++n] = "curl";     key[n] = "curl[ \t].*(-u[ \t]*|--user[ \t=])'[^':]*:"; val[n] = "[^']*"
+  tail[n] = "'[^':]*"
   # userinfo runs to the LAST @ before the next / or blank: an unencoded @ in a password
   kind[++n] = "url";      key[n] = "[a-z][a-z0-9+.-]*://[^ \t/@:\"']+:"; val[n] = "[^ \t/\"']*@"; trim[n] = 1
+  how[n] = "url"
   kind[++n] = "basic";    key[n] = "authorization\"?[ \t]*[:=][ \t]*\"?basic[ \t]+"
-  val[n] = "[A-Za-z0-9+/=]+"
-  kind[++n] = "bearer";   key[n] = "bearer[ \t]+"; val[n] = "[A-Za-z0-9._~+/=-]+"
+  val[n] = "[A-Za-z0-9+/=]+"; margin[n] = 1
+  kind[++n] = "bearer";   key[n] = "bearer[ \t]+"; val[n] = "[A-Za-z0-9._~+/=-]+"; margin[n] = 1
   kw = "([a-z0-9_-]*(password|passwd)|([a-z0-9-]*_)?(pwd|pass))"
   # After an escaped key (JSON inside a JSON string) this runs to the end of the outer string.
   kind[++n] = "json";     key[n] = "\\\\?\"" kw "\\\\?\"[ \t]*:[ \t]*\\\\?\""; val[n] = dq
@@ -142,10 +148,14 @@ BEGIN {
   kind[++n] = "json";     key[n] = "'" kw "'[ \t]*:[ \t]*\""; val[n] = dq
   # key=value: up to the next blank, quote or & (`;` and `,` are masked too: when in doubt, more)
   kind[++n] = "param";    key[n] = "[a-z0-9_.-]*(password|passwd|pwd|pass)="
-  val[n] = "(\"" dq "\"|'[^']*'|[\"']?(\\\\.|[^&\"' \t\\\\])*)"
+  val[n] = "(\"" dq "\"|'[^']*'|[\"']?(\\\\.|[^&\"' \t\\\\])*)"; how[n] = "param"
   kind[++n] = "invalid_user"; key[n] = "invalid user "; val[n] = "[^ \t]+"; only[n] = 1
   kind[++n] = "login_name"; key[n] = "failed login[^']* for '"; val[n] = "[^']+"; only[n] = 1
+  how[n] = "login"
+  for (i = 1; i <= n; i++)  # a user option's end, as the end of a piece of the line split at :
+    if (tail[i] != "") { how[i] = "curl"; tail[i] = "(-u[ \t]*|--user[ \t=])" tail[i] "$" }
   kinds = n
+  WIN = 4096; CHUNK = 16384  # bytes: a window, and the pieces a long line is cut into
 }
 function upto(i) { while (at < i) { flush(); file = queued[++at] } }  # files before i are done
 substr($0, 1, 5) == "scan\t" { queued[++queue] = substr($0, 6); next }  # in the order grep reads them
@@ -158,27 +168,108 @@ substr($0, 1, 5) == "scan\t" { queued[++queue] = substr($0, 6); next }  # in the
   if (i <= queue) { upto(i); $0 = substr($0, length(p) + 1) }
 }
 !/^[0-9]+:/ { print; next }  # the shell loop's other rows pass through
+# A line is scanned through windows of WIN bytes (of CHUNK-byte pieces of it): the work per hit is
+# bounded, not the length of the rest of the line (copying and lowercasing it per hit was quadratic).
+# A window's answer is used only where the rest of the line cannot change it; else the window grows.
+function win(s0, len,   c, off, s) {  # substr(src, s0, len); busybox's substr reads the whole string
+  if (len >= CHUNK || nc <= 1) return substr(src, s0, len)
+  c = int((s0 - 1) / CHUNK) + 1; off = s0 - (c - 1) * CHUNK
+  s = substr(chunk[c], off, len)
+  if (length(s) < len && c < nc) s = s substr(chunk[c + 1], 1, len - length(s))
+  return s
+}
+function chunks(   j) {
+  src = line; srclen = length(src); nc = 0
+  if (srclen > CHUNK) for (j = 1; j <= srclen; j += CHUNK) chunk[++nc] = substr(src, j, CHUNK)
+}
+# Where key i matches first in R (a window, lower case unless exact): 1 with KO, KL; 0 when it does not;
+# -d when no match starts before R's d+1st byte. param and url find their fixed part first, then
+# the name's run before it: the patterns' leading [...]* costs mawk a rescan of the run per byte.
+function keyin(i, R,   a, q, r, P, j, m) {
+  if (how[i] == "curl") {  # from the first `curl `: a later one has no other -u after it
+    if (!match(R, /curl[ \t]/)) return 0
+    a = RSTART; m = split(substr(R, a + 5), part, ":"); r = a + 4; q = 0
+    for (j = 1; j < m; j++) { r += length(part[j]) + 1; if (part[j] ~ tail[i]) q = r }  # the last -u NAME:
+    if (!q) return 0
+    KO = a; KL = q - a + 1; return 1
+  }
+  if (how[i] == "param") {
+    if (!match(R, /(password|passwd|pwd|pass)=/)) return 0
+    q = RSTART + RLENGTH; P = substr(R, 1, RSTART - 1)
+    KO = match(P, /[^a-z0-9_.-][a-z0-9_.-]*$/) ? RSTART + 1 : 1; KL = q - KO; return 1
+  }
+  if (how[i] == "url") {
+    if (!match(R, /:\/\/[^ \t\/@:"']+:/)) return 0
+    a = RSTART; q = RSTART + RLENGTH; P = substr(R, 1, a - 1)
+    r = match(P, /[^a-z0-9+.-][a-z0-9+.-]*$/) ? RSTART + 1 : 1
+    if (!match(substr(P, r), /[a-z]/)) return -(a + 2)  # no scheme: no key uses this ://
+    KO = r + RSTART - 1; KL = q - KO; return 1
+  }
+  if (how[i] == "login") {
+    if (!(a = index(R, "failed login"))) return 0
+    if (!(q = index(substr(R, a + 12), "'"))) return 0
+    q += a + 11
+    if (q - 5 >= a + 12 && substr(R, q - 5, 5) == " for ") { KO = a; KL = q - a + 1; return 1 }
+    return -q  # every `failed login` before this quote ends here without ` for `
+  }
+  if (!match(R, key[i])) return 0
+  KO = RSTART; KL = RLENGTH; return 1
+}
+function findkey(i, p,   sp, b, R, r, whole) {  # sets KS, KL: key i's first match at or after p
+  sp = p; b = WIN
+  while (sp <= srclen) {
+    whole = how[i] == "curl" || srclen - sp + 1 <= b
+    R = whole ? substr(src, sp) : win(sp, b)
+    r = keyin(i, exact[i] ? R : tolower(R))
+    if (r > 0 && (whole || KO + KL - 1 <= length(R) - margin[i])) { KS = sp + KO - 1; return 1 }
+    if (r < 0) { sp -= r; b = WIN; continue }
+    if (whole) return 0
+    b *= 2
+  }
+  return 0
+}
+# The length of value i at vs: what match(substr(src, vs), "^" val[i]) gives, minus trim[i].
+function findval(i, vs,   b, V, whole, m) {
+  b = WIN
+  for (;;) {
+    whole = srclen - vs + 1 <= b
+    V = whole ? substr(src, vs) : win(vs, b)
+    m = match(V, "^" val[i]); if (m) m = RLENGTH
+    if (whole) break
+    # A value that ends 2 bytes before the window's end (an escape is 2) is whole, but for a URL's
+    # userinfo (the last @ before a blank or /) and a quoted parameter: their end must be in it.
+    if (m <= length(V) - 2 && (how[i] != "url" || V ~ /[ \t\/"']/) && \
+        (how[i] != "param" || V !~ /^["']/ || V ~ /^("(\\.|[^"\\])*"|'[^']*')/)) break
+    b *= 2
+  }
+  return m ? RLENGTH - trim[i] : 0
+}
+function joined(a, m,   w, j) {  # a[1] a[2] ... a[m] in O(length log m), not O(length * m)
+  for (w = 1; w < m; w *= 2) for (j = 1; j + w <= m; j += 2 * w) a[j] = a[j] a[j + w]
+  return a[1]
+}
 {
   c = index($0, ":"); lineno = substr($0, 1, c - 1); line = substr($0, c + 1)
   found = 0; first = 0; kl = ""; split("", seen)
+  chunks()
   for (i = 1; i <= kinds; i++) {
     if (need[i] != "" && tolower(line) !~ need[i]) continue
-    pos = 1
-    while (pos <= length(line)) {
-      rest = substr(line, pos)
-      if (!match(exact[i] ? rest : tolower(rest), key[i])) break
-      ks = pos + RSTART - 1; vs = ks + RLENGTH
-      k = substr(line, ks, RLENGTH)
-      if (match(substr(line, vs), "^" val[i])) vl = RLENGTH - trim[i]; else vl = 0
-      v = substr(line, vs, vl)
+    p = 1; cp = 1; np = 0; shift = 0
+    while (p <= srclen && findkey(i, p)) {
+      ks = KS; vs = ks + KL
+      vl = findval(i, vs)
+      k = win(ks, vs - ks); v = win(vs, vl)
       ok = accept(i, k, v)
       if (ok) {
-        found = 1; if (!first) first = ks
+        found = 1; if (!first) first = ks - shift  # where the line, masked so far, has it
         if (!(kind[i] in seen)) { seen[kind[i]] = 1; kl = kl (kl == "" ? "" : ",") kind[i] }
       }
-      if (vl > 0 && (ok || !only[i])) { line = substr(line, 1, vs - 1) "***" substr(line, vs + vl); vl = 3 }
-      pos = vs + vl
+      if (vl > 0 && (ok || !only[i])) {
+        piece[++np] = win(cp, vs - cp); piece[++np] = "***"; cp = vs + vl; shift += vl - 3
+      }
+      p = vs + vl
     }
+    if (np) { piece[++np] = win(cp, srclen - cp + 1); line = joined(piece, np); chunks() }
   }
   if (!found) next
   total++
