@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, result
+from auditor.parsers.awk import without_comments
 from auditor.parsers.credentials import MASK_AWK
 from auditor.parsers.rows import Arity, UnexpectedLine, rows, unexpected
 from auditor.probes import CLOCK_SH, effective_uid, path_args, quote, shell
@@ -88,8 +89,9 @@ PREFILTER = ("pass|pwd|authorization|bearer|sshpass|(mysql|mariadb)[^ ]* .*-p[^ 
 # then grep -n's `LINENO:text` lines of one file's stream or grep -n -H's `FILE:LINENO:text`
 # lines of a batch of them; prints `find\tFILE\tLINE\tKIND\tEXCERPT` for at most
 # `left` lines in all and `hits\tFILE\tCOUNT\tKIND...` once per file; passes every other row of
-# the shell loop through. Values are replaced by *** before print.
-SCAN_AWK = r"""
+# the shell loop through. Values are replaced by *** before print. Its comments are for us:
+# without_comments keeps them off the wire (about 1.2 kB of every batch, compressed).
+SCAN_AWK = without_comments(r"""
 function masked(v,   u) {
   u = tolower(v)
   if (u ~ /^".*"$/ || u ~ /^'.*'$/) u = substr(u, 2, length(u) - 2)
@@ -288,7 +290,7 @@ function flush(   t, sep) {  # the previous file's totals
   total = 0; split("", counts)
 }
 END { flush() }
-"""
+""")
 
 
 def _names(patterns: Iterable[str]) -> str:

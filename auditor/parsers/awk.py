@@ -21,3 +21,21 @@ def rerun_on_read_error(command: str) -> str:
     """Shell running `command` (an awk, or a pipeline ending in one, that reads /proc/<pid>
     files) as RERUN_ON_READ_ERROR says. Its trailing blank lines are not kept."""
     return RERUN_ON_READ_ERROR.format(command=command)
+
+
+def without_comments(program: str) -> str:
+    """An awk program without its comments, which would otherwise travel to every host: lines
+    whose first non-blank character is `#`, and a line's tail from `  # ` (two blanks, a hash, a
+    blank) where the text before holds no unclosed double quote. A `#` inside a string or a regex
+    never follows two blanks in our programs; the tests run the programs as sent."""
+    kept = []
+    for line in program.split("\n"):
+        if line.lstrip().startswith("#"):
+            continue
+        cut = line.find("  # ")
+        while cut >= 0 and line[:cut].replace('\\"', "").count('"') % 2:  # inside a string
+            cut = line.find("  # ", cut + 1)
+        if cut >= 0:
+            line = line[:cut].rstrip()
+        kept.append(line)
+    return "\n".join(kept)
