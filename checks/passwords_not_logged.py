@@ -231,16 +231,24 @@ function findkey(i, p,   sp, b, R, r, whole) {  # sets KS, KL: key i's first mat
   return 0
 }
 # The length of value i at vs: what match(substr(src, vs), "^" val[i]) gives, minus trim[i].
-function findval(i, vs,   b, V, whole, m) {
+# Whether s ends inside an escape: an odd run of backslashes (or one as long as the 64 bytes looked at).
+function cutescape(s,   t) {
+  t = substr(s, length(s) - 63)
+  return match(t, /\\+$/) && (RLENGTH == length(t) || RLENGTH % 2)
+}
+function findval(i, vs,   b, V, whole, m, cut) {
   b = WIN
   for (;;) {
     whole = srclen - vs + 1 <= b
     V = whole ? substr(src, vs) : win(vs, b)
+    cut = !whole && cutescape(V)  # before the match below: the result is read from RLENGTH
     m = match(V, "^" val[i]); if (m) m = RLENGTH
     if (whole) break
     # A value that ends 2 bytes before the window's end (an escape is 2) is whole, but for a URL's
     # userinfo (the last @ before a blank or /) and a quoted parameter: their end must be in it.
-    if (m <= length(V) - 2 && (how[i] != "url" || V ~ /[ \t\/"']/) && \
+    # A window that ends inside an escape can stop a quoted string (whose end may be the
+    # window's) before it, and the word with it.
+    if (!cut && m <= length(V) - 2 && (how[i] != "url" || V ~ /[ \t\/"']/) && \
         (how[i] != "param" || V !~ /^["']/ || V ~ /^("(\\.|[^"\\])*"|'[^']*')/)) break
     b *= 2
   }

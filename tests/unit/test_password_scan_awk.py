@@ -245,7 +245,24 @@ def corpora() -> dict[str, tuple[list[str], int]]:
         # pattern pieces and long runs of name characters, hex, blanks, @ and : or escaped quotes,
         # so that keys, values and quotes cross a window's or a chunk's end
         "long_lines": ([long_line(rng, rng.randint(5000, 40000)) for _ in range(40)], 30),
+        # quoted values longer than a window, of escapes, placed so that every byte of an escape,
+        # of an opening quote and of a closing one falls on a window's end in turn (a window
+        # ending inside an escape once hid a whole mysql -p"..." value: found by the review)
+        "window_edges": (window_edge_lines(), 30),
     }
+
+
+def window_edge_lines() -> list[str]:
+    """Keys with quoted values of backslash escapes running past the 4 kB window, shifted byte
+    by byte around its end."""
+    lines = []
+    for key, close in (('mysql -u root -p"Hunter23', '" end'), ('sshpass -p "Hunter23', '" ssh h'),
+                       ('cmd --password="Hunter23', '" x'), ('{"password": "Hunter23', '"}'),
+                       ("app password='Hunter23", "' x")):
+        for shift in range(4):
+            lines.append(" " * shift + key + "\\ " * 2100 + close)
+            lines.append(" " * shift + key + "a" * 4085 + "\\" + "b" * 8 + close)
+    return lines
 
 
 @pytest.mark.parametrize("awk", AWKS)
