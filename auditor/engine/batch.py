@@ -192,12 +192,16 @@ def _prelude(token: str, cap: int, deadline: int, spool_dirs: tuple[str, ...]) -
         # __k SIGNAL PID: the probe and what it started.
         # The probe's shell is stopped first, so that it cannot go on to its next command nor
         # end (and wake the batch) before its children have had the signal.
-        # A child's parent is the word after the state, itself after the last ") ": the name
-        # before it may hold blanks and parentheses (a process names itself).
-        "__k() { kill -STOP \"$2\" 2>/dev/null; __ch=; for __f in /proc/[0-9]*/stat; do",
-        '  __q=; { read -r __q <"$__f"; } 2>/dev/null; __a=${__q%% *}; __q=${__q##*") "}; __q=${__q#* }',
-        '  if [ "${__q%% *}" = "$2" ]; then __ch="$__ch $__a"; fi',
-        '  done; kill -"$1" $__ch "$2" 2>/dev/null; kill -CONT "$2" 2>/dev/null; }',
+        # Every descendant, not only children: a probe's command substitutions and pipelines
+        # run its commands as grandchildren. A process's parent is read from the PPid line of
+        # its status (its stat holds its name unescaped: blanks, parentheses, newlines); passes
+        # over /proc go on while they find more.
+        "__k() { kill -STOP \"$2\" 2>/dev/null; __ch=\" $2 \"; __m=1; while [ -n \"$__m\" ]; do __m=",
+        '  for __f in /proc/[0-9]*/status; do __a=${__f#/proc/}; __a=${__a%/status}',
+        '    case "$__ch" in *" $__a "*) continue ;; esac',
+        '    { while read -r __q __r; do [ "$__q" = PPid: ] && break; done <"$__f"; } 2>/dev/null',
+        '    case "$__ch" in *" $__r "*) __ch="$__ch$__a "; __m=1 ;; esac',
+        '  done; done; kill -"$1" $__ch 2>/dev/null; kill -CONT "$2" 2>/dev/null; }',
         # __on: the probe running now ($__wr, and its deadline $__wl) as __v wrote it; none: empty.
         "__on() { __wr=; { read -r __wr __wl <\"$__d/run\"; } 2>/dev/null; }",
         # Polls once a second: a probe seen running past its deadline gets TERM, then KILL.

@@ -318,18 +318,12 @@ def test_a_hung_probe_costs_only_its_own_deadline(shell, spool, tmp_path):
     assert subprocess.run(["pgrep", "-f", f"^cat {fifo}$"], capture_output=True).stdout == b""
 
 
-@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
-@pytest.mark.parametrize("spool", [batch.SPOOL_DIRS, ("/nonexistent-auditor-spool",)],
-                         ids=["batch watchdog", "per-probe watchdog"])
-def test_a_hung_probe_s_child_with_blanks_and_a_parenthesis_in_its_name_is_ended(shell, spool, tmp_path):
-    # Given a probe whose child names itself "x) S 1 (y" (its kernel name: the link it was run
-    # through) and hangs, with a 1 s deadline
-    named = tmp_path / "x) S 1 (y"
-    named.symlink_to(shutil.which("sleep") or "/bin/sleep")
+def _hung_descendant_is_ended(shell, spool, tmp_path, program: str, command: str) -> None:
+    """Runs `command` (which starts `program` with a unique argument, hung) as a probe with a 1 s
+    deadline, and checks that the probe timed out and left no process of `program` behind."""
     marker = f"{time.time_ns() % 10**9}.5"  # its argument: found by pgrep afterwards, never reached
-    planned = batch.build([probe("a.stuck", f"'{named}' {marker}; echo unreachable")], sudo=False,
+    planned = batch.build([probe("a.stuck", command.replace("@MARKER@", marker))], sudo=False,
                           probe_timeout=1, spool_dirs=spool)
-    # When the batch runs
     try:
         done = subprocess.run([*shell, "-s"], input=planned.script, capture_output=True, check=False,
                               timeout=30)
@@ -337,11 +331,34 @@ def test_a_hung_probe_s_child_with_blanks_and_a_parenthesis_in_its_name_is_ended
         left = subprocess.run(["pgrep", "-f", f" {marker}$"], capture_output=True, text=True).stdout.split()
         for pid in left:
             os.kill(int(pid), signal.SIGKILL)
-    # Then the probe timed out and its child was ended with it (its name's blanks and parenthesis
-    # hid its parent before)
     assert batch.parse(planned, done.stdout, done.stderr)["a.stuck"].failure_reason() == (
         "probe a.stuck timed out after 1 s")
-    assert left == []
+    assert left == [], program
+
+
+SPOOLS = pytest.mark.parametrize("spool", [batch.SPOOL_DIRS, ("/nonexistent-auditor-spool",)],
+                                 ids=["batch watchdog", "per-probe watchdog"])
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+@SPOOLS
+@pytest.mark.parametrize("name", ["x) S 1 (y", "x\n1 (y"], ids=["blanks and parentheses", "a newline"])
+def test_a_hung_probe_s_child_is_ended_whatever_it_calls_itself(shell, spool, name, tmp_path):
+    # Given a probe whose child names itself so (its kernel name: the link it was run through;
+    # /proc/<pid>/stat holds it unescaped) and hangs, with a 1 s deadline
+    named = tmp_path / name
+    named.symlink_to(shutil.which("sleep") or "/bin/sleep")
+    # When the batch runs, then the probe timed out and its child was ended with it
+    _hung_descendant_is_ended(shell, spool, tmp_path, name, f"'{named}' @MARKER@; echo unreachable")
+
+
+@pytest.mark.parametrize("shell", SHELLS, ids=lambda s: " ".join(s))
+@SPOOLS
+def test_a_hung_grandchild_of_a_probe_is_ended(shell, spool, tmp_path):
+    # Given a probe whose hung command runs in a command substitution (a grandchild of the
+    # probe's shell, as the reruns of an awk over /proc are), with a 1 s deadline
+    # When the batch runs, then the probe timed out and the grandchild was ended with it
+    _hung_descendant_is_ended(shell, spool, tmp_path, "sleep", "x=$(sleep @MARKER@; :); echo unreachable")
 
 
 def _wrapper_names(planned):
