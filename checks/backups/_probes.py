@@ -131,8 +131,10 @@ __level() {  # LEVEL ANY CAP PATHS (one a line, distinct): the records of the sc
       __records="${__records}capped	candidates	$3$__nl"; break
     fi
     # /proc and /sys hold no scripts, and reading some of their files takes from the host:
-    # /proc/kmsg hands each kernel message to one reader only, and blocks while there is none.
+    # /proc/kmsg hands each kernel message to one reader only, and blocks while there is none
+    # (skipped by what it is too: a user's crontab may name it as //proc/kmsg or by a link).
     case "$__p" in /proc/*|/sys/*) continue ;; /*) ;; *) continue ;; esac
+    [ "$__p" -ef /proc/kmsg ] && continue
     case "${__p##*/}" in @HOUSEKEEPING@) continue ;; esac
     case "$__read" in *" $__p "*) continue ;; esac
     [ -f "$__p" ] || continue

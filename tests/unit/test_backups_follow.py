@@ -116,13 +116,15 @@ def test_binaries_housekeeping_and_missing_paths_are_not_read(tmp_path, shell):
 @pytest.mark.parametrize("shell", SHELLS)
 def test_files_of_proc_and_sys_a_job_names_are_never_opened(tmp_path, shell):
     # Given a job that names /proc/kmsg (a reader takes each kernel message from rsyslog, and
-    # blocks while there is none) and a /sys file
+    # blocks while there is none) and a /sys file, and kmsg again by other spellings and a link
     script = _with_tools('{\n@FOLLOW@\nfollow_scripts no "$1"\n} | @MASK@', PARAMS)
+    (tmp_path / "messages").symlink_to("/proc/kmsg")
     log = tmp_path / "strace"
     # When the follower is given them (strace lists every file it opens)
     done = subprocess.run(["strace", "-f", "-qq", "-o", str(log), "-e", "trace=openat,open",
                            "-e", "signal=none", *shell, "-c", script, "follow",
-                           "/proc/kmsg\n/sys/kernel/uevent_seqnum"],
+                           f"/proc/kmsg\n/sys/kernel/uevent_seqnum\n//proc/kmsg\n/./proc/kmsg\n/dev/../proc/kmsg\n"
+                           f"{tmp_path}/messages"],
                           capture_output=True, text=True, timeout=20, check=False)
     # Then neither was opened, and neither leaves a record
     assert done.returncode == 0, done.stderr
