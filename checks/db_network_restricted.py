@@ -58,7 +58,7 @@ from typing import NamedTuple
 
 from auditor.check import Check, Findings, Outputs, Param, Params, Result, Status, first, result
 from auditor.parsers import firewall
-from auditor.parsers.not_a_file import NOT_A_FILE, NOT_A_FILE_SH, read_not_a_file
+from auditor.parsers.not_a_file import NOT_A_FILE_SH, read_not_a_file
 from auditor.parsers.rows import Row, rows
 from auditor.parsers.sockets import (
     PROC_LISTENERS_LINE,
@@ -116,8 +116,8 @@ exec 3>&1
     [ -e "$f" ] && echo "$f"
   done
   for c in /etc/postgresql/*/*/postgresql.conf; do
-    if not_a_file "$c"; then echo "{NOT_A_FILE}$kind $c" >&3
-    elif [ -r "$c" ]; then sed -n "s/^[[:space:]]*hba_file[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$c"
+    say_not_a_file "$c" >&3 || if [ -r "$c" ]; then
+      sed -n "s/^[[:space:]]*hba_file[[:space:]]*=[[:space:]]*'\([^']*\)'.*/\1/p" "$c"
     fi
   done
   for d in /proc/[0-9]*; do
@@ -134,7 +134,7 @@ exec 3>&1
   done
 }} 2>/dev/null | sort -u | while IFS= read -r f; do
   [ -e "$f" ] || continue
-  if not_a_file "$f"; then echo "{NOT_A_FILE}$kind $f"; continue; fi
+  say_not_a_file "$f" && continue
   if [ ! -r "$f" ]; then echo "#unreadable $f"; continue; fi
   echo "#file $f"
   awk -v F="$f" '{{ sub(/#.*/, "") }}

@@ -50,7 +50,7 @@ from auditor.check import Check, Findings, Outputs, Param, Params, Result, Statu
 from auditor.parsers import logrotate
 from auditor.parsers.conf import JOURNALD_CONFIG, journald_settings, systemd_timespan_seconds
 from auditor.parsers.files import dump_files_script, parse_dump
-from auditor.parsers.not_a_file import NOT_A_FILE, NOT_A_FILE_SH, read_not_a_file
+from auditor.parsers.not_a_file import NOT_A_FILE_SH, read_not_a_file
 from auditor.parsers.rows import Arity, rows
 from auditor.parsers.syslog import busybox
 from auditor.probes import path_args, quote, shell
@@ -67,8 +67,7 @@ LOGROTATE_INCLUDES = (f"{{ [ -f {LOGROTATE_CONF} ] && while read -r key path _ |
 # at logrotate.conf is named first (NOT_A_FILE, before any file, so parse_dump skips it).
 LOGROTATE_SCRIPT = "\n".join([
     NOT_A_FILE_SH,
-    f'if not_a_file {LOGROTATE_CONF} && [ "$kind" != directory ]; then '
-    f'echo "{NOT_A_FILE}$kind {LOGROTATE_CONF}"; fi',
+    f"[ -d {LOGROTATE_CONF} ] || say_not_a_file {LOGROTATE_CONF}",
     dump_files_script(LOGROTATE_CONF, "/etc/logrotate.d", more_paths=LOGROTATE_INCLUDES),
 ])
 NOT_LOGS = ("lastlog", "faillog", "README")  # fixed-size databases, not logs kept over time

@@ -32,7 +32,7 @@ from typing import NamedTuple
 from auditor.check import Check, Findings, Outputs, Params, Result, Status, result
 from auditor.parsers import crypt
 from auditor.parsers.conf import whitespace_keys
-from auditor.parsers.not_a_file import NOT_A_FILE, NOT_A_FILE_SH, read_not_a_file
+from auditor.parsers.not_a_file import NOT_A_FILE_SH, read_not_a_file
 from auditor.parsers.rows import UnexpectedLine, rows, unexpected
 from auditor.probes import shell
 
@@ -71,7 +71,7 @@ END {
 # probe says what it is (NOT_A_FILE), which is not the same as no login.defs.
 LOGIN_DEFS = rf"""
 {NOT_A_FILE_SH}
-if not_a_file /etc/login.defs; then echo "{NOT_A_FILE}$kind /etc/login.defs"; exit 0; fi
+say_not_a_file /etc/login.defs && exit 0
 [ -r /etc/login.defs ] || {{ echo "#absent"; exit 0; }}
 grep -E '^[[:space:]]*(ENCRYPT_METHOD|MD5_CRYPT_ENAB|[A-Z_]*_ROUNDS|YESCRYPT_COST_FACTOR)([[:space:]]|$)' \
   /etc/login.defs
@@ -90,11 +90,10 @@ PAM_UNIX = rf"""
 set --
 for f in /etc/pam.d/*; do
   if [ -f "$f" ]; then set -- "$@" "$f"
-  elif not_a_file "$f" && [ "$kind" != directory ]; then echo "{NOT_A_FILE}$kind $f"; fi
+  elif [ ! -d "$f" ]; then say_not_a_file "$f"; fi
 done
 [ "$#" -eq 0 ] || grep -sHE '^[[:space:]]*-?password[[:space:]].*pam_unix\.so' "$@" 2>/dev/null
-if not_a_file {AUTHSELECT_CONF}; then echo "{NOT_A_FILE}$kind {AUTHSELECT_CONF}"
-elif [ -r {AUTHSELECT_CONF} ]; then
+say_not_a_file {AUTHSELECT_CONF} || if [ -r {AUTHSELECT_CONF} ]; then
   sed -n '/^[[:space:]]*[^#[:space:]]/{{s/^/{AUTHSELECT_LINE}/p;q;}}' {AUTHSELECT_CONF}
 fi
 exit 0

@@ -20,11 +20,13 @@ KINDS = {"fifo": "a named pipe (FIFO)", "device": "a device", "socket": "a socke
 
 # Shell defining `not_a_file PATH`: true when PATH exists (links followed) but is neither a
 # regular file nor /dev/null; it then sets $kind to fifo, directory, socket or device (character
-# or block). Builtin tests only: no process.
+# or block). And `say_not_a_file PATH`: the same test, printing PATH's NOT_A_FILE line when true.
+# Builtin tests only: no process.
 NOT_A_FILE_SH = ('not_a_file() { kind=\n'
                  '  [ -e "$1" ] && [ ! -f "$1" ] && ! [ "$1" -ef /dev/null ] || return 1\n'
                  '  if [ -p "$1" ]; then kind=fifo; elif [ -d "$1" ]; then kind=directory\n'
-                 '  elif [ -S "$1" ]; then kind=socket; else kind=device; fi; }')
+                 '  elif [ -S "$1" ]; then kind=socket; else kind=device; fi; }\n'
+                 f'say_not_a_file() {{ not_a_file "$1" && printf \'{NOT_A_FILE}%s %s\\n\' "$kind" "$1"; }}')
 
 
 class NotAFile(NamedTuple):
